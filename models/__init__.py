@@ -1,0 +1,1 @@
+"""The model zoo: HuBERT with five encoders, each in full precision and BiT-binarized."""

@@ -1,0 +1,1 @@
+"""Storage, MACs/FLOPs, bit operations and runtime estimates of PyTorch models."""

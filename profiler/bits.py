@@ -1,0 +1,126 @@
+"""How a module tells the analyzer the bit-widths it really computes and stores with.
+
+Quantized and binarized layers are simulated in floating point during training, so the
+tensors' dtypes say nothing about the arithmetic a deployed model would do. A module
+states it with up to four optional attributes; modules that state nothing are taken at
+their tensors' dtypes (float32 -> 32 bits, float16/bfloat16 -> 16, int8 -> 8, ...).
+
+``weight_bits: int``
+    Bits of the *constant* operand of every multiply-accumulate op (linear, conv, matmul,
+    ...) that runs directly in this module's ``forward`` (not in a child module). An
+    operand is constant when it is computed from parameters, buffers and shapes only, for
+    example the binarized weight ``sign(W) * mean(|W|)``.
+``activation_bits: int``
+    Bits of every operand that depends on the input (activations), for the same ops.
+    A product of two activations (attention's Q.K^T and A.V) uses this width for both.
+``parameter_bits: Mapping[str, int]``
+    Storage bits of this module's own parameters, by attribute name (``{"weight": 1}``).
+    Parameters not named keep their dtype's width.
+``extra_storage_bits() -> int``
+    Bits a deployed model stores for this module beyond its parameters, for values that
+    training recomputes on the fly (the per-channel scales of binarized weights).
+
+Declarations apply only to ops that run directly in the declaring module, never to its
+children, so a float layer inside a binarized block stays float unless it says otherwise.
+
+Sparse attention: an attention module whose pattern lets each query see only some keys
+may define ``effective_attention_macs(*args, **kwargs) -> int``. It is called with the
+same arguments as ``forward`` (meta tensors during a meta profile, so it must use shapes
+only) and returns the activation x activation MACs that the pattern needs. The profile
+reports the MACs that ran (a dense-masked implementation runs them all) as ``macs`` and,
+with this number in place of the module's own activation x activation MACs, the
+``effective_*`` quantities.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import torch
+from torch import nn
+
+# Operands of at least this many bits are floating point; their MACs are FLOPs.
+FLOAT_BITS = 16
+BINARY_BITS = 1
+
+_DTYPE_BITS = {
+    torch.float64: 64,
+    torch.float32: 32,
+    torch.float16: 16,
+    torch.bfloat16: 16,
+    torch.complex64: 64,
+    torch.complex128: 128,
+    torch.int64: 64,
+    torch.int32: 32,
+    torch.int16: 16,
+    torch.int8: 8,
+    torch.uint8: 8,
+    torch.bool: 8,
+}
+for _name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"):
+    if hasattr(torch, _name):
+        _DTYPE_BITS[getattr(torch, _name)] = 8
+
+
+def dtype_bits(dtype: torch.dtype) -> int:
+    """Width of one element of ``dtype`` in bits."""
+    try:
+        return _DTYPE_BITS[dtype]
+    except KeyError:
+        return torch.empty((), dtype=dtype, device="meta").element_size() * 8
+
+
+def declared_weight_bits(module: nn.Module) -> Optional[int]:
+    return _checked_bits(module, "weight_bits")
+
+
+def declared_activation_bits(module: nn.Module) -> Optional[int]:
+    return _checked_bits(module, "activation_bits")
+
+
+def parameter_storage_bits(module: nn.Module, name: str, param: torch.Tensor) -> int:
+    """Storage bits per element of ``module``'s own parameter ``name``."""
+    declared: Mapping[str, int] = getattr(module, "parameter_bits", None) or {}
+    bits = declared.get(name)
+    if bits is None:
+        return dtype_bits(param.dtype)
+    return _validated(module, f"parameter_bits[{name!r}]", bits)
+
+
+def extra_storage_bits(module: nn.Module) -> int:
+    fn = getattr(module, "extra_storage_bits", None)
+    if fn is None:
+        return 0
+    bits = fn() if callable(fn) else fn
+    if not isinstance(bits, int) or bits < 0:
+        raise TypeError(
+            f"{type(module).__name__}.extra_storage_bits must give a non-negative int, got {bits!r}"
+        )
+    return bits
+
+
+def pair_key(kind: str, bits_a: int, bits_b: int) -> str:
+    """Name of a bit pair in breakdowns: ``W1A1`` (weight x activation), ``A1A1`` (two
+    activations), ``C32C32`` (two constants: work a deployed model would precompute)."""
+    return {"wa": f"W{bits_a}A{bits_b}", "aa": f"A{bits_a}A{bits_b}", "cc": f"C{bits_a}C{bits_b}"}[kind]
+
+
+def precision_class(bits_a: int, bits_b: int) -> str:
+    """``nonq`` (both operands float), ``bq`` (both binary) or ``q`` (anything else)."""
+    if bits_a >= FLOAT_BITS and bits_b >= FLOAT_BITS:
+        return "nonq"
+    if bits_a <= BINARY_BITS and bits_b <= BINARY_BITS:
+        return "bq"
+    return "q"
+
+
+def _checked_bits(module: nn.Module, attr: str) -> Optional[int]:
+    bits = getattr(module, attr, None)
+    if bits is None:
+        return None
+    return _validated(module, attr, bits)
+
+
+def _validated(module: nn.Module, what: str, bits) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+        raise TypeError(f"{type(module).__name__}.{what} must be a positive int, got {bits!r}")
+    return bits
