@@ -1,0 +1,389 @@
+"""Counting every ATen op a model runs, attributed to the innermost module that ran it.
+
+The analyzer runs the model once under a ``TorchDispatchMode``: every op reaches it after
+PyTorch's Python-level decompositions, so functional calls, ``@``, ``einsum``, grouped
+convolutions and the fused attention kernels are all seen. Forward hooks on the model's
+own modules keep a stack of which module is running. Nothing global is patched; the hooks
+are removed and the model's parameters and buffers are never written.
+
+Constant tracking: parameters, buffers and tensors made from shapes alone are *constants*,
+and so is every result computed from constants only. A MAC between a constant and an
+activation is a weight x activation product (``W..A..``), one between two activations is
+an activation x activation product (``A..A..``), and work on constants alone (weight
+binarization, positional tables) is what a deployed model would precompute: it is reported
+apart as ``foldable`` and left out of the inference totals.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils.weak import WeakIdKeyDictionary
+
+from . import bits as bitspec
+from . import formulas
+from .formulas import Cost, Mac
+from .result import ModuleTally, OperatorTally, Profile
+
+__all__ = ["profile", "ProfileError"]
+
+
+class ProfileError(RuntimeError):
+    """The model could not be run for profiling (the message says why and what to try)."""
+
+
+def profile(
+    model: nn.Module,
+    inputs: Any,
+    *,
+    device: str | torch.device = "meta",
+    kwargs: Optional[Mapping[str, Any]] = None,
+    formulas: Optional[Mapping[Any, Callable]] = None,
+) -> Profile:
+    """Profile one forward pass of ``model`` on ``inputs``.
+
+    ``inputs`` is a tensor or a tuple of positional arguments; ``kwargs`` are passed as
+    keyword arguments. ``device="meta"`` (the default) runs on meta tensors: no memory is
+    allocated for weights or activations and nothing is computed, so any input length or
+    model size costs the same fraction of a second; the counts equal a CPU or CUDA run's.
+    The model's train/eval mode is respected (profile in ``eval()`` for inference costs).
+    ``formulas`` maps ATen ops (``torch.ops.aten.xxx``) to extra or replacement formulas for
+    this call (see :mod:`profiler.formulas`).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"profile() needs an nn.Module, got {type(model).__name__}")
+    device = torch.device(device)
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    kwargs = dict(kwargs or {})
+
+    modules = dict(model.named_modules())
+    names = {id(m): n for n, m in modules.items()}
+    params, buffers = _state_on(model, device)
+    constants = WeakIdKeyDictionary()
+    for tensor in (*params.values(), *buffers.values()):
+        constants[tensor] = True
+    args, kwargs = tree_map(lambda x: _input_on(x, device), (args, kwargs))
+
+    counter = _OpCounter(modules, constants, dict(formulas or {}))
+    handles = []
+    for module in modules.values():
+        handles.append(module.register_forward_pre_hook(counter.enter, with_kwargs=True))
+        handles.append(
+            module.register_forward_hook(counter.leave, with_kwargs=True, always_call=True)
+        )
+    counter.names = names
+    try:
+        with _rng_kept(device), torch.no_grad(), counter:
+            torch.func.functional_call(model, {**params, **buffers}, args, kwargs, strict=False)
+    except ProfileError:
+        raise
+    except Exception as error:  # the model's own error: say where it came from
+        raise ProfileError(_explain(model, device, error)) from error
+    finally:
+        for handle in handles:
+            handle.remove()
+    return Profile.from_tallies(model, counter.tallies, counter.operators, counter.unsupported,
+                                device=str(device), inputs=_describe(args, kwargs))
+
+
+@dataclass
+class _Frame:
+    name: str
+    module: nn.Module
+
+
+class _OpCounter(TorchDispatchMode):
+    def __init__(self, modules: Mapping[str, nn.Module], constants: WeakIdKeyDictionary,
+                 extra_formulas: dict):
+        super().__init__()
+        self.modules = modules
+        self.names: dict[int, str] = {}
+        self.constants = constants
+        self.extra = extra_formulas
+        self.stack: list[_Frame] = []
+        self.tallies: dict[str, ModuleTally] = defaultdict(ModuleTally)
+        self.operators: dict[str, OperatorTally] = defaultdict(OperatorTally)
+        self.unsupported: Counter = Counter()
+        self.paused = 0
+        self.fused_label: Optional[str] = None
+
+    # -- module tracking -----------------------------------------------------------------
+    def enter(self, module, args, kwargs):
+        name = self.names.get(id(module), type(module).__name__)
+        self.stack.append(_Frame(name, module))
+        self.tallies[name].calls += 1
+
+    def leave(self, module, args, kwargs, output):
+        if not self.stack or self.stack[-1].module is not module:
+            return  # an exception unwound past frames we never saw leave
+        frame = self.stack.pop()
+        effective = getattr(module, "effective_attention_macs", None)
+        if effective is not None:
+            self.paused += 1
+            try:
+                value = effective(*args, **kwargs)
+            finally:
+                self.paused -= 1
+            if not isinstance(value, int) or value < 0:
+                raise ProfileError(
+                    f"{type(module).__name__}.effective_attention_macs() must return a "
+                    f"non-negative int, got {value!r}"
+                )
+            tally = self.tallies[frame.name]
+            tally.declared_effective_aa = (tally.declared_effective_aa or 0) + value
+
+    def _current(self) -> tuple[str, Optional[nn.Module]]:
+        if not self.stack:
+            return "", self.modules.get("")
+        frame = self.stack[-1]
+        suffix = formulas.current_part()
+        if suffix:
+            candidate = f"{frame.name}.{suffix}" if frame.name else suffix
+            if candidate in self.modules:
+                return candidate, self.modules[candidate]
+        return frame.name, frame.module
+
+    # -- op counting ---------------------------------------------------------------------
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.paused:
+            return func(*args, **kwargs)
+        handler = formulas.lookup(func, self.extra)
+        if handler is not None and handler.kind == "decompose":
+            return self._decompose(func, handler, args, kwargs)
+        if handler is None and _has_composite_kernel(func):
+            # Composite ops reach a mode unexpanded when called from inside a dispatch
+            # handler (the decompositions above): expand them with the same C++ kernel the
+            # dispatcher would have used at top level.
+            with self:
+                return func._op_dk(_COMPOSITE, *args, **kwargs)
+        out = func(*args, **kwargs)
+        flat_in = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        all_constant = all(t in self.constants for t in flat_in)
+        if handler is None:
+            self.unsupported[self._label(func)] += 1
+        else:
+            shapes = tree_map(_shape_of, (args, kwargs))
+            result = handler.fn(*shapes[0], out_shape=tree_map(_shape_of, out), **shapes[1])
+            self._record(func, result, args, flat_in, out, all_constant,
+                         zero=handler.fn is formulas._no_cost)
+        self._mark_constants(out, all_constant)
+        return out
+
+    def _decompose(self, func, handler, args, kwargs):
+        """Count the reference computation on meta copies, then run the real kernel."""
+        copies: dict[int, torch.Tensor] = {}
+
+        def meta_copy(x):
+            if not isinstance(x, torch.Tensor):
+                return x
+            if id(x) not in copies:  # one copy per tensor: kernels test `query is key`
+                copy = x if x.is_meta else torch.empty_like(x, device="meta")
+                if x in self.constants:
+                    self.constants[copy] = True
+                copies[id(x)] = copy
+            return copies[id(x)]
+
+        meta_args, meta_kwargs = tree_map(meta_copy, (args, kwargs))
+        outer_label = self.fused_label
+        self.fused_label = outer_label or self._label(func)
+        try:
+            with self:
+                handler.fn(*meta_args, **meta_kwargs)
+        finally:
+            self.fused_label = outer_label
+        if outer_label is None:
+            self.operators[self._label(func)].calls += 1
+        self.paused += 1
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.paused -= 1
+        flat_in = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        self._mark_constants(out, all(t in self.constants for t in flat_in))
+        return out
+
+    def _label(self, func) -> str:
+        return str(func).removesuffix(".default")
+
+    def _mark_constants(self, out, constant: bool):
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                if constant:
+                    self.constants[t] = True
+                elif t in self.constants:
+                    del self.constants[t]  # an in-place op wrote input-dependent values
+
+    def _record(self, func, result, args, flat_in, out, all_constant, zero):
+        name, module = self._current()
+        tally = self.tallies[name]
+        op_label = self.fused_label or self._label(func)
+        op_tally = self.operators[op_label]
+        if self.fused_label is None:
+            op_tally.calls += 1
+        tally.ops[op_label] += 1
+        costs = _as_costs(result)
+        declared_w = bitspec.declared_weight_bits(module) if module is not None else None
+        declared_a = bitspec.declared_activation_bits(module) if module is not None else None
+        first = flat_in[0] if flat_in else None
+
+        moved = 0
+        for cost in costs:
+            tally_elem = cost.elementwise
+            if all_constant and flat_in:
+                tally.foldable_flops += tally_elem
+            else:
+                tally.elementwise_flops += tally_elem
+                op_tally.elementwise_flops += tally_elem
+            for mac in cost.macs:
+                operands = [self._operand(args, i, first, declared_w, declared_a)
+                            for i in (mac.lhs, mac.rhs)]
+                kind = _pair_kind(operands[0][0], operands[1][0])
+                if kind == "cc":
+                    tally.foldable_macs += mac.count
+                    continue
+                if kind == "wa" and not operands[0][0]:
+                    operands.reverse()  # weight first
+                key = (kind, operands[0][1], operands[1][1])
+                tally.macs[key] += mac.count
+                op_tally.macs += mac.count
+                if kind == "aa":
+                    tally.aa_macs[key] += mac.count
+                moved += sum(_operand_bytes(args, i, bits) for i, (_, bits) in
+                             zip((mac.lhs, mac.rhs), operands))
+        if zero or (all_constant and flat_in):
+            return
+        if not any(cost.macs for cost in costs):
+            moved += sum(_nbytes(t) for t in flat_in)
+        moved += sum(_nbytes(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+        tally.bytes_moved += moved
+
+    def _operand(self, args, index, first, declared_w, declared_a) -> tuple[bool, int]:
+        """(is_constant, bits) of one MAC operand."""
+        tensor = args[index] if index is not None and index < len(args) else None
+        if not isinstance(tensor, torch.Tensor):
+            dtype = first.dtype if first is not None else torch.float32
+            return False, declared_a or bitspec.dtype_bits(dtype)
+        if tensor in self.constants:
+            return True, declared_w or bitspec.dtype_bits(tensor.dtype)
+        return False, declared_a or bitspec.dtype_bits(tensor.dtype)
+
+
+_COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
+
+
+def _has_composite_kernel(func) -> bool:
+    return torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), _COMPOSITE)
+
+
+def _pair_kind(lhs_constant: bool, rhs_constant: bool) -> str:
+    if lhs_constant and rhs_constant:
+        return "cc"
+    if lhs_constant or rhs_constant:
+        return "wa"
+    return "aa"
+
+
+def _as_costs(result) -> list[Cost]:
+    if result is None:
+        return []
+    if isinstance(result, int):
+        return [Cost(elementwise=result)]
+    if isinstance(result, Cost):
+        return [result]
+    costs = list(result)
+    if not all(isinstance(c, Cost) for c in costs):
+        raise TypeError(f"a formula returned {result!r}; expected int, Cost or a list of Cost")
+    return costs
+
+
+def _shape_of(x):
+    return x.shape if isinstance(x, torch.Tensor) else x
+
+
+def _distinct_numel(t: torch.Tensor) -> int:
+    """Elements a kernel must really read: broadcast (stride-0) dimensions count once."""
+    if t.layout != torch.strided:
+        return t.numel()
+    n = 1
+    for size, stride in zip(t.shape, t.stride()):
+        if stride != 0:
+            n *= size
+    return n
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return _distinct_numel(t) * bitspec.dtype_bits(t.dtype) // 8
+
+
+def _operand_bytes(args, index, bits) -> int:
+    tensor = args[index] if index is not None and index < len(args) else None
+    if not isinstance(tensor, torch.Tensor):
+        return 0
+    return (_distinct_numel(tensor) * bits + 7) // 8
+
+
+def _state_on(model: nn.Module, device: torch.device):
+    """Parameters and buffers to run with: meta stand-ins for a meta run; for a real run the
+    parameters themselves where they already live on ``device``, and always fresh buffers,
+    so that running statistics and similar in-place updates never reach the model."""
+    def place(t: torch.Tensor, is_buffer: bool) -> torch.Tensor:
+        if device.type == "meta":
+            return torch.empty_like(t, device="meta")
+        if t.is_meta:
+            return torch.zeros(t.shape, dtype=t.dtype, device=device)
+        if t.device == device and not is_buffer:
+            return t
+        return t.detach().to(device, copy=True)
+
+    params = {n: place(p, False) for n, p in model.named_parameters()}
+    buffers = {n: place(b, True) for n, b in model.named_buffers()}
+    return params, buffers
+
+
+def _input_on(x, device: torch.device):
+    if not isinstance(x, torch.Tensor):
+        return x
+    if device.type == "meta":
+        return x if x.is_meta else torch.empty_like(x, device="meta")
+    if x.is_meta:
+        return torch.zeros(x.shape, dtype=x.dtype, device=device)
+    return x.to(device)
+
+
+@contextlib.contextmanager
+def _rng_kept(device: torch.device):
+    """Dropout and random masking in train mode must not move the user's random streams."""
+    if device.type == "meta":
+        yield
+        return
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        yield
+
+
+def _describe(args, kwargs) -> list:
+    def one(x):
+        if isinstance(x, torch.Tensor):
+            return {"shape": list(x.shape), "dtype": str(x.dtype).removeprefix("torch.")}
+        return repr(x) if not isinstance(x, (int, float, str, bool, type(None))) else x
+    return [one(a) for a in args] + [{k: one(v)} for k, v in kwargs.items()]
+
+
+def _explain(model: nn.Module, device: torch.device, error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    where = f"{type(model).__name__} raised {type(error).__name__}: {text}"
+    lowered = text.lower()
+    if device.type == "meta" and ("meta" in lowered or "data-dependent" in lowered
+                                  or "item()" in lowered):
+        return (f"{where} (the model reads tensor values, which meta tensors do not have; "
+                f"profile it with device='cpu')")
+    if "shape" in lowered or "size" in lowered or "dimension" in lowered:
+        return f"{where} (do the input shapes fit the model?)"
+    return where

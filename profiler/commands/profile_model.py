@@ -1,0 +1,121 @@
+"""``profile-encoder profile``: the per-module cost table of one model."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from ..errors import UsageError
+
+SAMPLE_RATE = 16_000
+
+
+def add_parser(sub) -> None:
+    from ..cli import non_negative_int, positive_float, positive_int
+
+    p = sub.add_parser(
+        "profile", help="per-module costs of one model",
+        description="Count storage, MACs, FLOPs and BOPs of one model, module by module. "
+                    "The model is a zoo name (see `profile-encoder table --help`), "
+                    "path/to/file.py:factory or package.module:factory (a callable returning "
+                    "an nn.Module). Runs on meta tensors unless --device says otherwise.",
+    )
+    p.add_argument("--model", required=True, help="zoo name, file.py:factory or module:factory")
+    p.add_argument("--seconds", type=positive_float,
+                   help="profile on a waveform of this many seconds (default 10 for zoo models)")
+    p.add_argument("--sample-rate", type=positive_int, default=SAMPLE_RATE,
+                   help="samples per second of the --seconds waveform (default 16000)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
+    p.add_argument("--input-shape", action="append", metavar="SHAPE",
+                   help="shape of one positional input tensor, e.g. 1x160000 or 2,100,80; "
+                        "repeat for several inputs (overrides --seconds)")
+    p.add_argument("--input-dtype", default="float32", help="dtype of the inputs (float32)")
+    p.add_argument("--depth", type=non_negative_int, default=2,
+                   help="module depth of the table; deeper modules fold into their ancestor (2)")
+    p.add_argument("--device", default="meta",
+                   help="meta (default: no memory, no compute), cpu or cuda")
+    p.add_argument("--train-mode", action="store_true",
+                   help="profile in train() mode (default: eval(), inference)")
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    p.add_argument("--output", help="write the result to this file instead of stdout")
+    p.add_argument("--crosscheck", action="store_true",
+                   help="also run DeepSpeed, fvcore, ptflops and FlopCounterMode on CPU and "
+                        "compare their MACs with ours")
+    p.set_defaults(run=run)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    parts = text.replace("x", ",").replace("X", ",").split(",")
+    try:
+        shape = tuple(int(p) for p in parts if p.strip())
+    except ValueError:
+        raise UsageError(f"--input-shape {text!r}: expected integers like 1x160000") from None
+    if not shape or any(d < 0 for d in shape):
+        raise UsageError(f"--input-shape {text!r}: expected non-negative integers like 1x160000")
+    return shape
+
+
+def make_inputs(args, zoo: bool) -> tuple:
+    try:
+        dtype = getattr(torch, args.input_dtype)
+        if not isinstance(dtype, torch.dtype):
+            raise AttributeError
+    except AttributeError:
+        raise UsageError(f"--input-dtype {args.input_dtype!r} is not a torch dtype") from None
+    if args.input_shape:
+        shapes = [parse_shape(s) for s in args.input_shape]
+    elif args.seconds is not None or zoo:
+        seconds = args.seconds if args.seconds is not None else 10.0
+        samples = int(round(seconds * args.sample_rate))
+        if samples < 1:
+            raise UsageError(f"--seconds {seconds} gives no samples at {args.sample_rate} Hz")
+        shapes = [(args.batch, samples)]
+    else:
+        raise UsageError("give the input: --input-shape SHAPE (repeatable) or --seconds S")
+    # Real CPU tensors only when something will really run on them.
+    device = "meta" if args.device == "meta" and not args.crosscheck else "cpu"
+    if dtype.is_floating_point:
+        return tuple(torch.randn(s, dtype=dtype, device=device) for s in shapes)
+    return tuple(torch.zeros(s, dtype=dtype, device=device) for s in shapes)
+
+
+def run(args) -> int:
+    from .. import display
+    from ..analyzer import profile
+    from ..files import atomic_write
+    from ..loading import is_zoo_model, load_model
+
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise UsageError(f"--device {args.device!r}: expected meta, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available")
+    zoo = is_zoo_model(args.model)
+    inputs = make_inputs(args, zoo)
+    # Zoo models are built straight on the meta device when nothing real has to run.
+    overrides = {"device": "meta"} if zoo and device.type == "meta" and not args.crosscheck else {}
+    model = load_model(args.model, **overrides)
+    model.train(args.train_mode)
+    prof = profile(model, inputs, device=device)
+
+    if args.format == "json":
+        text = prof.to_json(indent=2) + "\n"
+    elif args.format == "csv":
+        text = prof.to_dataframe(depth=args.depth).to_csv(index=False)
+    else:
+        shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
+        text = (f"{args.model} on input {shapes} ({prof.info['device']}, "
+                f"{'train' if args.train_mode else 'eval'} mode)\n\n"
+                + display.module_table(prof, depth=args.depth) + "\n\n"
+                + display.summary(prof) + "\n")
+    if args.crosscheck:
+        from ..peers import crosscheck
+
+        check = crosscheck(model, inputs)
+        text += "\ncross-check (MACs, on CPU):\n" + str(check) + "\n"
+    if args.output:
+        atomic_write(args.output, text)
+    else:
+        print(text, end="")
+    return 0

@@ -1,0 +1,70 @@
+"""Text rendering of profiles (kept apart from counting)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from tabulate import tabulate
+
+from .result import Profile
+
+_UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def human(value: float, unit: str = "", precision: int = 2) -> str:
+    """``1234567 -> '1.23 M'`` (decimal prefixes)."""
+    if value == 0:
+        return f"0 {unit}".rstrip()
+    for scale, prefix in _UNITS:
+        if abs(value) >= scale:
+            return f"{value / scale:.{precision}f} {prefix}{unit}"
+    return f"{value:.{precision}g} {unit}".rstrip()
+
+
+def module_table(prof: Profile, depth: Optional[int] = 2, *, hide_empty: bool = True) -> str:
+    """Per-module table down to ``depth`` (deeper modules folded into their ancestor)."""
+    frame = prof.to_dataframe(depth=depth)
+    total_flops = prof.totals["flops"] or 1
+    rows = []
+    for rec in frame.to_dict("records"):
+        if hide_empty and rec["module"] and not any(
+                rec[k] for k in ("params", "macs", "flops", "elementwise_flops", "bops")):
+            continue
+        indent = "  " * rec["depth"]
+        name = rec["module"] or "(model)"
+        rows.append([
+            indent + name, rec["type"], human(rec["params"]),
+            human(rec["storage_bytes"], "B"), human(rec["macs"]), human(rec["flops"]),
+            f"{100 * rec['flops'] / total_flops:.1f}%", human(rec["bop_nonq"]),
+            human(rec["bop_bq"]),
+        ])
+    t = prof.totals
+    rows.append(["total", "", human(t["params"]), human(t["storage_bytes"], "B"),
+                 human(t["macs"]), human(t["flops"]), "100.0%", human(t["bop_nonq"]),
+                 human(t["bop_bq"])])
+    return tabulate(rows, headers=["module", "type", "params", "storage", "MACs", "FLOPs",
+                                   "of FLOPs", "BOP_NonQ", "BOP_BQ"],
+                    tablefmt="simple", disable_numparse=True)
+
+
+def summary(prof: Profile) -> str:
+    t = prof.totals
+    lines = [
+        f"params {t['params']:,}   storage {t['storage_bytes'] / 1e6:,.3f} MB",
+        f"MACs {t['macs']:,}   FLOPs {t['flops']:,} (matrix {t['mac_flops']:,} + "
+        f"elementwise {t['elementwise_flops']:,})",
+        f"BOPs {t['bops']:,}: full precision {t['bop_nonq']:,}, binarized {t['bop_bq']:,}"
+        + (f", other quantized {t['bop_q']:,}" if t["bop_q"] else ""),
+    ]
+    if prof.by_bits:
+        lines.append("by operand bits: " + ", ".join(
+            f"{key} {v['macs']:,} MACs" for key, v in prof.by_bits.items()))
+    if t["effective_macs"] != t["macs"]:
+        lines.append(f"sparse attention: executed {t['macs']:,} MACs, the pattern needs "
+                     f"{t['effective_macs']:,} (effective FLOPs {t['effective_flops']:,})")
+    if t["foldable_flops"] or t["foldable_macs"]:
+        lines.append(f"left out as precomputable (work on weights only): "
+                     f"{t['foldable_macs']:,} MACs, {t['foldable_flops']:,} FLOPs")
+    if prof.unsupported:
+        lines.append("NOT COUNTED (no formula): " + ", ".join(
+            f"{op} x{n}" for op, n in sorted(prof.unsupported.items())))
+    return "\n".join(lines)

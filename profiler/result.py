@@ -1,0 +1,259 @@
+"""The result of a profile: per-module rows and totals, as plain mappings.
+
+Quantities (raw counts, never scaled to G or M):
+
+``params``             parameters owned by the module (shared ones counted once)
+``storage_bytes``      parameter bits / 8 under the bits protocol, plus declared extras
+``buffer_bytes``       persistent buffers (running statistics, tables); not in storage
+``macs``               multiply-accumulates of every precision, as executed
+``macs_nonq``/``macs_q``/``macs_bq``  the MACs by precision class: both operands float
+                       (>= 16 bits), both binary (1 bit), anything else
+``mac_flops``          2 x macs_nonq
+``elementwise_flops``  softmax, norms, activations, adds... (see profiler.formulas)
+``flops``              mac_flops + elementwise_flops: the floating-point work
+``bop_nonq``/``bop_q``/``bop_bq``  bit operations, MACs x bits x bits per op (Bayesian
+                       Bits), by the same precision classes; ``bops`` their sum
+``effective_*``        the same with a sparse attention's declared pattern cost in place of
+                       the activation x activation MACs it executed
+``foldable_macs``/``foldable_flops``  work on constants only (weight binarization...),
+                       which a deployed model precomputes; not in the totals above
+``bytes_moved``        bytes read and written by arithmetic ops (an estimate for rooflines)
+
+Per-module rows count only the ops that ran directly in the module (not its children),
+so the rows sum to the totals; ``to_dataframe(depth=N)`` folds deeper rows into their
+ancestor at depth N, which keeps that property.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping, Optional
+
+from torch import nn
+
+from . import bits as bitspec
+
+QUANTITIES = (
+    "params", "storage_bytes", "buffer_bytes", "macs", "macs_nonq", "macs_q", "macs_bq",
+    "mac_flops", "elementwise_flops", "flops", "bop_nonq", "bop_q", "bop_bq", "bops",
+    "effective_macs", "effective_flops", "effective_bop_nonq", "effective_bop_q",
+    "effective_bop_bq", "foldable_macs", "foldable_flops", "bytes_moved",
+)
+
+
+@dataclass
+class ModuleTally:
+    calls: int = 0
+    macs: Counter = field(default_factory=Counter)  # (kind, bits, bits) -> MACs
+    aa_macs: Counter = field(default_factory=Counter)  # activation x activation part
+    declared_effective_aa: Optional[int] = None
+    elementwise_flops: int = 0
+    foldable_macs: int = 0
+    foldable_flops: int = 0
+    bytes_moved: int = 0
+    ops: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class OperatorTally:
+    calls: int = 0
+    macs: int = 0
+    elementwise_flops: int = 0
+
+
+def _bits_key(key) -> str:
+    kind, a, b = key
+    return bitspec.pair_key(kind, a, b)
+
+
+def _quantities(tally: ModuleTally, params: int, storage_bits: int, buffer_bytes: int) -> dict:
+    row = dict.fromkeys(QUANTITIES, 0)
+    row["params"] = params
+    row["storage_bytes"] = _bytes(storage_bits)
+    row["buffer_bytes"] = buffer_bytes
+    row["elementwise_flops"] = tally.elementwise_flops
+    row["foldable_macs"] = tally.foldable_macs
+    row["foldable_flops"] = tally.foldable_flops
+    row["bytes_moved"] = tally.bytes_moved
+
+    effective = Counter(tally.macs)
+    aa_total = sum(tally.aa_macs.values())
+    if tally.declared_effective_aa is not None:
+        for key, count in tally.aa_macs.items():
+            share = count * tally.declared_effective_aa / aa_total if aa_total else 0
+            effective[key] += share - count
+
+    for prefix, macs in (("", tally.macs), ("effective_", effective)):
+        total_macs = 0.0
+        classes = Counter()
+        for (kind, a, b), count in macs.items():
+            cls = bitspec.precision_class(a, b)
+            classes["macs_" + cls] += count
+            classes["bop_" + cls] += count * a * b
+            total_macs += count
+        nonq_flops = 2 * classes["macs_nonq"]
+        row[prefix + "macs"] = _int(total_macs)
+        row[prefix + "flops"] = _int(nonq_flops + tally.elementwise_flops)
+        for cls in ("nonq", "q", "bq"):
+            row[prefix + "bop_" + cls] = _int(classes["bop_" + cls])
+        if not prefix:
+            for cls in ("nonq", "q", "bq"):
+                row["macs_" + cls] = _int(classes["macs_" + cls])
+            row["mac_flops"] = _int(nonq_flops)
+            row["bops"] = _int(classes["bop_nonq"] + classes["bop_q"] + classes["bop_bq"])
+    return row
+
+
+def _int(x) -> int:
+    return int(round(x))
+
+
+def _bytes(bits: int):
+    return bits // 8 if bits % 8 == 0 else bits / 8
+
+
+class Profile:
+    """Counts of one forward pass. Build with :func:`profiler.profile`."""
+
+    def __init__(self, rows: dict, types: dict, by_bits: dict, operators: dict,
+                 unsupported: Mapping[str, int], info: dict):
+        self._rows = rows
+        self._types = types
+        self._by_bits = by_bits
+        self._operators = operators
+        self._unsupported = dict(unsupported)
+        self.info = MappingProxyType(info)
+        totals = dict.fromkeys(QUANTITIES, 0)
+        for row in rows.values():
+            for key in QUANTITIES:
+                totals[key] += row[key]
+        self._totals = totals
+
+    @classmethod
+    def from_tallies(cls, model: nn.Module, tallies: Mapping[str, ModuleTally],
+                     operators: Mapping[str, OperatorTally], unsupported: Mapping[str, int],
+                     *, device: str, inputs: list) -> "Profile":
+        rows, types = {}, {}
+        seen: set[int] = set()
+        by_bits: Counter = Counter()
+        for name, module in model.named_modules():
+            params, storage_bits = 0, bitspec.extra_storage_bits(module)
+            for pname, p in module.named_parameters(recurse=False):
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                params += p.numel()
+                storage_bits += p.numel() * bitspec.parameter_storage_bits(module, pname, p)
+            buffer_bytes = 0
+            persistent = set(module._buffers) - set(getattr(module, "_non_persistent_buffers_set", ()))
+            for bname, b in module.named_buffers(recurse=False):
+                if bname in persistent and b is not None and id(b) not in seen:
+                    seen.add(id(b))
+                    buffer_bytes += b.numel() * bitspec.dtype_bits(b.dtype) // 8
+            tally = tallies.get(name, ModuleTally())
+            rows[name] = _quantities(tally, params, storage_bits, buffer_bytes)
+            rows[name]["calls"] = tally.calls
+            types[name] = type(module).__name__
+            for key, count in tally.macs.items():
+                by_bits[key] += count
+        # Ops that ran outside any known module (should not happen) still count.
+        for name, tally in tallies.items():
+            if name not in rows:
+                rows[name] = _quantities(tally, 0, 0, 0)
+                rows[name]["calls"] = tally.calls
+                types[name] = "?"
+                for key, count in tally.macs.items():
+                    by_bits[key] += count
+        bits_table = {
+            _bits_key(key): {"macs": count, "bops": count * key[1] * key[2],
+                             "class": bitspec.precision_class(key[1], key[2])}
+            for key, count in sorted(by_bits.items(), key=lambda kv: (-kv[0][1] * kv[0][2], kv[0]))
+        }
+        ops = {name: {"calls": t.calls, "macs": t.macs, "elementwise_flops": t.elementwise_flops}
+               for name, t in sorted(operators.items())}
+        info = {"model": type(model).__name__, "device": device, "inputs": inputs}
+        return cls(rows, types, bits_table, ops, unsupported, info)
+
+    # -- plain mappings ------------------------------------------------------------------
+    @property
+    def totals(self) -> Mapping[str, int]:
+        """Whole-model quantities (see the module docstring); raw counts."""
+        return MappingProxyType(self._totals)
+
+    @property
+    def modules(self) -> Mapping[str, Mapping]:
+        """Per-module rows by qualified name (``""`` is the model itself): own ops only."""
+        return MappingProxyType({k: MappingProxyType(v) for k, v in self._rows.items()})
+
+    @property
+    def by_bits(self) -> Mapping[str, Mapping]:
+        """MACs and BOPs by operand bit pair: ``W32A32``, ``W1A1``, ``A1A1``..."""
+        return MappingProxyType(self._by_bits)
+
+    @property
+    def by_operator(self) -> Mapping[str, Mapping]:
+        """Calls, MACs and elementwise FLOPs per ATen op (fused kernels under their name)."""
+        return MappingProxyType(self._operators)
+
+    @property
+    def unsupported(self) -> Mapping[str, int]:
+        """Ops that ran but have no formula, with how often they ran (counted as zero)."""
+        return MappingProxyType(self._unsupported)
+
+    def module_type(self, name: str) -> str:
+        return self._types[name]
+
+    def subtree(self, name: str) -> dict:
+        """Quantities of a module including everything below it."""
+        prefix = name + "." if name else ""
+        total = dict.fromkeys(QUANTITIES, 0)
+        for row_name, row in self._rows.items():
+            if row_name == name or row_name.startswith(prefix):
+                for key in QUANTITIES:
+                    total[key] += row[key]
+        return total
+
+    def to_dataframe(self, depth: Optional[int] = None, *, inclusive: bool = False):
+        """One row per module: ``module``, ``type``, ``depth``, ``calls`` and the quantities.
+
+        Default: each module's own ops, so the rows sum to the totals. ``depth=N`` folds
+        modules deeper than N into their ancestor at depth N (still summing to the
+        totals). ``inclusive=True`` gives every module its whole subtree instead (rows then
+        overlap and do not sum)."""
+        import pandas as pd
+
+        records = []
+        for name, row in self._rows.items():
+            level = 0 if name == "" else name.count(".") + 1
+            if depth is not None and level > depth:
+                continue
+            if inclusive:
+                values = self.subtree(name)
+            elif depth is not None and level == depth:
+                values = self.subtree(name)
+            else:
+                values = {k: row[k] for k in QUANTITIES}
+            records.append({"module": name, "type": self._types[name], "depth": level,
+                            "calls": row["calls"], **values})
+        return pd.DataFrame.from_records(records, columns=["module", "type", "depth", "calls",
+                                                          *QUANTITIES])
+
+    def to_dict(self) -> dict:
+        return {
+            "info": dict(self.info),
+            "totals": dict(self._totals),
+            "by_bits": self._by_bits,
+            "by_operator": self._operators,
+            "unsupported": self._unsupported,
+            "modules": {name: {"type": self._types[name], **row} for name, row in self._rows.items()},
+        }
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __repr__(self) -> str:
+        t = self._totals
+        return (f"Profile({self.info['model']}: params={t['params']}, macs={t['macs']}, "
+                f"flops={t['flops']}, bops={t['bops']}, unsupported={len(self._unsupported)})")
