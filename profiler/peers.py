@@ -83,7 +83,7 @@ KNOWN_CAUSES: dict[str, list[Cause]] = {
     "ptflops": [
         Cause("functional calls outside the functions and modules it patches are missed "
               "(the @ operator, einsum, scaled_dot_product_attention, F.conv*)", -1,
-              lambda e: bool(e.functions & {"__matmul__", "__rmatmul__", "einsum",
+              lambda e: bool(e.functions & {"TensorBase.matmul", "einsum",
                                             "scaled_dot_product_attention", "conv1d",
                                             "conv2d", "conv3d"})),
         Cause("the nn.TransformerEncoderLayer fast path (eval, no grad) skips the Linear "
@@ -171,7 +171,9 @@ class _FunctionsSeen(TorchFunctionMode):
         self.names: set[str] = set()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.names.add(getattr(func, "__name__", str(func)))
+        # Qualified names tell a Tensor method (`@` arrives as TensorBase.matmul) from
+        # the torch function of the same name (torch.matmul).
+        self.names.add(getattr(func, "__qualname__", None) or getattr(func, "__name__", str(func)))
         return func(*args, **(kwargs or {}))
 
 

@@ -118,8 +118,9 @@ class Profile:
     """Counts of one forward pass. Build with :func:`profiler.profile`."""
 
     def __init__(self, rows: dict, types: dict, by_bits: dict, operators: dict,
-                 unsupported: Mapping[str, int], info: dict):
+                 unsupported: Mapping[str, int], info: dict, module_bits: Optional[dict] = None):
         self._rows = rows
+        self._module_bits = module_bits or {}
         self._types = types
         self._by_bits = by_bits
         self._operators = operators
@@ -135,7 +136,7 @@ class Profile:
     def from_tallies(cls, model: nn.Module, tallies: Mapping[str, ModuleTally],
                      operators: Mapping[str, OperatorTally], unsupported: Mapping[str, int],
                      *, device: str, inputs: list) -> "Profile":
-        rows, types = {}, {}
+        rows, types, module_bits = {}, {}, {}
         seen: set[int] = set()
         by_bits: Counter = Counter()
         for name, module in model.named_modules():
@@ -156,6 +157,7 @@ class Profile:
             rows[name] = _quantities(tally, params, storage_bits, buffer_bytes)
             rows[name]["calls"] = tally.calls
             types[name] = type(module).__name__
+            module_bits[name] = {_bits_key(k): v for k, v in tally.macs.items()}
             for key, count in tally.macs.items():
                 by_bits[key] += count
         # Ops that ran outside any known module (should not happen) still count.
@@ -164,6 +166,7 @@ class Profile:
                 rows[name] = _quantities(tally, 0, 0, 0)
                 rows[name]["calls"] = tally.calls
                 types[name] = "?"
+                module_bits[name] = {_bits_key(k): v for k, v in tally.macs.items()}
                 for key, count in tally.macs.items():
                     by_bits[key] += count
         bits_table = {
@@ -174,7 +177,7 @@ class Profile:
         ops = {name: {"calls": t.calls, "macs": t.macs, "elementwise_flops": t.elementwise_flops}
                for name, t in sorted(operators.items())}
         info = {"model": type(model).__name__, "device": device, "inputs": inputs}
-        return cls(rows, types, bits_table, ops, unsupported, info)
+        return cls(rows, types, bits_table, ops, unsupported, info, module_bits)
 
     # -- plain mappings ------------------------------------------------------------------
     @property
@@ -201,6 +204,10 @@ class Profile:
     def unsupported(self) -> Mapping[str, int]:
         """Ops that ran but have no formula, with how often they ran (counted as zero)."""
         return MappingProxyType(self._unsupported)
+
+    def module_bits(self, name: str) -> Mapping[str, int]:
+        """A module's own MACs by operand bit pair (``W32A32``, ``A1A1``...)."""
+        return MappingProxyType(self._module_bits.get(name, {}))
 
     def module_type(self, name: str) -> str:
         return self._types[name]
@@ -247,7 +254,9 @@ class Profile:
             "by_bits": self._by_bits,
             "by_operator": self._operators,
             "unsupported": self._unsupported,
-            "modules": {name: {"type": self._types[name], **row} for name, row in self._rows.items()},
+            "modules": {name: {"type": self._types[name], **row,
+                               "macs_by_bits": self._module_bits.get(name, {})}
+                        for name, row in self._rows.items()},
         }
 
     def to_json(self, **kwargs) -> str:

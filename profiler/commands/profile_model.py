@@ -1,10 +1,6 @@
 """``profile-encoder profile``: the per-module cost table of one model."""
 from __future__ import annotations
 
-import json
-
-import torch
-
 from ..errors import UsageError
 
 SAMPLE_RATE = 16_000
@@ -56,6 +52,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def make_inputs(args, zoo: bool) -> tuple:
+    import torch
+
     try:
         dtype = getattr(torch, args.input_dtype)
         if not isinstance(dtype, torch.dtype):
@@ -80,6 +78,8 @@ def make_inputs(args, zoo: bool) -> tuple:
 
 
 def run(args) -> int:
+    import torch
+
     from .. import display
     from ..analyzer import profile
     from ..files import atomic_write

@@ -1,0 +1,156 @@
+"""Hardware catalogs: peak throughput per precision and memory bandwidth, from YAML.
+
+A catalog is a YAML mapping (see ``catalogs/a100.yaml``)::
+
+    name: NVIDIA A100 SXM4 40GB        # required, text
+    kind: gpu                          # required: gpu or cpu
+    match: ["A100-SXM4-40GB"]          # optional: names NVML reports for the part
+    memory_bandwidth_gbs: 1555         # required, > 0, GB/s (1e9 bytes per second)
+    tdp_w: 400                         # optional, > 0
+    peaks:                             # required, dense, tera operations per second
+      fp32: 19.5                       # required
+      fp16: 312                        # optional: fp64 fp64_tensor fp32 tf32 fp16 bf16
+      int1: 4992                       #           fp8 int8 int4 int1, each > 0
+    sources: {datasheet: ...}          # optional: where the figures come from
+
+Every figure is validated on load; a problem is one :class:`CatalogError` naming the file
+and the field.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Mapping, Optional
+
+from .errors import UsageError
+
+PRECISIONS = ("fp64", "fp64_tensor", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "int1")
+_FIELDS = {"name", "kind", "match", "memory_bandwidth_gbs", "tdp_w", "peaks", "sources"}
+
+
+class CatalogError(UsageError):
+    """A catalog file that is missing, malformed or has an invalid figure."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    key: str
+    name: str
+    kind: str
+    memory_bandwidth_gbs: float
+    peaks_tera: Mapping[str, float]
+    match: tuple[str, ...] = ()
+    tdp_w: Optional[float] = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    path: Optional[str] = None
+
+    def peak(self, precision: str) -> float:
+        """Operations per second at ``precision`` (KeyError when the part has none)."""
+        return self.peaks_tera[precision] * 1e12
+
+    @property
+    def memory_bandwidth(self) -> float:
+        """Bytes per second."""
+        return self.memory_bandwidth_gbs * 1e9
+
+
+def catalog_dir():
+    return resources.files("catalogs")
+
+
+def list_catalogs() -> list[str]:
+    return sorted(p.name[:-5] for p in catalog_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load_catalog(name_or_path: str) -> Catalog:
+    """A shipped catalog by name (``a100``) or any YAML file by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists() or "/" in name_or_path:
+        if not candidate.is_file():
+            raise CatalogError(f"catalog file {name_or_path} does not exist")
+        return parse_catalog(candidate.read_text(encoding="utf-8", errors="replace"),
+                             source=str(candidate), key=candidate.stem)
+    shipped = catalog_dir() / f"{name_or_path}.yaml"
+    if not shipped.is_file():
+        raise CatalogError(f"unknown catalog {name_or_path!r}; shipped: "
+                           f"{', '.join(list_catalogs())} (or give a path to a YAML file)")
+    return parse_catalog(shipped.read_text(encoding="utf-8"), source=f"catalogs/{name_or_path}.yaml",
+                         key=name_or_path)
+
+
+def parse_catalog(text: str, *, source: str, key: str) -> Catalog:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise CatalogError(f"{source}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise CatalogError(f"{source}: expected a mapping of fields at the top level")
+    unknown = sorted(set(map(str, data)) - _FIELDS)
+    if unknown:
+        raise CatalogError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(_FIELDS))})")
+
+    def fail(field_name: str, expected: str, value) -> CatalogError:
+        return CatalogError(f"{source}: field {field_name!r}: expected {expected}, got {value!r}")
+
+    def text_field(name: str) -> str:
+        if name not in data:
+            raise CatalogError(f"{source}: missing field {name!r}")
+        value = data[name]
+        if not isinstance(value, str) or not value.strip():
+            raise fail(name, "text", value)
+        return value
+
+    def positive(name: str, value) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise fail(name, "a positive number", value)
+        return float(value)
+
+    name = text_field("name")
+    kind = text_field("kind")
+    if kind not in ("gpu", "cpu"):
+        raise fail("kind", "gpu or cpu", kind)
+    if "memory_bandwidth_gbs" not in data:
+        raise CatalogError(f"{source}: missing field 'memory_bandwidth_gbs'")
+    bandwidth = positive("memory_bandwidth_gbs", data["memory_bandwidth_gbs"])
+    tdp = positive("tdp_w", data["tdp_w"]) if data.get("tdp_w") is not None else None
+    if "peaks" not in data:
+        raise CatalogError(f"{source}: missing field 'peaks'")
+    raw_peaks = data["peaks"]
+    if not isinstance(raw_peaks, dict) or not raw_peaks:
+        raise fail("peaks", "a mapping of precision to tera operations per second", raw_peaks)
+    peaks = {}
+    for precision, value in raw_peaks.items():
+        if precision not in PRECISIONS:
+            raise CatalogError(f"{source}: field 'peaks.{precision}': unknown precision "
+                               f"(known: {', '.join(PRECISIONS)})")
+        peaks[precision] = positive(f"peaks.{precision}", value)
+    if "fp32" not in peaks:
+        raise CatalogError(f"{source}: missing field 'peaks.fp32'")
+    match = data.get("match") or []
+    if isinstance(match, str):
+        match = [match]
+    if not isinstance(match, list) or not all(isinstance(m, str) for m in match):
+        raise fail("match", "a list of names", match)
+    sources = data.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise fail("sources", "a mapping", sources)
+    return Catalog(key=key, name=name, kind=kind, memory_bandwidth_gbs=bandwidth,
+                   peaks_tera=peaks, match=tuple(match), tdp_w=tdp,
+                   sources={str(k): str(v) for k, v in sources.items()}, path=source)
+
+
+def catalog_for_device_name(device_name: str) -> Optional[Catalog]:
+    """The shipped catalog whose ``match`` names the device (NVML's name), if any."""
+    lowered = device_name.lower()
+    for key in list_catalogs():
+        catalog = load_catalog(key)
+        if any(m.lower() in lowered for m in catalog.match):
+            return catalog
+    return None

@@ -1,0 +1,239 @@
+"""The analyzer's contract: attribution, bits, constants, sparse patterns, no side effects."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import profiler
+from profiler.result import QUANTITIES
+
+
+class ToyBinaryLinear(nn.Linear):
+    """A BiT-style binarized linear layer declaring its bits (profiler/bits.py)."""
+
+    weight_bits = 1
+    activation_bits = 1
+    parameter_bits = {"weight": 1}
+
+    def extra_storage_bits(self):
+        return 32 * self.out_features  # one float scale per output row
+
+    def forward(self, x):
+        scale = self.weight.abs().mean(dim=1, keepdim=True)
+        weight = scale * torch.sign(self.weight)
+        return F.linear(torch.sign(x), weight, self.bias)
+
+
+class ToyBinaryAttention(nn.Module):
+    activation_bits = 1
+
+    def forward(self, q, k, v):
+        return (torch.sign(q) @ torch.sign(k).transpose(-2, -1)).softmax(-1) @ torch.sign(v)
+
+
+class WindowAttention(nn.Module):
+    """Dense scores with a band mask: each query may see keys within +-1 position."""
+
+    def __init__(self, width=1):
+        super().__init__()
+        self.width = width
+
+    def forward(self, q, k, v):
+        n = q.shape[-2]
+        i = torch.arange(n, device=q.device)
+        allowed = (i[:, None] - i[None, :]).abs() <= self.width
+        scores = (q @ k.transpose(-2, -1)).masked_fill(~allowed, float("-inf"))
+        return scores.softmax(-1) @ v
+
+    def effective_attention_macs(self, q, k, v):
+        n, d = q.shape[-2], q.shape[-1]
+        pairs = n + 2 * sum(max(n - j, 0) for j in range(1, self.width + 1))
+        batch_heads = q.numel() // (n * d)
+        return batch_heads * pairs * (d + v.shape[-1])
+
+
+def test_binarized_linear_declares_bits_storage_and_folds_weight_work():
+    layer = ToyBinaryLinear(64, 32)
+    p = profiler.profile(layer, torch.randn(3, 64))
+    t = p.totals
+    assert t["macs"] == t["macs_bq"] == 3 * 64 * 32
+    assert t["bop_bq"] == 6144 * 1 * 1 and t["bop_nonq"] == 0
+    assert dict(p.by_bits) == {"W1A1": {"macs": 6144, "bops": 6144, "class": "bq"}}
+    # sign(x) and the bias add stay in float; binarized MACs are not FLOPs
+    assert t["flops"] == t["elementwise_flops"] == 3 * 64 + 3 * 32
+    # |W|, its row means, sign(W), scale * sign: work on weights only, precomputable
+    assert t["foldable_flops"] == 4 * 2048
+    # 2048 one-bit weights, 32 float biases, 32 float scales
+    assert t["storage_bytes"] == (2048 * 1 + 32 * 32 + 32 * 32) / 8 == 512
+
+
+def test_activation_products_use_activation_bits():
+    q = torch.randn(1, 2, 6, 4)
+    p = profiler.profile(ToyBinaryAttention(), (q, q, q))
+    assert dict(p.by_bits) == {"A1A1": {"macs": 2 * (2 * 6 * 6 * 4), "bops": 576, "class": "bq"}}
+
+
+def test_float16_operands_give_16_bit_pairs():
+    lin = nn.Linear(8, 4).half()
+    p = profiler.profile(lin, torch.randn(2, 8, dtype=torch.float16))
+    assert dict(p.by_bits) == {"W16A16": {"macs": 64, "bops": 64 * 256, "class": "nonq"}}
+    assert p.totals["storage_bytes"] == (32 + 4) * 2
+
+
+def test_quantized_declarations_land_in_bop_q():
+    class W4A8(nn.Linear):
+        weight_bits, activation_bits = 4, 8
+
+    t = profiler.profile(W4A8(8, 4), torch.randn(2, 8)).totals
+    assert (t["macs_q"], t["bop_q"], t["bop_nonq"], t["bop_bq"]) == (64, 64 * 32, 0, 0)
+
+
+def test_declarations_do_not_leak_to_children():
+    class Block(nn.Module):
+        weight_bits, activation_bits = 1, 1
+
+        def __init__(self):
+            super().__init__()
+            self.float_head = nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.float_head(x)
+
+    p = profiler.profile(Block(), torch.randn(2, 8))
+    assert set(p.by_bits) == {"W32A32"}
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_sparse_pattern_reports_executed_and_effective(device):
+    q = torch.randn(1, 1, 10, 4)
+    p = profiler.profile(WindowAttention(), (q, q, q), device=device)
+    t = p.totals
+    assert t["macs"] == 2 * 10 * 10 * 4  # dense scores, as executed
+    pairs = 10 + 2 * 9
+    assert t["effective_macs"] == pairs * (4 + 4) == 224
+    assert t["effective_flops"] == t["flops"] - 2 * (800 - 224)
+    assert t["effective_bop_nonq"] == 224 * 32 * 32
+
+
+def test_rows_sum_to_totals_at_every_depth():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv1d(1, 8, 10, 5), nn.GroupNorm(8, 8), nn.GELU(),
+        nn.Sequential(nn.Conv1d(8, 8, 3, 2, groups=8), nn.ReLU()),
+    )
+    p = profiler.profile(model, torch.randn(2, 1, 400))
+    for depth in (None, 0, 1, 2):
+        frame = p.to_dataframe(depth=depth)
+        for key in QUANTITIES:
+            assert frame[key].sum() == p.totals[key], (depth, key)
+    # each op lands in the innermost module that ran it
+    assert p.modules["0"]["macs"] == 2 * 79 * 8 * 1 * 10
+    assert p.modules["3.0"]["macs"] == 2 * 39 * 8 * 1 * 3
+    assert p.modules["3"]["macs"] == 0
+    assert p.to_dataframe(depth=0)["macs"].tolist() == [p.totals["macs"]]
+
+
+def test_meta_and_cpu_agree_everywhere_and_repeat_exactly():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+    model = nn.Sequential(nn.Linear(16, 32), nn.TransformerEncoder(
+        layer, 2, enable_nested_tensor=False)).eval()
+    x = torch.randn(2, 12, 16)
+    first = profiler.profile(model, x).to_dict()
+    again = profiler.profile(model, x).to_dict()
+    cpu = profiler.profile(model, x, device="cpu").to_dict()
+    assert first["totals"] == again["totals"] == cpu["totals"]
+    assert first["modules"] == cpu["modules"]
+
+
+def test_profiling_leaves_model_outputs_and_torch_untouched():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8), nn.Dropout(0.5)).train()
+    x = torch.randn(16, 8)
+    state = copy.deepcopy(model.state_dict())
+    functions = (F.linear, F.softmax, torch.matmul, torch.Tensor.__matmul__, torch.Tensor.add)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    for device in ("cpu", "meta"):
+        torch.manual_seed(123)
+        profiler.profile(model, x, device=device)
+        assert torch.equal(torch.rand(3), expected), "the random stream moved"
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), f"{key} changed (running statistics?)"
+    assert (F.linear, F.softmax, torch.matmul, torch.Tensor.__matmul__, torch.Tensor.add) == functions
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert torch._C._len_torch_dispatch_stack() == 0
+    model.eval()
+    before = model(x)
+    profiler.profile(model, x, device="cpu")
+    assert torch.equal(model(x), before)
+
+
+def test_meta_profile_of_a_very_long_input_allocates_nothing():
+    model = nn.Sequential(nn.Conv1d(1, 64, 400, 320), nn.GELU(), nn.Conv1d(64, 64, 3, padding=1))
+    hour = torch.empty(1, 1, 16_000 * 3600, device="meta")
+    p = profiler.profile(model, hour)
+    frames = (16_000 * 3600 - 400) // 320 + 1
+    assert p.totals["macs"] == frames * 64 * 400 + frames * 64 * 64 * 3
+
+
+def test_unsupported_ops_are_listed_with_counts_never_silently_zero():
+    class Spectral(nn.Module):
+        def forward(self, x):
+            return torch.linalg.svdvals(x) + torch.linalg.svdvals(x)
+
+    p = profiler.profile(Spectral(), torch.randn(4, 4), device="cpu")
+    assert dict(p.unsupported) == {"aten._linalg_svd": 2}
+
+
+def test_user_formula_for_one_call_and_registry():
+    class Spectral(nn.Module):
+        def forward(self, x):
+            return torch.linalg.svdvals(x)
+
+    def svd_cost(x, *args, out_shape=None, **kwargs):
+        return 7 * x[-1] ** 3
+
+    aten = torch.ops.aten
+    p = profiler.profile(Spectral(), torch.randn(4, 4), device="cpu",
+                         formulas={aten._linalg_svd: svd_cost})
+    assert p.totals["elementwise_flops"] == 7 * 64 and not p.unsupported
+    # the per-call table did not leak into the registry
+    assert profiler.profile(Spectral(), torch.randn(4, 4), device="cpu").unsupported
+
+
+def test_shared_parameters_are_counted_once():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 4, bias=False)
+            self.b = nn.Linear(4, 4, bias=False)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    t = profiler.profile(Tied(), torch.randn(1, 4)).totals
+    assert t["params"] == 16 and t["macs"] == 32
+
+
+def test_a_model_that_raises_gives_a_profile_error():
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise ValueError("no thanks")
+
+    with pytest.raises(profiler.ProfileError, match="Broken raised ValueError: no thanks"):
+        profiler.profile(Broken(), torch.randn(2))
+
+
+def test_data_dependent_model_on_meta_suggests_cpu():
+    class DataDependent(nn.Module):
+        def forward(self, x):
+            return x * 2 if x.sum() > 0 else x
+
+    with pytest.raises(profiler.ProfileError, match="device='cpu'"):
+        profiler.profile(DataDependent(), torch.randn(3))
+    # sum (3 inputs) + the comparison (1) + x * 2 (3)
+    assert profiler.profile(DataDependent(), torch.ones(3), device="cpu").totals["elementwise_flops"] == 7

@@ -1,0 +1,62 @@
+"""Hardware catalogs: the shipped ones load, and every malformed one is one clear error."""
+import pytest
+
+from profiler.catalog import CatalogError, list_catalogs, load_catalog, parse_catalog
+
+GOOD = """
+name: Test GPU
+kind: gpu
+memory_bandwidth_gbs: 1000
+peaks:
+  fp32: 10
+  fp16: 100
+"""
+
+
+def test_shipped_catalogs_load_with_the_datasheet_figures():
+    assert {"a100", "a100-80gb", "h100-sxm", "h200", "epyc-7763"} <= set(list_catalogs())
+    a100 = load_catalog("a100")
+    assert a100.peaks_tera["fp16"] == 312 and a100.peaks_tera["int1"] == 4992
+    assert a100.memory_bandwidth == 1555e9
+    assert load_catalog("a100-80gb").memory_bandwidth_gbs == 2039
+    h100 = load_catalog("h100-sxm")
+    assert h100.peaks_tera["fp16"] == 989.4 and "int1" not in h100.peaks_tera
+    assert load_catalog("h200").memory_bandwidth_gbs == 4800
+    for key in list_catalogs():
+        assert load_catalog(key).sources, f"{key} names no source"
+
+
+def test_a_catalog_by_path(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(GOOD)
+    catalog = load_catalog(str(path))
+    assert catalog.name == "Test GPU" and catalog.peak("fp16") == 100e12
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: [unclosed", "malformed YAML"),
+    ("- just\n- a list\n", "mapping of fields"),
+    (GOOD.replace("name: Test GPU\n", ""), "missing field 'name'"),
+    (GOOD.replace("fp16: 100", "fp16: -3"), "field 'peaks.fp16': expected a positive number, got -3"),
+    (GOOD.replace("fp16: 100", "fp16: fast"), "field 'peaks.fp16': expected a positive number, got 'fast'"),
+    (GOOD.replace("fp16: 100", "fp17: 100"), "field 'peaks.fp17': unknown precision"),
+    (GOOD.replace("  fp32: 10\n", ""), "missing field 'peaks.fp32'"),
+    (GOOD.replace("memory_bandwidth_gbs: 1000", "memory_bandwidth_gbs: 0"), "'memory_bandwidth_gbs': expected a positive number"),
+    (GOOD.replace("kind: gpu", "kind: tpu"), "'kind': expected gpu or cpu"),
+    (GOOD + "peak_fp16: 3\n", "unknown field 'peak_fp16'"),
+    (GOOD.replace("memory_bandwidth_gbs: 1000\n", ""), "missing field 'memory_bandwidth_gbs'"),
+])
+def test_malformed_catalogs_name_the_file_and_field(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(str(path))
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+
+
+def test_unknown_catalog_name_lists_the_shipped_ones():
+    with pytest.raises(CatalogError, match="unknown catalog 'tpu-v9'.*a100"):
+        load_catalog("tpu-v9")
+    with pytest.raises(CatalogError, match="does not exist"):
+        load_catalog("nowhere/else.yaml")

@@ -1,0 +1,128 @@
+"""Cross-checks with DeepSpeed, fvcore, ptflops and FlopCounterMode: agreement where each
+peer is right, and each documented way a peer is wrong."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import profiler
+
+pytest.importorskip("deepspeed", reason="the peers are part of the dev install")
+
+
+def conv_net():
+    # No biases, activations or norms: work every peer counts the same way.
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv1d(1, 16, 10, 5, bias=False), nn.Conv1d(16, 32, 3, 2, groups=2, bias=False),
+        nn.Flatten(), nn.Linear(32 * 49, 10, bias=False),
+    ).eval()
+
+
+CONV_NET_MACS = 2 * (99 * 16 * 1 * 10 + 49 * 32 * 8 * 3 + 32 * 49 * 10)
+
+
+def test_all_peers_agree_on_a_plain_conv_net():
+    check = profiler.crosscheck(conv_net(), torch.randn(2, 1, 500))
+    assert check.ours_macs == CONV_NET_MACS
+    for row in check.rows:
+        assert row.error is None, row
+        assert abs(row.diff) <= 0.01, row
+        assert not row.flagged
+
+
+class SdpaBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(64, 192, bias=False)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).view(2, 10, 3, 4, 16).permute(2, 0, 3, 1, 4)
+        return F.scaled_dot_product_attention(q, k, v)
+
+
+PROJ_MACS = 2 * 10 * 64 * 192
+ATTN_MACS = 2 * (2 * 4 * 10 * 10 * 16)
+
+
+def test_fvcore_and_flop_counter_miss_cpu_sdpa_deepspeed_does_not():
+    check = profiler.crosscheck(SdpaBlock().eval(), torch.randn(2, 10, 64),
+                                peers=("deepspeed", "fvcore", "flop_counter"))
+    assert check.ours_macs == PROJ_MACS + ATTN_MACS
+    assert check.row("deepspeed").macs == PROJ_MACS + ATTN_MACS
+    for tool in ("fvcore", "flop_counter"):
+        row = check.row(tool)
+        assert row.macs == PROJ_MACS, tool  # the attention products are missing
+        assert row.flagged and row.explained
+    assert "aten::scaled_dot_product_attention" in " ".join(check.row("fvcore").peer_notes)
+    assert any("flash_attention_for_cpu" in c for c in check.row("flop_counter").causes)
+
+
+def test_flop_counter_counts_nothing_in_the_fused_transformer_fast_path():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(64, 4, 256, dropout=0.0, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    check = profiler.crosscheck(model, torch.randn(2, 10, 64), peers=("flop_counter",))
+    assert check.ours_macs == 2017280  # closed form in test_formulas
+    row = check.row("flop_counter")
+    assert row.macs == 0 and row.flagged and row.explained
+    assert any("fast-path" in c for c in row.causes)
+
+
+def test_deepspeed_misses_the_multihead_attention_fast_path_and_einsum_macs():
+    mha = nn.MultiheadAttention(64, 4, batch_first=True).eval()
+
+    class Attend(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = mha
+
+        def forward(self, x):
+            return self.mha(x, x, x)[0]
+
+    check = profiler.crosscheck(Attend().eval(), torch.randn(2, 10, 64), peers=("deepspeed",))
+    row = check.row("deepspeed")
+    assert check.ours_macs == 353280
+    assert row.macs == 0 and row.explained
+
+    class Einsum(nn.Module):
+        def forward(self, a, b):
+            return torch.einsum("bij,bjk->bik", a, b)
+
+    check = profiler.crosscheck(Einsum(), (torch.randn(2, 5, 6), torch.randn(2, 6, 7)),
+                                peers=("deepspeed",))
+    assert check.ours_macs == 2 * 5 * 6 * 7
+    row = check.row("deepspeed")
+    # DeepSpeed puts einsum into FLOPs only (numpy's einsum_path estimate), with no MACs
+    assert row.macs == 0 and row.flops > 0
+    assert any("einsum" in c for c in row.causes)
+
+
+def test_ptflops_misses_the_matmul_operator():
+    class Scores(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(16, 16, bias=False)
+
+        def forward(self, x):
+            h = self.proj(x)
+            return h @ h.transpose(1, 2)
+
+    check = profiler.crosscheck(Scores(), torch.randn(2, 8, 16), peers=("ptflops",))
+    proj, scores = 2 * 8 * 16 * 16, 2 * 8 * 8 * 16
+    assert check.ours_macs == proj + scores
+    row = check.row("ptflops")
+    assert row.macs == proj
+    assert row.flagged and any("@ operator" in c for c in row.causes)
+
+
+def test_crosscheck_table_names_each_tool():
+    text = str(profiler.crosscheck(conv_net(), torch.randn(1, 1, 500), peers=("fvcore", "flop_counter")))
+    assert "fvcore" in text and "flop_counter" in text and "agrees" in text
+
+
+def test_crosscheck_refuses_meta_models_and_unknown_peers():
+    with pytest.raises(ValueError, match="unknown peer"):
+        profiler.crosscheck(conv_net(), torch.randn(1, 1, 500), peers=("nvprof",))
+    with pytest.raises(ValueError, match="real tensors"):
+        profiler.crosscheck(conv_net(), torch.empty(1, 1, 500, device="meta"))
