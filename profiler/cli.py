@@ -8,9 +8,6 @@ from typing import Optional, Sequence
 
 from .errors import UsageError
 
-COMMANDS = ("profile",)
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line on stderr (and exit status 2)."""
 
@@ -56,9 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    from .commands import profile_model
+    from .commands import check, profile_model, table
 
+    table.add_parser(sub)
     profile_model.add_parser(sub)
+    check.add_parser(sub)
     return parser
 
 

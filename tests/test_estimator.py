@@ -10,7 +10,7 @@ import profiler
 from profiler.catalog import load_catalog, parse_catalog
 from profiler.estimator import paper_time, peak_for, roofline, roofline_time
 
-PAPER_TABLE1 = Path(__file__).resolve().parents[1] / "reports" / "paper" / "table1.csv"
+PAPER_TABLE1 = Path(__file__).resolve().parents[1] / "profiler" / "reference" / "table1.csv"
 
 
 def table1_rows():
