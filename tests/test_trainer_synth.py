@@ -32,7 +32,8 @@ def _files(root: Path) -> dict:
 def test_layout_and_metadata(tiny_corpus):
     out, metadata = tiny_corpus
     assert json.loads((out / "corpus.json").read_text()) == metadata
-    assert metadata["preset"] == "tiny" and metadata["seed"] == 3
+    assert set(metadata["tasks"]) == set(synth.TASKS)
+    assert all(t["preset"] == "tiny" and t["seed"] == 3 for t in metadata["tasks"].values())
     sizes = synth.PRESETS["tiny"]
     expected = {
         "pretrain": {"train": sizes.pretrain_train, "valid": sizes.pretrain_valid},
@@ -141,6 +142,17 @@ def test_existing_corpus_needs_overwrite_and_failures_leave_it_intact(tmp_path, 
     monkeypatch.setattr(synth, "_render_to_file", original)
     synth.synthesize_corpus(out, seed=0, sizes=SMALL, tasks=["pr"], overwrite=True, progress=False)
     assert _files(out / "pr") == before and not list(out.glob("*.partial"))
+
+
+def test_adding_a_task_keeps_the_others(tmp_path):
+    out = tmp_path / "c"
+    synth.synthesize_corpus(out, seed=0, sizes=SMALL, tasks=["ks"], progress=False)
+    ks_files = _files(out / "ks")
+    metadata = synth.synthesize_corpus(out, seed=1, sizes=SMALL, tasks=["pr"], progress=False)
+    assert _files(out / "ks") == ks_files
+    assert set(metadata["tasks"]) == {"ks", "pr"}
+    assert metadata["tasks"]["ks"]["seed"] == 0 and metadata["tasks"]["pr"]["seed"] == 1
+    assert json.loads((out / "corpus.json").read_text()) == metadata
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -4,7 +4,7 @@
 manifests (see :mod:`models.trainer.manifest`)::
 
     OUT/
-      corpus.json                 seed, preset, sizes, espeak-ng version, counts, layout
+      corpus.json                 espeak-ng version; per task: seed, preset, sizes, counts, hours
       pretrain/                   sentences for HuBERT pre-training
         wav/{train,valid}/pretrain-<split>-<n>.wav
         train.tsv valid.tsv       manifests (root line = OUT/pretrain)
@@ -162,18 +162,20 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
     if not isinstance(seed, int) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out_dir)
-    _prepare_output(out, tasks, overwrite)
+    kept_tasks = _prepare_output(out, tasks, overwrite)
     started = time.perf_counter()
-    metadata = {"format": CORPUS_FORMAT, "seed": seed, "sample_rate": SAMPLE_RATE,
-                "sizes": asdict(sizes), "preset": _preset_name(sizes),
-                "espeak_ng": espeak.espeak_version(), "tasks": {}}
+    metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
+                "espeak_ng": espeak.espeak_version(), "tasks": kept_tasks}
     for task in tasks:
         plans = _PLANNERS[task](sizes, _task_rng(seed, task), seed)
-        metadata["tasks"][task] = _build_task(out, task, plans, workers, progress)
+        metadata["tasks"][task] = {"seed": seed, "preset": _preset_name(sizes),
+                                   "sizes": asdict(sizes),
+                                   **_build_task(out, task, plans, workers, progress)}
     write_text_atomic(out / "corpus.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     if progress:
-        print(f"synthesized {sum(t['utterances'] for t in metadata['tasks'].values())} "
-              f"utterances into {out} in {time.perf_counter() - started:.1f} s")
+        count = sum(metadata["tasks"][task]["utterances"] for task in tasks)
+        print(f"synthesized {count} utterances into {out} in "
+              f"{time.perf_counter() - started:.1f} s")
     return metadata
 
 
@@ -197,18 +199,30 @@ def _check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
     return tuple(t for t in TASKS if t in tasks)  # canonical order, no repeats
 
 
-def _prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> None:
+def _prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
+    """Check and clean ``out``; return the metadata of tasks that stay as they are."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
     existing = [t for t in tasks if (out / t).exists()]
-    if (existing or (out / "corpus.json").exists()) and not overwrite:
-        raise DataError(f"{out}: already holds a corpus ({', '.join(existing) or 'corpus.json'}); "
+    if existing and not overwrite:
+        raise DataError(f"{out}: already holds a corpus ({', '.join(existing)}); "
                         f"pass overwrite=True (--force) to replace it")
     out.mkdir(parents=True, exist_ok=True)
-    # An old corpus.json would vouch for a corpus that is about to change.
-    (out / "corpus.json").unlink(missing_ok=True)
+    kept = {}
+    metadata_path = out / "corpus.json"
+    if metadata_path.is_file():
+        try:
+            previous = json.loads(metadata_path.read_text(encoding="utf-8")).get("tasks", {})
+        except (ValueError, AttributeError):
+            previous = {}
+        # Other tasks keep their entries while their folders are still there.
+        kept = {t: v for t, v in previous.items()
+                if t in TASKS and t not in tasks and (out / t).is_dir()}
+        # Until the new corpus is complete, nothing vouches for it.
+        metadata_path.unlink()
     for task in TASKS:
         shutil.rmtree(out / f"{task}.partial", ignore_errors=True)
+    return kept
 
 
 # ------------------------------------------------------------------------------ planning
