@@ -1,5 +1,4 @@
 """Datasets over the synthetic corpus, padding collate, cropping and length bucketing."""
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader

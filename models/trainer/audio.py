@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import struct
 import wave
 from pathlib import Path
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 
 from .errors import DataError
-from .fileio import atomic_write
+from .fileio import PathLike, atomic_write
 
 SAMPLE_RATE = 16000
 # 16-bit PCM full scale: int16 k is read as k / 32768, so every int16 round-trips exactly.
 _PCM16_SCALE = 32768.0
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 class AudioInfo(NamedTuple):

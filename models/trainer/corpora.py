@@ -17,19 +17,17 @@ test set (``speech_commands_test_set_v0.02``, class folders including ``_silence
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 
 from .audio import SAMPLE_RATE, audio_info, read_wav, write_wav
 from .errors import DataError
+from .fileio import PathLike
 from .manifest import letters_line, write_dictionary, write_labels, write_manifest
 from .sentences import KEYWORDS, KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 _TRANSCRIPT_LINE = re.compile(r"^(\S+)\s+(.*)$")
 _NOISE_FOLDER = "_background_noise_"

@@ -15,7 +15,6 @@ span of frame labels, so labels stay aligned.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
@@ -25,10 +24,10 @@ from torch.utils.data import Dataset, Sampler
 
 from .audio import read_audio
 from .errors import DataError
+from .fileio import PathLike
 from .features import ENCODER_STRIDE, encoder_frames
 from .manifest import Manifest, read_dictionary, read_labels, read_manifest
 
-PathLike = Union[str, "os.PathLike[str]"]
 PAD_LABEL = -100   # torch.nn.CrossEntropyLoss's default ignore_index
 
 

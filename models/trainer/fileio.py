@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator, Union
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, os.PathLike]
 
 # os.umask can only be read by setting it; read it once, at import, and set it straight back.
 _UMASK = os.umask(0)

@@ -14,15 +14,12 @@
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Sequence
 
 from .errors import DataError
-from .fileio import write_text_atomic
-
-PathLike = Union[str, "os.PathLike[str]"]
+from .fileio import PathLike, write_text_atomic
 
 
 @dataclass(frozen=True)

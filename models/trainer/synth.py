@@ -38,7 +38,6 @@ complete; ``corpus.json`` is written last and marks a finished corpus.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -52,11 +51,9 @@ import numpy as np
 from . import espeak
 from .audio import SAMPLE_RATE, write_wav
 from .errors import DataError
-from .fileio import write_text_atomic
+from .fileio import PathLike, write_text_atomic
 from .manifest import letters_line, write_dictionary, write_labels, write_manifest
 from .sentences import KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL, UNKNOWN_WORDS, make_sentence
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 TASKS = ("pretrain", "ks", "sid", "pr")
 CORPUS_FORMAT = "encoder-profiler-synth/1"
@@ -109,7 +106,7 @@ class CorpusSizes:
 
 
 PRESETS = {
-    # 126 utterances, 4 minutes of audio, 7 MB; a few seconds: for tests and smoke runs.
+    # 126 utterances, 3.5 minutes of audio, 7 MB; a few seconds: for tests and smoke runs.
     "tiny": CorpusSizes(pretrain_train=24, pretrain_valid=4,
                         ks_per_class_train=3, ks_per_class_valid=1, ks_per_class_test=1,
                         sid_speakers=4, sid_train_per_speaker=3, sid_valid_per_speaker=1,

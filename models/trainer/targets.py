@@ -14,7 +14,6 @@ k-means model is saved as an ``.npz`` of its centers; loading it needs no pickle
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
@@ -24,10 +23,9 @@ import torch
 from .audio import read_audio
 from .errors import DataError
 from .features import encoder_frames, mfcc_features
-from .fileio import atomic_write, write_bytes_atomic
+from .fileio import PathLike, atomic_write, write_bytes_atomic
 from .manifest import Manifest, read_manifest, write_dictionary
 
-PathLike = Union[str, "os.PathLike[str]"]
 FeaturesFn = Callable[[np.ndarray], Union[np.ndarray, torch.Tensor]]
 
 _PREDICT_CHUNK = 8192   # frames per distance computation, to bound memory
