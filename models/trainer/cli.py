@@ -1,0 +1,122 @@
+"""Command line for the data tools: ``synth``, ``librispeech``, ``speechcommands``, ``kmeans``.
+
+Run as ``python -m models.trainer <command> ...``, or mount under another CLI with
+:func:`add_data_parser` (``profile-encoder data synth --out DIR``). Bad input
+(:class:`DataError`) is reported as one ``error: ...`` line on stderr with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from .errors import DataError
+
+EXIT_DATA_ERROR = 2
+
+
+def _add_commands(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+
+    synth = commands.add_parser("synth", help="synthesize speech corpora with espeak-ng",
+                                description="Synthesize the pre-training, keyword-spotting, "
+                                            "speaker-ID and phoneme-recognition corpora.")
+    synth.add_argument("--out", required=True, help="output folder")
+    synth.add_argument("--size", default="default", choices=["tiny", "default"],
+                       help="size preset (default: %(default)s)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    synth.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                       help="subset of: pretrain ks sid pr (default: all)")
+    synth.add_argument("--workers", type=int, default=1,
+                       help="processes to render with (same output; default: 1)")
+    synth.add_argument("--force", action="store_true", help="replace an existing corpus")
+    synth.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    libri = commands.add_parser("librispeech", help="manifests for a LibriSpeech folder")
+    libri.add_argument("--root", required=True, help="the LibriSpeech folder (or one subset)")
+    libri.add_argument("--out", required=True, help="where to write <subset>.tsv/.wrd/.ltr")
+    libri.add_argument("--subsets", nargs="+", default=None, help="e.g. train-clean-100")
+    libri.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    commands_parser = commands.add_parser("speechcommands",
+                                          help="12-class KS manifests for Speech Commands v0.02")
+    commands_parser.add_argument("--root", required=True, help="the unpacked v0.02 folder")
+    commands_parser.add_argument("--out", required=True, help="where to write train/valid/test.tsv")
+    commands_parser.add_argument("--test-root", default=None,
+                                 help="the separate speech_commands_test_set_v0.02 folder")
+    commands_parser.add_argument("--seed", type=int, default=0, help="seed for _silence_ clips")
+    commands_parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    kmeans = commands.add_parser("kmeans", help="MFCC k-means targets (.km) for manifests",
+                                 description="Fit k-means on the first manifest's MFCC "
+                                             "features and label every manifest.")
+    kmeans.add_argument("manifests", nargs="+", help="fairseq .tsv manifests")
+    kmeans.add_argument("--clusters", type=int, default=100, help="units (default: 100)")
+    kmeans.add_argument("--seed", type=int, default=0)
+    kmeans.add_argument("--max-frames", type=int, default=250_000,
+                        help="frames to fit on at most (default: %(default)s)")
+    kmeans.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_data_parser(subparsers, name: str = "data") -> argparse.ArgumentParser:
+    """Add the ``data`` command group to another CLI's subparsers.
+
+    The new parser's ``func`` default is :func:`run_data_command`; call
+    ``args.func(args)`` and exit with its return value.
+    """
+    parser = subparsers.add_parser(name, help="offline training data: synthesis, corpora, targets",
+                                   description=__doc__.splitlines()[0])
+    _add_commands(parser)
+    parser.set_defaults(func=run_data_command)
+    return parser
+
+
+def run_data_command(args: argparse.Namespace) -> int:
+    """Run a parsed data command; return the exit status (2 for a :class:`DataError`)."""
+    try:
+        _dispatch(args)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    command = args.data_command
+    if command == "synth":
+        from .synth import TASKS, synthesize_corpus
+        synthesize_corpus(args.out, seed=args.seed, sizes=args.size,
+                          tasks=args.tasks or TASKS, overwrite=args.force,
+                          workers=args.workers, progress=not args.quiet)
+    elif command == "librispeech":
+        from .corpora import prepare_librispeech
+        for subset, path in prepare_librispeech(args.root, args.out, args.subsets,
+                                                progress=not args.quiet).items():
+            print(f"{subset}: {path}")
+    elif command == "speechcommands":
+        from .corpora import prepare_speech_commands
+        for split, path in prepare_speech_commands(args.root, args.out, test_root=args.test_root,
+                                                   seed=args.seed,
+                                                   progress=not args.quiet).items():
+            print(f"{split}: {path}")
+    elif command == "kmeans":
+        from .targets import build_targets
+        written = build_targets(args.manifests, args.clusters, seed=args.seed,
+                                max_frames=args.max_frames, progress=not args.quiet)
+        for path in written["labels"]:
+            print(f"labels: {path}")
+        print(f"k-means: {written['kmeans']}")
+    else:  # argparse only lets known commands through
+        raise AssertionError(command)
+
+
+def build_parser(prog: str = "python -m models.trainer") -> argparse.ArgumentParser:
+    """The stand-alone parser: the data commands at top level."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    _add_commands(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python -m models.trainer``; returns the exit status."""
+    return run_data_command(build_parser().parse_args(argv))

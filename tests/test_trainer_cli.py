@@ -1,0 +1,50 @@
+"""The data command line: success, one-line errors with exit status 2, lazy imports."""
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+import models.trainer as trainer
+from models.trainer.cli import add_data_parser, main
+from models.trainer.manifest import read_manifest
+
+
+def test_synth_then_refuse_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "corpus"
+    assert main(["synth", "--out", str(out), "--size", "tiny", "--tasks", "ks", "--quiet"]) == 0
+    assert len(read_manifest(out / "ks" / "train.tsv")) == 36
+    capsys.readouterr()
+    assert main(["synth", "--out", str(out), "--size", "tiny", "--tasks", "ks", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--force" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["kmeans", "missing.tsv"], "no such file"),
+    (["librispeech", "--root", "nowhere", "--out", "x"], "does not exist"),
+    (["speechcommands", "--root", "nowhere", "--out", "x"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_mounts_under_another_cli(tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="profile-encoder")
+    add_data_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", "kmeans", str(tmp_path / "none.tsv")])
+    assert args.func(args) == 2
+
+
+def test_package_import_is_light_and_exports_resolve():
+    code = "import sys, models.trainer, models.trainer.synth; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
+    assert trainer.synthesize_corpus.__module__ == "models.trainer.synth"
+    assert issubclass(trainer.DataError, ValueError)
+    with pytest.raises(AttributeError):
+        trainer.no_such_name
