@@ -1,0 +1,230 @@
+"""Sparseformer: HuBERT's post-LN Transformer blocks with the Sparse Transformer's fixed
+attention pattern (Child et al. 2019), bidirectional.
+
+Pattern, with block width l ("stride" in fairseq) and c summary columns ("expressivity"):
+query i sees every key of its own block, floor(j / l) == floor(i / l), and the last c
+positions of every block, j mod l >= l - c. That is about l + T c / l keys per query
+instead of T. (fairseq's SparseMultiheadAttention builds a similar mask, but its window
+and summary ranges include one extra position at each block edge; this is the paper's
+definition.)
+
+Two cores compute the same function:
+- ``MaskedSparseAttention`` scores every pair and masks the disallowed ones before the
+  softmax, as fairseq does; its cost is the dense cost, which is what the paper's
+  Sparseformer FLOPs reflect.
+- ``BlockedSparseAttention`` only computes allowed pairs: for each block, the queries
+  against the block's own non-summary keys (l - c of them) and against the summary keys of
+  all blocks (one shared matmul), with one softmax over both parts.
+Both report ``effective_attention_macs``: the Q.K^T and A.V MACs the pattern needs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import AttentionBinarizers, mask_value
+from .transformer import TransformerEncoder, transformer_layer
+
+ATTENTION_IMPLEMENTATIONS = ("masked", "blocked")
+
+
+@dataclass(frozen=True)
+class FixedSparsePattern:
+    block: int = 32
+    summary: int = 8
+
+    def __post_init__(self):
+        if self.block < 1:
+            raise ValueError(f"sparse block width must be >= 1, got {self.block}")
+        if not 0 <= self.summary <= self.block:
+            raise ValueError(f"sparse summary columns must be in [0, {self.block}], got {self.summary}")
+
+    def allowed(self, time: int, device=None) -> torch.Tensor:
+        """(T, T) bool, True where query i may attend key j."""
+        positions = torch.arange(time, device=device)
+        block_of = torch.div(positions, self.block, rounding_mode="floor")
+        summary_column = (positions % self.block) >= self.block - self.summary
+        return (block_of[:, None] == block_of[None, :]) | summary_column[None, :]
+
+    def attended_pairs(self, time: int) -> int:
+        """Number of allowed (query, key) pairs for T frames."""
+        block_sizes = [min(self.block, time - start) for start in range(0, time, self.block)]
+        summaries = [max(0, size - (self.block - self.summary)) for size in block_sizes]
+        total_summaries = sum(summaries)
+        return sum(size * (size + total_summaries - own)
+                   for size, own in zip(block_sizes, summaries))
+
+
+class _SparseAttentionCore(nn.Module):
+    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
+        super().__init__()
+        self.pattern = pattern
+        self.dropout = nn.Dropout(dropout)
+
+    def effective_attention_macs(self, q, k=None, v=None, key_padding_mask=None) -> int:
+        batch, heads, time, head_dim = q.shape
+        return 2 * batch * heads * head_dim * self.pattern.attended_pairs(time)
+
+    def _operands(self, q, k, v):
+        return q, k, v
+
+    def _probs(self, probs):
+        return probs
+
+    def extra_repr(self) -> str:
+        return f"block={self.pattern.block}, summary={self.pattern.summary}"
+
+
+class MaskedSparseAttention(_SparseAttentionCore):
+    """Dense scores, disallowed pairs masked before the softmax."""
+
+    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
+        super().__init__(pattern, dropout)
+        self._cached_bias = None
+
+    def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
+        q, k, v = self._operands(q, k, v)
+        batch, heads, time, head_dim = q.shape
+        bias = self._pattern_bias(time, q.dtype, q.device)
+        scores = torch.baddbmm(bias, q.reshape(batch * heads, time, head_dim),
+                               k.reshape(batch * heads, time, head_dim).transpose(1, 2),
+                               alpha=1.0 / math.sqrt(head_dim)).view(batch, heads, time, time)
+        if key_padding_mask is not None:
+            scores = scores.masked_fill(key_padding_mask[:, None, None, :], mask_value(scores.dtype))
+        probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
+        return torch.matmul(probs, v)
+
+    def _pattern_bias(self, time, dtype, device):
+        key = (time, dtype, device)
+        if self._cached_bias is not None and self._cached_bias[0] == key:
+            return self._cached_bias[1]
+        allowed = self.pattern.allowed(time, device=device)
+        bias = torch.zeros((time, time), dtype=dtype, device=device).masked_fill(~allowed, mask_value(dtype))
+        if device.type != "meta":
+            self._cached_bias = (key, bias)
+        return bias
+
+
+class BlockedSparseAttention(_SparseAttentionCore):
+    """Computes only the allowed pairs (see the module docstring)."""
+
+    def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
+        q, k, v = self._operands(q, k, v)
+        batch, heads, time, head_dim = q.shape
+        block, summary = self.pattern.block, self.pattern.summary
+        local = block - summary
+        blocks = -(-time // block)
+        padded_time = blocks * block
+        pad = padded_time - time
+        if pad:
+            q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
+        rows = batch * heads
+        q_blocks = q.reshape(rows, blocks, block, head_dim)
+        k_blocks = k.reshape(rows, blocks, block, head_dim)
+        v_blocks = v.reshape(rows, blocks, block, head_dim)
+        k_local, v_local = k_blocks[:, :, :local], v_blocks[:, :, :local]
+        k_summary = k_blocks[:, :, local:].reshape(rows, blocks * summary, head_dim)
+        v_summary = v_blocks[:, :, local:].reshape(rows, blocks * summary, head_dim)
+
+        scale = 1.0 / math.sqrt(head_dim)
+        local_scores = torch.matmul(q_blocks, k_local.transpose(-2, -1)) * scale
+        summary_queries = q.reshape(rows, padded_time, head_dim)
+        local_bias, summary_bias = self._key_bias(key_padding_mask, batch, heads, time, pad, q)
+        if summary_bias is None:
+            summary_scores = torch.bmm(summary_queries, k_summary.transpose(1, 2)) * scale
+        else:
+            summary_scores = torch.baddbmm(summary_bias, summary_queries, k_summary.transpose(1, 2),
+                                           alpha=scale)
+        if local_bias is not None:
+            local_scores = local_scores + local_bias
+        scores = torch.cat([local_scores, summary_scores.view(rows, blocks, block, -1)], dim=-1)
+        probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
+
+        out = torch.matmul(probs[..., :local], v_local).reshape(rows, padded_time, head_dim)
+        summary_probs = probs[..., local:].reshape(rows, padded_time, blocks * summary)
+        out = out + torch.bmm(summary_probs, v_summary)
+        return out.view(batch, heads, padded_time, head_dim)[:, :, :time]
+
+    def _key_bias(self, key_padding_mask, batch, heads, time, pad, like):
+        """Additive biases that forbid padded keys: (B*H, nb, 1, l - c) for the local keys
+        and (B*H, 1, nb * c) for the summary keys; None where nothing is padded."""
+        if key_padding_mask is None and pad == 0:
+            return None, None
+        block, summary = self.pattern.block, self.pattern.summary
+        if key_padding_mask is None:
+            invalid = torch.zeros((batch, time), dtype=torch.bool, device=like.device)
+        else:
+            invalid = key_padding_mask
+        invalid = F.pad(invalid, (0, pad), value=True).view(batch, -1, block)
+        bias = torch.zeros(invalid.shape, dtype=like.dtype, device=like.device)
+        bias = bias.masked_fill(invalid, mask_value(like.dtype))
+        bias = bias[:, None].expand(batch, heads, *bias.shape[1:]).reshape(batch * heads, -1, block)
+        local_bias = bias[:, :, None, : block - summary]
+        summary_bias = bias[:, :, block - summary:].reshape(batch * heads, 1, -1)
+        return local_bias, summary_bias
+
+
+class _BinaryOperands:
+    """BiT binarization of the attention operands, shared by both sparse cores."""
+
+    activation_bits = 1
+
+    def _init_binarizers(self):
+        self.binarizers = AttentionBinarizers()
+
+    def _operands(self, q, k, v):
+        return self.binarizers.query(q), self.binarizers.key(k), self.binarizers.value(v)
+
+    def _probs(self, probs):
+        return self.binarizers.probs(probs)
+
+
+class BinaryMaskedSparseAttention(_BinaryOperands, MaskedSparseAttention):
+    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
+        super().__init__(pattern, dropout)
+        self._init_binarizers()
+
+
+class BinaryBlockedSparseAttention(_BinaryOperands, BlockedSparseAttention):
+    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
+        super().__init__(pattern, dropout)
+        self._init_binarizers()
+
+
+def sparse_attention_core(implementation: str, pattern: FixedSparsePattern, *, binarized: bool,
+                          dropout: float = 0.0) -> nn.Module:
+    cores = {
+        ("masked", False): MaskedSparseAttention,
+        ("blocked", False): BlockedSparseAttention,
+        ("masked", True): BinaryMaskedSparseAttention,
+        ("blocked", True): BinaryBlockedSparseAttention,
+    }
+    try:
+        core = cores[(implementation, binarized)]
+    except KeyError:
+        raise ValueError(f"unknown sparse attention {implementation!r}; "
+                         f"known: {list(ATTENTION_IMPLEMENTATIONS)}") from None
+    return core(pattern, dropout)
+
+
+class SparseformerEncoder(TransformerEncoder):
+    """A stack of post-LN Transformer layers with fixed-pattern sparse attention."""
+
+
+def sparseformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
+                         attention: str = "masked", pattern: FixedSparsePattern = FixedSparsePattern(),
+                         activation_name: str = "gelu", dropout: float = 0.1,
+                         attention_dropout: float = 0.1, activation_dropout: float = 0.0,
+                         binarized: bool = False) -> SparseformerEncoder:
+    return SparseformerEncoder([
+        transformer_layer(dim, heads, ffn_dim, activation_name=activation_name, dropout=dropout,
+                          activation_dropout=activation_dropout, binarized=binarized,
+                          attention_core=sparse_attention_core(attention, pattern, binarized=binarized,
+                                                               dropout=attention_dropout))
+        for _ in range(layers)
+    ])
