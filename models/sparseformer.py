@@ -111,7 +111,17 @@ class MaskedSparseAttention(_SparseAttentionCore):
 
 
 class BlockedSparseAttention(_SparseAttentionCore):
-    """Computes only the allowed pairs (see the module docstring)."""
+    """Computes only the allowed pairs (see the module docstring).
+
+    Queries are processed a few blocks at a time (``chunk_elements`` scores per chunk) so
+    that each chunk's scores and probabilities stay in cache: materializing all of them
+    would make the softmax memory-bound and lose most of the saving on a CPU.
+    """
+
+    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0,
+                 chunk_elements: int = 1 << 21):
+        super().__init__(pattern, dropout)
+        self.chunk_elements = chunk_elements
 
     def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
         q, k, v = self._operands(q, k, v)
@@ -121,33 +131,44 @@ class BlockedSparseAttention(_SparseAttentionCore):
         blocks = -(-time // block)
         padded_time = blocks * block
         pad = padded_time - time
+        q = q * (1.0 / math.sqrt(head_dim))
         if pad:
             q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
         rows = batch * heads
-        q_blocks = q.reshape(rows, blocks, block, head_dim)
+        q = q.reshape(rows, padded_time, head_dim)
         k_blocks = k.reshape(rows, blocks, block, head_dim)
         v_blocks = v.reshape(rows, blocks, block, head_dim)
-        k_local, v_local = k_blocks[:, :, :local], v_blocks[:, :, :local]
+        k_local = k_blocks[:, :, :local].reshape(rows * blocks, local, head_dim)
+        v_local = v_blocks[:, :, :local].reshape(rows * blocks, local, head_dim)
         k_summary = k_blocks[:, :, local:].reshape(rows, blocks * summary, head_dim)
         v_summary = v_blocks[:, :, local:].reshape(rows, blocks * summary, head_dim)
+        summaries = blocks * summary
 
-        scale = 1.0 / math.sqrt(head_dim)
-        local_scores = torch.matmul(q_blocks, k_local.transpose(-2, -1)) * scale
-        summary_queries = q.reshape(rows, padded_time, head_dim)
+        # Scores against each block's own non-summary keys, for all blocks at once (small).
+        local_scores = torch.bmm(q.reshape(rows * blocks, block, head_dim), k_local.transpose(1, 2))
+        local_scores = local_scores.view(rows, blocks, block, local)
         local_bias, summary_bias = self._key_bias(key_padding_mask, batch, heads, time, pad, q)
-        if summary_bias is None:
-            summary_scores = torch.bmm(summary_queries, k_summary.transpose(1, 2)) * scale
-        else:
-            summary_scores = torch.baddbmm(summary_bias, summary_queries, k_summary.transpose(1, 2),
-                                           alpha=scale)
         if local_bias is not None:
             local_scores = local_scores + local_bias
-        scores = torch.cat([local_scores, summary_scores.view(rows, blocks, block, -1)], dim=-1)
-        probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
 
-        out = torch.matmul(probs[..., :local], v_local).reshape(rows, padded_time, head_dim)
-        summary_probs = probs[..., local:].reshape(rows, padded_time, blocks * summary)
-        out = out + torch.bmm(summary_probs, v_summary)
+        step = max(1, self.chunk_elements // (rows * block * (local + summaries)))
+        local_probs, summary_outputs = [], []
+        for first in range(0, blocks, step):
+            last = min(blocks, first + step)
+            queries = q[:, first * block: last * block]
+            if summary_bias is None:
+                summary_scores = torch.bmm(queries, k_summary.transpose(1, 2))
+            else:
+                summary_scores = torch.baddbmm(summary_bias, queries, k_summary.transpose(1, 2))
+            scores = torch.cat([local_scores[:, first:last],
+                                summary_scores.view(rows, last - first, block, summaries)], dim=-1)
+            probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
+            local_probs.append(probs[..., :local])
+            summary_probs = probs[..., local:].reshape(rows, (last - first) * block, summaries)
+            summary_outputs.append(torch.bmm(summary_probs, v_summary))
+
+        local_probs = torch.cat(local_probs, dim=1).reshape(rows * blocks, block, local)
+        out = torch.cat(summary_outputs, dim=1) + torch.bmm(local_probs, v_local).view(rows, padded_time, head_dim)
         return out.view(batch, heads, padded_time, head_dim)[:, :, :time]
 
     def _key_bias(self, key_padding_mask, batch, heads, time, pad, like):
@@ -191,8 +212,11 @@ class BinaryMaskedSparseAttention(_BinaryOperands, MaskedSparseAttention):
 
 
 class BinaryBlockedSparseAttention(_BinaryOperands, BlockedSparseAttention):
+    """Runs in one chunk: BiT's probability binarizer scales its alpha gradient by the size
+    of the whole probability tensor, which chunking would change."""
+
     def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
-        super().__init__(pattern, dropout)
+        super().__init__(pattern, dropout, chunk_elements=2 ** 62)
         self._init_binarizers()
 
 
