@@ -118,6 +118,10 @@ class BlockedSparseAttention(_SparseAttentionCore):
     would make the softmax memory-bound and lose most of the saving on a CPU.
     """
 
+    # The probability binarizer's first alpha is a mean over the non-zero probabilities; the
+    # rows of the queries added to fill the last block must not count (binarized core only).
+    zero_padded_queries = False
+
     def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0,
                  chunk_elements: int = 1 << 21):
         super().__init__(pattern, dropout)
@@ -162,7 +166,11 @@ class BlockedSparseAttention(_SparseAttentionCore):
                 summary_scores = torch.baddbmm(summary_bias, queries, k_summary.transpose(1, 2))
             scores = torch.cat([local_scores[:, first:last],
                                 summary_scores.view(rows, last - first, block, summaries)], dim=-1)
-            probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
+            probs = self.dropout(torch.softmax(scores, dim=-1))
+            if pad and self.zero_padded_queries:
+                padded_queries = torch.arange(first * block, last * block, device=q.device) >= time
+                probs = probs.masked_fill(padded_queries.view(1, last - first, block, 1), 0.0)
+            probs = self._probs(probs)
             local_probs.append(probs[..., :local])
             summary_probs = probs[..., local:].reshape(rows, (last - first) * block, summaries)
             summary_outputs.append(torch.bmm(summary_probs, v_summary))
@@ -214,6 +222,8 @@ class BinaryMaskedSparseAttention(_BinaryOperands, MaskedSparseAttention):
 class BinaryBlockedSparseAttention(_BinaryOperands, BlockedSparseAttention):
     """Runs in one chunk: BiT's probability binarizer scales its alpha gradient by the size
     of the whole probability tensor, which chunking would change."""
+
+    zero_padded_queries = True
 
     def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
         super().__init__(pattern, dropout, chunk_elements=2 ** 62)
