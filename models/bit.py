@@ -23,7 +23,7 @@ Deviation from BiT's code: ``sign(0)`` is taken as +1 so values really are in {-
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -209,8 +209,12 @@ class BinaryConv1d(nn.Conv1d):
         self.input_offset = LearnableBias(in_channels, channel_dim=1)
         self.input_binarizer = ElasticBinarizer(signed=not unsigned_input)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``padding_mask`` (B, T), True at padding: those frames enter the convolution as
+        0, like the frames of its own zero padding, rather than as +-alpha."""
         x_binary = self.input_binarizer(self.input_offset(x))
+        if padding_mask is not None:
+            x_binary = x_binary.masked_fill(padding_mask[:, None, :], 0.0)
         w_binary = binarize_weight(self.weight, self.per_channel_scale)
         return F.conv1d(x_binary, w_binary, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
@@ -236,6 +240,17 @@ def conv1d(in_channels: int, out_channels: int, kernel_size: int, *, stride: int
                             groups=groups, bias=bias)
     return nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                      groups=groups, bias=bias)
+
+
+def masked_conv(conv: nn.Conv1d, x: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """Applies ``conv`` to (B, C, T) ``x`` with the frames at ``padding_mask`` set to zero
+    (after binarization, for a binary convolution)."""
+    if padding_mask is None:
+        return conv(x)
+    x = x.masked_fill(padding_mask[:, None, :], 0.0)
+    if isinstance(conv, BinaryConv1d):
+        return conv(x, padding_mask)
+    return conv(x)
 
 
 def mark_binarizers_initialized(module: nn.Module) -> None:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .attention import mask_value, merge_heads, split_heads
-from .bit import ElasticBinarizer, conv1d, linear
+from .bit import ElasticBinarizer, conv1d, linear, masked_conv
 from .transformer import FeedForward, TransformerEncoder
 
 
@@ -170,10 +170,8 @@ class ConvolutionModule(nn.Module):
 
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         x = self.gate(self.pointwise_conv1(x.transpose(1, 2)))
-        if padding_mask is not None:
-            # Keep padding out of the depthwise kernel's window.
-            x = x.masked_fill(padding_mask[:, None, :], 0.0)
-        x = self.activation(self.batch_norm(self.depthwise_conv(x)))
+        # Padding must not enter the depthwise kernel's window.
+        x = self.activation(self.batch_norm(masked_conv(self.depthwise_conv, x, padding_mask)))
         return self.dropout(self.pointwise_conv2(x)).transpose(1, 2)
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bit import conv1d, linear
+from .bit import conv1d, linear, masked_conv
 from .conformer import ConvolutionModule, RelPositionSelfAttention
 from .transformer import FeedForward
 
@@ -71,8 +71,12 @@ class SqueezeformerBlock(nn.Module):
 
 
 class TimeReduction(nn.Module):
-    """Halves the frame rate: T -> ceil(T / 2) (the reference pads the input on the right by
-    kernel - stride, then the output up to the length of ``padding_mask[:, ::2]``)."""
+    """Halves the frame rate: T -> ceil(T / 2), reduced frame i from frames 2i .. 2i + 4.
+
+    The reference pads the input on the right by kernel - stride = 3 frames and, for odd T,
+    appends a zero frame to reach ceil(T / 2); here odd inputs get one more padding frame
+    instead, so that the last reduced frame is a convolution output and the result does not
+    depend on how much padding follows an utterance in its batch."""
 
     def __init__(self, dim: int, kernel_size: int = 5, stride: int = 2, *, binarized: bool = False):
         super().__init__()
@@ -85,14 +89,11 @@ class TimeReduction(nn.Module):
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         time = x.size(1)
-        if padding_mask is not None:
-            x = x.masked_fill(padding_mask[..., None], 0.0)
-        # At least kernel_size frames, so that one-frame inputs still give one output frame.
-        right = max(self.kernel_size - self.stride, self.kernel_size - time, 0)
-        x = F.pad(x.transpose(1, 2), (0, right))
-        x = self.pointwise_conv(self.depthwise_conv(x)).transpose(1, 2)
         reduced_time = -(-time // self.stride)
-        x = F.pad(x, (0, 0, 0, reduced_time - x.size(1)))
+        right = (reduced_time - 1) * self.stride + self.kernel_size - time
+        x = F.pad(x.transpose(1, 2), (0, right))
+        full_mask = None if padding_mask is None else F.pad(padding_mask, (0, right), value=True)
+        x = self.pointwise_conv(masked_conv(self.depthwise_conv, x, full_mask)).transpose(1, 2)
         if padding_mask is not None:
             padding_mask = padding_mask[:, ::self.stride]
         return x, padding_mask
