@@ -11,8 +11,9 @@ Backward, as in BiT's reference code (an LSQ variant): the input gradient passes
 ``x / alpha`` lies inside the clipping range and is zero outside; ``alpha`` gets
 ``sum(dq/dalpha * grad) / sqrt(numel)``, with ``dq/dalpha = sign(x)`` (signed) and
 ``dq/dalpha = round(q) - q`` inside, ``1`` above, ``0`` below the range (unsigned).
-``alpha`` starts at 1 and is set on the first training forward to ``2 * mean|x|`` (signed)
-or ``4 * mean|x|`` (unsigned), BiT's "default" initialization.
+``alpha`` starts at 1 and is set on the first training forward (training mode, gradients
+enabled, real tensors) to ``2 * mean|x|`` (signed) or ``4 * mean|x|`` (unsigned), BiT's
+"default" initialization; evaluation, ``no_grad`` and meta runs never change it.
 
 Binary linear and convolution layers also learn a per-input-channel offset added before
 binarization (BiT's ``LearnableBias`` "move").
@@ -117,7 +118,8 @@ class ElasticBinarizer(nn.Module):
         self.initialized = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and not self.initialized and not x.is_meta:
+        # Only a real training step initializes: not eval, no_grad (profiling) or meta runs.
+        if self.training and not self.initialized and torch.is_grad_enabled() and not x.is_meta:
             self._initialize(x)
         if self.signed:
             return _SignedElasticBinarize.apply(x, self.alpha)

@@ -78,13 +78,15 @@ def test_probability_binarizer_initializes_over_nonzero_entries():
     assert binarizer.alpha.item() == pytest.approx(4 * 2.0 / 4)  # sum / nonzero count = 0.5
 
 
-def test_no_initialization_in_eval_mode_or_on_meta():
+def test_no_initialization_in_eval_mode_no_grad_or_on_meta():
     binarizer = ElasticBinarizer(signed=True).eval()
     binarizer(torch.full((4,), 3.0))
     assert binarizer.alpha.item() == 1.0 and not binarizer.initialized
     binarizer.train()
     binarizer(torch.empty(4, device="meta"))
-    assert not binarizer.initialized
+    with torch.no_grad():
+        binarizer(torch.full((4,), 3.0))
+    assert not binarizer.initialized and binarizer.alpha.item() == 1.0
 
 
 def test_initialized_flag_survives_state_dict_round_trip():
