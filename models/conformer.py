@@ -34,26 +34,13 @@ def relative_sinusoids(max_len: int, dim: int) -> torch.Tensor:
     return table
 
 
-class RelativePositionTable(nn.Module):
-    """Sinusoidal relative-position embeddings stored as a parameter (see module docstring)."""
-
-    def __init__(self, max_len: int, dim: int):
-        super().__init__()
-        self.max_len = max_len
-        self.weight = nn.Parameter(relative_sinusoids(max_len, dim))
-
-    def forward(self, time: int) -> torch.Tensor:
-        """Rows for relative positions T-1 ... -(T-1): (2T - 1, dim)."""
-        if time > self.max_len:
-            raise ValueError(f"{time} frames exceed the relative-position table ({self.max_len})")
-        return self.weight[self.max_len - time: self.max_len + time - 1]
-
-
-class BinaryRelativePositionTable(RelativePositionTable):
-    """In a binarized layer the table is only read through ``linear_pos``'s input binarizer,
-    which keeps sign(table + offset): a deployed model stores those signs, 1 bit a value."""
-
-    parameter_bits = {"weight": 1}
+def relative_position_rows(table: torch.Tensor, time: int) -> torch.Tensor:
+    """Rows of a ``relative_sinusoids``-ordered table for relative positions T-1 ... -(T-1):
+    (2T - 1, dim)."""
+    max_len = (table.size(0) + 1) // 2
+    if time > max_len:
+        raise ValueError(f"{time} frames exceed the relative-position table ({max_len})")
+    return table[max_len - time: max_len + time - 1]
 
 
 def relative_shift(scores: torch.Tensor) -> torch.Tensor:
@@ -132,8 +119,13 @@ class RelPositionSelfAttention(nn.Module):
         self.q_proj = linear(dim, dim, binarized=binarized)
         self.k_proj = linear(dim, dim, binarized=binarized)
         self.v_proj = linear(dim, dim, binarized=binarized)
-        table = BinaryRelativePositionTable if binarized else RelativePositionTable
-        self.position_table = table(max_len, dim)
+        # The layer's own table (see the module docstring), a parameter of this module rather
+        # than of a child so that no module returns a bare view of a parameter.
+        self.position_table = nn.Parameter(relative_sinusoids(max_len, dim))
+        if binarized:
+            # Only read through linear_pos's input binarizer, which keeps sign(table + offset):
+            # a deployed model stores those signs, 1 bit a value.
+            self.parameter_bits = {"position_table": 1}
         self.linear_pos = linear(dim, dim, bias=False, binarized=binarized)
         core = BinaryRelPositionAttentionCore if binarized else RelPositionAttentionCore
         self.core = core(heads, dim // heads, dropout)
@@ -143,7 +135,12 @@ class RelPositionSelfAttention(nn.Module):
         q = split_heads(self.q_proj(x), self.heads)
         k = split_heads(self.k_proj(x), self.heads)
         v = split_heads(self.v_proj(x), self.heads)
-        p = split_heads(self.linear_pos(self.position_table(x.size(1))[None]), self.heads)
+        positions = relative_position_rows(self.position_table, x.size(1))
+        if not torch.is_grad_enabled():
+            # A parameter slice made under no_grad still claims requires_grad but has no
+            # grad_fn; tools that hook module inputs (FlopCounterMode's tracker) reject it.
+            positions = positions.detach()
+        p = split_heads(self.linear_pos(positions[None]), self.heads)
         return self.out_proj(merge_heads(self.core(q, k, v, p, key_padding_mask)))
 
 

@@ -64,7 +64,7 @@ def test_conformer_layer_params(D, H, F, K, M):
     assert _params(layer) == conformer_layer_params(D, F, K, M)
     if D == 144:
         assert _params(layer) == 1_946_592
-        assert layer.attention.position_table.weight.shape == (9999, 144)
+        assert layer.attention.position_table.shape == (9999, 144)
 
 
 def test_binarized_conformer_layer_params():
@@ -153,3 +153,28 @@ def test_relative_position_scores_use_position_i_minus_j():
                 + ((q[..., i, :] + core.pos_bias_v[None, :, :]) * p[..., row, :]).sum(-1)
     expected = torch.softmax(scores / math.sqrt(d), dim=-1) @ v
     assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_positional_table_storage_bits():
+    from profiler.bits import parameter_storage_bits
+    for binarized, bits in ((False, 32), (True, 1)):
+        attention = ConformerLayer(16, 4, 64, kernel_size=7, max_len=50, binarized=binarized).attention
+        assert parameter_storage_bits(attention, "position_table", attention.position_table) == bits
+
+
+def test_no_module_sees_a_bare_parameter_view():
+    """Under no_grad a slice of a parameter requires grad but has no grad_fn, which breaks
+    tools that hook module outputs (torch's FlopCounterMode among them)."""
+    layer = ConformerLayer(16, 4, 64, kernel_size=7, max_len=50).eval()
+    bad = []
+
+    def check(module, args, output):
+        for tensor in (*args, output):
+            if isinstance(tensor, torch.Tensor) and tensor.requires_grad and tensor.grad_fn is None:
+                bad.append(type(module).__name__)
+
+    for module in layer.modules():
+        module.register_forward_hook(check)
+    with torch.no_grad():
+        layer(torch.randn(1, 9, 16))
+    assert bad == []
