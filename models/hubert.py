@@ -36,7 +36,7 @@ class HubertOutput(NamedTuple):
 class PretrainOutput(NamedTuple):
     logits: torch.Tensor                            # (B, T, num_classes)
     mask_indices: torch.Tensor                      # (B, T) bool, True where masked
-    padding_mask: Optional[torch.Tensor]
+    padding_mask: torch.Tensor                      # (B, T) bool, all False without lengths
     hidden_states: Tuple[torch.Tensor, ...]
 
 
@@ -151,6 +151,8 @@ class HuBERT(nn.Module):
                                  generator=generator).to(x.device)
         x = torch.where(mask_indices[..., None], self.mask_embedding.to(x.dtype), x)
         hidden_states = self._encode(x, padding_mask)
+        if padding_mask is None:  # always a tensor here, so a loss can take mask & ~padding
+            padding_mask = torch.zeros_like(mask_indices)
         return PretrainOutput(self.logits(hidden_states[-1]), mask_indices, padding_mask, hidden_states)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:

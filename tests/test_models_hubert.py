@@ -126,6 +126,12 @@ def test_pretrain_forward_masks_spans_inside_real_frames():
     assert torch.equal(out.mask_indices, again.mask_indices)
 
 
+def test_pretrain_padding_mask_is_a_tensor_without_lengths():
+    out = _small("vanilla", seed=0).pretrain_forward(torch.randn(2, 4_000))
+    assert out.padding_mask.shape == (2, 12) and not out.padding_mask.any()
+    assert out.mask_indices.sum(dim=1).min() >= 10
+
+
 def test_span_mask_statistics():
     from models.hubert import span_mask
     mask = span_mask([500] * 64, 500, 0.8, 10, generator=torch.Generator().manual_seed(0))
