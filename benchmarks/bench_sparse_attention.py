@@ -15,6 +15,9 @@ hits all of them alike (the minimum over the repeats is reported):
 
 and the same three inside one whole Sparseformer-DN-S layer (projections, attention,
 feed-forward). Ratios are "baseline time / blocked time".
+
+On a small shared machine the absolute times move by tens of percent between runs (other
+processes, page faults of the allocator); compare ratios within one run.
 """
 from __future__ import annotations
 
@@ -59,7 +62,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--block", type=int, default=32)
     parser.add_argument("--summary", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     pattern = FixedSparsePattern(args.block, args.summary)
