@@ -7,7 +7,8 @@ summary columns). Timed, in the same run and interleaved so that load from other
 hits all of them alike (the minimum over the repeats is reported):
 
   masked     the dense-masked core (all T x T scores, disallowed pairs masked; what the
-             paper's Sparseformer numbers reflect)
+             paper's Sparseformer numbers reflect); it builds its T x T mask in every
+             forward, as fairseq does: "mask" is that part of its time
   dense      plain dense attention through PyTorch's fused kernel
              (F.scaled_dot_product_attention, no mask; a different function, the fastest
              dense baseline)
@@ -77,21 +78,24 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch 1, {HEADS} heads x "
           f"{HEAD_DIM}, pattern block {pattern.block} / summary {pattern.summary}; "
           f"best of {args.repeats}, seconds")
-    header = (f"{'frames':>6}  {'what':<10} {'masked':>8} {'dense':>8} {'blocked':>8}  "
+    header = (f"{'frames':>6}  {'what':<10} {'masked':>8} {'(mask)':>8} {'dense':>8} {'blocked':>8}  "
               f"{'masked/blocked':>14} {'dense/blocked':>13}  {'keys/query':>10}")
     print(header)
     with torch.no_grad():
         for frames in args.frames:
             q, k, v = (torch.randn(1, HEADS, frames, HEAD_DIM) for _ in range(3))
             x = torch.randn(1, frames, DIM)
+            attention = {name: (lambda core=core: core(q, k, v)) for name, core in cores.items()}
+            attention["mask"] = lambda: cores["masked"].pattern_bias(frames, q.dtype, q.device)
             rows = {
-                "attention": {name: (lambda core=core: core(q, k, v)) for name, core in cores.items()},
+                "attention": attention,
                 "layer": {name: (lambda layer=layer: layer(x)) for name, layer in layers.items()},
             }
             keys_per_query = pattern.attended_pairs(frames) / frames
             for what, functions in rows.items():
                 best = _best_times(functions, args.repeats)
-                print(f"{frames:>6}  {what:<10} {best['masked']:>8.3f} {best['dense']:>8.3f} "
+                mask = f"{best['mask']:>8.3f}" if "mask" in best else f"{'':>8}"
+                print(f"{frames:>6}  {what:<10} {best['masked']:>8.3f} {mask} {best['dense']:>8.3f} "
                       f"{best['blocked']:>8.3f}  {best['masked'] / best['blocked']:>13.2f}x "
                       f"{best['dense'] / best['blocked']:>12.2f}x  {keys_per_query:>10.0f}")
     return 0

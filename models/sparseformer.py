@@ -83,14 +83,10 @@ class _SparseAttentionCore(nn.Module):
 class MaskedSparseAttention(_SparseAttentionCore):
     """Dense scores, disallowed pairs masked before the softmax."""
 
-    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
-        super().__init__(pattern, dropout)
-        self._cached_bias = None
-
     def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
         q, k, v = self._operands(q, k, v)
         batch, heads, time, head_dim = q.shape
-        bias = self._pattern_bias(time, q.dtype, q.device)
+        bias = self.pattern_bias(time, q.dtype, q.device)
         scores = torch.baddbmm(bias, q.reshape(batch * heads, time, head_dim),
                                k.reshape(batch * heads, time, head_dim).transpose(1, 2),
                                alpha=1.0 / math.sqrt(head_dim)).view(batch, heads, time, time)
@@ -99,15 +95,12 @@ class MaskedSparseAttention(_SparseAttentionCore):
         probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
         return torch.matmul(probs, v)
 
-    def _pattern_bias(self, time, dtype, device):
-        key = (time, dtype, device)
-        if self._cached_bias is not None and self._cached_bias[0] == key:
-            return self._cached_bias[1]
+    def pattern_bias(self, time: int, dtype: torch.dtype, device) -> torch.Tensor:
+        """(T, T) additive scores: 0 where allowed, a large negative number elsewhere. Built
+        in every forward, as fairseq does: no cache, so that a profile counts the same ops
+        on every call and device."""
         allowed = self.pattern.allowed(time, device=device)
-        bias = torch.zeros((time, time), dtype=dtype, device=device).masked_fill(~allowed, mask_value(dtype))
-        if device.type != "meta":
-            self._cached_bias = (key, bias)
-        return bias
+        return torch.zeros((time, time), dtype=dtype, device=device).masked_fill(~allowed, mask_value(dtype))
 
 
 class BlockedSparseAttention(_SparseAttentionCore):
