@@ -1,0 +1,109 @@
+"""Multi-head self-attention split in two: the projections (Linear layers, float or binary)
+and an attention *core*, the module whose forward runs Q.K^T and A.V directly. Keeping the
+two products in their own module lets it state their bit-width to the analyzer (BiT
+binarizes both operands of both products) and lets sparse patterns swap only the core.
+
+Cores take ``q, k, v`` of shape (B, H, T, d) and an optional ``key_padding_mask`` (B, T),
+True at padding, and return (B, H, T, d).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bit import ElasticBinarizer, linear
+
+
+def mask_value(dtype: torch.dtype) -> float:
+    """Additive score for a forbidden pair. Finite, unlike -inf, so a row whose keys are all
+    padding gives a uniform (finite) distribution instead of NaNs that would leak into the
+    padded frames' values at the next layer."""
+    return torch.finfo(dtype).min
+
+
+class DotProductAttention(nn.Module):
+    """softmax(Q K^T / sqrt(d)) V over all keys, through PyTorch's fused kernel."""
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = dropout
+
+    def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
+        attn_mask = None
+        if key_padding_mask is not None:
+            attn_mask = ~key_padding_mask[:, None, None, :]
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0)
+
+
+class AttentionBinarizers(nn.Module):
+    """The four activation binarizers of BiT's attention: Q, K, V to {-1, 1}, the
+    probabilities to {0, 1}."""
+
+    def __init__(self):
+        super().__init__()
+        self.query = ElasticBinarizer(signed=True)
+        self.key = ElasticBinarizer(signed=True)
+        self.value = ElasticBinarizer(signed=True)
+        self.probs = ElasticBinarizer(signed=False, init_over_nonzero=True)
+
+
+class BinaryDotProductAttention(nn.Module):
+    """Dense attention with both products on binarized operands (BiT)."""
+
+    activation_bits = 1
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.binarizers = AttentionBinarizers()
+
+    def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
+        q = self.binarizers.query(q)
+        k = self.binarizers.key(k)
+        v = self.binarizers.value(v)
+        scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.size(-1)))
+        if key_padding_mask is not None:
+            scores = scores.masked_fill(key_padding_mask[:, None, None, :], mask_value(scores.dtype))
+        probs = self.dropout(torch.softmax(scores, dim=-1))
+        probs = self.binarizers.probs(probs)
+        return torch.matmul(probs, v)
+
+
+class MultiheadSelfAttention(nn.Module):
+    """Q/K/V/output projections around an attention core."""
+
+    def __init__(self, dim: int, heads: int, core: nn.Module, *, binarized: bool = False):
+        super().__init__()
+        if dim % heads != 0:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.q_proj = linear(dim, dim, binarized=binarized)
+        self.k_proj = linear(dim, dim, binarized=binarized)
+        self.v_proj = linear(dim, dim, binarized=binarized)
+        self.core = core
+        self.out_proj = linear(dim, dim, binarized=binarized)
+
+    def forward(self, x: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        q = split_heads(self.q_proj(x), self.heads)
+        k = split_heads(self.k_proj(x), self.heads)
+        v = split_heads(self.v_proj(x), self.heads)
+        return self.out_proj(merge_heads(self.core(q, k, v, key_padding_mask)))
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    batch, time, dim = x.shape
+    return x.view(batch, time, heads, dim // heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    batch, heads, time, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, time, heads * head_dim)
+
+
+def dense_attention_core(*, binarized: bool, dropout: float) -> nn.Module:
+    return BinaryDotProductAttention(dropout) if binarized else DotProductAttention(dropout)

@@ -1,0 +1,124 @@
+"""The configuration of one zoo model: everything ``HuBERT(config)`` needs to build it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .frontends import FRONTENDS
+from .sparseformer import ATTENTION_IMPLEMENTATIONS
+from .squeezeformer import default_recover_index, default_reduce_index
+
+ENCODERS = ("transformer", "conformer", "squeezeformer", "sparseformer")
+ACTIVATIONS = ("gelu", "relu", "swish")
+
+
+@dataclass(frozen=True)
+class HubertConfig:
+    name: str
+    encoder: str                      # one of ENCODERS
+    layers: int
+    dim: int
+    heads: int
+    ffn_dim: int
+    frontend: str = "fastconv"        # "fastconv" | "wav2vec2"
+    binarized: bool = False           # BiT W1A1 encoder
+    precision: str = field(init=False)  # "FP32" or "FP32-W1A1", from ``binarized``
+    ffn_activation: str = "gelu"      # BiT builds use "relu" (its {0, 1} binarizer follows it)
+
+    # attention: "dense" for transformer/conformer/squeezeformer; sparseformer: "masked" | "blocked"
+    attention: str = "dense"
+    sparse_block: int = 32            # l: block width ("stride" in fairseq)
+    sparse_summary: int = 8           # c: summary columns per block ("expressivity")
+
+    # conformer / squeezeformer
+    conv_kernel_size: int = 31
+    conv_use_glu: bool = True
+    max_relative_positions: int = 5000
+    reduce_index: Optional[int] = None   # squeezeformer; None: (layers - 2) // 2
+    recover_index: Optional[int] = None  # squeezeformer; None: layers - 1
+
+    # HuBERT around the encoder
+    pos_conv_kernel: int = 128
+    pos_conv_groups: int = 16
+    final_dim: int = 256
+    num_classes: int = 500
+    mask_prob: float = 0.8
+    mask_length: int = 10
+    logit_temperature: float = 0.1
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation_dropout: float = 0.0
+    input_dropout: float = 0.1
+    feature_grad_mult: float = 0.1
+    # Whether BiT also binarizes the 512 -> D input projection and the final projection
+    # (the paper does not say; it moves the BQ storage by about 0.5-1.5 MB).
+    binarize_projections: bool = False
+    # Float width the paper's Table 1 stores this row at: 16 for the vanilla rows (FP16).
+    paper_float_bits: int = 32
+
+    def __post_init__(self):
+        object.__setattr__(self, "precision", "FP32-W1A1" if self.binarized else "FP32")
+        self._validate_sizes()
+        if self.encoder == "squeezeformer":
+            if self.reduce_index is None:
+                object.__setattr__(self, "reduce_index", default_reduce_index(self.layers))
+            if self.recover_index is None:
+                object.__setattr__(self, "recover_index",
+                                   max(default_recover_index(self.layers), self.reduce_index + 1))
+        self.validate()
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    def _fail(self, message: str):
+        raise ValueError(f"{self.name}: {message}")
+
+    def _validate_sizes(self) -> None:
+        for name in ("layers", "dim", "heads", "ffn_dim", "final_dim", "num_classes",
+                     "pos_conv_kernel", "pos_conv_groups", "mask_length", "max_relative_positions",
+                     "conv_kernel_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                self._fail(f"{name} must be a positive integer, got {value!r}")
+
+    def validate(self) -> None:
+        """Raises ValueError, naming the model and the field, for a config that cannot build."""
+        fail = self._fail
+        self._validate_sizes()
+        if self.encoder not in ENCODERS:
+            fail(f"unknown encoder {self.encoder!r}; known: {list(ENCODERS)}")
+        if self.dim % self.heads:
+            fail(f"heads ({self.heads}) must divide dim ({self.dim})")
+        if self.dim % self.pos_conv_groups:
+            fail(f"pos_conv_groups ({self.pos_conv_groups}) must divide dim ({self.dim})")
+        if self.frontend not in FRONTENDS:
+            fail(f"unknown frontend {self.frontend!r}; known: {sorted(FRONTENDS)}")
+        if self.ffn_activation not in ACTIVATIONS:
+            fail(f"unknown ffn_activation {self.ffn_activation!r}; known: {list(ACTIVATIONS)}")
+        if self.encoder == "sparseformer":
+            if self.attention not in ATTENTION_IMPLEMENTATIONS:
+                fail(f"attention must be one of {list(ATTENTION_IMPLEMENTATIONS)} for a "
+                     f"sparseformer, got {self.attention!r}")
+            if (not all(isinstance(v, int) and not isinstance(v, bool)
+                        for v in (self.sparse_block, self.sparse_summary))
+                    or self.sparse_block < 1 or not 0 <= self.sparse_summary <= self.sparse_block):
+                fail(f"need sparse_block >= 1 and 0 <= sparse_summary <= sparse_block, got "
+                     f"{self.sparse_block} and {self.sparse_summary}")
+        elif self.attention != "dense":
+            fail(f"attention {self.attention!r} is only for sparseformers; {self.encoder} uses 'dense'")
+        if self.encoder in ("conformer", "squeezeformer") and self.conv_kernel_size % 2 == 0:
+            fail(f"conv_kernel_size must be odd, got {self.conv_kernel_size}")
+        if self.encoder == "squeezeformer":
+            if not (isinstance(self.reduce_index, int) and isinstance(self.recover_index, int)
+                    and 0 <= self.reduce_index < self.recover_index <= self.layers):
+                fail(f"need 0 <= reduce_index < recover_index <= layers ({self.layers}), got "
+                     f"{self.reduce_index} and {self.recover_index}")
+        for name in ("mask_prob", "dropout", "attention_dropout", "activation_dropout", "input_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                fail(f"{name} must be in [0, 1], got {value!r}")
+        if self.logit_temperature <= 0:
+            fail(f"logit_temperature must be positive, got {self.logit_temperature!r}")
+        if self.paper_float_bits not in (16, 32):
+            fail(f"paper_float_bits must be 16 or 32, got {self.paper_float_bits!r}")

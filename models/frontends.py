@@ -1,0 +1,101 @@
+"""Waveform front ends: 1-D CNNs from 16 kHz samples to 50 Hz frames (total stride 320).
+
+- ``wav2vec2``: the wav2vec 2.0 / HuBERT extractor, (512, 10, 5) + (512, 3, 2) x 4 +
+  (512, 2, 2) x 2, as (channels, kernel, stride).
+- ``fastconv``: the paper's "+FastConv" extractor is not specified; its storage and FLOPs
+  fit SEW's compact "WFE-C" extractor (Wu et al. 2022) with c = 64, l = 1: every stride-2
+  conv is followed by a kernel-1 conv, channels double from 64 to 512.
+
+Both: no conv bias, GroupNorm with one group per channel after the first conv (wav2vec 2.0's
+"default" mode), GELU after every conv. 160 000 samples give 499 frames.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+ConvSpec = Tuple[int, int, int]  # (out_channels, kernel_size, stride)
+
+WAV2VEC2_LAYERS: Tuple[ConvSpec, ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+
+FASTCONV_LAYERS: Tuple[ConvSpec, ...] = (
+    (64, 10, 5),
+    (128, 3, 2), (128, 1, 1),
+    (128, 3, 2), (128, 1, 1),
+    (256, 3, 2), (256, 1, 1),
+    (256, 3, 2), (256, 1, 1),
+    (512, 2, 2), (512, 1, 1),
+    (512, 2, 2), (512, 1, 1),
+)
+
+FRONTENDS = {"fastconv": FASTCONV_LAYERS, "wav2vec2": WAV2VEC2_LAYERS}
+
+
+class ConvLayerBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
+                 group_norm: bool):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, bias=False)
+        self.norm = nn.GroupNorm(out_channels, out_channels) if group_norm else None
+        self.activation = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.activation(x)
+
+
+class ConvFeatureExtractor(nn.Module):
+    """(B, S) waveform -> (B, C, T) features."""
+
+    def __init__(self, layers: Sequence[ConvSpec]):
+        super().__init__()
+        blocks: List[nn.Module] = []
+        in_channels = 1
+        for index, (channels, kernel_size, stride) in enumerate(layers):
+            blocks.append(ConvLayerBlock(in_channels, channels, kernel_size, stride,
+                                         group_norm=index == 0))
+            in_channels = channels
+        self.conv_layers = nn.ModuleList(blocks)
+        self.out_channels = in_channels
+        self.kernels_and_strides = tuple((kernel, stride) for _, kernel, stride in layers)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        x = waveforms[:, None, :]
+        for block in self.conv_layers:
+            x = block(x)
+        return x
+
+    @property
+    def downsample_rate(self) -> int:
+        rate = 1
+        for _, stride in self.kernels_and_strides:
+            rate *= stride
+        return rate
+
+    def frames(self, num_samples: int) -> int:
+        """Output frames for ``num_samples`` input samples (0 if the input is too short)."""
+        length = num_samples
+        for kernel, stride in self.kernels_and_strides:
+            length = (length - kernel) // stride + 1
+            if length <= 0:
+                return 0
+        return length
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Per-utterance frame counts for (B,) sample counts, with tensor ops only."""
+        for kernel, stride in self.kernels_and_strides:
+            lengths = torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
+        return lengths.clamp(min=0)
+
+
+def feature_extractor(name: str) -> ConvFeatureExtractor:
+    try:
+        return ConvFeatureExtractor(FRONTENDS[name])
+    except KeyError:
+        raise ValueError(f"unknown front end {name!r}; known: {sorted(FRONTENDS)}") from None

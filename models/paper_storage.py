@@ -1,0 +1,86 @@
+"""Storage of the ten zoo builds under Table 1's conventions, beside the paper's figures.
+
+    python -m models.paper_storage
+
+Storage = sum over parameters of numel x storage bits / 8, plus each module's
+``extra_storage_bits`` (the binarized weights' scales), in MB of 1e6 bytes. Storage bits
+come from the bits protocol (``profiler.bits``): 1 for binarized weights (and the binarized
+Conformer's positional tables), the dtype's width otherwise. The vanilla rows are counted
+with their float parameters at 16 bits (the paper's vanilla model is FP16; its BQ row only
+fits with the float parts at 16 bits too), by building them in float16. Builds are on the
+meta device, so this takes a few seconds.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+from torch import nn
+
+from profiler.bits import extra_storage_bits, parameter_storage_bits
+
+from .registry import build, config, names
+
+# Table 1 of Jeon et al. (arXiv 2311.02772), storage column, MB.
+PAPER_STORAGE_MB: Dict[str, float] = {
+    "vanilla": 184.42,
+    "conformer-s": 131.87,
+    "squeezeformer-xs": 132.04,
+    "sparseformer-dn-s": 60.81,
+    "sparseformer-sw-s": 117.18,
+    "bq-vanilla": 25.23,
+    "bq-conformer-s": 12.88,
+    "bq-squeezeformer-xs": 13.05,
+    "bq-sparseformer-dn-s": 12.10,
+    "bq-sparseformer-sw-s": 19.71,
+}
+
+
+def storage_bits(model: nn.Module) -> int:
+    total = 0
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            total += parameter.numel() * parameter_storage_bits(module, name, parameter)
+        total += extra_storage_bits(module)
+    return total
+
+
+def paper_build(name: str, **overrides) -> nn.Module:
+    """``name`` on the meta device, at the float width Table 1 stores it with."""
+    dtype = torch.float16 if config(name, **overrides).paper_float_bits == 16 else torch.float32
+    return build(name, device="meta", dtype=dtype, **overrides)
+
+
+def storage_rows(**overrides) -> List[dict]:
+    rows = []
+    for name in names():
+        model = paper_build(name, **overrides)
+        megabytes = storage_bits(model) / 8 / 1e6
+        paper = PAPER_STORAGE_MB[name]
+        rows.append({
+            "model": name,
+            "params": sum(p.numel() for p in model.parameters()),
+            "float_bits": model.config.paper_float_bits,
+            "storage_mb": megabytes,
+            "paper_mb": paper,
+            "difference_pct": 100.0 * (megabytes - paper) / paper,
+        })
+    return rows
+
+
+def main() -> int:
+    default = storage_rows()
+    projections = {row["model"]: row for row in storage_rows(binarize_projections=True)}
+    print(f"{'model':<22}{'params':>12}{'float':>7}{'MB':>9}{'paper MB':>10}{'diff':>9}"
+          f"{'MB, proj. binarized':>21}{'diff':>9}")
+    for row in default:
+        both = projections[row["model"]]
+        binarized_projection = (f"{both['storage_mb']:>21.2f}{both['difference_pct']:>+8.2f}%"
+                                if row["model"].startswith("bq-") else "")
+        print(f"{row['model']:<22}{row['params']:>12,}{row['float_bits']:>7}{row['storage_mb']:>9.2f}"
+              f"{row['paper_mb']:>10.2f}{row['difference_pct']:>+8.2f}%{binarized_projection}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""The ten models of Table 1 (Jeon et al. 2023) by name.
+
+    name                  encoder         L    D   H  FFN
+    vanilla               transformer    12  768  12  4x   (HuBERT-Base; the paper stores it in FP16)
+    conformer-s           conformer      16  144   4  4x
+    squeezeformer-xs      squeezeformer  16  144   4  4x
+    sparseformer-dn-s     sparseformer   16  256   4  4x   (deep-narrow)
+    sparseformer-sw-s     sparseformer    8  512   4  4x   (shallow-wide)
+    bq-<each>             the same, BiT-binarized (W1A1), ReLU feed-forward
+
+All use the "+FastConv" front end. Sparseformers default to the dense-masked attention
+the paper's numbers reflect; ``attention="blocked"`` skips the masked work.
+"""
+from __future__ import annotations
+
+import dataclasses
+from contextlib import nullcontext
+from typing import Any, Dict, List
+
+import torch
+
+from .config import HubertConfig
+from .hubert import HuBERT
+
+_BASE: Dict[str, Dict[str, Any]] = {
+    "vanilla": dict(encoder="transformer", layers=12, dim=768, heads=12, ffn_ratio=4,
+                    ffn_activation="gelu", paper_float_bits=16),
+    "conformer-s": dict(encoder="conformer", layers=16, dim=144, heads=4, ffn_ratio=4,
+                        ffn_activation="swish"),
+    "squeezeformer-xs": dict(encoder="squeezeformer", layers=16, dim=144, heads=4, ffn_ratio=4,
+                             ffn_activation="swish"),
+    "sparseformer-dn-s": dict(encoder="sparseformer", layers=16, dim=256, heads=4, ffn_ratio=4,
+                              ffn_activation="gelu", attention="masked"),
+    "sparseformer-sw-s": dict(encoder="sparseformer", layers=8, dim=512, heads=4, ffn_ratio=4,
+                              ffn_activation="gelu", attention="masked"),
+}
+
+# BiT replaces the feed-forward activation by ReLU, whose output it binarizes to {0, 1}.
+_BINARIZED = dict(binarized=True, ffn_activation="relu")
+
+_NAMES: List[str] = list(_BASE) + [f"bq-{name}" for name in _BASE]
+
+# Other spellings accepted as overrides.
+_ALIASES = {
+    "block_size": "sparse_block", "stride": "sparse_block", "block": "sparse_block",
+    "summary": "sparse_summary", "expressivity": "sparse_summary",
+    "sparse_stride": "sparse_block", "sparse_expressivity": "sparse_summary",
+}
+_BUILD_OPTIONS = ("dtype", "device", "seed")
+
+
+def names() -> List[str]:
+    return list(_NAMES)
+
+
+def config(name: str, **overrides: Any) -> HubertConfig:
+    """The config of zoo model ``name`` with ``overrides`` applied, validated, not built.
+
+    Overrides: any ``HubertConfig`` field (``layers``, ``dim``, ``heads``, ``ffn_dim``,
+    ``frontend``, ``attention``, ``sparse_block``, ``sparse_summary``, ``num_classes``, ...),
+    plus ``ffn_ratio`` (ffn_dim = ffn_ratio * dim) and the aliases ``block_size``/``stride``
+    and ``summary``/``expressivity``. ``dim`` alone keeps the model's FFN ratio.
+    """
+    if name not in _NAMES:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(_NAMES)}")
+    base_name = name[3:] if name.startswith("bq-") else name
+    spec = dict(_BASE[base_name])
+    if name.startswith("bq-"):
+        spec.update(_BINARIZED)
+
+    fields = {f.name for f in dataclasses.fields(HubertConfig) if f.init}
+    overrides = {_ALIASES.get(key, key): value for key, value in overrides.items()}
+    unknown = sorted(set(overrides) - fields - {"ffn_ratio"})
+    if unknown:
+        allowed = sorted((fields - {"name", "encoder"}) | {"ffn_ratio"} | set(_ALIASES))
+        raise ValueError(f"unknown override(s) {unknown} for {name!r}; allowed: {', '.join(allowed)}")
+    for fixed in ("name", "encoder"):
+        if fixed in overrides:
+            raise ValueError(f"{fixed!r} cannot be overridden; pick another model name instead")
+    if "ffn_ratio" in overrides and "ffn_dim" in overrides:
+        raise ValueError("give ffn_ratio or ffn_dim, not both")
+
+    spec.update(overrides)
+    ffn_ratio = spec.pop("ffn_ratio")
+    if "ffn_dim" not in spec:
+        if isinstance(ffn_ratio, bool) or not isinstance(ffn_ratio, (int, float)) or ffn_ratio <= 0:
+            raise ValueError(f"{name}: ffn_ratio must be a positive number, got {ffn_ratio!r}")
+        dim = spec["dim"]
+        if isinstance(dim, int) and not isinstance(dim, bool):
+            spec["ffn_dim"] = max(1, int(round(ffn_ratio * dim)))
+        else:
+            spec["ffn_dim"] = 0  # rejected with the bad dim by the config's validation
+    return HubertConfig(name=name, **spec)
+
+
+def build(name: str, **overrides: Any) -> HuBERT:
+    """Builds zoo model ``name`` (see ``config`` for the overrides). Build options:
+    ``device`` (``"meta"`` gives a shape-only model at no memory cost), ``dtype`` (e.g.
+    ``torch.float16``) and ``seed`` (initializes from its own RNG stream, leaving the
+    global one untouched)."""
+    options = {key: overrides.pop(key) for key in _BUILD_OPTIONS if key in overrides}
+    model_config = config(name, **overrides)
+    seed = options.get("seed")
+    device = options.get("device")
+    dtype = options.get("dtype")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    rng = torch.random.fork_rng(devices=[]) if seed is not None else nullcontext()
+    with rng:
+        if seed is not None:
+            torch.manual_seed(seed)
+        with torch.device(device) if device is not None else nullcontext():
+            model = HuBERT(model_config)
+    if dtype is not None:
+        model = model.to(dtype=dtype)
+    return model

@@ -1,0 +1,125 @@
+"""The registry: names, overrides, validation, and Table 1 storage."""
+import dataclasses
+
+import pytest
+import torch
+
+import models
+from models.paper_storage import paper_build, storage_bits
+
+TEN = ["vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn-s", "sparseformer-sw-s",
+       "bq-vanilla", "bq-conformer-s", "bq-squeezeformer-xs", "bq-sparseformer-dn-s",
+       "bq-sparseformer-sw-s"]
+
+
+def test_names_in_order():
+    assert models.names() == TEN
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError) as error:
+        models.build("nope")
+    for name in TEN:
+        assert name in str(error.value)
+    with pytest.raises(ValueError):
+        models.config("nope")
+
+
+@pytest.mark.parametrize("overrides,words", [
+    (dict(heads=5), ["heads", "dim"]),
+    (dict(layers=-1), ["layers"]),
+    (dict(layers=0), ["layers"]),
+    (dict(dim=0), ["dim"]),
+    (dict(ffn_ratio=-2), ["ffn_ratio"]),
+    (dict(ffn_ratio=2, ffn_dim=100), ["ffn_ratio", "ffn_dim"]),
+    (dict(frontend="mel"), ["frontend"]),
+    (dict(attention="blocked"), ["attention"]),
+    (dict(no_such_option=1), ["no_such_option"]),
+    (dict(encoder="conformer"), ["encoder"]),
+    (dict(conv_kernel_size=8), ["conv_kernel_size"]),
+])
+def test_invalid_overrides_fail_at_build_time(overrides, words):
+    name = "conformer-s"
+    with pytest.raises(ValueError) as error:
+        models.build(name, device="meta", **overrides)
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_invalid_sparse_and_squeezeformer_overrides():
+    with pytest.raises(ValueError, match="attention"):
+        models.build("sparseformer-dn-s", attention="dense", device="meta")
+    with pytest.raises(ValueError, match="sparse_summary"):
+        models.build("sparseformer-dn-s", sparse_block=8, sparse_summary=9, device="meta")
+    with pytest.raises(ValueError, match="recover_index"):
+        models.build("squeezeformer-xs", reduce_index=10, recover_index=5, device="meta")
+    with pytest.raises(ValueError, match="dtype"):
+        models.build("vanilla", dtype=torch.int8, device="meta")
+
+
+def test_overrides():
+    config = models.config("sparseformer-dn-s", attention="blocked", block_size=16, summary=4,
+                           layers=3, num_classes=100)
+    assert (config.attention, config.sparse_block, config.sparse_summary) == ("blocked", 16, 4)
+    assert (config.layers, config.num_classes) == (3, 100)
+    assert models.config("sparseformer-dn-s", stride=64, expressivity=16).sparse_block == 64
+    assert models.config("vanilla", dim=128, heads=4).ffn_dim == 4 * 128   # keeps the ratio
+    assert models.config("vanilla", ffn_ratio=2).ffn_dim == 2 * 768
+    assert models.config("vanilla", ffn_dim=1000).ffn_dim == 1000
+    assert models.config("conformer-s", frontend="wav2vec2").frontend == "wav2vec2"
+    squeeze = models.config("squeezeformer-xs")
+    assert (squeeze.reduce_index, squeeze.recover_index) == (7, 15)
+    small = models.config("squeezeformer-xs", layers=4)
+    assert (small.reduce_index, small.recover_index) == (1, 3)
+
+
+def test_config_is_a_dataclass_with_the_contract_fields():
+    config = models.build("bq-squeezeformer-xs", device="meta").config
+    assert dataclasses.is_dataclass(config)
+    fields = dataclasses.asdict(config)
+    for key in ("name", "encoder", "layers", "dim", "heads", "ffn_dim", "frontend", "precision",
+                "binarized"):
+        assert key in fields
+    assert (fields["precision"], fields["binarized"], fields["ffn_activation"]) == ("FP32-W1A1", True, "relu")
+    assert models.config("conformer-s").ffn_activation == "swish"
+    assert models.config("vanilla").paper_float_bits == 16
+
+
+def test_binarized_builds_use_binary_layers_only_in_the_encoder():
+    model = models.build("bq-conformer-s", layers=1, device="meta")
+    binary = {name for name, m in model.named_modules() if isinstance(m, (models.BinaryLinear, models.BinaryConv1d))}
+    assert binary and all(name.startswith("encoder.") for name in binary)
+    assert not isinstance(model.feature_projection, models.BinaryLinear)
+    with_projections = models.build("bq-conformer-s", layers=1, binarize_projections=True, device="meta")
+    assert isinstance(with_projections.feature_projection, models.BinaryLinear)
+    assert isinstance(with_projections.final_projection, models.BinaryLinear)
+
+
+TABLE1_STORAGE_MB = {
+    "vanilla": 184.42, "conformer-s": 131.87, "squeezeformer-xs": 132.04,
+    "sparseformer-dn-s": 60.81, "sparseformer-sw-s": 117.18,
+    "bq-vanilla": 25.23, "bq-conformer-s": 12.88, "bq-squeezeformer-xs": 13.05,
+    "bq-sparseformer-dn-s": 12.10, "bq-sparseformer-sw-s": 19.71,
+}
+
+
+@pytest.mark.parametrize("name", TEN)
+def test_storage_matches_table1(name):
+    """Parameter bits / 8 (binary weights at 1 bit plus their float scales), the vanilla
+    rows at 16-bit floats: within 2 % of Table 1 for full precision, 10 % for BQ rows."""
+    megabytes = storage_bits(paper_build(name)) / 8 / 1e6
+    tolerance = 0.10 if name.startswith("bq-") else 0.02
+    assert megabytes == pytest.approx(TABLE1_STORAGE_MB[name], rel=tolerance)
+
+
+def test_vanilla_storage_closed_form():
+    # every parameter at 2 bytes (FP16)
+    params = sum(p.numel() for p in models.build("vanilla", device="meta").parameters())
+    assert storage_bits(paper_build("vanilla")) == 16 * params
+
+
+def test_binarized_storage_closed_form_for_one_linear():
+    layer = models.BinaryLinear(768, 3072)
+    bits = storage_bits(layer)
+    # weight at 1 bit, bias and input offset and alpha at 32 bits, one 32-bit weight scale
+    assert bits == 768 * 3072 + 32 * (3072 + 768 + 1) + 32
