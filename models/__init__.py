@@ -5,23 +5,23 @@
     model = models.build("sparseformer-dn-s", attention="blocked")
     out = model(waveforms, lengths)                  # HubertOutput
 """
-from .bit import BinaryConv1d, BinaryLinear, ElasticBinarizer, binarize_weight
-from .config import HubertConfig
-from .hubert import HuBERT, HubertOutput, PretrainOutput
-from .registry import build, config, names
-from .sparseformer import FixedSparsePattern
+import importlib
 
-__all__ = [
-    "BinaryConv1d",
-    "BinaryLinear",
-    "ElasticBinarizer",
-    "FixedSparsePattern",
-    "HuBERT",
-    "HubertConfig",
-    "HubertOutput",
-    "PretrainOutput",
-    "binarize_weight",
-    "build",
-    "config",
-    "names",
-]
+# Loaded on first use: the data tools under models.trainer (and the CLI's help) should not
+# wait for torch to import.
+_EXPORTS = {
+    "BinaryConv1d": ".bit", "BinaryLinear": ".bit", "ElasticBinarizer": ".bit",
+    "binarize_weight": ".bit", "HubertConfig": ".configuration", "HuBERT": ".hubert",
+    "HubertOutput": ".hubert", "PretrainOutput": ".hubert", "build": ".registry",
+    "config": ".registry", "names": ".registry", "FixedSparsePattern": ".sparseformer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'models' has no attribute {name!r}")

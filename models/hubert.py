@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from .bit import linear
-from .config import HubertConfig
+from .configuration import HubertConfig
 from .conformer import conformer_encoder
 from .frontends import feature_extractor
 from .sparseformer import FixedSparsePattern, sparseformer_encoder

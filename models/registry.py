@@ -19,7 +19,7 @@ from typing import Any, Dict, List
 
 import torch
 
-from .config import HubertConfig
+from .configuration import HubertConfig
 from .hubert import HuBERT
 
 _BASE: Dict[str, Dict[str, Any]] = {
