@@ -23,11 +23,12 @@ from typing import Any, Callable, Mapping, Optional
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_map
 from torch.utils.weak import WeakIdKeyDictionary
 
 from . import bits as bitspec
 from . import formulas
+from .fastmeta import fast_output
 from .formulas import Cost, Mac
 from .result import ModuleTally, OperatorTally, Profile
 
@@ -71,6 +72,7 @@ def profile(
     args, kwargs = tree_map(lambda x: _input_on(x, device), (args, kwargs))
 
     counter = _OpCounter(modules, constants, dict(formulas or {}))
+    counter.meta = device.type == "meta"
     handles = []
     for module in modules.values():
         handles.append(module.register_forward_pre_hook(counter.enter, with_kwargs=True))
@@ -112,6 +114,9 @@ class _OpCounter(TorchDispatchMode):
         self.unsupported: Counter = Counter()
         self.paused = 0
         self.fused_label: Optional[str] = None
+        self.handlers: dict = {}
+        self.meta = False
+        self.labels: dict = {}
 
     # -- module tracking -----------------------------------------------------------------
     def enter(self, module, args, kwargs):
@@ -154,7 +159,10 @@ class _OpCounter(TorchDispatchMode):
         kwargs = kwargs or {}
         if self.paused:
             return func(*args, **kwargs)
-        handler = formulas.lookup(func, self.extra)
+        try:
+            handler = self.handlers[func]
+        except KeyError:
+            handler = self.handlers[func] = formulas.lookup(func, self.extra)
         if handler is not None and handler.kind == "decompose":
             return self._decompose(func, handler, args, kwargs)
         if handler is None and _has_composite_kernel(func):
@@ -163,16 +171,20 @@ class _OpCounter(TorchDispatchMode):
             # dispatcher would have used at top level.
             with self:
                 return func._op_dk(_COMPOSITE, *args, **kwargs)
-        out = func(*args, **kwargs)
-        flat_in = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
-        all_constant = all(t in self.constants for t in flat_in)
+        out = fast_output(func, args, kwargs) if self.meta else None
+        if out is None:
+            out = func(*args, **kwargs)
+        flat_in = _tensors(args, kwargs.values())
+        constants = self.constants
+        all_constant = all(t in constants for t in flat_in)
         if handler is None:
             self.unsupported[self._label(func)] += 1
+        elif handler.fn is formulas._no_cost:
+            self._record_call(func)
         else:
-            shapes = tree_map(_shape_of, (args, kwargs))
-            result = handler.fn(*shapes[0], out_shape=tree_map(_shape_of, out), **shapes[1])
-            self._record(func, result, args, flat_in, out, all_constant,
-                         zero=handler.fn is formulas._no_cost)
+            result = handler.fn(*[_shape_of(a) for a in args], out_shape=_shape_of(out),
+                                **{k: _shape_of(v) for k, v in kwargs.items()})
+            self._record(func, result, args, flat_in, out, all_constant)
         self._mark_constants(out, all_constant)
         return out
 
@@ -205,22 +217,33 @@ class _OpCounter(TorchDispatchMode):
             out = func(*args, **kwargs)
         finally:
             self.paused -= 1
-        flat_in = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        flat_in = _tensors(args, kwargs.values())
         self._mark_constants(out, all(t in self.constants for t in flat_in))
         return out
 
     def _label(self, func) -> str:
-        return str(func).removesuffix(".default")
+        try:
+            return self.labels[func]
+        except KeyError:
+            label = self.labels[func] = str(func).removesuffix(".default")
+            return label
 
     def _mark_constants(self, out, constant: bool):
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                if constant:
-                    self.constants[t] = True
-                elif t in self.constants:
-                    del self.constants[t]  # an in-place op wrote input-dependent values
+        for t in _tensors((out,)):
+            if constant:
+                self.constants[t] = True
+            elif t in self.constants:
+                del self.constants[t]  # an in-place op wrote input-dependent values
 
-    def _record(self, func, result, args, flat_in, out, all_constant, zero):
+    def _record_call(self, func):
+        """An op that does no arithmetic: counted as a call only."""
+        name, _ = self._current()
+        op_label = self.fused_label or self._label(func)
+        if self.fused_label is None:
+            self.operators[op_label].calls += 1
+        self.tallies[name].ops[op_label] += 1
+
+    def _record(self, func, result, args, flat_in, out, all_constant):
         name, module = self._current()
         tally = self.tallies[name]
         op_label = self.fused_label or self._label(func)
@@ -257,11 +280,14 @@ class _OpCounter(TorchDispatchMode):
                     tally.aa_macs[key] += mac.count
                 moved += sum(_operand_bytes(args, i, bits) for i, (_, bits) in
                              zip((mac.lhs, mac.rhs), operands))
-        if zero or (all_constant and flat_in):
+        if all_constant and flat_in:
             return
         if not any(cost.macs for cost in costs):
             moved += sum(_nbytes(t) for t in flat_in)
-        moved += sum(_nbytes(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+        # The primary result only: auxiliary outputs (a norm's saved statistics) differ
+        # between backends and are not part of inference.
+        outputs = _tensors((out,))
+        moved += _nbytes(outputs[0]) if outputs else 0
         tally.bytes_moved += moved
 
     def _operand(self, args, index, first, declared_w, declared_a) -> tuple[bool, int]:
@@ -304,7 +330,23 @@ def _as_costs(result) -> list[Cost]:
 
 
 def _shape_of(x):
-    return x.shape if isinstance(x, torch.Tensor) else x
+    if isinstance(x, torch.Tensor):
+        return x.shape
+    if isinstance(x, (list, tuple)):
+        return type(x)(_shape_of(v) for v in x) if type(x) in (list, tuple) else x
+    return x
+
+
+def _tensors(*groups) -> list:
+    """The tensors among the values (one level of list/tuple nesting, as in ATen schemas)."""
+    found = []
+    for group in groups:
+        for value in group:
+            if isinstance(value, torch.Tensor):
+                found.append(value)
+            elif isinstance(value, (list, tuple)):
+                found.extend(v for v in value if isinstance(v, torch.Tensor))
+    return found
 
 
 def _distinct_numel(t: torch.Tensor) -> int:

@@ -33,8 +33,9 @@ def compute(names: Iterable[str], seconds: float = SECONDS, progress: bool = Fal
     convention = get_convention("bayesian-bits")
     models = {}
     for name in iterator:
-        prof = profile_zoo_model(name, seconds, convention).profile
-        top = {}
+        prof = profile_zoo_model(name, seconds, convention, use_cache=False).profile
+        own = prof.modules[""]
+        top = {"(root)": {k: _plain(own[k]) for k in MODULE_QUANTITIES}}  # the model's own
         for module in prof.modules:
             if module and "." not in module:
                 sub = prof.subtree(module)

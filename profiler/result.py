@@ -259,6 +259,18 @@ class Profile:
                         for name, row in self._rows.items()},
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Profile":
+        """The inverse of :meth:`to_dict` (for caches and saved profiles)."""
+        rows, types, module_bits = {}, {}, {}
+        for name, entry in data["modules"].items():
+            entry = dict(entry)
+            types[name] = entry.pop("type")
+            module_bits[name] = dict(entry.pop("macs_by_bits", {}))
+            rows[name] = entry
+        return cls(rows, types, dict(data["by_bits"]), dict(data["by_operator"]),
+                   dict(data["unsupported"]), dict(data["info"]), module_bits)
+
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 

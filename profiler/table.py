@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Iterable, Optional, Sequence
 
+from .cache import cached
 from .catalog import Catalog
 from .conventions import Convention
 from .errors import UsageError
@@ -18,32 +20,49 @@ COLUMNS = ("model", "layers", "dim", "heads", "precision", "storage_mb", "flop_g
 @dataclass
 class ProfiledModel:
     name: str
-    config: object
+    config: SimpleNamespace  # the zoo config's fields
     profile: Profile
 
 
-def profile_zoo_model(name: str, seconds: float, convention: Convention,
-                      **overrides) -> ProfiledModel:
+def profile_zoo_model(name: str, seconds: float, convention: Convention, *,
+                      use_cache: bool = True, **overrides) -> ProfiledModel:
     """Build ``name`` on the meta device at the convention's float width and profile one
-    utterance of ``seconds`` (batch 1) in eval mode."""
-    import torch
+    utterance of ``seconds`` (batch 1) in eval mode. Results are cached on disk (see
+    :mod:`profiler.cache`); ``use_cache=False`` always recounts."""
+    import dataclasses
 
     import models
-    from .analyzer import profile
 
     try:
         config = models.config(name, **overrides)
     except ValueError as error:
         raise UsageError(str(error)) from error
-    dtype = torch.float16 if convention.float_bits(config) == 16 else torch.float32
-    model = models.build(name, device="meta", dtype=dtype, **overrides).eval()
+    float_bits = convention.float_bits(config)
     samples = int(round(seconds * SAMPLE_RATE))
+    request = {"model": name, "overrides": {k: repr(v) for k, v in sorted(overrides.items())},
+               "samples": samples, "float_bits": float_bits}
+
+    def compute() -> dict:
+        return {"config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config)},
+                "profile": _profile_meta(name, samples, float_bits, overrides).to_dict()}
+
+    entry = cached(request, compute) if use_cache else compute()
+    return ProfiledModel(name, SimpleNamespace(**entry["config"]),
+                         Profile.from_dict(entry["profile"]))
+
+
+def _profile_meta(name: str, samples: int, float_bits: int, overrides: dict) -> Profile:
+    import torch
+
+    import models
+    from .analyzer import profile
+
+    dtype = torch.float16 if float_bits == 16 else torch.float32
+    model = models.build(name, device="meta", dtype=dtype, **overrides).eval()
     if model.frames(samples) < 1:
-        raise UsageError(f"--seconds {seconds:g} is shorter than one encoder frame "
-                         f"({model.downsample_rate / SAMPLE_RATE * 1000:.0f} ms hop, "
-                         f"{400 / SAMPLE_RATE * 1000:.0f} ms window)")
-    waveform = torch.empty(1, samples, device="meta", dtype=dtype)
-    return ProfiledModel(name, model.config, profile(model, waveform))
+        raise UsageError(f"{samples / SAMPLE_RATE:g} s is shorter than one encoder frame "
+                         f"(a {400 / SAMPLE_RATE * 1000:.0f} ms window)")
+    return profile(model, torch.empty(1, samples, device="meta", dtype=dtype))
 
 
 def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
