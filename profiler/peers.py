@@ -40,6 +40,7 @@ class Evidence:
     functions: frozenset[str]
     module_types: frozenset[type]
     training: bool
+    foldable_macs: int = 0
 
     def has_module(self, *types: type) -> bool:
         return any(issubclass(t, types) for t in self.module_types)
@@ -50,6 +51,15 @@ class Cause:
     text: str
     direction: int  # -1: the peer undercounts, +1: it overcounts
     applies: Callable[[Evidence], bool]
+    # MACs the cause accounts for, where it can be computed from our own profile
+    amount: Optional[Callable[[Evidence], int]] = None
+
+
+# Every peer counts what runs, including products of weights with weights (projecting a
+# positional table, say), which our MACs leave out as precomputable.
+_FOLDABLE = Cause("counts products of weights with weights, which we report apart as "
+                  "precomputable (foldable_macs)", +1, lambda e: e.foldable_macs > 0,
+                  lambda e: e.foldable_macs)
 
 
 _FUSED_MHA = ("aten._native_multi_head_attention", "aten._transformer_encoder_layer_fwd")
@@ -57,6 +67,7 @@ _RNNS = (nn.RNNBase, nn.RNNCellBase)
 
 KNOWN_CAUSES: dict[str, list[Cause]] = {
     "flop_counter": [
+        _FOLDABLE,
         Cause("no formula for the fused nn.MultiheadAttention / nn.TransformerEncoderLayer "
               "fast-path kernels (eval, no grad): their work counts as 0", -1,
               lambda e: any(op in e.ops for op in _FUSED_MHA)),
@@ -67,6 +78,7 @@ KNOWN_CAUSES: dict[str, list[Cause]] = {
               lambda e: "aten.mkldnn_rnn_layer" in e.ops),
     ],
     "deepspeed": [
+        _FOLDABLE,
         Cause("the fused nn.MultiheadAttention fast path (eval, no grad) calls "
               "torch._native_multi_head_attention directly, bypassing the patched functionals",
               -1, lambda e: not e.training and e.has_module(nn.MultiheadAttention)),
@@ -76,11 +88,13 @@ KNOWN_CAUSES: dict[str, list[Cause]] = {
               lambda e: e.has_module(*_RNNS)),
     ],
     "fvcore": [
+        _FOLDABLE,
         # fvcore names the operators it skipped itself; see CrossCheckRow.peer_notes.
         Cause("operators without an fvcore handle are skipped (listed in the notes)", -1,
               lambda e: True),
     ],
     "ptflops": [
+        _FOLDABLE,
         Cause("functional calls outside the functions and modules it patches are missed "
               "(the @ operator, einsum, scaled_dot_product_attention, F.conv*)", -1,
               lambda e: bool(e.functions & {"TensorBase.matmul", "einsum",
@@ -146,6 +160,7 @@ def crosscheck(model: nn.Module, inputs: Any, *, kwargs: Optional[Mapping[str, A
         ops=frozenset(ours.by_operator) | frozenset(traced.by_operator),
         functions=frozenset(functions.names),
         module_types=frozenset(type(m) for m in model.modules()), training=model.training,
+        foldable_macs=ours.totals["foldable_macs"],
     )
     macs, flops = ours.totals["macs"], ours.totals["flops"]
     rows = []
@@ -155,12 +170,24 @@ def crosscheck(model: nn.Module, inputs: Any, *, kwargs: Optional[Mapping[str, A
             row.diff = (row.macs - macs) / macs
             row.flagged = abs(row.diff) > tolerance
             if row.flagged:
-                sign = 1 if row.diff > 0 else -1
-                row.causes = [c.text for c in KNOWN_CAUSES.get(tool, [])
-                              if c.direction == sign and c.applies(evidence)]
-                row.explained = bool(row.causes)
+                row.causes, row.explained = _explain(tool, row.macs, macs, evidence, tolerance)
         rows.append(row)
     return CrossCheck(macs, flops, tolerance, rows)
+
+
+def _explain(tool: str, peer: int, ours: int, evidence: Evidence,
+             tolerance: float) -> tuple[list[str], bool]:
+    """The known causes that apply, and whether they account for the difference: the
+    quantified ones exactly (within the tolerance), the rest by the sign of what remains."""
+    applying = [c for c in KNOWN_CAUSES.get(tool, []) if c.applies(evidence)]
+    quantified = [c for c in applying if c.amount is not None]
+    expected = ours + sum(c.direction * c.amount(evidence) for c in quantified)
+    residual = (peer - expected) / ours
+    if abs(residual) <= tolerance:
+        return [c.text for c in quantified], True
+    sign = 1 if residual > 0 else -1
+    named = [c.text for c in applying if c.amount is None and c.direction == sign]
+    return [c.text for c in quantified] + named, bool(named)
 
 
 class _FunctionsSeen(TorchFunctionMode):

@@ -126,3 +126,23 @@ def test_crosscheck_refuses_meta_models_and_unknown_peers():
         profiler.crosscheck(conv_net(), torch.randn(1, 1, 500), peers=("nvprof",))
     with pytest.raises(ValueError, match="real tensors"):
         profiler.crosscheck(conv_net(), torch.empty(1, 1, 500, device="meta"))
+
+
+def test_peers_count_weight_only_products_that_we_report_as_foldable():
+    class PositionTable(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = nn.Parameter(torch.randn(10, 16))
+            self.proj = nn.Linear(16, 16, bias=False)
+            self.inp = nn.Linear(16, 16, bias=False)
+
+        def forward(self, x):
+            return self.inp(x) + self.proj(self.table)  # the table's projection needs no input
+
+    check = profiler.crosscheck(PositionTable().eval(), torch.randn(10, 16),
+                                peers=("deepspeed", "flop_counter"))
+    assert check.ours_macs == 10 * 16 * 16
+    for row in check.rows:
+        assert row.macs == 2 * 10 * 16 * 16
+        assert row.flagged and row.explained
+        assert any("precomputable" in c for c in row.causes)

@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
                     "an nn.Module). Runs on meta tensors unless --device says otherwise.",
     )
     p.add_argument("--model", required=True, help="zoo name, file.py:factory or module:factory")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a zoo config field (layers=4, frontend=wav2vec2, "
+                        "attention=blocked...) or pass a keyword to the factory; repeatable")
     p.add_argument("--seconds", type=positive_float,
                    help="profile on a waveform of this many seconds (default 10 for zoo models)")
     p.add_argument("--sample-rate", type=positive_int, default=SAMPLE_RATE,
@@ -49,6 +52,23 @@ def parse_shape(text: str) -> tuple[int, ...]:
     if not shape or any(d < 0 for d in shape):
         raise UsageError(f"--input-shape {text!r}: expected non-negative integers like 1x160000")
     return shape
+
+
+def parse_overrides(items) -> dict:
+    """``["layers=4", "frontend=wav2vec2"]`` -> ``{"layers": 4, "frontend": "wav2vec2"}``."""
+    import ast
+
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        overrides[key.strip().replace("-", "_")] = value
+    return overrides
 
 
 def make_inputs(args, zoo: bool) -> tuple:
@@ -94,7 +114,9 @@ def run(args) -> int:
     zoo = is_zoo_model(args.model)
     inputs = make_inputs(args, zoo)
     # Zoo models are built straight on the meta device when nothing real has to run.
-    overrides = {"device": "meta"} if zoo and device.type == "meta" and not args.crosscheck else {}
+    overrides = parse_overrides(args.set)
+    if zoo and device.type == "meta" and not args.crosscheck:
+        overrides["device"] = "meta"
     model = load_model(args.model, **overrides)
     model.train(args.train_mode)
     prof = profile(model, inputs, device=device)
