@@ -53,10 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    from .commands import check, profile_model, table
+    from .commands import check, profile_model, report, table
 
     table.add_parser(sub)
     profile_model.add_parser(sub)
+    report.add_parser(sub)
     check.add_parser(sub)
     from models.trainer.cli import add_data_parser, run_data_command
 

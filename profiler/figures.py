@@ -1,0 +1,134 @@
+"""Figures of the reports (matplotlib, drawn from plain data so the data can be checked)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+COMPONENT_ORDER = ("front end", "input projection", "positional conv", "attention",
+                   "feed-forward", "convolution module", "time reduction", "norms & scales",
+                   "other")
+
+
+def component_of(module: str) -> str:
+    """Which part of a HuBERT model a module (qualified name) belongs to."""
+    parts = module.split(".")
+    top = parts[0]
+    if top == "feature_extractor":
+        return "front end"
+    if top in ("feature_norm", "feature_projection"):
+        return "input projection"
+    if top == "positional_conv":
+        return "positional conv"
+    if top == "encoder" and len(parts) >= 2 and parts[1] in ("time_reduction", "time_recovery"):
+        return "time reduction"
+    if top == "encoder" and len(parts) >= 4 and parts[1] == "layers":
+        part = parts[3]
+        if part.startswith("attention") and not part.endswith(("_norm", "_scale")):
+            return "attention"
+        if part.startswith(("ffn", "feed_forward")) and not part.endswith(("_norm", "_scale")):
+            return "feed-forward"
+        if part == "conv":
+            return "convolution module"
+        if part.endswith(("norm", "_scale")):
+            return "norms & scales"
+    if top == "encoder_norm":
+        return "norms & scales"
+    return "other"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "svg.hashsalt": "fixed"})
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    from .files import atomic_write
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    atomic_write(path, buffer.getvalue())
+
+
+def storage_vs_bops(points: Sequence[Mapping], path: Path) -> None:
+    """points: model, storage_mb, bops_g, wer (paper), binarized."""
+    from matplotlib.ticker import ScalarFormatter
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    for binarized, marker, label in ((False, "o", "full precision"), (True, "s", "BiT W1A1")):
+        chosen = [p for p in points if p["binarized"] == binarized]
+        ax.scatter([p["storage_mb"] for p in chosen], [p["bops_g"] for p in chosen],
+                   marker=marker, label=label, s=36)
+        # The BQ points crowd together: fan their labels out by rank.
+        for rank, p in enumerate(sorted(chosen, key=lambda q: q["bops_g"])):
+            offset = (6, -14 + 11 * (rank % 4)) if binarized else (6, 2)
+            text = f"{p['model']} (WER {p['wer']:.2f})" if p.get("wer") is not None else p["model"]
+            ax.annotate(text, (p["storage_mb"], p["bops_g"]), fontsize=7, xytext=offset,
+                        textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+    ax.set_xlim(right=max(p["storage_mb"] for p in points) * 3)
+    ax.set_xlabel("storage (MB)")
+    ax.set_ylabel("BOP_NonQ + BOP_BQ (G, paper convention)")
+    ax.set_title("Storage against bit operations, 10 s input (labels: the paper's ASR WER)")
+    ax.legend(loc="upper left")
+    ax.grid(True, which="both", alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def module_breakdown(shares: Mapping[str, Mapping[str, float]], path: Path) -> None:
+    """shares: model -> component -> bit operations (MACs x bits x bits)."""
+    plt = _pyplot()
+    models = list(shares)
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    left = [0.0] * len(models)
+    colors = plt.get_cmap("tab10")
+    for index, component in enumerate(COMPONENT_ORDER):
+        values = []
+        for model in models:
+            total = sum(shares[model].values()) or 1
+            values.append(100 * shares[model].get(component, 0) / total)
+        if not any(values):
+            continue
+        ax.barh(models, values, left=left, label=component, color=colors(index))
+        left = [a + b for a, b in zip(left, values)]
+    ax.invert_yaxis()
+    ax.set_xlabel("share of bit operations, MACs x bits x bits (%), 10 s input")
+    ax.set_title("Where the bit operations are, by component")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=5)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def cost_vs_length(series: Mapping[str, Mapping[str, Sequence[float]]], path: Path) -> None:
+    """series: model -> {seconds, gflop, attention_share, effective_gflop}."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.8))
+    for model, data in series.items():
+        line, = left.plot(data["seconds"], data["gflop"], marker=".", label=model)
+        if data.get("effective_gflop") and data["effective_gflop"] != data["gflop"]:
+            left.plot(data["seconds"], data["effective_gflop"], linestyle="--",
+                      color=line.get_color(), label=f"{model} (pattern's cost)")
+        right.plot(data["seconds"], [100 * s for s in data["attention_share"]], marker=".",
+                   color=line.get_color(), label=model)
+    left.set_xlabel("input length (s)")
+    left.set_ylabel("GFLOP")
+    left.set_title("FLOPs against input length")
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=7)
+    right.set_xlabel("input length (s)")
+    right.set_ylabel("Q.K^T and A.V share of MACs (%)")
+    right.set_title("Where attention's quadratic term takes over")
+    right.axhline(50, color="grey", linewidth=0.8, linestyle=":")
+    right.grid(True, alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)

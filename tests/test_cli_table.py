@@ -1,0 +1,84 @@
+"""`profile-encoder table` as a user runs it."""
+import csv
+import io
+import json
+
+import pytest
+
+KEYS = {"model", "layers", "dim", "heads", "precision", "storage_mb", "flop_g", "bop_nonq_g",
+        "bop_bq_g", "est_time_s"}
+
+
+def test_default_table_has_the_ten_rows(cli):
+    result = cli("table")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(lines) == 11  # header + ten models
+    assert "Conformer-S" in result.stdout and "BQ-Sparseformer-SW-S" in result.stdout
+    assert "Convention: bayesian-bits" in result.stdout
+
+
+def test_json_rows_have_the_contract_keys_and_paper_storage(cli):
+    result = cli("table", "--format", "json", "--convention", "paper",
+                 "--models", "vanilla,bq-conformer-s")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["model"] for r in rows] == ["vanilla", "bq-conformer-s"]
+    assert KEYS <= set(rows[0])
+    assert rows[0]["storage_mb"] == pytest.approx(184.42, rel=0.03)   # Table 1, FP16 row
+    assert rows[1]["storage_mb"] == pytest.approx(12.88, rel=0.10)
+    assert rows[1]["bop_bq_g"] > 0 and rows[0]["bop_bq_g"] == 0
+    # the paper's runtime formula, applied to our own BOP columns
+    for r in rows:
+        assert r["est_time_s"] == pytest.approx(
+            r["bop_nonq_g"] / (312 * 1024) + r["bop_bq_g"] / (4992 * 1024), rel=1e-9)
+
+
+def test_csv_latex_and_compare_paper(cli):
+    result = cli("table", "--format", "csv", "--models", "sparseformer-sw-s", "--compare-paper")
+    assert result.returncode == 0, result.stderr
+    [row] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert float(row["paper_storage_mb"]) == 117.18
+    assert abs(float(row["diff_storage_mb"])) < 0.03
+    latex = cli("table", "--format", "latex", "--models", "vanilla,bq-vanilla")
+    assert r"\toprule" in latex.stdout and r"\bottomrule" in latex.stdout
+    assert latex.stdout.count(r"\\") >= 3
+
+
+def test_other_catalog_and_roofline(cli):
+    a100 = json.loads(cli("table", "--format", "json", "--models", "vanilla").stdout)[0]
+    h100 = json.loads(cli("table", "--format", "json", "--models", "vanilla",
+                          "--catalog", "h100-sxm").stdout)[0]
+    assert h100["est_time_s"] < a100["est_time_s"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "vanila"], "unknown model 'vanila'"),
+    (["--seconds", "-1"], "positive number"),
+    (["--seconds", "abc"], "expected a number"),
+    (["--catalog", "tpu"], "unknown catalog 'tpu'"),
+    (["--format", "xml"], "invalid choice"),
+    (["--output", "/no/such/folder/t.md"], "does not exist"),
+])
+def test_bad_arguments_are_one_line_and_status_2(cli, args, message):
+    result = cli("table", *args)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_malformed_catalog_names_file_and_field(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: X\nkind: gpu\nmemory_bandwidth_gbs: 10\npeaks: {fp32: -1}\n")
+    result = cli("table", "--models", "vanilla", "--catalog", bad)
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "peaks.fp32" in result.stderr
+
+
+def test_output_file_is_written_whole_or_not_at_all(cli, tmp_path):
+    target = tmp_path / "table.md"
+    result = cli("table", "--models", "sparseformer-sw-s", "--output", target)
+    assert result.returncode == 0 and "Sparseformer-SW-S" in target.read_text()
+    target.write_text("kept")
+    failed = cli("table", "--models", "nope", "--output", target)
+    assert failed.returncode == 2 and target.read_text() == "kept"
