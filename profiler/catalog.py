@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -56,8 +55,9 @@ class Catalog:
         return self.memory_bandwidth_gbs * 1e9
 
 
-def catalog_dir():
-    return resources.files("catalogs")
+def catalog_dir() -> Path:
+    # catalogs/ sits beside the profiler package, in the source tree and once installed
+    return Path(__file__).resolve().parents[1] / "catalogs"
 
 
 def list_catalogs() -> list[str]:
