@@ -1,44 +1,60 @@
 """Writing outputs so that a failure never leaves a half-written file behind."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import IO, Iterator, Union
 
 from .errors import UsageError
 
+PathLike = Union[str, os.PathLike]
 
-def atomic_write(path: Union[str, Path], data: Union[str, bytes]) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
+# os.umask can only be read by setting it; read it once, at import, and set it straight back.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success rename it onto ``path``.
+
+    The temporary file lives in the same folder so that the final ``os.replace`` is an
+    atomic rename on one file system; if the body raises, the temporary file is removed
+    and an existing ``path`` is left untouched. Missing parent folders are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    binary = "b" in mode
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if binary else encoding,
+                       newline=None if binary else "\n") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates files readable by the owner only; give them the usual umask mode.
+        os.chmod(tmp_name, 0o666 & ~_UMASK)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def atomic_write(path: PathLike, data: Union[str, bytes]) -> Path:
+    """Write ``data`` to ``path`` atomically. The folder must exist; a path that cannot be
+    written is a :class:`UsageError` (one line, exit status 2 from the CLI)."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise UsageError(f"cannot write {path}: folder {directory} does not exist")
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a folder")
-    mode = "wb" if isinstance(data, bytes) else "w"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from error
-    try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as handle:
+        with atomic_open(path, "wb" if isinstance(data, bytes) else "w") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except OSError as error:
-        _remove(tmp)
         raise UsageError(f"cannot write {path}: {error.strerror or error}") from error
-    except BaseException:
-        _remove(tmp)
-        raise
     return path
-
-
-def _remove(tmp: str) -> None:
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
