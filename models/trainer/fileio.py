@@ -1,7 +1,6 @@
 """Atomic file writing: a file appears complete under its name, or not at all."""
 from __future__ import annotations
 
-from pathlib import Path
 
 # One implementation of atomic writes serves the whole project.
 from profiler.files import PathLike
