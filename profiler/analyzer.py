@@ -116,6 +116,7 @@ class _OpCounter(TorchDispatchMode):
         self.fused_label: Optional[str] = None
         self.handlers: dict = {}
         self.meta = False
+        self.narrow = WeakIdKeyDictionary()  # tensor -> bits of its values, when fewer than its dtype's
         self.labels: dict = {}
 
     # -- module tracking -----------------------------------------------------------------
@@ -177,14 +178,19 @@ class _OpCounter(TorchDispatchMode):
         flat_in = _tensors(args, kwargs.values())
         constants = self.constants
         all_constant = all(t in constants for t in flat_in)
+        kind = None
         if handler is None:
             self.unsupported[self._label(func)] += 1
         elif handler.fn is formulas._no_cost:
             self._record_call(func)
+            kind = "convert" if func.overloadpacket in _CONVERSIONS else "move"
         else:
             result = handler.fn(*[_shape_of(a) for a in args], out_shape=_shape_of(out),
                                 **{k: _shape_of(v) for k, v in kwargs.items()})
-            self._record(func, result, args, flat_in, out, all_constant)
+            costs = self._record(func, result, args, flat_in, out, all_constant)
+            kind = "mac" if any(cost.macs for cost in costs) else "elementwise"
+        if self.narrow or kind == "convert":
+            self._mark_precision(kind, flat_in, out)
         self._mark_constants(out, all_constant)
         return out
 
@@ -199,6 +205,8 @@ class _OpCounter(TorchDispatchMode):
                 copy = x if x.is_meta else torch.empty_like(x, device="meta")
                 if x in self.constants:
                     self.constants[copy] = True
+                if x in self.narrow:
+                    self.narrow[copy] = self.narrow[x]
                 copies[id(x)] = copy
             return copies[id(x)]
 
@@ -220,6 +228,32 @@ class _OpCounter(TorchDispatchMode):
         flat_in = _tensors(args, kwargs.values())
         self._mark_constants(out, all(t in self.constants for t in flat_in))
         return out
+
+    def _bits(self, tensor: torch.Tensor) -> int:
+        """Bits of information in a tensor's values: its dtype's, or fewer when it was
+        widened from a narrower float (PyTorch's math attention computes float16 inputs in
+        float32; the values, and a fused kernel's operands, are still 16-bit)."""
+        return self.narrow.get(tensor) or bitspec.dtype_bits(tensor.dtype)
+
+    def _mark_precision(self, kind: Optional[str], inputs: list, out) -> None:
+        outputs = [t for t in _tensors((out,)) if t.is_floating_point()]
+        if not outputs:
+            return
+        floats = [t for t in inputs if t.is_floating_point()]
+        if kind == "convert":
+            bits = min((self._bits(t) for t in floats), default=None)
+        elif kind in ("move", "mac"):
+            bits = max((self._bits(t) for t in floats), default=None)
+        elif kind == "elementwise":
+            # biases and masks (constants) do not widen what they are added to
+            bits = max((self._bits(t) for t in floats if t not in self.constants), default=None)
+        else:
+            bits = None
+        for t in outputs:
+            if bits is not None and bits < bitspec.dtype_bits(t.dtype):
+                self.narrow[t] = bits
+            elif t in self.narrow:
+                del self.narrow[t]
 
     def _label(self, func) -> str:
         try:
@@ -252,6 +286,10 @@ class _OpCounter(TorchDispatchMode):
             op_tally.calls += 1
         tally.ops[op_label] += 1
         costs = _as_costs(result)
+        self._tally_costs(costs, tally, op_tally, args, flat_in, out, all_constant, module)
+        return costs
+
+    def _tally_costs(self, costs, tally, op_tally, args, flat_in, out, all_constant, module):
         declared_w = bitspec.declared_weight_bits(module) if module is not None else None
         declared_a = bitspec.declared_activation_bits(module) if module is not None else None
         first = flat_in[0] if flat_in else None
@@ -294,14 +332,14 @@ class _OpCounter(TorchDispatchMode):
         """(is_constant, bits) of one MAC operand."""
         tensor = args[index] if index is not None and index < len(args) else None
         if not isinstance(tensor, torch.Tensor):
-            dtype = first.dtype if first is not None else torch.float32
-            return False, declared_a or bitspec.dtype_bits(dtype)
+            return False, declared_a or (self._bits(first) if first is not None else 32)
         if tensor in self.constants:
-            return True, declared_w or bitspec.dtype_bits(tensor.dtype)
-        return False, declared_a or bitspec.dtype_bits(tensor.dtype)
+            return True, declared_w or self._bits(tensor)
+        return False, declared_a or self._bits(tensor)
 
 
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
+_CONVERSIONS = {torch.ops.aten._to_copy, torch.ops.aten.to, torch.ops.aten._to_copy}
 
 
 def _has_composite_kernel(func) -> bool:

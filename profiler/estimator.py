@@ -1,7 +1,7 @@
 """Runtime estimates from counts and a hardware catalog.
 
 ``paper``: the formula that reproduces all ten estimated times of the paper's Table 1
-(see ../shared/paper/NOTES.md): full-precision BOPs at the FP16 tensor-core peak and
+(see reports/reproduction.md): full-precision BOPs at the FP16 tensor-core peak and
 binarized BOPs at the binary (INT1) peak, with "1 T = 1024 G"::
 
     time = BOP_NonQ[G] / (peak_fp16[T] * 1024) + BOP_BQ[G] / (peak_int1[T] * 1024)

@@ -237,3 +237,30 @@ def test_data_dependent_model_on_meta_suggests_cpu():
         profiler.profile(DataDependent(), torch.randn(3))
     # sum (3 inputs) + the comparison (1) + x * 2 (3)
     assert profiler.profile(DataDependent(), torch.ones(3), device="cpu").totals["elementwise_flops"] == 7
+
+
+def test_widened_half_precision_values_keep_their_16_bits():
+    # PyTorch's math attention computes float16 inputs in float32; the values are still
+    # 16-bit, and so are a fused kernel's operands.
+    q = torch.randn(1, 2, 5, 4).half()
+    for device in ("meta", "cpu"):
+        p = profiler.profile(SdpaOnly(), (q, q, q), device=device)
+        assert dict(p.by_bits) == {"A16A16": {"macs": 2 * 2 * 5 * 5 * 4, "bops": 400 * 256,
+                                              "class": "nonq"}}
+    # a half-precision activation widened into a float32 layer: 16-bit activations,
+    # 32-bit weights, and the layer's output is a full float32 value again
+    class Widening(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.b(self.a(x.float()))
+
+    p = profiler.profile(Widening(), torch.randn(3, 8).half())
+    assert {k: v["macs"] for k, v in p.by_bits.items()} == {"W32A16": 3 * 64, "W32A32": 3 * 64}
+
+
+class SdpaOnly(nn.Module):
+    def forward(self, q, k, v):
+        return F.scaled_dot_product_attention(q, k, v)
