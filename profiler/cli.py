@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_parser(sub)
     profile_model.add_parser(sub)
     check.add_parser(sub)
+    from .commands import superb, train
+
+    train.add_parser(sub)
+    superb.add_parser(sub)
     from models.trainer.cli import add_data_parser, run_data_command
 
     add_data_parser(sub).set_defaults(run=run_data_command)
