@@ -24,6 +24,7 @@ class TrainRequest:
     crop_seconds: Optional[float] = None
     lr: Optional[float] = None
     warmup_steps: Optional[int] = None
+    unmasked_weight: Optional[float] = None
     seed: Optional[int] = None
     iteration: int = 1
     targets_from: Optional[Path] = None
@@ -32,6 +33,7 @@ class TrainRequest:
     save_every: Optional[int] = None
     log_every: Optional[int] = None
     valid_every: Optional[int] = None
+    workers: Optional[int] = None
     deepspeed: Optional[Path] = None
     device: Optional[str] = None
     overrides: Mapping[str, Any] = field(default_factory=dict)

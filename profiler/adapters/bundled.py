@@ -8,7 +8,9 @@ from ..errors import UsageError
 from .base import EvalRequest, EvalResult, TrainRequest, TrainResult
 
 _TRAIN_FIELDS = ("steps", "batch_size", "accumulate", "crop_seconds", "lr", "warmup_steps",
-                 "seed", "label_layer", "clusters", "save_every", "log_every", "valid_every")
+                 "unmasked_weight",
+                 "seed", "label_layer", "clusters", "save_every", "log_every", "valid_every",
+                 "workers")
 
 
 class BundledBackend:

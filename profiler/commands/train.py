@@ -48,8 +48,8 @@ def add_parser(sub) -> None:
                                   "pretrain/train.tsv and valid.tsv); default: synthesize one "
                                   "into OUT/data")
     p.add_argument("--tiny", action="store_true",
-                   help="small-scale preset: 250 steps of 8 x 2 s crops, 50 units, lr 1e-3; "
-                        "the model keeps its full size")
+                   help="small-scale preset: 250 steps of 8 x 2 s crops, 50 units, lr 3e-4, "
+                        "unmasked frames count too; the model keeps its full size")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its newest checkpoint")
     p.add_argument("--steps", type=positive_int, help="optimizer steps (default 250000; --tiny 250)")
@@ -59,7 +59,10 @@ def add_parser(sub) -> None:
                    help="micro-batches per optimizer step (default 1)")
     p.add_argument("--crop-seconds", type=positive_float,
                    help="longest audio crop in seconds (default 15.625; --tiny 2)")
-    p.add_argument("--lr", type=positive_float, help="peak learning rate (default 5e-4; --tiny 1e-3)")
+    p.add_argument("--lr", type=positive_float, help="peak learning rate (default 5e-4; --tiny 3e-4)")
+    p.add_argument("--unmasked-weight", type=float, metavar="W",
+                   help="weight of the loss on unmasked frames (fairseq pred_nomask_weight; "
+                        "default 0 as HuBERT Base; --tiny 1)")
     p.add_argument("--warmup-steps", type=non_negative_int,
                    help="linear warm-up steps (default 32000; --tiny 25)")
     p.add_argument("--seed", type=non_negative_int, help="random seed (default 0)")
@@ -74,6 +77,9 @@ def add_parser(sub) -> None:
     p.add_argument("--save-every", type=positive_int, help="steps between checkpoints")
     p.add_argument("--log-every", type=positive_int, help="steps between log.jsonl lines")
     p.add_argument("--valid-every", type=positive_int, help="steps between validations")
+    p.add_argument("--workers", type=non_negative_int,
+                   help="data-loading processes per training process (default 0: load in "
+                        "the training loop; 4-8 for full-scale runs on GPUs)")
     p.add_argument("--deepspeed", metavar="CONFIG", help="DeepSpeed JSON config (ZeRO stage 0-2)")
     p.add_argument("--override", action="append", metavar="KEY=VALUE",
                    help="model config override, e.g. layers=4 (recorded in config.json); "
@@ -100,10 +106,11 @@ def run(args) -> int:
         out=Path(args.out), model=args.model, data=Path(args.data) if args.data else None,
         tiny=args.tiny, resume=args.resume, steps=args.steps, batch_size=args.batch_size,
         accumulate=args.accumulate, crop_seconds=args.crop_seconds, lr=args.lr,
-        warmup_steps=args.warmup_steps, seed=args.seed, iteration=args.iteration,
+        warmup_steps=args.warmup_steps, unmasked_weight=args.unmasked_weight, seed=args.seed,
+        iteration=args.iteration,
         targets_from=Path(args.targets_from) if args.targets_from else None,
         label_layer=args.label_layer, clusters=args.clusters, save_every=args.save_every,
-        log_every=args.log_every, valid_every=args.valid_every,
+        log_every=args.log_every, valid_every=args.valid_every, workers=args.workers,
         deepspeed=Path(args.deepspeed) if args.deepspeed else None, device=args.device,
         overrides=overrides_from(args.override), progress=not args.quiet)
     result = get_backend(args.backend).pretrain(request)
