@@ -108,3 +108,20 @@ def test_resume_from_a_corrupt_checkpoint_is_refused_before_anything_changes(run
     with pytest.raises(CheckpointError, match="state.pt: corrupt or truncated"):
         pretrain(settings_for_resume(copy, {"progress": False, "steps": None}), resume=True)
     assert (copy / "log.jsonl").read_bytes() == log_before
+
+
+def test_iteration_two_clusters_a_hidden_layer_of_the_first_run(run, tmp_path):
+    from models.trainer.manifest import read_labels
+
+    corpus = json.loads((run / "metadata.json").read_text())["data"]
+    out = tmp_path / "it2"
+    pretrain(train_settings(out, corpus, steps=1, save_every=1, iteration=2,
+                            targets_from=str(run), clusters=4))
+    info = json.loads((out / "targets" / "targets.json").read_text())
+    assert info["iteration"] == 2 and info["features"] == "hidden layer 1"   # max(1, layers // 2)
+    assert info["run"] == str(run.resolve()) and info["step"] == 2
+    units = {int(u) for line in read_labels(out / "targets" / "train.km") for u in line.split()}
+    assert units <= set(range(4)) and len(units) > 1
+    assert json.loads((out / "config.json").read_text())["overrides"]["num_classes"] == 4
+    with pytest.raises(DataError, match="iteration 2 needs"):
+        pretrain(train_settings(tmp_path / "x", corpus, iteration=2))
