@@ -147,6 +147,9 @@ def check_settings(s: PretrainSettings) -> None:
     """Raise :class:`DataError` (one clear line) for settings that cannot run."""
     import models
 
+    if "num_classes" in s.overrides:
+        raise DataError("the number of units is set with --clusters (it fixes num_classes), "
+                        "not with an override")
     try:
         models.config(s.model, **s.overrides)
     except (ValueError, TypeError) as error:

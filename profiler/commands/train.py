@@ -33,6 +33,8 @@ def overrides_from(items) -> dict:
 
 
 def add_parser(sub) -> None:
+    import argparse
+
     from ..cli import non_negative_int, positive_float, positive_int
 
     p = sub.add_parser(
@@ -88,8 +90,8 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", default="bundled", help="training backend (default: bundled)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     # The deepspeed launcher passes --local_rank; torchrun uses the LOCAL_RANK variable.
-    p.add_argument("--local_rank", "--local-rank", type=int, help="(set by launchers; ignored)",
-                   default=None)
+    p.add_argument("--local_rank", "--local-rank", type=int, default=None,
+                   help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 
 
