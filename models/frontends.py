@@ -40,6 +40,11 @@ class ConvLayerBlock(nn.Module):
         self.kernel_size = kernel_size
         self.stride = stride
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, bias=False)
+        # fairseq's wav2vec 2.0 / HuBERT extractor: Kaiming-normal init. PyTorch's default
+        # (kaiming-uniform with a=sqrt(5)) shrinks the signal ~3x per conv: after FastConv's
+        # 13 layers it is ~1e-6, below the following LayerNorm's eps, and the model's
+        # output no longer depends on its input (nothing can be trained or evaluated).
+        nn.init.kaiming_normal_(self.conv.weight)
         self.norm = nn.GroupNorm(out_channels, out_channels) if group_norm else None
         self.activation = nn.GELU()
 

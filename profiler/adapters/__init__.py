@@ -1,0 +1,12 @@
+"""Adapters between the command line and training/evaluation engines.
+
+``get_backend()`` returns the default :class:`TrainingBackend`, the bundled minimal HuBERT
+trainer (:mod:`models.trainer`); another engine plugs in by implementing the two methods of
+:class:`TrainingBackend` and calling :func:`register_backend`. The s3prl-compatible
+upstream wrapper lives in :mod:`profiler.adapters.s3prl_upstream` (s3prl itself is optional).
+"""
+from .base import (EvalRequest, EvalResult, TrainRequest, TrainResult, TrainingBackend,
+                   available_backends, get_backend, register_backend)
+
+__all__ = ["EvalRequest", "EvalResult", "TrainRequest", "TrainResult", "TrainingBackend",
+           "available_backends", "get_backend", "register_backend"]

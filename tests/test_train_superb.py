@@ -1,0 +1,67 @@
+"""SUPERB pieces: weighted sum, heads, CTC decoding, PER, chance levels, one small run."""
+import json
+
+import pytest
+import torch
+
+from models.trainer.datasets import Vocabulary
+from models.trainer.superb import (UtteranceHead, WeightedSum, chance_level, edit_distance,
+                                   error_rate, greedy_ctc_decode)
+
+
+def test_weighted_sum_starts_as_the_plain_mean():
+    stacked = torch.randn(2, 5, 7, 3)              # (B, L+1, T, D)
+    assert torch.allclose(WeightedSum(5)(stacked), stacked.mean(dim=1), atol=1e-6)
+
+
+def test_pooling_first_equals_the_frame_level_head():
+    torch.manual_seed(0)
+    head = UtteranceHead(4, 8, 3, projector_dim=6)
+    frames = torch.randn(2, 4, 10, 8)              # (B, L+1, T, D)
+    per_frame = head.projector(head.featurizer(frames, layer_dim=1)).mean(dim=1)
+    assert torch.allclose(head.classifier(per_frame), head(frames.mean(dim=2)), atol=1e-5)
+
+
+def test_edit_distance_and_error_rate():
+    assert edit_distance([1, 2, 3], [1, 2, 3]) == 0
+    assert edit_distance([1, 2, 3], [1, 3]) == 1
+    assert edit_distance([1, 2, 3], [4, 1, 2, 3]) == 1
+    assert edit_distance([1, 2, 3], []) == 3
+    assert edit_distance([], [5, 6]) == 2
+    assert error_rate([[1, 2, 3, 4], [5, 6]], [[1, 2, 3, 4], [6]]) == pytest.approx(1 / 6)
+
+
+def test_greedy_ctc_decoding_merges_repeats_and_drops_blanks():
+    path = torch.tensor([[0, 2, 2, 0, 2, 3, 3, 0, 1]])
+    log_probs = torch.nn.functional.one_hot(path, 4).float().log()
+    assert greedy_ctc_decode(log_probs, torch.tensor([9])) == [[2, 2, 3, 1]]
+    assert greedy_ctc_decode(log_probs, torch.tensor([3])) == [[2]]
+
+
+def test_chance_levels():
+    vocabulary = Vocabulary(["a", "b", "c", "d"])
+    chance, text, extra = chance_level("ks", vocabulary, [0, 1], [0, 0, 1, 2])
+    assert chance == 0.25 and "1 / 4" in text and extra["majority_class_rate_test"] == 0.5
+    chance, text, _ = chance_level("pr", vocabulary, [[1, 1, 2]], [[1, 2, 3, 1]])
+    # constant answer [1] against [1, 2, 3, 1]: 3 deletions out of 4
+    assert chance == pytest.approx(0.75) and "'b'" in text
+
+
+def test_keyword_spotting_run_writes_results(tmp_path):
+    from models.trainer.superb import SuperbSettings, run_superb
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
+
+    data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
+    out = tmp_path / "eval"
+    results = run_superb(SuperbSettings(task="ks", out=str(out), random_init=TINY_MODEL,
+                                        random_init_overrides=dict(TINY_OVERRIDES),
+                                        data=str(data), steps=20, eval_every=10,
+                                        progress=False))
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert {"task", "metric", "value", "chance", "settings", "chance_definition"} <= set(saved)
+    assert saved["task"] == "ks" and saved["metric"] == "accuracy"
+    assert saved["chance"] == pytest.approx(1 / 12, abs=1e-6)
+    assert 0.0 <= saved["value"] <= 1.0 and saved["upstream"]["kind"] == "random-init"
+    assert len(saved["layer_weights"]) == TINY_OVERRIDES["layers"] + 1
+    assert (out / "head.pt").is_file()
