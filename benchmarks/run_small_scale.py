@@ -6,8 +6,8 @@ for T in ks, sid, pr, and the same heads on a randomly initialized upstream of t
 shape (``--random-init M --data RUNS/M/data``). Everything goes through the real command
 line, in subprocesses, timed.
 
-    python benchmarks/run_small_scale.py                       # sparseformer-dn-s
-    python benchmarks/run_small_scale.py --models sparseformer-dn-s bq-sparseformer-dn-s
+    python benchmarks/run_small_scale.py                       # sparseformer-dn-s, BQ too
+    python benchmarks/run_small_scale.py --models conformer-s
     python benchmarks/run_small_scale.py --reuse               # only rebuild the reports
 
 Run folders (checkpoints, corpora) go to runs/small-scale/ (git-ignored); the reports are
@@ -22,7 +22,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,19 +29,16 @@ TASKS = ("ks", "sid", "pr")
 PAPER_CSV = ROOT / "profiler" / "reference" / "table2.csv"
 
 
-def cli(*args: str) -> float:
-    """Run ``profile-encoder ARGS`` (as ``python -m profiler``); return its wall time."""
+def cli(*args: str) -> None:
+    """Run ``profile-encoder ARGS`` (as ``python -m profiler``); its run folder records its times."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    started = time.perf_counter()
     print("$ profile-encoder " + " ".join(args), flush=True)
     subprocess.run([sys.executable, "-m", "profiler", *args], check=True, cwd=ROOT, env=env)
-    return time.perf_counter() - started
 
 
 def run_model(model: str, runs: Path, reuse: bool, steps: int | None) -> dict:
     run = runs / model
-    timings = {}
     if not (reuse and (run / "metadata.json").is_file()
             and json.loads((run / "metadata.json").read_text()).get("finished")):
         if run.exists():
@@ -50,7 +46,7 @@ def run_model(model: str, runs: Path, reuse: bool, steps: int | None) -> dict:
 
             shutil.rmtree(run)
         extra = ["--steps", str(steps)] if steps else []
-        timings["train"] = cli("train", "--model", model, "--tiny", "--out", str(run), *extra)
+        cli("train", "--model", model, "--tiny", "--out", str(run), *extra)
     results = {}
     for task in TASKS:
         for kind in ("trained", "random-init"):
@@ -58,10 +54,17 @@ def run_model(model: str, runs: Path, reuse: bool, steps: int | None) -> dict:
             if not (reuse and (out / "results.json").is_file()):
                 source = (["--upstream", str(run)] if kind == "trained"
                           else ["--random-init", model, "--data", str(run / "data")])
-                timings[f"superb-{task}-{kind}"] = cli("superb", "--task", task, *source,
-                                                       "--out", str(out))
+                cli("superb", "--task", task, *source, "--out", str(out))
             results[(task, kind)] = json.loads((out / "results.json").read_text())
-    return {"run": run, "results": results, "timings": timings}
+    return {"run": run, "results": results}
+
+
+def shown_path(path: str) -> str:
+    """A path relative to the repository when it lies inside it (reports are committed)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return path
 
 
 def unit_prior_loss(run: Path) -> float:
@@ -113,7 +116,7 @@ def percent(value: float) -> str:
 def table2(rows: list[dict], runs_info: dict, path: Path) -> None:
     with open(PAPER_CSV, newline="") as handle:
         paper = list(csv.DictReader(handle))
-    corpus = Path(next(iter(runs_info.values()))["corpus"])
+    corpus = ROOT / next(iter(runs_info.values()))["corpus"]
     counts = {task: sum(1 for line in (corpus / task / "test.tsv").read_text().splitlines()[1:]
                         if line.strip()) for task in ("ks", "sid")}
     counts["phonemes"] = sum(len(line.split())
@@ -179,7 +182,8 @@ def table2(rows: list[dict], runs_info: dict, path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["sparseformer-dn-s"])
+    parser.add_argument("--models", nargs="+",
+                        default=["sparseformer-dn-s", "bq-sparseformer-dn-s"])
     parser.add_argument("--runs", default=str(ROOT / "runs" / "small-scale"))
     parser.add_argument("--reports", default=str(ROOT / "reports"))
     parser.add_argument("--steps", type=int, default=None, help="override --tiny's 250 steps")
@@ -191,7 +195,7 @@ def main() -> int:
     training = reports / "training"
     training.mkdir(parents=True, exist_ok=True)
 
-    rows, logs, priors, runs_info, timings = [], {}, {}, {}, {}
+    rows, logs, priors, runs_info = [], {}, {}, {}
     for model in args.models:
         done = run_model(model, runs, args.reuse, args.steps)
         metadata = json.loads((done["run"] / "metadata.json").read_text())
@@ -206,8 +210,7 @@ def main() -> int:
                             "parameters": metadata["parameters"],
                             "clusters": metadata["targets"]["clusters"],
                             "unit_prior_loss": priors[model],
-                            "corpus": metadata["data"]}
-        timings[model] = done["timings"]
+                            "corpus": shown_path(metadata["data"])}
         for (task, kind), result in done["results"].items():
             rows.append({"model": model, "upstream": kind, "task": task,
                          "metric": result["metric"], "value": result["value"],
@@ -221,7 +224,7 @@ def main() -> int:
                 "with the paper's LibriSpeech/SUPERB numbers",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
-        "runs": runs_info, "wall_seconds_of_commands": timings, "results": rows,
+        "runs": runs_info, "results": rows,
     }
     (training / "results_small_scale.json").write_text(json.dumps(summary, indent=2,
                                                                   default=str) + "\n")
