@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     superb.add_parser(sub)
     from models.trainer.cli import add_data_parser, run_data_command
 
-    add_data_parser(sub).set_defaults(run=run_data_command)
+    add_data_parser(sub).set_defaults(run=run_data_command,
+                                      error_prefix="profile-encoder: ")
     return parser
 
 

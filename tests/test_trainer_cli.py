@@ -48,3 +48,12 @@ def test_package_import_is_light_and_exports_resolve():
     assert issubclass(trainer.DataError, ValueError)
     with pytest.raises(AttributeError):
         trainer.no_such_name
+
+
+def test_profile_encoder_data_errors_speak_as_profile_encoder(tmp_path, capsys):
+    from profiler.cli import main as profile_encoder
+
+    assert profile_encoder(["data", "kmeans", str(tmp_path / "none.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("profile-encoder: error: ") and "no such file" in err
+    assert err.count("\n") == 1

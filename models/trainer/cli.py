@@ -76,7 +76,8 @@ def run_data_command(args: argparse.Namespace) -> int:
     try:
         _dispatch(args)
     except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # A CLI that mounts these commands sets error_prefix to speak with its own voice.
+        print(f"{getattr(args, 'error_prefix', '')}error: {error}", file=sys.stderr)
         return EXIT_DATA_ERROR
     return 0
 

@@ -203,7 +203,7 @@ def _prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
     existing = [t for t in tasks if (out / t).exists()]
     if existing and not overwrite:
         raise DataError(f"{out}: already holds a corpus ({', '.join(existing)}); "
-                        f"pass overwrite=True (--force) to replace it")
+                        f"pass --force (overwrite=True in Python) to replace it")
     out.mkdir(parents=True, exist_ok=True)
     kept = {}
     metadata_path = out / "corpus.json"
