@@ -77,8 +77,9 @@ def _flop_conformer(c: Context, m: str) -> str:
     gap_macs = (paper - executed) / 2
     text = (f"Counting what runs, as DeepSpeed does (it also counts projecting each layer's "
             f"positional table, work we report as precomputable), our build gives {executed:.2f} "
-            f"GFLOP ({_pct((executed - paper) / paper)}); DeepSpeed's own count of the Conformer "
-            f"build matches that. The remaining ~{gap_macs:.2f} GMAC is not explained by the "
+            f"GFLOP ({_pct((executed - paper) / paper)}); DeepSpeed's MACs on this build equal "
+            f"ours plus the precomputable ones exactly (tests/test_peers.py; "
+            f"`profile-encoder profile --model {m} --crosscheck`). The remaining ~{gap_macs:.2f} GMAC is not explained by the "
             f"stated 16/144/4 shape with macaron 4x feed-forward modules, relative-position "
             f"attention and a kernel-31 convolution module: the paper's model must contain work "
             f"it does not describe (a wider feed-forward or an extra module per layer would fit).")

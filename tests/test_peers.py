@@ -146,3 +146,20 @@ def test_peers_count_weight_only_products_that_we_report_as_foldable():
         assert row.macs == 2 * 10 * 16 * 16
         assert row.flagged and row.explained
         assert any("precomputable" in c for c in row.causes)
+
+
+@pytest.mark.parametrize("name", ["conformer-s", "squeezeformer-xs"])
+def test_deepspeed_counts_the_relative_position_builds_as_we_do_plus_precomputable(name):
+    # reproduction.md rests the Conformer/Squeezeformer FLOP gap to the paper on this:
+    # DeepSpeed's MACs equal ours plus the weight-only work we report apart, to the MAC.
+    import models
+
+    model = models.build(name, seed=0).eval()
+    wave = torch.randn(1, 32_000)
+    ours = profiler.profile(model, wave, device="cpu")
+    check = profiler.crosscheck(model, wave, peers=("deepspeed",))
+    row = check.row("deepspeed")
+    assert row.error is None, row
+    assert ours.totals["foldable_macs"] > 0
+    assert row.macs == ours.totals["macs"] + ours.totals["foldable_macs"]
+    assert row.flagged and row.explained
