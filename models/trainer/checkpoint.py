@@ -30,7 +30,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Type, Union
 
 from .errors import DataError
 from .fileio import PathLike, write_bytes_atomic, write_text_atomic
@@ -113,16 +113,18 @@ def write_json(path: PathLike, data: Dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- reading
-def read_json(path: PathLike, what: str = "file") -> Dict[str, Any]:
+def read_json(path: PathLike, what: str = "file",
+              error: Type[DataError] = CheckpointError) -> Dict[str, Any]:
+    """A JSON object from ``path``; anything else is one ``error`` line naming ``what``."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such {what}") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: corrupt {what} (not valid JSON: {error})") from None
+        raise error(f"{path}: no such {what}") from None
+    except (ValueError, UnicodeDecodeError) as reason:
+        raise error(f"{path}: corrupt {what} (not valid JSON: {reason})") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: corrupt {what} (expected a JSON object)")
+        raise error(f"{path}: corrupt {what} (expected a JSON object)")
     return data
 
 

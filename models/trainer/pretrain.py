@@ -670,15 +670,7 @@ def _prepare(s: PretrainSettings, context: dist_utils.Context, resume: bool) -> 
 
 
 def _read_deepspeed_config(path: PathLike) -> Dict[str, Any]:
-    path = Path(path)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such DeepSpeed config") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not a JSON DeepSpeed config ({error})") from None
-    if not isinstance(config, dict):
-        raise DataError(f"{path}: a DeepSpeed config must be a JSON object")
+    config = ckpt.read_json(path, "DeepSpeed config", error=DataError)
     stage = int(config.get("zero_optimization", {}).get("stage", 0) or 0)
     if stage >= 3:
         raise DataError(f"{path}: ZeRO stage 3 shards the weights, which the run's model.pt "
