@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the trainer's readers, from a checkout that is not installed
 TASKS = ("ks", "sid", "pr")
 PAPER_CSV = ROOT / "profiler" / "reference" / "table2.csv"
 
@@ -72,8 +73,9 @@ def unit_prior_loss(run: Path) -> float:
     import math
     from collections import Counter
 
-    counts = Counter(int(u) for line in (run / "targets" / "train.km").read_text().splitlines()
-                     for u in line.split())
+    from models.trainer.manifest import read_labels
+
+    counts = Counter(u for line in read_labels(run / "targets" / "train.km") for u in line.split())
     total = sum(counts.values())
     return -sum(c / total * math.log(c / total) for c in counts.values())
 
@@ -114,13 +116,13 @@ def percent(value: float) -> str:
 
 
 def table2(rows: list[dict], runs_info: dict, path: Path) -> None:
+    from models.trainer.manifest import read_labels, read_manifest
+
     with open(PAPER_CSV, newline="") as handle:
         paper = list(csv.DictReader(handle))
     corpus = ROOT / next(iter(runs_info.values()))["corpus"]
-    counts = {task: sum(1 for line in (corpus / task / "test.tsv").read_text().splitlines()[1:]
-                        if line.strip()) for task in ("ks", "sid")}
-    counts["phonemes"] = sum(len(line.split())
-                             for line in (corpus / "pr" / "test.phn").read_text().splitlines())
+    counts = {task: len(read_manifest(corpus / task / "test.tsv")) for task in ("ks", "sid")}
+    counts["phonemes"] = sum(len(line.split()) for line in read_labels(corpus / "pr" / "test.phn"))
     lines = [
         "# Table 2, beside a small-scale reproduction of its KS / SID / PR columns",
         "",
