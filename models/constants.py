@@ -1,0 +1,5 @@
+"""Audio constants shared by the zoo's front ends, the trainer and the CLI (named once)."""
+
+SAMPLE_RATE = 16_000           # Hz: every zoo model takes 16 kHz waveforms
+ENCODER_STRIDE = 320           # samples per encoder frame: the front ends' total stride, 20 ms
+ENCODER_RECEPTIVE_FIELD = 400  # samples seen by one encoder frame: 25 ms
