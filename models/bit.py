@@ -279,7 +279,6 @@ class _QuantizedOperands:
 
     def _init_quantizers(self, quantization: Quantization, in_channels: int, channel_dim: int,
                          unsigned_input: bool, per_channel_scale: bool) -> None:
-        self.quantization = quantization
         self.per_channel_scale = per_channel_scale
         self.weight_quantizer = None
         self.input_offset = self.input_binarizer = None
