@@ -16,10 +16,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..constants import SAMPLE_RATE
 from .errors import DataError
 from .fileio import PathLike, atomic_write
 
-SAMPLE_RATE = 16000
 # 16-bit PCM full scale: int16 k is read as k / 32768, so every int16 round-trips exactly.
 _PCM16_SCALE = 32768.0
 

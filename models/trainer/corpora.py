@@ -23,7 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, audio_info, read_wav, write_wav
+from ..constants import SAMPLE_RATE
+from .audio import audio_info, read_wav, write_wav
 from .errors import DataError
 from .fileio import PathLike
 from .manifest import letters_line, write_dictionary, write_labels, write_manifest

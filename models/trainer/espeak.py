@@ -33,7 +33,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, resample
+from ..constants import SAMPLE_RATE
+from .audio import resample
 from .errors import DataError
 
 # speak_lib.h constants

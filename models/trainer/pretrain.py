@@ -50,12 +50,11 @@ from torch import nn
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from .datasets import PAD_LABEL, PretrainDataset, collate
+from ..constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
 from .errors import DataError
 from .features import encoder_frames
 from .fileio import PathLike, write_text_atomic
 from .synth import CorpusSizes
-
-SAMPLE_RATE = 16_000
 
 # The corpus `train --tiny` synthesizes when no --data is given: bigger than the "tiny"
 # synthesis preset (whose 12 keyword-spotting test clips cannot tell 2x chance from luck),
@@ -164,7 +163,7 @@ def check_settings(s: PretrainSettings) -> None:
         value = getattr(s, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise DataError(f"{name} must be a positive number, got {value!r}")
-    if s.crop_seconds * SAMPLE_RATE < 400 * 2:
+    if s.crop_seconds * SAMPLE_RATE < 2 * ENCODER_RECEPTIVE_FIELD:
         raise DataError(f"crop_seconds must be at least 0.05 s, got {s.crop_seconds}")
     if not isinstance(s.warmup_steps, int) or s.warmup_steps < 0:
         raise DataError(f"warmup_steps must be a whole number >= 0, got {s.warmup_steps!r}")

@@ -48,8 +48,9 @@ from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
+from ..constants import SAMPLE_RATE
 from . import espeak
-from .audio import SAMPLE_RATE, write_wav
+from .audio import write_wav
 from .errors import DataError
 from .fileio import PathLike, write_text_atomic
 from .manifest import letters_line, write_dictionary, write_labels, write_manifest
