@@ -6,7 +6,7 @@ import torch
 
 import models
 from models.hubert import span_mask
-from models.trainer.pretrain import derived_seed
+from models.trainer.batches import derived_seed
 from train_fixtures import TINY_OVERRIDES
 
 

@@ -23,7 +23,7 @@ def tiny_corpus(root: Path, tasks=("pretrain",)) -> Path:
 
 
 def train_settings(out: Path, data: Path, model: str = TINY_MODEL, **changes):
-    from models.trainer.pretrain import resolve_settings
+    from models.trainer.settings import resolve_settings
 
     values = dict(data=str(data), overrides=dict(TINY_OVERRIDES), steps=6, batch_size=2,
                   crop_seconds=0.5, clusters=8, kmeans_max_frames=4000, warmup_steps=2,
