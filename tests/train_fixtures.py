@@ -10,7 +10,7 @@ import numpy as np
 TINY_MODEL = "sparseformer-dn-s"
 TINY_OVERRIDES = {"layers": 1, "dim": 64, "heads": 2, "sparse_block": 8, "sparse_summary": 2}
 TINY_OVERRIDE_ARGS = [arg for key, value in TINY_OVERRIDES.items()
-                      for arg in ("--override", f"{key}={value}")]
+                      for arg in ("--set", f"{key}={value}")]
 
 
 def tiny_corpus(root: Path, tasks=("pretrain",)) -> Path:
