@@ -30,7 +30,8 @@ from .errors import DataError
 from .fileio import PathLike
 from .loss import MaskedPrediction
 from .settings import TINY, PretrainSettings, check_settings, settings_record
-from .synth import TRAIN_TINY_CORPUS, is_complete_corpus, synthesize_corpus
+from .synth import is_complete_corpus, synthesize_corpus
+from .synth_plan import TRAIN_TINY_CORPUS
 from .targets import build_run_targets
 
 TARGETS = "targets"

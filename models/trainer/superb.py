@@ -47,7 +47,8 @@ from .settings import SuperbSettings, check_superb_settings
 from .superb_heads import train_head
 from .superb_metrics import chance_level
 from .superb_tasks import SUPERB_TASKS
-from .synth import TRAIN_TINY_CORPUS, synthesize_corpus
+from .synth import synthesize_corpus
+from .synth_plan import TRAIN_TINY_CORPUS
 
 RESULTS = "results.json"
 
