@@ -95,8 +95,9 @@ def test_set_reads_booleans_and_none_in_any_case():
     assert _parse("train", "--out", "r", "--quiet", "--tiny")["progress"] is False
 
 
-@pytest.mark.parametrize("command", [["train", "--out", "r"],
-                                     ["superb", "--task", "ks", "--random-init", "x", "--out", "o"]])
+@pytest.mark.parametrize("command", [
+    ["train", "--out", "r"],
+    ["superb", "--task", "ks", "--random-init", "x", "--out", "o"]])
 def test_old_spellings_still_work_with_a_one_line_notice(capsys, command):
     values = _parse(*command, "--override", "layers=2", "--batch", "4", "--set", "flag=false")
     assert values["overrides"] == {"layers": 2, "flag": False}

@@ -45,7 +45,8 @@ def test_layout_and_metadata(tiny_corpus):
                                                        ("test", sizes.sid_test_per_speaker))},
         "pr": {"train": sizes.pr_train, "valid": sizes.pr_valid, "test": sizes.pr_test},
     }
-    labels = {"pretrain": ("wrd", "ltr"), "ks": ("ks",), "sid": ("sid", "wrd"), "pr": ("phn", "wrd")}
+    labels = {"pretrain": ("wrd", "ltr"), "ks": ("ks",), "sid": ("sid", "wrd"),
+              "pr": ("phn", "wrd")}
     for task, splits in expected.items():
         for split, count in splits.items():
             manifest = read_manifest(out / task / f"{split}.tsv")

@@ -115,7 +115,8 @@ def test_second_iteration_from_a_hidden_layer(corpus, tmp_path):
     kmeans = fit_kmeans(frames, n_clusters=4, seed=0, max_iter=10)
     path = label_corpus(manifest, features_fn, kmeans, tmp_path / "it2.km", progress=False)
     lines = read_labels(path, expected=len(manifest))
-    assert [len(line.split()) for line in lines] == [encoder_frames(n) for n in manifest.num_samples]
+    expected = [encoder_frames(n) for n in manifest.num_samples]
+    assert [len(line.split()) for line in lines] == expected
     with pytest.raises(ValueError, match="out of range"):
         hidden_layer_features(model, layer=5)(np.zeros(16000, np.float32))
     with pytest.raises(ValueError, match="frames where"):

@@ -60,7 +60,8 @@ class StepPlan:
     """Which utterances each micro-batch of each step holds (a pure function of the step)."""
 
     def __init__(self, num_items: int, batch_size: int, shards: int, seed: int):
-        self.num_items, self.batch_size, self.shards, self.seed = num_items, batch_size, shards, seed
+        self.num_items, self.batch_size = num_items, batch_size
+        self.shards, self.seed = shards, seed
         self.per_step = batch_size * shards
         if num_items < self.per_step:
             raise DataError(f"the pre-training corpus has {num_items} utterances, fewer than one "

@@ -129,7 +129,8 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
     root = _existing_folder(root, "LibriSpeech")
     found = _librispeech_subsets(root)
     if not found:
-        raise DataError(f"{root}: no LibriSpeech transcripts (<speaker>/<chapter>/*.trans.txt) found")
+        raise DataError(f"{root}: no LibriSpeech transcripts (<speaker>/<chapter>/*.trans.txt) "
+                        f"found")
     if subsets is not None:
         missing = [s for s in subsets if s not in found]
         if missing:
@@ -147,7 +148,8 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
                     continue
                 match = _TRANSCRIPT_LINE.match(line.strip())
                 if match is None:
-                    raise DataError(f"{transcript}:{number}: expected 'UTTERANCE-ID WORDS', got {line!r}")
+                    raise DataError(f"{transcript}:{number}: expected 'UTTERANCE-ID WORDS', "
+                                    f"got {line!r}")
                 utterance, text = match.groups()
                 audio = transcript.parent / f"{utterance}.flac"
                 if not audio.is_file():
@@ -177,7 +179,8 @@ def _word_files(root: Path) -> list[tuple[str, str]]:
     """(relative path, folder name) of every clip in the word folders, sorted."""
     files = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != _NOISE_FOLDER):
-        files.extend((f"{folder.name}/{wav.name}", folder.name) for wav in sorted(folder.glob("*.wav")))
+        files.extend((f"{folder.name}/{wav.name}", folder.name)
+                     for wav in sorted(folder.glob("*.wav")))
     return files
 
 
@@ -220,7 +223,8 @@ def _silence_clips(noise_files: list[Path], count: int, rng: np.random.Generator
     return entries
 
 
-def prepare_speech_commands(root: PathLike, out_dir: PathLike, *, test_root: Optional[PathLike] = None,
+def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
+                            test_root: Optional[PathLike] = None,
                             silence_clips: Optional[dict[str, int]] = None, seed: int = 0,
                             progress: bool = True) -> dict[str, Path]:
     """Write 12-class keyword-spotting manifests (``train/valid/test.tsv``, ``.ks``).

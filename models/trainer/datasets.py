@@ -131,7 +131,8 @@ class PretrainDataset(ManifestAudioDataset):
     ``labels=False`` for audio only.
     """
 
-    def __init__(self, manifest: Union[Manifest, PathLike], labels: Union[PathLike, bool, None] = None,
+    def __init__(self, manifest: Union[Manifest, PathLike],
+                 labels: Union[PathLike, bool, None] = None,
                  **kwargs) -> None:
         super().__init__(manifest, **kwargs)
         if labels is False:

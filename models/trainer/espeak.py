@@ -168,7 +168,8 @@ def _engine(seed: int = 0) -> Iterator[tuple[ctypes.CDLL, int]]:
         try:
             lib = ctypes.CDLL(library_path)
         except OSError as error:
-            raise EspeakError(f"cannot load the espeak-ng library {library_path}: {error}") from None
+            raise EspeakError(f"cannot load the espeak-ng library {library_path}: "
+                              f"{error}") from None
         try:
             _declare(lib)
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),

@@ -228,7 +228,8 @@ def validate(model: nn.Module, dataset: PretrainDataset, s: PretrainSettings,
     totals = LossTotals()
     try:
         for start in range(0, len(order), s.batch_size):
-            batch = crop_to_shortest(collate([dataset[i] for i in order[start:start + s.batch_size]]))
+            indices = order[start:start + s.batch_size]
+            batch = crop_to_shortest(collate([dataset[i] for i in indices]))
             out = model.pretrain_forward(batch["waveforms"].to(device), batch["lengths"].to(device),
                                          generator=generator)
             parts = masked_prediction_loss(out.logits, batch["frame_labels"], out.mask_indices,

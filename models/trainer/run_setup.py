@@ -95,7 +95,8 @@ def deepspeed_engine(criterion: nn.Module, s: PretrainSettings, context: dist_ut
     try:
         import deepspeed
     except ImportError:
-        raise DataError("--deepspeed needs the 'deepspeed' package (pip install deepspeed)") from None
+        raise DataError("--deepspeed needs the 'deepspeed' package "
+                        "(pip install deepspeed)") from None
     config = read_deepspeed_config(s.deepspeed)
     wanted = {"train_micro_batch_size_per_gpu": s.batch_size,
               "gradient_accumulation_steps": s.accumulate,
@@ -122,7 +123,8 @@ def deepspeed_engine(criterion: nn.Module, s: PretrainSettings, context: dist_ut
         model=criterion, model_parameters=[p for p in criterion.parameters() if p.requires_grad],
         optimizer=optimizer, lr_scheduler=scheduler, config=config)
     if resume_step is not None:
-        path, _ = engine.load_checkpoint(str(out / "deepspeed"), tag=ckpt.checkpoint_name(resume_step))
+        path, _ = engine.load_checkpoint(str(out / "deepspeed"),
+                                         tag=ckpt.checkpoint_name(resume_step))
         if path is None:
             raise ckpt.CheckpointError(f"{out / 'deepspeed'}: no DeepSpeed checkpoint "
                                        f"{ckpt.checkpoint_name(resume_step)} to resume from")

@@ -170,7 +170,8 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     pool = not task.frame_level
     features = [extract_features(model, dataset, pool=pool, batch_size=s.extract_batch,
                                  device=device, progress=show, desc=f"superb {s.task} {name}")
-                for name, dataset in (("train", train_set), ("valid", valid_set), ("test", test_set))]
+                for name, dataset in (("train", train_set), ("valid", valid_set),
+                                      ("test", test_set))]
     features = [[f.cpu() for f in split] for split in features]
     t_features = time.perf_counter() - t0
     if task.frame_level:
@@ -184,7 +185,8 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
                          batch_size=batch_size, lr=lr, eval_every=s.eval_every, seed=s.seed,
                          projector_dim=s.projector_dim, progress=show)
     t_head = time.perf_counter() - t1
-    chance, chance_definition, reference_rates = chance_level(s.task, vocabulary, labels[0], labels[2])
+    chance, chance_definition, reference_rates = chance_level(s.task, vocabulary, labels[0],
+                                                              labels[2])
 
     results = {
         "task": s.task, "task_name": task.title, "metric": task.metric,

@@ -26,7 +26,8 @@ def error_rate(references: Sequence[Sequence[int]], hypotheses: Sequence[Sequenc
     return errors / max(1, sum(len(r) for r in references))
 
 
-def greedy_ctc_decode(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> List[List[int]]:
+def greedy_ctc_decode(log_probs: torch.Tensor, lengths: torch.Tensor,
+                      blank: int = 0) -> List[List[int]]:
     """Best path: argmax per frame, merge repeats, drop blanks. (B, T, C) -> label lists."""
     best = log_probs.argmax(dim=-1).cpu()
     out = []
@@ -36,7 +37,8 @@ def greedy_ctc_decode(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int
     return out
 
 
-def chance_level(task: str, vocabulary: Vocabulary, train_labels, test_labels) -> Tuple[float, str, Dict]:
+def chance_level(task: str, vocabulary: Vocabulary, train_labels,
+                 test_labels) -> Tuple[float, str, Dict]:
     """The task's chance level, how it is defined, and related reference rates."""
     if task in ("ks", "sid"):
         classes = len(vocabulary)

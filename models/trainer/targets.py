@@ -38,7 +38,8 @@ class KMeansCenters:
     def __init__(self, centers) -> None:
         centers = np.asarray(centers)
         if centers.ndim != 2 or centers.shape[0] < 1 or not np.all(np.isfinite(centers)):
-            raise DataError(f"k-means centers must be a finite 2-D array, got shape {centers.shape}")
+            raise DataError(f"k-means centers must be a finite 2-D array, got shape "
+                            f"{centers.shape}")
         self.cluster_centers_ = centers.astype(np.float32)
         self._center_norms = (self.cluster_centers_.astype(np.float64) ** 2).sum(axis=1)
 
