@@ -13,6 +13,10 @@ from typing import Optional, Sequence
 from .errors import DataError
 
 EXIT_DATA_ERROR = 2
+QUIET_HELP = "no progress bars (default: shown)"
+DESCRIPTION = ("Offline training data: synthesize speech corpora (synth), manifests for "
+               "LibriSpeech and Speech Commands (librispeech, speechcommands), MFCC k-means "
+               "targets (kmeans).")
 
 
 def _add_commands(parser: argparse.ArgumentParser) -> None:
@@ -21,41 +25,49 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     synth = commands.add_parser("synth", help="synthesize speech corpora with espeak-ng",
                                 description="Synthesize the pre-training, keyword-spotting, "
                                             "speaker-ID and phoneme-recognition corpora.")
-    synth.add_argument("--out", required=True, help="output folder")
+    synth.add_argument("--out", required=True, help="output folder (required)")
     synth.add_argument("--size", default="default", choices=["tiny", "default"],
                        help="size preset (default: %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     synth.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
-                       help="subset of: pretrain ks sid pr (default: all)")
+                       help="subset of: pretrain ks sid pr (default: all four)")
     synth.add_argument("--workers", type=int, default=1,
                        help="processes to render with (same output; default: 1)")
-    synth.add_argument("--force", action="store_true", help="replace an existing corpus")
-    synth.add_argument("--quiet", action="store_true", help="no progress bars")
+    synth.add_argument("--force", action="store_true",
+                       help="replace an existing corpus (default: refuse)")
+    synth.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
     libri = commands.add_parser("librispeech", help="manifests for a LibriSpeech folder")
-    libri.add_argument("--root", required=True, help="the LibriSpeech folder (or one subset)")
-    libri.add_argument("--out", required=True, help="where to write <subset>.tsv/.wrd/.ltr")
-    libri.add_argument("--subsets", nargs="+", default=None, help="e.g. train-clean-100")
-    libri.add_argument("--quiet", action="store_true", help="no progress bars")
+    libri.add_argument("--root", required=True,
+                       help="the LibriSpeech folder (or one subset) (required)")
+    libri.add_argument("--out", required=True,
+                       help="where to write <subset>.tsv/.wrd/.ltr (required)")
+    libri.add_argument("--subsets", nargs="+", default=None,
+                       help="e.g. train-clean-100 (default: every subset found)")
+    libri.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
     commands_parser = commands.add_parser("speechcommands",
                                           help="12-class KS manifests for Speech Commands v0.02")
-    commands_parser.add_argument("--root", required=True, help="the unpacked v0.02 folder")
-    commands_parser.add_argument("--out", required=True, help="where to write train/valid/test.tsv")
+    commands_parser.add_argument("--root", required=True,
+                                 help="the unpacked v0.02 folder (required)")
+    commands_parser.add_argument("--out", required=True,
+                                 help="where to write train/valid/test.tsv (required)")
     commands_parser.add_argument("--test-root", default=None,
-                                 help="the separate speech_commands_test_set_v0.02 folder")
-    commands_parser.add_argument("--seed", type=int, default=0, help="seed for _silence_ clips")
-    commands_parser.add_argument("--quiet", action="store_true", help="no progress bars")
+                                 help="the separate speech_commands_test_set_v0.02 folder "
+                                      "(default: testing_list.txt of --root)")
+    commands_parser.add_argument("--seed", type=int, default=0,
+                                 help="seed for _silence_ clips (default: %(default)s)")
+    commands_parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
     kmeans = commands.add_parser("kmeans", help="MFCC k-means targets (.km) for manifests",
                                  description="Fit k-means on the first manifest's MFCC "
                                              "features and label every manifest.")
     kmeans.add_argument("manifests", nargs="+", help="fairseq .tsv manifests")
-    kmeans.add_argument("--clusters", type=int, default=100, help="units (default: 100)")
-    kmeans.add_argument("--seed", type=int, default=0)
+    kmeans.add_argument("--clusters", type=int, default=100, help="units (default: %(default)s)")
+    kmeans.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     kmeans.add_argument("--max-frames", type=int, default=250_000,
                         help="frames to fit on at most (default: %(default)s)")
-    kmeans.add_argument("--quiet", action="store_true", help="no progress bars")
+    kmeans.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
 
 def add_data_parser(subparsers, name: str = "data") -> argparse.ArgumentParser:
@@ -65,7 +77,7 @@ def add_data_parser(subparsers, name: str = "data") -> argparse.ArgumentParser:
     ``args.func(args)`` and exit with its return value.
     """
     parser = subparsers.add_parser(name, help="offline training data: synthesis, corpora, targets",
-                                   description=__doc__.splitlines()[0])
+                                   description=DESCRIPTION)
     _add_commands(parser)
     parser.set_defaults(func=run_data_command)
     return parser
@@ -113,7 +125,7 @@ def _dispatch(args: argparse.Namespace) -> None:
 
 def build_parser(prog: str = "python -m models.trainer") -> argparse.ArgumentParser:
     """The stand-alone parser: the data commands at top level."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     _add_commands(parser)
     return parser
 
