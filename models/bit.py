@@ -18,7 +18,8 @@ enabled, real tensors) to ``2 * mean|x|`` (signed) or ``4 * mean|x|`` (unsigned)
 Binary linear and convolution layers also learn a per-input-channel offset added before
 binarization (BiT's ``LearnableBias`` "move").
 
-Each binarized module states its bit-widths to the analyzer (``profiler/bits.py``).
+Each binarized module states its bit-widths in plain attributes, the protocol the analyzer
+reads (described in ``profiler/bits.py``; the zoo imports nothing from ``profiler``).
 Deviation from BiT's code: ``sign(0)`` is taken as +1 so values really are in {-1, +1}.
 """
 from __future__ import annotations
@@ -29,8 +30,6 @@ from typing import Any, Dict, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from profiler.bits import dtype_bits
 
 # Below this, a learned scale is clamped: a non-positive alpha would flip or kill the signal.
 _MIN_ALPHA = 1e-5
@@ -192,7 +191,7 @@ class BinaryLinear(nn.Linear):
     def extra_storage_bits(self) -> int:
         # The weight scales: recomputed on the fly in training, stored by a deployed model.
         scales = self.out_features if self.per_channel_scale else 1
-        return scales * dtype_bits(self.weight.dtype)
+        return scales * self.weight.element_size() * 8
 
 
 class BinaryConv1d(nn.Conv1d):
@@ -223,7 +222,7 @@ class BinaryConv1d(nn.Conv1d):
 
     def extra_storage_bits(self) -> int:
         scales = self.out_channels if self.per_channel_scale else 1
-        return scales * dtype_bits(self.weight.dtype)
+        return scales * self.weight.element_size() * 8
 
 
 def linear(in_features: int, out_features: int, *, bias: bool = True, binarized: bool = False,

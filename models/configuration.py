@@ -1,7 +1,7 @@
 """The configuration of one zoo model: everything ``HuBERT(config)`` needs to build it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from .frontends import FRONTENDS
@@ -22,7 +22,6 @@ class HubertConfig:
     ffn_dim: int
     frontend: str = "fastconv"        # "fastconv" | "wav2vec2"
     binarized: bool = False           # BiT W1A1 encoder
-    precision: str = field(init=False)  # "FP32" or "FP32-W1A1", from ``binarized``
     ffn_activation: str = "gelu"      # BiT builds use "relu" (its {0, 1} binarizer follows it)
 
     # attention: "dense" for transformer/conformer/squeezeformer; sparseformer: "masked" | "blocked"
@@ -53,11 +52,8 @@ class HubertConfig:
     # Whether BiT also binarizes the 512 -> D input projection and the final projection
     # (the paper does not say; it moves the BQ storage by about 0.5-1.5 MB).
     binarize_projections: bool = False
-    # Float width the paper's Table 1 stores this row at: 16 for the vanilla rows (FP16).
-    paper_float_bits: int = 32
 
     def __post_init__(self):
-        object.__setattr__(self, "precision", "FP32-W1A1" if self.binarized else "FP32")
         self._validate_sizes()
         if self.encoder == "squeezeformer":
             if self.reduce_index is None:
@@ -120,5 +116,3 @@ class HubertConfig:
                 fail(f"{name} must be in [0, 1], got {value!r}")
         if self.logit_temperature <= 0:
             fail(f"logit_temperature must be positive, got {self.logit_temperature!r}")
-        if self.paper_float_bits not in (16, 32):
-            fail(f"paper_float_bits must be 16 or 32, got {self.paper_float_bits!r}")
