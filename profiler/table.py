@@ -91,6 +91,12 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
             "precision": precision, **columns, "est_time_s": seconds}
 
 
+def caption(seconds: float, convention: str, estimate: str, catalog: str) -> str:
+    """The line under a Table-1 style table that says what it was computed with."""
+    return (f"Input: {seconds:g} s at {SAMPLE_RATE // 1000} kHz, batch 1. Convention: "
+            f"{convention}. Estimated time: {estimate} model on {catalog}.")
+
+
 def resolve_models(spec: Optional[Sequence[str]]) -> list[str]:
     import models
 
