@@ -5,7 +5,7 @@ TASKS = ("ks", "sid", "pr")
 
 
 def add_parser(sub) -> None:
-    from ..cli import non_negative_int, positive_float, positive_int
+    from .arguments import non_negative_int, positive_float, positive_int
 
     p = sub.add_parser(
         "superb", help="SUPERB-style evaluation of a trained (or random) upstream",

@@ -35,7 +35,7 @@ def overrides_from(items) -> dict:
 def add_parser(sub) -> None:
     import argparse
 
-    from ..cli import non_negative_int, positive_float, positive_int
+    from .arguments import non_negative_int, positive_float, positive_int
 
     p = sub.add_parser(
         "train", help="HuBERT pre-training of a zoo model (masked prediction of k-means units)",
