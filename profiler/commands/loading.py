@@ -28,7 +28,7 @@ def is_zoo_model(spec: str) -> bool:
 def load_model(spec: str, **overrides) -> nn.Module:
     if not is_zoo_model(spec):
         return _from_factory(spec, overrides)
-    if _names_a_file(spec):
+    if spec.endswith(".py") or "/" in spec:
         raise UsageError(f"model {spec!r}: name the factory too, as {spec}:FUNCTION (a "
                          "callable in the file that returns an nn.Module)")
     import models
