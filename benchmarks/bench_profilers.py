@@ -44,8 +44,9 @@ def worker(tool: str, seconds: float, repeats: int) -> dict:
 
     import models
     import profiler
+    from models.constants import SAMPLE_RATE
 
-    samples = int(seconds * 16_000)
+    samples = int(seconds * SAMPLE_RATE)
     meta = tool == "ours"
     model = models.build("vanilla", frontend="wav2vec2", seed=0,
                          **({"device": "meta"} if meta else {})).eval()

@@ -1,7 +1,7 @@
 """The ten models of Table 1 (Jeon et al. 2023) by name.
 
     name                  encoder         L    D   H  FFN
-    vanilla               transformer    12  768  12  4x   (HuBERT-Base; the paper stores it in FP16)
+    vanilla               transformer    12  768  12  4x   (HuBERT-Base)
     conformer-s           conformer      16  144   4  4x
     squeezeformer-xs      squeezeformer  16  144   4  4x
     sparseformer-dn-s     sparseformer   16  256   4  4x   (deep-narrow)
@@ -26,7 +26,7 @@ from .hubert import HuBERT
 
 _BASE: Dict[str, Dict[str, Any]] = {
     "vanilla": dict(encoder="transformer", layers=12, dim=768, heads=12, ffn_ratio=4,
-                    ffn_activation="gelu", paper_float_bits=16),
+                    ffn_activation="gelu"),
     "conformer-s": dict(encoder="conformer", layers=16, dim=144, heads=4, ffn_ratio=4,
                         ffn_activation="swish"),
     "squeezeformer-xs": dict(encoder="squeezeformer", layers=16, dim=144, heads=4, ffn_ratio=4,

@@ -101,7 +101,8 @@ def extra_storage_bits(module: nn.Module) -> int:
 def pair_key(kind: str, bits_a: int, bits_b: int) -> str:
     """Name of a bit pair in breakdowns: ``W1A1`` (weight x activation), ``A1A1`` (two
     activations), ``C32C32`` (two constants: work a deployed model would precompute)."""
-    return {"wa": f"W{bits_a}A{bits_b}", "aa": f"A{bits_a}A{bits_b}", "cc": f"C{bits_a}C{bits_b}"}[kind]
+    prefixes = {"wa": ("W", "A"), "aa": ("A", "A"), "cc": ("C", "C")}[kind]
+    return f"{prefixes[0]}{bits_a}{prefixes[1]}{bits_b}"
 
 
 def precision_class(bits_a: int, bits_b: int) -> str:

@@ -71,9 +71,10 @@ def measure(name: str, *, seconds: float, device: str, warmup: int, repeats: int
     import torch
 
     import models
+    from models.constants import SAMPLE_RATE
 
     model = models.build(name, seed=0, **(overrides or {})).eval().to(device)
-    samples = int(round(seconds * 16_000))
+    samples = int(round(seconds * SAMPLE_RATE))
     generator = torch.Generator().manual_seed(0)
     wave = torch.randn(1, samples, generator=generator).to(device)
     notes = []

@@ -82,6 +82,14 @@ def parse_model_list(text: str) -> list[str]:
     return names
 
 
+def add_models_option(parser, help_text: str, default: str = "all") -> None:
+    """``--models NAMES``: comma lists, repeatable, gathered into one list in ``args.models``
+    (None when not given)."""
+    parser.add_argument("--models", action="extend", type=parse_model_list, metavar="NAMES",
+                        help=f"{help_text}: comma-separated zoo names or 'all'; repeatable "
+                             f"(default: {default})")
+
+
 class DeprecatedAlias(argparse.Action):
     """An old option spelling that still works: stores into the new option's destination
     (appending where the new one appends) and prints a one-line notice on stderr."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from ..cli import non_negative_int, positive_float, positive_int
+    from .arguments import non_negative_int, positive_float, positive_int
 
     p = sub.add_parser(
         "measure", help="time real forward passes and print them beside the estimates",
