@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Optional, Sequence
 
-from .commands import check, measure, profile_model, report, superb, table, train
+from .commands import check, measure, profile_model, report, table
 from .errors import UsageError
 
 DATA_COMMAND = "data"
+# Commands whose options come from the trainer (the ``models`` package), with the line the
+# top-level help shows for them.
+TRAINING_COMMANDS = {
+    "train": "HuBERT pre-training, or BiT distillation, of a zoo model",
+    "superb": "SUPERB-style evaluation of a trained (or random) upstream",
+    DATA_COMMAND: "offline training data: synthesis, corpora, k-means targets",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,9 +28,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
-    """The whole CLI. The data tools' own parser is mounted only when ``command`` is
-    ``data``: it lives in the ``models`` package, and importing that for any other command
-    would shadow a user's own package named ``models`` (see :mod:`profiler.commands.loading`)."""
+    """The whole CLI. The training commands' own parsers (train, superb, data) are mounted
+    only when ``command`` names them: their options live in the ``models`` package, and
+    importing that for any other command would shadow a user's own package named ``models``
+    (see :mod:`profiler.commands.loading`)."""
     parser = _Parser(
         prog="profile-encoder",
         description="Storage, FLOPs, bit operations (BOPs) and estimated runtime of audio "
@@ -30,16 +39,18 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (table, profile_model, report, check, measure, train, superb):
+    for module in (table, profile_model, report, check, measure):
         module.add_parser(sub)
-    if command == DATA_COMMAND:
-        from models.trainer.cli import add_data_parser, run_data_command
+    for name, summary in TRAINING_COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=f"{summary} (see profile-encoder {name} --help)")
+        elif name == DATA_COMMAND:
+            from models.trainer.cli import add_data_parser, run_data_command
 
-        add_data_parser(sub, DATA_COMMAND).set_defaults(run=run_data_command,
-                                                        error_prefix="profile-encoder: ")
-    else:
-        sub.add_parser(DATA_COMMAND, help="offline training data: synthesis, corpora, k-means "
-                                          "targets (see profile-encoder data --help)")
+            add_data_parser(sub, DATA_COMMAND).set_defaults(run=run_data_command,
+                                                            error_prefix="profile-encoder: ")
+        else:
+            importlib.import_module(f"{__package__}.commands.{name}").add_parser(sub)
     return parser
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Iterable, Optional, Sequence
 
+from models.bit import Quantization
 from models.constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
 
 from .cache import cached
@@ -86,7 +87,8 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
         seconds = roofline_time(item.profile, catalog)
     else:
         raise UsageError(f"unknown estimate {estimate!r}; known: paper, roofline")
-    bit_pair = c.quantization.label if c.quantization.quantized else None
+    quantization = Quantization(c.weight_bits, c.activation_bits, c.weight_scale)
+    bit_pair = quantization.label if quantization.quantized else None
     precision = precision_label(bit_pair, convention.float_bits(item.name))
     return {"model": item.name, "layers": c.layers, "dim": c.dim, "heads": c.heads,
             "precision": precision, **columns, "est_time_s": seconds}

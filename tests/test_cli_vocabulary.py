@@ -45,7 +45,8 @@ def test_the_data_tools_are_mounted_only_when_asked_for():
     assert command_of(["profile", "--model", "x"]) == "profile"
     code = ("import sys; from profiler.cli import build_parser; build_parser({!r}); "
             "print(any(name.split('.')[0] == 'models' for name in sys.modules))")
-    for command, zoo_imported in (("profile", "False"), ("data", "True")):
+    for command, zoo_imported in (("profile", "False"), ("table", "False"), ("data", "True"),
+                                  ("train", "True"), ("superb", "True")):
         result = subprocess.run([sys.executable, "-c", code.format(command)], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
         assert result.stdout.strip() == zoo_imported, result.stderr

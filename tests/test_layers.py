@@ -156,7 +156,4 @@ def test_no_import_cycles():
                       if name in MODULES and name != module
                       and not module.startswith(name + ".")}
              for module, path in MODULES.items()}
-    # profiler/adapters (base <-> bundled) is split by the trainer half of issue 9.
-    cycles = [group for group in import_cycles(graph)
-              if not all(name.startswith("profiler.adapters.") for name in group)]
-    assert not cycles
+    assert not import_cycles(graph)

@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     )
     add_models_option(p, "the rows")
     add_set_option(p, "override a zoo config field of every listed model (weight_bits=2, "
-                      "activation_bits=4, layers=4...)")
+                      "activation_bits=4, layers=4...; default: none)")
     add_common_table_options(p)
     p.add_argument("--format", choices=FORMATS, default="md",
                    help=f"output format: {', '.join(FORMATS)} (default md)")
