@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 from .catalog import load_catalog
 from .conventions import GIB, get_convention
+from .estimator import describe_estimate
 from .files import atomic_write
 from .formats import NUMERIC, display_name, paper_value, render
 from .reference import table1
@@ -264,13 +265,13 @@ def build_report(out: Path, *, progress: bool = False) -> list[Path]:
         atomic_write(path, text)
         written.append(path)
 
-    caption = (f"Input: {SECONDS:g} s at 16 kHz, batch 1. Convention: paper. Estimated time: "
-               f"paper model on {catalog.name}.")
+    caption = (f"Input: {SECONDS:g} s at 16 kHz, batch 1. Convention: paper. "
+               + describe_estimate("paper", catalog))
     write("table1.md", render(rows_paper, "md", caption=caption))
     write("table1.tex", render(rows_paper, "latex", caption=caption))
     write("table1.csv", render(rows_paper, "csv"))
     caption_default = (f"Input: {SECONDS:g} s at 16 kHz, batch 1. Convention: bayesian-bits. "
-                       f"Estimated time: roofline model on {catalog.name}.")
+                       + describe_estimate("roofline", catalog))
     write("table1_bayesian_bits.md", render(rows_default, "md", caption=caption_default))
     write("table1_bayesian_bits.csv", render(rows_default, "csv"))
 

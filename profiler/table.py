@@ -9,7 +9,7 @@ from .cache import cached
 from .catalog import Catalog
 from .conventions import Convention
 from .errors import UsageError
-from .estimator import paper_time, roofline_time
+from .estimator import estimate_time
 from .result import Profile
 
 SAMPLE_RATE = 16_000
@@ -69,12 +69,7 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
             estimate: str) -> dict:
     c = item.config
     columns = convention.columns(item.profile.totals)
-    if estimate == "paper":
-        seconds = paper_time(columns["bop_nonq_g"], columns["bop_bq_g"], catalog)
-    elif estimate == "roofline":
-        seconds = roofline_time(item.profile, catalog)
-    else:
-        raise UsageError(f"unknown estimate {estimate!r}; known: paper, roofline")
+    seconds = estimate_time(estimate, item.profile, catalog, columns)
     precision = c.precision
     if convention.float_bits(c) == 16:
         precision = precision.replace("FP32", "FP16")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import UsageError
+from .arguments import add_roofline_options
 
 SAMPLE_RATE = 16_000
 
@@ -35,6 +36,7 @@ def add_parser(sub) -> None:
                    help="meta (default: no memory, no compute), cpu or cuda")
     p.add_argument("--train-mode", action="store_true",
                    help="profile in train() mode (default: eval(), inference)")
+    add_roofline_options(p)
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
     p.add_argument("--output", help="write the result to this file instead of stdout")
     p.add_argument("--crosscheck", action="store_true",
@@ -127,10 +129,16 @@ def run(args) -> int:
         text = prof.to_dataframe(depth=args.depth).to_csv(index=False)
     else:
         shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
+        from ..catalog import load_catalog
+        from ..estimator import describe_estimate, times_by_row
+
+        catalog = load_catalog(args.catalog)
+        times = times_by_row(prof, catalog, args.depth, deployed=args.estimate == "roofline")
         text = (f"{args.model} on input {shapes} ({prof.info['device']}, "
                 f"{'train' if args.train_mode else 'eval'} mode)\n\n"
-                + display.module_table(prof, depth=args.depth) + "\n\n"
-                + display.summary(prof) + "\n")
+                + display.module_table(prof, depth=args.depth, times=times) + "\n\n"
+                + display.summary(prof) + "\n" + describe_estimate(args.estimate, catalog)
+                + "\n")
     if args.crosscheck:
         from ..peers import crosscheck
 

@@ -6,17 +6,20 @@ FORMATS = ("md", "latex", "csv", "json")
 
 def add_common_table_options(p) -> None:
     from ..cli import positive_float
+    from .arguments import add_catalog_option
 
     p.add_argument("--seconds", type=positive_float, default=10.0,
                    help="utterance length in seconds at 16 kHz (default 10, as in the paper)")
-    p.add_argument("--catalog", default="a100",
-                   help="hardware catalog: a shipped name (a100, a100-80gb, h100-sxm, h200, "
-                        "epyc-7763) or a path to a YAML file (default a100)")
+    add_catalog_option(p)
     p.add_argument("--convention", choices=("bayesian-bits", "paper"), default="bayesian-bits",
                    help="bayesian-bits (default): BOPs = MACs x bits x bits, G = 1e9; "
                         "paper: Table 1's own scaling (see the README)")
-    p.add_argument("--estimate", choices=("paper", "roofline"),
-                   help="runtime model (default: paper under --convention paper, else roofline)")
+    from ..estimator import ESTIMATES
+
+    p.add_argument("--estimate", choices=tuple(ESTIMATES),
+                   help="runtime model (default: paper under --convention paper, else roofline: "
+                        "the deployed roofline; roofline-simulated: quantizers as separate "
+                        "full-width float ops, as PyTorch runs the simulation)")
 
 
 def add_parser(sub) -> None:
@@ -37,8 +40,10 @@ def add_parser(sub) -> None:
 
 
 def caption(args, catalog, estimate: str) -> str:
+    from ..estimator import describe_estimate
+
     return (f"Input: {args.seconds:g} s at 16 kHz, batch 1. Convention: {args.convention}. "
-            f"Estimated time: {estimate} model on {catalog.name}.")
+            + describe_estimate(estimate, catalog))
 
 
 def run(args) -> int:
