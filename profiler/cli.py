@@ -53,13 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    from .commands import check, measure, profile_model, report, superb, table, train
+    from .commands import calibrate, check, measure, profile_model, report, superb, table, train
 
     table.add_parser(sub)
     profile_model.add_parser(sub)
     report.add_parser(sub)
     check.add_parser(sub)
     measure.add_parser(sub)
+    calibrate.add_parser(sub)
     train.add_parser(sub)
     superb.add_parser(sub)
     from models.trainer.cli import add_data_parser, run_data_command

@@ -25,6 +25,10 @@ traffic when the quantizer is that output's only reader.
 
 ``roofline-simulated``: the model as PyTorch runs the simulation: the same, except that
 the quantizers are separate full-width float ops, each reading and writing its tensor.
+
+A catalog may add a fixed time per op (``op_overhead_us``: dispatch on a CPU, kernel
+launch on a GPU); both rooflines then add it once for every op the forward pass runs. It
+matters for short inputs, where the arithmetic of an op takes less than its dispatch.
 """
 from __future__ import annotations
 
@@ -135,7 +139,17 @@ def roofline(profile: Profile, catalog: Catalog, *, deployed: bool = True) -> li
 
 
 def roofline_time(profile: Profile, catalog: Catalog, *, deployed: bool = True) -> float:
-    return sum(t.seconds for t in roofline(profile, catalog, deployed=deployed))
+    """The modules' roofline times, plus the catalog's fixed time per op (``op_overhead_us``,
+    measured by ``profile-encoder calibrate``) for each op the model runs, where it has one."""
+    seconds = sum(t.seconds for t in roofline(profile, catalog, deployed=deployed))
+    if catalog.op_overhead_us:
+        seconds += op_calls(profile) * catalog.op_overhead_us * 1e-6
+    return seconds
+
+
+def op_calls(profile: Profile) -> int:
+    """ATen ops the forward pass dispatches (a fused kernel counts once)."""
+    return sum(op["calls"] for op in profile.by_operator.values())
 
 
 def estimate_time(estimate: str, profile: Profile, catalog: Catalog,

@@ -146,3 +146,13 @@ def test_every_binarized_zoo_row_is_estimated_below_its_twin_deployed():
         names, seconds=10, convention=convention, catalog=a100, estimate="roofline")}
     for fp, bq in pairs:
         assert rows[bq] < rows[fp], (fp, bq)
+
+
+def test_a_fixed_time_per_op_adds_once_per_dispatched_op():
+    catalog = parse_catalog(
+        "name: T\nkind: cpu\nmemory_bandwidth_gbs: 1\npeaks: {fp32: 1.0e-9}\n"
+        "op_overhead_us: 250000\n", source="inline", key="t")
+    # F.linear without a bias dispatches two ops, a transpose (a view) and mm: 2 x 0.25 s
+    # on top of the 0.2 s of the 200 FLOPs at 1000 FLOP/s.
+    p = profiler.profile(nn.Linear(10, 10, bias=False), torch.randn(1, 10))
+    assert roofline_time(p, catalog) == pytest.approx(0.2 + 2 * 0.25)

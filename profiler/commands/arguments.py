@@ -128,3 +128,23 @@ def add_roofline_options(parser) -> None:
                         help="roofline (default): deployed, low-bit ops at their bits and input "
                              "quantizers fused into the op producing their input; "
                              "roofline-simulated: quantizers as separate full-width float ops")
+
+
+def compute_device(text: str) -> str:
+    """``--device`` of commands that really compute: ``cpu`` or ``cuda[:N]``, present."""
+    if not (text == "cpu" or text == "cuda" or text.startswith("cuda:")):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected cpu or cuda")
+    if text.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError("no CUDA device is available")
+    return text
+
+
+def positive_float_list(text: str) -> list[float]:
+    """``"1,10,30"`` -> ``[1.0, 10.0, 30.0]``, each a positive number."""
+    values = [positive_float(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
+    return values
