@@ -123,3 +123,21 @@ def test_binarized_storage_closed_form_for_one_linear():
     bits = storage_bits(layer)
     # weight at 1 bit, bias and input offset and alpha at 32 bits, one 32-bit weight scale
     assert bits == 768 * 3072 + 32 * (3072 + 768 + 1) + 32
+
+
+def test_a_meta_build_skips_parameter_initialization(monkeypatch):
+    import torch.nn as nn
+
+    calls = []
+    original = nn.init.normal_
+
+    def counting(tensor, *args, **kwargs):
+        calls.append(tensor.device.type)
+        return original(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(nn.init, "normal_", counting)
+    models.build("vanilla", device="meta", layers=1)
+    assert calls == []
+    models.build("vanilla", layers=1)
+    assert calls and set(calls) == {"cpu"}
+    assert nn.init.normal_ is counting  # put back after the build
