@@ -107,8 +107,9 @@ ESTIMATES = {
 
 
 def fused_quantizers(profile: Profile) -> set[str]:
-    """Modules a deployed model fuses into the op producing their input: those with no MACs
-    of their own inside a module whose own MACs take an activation below float width."""
+    """Modules a deployed model fuses into the op producing their input: those that move
+    data but do no MACs of their own, inside a module whose own MACs take an activation
+    below float width."""
     low_bit = [name for name in profile.modules
                if any(_bits_of(key)[1] < bitspec.FLOAT_BITS for key in profile.module_bits(name))]
     fused = set()
@@ -116,7 +117,7 @@ def fused_quantizers(profile: Profile) -> set[str]:
         prefix = owner + "." if owner else ""
         fused.update(name for name in profile.modules
                      if name.startswith(prefix) and name != owner
-                     and not profile.module_bits(name))
+                     and not profile.module_bits(name) and profile.modules[name]["bytes_moved"])
     return fused
 
 

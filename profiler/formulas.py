@@ -571,3 +571,6 @@ def mkldnn_lstm_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, rev
     params = [weight_ih, weight_hh, bias_ih, bias_hh] if has_biases else [weight_ih, weight_hh]
     aten.lstm.input(input, [hx.unsqueeze(0), cx.unsqueeze(0)], params, has_biases, 1, 0.0,
                     False, False, False)
+
+
+from . import quantized  # noqa: E402,F401  (registers the torch.ao quantized ops)
