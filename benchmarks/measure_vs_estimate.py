@@ -30,6 +30,15 @@ FULL_PRECISION = ("vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn
 LIMITS = """\
 ## What limits the agreement
 
+- Work that grows with T^2: Conformer-S and Squeezeformer-XS (relative-position
+  attention) and Sparseformer-DN-S (dense-masked attention) run softmax, masking and
+  additions as separate ops over heads x T x T scores. On this CPU those run well below the
+  copy bandwidth (the exponential of softmax is many instructions per element, counted as
+  1 FLOP), and ops without arithmetic (copies, `contiguous`, building the mask) are counted
+  as moving no bytes at all. These rows go from measured/estimated 1.2-1.7 at 1-10 s to
+  2-5 at 30-60 s. Vanilla's attention runs in PyTorch's fused kernel, which never writes
+  the T x T scores (the counts follow the unfused reference, so its estimate moves more
+  bytes than the kernel does), and it stays at 1.1-1.5.
 - The roofline is a lower bound: it assumes every matrix multiply runs at the calibrated
   `torch.mm` throughput and every other op at the copy bandwidth. Convolutions (the
   front end's strided Conv1d, the depthwise convolutions of Conformer and Squeezeformer)
