@@ -16,10 +16,12 @@ the paper's numbers reflect; ``attention="blocked"`` skips the masked work.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import nullcontext
+import functools
+from contextlib import contextmanager, nullcontext
 from typing import Any, Dict, List
 
 import torch
+from torch import nn
 
 from .configuration import HubertConfig
 from .hubert import HuBERT
@@ -95,6 +97,36 @@ def config(name: str, **overrides: Any) -> HubertConfig:
     return HubertConfig(name=name, **spec)
 
 
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
+                   "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+                   "kaiming_normal_", "orthogonal_", "sparse_")
+
+
+@contextmanager
+def _no_init_on_meta():
+    """``torch.nn.init`` leaves meta tensors alone: they hold no values to initialize, and
+    PyTorch runs random fills on meta through its Python references, which took most of a
+    meta build's time. Restored on exit (not thread-safe: builds are not concurrent)."""
+    originals = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS
+                 if hasattr(nn.init, name)}
+
+    def skipping(fn):
+        @functools.wraps(fn)
+        def init(tensor, *args, **kwargs):
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+            return fn(tensor, *args, **kwargs)
+        return init
+
+    try:
+        for name, fn in originals.items():
+            setattr(nn.init, name, skipping(fn))
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(nn.init, name, fn)
+
+
 def build(name: str, **overrides: Any) -> HuBERT:
     """Builds zoo model ``name`` (see ``config`` for the overrides). Build options:
     ``device`` (``"meta"`` gives a shape-only model at no memory cost), ``dtype`` (e.g.
@@ -111,7 +143,8 @@ def build(name: str, **overrides: Any) -> HuBERT:
     with rng:
         if seed is not None:
             torch.manual_seed(seed)
-        with torch.device(device) if device is not None else nullcontext():
+        with torch.device(device) if device is not None else nullcontext(), \
+                _no_init_on_meta():
             model = HuBERT(model_config)
     if dtype is not None:
         model = model.to(dtype=dtype)

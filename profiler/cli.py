@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from .commands import check, measure, profile_model, report, table
+from .commands import calibrate, check, measure, profile_model, report, table
 from .errors import UsageError
 
 DATA_COMMAND = "data"
@@ -39,7 +39,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (table, profile_model, report, check, measure):
+    for module in (table, profile_model, report, check, measure, calibrate):
         module.add_parser(sub)
     for name, summary in TRAINING_COMMANDS.items():
         if name != command:

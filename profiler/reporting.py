@@ -263,11 +263,11 @@ def build_report(out: Path, *, progress: bool = False) -> list[Path]:
         atomic_write(path, text)
         written.append(path)
 
-    caption_paper = caption(PAPER_SECONDS, "paper", "paper", catalog.name)
+    caption_paper = caption(PAPER_SECONDS, "paper", "paper", catalog)
     write("table1.md", render(rows_paper, "md", caption=caption_paper))
     write("table1.tex", render(rows_paper, "latex", caption=caption_paper))
     write("table1.csv", render(rows_paper, "csv"))
-    caption_default = caption(PAPER_SECONDS, "bayesian-bits", "roofline", catalog.name)
+    caption_default = caption(PAPER_SECONDS, "bayesian-bits", "roofline", catalog)
     write("table1_bayesian_bits.md", render(rows_default, "md", caption=caption_default))
     write("table1_bayesian_bits.csv", render(rows_default, "csv"))
 

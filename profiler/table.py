@@ -12,7 +12,7 @@ from .cache import cached
 from .catalog import Catalog
 from .conventions import Convention, precision_label
 from .errors import UsageError
-from .estimator import paper_time, roofline_time
+from .estimator import describe_estimate, estimate_time
 from .result import Profile
 
 COLUMNS = ("model", "layers", "dim", "heads", "precision", "storage_mb", "flop_g",
@@ -81,12 +81,7 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
             estimate: str) -> dict:
     c = item.config
     columns = convention.columns(item.profile.totals)
-    if estimate == "paper":
-        seconds = paper_time(columns["bop_nonq_g"], columns["bop_bq_g"], catalog)
-    elif estimate == "roofline":
-        seconds = roofline_time(item.profile, catalog)
-    else:
-        raise UsageError(f"unknown estimate {estimate!r}; known: paper, roofline")
+    seconds = estimate_time(estimate, item.profile, catalog, columns)
     quantization = Quantization(c.weight_bits, c.activation_bits, c.weight_scale)
     bit_pair = quantization.label if quantization.quantized else None
     precision = precision_label(bit_pair, convention.float_bits(item.name))
@@ -94,10 +89,10 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
             "precision": precision, **columns, "est_time_s": seconds}
 
 
-def caption(seconds: float, convention: str, estimate: str, catalog: str) -> str:
+def caption(seconds: float, convention: str, estimate: str, catalog: Catalog) -> str:
     """The line under a Table-1 style table that says what it was computed with."""
     return (f"Input: {seconds:g} s at {SAMPLE_RATE // 1000} kHz, batch 1. Convention: "
-            f"{convention}. Estimated time: {estimate} model on {catalog}.")
+            f"{convention}. " + describe_estimate(estimate, catalog))
 
 
 def resolve_models(spec: Optional[Sequence[str]]) -> list[str]:

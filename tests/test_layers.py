@@ -18,7 +18,7 @@ LAYERS = ("counting core", "zoo", "paper & reports", "training", "CLI")
 # profiler modules of the paper layer; every other profiler module outside the training
 # and CLI folders is counting core.
 PAPER = {"conventions", "reference", "table", "formats", "reporting", "golden",
-         "paper_storage", "figures", "measure"}
+         "paper_storage", "figures", "measure", "calibration"}
 
 
 def layer_of(module: str) -> int:

@@ -92,3 +92,21 @@ def test_binarized_builds_use_binary_layers_only_in_the_encoder():
     with_projections = models.build("bq-conformer-s", layers=1, binarize_projections=True, device="meta")
     assert isinstance(with_projections.feature_projection, models.BinaryLinear)
     assert isinstance(with_projections.final_projection, models.BinaryLinear)
+
+
+def test_a_meta_build_skips_parameter_initialization(monkeypatch):
+    import torch.nn as nn
+
+    calls = []
+    original = nn.init.normal_
+
+    def counting(tensor, *args, **kwargs):
+        calls.append(tensor.device.type)
+        return original(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(nn.init, "normal_", counting)
+    models.build("vanilla", device="meta", layers=1)
+    assert calls == []
+    models.build("vanilla", layers=1)
+    assert calls and set(calls) == {"cpu"}
+    assert nn.init.normal_ is counting  # put back after the build

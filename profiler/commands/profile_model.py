@@ -5,6 +5,7 @@ from ..conventions import PAPER_SECONDS
 from ..errors import UsageError
 from .arguments import (
     add_deprecated_alias,
+    add_roofline_options,
     add_set_option,
     non_negative_int,
     parse_set,
@@ -53,6 +54,7 @@ def add_parser(sub) -> None:
                    help="meta (default: no memory, no compute), cpu or cuda")
     p.add_argument("--train-mode", action="store_true",
                    help="profile in train() mode (default: off, eval() mode: inference)")
+    add_roofline_options(p)
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (the per-module table and a summary), json (the whole profile) "
                         "or csv (the per-module table) (default text)")
@@ -137,10 +139,16 @@ def run(args) -> int:
         text = prof.to_dataframe(depth=args.depth).to_csv(index=False)
     else:
         shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
+        from ..catalog import load_catalog
+        from ..estimator import describe_estimate, times_by_row
+
+        catalog = load_catalog(args.catalog)
+        times = times_by_row(prof, catalog, args.depth, deployed=args.estimate == "roofline")
         text = (f"{args.model} on input {shapes} ({prof.info['device']}, "
                 f"{'train' if args.train_mode else 'eval'} mode)\n\n"
-                + display.module_table(prof, depth=args.depth) + "\n\n"
-                + display.summary(prof) + "\n")
+                + display.module_table(prof, depth=args.depth, times=times) + "\n\n"
+                + display.summary(prof) + "\n" + describe_estimate(args.estimate, catalog)
+                + "\n")
     if check is not None:
         text += "\ncross-check (MACs, on CPU):\n" + str(check) + "\n"
     if args.output:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..conventions import PAPER_SECONDS
-from .arguments import add_models_option, positive_float
+from .arguments import add_catalog_option, add_models_option, positive_float
 
 FORMATS = ("md", "latex", "csv", "json")
 DEFAULT_CATALOG = "a100"
@@ -12,14 +12,16 @@ def add_common_table_options(p) -> None:
     p.add_argument("--seconds", type=positive_float, default=PAPER_SECONDS,
                    help="utterance length in seconds at the zoo's sample rate "
                         f"(default {PAPER_SECONDS:g}, as in the paper)")
-    p.add_argument("--catalog", default=DEFAULT_CATALOG,
-                   help="hardware catalog: a shipped name (a100, a100-80gb, h100-sxm, h200, "
-                        f"epyc-7763) or a path to a YAML file (default {DEFAULT_CATALOG})")
+    add_catalog_option(p)
     p.add_argument("--convention", choices=("bayesian-bits", "paper"), default="bayesian-bits",
                    help="bayesian-bits (default): BOPs = MACs x bits x bits, G = 1e9; "
                         "paper: Table 1's own scaling (see the README)")
-    p.add_argument("--estimate", choices=("paper", "roofline"),
-                   help="runtime model (default: paper under --convention paper, else roofline)")
+    from ..estimator import ESTIMATES
+
+    p.add_argument("--estimate", choices=tuple(ESTIMATES),
+                   help="runtime model (default: paper under --convention paper, else roofline: "
+                        "the deployed roofline; roofline-simulated: quantizers as separate "
+                        "full-width float ops, as PyTorch runs the simulation)")
 
 
 def add_parser(sub) -> None:
@@ -62,7 +64,7 @@ def run(args) -> int:
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
                       estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides)
     text = render(rows, args.format, compare=args.compare_paper,
-                  caption=caption(args.seconds, args.convention, estimate, catalog.name))
+                  caption=caption(args.seconds, args.convention, estimate, catalog))
     if args.output:
         atomic_write(args.output, text)
     else:
