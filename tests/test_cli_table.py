@@ -82,3 +82,15 @@ def test_output_file_is_written_whole_or_not_at_all(cli, tmp_path):
     target.write_text("kept")
     failed = cli("table", "--models", "nope", "--output", target)
     assert failed.returncode == 2 and target.read_text() == "kept"
+
+
+def test_inputs_longer_than_the_relative_position_tables(cli):
+    # 101 s is 5049 frames, past the 5000-row tables of Conformer-S and Squeezeformer-XS
+    # (and past Squeezeformer's half-rate blocks too): storage must not grow with length.
+    names = "conformer-s,squeezeformer-xs"
+    long = cli("table", "--format", "json", "--models", names, "--seconds", 101)
+    assert long.returncode == 0, long.stderr
+    short = cli("table", "--format", "json", "--models", names)
+    for at_101, at_10 in zip(json.loads(long.stdout), json.loads(short.stdout)):
+        assert at_101["storage_mb"] == at_10["storage_mb"]
+        assert at_101["flop_g"] > 10 * at_10["flop_g"]  # attention grows faster than length
