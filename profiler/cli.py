@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Optional, Sequence
 
@@ -89,6 +90,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         return _fail(f"internal error: {type(error).__name__}: {error} "
                      f"(set PROFILE_ENCODER_TRACEBACK=1 for the traceback)", 1)
+    finally:
+        if argv is None:  # the process's own command line: the process ends after this
+            # A Ctrl-C from here on could only interrupt the interpreter's teardown
+            # (weakref callbacks freeing tensors) and print tracebacks from inside it.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _fail(message: str, status: int) -> int:

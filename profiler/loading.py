@@ -15,6 +15,9 @@ from .errors import UsageError
 def load_model(spec: str, **overrides) -> nn.Module:
     if ":" in spec:
         return _from_factory(spec, overrides)
+    if spec.endswith(".py") or "/" in spec or Path(spec).is_file():
+        raise UsageError(f"model {spec!r}: the factory is missing; give {spec}:FACTORY, the "
+                         f"function in it that returns the nn.Module")
     import models
 
     try:

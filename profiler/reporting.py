@@ -12,12 +12,14 @@ deterministic, so a test can regenerate it and compare with what is committed.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 from .catalog import load_catalog
 from .conventions import GIB, get_convention
+from .errors import UsageError
 from .files import atomic_write
 from .formats import NUMERIC, display_name, paper_value, render
 from .reference import table1
@@ -248,6 +250,23 @@ def _reproduction(context: Context, models: list[str]) -> str:
 
 
 def build_report(out: Path, *, progress: bool = False) -> list[Path]:
+    """Write every report under ``out`` (created if missing). Each file is written whole;
+    if the run fails or is interrupted, the folders it created go again (all they hold was
+    written by this run), so no empty or half-filled new folder is left behind."""
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {out}: {error.strerror or error}") from None
+    try:
+        return _build_report(out, progress)
+    except BaseException:
+        if created:
+            shutil.rmtree(created[-1], ignore_errors=True)
+        raise
+
+
+def _build_report(out: Path, progress: bool) -> list[Path]:
     names = list(table1())
     catalog = load_catalog("a100")
     paper_convention = get_convention("paper")

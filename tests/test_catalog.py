@@ -60,3 +60,10 @@ def test_unknown_catalog_name_lists_the_shipped_ones():
         load_catalog("tpu-v9")
     with pytest.raises(CatalogError, match="does not exist"):
         load_catalog("nowhere/else.yaml")
+
+
+def test_a_catalog_path_that_is_a_folder_says_so(tmp_path):
+    folder = tmp_path / "catalogs"
+    folder.mkdir()
+    with pytest.raises(CatalogError, match="is a folder, not a YAML file"):
+        load_catalog(str(folder))

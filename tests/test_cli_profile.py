@@ -96,3 +96,14 @@ def test_no_half_written_output_on_failure(cli, model_file, tmp_path):
     assert result.returncode == 2
     assert target.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("spec", ["{f}", "my_model.py"])
+def test_a_model_file_without_factory_says_the_factory_is_missing(cli, model_file, spec):
+    # not "unknown model": a path is never a zoo name
+    result = cli("profile", "--model", spec.replace("{f}", str(model_file)),
+                 "--input-shape", "2x80", cwd=model_file.parent)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "factory is missing" in lines[0], result.stderr
+    assert "my_model.py:FACTORY" in lines[0]
