@@ -21,7 +21,7 @@ from .catalog import load_catalog
 from .conventions import GIB, get_convention
 from .errors import UsageError
 from .files import atomic_write
-from .formats import NUMERIC, display_name, paper_value, render
+from .formats import NUMERIC, computed_with, display_name, paper_value, render
 from .reference import table1
 from .table import build_rows, profile_zoo_model
 
@@ -287,11 +287,14 @@ def _build_report(out: Path, progress: bool) -> list[Path]:
                f"paper model on {catalog.name}.")
     write("table1.md", render(rows_paper, "md", caption=caption))
     write("table1.tex", render(rows_paper, "latex", caption=caption))
-    write("table1.csv", render(rows_paper, "csv"))
+    write("table1.csv", render(rows_paper, "csv",
+                               context=computed_with(SECONDS, "paper", "paper", catalog.key)))
     caption_default = (f"Input: {SECONDS:g} s at 16 kHz, batch 1. Convention: bayesian-bits. "
                        f"Estimated time: roofline model on {catalog.name}.")
     write("table1_bayesian_bits.md", render(rows_default, "md", caption=caption_default))
-    write("table1_bayesian_bits.csv", render(rows_default, "csv"))
+    write("table1_bayesian_bits.csv", render(
+        rows_default, "csv",
+        context=computed_with(SECONDS, "bayesian-bits", "roofline", catalog.key)))
 
     profiled = {m: profile_zoo_model(m, SECONDS, paper_convention) for m in names}
     totals = {m: dict(p.profile.totals) for m, p in profiled.items()}

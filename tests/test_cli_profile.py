@@ -107,3 +107,31 @@ def test_a_model_file_without_factory_says_the_factory_is_missing(cli, model_fil
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "factory is missing" in lines[0], result.stderr
     assert "my_model.py:FACTORY" in lines[0]
+
+
+SMALL_MODEL = '''
+import torch.nn as nn
+
+
+def small():
+    return nn.Sequential(nn.Linear(28, 10), nn.ReLU(), nn.Linear(10, 3))
+'''
+
+
+def test_small_counts_print_as_integers_and_the_csv_root_row_has_a_name(cli, tmp_path):
+    import csv
+    import io
+
+    path = tmp_path / "small.py"
+    path.write_text(SMALL_MODEL)
+    text = cli("profile", "--model", f"{path}:small", "--input-shape", "4x28")
+    assert text.returncode == 0, text.stderr
+    rows = {line.split()[0]: line.split() for line in text.stdout.splitlines()
+            if line[:1] in ("0", "2")}
+    assert rows["0"][2] == "290" and rows["2"][2] == "33"   # 28*10+10, 10*3+3: not 2.9e+02
+    assert "e+0" not in text.stdout
+    table = cli("profile", "--model", f"{path}:small", "--input-shape", "4x28", "--format", "csv")
+    assert table.returncode == 0, table.stderr
+    records = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert records[0]["module"] == "(model)" and records[0]["depth"] == "0"
+    assert all(r["module"] for r in records)

@@ -163,3 +163,15 @@ def test_deepspeed_counts_the_relative_position_builds_as_we_do_plus_precomputab
     assert ours.totals["foldable_macs"] > 0
     assert row.macs == ours.totals["macs"] + ours.totals["foldable_macs"]
     assert row.flagged and row.explained
+
+
+def test_crosscheck_verdicts_wrap_to_the_line_width():
+    # the fast-path causes alone run past 150 characters on one line
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    model = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False).eval()
+    check = profiler.crosscheck(model, torch.randn(2, 6, 32), peers=("flop_counter",))
+    row = check.row("flop_counter")
+    assert row.flagged and len("; ".join(row.causes)) > 150
+    text = str(check)
+    assert max(len(line) for line in text.splitlines()) <= 100, text
+    assert " ".join(text.split()).count(" ".join(row.causes[-1].split())) == 1

@@ -107,3 +107,37 @@ def test_a_ctrl_c_after_the_command_prints_no_traceback(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr
     assert "Sparseformer-SW-S" in result.stdout
+
+
+def test_storage_vs_bops_labels_neither_overlap_nor_leave_the_axes(monkeypatch, tmp_path):
+    import itertools
+    import json
+
+    from matplotlib.text import Text
+
+    from profiler import figures
+
+    points = json.loads((REPORTS / "figures" / "data.json").read_text())["storage_vs_bops"]
+    boxes = {}
+
+    def measure(fig, path):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        boxes["axes"] = ax.get_window_extent(renderer)
+        # the text alone (an annotation's own extent includes its leader line)
+        boxes["points"] = [Text.get_window_extent(t, renderer) for t in ax.texts]
+        boxes["x"] = [t.get_window_extent(renderer) for t in ax.get_xticklabels(which="both")
+                      if t.get_visible() and t.get_text()]
+        boxes["y"] = [t.get_window_extent(renderer) for t in ax.get_yticklabels(which="both")
+                      if t.get_visible() and t.get_text()]
+
+    monkeypatch.setattr(figures, "_save", measure)
+    figures.storage_vs_bops(points, tmp_path / "storage_vs_bops.png")
+    assert len(boxes["points"]) == len(points)
+    for group in ("points", "x", "y"):
+        for a, b in itertools.combinations(boxes[group], 2):
+            assert not a.overlaps(b), (group, a, b)
+    axes = boxes["axes"]
+    for box in boxes["points"]:
+        assert axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 and box.y1 <= axes.y1

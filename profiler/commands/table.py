@@ -47,7 +47,7 @@ def run(args) -> int:
     from ..catalog import load_catalog
     from ..conventions import get_convention
     from ..files import atomic_write
-    from ..formats import render
+    from ..formats import computed_with, render
     from ..table import build_rows, resolve_models
 
     names = resolve_models(args.models)
@@ -57,7 +57,8 @@ def run(args) -> int:
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
                       estimate=estimate, progress=sys.stderr.isatty())
     text = render(rows, args.format, caption=caption(args, catalog, estimate),
-                  compare=args.compare_paper)
+                  compare=args.compare_paper,
+                  context=computed_with(args.seconds, args.convention, estimate, args.catalog))
     if args.output:
         atomic_write(args.output, text)
     else:
