@@ -36,7 +36,7 @@ def test_vanilla_golden_counts_match_closed_forms(golden):
     d, f, t, layers = 768, 3072, 499, 12
     per_layer = 4 * d * d * t + 2 * d * f * t + 2 * t * t * d
     assert modules["encoder"]["macs"] == layers * per_layer
-    # HuBERT-Base with the FastConv front end: ~92.3 M parameters (NOTES.md)
+    # HuBERT-Base with the FastConv front end: ~92.3 M parameters (reports/paper_notes.md)
     assert vanilla["totals"]["params"] == pytest.approx(92.3e6, rel=0.01)
     assert vanilla["totals"]["bop_nonq"] == vanilla["totals"]["macs"] * 32 * 32
 
