@@ -8,7 +8,8 @@ and shares it. The paper's Conformer-S storage (131.87 MB for a 16/144/4 model t
 only ~10.4 M other parameters) is matched almost exactly by a (2 * 5000 - 1) x 144 table
 stored in each of the 16 layers, so here every attention layer owns its table as a
 parameter, initialized with the sinusoidal encoding; only the 2T - 1 rows a forward needs
-are read.
+are read, and an input longer than the table gets the missing rows computed on the fly (as
+ESPnet's ``extend_pe`` does), so the storage does not depend on the input length.
 """
 from __future__ import annotations
 
@@ -23,24 +24,34 @@ from .bit import FULL_PRECISION, ElasticBinarizer, Quantization, conv1d, linear,
 from .transformer import FeedForward, TransformerEncoder
 
 
-def relative_sinusoids(max_len: int, dim: int) -> torch.Tensor:
-    """(2 * max_len - 1, dim) table; row r encodes relative position max_len - 1 - r, so the
-    rows run from +(max_len - 1) down to -(max_len - 1) (ESPnet's ordering)."""
-    positions = torch.arange(max_len - 1, -max_len, -1, dtype=torch.float32)[:, None]
-    frequencies = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(2 * max_len - 1, dim)
+def sinusoids(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """(N, dim) sinusoidal encodings of N (relative) positions, interleaved sin/cos."""
+    positions = positions.to(torch.float32)[:, None]
+    frequencies = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=positions.device)
+                            * (-math.log(10000.0) / dim))
+    table = positions.new_zeros(positions.size(0), dim)
     table[:, 0::2] = torch.sin(positions * frequencies)
     table[:, 1::2] = torch.cos(positions * frequencies[: dim // 2])
     return table
 
 
+def relative_sinusoids(max_len: int, dim: int) -> torch.Tensor:
+    """(2 * max_len - 1, dim) table; row r encodes relative position max_len - 1 - r, so the
+    rows run from +(max_len - 1) down to -(max_len - 1) (ESPnet's ordering)."""
+    return sinusoids(torch.arange(max_len - 1, -max_len, -1), dim)
+
+
 def relative_position_rows(table: torch.Tensor, time: int) -> torch.Tensor:
     """Rows of a ``relative_sinusoids``-ordered table for relative positions T-1 ... -(T-1):
-    (2T - 1, dim)."""
+    (2T - 1, dim). Positions beyond the stored rows are computed on the fly, as ESPnet's
+    ``extend_pe`` does, so any length works and the stored table (the storage) is unchanged."""
     max_len = (table.size(0) + 1) // 2
-    if time > max_len:
-        raise ValueError(f"{time} frames exceed the relative-position table ({max_len})")
-    return table[max_len - time: max_len + time - 1]
+    if time <= max_len:
+        return table[max_len - time: max_len + time - 1]
+    beyond = torch.arange(time - 1, max_len - 1, -1, device=table.device)  # T-1 ... max_len
+    above = sinusoids(beyond, table.size(1)).to(table.dtype)
+    below = sinusoids(-beyond.flip(0), table.size(1)).to(table.dtype)  # -max_len ... -(T-1)
+    return torch.cat([above, table, below])
 
 
 def relative_shift(scores: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,14 @@ The analyzer runs the model once under a ``TorchDispatchMode``: every op reaches
 PyTorch's Python-level decompositions, so functional calls, ``@``, ``einsum``, grouped
 convolutions and the fused attention kernels are all seen. Forward hooks on the model's
 own modules keep a stack of which module is running. Nothing global is patched; the hooks
-are removed and the model's parameters and buffers are never written.
+are removed, the model's parameters and buffers are never written, and attributes a forward
+sets (a cache filled on first use) are put back as they were.
+
+Device independence: the counts are those of the computation as PyTorch defines it, the
+same on meta, CPU and CUDA. Where PyTorch's kernels take device-specific routes, one route
+is counted everywhere: recurrent layers as its Python reference (input projection over the
+whole sequence at once), a nested batch (``nn.TransformerEncoder``'s fast path for padded
+batches) as its padded batch, and 0-dim CPU tensors beside meta tensors as scalars.
 
 Constant tracking: parameters, buffers and tensors made from shapes alone are *constants*,
 and so is every result computed from constants only. A MAC between a constant and an
@@ -22,6 +29,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import torch
 from torch import nn
+from torch._dispatch.python import enable_python_dispatcher as _enable_python_dispatcher
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 from torch.utils.weak import WeakIdKeyDictionary
@@ -80,6 +88,7 @@ def profile(
             module.register_forward_hook(counter.leave, with_kwargs=True, always_call=True)
         )
     counter.names = names
+    attributes = _plain_attributes_on(model, device)
     try:
         with _rng_kept(device), torch.no_grad(), counter:
             torch.func.functional_call(model, {**params, **buffers}, args, kwargs, strict=False)
@@ -90,6 +99,8 @@ def profile(
     finally:
         for handle in handles:
             handle.remove()
+        counter.unwind()
+        _restore(attributes)
     return Profile.from_tallies(model, counter.tallies, counter.operators, counter.unsupported,
                                 device=str(device), inputs=_describe(args, kwargs))
 
@@ -98,6 +109,7 @@ def profile(
 class _Frame:
     name: str
     module: nn.Module
+    context: Optional[contextlib.ExitStack] = None
 
 
 class _OpCounter(TorchDispatchMode):
@@ -122,13 +134,26 @@ class _OpCounter(TorchDispatchMode):
     # -- module tracking -----------------------------------------------------------------
     def enter(self, module, args, kwargs):
         name = self.names.get(id(module), type(module).__name__)
-        self.stack.append(_Frame(name, module))
+        frame = _Frame(name, module)
+        if isinstance(module, nn.RNNBase):
+            # PyTorch's C++ RNN kernels project the whole input sequence at once on CPU
+            # (and cuDNN does on CUDA) but step by step on other devices, which reads the
+            # input weights once per step: same MACs, different bytes moved. PyTorch's own
+            # Python reference (torch._decomp, reached through the thread-local Python
+            # dispatcher) projects at once on every device; oneDNN is kept out of it, as
+            # its one-layer LSTM kernel would take the CPU run back to a C++ path.
+            frame.context = contextlib.ExitStack()
+            frame.context.enter_context(_onednn_off())
+            frame.context.enter_context(_enable_python_dispatcher())
+        self.stack.append(frame)
         self.tallies[name].calls += 1
 
     def leave(self, module, args, kwargs, output):
         if not self.stack or self.stack[-1].module is not module:
             return  # an exception unwound past frames we never saw leave
         frame = self.stack.pop()
+        if frame.context is not None:
+            frame.context.close()
         effective = getattr(module, "effective_attention_macs", None)
         if effective is not None:
             self.paused += 1
@@ -143,6 +168,13 @@ class _OpCounter(TorchDispatchMode):
                 )
             tally = self.tallies[frame.name]
             tally.declared_effective_aa = (tally.declared_effective_aa or 0) + value
+
+    def unwind(self) -> None:
+        """Close what frames left open when an exception skipped their ``leave``."""
+        while self.stack:
+            frame = self.stack.pop()
+            if frame.context is not None:
+                frame.context.close()
 
     def _current(self) -> tuple[str, Optional[nn.Module]]:
         if not self.stack:
@@ -160,12 +192,20 @@ class _OpCounter(TorchDispatchMode):
         kwargs = kwargs or {}
         if self.paused:
             return func(*args, **kwargs)
+        if func in _ANSWERED:
+            self._record_call(func)
+            return _ANSWERED[func]
         try:
             handler = self.handlers[func]
         except KeyError:
             handler = self.handlers[func] = formulas.lookup(func, self.extra)
         if handler is not None and handler.kind == "decompose":
-            return self._decompose(func, handler, args, kwargs)
+            return self._decompose(func, handler.fn, args, kwargs)
+        if not self.meta and (handler is None or handler.fn is not formulas._no_cost) \
+                and _any_nested(args):
+            # A nested batch (sequences of unequal lengths, packed) is counted as its padded
+            # batch: the cost the same model has on a device that cannot nest.
+            return self._decompose(func, func, args, kwargs)
         if handler is None and _has_composite_kernel(func):
             # Composite ops reach a mode unexpanded when called from inside a dispatch
             # handler (the decompositions above): expand them with the same C++ kernel the
@@ -174,6 +214,8 @@ class _OpCounter(TorchDispatchMode):
                 return func._op_dk(_COMPOSITE, *args, **kwargs)
         out = fast_output(func, args, kwargs) if self.meta else None
         if out is None:
+            if self.meta:
+                args, kwargs = self._scalars_on_meta(args, kwargs)
             out = func(*args, **kwargs)
         flat_in = _tensors(args, kwargs.values())
         constants = self.constants
@@ -194,7 +236,7 @@ class _OpCounter(TorchDispatchMode):
         self._mark_constants(out, all_constant)
         return out
 
-    def _decompose(self, func, handler, args, kwargs):
+    def _decompose(self, func, reference, args, kwargs):
         """Count the reference computation on meta copies, then run the real kernel."""
         copies: dict[int, torch.Tensor] = {}
 
@@ -202,7 +244,7 @@ class _OpCounter(TorchDispatchMode):
             if not isinstance(x, torch.Tensor):
                 return x
             if id(x) not in copies:  # one copy per tensor: kernels test `query is key`
-                copy = x if x.is_meta else torch.empty_like(x, device="meta")
+                copy = x if x.is_meta else _meta_like(x)
                 if x in self.constants:
                     self.constants[copy] = True
                 if x in self.narrow:
@@ -215,7 +257,7 @@ class _OpCounter(TorchDispatchMode):
         self.fused_label = outer_label or self._label(func)
         try:
             with self:
-                handler.fn(*meta_args, **meta_kwargs)
+                reference(*meta_args, **meta_kwargs)
         finally:
             self.fused_label = outer_label
         if outer_label is None:
@@ -228,6 +270,24 @@ class _OpCounter(TorchDispatchMode):
         flat_in = _tensors(args, kwargs.values())
         self._mark_constants(out, all(t in self.constants for t in flat_in))
         return out
+
+    def _scalars_on_meta(self, args, kwargs):
+        """0-dim CPU tensors (``torch.tensor(-1e4)``) are scalars that CPU kernels accept
+        beside tensors of any device; some meta kernels (``masked_fill``'s fill value)
+        reject them, so beside meta tensors they become 0-dim meta tensors."""
+        flat = _tensors(args, kwargs.values())
+        if all(t.is_meta or t.dim() for t in flat) or not any(t.is_meta for t in flat):
+            return args, kwargs
+
+        def on_meta(x):
+            if not isinstance(x, torch.Tensor) or x.is_meta or x.dim():
+                return x
+            copy = torch.empty((), dtype=x.dtype, device="meta")
+            if x in self.constants:
+                self.constants[copy] = True
+            return copy
+
+        return tree_map(on_meta, (args, kwargs))
 
     def _bits(self, tensor: torch.Tensor) -> int:
         """Bits of information in a tensor's values: its dtype's, or fewer when it was
@@ -341,12 +401,22 @@ class _OpCounter(TorchDispatchMode):
         return False, declared_a or self._bits(tensor)
 
 
+# Questions about values the analyzer answers itself, the same on every device.
+# nn.TransformerEncoder (eval, a key padding mask, enable_nested_tensor) asks whether the
+# mask is left-aligned before packing the batch into a nested tensor that holds only the
+# real tokens; meta tensors have no values to answer with. "No" keeps the padded batch on
+# every device, so the profile is the cost of the padded batch, as for any other model.
+_ANSWERED = {torch.ops.aten._nested_tensor_from_mask_left_aligned.default: False}
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 _CONVERSIONS = {torch.ops.aten._to_copy, torch.ops.aten.to, torch.ops.aten._to_copy}
 
 
 def _has_composite_kernel(func) -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), _COMPOSITE)
+
+
+def _any_nested(args) -> bool:
+    return any(t.is_nested for t in _tensors(args))
 
 
 def _pair_kind(lhs_constant: bool, rhs_constant: bool) -> str:
@@ -372,7 +442,7 @@ def _as_costs(result) -> list[Cost]:
 
 def _shape_of(x):
     if isinstance(x, torch.Tensor):
-        return x.shape
+        return _padded_shape(x) if x.is_nested else x.shape
     if isinstance(x, (list, tuple)):
         return type(x)(_shape_of(v) for v in x) if type(x) in (list, tuple) else x
     return x
@@ -392,6 +462,8 @@ def _tensors(*groups) -> list:
 
 def _distinct_numel(t: torch.Tensor) -> int:
     """Elements a kernel must really read: broadcast (stride-0) dimensions count once."""
+    if t.is_nested:
+        return _padded_shape(t).numel()
     if t.layout != torch.strided:
         return t.numel()
     n = 1
@@ -413,6 +485,19 @@ def _operand_bytes(args, index, bits) -> int:
     return (_distinct_numel(tensor) * bits + 7) // 8
 
 
+def _meta_like(x: torch.Tensor) -> torch.Tensor:
+    """A meta stand-in; a nested tensor (a batch of unequal lengths) stands as its padded
+    batch, which is what the same model computes on every device without nesting."""
+    if not x.is_nested:
+        return torch.empty_like(x, device="meta")
+    return torch.empty(_padded_shape(x), dtype=x.dtype, device="meta")
+
+
+def _padded_shape(x: torch.Tensor) -> torch.Size:
+    sizes = x._nested_tensor_size()
+    return torch.Size((sizes.size(0), *sizes.amax(0).tolist()) if sizes.numel() else (0,))
+
+
 def _state_on(model: nn.Module, device: torch.device):
     """Parameters and buffers to run with: meta stand-ins for a meta run; for a real run the
     parameters themselves where they already live on ``device``, and always fresh buffers,
@@ -431,6 +516,33 @@ def _state_on(model: nn.Module, device: torch.device):
     return params, buffers
 
 
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+
+
+def _plain_attributes_on(model: nn.Module, device: torch.device) -> list:
+    """Make the tensors a module keeps in plain attributes (caches such as a rotary
+    table computed on a first forward) live on ``device`` for the run, and return what
+    to restore afterwards: every plain attribute as it was, so that a forward which fills
+    a cache leaves nothing behind (a meta tensor in a cache would break the next real
+    forward)."""
+    saved = []
+    for module in model.modules():
+        state = {k: v for k, v in vars(module).items() if k not in _MODULE_INTERNALS}
+        saved.append((module, state))
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+                vars(module)[key] = _input_on(value, device)
+    return saved
+
+
+def _restore(saved: list) -> None:
+    for module, state in saved:
+        attributes = vars(module)
+        for key in [k for k in attributes if k not in _MODULE_INTERNALS and k not in state]:
+            del attributes[key]
+        attributes.update(state)
+
+
 def _input_on(x, device: torch.device):
     if not isinstance(x, torch.Tensor):
         return x
@@ -439,6 +551,16 @@ def _input_on(x, device: torch.device):
     if x.is_meta:
         return torch.zeros(x.shape, dtype=x.dtype, device=device)
     return x.to(device)
+
+
+@contextlib.contextmanager
+def _onednn_off():
+    enabled = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(False)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(enabled)
 
 
 @contextlib.contextmanager

@@ -71,6 +71,8 @@ def load_catalog(name_or_path: str) -> Catalog:
     """A shipped catalog by name (``a100``) or any YAML file by path."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists() or "/" in name_or_path:
+        if candidate.is_dir():
+            raise CatalogError(f"catalog {name_or_path} is a folder, not a YAML file")
         if not candidate.is_file():
             raise CatalogError(f"catalog file {name_or_path} does not exist")
         return parse_catalog(candidate.read_text(encoding="utf-8", errors="replace"),

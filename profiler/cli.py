@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from typing import Optional, Sequence
 
@@ -61,6 +62,7 @@ def command_of(argv: Sequence[str]) -> Optional[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    own_command_line = argv is None   # the process's own: it ends after this call
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(command_of(argv)).parse_args(argv)
     try:
@@ -80,6 +82,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         return _fail(f"internal error: {type(error).__name__}: {error} "
                      f"(set PROFILE_ENCODER_TRACEBACK=1 for the traceback)", 1)
+    finally:
+        if own_command_line:
+            # A Ctrl-C from here on could only interrupt the interpreter's teardown
+            # (weakref callbacks freeing tensors) and print tracebacks from inside it.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _fail(message: str, status: int) -> int:

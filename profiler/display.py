@@ -5,18 +5,23 @@ from typing import Mapping, Optional
 
 from tabulate import tabulate
 
-from .result import Profile
+from .result import ROOT_LABEL, Profile
 
 _UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
 def human(value: float, unit: str = "", precision: int = 2) -> str:
-    """``1234567 -> '1.23 M'`` (decimal prefixes)."""
+    """``1234567 -> '1.23 M'`` (decimal prefixes); below 1000, ``290 -> '290'`` and
+    ``12.5 -> '12.5'`` (never exponent notation for a count)."""
     if value == 0:
         return f"0 {unit}".rstrip()
     for scale, prefix in _UNITS:
         if abs(value) >= scale:
             return f"{value / scale:.{precision}f} {prefix}{unit}"
+    if float(value).is_integer():
+        return f"{int(value)} {unit}".rstrip()
+    if abs(value) >= 1:
+        return f"{value:.{precision}f}".rstrip("0").rstrip(".") + f" {unit}".rstrip()
     return f"{value:.{precision}g} {unit}".rstrip()
 
 
@@ -41,7 +46,7 @@ def module_table(prof: Profile, depth: Optional[int] = 2, *, hide_empty: bool = 
                 rec[k] for k in ("params", "macs", "flops", "elementwise_flops", "bops")):
             continue
         indent = "  " * rec["depth"]
-        name = rec["module"] or "(model)"
+        name = rec["module"] or ROOT_LABEL
         rows.append([
             indent + name, rec["type"], human(rec["params"]),
             human(rec["storage_bytes"], "B"), human(rec["macs"]), human(rec["flops"]),

@@ -1,6 +1,7 @@
 """Figures of the reports (matplotlib, drawn from plain data so the data can be checked)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -55,32 +56,60 @@ def _save(fig, path: Path) -> None:
     atomic_write(path, buffer.getvalue())
 
 
+def _spread(values: Sequence[float], factor: float) -> list[float]:
+    """Positions for labels of points at ``values`` (ascending) on a log axis: each at
+    least ``factor`` times the one below, the group kept centred on the points."""
+    logs = [math.log(v) for v in values]
+    gap = math.log(factor)
+    placed = []
+    for value in logs:
+        placed.append(max(value, placed[-1] + gap) if placed else value)
+    shift = (sum(logs) - sum(placed)) / len(placed) if placed else 0.0
+    return [math.exp(v + shift) for v in placed]
+
+
 def storage_vs_bops(points: Sequence[Mapping], path: Path) -> None:
     """points: model, storage_mb, bops_g, wer (paper), binarized."""
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.8, 4.6))
-    for binarized, marker, label in ((False, "o", "full precision"), (True, "s", "BiT W1A1")):
-        chosen = [p for p in points if p["binarized"] == binarized]
-        ax.scatter([p["storage_mb"] for p in chosen], [p["bops_g"] for p in chosen],
-                   marker=marker, label=label, s=36)
-        # The BQ points crowd together: fan their labels out by rank.
-        for rank, p in enumerate(sorted(chosen, key=lambda q: q["bops_g"])):
-            offset = (6, -14 + 11 * (rank % 4)) if binarized else (6, 2)
-            text = f"{p['model']} (WER {p['wer']:.2f})" if p.get("wer") is not None else p["model"]
-            ax.annotate(text, (p["storage_mb"], p["bops_g"]), fontsize=7, xytext=offset,
-                        textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(ScalarFormatter())
-    ax.set_xlim(right=max(p["storage_mb"] for p in points) * 3)
+    for binarized, marker, label in ((False, "o", "full precision"), (True, "s", "BiT W1A1")):
+        chosen = sorted((p for p in points if p["binarized"] == binarized),
+                        key=lambda q: q["bops_g"])
+        if not chosen:
+            continue
+        ax.scatter([p["storage_mb"] for p in chosen], [p["bops_g"] for p in chosen],
+                   marker=marker, label=label, s=36, zorder=3)
+        # Labels stacked at least a line apart; the binarized points crowd together, so
+        # theirs go in a column to the right of the group, each joined to its point.
+        heights = _spread([p["bops_g"] for p in chosen], factor=1.16)
+        column = max(p["storage_mb"] for p in chosen) * 1.5
+        for p, height in zip(chosen, heights):
+            text = f"{p['model']} (WER {p['wer']:.2f})" if p.get("wer") is not None else p["model"]
+            where = (column if binarized else p["storage_mb"] * 1.12, height)
+            ax.annotate(text, (p["storage_mb"], p["bops_g"]), xytext=where, fontsize=7,
+                        va="center", textcoords="data",
+                        arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.5"}
+                        if binarized else None)
+    storage = [p["storage_mb"] for p in points]
+    bops = [p["bops_g"] for p in points]
+    ax.set_xlim(min(storage) / 1.4, max(storage) * 4)
+    ax.set_ylim(min(bops) / 1.35, max(bops) * 1.6)
+    # Round-number ticks, no minor labels: on a log axis those collide.
+    for axis, low, high in ((ax.xaxis, *ax.get_xlim()), (ax.yaxis, *ax.get_ylim())):
+        ticks = [t for t in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if low <= t <= high]
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_locator(NullLocator())
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("storage (MB)")
     ax.set_ylabel("BOP_NonQ + BOP_BQ (G, paper convention)")
     ax.set_title("Storage against bit operations, 10 s input (labels: the paper's ASR WER)")
     ax.legend(loc="upper left")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="major", alpha=0.3)
     _save(fig, path)
     plt.close(fig)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from .table import COLUMNS
 
@@ -94,7 +94,8 @@ def _latex_escape(text: str) -> str:
 
 def to_latex(rows: Sequence[dict], *, caption: str = "", compare: bool = False) -> str:
     align = "l" + "r" * 3 + "l" + "r" * len(NUMERIC)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}",
+    lines = [r"% needs \usepackage{booktabs} in the preamble (\toprule, \midrule, \bottomrule)",
+             r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}",
              r"\toprule",
              " & ".join(_latex_escape(HEADERS[k]) for k in COLUMNS) + r" \\", r"\midrule"]
     previous_binarized = None
@@ -121,8 +122,19 @@ def to_json(rows: Sequence[dict]) -> str:
     return json.dumps(list(rows), indent=2) + "\n"
 
 
-def render(rows: Sequence[dict], fmt: str, *, caption: str = "", compare: bool = False) -> str:
+def computed_with(seconds: float, convention: str, estimate: str, catalog: str) -> dict:
+    """What a table was computed with: the keys each JSON row and CSV row carries."""
+    return {"seconds": seconds, "convention": convention, "estimate": estimate,
+            "catalog": catalog}
+
+
+def render(rows: Sequence[dict], fmt: str, *, caption: str = "", compare: bool = False,
+           context: Optional[Mapping] = None) -> str:
+    """``context`` (see :func:`computed_with`) is added to every row of the data formats
+    (JSON, CSV), which have no caption; markdown and LaTeX say it in ``caption``."""
     rows = with_paper(rows) if compare else list(rows)
+    if fmt in ("csv", "json") and context:
+        rows = [{**row, **context} for row in rows]
     if fmt == "md":
         return to_markdown(rows, caption=caption, compare=compare)
     if fmt == "latex":

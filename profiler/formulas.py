@@ -486,7 +486,7 @@ zero_cost(_packets([
     "_local_scalar_dense", "item", "_assert_async", "sym_size", "sym_stride", "sym_numel",
     "sym_storage_offset", "is_nonzero", "resize", "set", "nonzero", "sort", "argsort",
     "_pin_memory", "record_stream", "_has_compatible_shallow_copy_type",
-    "_nested_tensor_from_mask", "_nested_tensor_from_mask_left_aligned",
+    "_nested_tensor_from_mask", "_nested_tensor_from_mask_left_aligned", "to_padded_tensor",
     "_transform_bias_rescale_qkv", "_masked_softmax", "bucketize", "searchsorted",
     "one_hot", "col2im", "im2col", "pixel_shuffle", "channel_shuffle", "_unique2",
     "unique_consecutive", "unique_dim", "topk", "kthvalue", "_copy_from",

@@ -63,7 +63,40 @@ def load(path: Path) -> dict:
         raise UsageError(f"golden file {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict) or "seconds" not in data:
         raise UsageError(f"golden file {path} lacks 'models' and 'seconds'")
+    problem = _malformed(data)
+    if problem:
+        raise UsageError(f"golden file {path}: {problem}")
     return data
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _malformed(data: dict) -> Optional[str]:
+    """The first field that is not what :func:`compute` writes, said as a path."""
+    def counts(where: str, block) -> Optional[str]:
+        if not isinstance(block, dict):
+            return f"{where} is {block!r}, expected a mapping of counts"
+        for key, value in block.items():
+            if not _is_number(value):
+                return f"{where}.{key} is {value!r}, expected a number"
+        return None
+
+    if not _is_number(data["seconds"]) or data["seconds"] <= 0:
+        return f"seconds is {data['seconds']!r}, expected a positive number"
+    for name, entry in data["models"].items():
+        if not isinstance(entry, dict):
+            return f"models.{name} is {entry!r}, expected 'totals' and 'modules'"
+        problem = counts(f"models.{name}.totals", entry.get("totals", {}))
+        modules = entry.get("modules", {})
+        if problem is None and not isinstance(modules, dict):
+            problem = f"models.{name}.modules is {modules!r}, expected a mapping of modules"
+        for module, block in (modules.items() if problem is None else ()):
+            problem = problem or counts(f"models.{name}.modules.{module}", block)
+        if problem:
+            return problem
+    return None
 
 
 def diff(golden: dict, current: dict, tolerance: float = 0.0) -> list[str]:

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import io
 import logging
+import textwrap
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from torch.overrides import TorchFunctionMode
 from .analyzer import profile
 
 PEERS = ("deepspeed", "fvcore", "ptflops", "flop_counter")
+LINE_WIDTH = 100  # of the cross-check table, when the verdicts can wrap that far
+VERDICT_MIN_WIDTH = 40
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ KNOWN_CAUSES: dict[str, list[Cause]] = {
               "_scaled_dot_product_flash_attention_for_cpu, which has no formula", -1,
               lambda e: "aten._scaled_dot_product_flash_attention_for_cpu" in e.ops),
         Cause("LSTMs on CPU run oneDNN kernels (mkldnn_rnn_layer), which have no formula", -1,
-              lambda e: "aten.mkldnn_rnn_layer" in e.ops),
+              lambda e: e.has_module(nn.LSTM)),
     ],
     "deepspeed": [
         _FOLDABLE,
@@ -321,5 +324,12 @@ def format_crosscheck(check: CrossCheck) -> str:
         rows.append([r.tool, f"{r.macs:,}", f"{r.diff:+.2%}",
                      f"{r.flops:,}" if r.flops is not None else "-", f"{r.seconds:.1f}s",
                      status])
-    return tabulate(rows, headers=["tool", "MACs", "vs ours", "FLOPs", "time", "verdict"],
-                    tablefmt="simple", disable_numparse=True)
+    headers = ["tool", "MACs", "vs ours", "FLOPs", "time", "verdict"]
+    # The verdict (causes, peer notes) can run to hundreds of characters: wrap it so that
+    # a row fits a terminal line beside the other columns.
+    others = tabulate([r[:-1] for r in rows], headers=headers[:-1], tablefmt="simple",
+                      disable_numparse=True)
+    width = max(VERDICT_MIN_WIDTH, LINE_WIDTH - len(others.splitlines()[1]) - 2)
+    for row in rows:
+        row[-1] = "\n".join(textwrap.wrap(row[-1], width, break_on_hyphens=False)) or row[-1]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)

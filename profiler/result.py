@@ -35,6 +35,7 @@ from torch import nn
 
 from . import bits as bitspec
 
+ROOT_LABEL = "(model)"  # the model's own row where a table needs a non-empty name
 QUANTITIES = (
     "params", "storage_bytes", "buffer_bytes", "macs", "macs_nonq", "macs_q", "macs_bq",
     "mac_flops", "elementwise_flops", "flops", "bop_nonq", "bop_q", "bop_bq", "bops",
@@ -246,6 +247,13 @@ class Profile:
                             "calls": row["calls"], **values})
         return pd.DataFrame.from_records(records, columns=["module", "type", "depth", "calls",
                                                           *QUANTITIES])
+
+    def to_csv(self, depth: Optional[int] = None, *, inclusive: bool = False) -> str:
+        """:meth:`to_dataframe` as CSV, the model's own row named ``(model)``: an empty
+        name reads back as NaN in pandas and other CSV readers."""
+        frame = self.to_dataframe(depth, inclusive=inclusive)
+        frame["module"] = frame["module"].replace("", ROOT_LABEL)
+        return frame.to_csv(index=False)
 
     def to_dict(self) -> dict:
         return {

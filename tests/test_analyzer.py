@@ -264,3 +264,108 @@ def test_widened_half_precision_values_keep_their_16_bits():
 class SdpaOnly(nn.Module):
     def forward(self, q, k, v):
         return F.scaled_dot_product_attention(q, k, v)
+
+
+# -- third-party setups as shipped (torch.nn, transformers) ------------------------------
+
+def _inference_totals(prof):
+    # foldable_* is work a forward did on constants only; a warm cache skips it
+    return {k: v for k, v in prof.totals.items() if not k.startswith("foldable")}
+
+
+def test_transformer_encoder_nested_fast_path_counts_the_padded_batch():
+    # eval + a key padding mask + enable_nested_tensor (the defaults) packs the batch into a
+    # nested tensor of real tokens on CPU; meta tensors cannot. Both count the padded batch.
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=True).eval()
+    x = torch.randn(2, 10, 64)
+    mask = torch.zeros(2, 10, dtype=torch.bool)
+    mask[1, 6:] = True
+    before = model(x, src_key_padding_mask=mask)
+    B, T, E, F_ = 2, 10, 64, 128
+    per_layer = B * T * E * 3 * E + 2 * B * T * T * E + B * T * E * E + 2 * B * T * E * F_
+    found = {}
+    for device in ("meta", "cpu"):
+        prof = profiler.profile(model, x, kwargs={"src_key_padding_mask": mask}, device=device)
+        assert prof.totals["macs"] == 2 * per_layer and not prof.unsupported
+        found[device] = prof.totals
+    assert found["meta"] == found["cpu"]
+    assert torch.allclose(model(x, src_key_padding_mask=mask), before, equal_nan=True)
+
+
+@pytest.mark.parametrize("cls", [nn.GRU, nn.LSTM, nn.RNN])
+def test_recurrent_layers_count_the_same_on_every_device(cls):
+    # PyTorch's CPU kernel projects the whole input sequence through W_ih at once (one
+    # matrix product per layer) and steps only through W_hh; meta must count the same
+    # products, and so read the input weights once, not once per step.
+    layers, steps, inputs, hidden = 2, 50, 80, 64
+    model = cls(inputs, hidden, num_layers=layers, batch_first=True).eval()
+    x = torch.randn(1, steps, inputs)
+    gates = {nn.GRU: 3, nn.LSTM: 4, nn.RNN: 1}[cls] * hidden
+    found = {}
+    for device in ("meta", "cpu"):
+        prof = profiler.profile(model, x, device=device)
+        assert prof.by_operator["aten.addmm"]["calls"] == layers * (1 + steps)
+        # the first step multiplies W_hh by the zero initial state: precomputable
+        assert prof.totals["macs"] == (steps * gates * (inputs + hidden)
+                                       + steps * gates * (hidden + hidden)
+                                       - layers * gates * hidden)
+        found[device] = prof.totals
+    assert found["meta"] == found["cpu"]
+
+
+def _rotary_conformer():
+    import transformers
+    config = transformers.Wav2Vec2ConformerConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4, conv_depthwise_kernel_size=7,
+        position_embeddings_type="rotary")
+    torch.manual_seed(0)
+    return transformers.Wav2Vec2ConformerModel(config).eval()
+
+
+def test_a_cache_in_a_plain_attribute_is_left_as_it_was_in_either_order():
+    # transformers' rotary embedding caches its table in a plain attribute on the first
+    # forward: a meta profile must not leave a meta table there, and a table cached by a
+    # real forward must not break a meta profile.
+    x = torch.randn(1, 3200)
+    expected = _rotary_conformer()(x).last_hidden_state
+    fresh = _rotary_conformer()
+    profiled_first = profiler.profile(fresh, x)
+    assert torch.allclose(fresh(x).last_hidden_state, expected)
+    warm = _rotary_conformer()
+    warm(x)
+    profiled_after = profiler.profile(warm, x)
+    assert _inference_totals(profiled_after) == _inference_totals(profiled_first)
+    assert torch.allclose(warm(x).last_hidden_state, expected)
+    assert _inference_totals(profiler.profile(warm, x, device="cpu")) == \
+        _inference_totals(profiled_first)
+
+
+def test_zero_dim_cpu_tensors_are_scalars_on_meta():
+    # SEW-D passes torch.tensor(finfo.min) (a 0-dim CPU tensor) as masked_fill's value.
+    import transformers
+    config = transformers.SEWDConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4), squeeze_factor=2,
+        num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4)
+    model = transformers.SEWDModel(config).eval()
+    x = torch.randn(1, 3200)
+    assert profiler.profile(model, x).totals == profiler.profile(model, x, device="cpu").totals
+
+
+def test_a_model_that_reads_values_still_gets_the_cpu_hint():
+    import transformers
+    config = transformers.HubertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+        conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4, feat_extract_norm="layer")
+    model = transformers.HubertModel(config).eval()
+    x = torch.randn(2, 3200)
+    mask = torch.ones(2, 3200, dtype=torch.long)
+    mask[1, 2000:] = 0
+    with pytest.raises(profiler.ProfileError, match="device='cpu'"):
+        profiler.profile(model, x, kwargs={"attention_mask": mask})
+    assert profiler.profile(model, x, kwargs={"attention_mask": mask}, device="cpu").totals["macs"]

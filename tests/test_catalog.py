@@ -109,3 +109,10 @@ def test_calibrate_writes_a_catalog_that_loads(cli, tmp_path):
 def test_a_negative_time_per_op_is_an_error():
     with pytest.raises(CatalogError, match="op_overhead_us"):
         parse_catalog(GOOD + "op_overhead_us: -1\n", source="x.yaml", key="x")
+
+
+def test_a_catalog_path_that_is_a_folder_says_so(tmp_path):
+    folder = tmp_path / "catalogs"
+    folder.mkdir()
+    with pytest.raises(CatalogError, match="is a folder, not a YAML file"):
+        load_catalog(str(folder))

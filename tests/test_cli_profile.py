@@ -96,3 +96,42 @@ def test_no_half_written_output_on_failure(cli, model_file, tmp_path):
     assert result.returncode == 2
     assert target.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("spec", ["{f}", "my_model.py"])
+def test_a_model_file_without_factory_says_the_factory_is_missing(cli, model_file, spec):
+    # not "unknown model": a path is never a zoo name
+    result = cli("profile", "--model", spec.replace("{f}", str(model_file)),
+                 "--input-shape", "2x80", cwd=model_file.parent)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "factory is missing" in lines[0], result.stderr
+    assert "my_model.py:FACTORY" in lines[0]
+
+
+SMALL_MODEL = '''
+import torch.nn as nn
+
+
+def small():
+    return nn.Sequential(nn.Linear(28, 10), nn.ReLU(), nn.Linear(10, 3))
+'''
+
+
+def test_small_counts_print_as_integers_and_the_csv_root_row_has_a_name(cli, tmp_path):
+    import csv
+    import io
+
+    path = tmp_path / "small.py"
+    path.write_text(SMALL_MODEL)
+    text = cli("profile", "--model", f"{path}:small", "--input-shape", "4x28")
+    assert text.returncode == 0, text.stderr
+    rows = {line.split()[0]: line.split() for line in text.stdout.splitlines()
+            if line[:1] in ("0", "2")}
+    assert rows["0"][2] == "290" and rows["2"][2] == "33"   # 28*10+10, 10*3+3: not 2.9e+02
+    assert "e+0" not in text.stdout
+    table = cli("profile", "--model", f"{path}:small", "--input-shape", "4x28", "--format", "csv")
+    assert table.returncode == 0, table.stderr
+    records = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert records[0]["module"] == "(model)" and records[0]["depth"] == "0"
+    assert all(r["module"] for r in records)

@@ -82,3 +82,39 @@ def test_output_file_is_written_whole_or_not_at_all(cli, tmp_path):
     target.write_text("kept")
     failed = cli("table", "--models", "nope", "--output", target)
     assert failed.returncode == 2 and target.read_text() == "kept"
+
+
+def test_inputs_longer_than_the_relative_position_tables(cli):
+    # 101 s is 5049 frames, past the 5000-row tables of Conformer-S and Squeezeformer-XS
+    # (and past Squeezeformer's half-rate blocks too): storage must not grow with length.
+    names = "conformer-s,squeezeformer-xs"
+    long = cli("table", "--format", "json", "--models", names, "--seconds", 101)
+    assert long.returncode == 0, long.stderr
+    short = cli("table", "--format", "json", "--models", names)
+    for at_101, at_10 in zip(json.loads(long.stdout), json.loads(short.stdout)):
+        assert at_101["storage_mb"] == at_10["storage_mb"]
+        assert at_101["flop_g"] > 10 * at_10["flop_g"]  # attention grows faster than length
+
+
+def test_data_formats_carry_what_they_were_computed_with(cli):
+    args = ("--models", "vanilla,bq-vanilla", "--seconds", "4", "--convention", "paper",
+            "--estimate", "roofline", "--catalog", "h100-sxm")
+    expected = {"seconds": 4.0, "convention": "paper", "estimate": "roofline",
+                "catalog": "h100-sxm"}
+    rows = json.loads(cli("table", "--format", "json", *args).stdout)
+    assert len(rows) == 2
+    for row in rows:
+        assert KEYS <= set(row)  # the contract keys stay
+        assert {k: row[k] for k in expected} == expected
+    records = list(csv.DictReader(io.StringIO(cli("table", "--format", "csv", *args).stdout)))
+    assert [r["model"] for r in records] == ["vanilla", "bq-vanilla"]
+    for record in records:
+        assert float(record["seconds"]) == 4.0
+        assert {k: record[k] for k in ("convention", "estimate", "catalog")} == \
+            {"convention": "paper", "estimate": "roofline", "catalog": "h100-sxm"}
+
+
+def test_latex_says_it_needs_booktabs(cli):
+    latex = cli("table", "--format", "latex", "--models", "vanilla").stdout
+    first = latex.splitlines()[0]
+    assert first.startswith("%") and r"\usepackage{booktabs}" in first

@@ -72,5 +72,5 @@ def test_a_user_package_named_profiler_is_one_line_that_says_what_to_do(cli, pro
 def test_a_model_file_without_its_factory_says_so(cli, project):
     result = cli("profile", "--model", "build.py", "--input-shape", "1x16000", cwd=project)
     assert result.returncode == 2
-    assert "name the factory too, as build.py:FUNCTION" in result.stderr
+    assert "the factory is missing; give build.py:FACTORY" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -36,7 +36,7 @@ def test_vanilla_golden_counts_match_closed_forms(golden):
     d, f, t, layers = 768, 3072, 499, 12
     per_layer = 4 * d * d * t + 2 * d * f * t + 2 * t * t * d
     assert modules["encoder"]["macs"] == layers * per_layer
-    # HuBERT-Base with the FastConv front end: ~92.3 M parameters (NOTES.md)
+    # HuBERT-Base with the FastConv front end: ~92.3 M parameters (reports/paper_notes.md)
     assert vanilla["totals"]["params"] == pytest.approx(92.3e6, rel=0.01)
     assert vanilla["totals"]["bop_nonq"] == vanilla["totals"]["macs"] * 32 * 32
 
@@ -96,3 +96,24 @@ def test_check_bad_golden_file_is_status_2(cli, tmp_path, content, message):
     result = cli("check", "--golden", path)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("field, value, message", [
+    (("totals", "macs"), "52822926720", "models.vanilla.totals.macs is '52822926720'"),
+    (("modules", "encoder", "flops"), None, "models.vanilla.modules.encoder.flops is None"),
+])
+def test_check_golden_counts_of_the_wrong_type_name_the_field(cli, tmp_path, golden, field,
+                                                              value, message):
+    # exit 1 means drift: a malformed file is bad input (2), said before anything is counted
+    tampered = json.loads(json.dumps(golden))
+    block = tampered["models"]["vanilla"]
+    for key in field[:-1]:
+        block = block[key]
+    block[field[-1]] = value
+    path = tmp_path / "golden.json"
+    path.write_text(json.dumps(tampered))
+    result = cli("check", "--golden", path, "--models", "vanilla")
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("profile-encoder: error:")
+    assert str(path) in lines[0] and message in lines[0]

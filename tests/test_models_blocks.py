@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from models.bit import FULL_PRECISION, W1A1
-from models.conformer import (ConformerLayer, RelPositionAttentionCore, relative_shift,
-                              relative_sinusoids)
+from models.conformer import (ConformerLayer, RelPositionAttentionCore, relative_position_rows,
+                              relative_shift, relative_sinusoids)
 from models.squeezeformer import (SqueezeformerBlock, TimeRecovery, TimeReduction,
                                   squeezeformer_encoder)
 from models.transformer import transformer_layer
@@ -129,6 +129,20 @@ def test_relative_sinusoids_rows():
                              math.sin(position * frequency), math.cos(position * frequency)])
     assert torch.allclose(table[9 - 3], expected, atol=1e-6)
     assert torch.allclose(table[9 + 3], expected * torch.tensor([-1.0, 1.0, -1.0, 1.0]), atol=1e-6)
+
+
+def test_relative_positions_beyond_the_stored_table_are_computed():
+    # ESPnet extends its table for long inputs; the rows must be those of a table built
+    # for the full length (the closed form tested above), the stored table unchanged.
+    table = relative_sinusoids(max_len=10, dim=6)
+    stored = table.clone()
+    for time in (4, 10, 11, 23):
+        rows = relative_position_rows(table, time)
+        assert rows.shape == (2 * time - 1, 6)
+        assert torch.allclose(rows, relative_sinusoids(max_len=time, dim=6), atol=1e-5)
+    assert torch.equal(table, stored)
+    meta = relative_position_rows(torch.empty(19, 6, device="meta", dtype=torch.float16), 30)
+    assert meta.shape == (59, 6) and meta.is_meta and meta.dtype == torch.float16
 
 
 def test_relative_shift_against_definition():

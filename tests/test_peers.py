@@ -163,3 +163,28 @@ def test_deepspeed_counts_the_relative_position_builds_as_we_do_plus_precomputab
     assert ours.totals["foldable_macs"] > 0
     assert row.macs == ours.totals["macs"] + ours.totals["foldable_macs"]
     assert row.flagged and row.explained
+
+
+def test_crosscheck_verdicts_wrap_to_the_line_width():
+    # the fast-path causes alone run past 150 characters on one line
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    model = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False).eval()
+    check = profiler.crosscheck(model, torch.randn(2, 6, 32), peers=("flop_counter",))
+    row = check.row("flop_counter")
+    assert row.flagged and len("; ".join(row.causes)) > 150
+    text = str(check)
+    assert max(len(line) for line in text.splitlines()) <= 100, text
+    assert " ".join(text.split()).count(" ".join(row.causes[-1].split())) == 1
+
+
+def test_deepspeed_counts_a_bit_linear_once():
+    # BiT's QuantizeLinear calls F.linear once, on a binarized copy of its weight; building
+    # the copy and binarizing the input are MAC-free for DeepSpeed (reports/reproduction.md,
+    # "The BOP_BQ column": one mechanism ruled out for the paper's BOP_BQ).
+    from models.bit import linear
+
+    torch.manual_seed(0)
+    layer = linear(48, 96, binarized=True).eval()
+    check = profiler.crosscheck(layer, torch.randn(3, 7, 48), peers=("deepspeed",))
+    assert check.ours_macs == 3 * 7 * 48 * 96
+    assert check.row("deepspeed").macs == 3 * 7 * 48 * 96

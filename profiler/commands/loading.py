@@ -29,8 +29,8 @@ def load_model(spec: str, **overrides) -> nn.Module:
     if not is_zoo_model(spec):
         return _from_factory(spec, overrides)
     if spec.endswith(".py") or "/" in spec:
-        raise UsageError(f"model {spec!r}: name the factory too, as {spec}:FUNCTION (a "
-                         "callable in the file that returns an nn.Module)")
+        raise UsageError(f"model {spec!r}: the factory is missing; give {spec}:FACTORY, the "
+                         "function in it that returns the nn.Module")
     import models
 
     try:

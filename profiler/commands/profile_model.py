@@ -136,7 +136,7 @@ def run(args) -> int:
     if args.format == "json":
         text = prof.to_json(indent=2) + "\n"
     elif args.format == "csv":
-        text = prof.to_dataframe(depth=args.depth).to_csv(index=False)
+        text = prof.to_csv(depth=args.depth)
     else:
         shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
         from ..catalog import load_catalog

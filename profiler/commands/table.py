@@ -52,7 +52,7 @@ def run(args) -> int:
     from ..catalog import load_catalog
     from ..conventions import get_convention
     from ..files import atomic_write
-    from ..formats import render
+    from ..formats import computed_with, render
     from ..table import build_rows, caption, resolve_models
     from .arguments import parse_set
 
@@ -64,7 +64,8 @@ def run(args) -> int:
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
                       estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides)
     text = render(rows, args.format, compare=args.compare_paper,
-                  caption=caption(args.seconds, args.convention, estimate, catalog))
+                  caption=caption(args.seconds, args.convention, estimate, catalog),
+                  context=computed_with(args.seconds, args.convention, estimate, args.catalog))
     if args.output:
         atomic_write(args.output, text)
     else:
