@@ -181,10 +181,10 @@ def test_deepspeed_counts_a_bit_linear_once():
     # BiT's QuantizeLinear calls F.linear once, on a binarized copy of its weight; building
     # the copy and binarizing the input are MAC-free for DeepSpeed (reports/reproduction.md,
     # "The BOP_BQ column": one mechanism ruled out for the paper's BOP_BQ).
-    from models.bit import linear
+    from models.bit import W1A1, linear
 
     torch.manual_seed(0)
-    layer = linear(48, 96, binarized=True).eval()
+    layer = linear(48, 96, quantization=W1A1).eval()
     check = profiler.crosscheck(layer, torch.randn(3, 7, 48), peers=("deepspeed",))
     assert check.ours_macs == 3 * 7 * 48 * 96
     assert check.row("deepspeed").macs == 3 * 7 * 48 * 96
