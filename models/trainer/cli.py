@@ -19,14 +19,16 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
 
     synth = commands.add_parser("synth", help="synthesize speech corpora with espeak-ng",
-                                description="Synthesize the pre-training, keyword-spotting, "
-                                            "speaker-ID and phoneme-recognition corpora.")
+                                description="Synthesize the pre-training corpus and the "
+                                            "SUPERB task corpora (ks sid pr and the registered "
+                                            "tasks asr sd asv ic sf qbe er).")
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--size", default="default", choices=["tiny", "default"],
                        help="size preset (default: %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     synth.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
-                       help="subset of: pretrain ks sid pr (default: all)")
+                       help="subset of: pretrain ks sid pr asr sd asv ic sf qbe er "
+                            "(default: all)")
     synth.add_argument("--workers", type=int, default=1,
                        help="processes to render with (same output; default: 1)")
     synth.add_argument("--force", action="store_true", help="replace an existing corpus")
@@ -86,9 +88,21 @@ def _dispatch(args: argparse.Namespace) -> None:
     command = args.data_command
     if command == "synth":
         from .synth import TASKS, synthesize_corpus
-        synthesize_corpus(args.out, seed=args.seed, sizes=args.size,
-                          tasks=args.tasks or TASKS, overwrite=args.force,
-                          workers=args.workers, progress=not args.quiet)
+        from .tasks import TASKS as REGISTERED
+        from .tasks.common import synthesize_tasks
+        known = TASKS + REGISTERED
+        chosen = args.tasks or known
+        unknown = [t for t in chosen if t not in known]
+        if unknown:
+            raise DataError(f"unknown tasks {unknown}; choose from {' '.join(known)}")
+        if any(t in TASKS for t in chosen):
+            synthesize_corpus(args.out, seed=args.seed, sizes=args.size,
+                              tasks=[t for t in chosen if t in TASKS], overwrite=args.force,
+                              workers=args.workers, progress=not args.quiet)
+        if any(t in REGISTERED for t in chosen):
+            synthesize_tasks(args.out, [t for t in REGISTERED if t in chosen], seed=args.seed,
+                             size=args.size, overwrite=args.force, workers=args.workers,
+                             progress=not args.quiet)
     elif command == "librispeech":
         from .corpora import prepare_librispeech
         for subset, path in prepare_librispeech(args.root, args.out, args.subsets,

@@ -41,9 +41,10 @@ from . import checkpoint as ckpt
 from .datasets import ClassificationDataset, PhonemeDataset, Vocabulary
 from .errors import DataError
 from .fileio import PathLike, write_bytes_atomic, write_text_atomic
+from .tasks import TASK_NAMES as REGISTERED_TASK_NAMES
 
 TASK_NAMES = {"ks": "keyword spotting", "sid": "speaker identification",
-              "pr": "phoneme recognition"}
+              "pr": "phoneme recognition", **REGISTERED_TASK_NAMES}
 TASKS = tuple(TASK_NAMES)
 METRICS = {"ks": "accuracy", "sid": "accuracy", "pr": "per"}
 DEFAULTS = {  # steps, batch size, lr
@@ -381,6 +382,10 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
 
     started = time.perf_counter()
     _check(s)
+    if s.task in REGISTERED_TASK_NAMES:
+        from .tasks import run_task
+
+        return run_task(s)
     out = Path(s.out)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
@@ -429,12 +434,17 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
                          projector_dim=s.projector_dim, progress=show)
     t_head = time.perf_counter() - t1
     chance, chance_definition, reference_rates = chance_level(s.task, vocabulary, labels[0], labels[2])
+    from .tasks.builtin import builtin_interval
+
+    interval = builtin_interval(s.task, trained["head"], features[2], labels[2],
+                                batch_size=batch_size, seed=s.seed)
 
     results = {
         "task": s.task, "task_name": TASK_NAMES[s.task], "metric": METRICS[s.task],
         "value": round(trained["test"], 6), "unit": "fraction (0-1)",
         "higher_is_better": s.task != "pr", "split": "test",
         "chance": round(chance, 6), "chance_definition": chance_definition, **reference_rates,
+        **interval,
         "valid_value": round(trained["valid"], 6), "best_step": trained["best_step"],
         "layer_weights": trained["layer_weights"],
         "train_loss_first": round(trained["train_loss_first"], 5),

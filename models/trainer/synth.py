@@ -213,8 +213,7 @@ def _prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
         except (ValueError, AttributeError):
             previous = {}
         # Other tasks keep their entries while their folders are still there.
-        kept = {t: v for t, v in previous.items()
-                if t in TASKS and t not in tasks and (out / t).is_dir()}
+        kept = {t: v for t, v in previous.items() if t not in tasks and (out / t).is_dir()}
         # Until the new corpus is complete, nothing vouches for it.
         metadata_path.unlink()
     for task in TASKS:
@@ -408,6 +407,8 @@ def _colored_noise(rng: np.random.Generator, length: int, color: str) -> np.ndar
 
 
 def _render_to_file(plan: UtterancePlan, folder: str) -> int:
+    if hasattr(plan, "render_to"):   # plans that write more than a waveform (tasks.sd)
+        return plan.render_to(Path(folder))
     waveform = render_utterance(plan)
     write_wav(Path(folder) / plan.relpath, waveform)
     return int(waveform.size)

@@ -1,7 +1,9 @@
-"""``profile-encoder superb``: SUPERB-style evaluation (KS, SID, PR) of a frozen upstream."""
+"""``profile-encoder superb``: SUPERB-style evaluation (all ten tasks) of a frozen upstream."""
 from __future__ import annotations
 
-TASKS = ("ks", "sid", "pr")
+from models.trainer.tasks import TASKS as REGISTERED_TASKS
+
+TASKS = ("ks", "sid", "pr") + REGISTERED_TASKS
 
 
 def add_parser(sub) -> None:
@@ -10,11 +12,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "superb", help="SUPERB-style evaluation of a trained (or random) upstream",
         description="Freeze the upstream, learn a softmax-weighted sum of all its hidden "
-                    "states and a small head: keyword spotting (ks) and speaker ID (sid) "
-                    "report accuracy, phoneme recognition (pr) the phoneme error rate (CTC). "
-                    "Writes OUT/results.json (task, metric, value, chance, settings).",
+                    "states and a small head: keyword spotting (ks), speaker ID (sid), intent "
+                    "classification (ic) and the prosody-class proxy of emotion recognition "
+                    "(er) report accuracy; phoneme recognition (pr) the phoneme error rate, "
+                    "ASR (asr) the word error rate, diarization (sd) the DER, verification "
+                    "(asv) the EER, slot filling (sf) the slot-type F1, query by example "
+                    "(qbe, no training) the MTWV. Writes OUT/results.json (task, metric, "
+                    "value, 95 %% interval, chance, settings).",
     )
-    p.add_argument("--task", required=True, choices=TASKS, help="ks, sid or pr")
+    p.add_argument("--task", required=True, choices=TASKS, help=", ".join(TASKS))
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--upstream", metavar="RUN",
                         help="a run folder of 'profile-encoder train' (or one of its checkpoints)")
