@@ -233,3 +233,55 @@ def test_slot_tags_parse_back():
     assert " ".join(symbols) == "c a l l | <person> s a r a h </> | a t | <time> t e n | p m </>"
     assert parse_slots(symbols) == {"person": ["sarah"], "time": ["ten pm"]}
     assert parse_slots(["<a>", "x", "<b>", "y"]) == {"a": ["x"], "b": ["y"]}
+
+
+@pytest.fixture(scope="module")
+def tiny_task_corpus(tmp_path_factory):
+    from models.trainer.tasks.common import synthesize_tasks
+
+    root = tmp_path_factory.mktemp("tasks") / "corpus"
+    synthesize_tasks(root, list(TASKS), size="tiny", progress=False)
+    return root
+
+
+@pytest.mark.slow
+def test_every_registered_task_runs_end_to_end(tiny_task_corpus, tmp_path):
+    import json
+
+    from models.trainer.superb import SuperbSettings, run_superb
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES
+
+    for task in TASKS:
+        out = tmp_path / task
+        results = run_superb(SuperbSettings(task=task, out=str(out), random_init=TINY_MODEL,
+                                            random_init_overrides=dict(TINY_OVERRIDES),
+                                            data=str(tiny_task_corpus), steps=2, eval_every=1,
+                                            progress=False))
+        saved = json.loads((out / "results.json").read_text())
+        assert saved == json.loads(json.dumps(results))
+        assert saved["task"] == task and saved["metric"] == get_task(task).metric
+        low, high = saved["interval"]
+        assert low <= high and {"value", "chance", "chance_definition"} <= set(saved)
+        assert (out / "head.pt").is_file() == get_task(task).trains
+    assert "proxy" in saved["task_name"] and "proxy" in saved["proxy"]   # er comes last
+
+
+def test_superb_cli_bad_task_folders(cli, tiny_task_corpus, tmp_path):
+    import shutil
+
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDE_ARGS
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_task_corpus / "ic", data / "ic")
+    base = ["superb", "--random-init", TINY_MODEL, *TINY_OVERRIDE_ARGS, "--quiet",
+            "--data", data, "--out", tmp_path / "out"]
+    for task, needle in (("asr", "no automatic speech recognition corpus"),
+                         ("ic", "expected 'relative/path<TAB>num_samples'")):
+        if task == "ic":
+            (data / "ic" / "test.tsv").write_text(f"{data / 'ic'}\nbroken line\n")
+        result = cli(*base[:1], "--task", task, *base[1:])
+        assert result.returncode == 2, result.stderr[-2000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("profile-encoder: error:"), lines
+        assert needle in lines[0] and "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "results.json").exists()

@@ -62,6 +62,7 @@ def test_keyword_spotting_run_writes_results(tmp_path):
     assert {"task", "metric", "value", "chance", "settings", "chance_definition"} <= set(saved)
     assert saved["task"] == "ks" and saved["metric"] == "accuracy"
     assert saved["chance"] == pytest.approx(1 / 12, abs=1e-6)
+    assert saved["interval"][0] <= saved["value"] <= saved["interval"][1]
     assert 0.0 <= saved["value"] <= 1.0 and saved["upstream"]["kind"] == "random-init"
     assert len(saved["layer_weights"]) == TINY_OVERRIDES["layers"] + 1
     assert (out / "head.pt").is_file()
