@@ -248,8 +248,9 @@ def tiny_task_corpus(tmp_path_factory):
 def test_every_registered_task_runs_end_to_end(tiny_task_corpus, tmp_path):
     import json
 
-    from models.trainer.superb import SuperbSettings, run_superb
     from train_fixtures import TINY_MODEL, TINY_OVERRIDES
+
+    from models.trainer.superb import SuperbSettings, run_superb
 
     for task in TASKS:
         out = tmp_path / task
