@@ -31,7 +31,8 @@ PAPER_CSV = ROOT / "profiler" / "reference" / "table2.csv"
 
 
 def cli(*args: str) -> None:
-    """Run ``profile-encoder ARGS`` (as ``python -m profiler``); its run folder records its times."""
+    """Run ``profile-encoder ARGS`` (as ``python -m profiler``); its run folder records its
+    times."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     print("$ profile-encoder " + " ".join(args), flush=True)
@@ -171,7 +172,8 @@ def table2(rows: list[dict], runs_info: dict, path: Path) -> None:
         "",
         "## Paper (Jeon et al. 2023, Table 2; full scale)",
         "",
-        "| model | precision | setup | KS acc % | SID acc % | PR PER % | ASR WER % | IC acc % | ER acc % |",
+        "| model | precision | setup | KS acc % | SID acc % | PR PER % | ASR WER % | IC acc % "
+        "| ER acc % |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in paper:

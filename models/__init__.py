@@ -1,8 +1,10 @@
-"""The model zoo: HuBERT with five encoders, each in full precision and BiT-binarized.
+"""The model zoo: HuBERT with five encoders, each in full precision and BiT-binarized,
+and each at any weight/activation bit pair.
 
     import models
     models.names()                                   # the ten Table 1 models
     model = models.build("sparseformer-dn-s", attention="blocked")
+    w2a2 = models.build("vanilla", weight_bits=2, activation_bits=2)
     out = model(waveforms, lengths)                  # HubertOutput
 """
 import importlib
@@ -11,8 +13,9 @@ import importlib
 # wait for torch to import.
 _EXPORTS = {
     "BinaryConv1d": ".bit", "BinaryLinear": ".bit", "ElasticBinarizer": ".bit",
-    "binarize_weight": ".bit", "HubertConfig": ".configuration", "HuBERT": ".hubert",
-    "HubertOutput": ".hubert", "PretrainOutput": ".hubert", "build": ".registry",
+    "binarize_weight": ".bit", "Quantization": ".bit", "QuantizedConv1d": ".bit",
+    "QuantizedLinear": ".bit", "quantize_weight": ".bit", "HubertConfig": ".configuration",
+    "HuBERT": ".hubert", "HubertOutput": ".hubert", "PretrainOutput": ".hubert", "build": ".registry",
     "config": ".registry", "names": ".registry", "FixedSparsePattern": ".sparseformer",
 }
 

@@ -1,7 +1,7 @@
 """Multi-head self-attention split in two: the projections (Linear layers, float or binary)
 and an attention *core*, the module whose forward runs Q.K^T and A.V directly. Keeping the
 two products in their own module lets it state their bit-width to the analyzer (BiT
-binarizes both operands of both products) and lets sparse patterns swap only the core.
+quantizes both operands of both products) and lets sparse patterns swap only the core.
 
 Cores take ``q, k, v`` of shape (B, H, T, d) and an optional ``key_padding_mask`` (B, T),
 True at padding, and return (B, H, T, d).
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bit import ElasticBinarizer, linear
+from .bit import FULL_PRECISION, ElasticBinarizer, Quantization, linear
 
 
 def mask_value(dtype: torch.dtype) -> float:
@@ -41,26 +41,25 @@ class DotProductAttention(nn.Module):
 
 
 class AttentionBinarizers(nn.Module):
-    """The four activation binarizers of BiT's attention: Q, K, V to {-1, 1}, the
-    probabilities to {0, 1}."""
+    """The four activation quantizers of BiT's attention: Q, K, V signed, the
+    probabilities unsigned ({-1, 1} and {0, 1} at 1 bit)."""
 
-    def __init__(self):
+    def __init__(self, bits: int = 1):
         super().__init__()
-        self.query = ElasticBinarizer(signed=True)
-        self.key = ElasticBinarizer(signed=True)
-        self.value = ElasticBinarizer(signed=True)
-        self.probs = ElasticBinarizer(signed=False, init_over_nonzero=True)
+        self.query = ElasticBinarizer(signed=True, bits=bits)
+        self.key = ElasticBinarizer(signed=True, bits=bits)
+        self.value = ElasticBinarizer(signed=True, bits=bits)
+        self.probs = ElasticBinarizer(signed=False, bits=bits, init_over_nonzero=True)
 
 
-class BinaryDotProductAttention(nn.Module):
-    """Dense attention with both products on binarized operands (BiT)."""
+class QuantizedDotProductAttention(nn.Module):
+    """Dense attention with both products on quantized operands (BiT at 1 bit)."""
 
-    activation_bits = 1
-
-    def __init__(self, dropout: float = 0.0):
+    def __init__(self, dropout: float = 0.0, *, bits: int = 1):
         super().__init__()
+        self.activation_bits = bits
         self.dropout = nn.Dropout(dropout)
-        self.binarizers = AttentionBinarizers()
+        self.binarizers = AttentionBinarizers(bits)
 
     def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
         q = self.binarizers.query(q)
@@ -77,16 +76,17 @@ class BinaryDotProductAttention(nn.Module):
 class MultiheadSelfAttention(nn.Module):
     """Q/K/V/output projections around an attention core."""
 
-    def __init__(self, dim: int, heads: int, core: nn.Module, *, binarized: bool = False):
+    def __init__(self, dim: int, heads: int, core: nn.Module, *,
+                 quantization: Quantization = FULL_PRECISION):
         super().__init__()
         if dim % heads != 0:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads = heads
-        self.q_proj = linear(dim, dim, binarized=binarized)
-        self.k_proj = linear(dim, dim, binarized=binarized)
-        self.v_proj = linear(dim, dim, binarized=binarized)
+        self.q_proj = linear(dim, dim, quantization=quantization)
+        self.k_proj = linear(dim, dim, quantization=quantization)
+        self.v_proj = linear(dim, dim, quantization=quantization)
         self.core = core
-        self.out_proj = linear(dim, dim, binarized=binarized)
+        self.out_proj = linear(dim, dim, quantization=quantization)
 
     def forward(self, x: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         q = split_heads(self.q_proj(x), self.heads)
@@ -105,5 +105,9 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, time, heads * head_dim)
 
 
-def dense_attention_core(*, binarized: bool, dropout: float) -> nn.Module:
-    return BinaryDotProductAttention(dropout) if binarized else DotProductAttention(dropout)
+def dense_attention_core(*, quantization: Quantization, dropout: float) -> nn.Module:
+    """The float core, or the quantized one when activations are quantized (the attention
+    products have no weight operand)."""
+    if quantization.activations_quantized:
+        return QuantizedDotProductAttention(dropout, bits=quantization.activation_bits)
+    return DotProductAttention(dropout)

@@ -1,39 +1,101 @@
-"""BiT binarization (Liu et al. 2022, "BiT: Robustly Binarized Multi-distilled Transformer").
+"""BiT binarization (Liu et al. 2022, "BiT: Robustly Binarized Multi-distilled Transformer")
+and its k-bit generalization, for a layer's weights and its activations at any bit pair.
 
-Weights: ``W_b = mean(|W|) * sign(W - mean(W))``, one scale per weight tensor (BiT's
-default, ``weight_layerwise=True``), optionally one per output channel. The gradient passes
-straight through to the float weight (BiT's BWN quantizer returns it unchanged).
+Weights at 1 bit: ``W_b = mean(|W|) * sign(W - mean(W))``, one scale per weight tensor
+(BiT's default, ``weight_layerwise=True``), optionally one per output channel. The gradient
+passes straight through to the float weight (BiT's BWN quantizer returns it unchanged).
 
-Activations: elastic binarizers with a learnable scale ``alpha``
-  signed   {-alpha, +alpha}: ``alpha * sign(x)``, for layer inputs and attention Q/K/V;
-  unsigned {0, alpha}:      ``alpha * round(clip(x / alpha, 0, 1))``, after softmax and ReLU.
-Backward, as in BiT's reference code (an LSQ variant): the input gradient passes where
-``x / alpha`` lies inside the clipping range and is zero outside; ``alpha`` gets
-``sum(dq/dalpha * grad) / sqrt(numel)``, with ``dq/dalpha = sign(x)`` (signed) and
-``dq/dalpha = round(q) - q`` inside, ``1`` above, ``0`` below the range (unsigned).
-``alpha`` starts at 1 and is set on the first training forward (training mode, gradients
-enabled, real tensors) to ``2 * mean|x|`` (signed) or ``4 * mean|x|`` (unsigned), BiT's
-"default" initialization; evaluation, ``no_grad`` and meta runs never change it.
+Weights at k >= 2 bits: uniform and symmetric around zero, with either
+  a statistics scale (BiT's ``SymQuantizer``): ``s = max|W| / Q``, ``W_q = s * round(W / s)``,
+  levels ``{-Q .. Q}`` with ``Q = 2^(k-1) - 1``, gradient straight through; or
+  a learned scale (LSQ, Esser et al. 2020): the signed elastic quantizer below applied to
+  the weight, levels ``{-2^(k-1) .. 2^(k-1) - 1}``.
 
-Binary linear and convolution layers also learn a per-input-channel offset added before
-binarization (BiT's ``LearnableBias`` "move").
+Activations: elastic quantizers with a learnable scale ``alpha`` (BiT's
+``ElasticQuantBinarizerSigned``/``Unsigned``, which take any number of bits):
+  signed, 1 bit   {-alpha, +alpha}: ``alpha * sign(x)``, for layer inputs and attention Q/K/V;
+  signed, k bits  ``alpha * clip(round(x / alpha), -2^(k-1), 2^(k-1) - 1)``;
+  unsigned        ``alpha * clip(round(x / alpha), 0, 2^k - 1)``, after softmax and ReLU.
+Backward, as in BiT's reference code (an LSQ variant), with ``Qn .. Qp`` the level range:
+the input gradient passes where ``x / alpha`` lies inside ``[Qn, Qp]`` and is zero outside;
+``alpha`` gets ``sum(dq/dalpha * grad) / sqrt(numel * max(Qp, 1))``, with ``dq/dalpha =
+sign(x)`` (signed, 1 bit) and otherwise ``round(q) - q`` inside, ``Qp`` above and ``Qn``
+below the range. ``alpha`` starts at 1 and is set on the first training forward (training
+mode, gradients enabled, real tensors) to ``2 * mean|x| / sqrt(Qp)`` (signed) or
+``4 * mean|x| / sqrt(Qp)`` (unsigned), ``Qp`` at least 1: BiT's "default" initialization;
+evaluation, ``no_grad`` and meta runs never change it.
 
-Each binarized module states its bit-widths to the analyzer (``profiler/bits.py``).
-Deviation from BiT's code: ``sign(0)`` is taken as +1 so values really are in {-1, +1}.
+Quantized linear and convolution layers also learn a per-input-channel offset added before
+the activation quantizer (BiT's ``LearnableBias`` "move"). 32 bits on either side means
+that side stays float.
+
+Each quantized module states its bit-widths to the analyzer with plain attributes
+(``weight_bits``, ``activation_bits``, ``parameter_bits``, ``extra_storage_bits``; see the
+README's "Declaring bits"). Deviation from BiT's code: ``sign(0)`` is taken as +1 so values
+really are in {-1, +1}.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from profiler.bits import dtype_bits
-
 # Below this, a learned scale is clamped: a non-positive alpha would flip or kill the signal.
 _MIN_ALPHA = 1e-5
+
+FULL_PRECISION_BITS = 32
+WEIGHT_SCALES = ("statistics", "learned")
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """The bit pair a layer computes with. 32 on a side: that side stays float."""
+
+    weight_bits: int = FULL_PRECISION_BITS
+    activation_bits: int = FULL_PRECISION_BITS
+    weight_scale: str = "statistics"   # k-bit weights (k >= 2): "statistics" or "learned"
+
+    def __post_init__(self):
+        for name in ("weight_bits", "activation_bits"):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, int)
+                    or not 1 <= value <= FULL_PRECISION_BITS):
+                raise ValueError(f"{name} must be a whole number from 1 to {FULL_PRECISION_BITS} "
+                                 f"({FULL_PRECISION_BITS} = full precision), got {value!r}")
+        if self.weight_scale not in WEIGHT_SCALES:
+            raise ValueError(f"weight_scale must be one of {list(WEIGHT_SCALES)}, "
+                             f"got {self.weight_scale!r}")
+
+    @property
+    def weights_quantized(self) -> bool:
+        return self.weight_bits < FULL_PRECISION_BITS
+
+    @property
+    def activations_quantized(self) -> bool:
+        return self.activation_bits < FULL_PRECISION_BITS
+
+    @property
+    def quantized(self) -> bool:
+        return self.weights_quantized or self.activations_quantized
+
+    @property
+    def label(self) -> str:
+        return f"W{self.weight_bits}A{self.activation_bits}"
+
+
+FULL_PRECISION = Quantization()
+W1A1 = Quantization(1, 1)
+
+
+def level_range(bits: int, signed: bool) -> tuple[int, int]:
+    """(Qn, Qp): the integer levels of an elastic quantizer; 1 bit signed is {-1, +1}."""
+    if signed:
+        return (-1, 1) if bits == 1 else (-2 ** (bits - 1), 2 ** (bits - 1) - 1)
+    return 0, 2 ** bits - 1
 
 
 class _SignedElasticBinarize(torch.autograd.Function):
@@ -55,25 +117,30 @@ class _SignedElasticBinarize(torch.autograd.Function):
         return grad_input, grad_alpha.reshape(alpha.shape).to(alpha.dtype)
 
 
-class _UnsignedElasticBinarize(torch.autograd.Function):
+class _ElasticQuantize(torch.autograd.Function):
+    """``alpha * clip(round(x / alpha), Qn, Qp)`` (every case but the 1-bit signed one)."""
+
     @staticmethod
-    def forward(ctx, x, alpha):
+    def forward(ctx, x, alpha, low: int, high: int):
         alpha = alpha.clamp(min=_MIN_ALPHA)
         ctx.save_for_backward(x, alpha)
-        return (x / alpha).round().clamp(0, 1) * alpha
+        ctx.levels = (low, high)
+        return (x / alpha).round().clamp(low, high) * alpha
 
     @staticmethod
     def backward(ctx, grad_output):
         x, alpha = ctx.saved_tensors
+        low, high = ctx.levels
         q = x / alpha
-        below = q < 0
-        above = q > 1
+        below = q < low
+        above = q > high
         inside = ~(below | above)
         grad_input = grad_output * inside
-        dq_dalpha = torch.where(above, torch.ones_like(q), torch.where(inside, q.round() - q, torch.zeros_like(q)))
-        grad_scale = 1.0 / math.sqrt(x.numel())
+        dq_dalpha = torch.where(above, torch.full_like(q, high),
+                                torch.where(inside, q.round() - q, torch.full_like(q, low)))
+        grad_scale = 1.0 / math.sqrt(x.numel() * max(high, 1))
         grad_alpha = (dq_dalpha * grad_output).sum() * grad_scale
-        return grad_input, grad_alpha.reshape(alpha.shape).to(alpha.dtype)
+        return grad_input, grad_alpha.reshape(alpha.shape).to(alpha.dtype), None, None
 
 
 class _BinarizeWeight(torch.autograd.Function):
@@ -93,6 +160,22 @@ class _BinarizeWeight(torch.autograd.Function):
         return grad_output, None
 
 
+class _SymmetricQuantizeWeight(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, bits: int, per_channel: bool):
+        if per_channel:
+            dims = tuple(range(1, weight.dim()))
+            largest = weight.abs().amax(dim=dims, keepdim=True)
+        else:
+            largest = weight.abs().max()
+        step = largest.clamp(min=_MIN_ALPHA) / (2 ** (bits - 1) - 1)
+        return (weight / step).round() * step
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None, None
+
+
 def binarize_weight(weight: torch.Tensor, per_channel: bool = False) -> torch.Tensor:
     """``mean|W| * sign(W - mean W)`` (per tensor, or per output channel), straight-through
     gradient. Depends on the parameter only, so a deployed model stores it as sign bits
@@ -100,18 +183,35 @@ def binarize_weight(weight: torch.Tensor, per_channel: bool = False) -> torch.Te
     return _BinarizeWeight.apply(weight, per_channel)
 
 
+def quantize_weight(weight: torch.Tensor, bits: int, per_channel: bool = False) -> torch.Tensor:
+    """``bits`` = 1: :func:`binarize_weight`. Otherwise BiT's symmetric quantizer with the
+    statistics scale ``max|W| / (2^(bits-1) - 1)`` (per tensor or per output channel),
+    levels ``{-(2^(bits-1) - 1) .. 2^(bits-1) - 1}``, straight-through gradient."""
+    if bits == 1:
+        return binarize_weight(weight, per_channel)
+    return _SymmetricQuantizeWeight.apply(weight, bits, per_channel)
+
+
 class ElasticBinarizer(nn.Module):
-    """Binarizes activations to {-alpha, alpha} (``signed``) or {0, alpha} with a learnable
-    ``alpha``.
+    """Quantizes activations to ``bits`` bits with a learnable scale ``alpha``: signed
+    levels {-alpha, alpha} at 1 bit, ``alpha * {-2^(bits-1) .. 2^(bits-1) - 1}`` above;
+    unsigned ``alpha * {0 .. 2^bits - 1}``. Named after BiT's ``ElasticQuantBinarizer``,
+    which also serves every bit-width.
 
     ``init_over_nonzero``: take the initial mean over the non-zero entries only. Used for
     attention probabilities, whose exact zeros are masked-out pairs: the dense-masked and
     the blocked sparse attention then start from the same alpha.
     """
 
-    def __init__(self, signed: bool, *, init_over_nonzero: bool = False):
+    def __init__(self, signed: bool, *, bits: int = 1, init_over_nonzero: bool = False):
         super().__init__()
+        if (isinstance(bits, bool) or not isinstance(bits, int)
+                or not 1 <= bits < FULL_PRECISION_BITS):
+            raise ValueError(f"an elastic quantizer needs 1 to {FULL_PRECISION_BITS - 1} bits, "
+                             f"got {bits!r}")
         self.signed = signed
+        self.bits = bits
+        self.levels = level_range(bits, signed)
         self.init_over_nonzero = init_over_nonzero
         self.alpha = nn.Parameter(torch.ones(()))
         # Plain Python state, not a tensor: testing it must not read tensor data (meta runs).
@@ -121,9 +221,9 @@ class ElasticBinarizer(nn.Module):
         # Only a real training step initializes: not eval, no_grad (profiling) or meta runs.
         if self.training and not self.initialized and torch.is_grad_enabled() and not x.is_meta:
             self._initialize(x)
-        if self.signed:
+        if self.signed and self.bits == 1:
             return _SignedElasticBinarize.apply(x, self.alpha)
-        return _UnsignedElasticBinarize.apply(x, self.alpha)
+        return _ElasticQuantize.apply(x, self.alpha, *self.levels)
 
     @torch.no_grad()
     def _initialize(self, x: torch.Tensor) -> None:
@@ -133,7 +233,7 @@ class ElasticBinarizer(nn.Module):
         else:
             mean = magnitude.mean()
         factor = 2.0 if self.signed else 4.0
-        self.alpha.copy_(factor * mean)
+        self.alpha.copy_(factor * mean / math.sqrt(max(self.levels[1], 1)))
         self.initialized = True
 
     def mark_initialized(self, alpha: float | None = None) -> None:
@@ -150,7 +250,8 @@ class ElasticBinarizer(nn.Module):
         self.initialized = bool(state.get("initialized", False))
 
     def extra_repr(self) -> str:
-        return "signed" if self.signed else "unsigned"
+        kind = "signed" if self.signed else "unsigned"
+        return kind if self.bits == 1 else f"{kind}, bits={self.bits}"
 
 
 class LearnableBias(nn.Module):
@@ -169,9 +270,89 @@ class LearnableBias(nn.Module):
         return x + self.bias.view(shape)
 
 
-class BinaryLinear(nn.Linear):
-    """Linear layer with 1-bit weights and 1-bit inputs (BiT). The MAC work is a single
-    ``F.linear`` on the binarized input and the binarized weight."""
+class _QuantizedOperands:
+    """Weight and input quantization shared by ``QuantizedLinear`` and ``QuantizedConv1d``.
+    A float side declares nothing, so the analyzer takes it at its dtype's width."""
+
+    weight_bits: Optional[int] = None
+    activation_bits: Optional[int] = None
+
+    def _init_quantizers(self, quantization: Quantization, in_channels: int, channel_dim: int,
+                         unsigned_input: bool, per_channel_scale: bool) -> None:
+        self.per_channel_scale = per_channel_scale
+        self.weight_quantizer = None
+        self.input_offset = self.input_binarizer = None
+        if quantization.weights_quantized:
+            self.weight_bits = quantization.weight_bits
+            self.parameter_bits = {"weight": quantization.weight_bits}
+            if quantization.weight_bits > 1 and quantization.weight_scale == "learned":
+                if per_channel_scale:
+                    raise ValueError("a learned weight scale is one per tensor")
+                self.weight_quantizer = ElasticBinarizer(signed=True, bits=quantization.weight_bits)
+        if quantization.activations_quantized:
+            self.activation_bits = quantization.activation_bits
+            self.input_offset = LearnableBias(in_channels, channel_dim=channel_dim)
+            self.input_binarizer = ElasticBinarizer(signed=not unsigned_input,
+                                                    bits=quantization.activation_bits)
+
+    def _quantized_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_binarizer is None:
+            return x
+        return self.input_binarizer(self.input_offset(x))
+
+    def _quantized_weight(self) -> torch.Tensor:
+        if self.weight_bits is None:
+            return self.weight
+        if self.weight_quantizer is not None:
+            return self.weight_quantizer(self.weight)
+        return quantize_weight(self.weight, self.weight_bits, self.per_channel_scale)
+
+    def extra_storage_bits(self) -> int:
+        # A statistics scale: recomputed on the fly in training, stored by a deployed model.
+        # (A learned scale is a parameter and counts as one.)
+        if self.weight_bits is None or self.weight_quantizer is not None:
+            return 0
+        scales = self.weight.shape[0] if self.per_channel_scale else 1
+        return scales * self.weight.element_size() * 8
+
+
+class QuantizedLinear(_QuantizedOperands, nn.Linear):
+    """Linear layer on quantized weights and quantized inputs (either side may stay float).
+    The MAC work is a single ``F.linear`` on the quantized input and weight."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 quantization: Quantization, unsigned_input: bool = False,
+                 per_channel_scale: bool = False):
+        super().__init__(in_features, out_features, bias=bias)
+        self._init_quantizers(quantization, in_features, -1, unsigned_input, per_channel_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self._quantized_input(x), self._quantized_weight(), self.bias)
+
+
+class QuantizedConv1d(_QuantizedOperands, nn.Conv1d):
+    """Conv1d on quantized weights and quantized inputs (either side may stay float)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, groups: int = 1, bias: bool = True, *,
+                 quantization: Quantization, unsigned_input: bool = False,
+                 per_channel_scale: bool = False):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         groups=groups, bias=bias)
+        self._init_quantizers(quantization, in_channels, 1, unsigned_input, per_channel_scale)
+
+    def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``padding_mask`` (B, T), True at padding: those frames enter the convolution as
+        0, like the frames of its own zero padding, rather than as a quantized offset."""
+        x = self._quantized_input(x)
+        if padding_mask is not None and self.input_binarizer is not None:
+            x = x.masked_fill(padding_mask[:, None, :], 0.0)
+        return F.conv1d(x, self._quantized_weight(), self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+
+class BinaryLinear(QuantizedLinear):
+    """Linear layer with 1-bit weights and 1-bit inputs (BiT)."""
 
     weight_bits = 1
     activation_bits = 1
@@ -179,23 +360,11 @@ class BinaryLinear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  unsigned_input: bool = False, per_channel_scale: bool = False):
-        super().__init__(in_features, out_features, bias=bias)
-        self.per_channel_scale = per_channel_scale
-        self.input_offset = LearnableBias(in_features)
-        self.input_binarizer = ElasticBinarizer(signed=not unsigned_input)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_binary = self.input_binarizer(self.input_offset(x))
-        w_binary = binarize_weight(self.weight, self.per_channel_scale)
-        return F.linear(x_binary, w_binary, self.bias)
-
-    def extra_storage_bits(self) -> int:
-        # The weight scales: recomputed on the fly in training, stored by a deployed model.
-        scales = self.out_features if self.per_channel_scale else 1
-        return scales * dtype_bits(self.weight.dtype)
+        super().__init__(in_features, out_features, bias=bias, quantization=W1A1,
+                         unsigned_input=unsigned_input, per_channel_scale=per_channel_scale)
 
 
-class BinaryConv1d(nn.Conv1d):
+class BinaryConv1d(QuantizedConv1d):
     """Conv1d with 1-bit weights and 1-bit inputs (BiT's recipe applied to convolutions)."""
 
     weight_bits = 1
@@ -206,57 +375,52 @@ class BinaryConv1d(nn.Conv1d):
                  padding: int = 0, groups: int = 1, bias: bool = True, *,
                  unsigned_input: bool = False, per_channel_scale: bool = False):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                         groups=groups, bias=bias)
-        self.per_channel_scale = per_channel_scale
-        self.input_offset = LearnableBias(in_channels, channel_dim=1)
-        self.input_binarizer = ElasticBinarizer(signed=not unsigned_input)
-
-    def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``padding_mask`` (B, T), True at padding: those frames enter the convolution as
-        0, like the frames of its own zero padding, rather than as +-alpha."""
-        x_binary = self.input_binarizer(self.input_offset(x))
-        if padding_mask is not None:
-            x_binary = x_binary.masked_fill(padding_mask[:, None, :], 0.0)
-        w_binary = binarize_weight(self.weight, self.per_channel_scale)
-        return F.conv1d(x_binary, w_binary, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
-
-    def extra_storage_bits(self) -> int:
-        scales = self.out_channels if self.per_channel_scale else 1
-        return scales * dtype_bits(self.weight.dtype)
+                         groups=groups, bias=bias, quantization=W1A1,
+                         unsigned_input=unsigned_input, per_channel_scale=per_channel_scale)
 
 
-def linear(in_features: int, out_features: int, *, bias: bool = True, binarized: bool = False,
-           unsigned_input: bool = False) -> nn.Linear:
-    """A float ``nn.Linear`` or, in a binarized build, a ``BinaryLinear``. ``unsigned_input``
-    says the input is non-negative (after ReLU), so BiT binarizes it to {0, 1}."""
-    if binarized:
+def linear(in_features: int, out_features: int, *, bias: bool = True,
+           quantization: Quantization = FULL_PRECISION, unsigned_input: bool = False) -> nn.Linear:
+    """A float ``nn.Linear``, a ``BinaryLinear`` at W1A1 or a ``QuantizedLinear``.
+    ``unsigned_input`` says the input is non-negative (after ReLU), so its quantizer uses
+    the levels {0 .. 2^bits - 1}."""
+    if _is_binary(quantization):
         return BinaryLinear(in_features, out_features, bias=bias, unsigned_input=unsigned_input)
+    if quantization.quantized:
+        return QuantizedLinear(in_features, out_features, bias=bias, quantization=quantization,
+                               unsigned_input=unsigned_input)
     return nn.Linear(in_features, out_features, bias=bias)
 
 
 def conv1d(in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
-           padding: int = 0, groups: int = 1, bias: bool = True, binarized: bool = False) -> nn.Conv1d:
-    if binarized:
-        return BinaryConv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                            groups=groups, bias=bias)
-    return nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                     groups=groups, bias=bias)
+           padding: int = 0, groups: int = 1, bias: bool = True,
+           quantization: Quantization = FULL_PRECISION) -> nn.Conv1d:
+    shape = dict(stride=stride, padding=padding, groups=groups, bias=bias)
+    if _is_binary(quantization):
+        return BinaryConv1d(in_channels, out_channels, kernel_size, **shape)
+    if quantization.quantized:
+        return QuantizedConv1d(in_channels, out_channels, kernel_size, quantization=quantization,
+                               **shape)
+    return nn.Conv1d(in_channels, out_channels, kernel_size, **shape)
+
+
+def _is_binary(quantization: Quantization) -> bool:
+    return quantization.weight_bits == 1 and quantization.activation_bits == 1
 
 
 def masked_conv(conv: nn.Conv1d, x: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
     """Applies ``conv`` to (B, C, T) ``x`` with the frames at ``padding_mask`` set to zero
-    (after binarization, for a binary convolution)."""
+    (after quantization, for a quantized convolution)."""
     if padding_mask is None:
         return conv(x)
     x = x.masked_fill(padding_mask[:, None, :], 0.0)
-    if isinstance(conv, BinaryConv1d):
+    if isinstance(conv, QuantizedConv1d):
         return conv(x, padding_mask)
     return conv(x)
 
 
 def mark_binarizers_initialized(module: nn.Module) -> None:
-    """Turn off the first-batch alpha initialization in every binarizer under ``module``."""
+    """Turn off the first-batch alpha initialization in every quantizer under ``module``."""
     for child in module.modules():
         if isinstance(child, ElasticBinarizer):
             child.mark_initialized()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .bit import FULL_PRECISION_BITS, Quantization
 from .frontends import FRONTENDS
 from .sparseformer import ATTENTION_IMPLEMENTATIONS
 from .squeezeformer import default_recover_index, default_reduce_index
@@ -21,8 +22,12 @@ class HubertConfig:
     heads: int
     ffn_dim: int
     frontend: str = "fastconv"        # "fastconv" | "wav2vec2"
-    binarized: bool = False           # BiT W1A1 encoder
-    precision: str = field(init=False)  # "FP32" or "FP32-W1A1", from ``binarized``
+    binarized: bool = False           # BiT W1A1 encoder (the bq-* models)
+    precision: str = field(init=False)  # "FP32", or "FP32-W<w>A<a>" from the bit pair
+    # The encoder's bit pair (32 = float); None: 1 for a binarized model, else 32.
+    weight_bits: Optional[int] = None
+    activation_bits: Optional[int] = None
+    weight_scale: str = "statistics"  # k-bit weights (k >= 2): "statistics" | "learned"
     ffn_activation: str = "gelu"      # BiT builds use "relu" (its {0, 1} binarizer follows it)
 
     # attention: "dense" for transformer/conformer/squeezeformer; sparseformer: "masked" | "blocked"
@@ -50,14 +55,18 @@ class HubertConfig:
     activation_dropout: float = 0.0
     input_dropout: float = 0.1
     feature_grad_mult: float = 0.1
-    # Whether BiT also binarizes the 512 -> D input projection and the final projection
-    # (the paper does not say; it moves the BQ storage by about 0.5-1.5 MB).
+    # Whether BiT also binarizes (quantizes, at the encoder's bit pair) the 512 -> D input
+    # projection and the final projection (the paper does not say; it moves the BQ storage
+    # by about 0.5-1.5 MB).
     binarize_projections: bool = False
     # Float width the paper's Table 1 stores this row at: 16 for the vanilla rows (FP16).
     paper_float_bits: int = 32
 
     def __post_init__(self):
-        object.__setattr__(self, "precision", "FP32-W1A1" if self.binarized else "FP32")
+        self._resolve_bits()
+        quantization = self.quantization
+        object.__setattr__(self, "precision",
+                           f"FP32-{quantization.label}" if quantization.quantized else "FP32")
         self._validate_sizes()
         if self.encoder == "squeezeformer":
             if self.reduce_index is None:
@@ -66,6 +75,26 @@ class HubertConfig:
                 object.__setattr__(self, "recover_index",
                                    max(default_recover_index(self.layers), self.reduce_index + 1))
         self.validate()
+
+    @property
+    def quantization(self) -> Quantization:
+        try:
+            return Quantization(self.weight_bits, self.activation_bits, self.weight_scale)
+        except ValueError as error:
+            self._fail(str(error))
+
+    def _resolve_bits(self) -> None:
+        if self.binarized:
+            chosen = {name: getattr(self, name) for name in ("weight_bits", "activation_bits")
+                      if getattr(self, name) not in (None, 1)}
+            if chosen:
+                self._fail(f"binarized (bq-) models are BiT's W1A1, got {chosen}; for another "
+                           "bit pair build the full-precision model with weight_bits and "
+                           "activation_bits")
+        default = 1 if self.binarized else FULL_PRECISION_BITS
+        for name in ("weight_bits", "activation_bits"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
     @property
     def head_dim(self) -> int:
@@ -86,6 +115,7 @@ class HubertConfig:
         """Raises ValueError, naming the model and the field, for a config that cannot build."""
         fail = self._fail
         self._validate_sizes()
+        self.quantization  # raises for bits outside 1..32 or an unknown weight_scale
         if self.encoder not in ENCODERS:
             fail(f"unknown encoder {self.encoder!r}; known: {list(ENCODERS)}")
         if self.dim % self.heads:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .attention import mask_value, merge_heads, split_heads
-from .bit import ElasticBinarizer, conv1d, linear, masked_conv
+from .bit import FULL_PRECISION, ElasticBinarizer, Quantization, conv1d, linear, masked_conv
 from .transformer import FeedForward, TransformerEncoder
 
 
@@ -82,21 +82,20 @@ class RelPositionAttentionCore(nn.Module):
         return probs
 
 
-class BinaryRelPositionAttentionCore(RelPositionAttentionCore):
-    """All three products on binarized operands. The position operand p is computed from
-    parameters only, so the analyzer sees it as the constant (weight) side."""
+class QuantizedRelPositionAttentionCore(RelPositionAttentionCore):
+    """All three products on quantized operands (BiT at 1 bit). The position operand p is
+    computed from parameters only, so the analyzer sees it as the constant (weight) side,
+    quantized by an activation quantizer at the activations' width."""
 
-    weight_bits = 1
-    activation_bits = 1
-
-    def __init__(self, heads: int, head_dim: int, dropout: float = 0.0):
+    def __init__(self, heads: int, head_dim: int, dropout: float = 0.0, *, bits: int = 1):
         super().__init__(heads, head_dim, dropout)
-        self.query_u_binarizer = ElasticBinarizer(signed=True)
-        self.query_v_binarizer = ElasticBinarizer(signed=True)
-        self.key_binarizer = ElasticBinarizer(signed=True)
-        self.value_binarizer = ElasticBinarizer(signed=True)
-        self.position_binarizer = ElasticBinarizer(signed=True)
-        self.probs_binarizer = ElasticBinarizer(signed=False, init_over_nonzero=True)
+        self.weight_bits = self.activation_bits = bits
+        self.query_u_binarizer = ElasticBinarizer(signed=True, bits=bits)
+        self.query_v_binarizer = ElasticBinarizer(signed=True, bits=bits)
+        self.key_binarizer = ElasticBinarizer(signed=True, bits=bits)
+        self.value_binarizer = ElasticBinarizer(signed=True, bits=bits)
+        self.position_binarizer = ElasticBinarizer(signed=True, bits=bits)
+        self.probs_binarizer = ElasticBinarizer(signed=False, bits=bits, init_over_nonzero=True)
 
     def _operands(self, q, k, v, p):
         q_u, q_v, k, v, p = super()._operands(q, k, v, p)
@@ -111,25 +110,28 @@ class RelPositionSelfAttention(nn.Module):
     """ESPnet's RelPositionMultiHeadedAttention with its own positional table."""
 
     def __init__(self, dim: int, heads: int, *, max_len: int = 5000, dropout: float = 0.0,
-                 binarized: bool = False):
+                 quantization: Quantization = FULL_PRECISION):
         super().__init__()
         if dim % heads != 0:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads = heads
-        self.q_proj = linear(dim, dim, binarized=binarized)
-        self.k_proj = linear(dim, dim, binarized=binarized)
-        self.v_proj = linear(dim, dim, binarized=binarized)
+        self.q_proj = linear(dim, dim, quantization=quantization)
+        self.k_proj = linear(dim, dim, quantization=quantization)
+        self.v_proj = linear(dim, dim, quantization=quantization)
         # The layer's own table (see the module docstring), a parameter of this module rather
         # than of a child so that no module returns a bare view of a parameter.
         self.position_table = nn.Parameter(relative_sinusoids(max_len, dim))
-        if binarized:
-            # Only read through linear_pos's input binarizer, which keeps sign(table + offset):
-            # a deployed model stores those signs, 1 bit a value.
-            self.parameter_bits = {"position_table": 1}
-        self.linear_pos = linear(dim, dim, bias=False, binarized=binarized)
-        core = BinaryRelPositionAttentionCore if binarized else RelPositionAttentionCore
-        self.core = core(heads, dim // heads, dropout)
-        self.out_proj = linear(dim, dim, binarized=binarized)
+        bits = quantization.activation_bits
+        if quantization.activations_quantized:
+            # Only read through linear_pos's input quantizer, which keeps the levels of
+            # table + offset (the signs at 1 bit): a deployed model stores those, `bits` a value.
+            self.parameter_bits = {"position_table": bits}
+        self.linear_pos = linear(dim, dim, bias=False, quantization=quantization)
+        if quantization.activations_quantized:
+            self.core = QuantizedRelPositionAttentionCore(heads, dim // heads, dropout, bits=bits)
+        else:
+            self.core = RelPositionAttentionCore(heads, dim // heads, dropout)
+        self.out_proj = linear(dim, dim, quantization=quantization)
 
     def forward(self, x: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         q = split_heads(self.q_proj(x), self.heads)
@@ -151,18 +153,18 @@ class ConvolutionModule(nn.Module):
     depthwise conv runs on the 2D channels of the first pointwise conv."""
 
     def __init__(self, dim: int, kernel_size: int = 31, *, use_glu: bool = True,
-                 dropout: float = 0.0, binarized: bool = False):
+                 dropout: float = 0.0, quantization: Quantization = FULL_PRECISION):
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"the depthwise kernel must be odd to keep the length, got {kernel_size}")
         channels = dim if use_glu else 2 * dim
-        self.pointwise_conv1 = conv1d(dim, 2 * dim, 1, binarized=binarized)
+        self.pointwise_conv1 = conv1d(dim, 2 * dim, 1, quantization=quantization)
         self.gate = nn.GLU(dim=1) if use_glu else nn.SiLU()
         self.depthwise_conv = conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2,
-                                     groups=channels, binarized=binarized)
+                                     groups=channels, quantization=quantization)
         self.batch_norm = nn.BatchNorm1d(channels)
         self.activation = nn.SiLU()
-        self.pointwise_conv2 = conv1d(channels, dim, 1, binarized=binarized)
+        self.pointwise_conv2 = conv1d(channels, dim, 1, quantization=quantization)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -176,19 +178,20 @@ class ConformerLayer(nn.Module):
     def __init__(self, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
                  max_len: int = 5000, activation_name: str = "swish", dropout: float = 0.1,
                  attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                 binarized: bool = False):
+                 quantization: Quantization = FULL_PRECISION):
         super().__init__()
         self.ffn1_norm = nn.LayerNorm(dim)
         self.ffn1 = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                                binarized=binarized)
+                                quantization=quantization)
         self.attention_norm = nn.LayerNorm(dim)
         self.attention = RelPositionSelfAttention(dim, heads, max_len=max_len,
-                                                  dropout=attention_dropout, binarized=binarized)
+                                                  dropout=attention_dropout,
+                                                  quantization=quantization)
         self.conv_norm = nn.LayerNorm(dim)
-        self.conv = ConvolutionModule(dim, kernel_size, dropout=dropout, binarized=binarized)
+        self.conv = ConvolutionModule(dim, kernel_size, dropout=dropout, quantization=quantization)
         self.ffn2_norm = nn.LayerNorm(dim)
         self.ffn2 = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                                binarized=binarized)
+                                quantization=quantization)
         self.final_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
@@ -207,11 +210,11 @@ class ConformerEncoder(TransformerEncoder):
 def conformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
                       max_len: int = 5000, activation_name: str = "swish", dropout: float = 0.1,
                       attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                      binarized: bool = False) -> ConformerEncoder:
+                      quantization: Quantization = FULL_PRECISION) -> ConformerEncoder:
     return ConformerEncoder([
         ConformerLayer(dim, heads, ffn_dim, kernel_size=kernel_size, max_len=max_len,
                        activation_name=activation_name, dropout=dropout,
                        attention_dropout=attention_dropout, activation_dropout=activation_dropout,
-                       binarized=binarized)
+                       quantization=quantization)
         for _ in range(layers)
     ])

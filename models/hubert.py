@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .bit import linear
+from .bit import FULL_PRECISION, linear
 from .configuration import HubertConfig
 from .conformer import conformer_encoder
 from .frontends import feature_extractor
@@ -77,7 +77,8 @@ class _GradMultiply(torch.autograd.Function):
 def build_encoder(config: HubertConfig) -> nn.Module:
     common = dict(activation_name=config.ffn_activation, dropout=config.dropout,
                   attention_dropout=config.attention_dropout,
-                  activation_dropout=config.activation_dropout, binarized=config.binarized)
+                  activation_dropout=config.activation_dropout,
+                  quantization=config.quantization)
     shape = (config.layers, config.dim, config.heads, config.ffn_dim)
     if config.encoder == "transformer":
         return transformer_encoder(*shape, **common)
@@ -100,11 +101,11 @@ class HuBERT(nn.Module):
     def __init__(self, config: HubertConfig):
         super().__init__()
         self.config = config
-        binarized_projections = config.binarized and config.binarize_projections
+        projections = config.quantization if config.binarize_projections else FULL_PRECISION
         self.feature_extractor = feature_extractor(config.frontend)
         channels = self.feature_extractor.out_channels
         self.feature_norm = nn.LayerNorm(channels)
-        self.feature_projection = linear(channels, config.dim, binarized=binarized_projections)
+        self.feature_projection = linear(channels, config.dim, quantization=projections)
         self.input_dropout = nn.Dropout(config.input_dropout)
         self.mask_embedding = nn.Parameter(torch.empty(config.dim).uniform_())
         self.positional_conv = ConvolutionalPositionalEmbedding(
@@ -112,7 +113,7 @@ class HuBERT(nn.Module):
         self.encoder_norm = nn.LayerNorm(config.dim)
         self.encoder_dropout = nn.Dropout(config.dropout)
         self.encoder = build_encoder(config)
-        self.final_projection = linear(config.dim, config.final_dim, binarized=binarized_projections)
+        self.final_projection = linear(config.dim, config.final_dim, quantization=projections)
         self.label_embeddings = nn.Parameter(torch.empty(config.num_classes, config.final_dim).uniform_())
         _init_bert_linears(self.encoder)
 

@@ -8,6 +8,8 @@
     sparseformer-sw-s     sparseformer    8  512   4  4x   (shallow-wide)
     bq-<each>             the same, BiT-binarized (W1A1), ReLU feed-forward
 
+Any of them builds at any weight/activation bit pair: ``weight_bits`` and
+``activation_bits`` (1 to 32, 32 = float) are config overrides; bq-* stay W1A1.
 All use the "+FastConv" front end. Sparseformers default to the dense-masked attention
 the paper's numbers reflect; ``attention="blocked"`` skips the masked work.
 """

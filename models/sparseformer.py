@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import AttentionBinarizers, mask_value
+from .bit import FULL_PRECISION, Quantization
 from .transformer import TransformerEncoder, transformer_layer
 
 ATTENTION_IMPLEMENTATIONS = ("masked", "blocked")
@@ -112,7 +113,7 @@ class BlockedSparseAttention(_SparseAttentionCore):
     """
 
     # The probability binarizer's first alpha is a mean over the non-zero probabilities; the
-    # rows of the queries added to fill the last block must not count (binarized core only).
+    # rows of the queries added to fill the last block must not count (quantized core only).
     zero_padded_queries = False
 
     def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0,
@@ -191,13 +192,12 @@ class BlockedSparseAttention(_SparseAttentionCore):
         return local_bias, summary_bias
 
 
-class _BinaryOperands:
-    """BiT binarization of the attention operands, shared by both sparse cores."""
+class _QuantizedAttentionOperands:
+    """BiT quantization of the attention operands, shared by both sparse cores."""
 
-    activation_bits = 1
-
-    def _init_binarizers(self):
-        self.binarizers = AttentionBinarizers()
+    def _init_binarizers(self, bits: int):
+        self.activation_bits = bits
+        self.binarizers = AttentionBinarizers(bits)
 
     def _operands(self, q, k, v):
         return self.binarizers.query(q), self.binarizers.key(k), self.binarizers.value(v)
@@ -206,36 +206,40 @@ class _BinaryOperands:
         return self.binarizers.probs(probs)
 
 
-class BinaryMaskedSparseAttention(_BinaryOperands, MaskedSparseAttention):
-    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
+class QuantizedMaskedSparseAttention(_QuantizedAttentionOperands, MaskedSparseAttention):
+    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0, *, bits: int = 1):
         super().__init__(pattern, dropout)
-        self._init_binarizers()
+        self._init_binarizers(bits)
 
 
-class BinaryBlockedSparseAttention(_BinaryOperands, BlockedSparseAttention):
-    """Runs in one chunk: BiT's probability binarizer scales its alpha gradient by the size
+class QuantizedBlockedSparseAttention(_QuantizedAttentionOperands, BlockedSparseAttention):
+    """Runs in one chunk: BiT's probability quantizer scales its alpha gradient by the size
     of the whole probability tensor, which chunking would change."""
 
     zero_padded_queries = True
 
-    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0):
+    def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0, *, bits: int = 1):
         super().__init__(pattern, dropout, chunk_elements=2 ** 62)
-        self._init_binarizers()
+        self._init_binarizers(bits)
 
 
-def sparse_attention_core(implementation: str, pattern: FixedSparsePattern, *, binarized: bool,
-                          dropout: float = 0.0) -> nn.Module:
+def sparse_attention_core(implementation: str, pattern: FixedSparsePattern, *,
+                          quantization: Quantization, dropout: float = 0.0) -> nn.Module:
+    """The float core, or the quantized one when activations are quantized."""
+    quantized = quantization.activations_quantized
     cores = {
         ("masked", False): MaskedSparseAttention,
         ("blocked", False): BlockedSparseAttention,
-        ("masked", True): BinaryMaskedSparseAttention,
-        ("blocked", True): BinaryBlockedSparseAttention,
+        ("masked", True): QuantizedMaskedSparseAttention,
+        ("blocked", True): QuantizedBlockedSparseAttention,
     }
     try:
-        core = cores[(implementation, binarized)]
+        core = cores[(implementation, quantized)]
     except KeyError:
         raise ValueError(f"unknown sparse attention {implementation!r}; "
                          f"known: {list(ATTENTION_IMPLEMENTATIONS)}") from None
+    if quantized:
+        return core(pattern, dropout, bits=quantization.activation_bits)
     return core(pattern, dropout)
 
 
@@ -247,11 +251,12 @@ def sparseformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
                          attention: str = "masked", pattern: FixedSparsePattern = FixedSparsePattern(),
                          activation_name: str = "gelu", dropout: float = 0.1,
                          attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                         binarized: bool = False) -> SparseformerEncoder:
+                         quantization: Quantization = FULL_PRECISION) -> SparseformerEncoder:
     return SparseformerEncoder([
         transformer_layer(dim, heads, ffn_dim, activation_name=activation_name, dropout=dropout,
-                          activation_dropout=activation_dropout, binarized=binarized,
-                          attention_core=sparse_attention_core(attention, pattern, binarized=binarized,
+                          activation_dropout=activation_dropout, quantization=quantization,
+                          attention_core=sparse_attention_core(attention, pattern,
+                                                               quantization=quantization,
                                                                dropout=attention_dropout))
         for _ in range(layers)
     ])

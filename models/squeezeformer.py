@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bit import conv1d, linear, masked_conv
+from .bit import FULL_PRECISION, Quantization, conv1d, linear, masked_conv
 from .conformer import ConvolutionModule, RelPositionSelfAttention
 from .transformer import FeedForward
 
@@ -41,25 +41,26 @@ class SqueezeformerBlock(nn.Module):
     def __init__(self, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
                  max_len: int = 5000, activation_name: str = "swish", conv_use_glu: bool = True,
                  dropout: float = 0.1, attention_dropout: float = 0.1,
-                 activation_dropout: float = 0.0, binarized: bool = False):
+                 activation_dropout: float = 0.0, quantization: Quantization = FULL_PRECISION):
         super().__init__()
         # MF: attention, feed-forward
         self.attention_scale = AdaptiveScale(dim)
         self.attention = RelPositionSelfAttention(dim, heads, max_len=max_len,
-                                                  dropout=attention_dropout, binarized=binarized)
+                                                  dropout=attention_dropout,
+                                                  quantization=quantization)
         self.attention_norm = nn.LayerNorm(dim)
         self.ffn1_scale = AdaptiveScale(dim)
         self.ffn1 = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                                binarized=binarized)
+                                quantization=quantization)
         self.ffn1_norm = nn.LayerNorm(dim)
         # CF: convolution, feed-forward
         self.conv_scale = AdaptiveScale(dim)
         self.conv = ConvolutionModule(dim, kernel_size, use_glu=conv_use_glu, dropout=dropout,
-                                      binarized=binarized)
+                                      quantization=quantization)
         self.conv_norm = nn.LayerNorm(dim)
         self.ffn2_scale = AdaptiveScale(dim)
         self.ffn2 = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                                binarized=binarized)
+                                quantization=quantization)
         self.ffn2_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
@@ -78,13 +79,14 @@ class TimeReduction(nn.Module):
     instead, so that the last reduced frame is a convolution output and the result does not
     depend on how much padding follows an utterance in its batch."""
 
-    def __init__(self, dim: int, kernel_size: int = 5, stride: int = 2, *, binarized: bool = False):
+    def __init__(self, dim: int, kernel_size: int = 5, stride: int = 2, *,
+                 quantization: Quantization = FULL_PRECISION):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride
         self.depthwise_conv = conv1d(dim, dim, kernel_size, stride=stride, groups=dim,
-                                     binarized=binarized)
-        self.pointwise_conv = conv1d(dim, dim, 1, binarized=binarized)
+                                     quantization=quantization)
+        self.pointwise_conv = conv1d(dim, dim, 1, quantization=quantization)
 
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -103,10 +105,10 @@ class TimeRecovery(nn.Module):
     """Repeats each frame ``stride`` times, trims to the saved length, applies a Linear layer
     and adds the activation saved before the reduction."""
 
-    def __init__(self, dim: int, stride: int = 2, *, binarized: bool = False):
+    def __init__(self, dim: int, stride: int = 2, *, quantization: Quantization = FULL_PRECISION):
         super().__init__()
         self.stride = stride
-        self.linear = linear(dim, dim, binarized=binarized)
+        self.linear = linear(dim, dim, quantization=quantization)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = x.repeat_interleave(self.stride, dim=1)[:, : skip.size(1)]
@@ -173,13 +175,14 @@ def squeezeformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
                           max_len: int = 5000, activation_name: str = "swish",
                           conv_use_glu: bool = True, dropout: float = 0.1,
                           attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                          binarized: bool = False) -> SqueezeformerEncoder:
+                          quantization: Quantization = FULL_PRECISION) -> SqueezeformerEncoder:
     blocks = [
         SqueezeformerBlock(dim, heads, ffn_dim, kernel_size=kernel_size, max_len=max_len,
                            activation_name=activation_name, conv_use_glu=conv_use_glu,
                            dropout=dropout, attention_dropout=attention_dropout,
-                           activation_dropout=activation_dropout, binarized=binarized)
+                           activation_dropout=activation_dropout, quantization=quantization)
         for _ in range(layers)
     ]
-    return SqueezeformerEncoder(blocks, TimeReduction(dim, binarized=binarized),
-                                TimeRecovery(dim, binarized=binarized), reduce_index, recover_index)
+    return SqueezeformerEncoder(blocks, TimeReduction(dim, quantization=quantization),
+                                TimeRecovery(dim, quantization=quantization), reduce_index,
+                                recover_index)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .attention import MultiheadSelfAttention, dense_attention_core
-from .bit import linear
+from .bit import FULL_PRECISION, Quantization, linear
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU}
 
@@ -22,16 +22,16 @@ def activation(name: str) -> nn.Module:
 
 
 class FeedForward(nn.Module):
-    """Linear -> activation -> dropout -> Linear. In a binarized build the second Linear's
-    input comes out of a ReLU, so BiT binarizes it to {0, 1} rather than {-1, 1}."""
+    """Linear -> activation -> dropout -> Linear. In a quantized build the second Linear's
+    input comes out of a ReLU, so BiT quantizes it to unsigned levels ({0, 1} at 1 bit)."""
 
     def __init__(self, dim: int, ffn_dim: int, activation_name: str, *, dropout: float = 0.0,
-                 binarized: bool = False):
+                 quantization: Quantization = FULL_PRECISION):
         super().__init__()
-        self.fc1 = linear(dim, ffn_dim, binarized=binarized)
+        self.fc1 = linear(dim, ffn_dim, quantization=quantization)
         self.activation = activation(activation_name)
         self.dropout = nn.Dropout(dropout)
-        self.fc2 = linear(ffn_dim, dim, binarized=binarized,
+        self.fc2 = linear(ffn_dim, dim, quantization=quantization,
                           unsigned_input=activation_name == "relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,23 +72,24 @@ class TransformerEncoder(nn.Module):
 
 def transformer_layer(dim: int, heads: int, ffn_dim: int, *, activation_name: str = "gelu",
                       dropout: float = 0.1, attention_dropout: float = 0.1,
-                      activation_dropout: float = 0.0, binarized: bool = False,
+                      activation_dropout: float = 0.0,
+                      quantization: Quantization = FULL_PRECISION,
                       attention_core: Optional[nn.Module] = None) -> TransformerLayer:
     if attention_core is None:
-        attention_core = dense_attention_core(binarized=binarized, dropout=attention_dropout)
-    attention = MultiheadSelfAttention(dim, heads, attention_core, binarized=binarized)
+        attention_core = dense_attention_core(quantization=quantization, dropout=attention_dropout)
+    attention = MultiheadSelfAttention(dim, heads, attention_core, quantization=quantization)
     feed_forward = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                               binarized=binarized)
+                               quantization=quantization)
     return TransformerLayer(attention, feed_forward, dim, dropout)
 
 
 def transformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
                         activation_name: str = "gelu", dropout: float = 0.1,
                         attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                        binarized: bool = False) -> TransformerEncoder:
+                        quantization: Quantization = FULL_PRECISION) -> TransformerEncoder:
     return TransformerEncoder([
         transformer_layer(dim, heads, ffn_dim, activation_name=activation_name, dropout=dropout,
                           attention_dropout=attention_dropout,
-                          activation_dropout=activation_dropout, binarized=binarized)
+                          activation_dropout=activation_dropout, quantization=quantization)
         for _ in range(layers)
     ])

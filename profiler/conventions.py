@@ -2,7 +2,7 @@
 
 ``bayesian-bits`` (the default): storage = parameter bits / 8; FLOPs = 2 x float MACs +
 elementwise FLOPs; BOPs = MACs x weight bits x activation bits per op (van Baalen et al.,
-"Bayesian Bits", 2020), full-precision and binarized apart; G = 1e9.
+"Bayesian Bits", 2020), full-precision and quantized (binarized included) apart; G = 1e9.
 
 ``paper``: reproduces the scaling of Table 1 of Jeon et al. (see reports/reproduction.md):
 the rows the paper stores in FP16 (both vanilla rows) are built in float16;
@@ -34,7 +34,8 @@ def _bayesian_bits(t: Mapping[str, float]) -> dict:
         "storage_mb": t["storage_bytes"] / 1e6,
         "flop_g": t["flops"] / 1e9,
         "bop_nonq_g": t["bop_nonq"] / 1e9,
-        "bop_bq_g": t["bop_bq"] / 1e9,
+        # Every sub-float BOP: binarized and k-bit quantized (W2A2, W1A4...) alike.
+        "bop_bq_g": (t["bop_bq"] + t["bop_q"]) / 1e9,
     }
 
 

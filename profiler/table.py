@@ -24,7 +24,7 @@ class ProfiledModel:
     profile: Profile
 
 
-def profile_zoo_model(name: str, seconds: float, convention: Convention, *,
+def profile_zoo_model(name: str, seconds: float, convention: Convention, /, *,
                       use_cache: bool = True, **overrides) -> ProfiledModel:
     """Build ``name`` on the meta device at the convention's float width and profile one
     utterance of ``seconds`` (batch 1) in eval mode. Results are cached on disk (see
@@ -104,12 +104,16 @@ def resolve_models(spec: Optional[Sequence[str]]) -> list[str]:
 
 
 def build_rows(names: Iterable[str], *, seconds: float, convention: Convention,
-               catalog: Catalog, estimate: str, progress: bool = False) -> list[dict]:
+               catalog: Catalog, estimate: str, progress: bool = False,
+               overrides: Optional[dict] = None) -> list[dict]:
+    """One row per model; ``overrides`` (zoo config fields) apply to every model."""
     names = list(names)
+    overrides = overrides or {}
     iterator = names
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(names, desc="profiling", unit="model", leave=False)
-    return [row_for(profile_zoo_model(n, seconds, convention), convention, catalog, estimate)
+    return [row_for(profile_zoo_model(n, seconds, convention, **overrides), convention, catalog,
+                    estimate)
             for n in iterator]

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from models.bit import FULL_PRECISION, W1A1
 from models.conformer import (ConformerLayer, RelPositionAttentionCore, relative_shift,
                               relative_sinusoids)
 from models.squeezeformer import (SqueezeformerBlock, TimeRecovery, TimeReduction,
@@ -50,7 +51,7 @@ def test_transformer_layer_params(D, H, F):
 
 def test_binarized_transformer_layer_params():
     D, F = 16, 64
-    layer = transformer_layer(D, 4, F, activation_name="relu", binarized=True)
+    layer = transformer_layer(D, 4, F, activation_name="relu", quantization=W1A1)
     # each BinaryLinear adds an input offset (in_features) and a scale alpha; the attention
     # core has four binarizers (Q, K, V, probabilities)
     extra = 4 * (D + 1) + (D + 1) + (F + 1) + 4
@@ -69,7 +70,8 @@ def test_conformer_layer_params(D, H, F, K, M):
 
 def test_binarized_conformer_layer_params():
     D, F, K, M = 16, 64, 7, 50
-    layer = ConformerLayer(D, 4, F, kernel_size=K, max_len=M, activation_name="relu", binarized=True)
+    layer = ConformerLayer(D, 4, F, kernel_size=K, max_len=M, activation_name="relu",
+                           quantization=W1A1)
     linears = 2 * ((D + 1) + (F + 1)) + 5 * (D + 1)  # FFNs; q, k, v, out, linear_pos
     convs = 3 * (D + 1)                               # pw1, depthwise (D channels after GLU), pw2
     attention_binarizers = 6                          # q+u, q+v, k, v, p, probabilities
@@ -157,8 +159,9 @@ def test_relative_position_scores_use_position_i_minus_j():
 
 def test_positional_table_storage_bits():
     from profiler.bits import parameter_storage_bits
-    for binarized, bits in ((False, 32), (True, 1)):
-        attention = ConformerLayer(16, 4, 64, kernel_size=7, max_len=50, binarized=binarized).attention
+    for quantization, bits in ((FULL_PRECISION, 32), (W1A1, 1)):
+        attention = ConformerLayer(16, 4, 64, kernel_size=7, max_len=50,
+                                   quantization=quantization).attention
         assert parameter_storage_bits(attention, "position_table", attention.position_table) == bits
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from models.bit import ElasticBinarizer
-from models.sparseformer import (BinaryBlockedSparseAttention, BinaryMaskedSparseAttention,
-                                 BlockedSparseAttention, FixedSparsePattern, MaskedSparseAttention)
+from models.sparseformer import (BlockedSparseAttention, FixedSparsePattern, MaskedSparseAttention,
+                                 QuantizedBlockedSparseAttention, QuantizedMaskedSparseAttention)
 
 
 def test_pattern_on_a_small_case():
@@ -35,7 +35,7 @@ def test_effective_attention_macs():
     pattern = FixedSparsePattern(32, 8)
     pairs = 15 * 32 * (32 + 14 * 8) + 19 * (19 + 15 * 8)
     for core in (MaskedSparseAttention(pattern), BlockedSparseAttention(pattern),
-                 BinaryMaskedSparseAttention(pattern), BinaryBlockedSparseAttention(pattern)):
+                 QuantizedMaskedSparseAttention(pattern), QuantizedBlockedSparseAttention(pattern)):
         # Q.K^T and A.V, each pair once per product, all heads, whole batch
         assert core.effective_attention_macs(q, q, q, None) == 2 * 2 * 4 * 64 * pairs
 
@@ -67,7 +67,7 @@ def test_blocked_equals_masked_binarized():
     torch.manual_seed(1)
     pattern = FixedSparsePattern(8, 2)
     q, k, v = (torch.randn(2, 2, 45, 8) for _ in range(3))
-    masked, blocked = BinaryMaskedSparseAttention(pattern), BinaryBlockedSparseAttention(pattern)
+    masked, blocked = QuantizedMaskedSparseAttention(pattern), QuantizedBlockedSparseAttention(pattern)
     masked.train(), blocked.train()  # first-batch alpha initialization must agree too
     a, b = masked(q, k, v), blocked(q, k, v)
     assert masked.binarizers.probs.alpha.item() == pytest.approx(blocked.binarizers.probs.alpha.item())
@@ -76,8 +76,8 @@ def test_blocked_equals_masked_binarized():
 
 
 def test_binarized_cores_declare_one_bit_activations():
-    for core in (BinaryMaskedSparseAttention(FixedSparsePattern()),
-                 BinaryBlockedSparseAttention(FixedSparsePattern())):
+    for core in (QuantizedMaskedSparseAttention(FixedSparsePattern()),
+                 QuantizedBlockedSparseAttention(FixedSparsePattern())):
         assert core.activation_bits == 1
         assert isinstance(core.binarizers.probs, ElasticBinarizer) and not core.binarizers.probs.signed
 

@@ -6,8 +6,11 @@ import pytest
 import torch
 
 from models.trainer.datasets import Vocabulary
+from models.trainer.superb_heads import HeadSettings
+from models.trainer.superb_tasks import SUPERB_TASKS
+from models.trainer.synth_plan import PRESETS
 from models.trainer.tasks import TASKS, get_task
-from models.trainer.tasks.common import Features, RunSettings, voice_splits
+from models.trainer.tasks.common import Features, voice_splits
 
 
 @pytest.fixture(autouse=True)
@@ -20,8 +23,8 @@ def one_thread():
 
 
 def run(steps=120, batch_size=8, lr=1e-2, eval_every=40):
-    return RunSettings(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
-                       projector_dim=32, seed=0, progress=False)
+    return HeadSettings(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
+                        projector_dim=32, seed=0, progress=False)
 
 
 def pooled(vectors):
@@ -35,9 +38,11 @@ def frames(sequences):
 
 def test_every_task_is_registered_with_a_task_object():
     assert set(TASKS) == {"asr", "sd", "asv", "ic", "sf", "qbe", "er"}
+    assert set(SUPERB_TASKS) == set(TASKS) | {"ks", "sid", "pr"}
     for name in TASKS:
         task = get_task(name)
-        assert task.name == name and set(task.sizes) == {"tiny", "small", "default"}
+        assert task.name == name and set(task.sizes) == set(PRESETS)
+        assert task.metric == SUPERB_TASKS[name].metric
 
 
 def test_voice_splits_hold_out_accents_and_variants():
@@ -255,7 +260,7 @@ def test_every_registered_task_runs_end_to_end(tiny_task_corpus, tmp_path):
     for task in TASKS:
         out = tmp_path / task
         results = run_superb(SuperbSettings(task=task, out=str(out), random_init=TINY_MODEL,
-                                            random_init_overrides=dict(TINY_OVERRIDES),
+                                            overrides=dict(TINY_OVERRIDES),
                                             data=str(tiny_task_corpus), steps=2, eval_every=1,
                                             progress=False))
         saved = json.loads((out / "results.json").read_text())

@@ -36,7 +36,7 @@ def test_bundled_backend_trains_and_evaluates(tmp_path):
     saved = json.loads(evaluation.results_path.read_text())
     assert saved["data"]["folder"] == str(data.resolve())       # the upstream's own corpus
     assert saved["upstream"]["step"] == 2
-    with pytest.raises(UsageError, match="no such data folder"):
+    with pytest.raises(UsageError, match="data folder does not exist"):
         backend.evaluate(EvalRequest(task="ks", out=tmp_path / "e2", upstream=tmp_path / "run",
                                      data=tmp_path / "nowhere", progress=False))
 

@@ -99,14 +99,14 @@ def test_a_failed_save_leaves_the_previous_checkpoint(run, tmp_path, monkeypatch
 
 
 def test_resume_from_a_corrupt_checkpoint_is_refused_before_anything_changes(run, tmp_path):
-    from models.trainer.pretrain import settings_for_resume
+    from models.trainer.settings import settings_for_resume
 
     copy = _copy(run, tmp_path)
     state_file = ckpt.latest_checkpoint(copy) / "state.pt"
     state_file.write_bytes(b"\0" * 64)
     log_before = (copy / "log.jsonl").read_bytes()
     with pytest.raises(CheckpointError, match="state.pt: corrupt or truncated"):
-        pretrain(settings_for_resume(copy, {"progress": False, "steps": None}), resume=True)
+        pretrain(settings_for_resume(copy, {"progress": False, "steps": None}))
     assert (copy / "log.jsonl").read_bytes() == log_before
 
 

@@ -7,7 +7,8 @@ import torch
 pytest.importorskip("deepspeed")
 
 from models.trainer import checkpoint as ckpt  # noqa: E402
-from models.trainer.pretrain import pretrain, settings_for_resume  # noqa: E402
+from models.trainer.pretrain import pretrain  # noqa: E402
+from models.trainer.settings import settings_for_resume  # noqa: E402
 from train_fixtures import tiny_corpus, train_settings  # noqa: E402
 
 
@@ -28,7 +29,7 @@ def test_deepspeed_run_resumes_to_the_same_weights(tmp_path):
             raise Killed
     with pytest.raises(Killed):
         pretrain(train_settings(tmp_path / "resumed", data, **common), on_step=kill)
-    pretrain(settings_for_resume(tmp_path / "resumed", {"progress": False}), resume=True)
+    pretrain(settings_for_resume(tmp_path / "resumed", {"progress": False}))
 
     meta = json.loads((tmp_path / "resumed" / "metadata.json").read_text())
     assert meta["finished"] and meta["deepspeed_config"] == str(config.resolve())

@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-from models.trainer.pretrain import (align_labels, crop_to_shortest, lr_factor,
-                                     masked_prediction_loss)
+from models.trainer.batches import crop_to_shortest
+from models.trainer.loss import align_labels, masked_prediction_loss
+from models.trainer.run_setup import lr_factor
 
 
 def _case():

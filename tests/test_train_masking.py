@@ -6,7 +6,7 @@ import torch
 
 import models
 from models.hubert import span_mask
-from models.trainer.pretrain import derived_seed
+from models.trainer.batches import derived_seed
 from train_fixtures import TINY_OVERRIDES
 
 
@@ -40,7 +40,8 @@ def test_masked_fraction_matches_mask_prob_and_length(frames):
     assert observed == pytest.approx(expected, abs=0.01)
     # Spans are runs of 10: every masked run is at least 10 frames unless cut at the end.
     row = mask[0].int()
-    edges = torch.diff(torch.cat([torch.zeros(1, dtype=torch.int), row, torch.zeros(1, dtype=torch.int)]))
+    zero = torch.zeros(1, dtype=torch.int)
+    edges = torch.diff(torch.cat([zero, row, zero]))
     starts, ends = torch.nonzero(edges == 1).flatten(), torch.nonzero(edges == -1).flatten()
     assert all(int(e - s) >= 10 or int(e) == frames for s, e in zip(starts, ends))
 

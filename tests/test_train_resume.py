@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from models.trainer import checkpoint as ckpt
-from models.trainer.pretrain import pretrain, read_log, settings_for_resume
+from models.trainer.checkpoint import read_log
+from models.trainer.pretrain import pretrain
+from models.trainer.settings import settings_for_resume
 from train_fixtures import tiny_corpus, train_settings
 
 TIMING = {"elapsed_seconds", "step_seconds"}
@@ -59,7 +61,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path, corpus, model
     assert ckpt.latest_checkpoint(resumed).name == "step-00000004"
     assert max(e["step"] for e in read_log(resumed / "log.jsonl")) == 5
     settings = settings_for_resume(resumed, {"progress": False})
-    result = pretrain(settings, resume=True)
+    result = pretrain(settings)
     assert result.step == 6
 
     (model_a, state_a), (model_b, state_b) = _final(straight), _final(resumed)
@@ -84,5 +86,5 @@ def test_resume_refuses_changed_settings_and_fresh_runs_refuse_old_folders(tmp_p
         settings_for_resume(run, {"lr": 0.123})
     # Resuming a finished run is a no-op that keeps the weights.
     before = ckpt.load_model_file(ckpt.latest_checkpoint(run))["model"]
-    pretrain(settings_for_resume(run, {"progress": False}), resume=True)
+    pretrain(settings_for_resume(run, {"progress": False}))
     _assert_same_tree(before, ckpt.load_model_file(ckpt.latest_checkpoint(run))["model"])

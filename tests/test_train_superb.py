@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from models.trainer.datasets import Vocabulary
-from models.trainer.superb import (UtteranceHead, WeightedSum, chance_level, edit_distance,
-                                   error_rate, greedy_ctc_decode)
+from models.trainer.superb_heads import UtteranceHead, WeightedSum
+from models.trainer.superb_metrics import (chance_level, edit_distance, error_rate,
+                                           greedy_ctc_decode)
 
 
 def test_weighted_sum_starts_as_the_plain_mean():
@@ -48,13 +49,14 @@ def test_chance_levels():
 
 
 def test_keyword_spotting_run_writes_results(tmp_path):
-    from models.trainer.superb import SuperbSettings, run_superb
+    from models.trainer.settings import SuperbSettings
+    from models.trainer.superb import run_superb
     from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
 
     data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
     out = tmp_path / "eval"
     results = run_superb(SuperbSettings(task="ks", out=str(out), random_init=TINY_MODEL,
-                                        random_init_overrides=dict(TINY_OVERRIDES),
+                                        overrides=dict(TINY_OVERRIDES),
                                         data=str(data), steps=20, eval_every=10,
                                         progress=False))
     saved = json.loads((out / "results.json").read_text())
@@ -66,3 +68,4 @@ def test_keyword_spotting_run_writes_results(tmp_path):
     assert 0.0 <= saved["value"] <= 1.0 and saved["upstream"]["kind"] == "random-init"
     assert len(saved["layer_weights"]) == TINY_OVERRIDES["layers"] + 1
     assert (out / "head.pt").is_file()
+

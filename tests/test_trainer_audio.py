@@ -146,7 +146,8 @@ def test_manifest_round_trip_and_relocation(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("", "empty manifest"), ("/root\n", "lists no audio"), ("/root\na.wav\n", "TAB"),
-    ("/root\na.wav\tmany\n", "not an integer"), ("/nonexistent-root-dir\na.wav\t5\n", "does not exist"),
+    ("/root\na.wav\tmany\n", "not an integer"),
+    ("/nonexistent-root-dir\na.wav\t5\n", "does not exist"),
 ])
 def test_malformed_manifests_raise_data_error(tmp_path, text, message):
     (tmp_path / "x.tsv").write_text(text)

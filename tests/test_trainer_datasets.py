@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from models.trainer import DataError
-from models.trainer import synth
+from models.trainer import synth, synth_plan
 from models.trainer.datasets import (ClassificationDataset, LengthBucketBatchSampler,
                                      PhonemeDataset, PretrainDataset, Vocabulary, collate)
 from models.trainer.features import encoder_frames
@@ -12,10 +12,10 @@ from models.trainer.manifest import read_manifest, write_labels
 from models.trainer.sentences import KS_CLASSES
 from models.trainer.targets import build_targets
 
-SIZES = synth.CorpusSizes(pretrain_train=4, pretrain_valid=1, ks_per_class_train=1,
-                          ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=2,
-                          sid_train_per_speaker=2, sid_valid_per_speaker=1,
-                          sid_test_per_speaker=1, pr_train=3, pr_valid=1, pr_test=1)
+SIZES = synth_plan.CorpusSizes(pretrain_train=4, pretrain_valid=1, ks_per_class_train=1,
+                               ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=2,
+                               sid_train_per_speaker=2, sid_valid_per_speaker=1,
+                               sid_test_per_speaker=1, pr_train=3, pr_valid=1, pr_test=1)
 
 
 @pytest.fixture(scope="module")

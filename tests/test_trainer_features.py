@@ -30,7 +30,8 @@ def kaldi_mfcc_reference(wave, rate=RATE):
         for i in range(padded // 2):
             m = mel(rate / padded * i)
             if left < m < right:
-                banks[b, i] = (m - left) / (center - left) if m <= center else (right - m) / (right - center)
+                banks[b, i] = ((m - left) / (center - left) if m <= center
+                               else (right - m) / (right - center))
     dct = np.zeros((ceps, bins))
     for k in range(ceps):
         norm = math.sqrt(1.0 / bins) if k == 0 else math.sqrt(2.0 / bins)

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from models.trainer import DataError
-from models.trainer import synth
+from models.trainer import synth, synth_plan
 from models.trainer.audio import read_wav
 from models.trainer.manifest import read_dictionary, read_labels, read_manifest
 from models.trainer.sentences import KS_CLASSES
 
-SMALL = synth.CorpusSizes(pretrain_train=3, pretrain_valid=1, ks_per_class_train=1,
-                          ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=2,
-                          sid_train_per_speaker=2, sid_valid_per_speaker=1,
-                          sid_test_per_speaker=1, pr_train=3, pr_valid=1, pr_test=1)
+SMALL = synth_plan.CorpusSizes(pretrain_train=3, pretrain_valid=1, ks_per_class_train=1,
+                               ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=2,
+                               sid_train_per_speaker=2, sid_valid_per_speaker=1,
+                               sid_test_per_speaker=1, pr_train=3, pr_valid=1, pr_test=1)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,9 @@ def _files(root: Path) -> dict:
 def test_layout_and_metadata(tiny_corpus):
     out, metadata = tiny_corpus
     assert json.loads((out / "corpus.json").read_text()) == metadata
-    assert set(metadata["tasks"]) == set(synth.TASKS)
+    assert set(metadata["tasks"]) == set(synth_plan.TASKS)
     assert all(t["preset"] == "tiny" and t["seed"] == 3 for t in metadata["tasks"].values())
-    sizes = synth.PRESETS["tiny"]
+    sizes = synth_plan.PRESETS["tiny"]
     expected = {
         "pretrain": {"train": sizes.pretrain_train, "valid": sizes.pretrain_valid},
         "ks": {s: 12 * n for s, n in (("train", sizes.ks_per_class_train),
@@ -45,7 +45,8 @@ def test_layout_and_metadata(tiny_corpus):
                                                        ("test", sizes.sid_test_per_speaker))},
         "pr": {"train": sizes.pr_train, "valid": sizes.pr_valid, "test": sizes.pr_test},
     }
-    labels = {"pretrain": ("wrd", "ltr"), "ks": ("ks",), "sid": ("sid", "wrd"), "pr": ("phn", "wrd")}
+    labels = {"pretrain": ("wrd", "ltr"), "ks": ("ks",), "sid": ("sid", "wrd"),
+              "pr": ("phn", "wrd")}
     for task, splits in expected.items():
         for split, count in splits.items():
             manifest = read_manifest(out / task / f"{split}.tsv")
@@ -86,7 +87,8 @@ def test_labels_and_dictionaries(tiny_corpus):
 
 
 def test_keyword_speakers_are_disjoint_across_splits():
-    plans = [p for p in synth.plan_corpus(seed=0, sizes="tiny", tasks=["ks"]) if p.kind != "silence"]
+    plans = [p for p in synth_plan.plan_corpus(seed=0, sizes="tiny", tasks=["ks"])
+             if p.kind != "silence"]
     speakers = {split: {(p.voice, p.variant) for p in plans if p.split == split}
                 for split in ("train", "valid", "test")}
     assert not speakers["train"] & speakers["test"] and not speakers["train"] & speakers["valid"]
@@ -166,4 +168,4 @@ def test_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(DataError, match="not a folder"):
         synth.synthesize_corpus(tmp_path / "file", sizes=SMALL, progress=False)
     with pytest.raises(DataError, match="positive integer"):
-        synth.CorpusSizes(**{**SMALL.__dict__, "pr_test": 0})
+        synth_plan.CorpusSizes(**{**SMALL.__dict__, "pr_test": 0})

@@ -7,17 +7,17 @@ import torch
 from torch import nn
 
 from models.trainer import DataError
-from models.trainer import synth
+from models.trainer import synth, synth_plan
 from models.trainer.features import WAV2VEC2_CONV_LAYERS, encoder_frames, mfcc_features
 from models.trainer.manifest import read_dictionary, read_labels, read_manifest, write_manifest
 from models.trainer.targets import (KMeansCenters, build_targets, fit_kmeans,
                                     hidden_layer_features, label_corpus, load_kmeans,
                                     manifest_features, save_kmeans)
 
-SIZES = synth.CorpusSizes(pretrain_train=4, pretrain_valid=2, ks_per_class_train=1,
-                          ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=1,
-                          sid_train_per_speaker=1, sid_valid_per_speaker=1,
-                          sid_test_per_speaker=1, pr_train=1, pr_valid=1, pr_test=1)
+SIZES = synth_plan.CorpusSizes(pretrain_train=4, pretrain_valid=2, ks_per_class_train=1,
+                               ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=1,
+                               sid_train_per_speaker=1, sid_valid_per_speaker=1,
+                               sid_test_per_speaker=1, pr_train=1, pr_valid=1, pr_test=1)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,8 @@ def test_second_iteration_from_a_hidden_layer(corpus, tmp_path):
     kmeans = fit_kmeans(frames, n_clusters=4, seed=0, max_iter=10)
     path = label_corpus(manifest, features_fn, kmeans, tmp_path / "it2.km", progress=False)
     lines = read_labels(path, expected=len(manifest))
-    assert [len(line.split()) for line in lines] == [encoder_frames(n) for n in manifest.num_samples]
+    expected = [encoder_frames(n) for n in manifest.num_samples]
+    assert [len(line.split()) for line in lines] == expected
     with pytest.raises(ValueError, match="out of range"):
         hidden_layer_features(model, layer=5)(np.zeros(16000, np.float32))
     with pytest.raises(ValueError, match="frames where"):

@@ -10,7 +10,7 @@ import numpy as np
 TINY_MODEL = "sparseformer-dn-s"
 TINY_OVERRIDES = {"layers": 1, "dim": 64, "heads": 2, "sparse_block": 8, "sparse_summary": 2}
 TINY_OVERRIDE_ARGS = [arg for key, value in TINY_OVERRIDES.items()
-                      for arg in ("--override", f"{key}={value}")]
+                      for arg in ("--set", f"{key}={value}")]
 
 
 def tiny_corpus(root: Path, tasks=("pretrain",)) -> Path:
@@ -23,7 +23,7 @@ def tiny_corpus(root: Path, tasks=("pretrain",)) -> Path:
 
 
 def train_settings(out: Path, data: Path, model: str = TINY_MODEL, **changes):
-    from models.trainer.pretrain import resolve_settings
+    from models.trainer.settings import resolve_settings
 
     values = dict(data=str(data), overrides=dict(TINY_OVERRIDES), steps=6, batch_size=2,
                   crop_seconds=0.5, clusters=8, kmeans_max_frames=4000, warmup_steps=2,

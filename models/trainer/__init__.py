@@ -20,7 +20,7 @@ _EXPORTS = {
     "read_audio": "audio", "read_wav": "audio", "write_wav": "audio", "resample": "audio",
     "read_manifest": "manifest", "write_manifest": "manifest", "read_labels": "manifest",
     "read_dictionary": "manifest",
-    "synthesize_corpus": "synth", "CorpusSizes": "synth", "PRESETS": "synth",
+    "synthesize_corpus": "synth", "CorpusSizes": "synth_plan", "PRESETS": "synth_plan",
     "prepare_librispeech": "corpora", "prepare_speech_commands": "corpora",
     "mfcc": "features", "compute_deltas": "features", "mfcc_features": "features",
     "encoder_frames": "features", "align_to_encoder": "features",

@@ -16,10 +16,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..constants import SAMPLE_RATE
 from .errors import DataError
 from .fileio import PathLike, atomic_write
 
-SAMPLE_RATE = 16000
 # 16-bit PCM full scale: int16 k is read as k / 32768, so every int16 round-trips exactly.
 _PCM16_SCALE = 32768.0
 
@@ -81,11 +81,13 @@ def read_wav(path: PathLike, expected_rate: int = SAMPLE_RATE) -> np.ndarray:
     path = Path(path)
     try:
         with wave.open(str(path), "rb") as reader:
-            rate, channels, width = reader.getframerate(), reader.getnchannels(), reader.getsampwidth()
+            rate, channels = reader.getframerate(), reader.getnchannels()
+            width = reader.getsampwidth()
             frames = reader.getnframes()
             _check_header(path, rate, channels, expected_rate)
             if width != 2:
-                raise DataError(f"{path}: {8 * width}-bit samples, only 16-bit PCM WAV is supported")
+                raise DataError(f"{path}: {8 * width}-bit samples, only 16-bit PCM WAV is "
+                                f"supported")
             data = reader.readframes(frames)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None

@@ -30,10 +30,10 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Optional, Tuple, Type, Union
 
 from .errors import DataError
-from .fileio import PathLike, write_bytes_atomic, write_text_atomic
+from .fileio import PathLike, write_text_atomic
 
 RUN_FORMAT = "profile-encoder-run/1"
 CONFIG = "config.json"
@@ -111,6 +111,37 @@ def _prune(folder: Path, keep: int, protect: str) -> None:
 def write_json(path: PathLike, data: Dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
+
+
+# ---------------------------------------------------------------------------- log.jsonl
+def append_log(path: PathLike, entry: Dict[str, Any]) -> None:
+    """Add one JSON line to a run's log (flushed, so a kill loses at most that line)."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        handle.flush()
+
+
+def read_log(path: PathLike) -> List[Dict[str, Any]]:
+    """The entries of a run's log; a line cut by a kill ends it."""
+    entries: List[Dict[str, Any]] = []
+    path = Path(path)
+    if not path.exists():
+        return entries
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            break  # a line cut by a kill: everything after it is void
+    return entries
+
+
+def truncate_log(path: PathLike, step: int) -> None:
+    """Drop the entries after ``step`` (those of steps a resumed run will redo)."""
+    kept = [e for e in read_log(path) if int(e.get("step", 0)) <= step]
+    write_text_atomic(path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))
 
 # ----------------------------------------------------------------------------- reading
 def read_json(path: PathLike, what: str = "file",

@@ -23,10 +23,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, audio_info, read_wav, write_wav
+from ..constants import SAMPLE_RATE
+from .audio import audio_info, read_wav, write_wav
 from .errors import DataError
 from .fileio import PathLike
-from .manifest import letters_line, write_dictionary, write_labels, write_manifest
+from .manifest import (letters_line, read_manifest, write_dictionary, write_labels,
+                       write_manifest)
 from .sentences import KEYWORDS, KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL
 
 _TRANSCRIPT_LINE = re.compile(r"^(\S+)\s+(.*)$")
@@ -34,23 +36,75 @@ _NOISE_FOLDER = "_background_noise_"
 
 
 def _existing_folder(path: PathLike, what: str) -> Path:
+    """``path`` as a Path if it is a folder; else a :class:`DataError` naming ``what``."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: {what} folder does not exist")
     if not path.is_dir():
-        raise DataError(f"{path}: {what} must be a folder")
+        raise DataError(f"{path}: not a folder (expected the {what} folder)")
     return path
 
 
 def _check_audio(path: Path) -> int:
     info = audio_info(path)
     if info.sample_rate != SAMPLE_RATE:
-        raise DataError(f"{path}: sample rate {info.sample_rate} Hz, expected {SAMPLE_RATE} Hz")
+        raise DataError(f"{path}: sample rate {info.sample_rate} Hz, expected {SAMPLE_RATE} Hz "
+                        f"(resample the corpus first)")
     if info.channels != 1:
         raise DataError(f"{path}: {info.channels} channels, expected mono audio")
     if info.num_samples <= 0:
         raise DataError(f"{path}: no audio samples")
     return info.num_samples
+
+
+# ------------------------------------------------------------- corpus folders, checked
+def check_manifest_audio(manifest_path: PathLike) -> int:
+    """Check every file of a manifest: readable, mono, 16 kHz, as long as listed. Cheap (headers
+    only), so bad data fails before training starts. Returns the number of files."""
+    manifest = read_manifest(manifest_path)
+    for index in range(len(manifest)):
+        path = manifest.audio_path(index)
+        samples = _check_audio(path)
+        if samples != manifest.num_samples[index]:
+            raise DataError(f"{path}: {samples} samples, but {manifest.path} says "
+                            f"{manifest.num_samples[index]} (stale manifest?)")
+    return len(manifest)
+
+
+def _refuse_empty(data: Path) -> None:
+    if not any(data.iterdir()):
+        raise DataError(f"{data}: empty data folder; make a corpus with "
+                        f"'profile-encoder data synth --out {data}'")
+
+
+def find_pretrain_folder(data: PathLike) -> Path:
+    """``DATA/pretrain`` (a corpus made by ``data synth``) or ``DATA`` itself if it holds
+    ``train.tsv`` and ``valid.tsv``; :class:`DataError` otherwise."""
+    data = _existing_folder(data, "data")
+    for folder in (data / "pretrain", data):
+        if (folder / "train.tsv").is_file():
+            if not (folder / "valid.tsv").is_file():
+                raise DataError(f"{folder}: has train.tsv but no valid.tsv")
+            return folder
+    _refuse_empty(data)
+    raise DataError(
+        f"{data}: no pre-training manifests (expected pretrain/train.tsv and "
+        f"pretrain/valid.tsv, as 'profile-encoder data synth' writes)")
+
+
+def find_task_folder(data: PathLike, task: str, title: str,
+                     manifests: Sequence[str] = ("train", "valid", "test")) -> Path:
+    """``DATA/<task>`` with its ``manifests`` (``<name>.tsv``); ``title`` names the task in
+    the error (e.g. "keyword spotting")."""
+    data = _existing_folder(data, "data")
+    folder = data / task
+    missing = [name for name in manifests if not (folder / f"{name}.tsv").is_file()]
+    if missing:
+        _refuse_empty(data)
+        raise DataError(
+            f"{data}: no {title} corpus (missing {task}/{missing[0]}.tsv); make one with "
+            f"'profile-encoder data synth --out DIR --tasks {task}'")
+    return folder
 
 
 # --------------------------------------------------------------------------- LibriSpeech
@@ -75,7 +129,8 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
     root = _existing_folder(root, "LibriSpeech")
     found = _librispeech_subsets(root)
     if not found:
-        raise DataError(f"{root}: no LibriSpeech transcripts (<speaker>/<chapter>/*.trans.txt) found")
+        raise DataError(f"{root}: no LibriSpeech transcripts (<speaker>/<chapter>/*.trans.txt) "
+                        f"found")
     if subsets is not None:
         missing = [s for s in subsets if s not in found]
         if missing:
@@ -84,7 +139,7 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
     out = Path(out_dir)
     written = {}
     for name, folder in found.items():
-        entries, words = [], []
+        entries = []
         transcripts = sorted(folder.glob("*/*/*.trans.txt"))
         for transcript in tqdm(transcripts, desc=f"librispeech {name}", unit="chapter",
                                disable=not progress):
@@ -93,7 +148,8 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
                     continue
                 match = _TRANSCRIPT_LINE.match(line.strip())
                 if match is None:
-                    raise DataError(f"{transcript}:{number}: expected 'UTTERANCE-ID WORDS', got {line!r}")
+                    raise DataError(f"{transcript}:{number}: expected 'UTTERANCE-ID WORDS', "
+                                    f"got {line!r}")
                 utterance, text = match.groups()
                 audio = transcript.parent / f"{utterance}.flac"
                 if not audio.is_file():
@@ -123,7 +179,8 @@ def _word_files(root: Path) -> list[tuple[str, str]]:
     """(relative path, folder name) of every clip in the word folders, sorted."""
     files = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != _NOISE_FOLDER):
-        files.extend((f"{folder.name}/{wav.name}", folder.name) for wav in sorted(folder.glob("*.wav")))
+        files.extend((f"{folder.name}/{wav.name}", folder.name)
+                     for wav in sorted(folder.glob("*.wav")))
     return files
 
 
@@ -166,7 +223,8 @@ def _silence_clips(noise_files: list[Path], count: int, rng: np.random.Generator
     return entries
 
 
-def prepare_speech_commands(root: PathLike, out_dir: PathLike, *, test_root: Optional[PathLike] = None,
+def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
+                            test_root: Optional[PathLike] = None,
                             silence_clips: Optional[dict[str, int]] = None, seed: int = 0,
                             progress: bool = True) -> dict[str, Path]:
     """Write 12-class keyword-spotting manifests (``train/valid/test.tsv``, ``.ks``).

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ..constants import ENCODER_RECEPTIVE_FIELD, ENCODER_STRIDE
 from .audio import read_audio
 from .errors import DataError
+from .features import encoder_frames
 from .fileio import PathLike
-from .features import ENCODER_STRIDE, encoder_frames
 from .manifest import Manifest, read_dictionary, read_labels, read_manifest
 
 PAD_LABEL = -100   # torch.nn.CrossEntropyLoss's default ignore_index
@@ -72,8 +73,9 @@ class ManifestAudioDataset(Dataset):
     def __init__(self, manifest: Union[Manifest, PathLike], *, max_samples: Optional[int] = None,
                  random_crop: bool = True, seed: int = 0) -> None:
         self.manifest = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
-        if max_samples is not None and max_samples < 400:
-            raise DataError(f"max_samples must be at least 400 (one encoder frame), got {max_samples}")
+        if max_samples is not None and max_samples < ENCODER_RECEPTIVE_FIELD:
+            raise DataError(f"max_samples must be at least {ENCODER_RECEPTIVE_FIELD} (one encoder "
+                            f"frame), got {max_samples}")
         self.max_samples = max_samples
         self.random_crop = random_crop
         self.seed = seed
@@ -129,7 +131,8 @@ class PretrainDataset(ManifestAudioDataset):
     ``labels=False`` for audio only.
     """
 
-    def __init__(self, manifest: Union[Manifest, PathLike], labels: Union[PathLike, bool, None] = None,
+    def __init__(self, manifest: Union[Manifest, PathLike],
+                 labels: Union[PathLike, bool, None] = None,
                  **kwargs) -> None:
         super().__init__(manifest, **kwargs)
         if labels is False:

@@ -33,7 +33,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, resample
+from ..constants import SAMPLE_RATE
+from .audio import resample
 from .errors import DataError
 
 # speak_lib.h constants
@@ -167,7 +168,8 @@ def _engine(seed: int = 0) -> Iterator[tuple[ctypes.CDLL, int]]:
         try:
             lib = ctypes.CDLL(library_path)
         except OSError as error:
-            raise EspeakError(f"cannot load the espeak-ng library {library_path}: {error}") from None
+            raise EspeakError(f"cannot load the espeak-ng library {library_path}: "
+                              f"{error}") from None
         try:
             _declare(lib)
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),

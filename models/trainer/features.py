@@ -28,13 +28,11 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE
+from ..constants import SAMPLE_RATE
 from .errors import DataError
 
 # Kernel and stride of each conv layer of the wav2vec2 / HuBERT feature encoder.
 WAV2VEC2_CONV_LAYERS: tuple[tuple[int, int], ...] = ((10, 5),) + ((3, 2),) * 4 + ((2, 2),) * 2
-ENCODER_STRIDE = 320          # product of the strides: 20 ms at 16 kHz
-ENCODER_RECEPTIVE_FIELD = 400  # samples seen by one output frame: 25 ms
 FEATURE_TO_ENCODER_RATIO = 2   # 100 Hz features to 50 Hz encoder frames
 
 _FLT_EPSILON = float(np.finfo(np.float32).eps)  # Kaldi's floor for energies before log

@@ -1,7 +1,6 @@
 """Atomic file writing: a file appears complete under its name, or not at all."""
 from __future__ import annotations
 
-
 # One implementation of atomic writes serves the whole project.
 from profiler.files import PathLike
 from profiler.files import atomic_open as atomic_write

@@ -64,7 +64,8 @@ def read_manifest(path: PathLike) -> Manifest:
         try:
             count = int(fields[1])
         except ValueError:
-            raise DataError(f"{path}:{number}: sample count {fields[1]!r} is not an integer") from None
+            raise DataError(f"{path}:{number}: sample count {fields[1]!r} is not an "
+                            f"integer") from None
         if count <= 0:
             raise DataError(f"{path}:{number}: sample count must be positive, got {count}")
         files.append(fields[0])

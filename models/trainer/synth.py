@@ -41,106 +41,24 @@ import json
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 
+from ..constants import SAMPLE_RATE
 from . import espeak
-from .audio import SAMPLE_RATE, write_wav
+from .audio import write_wav
 from .errors import DataError
 from .fileio import PathLike, write_text_atomic
 from .manifest import letters_line, write_dictionary, write_labels, write_manifest
-from .sentences import KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL, UNKNOWN_WORDS, make_sentence
+from .sentences import KS_CLASSES
+from .synth_plan import (KS_CLIP_SAMPLES, TASKS, CorpusSizes, UtterancePlan, check_tasks,
+                         plan_task, preset_name, resolve_sizes)
 
-TASKS = ("pretrain", "ks", "sid", "pr")
 CORPUS_FORMAT = "encoder-profiler-synth/1"
-
-# English accents of espeak-ng (language codes) and voice variants that sound like
-# speech; together they make the speaker pool. Variants with spaces in their names or
-# that are robotic/whispered effects are left out.
-ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-us-nyc",
-           "en-gb-x-gbclan", "en-gb-x-gbcwmd")
-VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt",
-            "klatt2", "klatt3", "adam", "Alex", "Alicia", "Andy", "Annie", "aunty", "belinda",
-            "benjamin", "boris", "caleb", "david", "ed", "edward", "iven", "john", "linda",
-            "max", "michel", "norbert", "paul", "pedro", "quincy", "rob", "robert", "steph",
-            "travis", "victor", "zac")
-# Phoneme labels depend on the accent; these four share most of their inventory.
-PR_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-us-nyc")
-
-KS_CLIP_SAMPLES = SAMPLE_RATE          # Speech Commands clips are 1 s
-_KS_SPEAKER_SHARES = (0.7, 0.15, 0.15)  # train/valid/test shares of the speaker pool
-
-
-@dataclass(frozen=True)
-class CorpusSizes:
-    """Number of utterances per task and split.
-
-    ``ks_per_class_*`` counts clips of each of the 12 classes; ``sid_*_per_speaker``
-    counts utterances of each of ``sid_speakers`` speakers.
-    """
-
-    pretrain_train: int
-    pretrain_valid: int
-    ks_per_class_train: int
-    ks_per_class_valid: int
-    ks_per_class_test: int
-    sid_speakers: int
-    sid_train_per_speaker: int
-    sid_valid_per_speaker: int
-    sid_test_per_speaker: int
-    pr_train: int
-    pr_valid: int
-    pr_test: int
-
-    def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, int) or value < 1:
-                raise DataError(f"corpus size {field.name} must be a positive integer, got {value!r}")
-        if self.sid_speakers > len(ACCENTS) * len(VARIANTS):
-            raise DataError(f"at most {len(ACCENTS) * len(VARIANTS)} speakers are available")
-
-
-PRESETS = {
-    # 126 utterances, 3.5 minutes of audio, 7 MB; a few seconds: for tests and smoke runs.
-    "tiny": CorpusSizes(pretrain_train=24, pretrain_valid=4,
-                        ks_per_class_train=3, ks_per_class_valid=1, ks_per_class_test=1,
-                        sid_speakers=4, sid_train_per_speaker=3, sid_valid_per_speaker=1,
-                        sid_test_per_speaker=1,
-                        pr_train=12, pr_valid=3, pr_test=3),
-    # About 3 700 utterances, 1.9 hours of audio, 220 MB; 2-3 minutes on 2 cores.
-    "default": CorpusSizes(pretrain_train=1200, pretrain_valid=60,
-                           ks_per_class_train=80, ks_per_class_valid=15, ks_per_class_test=15,
-                           sid_speakers=24, sid_train_per_speaker=16, sid_valid_per_speaker=3,
-                           sid_test_per_speaker=5,
-                           pr_train=400, pr_valid=50, pr_test=50),
-}
-
-
-@dataclass(frozen=True)
-class UtterancePlan:
-    """Everything needed to render one file; rendering is a pure function of this."""
-
-    task: str
-    split: str
-    relpath: str          # relative to the task folder
-    label: str            # class, speaker or space-separated phonemes ("" for pretrain)
-    text: str             # what is spoken ("" for silence)
-    voice: str
-    variant: Optional[str]
-    rate: int
-    pitch: int
-    pitch_range: int
-    seed: int             # seeds espeak-ng and the noise
-    kind: str             # "sentence", "word" or "silence"
-    peak: float           # peak level of the speech before noise
-    snr_db: float         # speech-to-noise ratio; for silence clips, the noise RMS in dBFS
-    noise_color: str      # "white", "pink" or "brown"
-    offset: float         # words: where in the 1 s clip the word starts (0..1 of the slack)
 
 
 def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
@@ -154,18 +72,18 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
     ``overwrite=True``. ``workers`` > 1 renders in that many processes (same files).
     Returns the metadata also written to ``out_dir/corpus.json``.
     """
-    sizes = _resolve_sizes(sizes)
-    tasks = _check_tasks(tasks)
+    sizes = resolve_sizes(sizes)
+    tasks = check_tasks(tasks)
     if not isinstance(seed, int) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out_dir)
-    kept_tasks = _prepare_output(out, tasks, overwrite)
+    kept_tasks = prepare_output(out, tasks, overwrite)
     started = time.perf_counter()
     metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
                 "espeak_ng": espeak.espeak_version(), "tasks": kept_tasks}
     for task in tasks:
-        plans = _PLANNERS[task](sizes, _task_rng(seed, task), seed)
-        metadata["tasks"][task] = {"seed": seed, "preset": _preset_name(sizes),
+        plans = plan_task(task, sizes, seed)
+        metadata["tasks"][task] = {"seed": seed, "preset": preset_name(sizes),
                                    "sizes": asdict(sizes),
                                    **_build_task(out, task, plans, workers, progress)}
     write_text_atomic(out / "corpus.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
@@ -176,27 +94,12 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
     return metadata
 
 
-def _resolve_sizes(sizes: Union[str, CorpusSizes]) -> CorpusSizes:
-    if isinstance(sizes, CorpusSizes):
-        return sizes
-    if sizes not in PRESETS:
-        raise DataError(f"unknown corpus size {sizes!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[sizes]
+def is_complete_corpus(folder: PathLike) -> bool:
+    """Whether ``folder`` holds a finished corpus (``corpus.json`` is written last)."""
+    return (Path(folder) / "corpus.json").is_file()
 
 
-def _preset_name(sizes: CorpusSizes) -> Optional[str]:
-    return next((name for name, preset in PRESETS.items() if preset == sizes), None)
-
-
-def _check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
-    tasks = tuple(tasks)
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown or not tasks:
-        raise DataError(f"unknown tasks {unknown}; choose from {', '.join(TASKS)}")
-    return tuple(t for t in TASKS if t in tasks)  # canonical order, no repeats
-
-
-def _prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
+def prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
     """Check and clean ``out``; return the metadata of tasks that stay as they are."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
@@ -221,138 +124,12 @@ def _prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
     return kept
 
 
-# ------------------------------------------------------------------------------ planning
-def _task_rng(seed: int, task: str) -> np.random.Generator:
-    return np.random.default_rng([seed, TASKS.index(task)])
-
-
-def _utterance_seed(seed: int, task: str, split: str, index: int) -> int:
-    split_id = ("train", "valid", "test").index(split)
-    return int(np.random.SeedSequence([seed, TASKS.index(task), split_id, index])
-               .generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def _speaker_pool(rng: np.random.Generator) -> list[tuple[str, str]]:
-    pool = [(accent, variant) for accent in ACCENTS for variant in VARIANTS]
-    order = rng.permutation(len(pool))
-    return [pool[i] for i in order]
-
-
-def _speech_plan(rng, *, task, split, index, seed, relpath, label, text, voice, variant,
-                 rate, pitch, kind, snr_range) -> UtterancePlan:
-    return UtterancePlan(
-        task=task, split=split, relpath=relpath, label=label, text=text, voice=voice,
-        variant=variant, rate=int(rate), pitch=int(np.clip(pitch, 0, 100)),
-        pitch_range=int(rng.integers(30, 81)), seed=_utterance_seed(seed, task, split, index),
-        kind=kind, peak=round(float(rng.uniform(0.3, 0.9)), 4),
-        snr_db=round(float(rng.uniform(*snr_range)), 2),
-        noise_color=("white", "pink", "brown")[int(rng.integers(3))],
-        offset=round(float(rng.uniform(0.0, 1.0)), 4))
-
-
-def _plan_pretrain(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
-    plans = []
-    for split, count in (("train", sizes.pretrain_train), ("valid", sizes.pretrain_valid)):
-        for index in range(count):
-            voice, variant = ACCENTS[rng.integers(len(ACCENTS))], VARIANTS[rng.integers(len(VARIANTS))]
-            plans.append(_speech_plan(
-                rng, task="pretrain", split=split, index=index, seed=seed,
-                relpath=f"wav/{split}/pretrain-{split}-{index:05d}.wav", label="",
-                text=make_sentence(rng), voice=voice, variant=variant,
-                rate=rng.integers(130, 211), pitch=rng.integers(25, 76), kind="sentence",
-                snr_range=(20.0, 40.0)))
-    return plans
-
-
-def _plan_ks(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
-    pool = _speaker_pool(rng)
-    n_train = int(len(pool) * _KS_SPEAKER_SHARES[0])
-    n_valid = int(len(pool) * _KS_SPEAKER_SHARES[1])
-    speakers = {"train": pool[:n_train], "valid": pool[n_train:n_train + n_valid],
-                "test": pool[n_train + n_valid:]}
-    counts = {"train": sizes.ks_per_class_train, "valid": sizes.ks_per_class_valid,
-              "test": sizes.ks_per_class_test}
-    plans = []
-    for split in ("train", "valid", "test"):
-        index = 0
-        for label in KS_CLASSES:
-            for _ in range(counts[split]):
-                voice, variant = speakers[split][rng.integers(len(speakers[split]))]
-                if label == UNKNOWN_LABEL:
-                    word = UNKNOWN_WORDS[rng.integers(len(UNKNOWN_WORDS))]
-                else:
-                    word = "" if label == SILENCE_LABEL else label
-                plan = _speech_plan(
-                    rng, task="ks", split=split, index=index, seed=seed,
-                    relpath=f"wav/{split}/{label}/ks-{split}-{index:05d}.wav", label=label,
-                    text=word, voice=voice, variant=variant, rate=rng.integers(120, 201),
-                    pitch=rng.integers(25, 76), kind="word" if word else "silence",
-                    snr_range=(10.0, 30.0))
-                if not word:  # silence: noise level in dBFS instead of an SNR
-                    plan = _replace(plan, snr_db=round(float(rng.uniform(-60.0, -30.0)), 2))
-                plans.append(plan)
-                index += 1
-    return plans
-
-
-def _plan_sid(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
-    pool = _speaker_pool(rng)[:sizes.sid_speakers]
-    # A speaker's identity is its voice plus its habitual pitch and rate.
-    traits = [(int(rng.integers(30, 71)), int(rng.integers(140, 201))) for _ in pool]
-    counts = (("train", sizes.sid_train_per_speaker), ("valid", sizes.sid_valid_per_speaker),
-              ("test", sizes.sid_test_per_speaker))
-    plans = []
-    for split, per_speaker in counts:
-        index = 0
-        for (voice, variant), (pitch, rate) in zip(pool, traits):
-            speaker = _speaker_name(voice, variant)
-            for _ in range(per_speaker):
-                plans.append(_speech_plan(
-                    rng, task="sid", split=split, index=index, seed=seed,
-                    relpath=f"wav/{split}/{speaker}/sid-{split}-{index:05d}.wav", label=speaker,
-                    text=make_sentence(rng), voice=voice, variant=variant,
-                    rate=rate + rng.integers(-12, 13), pitch=pitch + rng.integers(-4, 5),
-                    kind="sentence", snr_range=(20.0, 40.0)))
-                index += 1
-    return plans
-
-
-def _plan_pr(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
-    plans = []
-    for split, count in (("train", sizes.pr_train), ("valid", sizes.pr_valid),
-                         ("test", sizes.pr_test)):
-        for index in range(count):
-            voice = PR_ACCENTS[rng.integers(len(PR_ACCENTS))]
-            variant = VARIANTS[rng.integers(len(VARIANTS))]
-            text = make_sentence(rng)
-            plans.append(_speech_plan(
-                rng, task="pr", split=split, index=index, seed=seed,
-                relpath=f"wav/{split}/pr-{split}-{index:05d}.wav",
-                label=" ".join(espeak.phonemize(text, voice)), text=text, voice=voice,
-                variant=variant, rate=rng.integers(130, 211), pitch=rng.integers(25, 76),
-                kind="sentence", snr_range=(20.0, 40.0)))
-    return plans
-
-
-_PLANNERS = {"pretrain": _plan_pretrain, "ks": _plan_ks, "sid": _plan_sid, "pr": _plan_pr}
-
-
-def _speaker_name(voice: str, variant: str) -> str:
-    return f"{voice}_{variant}"
-
-
-def _replace(plan: UtterancePlan, **changes) -> UtterancePlan:
-    values = asdict(plan)
-    values.update(changes)
-    return UtterancePlan(**values)
-
-
 # ----------------------------------------------------------------------------- rendering
 def render_utterance(plan: UtterancePlan) -> np.ndarray:
     """The waveform (float32, 16 kHz) that ``plan`` describes; a pure function of it."""
     rng = np.random.default_rng(plan.seed)
     if plan.kind == "silence":
-        noise = _colored_noise(rng, KS_CLIP_SAMPLES, plan.noise_color)
+        noise = colored_noise(rng, KS_CLIP_SAMPLES, plan.noise_color)
         return (noise * 10.0 ** (plan.snr_db / 20.0)).astype(np.float32)
     speech = espeak.synthesize(plan.text, plan.voice, variant=plan.variant, rate=plan.rate,
                                pitch=plan.pitch, pitch_range=plan.pitch_range, seed=plan.seed)
@@ -362,7 +139,7 @@ def render_utterance(plan: UtterancePlan) -> np.ndarray:
     if plan.kind == "word":
         speech = _place_in_clip(speech, KS_CLIP_SAMPLES, plan.offset)
     speech_rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2)))
-    noise = _colored_noise(rng, speech.size, plan.noise_color)
+    noise = colored_noise(rng, speech.size, plan.noise_color)
     mixed = speech + noise * speech_rms * 10.0 ** (-plan.snr_db / 20.0)
     return np.clip(mixed, -1.0, 1.0).astype(np.float32)
 
@@ -390,7 +167,7 @@ def _place_in_clip(word: np.ndarray, length: int, offset: float) -> np.ndarray:
     return clip
 
 
-def _colored_noise(rng: np.random.Generator, length: int, color: str) -> np.ndarray:
+def colored_noise(rng: np.random.Generator, length: int, color: str) -> np.ndarray:
     """Unit-RMS noise with a flat (white), 1/f (pink) or 1/f^2 (brown) power spectrum."""
     if color == "white":
         white = rng.standard_normal(length)
@@ -423,7 +200,7 @@ def _build_task(out: Path, task: str, plans: list[UtterancePlan], workers: int,
                 progress: bool) -> dict:
     staging = out / f"{task}.partial"
     staging.mkdir(parents=True)
-    lengths = _render_all(plans, staging, workers, progress, desc=f"synth {task}")
+    lengths = render_all(plans, staging, workers, progress, desc=f"synth {task}")
     final = out / task
     splits = {}
     for split in ("train", "valid", "test"):
@@ -447,7 +224,7 @@ def _build_task(out: Path, task: str, plans: list[UtterancePlan], workers: int,
     return {"utterances": len(plans), "splits": splits}
 
 
-def _render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress: bool,
+def render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress: bool,
                 desc: str) -> list[int]:
     from tqdm import tqdm
 
@@ -501,11 +278,3 @@ def _write_task_dictionary(folder: Path, task: str, plans: list[UtterancePlan]) 
                 counts[phoneme] = counts.get(phoneme, 0) + 1
         ordered = sorted(counts, key=lambda p: (-counts[p], p))
         write_dictionary(folder / "dict.phn.txt", ordered, [counts[p] for p in ordered])
-
-
-def plan_corpus(*, seed: int = 0, sizes: Union[str, CorpusSizes] = "default",
-                tasks: Iterable[str] = TASKS) -> list[UtterancePlan]:
-    """The utterance plans :func:`synthesize_corpus` would render (nothing is written)."""
-    sizes = _resolve_sizes(sizes)
-    return [plan for task in _check_tasks(tuple(tasks))
-            for plan in _PLANNERS[task](sizes, _task_rng(seed, task), seed)]

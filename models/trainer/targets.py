@@ -14,6 +14,7 @@ k-means model is saved as an ``.npz`` of its centers; loading it needs no pickle
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
@@ -23,7 +24,7 @@ import torch
 from .audio import read_audio
 from .errors import DataError
 from .features import encoder_frames, mfcc_features
-from .fileio import PathLike, atomic_write, write_bytes_atomic
+from .fileio import PathLike, atomic_write, write_bytes_atomic, write_text_atomic
 from .manifest import Manifest, read_manifest, write_dictionary
 
 FeaturesFn = Callable[[np.ndarray], Union[np.ndarray, torch.Tensor]]
@@ -37,7 +38,8 @@ class KMeansCenters:
     def __init__(self, centers) -> None:
         centers = np.asarray(centers)
         if centers.ndim != 2 or centers.shape[0] < 1 or not np.all(np.isfinite(centers)):
-            raise DataError(f"k-means centers must be a finite 2-D array, got shape {centers.shape}")
+            raise DataError(f"k-means centers must be a finite 2-D array, got shape "
+                            f"{centers.shape}")
         self.cluster_centers_ = centers.astype(np.float32)
         self._center_norms = (self.cluster_centers_.astype(np.float64) ** 2).sum(axis=1)
 
@@ -242,11 +244,13 @@ def _match_frames(hidden: torch.Tensor, expected: int, tolerance: int = 2) -> to
 def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
                   features_fn: FeaturesFn = mfcc_features, seed: int = 0,
                   kmeans_path: Optional[PathLike] = None, max_frames: int = 250_000,
-                  max_iter: int = 100, progress: bool = True) -> dict:
+                  max_iter: int = 100, out_folder: Optional[PathLike] = None,
+                  progress: bool = True) -> dict:
     """Fit k-means on the first manifest and label all of them; write the unit dictionary.
 
-    Writes ``<split>.km`` next to each manifest, ``dict.km.txt`` and the centers
-    (``kmeans_path``, by default ``km.npz``) next to the first. Returns the paths written.
+    Writes ``<split>.km`` for each manifest, ``dict.km.txt`` and the centers
+    (``kmeans_path``, by default ``km.npz``): into ``out_folder`` if given, else next to
+    the manifests (the dictionary and centers next to the first). Returns the paths written.
     """
     if not manifests:
         raise DataError("no manifests given")
@@ -258,11 +262,55 @@ def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
     fraction = min(1.0, 1.5 * max_frames / max(total, 1))
     kmeans = fit_kmeans(manifest_features(fit_on, features_fn, progress=progress), n_clusters,
                         seed, max_frames=max_frames, sample_fraction=fraction, max_iter=max_iter)
-    folder = fit_on.path.parent
+    folder = Path(out_folder) if out_folder is not None else fit_on.path.parent
     written = {"kmeans": save_kmeans(kmeans, kmeans_path or folder / "km.npz"),
                "dictionary": write_dictionary(folder / "dict.km.txt",
                                               [str(i) for i in range(n_clusters)]),
                "labels": []}
     for manifest in parsed:
-        written["labels"].append(label_corpus(manifest, features_fn, kmeans, progress=progress))
+        labels = None if out_folder is None else folder / f"{manifest.path.stem}.km"
+        written["labels"].append(label_corpus(manifest, features_fn, kmeans, labels,
+                                              progress=progress))
     return written
+
+
+def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int, clusters: int,
+                      seed: int, max_frames: int, targets_from: Optional[PathLike] = None,
+                      label_layer: Optional[int] = None, progress: bool = True) -> dict:
+    """A training run's units for the ``train`` and ``valid`` manifests of
+    ``pretrain_folder``, written to ``out_folder`` so the corpus itself never changes.
+
+    Iteration 1 clusters MFCC; iteration 2 clusters hidden state ``label_layer`` (default:
+    half the depth) of the run ``targets_from``. ``out_folder/targets.json`` records what
+    was built; when it already says the same, nothing is rebuilt. Returns that record.
+    """
+    from . import checkpoint as ckpt
+
+    if iteration == 1:
+        features_fn, source = mfcc_features, {"features": "mfcc-39 (Kaldi MFCC + deltas)"}
+    else:
+        run_dir, checkpoint = ckpt.resolve_upstream(targets_from)
+        teacher, config, step = ckpt.load_run_model(run_dir, checkpoint)
+        layers = teacher.config.layers
+        layer = label_layer if label_layer is not None else max(1, layers // 2)
+        if not 0 <= layer <= layers:
+            raise DataError(f"label layer {layer} out of range: {config['name']} has "
+                            f"{layers} layers (0 = encoder input)")
+        features_fn = hidden_layer_features(teacher, layer)
+        source = {"features": f"hidden layer {layer}", "run": str(Path(run_dir).resolve()),
+                  "step": step, "model": config["name"]}
+    info = {"iteration": iteration, "clusters": clusters, "seed": seed,
+            "max_frames": max_frames, **source}
+    done = Path(out_folder) / "targets.json"
+    if done.is_file():
+        try:
+            existing = json.loads(done.read_text(encoding="utf-8"))
+        except ValueError:
+            existing = None
+        if existing == info:
+            return info
+    build_targets([pretrain_folder / "train.tsv", pretrain_folder / "valid.tsv"], clusters,
+                  features_fn=features_fn, seed=seed, max_frames=max_frames,
+                  out_folder=out_folder, progress=progress)
+    write_text_atomic(done, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return info

@@ -1,43 +1,53 @@
-"""The interface the CLI trains and evaluates through: two methods, plain data in and out."""
+"""The interface the CLI trains and evaluates through: two methods, plain data in and out.
+
+The requests are derived from the trainer's settings (:mod:`models.trainer.settings`):
+they have the same fields, with the same help text in their metadata, but every field
+that is not required defaults to ``None``, meaning "not given": the backend's default,
+or with ``resume``, the run's own setting.
+"""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, runtime_checkable
+from pathlib import Path, PurePath
+from typing import Any, Dict, List, Optional, Protocol, Tuple, runtime_checkable
 
-from ..errors import UsageError
+from models.trainer.settings import PretrainSettings, SuperbSettings, value_type
 
 
-@dataclass(frozen=True)
-class TrainRequest:
-    """One pre-training run. ``None`` means "the backend's default" (or, with ``resume``,
-    "as the run was started"). ``overrides`` are model config overrides (``layers=2``...)."""
+def _request_type(name: str, settings: type, doc: str) -> type:
+    """A frozen dataclass with the fields of ``settings``; the ones the command line does
+    not require default to ``None``."""
+    required, optional = [], []
+    for source in dataclasses.fields(settings):
+        kind = value_type(settings, source.name)
+        if source.metadata["required"]:
+            required.append((source.name, kind, field(metadata=source.metadata)))
+        else:
+            optional.append((source.name, Optional[kind],
+                             field(default=None, metadata=source.metadata)))
+    request = dataclasses.make_dataclass(name, required + optional, frozen=True,
+                                         namespace={"__doc__": doc})
+    request.__module__ = __name__
+    return request
 
-    out: Path
-    model: Optional[str] = None
-    data: Optional[Path] = None
-    tiny: bool = False
-    resume: bool = False
-    steps: Optional[int] = None
-    batch_size: Optional[int] = None
-    accumulate: Optional[int] = None
-    crop_seconds: Optional[float] = None
-    lr: Optional[float] = None
-    warmup_steps: Optional[int] = None
-    unmasked_weight: Optional[float] = None
-    seed: Optional[int] = None
-    iteration: int = 1
-    targets_from: Optional[Path] = None
-    label_layer: Optional[int] = None
-    clusters: Optional[int] = None
-    save_every: Optional[int] = None
-    log_every: Optional[int] = None
-    valid_every: Optional[int] = None
-    workers: Optional[int] = None
-    deepspeed: Optional[Path] = None
-    device: Optional[str] = None
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    progress: bool = True
+
+TrainRequest = _request_type(
+    "TrainRequest", PretrainSettings,
+    "One pre-training run: the fields of ``PretrainSettings``, ``None`` where not given "
+    "(the backend's default, or with ``resume``, the run's own setting).")
+EvalRequest = _request_type(
+    "EvalRequest", SuperbSettings,
+    "One SUPERB-style evaluation: the fields of ``SuperbSettings``, ``None`` where not "
+    "given (the backend's default); either ``upstream`` (a run folder) or ``random_init`` "
+    "(a zoo name with random weights, the baseline of the same shape).")
+
+
+def given_options(request: Any) -> Dict[str, Any]:
+    """The fields of a request that were given, paths as strings."""
+    return {item.name: str(value) if isinstance(value, PurePath) else value
+            for item in dataclasses.fields(request)
+            if (value := getattr(request, item.name)) is not None}
 
 
 @dataclass(frozen=True)
@@ -52,29 +62,11 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
-class EvalRequest:
-    """One SUPERB-style evaluation: a task, and either a run folder or a zoo name to
-    initialize randomly (the baseline of the same shape)."""
-
-    task: str
-    out: Path
-    upstream: Optional[Path] = None
-    random_init: Optional[str] = None
-    overrides: Mapping[str, Any] = field(default_factory=dict)   # for random_init
-    data: Optional[Path] = None
-    steps: Optional[int] = None
-    batch_size: Optional[int] = None
-    lr: Optional[float] = None
-    seed: int = 0
-    device: Optional[str] = None
-    progress: bool = True
-
-
-@dataclass(frozen=True)
 class EvalResult:
     task: str
-    metric: str                 # "accuracy" or "per"
-    value: float                # on the test split, as a fraction
+    metric: str                 # the task's metric (models.trainer.superb_tasks.SUPERB_TASKS)
+    value: float                # on the test split
+    interval: Tuple[float, float]   # its 95 % bootstrap interval over the test items
     chance: float
     results_path: Path          # OUT/results.json
     details: Dict[str, Any] = field(default_factory=dict)
@@ -85,8 +77,8 @@ class TrainingBackend(Protocol):
     """What the ``train`` and ``superb`` commands need from an engine.
 
     Bad input (missing data, corrupt checkpoint, impossible settings) must raise
-    :class:`profiler.errors.UsageError` or a ``ValueError`` subclass with a one-line
-    message; outputs must be written atomically.
+    :class:`profiler.errors.UsageError` with a one-line message; outputs must be written
+    atomically.
     """
 
     name: str
@@ -94,34 +86,3 @@ class TrainingBackend(Protocol):
     def pretrain(self, request: TrainRequest) -> TrainResult: ...
 
     def evaluate(self, request: EvalRequest) -> EvalResult: ...
-
-
-_FACTORIES: Dict[str, Callable[[], TrainingBackend]] = {}
-
-
-def register_backend(name: str, factory: Callable[[], TrainingBackend]) -> None:
-    """Make ``get_backend(name)`` return ``factory()``."""
-    _FACTORIES[name] = factory
-
-
-def available_backends() -> List[str]:
-    _register_builtin()
-    return sorted(_FACTORIES)
-
-
-def get_backend(name: str = "bundled") -> TrainingBackend:
-    """The backend called ``name`` (default: the bundled minimal HuBERT trainer)."""
-    _register_builtin()
-    try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise UsageError(f"unknown training backend {name!r}; available: "
-                         f"{', '.join(sorted(_FACTORIES))}") from None
-    return factory()
-
-
-def _register_builtin() -> None:
-    if "bundled" not in _FACTORIES:
-        from .bundled import BundledBackend
-
-        _FACTORIES["bundled"] = BundledBackend

@@ -1,16 +1,23 @@
 """The default backend: the minimal HuBERT trainer and SUPERB evaluation in ``models.trainer``."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Dict
+
+from models.trainer.errors import DataError
 
 from ..errors import UsageError
-from .base import EvalRequest, EvalResult, TrainRequest, TrainResult
+from .base import EvalRequest, EvalResult, TrainRequest, TrainResult, given_options
 
-_TRAIN_FIELDS = ("steps", "batch_size", "accumulate", "crop_seconds", "lr", "warmup_steps",
-                 "unmasked_weight",
-                 "seed", "label_layer", "clusters", "save_every", "log_every", "valid_every",
-                 "workers")
+
+@contextlib.contextmanager
+def _usage_errors():
+    """The one place where the trainer's bad-input errors (:class:`DataError`, and its
+    subclass ``CheckpointError``) become :class:`UsageError`: exit status 2 on the CLI."""
+    try:
+        yield
+    except DataError as error:
+        raise UsageError(str(error)) from None
 
 
 class BundledBackend:
@@ -19,52 +26,27 @@ class BundledBackend:
     name = "bundled"
 
     def pretrain(self, request: TrainRequest) -> TrainResult:
-        from models.trainer.errors import DataError
-        from models.trainer.pretrain import pretrain, resolve_settings, settings_for_resume
+        from models.trainer.pretrain import pretrain
+        from models.trainer.settings import resolve_settings, settings_for_resume
 
-        given: Dict[str, Any] = {key: getattr(request, key) for key in _TRAIN_FIELDS}
-        given.update(progress=request.progress, device=request.device,
-                     data=_str(request.data), deepspeed=_str(request.deepspeed),
-                     targets_from=_str(request.targets_from))
-        try:
-            if request.resume:
-                if request.model is not None:
-                    given["model"] = request.model
-                if request.overrides:
-                    given["overrides"] = dict(request.overrides)
-                if request.tiny:
-                    given["tiny"] = True
-                if request.iteration != 1:
-                    given["iteration"] = request.iteration
+        given = given_options(request)
+        with _usage_errors():
+            if given.get("resume"):
                 settings = settings_for_resume(request.out, given)
             else:
                 if not request.model:
                     raise UsageError("--model is required (unless --resume continues a run)")
-                settings = resolve_settings(request.model, request.out, tiny=request.tiny,
-                                            iteration=request.iteration,
-                                            overrides=dict(request.overrides), **given)
-            result = pretrain(settings, resume=request.resume)
-        except DataError as error:
-            raise UsageError(str(error)) from None
+                settings = resolve_settings(**given)
+            result = pretrain(settings)
         return TrainResult(Path(result.out), result.step, result.loss, result.valid,
                            result.wall_seconds, result.checkpoint, list(result.rank_checksums))
 
     def evaluate(self, request: EvalRequest) -> EvalResult:
-        from models.trainer.errors import DataError
-        from models.trainer.superb import RESULTS, SuperbSettings, run_superb
+        from models.trainer.settings import SuperbSettings
+        from models.trainer.superb import RESULTS, run_superb
 
-        settings = SuperbSettings(
-            task=request.task, out=str(request.out), upstream=_str(request.upstream),
-            random_init=request.random_init, random_init_overrides=dict(request.overrides),
-            data=_str(request.data), steps=request.steps, batch_size=request.batch_size,
-            lr=request.lr, seed=request.seed, device=request.device, progress=request.progress)
-        try:
-            results = run_superb(settings)
-        except DataError as error:
-            raise UsageError(str(error)) from None
-        return EvalResult(results["task"], results["metric"], results["value"], results["chance"],
+        with _usage_errors():
+            results = run_superb(SuperbSettings(**given_options(request)))
+        return EvalResult(results["task"], results["metric"], results["value"],
+                          tuple(results["interval"]), results["chance"],
                           Path(request.out) / RESULTS, results)
-
-
-def _str(value) -> Any:
-    return None if value is None else str(value)

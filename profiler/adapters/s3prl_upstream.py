@@ -25,8 +25,6 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16_000
-
 
 class ZooUpstream(nn.Module):
     """An s3prl-style upstream around a zoo model (``models.HuBERT``).

@@ -20,6 +20,8 @@ def add_common_table_options(p) -> None:
 
 
 def add_parser(sub) -> None:
+    from .arguments import add_set_option
+
     p = sub.add_parser(
         "table", help="Table 1 (storage, FLOPs, BOPs, estimated time) for zoo models",
         description="Profile zoo models on one utterance and print Table 1 of Jeon et al. "
@@ -28,6 +30,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--models", action="append", metavar="NAMES",
                    help="comma-separated zoo names, or 'all' (default); repeatable")
+    add_set_option(p, "override a zoo config field of every listed model (weight_bits=2, "
+                      "activation_bits=4, layers=4...)")
     add_common_table_options(p)
     p.add_argument("--format", choices=FORMATS, default="md", help="output format (md)")
     p.add_argument("--compare-paper", action="store_true",
@@ -49,13 +53,15 @@ def run(args) -> int:
     from ..files import atomic_write
     from ..formats import render
     from ..table import build_rows, resolve_models
+    from .arguments import parse_set
 
     names = resolve_models(args.models)
+    overrides = parse_set(args.set)
     catalog = load_catalog(args.catalog)
     convention = get_convention(args.convention)
     estimate = args.estimate or convention.default_estimate
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
-                      estimate=estimate, progress=sys.stderr.isatty())
+                      estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides)
     text = render(rows, args.format, caption=caption(args, catalog, estimate),
                   compare=args.compare_paper)
     if args.output:

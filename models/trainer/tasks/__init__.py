@@ -1,5 +1,7 @@
 """The SUPERB tasks beyond KS, SID and PR, one module each, behind one registry.
 
+The registered tasks are the rows of :data:`models.trainer.superb_tasks.SUPERB_TASKS`
+marked ``registered``; that table holds their names, titles, metrics and head defaults.
 Every task module (``asr``, ``sd``, ``asv``, ``ic``, ``sf``, ``qbe``, ``er``) defines
 ``TASK``, a :class:`models.trainer.tasks.common.Task`: its synthetic data (plans rendered
 with espeak-ng, label files and dictionaries), how its folder is read, its head, its
@@ -13,21 +15,15 @@ from __future__ import annotations
 
 import importlib
 
-TASK_NAMES = {
-    "asr": "automatic speech recognition",
-    "sd": "speaker diarization",
-    "asv": "automatic speaker verification",
-    "ic": "intent classification",
-    "sf": "slot filling",
-    "qbe": "query by example spoken term detection",
-    "er": "prosody-class recognition (a proxy for SUPERB's emotion recognition)",
-}
-TASKS = tuple(TASK_NAMES)
+from ..superb_tasks import SUPERB_TASKS
+
+# In table order; the order also seeds each task's synthesis (do not reorder).
+TASKS = tuple(key for key, task in SUPERB_TASKS.items() if task.registered)
 
 
 def get_task(name: str):
     """The ``Task`` object of a registered task."""
-    if name not in TASK_NAMES:
+    if name not in TASKS:
         raise KeyError(name)
     return importlib.import_module(f"{__name__}.{name}").TASK
 

@@ -21,16 +21,13 @@ import numpy as np
 
 from ..datasets import Vocabulary
 from ..manifest import letters_line, read_labels, write_labels
+from ..superb_heads import ctc_decode, ctc_loss_on, fit, layer_weights
 from .common import (
     SPLITS,
     Outcome,
     SequenceHead,
     Task,
-    ctc_decode,
-    ctc_loss_on,
-    fit,
     interval_of,
-    layer_weights,
     speech_plan,
     voice_splits,
     write_counted_dictionary,
@@ -47,10 +44,6 @@ def letters_to_words(symbols: list[str]) -> str:
 
 class SpeechRecognition(Task):
     name = "asr"
-    metric = "wer"
-    higher_is_better = False
-    pooled = False
-    defaults: ClassVar[dict] = {"steps": 2000, "batch_size": 16, "lr": 2e-3}
     sizes: ClassVar[dict] = {"tiny": {"train": 8, "valid": 2, "test": 3},
              "small": {"train": 240, "valid": 30, "test": 60},
              "default": {"train": 2400, "valid": 100, "test": 400}}

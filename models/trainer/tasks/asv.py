@@ -32,16 +32,8 @@ from torch import nn
 from ..datasets import Vocabulary
 from ..errors import DataError
 from ..manifest import read_labels, write_dictionary, write_labels
-from .common import (
-    SPLITS,
-    Outcome,
-    Task,
-    fit,
-    interval_of,
-    layer_weights,
-    speech_plan,
-    voice_splits,
-)
+from ..superb_heads import WeightedSum, fit, layer_weights
+from .common import SPLITS, Outcome, Task, interval_of, speech_plan, voice_splits
 from .metrics import equal_error_rate
 from .text import make_sentence
 
@@ -54,8 +46,6 @@ class SpeakerEmbeddingHead(nn.Module):
     def __init__(self, num_layers: int, dim: int, speakers: int, projector_dim: int = 256,
                  embedding_dim: int = 128):
         super().__init__()
-        from ..superb import WeightedSum
-
         self.featurizer = WeightedSum(num_layers)
         self.projector = nn.Linear(dim, projector_dim)
         self.embedding = nn.Linear(projector_dim, embedding_dim)
@@ -81,8 +71,6 @@ def trial_scores(head: SpeakerEmbeddingHead, pooled: torch.Tensor,
 
 class SpeakerVerification(Task):
     name = "asv"
-    metric = "eer"
-    higher_is_better = False
     sizes: ClassVar[dict] = {"tiny": {"train_speakers": 3, "train_each": 2, "valid_speakers": 2,
                       "valid_each": 2, "test_speakers": 2, "test_each": 2, "trials": 6},
              "small": {"train_speakers": 20, "train_each": 8, "valid_speakers": 6,

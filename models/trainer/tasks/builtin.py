@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from ..superb_heads import ctc_decode
+from ..superb_metrics import edit_distance
 from .metrics import (
     BOOTSTRAP_RESAMPLES,
     bootstrap_interval,
@@ -19,11 +21,9 @@ def builtin_interval(task: str, head, test_features, test_labels, *, batch_size:
     KS/SID resample per-utterance correctness (accuracy = mean); PR resamples per-utterance
     edit counts and reference lengths (PER = total edits / total length).
     """
-    from ..superb import _ctc_scores, edit_distance
-
     head.eval()
     if task == "pr":
-        hypotheses = _ctc_scores(head, test_features, batch_size)
+        hypotheses = ctc_decode(head, test_features, batch_size)
         errors = [edit_distance(r, h) for r, h in zip(test_labels, hypotheses)]
         statistic = ratio_statistic(errors, [len(r) for r in test_labels])
     else:

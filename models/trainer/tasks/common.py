@@ -11,39 +11,35 @@ every file is a pure function of its plan) into ``OUT/<task>.partial``, which is
 to ``OUT/<task>`` when its manifests and labels are written; ``corpus.json`` gains the
 task's entry last.
 
-Training. :func:`fit` is the SUPERB recipe of :mod:`models.trainer.superb` for any head:
-Adam, gradient clipping at 1, evaluation on valid every ``eval_every`` steps, and the best
-head on valid scored on test.
+Training. Every head trains with :func:`models.trainer.superb_heads.fit`, the recipe of
+KS/SID/PR: Adam, gradient clipping at 1, evaluation on valid every ``eval_every`` steps,
+and the best head on valid scored on test.
 """
 from __future__ import annotations
 
-import io
 import json
-import platform
 import shutil
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..audio import SAMPLE_RATE
+from ...constants import SAMPLE_RATE
 from ..errors import DataError
-from ..fileio import PathLike, write_bytes_atomic, write_text_atomic
+from ..fileio import PathLike, write_text_atomic
 from ..manifest import read_manifest, write_dictionary, write_manifest
-from ..synth import ACCENTS, VARIANTS, UtterancePlan
-from . import TASK_NAMES, TASKS
+from ..superb_heads import HeadSettings, WeightedSum
+from ..superb_tasks import SUPERB_TASKS, SuperbTask
+from ..synth_plan import ACCENTS, PRESETS, VARIANTS, UtterancePlan
+from . import TASKS
 from .metrics import BOOTSTRAP_RESAMPLES, bootstrap_interval, rounded_interval
 
 SPLITS = ("train", "valid", "test")
-PRESETS = ("tiny", "small", "default")
 # Accents and variants per split (the rest of the variants go to test).
 _ACCENT_COUNTS = (5, 1, 2)
 _VARIANT_COUNTS = (26, 6)
@@ -122,17 +118,34 @@ class Outcome:
 
 
 class Task:
-    """A registered SUPERB task; the task modules fill in the class attributes and methods."""
+    """A registered SUPERB task; the task modules set ``name`` (its key in
+    :data:`~models.trainer.superb_tasks.SUPERB_TASKS`, which holds its title, metric and
+    head defaults), ``sizes`` per synthesis preset, and the methods."""
 
     name: str = ""
-    metric: str = ""
-    higher_is_better: bool = True
-    unit: str = "fraction (0-1)"
-    pooled: bool = True                   # heads see per-layer means, not frames
-    trains: bool = True
-    defaults: ClassVar[dict[str, Any]] = {"steps": 1500, "batch_size": 32, "lr": 1e-3}
     sizes: ClassVar[dict[str, dict[str, int]]] = {}
     manifests: tuple[str, ...] = SPLITS   # manifest names in the task folder
+
+    @property
+    def row(self) -> SuperbTask:
+        return SUPERB_TASKS[self.name]
+
+    @property
+    def metric(self) -> str:
+        return self.row.metric
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.row.higher_is_better
+
+    @property
+    def pooled(self) -> bool:
+        """Heads see per-layer means, not frames."""
+        return not self.row.frame_level
+
+    @property
+    def trains(self) -> bool:
+        return self.row.trains
 
     # synthesis
     def plan(self, sizes: dict[str, int], rng: np.random.Generator, seed: int) -> list:
@@ -148,64 +161,9 @@ class Task:
     def load_labels(self, folder: Path, manifests: dict[str, Any]) -> Any:
         raise NotImplementedError
 
-    def evaluate(self, features: dict[str, Features], labels: Any, run: RunSettings) -> Outcome:
+    def evaluate(self, features: dict[str, Features], labels: Any,
+                 run: HeadSettings) -> Outcome:
         raise NotImplementedError
-
-
-@dataclass
-class RunSettings:
-    steps: int
-    batch_size: int
-    lr: float
-    eval_every: int
-    projector_dim: int
-    seed: int
-    progress: bool
-
-
-# ---------------------------------------------------------------------------- training
-def fit(head: nn.Module, loss_on: Callable[[list[int]], torch.Tensor],
-        score: Callable[[], float], *, items: int, run: RunSettings, higher_is_better: bool,
-        desc: str) -> tuple[float, int, list[float]]:
-    """Train ``head`` on random batches of ``items`` training items; keep the best on valid.
-
-    ``loss_on(indices)`` is the loss of a batch, ``score()`` the valid metric. The head is
-    left holding its best-on-valid weights. Returns (best valid value, its step, losses).
-    """
-    from tqdm import tqdm
-
-    generator = torch.Generator().manual_seed(run.seed)
-    optimizer = torch.optim.Adam(head.parameters(), lr=run.lr)
-    best_value, best_step, best_state, losses = None, 0, None, []
-    with tqdm(total=run.steps, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True,
-              disable=not run.progress) as bar:
-        for step in range(1, run.steps + 1):
-            head.train()
-            index = torch.randint(items, (min(run.batch_size, items),), generator=generator)
-            loss = loss_on(index.tolist())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
-            optimizer.step()
-            losses.append(loss.item())
-            bar.update(1)
-            if step % run.eval_every == 0 or step == run.steps:
-                head.eval()
-                with torch.no_grad():
-                    value = score()
-                improved = best_value is None or (value > best_value if higher_is_better
-                                                  else value < best_value)
-                if improved:
-                    best_value, best_step = value, step
-                    best_state = {k: v.clone() for k, v in head.state_dict().items()}
-                bar.set_postfix(loss=f"{loss.item():.3f}", valid=f"{value:.3f}")
-    head.load_state_dict(best_state)
-    head.eval()
-    return float(best_value), best_step, losses
-
-
-def layer_weights(head: nn.Module) -> list[float]:
-    return [round(w, 5) for w in F.softmax(head.featurizer.weights.detach(), dim=0).tolist()]
 
 
 def interval_of(statistic, items: int, seed: int) -> tuple[float, float]:
@@ -220,8 +178,6 @@ class SequenceHead(nn.Module):
     def __init__(self, num_layers: int, dim: int, symbols: int, hidden: int = 128,
                  layers: int = 2):
         super().__init__()
-        from ..superb import WeightedSum
-
         self.featurizer = WeightedSum(num_layers)
         self.rnn = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True,
                            bidirectional=True)
@@ -232,38 +188,12 @@ class SequenceHead(nn.Module):
         return self.output(hidden)
 
 
-def ctc_loss_on(head: nn.Module, states: list[torch.Tensor], targets: list[list[int]]):
-    """The CTC loss of a batch of frame sequences against symbol-index targets."""
-    from ..superb import _pad_frames
-
-    def loss_on(index: list[int]) -> torch.Tensor:
-        padded, lengths = _pad_frames([states[i] for i in index])
-        log_probs = head(padded).log_softmax(-1)
-        chosen = [torch.tensor(targets[i], dtype=torch.long) + 1 for i in index]
-        return F.ctc_loss(log_probs.transpose(0, 1), torch.cat(chosen), lengths,
-                          torch.tensor([len(t) for t in chosen]), blank=0, zero_infinity=True)
-
-    return loss_on
-
-
-def ctc_decode(head: nn.Module, states: list[torch.Tensor], batch: int) -> list[list[int]]:
-    """Greedy CTC decoding of every sequence, as symbol indices (blank removed)."""
-    from ..superb import _pad_frames, greedy_ctc_decode
-
-    hypotheses: list[list[int]] = []
-    with torch.no_grad():
-        for start in range(0, len(states), batch):
-            padded, lengths = _pad_frames(states[start:start + batch])
-            hypotheses += greedy_ctc_decode(head(padded).log_softmax(-1), lengths)
-    return [[h - 1 for h in hypothesis] for hypothesis in hypotheses]
-
-
 # --------------------------------------------------------------------------- synthesis
 def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "default",
                      overwrite: bool = False, workers: int = 1, progress: bool = True) -> dict:
     """Synthesize registered tasks' corpora into ``out_dir/<task>``; update ``corpus.json``."""
     from .. import espeak
-    from ..synth import CORPUS_FORMAT, _prepare_output, _render_all
+    from ..synth import CORPUS_FORMAT, prepare_output, render_all
 
     if size not in PRESETS:
         raise DataError(f"unknown corpus size {size!r}; choose one of {', '.join(PRESETS)}")
@@ -272,7 +202,7 @@ def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "de
     from . import get_task
 
     out = Path(out_dir)
-    entries = _prepare_output(out, tuple(tasks), overwrite)   # the other tasks' entries
+    entries = prepare_output(out, tuple(tasks), overwrite)   # the other tasks' entries
     for name in tasks:
         task = get_task(name)
         sizes = task.sizes[size]
@@ -280,7 +210,7 @@ def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "de
         staging = out / f"{name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        lengths = _render_all(plans, staging, workers, progress, desc=f"synth {name}")
+        lengths = render_all(plans, staging, workers, progress, desc=f"synth {name}")
         final = out / name
         groups = {}
         for manifest in task.manifests:
@@ -308,98 +238,48 @@ def write_counted_dictionary(path: Path, lines: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------------- run
-def find_task_folder(data: PathLike, task: Task) -> Path:
-    data = Path(data)
-    if not data.is_dir():
-        raise DataError(f"{data}: no such data folder")
-    folder = data / task.name
-    missing = [m for m in task.manifests if not (folder / f"{m}.tsv").is_file()]
-    if missing:
-        raise DataError(f"{data}: no {TASK_NAMES[task.name]} corpus (missing {task.name}/"
-                        f"{missing[0]}.tsv); make one with 'profile-encoder data synth "
-                        f"--out DIR --tasks {task.name}'")
-    return folder
-
-
-def run_registered_task(s) -> dict:
-    """Evaluate one upstream on a registered task; write ``OUT/results.json`` (and head.pt).
-
-    ``s`` is a :class:`models.trainer.superb.SuperbSettings`.
-    """
+def evaluate_registered(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
+                        extract_batch: int, device: torch.device) -> dict[str, Any]:
+    """A registered task on the corpus in ``folder``: the parts of ``results.json`` that are
+    the task's own (see :func:`models.trainer.superb.run_superb`), the head to save and the
+    time spent."""
+    from ..corpora import check_manifest_audio
     from ..datasets import ManifestAudioDataset
-    from ..distributed import pick_device
-    from ..pretrain import check_audio_headers
-    from ..superb import RESULTS, extract_features, load_upstream
+    from ..superb import extract_features
     from . import get_task
 
-    started = time.perf_counter()
-    task = get_task(s.task)
-    out = Path(s.out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
-    run = RunSettings(steps=s.steps or task.defaults["steps"],
-                      batch_size=s.batch_size or task.defaults["batch_size"],
-                      lr=s.lr or task.defaults["lr"], eval_every=s.eval_every,
-                      projector_dim=s.projector_dim, seed=s.seed,
-                      progress=s.progress and sys.stderr.isatty())
-    device = pick_device(0, s.device)
-    model, upstream = load_upstream(s)
-    model.to(device)
-    data, synthesized = s.data, False
-    if data is None:
-        data = upstream.get("pretrain_data")
-        if data is None or not (Path(data) / task.name).is_dir():
-            data = str(out / "data")
-            if not all((Path(data) / task.name / f"{m}.tsv").is_file() for m in task.manifests):
-                synthesize_tasks(data, [task.name], seed=0, size="small", overwrite=True,
-                                 progress=run.progress)
-                synthesized = True
-    folder = find_task_folder(data, task)
-    counts = {m: check_audio_headers(folder / f"{m}.tsv") for m in task.manifests}
+    task = get_task(row.key)
+    counts = {m: check_manifest_audio(folder / f"{m}.tsv") for m in task.manifests}
     manifests = {m: read_manifest(folder / f"{m}.tsv") for m in task.manifests}
     labels = task.load_labels(folder, manifests)
 
     t0 = time.perf_counter()
-    torch.manual_seed(s.seed)
+    torch.manual_seed(run.seed)
     features = {}
     for name, manifest in manifests.items():
         dataset = ManifestAudioDataset(manifest, random_crop=False)
-        states = extract_features(model, dataset, pool=task.pooled, batch_size=s.extract_batch,
+        states = extract_features(model, dataset, pool=task.pooled, batch_size=extract_batch,
                                   device=device, progress=run.progress,
                                   desc=f"superb {task.name} {name}")
         features[name] = Features(manifest, [f.cpu() for f in states])
     t_features = time.perf_counter() - t0
     t1 = time.perf_counter()
-    torch.manual_seed(s.seed)   # the head's initialization
+    torch.manual_seed(run.seed)   # the head's initialization
     outcome = task.evaluate(features, labels, run)
     t_head = time.perf_counter() - t1
-    results = {
-        "task": task.name, "task_name": TASK_NAMES[task.name], "metric": task.metric,
-        "value": round(outcome.value, 6), "unit": task.unit,
-        "higher_is_better": task.higher_is_better, "split": "test",
-        "interval": rounded_interval(outcome.interval),
-        "interval_method": f"95 % percentile bootstrap over the {outcome.items} test items, "
-                           f"{BOOTSTRAP_RESAMPLES} resamples, seed {s.seed}",
-        "chance": round(outcome.chance, 6), "chance_definition": outcome.chance_definition,
-        "valid_value": None if outcome.valid_value is None else round(outcome.valid_value, 6),
-        "best_step": outcome.best_step, "layer_weights": outcome.layer_weights,
-        **outcome.extra,
-        "upstream": upstream,
-        "data": {"folder": str(Path(data).resolve()), "synthesized_now": synthesized,
-                 "utterances": counts},
-        "settings": {"steps": run.steps if task.trains else 0,
-                     "batch_size": run.batch_size, "lr": run.lr, "optimizer": "Adam",
-                     "eval_every": run.eval_every, "projector_dim": run.projector_dim,
-                     "seed": s.seed, "gradient_clipping": 1.0, "head": outcome.head_description,
-                     "upstream_frozen": True, "device": str(device)},
-        "wall_seconds": {"features": round(t_features, 2), "head": round(t_head, 2),
-                         "total": round(time.perf_counter() - started, 2)},
-        "torch": torch.__version__, "python": platform.python_version(),
+    return {
+        "results": {
+            "value": round(outcome.value, 6), "interval": rounded_interval(outcome.interval),
+            "interval_method": f"95 % percentile bootstrap over the {outcome.items} test "
+                               f"items, {BOOTSTRAP_RESAMPLES} resamples, seed {run.seed}",
+            "chance": round(outcome.chance, 6), "chance_definition": outcome.chance_definition,
+            "valid_value": (None if outcome.valid_value is None
+                            else round(outcome.valid_value, 6)),
+            "best_step": outcome.best_step, "layer_weights": outcome.layer_weights,
+            **outcome.extra},
+        "data": {"utterances": counts},
+        "head_description": outcome.head_description,
+        "head": (None if outcome.head is None
+                 else {"task": task.name, "head": outcome.head.state_dict()}),
+        "seconds": {"features": round(t_features, 2), "head": round(t_head, 2)},
     }
-    out.mkdir(parents=True, exist_ok=True)
-    if outcome.head is not None:
-        buffer = io.BytesIO()
-        torch.save({"task": task.name, "head": outcome.head.state_dict()}, buffer)
-        write_bytes_atomic(out / "head.pt", buffer.getvalue())
-    write_text_atomic(out / RESULTS, json.dumps(results, indent=2, sort_keys=True) + "\n")
-    return results

@@ -11,7 +11,7 @@ in the level of the speech, with overlapping ranges so that no single cue decide
 
 Like SUPERB's ER it is an utterance-level classification with accuracy and s3prl's
 mean-pooling head. It measures whether a representation keeps prosody, nothing more; the
-results call it "prosody-class recognition (a proxy ...)", never emotion recognition.
+results call it "prosody-class recognition, a proxy ...", never emotion recognition.
 
 Held out by voice (accent and variant); test sentences from the held-out vocabulary.
 Sizes: the ``default`` test split has 1 200 utterances (300 per class): the 95 % interval
@@ -28,16 +28,8 @@ import torch.nn.functional as F
 
 from ..datasets import Vocabulary
 from ..manifest import read_labels, write_dictionary, write_labels
-from .common import (
-    SPLITS,
-    Outcome,
-    Task,
-    fit,
-    interval_of,
-    layer_weights,
-    speech_plan,
-    voice_splits,
-)
+from ..superb_heads import UtteranceHead, fit, layer_weights
+from .common import SPLITS, Outcome, Task, interval_of, speech_plan, voice_splits
 from .metrics import mean_statistic
 from .text import make_sentence
 
@@ -57,7 +49,6 @@ def accuracy_items(head, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
 
 class ProsodyClasses(Task):
     name = "er"
-    metric = "accuracy"
     sizes: ClassVar[dict] = {"tiny": {"train": 2, "valid": 1, "test": 1},          # per class
              "small": {"train": 60, "valid": 10, "test": 25},
              "default": {"train": 600, "valid": 60, "test": 300}}
@@ -93,8 +84,6 @@ class ProsodyClasses(Task):
                     for m in manifests}}
 
     def evaluate(self, features, labels, run):
-        from ..superb import UtteranceHead
-
         classes = len(labels["vocabulary"])
         x = {m: torch.stack(f.states) for m, f in features.items()}
         y = labels["targets"]

@@ -27,17 +27,8 @@ from torch import nn
 
 from ..datasets import Vocabulary
 from ..manifest import read_labels, write_dictionary, write_labels
-from .common import (
-    SPLITS,
-    Outcome,
-    Task,
-    fit,
-    interval_of,
-    layer_weights,
-    pick,
-    speech_plan,
-    voice_splits,
-)
+from ..superb_heads import WeightedSum, fit, layer_weights
+from .common import SPLITS, Outcome, Task, interval_of, pick, speech_plan, voice_splits
 from .metrics import mean_statistic
 
 SLOTS = ("action", "object", "location")
@@ -84,8 +75,6 @@ class IntentHead(nn.Module):
     def __init__(self, num_layers: int, dim: int, classes: tuple[int, ...],
                  projector_dim: int = 256):
         super().__init__()
-        from ..superb import WeightedSum
-
         self.featurizer = WeightedSum(num_layers)
         self.projector = nn.Linear(dim, projector_dim)
         self.classifiers = nn.ModuleList(nn.Linear(projector_dim, c) for c in classes)
@@ -103,7 +92,6 @@ def all_slots_correct(head: IntentHead, x: torch.Tensor, y: torch.Tensor) -> np.
 
 class IntentClassification(Task):
     name = "ic"
-    metric = "accuracy"
     sizes: ClassVar[dict] = {"tiny": {"train": 8, "valid": 3, "test": 3},
              "small": {"train": 300, "valid": 40, "test": 100},
              "default": {"train": 3000, "valid": 300, "test": 1200}}

@@ -242,7 +242,7 @@ def slot_value_errors(references: Sequence[SlotDict], hypotheses: Sequence[SlotD
     type that has the lowest CER (the empty string when the type is missing); extra
     hypothesis slots add nothing. Slot-value CER = total edits / total reference chars.
     """
-    from ..superb import edit_distance
+    from ..superb_metrics import edit_distance
 
     edits, lengths = [], []
     for reference, hypothesis in zip(references, hypotheses):

@@ -62,10 +62,6 @@ def subsequence_dtw_scores(query: torch.Tensor, documents: list[torch.Tensor]) -
 
 class QueryByExample(Task):
     name = "qbe"
-    metric = "mtwv"
-    pooled = False
-    trains = False
-    unit = "term-weighted value (1 = perfect, 0 = nothing detected)"
     manifests = ("queries_valid", "docs_valid", "queries_test", "docs_test")
     sizes: ClassVar[dict] = {
              "tiny": {"valid_terms": 2, "valid_docs": 4, "test_terms": 2, "test_docs": 4,

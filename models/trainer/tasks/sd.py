@@ -29,20 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..audio import SAMPLE_RATE, write_wav
+from ...constants import SAMPLE_RATE
+from ..audio import write_wav
 from ..errors import DataError
 from ..manifest import read_labels, write_labels
-from ..synth import UtterancePlan, _colored_noise, render_utterance
-from .common import (
-    SPLITS,
-    Outcome,
-    Task,
-    fit,
-    interval_of,
-    layer_weights,
-    speech_plan,
-    voice_splits,
-)
+from ..superb_heads import WeightedSum, fit, layer_weights, pad_frames
+from ..synth import colored_noise, render_utterance
+from ..synth_plan import UtterancePlan
+from .common import SPLITS, Outcome, Task, interval_of, speech_plan, voice_splits
 from .metrics import (
     diarization_components,
     diarization_error_rate,
@@ -88,7 +82,7 @@ class MixturePlan:
             tracks[k % 2, start:start + len(source)] += source
         mix = tracks.sum(axis=0)
         rms = float(np.sqrt(np.mean(mix ** 2)))
-        noise = _colored_noise(np.random.default_rng(self.seed), length, self.noise_color)
+        noise = colored_noise(np.random.default_rng(self.seed), length, self.noise_color)
         mix = np.clip(mix + noise * rms * 10.0 ** (-self.snr_db / 20.0), -1.0, 1.0)
         write_wav(folder / self.relpath, mix.astype(np.float32))
         uri = Path(self.relpath).stem
@@ -147,8 +141,6 @@ class DiarizationHead(nn.Module):
 
     def __init__(self, num_layers: int, dim: int, hidden: int = 128):
         super().__init__()
-        from ..superb import WeightedSum
-
         self.featurizer = WeightedSum(num_layers)
         self.rnn = nn.LSTM(dim, hidden, batch_first=True)
         self.output = nn.Linear(hidden, 2)
@@ -178,10 +170,6 @@ def median_filter(activity: np.ndarray, width: int = MEDIAN_FRAMES) -> np.ndarra
 
 class Diarization(Task):
     name = "sd"
-    metric = "der"
-    higher_is_better = False
-    pooled = False
-    defaults: ClassVar[dict] = {"steps": 1500, "batch_size": 8, "lr": 2e-3}
     sizes: ClassVar[dict] = {"tiny": {"train": 4, "valid": 2, "test": 2},
              "small": {"train": 120, "valid": 20, "test": 40},
              "default": {"train": 1200, "valid": 100, "test": 300}}
@@ -237,15 +225,13 @@ class Diarization(Task):
     def evaluate(self, features, labels, run):
         from pyannote.core import Annotation, Segment
 
-        from ..superb import _pad_frames
-
         train = features["train"].states
         head = DiarizationHead(train[0].shape[0], train[0].shape[-1])
         targets = [frame_labels(seg, spk, s.shape[1])
                    for (seg, spk, _), s in zip(labels["train"], train)]
 
         def loss_on(index):
-            padded, lengths = _pad_frames([train[i] for i in index])
+            padded, lengths = pad_frames([train[i] for i in index])
             stacked = torch.zeros(len(index), padded.shape[2], 2)
             for row, i in enumerate(index):
                 stacked[row, :targets[i].shape[0]] = targets[i]

@@ -29,16 +29,13 @@ import numpy as np
 
 from ..datasets import Vocabulary
 from ..manifest import read_labels, write_labels
+from ..superb_heads import ctc_decode, ctc_loss_on, fit, layer_weights
 from .common import (
     SPLITS,
     Outcome,
     SequenceHead,
     Task,
-    ctc_decode,
-    ctc_loss_on,
-    fit,
     interval_of,
-    layer_weights,
     pick,
     speech_plan,
     voice_splits,
@@ -122,9 +119,6 @@ def parse_slots(symbols: list[str]) -> dict[str, list[str]]:
 
 class SlotFilling(Task):
     name = "sf"
-    metric = "slot_type_f1"
-    pooled = False
-    defaults: ClassVar[dict] = {"steps": 2000, "batch_size": 16, "lr": 2e-3}
     sizes: ClassVar[dict] = {"tiny": {"train": 8, "valid": 2, "test": 3},
              "small": {"train": 300, "valid": 40, "test": 100},
              "default": {"train": 3000, "valid": 200, "test": 1000}}

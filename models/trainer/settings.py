@@ -1,0 +1,341 @@
+"""Every option of pre-training and SUPERB evaluation, each defined once.
+
+An option is a field of :class:`PretrainSettings` or :class:`SuperbSettings`, made with
+:func:`option`: its default, help text, bounds and preset values live in the field. The
+command line (``profile-encoder train``/``superb``), the adapter's requests
+(``profiler.adapters.TrainRequest``/``EvalRequest``) and the checks below are all derived
+from these fields, so a new option is one new field.
+
+Imports stay light (no torch): the command line builds its parser from this module.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from ..constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
+from .errors import DataError
+from .fileio import PathLike
+from .superb_tasks import SUPERB_TASKS, per_task_defaults
+
+POSITIVE = "positive"
+NON_NEGATIVE = "non-negative"
+# Preset names, as help text shows them.
+TINY_PRESET = "--tiny"
+ITERATION_2_PRESET = "iteration 2"
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = None,
+           shown: Optional[str] = None, presets: Optional[Dict[str, Any]] = None,
+           bound: Optional[str] = None, choices: Optional[Sequence] = None,
+           metavar: Optional[str] = None, flag: Optional[str] = None,
+           deprecated: Sequence[str] = (), required: bool = False, one_of: Optional[str] = None,
+           transient: bool = False, command_line: bool = True) -> Any:
+    """A settings field with everything the command line and the checks need.
+
+    ``help`` says what the option does; :func:`help_text` adds its default (``shown``
+    where the value alone would not say it) and its ``presets`` values. ``bound`` is
+    :data:`POSITIVE` or :data:`NON_NEGATIVE`; ``flag`` replaces the ``--name`` spelling
+    (a boolean that defaults to on is switched off by its flag, e.g. ``--quiet``);
+    ``deprecated`` lists old spellings that still work; ``required`` options must be
+    given on the command line; of the options sharing a ``one_of`` group exactly one is
+    given. ``transient`` options may differ between a run and its resumption and are not
+    part of its recorded settings; ``command_line=False`` keeps an option off the CLI.
+    """
+    metadata = {"help": help, "shown": shown, "presets": dict(presets or {}), "bound": bound,
+                "choices": tuple(choices) if choices else None, "metavar": metavar,
+                "flag": flag, "deprecated": tuple(deprecated), "required": required,
+                "one_of": one_of, "transient": transient, "command_line": command_line}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(settings: type) -> Dict[str, Any]:
+    return typing.get_type_hints(settings)
+
+
+def value_type(settings: type, name: str) -> type:
+    """The type of an option's values (``Optional[int]`` -> ``int``, ``Dict[...]`` -> ``dict``)."""
+    hint = _type_hints(settings)[name]
+    arguments = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        hint, origin = arguments[0], typing.get_origin(arguments[0])
+    return origin or hint
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None or value == {}:
+        return "none"
+    return str(value)
+
+
+def help_text(field: dataclasses.Field) -> str:
+    """The option's help with its default and preset values, e.g. ``optimizer steps
+    (default: 250000; iteration 2: 400000; --tiny: 250)``."""
+    meta = field.metadata
+    parts = []
+    has_default = (field.default is not dataclasses.MISSING
+                   or field.default_factory is not dataclasses.MISSING)
+    if has_default and not meta["one_of"]:   # one of a group is given: no default
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        parts.append(f"default: {meta['shown'] or _shown(default)}")
+    parts += [f"{name}: {_shown(value)}" for name, value in meta["presets"].items()]
+    return f"{meta['help']} ({'; '.join(parts)})" if parts else meta["help"]
+
+
+def check_bounds(settings: Any) -> None:
+    """:class:`DataError` (one line) for the first option outside its ``bound``."""
+    for field in dataclasses.fields(settings):
+        bound, value = field.metadata.get("bound"), getattr(settings, field.name)
+        if bound is None or value is None:
+            continue
+        positive = bound == POSITIVE
+        if value_type(type(settings), field.name) is int:
+            fits = isinstance(value, int) and not isinstance(value, bool) and value >= int(positive)
+            wanted = "a positive integer" if positive else "a whole number >= 0"
+        else:
+            fits = (isinstance(value, (int, float)) and math.isfinite(value)
+                    and (value > 0 if positive else value >= 0))
+            wanted = "a positive number" if positive else "a number >= 0"
+        if not fits:
+            raise DataError(f"{field.name} must be {wanted}, got {value!r}")
+
+
+# ----------------------------------------------------------------------- pre-training
+@dataclass
+class PretrainSettings:
+    """Everything that defines a pre-training run (recorded in ``metadata.json``).
+
+    The defaults are HuBERT Base's first iteration (fairseq) per process; ``tiny=True``
+    replaces the unset ones with :data:`TINY` (minutes on two CPU cores). ``batch_size``
+    is utterances per micro-batch and process: one optimizer step sees
+    ``batch_size x world_size x accumulate`` utterances.
+    """
+
+    model: str = option(help="zoo name, e.g. sparseformer-dn-s (required unless --resume)")
+    out: str = option(help="run folder (checkpoints, log.jsonl, metadata)", required=True,
+                      transient=True)
+    data: Optional[str] = option(
+        None, "corpus folder from 'profile-encoder data synth' (or one with pretrain/train.tsv "
+        "and valid.tsv)", shown="synthesize one into OUT/data")
+    overrides: Dict[str, Any] = option(
+        factory=dict, help="model config override, e.g. layers=4 (recorded in config.json)",
+        deprecated=("--override",))
+    tiny: bool = option(False, "small-scale preset: 250 steps of 8 x 2 s crops, 50 units, lr "
+                               "3e-4, unmasked frames count too; the model keeps its full size")
+    resume: bool = option(False, "continue the run in --out from its newest checkpoint",
+                          transient=True)
+    steps: int = option(250_000, "optimizer steps", bound=POSITIVE,
+                        presets={ITERATION_2_PRESET: 400_000, TINY_PRESET: 250})
+    batch_size: int = option(8, "utterances per micro-batch and process", bound=POSITIVE,
+                             presets={TINY_PRESET: 8}, deprecated=("--batch",))
+    accumulate: int = option(1, "micro-batches per optimizer step", bound=POSITIVE)
+    crop_seconds: float = option(250_000 / SAMPLE_RATE, "longest audio crop in seconds",
+                                 bound=POSITIVE, shown="15.625, fairseq's 250 000 samples",
+                                 presets={TINY_PRESET: 2.0})
+    lr: float = option(5e-4, "peak learning rate (AdamW)", bound=POSITIVE,
+                       presets={TINY_PRESET: 3e-4})
+    warmup_steps: int = option(32_000, "linear warm-up steps, then polynomial decay to 0",
+                               bound=NON_NEGATIVE, presets={TINY_PRESET: 25})
+    weight_decay: float = option(0.01, "AdamW weight decay", bound=NON_NEGATIVE)
+    betas: Sequence[float] = option((0.9, 0.98), "AdamW betas", command_line=False)
+    eps: float = option(1e-6, "AdamW epsilon", bound=POSITIVE)
+    clip_norm: float = option(10.0, "gradient norm clipping", bound=POSITIVE)
+    masked_weight: float = option(1.0, "weight of the loss on masked frames (fairseq "
+                                       "pred_masked_weight)", bound=NON_NEGATIVE, metavar="W")
+    unmasked_weight: float = option(0.0, "weight of the loss on unmasked frames (fairseq "
+                                         "pred_nomask_weight; HuBERT Base: 0)",
+                                    bound=NON_NEGATIVE, metavar="W",
+                                    presets={TINY_PRESET: 1.0})
+    decay_power: float = option(1.0, "power of the polynomial learning-rate decay")
+    seed: int = option(0, "random seed", bound=NON_NEGATIVE)
+    iteration: int = option(1, "1: k-means on MFCC; 2: k-means on a hidden layer of "
+                               "--targets-from", choices=(1, 2))
+    targets_from: Optional[str] = option(None, "iteration 2: the iteration-1 run folder whose "
+                                               "hidden layer is clustered", metavar="RUN")
+    label_layer: Optional[int] = option(None, "iteration 2: which hidden state to cluster",
+                                        bound=NON_NEGATIVE, shown="half the depth")
+    clusters: int = option(100, "k-means units", bound=POSITIVE,
+                           presets={ITERATION_2_PRESET: 500, TINY_PRESET: 50})
+    kmeans_max_frames: int = option(250_000, "frames k-means is fitted on, at most",
+                                    bound=POSITIVE, presets={TINY_PRESET: 60_000})
+    save_every: int = option(10_000, "steps between checkpoints", bound=POSITIVE,
+                             presets={TINY_PRESET: 50})
+    log_every: int = option(100, "steps between log.jsonl lines", bound=POSITIVE,
+                            presets={TINY_PRESET: 5})
+    valid_every: int = option(10_000, "steps between validations", bound=POSITIVE,
+                              presets={TINY_PRESET: 50})
+    keep: int = option(1, "checkpoints kept (the newest ones)", bound=POSITIVE)
+    workers: int = option(0, "data-loading processes per training process (0: load in the "
+                             "training loop; 4-8 for full-scale runs on GPUs)",
+                          bound=NON_NEGATIVE, transient=True)
+    deepspeed: Optional[str] = option(None, "DeepSpeed JSON config (ZeRO stage 0-2)",
+                                      metavar="CONFIG", shown="none, plain PyTorch")
+    device: Optional[str] = option(None, "cpu, cuda or cuda:N", transient=True,
+                                   shown="this process's GPU if any")
+    progress: bool = option(True, "no progress bars or summary", flag="--quiet",
+                            shown="both shown", transient=True)
+
+
+def _preset(settings: type, name: str) -> Dict[str, Any]:
+    return {field.name: field.metadata["presets"][name] for field in dataclasses.fields(settings)
+            if name in field.metadata["presets"]}
+
+
+# Unset settings under --tiny. The model keeps its real size. Two changes to the recipe,
+# both measured on sparseformer-dn-s (16 post-LN layers) on the synthetic corpus:
+# - lr 3e-4: at 1e-3 (and 3e-3) the stack collapses to predicting the unit prior;
+# - the unmasked frames count too (fairseq's pred_nomask_weight = 1): with the masked term
+#   alone the validation unit accuracy stays at the most frequent unit's rate for the
+#   whole budget, and such an upstream is worse than a random one for keyword spotting.
+TINY: Dict[str, Any] = _preset(PretrainSettings, TINY_PRESET)
+# Iteration 2 (HuBERT Base: 500 units of layer 6 of 12, 400k steps).
+ITERATION_2: Dict[str, Any] = _preset(PretrainSettings, ITERATION_2_PRESET)
+# Settings that may differ between a run and its resumption.
+TRANSIENT = tuple(field.name for field in dataclasses.fields(PretrainSettings)
+                  if field.metadata["transient"])
+
+
+def resolve_settings(model: str, out: PathLike, **given: Any) -> PretrainSettings:
+    """Settings from the defaults, the ``tiny`` and ``iteration`` presets and the given
+    (non-None) values; an unknown name is a ``TypeError``."""
+    given = {key: value for key, value in given.items() if value is not None}
+    values: Dict[str, Any] = {}
+    if given.get("iteration") == 2:
+        values.update(ITERATION_2)
+    if given.get("tiny"):
+        values.update(TINY)
+    values.update(given)
+    known = {field.name for field in dataclasses.fields(PretrainSettings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TypeError(f"unknown settings {unknown}")
+    return PretrainSettings(model=model, out=str(out), **values)
+
+
+def check_settings(s: PretrainSettings) -> None:
+    """Raise :class:`DataError` (one clear line) for settings that cannot run."""
+    import models
+
+    if "num_classes" in s.overrides:
+        raise DataError("the number of units is set with --clusters (it fixes num_classes), "
+                        "not with an override")
+    try:
+        models.config(s.model, **s.overrides)
+    except (ValueError, TypeError) as error:
+        raise DataError(str(error)) from None
+    check_bounds(s)
+    if s.crop_seconds * SAMPLE_RATE < 2 * ENCODER_RECEPTIVE_FIELD:
+        raise DataError(f"crop_seconds must be at least "
+                        f"{2 * ENCODER_RECEPTIVE_FIELD / SAMPLE_RATE:g} s, got {s.crop_seconds}")
+    if s.masked_weight == 0 and s.unmasked_weight == 0:
+        raise DataError("masked_weight and unmasked_weight cannot both be 0")
+    if s.clusters < 2:
+        raise DataError(f"clusters must be at least 2, got {s.clusters}")
+    if s.iteration not in (1, 2):
+        raise DataError(f"iteration must be 1 or 2, got {s.iteration!r}")
+    if s.iteration == 2 and not s.targets_from:
+        raise DataError("iteration 2 needs the run folder of an iteration-1 model "
+                        "(--targets-from RUN)")
+    if s.iteration == 1 and s.targets_from:
+        raise DataError("--targets-from is for iteration 2 (add --iteration 2)")
+
+
+def settings_record(s: PretrainSettings) -> Dict[str, Any]:
+    """The settings a run records in ``metadata.json`` (and is resumed with)."""
+    record = dataclasses.asdict(s)
+    record["betas"] = list(s.betas)
+    for key in TRANSIENT:
+        record.pop(key, None)
+    return record
+
+
+def settings_for_resume(out: PathLike, given: Dict[str, Any]) -> PretrainSettings:
+    """The settings of the run in ``out``, to resume it; explicitly given (non-None) values
+    must agree with them, except the transient ones, which replace them."""
+    from . import checkpoint as ckpt
+
+    metadata = ckpt.read_json(Path(out) / ckpt.METADATA, "run metadata")
+    stored = metadata.get("settings")
+    if not isinstance(stored, dict) or "model" not in stored:
+        raise ckpt.CheckpointError(f"{Path(out) / ckpt.METADATA}: has no run settings")
+    for key, value in given.items():
+        if value is None or key in TRANSIENT:
+            continue
+        old = stored.get(key)
+        if isinstance(old, list):
+            value = list(value)
+        if key in stored and old != value:
+            raise DataError(f"--resume: {key} was {old!r} in this run, not {value!r}; resume "
+                            f"with the run's own settings or start a new run")
+    known = {field.name for field in dataclasses.fields(PretrainSettings)}
+    values = {k: v for k, v in stored.items() if k in known and k not in TRANSIENT}
+    values["betas"] = tuple(values.get("betas", (0.9, 0.98)))
+    values.update({k: v for k, v in given.items() if k in TRANSIENT and v is not None})
+    values.update(out=str(out), resume=True)
+    return PretrainSettings(**values)
+
+
+# ------------------------------------------------------------------------- evaluation
+@dataclass
+class SuperbSettings:
+    """One SUPERB-style evaluation: a task, an upstream (a run folder, or a zoo model with
+    random weights) and how the task's head is trained. ``None`` head settings take the
+    task's defaults (:data:`models.trainer.superb_tasks.SUPERB_TASKS`)."""
+
+    task: str = option(help="the task (its metric): " + "; ".join(
+        f"{key}: {task.title} ({task.metric})" for key, task in SUPERB_TASKS.items()),
+        choices=tuple(SUPERB_TASKS), required=True)
+    out: str = option(help="output folder for results.json and head.pt", required=True)
+    upstream: Optional[str] = option(None, "a run folder of 'profile-encoder train' (or one of "
+                                           "its checkpoints)", metavar="RUN", one_of="upstream")
+    random_init: Optional[str] = option(None, "a zoo model with random weights (the baseline "
+                                              "of the same shape)", metavar="MODEL",
+                                        one_of="upstream")
+    overrides: Dict[str, Any] = option(factory=dict, help="model config override for "
+                                                          "--random-init, e.g. layers=4",
+                                       deprecated=("--override",))
+    data: Optional[str] = option(None, "corpus folder", shown="the one the upstream was trained "
+                                 "on if it holds the task; else the task's 'small' synthesis "
+                                 "preset, made into OUT/data")
+    steps: Optional[int] = option(None, "head training steps", bound=POSITIVE,
+                                  shown=per_task_defaults("steps"))
+    batch_size: Optional[int] = option(None, "head batch size", bound=POSITIVE,
+                                       shown=per_task_defaults("batch_size"),
+                                       deprecated=("--batch",))
+    lr: Optional[float] = option(None, "head learning rate (Adam)", bound=POSITIVE,
+                                 shown=per_task_defaults("lr"))
+    eval_every: int = option(50, "head steps between validations (the best head is tested)",
+                             bound=POSITIVE)
+    projector_dim: int = option(256, "utterance-level heads: projection size before pooling",
+                                bound=POSITIVE)
+    extract_batch: int = option(16, "utterances per upstream call when extracting hidden "
+                                    "states", bound=POSITIVE)
+    seed: int = option(0, "random seed", bound=NON_NEGATIVE)
+    device: Optional[str] = option(None, "cpu, cuda or cuda:N", shown="a GPU if there is one")
+    progress: bool = option(True, "no progress bars or summary", flag="--quiet",
+                            shown="both shown")
+
+
+def check_superb_settings(s: SuperbSettings) -> None:
+    """Raise :class:`DataError` (one clear line) for settings that cannot run."""
+    if s.task not in SUPERB_TASKS:
+        raise DataError(f"unknown task {s.task!r}; choose one of {', '.join(SUPERB_TASKS)}")
+    if (s.upstream is None) == (s.random_init is None):
+        raise DataError("give exactly one upstream: a training run folder (--upstream RUN) or "
+                        "a zoo model to initialize randomly (--random-init MODEL)")
+    if s.overrides and s.random_init is None:
+        raise DataError("--set applies to --random-init only (a run folder fixes its model)")
+    check_bounds(s)

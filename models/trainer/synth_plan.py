@@ -1,0 +1,274 @@
+"""Planning the synthetic corpus: sizes, speakers and one plan per utterance.
+
+Every utterance is planned up front from the seed (voice, rate, pitch, level, noise,
+text), so rendering (:mod:`.synth`) is a pure function of the plan and the same seed
+gives the same corpus however the work is split. Planning only asks espeak-ng for the
+phonemes of the phoneme-recognition sentences.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from ..constants import SAMPLE_RATE
+from . import espeak
+from .errors import DataError
+from .sentences import KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL, UNKNOWN_WORDS, make_sentence
+
+TASKS = ("pretrain", "ks", "sid", "pr")
+
+
+# English accents of espeak-ng (language codes) and voice variants that sound like
+# speech; together they make the speaker pool. Variants with spaces in their names or
+# that are robotic/whispered effects are left out.
+ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-us-nyc",
+           "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt",
+            "klatt2", "klatt3", "adam", "Alex", "Alicia", "Andy", "Annie", "aunty", "belinda",
+            "benjamin", "boris", "caleb", "david", "ed", "edward", "iven", "john", "linda",
+            "max", "michel", "norbert", "paul", "pedro", "quincy", "rob", "robert", "steph",
+            "travis", "victor", "zac")
+# Phoneme labels depend on the accent; these four share most of their inventory.
+PR_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-us-nyc")
+
+KS_CLIP_SAMPLES = SAMPLE_RATE          # Speech Commands clips are 1 s
+_KS_SPEAKER_SHARES = (0.7, 0.15, 0.15)  # train/valid/test shares of the speaker pool
+
+
+@dataclass(frozen=True)
+class CorpusSizes:
+    """Number of utterances per task and split.
+
+    ``ks_per_class_*`` counts clips of each of the 12 classes; ``sid_*_per_speaker``
+    counts utterances of each of ``sid_speakers`` speakers.
+    """
+
+    pretrain_train: int
+    pretrain_valid: int
+    ks_per_class_train: int
+    ks_per_class_valid: int
+    ks_per_class_test: int
+    sid_speakers: int
+    sid_train_per_speaker: int
+    sid_valid_per_speaker: int
+    sid_test_per_speaker: int
+    pr_train: int
+    pr_valid: int
+    pr_test: int
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or value < 1:
+                raise DataError(f"corpus size {field.name} must be a positive integer, "
+                                f"got {value!r}")
+        if self.sid_speakers > len(ACCENTS) * len(VARIANTS):
+            raise DataError(f"at most {len(ACCENTS) * len(VARIANTS)} speakers are available")
+
+
+PRESETS = {
+    # 126 utterances, 3.5 minutes of audio, 7 MB; a few seconds: for tests and smoke runs.
+    "tiny": CorpusSizes(pretrain_train=24, pretrain_valid=4,
+                        ks_per_class_train=3, ks_per_class_valid=1, ks_per_class_test=1,
+                        sid_speakers=4, sid_train_per_speaker=3, sid_valid_per_speaker=1,
+                        sid_test_per_speaker=1,
+                        pr_train=12, pr_valid=3, pr_test=3),
+    # The corpus `train --tiny` synthesizes when no --data is given, and `superb` without
+    # --data: bigger than "tiny" (whose 12 keyword-spotting test clips cannot tell 2x chance
+    # from luck), about 1 300 utterances, 25-40 s to render on two cores.
+    "small": CorpusSizes(pretrain_train=240, pretrain_valid=16,
+                         ks_per_class_train=30, ks_per_class_valid=10, ks_per_class_test=10,
+                         sid_speakers=8, sid_train_per_speaker=12, sid_valid_per_speaker=3,
+                         sid_test_per_speaker=5,
+                         pr_train=120, pr_valid=20, pr_test=20),
+    # About 3 700 utterances, 1.9 hours of audio, 220 MB; 2-3 minutes on 2 cores.
+    "default": CorpusSizes(pretrain_train=1200, pretrain_valid=60,
+                           ks_per_class_train=80, ks_per_class_valid=15, ks_per_class_test=15,
+                           sid_speakers=24, sid_train_per_speaker=16, sid_valid_per_speaker=3,
+                           sid_test_per_speaker=5,
+                           pr_train=400, pr_valid=50, pr_test=50),
+}
+
+
+@dataclass(frozen=True)
+class UtterancePlan:
+    """Everything needed to render one file; rendering is a pure function of this."""
+
+    task: str
+    split: str
+    relpath: str          # relative to the task folder
+    label: str            # class, speaker or space-separated phonemes ("" for pretrain)
+    text: str             # what is spoken ("" for silence)
+    voice: str
+    variant: Optional[str]
+    rate: int
+    pitch: int
+    pitch_range: int
+    seed: int             # seeds espeak-ng and the noise
+    kind: str             # "sentence", "word" or "silence"
+    peak: float           # peak level of the speech before noise
+    snr_db: float         # speech-to-noise ratio; for silence clips, the noise RMS in dBFS
+    noise_color: str      # "white", "pink" or "brown"
+    offset: float         # words: where in the 1 s clip the word starts (0..1 of the slack)
+
+
+
+def resolve_sizes(sizes: Union[str, CorpusSizes]) -> CorpusSizes:
+    if isinstance(sizes, CorpusSizes):
+        return sizes
+    if sizes not in PRESETS:
+        raise DataError(f"unknown corpus size {sizes!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[sizes]
+
+
+def preset_name(sizes: CorpusSizes) -> Optional[str]:
+    return next((name for name, preset in PRESETS.items() if preset == sizes), None)
+
+
+def check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
+    tasks = tuple(tasks)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise DataError(f"unknown tasks {unknown}; choose from {', '.join(TASKS)}")
+    return tuple(t for t in TASKS if t in tasks)  # canonical order, no repeats
+
+
+def task_rng(seed: int, task: str) -> np.random.Generator:
+    return np.random.default_rng([seed, TASKS.index(task)])
+
+
+def _utterance_seed(seed: int, task: str, split: str, index: int) -> int:
+    split_id = ("train", "valid", "test").index(split)
+    return int(np.random.SeedSequence([seed, TASKS.index(task), split_id, index])
+               .generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _speaker_pool(rng: np.random.Generator) -> list[tuple[str, str]]:
+    pool = [(accent, variant) for accent in ACCENTS for variant in VARIANTS]
+    order = rng.permutation(len(pool))
+    return [pool[i] for i in order]
+
+
+def _speech_plan(rng, *, task, split, index, seed, relpath, label, text, voice, variant,
+                 rate, pitch, kind, snr_range) -> UtterancePlan:
+    return UtterancePlan(
+        task=task, split=split, relpath=relpath, label=label, text=text, voice=voice,
+        variant=variant, rate=int(rate), pitch=int(np.clip(pitch, 0, 100)),
+        pitch_range=int(rng.integers(30, 81)), seed=_utterance_seed(seed, task, split, index),
+        kind=kind, peak=round(float(rng.uniform(0.3, 0.9)), 4),
+        snr_db=round(float(rng.uniform(*snr_range)), 2),
+        noise_color=("white", "pink", "brown")[int(rng.integers(3))],
+        offset=round(float(rng.uniform(0.0, 1.0)), 4))
+
+
+def _plan_pretrain(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
+    plans = []
+    for split, count in (("train", sizes.pretrain_train), ("valid", sizes.pretrain_valid)):
+        for index in range(count):
+            voice = ACCENTS[rng.integers(len(ACCENTS))]
+            variant = VARIANTS[rng.integers(len(VARIANTS))]
+            plans.append(_speech_plan(
+                rng, task="pretrain", split=split, index=index, seed=seed,
+                relpath=f"wav/{split}/pretrain-{split}-{index:05d}.wav", label="",
+                text=make_sentence(rng), voice=voice, variant=variant,
+                rate=rng.integers(130, 211), pitch=rng.integers(25, 76), kind="sentence",
+                snr_range=(20.0, 40.0)))
+    return plans
+
+
+def _plan_ks(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
+    pool = _speaker_pool(rng)
+    n_train = int(len(pool) * _KS_SPEAKER_SHARES[0])
+    n_valid = int(len(pool) * _KS_SPEAKER_SHARES[1])
+    speakers = {"train": pool[:n_train], "valid": pool[n_train:n_train + n_valid],
+                "test": pool[n_train + n_valid:]}
+    counts = {"train": sizes.ks_per_class_train, "valid": sizes.ks_per_class_valid,
+              "test": sizes.ks_per_class_test}
+    plans = []
+    for split in ("train", "valid", "test"):
+        index = 0
+        for label in KS_CLASSES:
+            for _ in range(counts[split]):
+                voice, variant = speakers[split][rng.integers(len(speakers[split]))]
+                if label == UNKNOWN_LABEL:
+                    word = UNKNOWN_WORDS[rng.integers(len(UNKNOWN_WORDS))]
+                else:
+                    word = "" if label == SILENCE_LABEL else label
+                plan = _speech_plan(
+                    rng, task="ks", split=split, index=index, seed=seed,
+                    relpath=f"wav/{split}/{label}/ks-{split}-{index:05d}.wav", label=label,
+                    text=word, voice=voice, variant=variant, rate=rng.integers(120, 201),
+                    pitch=rng.integers(25, 76), kind="word" if word else "silence",
+                    snr_range=(10.0, 30.0))
+                if not word:  # silence: noise level in dBFS instead of an SNR
+                    plan = _replace(plan, snr_db=round(float(rng.uniform(-60.0, -30.0)), 2))
+                plans.append(plan)
+                index += 1
+    return plans
+
+
+def _plan_sid(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
+    pool = _speaker_pool(rng)[:sizes.sid_speakers]
+    # A speaker's identity is its voice plus its habitual pitch and rate.
+    traits = [(int(rng.integers(30, 71)), int(rng.integers(140, 201))) for _ in pool]
+    counts = (("train", sizes.sid_train_per_speaker), ("valid", sizes.sid_valid_per_speaker),
+              ("test", sizes.sid_test_per_speaker))
+    plans = []
+    for split, per_speaker in counts:
+        index = 0
+        for (voice, variant), (pitch, rate) in zip(pool, traits):
+            speaker = _speaker_name(voice, variant)
+            for _ in range(per_speaker):
+                plans.append(_speech_plan(
+                    rng, task="sid", split=split, index=index, seed=seed,
+                    relpath=f"wav/{split}/{speaker}/sid-{split}-{index:05d}.wav", label=speaker,
+                    text=make_sentence(rng), voice=voice, variant=variant,
+                    rate=rate + rng.integers(-12, 13), pitch=pitch + rng.integers(-4, 5),
+                    kind="sentence", snr_range=(20.0, 40.0)))
+                index += 1
+    return plans
+
+
+def _plan_pr(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
+    plans = []
+    for split, count in (("train", sizes.pr_train), ("valid", sizes.pr_valid),
+                         ("test", sizes.pr_test)):
+        for index in range(count):
+            voice = PR_ACCENTS[rng.integers(len(PR_ACCENTS))]
+            variant = VARIANTS[rng.integers(len(VARIANTS))]
+            text = make_sentence(rng)
+            plans.append(_speech_plan(
+                rng, task="pr", split=split, index=index, seed=seed,
+                relpath=f"wav/{split}/pr-{split}-{index:05d}.wav",
+                label=" ".join(espeak.phonemize(text, voice)), text=text, voice=voice,
+                variant=variant, rate=rng.integers(130, 211), pitch=rng.integers(25, 76),
+                kind="sentence", snr_range=(20.0, 40.0)))
+    return plans
+
+
+_PLANNERS = {"pretrain": _plan_pretrain, "ks": _plan_ks, "sid": _plan_sid, "pr": _plan_pr}
+
+
+def _speaker_name(voice: str, variant: str) -> str:
+    return f"{voice}_{variant}"
+
+
+def _replace(plan: UtterancePlan, **changes) -> UtterancePlan:
+    values = asdict(plan)
+    values.update(changes)
+    return UtterancePlan(**values)
+
+
+def plan_task(task: str, sizes: CorpusSizes, seed: int) -> list[UtterancePlan]:
+    """The plans of one task's utterances, in file order."""
+    return _PLANNERS[task](sizes, task_rng(seed, task), seed)
+
+
+def plan_corpus(*, seed: int = 0, sizes: Union[str, CorpusSizes] = "default",
+                tasks: Iterable[str] = TASKS) -> list[UtterancePlan]:
+    """The utterance plans :func:`synthesize_corpus` would render (nothing is written)."""
+    sizes = resolve_sizes(sizes)
+    return [plan for task in check_tasks(tuple(tasks))
+            for plan in plan_task(task, sizes, seed)]

@@ -1,0 +1,64 @@
+"""Command-line options derived from the trainer's settings (``train`` and ``superb``).
+
+Each field of ``PretrainSettings``/``SuperbSettings`` (:mod:`models.trainer.settings`)
+becomes one option: ``batch_size`` is ``--batch-size``, its help text states the default,
+and the argument type follows the field's type and bound. An option the user does not give
+stays ``None`` (booleans too), so the backend can tell "not given" from a value.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict
+
+from models.trainer.settings import NON_NEGATIVE, POSITIVE, help_text, value_type
+
+from .arguments import (add_deprecated_alias, add_set_option, non_negative_int, parse_set,
+                        positive_float, positive_int)
+
+_TYPES = {(int, POSITIVE): positive_int, (int, NON_NEGATIVE): non_negative_int,
+          (float, POSITIVE): positive_float}
+
+
+def add_settings_arguments(parser, settings: type) -> None:
+    """One option per command-line field of ``settings``; model overrides are ``--set``."""
+    groups: Dict[str, Any] = {}
+    for field in dataclasses.fields(settings):
+        meta = field.metadata
+        if not meta["command_line"]:
+            continue
+        kind = value_type(settings, field.name)
+        option = meta["flag"] or "--" + field.name.replace("_", "-")
+        if kind is dict:
+            add_set_option(parser, help_text(field))
+            for old in meta["deprecated"]:
+                add_deprecated_alias(parser, old, "--set", dest="set", append=True,
+                                     metavar="KEY=VALUE")
+            continue
+        target = parser
+        if meta["one_of"]:
+            if meta["one_of"] not in groups:
+                groups[meta["one_of"]] = parser.add_mutually_exclusive_group(required=True)
+            target = groups[meta["one_of"]]
+        if kind is bool:
+            # A flag switches the default: --tiny turns on, --quiet turns progress off.
+            target.add_argument(option, dest=field.name, action="store_const",
+                                const=not field.default, default=None, help=help_text(field))
+            continue
+        argument_type = _TYPES.get((kind, meta["bound"]), kind)
+        target.add_argument(option, dest=field.name, type=argument_type, default=None,
+                            choices=meta["choices"], metavar=meta["metavar"],
+                            required=meta["required"], help=help_text(field))
+        for old in meta["deprecated"]:
+            add_deprecated_alias(parser, old, option, dest=field.name, type=argument_type,
+                                 metavar=meta["metavar"])
+
+
+def settings_from_arguments(args, settings: type) -> Dict[str, Any]:
+    """The values of ``settings``' fields in parsed ``args`` (``None`` where not given)."""
+    values = {}
+    for field in dataclasses.fields(settings):
+        if value_type(settings, field.name) is dict:
+            values[field.name] = parse_set(getattr(args, "set", None)) or None
+        else:
+            values[field.name] = getattr(args, field.name, None)
+    return values
