@@ -203,6 +203,9 @@ class ElasticBinarizer(nn.Module):
     the blocked sparse attention then start from the same alpha.
     """
 
+    # The learned scale, which BiT trains at its own learning rate without weight decay.
+    scale_parameters = ("alpha",)
+
     def __init__(self, signed: bool, *, bits: int = 1, init_over_nonzero: bool = False):
         super().__init__()
         if (isinstance(bits, bool) or not isinstance(bits, int)

@@ -1,7 +1,7 @@
 """The configuration of one zoo model: everything ``HuBERT(config)`` needs to build it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from .bit import FULL_PRECISION_BITS, Quantization
@@ -23,7 +23,6 @@ class HubertConfig:
     ffn_dim: int
     frontend: str = "fastconv"        # "fastconv" | "wav2vec2"
     binarized: bool = False           # BiT W1A1 encoder (the bq-* models)
-    precision: str = field(init=False)  # "FP32", or "FP32-W<w>A<a>" from the bit pair
     # The encoder's bit pair (32 = float); None: 1 for a binarized model, else 32.
     weight_bits: Optional[int] = None
     activation_bits: Optional[int] = None
@@ -59,14 +58,9 @@ class HubertConfig:
     # projection and the final projection (the paper does not say; it moves the BQ storage
     # by about 0.5-1.5 MB).
     binarize_projections: bool = False
-    # Float width the paper's Table 1 stores this row at: 16 for the vanilla rows (FP16).
-    paper_float_bits: int = 32
 
     def __post_init__(self):
         self._resolve_bits()
-        quantization = self.quantization
-        object.__setattr__(self, "precision",
-                           f"FP32-{quantization.label}" if quantization.quantized else "FP32")
         self._validate_sizes()
         if self.encoder == "squeezeformer":
             if self.reduce_index is None:
@@ -150,5 +144,3 @@ class HubertConfig:
                 fail(f"{name} must be in [0, 1], got {value!r}")
         if self.logit_temperature <= 0:
             fail(f"logit_temperature must be positive, got {self.logit_temperature!r}")
-        if self.paper_float_bits not in (16, 32):
-            fail(f"paper_float_bits must be 16 or 32, got {self.paper_float_bits!r}")

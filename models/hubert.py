@@ -136,20 +136,29 @@ class HuBERT(nn.Module):
         return HubertOutput(hidden_states[-1], hidden_states, padding_mask)
 
     def pretrain_forward(self, waveforms: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
-                         generator: Optional[torch.Generator] = None) -> PretrainOutput:
+                         generator: Optional[torch.Generator] = None,
+                         mask_indices: Optional[torch.Tensor] = None) -> PretrainOutput:
         """Masked prediction: span-masks the projected features, encodes them and returns
-        cosine-similarity logits / temperature against every label embedding."""
+        cosine-similarity logits / temperature against every label embedding.
+
+        ``mask_indices`` (B, T) bool replaces the drawn mask: a distillation teacher sees
+        the frames its student sees masked."""
         features = self.feature_extractor(waveforms)
         if self.training and self.config.feature_grad_mult != 1.0:
             features = _GradMultiply.apply(features, self.config.feature_grad_mult)
         x, padding_mask = self._encoder_input(features, lengths)
         batch, time, _ = x.shape
-        if padding_mask is None:
-            frame_lengths = [time] * batch
-        else:
-            frame_lengths = (~padding_mask).sum(dim=1).tolist()
-        mask_indices = span_mask(frame_lengths, time, self.config.mask_prob, self.config.mask_length,
-                                 generator=generator).to(x.device)
+        if mask_indices is None:
+            if padding_mask is None:
+                frame_lengths = [time] * batch
+            else:
+                frame_lengths = (~padding_mask).sum(dim=1).tolist()
+            mask_indices = span_mask(frame_lengths, time, self.config.mask_prob,
+                                     self.config.mask_length, generator=generator)
+        elif tuple(mask_indices.shape) != (batch, time):
+            raise ValueError(f"mask_indices of shape {tuple(mask_indices.shape)} for "
+                             f"{batch} x {time} frames")
+        mask_indices = mask_indices.to(x.device)
         x = torch.where(mask_indices[..., None], self.mask_embedding.to(x.dtype), x)
         hidden_states = self._encode(x, padding_mask)
         if padding_mask is None:  # always a tensor here, so a loss can take mask & ~padding

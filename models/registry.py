@@ -1,7 +1,7 @@
 """The ten models of Table 1 (Jeon et al. 2023) by name.
 
     name                  encoder         L    D   H  FFN
-    vanilla               transformer    12  768  12  4x   (HuBERT-Base; the paper stores it in FP16)
+    vanilla               transformer    12  768  12  4x   (HuBERT-Base)
     conformer-s           conformer      16  144   4  4x
     squeezeformer-xs      squeezeformer  16  144   4  4x
     sparseformer-dn-s     sparseformer   16  256   4  4x   (deep-narrow)
@@ -16,17 +16,19 @@ the paper's numbers reflect; ``attention="blocked"`` skips the masked work.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import nullcontext
+import functools
+from contextlib import contextmanager, nullcontext
 from typing import Any, Dict, List
 
 import torch
+from torch import nn
 
 from .configuration import HubertConfig
 from .hubert import HuBERT
 
 _BASE: Dict[str, Dict[str, Any]] = {
     "vanilla": dict(encoder="transformer", layers=12, dim=768, heads=12, ffn_ratio=4,
-                    ffn_activation="gelu", paper_float_bits=16),
+                    ffn_activation="gelu"),
     "conformer-s": dict(encoder="conformer", layers=16, dim=144, heads=4, ffn_ratio=4,
                         ffn_activation="swish"),
     "squeezeformer-xs": dict(encoder="squeezeformer", layers=16, dim=144, heads=4, ffn_ratio=4,
@@ -95,6 +97,36 @@ def config(name: str, **overrides: Any) -> HubertConfig:
     return HubertConfig(name=name, **spec)
 
 
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
+                   "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+                   "kaiming_normal_", "orthogonal_", "sparse_")
+
+
+@contextmanager
+def _no_init_on_meta():
+    """``torch.nn.init`` leaves meta tensors alone: they hold no values to initialize, and
+    PyTorch runs random fills on meta through its Python references, which took most of a
+    meta build's time. Restored on exit (not thread-safe: builds are not concurrent)."""
+    originals = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS
+                 if hasattr(nn.init, name)}
+
+    def skipping(fn):
+        @functools.wraps(fn)
+        def init(tensor, *args, **kwargs):
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+            return fn(tensor, *args, **kwargs)
+        return init
+
+    try:
+        for name, fn in originals.items():
+            setattr(nn.init, name, skipping(fn))
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(nn.init, name, fn)
+
+
 def build(name: str, **overrides: Any) -> HuBERT:
     """Builds zoo model ``name`` (see ``config`` for the overrides). Build options:
     ``device`` (``"meta"`` gives a shape-only model at no memory cost), ``dtype`` (e.g.
@@ -111,7 +143,8 @@ def build(name: str, **overrides: Any) -> HuBERT:
     with rng:
         if seed is not None:
             torch.manual_seed(seed)
-        with torch.device(device) if device is not None else nullcontext():
+        with torch.device(device) if device is not None else nullcontext(), \
+                _no_init_on_meta():
             model = HuBERT(model_config)
     if dtype is not None:
         model = model.to(dtype=dtype)

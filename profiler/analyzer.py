@@ -27,7 +27,7 @@ from torch.utils._pytree import tree_map
 from torch.utils.weak import WeakIdKeyDictionary
 
 from . import bits as bitspec
-from . import formulas
+from . import formulas, quantized  # noqa: F401  (quantized: registers the torch.ao ops)
 from .fastmeta import fast_output
 from .formulas import Cost, Mac
 from .result import ModuleTally, OperatorTally, Profile
@@ -331,6 +331,9 @@ class _OpCounter(TorchDispatchMode):
     def _operand(self, args, index, first, declared_w, declared_a) -> tuple[bool, int]:
         """(is_constant, bits) of one MAC operand."""
         tensor = args[index] if index is not None and index < len(args) else None
+        packed = bitspec.packed_weight(tensor)
+        if packed is not None:  # torch.ao's packed quantized weights: a constant
+            return True, declared_w or bitspec.dtype_bits(packed.dtype)
         if not isinstance(tensor, torch.Tensor):
             return False, declared_a or (self._bits(first) if first is not None else 32)
         if tensor in self.constants:
@@ -404,6 +407,7 @@ def _nbytes(t: torch.Tensor) -> int:
 
 def _operand_bytes(args, index, bits) -> int:
     tensor = args[index] if index is not None and index < len(args) else None
+    tensor = bitspec.packed_weight(tensor) if isinstance(tensor, torch.ScriptObject) else tensor
     if not isinstance(tensor, torch.Tensor):
         return 0
     return (_distinct_numel(tensor) * bits + 7) // 8

@@ -56,6 +56,9 @@ _DTYPE_BITS = {
     torch.uint8: 8,
     torch.bool: 8,
 }
+# Quantized dtypes of torch.ao (their element_size is the storage width, packed or not).
+_DTYPE_BITS.update({torch.quint8: 8, torch.qint8: 8, torch.qint32: 32, torch.quint4x2: 4,
+                    torch.quint2x4: 2})
 for _name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"):
     if hasattr(torch, _name):
         _DTYPE_BITS[getattr(torch, _name)] = 8
@@ -89,7 +92,7 @@ def parameter_storage_bits(module: nn.Module, name: str, param: torch.Tensor) ->
 def extra_storage_bits(module: nn.Module) -> int:
     fn = getattr(module, "extra_storage_bits", None)
     if fn is None:
-        return 0
+        return quantized_storage_bits(module)
     bits = fn() if callable(fn) else fn
     if not isinstance(bits, int) or bits < 0:
         raise TypeError(
@@ -98,10 +101,47 @@ def extra_storage_bits(module: nn.Module) -> int:
     return bits
 
 
+def packed_weight(value) -> Optional[torch.Tensor]:
+    """The weight inside torch.ao's packed parameters (a ``torch.ScriptObject`` with
+    ``unpack()``: quantized linear and convolution), else None."""
+    if isinstance(value, torch.ScriptObject) and value._has_method("unpack"):
+        return value.unpack()[0]
+    return None
+
+
+_PER_CHANNEL = {torch.per_channel_affine, torch.per_channel_symmetric,
+                torch.per_channel_affine_float_qparams}
+QPARAM_BITS = 64  # a float32 scale and an int32 zero point
+
+
+def quantized_storage_bits(module: nn.Module) -> int:
+    """Storage of a ``torch.ao.nn.quantized`` module (static or dynamic), whose weights are
+    packed and so no parameters: the weight at its quantized dtype's bits, its scale and
+    zero point (one pair per output channel for per-channel schemes), the bias at its
+    dtype's bits and, for static quantization, the output's scale and zero point. 0 for
+    any other module."""
+    if not type(module).__module__.startswith("torch.ao.nn.quantized"):
+        return 0
+    from torch.ao.nn.quantized.modules.utils import WeightedQuantizedModule
+
+    if not isinstance(module, WeightedQuantizedModule):  # its packed-parameter holder too
+        return 0
+    weight, bias = module._weight_bias()
+    bits = weight.numel() * dtype_bits(weight.dtype)
+    channels = weight.q_per_channel_scales().numel() if weight.qscheme() in _PER_CHANNEL else 1
+    bits += channels * QPARAM_BITS
+    if bias is not None:
+        bits += bias.numel() * dtype_bits(bias.dtype)
+    if ".dynamic." not in type(module).__module__:
+        bits += QPARAM_BITS  # dynamic quantization computes the output in float
+    return bits
+
+
 def pair_key(kind: str, bits_a: int, bits_b: int) -> str:
     """Name of a bit pair in breakdowns: ``W1A1`` (weight x activation), ``A1A1`` (two
     activations), ``C32C32`` (two constants: work a deployed model would precompute)."""
-    return {"wa": f"W{bits_a}A{bits_b}", "aa": f"A{bits_a}A{bits_b}", "cc": f"C{bits_a}C{bits_b}"}[kind]
+    prefixes = {"wa": ("W", "A"), "aa": ("A", "A"), "cc": ("C", "C")}[kind]
+    return f"{prefixes[0]}{bits_a}{prefixes[1]}{bits_b}"
 
 
 def precision_class(bits_a: int, bits_b: int) -> str:

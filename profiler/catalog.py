@@ -11,6 +11,7 @@ A catalog is a YAML mapping (see ``catalogs/a100.yaml``)::
       fp32: 19.5                       # required
       fp16: 312                        # optional: fp64 fp64_tensor fp32 tf32 fp16 bf16
       int1: 4992                       #           fp8 int8 int4 int1, each > 0
+    op_overhead_us: 4.2                # optional, > 0: fixed time per op (dispatch, launch)
     sources: {datasheet: ...}          # optional: where the figures come from
 
 Every figure is validated on load; a problem is one :class:`CatalogError` naming the file
@@ -26,7 +27,8 @@ from typing import Mapping, Optional
 from .errors import UsageError
 
 PRECISIONS = ("fp64", "fp64_tensor", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "int1")
-_FIELDS = {"name", "kind", "match", "memory_bandwidth_gbs", "tdp_w", "peaks", "sources"}
+_FIELDS = {"name", "kind", "match", "memory_bandwidth_gbs", "tdp_w", "peaks", "op_overhead_us",
+           "sources"}
 
 
 class CatalogError(UsageError):
@@ -44,6 +46,7 @@ class Catalog:
     tdp_w: Optional[float] = None
     sources: Mapping[str, str] = field(default_factory=dict)
     path: Optional[str] = None
+    op_overhead_us: Optional[float] = None
 
     def peak(self, precision: str) -> float:
         """Operations per second at ``precision`` (KeyError when the part has none)."""
@@ -120,6 +123,8 @@ def parse_catalog(text: str, *, source: str, key: str) -> Catalog:
         raise CatalogError(f"{source}: missing field 'memory_bandwidth_gbs'")
     bandwidth = positive("memory_bandwidth_gbs", data["memory_bandwidth_gbs"])
     tdp = positive("tdp_w", data["tdp_w"]) if data.get("tdp_w") is not None else None
+    overhead = (positive("op_overhead_us", data["op_overhead_us"])
+                if data.get("op_overhead_us") is not None else None)
     if "peaks" not in data:
         raise CatalogError(f"{source}: missing field 'peaks'")
     raw_peaks = data["peaks"]
@@ -143,7 +148,8 @@ def parse_catalog(text: str, *, source: str, key: str) -> Catalog:
         raise fail("sources", "a mapping", sources)
     return Catalog(key=key, name=name, kind=kind, memory_bandwidth_gbs=bandwidth,
                    peaks_tera=peaks, match=tuple(match), tdp_w=tdp,
-                   sources={str(k): str(v) for k, v in sources.items()}, path=source)
+                   sources={str(k): str(v) for k, v in sources.items()}, path=source,
+                   op_overhead_us=overhead)
 
 
 def catalog_for_device_name(device_name: str) -> Optional[Catalog]:

@@ -2,11 +2,23 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Optional, Sequence
 
+from .commands import calibrate, check, measure, profile_model, report, table
 from .errors import UsageError
+
+DATA_COMMAND = "data"
+# Commands whose options come from the trainer (the ``models`` package), with the line the
+# top-level help shows for them.
+TRAINING_COMMANDS = {
+    "train": "HuBERT pre-training, or BiT distillation, of a zoo model",
+    "superb": "SUPERB-style evaluation of a trained (or random) upstream",
+    DATA_COMMAND: "offline training data: synthesis, corpora, k-means targets",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line on stderr (and exit status 2)."""
@@ -15,37 +27,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The whole CLI. The training commands' own parsers (train, superb, data) are mounted
+    only when ``command`` names them: their options live in the ``models`` package, and
+    importing that for any other command would shadow a user's own package named ``models``
+    (see :mod:`profiler.commands.loading`)."""
     parser = _Parser(
         prog="profile-encoder",
         description="Storage, FLOPs, bit operations (BOPs) and estimated runtime of audio "
@@ -53,25 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    from .commands import check, measure, profile_model, report, superb, table, train
+    for module in (table, profile_model, report, check, measure, calibrate):
+        module.add_parser(sub)
+    for name, summary in TRAINING_COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=f"{summary} (see profile-encoder {name} --help)")
+        elif name == DATA_COMMAND:
+            from models.trainer.cli import add_data_parser, run_data_command
 
-    table.add_parser(sub)
-    profile_model.add_parser(sub)
-    report.add_parser(sub)
-    check.add_parser(sub)
-    measure.add_parser(sub)
-    train.add_parser(sub)
-    superb.add_parser(sub)
-    from models.trainer.cli import add_data_parser, run_data_command
-
-    add_data_parser(sub).set_defaults(run=run_data_command,
-                                      error_prefix="profile-encoder: ")
+            add_data_parser(sub, DATA_COMMAND).set_defaults(run=run_data_command,
+                                                            error_prefix="profile-encoder: ")
+        else:
+            importlib.import_module(f"{__package__}.commands.{name}").add_parser(sub)
     return parser
 
 
+def command_of(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand ``argv`` asks for: its first word that is not an option (the top
+    level has no option that takes a value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(command_of(argv)).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except UsageError as error:

@@ -13,11 +13,31 @@ storage and FLOPs as in ``bayesian-bits``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Optional
 
 from .errors import UsageError
 
+PAPER_SECONDS = 10.0  # Table 1's input: one utterance of 10 s
 GIB = 2 ** 30
+MB = 1e6
+GIGA = 1e9
+
+FULL_PRECISION_BITS = 32
+# Float width Table 1 stores each zoo row at, where it is not FULL_PRECISION_BITS: the
+# paper's vanilla model is FP16 (its BQ row only fits with the float parts at 16 bits too).
+PAPER_FLOAT_BITS = {"vanilla": 16, "bq-vanilla": 16}
+
+
+def paper_float_bits(name: str) -> int:
+    """The float width Table 1 stores zoo model ``name`` at."""
+    return PAPER_FLOAT_BITS.get(name, FULL_PRECISION_BITS)
+
+
+def precision_label(bit_pair: Optional[str], float_bits: int) -> str:
+    """Table 1's precision column: ``FP32``, ``FP16``, ``FP32-W1A1``, ``FP16-W1A1``, and
+    any other quantized bit pair the same way (``FP32-W2A2``). ``bit_pair`` is None for a
+    float model."""
+    return f"FP{float_bits}" + (f"-{bit_pair}" if bit_pair else "")
 
 
 @dataclass(frozen=True)
@@ -25,24 +45,24 @@ class Convention:
     name: str
     summary: str
     columns: Callable[[Mapping[str, float]], dict]
-    float_bits: Callable[[object], int]  # model config -> float width to build with
+    float_bits: Callable[[str], int]  # zoo name -> float width to build and label it with
     default_estimate: str
 
 
 def _bayesian_bits(t: Mapping[str, float]) -> dict:
     return {
-        "storage_mb": t["storage_bytes"] / 1e6,
-        "flop_g": t["flops"] / 1e9,
-        "bop_nonq_g": t["bop_nonq"] / 1e9,
+        "storage_mb": t["storage_bytes"] / MB,
+        "flop_g": t["flops"] / GIGA,
+        "bop_nonq_g": t["bop_nonq"] / GIGA,
         # Every sub-float BOP: binarized and k-bit quantized (W2A2, W1A4...) alike.
-        "bop_bq_g": (t["bop_bq"] + t["bop_q"]) / 1e9,
+        "bop_bq_g": (t["bop_bq"] + t["bop_q"]) / GIGA,
     }
 
 
 def _paper(t: Mapping[str, float]) -> dict:
     return {
-        "storage_mb": t["storage_bytes"] / 1e6,
-        "flop_g": t["flops"] / 1e9,
+        "storage_mb": t["storage_bytes"] / MB,
+        "flop_g": t["flops"] / GIGA,
         "bop_nonq_g": t["flops"] * 16 / GIB,
         "bop_bq_g": t["macs_bq"] / GIB,
     }
@@ -52,12 +72,12 @@ CONVENTIONS = {
     "bayesian-bits": Convention(
         "bayesian-bits",
         "BOPs = MACs x weight bits x activation bits (Bayesian Bits), G = 1e9",
-        _bayesian_bits, lambda config: 32, "roofline"),
+        _bayesian_bits, lambda name: FULL_PRECISION_BITS, "roofline"),
     "paper": Convention(
         "paper",
         "Table 1's scaling: FP16 vanilla rows, BOP_NonQ = FLOPs x 16 / 2^30, "
         "BOP_BQ = binarized MACs / 2^30",
-        _paper, lambda config: getattr(config, "paper_float_bits", 32), "paper"),
+        _paper, paper_float_bits, "paper"),
 }
 
 

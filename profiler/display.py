@@ -1,7 +1,7 @@
 """Text rendering of profiles (kept apart from counting)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 from tabulate import tabulate
 
@@ -20,8 +20,19 @@ def human(value: float, unit: str = "", precision: int = 2) -> str:
     return f"{value:.{precision}g} {unit}".rstrip()
 
 
-def module_table(prof: Profile, depth: Optional[int] = 2, *, hide_empty: bool = True) -> str:
-    """Per-module table down to ``depth`` (deeper modules folded into their ancestor)."""
+def duration(seconds: float) -> str:
+    """``0.000123 -> '123.0 us'``."""
+    for scale, unit in ((1, "s"), (1e-3, "ms")):
+        if seconds >= scale:
+            return f"{seconds / scale:.2f} {unit}"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def module_table(prof: Profile, depth: Optional[int] = 2, *, hide_empty: bool = True,
+                 times: Optional[Mapping] = None) -> str:
+    """Per-module table down to ``depth`` (deeper modules folded into their ancestor).
+    ``times``: :class:`profiler.estimator.RowTime` by row name (from ``times_by_row`` at
+    the same depth) adds the estimated time and whether compute or memory bounds it."""
     frame = prof.to_dataframe(depth=depth)
     total_flops = prof.totals["flops"] or 1
     rows = []
@@ -36,14 +47,22 @@ def module_table(prof: Profile, depth: Optional[int] = 2, *, hide_empty: bool = 
             human(rec["storage_bytes"], "B"), human(rec["macs"]), human(rec["flops"]),
             f"{100 * rec['flops'] / total_flops:.1f}%", human(rec["bop_nonq"]),
             human(rec["bop_bq"]),
-        ])
+        ] + (_time_cells(times.get(rec["module"])) if times is not None else []))
     t = prof.totals
     rows.append(["total", "", human(t["params"]), human(t["storage_bytes"], "B"),
                  human(t["macs"]), human(t["flops"]), "100.0%", human(t["bop_nonq"]),
-                 human(t["bop_bq"])])
-    return tabulate(rows, headers=["module", "type", "params", "storage", "MACs", "FLOPs",
-                                   "of FLOPs", "BOP_NonQ", "BOP_BQ"],
-                    tablefmt="simple", disable_numparse=True)
+                 human(t["bop_bq"])]
+                + ([duration(sum(r.seconds for r in times.values())), ""]
+                   if times is not None else []))
+    headers = ["module", "type", "params", "storage", "MACs", "FLOPs", "of FLOPs", "BOP_NonQ",
+               "BOP_BQ"] + (["est. time", "bound"] if times is not None else [])
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _time_cells(row_time) -> list[str]:
+    if row_time is None:
+        return ["-", "-"]
+    return [duration(row_time.seconds), row_time.bound]
 
 
 def summary(prof: Profile) -> str:

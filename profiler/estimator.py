@@ -9,17 +9,40 @@ binarized BOPs at the binary (INT1) peak, with "1 T = 1024 G"::
 It divides bit operations by operations per second, so it is a figure of merit rather
 than a physical time; it is kept to compare with the paper.
 
-``roofline``: per module, the larger of its compute time (each MAC is 2 operations at the
-peak of its operands' precision; elementwise FLOPs at the FP32 peak) and its memory time
-(bytes moved / memory bandwidth), summed over modules.
+Two rooflines, both per module the larger of its compute time (each MAC is 2 operations
+at the peak of its operands' precision; elementwise FLOPs at the FP32 peak) and its memory
+time (bytes moved / memory bandwidth), summed over modules. They differ in what a
+quantized or binarized model moves:
+
+``roofline`` (deployed, the default): the model as a deployed kernel library would run it.
+Low-bit ops read their weights at storage bits and their activations at their bits (as the
+analyzer counts the MAC operands). A module with no MACs of its own nested inside a module
+whose MACs take low-bit activations is that module's input quantizer (offset, clipping,
+sign, scale): a deployed kernel applies it in the epilogue of the op that produces its
+input, so its memory traffic is dropped; its arithmetic stays (at the FP32 peak). The
+producing op's own full-width write is kept, so this is an upper bound of the deployed
+traffic when the quantizer is that output's only reader.
+
+``roofline-simulated``: the model as PyTorch runs the simulation: the same, except that
+the quantizers are separate full-width float ops, each reading and writing its tensor.
+
+A catalog may add a fixed time per op (``op_overhead_us``: dispatch on a CPU, kernel
+launch on a GPU); both rooflines then add it once for every op the forward pass runs. It
+matters for short inputs, where the arithmetic of an op takes less than its dispatch.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
+from typing import TYPE_CHECKING
+
 from .catalog import Catalog, CatalogError
-from .result import Profile
+from .errors import UsageError
+
+if TYPE_CHECKING:  # the command line reads ESTIMATES without importing torch
+    from .result import Profile
 
 # Where a part lacks a precision, work runs at the next wider one it has.
 _FALLBACK = {
@@ -79,9 +102,37 @@ class ModuleTime:
         return "memory" if self.memory_s > self.compute_s else "compute"
 
 
-def roofline(profile: Profile, catalog: Catalog) -> list[ModuleTime]:
-    """Per-module roofline times (own ops of each module)."""
+ESTIMATES = {
+    "roofline": "deployed roofline (low-bit ops at their bits, input quantizers fused into "
+                "the op producing their input)",
+    "roofline-simulated": "roofline of the simulation as PyTorch runs it (quantizers as "
+                          "separate full-width float ops)",
+    "paper": "the paper's formula (BOP_NonQ at the FP16 peak + BOP_BQ at the INT1 peak)",
+}
+
+
+def fused_quantizers(profile: Profile) -> set[str]:
+    """Modules a deployed model fuses into the op producing their input: those that move
+    data but do no MACs of their own, inside a module whose own MACs take an activation
+    below float width."""
+    from . import bits as bitspec
+
+    low_bit = [name for name in profile.modules
+               if any(_bits_of(key)[1] < bitspec.FLOAT_BITS for key in profile.module_bits(name))]
+    fused = set()
+    for owner in low_bit:
+        prefix = owner + "." if owner else ""
+        fused.update(name for name in profile.modules
+                     if name.startswith(prefix) and name != owner
+                     and not profile.module_bits(name) and profile.modules[name]["bytes_moved"])
+    return fused
+
+
+def roofline(profile: Profile, catalog: Catalog, *, deployed: bool = True) -> list[ModuleTime]:
+    """Per-module roofline times (own ops of each module); ``deployed=False`` is the
+    simulation's roofline (see the module docstring)."""
     _, vector = peak_for(catalog, "fp32")
+    fused = fused_quantizers(profile) if deployed else set()
     times = []
     for name, row in profile.modules.items():
         compute = row["elementwise_flops"] / vector
@@ -89,19 +140,76 @@ def roofline(profile: Profile, catalog: Catalog) -> list[ModuleTime]:
             bits_a, bits_b = _bits_of(key)
             _, peak = peak_for(catalog, precision_of_bits(bits_a, bits_b))
             compute += 2 * macs / peak
-        memory = row["bytes_moved"] / catalog.memory_bandwidth
+        memory = 0.0 if name in fused else row["bytes_moved"] / catalog.memory_bandwidth
         if compute or memory:
             times.append(ModuleTime(name, compute, memory))
     return times
 
 
-def roofline_time(profile: Profile, catalog: Catalog) -> float:
-    return sum(t.seconds for t in roofline(profile, catalog))
+def roofline_time(profile: Profile, catalog: Catalog, *, deployed: bool = True) -> float:
+    """The modules' roofline times, plus the catalog's fixed time per op (``op_overhead_us``,
+    measured by ``profile-encoder calibrate``) for each op the model runs, where it has one."""
+    seconds = sum(t.seconds for t in roofline(profile, catalog, deployed=deployed))
+    if catalog.op_overhead_us:
+        seconds += op_calls(profile) * catalog.op_overhead_us * 1e-6
+    return seconds
+
+
+def op_calls(profile: Profile) -> int:
+    """ATen ops the forward pass dispatches (a fused kernel counts once)."""
+    return sum(op["calls"] for op in profile.by_operator.values())
+
+
+def estimate_time(estimate: str, profile: Profile, catalog: Catalog,
+                  paper_columns: Optional[dict] = None) -> float:
+    """Seconds by the estimate named ``estimate`` (a key of :data:`ESTIMATES`); ``paper``
+    needs the convention's ``bop_nonq_g`` and ``bop_bq_g`` columns."""
+    if estimate == "paper":
+        if paper_columns is None:
+            raise ValueError("the paper estimate needs the BOP columns of a convention")
+        return paper_time(paper_columns["bop_nonq_g"], paper_columns["bop_bq_g"], catalog)
+    if estimate in ("roofline", "roofline-simulated"):
+        return roofline_time(profile, catalog, deployed=estimate == "roofline")
+    raise UsageError(f"unknown estimate {estimate!r}; known: {', '.join(ESTIMATES)}")
+
+
+def describe_estimate(estimate: str, catalog: Catalog) -> str:
+    """One line for a table's footer: which estimate, on which part."""
+    return f"Estimated time: {ESTIMATES[estimate]}, on {catalog.name}."
+
+
+@dataclass(frozen=True)
+class RowTime:
+    """Roofline time of a row of a per-module table, split by what bounds each module."""
+    module: str
+    compute_bound_s: float
+    memory_bound_s: float
+
+    @property
+    def seconds(self) -> float:
+        return self.compute_bound_s + self.memory_bound_s
+
+    @property
+    def bound(self) -> str:
+        return "memory" if self.memory_bound_s > self.compute_bound_s else "compute"
+
+
+def times_by_row(profile: Profile, catalog: Catalog, depth: Optional[int], *,
+                 deployed: bool = True) -> dict[str, RowTime]:
+    """Roofline times of the rows of ``Profile.to_dataframe(depth=...)``: modules deeper than
+    ``depth`` add to their ancestor at ``depth``, so the rows sum to the total, and a row is
+    memory-bound when its memory-bound modules take more of its time than the others."""
+    rows: dict[str, list[float]] = {}
+    for t in roofline(profile, catalog, deployed=deployed):
+        name = t.module
+        if depth is not None and name and name.count(".") + 1 > depth:
+            name = ".".join(name.split(".")[:depth])
+        split = rows.setdefault(name, [0.0, 0.0])
+        split[t.bound == "memory"] += t.seconds
+    return {name: RowTime(name, c, m) for name, (c, m) in rows.items()}
 
 
 def _bits_of(key: str) -> tuple[int, int]:
     # "W1A1", "A32A32": two letters each followed by a number
-    import re
-
     numbers = re.findall(r"\d+", key)
     return int(numbers[0]), int(numbers[1])

@@ -5,8 +5,10 @@ implementations (around a millisecond each), which dominates a meta profile. For
 plain cases (contiguous floating-point inputs, scalar extras) the output is known without
 running anything: a contiguous tensor of the broadcast shape and the promoted dtype (bool
 for comparisons), or the input itself for in-place ops. Anything else returns ``None`` and
-the real meta kernel runs. Only shapes, dtypes and layouts matter on meta, and a test checks
-that every zoo model profiles identically with and without this shortcut.
+the real meta kernel runs. Which ops take the shortcut, and how their outputs are shaped,
+the formula registry says (``output=`` in :mod:`profiler.formulas`). Only shapes, dtypes
+and layouts matter on meta: tests check each registered op's output against its meta kernel
+and that every zoo model profiles identically with and without this shortcut.
 """
 from __future__ import annotations
 
@@ -14,27 +16,24 @@ from typing import Optional
 
 import torch
 
-_UNARY = {
-    "neg", "abs", "relu", "gelu", "silu", "sigmoid", "tanh", "exp", "log", "sqrt", "rsqrt",
-    "sign", "sgn", "round", "floor", "ceil", "trunc", "hardtanh", "leaky_relu", "elu",
-    "softplus", "erf", "reciprocal", "sin", "cos", "clamp", "clamp_min", "clamp_max", "mish",
-    "hardswish", "hardsigmoid",
-}
-_BINARY = {"add", "sub", "mul", "div", "where", "maximum", "minimum", "pow"}
-_COMPARE = {"ge", "gt", "le", "lt", "eq", "ne"}
-_MATMUL = {"mm", "addmm", "bmm", "baddbmm"}
+from . import formulas
+
+# The keyword arguments that leave an output's shape and dtype as the rule says.
 _ALLOWED_KWARGS = {"approximate", "alpha", "beta"}
 
-_names: dict = {}
+_rules: dict = {}
 
 
-def _base_name(func) -> tuple[str, bool]:
+def _rule(func) -> tuple[Optional[str], bool]:
+    """The op's output rule in the formula registry (formulas.OUTPUT_RULES), and whether
+    the op works in place."""
     try:
-        return _names[func]
+        return _rules[func]
     except KeyError:
+        handler = formulas.lookup(func)
+        rule = handler.output if handler is not None else None
         name = func.overloadpacket.__name__
-        inplace = name.endswith("_") and not name.endswith("__")
-        entry = _names[func] = (name[:-1] if inplace else name, inplace)
+        entry = _rules[func] = (rule, name.endswith("_") and not name.endswith("__"))
         return entry
 
 
@@ -43,21 +42,22 @@ def _plain(t) -> bool:
 
 
 def _scalar(v) -> bool:
-    return v is None or isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    return v is None or isinstance(v, str) or (isinstance(v, (int, float))
+                                               and not isinstance(v, bool))
 
 
 def fast_output(func, args, kwargs):
-    base, inplace = _base_name(func)
-    if base in _UNARY or base in _BINARY or base in _COMPARE:
-        return _elementwise(base, inplace, args, kwargs)
-    if base in _MATMUL and not inplace and not kwargs.keys() - _ALLOWED_KWARGS:
-        return _matmul(base, args)
-    if base == "native_layer_norm":
+    rule, inplace = _rule(func)
+    if rule in ("same", "broadcast", "compare"):
+        return _elementwise(rule, func, inplace, args, kwargs)
+    if rule in ("mm", "bmm") and not inplace and not kwargs.keys() - _ALLOWED_KWARGS:
+        return _matmul(2 if rule == "mm" else 3, args)
+    if rule == "layer_norm":
         return _layer_norm(args)
     return None
 
 
-def _elementwise(base, inplace, args, kwargs) -> Optional[torch.Tensor]:
+def _elementwise(rule, func, inplace, args, kwargs) -> Optional[torch.Tensor]:
     if kwargs.keys() - _ALLOWED_KWARGS or kwargs.get("alpha", 1) != 1:
         return None
     tensors = [a for a in args if isinstance(a, torch.Tensor)]
@@ -66,19 +66,20 @@ def _elementwise(base, inplace, args, kwargs) -> Optional[torch.Tensor]:
     if not all(isinstance(a, torch.Tensor) or _scalar(a) for a in args):
         return None
     first = args[0]
-    if not isinstance(first, torch.Tensor) or (base != "where" and not first.dtype.is_floating_point):
+    where = func.overloadpacket is torch.ops.aten.where  # where(condition, a, b)
+    if not isinstance(first, torch.Tensor) or (not where and not first.dtype.is_floating_point):
         return None
-    if base in _UNARY:
+    if rule == "same":
         if len(tensors) != 1:
             return None
         if inplace:
             return first
         return torch.empty(first.shape, dtype=first.dtype, device="meta")
-    operands = args[1:3] if base == "where" else args[:2]
+    operands = args[1:3] if where else args[:2]
     if len(operands) < 2:
         return None
-    dtype = torch.bool if base in _COMPARE else torch.result_type(*operands)
-    if base not in _COMPARE and not dtype.is_floating_point:
+    dtype = torch.bool if rule == "compare" else torch.result_type(*operands)
+    if rule != "compare" and not dtype.is_floating_point:
         return None
     shape = torch.broadcast_shapes(*(t.shape for t in tensors))
     if inplace:
@@ -86,21 +87,19 @@ def _elementwise(base, inplace, args, kwargs) -> Optional[torch.Tensor]:
     return torch.empty(shape, dtype=dtype, device="meta")
 
 
-def _matmul(base, args) -> Optional[torch.Tensor]:
-    a, b = (args[1], args[2]) if base in ("addmm", "baddbmm") else (args[0], args[1])
+def _matmul(dims: int, args) -> Optional[torch.Tensor]:
+    """``mm``/``bmm`` (a, b), or with a bias first, ``addmm``/``baddbmm`` (bias, a, b)."""
+    with_bias = len(args) >= 3 and all(isinstance(t, torch.Tensor) for t in args[:3])
+    bias, a, b = args[:3] if with_bias else (None, *args[:2])
     tensors = [t for t in args if isinstance(t, torch.Tensor)]
     if not all(t.is_meta and t.dtype.is_floating_point and t.dtype == a.dtype for t in tensors):
         return None
-    if base in ("mm", "addmm"):
-        if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0]:
-            return None
-        shape = (a.shape[0], b.shape[1])
-    else:
-        if a.dim() != 3 or b.dim() != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
-            return None
-        shape = (a.shape[0], a.shape[1], b.shape[2])
-    if base in ("addmm", "baddbmm"):
-        bias = args[0]
+    if a.dim() != dims or b.dim() != dims or a.shape[-1] != b.shape[-2]:
+        return None
+    if dims == 3 and a.shape[0] != b.shape[0]:
+        return None
+    shape = (*a.shape[:-1], b.shape[-1])
+    if bias is not None:
         try:
             if torch.broadcast_shapes(bias.shape, shape) != torch.Size(shape):
                 return None

@@ -14,6 +14,8 @@ run (which takes the fast paths) gives the same counts as a meta run (which cann
 
 Extend with :func:`formula`, :func:`decomposition`, :func:`elementwise` or
 :func:`zero_cost`, or pass ``formulas={op: fn}`` to :func:`profiler.profile` for one call.
+An op has one formula: registering a second raises unless ``override=True`` says to replace
+it, and every op must exist in the installed PyTorch.
 
 Elementwise conventions (FLOPs per element; DeepSpeed's flops profiler, the tool the paper
 used, where it defines one, else one per arithmetic result):
@@ -92,46 +94,70 @@ class Cost:
 Result = Union[int, Cost, Sequence[Cost]]
 
 
+# How the fast meta path (fastmeta.py) builds an op's output without running its kernel:
+OUTPUT_RULES = (
+    "same",        # like the op's one tensor argument (unary elementwise ops)
+    "broadcast",   # the broadcast shape and promoted dtype of its tensor arguments
+    "compare",     # the broadcast shape, bool
+    "mm",          # a 2-D matrix product (a bias first when there are three tensors)
+    "bmm",         # a batched 3-D matrix product (likewise)
+    "layer_norm",  # the normalized tensor and its two statistics
+)
+
+
 @dataclass(frozen=True)
 class Handler:
     fn: Callable
     # "shape": fn(*shapes, out_shape=..., **kwargs) -> Result
     # "decompose": fn(*meta_args, **meta_kwargs) runs reference torch code to be counted
     kind: str
+    output: Optional[str] = None  # one of OUTPUT_RULES; None: the meta kernel runs
 
 
 _REGISTRY: dict[object, Handler] = {}
+_OP_TYPES = (torch._ops.OpOverloadPacket, torch._ops.OpOverload)
 
 
-def _targets(ops) -> list:
-    return list(ops) if isinstance(ops, (list, tuple, set)) else [ops]
+def _register(ops, handler: Handler, override: bool) -> None:
+    if handler.output is not None and handler.output not in OUTPUT_RULES:
+        raise ValueError(f"output must be one of {OUTPUT_RULES}, got {handler.output!r}")
+    targets = list(ops) if isinstance(ops, (list, tuple, set)) else [ops]
+    for op in targets:  # all checked before any is registered
+        if not isinstance(op, _OP_TYPES):
+            raise TypeError(f"expected an ATen op such as torch.ops.aten.mm, got {op!r}")
+        existing = _REGISTRY.get(op)
+        if existing is not None and not override:
+            raise ValueError(f"{op} already has a formula ({existing.fn.__qualname__}); "
+                             "pass override=True to replace it")
+    for op in targets:
+        _REGISTRY[op] = handler
 
 
-def formula(ops) -> Callable:
+def formula(ops, *, output: Optional[str] = None, override: bool = False) -> Callable:
     """Register ``fn(*shapes, out_shape=None, **kwargs) -> int | Cost | [Cost]`` for ``ops``
-    (an ``OpOverloadPacket`` such as ``aten.mm`` covers all its overloads)."""
+    (an ``OpOverloadPacket`` such as ``aten.mm`` covers all its overloads). ``override``
+    replaces an op's registered formula; ``output`` is the op's rule in OUTPUT_RULES."""
 
     def register(fn):
-        for op in _targets(ops):
-            _REGISTRY[op] = Handler(fn, "shape")
+        _register(ops, Handler(fn, "shape", output), override)
         return fn
 
     return register
 
 
-def decomposition(ops) -> Callable:
+def decomposition(ops, *, override: bool = False) -> Callable:
     """Register a reference computation for fused kernels: ``fn(*args, **kwargs)`` gets the
     op's arguments as meta tensors and runs the unfused PyTorch code, which is counted."""
 
     def register(fn):
-        for op in _targets(ops):
-            _REGISTRY[op] = Handler(fn, "decompose")
+        _register(ops, Handler(fn, "decompose"), override)
         return fn
 
     return register
 
 
-def elementwise(ops, flops_per_element: int = 1, *, per: str = "output") -> None:
+def elementwise(ops, flops_per_element: int = 1, *, per: str = "output",
+                output: Optional[str] = None, override: bool = False) -> None:
     """Register ops that cost ``flops_per_element`` per output (or input) element."""
     if per not in ("output", "input"):
         raise ValueError("per must be 'output' or 'input'")
@@ -141,12 +167,12 @@ def elementwise(ops, flops_per_element: int = 1, *, per: str = "output") -> None
             return flops_per_element * _numel(_first_shape(args))
         return flops_per_element * _numel(_first_shape(out_shape))
 
-    formula(ops)(count)
+    formula(ops, output=output, override=override)(count)
 
 
-def zero_cost(ops) -> None:
+def zero_cost(ops, *, override: bool = False) -> None:
     """Register ops that do no arithmetic (views, copies, indexing, factories)."""
-    formula(ops)(_no_cost)
+    formula(ops, override=override)(_no_cost)
 
 
 def _no_cost(*args, **kwargs) -> int:
@@ -166,8 +192,10 @@ def lookup(op, extra: Optional[dict] = None) -> Optional[Handler]:
     return None
 
 
-def registered_ops() -> list[str]:
-    return sorted(str(op) for op in _REGISTRY)
+def registered_ops(output: Optional[str] = None) -> list[str]:
+    """Names of the ops with a formula (those with this output rule, if one is given)."""
+    return sorted(str(op) for op, handler in _REGISTRY.items()
+                  if output is None or handler.output == output)
 
 
 def _is_pure_view(op) -> bool:
@@ -183,7 +211,7 @@ def _is_pure_view(op) -> bool:
 
 # ---------------------------------------------------------------------------------------
 # Parts: fused kernels attribute their pieces to the submodules the unfused path would run
-# in (``self_attn``, ``linear1``...). The analyzer installs the resolver.
+# in (``self_attn``, ``linear1``...); the analyzer asks current_part() where an op belongs.
 
 _part_stack: list[str] = []
 
@@ -227,7 +255,7 @@ def _first_shape(value):
 # ---------------------------------------------------------------------------------------
 # Matrix products and convolutions
 
-@formula(aten.mm)
+@formula(aten.mm, output="mm")
 def mm(a, b, *args, out_shape=None, **kwargs) -> Cost:
     m, k = a
     n = b[1]
@@ -239,7 +267,7 @@ def int_mm(a, b, *args, out_shape=None, **kwargs) -> Cost:
     return mm(a, b)
 
 
-@formula(aten.addmm)
+@formula(aten.addmm, output="mm")
 def addmm(bias, a, b, *args, out_shape=None, **kwargs) -> Cost:
     m, k = a
     n = b[1]
@@ -253,14 +281,14 @@ def addmm_activation(bias, a, b, *args, out_shape=None, **kwargs) -> Cost:
     return Cost(macs=(Mac(m * k * n, 1, 2),), elementwise=2 * m * n)
 
 
-@formula(aten.bmm)
+@formula(aten.bmm, output="bmm")
 def bmm(a, b, *args, out_shape=None, **kwargs) -> Cost:
     batch, m, k = a
     n = b[2]
     return Cost(macs=(Mac(batch * m * k * n, 0, 1),))
 
 
-@formula(aten.baddbmm)
+@formula(aten.baddbmm, output="bmm")
 def baddbmm(bias, a, b, *args, out_shape=None, **kwargs) -> Cost:
     batch, m, k = a
     n = b[2]
@@ -307,7 +335,7 @@ def convolution(x, w, bias=None, stride=None, padding=None, dilation=None,
 # ---------------------------------------------------------------------------------------
 # Normalization, softmax and other elementwise work
 
-@formula(aten.native_layer_norm)
+@formula(aten.native_layer_norm, output="layer_norm")
 def layer_norm(x, normalized_shape, weight=None, bias=None, *args, out_shape=None, **kwargs) -> int:
     return _numel(x) * (5 if weight is not None else 4)
 
@@ -379,18 +407,24 @@ elementwise(aten.glu, 2)
 elementwise([aten.addcmul, aten.addcmul_, aten.addcdiv, aten.addcdiv_, aten.lerp,
              aten.lerp_], 2)
 
-_ONE_PER_OUTPUT = [
-    "add", "sub", "mul", "div", "rsub", "neg", "abs", "sign", "sgn", "reciprocal", "sqrt",
-    "rsqrt", "exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "pow", "square",
-    "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "sigmoid",
-    "erf", "erfc", "erfinv", "relu", "gelu", "silu", "mish", "elu", "selu", "celu",
-    "leaky_relu", "hardtanh", "hardswish", "hardsigmoid", "softplus", "softshrink",
-    "hardshrink", "threshold", "_prelu_kernel", "log_sigmoid_forward", "clamp", "clamp_min",
-    "clamp_max", "clip", "minimum", "maximum", "fmin", "fmax", "floor", "ceil", "round",
-    "trunc", "frac", "fmod", "remainder", "floor_divide", "eq", "ne", "lt", "le", "gt",
-    "ge", "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
-    "bitwise_or", "bitwise_xor", "bitwise_not", "where", "masked_fill", "isnan", "isinf",
-    "isfinite", "nan_to_num", "hypot", "xlogy", "sigmoid_backward", "heaviside",
+# One FLOP per output element. The first three groups are the common ops whose outputs
+# the fast meta path builds (see OUTPUT_RULES); the rest run their meta kernels.
+_SAME_SHAPE = [
+    "neg", "abs", "sign", "sgn", "reciprocal", "sqrt", "rsqrt", "exp", "log", "sin", "cos",
+    "tanh", "sigmoid", "erf", "relu", "gelu", "silu", "mish", "elu", "leaky_relu", "hardtanh",
+    "hardswish", "hardsigmoid", "softplus", "clamp", "clamp_min", "clamp_max", "floor",
+    "ceil", "round", "trunc",
+]
+_BROADCAST = ["add", "sub", "mul", "div", "pow", "minimum", "maximum", "where"]
+_COMPARISONS = ["eq", "ne", "lt", "le", "gt", "ge"]
+_OTHER_ONE_PER_OUTPUT = [
+    "rsub", "exp2", "expm1", "log1p", "log2", "log10", "square", "tan", "asin", "acos",
+    "atan", "atan2", "sinh", "cosh", "erfc", "erfinv", "selu", "celu", "softshrink",
+    "hardshrink", "threshold", "_prelu_kernel", "log_sigmoid_forward", "clip", "fmin",
+    "fmax", "frac", "fmod", "remainder", "floor_divide", "logical_and", "logical_or",
+    "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+    "masked_fill", "isnan", "isinf", "isfinite", "nan_to_num", "hypot", "xlogy",
+    "sigmoid_backward", "heaviside",
 ]
 _ONE_PER_INPUT = [
     "sum", "mean", "nansum", "nanmean", "prod", "amax", "amin", "max", "min", "aminmax",
@@ -399,7 +433,7 @@ _ONE_PER_INPUT = [
     "cummax", "cummin", "avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool1d",
     "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
     "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool2d",
-    "adaptive_max_pool3d", "adaptive_avg_pool1d", "_adaptive_avg_pool",
+    "adaptive_max_pool3d", "adaptive_avg_pool1d",
 ]
 _UPSAMPLE = [
     "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
@@ -409,16 +443,24 @@ _UPSAMPLE = [
 
 
 def _packets(names: Iterable[str], inplace: bool = True) -> list:
+    """The ATen ops named, with their in-place variants (``add_``) where those exist; a
+    name that the installed PyTorch lacks raises, so that no formula is silently lost."""
     found = []
     for name in names:
-        for variant in ((name, name + "_") if inplace else (name,)):
-            packet = getattr(aten, variant, None)
-            if packet is not None:
-                found.append(packet)
+        packet = getattr(aten, name, None)
+        if packet is None:
+            raise ValueError(f"torch {torch.__version__} has no op aten.{name}")
+        found.append(packet)
+        variant = getattr(aten, name + "_", None) if inplace else None
+        if variant is not None:
+            found.append(variant)
     return found
 
 
-elementwise(_packets(_ONE_PER_OUTPUT), 1)
+elementwise(_packets(_SAME_SHAPE), 1, output="same")
+elementwise(_packets(_BROADCAST), 1, output="broadcast")
+elementwise(_packets(_COMPARISONS), 1, output="compare")
+elementwise(_packets(_OTHER_ONE_PER_OUTPUT), 1)
 elementwise(_packets(_ONE_PER_INPUT, inplace=False), 1, per="input")
 elementwise(_packets(_UPSAMPLE, inplace=False), 1)
 
@@ -439,7 +481,8 @@ zero_cost(_packets([
     "logspace", "eye", "scalar_tensor", "fill", "zero", "lift_fresh", "lift_fresh_copy",
     "detach", "alias", "_unsafe_view", "view", "reshape", "_reshape_alias", "expand",
     "permute", "transpose", "t", "squeeze", "unsqueeze", "select", "slice", "narrow",
-    "split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "chunk", "unbind", "unfold", "as_strided", "view_as",
+    "split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk",
+    "chunk", "unbind", "unfold", "as_strided", "view_as",
     "_local_scalar_dense", "item", "_assert_async", "sym_size", "sym_stride", "sym_numel",
     "sym_storage_offset", "is_nonzero", "resize", "set", "nonzero", "sort", "argsort",
     "_pin_memory", "record_stream", "_has_compatible_shallow_copy_type",
@@ -470,7 +513,8 @@ def sdpa_flash(query, key, value, dropout_p=0.0, is_causal=False, return_debug_m
     aten._scaled_dot_product_attention_math(query, key, value, None, 0.0, is_causal, scale=scale)
 
 
-@decomposition([aten._scaled_dot_product_efficient_attention, aten._scaled_dot_product_cudnn_attention])
+@decomposition([aten._scaled_dot_product_efficient_attention,
+               aten._scaled_dot_product_cudnn_attention])
 def sdpa_with_bias(query, key, value, attn_bias=None, compute_log_sumexp=False, dropout_p=0.0,
                    is_causal=False, *args, scale=None, **kwargs):
     aten._scaled_dot_product_attention_math(

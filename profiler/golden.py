@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Iterable, Optional
 
+from models.constants import SAMPLE_RATE
+
 from .errors import UsageError
 
 GOLDEN_QUANTITIES = ("params", "storage_bytes", "buffer_bytes", "macs", "macs_nonq",
@@ -45,7 +47,7 @@ def compute(names: Iterable[str], seconds: float = SECONDS, progress: bool = Fal
     return {"about": "Raw counts of the zoo's FP32 builds on one utterance (batch 1, eval); "
                      "regenerate with `profile-encoder check --write` and say in the commit "
                      "message why each number moved.",
-            "seconds": seconds, "sample_rate": 16000, "models": models}
+            "seconds": seconds, "sample_rate": SAMPLE_RATE, "models": models}
 
 
 def _plain(value):

@@ -6,10 +6,13 @@ when it is installed and a driver answers; without a GPU those readings are skip
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
+
+from .calibration import CLOCKS, cpu_name
 
 
 @dataclass
@@ -53,38 +56,37 @@ def _power_w(handle) -> Optional[float]:
         return None
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
-def measure(name: str, *, seconds: float, device: str, warmup: int, repeats: int,
-            overrides: Optional[dict] = None) -> Measurement:
-    import torch
-
+def build_for_timing(name: str, device: str, overrides: Optional[dict] = None):
+    """Zoo model ``name`` with real (seeded) weights, in eval mode, on ``device``."""
     import models
 
-    model = models.build(name, seed=0, **(overrides or {})).eval().to(device)
-    samples = int(round(seconds * 16_000))
-    generator = torch.Generator().manual_seed(0)
-    wave = torch.randn(1, samples, generator=generator).to(device)
-    notes = []
+    return models.build(name, seed=0, **(overrides or {})).eval().to(device)
+
+
+def device_description(device: str) -> tuple[str, Optional[object], list[str]]:
+    """(name, NVML handle or None, notes) of the device timings run on."""
+    import torch
+
     if device.startswith("cuda"):
         index = torch.device(device).index or 0
         gpu, handle, why = gpu_info(index)
-        device_name = gpu or torch.cuda.get_device_name(index)
-        if why:
-            notes.append(why)
-    else:
-        device_name, handle = f"{cpu_name()} ({torch.get_num_threads()} threads)", None
+        return gpu or torch.cuda.get_device_name(index), handle, [why] if why else []
+    return f"{cpu_name()} ({torch.get_num_threads()} threads)", None, []
+
+
+def time_forward(model, name: str, *, seconds: float, device: str, warmup: int,
+                 repeats: int, clock: str = "wall") -> Measurement:
+    """Forward passes of ``model`` on one random utterance of ``seconds`` (batch 1);
+    ``clock="cpu"`` times this process's CPU time instead of elapsed time (CPU only)."""
+    timer = CLOCKS[clock]
+    import torch
+
+    from models.constants import SAMPLE_RATE
+
+    samples = int(round(seconds * SAMPLE_RATE))
+    generator = torch.Generator().manual_seed(0)
+    wave = torch.randn(1, samples, generator=generator).to(device)
+    device_name, handle, notes = device_description(device)
     times, powers = [], []
     with torch.inference_mode():
         for step in range(warmup + repeats):
@@ -101,10 +103,38 @@ def measure(name: str, *, seconds: float, device: str, warmup: int, repeats: int
                 if power is not None and step >= warmup:
                     powers.append(power)
             else:
-                start = time.perf_counter()
+                start = timer()
                 model(wave)
-                elapsed = time.perf_counter() - start
+                elapsed = timer() - start
             if step >= warmup:
                 times.append(elapsed)
     return Measurement(name, device, device_name, seconds, times,
                        statistics.median(powers) if powers else None, notes)
+
+
+def measure(name: str, *, seconds: float, device: str, warmup: int, repeats: int,
+            overrides: Optional[dict] = None) -> Measurement:
+    model = build_for_timing(name, device, overrides)
+    return time_forward(model, name, seconds=seconds, device=device, warmup=warmup,
+                        repeats=repeats)
+
+
+def rank_correlation(measured: Sequence[float], estimated: Sequence[float]) -> float:
+    """Spearman's rank correlation of the two series (pandas' ranks, ties averaged)."""
+    import pandas as pd
+
+    return float(pd.Series(list(measured)).corr(pd.Series(list(estimated)), method="spearman"))
+
+
+def median_relative_error(measured: Sequence[float], estimated: Sequence[float]) -> float:
+    """Median over pairs of |estimated - measured| / measured."""
+    return statistics.median(abs(e - m) / m for m, e in zip(measured, estimated))
+
+
+def load_note() -> str:
+    """The machine's load when the timings ran (other processes share its cores)."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "load average unavailable"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"

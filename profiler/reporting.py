@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .catalog import load_catalog
-from .conventions import GIB, get_convention
+from .conventions import GIB, GIGA, MB, PAPER_SECONDS, get_convention
 from .files import atomic_write
 from .formats import NUMERIC, display_name, paper_value, render
 from .reference import table1
-from .table import build_rows, profile_zoo_model
+from .table import build_rows, caption, profile_zoo_model
 
-SECONDS = 10.0
 LENGTHS = (1, 2, 5, 10, 20, 30, 45, 60)
 EXPLAIN_ABOVE = 0.02
 COLUMN_NAMES = {"storage_mb": "Storage (MB)", "flop_g": "FLOP (G)", "bop_nonq_g": "BOP_NonQ (G)",
@@ -252,9 +251,9 @@ def build_report(out: Path, *, progress: bool = False) -> list[Path]:
     catalog = load_catalog("a100")
     paper_convention = get_convention("paper")
     default_convention = get_convention("bayesian-bits")
-    rows_paper = build_rows(names, seconds=SECONDS, convention=paper_convention, catalog=catalog,
-                            estimate="paper", progress=progress)
-    rows_default = build_rows(names, seconds=SECONDS, convention=default_convention,
+    rows_paper = build_rows(names, seconds=PAPER_SECONDS, convention=paper_convention,
+                            catalog=catalog, estimate="paper", progress=progress)
+    rows_default = build_rows(names, seconds=PAPER_SECONDS, convention=default_convention,
                               catalog=catalog, estimate="roofline", progress=progress)
     written = []
 
@@ -264,27 +263,25 @@ def build_report(out: Path, *, progress: bool = False) -> list[Path]:
         atomic_write(path, text)
         written.append(path)
 
-    caption = (f"Input: {SECONDS:g} s at 16 kHz, batch 1. Convention: paper. Estimated time: "
-               f"paper model on {catalog.name}.")
-    write("table1.md", render(rows_paper, "md", caption=caption))
-    write("table1.tex", render(rows_paper, "latex", caption=caption))
+    caption_paper = caption(PAPER_SECONDS, "paper", "paper", catalog)
+    write("table1.md", render(rows_paper, "md", caption=caption_paper))
+    write("table1.tex", render(rows_paper, "latex", caption=caption_paper))
     write("table1.csv", render(rows_paper, "csv"))
-    caption_default = (f"Input: {SECONDS:g} s at 16 kHz, batch 1. Convention: bayesian-bits. "
-                       f"Estimated time: roofline model on {catalog.name}.")
+    caption_default = caption(PAPER_SECONDS, "bayesian-bits", "roofline", catalog)
     write("table1_bayesian_bits.md", render(rows_default, "md", caption=caption_default))
     write("table1_bayesian_bits.csv", render(rows_default, "csv"))
 
-    profiled = {m: profile_zoo_model(m, SECONDS, paper_convention) for m in names}
+    profiled = {m: profile_zoo_model(m, PAPER_SECONDS, paper_convention) for m in names}
     totals = {m: dict(p.profile.totals) for m, p in profiled.items()}
     extra = {
         "bq_storage_projections": {
-            m: profile_zoo_model(m, SECONDS, paper_convention, binarize_projections=True)
-            .profile.totals["storage_bytes"] / 1e6 for m in names if m.startswith("bq-")},
-        "as_executed_flop_g": {m: (t["flops"] + 2 * t["foldable_macs"] + t["foldable_flops"]) / 1e9
+            m: profile_zoo_model(m, PAPER_SECONDS, paper_convention, binarize_projections=True)
+            .profile.totals["storage_bytes"] / MB for m in names if m.startswith("bq-")},
+        "as_executed_flop_g": {m: (t["flops"] + 2 * t["foldable_macs"] + t["foldable_flops"]) / GIGA
                                for m, t in totals.items()},
-        "effective_flop_g": {m: t["effective_flops"] / 1e9 for m, t in totals.items()},
-        "elementwise_flop_g": {m: t["elementwise_flops"] / 1e9 for m, t in totals.items()},
-        "frontend_flop_g": {m: p.profile.subtree("feature_extractor")["flops"] / 1e9
+        "effective_flop_g": {m: t["effective_flops"] / GIGA for m, t in totals.items()},
+        "elementwise_flop_g": {m: t["elementwise_flops"] / GIGA for m, t in totals.items()},
+        "frontend_flop_g": {m: p.profile.subtree("feature_extractor")["flops"] / GIGA
                             for m, p in profiled.items()},
     }
     context = Context({r["model"]: r for r in rows_paper}, table1(), totals, extra)
@@ -317,8 +314,8 @@ def _figures(folder: Path, names, rows_paper, profiled, write) -> list[Path]:
             prof = profile_zoo_model(m, float(seconds), convention).profile
             t = prof.totals
             attention = sum(v["macs"] for k, v in prof.by_bits.items() if k.startswith("A"))
-            data["gflop"].append(round(t["flops"] / 1e9, 4))
-            data["effective_gflop"].append(round(t["effective_flops"] / 1e9, 4))
+            data["gflop"].append(round(t["flops"] / GIGA, 4))
+            data["effective_gflop"].append(round(t["effective_flops"] / GIGA, 4))
             data["attention_share"].append(round(attention / t["macs"], 6))
         series[display_name(m)] = data
     write("figures/data.json", json.dumps({"storage_vs_bops": points, "module_breakdown": shares,

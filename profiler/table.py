@@ -5,14 +5,16 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Iterable, Optional, Sequence
 
+from models.bit import Quantization
+from models.constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
+
 from .cache import cached
 from .catalog import Catalog
-from .conventions import Convention
+from .conventions import Convention, precision_label
 from .errors import UsageError
-from .estimator import paper_time, roofline_time
+from .estimator import describe_estimate, estimate_time
 from .result import Profile
 
-SAMPLE_RATE = 16_000
 COLUMNS = ("model", "layers", "dim", "heads", "precision", "storage_mb", "flop_g",
            "bop_nonq_g", "bop_bq_g", "est_time_s")
 
@@ -37,7 +39,7 @@ def profile_zoo_model(name: str, seconds: float, convention: Convention, /, *,
         config = models.config(name, **overrides)
     except ValueError as error:
         raise UsageError(str(error)) from error
-    float_bits = convention.float_bits(config)
+    float_bits = convention.float_bits(name)
     samples = int(round(seconds * SAMPLE_RATE))
     request = {"model": name, "overrides": {k: repr(v) for k, v in sorted(overrides.items())},
                "samples": samples, "float_bits": float_bits}
@@ -51,17 +53,27 @@ def profile_zoo_model(name: str, seconds: float, convention: Convention, /, *,
                          Profile.from_dict(entry["profile"]))
 
 
-def _profile_meta(name: str, samples: int, float_bits: int, overrides: dict) -> Profile:
+def build_meta(name: str, float_bits: int, **overrides):
+    """Zoo model ``name`` on the meta device, its floats ``float_bits`` (16 or 32) wide."""
     import torch
 
     import models
-    from .analyzer import profile
 
     dtype = torch.float16 if float_bits == 16 else torch.float32
-    model = models.build(name, device="meta", dtype=dtype, **overrides).eval()
+    return models.build(name, device="meta", dtype=dtype, **overrides)
+
+
+def _profile_meta(name: str, samples: int, float_bits: int, overrides: dict) -> Profile:
+    import torch
+
+    from .analyzer import profile
+
+    model = build_meta(name, float_bits, **overrides).eval()
     if model.frames(samples) < 1:
+        window_ms = ENCODER_RECEPTIVE_FIELD / SAMPLE_RATE * 1000
         raise UsageError(f"{samples / SAMPLE_RATE:g} s is shorter than one encoder frame "
-                         f"(a {400 / SAMPLE_RATE * 1000:.0f} ms window)")
+                         f"(a {window_ms:.0f} ms window)")
+    dtype = next(model.parameters()).dtype
     return profile(model, torch.empty(1, samples, device="meta", dtype=dtype))
 
 
@@ -69,17 +81,18 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
             estimate: str) -> dict:
     c = item.config
     columns = convention.columns(item.profile.totals)
-    if estimate == "paper":
-        seconds = paper_time(columns["bop_nonq_g"], columns["bop_bq_g"], catalog)
-    elif estimate == "roofline":
-        seconds = roofline_time(item.profile, catalog)
-    else:
-        raise UsageError(f"unknown estimate {estimate!r}; known: paper, roofline")
-    precision = c.precision
-    if convention.float_bits(c) == 16:
-        precision = precision.replace("FP32", "FP16")
+    seconds = estimate_time(estimate, item.profile, catalog, columns)
+    quantization = Quantization(c.weight_bits, c.activation_bits, c.weight_scale)
+    bit_pair = quantization.label if quantization.quantized else None
+    precision = precision_label(bit_pair, convention.float_bits(item.name))
     return {"model": item.name, "layers": c.layers, "dim": c.dim, "heads": c.heads,
             "precision": precision, **columns, "est_time_s": seconds}
+
+
+def caption(seconds: float, convention: str, estimate: str, catalog: Catalog) -> str:
+    """The line under a Table-1 style table that says what it was computed with."""
+    return (f"Input: {seconds:g} s at {SAMPLE_RATE // 1000} kHz, batch 1. Convention: "
+            f"{convention}. " + describe_estimate(estimate, catalog))
 
 
 def resolve_models(spec: Optional[Sequence[str]]) -> list[str]:

@@ -60,3 +60,52 @@ def test_unknown_catalog_name_lists_the_shipped_ones():
         load_catalog("tpu-v9")
     with pytest.raises(CatalogError, match="does not exist"):
         load_catalog("nowhere/else.yaml")
+
+
+def test_calibrated_figures_are_operations_and_bytes_over_the_best_time(monkeypatch):
+    from profiler import calibration
+
+    # Every timed call "takes" 1 ms: the figures follow from the sizes alone.
+    monkeypatch.setattr(calibration, "best_time", lambda *args: (1e-3, 7))
+    result = calibration.calibrate("cpu", duration_s=0.01, matrix_size=64, copy_mb=1)
+    assert result.peaks_tera["fp32"] == pytest.approx(2 * 64 ** 3 / 1e-3 / 1e12)
+    assert result.memory_bandwidth_gbs == pytest.approx(2 * 2 ** 20 / 1e-3 / 1e9)
+    assert "64x64 float32" in result.sources["fp32"] and "best of 7 runs" in result.sources["fp32"]
+    assert "1 MiB" in result.sources["memory_bandwidth_gbs"]
+    catalog = result.catalog()
+    assert catalog.kind == "cpu" and catalog.peaks_tera["fp32"] == pytest.approx(5.243e-4)
+    assert catalog.memory_bandwidth_gbs == pytest.approx(2.097)
+
+
+def test_best_time_is_the_fastest_of_at_least_three_runs():
+    from profiler.calibration import best_time
+
+    durations = iter([0.0, 0.2, 0.01, 0.2])  # warm-up first: never counted
+
+    def run():
+        import time
+        time.sleep(next(durations))
+
+    best, runs = best_time(run, 0.0, lambda: None)
+    assert runs == 3 and 0.01 <= best < 0.2
+
+
+def test_calibrate_writes_a_catalog_that_loads(cli, tmp_path):
+    out = tmp_path / "here.yaml"
+    result = cli("calibrate", "--output", out, "--duration", "0.02", "--matrix-size", "128",
+                 "--copy-mb", "8")
+    assert result.returncode == 0, result.stderr
+    catalog = load_catalog(str(out))
+    assert catalog.peaks_tera["fp32"] > 0 and catalog.memory_bandwidth_gbs > 0
+    assert set(catalog.sources) >= {"fp32", "memory_bandwidth_gbs"}
+    assert out.read_text().startswith("# Calibrated by `profile-encoder calibrate`")
+    assert [p.name for p in tmp_path.iterdir()] == ["here.yaml"]  # no temporary file left
+    bad = cli("calibrate", "--output", tmp_path / "missing" / "x.yaml")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("profile-encoder: error: cannot write")
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_negative_time_per_op_is_an_error():
+    with pytest.raises(CatalogError, match="op_overhead_us"):
+        parse_catalog(GOOD + "op_overhead_us: -1\n", source="x.yaml", key="x")

@@ -36,7 +36,6 @@ def test_full_size_build_on_meta(name):
         (name, encoder, layers, dim, heads)
     assert config.ffn_dim == 4 * dim and config.frontend == "fastconv"
     assert config.binarized == name.startswith("bq-")
-    assert config.precision == ("FP32-W1A1" if config.binarized else "FP32")
     assert model.downsample_rate == 320 and model.frames(160_000) == 499
 
     waveforms = torch.empty(2, 160_000, device="meta")

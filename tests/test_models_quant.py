@@ -206,10 +206,16 @@ def test_w1a1_build_of_a_float_name_is_the_bq_model():
 
 
 def test_precision_labels():
-    assert models.config("vanilla").precision == "FP32"
-    assert models.config("bq-vanilla").precision == "FP32-W1A1"
-    assert models.config("conformer-s", weight_bits=2, activation_bits=2).precision == "FP32-W2A2"
-    assert models.config("conformer-s", weight_bits=4).precision == "FP32-W4A32"
+    from profiler.conventions import precision_label
+
+    def label(name, **bits):
+        q = models.config(name, **bits).quantization
+        return precision_label(q.label if q.quantized else None, 32)
+
+    assert label("vanilla") == "FP32"
+    assert label("bq-vanilla") == "FP32-W1A1"
+    assert label("conformer-s", weight_bits=2, activation_bits=2) == "FP32-W2A2"
+    assert label("conformer-s", weight_bits=4) == "FP32-W4A32"
 
 
 @pytest.mark.parametrize("field", ["weight_bits", "activation_bits"])

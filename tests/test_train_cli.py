@@ -79,7 +79,7 @@ def _parse(*argv):
     from profiler.commands.settings_arguments import settings_from_arguments
     from models.trainer.settings import PretrainSettings, SuperbSettings
 
-    args = build_parser().parse_args([str(a) for a in argv])
+    args = build_parser(argv[0]).parse_args([str(a) for a in argv])
     settings = PretrainSettings if argv[0] == "train" else SuperbSettings
     return settings_from_arguments(args, settings)
 
@@ -123,7 +123,8 @@ def test_every_option_states_its_default(command):
 
     from profiler.cli import build_parser
 
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in build_parser(command)._actions
+               if isinstance(a, argparse._SubParsersAction))
     parsers = [sub.choices[command]]
     if command == "data":
         data_sub = next(a for a in parsers[0]._actions

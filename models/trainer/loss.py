@@ -27,6 +27,9 @@ class LossParts(NamedTuple):
     unmasked_loss: torch.Tensor
     unmasked: torch.Tensor
     unmasked_correct: torch.Tensor
+    # Distillation only (see :mod:`.distill`): summed over the frames of ``sample_size``.
+    distill_hidden: float = 0.0
+    distill_prediction: float = 0.0
 
 
 def align_labels(labels: torch.Tensor, frames: int) -> torch.Tensor:
@@ -113,10 +116,12 @@ class LossTotals:
     unmasked: float = 0.0
     unmasked_correct: float = 0.0
     utterances: float = 0.0
+    distill_hidden: float = 0.0
+    distill_prediction: float = 0.0
 
     def add(self, parts: LossParts, utterances: int) -> None:
         for name in ("sample_size", "masked_loss", "masked", "masked_correct", "unmasked_loss",
-                     "unmasked", "unmasked_correct"):
+                     "unmasked", "unmasked_correct", "distill_hidden", "distill_prediction"):
             setattr(self, name, getattr(self, name) + float(getattr(parts, name)))
         self.utterances += float(utterances)
 
@@ -131,6 +136,13 @@ class LossTotals:
         """Mean loss per frame and unit accuracy, on masked and on unmasked frames."""
         return {"loss": self.loss, "acc_masked": self.acc_masked,
                 "loss_unmasked": self.loss_unmasked, "acc_unmasked": self.acc_unmasked}
+
+    def distillation_rates(self) -> Dict[str, float]:
+        """Per frame: the hidden-state error summed over layers, and the soft cross-entropy
+        against the teacher's unit distribution."""
+        frames = max(self.sample_size, 1.0)
+        return {"distill_hidden": self.distill_hidden / frames,
+                "distill_prediction": self.distill_prediction / frames}
 
     @property
     def loss(self) -> float:

@@ -75,6 +75,14 @@ class StepStats:
     utterances: int
     lr: float                   # the learning rate this step used
     grad_norm: float            # before clipping
+    # Distillation runs only: per frame, the hidden-state error summed over layers and the
+    # soft cross-entropy against the teacher.
+    distill_hidden: Optional[float] = None
+    distill_prediction: Optional[float] = None
+
+    def record(self) -> Dict[str, float]:
+        """The log.jsonl fields (the distillation ones only where there are any)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 def pretrain(settings: PretrainSettings, *,
@@ -148,7 +156,7 @@ def _train(run: Run, on_step: Optional[Callable[[int], None]], started: float) -
             if context.is_main and (done % s.log_every == 0 or done == s.steps or done == 1):
                 ckpt.append_log(log_path, {
                     "split": "train", "step": done, "epoch": run.plan.epoch(step),
-                    **dataclasses.asdict(stats),
+                    **stats.record(),
                     "step_seconds": round(time.perf_counter() - t0, 4),
                     "elapsed_seconds": round(run.previous_wall_seconds
                                              + time.perf_counter() - session_start, 3)})
@@ -213,8 +221,10 @@ def train_step(run: Run, step: int, micro_batches: List[dict]) -> StepStats:
         lr = float(engine.get_lr()[0]) if engine.get_lr() else float("nan")
         norm = engine.get_global_grad_norm()
         grad_norm = float(norm) if norm is not None else float("nan")
+    distillation = totals.distillation_rates() if s.teacher is not None else {}
     return StepStats(**totals.rates(), masked_frames=int(totals.masked),
-                     utterances=int(totals.utterances), lr=lr, grad_norm=grad_norm)
+                     utterances=int(totals.utterances), lr=lr, grad_norm=grad_norm,
+                     **distillation)
 
 
 @torch.no_grad()

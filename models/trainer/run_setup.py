@@ -16,7 +16,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import nn
@@ -26,6 +26,9 @@ from . import distributed as dist_utils
 from .batches import StepPlan, derived_seed, load_shard, pretrain_splits, seeded
 from .corpora import check_manifest_audio, find_pretrain_folder
 from .datasets import PretrainDataset
+from .distill import (DistillationWeights, DistilledPrediction, adopt_teacher,
+                      bit_parameter_groups, copy_teacher_targets, load_teacher,
+                      student_from_teacher)
 from .errors import DataError
 from .fileio import PathLike
 from .loss import MaskedPrediction
@@ -69,8 +72,18 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, power: float = 1.0
     return float(remaining ** power)
 
 
-def make_optimizer(params, s: PretrainSettings) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=s.lr, betas=tuple(s.betas), eps=s.eps,
+def parameter_groups(model: nn.Module, s: PretrainSettings) -> List[Dict[str, Any]]:
+    """One group for a float model (fairseq: every parameter decays); BiT's three groups
+    for a quantized one (its scales at ``scale_lr``; no decay on scales, biases, norms)."""
+    from models.bit import ElasticBinarizer
+
+    if any(isinstance(m, ElasticBinarizer) for m in model.modules()):
+        return bit_parameter_groups(model, weight_decay=s.weight_decay, scale_lr=s.scale_lr)
+    return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+
+
+def make_optimizer(groups, s: PretrainSettings) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(groups, lr=s.lr, betas=tuple(s.betas), eps=s.eps,
                              weight_decay=s.weight_decay)
 
 
@@ -88,8 +101,8 @@ def read_deepspeed_config(path: PathLike) -> Dict[str, Any]:
     return config
 
 
-def deepspeed_engine(criterion: nn.Module, s: PretrainSettings, context: dist_utils.Context,
-                     out: Path, resume_step: Optional[int]):
+def deepspeed_engine(criterion: nn.Module, groups, s: PretrainSettings,
+                     context: dist_utils.Context, out: Path, resume_step: Optional[int]):
     """A DeepSpeed engine around the loss module, with the run's batch geometry filled in."""
     try:
         import deepspeed
@@ -119,7 +132,7 @@ def deepspeed_engine(criterion: nn.Module, s: PretrainSettings, context: dist_ut
     optimizer = None if "optimizer" in config else (lambda params: make_optimizer(params, s))
     scheduler = None if "scheduler" in config else (lambda opt: make_scheduler(opt, s))
     engine, optimizer, _, scheduler = deepspeed.initialize(
-        model=criterion, model_parameters=[p for p in criterion.parameters() if p.requires_grad],
+        model=criterion, model_parameters=groups,
         optimizer=optimizer, lr_scheduler=scheduler, config=config)
     if resume_step is not None:
         path, _ = engine.load_checkpoint(str(out / "deepspeed"),
@@ -208,10 +221,14 @@ def prepare_data(s: PretrainSettings) -> Dict[str, Any]:
     counts = {split: check_manifest_audio(pretrain_dir / f"{split}.tsv")
               for split in ("train", "valid")}
     out.mkdir(parents=True, exist_ok=True)
-    targets = build_run_targets(pretrain_dir, out / TARGETS, iteration=s.iteration,
-                                clusters=s.clusters, seed=s.seed, max_frames=s.kmeans_max_frames,
-                                targets_from=s.targets_from, label_layer=s.label_layer,
-                                progress=show)
+    if s.teacher is not None:
+        targets = copy_teacher_targets(s.teacher, out / TARGETS)
+    else:
+        targets = build_run_targets(pretrain_dir, out / TARGETS, iteration=s.iteration,
+                                    clusters=s.clusters, seed=s.seed,
+                                    max_frames=s.kmeans_max_frames,
+                                    targets_from=s.targets_from, label_layer=s.label_layer,
+                                    progress=show)
     corpus = {}
     if (data / "corpus.json").is_file():
         try:
@@ -276,6 +293,7 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context) -> Run:
     """Everything before the first step; see the module docstring."""
     import models
 
+    s = adopt_teacher(s)
     check_settings(s)
     out = Path(s.out)
     prepared = on_main(context, lambda: prepare_data(s))
@@ -299,23 +317,34 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context) -> Run:
     device = context.device
     model.to(device)
     model.train()
-    criterion = MaskedPrediction(model, s.masked_weight, s.unmasked_weight)
-    optimizer = make_optimizer(model.parameters(), s) if s.deepspeed is None else None
+    teacher, teacher_record = (None, None) if s.teacher is None else load_teacher(s.teacher)
+    if teacher is None:
+        criterion = MaskedPrediction(model, s.masked_weight, s.unmasked_weight)
+    else:
+        weights = DistillationWeights(s.distill_hidden, s.distill_prediction, s.distill_hubert,
+                                      s.distill_temperature)
+        criterion = DistilledPrediction(model, teacher.to(device), weights, s.masked_weight,
+                                        s.unmasked_weight)
+    groups = parameter_groups(model, s)
+    optimizer = make_optimizer(groups, s) if s.deepspeed is None else None
     scheduler = make_scheduler(optimizer, s) if optimizer is not None else None
 
     start_step = 0
     checkpoint = ckpt.latest_checkpoint(out) if s.resume else None
     if checkpoint is not None:
         start_step = _restore(checkpoint, model, optimizer, scheduler, s, device)
-    elif has_binarizers(model):
-        initialize_binarizers(model, train_set, plan, s.seed, device)
+    else:
+        if teacher is not None:
+            student_from_teacher(model, teacher.state_dict())
+        if has_binarizers(model):
+            initialize_binarizers(model, train_set, plan, s.seed, device)
     if context.is_main:
         _truncate_or_remove_log(s, out, start_step)
 
     engine = None
     wrapped: nn.Module = criterion
     if s.deepspeed is not None:
-        engine, optimizer, scheduler = deepspeed_engine(criterion, s, context, out,
+        engine, optimizer, scheduler = deepspeed_engine(criterion, groups, s, context, out,
                                                         start_step if checkpoint else None)
         wrapped = engine
     elif context.distributed:
@@ -342,6 +371,8 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context) -> Run:
     }
     if s.tiny:
         metadata["tiny_preset"] = dict(TINY)
+    if teacher_record is not None:
+        metadata["teacher"] = teacher_record
     if context.is_main:
         ckpt.write_json(metadata_path, metadata)
     return Run(s, context, out, model, wrapped, optimizer, scheduler, engine, train_set,

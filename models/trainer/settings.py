@@ -181,6 +181,28 @@ class PretrainSettings:
     workers: int = option(0, "data-loading processes per training process (0: load in the "
                              "training loop; 4-8 for full-scale runs on GPUs)",
                           bound=NON_NEGATIVE, transient=True)
+    teacher: Optional[str] = option(
+        None, "distill (BiT): a trained run folder whose weights the student --model starts "
+        "from and whose hidden states and unit distribution it learns; the data, units and "
+        "model overrides default to the teacher's", metavar="RUN", shown="none, pre-train")
+    chain: Optional[str] = option(
+        None, "multi-distillation: the chain of precisions from the teacher's down, e.g. "
+        "W32A32,W1A4,W1A2,W1A1; stage K trains OUT/stage-K-<precision> with stage K-1 as "
+        "its teacher (stage 1: --teacher); rerun the command or --resume to continue",
+        metavar="PRECISIONS", shown="one stage")
+    distill_hidden: float = option(1.0, "distillation: weight of the hidden-state error "
+                                        "(BiT's rep loss)", bound=NON_NEGATIVE, metavar="W")
+    distill_prediction: float = option(1.0, "distillation: weight of the soft cross-entropy "
+                                            "against the teacher's unit distribution (BiT's "
+                                            "logit loss)", bound=NON_NEGATIVE, metavar="W")
+    distill_hubert: float = option(0.0, "distillation: weight of HuBERT's own masked-"
+                                        "prediction loss on the units", bound=NON_NEGATIVE,
+                                   metavar="W")
+    distill_temperature: float = option(1.0, "distillation: temperature of the soft "
+                                             "cross-entropy", bound=POSITIVE)
+    scale_lr: float = option(1e-4, "learning rate of the quantizer scales of a quantized "
+                                   "model (BiT's clip_lr; scales, biases and norms get no weight "
+                                   "decay)", bound=POSITIVE)
     deepspeed: Optional[str] = option(None, "DeepSpeed JSON config (ZeRO stage 0-2)",
                                       metavar="CONFIG", shown="none, plain PyTorch")
     device: Optional[str] = option(None, "cpu, cuda or cuda:N", transient=True,
@@ -251,6 +273,13 @@ def check_settings(s: PretrainSettings) -> None:
                         "(--targets-from RUN)")
     if s.iteration == 1 and s.targets_from:
         raise DataError("--targets-from is for iteration 2 (add --iteration 2)")
+    if s.teacher is None and s.chain is not None:
+        raise DataError("--chain needs --teacher RUN (the full-precision run it starts from)")
+    if s.teacher is not None and s.targets_from is not None:
+        raise DataError("--teacher and --targets-from do not combine: a student learns its "
+                        "teacher's units")
+    if s.distill_hidden == 0 and s.distill_prediction == 0 and s.distill_hubert == 0:
+        raise DataError("distill_hidden, distill_prediction and distill_hubert cannot all be 0")
 
 
 def settings_record(s: PretrainSettings) -> Dict[str, Any]:

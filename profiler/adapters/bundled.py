@@ -26,18 +26,20 @@ class BundledBackend:
     name = "bundled"
 
     def pretrain(self, request: TrainRequest) -> TrainResult:
+        from models.trainer.chain import chain_settings_for_resume, run_chain
         from models.trainer.pretrain import pretrain
         from models.trainer.settings import resolve_settings, settings_for_resume
 
         given = given_options(request)
         with _usage_errors():
             if given.get("resume"):
-                settings = settings_for_resume(request.out, given)
+                settings = (chain_settings_for_resume(request.out, given)
+                            or settings_for_resume(request.out, given))
             else:
                 if not request.model:
                     raise UsageError("--model is required (unless --resume continues a run)")
                 settings = resolve_settings(**given)
-            result = pretrain(settings)
+            result = run_chain(settings) if settings.chain else pretrain(settings)
         return TrainResult(Path(result.out), result.step, result.loss, result.valid,
                            result.wall_seconds, result.checkpoint, list(result.rank_checksums))
 

@@ -82,6 +82,14 @@ def parse_model_list(text: str) -> list[str]:
     return names
 
 
+def add_models_option(parser, help_text: str, default: str = "all") -> None:
+    """``--models NAMES``: comma lists, repeatable, gathered into one list in ``args.models``
+    (None when not given)."""
+    parser.add_argument("--models", action="extend", type=parse_model_list, metavar="NAMES",
+                        help=f"{help_text}: comma-separated zoo names or 'all'; repeatable "
+                             f"(default: {default})")
+
+
 class DeprecatedAlias(argparse.Action):
     """An old option spelling that still works: stores into the new option's destination
     (appending where the new one appends) and prints a one-line notice on stderr."""
@@ -107,3 +115,44 @@ def add_deprecated_alias(parser, old: str, new: str, dest: str, append: bool = F
     """Keep ``old`` working as ``new`` (hidden from --help, with a deprecation notice)."""
     parser.add_argument(old, dest=dest, action=DeprecatedAlias, new_option=new, append=append,
                         type=type, metavar=metavar, help=argparse.SUPPRESS)
+
+
+DEFAULT_CATALOG = "a100"
+
+
+def add_catalog_option(parser, default=DEFAULT_CATALOG, help_default: str = "a100") -> None:
+    """``--catalog NAME|FILE.yaml``: the hardware an estimate is for."""
+    parser.add_argument("--catalog", default=default,
+                        help="hardware catalog: a shipped name (a100, a100-80gb, h100-sxm, "
+                             "h200, epyc-7763) or a path to a YAML file such as one written "
+                             f"by `profile-encoder calibrate` (default {help_default})")
+
+
+def add_roofline_options(parser) -> None:
+    """``--catalog`` and ``--estimate roofline|roofline-simulated`` of the per-module times."""
+    add_catalog_option(parser)
+    parser.add_argument("--estimate", choices=("roofline", "roofline-simulated"),
+                        default="roofline",
+                        help="roofline (default): deployed, low-bit ops at their bits and input "
+                             "quantizers fused into the op producing their input; "
+                             "roofline-simulated: quantizers as separate full-width float ops")
+
+
+def compute_device(text: str) -> str:
+    """``--device`` of commands that really compute: ``cpu`` or ``cuda[:N]``, present."""
+    if not (text == "cpu" or text == "cuda" or text.startswith("cuda:")):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected cpu or cuda")
+    if text.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError("no CUDA device is available")
+    return text
+
+
+def positive_float_list(text: str) -> list[float]:
+    """``"1,10,30"`` -> ``[1.0, 10.0, 30.0]``, each a positive number."""
+    values = [positive_float(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
+    return values

@@ -1,10 +1,12 @@
 """``profile-encoder check``: compare the zoo's counts with the golden file."""
 from __future__ import annotations
 
+import argparse
+
+from .arguments import add_models_option
+
 
 def add_parser(sub) -> None:
-    from ..cli import positive_float
-
     p = sub.add_parser(
         "check", help="compare the zoo's op counts with the golden file (exit 1 on drift)",
         description="Recount every zoo model and compare with reports/golden/op_counts.json. "
@@ -12,22 +14,22 @@ def add_parser(sub) -> None:
                     "2: bad arguments or golden file.",
     )
     p.add_argument("--golden", help="golden file (default: reports/golden/op_counts.json)")
-    p.add_argument("--tolerance", type=_tolerance, default=0.0,
-                   help="relative change allowed per count (default 0: exact)")
-    p.add_argument("--models", action="append", metavar="NAMES",
-                   help="check only these zoo models (comma-separated; default all in the file)")
+    p.add_argument("--tolerance", type=tolerance, default=0.0,
+                   help="relative change allowed per count, e.g. 0.01 or 1%% (default 0: exact)")
+    add_models_option(p, "check only these zoo models", default="all in the golden file")
     p.add_argument("--write", action="store_true",
-                   help="(re)write the golden file from the current counts instead of checking")
+                   help="(re)write the golden file from the current counts instead of checking "
+                        "(default: off)")
     p.set_defaults(run=run)
 
 
-def _tolerance(text: str) -> float:
-    import argparse
-
+def tolerance(text: str) -> float:
+    """``0.01`` or ``1%`` -> 0.01, a fraction in [0, 1)."""
     try:
         value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number like 0.01 or 1%, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a number like 0.01 or 1%, got {text!r}") from None
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
     return value

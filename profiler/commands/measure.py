@@ -3,25 +3,37 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from ..cli import non_negative_int, positive_float, positive_int
+    from ..calibration import CLOCK_HELP, CLOCKS
+    from ..estimator import ESTIMATES
+    from .arguments import (add_catalog_option, add_deprecated_alias, compute_device,
+                            non_negative_int, positive_float_list, positive_int)
 
     p = sub.add_parser(
-        "measure", help="time real forward passes and print them beside the estimates",
+        "measure", help="time real forward passes and compare them with an estimate",
         description="Build zoo models with real weights, time forward passes (median after "
-                    "warm-up; CUDA events on a GPU) and print the measured time beside the "
-                    "paper and roofline estimates. On a GPU the name and board power come from "
-                    "nvidia-ml-py; without one those are skipped.",
+                    "warm-up; CUDA events on a GPU) on utterances of each length, and print "
+                    "the measured time, the estimated time and their ratio, then, across all "
+                    "rows, Spearman's rank correlation and the median relative error of the "
+                    "estimate. Calibrate the catalog first on a CPU: `profile-encoder "
+                    "calibrate --output cpu.yaml`, then --catalog cpu.yaml. On a GPU the name "
+                    "and board power come from nvidia-ml-py; without one those are skipped.",
     )
-    p.add_argument("--model", action="append", metavar="NAMES",
-                   help="zoo names (comma-separated, repeatable) or 'all'")
-    p.add_argument("--seconds", type=positive_float, default=10.0,
-                   help="utterance length (default 10)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    p.add_argument("--models", action="append", metavar="NAMES",
+                   help="comma-separated zoo names, or 'all'; repeatable")
+    add_deprecated_alias(p, "--model", "--models", dest="models", append=True, metavar="NAMES")
+    p.add_argument("--seconds", type=positive_float_list, default=[10.0], metavar="S[,S...]",
+                   help="utterance lengths in seconds, comma-separated (default 10)")
+    p.add_argument("--device", type=compute_device, default=None,
+                   help="cpu or cuda (default: cuda if present)")
     p.add_argument("--warmup", type=non_negative_int, default=2, help="untimed passes (2)")
     p.add_argument("--repeats", type=positive_int, default=5, help="timed passes (5)")
-    p.add_argument("--catalog", default=None,
-                   help="catalog for the estimates (default: the one matching the GPU; none "
-                        "on CPU)")
+    add_catalog_option(p, default=None, help_default="the shipped one matching the GPU; "
+                                                     "none on a CPU, where estimates are then "
+                                                     "left out")
+    p.add_argument("--estimate", choices=tuple(ESTIMATES), default="roofline",
+                   help="the estimate to compare with (default roofline, the deployed one)")
+    p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help=CLOCK_HELP)
     p.add_argument("--output", help="also write the table (markdown) to this file")
     p.set_defaults(run=run)
 
@@ -35,53 +47,75 @@ def run(args) -> int:
     from ..catalog import catalog_for_device_name, load_catalog
     from ..conventions import get_convention
     from ..errors import UsageError
-    from ..estimator import paper_time, roofline_time
+    from ..estimator import ESTIMATES, estimate_time
     from ..files import atomic_write
-    from ..measure import gpu_info, measure
+    from ..measure import (build_for_timing, gpu_info, load_note, median_relative_error,
+                           rank_correlation, time_forward)
     from ..table import profile_zoo_model, resolve_models
 
-    if not args.model:
-        raise UsageError("give --model NAME (or --model all)")
-    names = resolve_models(args.model)
+    if not args.models:
+        raise UsageError("give --models NAMES (or --models all)")
+    names = resolve_models(args.models)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise UsageError(f"--device {device!r}: expected cpu or cuda")
+    if args.clock == "cpu" and device != "cpu":
+        raise UsageError("--clock cpu times CPU work only: use it with --device cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     catalog = load_catalog(args.catalog) if args.catalog else None
     if catalog is None and device.startswith("cuda"):
         name, _, _ = gpu_info()
         catalog = catalog_for_device_name(name or torch.cuda.get_device_name())
-    rows, device_name, notes = [], "", set()
-    bayesian, paper = get_convention("bayesian-bits"), get_convention("paper")
+    convention = get_convention("paper" if args.estimate == "paper" else "bayesian-bits")
+    rows, device_name, notes, loads = [], "", set(), []
     for name in names:
-        m = measure(name, seconds=args.seconds, device=device, warmup=args.warmup,
-                    repeats=args.repeats)
-        device_name = m.device_name
-        notes.update(m.notes)
-        row = {"model": name, "measured_ms": m.median_s * 1e3,
-               "min_ms": min(m.times_s) * 1e3, "max_ms": max(m.times_s) * 1e3}
-        if catalog is not None:
-            fp = profile_zoo_model(name, args.seconds, bayesian).profile
-            cols = paper.columns(profile_zoo_model(name, args.seconds, paper).profile.totals)
-            row["roofline_ms"] = roofline_time(fp, catalog) * 1e3
-            row["paper_formula_ms"] = paper_time(cols["bop_nonq_g"], cols["bop_bq_g"], catalog) * 1e3
-        if m.power_w is not None:
-            row["power_w"] = m.power_w
-        rows.append(row)
-        print(f"measured {name}: {row['measured_ms']:.2f} ms", file=sys.stderr)
-    header = (f"Forward pass of one {args.seconds:g} s utterance (batch 1), {device_name}; "
-              f"median of {args.repeats} after {args.warmup} warm-up passes.")
+        model = build_for_timing(name, device)
+        for seconds in args.seconds:
+            m = time_forward(model, name, seconds=seconds, device=device, warmup=args.warmup,
+                             repeats=args.repeats, clock=args.clock)
+            device_name = m.device_name
+            notes.update(m.notes)
+            loads.append(load_note())
+            row = {"model": name, "audio_s": seconds, "measured_ms": m.median_s * 1e3,
+                   "spread_ms": (max(m.times_s) - min(m.times_s)) * 1e3}
+            if catalog is not None:
+                item = profile_zoo_model(name, seconds, convention)
+                estimated = estimate_time(args.estimate, item.profile, catalog,
+                                          convention.columns(item.profile.totals))
+                row["estimated_ms"] = estimated * 1e3
+                row["measured/estimated"] = m.median_s / estimated
+            if m.power_w is not None:
+                row["power_w"] = m.power_w
+            rows.append(row)
+            print(f"measured {name} at {seconds:g} s: {row['measured_ms']:.2f} ms",
+                  file=sys.stderr)
+        del model
+    lengths = ", ".join(f"{s:g}" for s in args.seconds)
+    header = (f"Forward pass of one utterance (batch 1) of {lengths} s, on {device_name}; "
+              f"median of {args.repeats} after {args.warmup} warm-up passes, {args.clock} clock.")
     if catalog is not None:
-        header += f" Estimates on the {catalog.name} catalog."
+        header += f" Estimate: {ESTIMATES[args.estimate]}, on the {catalog.name} catalog."
     else:
         header += " No catalog matches this device: estimates omitted (give --catalog)."
     text = header + "\n\n" + tabulate(
-        [[f"{v:.3f}" if isinstance(v, float) else v for v in r.values()] for r in rows],
+        [[_cell(v) for v in r.values()] for r in rows],
         headers=list(rows[0].keys()), tablefmt="github", disable_numparse=True) + "\n"
+    if catalog is not None and len(rows) > 1:
+        measured = [r["measured_ms"] for r in rows]
+        estimated = [r["estimated_ms"] for r in rows]
+        text += (f"\nAcross the {len(rows)} rows: Spearman rank correlation "
+                 f"{rank_correlation(measured, estimated):.3f}, median relative error "
+                 f"{100 * median_relative_error(measured, estimated):.1f} % "
+                 "(|estimated - measured| / measured).\n")
+    text += f"\nConditions: {loads[0]} at the start, {loads[-1]} at the end.\n"
     for note in sorted(notes):
         text += f"\nnote: {note}\n"
     print(text, end="")
     if args.output:
         atomic_write(args.output, text)
     return 0
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.1f}"
+    return str(value)

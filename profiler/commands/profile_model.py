@@ -1,14 +1,26 @@
 """``profile-encoder profile``: the per-module cost table of one model."""
 from __future__ import annotations
 
+from ..conventions import PAPER_SECONDS
 from ..errors import UsageError
+from .arguments import (
+    add_deprecated_alias,
+    add_roofline_options,
+    add_set_option,
+    non_negative_int,
+    parse_set,
+    positive_float,
+    positive_int,
+)
 
-SAMPLE_RATE = 16_000
+# The rate of a --seconds waveform: the zoo's (a test keeps it equal to
+# models.constants.SAMPLE_RATE). Not imported from there: profiling a user's file must not
+# import the zoo package, whose name would shadow a user package also named ``models``.
+DEFAULT_SAMPLE_RATE = 16_000
+FORMATS = ("text", "json", "csv")
 
 
 def add_parser(sub) -> None:
-    from ..cli import non_negative_int, positive_float, positive_int
-
     p = sub.add_parser(
         "profile", help="per-module costs of one model",
         description="Count storage, MACs, FLOPs and BOPs of one model, module by module. "
@@ -16,30 +28,41 @@ def add_parser(sub) -> None:
                     "path/to/file.py:factory or package.module:factory (a callable returning "
                     "an nn.Module). Runs on meta tensors unless --device says otherwise.",
     )
-    p.add_argument("--model", required=True, help="zoo name, file.py:factory or module:factory")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a zoo config field (layers=4, frontend=wav2vec2, "
-                        "attention=blocked...) or pass a keyword to the factory; repeatable")
+    p.add_argument("--model", required=True,
+                   help="zoo name, file.py:factory or module:factory (required)")
+    add_set_option(p, "override a zoo config field (layers=4, frontend=wav2vec2, "
+                      "attention=blocked...) or pass a keyword to the factory (default: none)")
     p.add_argument("--seconds", type=positive_float,
-                   help="profile on a waveform of this many seconds (default 10 for zoo models)")
-    p.add_argument("--sample-rate", type=positive_int, default=SAMPLE_RATE,
-                   help="samples per second of the --seconds waveform (default 16000)")
-    p.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
+                   help="profile on a waveform of this many seconds (default "
+                        f"{PAPER_SECONDS:g} for zoo models, none for others)")
+    p.add_argument("--sample-rate", type=positive_int, default=DEFAULT_SAMPLE_RATE,
+                   help="samples per second of the --seconds waveform "
+                        f"(default {DEFAULT_SAMPLE_RATE}, the zoo's)")
+    p.add_argument("--batch-size", type=positive_int, default=1,
+                   help="waveforms in the --seconds batch (default 1)")
+    add_deprecated_alias(p, "--batch", "--batch-size", dest="batch_size", type=positive_int)
     p.add_argument("--input-shape", action="append", metavar="SHAPE",
                    help="shape of one positional input tensor, e.g. 1x160000 or 2,100,80; "
-                        "repeat for several inputs (overrides --seconds)")
-    p.add_argument("--input-dtype", default="float32", help="dtype of the inputs (float32)")
+                        "repeat for several inputs (overrides --seconds; default: one "
+                        "waveform of --seconds)")
+    p.add_argument("--input-dtype", default="float32",
+                   help="dtype of the inputs (default float32)")
     p.add_argument("--depth", type=non_negative_int, default=2,
-                   help="module depth of the table; deeper modules fold into their ancestor (2)")
+                   help="module depth of the table; deeper modules fold into their ancestor "
+                        "(default 2)")
     p.add_argument("--device", default="meta",
                    help="meta (default: no memory, no compute), cpu or cuda")
     p.add_argument("--train-mode", action="store_true",
-                   help="profile in train() mode (default: eval(), inference)")
-    p.add_argument("--format", choices=("text", "json", "csv"), default="text")
-    p.add_argument("--output", help="write the result to this file instead of stdout")
+                   help="profile in train() mode (default: off, eval() mode: inference)")
+    add_roofline_options(p)
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text (the per-module table and a summary), json (the whole profile) "
+                        "or csv (the per-module table) (default text)")
+    p.add_argument("--output",
+                   help="write the result to this file instead of stdout (default: stdout)")
     p.add_argument("--crosscheck", action="store_true",
                    help="also run DeepSpeed, fvcore, ptflops and FlopCounterMode on CPU and "
-                        "compare their MACs with ours")
+                        "compare their MACs with ours (default: off)")
     p.set_defaults(run=run)
 
 
@@ -54,23 +77,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def parse_overrides(items) -> dict:
-    """``["layers=4", "frontend=wav2vec2"]`` -> ``{"layers": 4, "frontend": "wav2vec2"}``."""
-    import ast
-
-    overrides = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        overrides[key.strip().replace("-", "_")] = value
-    return overrides
-
-
 def make_inputs(args, zoo: bool) -> tuple:
     import torch
 
@@ -83,11 +89,11 @@ def make_inputs(args, zoo: bool) -> tuple:
     if args.input_shape:
         shapes = [parse_shape(s) for s in args.input_shape]
     elif args.seconds is not None or zoo:
-        seconds = args.seconds if args.seconds is not None else 10.0
+        seconds = args.seconds if args.seconds is not None else PAPER_SECONDS
         samples = int(round(seconds * args.sample_rate))
         if samples < 1:
             raise UsageError(f"--seconds {seconds} gives no samples at {args.sample_rate} Hz")
-        shapes = [(args.batch, samples)]
+        shapes = [(args.batch_size, samples)]
     else:
         raise UsageError("give the input: --input-shape SHAPE (repeatable) or --seconds S")
     # Real CPU tensors only when something will really run on them.
@@ -103,7 +109,7 @@ def run(args) -> int:
     from .. import display
     from ..analyzer import profile
     from ..files import atomic_write
-    from ..loading import is_zoo_model, load_model
+    from .loading import is_zoo_model, load_model, user_folder_on_path
 
     try:
         device = torch.device(args.device)
@@ -114,12 +120,18 @@ def run(args) -> int:
     zoo = is_zoo_model(args.model)
     inputs = make_inputs(args, zoo)
     # Zoo models are built straight on the meta device when nothing real has to run.
-    overrides = parse_overrides(args.set)
+    overrides = parse_set(args.set)
     if zoo and device.type == "meta" and not args.crosscheck:
         overrides["device"] = "meta"
-    model = load_model(args.model, **overrides)
-    model.train(args.train_mode)
-    prof = profile(model, inputs, device=device)
+    with user_folder_on_path(args.model):
+        model = load_model(args.model, **overrides)
+        model.train(args.train_mode)
+        prof = profile(model, inputs, device=device)
+        check = None
+        if args.crosscheck:
+            from ..peers import crosscheck
+
+            check = crosscheck(model, inputs)
 
     if args.format == "json":
         text = prof.to_json(indent=2) + "\n"
@@ -127,14 +139,17 @@ def run(args) -> int:
         text = prof.to_dataframe(depth=args.depth).to_csv(index=False)
     else:
         shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
+        from ..catalog import load_catalog
+        from ..estimator import describe_estimate, times_by_row
+
+        catalog = load_catalog(args.catalog)
+        times = times_by_row(prof, catalog, args.depth, deployed=args.estimate == "roofline")
         text = (f"{args.model} on input {shapes} ({prof.info['device']}, "
                 f"{'train' if args.train_mode else 'eval'} mode)\n\n"
-                + display.module_table(prof, depth=args.depth) + "\n\n"
-                + display.summary(prof) + "\n")
-    if args.crosscheck:
-        from ..peers import crosscheck
-
-        check = crosscheck(model, inputs)
+                + display.module_table(prof, depth=args.depth, times=times) + "\n\n"
+                + display.summary(prof) + "\n" + describe_estimate(args.estimate, catalog)
+                + "\n")
+    if check is not None:
         text += "\ncross-check (MACs, on CPU):\n" + str(check) + "\n"
     if args.output:
         atomic_write(args.output, text)

@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
                     "conventions, reproduction.md (every Table 1 cell against the paper, with "
                     "the reasons for each difference) and the figures.",
     )
-    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"folder to write (default {DEFAULT_OUT})")
+    p.add_argument("--out", default=str(DEFAULT_OUT),
+                   help=f"folder to write (default {DEFAULT_OUT})")
     p.set_defaults(run=run)
 
 

@@ -1,22 +1,27 @@
 """``profile-encoder table``: Table 1 of the paper for any subset of the zoo."""
 from __future__ import annotations
 
+from ..conventions import PAPER_SECONDS
+from .arguments import add_catalog_option, add_models_option, positive_float
+
 FORMATS = ("md", "latex", "csv", "json")
+DEFAULT_CATALOG = "a100"
 
 
 def add_common_table_options(p) -> None:
-    from ..cli import positive_float
-
-    p.add_argument("--seconds", type=positive_float, default=10.0,
-                   help="utterance length in seconds at 16 kHz (default 10, as in the paper)")
-    p.add_argument("--catalog", default="a100",
-                   help="hardware catalog: a shipped name (a100, a100-80gb, h100-sxm, h200, "
-                        "epyc-7763) or a path to a YAML file (default a100)")
+    p.add_argument("--seconds", type=positive_float, default=PAPER_SECONDS,
+                   help="utterance length in seconds at the zoo's sample rate "
+                        f"(default {PAPER_SECONDS:g}, as in the paper)")
+    add_catalog_option(p)
     p.add_argument("--convention", choices=("bayesian-bits", "paper"), default="bayesian-bits",
                    help="bayesian-bits (default): BOPs = MACs x bits x bits, G = 1e9; "
                         "paper: Table 1's own scaling (see the README)")
-    p.add_argument("--estimate", choices=("paper", "roofline"),
-                   help="runtime model (default: paper under --convention paper, else roofline)")
+    from ..estimator import ESTIMATES
+
+    p.add_argument("--estimate", choices=tuple(ESTIMATES),
+                   help="runtime model (default: paper under --convention paper, else roofline: "
+                        "the deployed roofline; roofline-simulated: quantizers as separate "
+                        "full-width float ops, as PyTorch runs the simulation)")
 
 
 def add_parser(sub) -> None:
@@ -28,21 +33,17 @@ def add_parser(sub) -> None:
                     "(2023) for them. Models are built on the meta device: the whole table "
                     "takes seconds.",
     )
-    p.add_argument("--models", action="append", metavar="NAMES",
-                   help="comma-separated zoo names, or 'all' (default); repeatable")
+    add_models_option(p, "the rows")
     add_set_option(p, "override a zoo config field of every listed model (weight_bits=2, "
-                      "activation_bits=4, layers=4...)")
+                      "activation_bits=4, layers=4...; default: none)")
     add_common_table_options(p)
-    p.add_argument("--format", choices=FORMATS, default="md", help="output format (md)")
+    p.add_argument("--format", choices=FORMATS, default="md",
+                   help=f"output format: {', '.join(FORMATS)} (default md)")
     p.add_argument("--compare-paper", action="store_true",
-                   help="put the paper's value and the relative difference beside each cell")
-    p.add_argument("--output", help="write to this file instead of stdout")
+                   help="put the paper's value and the relative difference beside each cell "
+                        "(default: off)")
+    p.add_argument("--output", help="write to this file instead of stdout (default: stdout)")
     p.set_defaults(run=run)
-
-
-def caption(args, catalog, estimate: str) -> str:
-    return (f"Input: {args.seconds:g} s at 16 kHz, batch 1. Convention: {args.convention}. "
-            f"Estimated time: {estimate} model on {catalog.name}.")
 
 
 def run(args) -> int:
@@ -52,7 +53,7 @@ def run(args) -> int:
     from ..conventions import get_convention
     from ..files import atomic_write
     from ..formats import render
-    from ..table import build_rows, resolve_models
+    from ..table import build_rows, caption, resolve_models
     from .arguments import parse_set
 
     names = resolve_models(args.models)
@@ -62,8 +63,8 @@ def run(args) -> int:
     estimate = args.estimate or convention.default_estimate
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
                       estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides)
-    text = render(rows, args.format, caption=caption(args, catalog, estimate),
-                  compare=args.compare_paper)
+    text = render(rows, args.format, compare=args.compare_paper,
+                  caption=caption(args.seconds, args.convention, estimate, catalog))
     if args.output:
         atomic_write(args.output, text)
     else:

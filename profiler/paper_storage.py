@@ -1,6 +1,6 @@
 """Storage of the ten zoo builds under Table 1's conventions, beside the paper's figures.
 
-    python -m models.paper_storage
+    python -m profiler.paper_storage
 
 Storage = sum over parameters of numel x storage bits / 8, plus each module's
 ``extra_storage_bits`` (the binarized weights' scales), in MB of 1e6 bytes. Storage bits
@@ -12,28 +12,14 @@ meta device, so this takes a few seconds.
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import List
 
-import torch
 from torch import nn
 
-from profiler.bits import extra_storage_bits, parameter_storage_bits
-
-from .registry import build, config, names
-
-# Table 1 of Jeon et al. (arXiv 2311.02772), storage column, MB.
-PAPER_STORAGE_MB: Dict[str, float] = {
-    "vanilla": 184.42,
-    "conformer-s": 131.87,
-    "squeezeformer-xs": 132.04,
-    "sparseformer-dn-s": 60.81,
-    "sparseformer-sw-s": 117.18,
-    "bq-vanilla": 25.23,
-    "bq-conformer-s": 12.88,
-    "bq-squeezeformer-xs": 13.05,
-    "bq-sparseformer-dn-s": 12.10,
-    "bq-sparseformer-sw-s": 19.71,
-}
+from .bits import extra_storage_bits, parameter_storage_bits
+from .conventions import MB, paper_float_bits
+from .reference import table1
+from .table import build_meta
 
 
 def storage_bits(model: nn.Module) -> int:
@@ -47,20 +33,22 @@ def storage_bits(model: nn.Module) -> int:
 
 def paper_build(name: str, **overrides) -> nn.Module:
     """``name`` on the meta device, at the float width Table 1 stores it with."""
-    dtype = torch.float16 if config(name, **overrides).paper_float_bits == 16 else torch.float32
-    return build(name, device="meta", dtype=dtype, **overrides)
+    return build_meta(name, paper_float_bits(name), **overrides)
 
 
 def storage_rows(**overrides) -> List[dict]:
+    import models
+
+    paper_table = table1()
     rows = []
-    for name in names():
+    for name in models.names():
         model = paper_build(name, **overrides)
-        megabytes = storage_bits(model) / 8 / 1e6
-        paper = PAPER_STORAGE_MB[name]
+        megabytes = storage_bits(model) / 8 / MB
+        paper = paper_table[name]["storage_mb"]
         rows.append({
             "model": name,
             "params": sum(p.numel() for p in model.parameters()),
-            "float_bits": model.config.paper_float_bits,
+            "float_bits": paper_float_bits(name),
             "storage_mb": megabytes,
             "paper_mb": paper,
             "difference_pct": 100.0 * (megabytes - paper) / paper,
@@ -77,8 +65,9 @@ def main() -> int:
         both = projections[row["model"]]
         binarized_projection = (f"{both['storage_mb']:>21.2f}{both['difference_pct']:>+8.2f}%"
                                 if row["model"].startswith("bq-") else "")
-        print(f"{row['model']:<22}{row['params']:>12,}{row['float_bits']:>7}{row['storage_mb']:>9.2f}"
-              f"{row['paper_mb']:>10.2f}{row['difference_pct']:>+8.2f}%{binarized_projection}")
+        print(f"{row['model']:<22}{row['params']:>12,}{row['float_bits']:>7}"
+              f"{row['storage_mb']:>9.2f}{row['paper_mb']:>10.2f}{row['difference_pct']:>+8.2f}%"
+              f"{binarized_projection}")
     return 0
 
 

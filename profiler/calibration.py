@@ -1,0 +1,235 @@
+"""Measuring this machine for a catalog: matrix-multiply throughput per precision and memory
+bandwidth, written in the shipped catalog format (see :mod:`profiler.catalog`).
+
+Every figure is the best of repeated runs after one warm-up: the closest a run gets to the
+part's peak, so a loaded machine gives lower figures, never higher. How each figure was
+measured goes into the catalog's ``sources``.
+
+Matrix multiply: ``torch.mm`` of two square matrices (``torch._int_mm`` for int8, where
+PyTorch has it for the device), 2 n^3 operations per call. A precision other than fp32 is
+kept only where it is fast: a probe at half the size first (float16 matrix
+multiplies on a CPU without native support run a hundred times slower than float32), then
+the full measurement, kept when it reaches the fp32 figure; otherwise the catalog says why
+it left it out and work at that precision falls back to a wider one that is listed.
+
+Time per op (``op_overhead_us``): forward passes of a stack of tiny layers (LayerNorm,
+Linear, GELU on 8 features), whose arithmetic is negligible, divided by the ops the
+analyzer counts in one pass: the fixed cost of dispatching one op from a module, the same
+count the estimator multiplies it with.
+
+Memory bandwidth: ``dst.copy_(src)`` of a large float32 tensor (larger than the caches),
+counting the bytes read and the bytes written.
+"""
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .catalog import Catalog, parse_catalog
+
+DEFAULT_DURATION_S = 0.3
+DEFAULT_MATRIX_SIZE = 1024
+DEFAULT_COPY_MB = 256
+# torch dtype names of the precisions below fp32 that calibration tries.
+_LOW_PRECISIONS = {"bf16": "bfloat16", "fp16": "float16", "int8": "int8"}
+
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+@dataclass
+class Calibration:
+    device: str
+    device_name: str
+    threads: int
+    peaks_tera: dict = field(default_factory=dict)
+    memory_bandwidth_gbs: float = 0.0
+    op_overhead_us: Optional[float] = None
+    sources: dict = field(default_factory=dict)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        import torch
+
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        header = (f"# Calibrated by `profile-encoder calibrate` on {when},\n# torch "
+                  f"{torch.__version__}, {self.threads} threads. Each figure is the best of "
+                  "repeated runs (a loaded\n# machine gives lower figures); how it was "
+                  "measured is under sources.\n")
+        data = {
+            "name": f"{self.device_name} (calibrated, {self.threads} threads)",
+            "kind": "gpu" if self.device.startswith("cuda") else "cpu",
+            "match": [self.device_name],
+            "memory_bandwidth_gbs": _round(self.memory_bandwidth_gbs),
+            "peaks": {k: _round(v) for k, v in self.peaks_tera.items()},
+        }
+        if self.op_overhead_us is not None:
+            data["op_overhead_us"] = _round(self.op_overhead_us)
+        data["sources"] = self.sources
+        return header + yaml.safe_dump(data, sort_keys=False, width=200)
+
+    def catalog(self, key: str = "calibrated") -> Catalog:
+        return parse_catalog(self.to_yaml(), source="calibration", key=key)
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+def best_time(fn: Callable[[], object], duration_s: float, synchronize: Callable[[], None],
+              min_runs: int = 3, clock: Callable[[], float] = time.perf_counter
+              ) -> tuple[float, int]:
+    """(fastest run in seconds of ``clock``, runs) of ``fn`` over about ``duration_s`` of wall
+    time, after a warm-up."""
+    fn()
+    synchronize()
+    best, runs, start = float("inf"), 0, time.perf_counter()
+    while runs < min_runs or time.perf_counter() - start < duration_s:
+        began = clock()
+        fn()
+        synchronize()
+        best = min(best, clock() - began)
+        runs += 1
+    return best, runs
+
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+CLOCK_HELP = ("wall (default): elapsed time; cpu: this process's CPU time, which other "
+              "processes on a shared machine do not inflate (a time only with --threads 1)")
+
+
+def _matmul(precision: str, n: int, device: str) -> Optional[Callable[[], object]]:
+    """A call multiplying two n x n matrices at ``precision``; None where the device has no
+    kernel for it."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    if precision == "int8":
+        if not hasattr(torch, "_int_mm"):
+            return None
+        a = torch.randint(-128, 128, (n, n), dtype=torch.int8, generator=generator).to(device)
+        b = torch.randint(-128, 128, (n, n), dtype=torch.int8, generator=generator).to(device)
+        call = lambda: torch._int_mm(a, b)  # noqa: E731
+    else:
+        dtype = getattr(torch, _LOW_PRECISIONS.get(precision, "float32"))
+        a = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
+        b = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
+        call = lambda: torch.mm(a, b)  # noqa: E731
+    try:
+        call()
+    except (RuntimeError, NotImplementedError):
+        return None
+    return call
+
+
+def calibrate(device: str = "cpu", *, duration_s: float = DEFAULT_DURATION_S,
+              matrix_size: int = DEFAULT_MATRIX_SIZE, copy_mb: int = DEFAULT_COPY_MB,
+              clock: str = "wall",
+              progress: Optional[Callable[[str], None]] = None) -> Calibration:
+    import torch
+
+    cuda = device.startswith("cuda")
+    if clock == "cpu" and cuda:
+        raise ValueError("the cpu clock times CPU work only")
+    timer = CLOCKS[clock]
+    synchronize = torch.cuda.synchronize if cuda else (lambda: None)
+    name = torch.cuda.get_device_name(torch.device(device)) if cuda else cpu_name()
+    result = Calibration(device, name, torch.get_num_threads())
+    say = progress or (lambda line: None)
+    n, probe_n = matrix_size, max(16, matrix_size // 2)
+    if cuda:
+        # fp32 means fp32 here: TF32 tensor cores would be a different precision.
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+    def throughput(precision: str, size: int, duration: float,
+                   min_runs: int = 3) -> Optional[tuple[float, int]]:
+        call = _matmul(precision, size, device)
+        if call is None:
+            return None
+        seconds, runs = best_time(call, duration, synchronize, min_runs, timer)
+        return 2 * size ** 3 / seconds / 1e12, runs
+
+    fp32, runs = throughput("fp32", n, duration_s)
+    result.peaks_tera["fp32"] = fp32
+    how = (f"torch.mm of two {n}x{n} {{dtype}} matrices on {device}, 2 x {n}^3 operations, "
+           f"best of {{runs}} runs over {duration_s:g} s, {clock} clock")
+    result.sources["fp32"] = how.format(dtype="float32", runs=runs)
+    say(f"fp32 matrix multiply: {fp32:.4g} T operations/s")
+    fp32_probe = throughput("fp32", probe_n, duration_s / 4, 1)[0]
+    for precision in ("bf16", "fp16", "int8"):
+        kernel = "torch._int_mm" if precision == "int8" else "torch.mm"
+        probe = throughput(precision, probe_n, duration_s / 4, 1)
+        if probe is None:
+            result.sources[precision] = f"left out: no {kernel} kernel for it on {device}"
+            continue
+        if probe[0] < fp32_probe / 2:
+            result.sources[precision] = (
+                f"left out: slow ({probe[0]:.3g} T operations/s at {probe_n}x{probe_n} against "
+                f"{fp32_probe:.3g} for fp32); its work is estimated at a wider precision")
+            continue
+        value, runs = throughput(precision, n, duration_s)
+        if value < fp32:
+            result.sources[precision] = (
+                f"left out: {value:.3g} T operations/s, below fp32's; its work is estimated "
+                "at a wider precision")
+            continue
+        result.peaks_tera[precision] = value
+        dtype = ("int8 (int32 results)" if precision == "int8"
+                 else _LOW_PRECISIONS[precision])
+        text = how.format(dtype=dtype, runs=runs)
+        result.sources[precision] = text.replace("torch.mm", kernel)
+        say(f"{precision} matrix multiply: {value:.4g} T operations/s")
+
+    elements = copy_mb * 2 ** 20 // 4
+    src = torch.ones(elements, device=device)
+    dst = torch.empty_like(src)
+    seconds, runs = best_time(lambda: dst.copy_(src), duration_s, synchronize, 3, timer)
+    result.memory_bandwidth_gbs = 2 * src.numel() * 4 / seconds / 1e9
+    result.sources["memory_bandwidth_gbs"] = (
+        f"copy_ of a {copy_mb} MiB float32 tensor into another on {device}, bytes read + "
+        f"bytes written, best of {runs} runs over {duration_s:g} s, {clock} clock")
+    say(f"memory bandwidth: {result.memory_bandwidth_gbs:.4g} GB/s")
+    del src, dst
+
+    layers, ops, (seconds, runs) = _tiny_stack_time(device, duration_s, synchronize, timer)
+    result.op_overhead_us = seconds / ops * 1e6
+    result.sources["op_overhead_us"] = (
+        f"forward pass of {layers} (LayerNorm, Linear, GELU) layers on 8 features on {device}, "
+        f"{ops} ops counted by the analyzer, best of {runs} runs over {duration_s:g} s, "
+        f"{clock} clock")
+    say(f"time per op: {result.op_overhead_us:.3g} us")
+    return result
+
+
+def _tiny_stack_time(device: str, duration_s: float, synchronize, timer):
+    import torch
+    from torch import nn
+
+    from .analyzer import profile
+    from .estimator import op_calls
+
+    layers = 64
+    model = nn.Sequential(*[nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8), nn.GELU())
+                            for _ in range(layers)]).eval().to(device)
+    x = torch.randn(1, 8, device=device)
+    ops = op_calls(profile(model, x))
+
+    def forward():
+        with torch.inference_mode():
+            model(x)
+
+    return layers, ops, best_time(forward, duration_s, synchronize, 3, timer)

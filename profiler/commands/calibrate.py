@@ -1,0 +1,60 @@
+"""``profile-encoder calibrate``: a catalog measured on this machine."""
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    from ..calibration import (CLOCK_HELP, CLOCKS, DEFAULT_COPY_MB, DEFAULT_DURATION_S,
+                               DEFAULT_MATRIX_SIZE)
+    from .arguments import compute_device, positive_float, positive_int
+
+    p = sub.add_parser(
+        "calibrate", help="measure this machine's peaks and write a catalog",
+        description="Measure matrix-multiply throughput per precision this machine runs fast "
+                    "(fp32; bf16, fp16 and int8 where they are at least as fast) and memory "
+                    "bandwidth (a large tensor copy), and write them as a catalog usable with "
+                    "--catalog FILE.yaml. Each figure is the best of repeated runs and the "
+                    "file says how it was measured. The default run takes a few seconds; a "
+                    "longer --duration gets closer to the peak on a busy machine.",
+    )
+    p.add_argument("--output", required=True, metavar="FILE.yaml", help="catalog to write")
+    p.add_argument("--device", type=compute_device, default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--duration", type=positive_float, default=DEFAULT_DURATION_S,
+                   help=f"seconds of timed runs per figure (default {DEFAULT_DURATION_S:g})")
+    p.add_argument("--matrix-size", type=positive_int, default=DEFAULT_MATRIX_SIZE,
+                   help=f"side of the square matrices (default {DEFAULT_MATRIX_SIZE})")
+    p.add_argument("--copy-mb", type=positive_int, default=DEFAULT_COPY_MB,
+                   help=f"MiB copied for the bandwidth (default {DEFAULT_COPY_MB}; keep it "
+                        "above the last-level cache)")
+    p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help=CLOCK_HELP)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from ..calibration import calibrate
+    from ..errors import UsageError
+    from ..files import atomic_write
+
+    output = Path(args.output)
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():  # before minutes of measuring, not after
+        raise UsageError(f"cannot write {output}: folder {folder} does not exist")
+    if output.is_dir():
+        raise UsageError(f"cannot write {output}: it is a folder")
+    if args.clock == "cpu" and args.device != "cpu":
+        raise UsageError("--clock cpu times CPU work only: use it with --device cpu")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = calibrate(args.device, duration_s=args.duration, matrix_size=args.matrix_size,
+                       copy_mb=args.copy_mb, clock=args.clock,
+                       progress=lambda line: print(line, file=sys.stderr))
+    text = result.to_yaml()
+    result.catalog()  # what is written must load
+    atomic_write(output, text)
+    print(f"wrote {output} (use it with --catalog {output})", file=sys.stderr)
+    return 0

@@ -1,0 +1,119 @@
+"""One CLI vocabulary in the commands table, profile, check and report: `--models` comma
+lists, `--set` read by the one parser, `--batch-size` (old `--batch` still works, with a
+notice), and every option with help text that states its default."""
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from profiler.cli import build_parser, command_of
+from profiler.commands import profile_model
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ("table", "profile", "check", "report")
+
+FACTORIES = '''
+import torch.nn as nn
+
+
+def sized(width=4, bias=True, label=None):
+    assert label is None or isinstance(label, str), label
+    return nn.Linear(80, width, bias=bias)
+'''
+
+
+def subcommands(parser=None) -> dict:
+    parser = parser or build_parser()
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_has_help_that_states_its_default(command):
+    for action in subcommands()[command]._actions:
+        if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+            continue
+        assert action.help, f"{command} {action.option_strings}: no help text"
+        assert action.required or "default" in action.help, \
+            f"{command} {action.option_strings}: help does not state the default"
+
+
+def test_the_data_tools_are_mounted_only_when_asked_for():
+    assert command_of(["--help"]) is None
+    assert command_of(["profile", "--model", "x"]) == "profile"
+    code = ("import sys; from profiler.cli import build_parser; build_parser({!r}); "
+            "print(any(name.split('.')[0] == 'models' for name in sys.modules))")
+    for command, zoo_imported in (("profile", "False"), ("table", "False"), ("data", "True"),
+                                  ("train", "True"), ("superb", "True")):
+        result = subprocess.run([sys.executable, "-c", code.format(command)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.stdout.strip() == zoo_imported, result.stderr
+    data = subcommands(build_parser("data"))["data"]
+    assert "synth" in data.format_help()
+
+
+def test_the_default_sample_rate_is_the_zoo_s():
+    from models.constants import SAMPLE_RATE
+
+    assert profile_model.DEFAULT_SAMPLE_RATE == SAMPLE_RATE
+
+
+@pytest.mark.parametrize("models", [",", " , ,", ""])
+def test_an_empty_models_list_is_a_usage_error(cli, models):
+    result = cli("table", "--models", models)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("profile-encoder")
+    assert "expected a comma-separated list of models" in lines[0]
+    assert result.stdout == ""
+
+
+def test_models_lists_gather_across_repeats(cli):
+    result = cli("table", "--format", "json", "--models", "vanilla, bq-vanilla",
+                 "--models", "conformer-s,vanilla")
+    assert result.returncode == 0, result.stderr
+    assert [row["model"] for row in json.loads(result.stdout)] == \
+        ["vanilla", "bq-vanilla", "conformer-s"]
+
+
+@pytest.fixture
+def factories(tmp_path):
+    path = tmp_path / "factories.py"
+    path.write_text(FACTORIES)
+    return path
+
+
+def _totals(result):
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["totals"]
+
+
+def test_set_reads_booleans_in_any_case_and_numbers(cli, factories):
+    # bias=FALSE is False (literal_eval gave the truthy string 'FALSE'); width=8 is 8.
+    totals = _totals(cli("profile", "--model", f"{factories}:sized", "--input-shape", "2x80",
+                         "--set", "width=8", "--set", "bias=FALSE", "--set", "label=none",
+                         "--format", "json"))
+    assert totals["params"] == 80 * 8
+    assert totals["macs"] == 2 * 80 * 8
+
+
+def test_set_without_equals_is_one_line(cli, factories):
+    result = cli("profile", "--model", f"{factories}:sized", "--input-shape", "2x80",
+                 "--set", "width")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("profile-encoder: error: --set 'width': expected "
+                                     "KEY=VALUE, e.g. layers=4")
+
+
+def test_batch_is_a_deprecated_spelling_of_batch_size(cli, factories):
+    args = ["profile", "--model", f"{factories}:sized", "--seconds", "0.005",
+            "--sample-rate", "16000", "--set", "width=3", "--format", "json"]
+    new = cli(*args, "--batch-size", "5")
+    old = cli(*args, "--batch", "5")
+    assert _totals(new) == _totals(old)
+    assert _totals(new)["macs"] == 5 * 80 * 3
+    assert new.stderr == ""
+    notice = old.stderr.strip().splitlines()
+    assert notice == ["profile-encoder profile: note: --batch is deprecated; use --batch-size"]
