@@ -53,7 +53,7 @@ def test_train_bad_arguments(cli, tmp_path):
 
 
 def test_superb_bad_input(cli, tmp_path):
-    _one_line_error(cli("superb", "--task", "asr", "--random-init", TINY_MODEL, "--out", tmp_path),
+    _one_line_error(cli("superb", "--task", "nope", "--random-init", TINY_MODEL, "--out", tmp_path),
                     "invalid choice")
     _one_line_error(cli("superb", "--task", "ks", "--upstream", tmp_path / "nowhere",
                         "--out", tmp_path / "o"), "no such run folder")

@@ -64,6 +64,25 @@ def test_keyword_spotting_run_writes_results(tmp_path):
     assert {"task", "metric", "value", "chance", "settings", "chance_definition"} <= set(saved)
     assert saved["task"] == "ks" and saved["metric"] == "accuracy"
     assert saved["chance"] == pytest.approx(1 / 12, abs=1e-6)
+    assert saved["interval"][0] <= saved["value"] <= saved["interval"][1]
     assert 0.0 <= saved["value"] <= 1.0 and saved["upstream"]["kind"] == "random-init"
     assert len(saved["layer_weights"]) == TINY_OVERRIDES["layers"] + 1
     assert (out / "head.pt").is_file()
+
+
+@pytest.mark.parametrize("task, metric, test_items", [("sid", "accuracy", 4 * 1),
+                                                     ("pr", "per", 3)])
+def test_sid_and_pr_runs_write_an_interval_over_their_test_items(tmp_path, task, metric,
+                                                                 test_items):
+    from models.trainer.settings import SuperbSettings
+    from models.trainer.superb import run_superb
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
+
+    # The tiny preset: SID 4 speakers x 1 test utterance, PR 3 test sentences.
+    data = tiny_corpus(tmp_path / "corpus", tasks=(task,))
+    results = run_superb(SuperbSettings(task=task, out=str(tmp_path / "eval"),
+                                        random_init=TINY_MODEL, overrides=dict(TINY_OVERRIDES),
+                                        data=str(data), steps=4, eval_every=2, progress=False))
+    low, high = results["interval"]
+    assert results["metric"] == metric and 0.0 <= low <= high
+    assert f"over the {test_items} test items" in results["interval_method"]

@@ -57,3 +57,34 @@ def test_profile_encoder_data_errors_speak_as_profile_encoder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("profile-encoder: error: ") and "no such file" in err
     assert err.count("\n") == 1
+
+
+def test_synth_tasks_all_and_unknown(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "c"), "--tasks", "nope", "all"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown tasks ['nope']") and err.count("\n") == 1
+    assert "qbe" in err and "all" in err and not (tmp_path / "c").exists()
+
+
+def test_synth_help_states_the_default_test_splits(capsys):
+    """The --size help's test-split sizes are those the default preset plans."""
+    import numpy as np
+
+    from models.trainer.sentences import KS_CLASSES
+    from models.trainer.synth_plan import PRESETS
+    from models.trainer.tasks import get_task
+
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    sizes = PRESETS["default"]
+    counts = {"ks": len(KS_CLASSES) * sizes.ks_per_class_test,
+              "sid": sizes.sid_speakers * sizes.sid_test_per_speaker, "pr": sizes.pr_test,
+              "asv": get_task("asv").sizes["default"]["trials"]}
+    for name, split in (("asr", "test"), ("sd", "test"), ("ic", "test"), ("sf", "test"),
+                        ("qbe", "queries_test"), ("er", "test")):
+        task = get_task(name)
+        plans = task.plan(task.sizes["default"], np.random.default_rng(0), 0)
+        counts[name] = sum(plan.split == split for plan in plans)
+    for name, count in counts.items():
+        assert f"{name} {count}" in text, (name, count)

@@ -14,23 +14,39 @@ from .errors import DataError
 
 EXIT_DATA_ERROR = 2
 QUIET_HELP = "no progress bars (default: shown)"
+ALL_TASKS = "all"
+# What `--tasks all` costs at --size default (the registered tasks' "small" presets rendered
+# with one worker on a shared 2-core machine, scaled by their planned counts; stated in help).
+ALL_TASKS_COST = "about 22700 files, 16 h of audio, 1.8 GB, 20 min with one worker"
 DESCRIPTION = ("Offline training data: synthesize speech corpora (synth), manifests for "
                "LibriSpeech and Speech Commands (librispeech, speechcommands), MFCC k-means "
                "targets (kmeans).")
 
 
 def _add_commands(parser: argparse.ArgumentParser) -> None:
-    commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    from .synth_plan import PRESETS, TASKS
+    from .tasks import TASKS as REGISTERED
 
-    synth = commands.add_parser("synth", help="synthesize speech corpora with espeak-ng",
-                                description="Synthesize the pre-training, keyword-spotting, "
-                                            "speaker-ID and phoneme-recognition corpora.")
+    commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    synth = commands.add_parser(
+        "synth", help="synthesize speech corpora with espeak-ng",
+        description="Synthesize speech corpora with espeak-ng: " + TASKS[0] + " (for 'train') "
+                    "and the SUPERB tasks " + ", ".join(TASKS[1:] + REGISTERED) + " (for "
+                    "'superb'). The test splits of " + ", ".join(REGISTERED) + " are held out "
+                    "by voice, and by vocabulary where a task has words.")
     synth.add_argument("--out", required=True, help="output folder (required)")
-    synth.add_argument("--size", default="default", choices=["tiny", "default"],
-                       help="size preset (default: %(default)s)")
+    synth.add_argument("--size", default="default", choices=tuple(PRESETS),
+                       help="size preset of every task: tiny (a few utterances per split, for "
+                            "tests), small (what 'train --tiny' and 'superb' synthesize when "
+                            "given no --data), default (test splits: ks 180 clips, sid 120, pr "
+                            "50, asr 400 sentences, sd 300 mixtures, asv 2000 trials, ic 1200, "
+                            "sf 1000, qbe 60 queries, er 1200) (default: %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     synth.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
-                       help="subset of: pretrain ks sid pr (default: all four)")
+                       help=f"any of {' '.join(TASKS + REGISTERED)}, or {ALL_TASKS} (default: "
+                            f"{' '.join(TASKS)}, at --size default 3700 files, 1.9 h of audio, "
+                            f"220 MB, 2-3 min; '{ALL_TASKS}' at --size default: "
+                            f"{ALL_TASKS_COST})")
     synth.add_argument("--workers", type=int, default=1,
                        help="processes to render with (same output; default: 1)")
     synth.add_argument("--force", action="store_true",
@@ -97,10 +113,7 @@ def run_data_command(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> None:
     command = args.data_command
     if command == "synth":
-        from .synth import TASKS, synthesize_corpus
-        synthesize_corpus(args.out, seed=args.seed, sizes=args.size,
-                          tasks=args.tasks or TASKS, overwrite=args.force,
-                          workers=args.workers, progress=not args.quiet)
+        _synthesize(args)
     elif command == "librispeech":
         from .corpora import prepare_librispeech
         for subset, path in prepare_librispeech(args.root, args.out, args.subsets,
@@ -121,6 +134,29 @@ def _dispatch(args: argparse.Namespace) -> None:
         print(f"k-means: {written['kmeans']}")
     else:  # argparse only lets known commands through
         raise AssertionError(command)
+
+
+def _synthesize(args: argparse.Namespace) -> None:
+    """``data synth``: the corpora of :mod:`.synth` first, then the registered tasks'."""
+    from .synth import TASKS, synthesize_corpus
+    from .tasks import TASKS as REGISTERED
+    from .tasks.common import synthesize_tasks
+
+    known = TASKS + REGISTERED
+    chosen = args.tasks or TASKS
+    unknown = [t for t in chosen if t not in known + (ALL_TASKS,)]
+    if unknown:
+        raise DataError(f"unknown tasks {unknown}; choose from {' '.join(known)} or {ALL_TASKS}")
+    if ALL_TASKS in chosen:
+        chosen = known
+    options = dict(seed=args.seed, overwrite=args.force, workers=args.workers,
+                   progress=not args.quiet)
+    if any(t in TASKS for t in chosen):
+        synthesize_corpus(args.out, sizes=args.size, tasks=[t for t in TASKS if t in chosen],
+                          **options)
+    if any(t in REGISTERED for t in chosen):
+        synthesize_tasks(args.out, [t for t in REGISTERED if t in chosen], size=args.size,
+                         **options)
 
 
 def build_parser(prog: str = "python -m models.trainer") -> argparse.ArgumentParser:

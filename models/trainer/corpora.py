@@ -92,13 +92,13 @@ def find_pretrain_folder(data: PathLike) -> Path:
         f"pretrain/valid.tsv, as 'profile-encoder data synth' writes)")
 
 
-def find_task_folder(data: PathLike, task: str, title: str) -> Path:
-    """``DATA/<task>`` with ``train``, ``valid`` and ``test`` manifests; ``title`` names the
-    task in the error (e.g. "keyword spotting")."""
+def find_task_folder(data: PathLike, task: str, title: str,
+                     manifests: Sequence[str] = ("train", "valid", "test")) -> Path:
+    """``DATA/<task>`` with its ``manifests`` (``<name>.tsv``); ``title`` names the task in
+    the error (e.g. "keyword spotting")."""
     data = _existing_folder(data, "data")
     folder = data / task
-    missing = [split for split in ("train", "valid", "test")
-               if not (folder / f"{split}.tsv").is_file()]
+    missing = [name for name in manifests if not (folder / f"{name}.tsv").is_file()]
     if missing:
         _refuse_empty(data)
         raise DataError(

@@ -34,7 +34,6 @@ from .fileio import PathLike
 from .loss import MaskedPrediction
 from .settings import TINY, PretrainSettings, check_settings, settings_record
 from .synth import is_complete_corpus, synthesize_corpus
-from .synth_plan import TRAIN_TINY_CORPUS
 from .targets import build_run_targets
 
 TARGETS = "targets"
@@ -211,7 +210,7 @@ def prepare_data(s: PretrainSettings) -> Dict[str, Any]:
         data = out / "data"
         if not is_complete_corpus(data):
             # Anything already there is an interrupted earlier attempt.
-            synthesize_corpus(data, seed=s.seed, sizes=TRAIN_TINY_CORPUS if s.tiny else "default",
+            synthesize_corpus(data, seed=s.seed, sizes="small" if s.tiny else "default",
                               overwrite=data.exists() and any(data.iterdir()), workers=1,
                               progress=show)
             synthesized = True

@@ -324,8 +324,8 @@ class SuperbSettings:
     random weights) and how the task's head is trained. ``None`` head settings take the
     task's defaults (:data:`models.trainer.superb_tasks.SUPERB_TASKS`)."""
 
-    task: str = option(help="the task: " + ", ".join(
-        f"{key} ({task.title})" for key, task in SUPERB_TASKS.items()),
+    task: str = option(help="the task (its metric): " + "; ".join(
+        f"{key}: {task.title} ({task.metric})" for key, task in SUPERB_TASKS.items()),
         choices=tuple(SUPERB_TASKS), required=True)
     out: str = option(help="output folder for results.json and head.pt", required=True)
     upstream: Optional[str] = option(None, "a run folder of 'profile-encoder train' (or one of "
@@ -337,7 +337,8 @@ class SuperbSettings:
                                                           "--random-init, e.g. layers=4",
                                        deprecated=("--override",))
     data: Optional[str] = option(None, "corpus folder", shown="the one the upstream was trained "
-                                 "on; else the --tiny corpus, synthesized into OUT/data")
+                                 "on if it holds the task; else the task's 'small' synthesis "
+                                 "preset, made into OUT/data")
     steps: Optional[int] = option(None, "head training steps", bound=POSITIVE,
                                   shown=per_task_defaults("steps"))
     batch_size: Optional[int] = option(None, "head batch size", bound=POSITIVE,

@@ -1,4 +1,4 @@
-"""SUPERB-style evaluation of a frozen upstream: keyword spotting, speaker ID, phoneme recognition.
+"""SUPERB-style evaluation of a frozen upstream: every task of the task table.
 
 The protocol of SUPERB (Yang et al. 2021) as s3prl runs it, at small scale:
 
@@ -21,9 +21,14 @@ The head is trained with Adam; the checkpoint with the best validation score (ch
 every ``eval_every`` steps) is scored on the test split. s3prl trains its heads for up to
 200k steps at lr 1e-4; the small-scale defaults here use fewer steps and a larger lr.
 
+Every ``results.json`` carries the metric's 95 % interval (a percentile bootstrap over the
+test items) beside ``value`` and ``chance``.
+
 Modules: :mod:`.superb_tasks` (the task table), :mod:`.settings` (``SuperbSettings``),
-:mod:`.superb_heads` (heads and their training), :mod:`.superb_metrics` (scores, chance);
-this one loads the upstream and the data, extracts features and writes the results.
+:mod:`.superb_heads` (heads and their training), :mod:`.superb_metrics` (scores, chance),
+:mod:`.tasks` (ASR, SD, ASV, IC, SF, QbE and the ER proxy, one module each); this one
+loads the upstream and the data, runs KS/SID/PR itself, the other tasks through their
+modules, and writes the results.
 """
 from __future__ import annotations
 
@@ -44,11 +49,10 @@ from .datasets import ClassificationDataset, PhonemeDataset, Vocabulary
 from .errors import DataError
 from .fileio import write_bytes_atomic, write_text_atomic
 from .settings import SuperbSettings, check_superb_settings
-from .superb_heads import train_head
+from .superb_heads import HeadSettings, train_head
 from .superb_metrics import chance_level
-from .superb_tasks import SUPERB_TASKS
+from .superb_tasks import SUPERB_TASKS, SuperbTask
 from .synth import synthesize_corpus
-from .synth_plan import TRAIN_TINY_CORPUS
 
 RESULTS = "results.json"
 
@@ -132,44 +136,21 @@ def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
     return features  # type: ignore[return-value]
 
 
-def run_superb(s: SuperbSettings) -> Dict[str, Any]:
-    """Evaluate one upstream on one task; write ``OUT/results.json`` (and ``OUT/head.pt``)."""
-    from .distributed import pick_device
+def evaluate_builtin(task: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
+                     extract_batch: int, device: torch.device) -> Dict[str, Any]:
+    """KS, SID or PR on the corpus in ``folder``: the parts of ``results.json`` that are the
+    task's own (see :func:`run_superb`), the head to save and the time spent."""
+    from .tasks.builtin import builtin_interval
 
-    started = time.perf_counter()
-    check_superb_settings(s)
-    task = SUPERB_TASKS[s.task]
-    out = Path(s.out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
-    steps = s.steps or task.steps
-    batch_size = s.batch_size or task.batch_size
-    lr = s.lr or task.lr
-    device = pick_device(0, s.device)
-    show = s.progress and sys.stderr.isatty()
-
-    model, upstream = load_upstream(s)
-    model.to(device)
-    data = s.data
-    synthesized = False
-    if data is None:
-        data = upstream.get("pretrain_data")
-        if data is None or not (Path(data) / s.task).is_dir():
-            # Same seed and sizes as `train --tiny`'s corpus: byte-identical files.
-            data = str(out / "data")
-            if not (Path(data) / s.task / "test.tsv").is_file():
-                synthesize_corpus(data, seed=0, sizes=TRAIN_TINY_CORPUS, tasks=[s.task],
-                                  overwrite=(Path(data) / s.task).exists(), progress=show)
-                synthesized = True
-    folder = find_task_folder(data, s.task, task.title)
     counts = {split: check_manifest_audio(folder / f"{split}.tsv")
               for split in ("train", "valid", "test")}
-    (train_set, valid_set, test_set), vocabulary = load_task(folder, s.task)
+    (train_set, valid_set, test_set), vocabulary = load_task(folder, task.key)
 
     t0 = time.perf_counter()
     pool = not task.frame_level
-    features = [extract_features(model, dataset, pool=pool, batch_size=s.extract_batch,
-                                 device=device, progress=show, desc=f"superb {s.task} {name}")
+    features = [extract_features(model, dataset, pool=pool, batch_size=extract_batch,
+                                 device=device, progress=run.progress,
+                                 desc=f"superb {task.key} {name}")
                 for name, dataset in (("train", train_set), ("valid", valid_set),
                                       ("test", test_set))]
     features = [[f.cpu() for f in split] for split in features]
@@ -180,42 +161,114 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
         labels = [dataset.targets for dataset in (train_set, valid_set, test_set)]
 
     t1 = time.perf_counter()
-    trained = train_head(s.task, (features[0], labels[0]), (features[1], labels[1]),
-                         (features[2], labels[2]), len(vocabulary), steps=steps,
-                         batch_size=batch_size, lr=lr, eval_every=s.eval_every, seed=s.seed,
-                         projector_dim=s.projector_dim, progress=show)
+    trained = train_head(task.key, (features[0], labels[0]), (features[1], labels[1]),
+                         (features[2], labels[2]), len(vocabulary), steps=run.steps,
+                         batch_size=run.batch_size, lr=run.lr, eval_every=run.eval_every,
+                         seed=run.seed, projector_dim=run.projector_dim, progress=run.progress)
     t_head = time.perf_counter() - t1
-    chance, chance_definition, reference_rates = chance_level(s.task, vocabulary, labels[0],
+    chance, chance_definition, reference_rates = chance_level(task.key, vocabulary, labels[0],
                                                               labels[2])
+    interval = builtin_interval(task.key, trained["head"], features[2], labels[2],
+                                batch_size=run.batch_size, seed=run.seed)
+    return {
+        "results": {
+            "value": round(trained["test"], 6), **interval,
+            "chance": round(chance, 6), "chance_definition": chance_definition,
+            **reference_rates,
+            "valid_value": round(trained["valid"], 6), "best_step": trained["best_step"],
+            "layer_weights": trained["layer_weights"],
+            "train_loss_first": round(trained["train_loss_first"], 5),
+            "train_loss_last": round(trained["train_loss_last"], 5)},
+        "data": {"utterances": counts, "classes": len(vocabulary)},
+        "head_description": "weighted sum + " + (
+            f"Linear(D, {run.projector_dim}) + mean pooling + Linear({run.projector_dim}, C)"
+            if pool else "Linear(D, phonemes + blank), CTC, greedy decoding"),
+        "head": {"task": task.key, "head": trained["head"].state_dict(),
+                 "classes": list(vocabulary.symbols)},
+        "seconds": {"features": round(t_features, 2), "head": round(t_head, 2)},
+    }
+
+
+def _corpus_folder(s: SuperbSettings, task: SuperbTask, upstream: Dict[str, Any], out: Path,
+                   progress: bool) -> Tuple[Path, bool]:
+    """The task's corpus folder: ``--data``, else the upstream's pre-training corpus if it
+    holds the task, else the task's ``small`` preset synthesized into ``OUT/data`` (the
+    same files as ``train --tiny``'s corpus). Also whether it was synthesized now."""
+    if s.data is not None:
+        return find_task_folder(s.data, task.key, task.title, task_manifests(task)), False
+    data = upstream.get("pretrain_data")
+    if data is not None and (Path(data) / task.key).is_dir():
+        return find_task_folder(data, task.key, task.title, task_manifests(task)), False
+    data = out / "data"
+    folder = data / task.key
+    if all((folder / f"{name}.tsv").is_file() for name in task_manifests(task)):
+        return folder, False
+    if task.registered:
+        from .tasks.common import synthesize_tasks
+
+        synthesize_tasks(data, [task.key], seed=0, size="small", overwrite=True,
+                         progress=progress)
+    else:
+        synthesize_corpus(data, seed=0, sizes="small", tasks=[task.key],
+                          overwrite=folder.exists(), progress=progress)
+    return folder, True
+
+
+def task_manifests(task: SuperbTask) -> Tuple[str, ...]:
+    """The manifest names a task's folder holds (``train``, ``valid``, ``test`` but QbE's)."""
+    if task.registered:
+        from .tasks import get_task
+
+        return get_task(task.key).manifests
+    return ("train", "valid", "test")
+
+
+def run_superb(s: SuperbSettings) -> Dict[str, Any]:
+    """Evaluate one upstream on one task; write ``OUT/results.json`` (and ``OUT/head.pt``)."""
+    from .distributed import pick_device
+
+    started = time.perf_counter()
+    check_superb_settings(s)
+    task = SUPERB_TASKS[s.task]
+    out = Path(s.out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder")
+    run = HeadSettings(steps=s.steps or task.steps, batch_size=s.batch_size or task.batch_size,
+                       lr=s.lr or task.lr, eval_every=s.eval_every,
+                       projector_dim=s.projector_dim, seed=s.seed,
+                       progress=s.progress and sys.stderr.isatty())
+    device = pick_device(0, s.device)
+
+    model, upstream = load_upstream(s)
+    model.to(device)
+    folder, synthesized = _corpus_folder(s, task, upstream, out, run.progress)
+    if task.registered:
+        from .tasks.common import evaluate_registered
+
+        evaluate = evaluate_registered
+    else:
+        evaluate = evaluate_builtin
+    part = evaluate(task, model, folder, run, extract_batch=s.extract_batch, device=device)
 
     results = {
         "task": s.task, "task_name": task.title, "metric": task.metric,
-        "value": round(trained["test"], 6), "unit": "fraction (0-1)",
-        "higher_is_better": task.higher_is_better, "split": "test",
-        "chance": round(chance, 6), "chance_definition": chance_definition, **reference_rates,
-        "valid_value": round(trained["valid"], 6), "best_step": trained["best_step"],
-        "layer_weights": trained["layer_weights"],
-        "train_loss_first": round(trained["train_loss_first"], 5),
-        "train_loss_last": round(trained["train_loss_last"], 5),
+        "unit": task.unit, "higher_is_better": task.higher_is_better, "split": "test",
+        **part["results"],
         "upstream": upstream,
-        "data": {"folder": str(Path(data).resolve()), "synthesized_now": synthesized,
-                 "utterances": counts, "classes": len(vocabulary)},
-        "settings": {"steps": steps, "batch_size": batch_size, "lr": lr, "optimizer": "Adam",
-                     "eval_every": s.eval_every, "projector_dim": s.projector_dim,
-                     "seed": s.seed, "gradient_clipping": 1.0,
-                     "head": "weighted sum + " + (
-                         f"Linear(D, {s.projector_dim}) + mean pooling + "
-                         f"Linear({s.projector_dim}, C)" if pool
-                         else "Linear(D, phonemes + blank), CTC, greedy decoding"),
+        "data": {"folder": str(folder.parent.resolve()), "synthesized_now": synthesized,
+                 **part["data"]},
+        "settings": {"steps": run.steps if task.trains else 0, "batch_size": run.batch_size,
+                     "lr": run.lr, "optimizer": "Adam", "eval_every": run.eval_every,
+                     "projector_dim": run.projector_dim, "seed": s.seed,
+                     "gradient_clipping": 1.0, "head": part["head_description"],
                      "upstream_frozen": True, "device": str(device)},
-        "wall_seconds": {"features": round(t_features, 2), "head": round(t_head, 2),
-                         "total": round(time.perf_counter() - started, 2)},
+        "wall_seconds": {**part["seconds"], "total": round(time.perf_counter() - started, 2)},
         "torch": torch.__version__, "python": platform.python_version(),
     }
     out.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save({"task": s.task, "head": trained["head"].state_dict(),
-                "classes": list(vocabulary.symbols)}, buffer)
-    write_bytes_atomic(out / "head.pt", buffer.getvalue())
+    if part["head"] is not None:
+        buffer = io.BytesIO()
+        torch.save(part["head"], buffer)
+        write_bytes_atomic(out / "head.pt", buffer.getvalue())
     write_text_atomic(out / RESULTS, json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results

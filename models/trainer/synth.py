@@ -77,7 +77,7 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
     if not isinstance(seed, int) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out_dir)
-    kept_tasks = _prepare_output(out, tasks, overwrite)
+    kept_tasks = prepare_output(out, tasks, overwrite)
     started = time.perf_counter()
     metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
                 "espeak_ng": espeak.espeak_version(), "tasks": kept_tasks}
@@ -99,7 +99,7 @@ def is_complete_corpus(folder: PathLike) -> bool:
     return (Path(folder) / "corpus.json").is_file()
 
 
-def _prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
+def prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
     """Check and clean ``out``; return the metadata of tasks that stay as they are."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
@@ -116,8 +116,7 @@ def _prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
         except (ValueError, AttributeError):
             previous = {}
         # Other tasks keep their entries while their folders are still there.
-        kept = {t: v for t, v in previous.items()
-                if t in TASKS and t not in tasks and (out / t).is_dir()}
+        kept = {t: v for t, v in previous.items() if t not in tasks and (out / t).is_dir()}
         # Until the new corpus is complete, nothing vouches for it.
         metadata_path.unlink()
     for task in TASKS:
@@ -130,7 +129,7 @@ def render_utterance(plan: UtterancePlan) -> np.ndarray:
     """The waveform (float32, 16 kHz) that ``plan`` describes; a pure function of it."""
     rng = np.random.default_rng(plan.seed)
     if plan.kind == "silence":
-        noise = _colored_noise(rng, KS_CLIP_SAMPLES, plan.noise_color)
+        noise = colored_noise(rng, KS_CLIP_SAMPLES, plan.noise_color)
         return (noise * 10.0 ** (plan.snr_db / 20.0)).astype(np.float32)
     speech = espeak.synthesize(plan.text, plan.voice, variant=plan.variant, rate=plan.rate,
                                pitch=plan.pitch, pitch_range=plan.pitch_range, seed=plan.seed)
@@ -140,7 +139,7 @@ def render_utterance(plan: UtterancePlan) -> np.ndarray:
     if plan.kind == "word":
         speech = _place_in_clip(speech, KS_CLIP_SAMPLES, plan.offset)
     speech_rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2)))
-    noise = _colored_noise(rng, speech.size, plan.noise_color)
+    noise = colored_noise(rng, speech.size, plan.noise_color)
     mixed = speech + noise * speech_rms * 10.0 ** (-plan.snr_db / 20.0)
     return np.clip(mixed, -1.0, 1.0).astype(np.float32)
 
@@ -168,7 +167,7 @@ def _place_in_clip(word: np.ndarray, length: int, offset: float) -> np.ndarray:
     return clip
 
 
-def _colored_noise(rng: np.random.Generator, length: int, color: str) -> np.ndarray:
+def colored_noise(rng: np.random.Generator, length: int, color: str) -> np.ndarray:
     """Unit-RMS noise with a flat (white), 1/f (pink) or 1/f^2 (brown) power spectrum."""
     if color == "white":
         white = rng.standard_normal(length)
@@ -185,6 +184,8 @@ def _colored_noise(rng: np.random.Generator, length: int, color: str) -> np.ndar
 
 
 def _render_to_file(plan: UtterancePlan, folder: str) -> int:
+    if hasattr(plan, "render_to"):   # plans that write more than a waveform (tasks.sd)
+        return plan.render_to(Path(folder))
     waveform = render_utterance(plan)
     write_wav(Path(folder) / plan.relpath, waveform)
     return int(waveform.size)
@@ -199,7 +200,7 @@ def _build_task(out: Path, task: str, plans: list[UtterancePlan], workers: int,
                 progress: bool) -> dict:
     staging = out / f"{task}.partial"
     staging.mkdir(parents=True)
-    lengths = _render_all(plans, staging, workers, progress, desc=f"synth {task}")
+    lengths = render_all(plans, staging, workers, progress, desc=f"synth {task}")
     final = out / task
     splits = {}
     for split in ("train", "valid", "test"):
@@ -223,7 +224,7 @@ def _build_task(out: Path, task: str, plans: list[UtterancePlan], workers: int,
     return {"utterances": len(plans), "splits": splits}
 
 
-def _render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress: bool,
+def render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress: bool,
                 desc: str) -> list[int]:
     from tqdm import tqdm
 

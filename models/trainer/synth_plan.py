@@ -75,6 +75,14 @@ PRESETS = {
                         sid_speakers=4, sid_train_per_speaker=3, sid_valid_per_speaker=1,
                         sid_test_per_speaker=1,
                         pr_train=12, pr_valid=3, pr_test=3),
+    # The corpus `train --tiny` synthesizes when no --data is given, and `superb` without
+    # --data: bigger than "tiny" (whose 12 keyword-spotting test clips cannot tell 2x chance
+    # from luck), about 1 300 utterances, 25-40 s to render on two cores.
+    "small": CorpusSizes(pretrain_train=240, pretrain_valid=16,
+                         ks_per_class_train=30, ks_per_class_valid=10, ks_per_class_test=10,
+                         sid_speakers=8, sid_train_per_speaker=12, sid_valid_per_speaker=3,
+                         sid_test_per_speaker=5,
+                         pr_train=120, pr_valid=20, pr_test=20),
     # About 3 700 utterances, 1.9 hours of audio, 220 MB; 2-3 minutes on 2 cores.
     "default": CorpusSizes(pretrain_train=1200, pretrain_valid=60,
                            ks_per_class_train=80, ks_per_class_valid=15, ks_per_class_test=15,
@@ -82,16 +90,6 @@ PRESETS = {
                            sid_test_per_speaker=5,
                            pr_train=400, pr_valid=50, pr_test=50),
 }
-
-
-# The corpus `train --tiny` synthesizes when no --data is given: bigger than the "tiny"
-# preset (whose 12 keyword-spotting test clips cannot tell 2x chance from luck), about
-# 1 300 utterances, 25-40 s to render on two cores. `superb` makes the same files.
-TRAIN_TINY_CORPUS = CorpusSizes(
-    pretrain_train=240, pretrain_valid=16,
-    ks_per_class_train=30, ks_per_class_valid=10, ks_per_class_test=10,
-    sid_speakers=8, sid_train_per_speaker=12, sid_valid_per_speaker=3, sid_test_per_speaker=5,
-    pr_train=120, pr_valid=20, pr_test=20)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Dict, List, Optional, Protocol, runtime_checkable
+from typing import Any, Dict, List, Optional, Protocol, Tuple, runtime_checkable
 
 from models.trainer.settings import PretrainSettings, SuperbSettings, value_type
 
@@ -64,8 +64,9 @@ class TrainResult:
 @dataclass(frozen=True)
 class EvalResult:
     task: str
-    metric: str                 # "accuracy" or "per"
-    value: float                # on the test split, as a fraction
+    metric: str                 # the task's metric (models.trainer.superb_tasks.SUPERB_TASKS)
+    value: float                # on the test split
+    interval: Tuple[float, float]   # its 95 % bootstrap interval over the test items
     chance: float
     results_path: Path          # OUT/results.json
     details: Dict[str, Any] = field(default_factory=dict)

@@ -49,5 +49,6 @@ class BundledBackend:
 
         with _usage_errors():
             results = run_superb(SuperbSettings(**given_options(request)))
-        return EvalResult(results["task"], results["metric"], results["value"], results["chance"],
+        return EvalResult(results["task"], results["metric"], results["value"],
+                          tuple(results["interval"]), results["chance"],
                           Path(request.out) / RESULTS, results)

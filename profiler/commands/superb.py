@@ -1,4 +1,4 @@
-"""``profile-encoder superb``: SUPERB-style evaluation (KS, SID, PR) of a frozen upstream.
+"""``profile-encoder superb``: SUPERB-style evaluation (the ten tasks) of a frozen upstream.
 
 The options are the fields of ``models.trainer.settings.SuperbSettings``."""
 from __future__ import annotations
@@ -12,9 +12,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "superb", help="SUPERB-style evaluation of a trained (or random) upstream",
         description="Freeze the upstream, learn a softmax-weighted sum of all its hidden "
-                    "states and a small head: keyword spotting (ks) and speaker ID (sid) "
-                    "report accuracy, phoneme recognition (pr) the phoneme error rate (CTC). "
-                    "Writes OUT/results.json (task, metric, value, chance, settings).",
+                    "states and a small head for one SUPERB task (--task; query by example "
+                    "trains nothing: it picks the best hidden layer for DTW on valid). "
+                    "Writes OUT/results.json (task, metric, value, its 95 % bootstrap "
+                    "interval over test items, chance, settings) and OUT/head.pt.",
     )
     add_settings_arguments(p, SuperbSettings)
     p.add_argument("--backend", default="bundled", help="evaluation backend (default: bundled)")
@@ -27,6 +28,7 @@ def run(args) -> int:
     request = EvalRequest(**settings_from_arguments(args, SuperbSettings))
     result = get_backend(args.backend).evaluate(request)
     if request.progress is not False:
-        print(f"{result.task} {result.metric} {result.value:.4f} (chance {result.chance:.4f}) "
-              f"-> {result.results_path}")
+        low, high = result.interval
+        print(f"{result.task} {result.metric} {result.value:.4f} (95 % interval {low:.4f}-"
+              f"{high:.4f}, chance {result.chance:.4f}) -> {result.results_path}")
     return 0
