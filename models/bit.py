@@ -90,6 +90,31 @@ class Quantization:
 FULL_PRECISION = Quantization()
 W1A1 = Quantization(1, 1)
 
+# The module types of an encoder block; ``quantize_modules`` (zoo config) picks the ones a
+# quantized build quantizes, for ablations that binarize one type and keep the rest float.
+MODULE_TYPES = ("attention", "convolution", "feed_forward")
+
+
+@dataclass(frozen=True)
+class BlockQuantization:
+    """The bit pair of each module type of an encoder block. The Squeezeformer's time
+    reduction (strided depthwise + pointwise convolution) and recovery (a Linear layer that
+    resamples) count as convolution modules."""
+
+    attention: Quantization = FULL_PRECISION
+    convolution: Quantization = FULL_PRECISION
+    feed_forward: Quantization = FULL_PRECISION
+
+    @classmethod
+    def of(cls, quantization: "Quantization | BlockQuantization",
+           modules: tuple = MODULE_TYPES) -> "BlockQuantization":
+        """``quantization`` for the module types in ``modules``, full precision elsewhere
+        (a ``BlockQuantization`` is returned as it is)."""
+        if isinstance(quantization, cls):
+            return quantization
+        return cls(**{kind: quantization if kind in modules else FULL_PRECISION
+                      for kind in MODULE_TYPES})
+
 
 def level_range(bits: int, signed: bool) -> tuple[int, int]:
     """(Qn, Qp): the integer levels of an elastic quantizer; 1 bit signed is {-1, +1}."""

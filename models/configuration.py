@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
-from .bit import FULL_PRECISION_BITS, Quantization
+from .bit import FULL_PRECISION_BITS, MODULE_TYPES, Quantization
 from .frontends import FRONTENDS
 from .sparseformer import ATTENTION_IMPLEMENTATIONS
 from .squeezeformer import default_recover_index, default_reduce_index
@@ -27,6 +27,9 @@ class HubertConfig:
     weight_bits: Optional[int] = None
     activation_bits: Optional[int] = None
     weight_scale: str = "statistics"  # k-bit weights (k >= 2): "statistics" | "learned"
+    # Which module types of the encoder blocks a quantized build quantizes (ablations: one
+    # type at a time, the rest float); also "attention,convolution" as one string.
+    quantize_modules: Tuple[str, ...] = MODULE_TYPES
     ffn_activation: str = "gelu"      # BiT builds use "relu" (its {0, 1} binarizer follows it)
 
     # attention: "dense" for transformer/conformer/squeezeformer; sparseformer: "masked" | "blocked"
@@ -61,6 +64,7 @@ class HubertConfig:
 
     def __post_init__(self):
         self._resolve_bits()
+        self._resolve_modules()
         self._validate_sizes()
         if self.encoder == "squeezeformer":
             if self.reduce_index is None:
@@ -89,6 +93,20 @@ class HubertConfig:
         for name in ("weight_bits", "activation_bits"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
+
+    def _resolve_modules(self) -> None:
+        chosen = self.quantize_modules
+        if isinstance(chosen, str):
+            chosen = chosen.replace("+", ",").split(",")
+        if not isinstance(chosen, (tuple, list)) or not all(isinstance(m, str) for m in chosen):
+            self._fail(f"quantize_modules must name module types, got {chosen!r}")
+        chosen = {m.strip().replace("-", "_") for m in chosen if m.strip()}
+        unknown = sorted(chosen - set(MODULE_TYPES))
+        if unknown or not chosen:
+            self._fail(f"quantize_modules: unknown or no module types {unknown}; choose from "
+                       f"{', '.join(MODULE_TYPES)}")
+        object.__setattr__(self, "quantize_modules",
+                           tuple(m for m in MODULE_TYPES if m in chosen))
 
     @property
     def head_dim(self) -> int:

@@ -20,7 +20,15 @@ import torch
 from torch import nn
 
 from .attention import mask_value, merge_heads, split_heads
-from .bit import FULL_PRECISION, ElasticBinarizer, Quantization, conv1d, linear, masked_conv
+from .bit import (
+    FULL_PRECISION,
+    BlockQuantization,
+    ElasticBinarizer,
+    Quantization,
+    conv1d,
+    linear,
+    masked_conv,
+)
 from .transformer import FeedForward, TransformerEncoder
 
 
@@ -189,20 +197,22 @@ class ConformerLayer(nn.Module):
     def __init__(self, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
                  max_len: int = 5000, activation_name: str = "swish", dropout: float = 0.1,
                  attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                 quantization: Quantization = FULL_PRECISION):
+                 quantization: Quantization | BlockQuantization = FULL_PRECISION):
         super().__init__()
+        bits = BlockQuantization.of(quantization)
         self.ffn1_norm = nn.LayerNorm(dim)
         self.ffn1 = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                                quantization=quantization)
+                                quantization=bits.feed_forward)
         self.attention_norm = nn.LayerNorm(dim)
         self.attention = RelPositionSelfAttention(dim, heads, max_len=max_len,
                                                   dropout=attention_dropout,
-                                                  quantization=quantization)
+                                                  quantization=bits.attention)
         self.conv_norm = nn.LayerNorm(dim)
-        self.conv = ConvolutionModule(dim, kernel_size, dropout=dropout, quantization=quantization)
+        self.conv = ConvolutionModule(dim, kernel_size, dropout=dropout,
+                                      quantization=bits.convolution)
         self.ffn2_norm = nn.LayerNorm(dim)
         self.ffn2 = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                                quantization=quantization)
+                                quantization=bits.feed_forward)
         self.final_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
@@ -221,7 +231,8 @@ class ConformerEncoder(TransformerEncoder):
 def conformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
                       max_len: int = 5000, activation_name: str = "swish", dropout: float = 0.1,
                       attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                      quantization: Quantization = FULL_PRECISION) -> ConformerEncoder:
+                      quantization: Quantization | BlockQuantization = FULL_PRECISION
+                      ) -> ConformerEncoder:
     return ConformerEncoder([
         ConformerLayer(dim, heads, ffn_dim, kernel_size=kernel_size, max_len=max_len,
                        activation_name=activation_name, dropout=dropout,

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .bit import FULL_PRECISION, linear
+from .bit import FULL_PRECISION, BlockQuantization, linear
 from .configuration import HubertConfig
 from .conformer import conformer_encoder
 from .frontends import feature_extractor
@@ -78,7 +78,8 @@ def build_encoder(config: HubertConfig) -> nn.Module:
     common = dict(activation_name=config.ffn_activation, dropout=config.dropout,
                   attention_dropout=config.attention_dropout,
                   activation_dropout=config.activation_dropout,
-                  quantization=config.quantization)
+                  quantization=BlockQuantization.of(config.quantization,
+                                                    config.quantize_modules))
     shape = (config.layers, config.dim, config.heads, config.ffn_dim)
     if config.encoder == "transformer":
         return transformer_encoder(*shape, **common)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import AttentionBinarizers, mask_value
-from .bit import FULL_PRECISION, Quantization
+from .bit import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import TransformerEncoder, transformer_layer
 
 ATTENTION_IMPLEMENTATIONS = ("masked", "blocked")
@@ -251,12 +251,14 @@ def sparseformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
                          attention: str = "masked", pattern: FixedSparsePattern = FixedSparsePattern(),
                          activation_name: str = "gelu", dropout: float = 0.1,
                          attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                         quantization: Quantization = FULL_PRECISION) -> SparseformerEncoder:
+                         quantization: Quantization | BlockQuantization = FULL_PRECISION
+                         ) -> SparseformerEncoder:
+    attention_bits = BlockQuantization.of(quantization).attention
     return SparseformerEncoder([
         transformer_layer(dim, heads, ffn_dim, activation_name=activation_name, dropout=dropout,
                           activation_dropout=activation_dropout, quantization=quantization,
                           attention_core=sparse_attention_core(attention, pattern,
-                                                               quantization=quantization,
+                                                               quantization=attention_bits,
                                                                dropout=attention_dropout))
         for _ in range(layers)
     ])

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bit import FULL_PRECISION, Quantization, conv1d, linear, masked_conv
+from .bit import FULL_PRECISION, BlockQuantization, Quantization, conv1d, linear, masked_conv
 from .conformer import ConvolutionModule, RelPositionSelfAttention
 from .transformer import FeedForward
 
@@ -41,26 +41,28 @@ class SqueezeformerBlock(nn.Module):
     def __init__(self, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
                  max_len: int = 5000, activation_name: str = "swish", conv_use_glu: bool = True,
                  dropout: float = 0.1, attention_dropout: float = 0.1,
-                 activation_dropout: float = 0.0, quantization: Quantization = FULL_PRECISION):
+                 activation_dropout: float = 0.0,
+                 quantization: Quantization | BlockQuantization = FULL_PRECISION):
         super().__init__()
+        bits = BlockQuantization.of(quantization)
         # MF: attention, feed-forward
         self.attention_scale = AdaptiveScale(dim)
         self.attention = RelPositionSelfAttention(dim, heads, max_len=max_len,
                                                   dropout=attention_dropout,
-                                                  quantization=quantization)
+                                                  quantization=bits.attention)
         self.attention_norm = nn.LayerNorm(dim)
         self.ffn1_scale = AdaptiveScale(dim)
         self.ffn1 = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                                quantization=quantization)
+                                quantization=bits.feed_forward)
         self.ffn1_norm = nn.LayerNorm(dim)
         # CF: convolution, feed-forward
         self.conv_scale = AdaptiveScale(dim)
         self.conv = ConvolutionModule(dim, kernel_size, use_glu=conv_use_glu, dropout=dropout,
-                                      quantization=quantization)
+                                      quantization=bits.convolution)
         self.conv_norm = nn.LayerNorm(dim)
         self.ffn2_scale = AdaptiveScale(dim)
         self.ffn2 = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                                quantization=quantization)
+                                quantization=bits.feed_forward)
         self.ffn2_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
@@ -175,7 +177,9 @@ def squeezeformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
                           max_len: int = 5000, activation_name: str = "swish",
                           conv_use_glu: bool = True, dropout: float = 0.1,
                           attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                          quantization: Quantization = FULL_PRECISION) -> SqueezeformerEncoder:
+                          quantization: Quantization | BlockQuantization = FULL_PRECISION
+                          ) -> SqueezeformerEncoder:
+    sampling = BlockQuantization.of(quantization).convolution
     blocks = [
         SqueezeformerBlock(dim, heads, ffn_dim, kernel_size=kernel_size, max_len=max_len,
                            activation_name=activation_name, conv_use_glu=conv_use_glu,
@@ -183,6 +187,6 @@ def squeezeformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
                            activation_dropout=activation_dropout, quantization=quantization)
         for _ in range(layers)
     ]
-    return SqueezeformerEncoder(blocks, TimeReduction(dim, quantization=quantization),
-                                TimeRecovery(dim, quantization=quantization), reduce_index,
+    return SqueezeformerEncoder(blocks, TimeReduction(dim, quantization=sampling),
+                                TimeRecovery(dim, quantization=sampling), reduce_index,
                                 recover_index)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .attention import MultiheadSelfAttention, dense_attention_core
-from .bit import FULL_PRECISION, Quantization, linear
+from .bit import FULL_PRECISION, BlockQuantization, Quantization, linear
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU}
 
@@ -73,20 +73,23 @@ class TransformerEncoder(nn.Module):
 def transformer_layer(dim: int, heads: int, ffn_dim: int, *, activation_name: str = "gelu",
                       dropout: float = 0.1, attention_dropout: float = 0.1,
                       activation_dropout: float = 0.0,
-                      quantization: Quantization = FULL_PRECISION,
+                      quantization: Quantization | BlockQuantization = FULL_PRECISION,
                       attention_core: Optional[nn.Module] = None) -> TransformerLayer:
+    bits = BlockQuantization.of(quantization)
     if attention_core is None:
-        attention_core = dense_attention_core(quantization=quantization, dropout=attention_dropout)
-    attention = MultiheadSelfAttention(dim, heads, attention_core, quantization=quantization)
+        attention_core = dense_attention_core(quantization=bits.attention,
+                                              dropout=attention_dropout)
+    attention = MultiheadSelfAttention(dim, heads, attention_core, quantization=bits.attention)
     feed_forward = FeedForward(dim, ffn_dim, activation_name, dropout=activation_dropout,
-                               quantization=quantization)
+                               quantization=bits.feed_forward)
     return TransformerLayer(attention, feed_forward, dim, dropout)
 
 
 def transformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
                         activation_name: str = "gelu", dropout: float = 0.1,
                         attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                        quantization: Quantization = FULL_PRECISION) -> TransformerEncoder:
+                        quantization: Quantization | BlockQuantization = FULL_PRECISION
+                        ) -> TransformerEncoder:
     return TransformerEncoder([
         transformer_layer(dim, heads, ffn_dim, activation_name=activation_name, dropout=dropout,
                           attention_dropout=attention_dropout,

@@ -18,6 +18,7 @@ TRAINING_COMMANDS = {
     "train": "HuBERT pre-training, or BiT distillation, of a zoo model",
     "superb": "SUPERB-style evaluation of a trained (or random) upstream",
     DATA_COMMAND: "offline training data: synthesis, corpora, k-means targets",
+    "study": "FP against binarized encoders: pre-train, distill, evaluate, report",
 }
 
 

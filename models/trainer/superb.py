@@ -38,7 +38,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 from torch import nn
@@ -49,12 +49,14 @@ from .datasets import ClassificationDataset, PhonemeDataset, Vocabulary
 from .errors import DataError
 from .fileio import write_bytes_atomic, write_text_atomic
 from .settings import SuperbSettings, check_superb_settings
-from .superb_heads import HeadSettings, train_head
+from .superb_heads import HeadSettings, extract_features, test_item_parts, train_head
 from .superb_metrics import chance_level
 from .superb_tasks import SUPERB_TASKS, SuperbTask
 from .synth import synthesize_corpus
 
 RESULTS = "results.json"
+# Per test item: the parts of the score, for paired bootstraps between upstreams.
+PER_ITEM = "per_item.json"
 
 
 # ------------------------------------------------------------------------------ upstream
@@ -105,37 +107,6 @@ def load_task(folder: Path, task: str):
     return splits, vocabulary
 
 
-@torch.no_grad()
-def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
-                     device: torch.device, progress: bool, desc: str) -> List[torch.Tensor]:
-    """Hidden states of every utterance: (L+1, D) means if ``pool``, else (L+1, T, D)."""
-    from tqdm import tqdm
-
-    lengths = dataset.lengths
-    order = sorted(range(len(dataset)), key=lambda i: (lengths[i], i))
-    groups: List[List[int]] = []
-    for index in order:
-        if groups and lengths[groups[-1][0]] == lengths[index] and len(groups[-1]) < batch_size:
-            groups[-1].append(index)
-        else:
-            groups.append([index])
-    features: List[Optional[torch.Tensor]] = [None] * len(dataset)
-    with tqdm(total=len(dataset), desc=desc, unit="utt", file=sys.stderr, dynamic_ncols=True,
-              disable=not progress) as bar:
-        for group in groups:
-            waveforms = torch.stack([dataset[i]["waveform"] for i in group]).to(device)
-            states = model(waveforms).hidden_states
-            stacked = torch.stack(states, dim=1).float()          # (B, L+1, T, D)
-            if stacked.shape[2] == 0:
-                raise DataError(f"{dataset.manifest.audio_path(group[0])}: too short for one "
-                                f"encoder frame")
-            stacked = stacked.mean(dim=2) if pool else stacked
-            for row, index in enumerate(group):
-                features[index] = stacked[row].cpu()
-            bar.update(len(group))
-    return features  # type: ignore[return-value]
-
-
 def evaluate_builtin(task: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
                      extract_batch: int, device: torch.device) -> Dict[str, Any]:
     """KS, SID or PR on the corpus in ``folder``: the parts of ``results.json`` that are the
@@ -168,8 +139,9 @@ def evaluate_builtin(task: SuperbTask, model: nn.Module, folder: Path, run: Head
     t_head = time.perf_counter() - t1
     chance, chance_definition, reference_rates = chance_level(task.key, vocabulary, labels[0],
                                                               labels[2])
-    interval = builtin_interval(task.key, trained["head"], features[2], labels[2],
-                                batch_size=run.batch_size, seed=run.seed)
+    numerators, denominators = test_item_parts(task.key, trained["head"], features[2], labels[2],
+                                               run.batch_size)
+    interval = builtin_interval(numerators, denominators, seed=run.seed)
     return {
         "results": {
             "value": round(trained["test"], 6), **interval,
@@ -186,6 +158,8 @@ def evaluate_builtin(task: SuperbTask, model: nn.Module, folder: Path, run: Head
         "head": {"task": task.key, "head": trained["head"].state_dict(),
                  "classes": list(vocabulary.symbols)},
         "seconds": {"features": round(t_features, 2), "head": round(t_head, 2)},
+        "per_item": {"items": list(test_set.manifest.files), "numerators": numerators,
+                     "denominators": denominators},
     }
 
 
@@ -270,5 +244,18 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
         buffer = io.BytesIO()
         torch.save(part["head"], buffer)
         write_bytes_atomic(out / "head.pt", buffer.getvalue())
+    if part.get("per_item") is not None:
+        write_per_item(out, s.task, task.metric, **part["per_item"])
     write_text_atomic(out / RESULTS, json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results
+
+
+def write_per_item(out: Path, task: str, metric: str, items: List[str],
+                   numerators: List[float], denominators: List[float]) -> None:
+    """``OUT/per_item.json``: each test item's share of the score, which is
+    sum(numerators) / sum(denominators); written before ``results.json``, which marks the
+    evaluation finished."""
+    record = {"task": task, "metric": metric,
+              "statistic": "sum(numerators) / sum(denominators)", "items": items,
+              "numerators": numerators, "denominators": denominators}
+    write_text_atomic(out / PER_ITEM, json.dumps(record) + "\n")

@@ -15,15 +15,47 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .superb_metrics import error_rate, greedy_ctc_decode
+from .errors import DataError
+from .superb_metrics import edit_distance, error_rate, greedy_ctc_decode
 from .superb_tasks import SUPERB_TASKS
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
+                     device: torch.device, progress: bool, desc: str) -> List[torch.Tensor]:
+    """Hidden states of every utterance: (L+1, D) means if ``pool``, else (L+1, T, D)."""
+    from tqdm import tqdm
+
+    lengths = dataset.lengths
+    order = sorted(range(len(dataset)), key=lambda i: (lengths[i], i))
+    groups: List[List[int]] = []
+    for index in order:
+        if groups and lengths[groups[-1][0]] == lengths[index] and len(groups[-1]) < batch_size:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    features: List[Optional[torch.Tensor]] = [None] * len(dataset)
+    with tqdm(total=len(dataset), desc=desc, unit="utt", file=sys.stderr, dynamic_ncols=True,
+              disable=not progress) as bar:
+        for group in groups:
+            waveforms = torch.stack([dataset[i]["waveform"] for i in group]).to(device)
+            states = model(waveforms).hidden_states
+            stacked = torch.stack(states, dim=1).float()          # (B, L+1, T, D)
+            if stacked.shape[2] == 0:
+                raise DataError(f"{dataset.manifest.audio_path(group[0])}: too short for one "
+                                f"encoder frame")
+            stacked = stacked.mean(dim=2) if pool else stacked
+            for row, index in enumerate(group):
+                features[index] = stacked[row].cpu()
+            bar.update(len(group))
+    return features  # type: ignore[return-value]
 
 
 class WeightedSum(nn.Module):
@@ -211,3 +243,19 @@ def train_head(task: str, train: Tuple, valid: Tuple, test: Tuple, classes: int,
             "layer_weights": layer_weights(head),
             "train_loss_first": losses[0], "train_loss_last": float(np.mean(losses[-20:])),
             "head": head}
+
+
+def test_item_parts(task: str, head: nn.Module, features: List[torch.Tensor], labels: Sequence,
+                    batch_size: int) -> Tuple[List[float], List[float]]:
+    """Per test item, a numerator and a denominator whose sums' ratio is the test score:
+    (1 if correct else 0, 1) for accuracy, (edit distance, reference length) for the PER.
+    Paired comparisons of two upstreams resample these (see ``per_item.json``)."""
+    if SUPERB_TASKS[task].frame_level:
+        hypotheses = ctc_decode(head, features, batch_size)
+        return ([float(edit_distance(r, h)) for r, h in zip(labels, hypotheses)],
+                [float(len(r)) for r in labels])
+    head.eval()
+    with torch.no_grad():
+        predicted = head(torch.stack(features)).argmax(dim=-1).tolist()
+    head.train()
+    return [float(p == y) for p, y in zip(predicted, labels)], [1.0] * len(predicted)

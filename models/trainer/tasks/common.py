@@ -33,7 +33,7 @@ from ...constants import SAMPLE_RATE
 from ..errors import DataError
 from ..fileio import PathLike, write_text_atomic
 from ..manifest import read_manifest, write_dictionary, write_manifest
-from ..superb_heads import HeadSettings, WeightedSum
+from ..superb_heads import HeadSettings, WeightedSum, extract_features
 from ..superb_tasks import SUPERB_TASKS, SuperbTask
 from ..synth_plan import ACCENTS, PRESETS, VARIANTS, UtterancePlan
 from . import TASKS
@@ -245,7 +245,6 @@ def evaluate_registered(row: SuperbTask, model: nn.Module, folder: Path, run: He
     time spent."""
     from ..corpora import check_manifest_audio
     from ..datasets import ManifestAudioDataset
-    from ..superb import extract_features
     from . import get_task
 
     task = get_task(row.key)

@@ -1,0 +1,206 @@
+"""Runs a study's jobs (one shard of them), skipping what is done and resuming the rest.
+
+Each training job goes through the same entry as ``profile-encoder train`` (the adapter's
+``pretrain``), each evaluation through the one of ``profile-encoder superb``; with
+``--launcher`` a training job is a subprocess ``LAUNCHER -m profiler train ...`` instead
+(torchrun for several GPUs; ``--deepspeed`` is passed to every training job). Every job
+finished is one line of ``OUT/study.log.jsonl`` (its wall time).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from ..checkpoint import append_log, read_json
+from ..errors import DataError
+from ..fileio import write_text_atomic
+from .plan import (
+    FINISHED,
+    RESUMABLE,
+    STUDY_FILE,
+    STUDY_LOG,
+    Job,
+    build_plan,
+    command_words,
+    corpus_tasks,
+    job_state,
+    parse_shard,
+    shard_jobs,
+    study_record,
+)
+from .settings import StudySettings
+
+# How often a shard looks whether shard 1 has finished the corpus.
+WAIT_SECONDS = 15.0
+ROOT = Path(__file__).resolve().parents[3]     # the folder holding models/ and profiler/
+
+
+def record_study(settings: StudySettings) -> Dict[str, Any]:
+    """Write (or extend) ``OUT/study.json``; a different recipe is an error, new models,
+    seeds, tasks or variants extend the study."""
+    record = study_record(settings)
+    path = Path(settings.out) / STUDY_FILE
+    if path.is_file():
+        old = read_json(path, "study record", error=DataError)
+        if old.get("recipe") != record["recipe"]:
+            changed = sorted(k for k in record["recipe"]
+                             if old.get("recipe", {}).get(k) != record["recipe"][k])
+            raise DataError(f"{path}: this study was made with other settings ({', '.join(changed)}"
+                            f"); use them again or choose another --out")
+        record["models"] = list(dict.fromkeys(old.get("models", []) + record["models"]))
+        record["tasks"] = list(dict.fromkeys(old.get("tasks", []) + record["tasks"]))
+        record["seeds"] = max(int(old.get("seeds", 0)), record["seeds"])
+        record["scratch"] = bool(old.get("scratch")) or record["scratch"]
+        record["ablations"] = list(dict.fromkeys(old.get("ablations", []) + record["ablations"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def describe(job: Job) -> str:
+    if job.kind == "data":
+        return f"corpus -> {job.path}"
+    model, seed = job.chain
+    what = {"train": f"train {job.variant}", "superb": f"superb {job.variant} {job.task}",
+            "propagation": "propagation"}[job.kind]
+    return f"{model} seed {seed}: {what}"
+
+
+def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> List[Job]:
+    """List this shard's jobs: state and the command that runs each."""
+    jobs = build_plan(settings)
+    mine = shard_jobs(jobs, settings.shard)
+    index, count = parse_shard(settings.shard)
+    done = sum(job_state(job) == FINISHED for job in mine)
+    echo(f"shard {index}/{count}: {len(mine)} of {len(jobs)} jobs, {done} done, "
+         f"{len(mine) - done} left")
+    for job in mine:
+        state = job_state(job)
+        command = ("profile-encoder " + shlex.join(command_words(job))
+                   if job.kind in ("train", "superb") else "(in process)")
+        echo(f"  [{state:>6}] {job.key}: {command}")
+    return mine
+
+
+def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]] = None
+              ) -> Dict[str, Any]:
+    """Run this shard's unfinished jobs in dependency order; returns counts and times.
+    ``runner`` replaces :func:`run_job` (tests)."""
+    from tqdm import tqdm
+
+    jobs = build_plan(settings)
+    by_key = {job.key: job for job in jobs}
+    mine = shard_jobs(jobs, settings.shard)
+    record_study(settings)
+    log = Path(settings.out) / STUDY_LOG
+    pending = [job for job in mine if job_state(job) != FINISHED]
+    ran: List[str] = []
+    started = time.perf_counter()
+    with tqdm(total=len(mine), initial=len(mine) - len(pending), desc="study", unit="job",
+              file=sys.stderr, dynamic_ncols=True, disable=not settings.progress) as bar:
+        for job in pending:
+            bar.set_postfix_str(describe(job))
+            for need in job.needs:
+                wait_for(by_key[need], settings, bar)
+            t0 = time.perf_counter()
+            (runner or (lambda j: run_job(j, settings)))(job)
+            seconds = time.perf_counter() - t0
+            append_log(log, {"job": job.key, "seconds": round(seconds, 2),
+                             "shard": settings.shard, "finished_at": time.time()})
+            ran.append(job.key)
+            bar.update(1)
+            if settings.progress:
+                bar.write(f"done: {describe(job)} ({seconds / 60:.1f} min)")
+    return {"jobs": len(mine), "ran": ran, "skipped": len(mine) - len(pending),
+            "wall_seconds": time.perf_counter() - started}
+
+
+def wait_for(job: Job, settings: StudySettings, bar) -> None:
+    """A dependency of another shard (the corpus) is waited for; one of this shard that
+    is not done means it failed, which already stopped the study."""
+    announced = False
+    while job_state(job) != FINISHED:
+        if job.kind != "data" or settings.shard.strip().startswith("1/"):
+            raise DataError(f"{job.key} is not done; rerun the study")
+        if not announced:
+            bar.write(f"waiting for shard 1 to synthesize the corpus into {job.path} "
+                      f"(or pass --data)")
+            announced = True
+        time.sleep(WAIT_SECONDS)
+
+
+# ------------------------------------------------------------------------------ one job
+def run_job(job: Job, settings: StudySettings) -> None:
+    if job.kind == "data":
+        synthesize(job)
+    elif job.kind == "train":
+        train(job, settings)
+    elif job.kind == "superb":
+        evaluate(job, settings)
+    else:
+        from .propagation import measure_job
+
+        measure_job(job)
+
+
+def synthesize(job: Job) -> None:
+    """The corpus: pre-training and KS/SID/PR at the preset's sizes, the registered tasks
+    (ASR, SD...) at their ``small`` size, as a ``superb`` run would make them itself."""
+    from ..superb_tasks import SUPERB_TASKS
+    from ..synth import synthesize_corpus
+    from ..tasks.common import synthesize_tasks
+
+    path = job.path
+    workers = max(1, min(8, os.cpu_count() or 1))
+    tasks = corpus_tasks(job)
+    builtin = [task for task in tasks if not (task in SUPERB_TASKS and SUPERB_TASKS[task].registered)]
+    registered = [task for task in tasks if task not in builtin]
+    synthesize_corpus(path, seed=0, sizes=job.options["sizes"], tasks=builtin,
+                      overwrite=path.exists() and any(path.iterdir()), workers=workers,
+                      progress=False)
+    if registered:
+        synthesize_tasks(path, registered, seed=0, size="small", overwrite=True,
+                         workers=workers, progress=False)
+
+
+def train(job: Job, settings: StudySettings) -> None:
+    """A killed run resumes from its newest checkpoint; one killed before its first
+    checkpoint starts again."""
+    options = dict(job.options)
+    if job_state(job) == RESUMABLE:
+        options = {"out": options["out"], "resume": True, "progress": False,
+                   "device": settings.device}
+    elif job.path.exists():
+        shutil.rmtree(job.path)
+    if settings.launcher:
+        words = command_words(Job(job.key, job.kind, job.path, job.chain, options=options))
+        run_command([*shlex.split(settings.launcher), "-m", "profiler", *words])
+        return
+    from profiler.adapters import TrainRequest, get_backend
+
+    get_backend(settings.backend).pretrain(TrainRequest(**options))
+
+
+def evaluate(job: Job, settings: StudySettings) -> None:
+    if settings.launcher:
+        run_command([sys.executable, "-m", "profiler", *command_words(job)])
+        return
+    from profiler.adapters import EvalRequest, get_backend
+
+    get_backend(settings.backend).evaluate(EvalRequest(**job.options))
+
+
+def run_command(words: List[str]) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    result = subprocess.run(words, env=env)
+    if result.returncode != 0:
+        raise DataError(f"{shlex.join(words[:6])} ... failed with exit status "
+                        f"{result.returncode}")

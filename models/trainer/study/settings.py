@@ -1,0 +1,79 @@
+"""Every option of ``profile-encoder study``, each defined once (see :mod:`..settings`).
+
+Imports stay light (no torch): the command line builds its parser from this module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from ..settings import POSITIVE, option
+from ..superb_tasks import SUPERB_TASKS
+
+# The issue's minimum study: two encoders, FP and BQ-distilled, three seeds, five tasks.
+MINIMUM_MODELS = "conformer-s,sparseformer-dn-s"
+MINIMUM_TASKS = ("asr", "sd", "ks", "sid", "pr")
+PRESET_NAMES = ("small", "smoke", "full")
+
+
+def default_tasks() -> str:
+    """The minimum study's tasks that this installation evaluates."""
+    return ",".join(task for task in MINIMUM_TASKS if task in SUPERB_TASKS)
+
+
+@dataclass
+class StudySettings:
+    """A study: zoo models x precisions x seeds x SUPERB tasks, and what to do with it."""
+
+    out: str = option("runs/study", "study folder: the corpus, every run folder, study.json "
+                                    "and study.log.jsonl", metavar="DIR")
+    models: str = option(MINIMUM_MODELS, "full-precision zoo models (comma list); each is "
+                                         "pre-trained, then distilled to its bq- version",
+                         metavar="NAMES")
+    seeds: int = option(3, "seeds per model (0 .. N-1); each seed pre-trains, distills and "
+                           "evaluates anew on the same corpus", bound=POSITIVE, metavar="N")
+    tasks: str = option(default_tasks(), "SUPERB tasks (comma list)", metavar="TASKS",
+                        shown="asr,sd,ks,sid,pr, those this installation has")
+    scratch: bool = option(False, "control: also pre-train each bq- model from scratch with "
+                                  "HuBERT's loss (no teacher), with the distillation budget")
+    ablations: str = option("none", "also distill bq- builds that binarize one module type "
+                                    "only, the rest full precision (comma list of attention, "
+                                    "convolution, feed_forward, or all); each with the "
+                                    "distillation budget", metavar="TYPES")
+    preset: str = option("small", "budgets: small (train --tiny: 250 steps, minutes per "
+                                  "run on 2 CPU cores), smoke (a one-layer model, seconds per "
+                                  "run, for tests), full (HuBERT Base's recipe; give --data)",
+                         choices=PRESET_NAMES)
+    data: Optional[str] = option(None, "corpus folder (pretrain/ and one folder per task)",
+                                 shown="synthesize one into OUT/data", metavar="DIR")
+    steps: Optional[int] = option(None, "pre-training steps", bound=POSITIVE,
+                                  shown="the preset's", metavar="N")
+    distill_steps: Optional[int] = option(None, "distillation steps (also the from-scratch "
+                                                "control's)", bound=POSITIVE, metavar="N",
+                                          shown="the pre-training steps")
+    superb_steps: Optional[int] = option(None, "SUPERB head training steps", bound=POSITIVE,
+                                         metavar="N",
+                                         shown="the preset's, else each task's default")
+    overrides: Dict[str, Any] = option(factory=dict, help="model config override for every "
+                                                          "model, e.g. layers=4")
+    shard: str = option("1/1", "run shard I of N: shards split the (model, seed) chains, so "
+                               "no job waits on another shard except for the synthesized "
+                               "corpus, which shard 1 makes", metavar="I/N")
+    dry_run: bool = option(False, "list this shard's jobs, their state and commands; run "
+                                  "nothing")
+    report: bool = option(False, "regenerate the reports from the study's run folders "
+                                 "(partial studies too); run nothing")
+    reports: str = option("reports/study", "where --report writes (markdown, PNG, JSON)",
+                          metavar="DIR")
+    launcher: Optional[str] = option(None, "run each training job as 'LAUNCHER -m profiler "
+                                           "train ...', e.g. 'torchrun --nproc_per_node=8'",
+                                     shown="in this process")
+    deepspeed: Optional[str] = option(None, "DeepSpeed JSON config for every training job",
+                                      metavar="CONFIG", shown="none, plain PyTorch")
+    device: Optional[str] = option(None, "cpu, cuda or cuda:N", shown="a GPU if there is one")
+    backend: str = option("bundled", "training and evaluation backend")
+    propagation_utterances: int = option(16, "validation utterances the error-propagation "
+                                             "measure runs through each FP/BQ pair",
+                                         bound=POSITIVE, metavar="N")
+    progress: bool = option(True, "no progress bar or job lines", flag="--quiet",
+                            shown="both shown")

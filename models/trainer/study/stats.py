@@ -1,0 +1,63 @@
+"""Intervals of a study: over seeds (Student's t) and over test items (paired bootstrap).
+
+A score is ``sum(numerators) / sum(denominators)`` over test items (``per_item.json``):
+accuracy is a mean of 0/1, PER/WER/DER a ratio of error counts to reference lengths. Two
+upstreams evaluated on the same items are compared by resampling the items once and
+scoring both on the same resample, so the item-to-item variation they share cancels.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..tasks.metrics import BOOTSTRAP_RESAMPLES as RESAMPLES
+from ..tasks.metrics import bootstrap_interval
+
+LEVEL = 0.95
+
+
+def t_interval(values: Sequence[float], level: float = LEVEL
+               ) -> Tuple[float, Optional[float], Optional[float]]:
+    """(mean, low, high): Student's t interval of the mean; (mean, None, None) for one
+    value."""
+    from scipy import stats
+
+    data = np.asarray(values, dtype=np.float64)
+    mean = float(data.mean())
+    if data.size < 2:
+        return mean, None, None
+    half = (float(stats.t.ppf((1 + level) / 2, data.size - 1)) * float(data.std(ddof=1))
+            / np.sqrt(data.size))
+    return mean, mean - half, mean + half
+
+
+def ratio(parts: Tuple[np.ndarray, np.ndarray], index: Optional[np.ndarray] = None) -> float:
+    numerators, denominators = parts
+    if index is not None:
+        numerators, denominators = numerators[index], denominators[index]
+    return float(numerators.sum() / max(float(denominators.sum()), 1e-12))
+
+
+def paired_difference(before: Sequence[Tuple[np.ndarray, np.ndarray]],
+                      after: Sequence[Tuple[np.ndarray, np.ndarray]], *, seed: int = 0,
+                      resamples: int = RESAMPLES, level: float = LEVEL
+                      ) -> Tuple[float, float, float]:
+    """Mean over pairs (e.g. seeds) of score(after) - score(before), and its paired
+    bootstrap interval over the test items (every pair scores the same items, in the same
+    order; each resample draws the items once for all pairs)."""
+    items = len(before[0][0])
+    if any(len(p[0]) != items for p in (*before, *after)):
+        raise ValueError("paired scores need the same test items")
+
+    def statistic(index=None) -> float:
+        return float(np.mean([ratio(a, index) - ratio(b, index)
+                              for b, a in zip(before, after)]))
+
+    low, high = bootstrap_interval(statistic, items, seed=seed, resamples=resamples,
+                                   level=level)
+    return statistic(), low, high
+
+
+def contains_zero(low: Optional[float], high: Optional[float]) -> bool:
+    return low is None or high is None or low <= 0.0 <= high

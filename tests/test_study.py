@@ -1,0 +1,283 @@
+"""profile-encoder study: bookkeeping (shards, resume), statistics, propagation metric,
+ablation builds, the command line, and one end-to-end smoke study."""
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from models.trainer.errors import DataError
+from models.trainer.study.plan import (
+    FINISHED,
+    build_plan,
+    job_state,
+    parse_shard,
+    shard_jobs,
+    shard_of,
+)
+from models.trainer.study.propagation import layer_errors
+from models.trainer.study.runner import run_study
+from models.trainer.study.settings import StudySettings
+from models.trainer.study.stats import paired_difference, t_interval
+from profiler.cli import build_parser, main
+
+
+def settings(tmp_path, **changes):
+    values = dict(out=str(tmp_path / "study"), preset="smoke", models="conformer-s,"
+                  "sparseformer-dn-s,squeezeformer-xs", seeds=3, tasks="ks,pr", scratch=True,
+                  ablations="all", progress=False)
+    values.update(changes)
+    return StudySettings(**values)
+
+
+# ------------------------------------------------------------------------- bookkeeping
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 9, 20])
+def test_shards_cover_every_job_exactly_once_and_keep_chains_together(tmp_path, count):
+    plan = build_plan(settings(tmp_path))
+    keys = [job.key for job in plan]
+    assert len(keys) == len(set(keys))
+    taken = [job.key for index in range(1, count + 1)
+             for job in shard_jobs(plan, f"{index}/{count}")]
+    assert sorted(taken) == sorted(keys)
+    by_key = {job.key: job for job in plan}
+    for job in plan:
+        for need in job.needs:
+            other = by_key[need]
+            # Only the corpus crosses shards; every other dependency is in the same shard.
+            assert other.kind == "data" or shard_of(other, plan, count) == shard_of(
+                job, plan, count)
+            assert keys.index(need) < keys.index(job.key)
+
+
+def test_the_plan_has_the_studys_matrix(tmp_path):
+    plan = build_plan(settings(tmp_path, models="sparseformer-dn-s", seeds=2))
+    train = [job for job in plan if job.kind == "train"]
+    # fp, bq, bq-scratch, attention and feed-forward ablations (no convolution modules)
+    assert sorted({job.variant for job in train}) == [
+        "bq", "bq-attention", "bq-feed_forward", "bq-scratch", "fp"]
+    assert len(train) == 5 * 2
+    assert len([job for job in plan if job.kind == "superb"]) == 5 * 2 * 2
+    bq = next(job for job in train if job.variant == "bq")
+    assert bq.options["model"] == "bq-sparseformer-dn-s"
+    assert bq.options["teacher"].endswith("seed-0/fp")
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0", ""])
+def test_bad_shards(text):
+    with pytest.raises(DataError, match="--shard"):
+        parse_shard(text)
+
+
+def fake_runner(log):
+    """Writes what marks each kind of job done, and records the job."""
+    def run(job):
+        log.append(job.key)
+        if job.kind == "data":
+            for task in ("pretrain", "ks", "pr"):
+                (job.path / task).mkdir(parents=True, exist_ok=True)
+            (job.path / "corpus.json").write_text("{}")
+        elif job.kind == "train":
+            job.path.mkdir(parents=True, exist_ok=True)
+            (job.path / "metadata.json").write_text(json.dumps({"finished": True}))
+        elif job.kind == "superb":
+            job.path.mkdir(parents=True, exist_ok=True)
+            (job.path / "results.json").write_text("{}")
+        else:
+            job.path.write_text("{}")
+    return run
+
+
+def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
+    study = settings(tmp_path, models="conformer-s", seeds=2, scratch=False, ablations="none")
+    plan = build_plan(study)
+    first = []
+    assert run_study(study, runner=fake_runner(first))["ran"] == [job.key for job in plan]
+    assert all(job_state(job) == FINISHED for job in plan)
+    again = []
+    assert run_study(study, runner=fake_runner(again))["ran"] == [] and again == []
+    # A training run killed mid-way (metadata not finished) and an evaluation killed before
+    # its results.json: exactly these two run again.
+    killed_train = next(j for j in plan if j.key == "train/conformer-s/seed-1/bq")
+    (killed_train.path / "metadata.json").write_text(json.dumps({"finished": False}))
+    killed_eval = next(j for j in plan if j.key == "superb/conformer-s/seed-0/fp/pr")
+    (killed_eval.path / "results.json").unlink()
+    third = []
+    run_study(study, runner=fake_runner(third))
+    assert third == [killed_eval.key, killed_train.key]   # in plan order
+
+
+def test_a_changed_recipe_is_refused(tmp_path):
+    study = settings(tmp_path, models="conformer-s", seeds=1, scratch=False, ablations="none")
+    run_study(study, runner=fake_runner([]))
+    with pytest.raises(DataError, match="other settings"):
+        run_study(settings(tmp_path, models="conformer-s", seeds=1, scratch=False,
+                           ablations="none", steps=99), runner=fake_runner([]))
+
+
+# -------------------------------------------------------------------------- statistics
+def test_t_interval_by_hand():
+    # mean 2, s = 1, n = 3; t(0.975, 2 df) = 4.302653 (any t table)
+    mean, low, high = t_interval([1.0, 2.0, 3.0])
+    half = 4.302653 / math.sqrt(3)
+    assert mean == 2.0 and low == pytest.approx(2 - half, abs=1e-5)
+    assert high == pytest.approx(2 + half, abs=1e-5)
+    assert t_interval([0.25]) == (0.25, None, None)
+
+
+def test_paired_bootstrap_cancels_what_both_share():
+    # Every item gets exactly one more error out of 10: on any resample of n items the
+    # error rate rises by n / (10 n) = 0.1, however much the items differ between them.
+    errors = np.array([3.0, 0.0, 5.0, 1.0, 9.0])
+    lengths = np.full(5, 10.0)
+    change, low, high = paired_difference([(errors, lengths)], [(errors + 1, lengths)])
+    assert change == pytest.approx(0.1) and low == pytest.approx(0.1)
+    assert high == pytest.approx(0.1)
+
+
+def test_paired_bootstrap_two_items_by_hand():
+    # Item 0 right before, wrong after; item 1 wrong in both. A resample holds item 0
+    # k = 0, 1, 2 times (probabilities 1/4, 1/2, 1/4) and changes accuracy by -k/2: the
+    # 2.5 % and 97.5 % quantiles are -1 and 0, the estimate -0.5.
+    ones = np.ones(2)
+    change, low, high = paired_difference([(np.array([1.0, 0.0]), ones)],
+                                          [(np.array([0.0, 0.0]), ones)])
+    assert (change, low, high) == (-0.5, -1.0, 0.0)
+
+
+# ------------------------------------------------------------------------- propagation
+def test_propagation_metric_on_hand_made_activations():
+    teacher = torch.tensor([[[3.0, 4.0], [0.0, 1.0]]])          # (B=1, T=2, D=2)
+    student = torch.tensor([[[3.0, 4.0], [1.0, 1.0]]])
+    result = layer_errors([teacher, teacher], [teacher, student])
+    # ||S - T|| = 1, ||T|| = sqrt(25 + 1); cosines: 1 and (0 + 1) / (sqrt(2) * 1)
+    assert result["relative_error"] == pytest.approx([0.0, 1 / math.sqrt(26)])
+    assert result["cosine"] == pytest.approx([1.0, (1 + 1 / math.sqrt(2)) / 2])
+    with pytest.raises(ValueError, match="hidden states"):
+        layer_errors([teacher], [teacher, student])
+
+
+# --------------------------------------------------------------------------- ablations
+# Which module names belong to each type (read from the encoders' attribute names).
+OWNERS = {"attention": (".attention.",),
+          "convolution": (".conv.", "time_reduction", "time_recovery"),
+          "feed_forward": (".ffn1.", ".ffn2.", ".feed_forward.")}
+QUANTIZED = {"W1A1", "A1A1"}
+
+
+def binarized_macs(name, **overrides):
+    import models
+    import profiler
+
+    model = models.build(name, device="meta", layers=2, **overrides).eval()
+    profile = profiler.profile(model, torch.empty(1, 16000, device="meta"))
+    return {module: dict(profile.module_bits(module)) for module in profile.modules
+            if profile.module_bits(module)}
+
+
+@pytest.mark.parametrize("model", ["conformer-s", "squeezeformer-xs", "sparseformer-dn-s"])
+def test_ablation_builds_binarize_exactly_the_named_module_type(model):
+    full = binarized_macs(f"bq-{model}")
+    total = {kind: 0 for kind in OWNERS}
+    for kind, owners in OWNERS.items():
+        modules = binarized_macs(f"bq-{model}", quantize_modules=kind)
+        for module, bits in modules.items():
+            owned = any(owner in f".{module}." or owner in module for owner in owners)
+            if owned:   # this type: binarized exactly as in the full BQ build
+                assert bits == full[module], module
+            else:       # every other module: full precision
+                assert not set(bits) & QUANTIZED, (kind, module, bits)
+            total[kind] += bits.get("W1A1", 0)
+    all_w1a1 = sum(bits.get("W1A1", 0) for bits in full.values())
+    # The three types split the full BQ build's binary MACs between them.
+    assert sum(total.values()) == all_w1a1 > 0
+    if model == "sparseformer-dn-s":
+        assert total["convolution"] == 0
+
+
+def test_quantize_modules_spellings():
+    import models
+
+    config = models.config("bq-conformer-s", quantize_modules="feed-forward+attention")
+    assert config.quantize_modules == ("attention", "feed_forward")
+    assert models.config("bq-conformer-s").quantize_modules == (
+        "attention", "convolution", "feed_forward")
+    with pytest.raises(ValueError, match="quantize_modules"):
+        models.config("bq-conformer-s", quantize_modules="pooling")
+
+
+# ------------------------------------------------------------------------ command line
+def test_help_explains_every_option():
+    parser = build_parser("study")
+    study = next(a for a in parser._subparsers._group_actions[0].choices.items()
+                 if a[0] == "study")[1]
+    for action in study._actions:
+        if action.dest == "help":
+            continue
+        assert action.help and "default" in action.help, action.option_strings
+
+
+@pytest.mark.parametrize("arguments, needle", [
+    (["--shard", "0/2"], "--shard"),
+    (["--models", "nope"], "unknown model 'nope'"),
+    (["--models", "bq-conformer-s"], "full-precision"),
+    (["--tasks", "ks,nope"], "unknown task 'nope'"),
+    (["--ablations", "pooling"], "--ablations"),
+    (["--seeds", "0"], "seeds"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, arguments, needle):
+    try:
+        status = main(["study", "--out", str(tmp_path / "s"), "--dry-run", *arguments])
+    except SystemExit as exit:      # argparse's own checks
+        status = exit.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("profile-encoder")
+    assert "error:" in err
+    assert needle in err
+
+
+def test_report_without_a_study_is_one_line(capsys, tmp_path):
+    assert main(["study", "--out", str(tmp_path / "none"), "--report"]) == 2
+    assert "no such study record" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    arguments = ["study", "--out", str(root / "study"), "--preset", "smoke", "--models",
+                 "sparseformer-dn-s", "--seeds", "1", "--tasks", "ks", "--quiet"]
+    assert main(arguments) == 0
+    return root, arguments
+
+
+@pytest.mark.slow
+def test_smoke_study_end_to_end(smoke_study):
+    root, arguments = smoke_study
+    study = root / "study"
+    evaluation = study / "runs" / "sparseformer-dn-s" / "seed-0" / "superb" / "bq" / "ks"
+    results = json.loads((evaluation / "results.json").read_text())
+    items = json.loads((evaluation / "per_item.json").read_text())
+    assert sum(items["numerators"]) / sum(items["denominators"]) == pytest.approx(
+        results["value"], abs=1e-6)
+    propagation = json.loads((study / "runs" / "sparseformer-dn-s" / "seed-0" /
+                              "propagation.json").read_text())
+    assert len(propagation["students"]["bq"]["relative_error"]) == 2   # input + 1 layer
+    assert main([*arguments, "--report", "--reports", str(root / "reports")]) == 0
+    readme = (root / "reports" / "README.md").read_text()
+    for heading in ("Table 1", "Table 2", "degradation", "Error propagation",
+                    "Cost against accuracy"):
+        assert heading in readme
+    assert "| sparseformer-dn-s | ks |" in readme
+    assert (root / "reports" / "cost_accuracy.png").stat().st_size > 0
+    assert (root / "reports" / "propagation.png").stat().st_size > 0
+
+    # A killed evaluation reruns; nothing else does.
+    shutil.rmtree(evaluation)
+    outcome = run_study(StudySettings(out=str(study), preset="smoke",
+                                      models="sparseformer-dn-s", seeds=1, tasks="ks",
+                                      progress=False))
+    assert outcome["ran"] == ["superb/sparseformer-dn-s/seed-0/bq/ks"]
+    assert (evaluation / "results.json").is_file()
