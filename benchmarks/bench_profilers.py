@@ -158,7 +158,8 @@ def main() -> None:
     else:
         results = [run_worker(t, args.seconds, args.repeats) for t in args.tools.split(",")]
     ours = next((r for r in results if r.get("tool") == "ours" and "error" not in r), None)
-    print(f"HuBERT-Base shape (wav2vec2 CNN), {results[0].get('seconds_of_audio', args.seconds):g} s "
+    print(f"HuBERT-Base shape (wav2vec2 CNN), "
+          f"{results[0].get('seconds_of_audio', args.seconds):g} s "
           f"of audio, batch 1; profile s: median of {args.repeats} calls after the model is "
           f"built; peak MB: the process's peak RSS; own MB: peak minus RSS after the build")
     print(f"{'tool':20s} {'MACs':>16s} {'profile s':>10s} {'peak MB':>8s} {'own MB':>7s} "
@@ -175,10 +176,13 @@ def main() -> None:
     if ours and peers:
         fastest = min(peers, key=lambda r: r["profile_s"])
         leanest = min(peers, key=lambda r: r["peak_rss_mb"])
-        print(f"fastest peer {fastest['tool']}: ours is {fastest['profile_s'] / ours['profile_s']:.1f}x "
+        print(f"fastest peer {fastest['tool']}: ours is "
+              f"{fastest['profile_s'] / ours['profile_s']:.1f}x "
               f"faster (target >= 10x)")
-        print(f"leanest peer {leanest['tool']}: ours peaks at {ours['peak_rss_mb'] / leanest['peak_rss_mb']:.2f} "
-              f"of its memory (target <= 0.33); own memory {ours['peak_rss_mb'] - ours['rss_after_build_mb']:.0f} MB "
+        print(f"leanest peer {leanest['tool']}: ours peaks at "
+              f"{ours['peak_rss_mb'] / leanest['peak_rss_mb']:.2f} "
+              f"of its memory (target <= 0.33); own memory "
+              f"{ours['peak_rss_mb'] - ours['rss_after_build_mb']:.0f} MB "
               f"vs {leanest['peak_rss_mb'] - leanest['rss_after_build_mb']:.0f} MB")
     if args.hour and ours:
         print(f"one hour of audio: {ours['profile_s']:.2f} s, peak {ours['peak_rss_mb']:.0f} MB "

@@ -32,8 +32,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from models.sparseformer import (BlockedSparseAttention, FixedSparsePattern,  # noqa: E402
-                                 MaskedSparseAttention)
+from models.sparseformer import BlockedSparseAttention, FixedSparsePattern, MaskedSparseAttention  # noqa: E402
 from models.transformer import transformer_layer  # noqa: E402
 
 HEADS, HEAD_DIM = 4, 64
@@ -78,7 +77,8 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch 1, {HEADS} heads x "
           f"{HEAD_DIM}, pattern block {pattern.block} / summary {pattern.summary}; "
           f"best of {args.repeats}, seconds")
-    header = (f"{'frames':>6}  {'what':<10} {'masked':>8} {'(mask)':>8} {'dense':>8} {'blocked':>8}  "
+    header = (f"{'frames':>6}  {'what':<10} {'masked':>8} {'(mask)':>8} {'dense':>8} "
+              f"{'blocked':>8}  "
               f"{'masked/blocked':>14} {'dense/blocked':>13}  {'keys/query':>10}")
     print(header)
     with torch.no_grad():
@@ -95,7 +95,8 @@ def main(argv=None) -> int:
             for what, functions in rows.items():
                 best = _best_times(functions, args.repeats)
                 mask = f"{best['mask']:>8.3f}" if "mask" in best else f"{'':>8}"
-                print(f"{frames:>6}  {what:<10} {best['masked']:>8.3f} {mask} {best['dense']:>8.3f} "
+                print(f"{frames:>6}  {what:<10} {best['masked']:>8.3f} {mask} "
+                      f"{best['dense']:>8.3f} "
                       f"{best['blocked']:>8.3f}  {best['masked'] / best['blocked']:>13.2f}x "
                       f"{best['dense'] / best['blocked']:>12.2f}x  {keys_per_query:>10.0f}")
     return 0

@@ -75,7 +75,8 @@ def main() -> int:
     parser.add_argument("--repeats", default="3")
     parser.add_argument("--preliminary", metavar="WHY",
                         help="mark the report preliminary, saying why")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "measured_vs_estimated_cpu.md")
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "reports" / "measured_vs_estimated_cpu.md")
     args = parser.parse_args()
 
     threads = ["--threads", str(args.threads)] if args.threads else []
@@ -90,8 +91,8 @@ def main() -> int:
 
     import torch
 
-    from profiler.files import atomic_write
     from profiler.calibration import cpu_name
+    from profiler.files import atomic_write
 
     lines = ["# Measured against estimated forward-pass times on this CPU", ""]
     if args.preliminary:

@@ -15,8 +15,9 @@ _EXPORTS = {
     "BinaryConv1d": ".bit", "BinaryLinear": ".bit", "ElasticBinarizer": ".bit",
     "binarize_weight": ".bit", "Quantization": ".bit", "QuantizedConv1d": ".bit",
     "QuantizedLinear": ".bit", "quantize_weight": ".bit", "HubertConfig": ".configuration",
-    "HuBERT": ".hubert", "HubertOutput": ".hubert", "PretrainOutput": ".hubert", "build": ".registry",
-    "config": ".registry", "names": ".registry", "FixedSparsePattern": ".sparseformer",
+    "HuBERT": ".hubert", "HubertOutput": ".hubert", "PretrainOutput": ".hubert",
+    "build": ".registry", "config": ".registry", "names": ".registry",
+    "FixedSparsePattern": ".sparseformer",
 }
 
 __all__ = sorted(_EXPORTS)

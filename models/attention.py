@@ -67,7 +67,8 @@ class QuantizedDotProductAttention(nn.Module):
         v = self.binarizers.value(v)
         scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.size(-1)))
         if key_padding_mask is not None:
-            scores = scores.masked_fill(key_padding_mask[:, None, None, :], mask_value(scores.dtype))
+            scores = scores.masked_fill(key_padding_mask[:, None, None, :],
+                                        mask_value(scores.dtype))
         probs = self.dropout(torch.softmax(scores, dim=-1))
         probs = self.binarizers.probs(probs)
         return torch.matmul(probs, v)
@@ -88,7 +89,8 @@ class MultiheadSelfAttention(nn.Module):
         self.core = core
         self.out_proj = linear(dim, dim, quantization=quantization)
 
-    def forward(self, x: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor,
+                key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         q = split_heads(self.q_proj(x), self.heads)
         k = split_heads(self.k_proj(x), self.heads)
         v = split_heads(self.v_proj(x), self.heads)

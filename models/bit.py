@@ -436,7 +436,8 @@ def _is_binary(quantization: Quantization) -> bool:
     return quantization.weight_bits == 1 and quantization.activation_bits == 1
 
 
-def masked_conv(conv: nn.Conv1d, x: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
+def masked_conv(conv: nn.Conv1d, x: torch.Tensor,
+                padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
     """Applies ``conv`` to (B, C, T) ``x`` with the frames at ``padding_mask`` set to zero
     (after quantization, for a quantized convolution)."""
     if padding_mask is None:

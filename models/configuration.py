@@ -148,7 +148,8 @@ class HubertConfig:
                 fail(f"need sparse_block >= 1 and 0 <= sparse_summary <= sparse_block, got "
                      f"{self.sparse_block} and {self.sparse_summary}")
         elif self.attention != "dense":
-            fail(f"attention {self.attention!r} is only for sparseformers; {self.encoder} uses 'dense'")
+            fail(f"attention {self.attention!r} is only for sparseformers; "
+                 f"{self.encoder} uses 'dense'")
         if self.encoder in ("conformer", "squeezeformer") and self.conv_kernel_size % 2 == 0:
             fail(f"conv_kernel_size must be odd, got {self.conv_kernel_size}")
         if self.encoder == "squeezeformer":
@@ -156,7 +157,8 @@ class HubertConfig:
                     and 0 <= self.reduce_index < self.recover_index <= self.layers):
                 fail(f"need 0 <= reduce_index < recover_index <= layers ({self.layers}), got "
                      f"{self.reduce_index} and {self.recover_index}")
-        for name in ("mask_prob", "dropout", "attention_dropout", "activation_dropout", "input_dropout"):
+        for name in ("mask_prob", "dropout", "attention_dropout", "activation_dropout",
+                     "input_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 fail(f"{name} must be in [0, 1], got {value!r}")

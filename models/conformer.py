@@ -90,7 +90,8 @@ class RelPositionAttentionCore(nn.Module):
         position = relative_shift(torch.matmul(q_v, p.transpose(-2, -1)))
         scores = (content + position) * (1.0 / math.sqrt(q.size(-1)))
         if key_padding_mask is not None:
-            scores = scores.masked_fill(key_padding_mask[:, None, None, :], mask_value(scores.dtype))
+            scores = scores.masked_fill(key_padding_mask[:, None, None, :],
+                                        mask_value(scores.dtype))
         probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
         return torch.matmul(probs, v)
 
@@ -152,7 +153,8 @@ class RelPositionSelfAttention(nn.Module):
             self.core = RelPositionAttentionCore(heads, dim // heads, dropout)
         self.out_proj = linear(dim, dim, quantization=quantization)
 
-    def forward(self, x: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor,
+                key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         q = split_heads(self.q_proj(x), self.heads)
         k = split_heads(self.k_proj(x), self.heads)
         v = split_heads(self.v_proj(x), self.heads)
@@ -175,11 +177,13 @@ class ConvolutionModule(nn.Module):
                  dropout: float = 0.0, quantization: Quantization = FULL_PRECISION):
         super().__init__()
         if kernel_size % 2 == 0:
-            raise ValueError(f"the depthwise kernel must be odd to keep the length, got {kernel_size}")
+            raise ValueError(f"the depthwise kernel must be odd to keep the length, "
+                             f"got {kernel_size}")
         channels = dim if use_glu else 2 * dim
         self.pointwise_conv1 = conv1d(dim, 2 * dim, 1, quantization=quantization)
         self.gate = nn.GLU(dim=1) if use_glu else nn.SiLU()
-        self.depthwise_conv = conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2,
+        self.depthwise_conv = conv1d(channels, channels, kernel_size,
+                                     padding=(kernel_size - 1) // 2,
                                      groups=channels, quantization=quantization)
         self.batch_norm = nn.BatchNorm1d(channels)
         self.activation = nn.SiLU()

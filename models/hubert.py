@@ -115,7 +115,8 @@ class HuBERT(nn.Module):
         self.encoder_dropout = nn.Dropout(config.dropout)
         self.encoder = build_encoder(config)
         self.final_projection = linear(config.dim, config.final_dim, quantization=projections)
-        self.label_embeddings = nn.Parameter(torch.empty(config.num_classes, config.final_dim).uniform_())
+        self.label_embeddings = nn.Parameter(
+            torch.empty(config.num_classes, config.final_dim).uniform_())
         _init_bert_linears(self.encoder)
 
     @property
@@ -125,7 +126,8 @@ class HuBERT(nn.Module):
     def frames(self, num_samples: int) -> int:
         return self.feature_extractor.frames(num_samples)
 
-    def forward(self, waveforms: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> HubertOutput:
+    def forward(self, waveforms: torch.Tensor,
+                lengths: Optional[torch.Tensor] = None) -> HubertOutput:
         """Encodes (B, S) 16 kHz waveforms; ``lengths`` (B,) are sample counts (None: all S).
 
         ``hidden_states`` holds the encoder input (after the positional convolution and its
@@ -164,7 +166,8 @@ class HuBERT(nn.Module):
         hidden_states = self._encode(x, padding_mask)
         if padding_mask is None:  # always a tensor here, so a loss can take mask & ~padding
             padding_mask = torch.zeros_like(mask_indices)
-        return PretrainOutput(self.logits(hidden_states[-1]), mask_indices, padding_mask, hidden_states)
+        return PretrainOutput(self.logits(hidden_states[-1]), mask_indices, padding_mask,
+                              hidden_states)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         projected = F.normalize(self.final_projection(hidden), dim=-1)
@@ -180,7 +183,8 @@ class HuBERT(nn.Module):
             padding_mask = positions[None, :] >= frame_lengths[:, None]
         return self.input_dropout(self.feature_projection(features)), padding_mask
 
-    def _encode(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+    def _encode(self, x: torch.Tensor,
+                padding_mask: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         if padding_mask is not None:
             x = x.masked_fill(padding_mask[..., None], 0.0)
         x = self.encoder_norm(x + self.positional_conv(x))

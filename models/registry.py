@@ -77,7 +77,8 @@ def config(name: str, **overrides: Any) -> HubertConfig:
     unknown = sorted(set(overrides) - fields - {"ffn_ratio"})
     if unknown:
         allowed = sorted((fields - {"name", "encoder"}) | {"ffn_ratio"} | set(_ALIASES))
-        raise ValueError(f"unknown override(s) {unknown} for {name!r}; allowed: {', '.join(allowed)}")
+        raise ValueError(f"unknown override(s) {unknown} for {name!r}; "
+                         f"allowed: {', '.join(allowed)}")
     for fixed in ("name", "encoder"):
         if fixed in overrides:
             raise ValueError(f"{fixed!r} cannot be overridden; pick another model name instead")

@@ -43,7 +43,8 @@ class FixedSparsePattern:
         if self.block < 1:
             raise ValueError(f"sparse block width must be >= 1, got {self.block}")
         if not 0 <= self.summary <= self.block:
-            raise ValueError(f"sparse summary columns must be in [0, {self.block}], got {self.summary}")
+            raise ValueError(f"sparse summary columns must be in [0, {self.block}], "
+                             f"got {self.summary}")
 
     def allowed(self, time: int, device=None) -> torch.Tensor:
         """(T, T) bool, True where query i may attend key j."""
@@ -92,7 +93,8 @@ class MaskedSparseAttention(_SparseAttentionCore):
                                k.reshape(batch * heads, time, head_dim).transpose(1, 2),
                                alpha=1.0 / math.sqrt(head_dim)).view(batch, heads, time, time)
         if key_padding_mask is not None:
-            scores = scores.masked_fill(key_padding_mask[:, None, None, :], mask_value(scores.dtype))
+            scores = scores.masked_fill(key_padding_mask[:, None, None, :],
+                                        mask_value(scores.dtype))
         probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
         return torch.matmul(probs, v)
 
@@ -101,7 +103,8 @@ class MaskedSparseAttention(_SparseAttentionCore):
         in every forward, as fairseq does: no cache, so that a profile counts the same ops
         on every call and device."""
         allowed = self.pattern.allowed(time, device=device)
-        return torch.zeros((time, time), dtype=dtype, device=device).masked_fill(~allowed, mask_value(dtype))
+        return torch.zeros((time, time), dtype=dtype, device=device).masked_fill(
+            ~allowed, mask_value(dtype))
 
 
 class BlockedSparseAttention(_SparseAttentionCore):
@@ -170,7 +173,8 @@ class BlockedSparseAttention(_SparseAttentionCore):
             summary_outputs.append(torch.bmm(summary_probs, v_summary))
 
         local_probs = torch.cat(local_probs, dim=1).reshape(rows * blocks, block, local)
-        out = torch.cat(summary_outputs, dim=1) + torch.bmm(local_probs, v_local).view(rows, padded_time, head_dim)
+        out = (torch.cat(summary_outputs, dim=1)
+               + torch.bmm(local_probs, v_local).view(rows, padded_time, head_dim))
         return out.view(batch, heads, padded_time, head_dim)[:, :, :time]
 
     def _key_bias(self, key_padding_mask, batch, heads, time, pad, like):
@@ -248,7 +252,8 @@ class SparseformerEncoder(TransformerEncoder):
 
 
 def sparseformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
-                         attention: str = "masked", pattern: FixedSparsePattern = FixedSparsePattern(),
+                         attention: str = "masked",
+                         pattern: FixedSparsePattern = FixedSparsePattern(),
                          activation_name: str = "gelu", dropout: float = 0.1,
                          attention_dropout: float = 0.1, activation_dropout: float = 0.0,
                          quantization: Quantization | BlockQuantization = FULL_PRECISION

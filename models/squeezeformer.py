@@ -67,7 +67,8 @@ class SqueezeformerBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        x = self.attention_norm(x + self.dropout(self.attention(self.attention_scale(x), padding_mask)))
+        x = self.attention_norm(
+            x + self.dropout(self.attention(self.attention_scale(x), padding_mask)))
         x = self.ffn1_norm(x + self.dropout(self.ffn1(self.ffn1_scale(x))))
         x = self.conv_norm(x + self.dropout(self.conv(self.conv_scale(x), padding_mask)))
         return self.ffn2_norm(x + self.dropout(self.ffn2(self.ffn2_scale(x))))
@@ -138,7 +139,8 @@ class SqueezeformerEncoder(nn.Module):
         self.reduce_index = reduce_index
         self.recover_index = recover_index
 
-    def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor,
+                padding_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
         full_time = x.size(1)
         full_padding_mask = padding_mask
         skip = x

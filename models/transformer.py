@@ -41,7 +41,8 @@ class FeedForward(nn.Module):
 class TransformerLayer(nn.Module):
     """Post-LN block: x = LN(x + Attn(x)); x = LN(x + FFN(x))."""
 
-    def __init__(self, attention: nn.Module, feed_forward: nn.Module, dim: int, dropout: float = 0.0):
+    def __init__(self, attention: nn.Module, feed_forward: nn.Module, dim: int,
+                 dropout: float = 0.0):
         super().__init__()
         self.attention = attention
         self.dropout = nn.Dropout(dropout)
@@ -61,7 +62,8 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor,
+                padding_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
         """Returns every layer's output, (B, T, D) each."""
         outputs = []
         for layer in self.layers:

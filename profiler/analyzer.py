@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
 import torch
@@ -37,7 +37,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from . import bits as bitspec
 from . import formulas, quantized  # noqa: F401  (quantized: registers the torch.ao ops)
 from .fastmeta import fast_output
-from .formulas import Cost, Mac
+from .formulas import Cost
 from .result import ModuleTally, OperatorTally, Profile
 
 __all__ = ["profile", "ProfileError"]
@@ -128,7 +128,8 @@ class _OpCounter(TorchDispatchMode):
         self.fused_label: Optional[str] = None
         self.handlers: dict = {}
         self.meta = False
-        self.narrow = WeakIdKeyDictionary()  # tensor -> bits of its values, when fewer than its dtype's
+        # tensor -> bits of its values, when fewer than its dtype's
+        self.narrow = WeakIdKeyDictionary()
         self.labels: dict = {}
 
     # -- module tracking -----------------------------------------------------------------

@@ -61,9 +61,8 @@ class Calibration:
     sources: dict = field(default_factory=dict)
 
     def to_yaml(self) -> str:
-        import yaml
-
         import torch
+        import yaml
 
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         header = (f"# Calibrated by `profile-encoder calibrate` on {when},\n# torch "
@@ -203,7 +202,7 @@ def calibrate(device: str = "cpu", *, duration_s: float = DEFAULT_DURATION_S,
         f"copy_ of a {copy_mb} MiB float32 tensor into another on {device}, bytes read + "
         f"bytes written, best of {runs} runs over {duration_s:g} s, {clock} clock")
     say(f"memory bandwidth: {result.memory_bandwidth_gbs:.4g} GB/s")
-    del src, dst
+    src = dst = None  # free the copy buffers before the next measurement
 
     layers, ops, (seconds, runs) = _tiny_stack_time(device, duration_s, synchronize, timer)
     result.op_overhead_us = seconds / ops * 1e6

@@ -81,8 +81,8 @@ def load_catalog(name_or_path: str) -> Catalog:
     if not shipped.is_file():
         raise CatalogError(f"unknown catalog {name_or_path!r}; shipped: "
                            f"{', '.join(list_catalogs())} (or give a path to a YAML file)")
-    return parse_catalog(shipped.read_text(encoding="utf-8"), source=f"catalogs/{name_or_path}.yaml",
-                         key=name_or_path)
+    return parse_catalog(shipped.read_text(encoding="utf-8"),
+                         source=f"catalogs/{name_or_path}.yaml", key=name_or_path)
 
 
 def parse_catalog(text: str, *, source: str, key: str) -> Catalog:
@@ -99,7 +99,8 @@ def parse_catalog(text: str, *, source: str, key: str) -> Catalog:
         raise CatalogError(f"{source}: expected a mapping of fields at the top level")
     unknown = sorted(set(map(str, data)) - _FIELDS)
     if unknown:
-        raise CatalogError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(_FIELDS))})")
+        raise CatalogError(f"{source}: unknown field {unknown[0]!r} "
+                           f"(known: {', '.join(sorted(_FIELDS))})")
 
     def fail(field_name: str, expected: str, value) -> CatalogError:
         return CatalogError(f"{source}: field {field_name!r}: expected {expected}, got {value!r}")
@@ -113,7 +114,8 @@ def parse_catalog(text: str, *, source: str, key: str) -> Catalog:
         return value
 
     def positive(name: str, value) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value <= 0):
             raise fail(name, "a positive number", value)
         return float(value)
 

@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from .catalog import Catalog, CatalogError
 from .errors import UsageError

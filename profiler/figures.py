@@ -48,8 +48,9 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    from .files import atomic_write
     import io
+
+    from .files import atomic_write
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})

@@ -61,7 +61,8 @@ def load(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UsageError(f"golden file {path} is not valid JSON: {error}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), dict) or "seconds" not in data:
+    if (not isinstance(data, dict) or not isinstance(data.get("models"), dict)
+            or "seconds" not in data):
         raise UsageError(f"golden file {path} lacks 'models' and 'seconds'")
     problem = _malformed(data)
     if problem:

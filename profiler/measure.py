@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 

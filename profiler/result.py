@@ -149,7 +149,8 @@ class Profile:
                 params += p.numel()
                 storage_bits += p.numel() * bitspec.parameter_storage_bits(module, pname, p)
             buffer_bytes = 0
-            persistent = set(module._buffers) - set(getattr(module, "_non_persistent_buffers_set", ()))
+            persistent = set(module._buffers) - set(
+                getattr(module, "_non_persistent_buffers_set", ()))
             for bname, b in module.named_buffers(recurse=False):
                 if bname in persistent and b is not None and id(b) not in seen:
                     seen.add(id(b))

@@ -162,7 +162,8 @@ def test_profiling_leaves_model_outputs_and_torch_untouched():
         assert torch.equal(torch.rand(3), expected), "the random stream moved"
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key]), f"{key} changed (running statistics?)"
-    assert (F.linear, F.softmax, torch.matmul, torch.Tensor.__matmul__, torch.Tensor.add) == functions
+    assert (F.linear, F.softmax, torch.matmul, torch.Tensor.__matmul__,
+            torch.Tensor.add) == functions
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     assert torch._C._len_torch_dispatch_stack() == 0
     model.eval()
@@ -236,7 +237,8 @@ def test_data_dependent_model_on_meta_suggests_cpu():
     with pytest.raises(profiler.ProfileError, match="device='cpu'"):
         profiler.profile(DataDependent(), torch.randn(3))
     # sum (3 inputs) + the comparison (1) + x * 2 (3)
-    assert profiler.profile(DataDependent(), torch.ones(3), device="cpu").totals["elementwise_flops"] == 7
+    assert profiler.profile(DataDependent(), torch.ones(3),
+                            device="cpu").totals["elementwise_flops"] == 7
 
 
 def test_widened_half_precision_values_keep_their_16_bits():

@@ -77,7 +77,8 @@ def test_profile_cpu_equals_meta(cli, model_file):
     (["--model", "{f}:mlp", "--seconds", "ten"], "expected a number"),
     (["--model", "{f}:mlp", "--input-shape", "2xa"], "expected integers"),
     (["--model", "{f}:mlp"], "give the input"),
-    (["--model", "{f}:mlp", "--input-shape", "2x80", "--output", "/no/such/dir/x.txt"], "does not exist"),
+    (["--model", "{f}:mlp", "--input-shape", "2x80", "--output", "/no/such/dir/x.txt"],
+     "does not exist"),
 ])
 def test_bad_input_is_one_line_and_status_2(cli, model_file, args, message):
     result = cli("profile", *[a.replace("{f}", str(model_file)) for a in args])

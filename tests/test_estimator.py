@@ -9,8 +9,14 @@ import torch.nn.functional as F
 
 import profiler
 from profiler.catalog import load_catalog, parse_catalog
-from profiler.estimator import (fused_quantizers, paper_time, peak_for, roofline, roofline_time,
-                                times_by_row)
+from profiler.estimator import (
+    fused_quantizers,
+    paper_time,
+    peak_for,
+    roofline,
+    roofline_time,
+    times_by_row,
+)
 
 PAPER_TABLE1 = Path(__file__).resolve().parents[1] / "profiler" / "reference" / "table1.csv"
 

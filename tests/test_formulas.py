@@ -69,8 +69,10 @@ def test_conv2d_and_transposed_conv():
 def test_bmm_matmul_einsum():
     a, b = torch.randn(4, 5, 6), torch.randn(4, 6, 7)
     assert totals(Fn(torch.bmm), a, b)["macs"] == 4 * 5 * 6 * 7
-    assert totals(Fn(lambda x, y: x @ y), torch.randn(2, 5, 6), torch.randn(6, 7))["macs"] == 2 * 5 * 6 * 7
-    assert totals(Fn(torch.matmul), torch.randn(3, 2, 5, 6), torch.randn(3, 2, 6, 7))["macs"] == 6 * 5 * 6 * 7
+    assert (totals(Fn(lambda x, y: x @ y), torch.randn(2, 5, 6), torch.randn(6, 7))["macs"]
+            == 2 * 5 * 6 * 7)
+    assert (totals(Fn(torch.matmul), torch.randn(3, 2, 5, 6), torch.randn(3, 2, 6, 7))["macs"]
+            == 6 * 5 * 6 * 7)
     q, k = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 6, 4)
     einsum = Fn(lambda x, y: torch.einsum("bhld,bhmd->bhlm", x, y))
     t = totals(einsum, q, k)
@@ -125,7 +127,8 @@ def test_multihead_attention_both_paths(device, train):
     assert t["macs"] == MHA_MACS == 353280
     # in-proj bias, q scaling, softmax, head-averaged weights, out-proj bias
     assert t["elementwise_flops"] == 20 * 192 + 20 * 64 + 800 + 800 + 20 * 64
-    t = totals(SelfAttention(need_weights=False).train(train), torch.randn(2, 10, 64), device=device)
+    t = totals(SelfAttention(need_weights=False).train(train), torch.randn(2, 10, 64),
+               device=device)
     assert t["macs"] == MHA_MACS
     assert t["elementwise_flops"] == 20 * 192 + 2 * 20 * 64 + 800 + 20 * 64
 

@@ -5,10 +5,19 @@ import pytest
 import torch
 
 from models.bit import FULL_PRECISION, W1A1
-from models.conformer import (ConformerLayer, RelPositionAttentionCore, relative_position_rows,
-                              relative_shift, relative_sinusoids)
-from models.squeezeformer import (SqueezeformerBlock, TimeRecovery, TimeReduction,
-                                  squeezeformer_encoder)
+from models.conformer import (
+    ConformerLayer,
+    RelPositionAttentionCore,
+    relative_position_rows,
+    relative_shift,
+    relative_sinusoids,
+)
+from models.squeezeformer import (
+    SqueezeformerBlock,
+    TimeRecovery,
+    TimeReduction,
+    squeezeformer_encoder,
+)
 from models.transformer import transformer_layer
 
 
@@ -26,8 +35,10 @@ def transformer_layer_params(D, F):
 
 def conformer_layer_params(D, F, K, M):
     feed_forwards = 2 * (2 * D + D * F + F + F * D + D)              # each with its pre-LN
-    attention = 2 * D + 4 * (D * D + D) + D * D + 2 * D + (2 * M - 1) * D  # LN, qkvo, pos, u/v, table
-    convolution = 2 * D + (D * 2 * D + 2 * D) + (D * K + D) + 2 * D + (D * D + D)  # LN pw1 dw BN pw2
+    # LN, qkvo, pos, u/v, table
+    attention = 2 * D + 4 * (D * D + D) + D * D + 2 * D + (2 * M - 1) * D
+    # LN pw1 dw BN pw2
+    convolution = 2 * D + (D * 2 * D + 2 * D) + (D * K + D) + 2 * D + (D * D + D)
     return feed_forwards + attention + convolution + 2 * D          # final LN
 
 
@@ -75,7 +86,8 @@ def test_binarized_conformer_layer_params():
     linears = 2 * ((D + 1) + (F + 1)) + 5 * (D + 1)  # FFNs; q, k, v, out, linear_pos
     convs = 3 * (D + 1)                               # pw1, depthwise (D channels after GLU), pw2
     attention_binarizers = 6                          # q+u, q+v, k, v, p, probabilities
-    assert _params(layer) == conformer_layer_params(D, F, K, M) + linears + convs + attention_binarizers
+    assert _params(layer) == (conformer_layer_params(D, F, K, M) + linears + convs
+                              + attention_binarizers)
 
 
 @pytest.mark.parametrize("D,H,F,K,M", [(16, 4, 64, 7, 50), (144, 4, 576, 31, 5000)])
@@ -110,7 +122,8 @@ def test_squeezeformer_rates_and_full_rate_hidden_states():
                                     kernel_size=7, max_len=64, dropout=0.0).eval()
     seen = []
     for index, layer in enumerate(encoder.layers):
-        layer.register_forward_pre_hook(lambda module, args, index=index: seen.append(args[0].size(1)))
+        layer.register_forward_pre_hook(
+            lambda module, args, index=index: seen.append(args[0].size(1)))
     with torch.no_grad():
         outputs = encoder(torch.randn(2, 25, 16))
     assert seen == [25, 13, 13, 25]
@@ -165,8 +178,9 @@ def test_relative_position_scores_use_position_i_minus_j():
     for i in range(T):
         for j in range(T):
             row = (T - 1) - (i - j)
-            scores[..., i, j] = ((q[..., i, :] + core.pos_bias_u[None, :, :]) * k[..., j, :]).sum(-1) \
-                + ((q[..., i, :] + core.pos_bias_v[None, :, :]) * p[..., row, :]).sum(-1)
+            scores[..., i, j] = (
+                ((q[..., i, :] + core.pos_bias_u[None, :, :]) * k[..., j, :]).sum(-1)
+                + ((q[..., i, :] + core.pos_bias_v[None, :, :]) * p[..., row, :]).sum(-1))
     expected = torch.softmax(scores / math.sqrt(d), dim=-1) @ v
     assert torch.allclose(out, expected, atol=1e-5)
 

@@ -134,7 +134,8 @@ def test_pretrain_padding_mask_is_a_tensor_without_lengths():
 def test_span_mask_statistics():
     from models.hubert import span_mask
     mask = span_mask([500] * 64, 500, 0.8, 10, generator=torch.Generator().manual_seed(0))
-    # 40 (or 41) spans of 10 over 500 frames, overlapping: expected coverage 1 - (1 - 10/490)^40 ~ 0.56
+    # 40 (or 41) spans of 10 over 500 frames, overlapping:
+    # expected coverage 1 - (1 - 10/490)^40 ~ 0.56
     coverage = mask.float().mean().item()
     assert 0.5 < coverage < 0.62
 
@@ -144,7 +145,8 @@ def test_logits_are_scaled_cosine_similarities():
     hidden = torch.randn(1, 3, 32)
     logits = model.logits(hidden)
     projected = model.final_projection(hidden)
-    expected = F.cosine_similarity(projected[:, :, None, :], model.label_embeddings[None, None], dim=-1) / 0.1
+    expected = F.cosine_similarity(projected[:, :, None, :], model.label_embeddings[None, None],
+                                   dim=-1) / 0.1
     assert torch.allclose(logits, expected, atol=1e-4)
 
 
@@ -161,7 +163,8 @@ def test_binarized_model_loss_goes_down(name):
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for step in range(12):
-        out = model.pretrain_forward(waveforms, lengths, generator=torch.Generator().manual_seed(step))
+        out = model.pretrain_forward(waveforms, lengths,
+                                     generator=torch.Generator().manual_seed(step))
         selected = out.mask_indices & ~out.padding_mask
         loss = F.cross_entropy(out.logits[selected], targets[selected])
         optimizer.zero_grad()
@@ -181,8 +184,8 @@ def test_seeded_builds_are_deterministic():
     for key, value in first.items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(value, second[key]), key
-    assert any(isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.equal(v, other[k])
-               for k, v in first.items())
+    assert any(isinstance(v, torch.Tensor) and v.is_floating_point()
+               and not torch.equal(v, other[k]) for k, v in first.items())
 
 
 def test_half_precision_meta_build():

@@ -86,10 +86,12 @@ def test_config_is_a_dataclass_with_the_contract_fields():
 
 def test_binarized_builds_use_binary_layers_only_in_the_encoder():
     model = models.build("bq-conformer-s", layers=1, device="meta")
-    binary = {name for name, m in model.named_modules() if isinstance(m, (models.BinaryLinear, models.BinaryConv1d))}
+    binary = {name for name, m in model.named_modules()
+              if isinstance(m, (models.BinaryLinear, models.BinaryConv1d))}
     assert binary and all(name.startswith("encoder.") for name in binary)
     assert not isinstance(model.feature_projection, models.BinaryLinear)
-    with_projections = models.build("bq-conformer-s", layers=1, binarize_projections=True, device="meta")
+    with_projections = models.build("bq-conformer-s", layers=1, binarize_projections=True,
+                                    device="meta")
     assert isinstance(with_projections.feature_projection, models.BinaryLinear)
     assert isinstance(with_projections.final_projection, models.BinaryLinear)
 

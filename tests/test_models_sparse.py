@@ -3,8 +3,13 @@ import pytest
 import torch
 
 from models.bit import ElasticBinarizer
-from models.sparseformer import (BlockedSparseAttention, FixedSparsePattern, MaskedSparseAttention,
-                                 QuantizedBlockedSparseAttention, QuantizedMaskedSparseAttention)
+from models.sparseformer import (
+    BlockedSparseAttention,
+    FixedSparsePattern,
+    MaskedSparseAttention,
+    QuantizedBlockedSparseAttention,
+    QuantizedMaskedSparseAttention,
+)
 
 
 def test_pattern_on_a_small_case():
@@ -67,10 +72,12 @@ def test_blocked_equals_masked_binarized():
     torch.manual_seed(1)
     pattern = FixedSparsePattern(8, 2)
     q, k, v = (torch.randn(2, 2, 45, 8) for _ in range(3))
-    masked, blocked = QuantizedMaskedSparseAttention(pattern), QuantizedBlockedSparseAttention(pattern)
+    masked, blocked = (QuantizedMaskedSparseAttention(pattern),
+                       QuantizedBlockedSparseAttention(pattern))
     masked.train(), blocked.train()  # first-batch alpha initialization must agree too
     a, b = masked(q, k, v), blocked(q, k, v)
-    assert masked.binarizers.probs.alpha.item() == pytest.approx(blocked.binarizers.probs.alpha.item())
+    assert masked.binarizers.probs.alpha.item() == pytest.approx(
+        blocked.binarizers.probs.alpha.item())
     assert (a - b).abs().max() < 1e-5
     assert a.abs().sum() > 0  # not trivially zero: the probability binarizer kept some pairs
 
@@ -79,13 +86,15 @@ def test_binarized_cores_declare_one_bit_activations():
     for core in (QuantizedMaskedSparseAttention(FixedSparsePattern()),
                  QuantizedBlockedSparseAttention(FixedSparsePattern())):
         assert core.activation_bits == 1
-        assert isinstance(core.binarizers.probs, ElasticBinarizer) and not core.binarizers.probs.signed
+        assert (isinstance(core.binarizers.probs, ElasticBinarizer)
+                and not core.binarizers.probs.signed)
 
 
 def test_cores_run_on_meta():
     q = torch.empty(1, 4, 8000, 64, device="meta")
     padding = torch.zeros(1, 8000, dtype=torch.bool, device="meta")
-    for core in (MaskedSparseAttention(FixedSparsePattern()), BlockedSparseAttention(FixedSparsePattern())):
+    for core in (MaskedSparseAttention(FixedSparsePattern()),
+                 BlockedSparseAttention(FixedSparsePattern())):
         assert core(q, q, q, padding).shape == (1, 4, 8000, 64)
 
 

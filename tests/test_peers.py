@@ -117,7 +117,8 @@ def test_ptflops_misses_the_matmul_operator():
 
 
 def test_crosscheck_table_names_each_tool():
-    text = str(profiler.crosscheck(conv_net(), torch.randn(1, 1, 500), peers=("fvcore", "flop_counter")))
+    text = str(profiler.crosscheck(conv_net(), torch.randn(1, 1, 500),
+                                   peers=("fvcore", "flop_counter")))
     assert "fvcore" in text and "flop_counter" in text and "agrees" in text
 
 

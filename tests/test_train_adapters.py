@@ -3,14 +3,23 @@ import json
 
 import pytest
 import torch
+from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
 
 import models
-from profiler.adapters import (EvalRequest, TrainRequest, TrainingBackend, available_backends,
-                               get_backend)
-from profiler.adapters.s3prl_upstream import (UpstreamExpert, ZooUpstream, pad_waveforms,
-                                              upstream_from_checkpoint)
+from profiler.adapters import (
+    EvalRequest,
+    TrainingBackend,
+    TrainRequest,
+    available_backends,
+    get_backend,
+)
+from profiler.adapters.s3prl_upstream import (
+    UpstreamExpert,
+    ZooUpstream,
+    pad_waveforms,
+    upstream_from_checkpoint,
+)
 from profiler.errors import UsageError
-from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
 
 
 def test_backend_registry():

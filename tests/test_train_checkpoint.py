@@ -3,12 +3,12 @@ import json
 
 import pytest
 import torch
+from train_fixtures import tiny_corpus, train_settings
 
 from models.trainer import checkpoint as ckpt
 from models.trainer.checkpoint import CheckpointError
 from models.trainer.errors import DataError
 from models.trainer.pretrain import pretrain
-from train_fixtures import tiny_corpus, train_settings
 
 
 @pytest.fixture(scope="module")

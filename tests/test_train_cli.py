@@ -1,7 +1,6 @@
 """train/superb command lines: bad input is one line on stderr and exit status 2, and
 nothing already there is overwritten."""
 import pytest
-
 from train_fixtures import TINY_MODEL, TINY_OVERRIDE_ARGS, bad_pretrain_corpus
 
 TRAIN = ["train", "--model", TINY_MODEL, *TINY_OVERRIDE_ARGS, "--steps", "1", "--quiet"]
@@ -75,9 +74,9 @@ def test_superb_bad_input(cli, tmp_path):
 
 
 def _parse(*argv):
+    from models.trainer.settings import PretrainSettings, SuperbSettings
     from profiler.cli import build_parser
     from profiler.commands.settings_arguments import settings_from_arguments
-    from models.trainer.settings import PretrainSettings, SuperbSettings
 
     args = build_parser(argv[0]).parse_args([str(a) for a in argv])
     settings = PretrainSettings if argv[0] == "train" else SuperbSettings

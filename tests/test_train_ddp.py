@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import ROOT
-from models.trainer import checkpoint as ckpt
 from train_fixtures import TINY_MODEL, TINY_OVERRIDE_ARGS, tiny_corpus
+
+from models.trainer import checkpoint as ckpt
 
 COMMON = ["--model", TINY_MODEL, *TINY_OVERRIDE_ARGS, "--steps", "2", "--batch-size", "2",
           "--crop-seconds", "0.5", "--clusters", "8", "--warmup-steps", "1", "--save-every", "2",

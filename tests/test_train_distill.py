@@ -7,9 +7,17 @@ import torch
 
 import models
 from models.bit import ElasticBinarizer
-from models.trainer.distill import (DistillationWeights, Precision, bit_parameter_groups,
-                                    distillation_loss, hidden_state_loss, parse_chain,
-                                    parse_precision, soft_cross_entropy, student_from_teacher)
+from models.trainer.distill import (
+    DistillationWeights,
+    Precision,
+    bit_parameter_groups,
+    distillation_loss,
+    hidden_state_loss,
+    parse_chain,
+    parse_precision,
+    soft_cross_entropy,
+    student_from_teacher,
+)
 from models.trainer.errors import DataError
 
 SMALL = dict(layers=2, dim=64, heads=4, ffn_dim=128, num_classes=10, final_dim=16)
@@ -44,7 +52,8 @@ def test_distillation_loss_sums_its_weighted_terms_over_real_frames():
     teacher_hidden = [torch.zeros(1, 3, 3)]
     student_hidden = [torch.ones(1, 3, 3, requires_grad=True)]
     teacher_logits = torch.zeros(1, 3, 2)
-    student_logits = torch.log(torch.tensor([[[1.0, 3.0], [1.0, 1.0], [9.0, 1.0]]])).requires_grad_()
+    student_logits = torch.log(
+        torch.tensor([[[1.0, 3.0], [1.0, 1.0], [9.0, 1.0]]])).requires_grad_()
     keep = torch.tensor([[True, True, False]])            # frame 2 is padding
     weights = DistillationWeights(hidden=2.0, prediction=0.5)
     parts = distillation_loss(student_hidden, teacher_hidden, student_logits, teacher_logits,
@@ -64,7 +73,8 @@ def test_distillation_loss_sums_its_weighted_terms_over_real_frames():
 def test_precisions_and_chains():
     assert parse_precision("w1a4") == Precision(1, 4)
     assert parse_precision("W32A32").full_precision
-    assert [p.label for p in parse_chain("W32A32,W1A4,W1A2,W1A1")] == ["W32A32", "W1A4", "W1A2", "W1A1"]
+    assert [p.label for p in parse_chain("W32A32,W1A4,W1A2,W1A1")] == [
+        "W32A32", "W1A4", "W1A2", "W1A1"]
     for bad in ("W32A32", "W1A1,W32A32", "W1A2,W2A1", "W4A4,W4A4", "W0A1,W0A0", "X1", "W1A99,W1A1"):
         with pytest.raises(DataError):
             parse_chain(bad)
@@ -108,7 +118,8 @@ def test_bit_parameter_groups():
     assert linear_weights <= ids["weights"]
     # Every trainable parameter in exactly one group.
     counted = [i for g in ids.values() for i in g]
-    assert len(counted) == len(set(counted)) == sum(1 for p in model.parameters() if p.requires_grad)
+    assert len(counted) == len(set(counted)) == sum(
+        1 for p in model.parameters() if p.requires_grad)
 
 
 # ------------------------------------------------------------------- through the trainer
@@ -121,8 +132,9 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def teacher_run(tmp_path_factory, corpus):
-    from models.trainer.pretrain import pretrain
     from train_fixtures import train_settings
+
+    from models.trainer.pretrain import pretrain
 
     out = tmp_path_factory.mktemp("teacher") / "run"
     pretrain(train_settings(out, corpus, steps=4))

@@ -3,11 +3,11 @@ import math
 
 import pytest
 import torch
+from train_fixtures import TINY_OVERRIDES
 
 import models
 from models.hubert import span_mask
 from models.trainer.batches import derived_seed
-from train_fixtures import TINY_OVERRIDES
 
 
 def expected_masked_fraction(frames: int, mask_prob: float = 0.8, span: int = 10) -> float:

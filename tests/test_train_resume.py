@@ -3,12 +3,12 @@ import json
 
 import pytest
 import torch
+from train_fixtures import tiny_corpus, train_settings
 
 from models.trainer import checkpoint as ckpt
 from models.trainer.checkpoint import read_log
 from models.trainer.pretrain import pretrain
 from models.trainer.settings import settings_for_resume
-from train_fixtures import tiny_corpus, train_settings
 
 TIMING = {"elapsed_seconds", "step_seconds"}
 

@@ -6,8 +6,7 @@ import torch
 
 from models.trainer.datasets import Vocabulary
 from models.trainer.superb_heads import UtteranceHead, WeightedSum
-from models.trainer.superb_metrics import (chance_level, edit_distance, error_rate,
-                                           greedy_ctc_decode)
+from models.trainer.superb_metrics import chance_level, edit_distance, error_rate, greedy_ctc_decode
 
 
 def test_weighted_sum_starts_as_the_plain_mean():
@@ -49,9 +48,10 @@ def test_chance_levels():
 
 
 def test_keyword_spotting_run_writes_results(tmp_path):
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
+
     from models.trainer.settings import SuperbSettings
     from models.trainer.superb import run_superb
-    from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
 
     data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
     out = tmp_path / "eval"
@@ -74,9 +74,10 @@ def test_keyword_spotting_run_writes_results(tmp_path):
                                                      ("pr", "per", 3)])
 def test_sid_and_pr_runs_write_an_interval_over_their_test_items(tmp_path, task, metric,
                                                                  test_items):
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
+
     from models.trainer.settings import SuperbSettings
     from models.trainer.superb import run_superb
-    from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
 
     # The tiny preset: SID 4 speakers x 1 test utterance, PR 3 test sentences.
     data = tiny_corpus(tmp_path / "corpus", tasks=(task,))
@@ -86,3 +87,42 @@ def test_sid_and_pr_runs_write_an_interval_over_their_test_items(tmp_path, task,
     low, high = results["interval"]
     assert results["metric"] == metric and 0.0 <= low <= high
     assert f"over the {test_items} test items" in results["interval_method"]
+
+
+def test_a_random_init_binarized_upstream_gets_bits_data_based_scales(tmp_path):
+    import torch
+    from train_fixtures import TINY_OVERRIDES, tiny_corpus
+
+    import models
+    from models.bit import ElasticBinarizer
+    from models.trainer.audio import read_audio
+    from models.trainer.manifest import read_manifest
+    from models.trainer.superb import INIT_UTTERANCES, initialize_random_quantizers
+
+    data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
+    model = models.build("bq-sparseformer-dn-s", seed=0, **TINY_OVERRIDES).eval()
+    assert all(m.alpha.item() == 1.0 for m in model.modules() if isinstance(m, ElasticBinarizer))
+    used = initialize_random_quantizers(model, data / "ks", torch.device("cpu"), seed=0)
+    manifest = read_manifest(data / "ks" / "train.tsv")
+    assert used == min(INIT_UTTERANCES, len(manifest)) and not model.training
+    binarizers = [m for m in model.modules() if isinstance(m, ElasticBinarizer)]
+    assert all(m.initialized for m in binarizers)
+    # The first Linear's binarizer: its scale is BiT's 2 x mean|x| of its input on the same
+    # batch with the same dropout (a hand check of one scale, through a forward hook).
+    seen = {}
+    first = next(m for m in model.encoder.modules() if isinstance(m, models.BinaryLinear))
+    handle = first.input_binarizer.register_forward_pre_hook(
+        lambda module, args: seen.setdefault("x", args[0].detach()))
+    waves = [torch.from_numpy(read_audio(manifest.audio_path(i))) for i in range(used)]
+    shortest = min(w.numel() for w in waves)
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            model(torch.stack([w[:shortest] for w in waves]))
+    handle.remove()
+    assert first.input_binarizer.alpha.item() == pytest.approx(
+        2.0 * seen["x"].abs().mean().item(), rel=1e-4)
+    # Nothing to do for a float model.
+    assert initialize_random_quantizers(models.build("sparseformer-dn-s", **TINY_OVERRIDES),
+                                        data / "ks", torch.device("cpu"), seed=0) == 0

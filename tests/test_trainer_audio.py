@@ -6,10 +6,24 @@ import numpy as np
 import pytest
 
 from models.trainer import DataError
-from models.trainer.audio import (audio_info, flac_info, read_audio, read_wav, resample,
-                                  validate_waveform, write_wav)
-from models.trainer.manifest import (letters_line, read_dictionary, read_labels, read_manifest,
-                                     write_dictionary, write_labels, write_manifest)
+from models.trainer.audio import (
+    audio_info,
+    flac_info,
+    read_audio,
+    read_wav,
+    resample,
+    validate_waveform,
+    write_wav,
+)
+from models.trainer.manifest import (
+    letters_line,
+    read_dictionary,
+    read_labels,
+    read_manifest,
+    write_dictionary,
+    write_labels,
+    write_manifest,
+)
 
 
 def _write_raw_wav(path, samples, rate=16000, channels=1, width=2):

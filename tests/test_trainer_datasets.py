@@ -3,10 +3,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from models.trainer import DataError
-from models.trainer import synth, synth_plan
-from models.trainer.datasets import (ClassificationDataset, LengthBucketBatchSampler,
-                                     PhonemeDataset, PretrainDataset, Vocabulary, collate)
+from models.trainer import DataError, synth, synth_plan
+from models.trainer.datasets import (
+    ClassificationDataset,
+    LengthBucketBatchSampler,
+    PhonemeDataset,
+    PretrainDataset,
+    Vocabulary,
+    collate,
+)
 from models.trainer.features import encoder_frames
 from models.trainer.manifest import read_manifest, write_labels
 from models.trainer.sentences import KS_CLASSES

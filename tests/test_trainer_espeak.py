@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from models.trainer import DataError
-from models.trainer import espeak
+from models.trainer import DataError, espeak
 
 
 def test_synthesize_returns_16khz_speech():

@@ -7,9 +7,18 @@ import pytest
 import torch
 
 from models.trainer import DataError
-from models.trainer.features import (align_to_encoder, compute_deltas, encoder_frames,
-                                     log_mel_energies, mel_bin_centers, mel_scale, mfcc,
-                                     mfcc_features, mfcc_with_deltas, num_frames)
+from models.trainer.features import (
+    align_to_encoder,
+    compute_deltas,
+    encoder_frames,
+    log_mel_energies,
+    mel_bin_centers,
+    mel_scale,
+    mfcc,
+    mfcc_features,
+    mfcc_with_deltas,
+    num_frames,
+)
 
 RATE = 16000
 

@@ -5,8 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.trainer import DataError
-from models.trainer import synth, synth_plan
+from models.trainer import DataError, synth, synth_plan
 from models.trainer.audio import read_wav
 from models.trainer.manifest import read_dictionary, read_labels, read_manifest
 from models.trainer.sentences import KS_CLASSES

@@ -6,13 +6,19 @@ import pytest
 import torch
 from torch import nn
 
-from models.trainer import DataError
-from models.trainer import synth, synth_plan
+from models.trainer import DataError, synth, synth_plan
 from models.trainer.features import WAV2VEC2_CONV_LAYERS, encoder_frames, mfcc_features
 from models.trainer.manifest import read_dictionary, read_labels, read_manifest, write_manifest
-from models.trainer.targets import (KMeansCenters, build_targets, fit_kmeans,
-                                    hidden_layer_features, label_corpus, load_kmeans,
-                                    manifest_features, save_kmeans)
+from models.trainer.targets import (
+    KMeansCenters,
+    build_targets,
+    fit_kmeans,
+    hidden_layer_features,
+    label_corpus,
+    load_kmeans,
+    manifest_features,
+    save_kmeans,
+)
 
 SIZES = synth_plan.CorpusSizes(pretrain_train=4, pretrain_valid=2, ks_per_class_train=1,
                                ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=1,

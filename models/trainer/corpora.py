@@ -27,8 +27,7 @@ from ..constants import SAMPLE_RATE
 from .audio import audio_info, read_wav, write_wav
 from .errors import DataError
 from .fileio import PathLike
-from .manifest import (letters_line, read_manifest, write_dictionary, write_labels,
-                       write_manifest)
+from .manifest import letters_line, read_manifest, write_dictionary, write_labels, write_manifest
 from .sentences import KEYWORDS, KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL
 
 _TRANSCRIPT_LINE = re.compile(r"^(\S+)\s+(.*)$")

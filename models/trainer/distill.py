@@ -51,7 +51,8 @@ class Precision:
 
     @property
     def full_precision(self) -> bool:
-        return self.weight_bits >= FULL_PRECISION_BITS and self.activation_bits >= FULL_PRECISION_BITS
+        return (self.weight_bits >= FULL_PRECISION_BITS
+                and self.activation_bits >= FULL_PRECISION_BITS)
 
 
 def parse_precision(text: str) -> Precision:
@@ -125,7 +126,8 @@ def hidden_state_loss(student: Sequence[torch.Tensor], teacher: Sequence[torch.T
 
 
 def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                       select: torch.Tensor, temperature: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
+                       select: torch.Tensor,
+                       temperature: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
     """Sum over the selected frames of -sum_c p_teacher(c) log p_student(c), both at
     ``temperature``; returns (sum, number of selected frames)."""
     picked_student = student_logits[select].float() / temperature
@@ -135,7 +137,8 @@ def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tenso
     return loss, select.sum()
 
 
-def distillation_loss(student_hidden: Sequence[torch.Tensor], teacher_hidden: Sequence[torch.Tensor],
+def distillation_loss(student_hidden: Sequence[torch.Tensor],
+                      teacher_hidden: Sequence[torch.Tensor],
                       student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                       keep: torch.Tensor, weights: DistillationWeights) -> DistillationParts:
     """The distillation terms of one micro-batch, summed over the ``keep`` frames (B, T)
@@ -191,7 +194,8 @@ class WeightTransfer:
     student_only: List[str]      # the student's own (quantizer scales, input offsets)
 
 
-def student_from_teacher(student: nn.Module, teacher_state: Dict[str, torch.Tensor]) -> WeightTransfer:
+def student_from_teacher(student: nn.Module,
+                         teacher_state: Dict[str, torch.Tensor]) -> WeightTransfer:
     """Copy the teacher's float weights into the student wherever the names match.
 
     The quantized layers subclass the float ones (``BinaryLinear`` is an ``nn.Linear``), so

@@ -26,9 +26,15 @@ from . import distributed as dist_utils
 from .batches import StepPlan, derived_seed, load_shard, pretrain_splits, seeded
 from .corpora import check_manifest_audio, find_pretrain_folder
 from .datasets import PretrainDataset
-from .distill import (DistillationWeights, DistilledPrediction, adopt_teacher,
-                      bit_parameter_groups, copy_teacher_targets, load_teacher,
-                      student_from_teacher)
+from .distill import (
+    DistillationWeights,
+    DistilledPrediction,
+    adopt_teacher,
+    bit_parameter_groups,
+    copy_teacher_targets,
+    load_teacher,
+    student_from_teacher,
+)
 from .errors import DataError
 from .fileio import PathLike
 from .loss import MaskedPrediction

@@ -92,6 +92,36 @@ def load_upstream(s: SuperbSettings) -> Tuple[nn.Module, Dict[str, Any]]:
     return model, info
 
 
+INIT_UTTERANCES = 8
+
+
+def initialize_random_quantizers(model: nn.Module, folder: Path, device: torch.device, *,
+                                 seed: int) -> int:
+    """A random-init upstream with quantizers gets BiT's data-based scale initialization,
+    as a training run does on its first batch, from the first training utterances of the
+    task (cut to the shortest). Without it every scale stays 1 and a binarized upstream is
+    degenerate (almost no attention probability survives its binarizer). Returns how many
+    utterances were used (0: nothing to initialize)."""
+    from models.bit import ElasticBinarizer
+
+    from .audio import read_audio
+    from .manifest import read_manifest
+
+    if not any(isinstance(m, ElasticBinarizer) and not m.initialized for m in model.modules()):
+        return 0
+    manifest = read_manifest(folder / "train.tsv")
+    count = min(INIT_UTTERANCES, len(manifest))
+    waves = [torch.from_numpy(read_audio(manifest.audio_path(i))) for i in range(count)]
+    shortest = min(w.numel() for w in waves)
+    batch = torch.stack([w[:shortest] for w in waves]).to(device)
+    model.train()
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(seed)
+        model(batch)
+    model.eval()
+    return count
+
+
 # -------------------------------------------------------------------------------- data
 def load_task(folder: Path, task: str):
     """(train, valid, test) datasets and the label vocabulary of a task folder."""
@@ -216,6 +246,12 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     model, upstream = load_upstream(s)
     model.to(device)
     folder, synthesized = _corpus_folder(s, task, upstream, out, run.progress)
+    if upstream["kind"] == "random-init":
+        initialized = initialize_random_quantizers(model, folder, device, seed=s.seed)
+        if initialized:
+            upstream["quantizer_scales"] = (
+                f"BiT's data-based initialization on {initialized} training utterances of "
+                f"the task (otherwise every scale would stay 1)")
     if task.registered:
         from .tasks.common import evaluate_registered
 

@@ -55,8 +55,16 @@ from .errors import DataError
 from .fileio import PathLike, write_text_atomic
 from .manifest import letters_line, write_dictionary, write_labels, write_manifest
 from .sentences import KS_CLASSES
-from .synth_plan import (KS_CLIP_SAMPLES, TASKS, CorpusSizes, UtterancePlan, check_tasks,
-                         plan_task, preset_name, resolve_sizes)
+from .synth_plan import (
+    KS_CLIP_SAMPLES,
+    TASKS,
+    CorpusSizes,
+    UtterancePlan,
+    check_tasks,
+    plan_task,
+    preset_name,
+    resolve_sizes,
+)
 
 CORPUS_FORMAT = "encoder-profiler-synth/1"
 

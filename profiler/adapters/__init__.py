@@ -5,8 +5,7 @@ trainer (:mod:`models.trainer`); another engine plugs in by implementing the two
 :class:`TrainingBackend` and calling :func:`register_backend`. The s3prl-compatible
 upstream wrapper lives in :mod:`profiler.adapters.s3prl_upstream` (s3prl itself is optional).
 """
-from .base import (EvalRequest, EvalResult, TrainingBackend, TrainRequest, TrainResult,
-                   given_options)
+from .base import EvalRequest, EvalResult, TrainingBackend, TrainRequest, TrainResult, given_options
 from .registry import available_backends, get_backend, register_backend
 
 __all__ = ["EvalRequest", "EvalResult", "TrainRequest", "TrainResult", "TrainingBackend",

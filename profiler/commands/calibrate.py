@@ -3,8 +3,13 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from ..calibration import (CLOCK_HELP, CLOCKS, DEFAULT_COPY_MB, DEFAULT_DURATION_S,
-                               DEFAULT_MATRIX_SIZE)
+    from ..calibration import (
+        CLOCK_HELP,
+        CLOCKS,
+        DEFAULT_COPY_MB,
+        DEFAULT_DURATION_S,
+        DEFAULT_MATRIX_SIZE,
+    )
     from .arguments import compute_device, positive_float, positive_int
 
     p = sub.add_parser(

@@ -5,8 +5,14 @@ from __future__ import annotations
 def add_parser(sub) -> None:
     from ..calibration import CLOCK_HELP, CLOCKS
     from ..estimator import ESTIMATES
-    from .arguments import (add_catalog_option, add_deprecated_alias, compute_device,
-                            non_negative_int, positive_float_list, positive_int)
+    from .arguments import (
+        add_catalog_option,
+        add_deprecated_alias,
+        compute_device,
+        non_negative_int,
+        positive_float_list,
+        positive_int,
+    )
 
     p = sub.add_parser(
         "measure", help="time real forward passes and compare them with an estimate",
@@ -49,8 +55,14 @@ def run(args) -> int:
     from ..errors import UsageError
     from ..estimator import ESTIMATES, estimate_time
     from ..files import atomic_write
-    from ..measure import (build_for_timing, gpu_info, load_note, median_relative_error,
-                           rank_correlation, time_forward)
+    from ..measure import (
+        build_for_timing,
+        gpu_info,
+        load_note,
+        median_relative_error,
+        rank_correlation,
+        time_forward,
+    )
     from ..table import profile_zoo_model, resolve_models
 
     if not args.models:

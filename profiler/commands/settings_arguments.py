@@ -12,8 +12,14 @@ from typing import Any, Dict
 
 from models.trainer.settings import NON_NEGATIVE, POSITIVE, help_text, value_type
 
-from .arguments import (add_deprecated_alias, add_set_option, non_negative_int, parse_set,
-                        positive_float, positive_int)
+from .arguments import (
+    add_deprecated_alias,
+    add_set_option,
+    non_negative_int,
+    parse_set,
+    positive_float,
+    positive_int,
+)
 
 _TYPES = {(int, POSITIVE): positive_int, (int, NON_NEGATIVE): non_negative_int,
           (float, POSITIVE): positive_float}

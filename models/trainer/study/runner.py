@@ -160,7 +160,8 @@ def synthesize(job: Job) -> None:
     path = job.path
     workers = max(1, min(8, os.cpu_count() or 1))
     tasks = corpus_tasks(job)
-    builtin = [task for task in tasks if not (task in SUPERB_TASKS and SUPERB_TASKS[task].registered)]
+    builtin = [task for task in tasks
+               if not (task in SUPERB_TASKS and SUPERB_TASKS[task].registered)]
     registered = [task for task in tasks if task not in builtin]
     synthesize_corpus(path, seed=0, sizes=job.options["sizes"], tasks=builtin,
                       overwrite=path.exists() and any(path.iterdir()), workers=workers,

@@ -7,7 +7,7 @@ scoring both on the same resample, so the item-to-item variation they share canc
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
