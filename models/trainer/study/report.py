@@ -167,7 +167,8 @@ def contrast(study: Study, first: str, second: str, task: str) -> Optional[Dict]
     items = len(study.items[(first, "fp", task)][pairs[first][0]][0])
     low, high = bootstrap_interval(lambda i: loss(first, i) - loss(second, i), items)
     return {"task": task, "difference": loss(first, None) - loss(second, None), "low": low,
-            "high": high, "items": items}
+            "high": high, "items": items,
+            "seeds": min(len(pairs[first]), len(pairs[second]))}
 
 
 def compared_pair(names: List[str]) -> tuple:
@@ -241,7 +242,7 @@ def verdict_paragraph(study: Study, contrasts: List[Dict], first: str, second: s
     more = [c["task"] for c in contrasts if verdict(c, first, second).endswith(
         f"more than {first}")]
     none = [c["task"] for c in contrasts if c["task"] not in less + more]
-    seeds = int(study.record.get("seeds", 0))
+    seeds = min(c["seeds"] for c in contrasts)   # seeds with both encoders' FP and BQ runs
     parts = [f"**Verdict (small-scale synthetic, {seeds} seed(s), "
              f"{', '.join(c['task'] for c in contrasts)}):** the paper's claim that "
              f"binarization hurts {second} less than {first}"]
