@@ -8,9 +8,9 @@ import torch
 from models.trainer.datasets import Vocabulary
 from models.trainer.superb_heads import HeadSettings
 from models.trainer.superb_tasks import SUPERB_TASKS
-from models.trainer.synth_plan import PRESETS
+from models.trainer.synth_plan import PRESETS, voice_splits
 from models.trainer.tasks import TASKS, get_task
-from models.trainer.tasks.common import Features, voice_splits
+from models.trainer.tasks.common import Features
 
 
 @pytest.fixture(autouse=True)

@@ -32,13 +32,14 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
         "synth", help="synthesize speech corpora with espeak-ng",
         description="Synthesize speech corpora with espeak-ng: " + TASKS[0] + " (for 'train') "
                     "and the SUPERB tasks " + ", ".join(TASKS[1:] + REGISTERED) + " (for "
-                    "'superb'). The test splits of " + ", ".join(REGISTERED) + " are held out "
-                    "by voice, and by vocabulary where a task has words.")
+                    "'superb'). The test splits of ks and " + ", ".join(REGISTERED) + " are held "
+                    "out by voice (accent and variant), and by vocabulary where a task has "
+                    "words.")
     synth.add_argument("--out", required=True, help="output folder (required)")
     synth.add_argument("--size", default="default", choices=tuple(PRESETS),
                        help="size preset of every task: tiny (a few utterances per split, for "
                             "tests), small (what 'train --tiny' and 'superb' synthesize when "
-                            "given no --data), default (test splits: ks 180 clips, sid 120, pr "
+                            "given no --data), default (test splits: ks 1020 clips, sid 1008, pr "
                             "50, asr 400 sentences, sd 300 mixtures, asv 2000 trials, ic 1200, "
                             "sf 1000, qbe 60 queries, er 1200) (default: %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

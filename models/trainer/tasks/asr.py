@@ -22,6 +22,7 @@ import numpy as np
 from ..datasets import Vocabulary
 from ..manifest import letters_line, read_labels, write_labels
 from ..superb_heads import ctc_decode, ctc_loss_on, fit, layer_weights
+from ..synth_plan import voice_splits
 from .common import (
     SPLITS,
     Outcome,
@@ -29,7 +30,6 @@ from .common import (
     Task,
     interval_of,
     speech_plan,
-    voice_splits,
     write_counted_dictionary,
 )
 from .metrics import ratio_statistic, word_errors

@@ -33,7 +33,8 @@ from ..datasets import Vocabulary
 from ..errors import DataError
 from ..manifest import read_labels, write_dictionary, write_labels
 from ..superb_heads import WeightedSum, fit, layer_weights
-from .common import SPLITS, Outcome, Task, interval_of, speech_plan, voice_splits
+from ..synth_plan import voice_splits
+from .common import SPLITS, Outcome, Task, interval_of, speech_plan
 from .metrics import equal_error_rate
 from .text import make_sentence
 

@@ -1,7 +1,8 @@
 """What the registered SUPERB tasks share: held-out voices, synthesis, training, the run.
 
-Held-out voices. The speaker pool of :mod:`models.trainer.synth` is espeak-ng accents
-times voice variants. :func:`voice_splits` splits the *accents* and the *variants*
+Held-out voices. The speaker pool of :mod:`models.trainer.synth_plan` is espeak-ng accents
+times voice variants. Its :func:`voice_splits` (which KS uses too) splits the *accents* and
+the *variants*
 separately (train 5 accents and 26 variants, valid 1 and 6, test 2 and 11) and pairs
 them within a split, so a test voice shares neither its accent nor its variant with any
 training voice.
@@ -35,30 +36,9 @@ from ..fileio import PathLike, write_text_atomic
 from ..manifest import read_manifest, write_dictionary, write_manifest
 from ..superb_heads import HeadSettings, WeightedSum, extract_features
 from ..superb_tasks import SUPERB_TASKS, SuperbTask
-from ..synth_plan import ACCENTS, PRESETS, VARIANTS, UtterancePlan
+from ..synth_plan import PRESETS, SPLITS, UtterancePlan
 from . import TASKS
 from .metrics import BOOTSTRAP_RESAMPLES, bootstrap_interval, rounded_interval
-
-SPLITS = ("train", "valid", "test")
-# Accents and variants per split (the rest of the variants go to test).
-_ACCENT_COUNTS = (5, 1, 2)
-_VARIANT_COUNTS = (26, 6)
-
-
-# ------------------------------------------------------------------------------ voices
-def voice_splits(rng: np.random.Generator) -> dict[str, list[tuple[str, str]]]:
-    """Voices (accent, variant) per split, disjoint in accent *and* in variant."""
-    accents = [ACCENTS[i] for i in rng.permutation(len(ACCENTS))]
-    variants = [VARIANTS[i] for i in rng.permutation(len(VARIANTS))]
-    a_train, a_valid = _ACCENT_COUNTS[0], _ACCENT_COUNTS[0] + _ACCENT_COUNTS[1]
-    v_train, v_valid = _VARIANT_COUNTS[0], _VARIANT_COUNTS[0] + _VARIANT_COUNTS[1]
-    accent_sets = (accents[:a_train], accents[a_train:a_valid], accents[a_valid:])
-    variant_sets = (variants[:v_train], variants[v_train:v_valid], variants[v_valid:])
-    pools = {}
-    for split, accent_set, variant_set in zip(SPLITS, accent_sets, variant_sets):
-        pool = [(a, v) for a in accent_set for v in variant_set]
-        pools[split] = [pool[i] for i in rng.permutation(len(pool))]
-    return pools
 
 
 def pick(rng: np.random.Generator, items):

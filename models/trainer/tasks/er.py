@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from ..datasets import Vocabulary
 from ..manifest import read_labels, write_dictionary, write_labels
 from ..superb_heads import UtteranceHead, fit, layer_weights
-from .common import SPLITS, Outcome, Task, interval_of, speech_plan, voice_splits
+from ..synth_plan import voice_splits
+from .common import SPLITS, Outcome, Task, interval_of, speech_plan
 from .metrics import mean_statistic
 from .text import make_sentence
 

@@ -28,7 +28,8 @@ from torch import nn
 from ..datasets import Vocabulary
 from ..manifest import read_labels, write_dictionary, write_labels
 from ..superb_heads import WeightedSum, fit, layer_weights
-from .common import SPLITS, Outcome, Task, interval_of, pick, speech_plan, voice_splits
+from ..synth_plan import voice_splits
+from .common import SPLITS, Outcome, Task, interval_of, pick, speech_plan
 from .metrics import mean_statistic
 
 SLOTS = ("action", "object", "location")

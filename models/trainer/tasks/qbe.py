@@ -32,7 +32,8 @@ import torch.nn.functional as F
 
 from ..errors import DataError
 from ..manifest import read_labels, write_labels
-from .common import Outcome, Task, interval_of, pick, speech_plan, voice_splits
+from ..synth_plan import voice_splits
+from .common import Outcome, Task, interval_of, pick, speech_plan
 from .metrics import maximum_term_weighted_value, mtwv_statistic
 from .text import WORDS, make_sentence
 

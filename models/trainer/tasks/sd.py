@@ -35,8 +35,8 @@ from ..errors import DataError
 from ..manifest import read_labels, write_labels
 from ..superb_heads import WeightedSum, fit, layer_weights, pad_frames
 from ..synth import colored_noise, render_utterance
-from ..synth_plan import UtterancePlan
-from .common import SPLITS, Outcome, Task, interval_of, speech_plan, voice_splits
+from ..synth_plan import UtterancePlan, voice_splits
+from .common import SPLITS, Outcome, Task, interval_of, speech_plan
 from .metrics import (
     diarization_components,
     diarization_error_rate,

@@ -30,6 +30,7 @@ import numpy as np
 from ..datasets import Vocabulary
 from ..manifest import read_labels, write_labels
 from ..superb_heads import ctc_decode, ctc_loss_on, fit, layer_weights
+from ..synth_plan import voice_splits
 from .common import (
     SPLITS,
     Outcome,
@@ -38,7 +39,6 @@ from .common import (
     interval_of,
     pick,
     speech_plan,
-    voice_splits,
     write_counted_dictionary,
 )
 from .metrics import (
