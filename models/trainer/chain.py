@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from . import checkpoint as ckpt
-from .distill import FULL_PRECISION_BITS, Precision, parse_chain
+from .distill import Precision, parse_chain, run_precision
 from .errors import DataError
 from .settings import PretrainSettings, settings_for_resume, settings_record
 
@@ -32,9 +32,7 @@ def float_name(model: str) -> str:
 
 def teacher_precision(teacher: str) -> Precision:
     run_dir, _ = ckpt.resolve_upstream(teacher)
-    config = ckpt.read_config(run_dir)["config"]
-    return Precision(int(config.get("weight_bits") or FULL_PRECISION_BITS),
-                     int(config.get("activation_bits") or FULL_PRECISION_BITS))
+    return run_precision(ckpt.read_config(run_dir))
 
 
 def chain_settings_for_resume(out: Path, given: Dict[str, Any]) -> Optional[PretrainSettings]:

@@ -287,10 +287,15 @@ def load_teacher(path) -> Tuple[nn.Module, Dict]:
 
     run_dir, checkpoint = ckpt.resolve_upstream(path)
     model, config, step = ckpt.load_run_model(run_dir, checkpoint)
-    precision = Precision(int(getattr(model.config, "weight_bits", FULL_PRECISION_BITS)),
-                          int(getattr(model.config, "activation_bits", FULL_PRECISION_BITS)))
     return model, {"run": str(run_dir.resolve()), "step": step, "model": config["name"],
-                   "precision": precision.label}
+                   "precision": run_precision(config).label}
+
+
+def run_precision(config: Dict) -> Precision:
+    """The bit pair of a run's model, from its ``config.json`` record."""
+    fields = config["config"]
+    return Precision(int(fields.get("weight_bits") or FULL_PRECISION_BITS),
+                     int(fields.get("activation_bits") or FULL_PRECISION_BITS))
 
 
 def copy_teacher_targets(teacher: str, folder: Path) -> Dict:
