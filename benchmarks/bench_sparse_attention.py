@@ -1,6 +1,6 @@
 """Forward time of the Sparseformer's blocked sparse attention against dense attention.
 
-    python benchmarks/bench_sparse_attention.py [--frames 2000 8000] [--repeats 5]
+    python benchmarks/bench_sparse_attention.py [--frames 2000 8000] [--repeats 5] [--device cuda]
 
 Shapes are Sparseformer-DN-S's (batch 1, 4 heads of 64, fixed pattern with block 32 and 8
 summary columns). Timed, in the same run and interleaved so that load from other processes
@@ -44,14 +44,18 @@ class _DenseCore(torch.nn.Module):
         return F.scaled_dot_product_attention(q, k, v)
 
 
-def _best_times(functions, repeats):
+def _best_times(functions, repeats, device):
+    # On a GPU the kernels run asynchronously: wait for them before reading the clock.
+    wait = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for function in functions.values():
         function()  # warm-up (allocations, caches of the masked core)
+    wait()
     best = {name: float("inf") for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
             start = time.perf_counter()
             function()
+            wait()
             best[name] = min(best[name], time.perf_counter() - start)
     return best
 
@@ -63,7 +67,9 @@ def main(argv=None) -> int:
     parser.add_argument("--block", type=int, default=32)
     parser.add_argument("--summary", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -72,9 +78,11 @@ def main(argv=None) -> int:
     cores = {"masked": MaskedSparseAttention(pattern), "dense": _DenseCore(),
              "blocked": BlockedSparseAttention(pattern)}
     layers = {name: transformer_layer(DIM, HEADS, FFN_DIM, dropout=0.0, attention_dropout=0.0,
-                                      attention_core=core).eval()
+                                      attention_core=core).eval().to(device)
               for name, core in cores.items()}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch 1, {HEADS} heads x "
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"{torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {where}; batch 1, {HEADS} heads x "
           f"{HEAD_DIM}, pattern block {pattern.block} / summary {pattern.summary}; "
           f"best of {args.repeats}, seconds")
     header = (f"{'frames':>6}  {'what':<10} {'masked':>8} {'(mask)':>8} {'dense':>8} "
@@ -83,8 +91,8 @@ def main(argv=None) -> int:
     print(header)
     with torch.no_grad():
         for frames in args.frames:
-            q, k, v = (torch.randn(1, HEADS, frames, HEAD_DIM) for _ in range(3))
-            x = torch.randn(1, frames, DIM)
+            q, k, v = (torch.randn(1, HEADS, frames, HEAD_DIM, device=device) for _ in range(3))
+            x = torch.randn(1, frames, DIM, device=device)
             attention = {name: (lambda core=core: core(q, k, v)) for name, core in cores.items()}
             attention["mask"] = lambda: cores["masked"].pattern_bias(frames, q.dtype, q.device)
             rows = {
@@ -93,7 +101,7 @@ def main(argv=None) -> int:
             }
             keys_per_query = pattern.attended_pairs(frames) / frames
             for what, functions in rows.items():
-                best = _best_times(functions, args.repeats)
+                best = _best_times(functions, args.repeats, device)
                 mask = f"{best['mask']:>8.3f}" if "mask" in best else f"{'':>8}"
                 print(f"{frames:>6}  {what:<10} {best['masked']:>8.3f} {mask} "
                       f"{best['dense']:>8.3f} "

@@ -50,6 +50,9 @@ def pick_device(local_rank: int, requested: Optional[str] = None) -> torch.devic
         device = torch.device(requested)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device cuda was requested but no CUDA device is available")
+        if device.type == "cuda" and device.index is None:
+            # a bare "cuda" means this process's GPU (torch.cuda.set_device needs an index)
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
         return device
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
