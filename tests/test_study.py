@@ -281,3 +281,17 @@ def test_smoke_study_end_to_end(smoke_study):
                                       progress=False))
     assert outcome["ran"] == ["superb/sparseformer-dn-s/seed-0/bq/ks"]
     assert (evaluation / "results.json").is_file()
+
+    # A study that grows by a registered task synthesizes only that task's corpus: the files
+    # its finished runs were trained and evaluated on stay as they were.
+    ks_manifest = study / "data" / "ks" / "test.tsv"
+    before = ks_manifest.stat().st_mtime_ns
+    grown = run_study(StudySettings(out=str(study), preset="smoke",
+                                    models="sparseformer-dn-s", seeds=1, tasks="ks,ic",
+                                    progress=False))
+    assert ks_manifest.stat().st_mtime_ns == before
+    assert grown["ran"][0] == "data"
+    assert {job.rsplit("/", 1)[-1] for job in grown["ran"][1:]} == {"ic"}
+    assert "superb/sparseformer-dn-s/seed-0/fp/ic" in grown["ran"]
+    ic = study / "runs" / "sparseformer-dn-s" / "seed-0" / "superb" / "bq" / "ic"
+    assert (ic / "per_item.json").is_file() and (ic / "results.json").is_file()

@@ -269,6 +269,18 @@ def test_every_registered_task_runs_end_to_end(tiny_task_corpus, tmp_path):
         low, high = saved["interval"]
         assert low <= high and {"value", "chance", "chance_definition"} <= set(saved)
         assert (out / "head.pt").is_file() == get_task(task).trains
+        # Where the metric is a ratio of per-item sums, those parts are written for paired
+        # comparisons, one per test item, and they add up to the reported value.
+        per_item = out / "per_item.json"
+        assert per_item.is_file() == (task not in ("asv", "qbe")), task
+        if per_item.is_file():
+            record = json.loads(per_item.read_text())
+            test_lines = (tiny_task_corpus / task / "test.tsv").read_text().splitlines()
+            assert len(record["items"]) == len(test_lines) - 1  # the root line
+            assert len(record["numerators"]) == len(record["denominators"]) == \
+                len(record["items"])
+            assert sum(record["numerators"]) / sum(record["denominators"]) == \
+                pytest.approx(saved["value"], abs=1e-6)
     assert "proxy" in saved["task_name"] and "proxy" in saved["proxy"]   # er comes last
 
 

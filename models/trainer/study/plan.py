@@ -53,17 +53,20 @@ FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
 @dataclass(frozen=True)
 class Preset:
     """Budgets of a study: pre-training/distillation settings, SUPERB head settings, model
-    overrides and the sizes of the synthesized corpus."""
+    overrides and the sizes of the synthesized corpus (``corpus``: pre-training, KS, SID and
+    PR; ``task_size``: the registered tasks' size name, ASR, SD...)."""
 
     train: Dict[str, Any]
     superb: Dict[str, Any]
     overrides: Dict[str, Any]
     corpus: Union[str, CorpusSizes]
+    task_size: str
 
 
 PRESETS = {
     # `train --tiny` (250 steps of 8 x 2 s crops) and the corpus it synthesizes.
-    "small": Preset(train={"tiny": True}, superb={}, overrides={}, corpus=CORPUS_PRESETS["small"]),
+    "small": Preset(train={"tiny": True}, superb={}, overrides={}, corpus=CORPUS_PRESETS["small"],
+                    task_size="small"),
     # tests/train_fixtures.py's one narrow layer: seconds per job.
     "smoke": Preset(train=dict(steps=6, batch_size=2, crop_seconds=0.5, clusters=8,
                                kmeans_max_frames=4000, warmup_steps=2, save_every=3,
@@ -71,9 +74,9 @@ PRESETS = {
                     superb=dict(steps=20, eval_every=10),
                     overrides=dict(layers=1, dim=64, heads=2, sparse_block=8,
                                    sparse_summary=2),
-                    corpus="tiny"),
+                    corpus="tiny", task_size="tiny"),
     # HuBERT Base's first iteration; a real corpus is expected (--data).
-    "full": Preset(train={}, superb={}, overrides={}, corpus="default"),
+    "full": Preset(train={}, superb={}, overrides={}, corpus="default", task_size="default"),
 }
 
 
@@ -186,10 +189,9 @@ def build_plan(settings: StudySettings) -> List[Job]:
     root: Tuple[str, ...] = ()
     if settings.data is None:
         jobs.append(Job("data", "data", data, None,
-                        options={"tasks": ["pretrain", *tasks], "sizes": preset.corpus}))
+                        options={"tasks": ["pretrain", *tasks], "sizes": preset.corpus,
+                                 "task_size": preset.task_size}))
         root = ("data",)
-    from ..synth_plan import TASKS as synthesized  # other tasks: superb synthesizes them
-
     common = {"data": str(data), "progress": False, "device": settings.device,
               "deepspeed": settings.deepspeed}
     for model in names:
@@ -224,9 +226,8 @@ def build_plan(settings: StudySettings) -> List[Job]:
                 for task in tasks:
                     options = {**preset.superb, "task": task, "upstream": str(folder / variant),
                                "out": str(folder / "superb" / variant / task), "seed": seed,
-                               "progress": False, "device": settings.device}
-                    if settings.data is not None or task in synthesized:
-                        options["data"] = str(data)
+                               "progress": False, "device": settings.device,
+                               "data": str(data)}
                     if settings.superb_steps:
                         options["steps"] = settings.superb_steps
                     jobs.append(Job(f"superb/{model}/seed-{seed}/{variant}/{task}", "superb",

@@ -152,22 +152,24 @@ def run_job(job: Job, settings: StudySettings) -> None:
 
 def synthesize(job: Job) -> None:
     """The corpus: pre-training and KS/SID/PR at the preset's sizes, the registered tasks
-    (ASR, SD...) at their ``small`` size, as a ``superb`` run would make them itself."""
+    (ASR, SD...) at the preset's size of theirs. Tasks
+    already there stay as they are (a folder appears only once complete), so a study that
+    grows by a task keeps the corpus its finished runs were trained on."""
     from ..superb_tasks import SUPERB_TASKS
     from ..synth import synthesize_corpus
     from ..tasks.common import synthesize_tasks
 
     path = job.path
     workers = max(1, min(8, os.cpu_count() or 1))
-    tasks = corpus_tasks(job)
+    tasks = [task for task in corpus_tasks(job) if not (path / task).is_dir()]
     builtin = [task for task in tasks
                if not (task in SUPERB_TASKS and SUPERB_TASKS[task].registered)]
     registered = [task for task in tasks if task not in builtin]
-    synthesize_corpus(path, seed=0, sizes=job.options["sizes"], tasks=builtin,
-                      overwrite=path.exists() and any(path.iterdir()), workers=workers,
-                      progress=False)
+    if builtin:
+        synthesize_corpus(path, seed=0, sizes=job.options["sizes"], tasks=builtin,
+                          overwrite=True, workers=workers, progress=False)
     if registered:
-        synthesize_tasks(path, registered, seed=0, size="small", overwrite=True,
+        synthesize_tasks(path, registered, seed=0, size=job.options["task_size"], overwrite=True,
                          workers=workers, progress=False)
 
 

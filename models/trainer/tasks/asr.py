@@ -115,7 +115,8 @@ class SpeechRecognition(Task):
                              "greedy decoding",
             extra={"train_loss_first": round(losses[0], 5),
                    "train_loss_last": round(float(np.mean(losses[-20:])), 5),
-                   "test_words": int(lengths.sum())})
+                   "test_words": int(lengths.sum())},
+            per_item=(errors, lengths))
 
 
 TASK = SpeechRecognition()

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -95,6 +95,10 @@ class Outcome:
     head: nn.Module | None = None
     head_description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Each test item's part of the score, in test-manifest order, where the metric is
+    # sum(numerators) / sum(denominators): what a paired bootstrap between two upstreams
+    # resamples (``per_item.json``). None where the metric is not such a ratio (EER, MTWV).
+    per_item: tuple[Sequence[float], Sequence[float]] | None = None
 
 
 class Task:
@@ -261,4 +265,8 @@ def evaluate_registered(row: SuperbTask, model: nn.Module, folder: Path, run: He
         "head": (None if outcome.head is None
                  else {"task": task.name, "head": outcome.head.state_dict()}),
         "seconds": {"features": round(t_features, 2), "head": round(t_head, 2)},
+        "per_item": None if outcome.per_item is None else {
+            "items": list(manifests["test"].files),
+            "numerators": [float(v) for v in outcome.per_item[0]],
+            "denominators": [float(v) for v in outcome.per_item[1]]},
     }

@@ -104,7 +104,8 @@ class ProsodyClasses(Task):
             head_description="weighted sum + Linear(D, 256) + mean pooling + Linear(256, C)",
             extra={"proxy": "prosody classes (pitch, range, rate, level) made with espeak-ng "
                             "parameters; a proxy for SUPERB's emotion recognition, which "
-                            "espeak-ng cannot produce"})
+                            "espeak-ng cannot produce"},
+            per_item=(correct, np.ones(len(correct))))
 
 
 TASK = ProsodyClasses()

@@ -159,7 +159,8 @@ class IntentClassification(Task):
                               f"uniform random guessing",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
             head_description="weighted sum + Linear(D, 256) + mean pooling + one Linear per "
-                             "slot (action, object, location); correct = all three")
+                             "slot (action, object, location); correct = all three",
+            per_item=(correct, np.ones(len(correct))))
 
 
 TASK = IntentClassification()

@@ -277,7 +277,8 @@ class Diarization(Task):
             head_description="weighted sum + LSTM(128) + Linear(128, 2), permutation-invariant "
                              "BCE, threshold 0.5, 11-frame median filter",
             extra={part: round(float(parts[part].sum() / parts["total"].sum()), 6)
-                   for part in ("missed", "false_alarm", "confusion")})
+                   for part in ("missed", "false_alarm", "confusion")},
+            per_item=(errors, parts["total"]))
 
 
 TASK = Diarization()

@@ -190,7 +190,8 @@ class SlotFilling(Task):
             extra={"slot_value_cer": round(cer(np.arange(len(f1))), 6),
                    "slot_value_cer_interval": rounded_interval(
                        interval_of(cer, len(f1), run.seed)),
-                   "slot_value_cer_chance": 1.0})
+                   "slot_value_cer_chance": 1.0},
+            per_item=(f1, np.ones(len(f1))))
 
 
 TASK = SlotFilling()
