@@ -63,3 +63,23 @@ def test_two_process_gloo_run_matches_single_process_accumulation(tmp_path):
             moved += int(not torch.equal(value, initial[name]))
     assert moved > 10                       # the steps really changed the weights
     assert single_meta["rank_checksums"] == meta["rank_checksums"][:1]
+
+
+def test_nccl_with_more_processes_than_gpus_is_one_clear_error(monkeypatch):
+    """Two torchrun processes on a machine with one GPU: NCCL itself would fail later with
+    "invalid usage"; the trainer refuses first and names the fix."""
+    import pytest
+
+    from models.trainer import distributed
+    from models.trainer.errors import DataError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    for key, value in (("RANK", "1"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "1"),
+                       ("LOCAL_WORLD_SIZE", "2")):
+        monkeypatch.setenv(key, value)
+    # A bare "cuda" is this process's GPU: local rank 1 on one GPU wraps round to cuda:0.
+    assert distributed.pick_device(1, "cuda") == torch.device("cuda", 0)
+    with pytest.raises(DataError, match=r"one GPU per process: 2 processes .* 1 GPU"):
+        distributed.setup("cuda")

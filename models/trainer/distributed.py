@@ -70,6 +70,8 @@ def setup(device: Optional[str] = None, *, init_group: bool = True) -> Context:
     if world_size <= 1:
         return Context(0, 1, 0, chosen, None, False)
     backend = "nccl" if chosen.type == "cuda" else "gloo"
+    if backend == "nccl":
+        check_one_gpu_per_process(world_size)
     owns = False
     if dist.is_initialized():
         backend = dist.get_backend()
@@ -77,6 +79,21 @@ def setup(device: Optional[str] = None, *, init_group: bool = True) -> Context:
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
         owns = True
     return Context(rank, world_size, local_rank, chosen, backend, owns)
+
+
+def check_one_gpu_per_process(world_size: int) -> None:
+    """NCCL refuses two ranks on one GPU ("invalid usage", after the launch): say so first."""
+    from .errors import DataError
+
+    try:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    except ValueError:
+        local = world_size
+    gpus = torch.cuda.device_count()
+    if local > gpus:
+        raise DataError(f"NCCL needs one GPU per process: {local} processes on this machine, "
+                        f"{gpus} GPU(s); start at most {gpus} (torchrun --nproc_per_node "
+                        f"{gpus}) or train on the CPU over gloo (--device cpu)")
 
 
 def teardown(context: Context) -> None:
