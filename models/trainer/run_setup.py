@@ -38,7 +38,7 @@ from .distill import (
 from .errors import DataError
 from .fileio import PathLike
 from .loss import MaskedPrediction
-from .settings import TINY, PretrainSettings, check_settings, settings_record
+from .settings import SMALL, TINY, PretrainSettings, check_settings, settings_record
 from .synth import is_complete_corpus, synthesize_corpus
 from .targets import build_run_targets
 
@@ -216,7 +216,7 @@ def prepare_data(s: PretrainSettings) -> Dict[str, Any]:
         data = out / "data"
         if not is_complete_corpus(data):
             # Anything already there is an interrupted earlier attempt.
-            synthesize_corpus(data, seed=s.seed, sizes="small" if s.tiny else "default",
+            synthesize_corpus(data, seed=s.seed, sizes="small" if s.tiny or s.small else "default",
                               overwrite=data.exists() and any(data.iterdir()), workers=1,
                               progress=show)
             synthesized = True
@@ -377,6 +377,8 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context) -> Run:
     }
     if s.tiny:
         metadata["tiny_preset"] = dict(TINY)
+    if s.small:
+        metadata["small_preset"] = dict(SMALL)
     if teacher_record is not None:
         metadata["teacher"] = teacher_record
     if context.is_main:
