@@ -98,6 +98,19 @@ def test_keyword_speakers_are_disjoint_across_splits():
         assert not train & {voice[part] for voice in speakers["valid"]}
 
 
+@pytest.mark.parametrize("preset", sorted(synth_plan.PRESETS))
+def test_phoneme_test_words_are_held_out_and_test_phonemes_trained(preset):
+    plans = synth_plan.plan_corpus(seed=0, sizes=preset, tasks=["pr"])
+    words = {split: {w for p in plans if p.split == split for w in p.text.split()}
+             for split in ("train", "valid", "test")}
+    assert all(words.values())
+    # Every word of a test sentence is new, "the" and "a" included.
+    assert not words["test"] & words["train"] and not words["test"] & words["valid"]
+    phonemes = {split: {ph for p in plans if p.split == split for ph in p.label.split()}
+                for split in ("train", "test")}
+    assert phonemes["test"] and phonemes["test"] <= phonemes["train"]
+
+
 def test_default_keyword_and_speaker_test_splits_hold_about_a_thousand_items():
     # Two models 3 points apart at 90 % accuracy separate at 95 % with ~1 000 items: the
     # standard error of a difference of two proportions is sqrt(2 x 0.9 x 0.1 / n).
