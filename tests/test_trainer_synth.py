@@ -98,6 +98,37 @@ def test_keyword_speakers_are_disjoint_across_splits():
         assert not train & {voice[part] for voice in speakers["valid"]}
 
 
+@pytest.mark.parametrize("preset", sorted(synth_plan.PRESETS))
+def test_phoneme_test_words_and_voices_are_held_out_and_test_phonemes_trained(preset):
+    plans = synth_plan.plan_corpus(seed=0, sizes=preset, tasks=["pr"])
+    splits = ("train", "valid", "test")
+    words = {split: {w for p in plans if p.split == split for w in p.text.split()}
+             for split in splits}
+    assert all(words.values())
+    # Every word of a test sentence is new, "the" and "a" included.
+    assert not words["test"] & words["train"] and not words["test"] & words["valid"]
+    variants = {split: {p.variant for p in plans if p.split == split} for split in splits}
+    assert not variants["test"] & (variants["train"] | variants["valid"])
+    phonemes = {split: {ph for p in plans if p.split == split for ph in p.label.split()}
+                for split in ("train", "test")}
+    assert phonemes["test"] and phonemes["train"]
+    if preset != "tiny":   # its 12 training sentences need not say every phoneme
+        assert phonemes["test"] <= phonemes["train"], phonemes["test"] - phonemes["train"]
+
+
+def test_phoneme_test_vocabulary_is_covered_by_the_training_vocabulary():
+    from models.trainer import espeak
+
+    said = {}
+    for split, (templates, words) in synth_plan.pr_text_parts().items():
+        vocabulary = {w for kind in words.values() for w in kind}
+        vocabulary |= {w for t in templates for w in t.split() if not w.startswith("{")}
+        said[split] = " ".join(sorted(vocabulary))
+    for accent in synth_plan.PR_ACCENTS:
+        test = set(espeak.phonemize(said["test"], accent))
+        assert test and test <= set(espeak.phonemize(said["train"], accent)), accent
+
+
 def test_default_keyword_and_speaker_test_splits_hold_about_a_thousand_items():
     # Two models 3 points apart at 90 % accuracy separate at 95 % with ~1 000 items: the
     # standard error of a difference of two proportions is sqrt(2 x 0.9 x 0.1 / n).

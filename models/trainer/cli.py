@@ -34,7 +34,8 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                     "and the SUPERB tasks " + ", ".join(TASKS[1:] + REGISTERED) + " (for "
                     "'superb'). The test splits of ks and " + ", ".join(REGISTERED) + " are held "
                     "out by voice (accent and variant), and by vocabulary where a task has "
-                    "words.")
+                    "words; pr's by voice variant and by every word (its accents are shared: "
+                    "the phoneme labels depend on them).")
     synth.add_argument("--out", required=True, help="output folder (required)")
     synth.add_argument("--size", default="default", choices=tuple(PRESETS),
                        help="size preset of every task: tiny (a few utterances per split, for "

@@ -28,6 +28,8 @@ Speakers are (accent, variant) pairs of espeak-ng voices; every utterance also v
 speaking rate, pitch and pitch range, level, and carries light white/pink/brown noise,
 so that none of the tasks is trivial. Keyword-spotting splits use disjoint speakers;
 speaker-ID splits hold out utterances (not speakers); ``_silence_`` clips are noise only.
+No word of a phoneme-recognition test sentence occurs in a training or valid sentence
+(:func:`models.trainer.synth_plan.pr_text_parts`).
 
 Determinism: every utterance is planned up front from the seed and rendered by a pure
 function of its plan (espeak-ng is reloaded and reseeded per utterance), so the same

@@ -16,6 +16,7 @@ from ..constants import SAMPLE_RATE
 from . import espeak
 from .errors import DataError
 from .sentences import KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL, UNKNOWN_WORDS, make_sentence
+from .tasks.text import held_out_halves, sentence_from, split_words, word_disjoint_templates
 
 TASKS = ("pretrain", "ks", "sid", "pr")
 SPLITS = ("train", "valid", "test")   # of every task
@@ -250,14 +251,50 @@ def _plan_sid(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[U
     return plans
 
 
+def pr_text_parts() -> dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]:
+    """(templates, words) of the phoneme-recognition sentences per split: no word of a test
+    sentence, function words included, occurs in a training or validation sentence.
+
+    Training: the 12 templates of :func:`~.tasks.text.word_disjoint_templates`' training
+    side and the training vocabulary (3/4 of each word class); valid: the same templates,
+    half of the held-out vocabulary; test: the 3 templates that share no word with those
+    ("we will ...", "my ...", "... wants to ... a ...") and the other half. The splits can
+    say 214, 53 and 33 distinct words (content + function words: 192 + 22, 31 + 22,
+    27 + 6). Planned with seed 0, distinct words / words spoken per split (voices held
+    out by variant as well, see :func:`_plan_pr`):
+
+    ========  ===========  ========  ========
+    preset    train        valid     test
+    ========  ===========  ========  ========
+    tiny      62 / 98      19 / 23   15 / 20
+    small     202 / 966    51 / 159  30 / 134
+    default   214 / 3 210  52 / 395  33 / 328
+    ========  ===========  ========  ========
+
+    Every phoneme of the test vocabulary occurs in the training vocabulary (per accent);
+    whether it occurs in the *drawn* training sentences is chance. It does for "small"
+    (seeds 0-19) and "default" (seeds 0-5); "tiny", 12 training sentences, misses 1-4 of
+    its 70-91 test phonemes at 15 of the seeds 0-19 (at seed 0, one "əʊ" of 71).
+    """
+    training, held_out = word_disjoint_templates()
+    valid_words, test_words = held_out_halves()
+    return {"train": (training, split_words(False)), "valid": (training, valid_words),
+            "test": (held_out, test_words)}
+
+
 def _plan_pr(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
+    texts = pr_text_parts()
+    # Voices held out by variant, as the other tasks' are; not by accent, since the
+    # phoneme labels depend on it (every split uses the four PR_ACCENTS).
+    variants = {split: list(dict.fromkeys(v for _, v in pool))
+                for split, pool in voice_splits(rng).items()}
     plans = []
     for split, count in (("train", sizes.pr_train), ("valid", sizes.pr_valid),
                          ("test", sizes.pr_test)):
         for index in range(count):
             voice = PR_ACCENTS[rng.integers(len(PR_ACCENTS))]
-            variant = VARIANTS[rng.integers(len(VARIANTS))]
-            text = make_sentence(rng)
+            variant = variants[split][rng.integers(len(variants[split]))]
+            text = sentence_from(rng, *texts[split])
             plans.append(_speech_plan(
                 rng, task="pr", split=split, index=index, seed=seed,
                 relpath=f"wav/{split}/pr-{split}-{index:05d}.wav",

@@ -5,7 +5,11 @@ which appear in training, so an ASR test on it measures memorization. This one h
 templates and ~330 content words. :func:`split_grammar` holds out 4 templates and every
 fourth word of each word class: training sentences use only the other templates and
 words, valid and test sentences only the held-out ones (function words such as "the"
-are shared, as they are in any language).
+are shared, as they are in any language). For a corpus whose test must share no word at
+all with training or validation (the built-in phoneme-recognition corpus of
+:mod:`models.trainer.synth_plan`), :func:`word_disjoint_templates` splits the templates
+with no function word in common and :func:`held_out_halves` splits the held-out words
+between valid and test.
 """
 from __future__ import annotations
 
@@ -83,10 +87,42 @@ def split_templates(held_out: bool) -> tuple[str, ...]:
     return TEMPLATES[cut:] if held_out else TEMPLATES[:cut]
 
 
+def held_out_halves() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """(valid, test): the held-out vocabulary in two disjoint halves (alternate words of
+    each class), for a corpus whose valid and test words must differ too. Every class keeps
+    a word in both; test gets the larger half of a class with an odd count."""
+    held_out = split_words(True)
+    return ({kind: words[1::2] for kind, words in held_out.items()},
+            {kind: words[0::2] for kind, words in held_out.items()})
+
+
+def template_words(template: str) -> set[str]:
+    """The words a template always says (its function words), slots left out."""
+    return {word for word in template.split() if not word.startswith("{")}
+
+
+def word_disjoint_templates() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(training, held-out) templates that share no word at all, not even "the".
+
+    "the" is in 13 of the 16 templates, so the held-out ones are the three without it;
+    training keeps the templates that share none of their words (12; the one with "a" is
+    left out). :func:`split_templates` instead shares function words across the split.
+    """
+    held_out = tuple(t for t in TEMPLATES if "the" not in template_words(t))
+    said = set().union(*map(template_words, held_out))
+    training = tuple(t for t in TEMPLATES if t not in held_out and not template_words(t) & said)
+    return training, held_out
+
+
 def make_sentence(rng: np.random.Generator, held_out: bool, **fixed: str) -> str:
     """One sentence from the training or held-out part; ``fixed`` sets slots (e.g. noun=)."""
-    words = split_words(held_out)
-    templates = split_templates(held_out)
+    return sentence_from(rng, split_templates(held_out), split_words(held_out), **fixed)
+
+
+def sentence_from(rng: np.random.Generator, templates: tuple[str, ...],
+                  words: dict[str, tuple[str, ...]], **fixed: str) -> str:
+    """One sentence from ``templates`` with slots drawn from ``words`` (every class of
+    :data:`WORDS`); ``fixed`` sets slots."""
     if fixed:   # only templates that have every fixed slot
         templates = tuple(t for t in templates if all("{" + k + "}" in t for k in fixed))
     template = templates[int(rng.integers(len(templates)))]
