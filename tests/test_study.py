@@ -64,6 +64,17 @@ def test_the_plan_has_the_studys_matrix(tmp_path):
     assert bq.options["teacher"].endswith("seed-0/fp")
 
 
+def test_small_preset_gives_sequence_heads_fewer_steps(tmp_path):
+    from models.trainer.superb_tasks import SUPERB_TASKS
+
+    plan = build_plan(settings(tmp_path, models="sparseformer-dn-s", seeds=1, preset="small",
+                               tasks="ks,asr,sd,pr"))
+    steps = {job.task: job.options.get("steps") for job in plan if job.kind == "superb"}
+    assert steps["ks"] is None                       # the task's default
+    for task in ("asr", "sd", "pr"):
+        assert steps[task] == 500 < SUPERB_TASKS[task].steps
+
+
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0", ""])
 def test_bad_shards(text):
     with pytest.raises(DataError, match="--shard"):
