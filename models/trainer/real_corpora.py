@@ -317,7 +317,7 @@ def prepare_fluent_speech_commands(root: PathLike, out: PathLike, *, overwrite: 
 
     root = _existing_folder(root, "Fluent Speech Commands").resolve()
     final = _target(out, "ic", overwrite)
-    columns = ("path", "transcription") + SLOTS
+    columns = ("path",) + SLOTS   # and "transcription", copied to .wrd where present
     splits = {}
     for split in SPLITS:
         path = _required_file(root / "data" / f"{split}_data.csv",
@@ -335,12 +335,14 @@ def prepare_fluent_speech_commands(root: PathLike, out: PathLike, *, overwrite: 
                 raise DataError(f"{path}:{number}: an empty {'/'.join(SLOTS)} value")
             intents.append(values)
         splits[split] = ([row["path"].strip() for row in rows], intents,
-                         [" ".join(row["transcription"].split()) for row in rows])
+                         [" ".join((row.get("transcription") or "").split()) for row in rows])
     with _staged(final) as folder:
         for split, (files, intents, texts) in splits.items():
             samples = _measured(root, files, f"fluent speech commands {split}", progress)
-            _write_split(folder, split, root, files, samples,
-                         {"ic": [" ".join(values) for values in intents], "wrd": texts})
+            labels = {"ic": [" ".join(values) for values in intents]}
+            if all(texts):
+                labels["wrd"] = texts
+            _write_split(folder, split, root, files, samples, labels)
         for position, slot in enumerate(SLOTS):
             write_dictionary(folder / f"dict.{slot}.txt",
                              sorted({values[position] for _, intents, _ in splits.values()
