@@ -1,4 +1,4 @@
-"""Command line for the data tools: ``synth``, ``librispeech``, ``speechcommands``, ``kmeans``.
+"""Command line for the data tools: ``synth``, manifests for real corpora, ``kmeans``.
 
 Run as ``python -m models.trainer <command> ...``, or mount under another CLI with
 :func:`add_data_parser` (``profile-encoder data synth --out DIR``). Bad input
@@ -14,12 +14,32 @@ from .errors import DataError
 
 EXIT_DATA_ERROR = 2
 QUIET_HELP = "no progress bars (default: shown)"
+FORCE_HELP = "replace an existing corpus (default: refuse)"
 ALL_TASKS = "all"
 # What `--tasks all` costs at --size default (the registered tasks' "small" presets rendered
 # with one worker on a shared 2-core machine, scaled by their planned counts; stated in help).
 ALL_TASKS_COST = "about 22700 files, 16 h of audio, 1.8 GB, 20 min with one worker"
+# SUPERB task folders from real corpora (models.trainer.real_corpora): command -> (the tasks
+# it writes, the corpus, what --root is).
+REAL_CORPORA = {
+    "speechcommands-v0.01": (("ks",), "Speech Commands v0.01 as SUPERB's KS uses it",
+                             "the unpacked speech_commands_v0.01 folder"),
+    "voxceleb1": (("sid", "asv"), "VoxCeleb1 for SID (iden_split.txt) and ASV (trial list)",
+                  "the VoxCeleb1 folder: dev/wav and test/wav (or wav) with id1xxxx folders"),
+    "fluentcommands": (("ic",), "Fluent Speech Commands for IC",
+                       "the fluent_speech_commands_dataset folder (data/*_data.csv, wavs)"),
+    "snips": (("sf",), "Audio SNIPS for SF, as s3prl's snips_prepare_data.sh leaves it",
+              "the SNIPS folder (all.iob.snips.txt; train, valid, test with 16 kHz .wav)"),
+    "librimix": (("sd",), "Libri2Mix for SD, in s3prl's kaldi-style data folders",
+                 "the folder holding the data folders train, dev and test (wav.scp, rttm)"),
+    "quesst14": (("qbe",), "QUESST 2014 for QbE (the English queries and documents)",
+                 "the quesst14Database folder, audio resampled to 16 kHz"),
+    "iemocap": (("er",), "IEMOCAP for ER (neu, hap+exc, ang, sad), one session as test",
+                "the IEMOCAP folder (Session1 ... Session5)"),
+}
 DESCRIPTION = ("Offline training data: synthesize speech corpora (synth), manifests for "
-               "LibriSpeech and Speech Commands (librispeech, speechcommands), MFCC k-means "
+               "LibriSpeech and Speech Commands (librispeech, speechcommands), SUPERB task "
+               "folders from real corpora (" + ", ".join(REAL_CORPORA) + "), MFCC k-means "
                "targets (kmeans).")
 
 
@@ -51,8 +71,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                             f"{ALL_TASKS_COST})")
     synth.add_argument("--workers", type=int, default=1,
                        help="processes to render with (same output; default: 1)")
-    synth.add_argument("--force", action="store_true",
-                       help="replace an existing corpus (default: refuse)")
+    synth.add_argument("--force", action="store_true", help=FORCE_HELP)
     synth.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
     libri = commands.add_parser("librispeech", help="manifests for a LibriSpeech folder")
@@ -77,6 +96,9 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                                  help="seed for _silence_ clips (default: %(default)s)")
     commands_parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
+    for name, (tasks, corpus, root_help) in REAL_CORPORA.items():
+        _add_real_corpus_command(commands, name, tasks, corpus, root_help)
+
     kmeans = commands.add_parser("kmeans", help="MFCC k-means targets (.km) for manifests",
                                  description="Fit k-means on the first manifest's MFCC "
                                              "features and label every manifest.")
@@ -86,6 +108,52 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     kmeans.add_argument("--max-frames", type=int, default=250_000,
                         help="frames to fit on at most (default: %(default)s)")
     kmeans.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+
+
+def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
+                             root_help: str) -> None:
+    folders = " and ".join(f"OUT/{task}" for task in tasks)
+    parser = commands.add_parser(
+        name, help=f"{corpus}: {folders}",
+        description=f"{corpus}: write {folders}, the task folder(s) that 'profile-encoder "
+                    f"superb --task TASK --data OUT' reads, with SUPERB's splits. Manifests "
+                    f"name the corpus's own 16 kHz WAV files; nothing is copied.")
+    parser.add_argument("--root", required=True, help=f"{root_help} (required)")
+    parser.add_argument("--out", required=True,
+                        help=f"the data folder to write {folders} into (required)")
+
+    def seed(what: str) -> None:
+        parser.add_argument("--seed", type=int, default=0,
+                            help=f"seed for {what} (default: %(default)s)")
+
+    if name == "speechcommands-v0.01":
+        parser.add_argument("--test-root", required=True,
+                            help="the unpacked speech_commands_test_set_v0.01 folder, SUPERB's "
+                                 "test set (required)")
+        seed("the _silence_ clips cut from _background_noise_")
+    elif name == "voxceleb1":
+        parser.add_argument("--tasks", nargs="+", choices=tasks, default=list(tasks),
+                            help=f"which task folders to write (default: {' '.join(tasks)})")
+        parser.add_argument("--iden-split", default=None,
+                            help="SID's split list, lines 'SPLIT PATH' with 1 train, 2 valid, "
+                                 "3 test (default: ROOT/iden_split.txt)")
+        parser.add_argument("--trials", default=None,
+                            help="ASV's test trials, lines 'LABEL PATH1 PATH2' (default: "
+                                 "ROOT/veri_test2.txt, the cleaned VoxCeleb1-O list)")
+        parser.add_argument("--valid-speakers", type=int, default=20,
+                            help="training speakers held out for ASV's valid trials "
+                                 "(default: %(default)s)")
+        parser.add_argument("--valid-trials", type=int, default=2000,
+                            help="ASV valid trials among them, half same-speaker "
+                                 "(default: %(default)s)")
+        seed("choosing ASV's valid speakers and trials")
+    elif name == "iemocap":
+        parser.add_argument("--fold", type=int, default=1,
+                            help="the session tested on, 1-5; SUPERB reports the mean of the "
+                                 "five folds (default: %(default)s)")
+        seed("drawing the 20 %% of the other sessions that form valid")
+    parser.add_argument("--force", action="store_true", help=FORCE_HELP)
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
 
 def add_data_parser(subparsers, name: str = "data") -> argparse.ArgumentParser:
@@ -127,6 +195,9 @@ def _dispatch(args: argparse.Namespace) -> None:
                                                    seed=args.seed,
                                                    progress=not args.quiet).items():
             print(f"{split}: {path}")
+    elif command in REAL_CORPORA:
+        for task, folder in _prepare_real_corpus(args).items():
+            print(f"{task}: {folder}")
     elif command == "kmeans":
         from .targets import build_targets
         written = build_targets(args.manifests, args.clusters, seed=args.seed,
@@ -136,6 +207,29 @@ def _dispatch(args: argparse.Namespace) -> None:
         print(f"k-means: {written['kmeans']}")
     else:  # argparse only lets known commands through
         raise AssertionError(command)
+
+
+def _prepare_real_corpus(args: argparse.Namespace) -> dict:
+    """A ``REAL_CORPORA`` command: the task folders it wrote."""
+    from . import real_corpora as real
+
+    command = args.data_command
+    common = dict(overwrite=args.force, progress=not args.quiet)
+    if command == "speechcommands-v0.01":
+        return {"ks": real.prepare_speech_commands_v1(args.root, args.test_root, args.out,
+                                                      seed=args.seed, **common)}
+    if command == "voxceleb1":
+        return real.prepare_voxceleb1(args.root, args.out, tasks=args.tasks,
+                                      iden_split=args.iden_split, trials=args.trials,
+                                      valid_speakers=args.valid_speakers,
+                                      valid_trials=args.valid_trials, seed=args.seed, **common)
+    if command == "iemocap":
+        return {"er": real.prepare_iemocap(args.root, args.out, fold=args.fold, seed=args.seed,
+                                           **common)}
+    prepare = {"fluentcommands": real.prepare_fluent_speech_commands,
+               "snips": real.prepare_snips, "librimix": real.prepare_librimix,
+               "quesst14": real.prepare_quesst14}[command]
+    return {REAL_CORPORA[command][0][0]: prepare(args.root, args.out, **common)}
 
 
 def _synthesize(args: argparse.Namespace) -> None:

@@ -169,7 +169,7 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
 # ----------------------------------------------------------------------- Speech Commands
 def _read_list(path: Path) -> set[str]:
     if not path.is_file():
-        raise DataError(f"{path}: missing (a Speech Commands v0.02 folder has "
+        raise DataError(f"{path}: missing (a Speech Commands folder has "
                         f"validation_list.txt and testing_list.txt)")
     return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
 
@@ -225,13 +225,16 @@ def _silence_clips(noise_files: list[Path], count: int, rng: np.random.Generator
 def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
                             test_root: Optional[PathLike] = None,
                             silence_clips: Optional[dict[str, int]] = None, seed: int = 0,
+                            train_on_testing_list: bool = True,
                             progress: bool = True) -> dict[str, Path]:
     """Write 12-class keyword-spotting manifests (``train/valid/test.tsv``, ``.ks``).
 
     Splits follow ``validation_list.txt`` and ``testing_list.txt`` (or ``test_root``
-    for the test split). ``_silence_`` clips, by default as many per split as the mean
-    keyword class has, are cut from ``_background_noise_`` with a generator seeded by
-    ``seed`` and written under ``out_dir/_silence_``. The manifests' root is
+    for the test split; then the clips of ``testing_list.txt`` are training data, or are
+    left out with ``train_on_testing_list=False`` as SUPERB's recipe does). ``_silence_``
+    clips, by default as many per split as the mean keyword class has, are cut from
+    ``_background_noise_`` with a generator seeded by ``seed`` and written under
+    ``out_dir/_silence_``. The manifests' root is
     ``out_dir``, which links to the corpus folders (``audio``, ``test_audio``).
     """
     from tqdm import tqdm
@@ -239,7 +242,9 @@ def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
     root = _existing_folder(root, "Speech Commands")
     out = Path(out_dir)
     validation = _read_list(root / "validation_list.txt")
-    testing = _read_list(root / "testing_list.txt") if test_root is None else set()
+    testing = _read_list(root / "testing_list.txt")
+    if test_root is not None and train_on_testing_list:
+        testing = set()
     files = _word_files(root)
     if not files:
         raise DataError(f"{root}: no word folders with .wav clips found")
@@ -249,6 +254,8 @@ def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
     splits: dict[str, list[tuple[str, int, str]]] = {"train": [], "valid": [], "test": []}
     for relative, folder in tqdm(files, desc="speech commands", unit="clip", disable=not progress):
         split = "valid" if relative in validation else "test" if relative in testing else "train"
+        if split == "test" and test_root is not None:
+            continue
         count = _check_audio(root / relative)
         splits[split].append((f"{base}/{relative}", count, _class_of(folder)))
     if test_root is not None:

@@ -95,16 +95,21 @@ class ProsodyClasses(Task):
             lambda: float(accuracy_items(head, x["valid"], y["valid"]).mean()),
             items=len(y["train"]), run=run, higher_is_better=True, desc="superb er head")
         correct = accuracy_items(head, x["test"], y["test"])
+        symbols = list(labels["vocabulary"].symbols)
+        if symbols == list(PROSODY_CLASSES):
+            kind, proxy = "prosody classes", (
+                "prosody classes (pitch, range, rate, level) made with espeak-ng parameters; "
+                "a proxy for SUPERB's emotion recognition, which espeak-ng cannot produce")
+        else:   # a real corpus, e.g. IEMOCAP from 'data iemocap': the task itself
+            kind, proxy = "classes", f"none: the data's own classes {symbols}"
         return Outcome(
             value=float(correct.mean()),
             interval=interval_of(mean_statistic(correct), len(correct), run.seed),
             items=len(correct), chance=1.0 / classes,
-            chance_definition=f"1 / {classes} prosody classes: uniform random guessing",
+            chance_definition=f"1 / {classes} {kind}: uniform random guessing",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
             head_description="weighted sum + Linear(D, 256) + mean pooling + Linear(256, C)",
-            extra={"proxy": "prosody classes (pitch, range, rate, level) made with espeak-ng "
-                            "parameters; a proxy for SUPERB's emotion recognition, which "
-                            "espeak-ng cannot produce"},
+            extra={"proxy": proxy},
             per_item=(correct, np.ones(len(correct))))
 
 
