@@ -110,8 +110,12 @@ def test_speech_commands_separate_test_set(tmp_path):
     write_wav(test_root / "_unknown_" / "c.wav", np.zeros(16000, np.float32))
     prepare_speech_commands(root, tmp_path / "out", test_root=test_root, progress=False)
     assert read_labels(tmp_path / "out" / "test.ks") == ["_silence_", "_unknown_", "yes"]
-    # no/dog clips of testing_list.txt are training data when a separate test set is used
-    assert read_labels(tmp_path / "out" / "train.ks").count("no") == 4
+    # The clips of testing_list.txt stay out of training when a separate test set is used
+    # (their speakers are the test set's); asked for, they train.
+    assert read_labels(tmp_path / "out" / "train.ks").count("no") == 3
+    prepare_speech_commands(root, tmp_path / "out2", test_root=test_root, progress=False,
+                            train_on_testing_list=True)
+    assert read_labels(tmp_path / "out2" / "train.ks").count("no") == 4
 
 
 def test_speech_commands_errors(tmp_path):

@@ -90,8 +90,9 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     commands_parser.add_argument("--out", required=True,
                                  help="where to write train/valid/test.tsv (required)")
     commands_parser.add_argument("--test-root", default=None,
-                                 help="the separate speech_commands_test_set_v0.02 folder "
-                                      "(default: testing_list.txt of --root)")
+                                 help="the separate speech_commands_test_set_v0.02 folder; "
+                                      "the testing_list.txt clips then train nothing "
+                                      "(default: testing_list.txt of --root is the test set)")
     commands_parser.add_argument("--seed", type=int, default=0,
                                  help="seed for _silence_ clips (default: %(default)s)")
     commands_parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)

@@ -225,14 +225,16 @@ def _silence_clips(noise_files: list[Path], count: int, rng: np.random.Generator
 def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
                             test_root: Optional[PathLike] = None,
                             silence_clips: Optional[dict[str, int]] = None, seed: int = 0,
-                            train_on_testing_list: bool = True,
+                            train_on_testing_list: bool = False,
                             progress: bool = True) -> dict[str, Path]:
     """Write 12-class keyword-spotting manifests (``train/valid/test.tsv``, ``.ks``).
 
     Splits follow ``validation_list.txt`` and ``testing_list.txt`` (or ``test_root``
-    for the test split; then the clips of ``testing_list.txt`` are training data, or are
-    left out with ``train_on_testing_list=False`` as SUPERB's recipe does). ``_silence_``
-    clips, by default as many per split as the mean keyword class has, are cut from
+    for the test split; then the clips of ``testing_list.txt`` are left out of every split,
+    as SUPERB's recipe does for v0.01: the separate test sets come from the same recordings
+    project, and whether they share speakers with that list is not documented, so training
+    on it could leak test speakers; ``train_on_testing_list=True`` trains on them anyway).
+    ``_silence_`` clips, by default as many per split as the mean keyword class has, are cut from
     ``_background_noise_`` with a generator seeded by ``seed`` and written under
     ``out_dir/_silence_``. The manifests' root is
     ``out_dir``, which links to the corpus folders (``audio``, ``test_audio``).
