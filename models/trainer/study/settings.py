@@ -41,8 +41,9 @@ class StudySettings:
                                     "convolution, feed_forward, or all); each with the "
                                     "distillation budget", metavar="TYPES")
     preset: str = option("small", "budgets: small (train --tiny: 250 steps, minutes per "
-                                  "run on 2 CPU cores), smoke (a one-layer model, seconds per "
-                                  "run, for tests), full (HuBERT Base's recipe; give --data)",
+                                  "run on 2 CPU cores; the asr, sd, pr and sf heads 500 steps), "
+                                  "smoke (a one-layer model, seconds per run, for tests), full "
+                                  "(HuBERT Base's recipe; give --data)",
                          choices=PRESET_NAMES)
     data: Optional[str] = option(None, "corpus folder (pretrain/ and one folder per task)",
                                  shown="synthesize one into OUT/data", metavar="DIR")
