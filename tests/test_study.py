@@ -96,7 +96,7 @@ def fake_runner(log):
             job.path.mkdir(parents=True, exist_ok=True)
             (job.path / "results.json").write_text("{}")
         else:
-            job.path.write_text("{}")
+            job.path.write_text(json.dumps({"students": {s: {} for s in job.options["students"]}}))
     return run
 
 
@@ -117,6 +117,20 @@ def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
     third = []
     run_study(study, runner=fake_runner(third))
     assert third == [killed_eval.key, killed_train.key]   # in plan order
+
+
+def test_growing_by_an_ablation_measures_its_new_student(tmp_path):
+    study = settings(tmp_path, models="sparseformer-dn-s", seeds=1, scratch=False,
+                     ablations="none", tasks="ks")
+    run_study(study, runner=fake_runner([]))
+    grown = []
+    run_study(settings(tmp_path, models="sparseformer-dn-s", seeds=1, scratch=False,
+                       ablations="attention", tasks="ks"), runner=fake_runner(grown))
+    # The new student trains and is evaluated, and the propagation of that seed is measured
+    # again so that it covers it; nothing that was finished reruns.
+    assert grown == ["train/sparseformer-dn-s/seed-0/bq-attention",
+                     "superb/sparseformer-dn-s/seed-0/bq-attention/ks",
+                     "propagation/sparseformer-dn-s/seed-0"]
 
 
 def test_a_changed_recipe_is_refused(tmp_path):

@@ -285,6 +285,13 @@ def job_state(job: Job) -> str:
         return RESUMABLE if latest_checkpoint(job.path) is not None else TO_DO
     if job.kind == "superb":
         return FINISHED if (job.path / "results.json").is_file() else TO_DO
+    if job.kind == "propagation" and job.path.is_file():
+        # A study that grows by an ablation measures its new students too.
+        try:
+            measured = json.loads(job.path.read_text(encoding="utf-8")).get("students", {})
+        except ValueError:
+            return TO_DO
+        return FINISHED if set(job.options["students"]) <= set(measured) else TO_DO
     return FINISHED if job.path.is_file() else TO_DO
 
 
