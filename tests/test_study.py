@@ -273,7 +273,7 @@ def test_report_without_a_study_is_one_line(capsys, tmp_path):
 def smoke_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
     arguments = ["study", "--out", str(root / "study"), "--preset", "smoke", "--models",
-                 "sparseformer-dn-s", "--seeds", "1", "--tasks", "ks", "--quiet"]
+                 "sparseformer-dn-s", "--seeds", "1", "--tasks", "ks", "--scratch", "--quiet"]
     assert main(arguments) == 0
     return root, arguments
 
@@ -296,6 +296,17 @@ def test_smoke_study_end_to_end(smoke_study):
                     "Cost against accuracy"):
         assert heading in readme
     assert "| sparseformer-dn-s | ks |" in readme
+    # The from-scratch control beside the distilled student, with its interval and verdict.
+    scratch = readme.split("## Distilled against from-scratch BQ")[1].split("\n## ")[0]
+    row = next(line for line in scratch.splitlines() if line.startswith("| sparseformer-dn-s"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "ks" and cells[7] == "1"
+    low, high = (float(x) for x in cells[5].strip("[]").split(","))
+    assert low <= float(cells[4]) <= high
+    assert cells[6] == ("no difference" if low <= 0 <= high else
+                        "distillation helps" if low > 0 else "from scratch is better")
+    # scratch worse by = distilled minus from-scratch accuracy, in points
+    assert float(cells[4]) == pytest.approx(float(cells[2]) - float(cells[3]), abs=0.11)
     assert (root / "reports" / "cost_accuracy.png").stat().st_size > 0
     assert (root / "reports" / "propagation.png").stat().st_size > 0
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..checkpoint import read_json
 from ..errors import DataError
 from ..superb import PER_ITEM, RESULTS
-from .plan import STUDY_FILE, STUDY_LOG
+from .plan import SCRATCH_VARIANT, STUDY_FILE, STUDY_LOG
 
 Cell = Tuple[str, str, str]          # (model, variant, task)
 
@@ -50,7 +50,7 @@ class Study:
 
 
 def variant_names(record: Dict[str, Any]) -> List[str]:
-    names = ["fp", "bq"] + (["bq-scratch"] if record.get("scratch") else [])
+    names = ["fp", "bq"] + ([SCRATCH_VARIANT] if record.get("scratch") else [])
     return names + [f"bq-{kind}" for kind in record.get("ablations", [])]
 
 

@@ -85,6 +85,10 @@ PRESETS = {
 }
 
 
+# The from-scratch control: bq-M pre-trained with HuBERT's loss, no teacher.
+SCRATCH_VARIANT = "bq-scratch"
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str                  # fp, bq, bq-scratch, bq-attention, ...
@@ -96,7 +100,7 @@ class Variant:
 def variants(settings: StudySettings) -> List[Variant]:
     chosen = [Variant("fp", False, None, None), Variant("bq", True, "fp", None)]
     if settings.scratch:
-        chosen.append(Variant("bq-scratch", True, None, None))
+        chosen.append(Variant(SCRATCH_VARIANT, True, None, None))
     chosen += [Variant(f"bq-{kind}", True, "fp", kind) for kind in ablation_types(settings)]
     return chosen
 

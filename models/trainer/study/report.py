@@ -3,7 +3,9 @@
 ``README.md`` holds, in order: Table 1 (our cost columns beside measured ASR WER and SD
 DER, and the paper's), Table 2 (every task: mean and 95 % t-interval over seeds), the
 FP -> BQ degradation per encoder and task with paired-bootstrap intervals over test items
-and the verdict they support, and the error-propagation summary; ``cost_accuracy.png``
+and the verdict they support, the distilled student against the from-scratch BQ control
+and each module-type ablation against FP (when the study has them), and the
+error-propagation summary; ``cost_accuracy.png``
 and ``propagation.png`` are its figures, ``summary.json`` its numbers. Missing cells are
 '-'. Costs are the full-size zoo models' (10 s input, the paper's convention and runtime
 model on an A100); the measured columns are small-scale synthetic speech.
@@ -19,7 +21,7 @@ import numpy as np
 from ..fileio import write_text_atomic
 from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study, paired_seeds
-from .plan import BINARIZED_PREFIX
+from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
 from .stats import (
     RESAMPLES,
     bootstrap_interval,
@@ -69,7 +71,7 @@ def cost_rows(study: Study) -> Dict[tuple, Dict[str, Any]]:
     rows = {}
     for model in study.models:
         for variant in study.variants:
-            if variant == "bq-scratch":
+            if variant == SCRATCH_VARIANT:
                 continue
             rows[(model, variant)] = build_rows(
                 [zoo_name(model, variant)], seconds=PAPER_SECONDS, convention=convention,
@@ -127,23 +129,34 @@ def table2_lines(study: Study) -> List[str]:
     return lines
 
 
-def degradation(study: Study, model: str, task: str, variant: str = "bq") -> Optional[Dict]:
-    """BQ minus FP, oriented so that positive means BQ is worse, with its paired bootstrap
-    interval over test items (seeds paired: each BQ run is distilled from that seed's FP)."""
-    fp, bq = (model, "fp", task), (model, variant, task)
-    seeds = paired_seeds(study, fp, bq)
+def paired_change(study: Study, model: str, task: str, reference: str,
+                  variant: str) -> Optional[Dict]:
+    """``variant`` against ``reference`` on one task, oriented so that positive means
+    ``variant`` is worse, with its paired bootstrap interval over test items (seeds paired:
+    the same seed's runs of both)."""
+    first, second = (model, reference, task), (model, variant, task)
+    seeds = paired_seeds(study, first, second)
     info = study.task_info(task)
     if not seeds or info is None:
         return None
-    before = [study.items[fp][s][1:] for s in seeds]
-    after = [study.items[bq][s][1:] for s in seeds]
+    before = [study.items[first][s][1:] for s in seeds]
+    after = [study.items[second][s][1:] for s in seeds]
     change, low, high = paired_difference(before, after)
     sign = -1.0 if info["higher_is_better"] else 1.0
     low, high = sorted((sign * low, sign * high))
-    return {"model": model, "task": task, "variant": variant, "seeds": seeds,
-            "items": len(before[0][0]), "degradation": sign * change, "low": low,
-            "high": high, "fp": float(np.mean([ratio(p) for p in before])),
-            "bq": float(np.mean([ratio(p) for p in after]))}
+    return {"model": model, "task": task, "reference": reference, "variant": variant,
+            "seeds": seeds, "items": len(before[0][0]), "degradation": sign * change,
+            "low": low, "high": high,
+            "reference_value": float(np.mean([ratio(p) for p in before])),
+            "variant_value": float(np.mean([ratio(p) for p in after]))}
+
+
+def degradation(study: Study, model: str, task: str, variant: str = "bq") -> Optional[Dict]:
+    """BQ minus FP, oriented so that positive means BQ is worse (each BQ run is distilled
+    from that seed's FP)."""
+    row = paired_change(study, model, task, "fp", variant)
+    return None if row is None else {**row, "fp": row["reference_value"],
+                                     "bq": row["variant_value"]}
 
 
 def contrast(study: Study, first: str, second: str, task: str) -> Optional[Dict]:
@@ -233,6 +246,50 @@ def degradation_lines(study: Study, summary: Dict) -> List[str]:
     return lines
 
 
+def variant_lines(study: Study, summary: Dict) -> List[str]:
+    """The from-scratch control against the distilled student (BiT's third ingredient), and
+    each module-type ablation against full precision."""
+    lines: List[str] = []
+    if SCRATCH_VARIANT in study.variants:
+        lines += ["## Distilled against from-scratch BQ", "",
+                  "Positive: the BQ model trained from scratch (HuBERT's loss, same budget) is "
+                  "worse than the BQ student distilled from the FP run, in points; paired "
+                  "bootstrap over test items as above, the same seeds of both.", "",
+                  "| Model | Task | distilled % | from scratch % | scratch worse by (points) | "
+                  "95 % interval | verdict | seeds |",
+                  "| --- | --- | ---: | ---: | ---: | --- | --- | ---: |"]
+        rows = [r for m in study.models for t in study.tasks
+                if (r := paired_change(study, m, t, "bq", SCRATCH_VARIANT))]
+        for r in rows:
+            found = ("no difference" if contains_zero(r["low"], r["high"]) else
+                     "distillation helps" if r["low"] > 0 else "from scratch is better")
+            lines.append(f"| {r['model']} | {r['task']} | {percent(r['reference_value'])} | "
+                         f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
+                         f"[{points(r['low'])}, {points(r['high'])}] | {found} | "
+                         f"{len(r['seeds'])} |")
+        summary["distilled_against_scratch"] = rows
+        lines.append("")
+    ablations = [v for v in study.variants if v not in ("fp", "bq", SCRATCH_VARIANT)]
+    if ablations:
+        lines += ["## Module-type ablations against full precision", "",
+                  "Each row binarizes one module type only (the rest full precision), "
+                  "distilled from the FP run with the same budget; positive: worse than FP, "
+                  "paired bootstrap over test items.", "",
+                  "| Model | Binarized | Task | FP % | ablation % | degradation (points) | "
+                  "95 % interval | seeds |",
+                  "| --- | --- | --- | ---: | ---: | ---: | --- | ---: |"]
+        rows = [r for m in study.models for v in ablations for t in study.tasks
+                if (r := paired_change(study, m, t, "fp", v))]
+        for r in rows:
+            lines.append(f"| {r['model']} | {r['variant'][len(BINARIZED_PREFIX):]} | "
+                         f"{r['task']} | {percent(r['reference_value'])} | "
+                         f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
+                         f"[{points(r['low'])}, {points(r['high'])}] | {len(r['seeds'])} |")
+        summary["ablations"] = rows
+        lines.append("")
+    return lines
+
+
 def verdict_paragraph(study: Study, contrasts: List[Dict], first: str, second: str) -> str:
     if not contrasts:
         return ("**Verdict:** no task has per-item scores of both encoders yet, so the "
@@ -308,7 +365,7 @@ def propagation_paragraph(bq: List[Dict], rows: List[Dict]) -> str:
             + ("the seed intervals do not overlap." if apart else
                "the seed intervals overlap or are missing, so the encoders cannot be told "
                "apart at this scale."))
-    ablations = [r for r in rows if r["variant"] not in ("bq", "bq-scratch")]
+    ablations = [r for r in rows if r["variant"] not in ("bq", SCRATCH_VARIANT)]
     for model in dict.fromkeys(r["model"] for r in ablations):
         mine = sorted((r for r in ablations if r["model"] == model), key=lambda r: -r["last"])
         text += (f" In {model}, binarizing only {mine[0]['variant'][3:]} leaves the largest "
@@ -332,7 +389,8 @@ def write_report(out: Path, reports: Path) -> Path:
              f"{study.record['recipe']['preset']}. Job time logged so far: {hours:.2f} h.",
              ""]
     lines += table1_lines(study, costs) + table2_lines(study)
-    lines += degradation_lines(study, summary) + propagation_lines(study, summary)
+    lines += degradation_lines(study, summary) + variant_lines(study, summary)
+    lines += propagation_lines(study, summary)
     figure = cost_accuracy_figure(study, costs, reports / "cost_accuracy.png")
     lines += ["## Cost against accuracy", "",
               f"![cost vs accuracy](cost_accuracy.png) {figure}" if figure else
