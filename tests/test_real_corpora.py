@@ -2,6 +2,7 @@
 a tiny fake of the corpus's layout; the expected manifests are worked out by hand below."""
 import json
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -170,6 +171,39 @@ def test_librispeech_asr_alone_needs_no_lexicon_and_keeps_what_exists(tmp_path):
         real.prepare_librispeech_tasks(root, tmp_path / "data", tasks=["asr"], progress=False)
     with pytest.raises(DataError, match="serves the tasks asr and pr, not \\['ks'\\]"):
         real.prepare_librispeech_tasks(root, tmp_path / "data", tasks=["ks"], progress=False)
+
+
+def test_librispeech_full_scale_data_folder_feeds_a_study(cli, tmp_path):
+    """The README's full-scale data folder: pretrain/ from `data librispeech` joined by its
+    shell lines (two training subsets here, three there), asr/ and pr/ from `data
+    librispeech-tasks`; a smoke study pre-trains on pretrain/ and evaluates on the tasks."""
+    root, lexicons = _librispeech(tmp_path)
+    shutil.copytree(root / "train-clean-100", root / "train-other-500")
+    data = tmp_path / "superb"
+    made = cli("data", "librispeech", "--root", root, "--out", data / "pretrain", "--quiet",
+               "--subsets", "train-clean-100", "train-other-500", "dev-clean")
+    assert made.returncode == 0, made.stderr[-2000:]
+    join = """{ head -1 train-clean-100.tsv
+    for s in train-clean-100 train-other-500; do tail -n +2 $s.tsv; done
+  } > train.tsv
+  cp dev-clean.tsv valid.tsv"""
+    subprocess.run(["bash", "-c", join], cwd=data / "pretrain", check=True)
+    made = cli("data", "librispeech-tasks", "--root", root, "--out", data, "--lexicon",
+               *lexicons, "--quiet")
+    assert made.returncode == 0, made.stderr[-2000:]
+    study = tmp_path / "study"
+    ran = cli("study", "--out", study, "--data", data, "--preset", "smoke", "--models",
+              TINY_MODEL, "--seeds", "1", "--tasks", "asr,pr", "--quiet",
+              env={"OMP_NUM_THREADS": "1"})
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    seed = study / "runs" / TINY_MODEL / "seed-0"
+    metadata = json.loads((seed / "fp" / "metadata.json").read_text())
+    assert metadata["pretrain_folder"] == str((data / "pretrain").resolve())
+    assert metadata["utterances"] == {"train": 8, "valid": 2}    # 4 + 4 joined; dev-clean
+    for task in ("asr", "pr"):
+        results = json.loads((seed / "superb" / "bq" / task / "results.json").read_text())
+        assert results["data"]["folder"] == str(data.resolve())
+        assert results["data"]["utterances"] == {"train": 4, "valid": 2, "test": 2}
 
 
 # ----------------------------------------------------------------- Speech Commands v0.01
