@@ -1,6 +1,8 @@
 """SUPERB task folders from real corpus layouts (models.trainer.real_corpora), each built from
 a tiny fake of the corpus's layout; the expected manifests are worked out by hand below."""
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -29,10 +31,179 @@ def _manifest(folder, split):
 
 
 def _superb(cli, task, data, out):
+    # One thread: the recurrent heads (ASR) run many times slower on two contended ones.
     result = cli("superb", "--task", task, "--random-init", TINY_MODEL, *TINY_OVERRIDE_ARGS,
-                 "--data", data, "--out", out, "--steps", "2", "--eval-every", "1", "--quiet")
+                 "--data", data, "--out", out, "--steps", "2", "--eval-every", "1", "--quiet",
+                 env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "results.json").read_text())
+
+
+# ------------------------------------------------------------------ LibriSpeech: asr, pr
+LIBRISPEECH = {   # subset -> speaker, chapter, transcripts (utterances 0000, 0001, ...)
+    "train-clean-100": [("19", "198", ["A CAT RAN", "THE WORLD"]),
+                        ("103", "1240", ["THE CAT SAT", "THE DOG RAN"])],
+    "dev-clean": [("84", "121123", ["HELLO WORLD", "A DOG SAT"])],
+    "test-clean": [("61", "70968", ["THE CAT SAT", "A DOG"])],
+}
+LEXICON = "THE DH AH0\nCAT\tK AE1 T\nSAT S AE1 T\nDOG D AO1 G\nRAN R AE1 N\nA AH0\n" \
+          "THE DH IY0\n"         # listed twice: the first pronunciation counts
+MORE_LEXICON = "cat K AA1 T\nWORLD W ER1 L D\nHELLO HH AH0 L OW1\nDON'T D OW1 N T\n"
+
+
+def _librispeech(tmp_path):
+    import soundfile
+
+    root = tmp_path / "LibriSpeech"
+    for subset, chapters in LIBRISPEECH.items():
+        for speaker, chapter, texts in chapters:
+            folder = root / subset / speaker / chapter
+            folder.mkdir(parents=True)
+            lines = []
+            for index, text in enumerate(texts):
+                utterance = f"{speaker}-{chapter}-{index:04d}"
+                rng = np.random.default_rng(len(lines) + int(speaker))
+                soundfile.write(folder / f"{utterance}.flac",
+                                rng.uniform(-0.3, 0.3, RATE + 1600 * index), RATE,
+                                subtype="PCM_16")
+                lines.append(f"{utterance} {text}\n")
+            (folder / f"{speaker}-{chapter}.trans.txt").write_text("".join(lines))
+    lexicons = [tmp_path / "lexicon.txt", tmp_path / "more-lexicon.txt"]
+    for path, text in zip(lexicons, (LEXICON, MORE_LEXICON)):
+        path.write_text(text)
+    return root, lexicons
+
+
+def test_librispeech_asr_and_pr_folders(tmp_path):
+    root, lexicons = _librispeech(tmp_path)
+    written = real.prepare_librispeech_tasks(root, tmp_path / "data", lexicon=lexicons,
+                                             progress=False)
+    assert written == {"asr": tmp_path / "data" / "asr", "pr": tmp_path / "data" / "pr"}
+    train_files = ["train-clean-100/103/1240/103-1240-0000.flac",     # sorted by utterance id
+                   "train-clean-100/103/1240/103-1240-0001.flac",
+                   "train-clean-100/19/198/19-198-0000.flac",
+                   "train-clean-100/19/198/19-198-0001.flac"]
+    for folder in written.values():
+        train, valid, test = (_manifest(folder, s) for s in ("train", "valid", "test"))
+        assert train.root == valid.root == test.root == root.resolve()   # nothing copied
+        assert list(train.files) == train_files
+        assert train.num_samples == (16000, 17600, 16000, 17600)
+        assert list(valid.files) == ["dev-clean/84/121123/84-121123-0000.flac",
+                                     "dev-clean/84/121123/84-121123-0001.flac"]
+        assert list(test.files) == ["test-clean/61/70968/61-70968-0000.flac",
+                                    "test-clean/61/70968/61-70968-0001.flac"]
+        assert read_labels(folder / "train.wrd") == ["THE CAT SAT", "THE DOG RAN", "A CAT RAN",
+                                                     "THE WORLD"]
+        assert read_labels(folder / "test.wrd") == ["THE CAT SAT", "A DOG"]
+    asr, pr = written["asr"], written["pr"]
+    assert read_labels(asr / "valid.ltr") == ["H E L L O | W O R L D |", "A | D O G | S A T |"]
+    letters = dict(line.split() for line in _lines(asr / "dict.ltr.txt"))
+    assert set(letters) == set("ACDEGHLNORSTW|") and letters["|"] == "21"   # 21 words
+    assert read_labels(pr / "train.phn") == ["DH AH0 K AE1 T S AE1 T", "DH AH0 D AO1 G R AE1 N",
+                                             "AH0 K AE1 T R AE1 N", "DH AH0 W ER1 L D"]
+    assert read_labels(pr / "valid.phn") == ["HH AH0 L OW1 W ER1 L D", "AH0 D AO1 G S AE1 T"]
+    assert read_labels(pr / "test.phn") == ["DH AH0 K AE1 T S AE1 T", "AH0 D AO1 G"]
+    # Counted over the three splits (56 phonemes), most frequent first, ties by name.
+    assert _lines(pr / "dict.phn.txt") == [
+        "AE1 8", "AH0 8", "T 6", "D 5", "DH 4", "AO1 3", "G 3", "K 3", "L 3", "S 3", "ER1 2",
+        "N 2", "R 2", "W 2", "HH 1", "OW1 1"]
+    assert not list((tmp_path / "data").glob("*.partial"))
+
+
+def test_librispeech_asr_and_pr_run_superb_end_to_end(cli, tmp_path):
+    root, lexicons = _librispeech(tmp_path)
+    made = cli("data", "librispeech-tasks", "--root", root, "--out", tmp_path / "data",
+               "--lexicon", *lexicons, "--quiet")
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert made.stdout.splitlines() == [f"asr: {tmp_path / 'data' / 'asr'}",
+                                        f"pr: {tmp_path / 'data' / 'pr'}"]
+    asr = _superb(cli, "asr", tmp_path / "data", tmp_path / "run-asr")
+    assert asr["data"]["utterances"] == {"train": 4, "valid": 2, "test": 2}
+    # Answering 'THE' (3 of the 11 training words): 'THE CAT SAT' 2 deletions, 'A DOG' 1
+    # substitution and 1 deletion: 4 errors in 5 words.
+    assert asr["chance"] == pytest.approx(4 / 5)
+    pr = _superb(cli, "pr", tmp_path / "data", tmp_path / "run-pr")
+    assert pr["data"]["utterances"] == {"train": 4, "valid": 2, "test": 2}
+    # Answering 'AE1' (5 of the 29 training phonemes): 7 edits for the 8 phonemes of the first
+    # test sentence, 4 for the 4 of 'A DOG'.
+    assert pr["chance"] == pytest.approx(11 / 12)
+
+
+def test_librispeech_bad_input_is_one_line_and_exit_2(cli, tmp_path):
+    root, lexicons = _librispeech(tmp_path)
+    malformed, partial = tmp_path / "malformed.txt", tmp_path / "partial.txt"
+    malformed.write_text("THE DH AH0\n\nWORLD\n")
+    partial.write_text("THE DH AH0\nCAT K AE1 T\nA AH0\nRAN R AE1 N\nWORLD W ER1 L D\n"
+                       "HELLO HH AH0 L OW1\n")
+    out = tmp_path / "data"
+    cases = [
+        (("--lexicon", *lexicons, "--root", tmp_path / "nowhere"),
+         "nowhere: LibriSpeech folder does not exist"),
+        ((), "the pr task needs a lexicon (--lexicon FILE"),
+        (("--lexicon", malformed), "malformed.txt:3: expected 'WORD PHONEME PHONEME ...', got "
+                                   "'WORLD'"),
+        (("--lexicon", tmp_path / "none.txt"), "none.txt: missing (a lexicon"),
+        (("--lexicon", partial), "2 words of the transcripts are not in the lexicon, e.g. SAT "
+                                 "(103-1240-0000), DOG (103-1240-0001); add them"),
+    ]
+    for arguments, needle in cases:
+        if "--root" not in arguments:
+            arguments = ("--root", root, *arguments)
+        result = cli("data", "librispeech-tasks", *arguments, "--out", out, "--quiet")
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+        assert lines[0].startswith("profile-encoder: error:") and needle in lines[0], lines
+    assert not out.exists() or not list(out.iterdir())    # nothing written, not even asr
+    shutil.rmtree(root / "dev-clean")
+    result = cli("data", "librispeech-tasks", "--root", root, "--tasks", "asr", "--out", out,
+                 "--quiet")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "dev-clean: LibriSpeech dev-clean (SUPERB's valid split" in result.stderr
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_librispeech_asr_alone_needs_no_lexicon_and_keeps_what_exists(tmp_path):
+    root, _ = _librispeech(tmp_path)
+    assert list(real.prepare_librispeech_tasks(root, tmp_path / "data", tasks=["asr"],
+                                               progress=False)) == ["asr"]
+    assert not (tmp_path / "data" / "pr").exists()
+    with pytest.raises(DataError, match="asr: already exists; pass --force"):
+        real.prepare_librispeech_tasks(root, tmp_path / "data", tasks=["asr"], progress=False)
+    with pytest.raises(DataError, match="serves the tasks asr and pr, not \\['ks'\\]"):
+        real.prepare_librispeech_tasks(root, tmp_path / "data", tasks=["ks"], progress=False)
+
+
+def test_librispeech_full_scale_data_folder_feeds_a_study(cli, tmp_path):
+    """The README's full-scale data folder: pretrain/ from `data librispeech` joined by its
+    shell lines (two training subsets here, three there), asr/ and pr/ from `data
+    librispeech-tasks`; a smoke study pre-trains on pretrain/ and evaluates on the tasks."""
+    root, lexicons = _librispeech(tmp_path)
+    shutil.copytree(root / "train-clean-100", root / "train-other-500")
+    data = tmp_path / "superb"
+    made = cli("data", "librispeech", "--root", root, "--out", data / "pretrain", "--quiet",
+               "--subsets", "train-clean-100", "train-other-500", "dev-clean")
+    assert made.returncode == 0, made.stderr[-2000:]
+    join = """{ head -1 train-clean-100.tsv
+    for s in train-clean-100 train-other-500; do tail -n +2 $s.tsv; done
+  } > train.tsv
+  cp dev-clean.tsv valid.tsv"""
+    subprocess.run(["bash", "-c", join], cwd=data / "pretrain", check=True)
+    made = cli("data", "librispeech-tasks", "--root", root, "--out", data, "--lexicon",
+               *lexicons, "--quiet")
+    assert made.returncode == 0, made.stderr[-2000:]
+    study = tmp_path / "study"
+    ran = cli("study", "--out", study, "--data", data, "--preset", "smoke", "--models",
+              TINY_MODEL, "--seeds", "1", "--tasks", "asr,pr", "--quiet",
+              env={"OMP_NUM_THREADS": "1"})
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    seed = study / "runs" / TINY_MODEL / "seed-0"
+    metadata = json.loads((seed / "fp" / "metadata.json").read_text())
+    assert metadata["pretrain_folder"] == str((data / "pretrain").resolve())
+    assert metadata["utterances"] == {"train": 8, "valid": 2}    # 4 + 4 joined; dev-clean
+    for task in ("asr", "pr"):
+        results = json.loads((seed / "superb" / "bq" / task / "results.json").read_text())
+        assert results["data"]["folder"] == str(data.resolve())
+        assert results["data"]["utterances"] == {"train": 4, "valid": 2, "test": 2}
 
 
 # ----------------------------------------------------------------- Speech Commands v0.01

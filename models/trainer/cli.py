@@ -22,6 +22,10 @@ ALL_TASKS_COST = "about 22700 files, 16 h of audio, 1.8 GB, 20 min with one work
 # SUPERB task folders from real corpora (models.trainer.real_corpora): command -> (the tasks
 # it writes, the corpus, what --root is).
 REAL_CORPORA = {
+    "librispeech-tasks": (("asr", "pr"), "LibriSpeech for ASR and PR (train-clean-100, "
+                                         "dev-clean, test-clean)",
+                          "the LibriSpeech folder holding train-clean-100, dev-clean and "
+                          "test-clean"),
     "speechcommands-v0.01": (("ks",), "Speech Commands v0.01 as SUPERB's KS uses it",
                              "the unpacked speech_commands_v0.01 folder"),
     "voxceleb1": (("sid", "asv"), "VoxCeleb1 for SID (iden_split.txt) and ASV (trial list)",
@@ -118,23 +122,32 @@ def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
         name, help=f"{corpus}: {folders}",
         description=f"{corpus}: write {folders}, the task folder(s) that 'profile-encoder "
                     f"superb --task TASK --data OUT' reads, with SUPERB's splits. Manifests "
-                    f"name the corpus's own 16 kHz WAV files; nothing is copied.")
+                    f"name the corpus's own 16 kHz audio files; nothing is copied.")
     parser.add_argument("--root", required=True, help=f"{root_help} (required)")
     parser.add_argument("--out", required=True,
                         help=f"the data folder to write {folders} into (required)")
+
+    if len(tasks) > 1:
+        parser.add_argument("--tasks", nargs="+", choices=tasks, default=list(tasks),
+                            help=f"which task folders to write (default: {' '.join(tasks)})")
 
     def seed(what: str) -> None:
         parser.add_argument("--seed", type=int, default=0,
                             help=f"seed for {what} (default: %(default)s)")
 
-    if name == "speechcommands-v0.01":
+    if name == "librispeech-tasks":
+        parser.add_argument("--lexicon", nargs="+", default=None, metavar="FILE",
+                            help="pr's pronunciations: lines 'WORD PHONEME PHONEME ...', e.g. "
+                                 "s3prl's librispeech-lexicon-200k-g2p.txt and "
+                                 "librispeech-lexicon-allothers-g2p.txt; a word's first "
+                                 "pronunciation counts; a transcript word missing from them "
+                                 "is an error (required for pr)")
+    elif name == "speechcommands-v0.01":
         parser.add_argument("--test-root", required=True,
                             help="the unpacked speech_commands_test_set_v0.01 folder, SUPERB's "
                                  "test set (required)")
         seed("the _silence_ clips cut from _background_noise_")
     elif name == "voxceleb1":
-        parser.add_argument("--tasks", nargs="+", choices=tasks, default=list(tasks),
-                            help=f"which task folders to write (default: {' '.join(tasks)})")
         parser.add_argument("--iden-split", default=None,
                             help="SID's split list, lines 'SPLIT PATH' with 1 train, 2 valid, "
                                  "3 test (default: ROOT/iden_split.txt)")
@@ -216,6 +229,9 @@ def _prepare_real_corpus(args: argparse.Namespace) -> dict:
 
     command = args.data_command
     common = dict(overwrite=args.force, progress=not args.quiet)
+    if command == "librispeech-tasks":
+        return real.prepare_librispeech_tasks(args.root, args.out, tasks=args.tasks,
+                                              lexicon=args.lexicon, **common)
     if command == "speechcommands-v0.01":
         return {"ks": real.prepare_speech_commands_v1(args.root, args.test_root, args.out,
                                                       seed=args.seed, **common)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -115,6 +115,41 @@ def _librispeech_subsets(root: Path) -> dict[str, Path]:
             if p.is_dir() and any(p.glob("*/*/*.trans.txt"))}
 
 
+class LibriSpeechUtterance(NamedTuple):
+    utterance: str      # <speaker>-<chapter>-<n>
+    relative: str       # <subset>/<speaker>/<chapter>/<utterance>.flac (LibriSpeech folder)
+    samples: int
+    text: str           # the transcript, upper case
+
+
+def read_librispeech_subset(folder: Path, *, progress: bool) -> list[LibriSpeechUtterance]:
+    """Every utterance of one LibriSpeech subset folder, sorted by id; each must be a 16 kHz
+    mono FLAC (headers are read) with a transcript line."""
+    from tqdm import tqdm
+
+    entries = []
+    transcripts = sorted(folder.glob("*/*/*.trans.txt"))
+    for transcript in tqdm(transcripts, desc=f"librispeech {folder.name}", unit="chapter",
+                           disable=not progress):
+        for number, line in enumerate(transcript.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            match = _TRANSCRIPT_LINE.match(line.strip())
+            if match is None:
+                raise DataError(f"{transcript}:{number}: expected 'UTTERANCE-ID WORDS', "
+                                f"got {line!r}")
+            utterance, text = match.groups()
+            audio = transcript.parent / f"{utterance}.flac"
+            if not audio.is_file():
+                raise DataError(f"{transcript}:{number}: audio file {audio.name} is missing")
+            entries.append(LibriSpeechUtterance(
+                utterance, audio.relative_to(folder.parent).as_posix(), _check_audio(audio),
+                text.upper()))
+    if not entries:
+        raise DataError(f"{folder}: transcripts list no utterances")
+    return sorted(entries)
+
+
 def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Sequence[str]] = None,
                         *, progress: bool = True) -> dict[str, Path]:
     """Write ``<subset>.tsv``, ``.wrd`` and ``.ltr`` into ``out_dir`` for LibriSpeech.
@@ -123,8 +158,6 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
     folder. ``subsets`` picks some (default: all found). Utterances are sorted by id;
     every file must be a 16 kHz mono FLAC with a transcript line. Returns the manifests.
     """
-    from tqdm import tqdm
-
     root = _existing_folder(root, "LibriSpeech")
     found = _librispeech_subsets(root)
     if not found:
@@ -138,30 +171,11 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
     out = Path(out_dir)
     written = {}
     for name, folder in found.items():
-        entries = []
-        transcripts = sorted(folder.glob("*/*/*.trans.txt"))
-        for transcript in tqdm(transcripts, desc=f"librispeech {name}", unit="chapter",
-                               disable=not progress):
-            for number, line in enumerate(transcript.read_text(encoding="utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                match = _TRANSCRIPT_LINE.match(line.strip())
-                if match is None:
-                    raise DataError(f"{transcript}:{number}: expected 'UTTERANCE-ID WORDS', "
-                                    f"got {line!r}")
-                utterance, text = match.groups()
-                audio = transcript.parent / f"{utterance}.flac"
-                if not audio.is_file():
-                    raise DataError(f"{transcript}:{number}: audio file {audio.name} is missing")
-                entries.append((utterance, audio.relative_to(folder.parent).as_posix(),
-                                _check_audio(audio), text.upper()))
-        if not entries:
-            raise DataError(f"{folder}: transcripts list no utterances")
-        entries.sort()
+        entries = read_librispeech_subset(folder, progress=progress)
         manifest = write_manifest(out / f"{name}.tsv", folder.parent,
-                                  [(relative, count) for _, relative, count, _ in entries])
-        write_labels(out / f"{name}.wrd", [text for *_, text in entries])
-        write_labels(out / f"{name}.ltr", [letters_line(text) for *_, text in entries])
+                                  [(entry.relative, entry.samples) for entry in entries])
+        write_labels(out / f"{name}.wrd", [entry.text for entry in entries])
+        write_labels(out / f"{name}.ltr", [letters_line(entry.text) for entry in entries])
         written[name] = manifest
     return written
 
