@@ -50,10 +50,10 @@ def pick_device(local_rank: int, requested: Optional[str] = None) -> torch.devic
         device = torch.device(requested)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device cuda was requested but no CUDA device is available")
-        if device.type == "cuda" and device.index is None:
-            # a bare "cuda" means this process's GPU (torch.cuda.set_device needs an index)
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        return device
+        if device.type != "cuda" or device.index is not None:
+            return device
+        # a bare "cuda" means this process's GPU, as below (torch.cuda.set_device needs an
+        # index)
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
