@@ -11,3 +11,9 @@ class DataError(ValueError):
     and, where there is one, the fix; a command-line front end prints it as one line and
     exits with status 2.
     """
+
+
+def check_seed(seed) -> None:
+    """A corpus seed is a non-negative integer (numpy's seed sequences refuse the rest)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed!r}")

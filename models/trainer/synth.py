@@ -53,7 +53,7 @@ import numpy as np
 from ..constants import SAMPLE_RATE
 from . import espeak
 from .audio import write_wav
-from .errors import DataError
+from .errors import DataError, check_seed
 from .fileio import PathLike, write_text_atomic
 from .manifest import letters_line, write_dictionary, write_labels, write_manifest
 from .sentences import KS_CLASSES
@@ -84,8 +84,7 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
     """
     sizes = resolve_sizes(sizes)
     tasks = check_tasks(tasks)
-    if not isinstance(seed, int) or seed < 0:
-        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     out = Path(out_dir)
     kept_tasks = prepare_output(out, tasks, overwrite)
     started = time.perf_counter()

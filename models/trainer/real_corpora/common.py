@@ -75,8 +75,3 @@ def _write_split(folder: Path, split: str, root: Path, relatives: Sequence[str],
     write_manifest(folder / f"{split}.tsv", root, zip(relatives, samples))
     for suffix, lines in labels.items():
         write_labels(folder / f"{split}.{suffix}", list(lines))
-
-
-def _check_seed(seed: int) -> None:
-    if not isinstance(seed, int) or seed < 0:
-        raise DataError(f"seed must be a non-negative integer, got {seed!r}")

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from ..corpora import _existing_folder
-from ..errors import DataError
+from ..errors import DataError, check_seed
 from ..fileio import PathLike
 from ..manifest import write_dictionary
-from .common import _check_seed, _measured, _staged, _target, _write_split
+from .common import _measured, _staged, _target, _write_split
 
 IEMOCAP_SESSIONS = 5
 IEMOCAP_CLASSES = ("neu", "hap", "ang", "sad")
@@ -42,7 +42,7 @@ def prepare_iemocap(root: PathLike, out: PathLike, *, fold: int = 1, seed: int =
     root = _existing_folder(root, "IEMOCAP").resolve()
     if fold not in range(1, IEMOCAP_SESSIONS + 1):
         raise DataError(f"fold must be a session number 1-{IEMOCAP_SESSIONS}, got {fold!r}")
-    _check_seed(seed)
+    check_seed(seed)
     final = _target(out, "er", overwrite)
     kept: dict[bool, list[tuple[str, str]]] = {True: [], False: []}   # test session or not
     for number in range(1, IEMOCAP_SESSIONS + 1):

@@ -11,17 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..corpora import _existing_folder, prepare_speech_commands
+from ..errors import check_seed
 from ..fileio import PathLike
 from ..manifest import read_manifest, write_manifest
 from ..synth_plan import SPLITS
-from .common import _check_seed, _staged, _target
+from .common import _staged, _target
 
 
 def prepare_speech_commands_v1(root: PathLike, test_root: PathLike, out: PathLike, *,
                                seed: int = 0, overwrite: bool = False,
                                progress: bool = True) -> Path:
     """``OUT/ks`` from ``speech_commands_v0.01`` and ``speech_commands_test_set_v0.01``."""
-    _check_seed(seed)
+    check_seed(seed)
     final = _target(out, "ks", overwrite)
     _existing_folder(test_root, "Speech Commands test set")
     with _staged(final) as folder:

@@ -19,11 +19,11 @@ import numpy as np
 
 from ...constants import SAMPLE_RATE
 from ..corpora import _existing_folder
-from ..errors import DataError
+from ..errors import DataError, check_seed
 from ..fileio import PathLike
 from ..manifest import write_dictionary
 from ..synth_plan import SPLITS
-from .common import _check_seed, _fields, _measured, _staged, _target, _write_split
+from .common import _fields, _measured, _staged, _target, _write_split
 
 VOXCELEB_SPLITS = {"1": "train", "2": "valid", "3": "test"}     # iden_split.txt's numbers
 ASV_MIN_TRAIN_SAMPLES = 2 * SAMPLE_RATE
@@ -60,7 +60,7 @@ def prepare_voxceleb1(root: PathLike, out: PathLike, *, tasks: Sequence[str] = (
     unknown = [t for t in tasks if t not in ("sid", "asv")]
     if unknown or not tasks:
         raise DataError(f"VoxCeleb1 serves the tasks sid and asv, not {list(unknown)}")
-    _check_seed(seed)
+    check_seed(seed)
     if "asv" in tasks and valid_trials < 2:
         raise DataError(f"valid_trials must be at least 2, got {valid_trials}")
     targets = {task: _target(out, task, overwrite) for task in tasks}

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ...constants import SAMPLE_RATE
-from ..errors import DataError
+from ..errors import DataError, check_seed
 from ..fileio import PathLike, write_text_atomic
 from ..manifest import read_manifest, write_dictionary, write_manifest
 from ..superb_heads import HeadSettings, WeightedSum, extract_features
@@ -181,8 +181,7 @@ def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "de
 
     if size not in PRESETS:
         raise DataError(f"unknown corpus size {size!r}; choose one of {', '.join(PRESETS)}")
-    if not isinstance(seed, int) or seed < 0:
-        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     from . import get_task
 
     out = Path(out_dir)
