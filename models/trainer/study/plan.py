@@ -274,8 +274,8 @@ def job_state(job: Job) -> str:
     """:data:`FINISHED`, :data:`RESUMABLE` (a training run with a checkpoint) or
     :data:`TO_DO`."""
     if job.kind == "data":
-        return FINISHED if (job.path / "corpus.json").is_file() and all(
-            (job.path / task).is_dir() for task in corpus_tasks(job)) else TO_DO
+        return FINISHED if (job.path / "corpus.json").is_file() and not missing_tasks(job) \
+            else TO_DO
     if job.kind == "train":
         metadata = job.path / "metadata.json"
         if metadata.is_file():
@@ -306,6 +306,12 @@ def corpus_tasks(job: Job) -> List[str]:
     from ..synth_plan import TASKS
 
     return [task for task in job.options["tasks"] if task in TASKS or task in SUPERB_TASKS]
+
+
+def missing_tasks(job: Job) -> List[str]:
+    """The corpus job's tasks without their folder yet (a folder appears only once
+    complete)."""
+    return [task for task in corpus_tasks(job) if not (job.path / task).is_dir()]
 
 
 # ------------------------------------------------------------------------ command lines

@@ -29,8 +29,8 @@ from .plan import (
     Job,
     build_plan,
     command_words,
-    corpus_tasks,
     job_state,
+    missing_tasks,
     parse_shard,
     shard_jobs,
     study_record,
@@ -152,16 +152,15 @@ def run_job(job: Job, settings: StudySettings) -> None:
 
 def synthesize(job: Job) -> None:
     """The corpus: pre-training and KS/SID/PR at the preset's sizes, the registered tasks
-    (ASR, SD...) at the preset's size of theirs. Tasks
-    already there stay as they are (a folder appears only once complete), so a study that
-    grows by a task keeps the corpus its finished runs were trained on."""
+    (ASR, SD...) at the preset's size of theirs. Tasks already there stay as they are, so a
+    study that grows by a task keeps the corpus its finished runs were trained on."""
     from ..superb_tasks import SUPERB_TASKS
     from ..synth import synthesize_corpus
     from ..tasks.common import synthesize_tasks
 
     path = job.path
     workers = max(1, min(8, os.cpu_count() or 1))
-    tasks = [task for task in corpus_tasks(job) if not (path / task).is_dir()]
+    tasks = missing_tasks(job)
     builtin = [task for task in tasks
                if not (task in SUPERB_TASKS and SUPERB_TASKS[task].registered)]
     registered = [task for task in tasks if task not in builtin]
