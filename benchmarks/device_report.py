@@ -15,7 +15,6 @@ import json
 import math
 import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,17 +47,11 @@ def shipped_estimates(rows: list[dict], catalog_name: str) -> list[float]:
     return out
 
 
-def unit_prior(run: Path) -> tuple[float, int]:
-    """Accuracy of always answering the training split's most frequent unit, on validation."""
-    train = Counter(" ".join((run / "targets" / "train.km").read_text().split("\n")).split())
-    valid = Counter(" ".join((run / "targets" / "valid.km").read_text().split("\n")).split())
-    top = train.most_common(1)[0][0]
-    return valid[top] / sum(valid.values()), sum(valid.values())
-
-
 def pretrain_section(folder: Path, prior_run: Path | None) -> list[str]:
     lines = ["## Pre-training at longer budgets than `--tiny`", ""]
-    prior = unit_prior(prior_run) if prior_run else None
+    from masked_prediction_report import unit_prior  # beside this script
+
+    prior = unit_prior(prior_run)[::2] if prior_run else None   # (accuracy, frames)
     if prior:
         p, frames = prior
         lines += [f"Unit prior (most frequent training unit) on the validation split: "
