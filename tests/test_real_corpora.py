@@ -1,5 +1,5 @@
-"""SUPERB task folders from real corpus layouts (models.trainer.real_corpora), each built from
-a tiny fake of the corpus's layout; the expected manifests are worked out by hand below."""
+"""SUPERB task folders from real corpus layouts (models.trainer.superb.real_corpora), each built
+from a tiny fake of the corpus's layout; the expected manifests are worked out by hand below."""
 import json
 import shutil
 import subprocess
@@ -9,8 +9,8 @@ import pytest
 from train_fixtures import TINY_MODEL, TINY_OVERRIDE_ARGS, write_wav
 
 from models.trainer import DataError
-from models.trainer import real_corpora as real
-from models.trainer.manifest import read_dictionary, read_labels, read_manifest
+from models.trainer.data.manifest import read_dictionary, read_labels, read_manifest
+from models.trainer.superb import real_corpora as real
 
 RATE = 16000
 
@@ -433,7 +433,7 @@ def test_librimix_kaldi_folders(tmp_path):
         "SPEAKER test-mix1 1 0.00 0.60 <NA> <NA> 19-198 <NA> <NA>",
         "SPEAKER test-mix1 1 0.40 0.55 <NA> <NA> 103-1240 <NA> <NA>",
         "SPEAKER test-mix2 1 0.125 0.5 <NA> <NA> 19-198 <NA> <NA>"]
-    from models.trainer.tasks.sd import TASK
+    from models.trainer.superb.tasks.sd import TASK
 
     labels = TASK.load_labels(folder, {s: read_manifest(folder / f"{s}.tsv")
                                        for s in ("train", "valid", "test")})
@@ -517,7 +517,7 @@ def test_iemocap_fold_tests_on_one_session(tmp_path):
 def test_iemocap_results_are_not_called_a_proxy(tmp_path):
     from train_fixtures import TINY_OVERRIDES
 
-    from models.trainer.superb import SuperbSettings, run_superb
+    from models.trainer.superb.runner import SuperbSettings, run_superb
 
     root = tmp_path / "IEMOCAP"
     _iemocap(root)

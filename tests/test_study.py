@@ -65,7 +65,7 @@ def test_the_plan_has_the_studys_matrix(tmp_path):
 
 
 def test_small_preset_gives_sequence_heads_fewer_steps(tmp_path):
-    from models.trainer.superb_tasks import SUPERB_TASKS
+    from models.trainer.superb.task_table import SUPERB_TASKS
 
     plan = build_plan(settings(tmp_path, models="sparseformer-dn-s", seeds=1, preset="small",
                                tasks="ks,asr,sd,pr"))

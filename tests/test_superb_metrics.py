@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models.trainer.tasks import metrics
+from models.trainer.superb.tasks import metrics
 
 
 def test_word_error_rate_on_hand_counted_pairs():

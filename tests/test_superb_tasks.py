@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from models.trainer.datasets import Vocabulary
-from models.trainer.superb_heads import HeadSettings
-from models.trainer.superb_tasks import SUPERB_TASKS
-from models.trainer.synth_plan import PRESETS, voice_splits
-from models.trainer.tasks import TASKS, get_task
-from models.trainer.tasks.common import Features
+from models.trainer.data.datasets import Vocabulary
+from models.trainer.data.synth_plan import PRESETS, voice_splits
+from models.trainer.superb.heads import HeadSettings
+from models.trainer.superb.task_table import SUPERB_TASKS
+from models.trainer.superb.tasks import TASKS, get_task
+from models.trainer.superb.tasks.common import Features
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +54,7 @@ def test_voice_splits_hold_out_accents_and_variants():
 
 
 def test_asr_test_sentences_use_held_out_templates_and_words():
-    from models.trainer.tasks.text import split_words
+    from models.trainer.data.held_out_text import split_words
 
     plans = get_task("asr").plan(get_task("asr").sizes["small"], np.random.default_rng(0), 0)
     train_words = {w for p in plans if p.split == "train" for w in p.text.split()}
@@ -120,7 +120,7 @@ def one_hot_frames(symbols, size, gap=True):
 
 
 def test_asr_head_learns_to_spell_from_separable_frames():
-    from models.trainer.manifest import letters_line
+    from models.trainer.data.manifest import letters_line
 
     torch.manual_seed(0)
     task = get_task("asr")
@@ -138,7 +138,7 @@ def test_asr_head_learns_to_spell_from_separable_frames():
 
 
 def test_sf_head_learns_slot_tags_from_separable_frames():
-    from models.trainer.tasks.sf import parse_slots
+    from models.trainer.superb.tasks.sf import parse_slots
 
     torch.manual_seed(0)
     task = get_task("sf")
@@ -157,7 +157,7 @@ def test_sf_head_learns_slot_tags_from_separable_frames():
 
 
 def test_sd_head_learns_activity_given_as_features():
-    from models.trainer.tasks.sd import FRAME_SECONDS
+    from models.trainer.superb.tasks.sd import FRAME_SECONDS
 
     torch.manual_seed(0)
     task = get_task("sd")
@@ -184,7 +184,7 @@ def test_sd_head_learns_activity_given_as_features():
 
 
 def test_qbe_dtw_finds_a_planted_query():
-    from models.trainer.tasks.qbe import subsequence_dtw_scores
+    from models.trainer.superb.tasks.qbe import subsequence_dtw_scores
 
     torch.manual_seed(0)
     query = torch.randn(5, 8)
@@ -218,7 +218,7 @@ def test_qbe_picks_a_layer_and_detects_every_planted_term():
 
 
 def test_rttm_round_trip_and_frame_labels(tmp_path):
-    from models.trainer.tasks.sd import frame_labels, read_rttm
+    from models.trainer.superb.tasks.sd import frame_labels, read_rttm
 
     path = tmp_path / "x.rttm"
     path.write_text("SPEAKER f1 1 0.00 0.10 <NA> <NA> A <NA> <NA>\n"
@@ -232,7 +232,7 @@ def test_rttm_round_trip_and_frame_labels(tmp_path):
 
 
 def test_slot_tags_parse_back():
-    from models.trainer.tasks.sf import parse_slots, tagged_symbols
+    from models.trainer.superb.tasks.sf import parse_slots, tagged_symbols
 
     symbols = tagged_symbols("call {person} at {time}", {"person": "sarah", "time": "ten pm"})
     assert " ".join(symbols) == "c a l l | <person> s a r a h </> | a t | <time> t e n | p m </>"
@@ -242,7 +242,7 @@ def test_slot_tags_parse_back():
 
 @pytest.fixture(scope="module")
 def tiny_task_corpus(tmp_path_factory):
-    from models.trainer.tasks.common import synthesize_tasks
+    from models.trainer.superb.tasks.common import synthesize_tasks
 
     root = tmp_path_factory.mktemp("tasks") / "corpus"
     synthesize_tasks(root, list(TASKS), size="tiny", progress=False)
@@ -255,7 +255,7 @@ def test_every_registered_task_runs_end_to_end(tiny_task_corpus, tmp_path):
 
     from train_fixtures import TINY_MODEL, TINY_OVERRIDES
 
-    from models.trainer.superb import SuperbSettings, run_superb
+    from models.trainer.superb.runner import SuperbSettings, run_superb
 
     for task in TASKS:
         out = tmp_path / task

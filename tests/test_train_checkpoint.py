@@ -5,10 +5,10 @@ import pytest
 import torch
 from train_fixtures import tiny_corpus, train_settings
 
-from models.trainer import checkpoint as ckpt
-from models.trainer.checkpoint import CheckpointError
 from models.trainer.errors import DataError
-from models.trainer.pretrain import pretrain
+from models.trainer.pretrain import checkpoint as ckpt
+from models.trainer.pretrain.checkpoint import CheckpointError
+from models.trainer.pretrain.loop import pretrain
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint(run, tmp_path, monkeypatch
 
 
 def test_resume_from_a_corrupt_checkpoint_is_refused_before_anything_changes(run, tmp_path):
-    from models.trainer.settings import settings_for_resume
+    from models.trainer.pretrain.settings import settings_for_resume
 
     copy = _copy(run, tmp_path)
     state_file = ckpt.latest_checkpoint(copy) / "state.pt"
@@ -111,7 +111,7 @@ def test_resume_from_a_corrupt_checkpoint_is_refused_before_anything_changes(run
 
 
 def test_iteration_two_clusters_a_hidden_layer_of_the_first_run(run, tmp_path):
-    from models.trainer.manifest import read_labels
+    from models.trainer.data.manifest import read_labels
 
     corpus = json.loads((run / "metadata.json").read_text())["data"]
     out = tmp_path / "it2"

@@ -74,7 +74,8 @@ def test_superb_bad_input(cli, tmp_path):
 
 
 def _parse(*argv):
-    from models.trainer.settings import PretrainSettings, SuperbSettings
+    from models.trainer.pretrain.settings import PretrainSettings
+    from models.trainer.superb.settings import SuperbSettings
     from profiler.cli import build_parser
     from profiler.commands.settings_arguments import settings_from_arguments
 

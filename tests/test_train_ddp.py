@@ -9,7 +9,7 @@ import torch
 from conftest import ROOT
 from train_fixtures import TINY_MODEL, TINY_OVERRIDE_ARGS, tiny_corpus
 
-from models.trainer import checkpoint as ckpt
+from models.trainer.pretrain import checkpoint as ckpt
 
 COMMON = ["--model", TINY_MODEL, *TINY_OVERRIDE_ARGS, "--steps", "2", "--batch-size", "2",
           "--crop-seconds", "0.5", "--clusters", "8", "--warmup-steps", "1", "--save-every", "2",
@@ -70,8 +70,8 @@ def test_nccl_with_more_processes_than_gpus_is_one_clear_error(monkeypatch):
     "invalid usage"; the trainer refuses first and names the fix."""
     import pytest
 
-    from models.trainer import distributed
     from models.trainer.errors import DataError
+    from models.trainer.pretrain import distributed
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

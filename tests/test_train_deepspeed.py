@@ -8,9 +8,9 @@ pytest.importorskip("deepspeed")
 
 from train_fixtures import tiny_corpus, train_settings  # noqa: E402
 
-from models.trainer import checkpoint as ckpt  # noqa: E402
-from models.trainer.pretrain import pretrain  # noqa: E402
-from models.trainer.settings import settings_for_resume  # noqa: E402
+from models.trainer.pretrain import checkpoint as ckpt  # noqa: E402
+from models.trainer.pretrain.loop import pretrain  # noqa: E402
+from models.trainer.pretrain.settings import settings_for_resume  # noqa: E402
 
 
 class Killed(Exception):

@@ -7,7 +7,8 @@ import torch
 
 import models
 from models.bit import ElasticBinarizer
-from models.trainer.distill import (
+from models.trainer.errors import DataError
+from models.trainer.pretrain.distillation import (
     DistillationWeights,
     Precision,
     bit_parameter_groups,
@@ -18,7 +19,6 @@ from models.trainer.distill import (
     soft_cross_entropy,
     student_from_teacher,
 )
-from models.trainer.errors import DataError
 
 SMALL = dict(layers=2, dim=64, heads=4, ffn_dim=128, num_classes=10, final_dim=16)
 
@@ -134,7 +134,7 @@ def corpus(tmp_path_factory):
 def teacher_run(tmp_path_factory, corpus):
     from train_fixtures import train_settings
 
-    from models.trainer.pretrain import pretrain
+    from models.trainer.pretrain.loop import pretrain
 
     out = tmp_path_factory.mktemp("teacher") / "run"
     pretrain(train_settings(out, corpus, steps=4))
@@ -142,16 +142,16 @@ def teacher_run(tmp_path_factory, corpus):
 
 
 def _stage_weights(folder):
-    from models.trainer import checkpoint as ckpt
+    from models.trainer.pretrain import checkpoint as ckpt
 
     return ckpt.load_model_file(ckpt.latest_checkpoint(folder))["model"]
 
 
 def test_a_distilled_student_starts_from_its_teacher_and_learns_its_outputs(tmp_path, corpus,
                                                                             teacher_run):
-    from models.trainer import checkpoint as ckpt
-    from models.trainer.pretrain import pretrain
-    from models.trainer.settings import resolve_settings
+    from models.trainer.pretrain import checkpoint as ckpt
+    from models.trainer.pretrain.loop import pretrain
+    from models.trainer.pretrain.settings import resolve_settings
 
     out = tmp_path / "student"
     settings = resolve_settings("bq-sparseformer-dn-s", out, teacher=str(teacher_run), steps=3,
@@ -177,9 +177,9 @@ def test_a_distilled_student_starts_from_its_teacher_and_learns_its_outputs(tmp_
 
 
 def test_a_two_stage_chain_runs_and_resumes_stage_by_stage(tmp_path, corpus, teacher_run):
-    from models.trainer import checkpoint as ckpt
-    from models.trainer.chain import run_chain
-    from models.trainer.settings import resolve_settings
+    from models.trainer.distill.chain import run_chain
+    from models.trainer.pretrain import checkpoint as ckpt
+    from models.trainer.pretrain.settings import resolve_settings
 
     def settings(out, **changes):
         return resolve_settings("sparseformer-dn-s", out, teacher=str(teacher_run),
@@ -206,7 +206,7 @@ def test_a_two_stage_chain_runs_and_resumes_stage_by_stage(tmp_path, corpus, tea
         if (interrupted / "stage-2-W1A1" / ckpt.METADATA).is_file() and step == 1:
             raise Stop
 
-    from models.trainer import pretrain as pretrain_module
+    from models.trainer.pretrain import loop as pretrain_module
 
     original = pretrain_module.pretrain
     pretrain_module.pretrain = lambda s: original(s, on_step=stop_in_stage_two)
@@ -225,8 +225,8 @@ def test_a_two_stage_chain_runs_and_resumes_stage_by_stage(tmp_path, corpus, tea
 
 
 def test_a_chain_must_start_at_the_teachers_precision(tmp_path, teacher_run):
-    from models.trainer.chain import run_chain
-    from models.trainer.settings import resolve_settings
+    from models.trainer.distill.chain import run_chain
+    from models.trainer.pretrain.settings import resolve_settings
 
     with pytest.raises(DataError, match="W32A32"):
         run_chain(resolve_settings("sparseformer-dn-s", tmp_path / "c", teacher=str(teacher_run),

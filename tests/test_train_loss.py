@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from models.trainer.batches import crop_to_shortest
-from models.trainer.loss import align_labels, masked_prediction_loss
-from models.trainer.run_setup import lr_factor
+from models.trainer.pretrain.batches import crop_to_shortest
+from models.trainer.pretrain.loss import align_labels, masked_prediction_loss
+from models.trainer.pretrain.run_setup import lr_factor
 
 
 def _case():

@@ -7,7 +7,7 @@ from train_fixtures import TINY_OVERRIDES
 
 import models
 from models.hubert import span_mask
-from models.trainer.batches import derived_seed
+from models.trainer.pretrain.batches import derived_seed
 
 
 def expected_masked_fraction(frames: int, mask_prob: float = 0.8, span: int = 10) -> float:

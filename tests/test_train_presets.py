@@ -2,7 +2,7 @@
 import pytest
 
 from models.trainer.errors import DataError
-from models.trainer.settings import resolve_settings
+from models.trainer.pretrain.settings import resolve_settings
 
 
 def test_small_is_tiny_with_a_longer_budget():

@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from models.trainer.datasets import Vocabulary
-from models.trainer.superb_heads import UtteranceHead, WeightedSum
-from models.trainer.superb_metrics import chance_level, edit_distance, error_rate, greedy_ctc_decode
+from models.trainer.data.datasets import Vocabulary
+from models.trainer.superb.heads import UtteranceHead, WeightedSum
+from models.trainer.superb.metrics import chance_level, edit_distance, error_rate, greedy_ctc_decode
 
 
 def test_weighted_sum_starts_as_the_plain_mean():
@@ -50,8 +50,8 @@ def test_chance_levels():
 def test_keyword_spotting_run_writes_results(tmp_path):
     from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
 
-    from models.trainer.settings import SuperbSettings
-    from models.trainer.superb import run_superb
+    from models.trainer.superb.runner import run_superb
+    from models.trainer.superb.settings import SuperbSettings
 
     data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
     out = tmp_path / "eval"
@@ -76,8 +76,8 @@ def test_sid_and_pr_runs_write_an_interval_over_their_test_items(tmp_path, task,
                                                                  test_items):
     from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
 
-    from models.trainer.settings import SuperbSettings
-    from models.trainer.superb import run_superb
+    from models.trainer.superb.runner import run_superb
+    from models.trainer.superb.settings import SuperbSettings
 
     # The tiny preset: SID 4 speakers x 1 test utterance, PR 3 test sentences.
     data = tiny_corpus(tmp_path / "corpus", tasks=(task,))
@@ -95,9 +95,9 @@ def test_a_random_init_binarized_upstream_gets_bits_data_based_scales(tmp_path):
 
     import models
     from models.bit import ElasticBinarizer
-    from models.trainer.audio import read_audio
-    from models.trainer.manifest import read_manifest
-    from models.trainer.superb import INIT_UTTERANCES, initialize_random_quantizers
+    from models.trainer.data.audio import read_audio
+    from models.trainer.data.manifest import read_manifest
+    from models.trainer.superb.runner import INIT_UTTERANCES, initialize_random_quantizers
 
     data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
     model = models.build("bq-sparseformer-dn-s", seed=0, **TINY_OVERRIDES).eval()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.trainer import DataError
-from models.trainer.audio import (
+from models.trainer.data.audio import (
     audio_info,
     flac_info,
     read_audio,
@@ -15,7 +15,7 @@ from models.trainer.audio import (
     validate_waveform,
     write_wav,
 )
-from models.trainer.manifest import (
+from models.trainer.data.manifest import (
     letters_line,
     read_dictionary,
     read_labels,

@@ -7,7 +7,7 @@ import pytest
 
 import models.trainer as trainer
 from models.trainer.cli import add_data_parser, main
-from models.trainer.manifest import read_manifest
+from models.trainer.data.manifest import read_manifest
 
 
 def test_synth_then_refuse_to_overwrite(tmp_path, capsys):
@@ -40,11 +40,11 @@ def test_mounts_under_another_cli(tmp_path, capsys):
 
 
 def test_package_import_is_light_and_exports_resolve():
-    code = "import sys, models.trainer, models.trainer.synth; print('torch' in sys.modules)"
+    code = "import sys, models.trainer, models.trainer.data.synth; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
-    assert trainer.synthesize_corpus.__module__ == "models.trainer.synth"
+    assert trainer.synthesize_corpus.__module__ == "models.trainer.data.synth"
     assert issubclass(trainer.DataError, ValueError)
     with pytest.raises(AttributeError):
         trainer.no_such_name
@@ -70,9 +70,9 @@ def test_synth_help_states_the_default_test_splits(capsys):
     """The --size help's test-split sizes are those the default preset plans."""
     import numpy as np
 
-    from models.trainer.sentences import KS_CLASSES
-    from models.trainer.synth_plan import PRESETS
-    from models.trainer.tasks import get_task
+    from models.trainer.data.sentences import KS_CLASSES
+    from models.trainer.data.synth_plan import PRESETS
+    from models.trainer.superb.tasks import get_task
 
     with pytest.raises(SystemExit):
         main(["synth", "--help"])

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from models.trainer import DataError
-from models.trainer.audio import write_wav
-from models.trainer.corpora import prepare_librispeech, prepare_speech_commands
-from models.trainer.datasets import ClassificationDataset
-from models.trainer.manifest import read_dictionary, read_labels, read_manifest
-from models.trainer.sentences import KS_CLASSES
+from models.trainer.data.audio import write_wav
+from models.trainer.data.corpora import prepare_librispeech, prepare_speech_commands
+from models.trainer.data.datasets import ClassificationDataset
+from models.trainer.data.manifest import read_dictionary, read_labels, read_manifest
+from models.trainer.data.sentences import KS_CLASSES
 
 
 def _flac(path, samples, rate=16000, channels=1):

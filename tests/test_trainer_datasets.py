@@ -3,8 +3,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from models.trainer import DataError, synth, synth_plan
-from models.trainer.datasets import (
+from models.trainer import DataError
+from models.trainer.data import synth, synth_plan
+from models.trainer.data.datasets import (
     ClassificationDataset,
     LengthBucketBatchSampler,
     PhonemeDataset,
@@ -12,10 +13,10 @@ from models.trainer.datasets import (
     Vocabulary,
     collate,
 )
-from models.trainer.features import encoder_frames
-from models.trainer.manifest import read_manifest, write_labels
-from models.trainer.sentences import KS_CLASSES
-from models.trainer.targets import build_targets
+from models.trainer.data.features import encoder_frames
+from models.trainer.data.manifest import read_manifest, write_labels
+from models.trainer.data.sentences import KS_CLASSES
+from models.trainer.pretrain.targets import build_targets
 
 SIZES = synth_plan.CorpusSizes(pretrain_train=4, pretrain_valid=1, ks_per_class_train=1,
                                ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=2,

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from models.trainer import DataError, espeak
+from models.trainer import DataError
+from models.trainer.data import espeak
 
 
 def test_synthesize_returns_16khz_speech():

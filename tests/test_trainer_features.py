@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from models.trainer import DataError
-from models.trainer.features import (
+from models.trainer.data.features import (
     align_to_encoder,
     compute_deltas,
     encoder_frames,

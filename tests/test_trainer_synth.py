@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.trainer import DataError, synth, synth_plan
-from models.trainer.audio import read_wav
-from models.trainer.manifest import read_dictionary, read_labels, read_manifest
-from models.trainer.sentences import KS_CLASSES
+from models.trainer import DataError
+from models.trainer.data import synth, synth_plan
+from models.trainer.data.audio import read_wav
+from models.trainer.data.manifest import read_dictionary, read_labels, read_manifest
+from models.trainer.data.sentences import KS_CLASSES
 
 SMALL = synth_plan.CorpusSizes(pretrain_train=3, pretrain_valid=1, ks_per_class_train=1,
                                ks_per_class_valid=1, ks_per_class_test=1, sid_speakers=2,
@@ -117,7 +118,7 @@ def test_phoneme_test_words_and_voices_are_held_out_and_test_phonemes_trained(pr
 
 
 def test_phoneme_test_vocabulary_is_covered_by_the_training_vocabulary():
-    from models.trainer import espeak
+    from models.trainer.data import espeak
 
     said = {}
     for split, (templates, words) in synth_plan.pr_text_parts().items():

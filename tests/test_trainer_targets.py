@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from models.trainer import DataError, synth, synth_plan
-from models.trainer.features import WAV2VEC2_CONV_LAYERS, encoder_frames, mfcc_features
-from models.trainer.manifest import read_dictionary, read_labels, read_manifest, write_manifest
-from models.trainer.targets import (
+from models.trainer import DataError
+from models.trainer.data import synth, synth_plan
+from models.trainer.data.features import WAV2VEC2_CONV_LAYERS, encoder_frames, mfcc_features
+from models.trainer.data.manifest import read_dictionary, read_labels, read_manifest, write_manifest
+from models.trainer.pretrain.targets import (
     KMeansCenters,
     build_targets,
     fit_kmeans,

@@ -15,7 +15,7 @@ TINY_OVERRIDE_ARGS = [arg for key, value in TINY_OVERRIDES.items()
 
 def tiny_corpus(root: Path, tasks=("pretrain",)) -> Path:
     """The 'tiny' synthesis preset (a few seconds), made once per folder."""
-    from models.trainer.synth import synthesize_corpus
+    from models.trainer.data.synth import synthesize_corpus
 
     if not (root / "corpus.json").is_file():
         synthesize_corpus(root, seed=0, sizes="tiny", tasks=list(tasks), progress=False)
@@ -23,7 +23,7 @@ def tiny_corpus(root: Path, tasks=("pretrain",)) -> Path:
 
 
 def train_settings(out: Path, data: Path, model: str = TINY_MODEL, **changes):
-    from models.trainer.settings import resolve_settings
+    from models.trainer.pretrain.settings import resolve_settings
 
     values = dict(data=str(data), overrides=dict(TINY_OVERRIDES), steps=6, batch_size=2,
                   crop_seconds=0.5, clusters=8, kmeans_max_frames=4000, warmup_steps=2,

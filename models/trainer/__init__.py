@@ -1,9 +1,9 @@
 """Offline training data for HuBERT-style encoders.
 
-Synthetic speech corpora made with espeak-ng (:mod:`.synth`), manifests for real
-LibriSpeech and Speech Commands (:mod:`.corpora`), Kaldi-compatible MFCC
-(:mod:`.features`), k-means targets (:mod:`.targets`) and torch datasets
-(:mod:`.datasets`). Bad input raises :class:`DataError` (a ``ValueError``).
+Synthetic speech corpora made with espeak-ng (:mod:`.data.synth`), manifests for real
+LibriSpeech and Speech Commands (:mod:`.data.corpora`), Kaldi-compatible MFCC
+(:mod:`.data.features`), k-means targets (:mod:`.pretrain.targets`) and torch datasets
+(:mod:`.data.datasets`). Bad input raises :class:`DataError` (a ``ValueError``).
 
 Names below are imported lazily, so ``import models.trainer`` stays cheap (synthesis
 worker processes never import torch).
@@ -14,23 +14,21 @@ import importlib
 
 from .errors import DataError
 
-_EXPORTS = {
-    "synthesize": "espeak", "phonemize": "espeak", "list_voices": "espeak",
-    "list_variants": "espeak",
-    "read_audio": "audio", "read_wav": "audio", "write_wav": "audio", "resample": "audio",
-    "read_manifest": "manifest", "write_manifest": "manifest", "read_labels": "manifest",
-    "read_dictionary": "manifest",
-    "synthesize_corpus": "synth", "CorpusSizes": "synth_plan", "PRESETS": "synth_plan",
-    "prepare_librispeech": "corpora", "prepare_speech_commands": "corpora",
-    "mfcc": "features", "compute_deltas": "features", "mfcc_features": "features",
-    "encoder_frames": "features", "align_to_encoder": "features",
-    "fit_kmeans": "targets", "label_corpus": "targets", "hidden_layer_features": "targets",
-    "save_kmeans": "targets", "load_kmeans": "targets", "build_targets": "targets",
-    "KMeansCenters": "targets",
-    "PretrainDataset": "datasets", "ClassificationDataset": "datasets",
-    "PhonemeDataset": "datasets", "Vocabulary": "datasets", "collate": "datasets",
-    "LengthBucketBatchSampler": "datasets",
-}
+# The module (under this package) each name is exported from.
+_EXPORTS = {name: module for module, names in {
+    "data.espeak": ("synthesize", "phonemize", "list_voices", "list_variants"),
+    "data.audio": ("read_audio", "read_wav", "write_wav", "resample"),
+    "data.manifest": ("read_manifest", "write_manifest", "read_labels", "read_dictionary"),
+    "data.synth": ("synthesize_corpus",),
+    "data.synth_plan": ("CorpusSizes", "PRESETS"),
+    "data.corpora": ("prepare_librispeech", "prepare_speech_commands"),
+    "data.features": ("mfcc", "compute_deltas", "mfcc_features", "encoder_frames",
+                      "align_to_encoder"),
+    "pretrain.targets": ("fit_kmeans", "label_corpus", "hidden_layer_features", "save_kmeans",
+                         "load_kmeans", "build_targets", "KMeansCenters"),
+    "data.datasets": ("PretrainDataset", "ClassificationDataset", "PhonemeDataset",
+                      "Vocabulary", "collate", "LengthBucketBatchSampler"),
+}.items() for name in names}
 
 __all__ = ["DataError", *_EXPORTS]
 

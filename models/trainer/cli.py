@@ -19,7 +19,7 @@ ALL_TASKS = "all"
 # What `--tasks all` costs at --size default (the registered tasks' "small" presets rendered
 # with one worker on a shared 2-core machine, scaled by their planned counts; stated in help).
 ALL_TASKS_COST = "about 22700 files, 16 h of audio, 1.8 GB, 20 min with one worker"
-# SUPERB task folders from real corpora (models.trainer.real_corpora): command -> (the tasks
+# SUPERB task folders from real corpora (models.trainer.superb.real_corpora): command -> (the tasks
 # it writes, the corpus, what --root is).
 REAL_CORPORA = {
     "librispeech-tasks": (("asr", "pr"), "LibriSpeech for ASR and PR (train-clean-100, "
@@ -48,8 +48,8 @@ DESCRIPTION = ("Offline training data: synthesize speech corpora (synth), manife
 
 
 def _add_commands(parser: argparse.ArgumentParser) -> None:
-    from .synth_plan import PRESETS, TASKS
-    from .tasks import TASKS as REGISTERED
+    from .data.synth_plan import PRESETS, TASKS
+    from .superb.tasks import TASKS as REGISTERED
 
     commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     synth = commands.add_parser(
@@ -199,12 +199,12 @@ def _dispatch(args: argparse.Namespace) -> None:
     if command == "synth":
         _synthesize(args)
     elif command == "librispeech":
-        from .corpora import prepare_librispeech
+        from .data.corpora import prepare_librispeech
         for subset, path in prepare_librispeech(args.root, args.out, args.subsets,
                                                 progress=not args.quiet).items():
             print(f"{subset}: {path}")
     elif command == "speechcommands":
-        from .corpora import prepare_speech_commands
+        from .data.corpora import prepare_speech_commands
         for split, path in prepare_speech_commands(args.root, args.out, test_root=args.test_root,
                                                    seed=args.seed,
                                                    progress=not args.quiet).items():
@@ -213,7 +213,7 @@ def _dispatch(args: argparse.Namespace) -> None:
         for task, folder in _prepare_real_corpus(args).items():
             print(f"{task}: {folder}")
     elif command == "kmeans":
-        from .targets import build_targets
+        from .pretrain.targets import build_targets
         written = build_targets(args.manifests, args.clusters, seed=args.seed,
                                 max_frames=args.max_frames, progress=not args.quiet)
         for path in written["labels"]:
@@ -225,7 +225,7 @@ def _dispatch(args: argparse.Namespace) -> None:
 
 def _prepare_real_corpus(args: argparse.Namespace) -> dict:
     """A ``REAL_CORPORA`` command: the task folders it wrote."""
-    from . import real_corpora as real
+    from .superb import real_corpora as real
 
     command = args.data_command
     common = dict(overwrite=args.force, progress=not args.quiet)
@@ -250,10 +250,10 @@ def _prepare_real_corpus(args: argparse.Namespace) -> dict:
 
 
 def _synthesize(args: argparse.Namespace) -> None:
-    """``data synth``: the corpora of :mod:`.synth` first, then the registered tasks'."""
-    from .synth import TASKS, synthesize_corpus
-    from .tasks import TASKS as REGISTERED
-    from .tasks.common import synthesize_tasks
+    """``data synth``: the corpora of :mod:`.data.synth` first, then the registered tasks'."""
+    from .data.synth import TASKS, synthesize_corpus
+    from .superb.tasks import TASKS as REGISTERED
+    from .superb.tasks.common import synthesize_tasks
 
     known = TASKS + REGISTERED
     chosen = args.tasks or TASKS

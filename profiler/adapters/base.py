@@ -1,9 +1,9 @@
 """The interface the CLI trains and evaluates through: two methods, plain data in and out.
 
-The requests are derived from the trainer's settings (:mod:`models.trainer.settings`):
-they have the same fields, with the same help text in their metadata, but every field
-that is not required defaults to ``None``, meaning "not given": the backend's default,
-or with ``resume``, the run's own setting.
+The requests are derived from the trainer's settings (:mod:`models.trainer.pretrain.settings`,
+:mod:`models.trainer.superb.settings`): they have the same fields, with the same help text
+in their metadata, but every field that is not required defaults to ``None``, meaning
+"not given": the backend's default, or with ``resume``, the run's own setting.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Dict, List, Optional, Protocol, Tuple, runtime_checkable
 
-from models.trainer.settings import PretrainSettings, SuperbSettings, value_type
+from models.trainer.options import value_type
+from models.trainer.pretrain.settings import PretrainSettings
+from models.trainer.superb.settings import SuperbSettings
 
 
 def _request_type(name: str, settings: type, doc: str) -> type:
@@ -64,7 +66,7 @@ class TrainResult:
 @dataclass(frozen=True)
 class EvalResult:
     task: str
-    metric: str                 # the task's metric (models.trainer.superb_tasks.SUPERB_TASKS)
+    metric: str                 # the task's metric (models.trainer.superb.task_table.SUPERB_TASKS)
     value: float                # on the test split
     interval: Tuple[float, float]   # its 95 % bootstrap interval over the test items
     chance: float

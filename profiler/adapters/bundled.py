@@ -26,9 +26,9 @@ class BundledBackend:
     name = "bundled"
 
     def pretrain(self, request: TrainRequest) -> TrainResult:
-        from models.trainer.chain import chain_settings_for_resume, run_chain
-        from models.trainer.pretrain import pretrain
-        from models.trainer.settings import resolve_settings, settings_for_resume
+        from models.trainer.distill.chain import chain_settings_for_resume, run_chain
+        from models.trainer.pretrain.loop import pretrain
+        from models.trainer.pretrain.settings import resolve_settings, settings_for_resume
 
         given = given_options(request)
         with _usage_errors():
@@ -44,8 +44,8 @@ class BundledBackend:
                            result.wall_seconds, result.checkpoint, list(result.rank_checksums))
 
     def evaluate(self, request: EvalRequest) -> EvalResult:
-        from models.trainer.settings import SuperbSettings
-        from models.trainer.superb import RESULTS, run_superb
+        from models.trainer.superb.runner import RESULTS, run_superb
+        from models.trainer.superb.settings import SuperbSettings
 
         with _usage_errors():
             results = run_superb(SuperbSettings(**given_options(request)))

@@ -114,7 +114,7 @@ def zoo_upstream(name: str, **overrides: Any) -> ZooUpstream:
 
 def upstream_from_checkpoint(path: Union[str, Path]) -> ZooUpstream:
     """The trained model of a ``profile-encoder train`` run folder (or checkpoint folder)."""
-    from models.trainer import checkpoint as ckpt
+    from models.trainer.pretrain import checkpoint as ckpt
 
     run_dir, checkpoint = ckpt.resolve_upstream(path)
     model, config, _ = ckpt.load_run_model(run_dir, checkpoint)

@@ -1,8 +1,9 @@
 """Command-line options derived from the trainer's settings (``train`` and ``superb``).
 
-Each field of ``PretrainSettings``/``SuperbSettings`` (:mod:`models.trainer.settings`)
-becomes one option: ``batch_size`` is ``--batch-size``, its help text states the default,
-and the argument type follows the field's type and bound. An option the user does not give
+Each field of ``PretrainSettings``/``SuperbSettings`` (:mod:`models.trainer.pretrain.settings`,
+:mod:`models.trainer.superb.settings`) becomes one option: ``batch_size`` is
+``--batch-size``, its help text states the default, and the argument type follows the
+field's type and bound. An option the user does not give
 stays ``None`` (booleans too), so the backend can tell "not given" from a value.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict
 
-from models.trainer.settings import NON_NEGATIVE, POSITIVE, help_text, value_type
+from models.trainer.options import NON_NEGATIVE, POSITIVE, help_text, value_type
 
 from .arguments import (
     add_deprecated_alias,

@@ -1,9 +1,9 @@
 """``profile-encoder superb``: SUPERB-style evaluation (the ten tasks) of a frozen upstream.
 
-The options are the fields of ``models.trainer.settings.SuperbSettings``."""
+The options are the fields of ``models.trainer.superb.settings.SuperbSettings``."""
 from __future__ import annotations
 
-from models.trainer.settings import SuperbSettings
+from models.trainer.superb.settings import SuperbSettings
 
 from .settings_arguments import add_settings_arguments, settings_from_arguments
 

@@ -2,7 +2,7 @@
 
 Runs as one process, or as many under ``torchrun --nproc_per_node=N -m profiler train ...``
 (DDP: gloo on the CPU, NCCL on GPUs), or with a DeepSpeed config (``--deepspeed``). The
-options are the fields of ``models.trainer.settings.PretrainSettings``.
+options are the fields of ``models.trainer.pretrain.settings.PretrainSettings``.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from models.trainer.settings import PretrainSettings
+from models.trainer.pretrain.settings import PretrainSettings
 
 from .settings_arguments import add_settings_arguments, settings_from_arguments
 

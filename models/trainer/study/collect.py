@@ -11,9 +11,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..checkpoint import read_json
 from ..errors import DataError
-from ..superb import PER_ITEM, RESULTS
+from ..pretrain.checkpoint import read_json
+from ..superb.runner import PER_ITEM, RESULTS
 from .plan import SCRATCH_VARIANT, STUDY_FILE, STUDY_LOG
 
 Cell = Tuple[str, str, str]          # (model, variant, task)

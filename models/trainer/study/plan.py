@@ -34,12 +34,14 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ...bit import MODULE_TYPES
-from ..chain import BINARIZED_PREFIX
+from ..data.synth_plan import PRESETS as CORPUS_PRESETS
+from ..data.synth_plan import CorpusSizes
+from ..distill.chain import BINARIZED_PREFIX
 from ..errors import DataError
-from ..settings import PretrainSettings, SuperbSettings, check_bounds
-from ..superb_tasks import SUPERB_TASKS
-from ..synth_plan import PRESETS as CORPUS_PRESETS
-from ..synth_plan import CorpusSizes
+from ..options import check_bounds
+from ..pretrain.settings import PretrainSettings
+from ..superb.settings import SuperbSettings
+from ..superb.task_table import SUPERB_TASKS
 from .settings import StudySettings
 
 # Encoders whose blocks hold convolution modules (a convolution-only ablation of the
@@ -284,7 +286,7 @@ def job_state(job: Job) -> str:
                     return FINISHED
             except ValueError:
                 pass
-        from ..checkpoint import latest_checkpoint
+        from ..pretrain.checkpoint import latest_checkpoint
 
         return RESUMABLE if latest_checkpoint(job.path) is not None else TO_DO
     if job.kind == "superb":
@@ -302,8 +304,8 @@ def job_state(job: Job) -> str:
 def corpus_tasks(job: Job) -> List[str]:
     """The corpora the study's corpus job makes: pre-training and every evaluated task,
     once for all the evaluations that read them."""
-    from ..superb_tasks import SUPERB_TASKS
-    from ..synth_plan import TASKS
+    from ..data.synth_plan import TASKS
+    from ..superb.task_table import SUPERB_TASKS
 
     return [task for task in job.options["tasks"] if task in TASKS or task in SUPERB_TASKS]
 

@@ -71,10 +71,10 @@ def measure(teacher_run: str, student_runs: Dict[str, str], utterances: int,
             device: str | None = None) -> Dict:
     """Run the teacher and each student on the teacher's first ``utterances`` validation
     utterances; the per-layer errors of each student."""
-    from .. import checkpoint as ckpt
-    from ..audio import read_audio
-    from ..distributed import pick_device
-    from ..manifest import read_manifest
+    from ..data.audio import read_audio
+    from ..data.manifest import read_manifest
+    from ..pretrain import checkpoint as ckpt
+    from ..pretrain.distributed import pick_device
 
     where = pick_device(0, device)
     teacher, _, _ = ckpt.load_run_model(teacher_run)

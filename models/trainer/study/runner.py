@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from ..checkpoint import append_log, read_json
 from ..errors import DataError
 from ..fileio import write_text_atomic
+from ..pretrain.checkpoint import append_log, read_json
 from .plan import (
     FINISHED,
     RESUMABLE,
@@ -154,9 +154,9 @@ def synthesize(job: Job) -> None:
     """The corpus: pre-training and KS/SID/PR at the preset's sizes, the registered tasks
     (ASR, SD...) at the preset's size of theirs. Tasks already there stay as they are, so a
     study that grows by a task keeps the corpus its finished runs were trained on."""
-    from ..superb_tasks import SUPERB_TASKS
-    from ..synth import synthesize_corpus
-    from ..tasks.common import synthesize_tasks
+    from ..data.synth import synthesize_corpus
+    from ..superb.task_table import SUPERB_TASKS
+    from ..superb.tasks.common import synthesize_tasks
 
     path = job.path
     workers = max(1, min(8, os.cpu_count() or 1))

@@ -1,4 +1,4 @@
-"""Every option of ``profile-encoder study``, each defined once (see :mod:`..settings`).
+"""Every option of ``profile-encoder study``, each defined once (see :mod:`..options`).
 
 Imports stay light (no torch): the command line builds its parser from this module.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from ..settings import POSITIVE, option
-from ..superb_tasks import SUPERB_TASKS
+from ..options import POSITIVE, option
+from ..superb.task_table import SUPERB_TASKS
 
 # The issue's minimum study: two encoders, FP and BQ-distilled, three seeds, five tasks.
 MINIMUM_MODELS = "conformer-s,sparseformer-dn-s"

@@ -11,8 +11,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..tasks.metrics import BOOTSTRAP_RESAMPLES as RESAMPLES
-from ..tasks.metrics import bootstrap_interval
+from ..superb.tasks.metrics import BOOTSTRAP_RESAMPLES as RESAMPLES
+from ..superb.tasks.metrics import bootstrap_interval
 
 LEVEL = 0.95
 

@@ -1,0 +1,10 @@
+"""Speech data: synthesis with espeak-ng, real corpora's manifests, features and datasets.
+
+Owns the audio and manifest formats (:mod:`.audio`, :mod:`.manifest`), the espeak-ng
+wrapper (:mod:`.espeak`), the built-in text (:mod:`.sentences`, :mod:`.held_out_text`), the
+plan and rendering of the synthetic corpora (:mod:`.synth_plan`, :mod:`.synth`), manifests
+for LibriSpeech and Speech Commands (:mod:`.corpora`), Kaldi-compatible MFCC
+(:mod:`.features`) and the torch datasets (:mod:`.datasets`). It imports only the trainer
+base (:mod:`..errors`, :mod:`..fileio`) and the zoo's constants; synthesis never imports
+torch (only :mod:`.datasets` does).
+"""

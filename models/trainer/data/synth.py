@@ -1,0 +1,289 @@
+"""A synthetic speech corpus made on the machine with espeak-ng, seeded and deterministic.
+
+``synthesize_corpus(out_dir)`` writes four task folders, each with fairseq-style
+manifests (see :mod:`models.trainer.data.manifest`)::
+
+    OUT/
+      corpus.json                 espeak-ng version; per task: seed, preset, sizes, counts, hours
+      pretrain/                   sentences for HuBERT pre-training
+        wav/{train,valid}/pretrain-<split>-<n>.wav
+        train.tsv valid.tsv       manifests (root line = OUT/pretrain)
+        train.wrd valid.wrd       the sentence spoken, one line per utterance
+        train.ltr valid.ltr       the same in fairseq's letter format
+      ks/                         keyword spotting, 12 classes, 1 s clips
+        wav/{train,valid,test}/<class>/ks-<split>-<n>.wav
+        {train,valid,test}.tsv
+        {train,valid,test}.ks     class name per utterance
+        dict.ks.txt               the 12 classes (index = line number)
+      sid/                        speaker identification
+        wav/{train,valid,test}/<speaker>/sid-<split>-<n>.wav
+        {train,valid,test}.tsv .sid (speaker per utterance) .wrd
+        dict.sid.txt              the speakers (index = line number)
+      pr/                         phoneme recognition
+        wav/{train,valid,test}/pr-<split>-<n>.wav
+        {train,valid,test}.tsv .phn (IPA phonemes, space separated) .wrd
+        dict.phn.txt              phoneme inventory with counts, most frequent first
+
+Speakers are (accent, variant) pairs of espeak-ng voices; every utterance also varies
+speaking rate, pitch and pitch range, level, and carries light white/pink/brown noise,
+so that none of the tasks is trivial. Keyword-spotting splits use disjoint speakers;
+speaker-ID splits hold out utterances (not speakers); ``_silence_`` clips are noise only.
+No word of a phoneme-recognition test sentence occurs in a training or valid sentence
+(:func:`models.trainer.data.synth_plan.pr_text_parts`).
+
+Determinism: every utterance is planned up front from the seed and rendered by a pure
+function of its plan (espeak-ng is reloaded and reseeded per utterance), so the same
+seed gives byte-identical files whatever ran before and however the work is split into
+processes. Output goes to ``<task>.partial`` folders that are renamed into place when
+complete; ``corpus.json`` is written last and marks a finished corpus.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+
+from ...constants import SAMPLE_RATE
+from ..errors import DataError, check_seed
+from ..fileio import PathLike, write_text_atomic
+from . import espeak
+from .audio import write_wav
+from .manifest import letters_line, write_dictionary, write_labels, write_manifest
+from .sentences import KS_CLASSES
+from .synth_plan import (
+    KS_CLIP_SAMPLES,
+    TASKS,
+    CorpusSizes,
+    UtterancePlan,
+    check_tasks,
+    plan_task,
+    preset_name,
+    resolve_sizes,
+)
+
+CORPUS_FORMAT = "encoder-profiler-synth/1"
+
+
+def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
+                      sizes: Union[str, CorpusSizes] = "default",
+                      tasks: Sequence[str] = TASKS, overwrite: bool = False,
+                      workers: int = 1, progress: bool = True) -> dict:
+    """Synthesize the pre-training, KS, SID and PR corpora into ``out_dir``.
+
+    ``sizes`` is a preset name (``"tiny"``, ``"default"``) or a :class:`CorpusSizes`.
+    ``tasks`` selects a subset of :data:`TASKS`. An existing corpus is replaced only with
+    ``overwrite=True``. ``workers`` > 1 renders in that many processes (same files).
+    Returns the metadata also written to ``out_dir/corpus.json``.
+    """
+    sizes = resolve_sizes(sizes)
+    tasks = check_tasks(tasks)
+    check_seed(seed)
+    out = Path(out_dir)
+    kept_tasks = prepare_output(out, tasks, overwrite)
+    started = time.perf_counter()
+    metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
+                "espeak_ng": espeak.espeak_version(), "tasks": kept_tasks}
+    for task in tasks:
+        plans = plan_task(task, sizes, seed)
+        metadata["tasks"][task] = {"seed": seed, "preset": preset_name(sizes),
+                                   "sizes": asdict(sizes),
+                                   **_build_task(out, task, plans, workers, progress)}
+    write_text_atomic(out / "corpus.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    if progress:
+        count = sum(metadata["tasks"][task]["utterances"] for task in tasks)
+        print(f"synthesized {count} utterances into {out} in "
+              f"{time.perf_counter() - started:.1f} s")
+    return metadata
+
+
+def is_complete_corpus(folder: PathLike) -> bool:
+    """Whether ``folder`` holds a finished corpus (``corpus.json`` is written last)."""
+    return (Path(folder) / "corpus.json").is_file()
+
+
+def prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
+    """Check and clean ``out``; return the metadata of tasks that stay as they are."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder")
+    existing = [t for t in tasks if (out / t).exists()]
+    if existing and not overwrite:
+        raise DataError(f"{out}: already holds a corpus ({', '.join(existing)}); "
+                        f"pass --force (overwrite=True in Python) to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    kept = {}
+    metadata_path = out / "corpus.json"
+    if metadata_path.is_file():
+        try:
+            previous = json.loads(metadata_path.read_text(encoding="utf-8")).get("tasks", {})
+        except (ValueError, AttributeError):
+            previous = {}
+        # Other tasks keep their entries while their folders are still there.
+        kept = {t: v for t, v in previous.items() if t not in tasks and (out / t).is_dir()}
+        # Until the new corpus is complete, nothing vouches for it.
+        metadata_path.unlink()
+    for task in TASKS:
+        shutil.rmtree(out / f"{task}.partial", ignore_errors=True)
+    return kept
+
+
+# ----------------------------------------------------------------------------- rendering
+def render_utterance(plan: UtterancePlan) -> np.ndarray:
+    """The waveform (float32, 16 kHz) that ``plan`` describes; a pure function of it."""
+    rng = np.random.default_rng(plan.seed)
+    if plan.kind == "silence":
+        noise = colored_noise(rng, KS_CLIP_SAMPLES, plan.noise_color)
+        return (noise * 10.0 ** (plan.snr_db / 20.0)).astype(np.float32)
+    speech = espeak.synthesize(plan.text, plan.voice, variant=plan.variant, rate=plan.rate,
+                               pitch=plan.pitch, pitch_range=plan.pitch_range, seed=plan.seed)
+    speech = _trim_silence(speech, margin=int(0.02 * SAMPLE_RATE) if plan.kind == "word"
+                           else int(0.15 * SAMPLE_RATE))
+    speech = speech * (plan.peak / max(float(np.max(np.abs(speech))), 1e-6))
+    if plan.kind == "word":
+        speech = _place_in_clip(speech, KS_CLIP_SAMPLES, plan.offset)
+    speech_rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2)))
+    noise = colored_noise(rng, speech.size, plan.noise_color)
+    mixed = speech + noise * speech_rms * 10.0 ** (-plan.snr_db / 20.0)
+    return np.clip(mixed, -1.0, 1.0).astype(np.float32)
+
+
+def _trim_silence(waveform: np.ndarray, margin: int, threshold_db: float = -40.0) -> np.ndarray:
+    """Cut leading/trailing audio quieter than ``threshold_db`` below the loudest 10 ms."""
+    hop = SAMPLE_RATE // 100
+    frames = waveform[: waveform.size // hop * hop].reshape(-1, hop)
+    if frames.size == 0:
+        return waveform
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    active = np.flatnonzero(rms > rms.max() * 10.0 ** (threshold_db / 20.0))
+    start = max(0, active[0] * hop - margin)
+    end = min(waveform.size, (active[-1] + 1) * hop + margin)
+    return waveform[start:end]
+
+
+def _place_in_clip(word: np.ndarray, length: int, offset: float) -> np.ndarray:
+    if word.size > length:  # keep the middle of an overlong word
+        start = (word.size - length) // 2
+        return word[start:start + length]
+    clip = np.zeros(length, dtype=np.float32)
+    start = int(round(offset * (length - word.size)))
+    clip[start:start + word.size] = word
+    return clip
+
+
+def colored_noise(rng: np.random.Generator, length: int, color: str) -> np.ndarray:
+    """Unit-RMS noise with a flat (white), 1/f (pink) or 1/f^2 (brown) power spectrum."""
+    if color == "white":
+        white = rng.standard_normal(length)
+    else:
+        # Shape in the frequency domain; a power-of-two FFT size keeps the FFT fast.
+        size = 1 << max(0, (length - 1).bit_length())
+        spectrum = np.fft.rfft(rng.standard_normal(size))
+        frequency = np.arange(spectrum.size, dtype=np.float64)
+        frequency[0] = 1.0
+        exponent = {"pink": 0.5, "brown": 1.0}[color]   # amplitude ~ f^-exponent
+        white = np.fft.irfft(spectrum / frequency ** exponent, n=size)[:length]
+    rms = float(np.sqrt(np.mean(white ** 2)))
+    return (white / max(rms, 1e-12)).astype(np.float32)
+
+
+def _render_to_file(plan: UtterancePlan, folder: str) -> int:
+    if hasattr(plan, "render_to"):   # plans that write more than a waveform (tasks.sd)
+        return plan.render_to(Path(folder))
+    waveform = render_utterance(plan)
+    write_wav(Path(folder) / plan.relpath, waveform)
+    return int(waveform.size)
+
+
+def _render_chunk(plans: list[UtterancePlan], folder: str) -> list[int]:
+    return [_render_to_file(plan, folder) for plan in plans]
+
+
+# ------------------------------------------------------------------------------ writing
+def _build_task(out: Path, task: str, plans: list[UtterancePlan], workers: int,
+                progress: bool) -> dict:
+    staging = out / f"{task}.partial"
+    staging.mkdir(parents=True)
+    lengths = render_all(plans, staging, workers, progress, desc=f"synth {task}")
+    final = out / task
+    splits = {}
+    for split in ("train", "valid", "test"):
+        chosen = [(p, n) for p, n in zip(plans, lengths) if p.split == split]
+        if not chosen:
+            continue
+        # The root line names the final folder, which the staging folder becomes.
+        write_manifest(staging / f"{split}.tsv", final, [(p.relpath, n) for p, n in chosen])
+        _write_task_labels(staging, task, split, [p for p, _ in chosen])
+        splits[split] = {"utterances": len(chosen),
+                         "hours": round(sum(n for _, n in chosen) / SAMPLE_RATE / 3600, 4)}
+    _write_task_dictionary(staging, task, plans)
+    if final.exists():
+        old = out / f"{task}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        staging.rename(final)
+        shutil.rmtree(old)
+    else:
+        staging.rename(final)
+    return {"utterances": len(plans), "splits": splits}
+
+
+def render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress: bool,
+                desc: str) -> list[int]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(plans), desc=desc, unit="utt", disable=not progress)
+    try:
+        if workers <= 1:
+            lengths = []
+            for plan in plans:
+                lengths.append(_render_to_file(plan, str(folder)))
+                bar.update(1)
+            return lengths
+        # Chunks keep process start-up and pickling small; results come back in order, and
+        # each file depends only on its plan, so the split does not change the output.
+        size = max(1, min(32, len(plans) // (4 * workers) or 1))
+        chunks = [plans[i:i + size] for i in range(0, len(plans), size)]
+        lengths = []
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for chunk, result in zip(chunks, pool.map(_render_chunk, chunks,
+                                                      [str(folder)] * len(chunks))):
+                lengths.extend(result)
+                bar.update(len(chunk))
+        return lengths
+    finally:
+        bar.close()
+
+
+def _write_task_labels(folder: Path, task: str, split: str, plans: list[UtterancePlan]) -> None:
+    if task == "pretrain":
+        write_labels(folder / f"{split}.wrd", [p.text for p in plans])
+        write_labels(folder / f"{split}.ltr", [letters_line(p.text.upper()) for p in plans])
+    elif task == "ks":
+        write_labels(folder / f"{split}.ks", [p.label for p in plans])
+    elif task == "sid":
+        write_labels(folder / f"{split}.sid", [p.label for p in plans])
+        write_labels(folder / f"{split}.wrd", [p.text for p in plans])
+    elif task == "pr":
+        write_labels(folder / f"{split}.phn", [p.label for p in plans])
+        write_labels(folder / f"{split}.wrd", [p.text for p in plans])
+
+
+def _write_task_dictionary(folder: Path, task: str, plans: list[UtterancePlan]) -> None:
+    if task == "ks":
+        write_dictionary(folder / "dict.ks.txt", KS_CLASSES)
+    elif task == "sid":
+        speakers = list(dict.fromkeys(p.label for p in plans))  # planning order
+        write_dictionary(folder / "dict.sid.txt", speakers)
+    elif task == "pr":
+        counts: dict[str, int] = {}
+        for plan in plans:
+            for phoneme in plan.label.split():
+                counts[phoneme] = counts.get(phoneme, 0) + 1
+        ordered = sorted(counts, key=lambda p: (-counts[p], p))
+        write_dictionary(folder / "dict.phn.txt", ordered, [counts[p] for p in ordered])

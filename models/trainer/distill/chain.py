@@ -1,0 +1,102 @@
+"""Multi-distillation (BiT): a chain of precisions, e.g. W32A32 -> W1A4 -> W1A2 -> W1A1.
+
+Stage K trains ``OUT/stage-K-<precision>`` with stage K-1's student as its teacher (stage
+1's teacher is ``--teacher``), each stage an ordinary run folder. ``OUT/chain.json`` records
+the chain; running the same command again (or ``--resume``) skips the finished stages and
+resumes the interrupted one from its newest checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ..errors import DataError
+from ..pretrain import checkpoint as ckpt
+from ..pretrain.distillation import Precision, parse_chain, run_precision
+from ..pretrain.settings import PretrainSettings, settings_for_resume, settings_record
+
+CHAIN_FILE = "chain.json"
+BINARIZED_PREFIX = "bq-"
+
+
+def stage_folder(out: Path, index: int, precision: Precision) -> Path:
+    return out / f"stage-{index}-{precision.label}"
+
+
+def float_name(model: str) -> str:
+    """The zoo name a chain builds at each stage's bits: ``bq-x`` is ``x`` at W1A1."""
+    return model[len(BINARIZED_PREFIX):] if model.startswith(BINARIZED_PREFIX) else model
+
+
+def teacher_precision(teacher: str) -> Precision:
+    run_dir, _ = ckpt.resolve_upstream(teacher)
+    return run_precision(ckpt.read_config(run_dir))
+
+
+def chain_settings_for_resume(out: Path, given: Dict[str, Any]) -> Optional[PretrainSettings]:
+    """The settings a chain in ``out`` was started with (None if ``out`` holds no chain)."""
+    if not (Path(out) / CHAIN_FILE).is_file():
+        return None
+    stored = ckpt.read_json(Path(out) / CHAIN_FILE, "distillation chain")["settings"]
+    transient = {k: v for k, v in given.items() if v is not None
+                 and k in ("progress", "device", "workers")}
+    stored["betas"] = tuple(stored.get("betas", (0.9, 0.98)))
+    return PretrainSettings(**{**stored, **transient, "out": str(out)})
+
+
+def _check_record(out: Path, record: Dict[str, Any]) -> None:
+    path = out / CHAIN_FILE
+    if not path.is_file():
+        if os.environ.get("RANK", "0") == "0":
+            out.mkdir(parents=True, exist_ok=True)
+            ckpt.write_json(path, record)
+        return
+    existing = ckpt.read_json(path, "distillation chain")
+    for key in ("teacher", "model", "chain"):
+        if existing.get(key) != record[key]:
+            raise DataError(f"{out}: holds a chain with {key} {existing.get(key)!r}, not "
+                            f"{record[key]!r}; choose another --out")
+
+
+def run_chain(settings: PretrainSettings):
+    """Train every stage of ``settings.chain`` in turn; the last stage's result."""
+    from ..pretrain.loop import PretrainResult, pretrain
+
+    stages = parse_chain(settings.chain)
+    first = teacher_precision(settings.teacher)
+    if first != stages[0]:
+        raise DataError(f"the chain starts at {stages[0].label} but the teacher "
+                        f"{settings.teacher} is {first.label}")
+    out = Path(settings.out)
+    record = {"teacher": str(Path(settings.teacher).resolve()), "model": settings.model,
+              "chain": [p.label for p in stages],
+              "settings": {**settings_record(settings), "resume": False}}
+    _check_record(out, record)
+    base = float_name(settings.model)
+    teacher, result = settings.teacher, None
+    for index, precision in enumerate(stages[1:], start=1):
+        folder = stage_folder(out, index, precision)
+        transient = {"progress": settings.progress, "device": settings.device,
+                     "workers": settings.workers}
+        if (folder / ckpt.METADATA).is_file():
+            metadata = ckpt.read_json(folder / ckpt.METADATA, "run metadata")
+            if metadata.get("finished"):
+                result = PretrainResult(folder, int(metadata["step"]),
+                                        metadata.get("final_train_loss"),
+                                        metadata.get("final_valid"),
+                                        float(metadata.get("wall_seconds", 0.0)),
+                                        ckpt.latest_checkpoint(folder), [])
+                teacher = str(folder)
+                continue
+            stage = settings_for_resume(folder, transient)
+        else:
+            stage = dataclasses.replace(
+                settings, out=str(folder), model=base, teacher=teacher, chain=None,
+                resume=False, overrides={**settings.overrides,
+                                         "weight_bits": precision.weight_bits,
+                                         "activation_bits": precision.activation_bits})
+        result = pretrain(stage)
+        teacher = str(folder)
+    return result

@@ -1,0 +1,316 @@
+"""HuBERT pre-training targets: k-means units of frame features, one per encoder frame.
+
+Iteration 1 clusters 39-d MFCC (:func:`models.trainer.data.features.mfcc_features`);
+iteration 2 clusters a hidden layer of the model trained on iteration-1 targets
+(:func:`hidden_layer_features`; HuBERT Base used layer 6 and 500 units). Either way a
+*features function* maps a 16 kHz waveform of S samples to a (``encoder_frames(S)``, D)
+array, so the labels line up one to one with the 50 Hz encoder output.
+
+Label files follow fairseq: ``<split>.km`` next to ``<split>.tsv``, one line of
+space-separated integers per utterance, and ``dict.km.txt`` listing the units. The
+k-means model is saved as an ``.npz`` of its centers; loading it needs no pickle, and
+:class:`KMeansCenters` assigns units exactly as used for the label files.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..data.audio import read_audio
+from ..data.features import encoder_frames, mfcc_features
+from ..data.manifest import Manifest, read_manifest, write_dictionary
+from ..errors import DataError
+from ..fileio import PathLike, atomic_write, write_bytes_atomic, write_text_atomic
+
+FeaturesFn = Callable[[np.ndarray], Union[np.ndarray, torch.Tensor]]
+
+_PREDICT_CHUNK = 8192   # frames per distance computation, to bound memory
+
+
+class KMeansCenters:
+    """Nearest-center assignment for a fitted k-means model (no scikit-learn needed)."""
+
+    def __init__(self, centers) -> None:
+        centers = np.asarray(centers)
+        if centers.ndim != 2 or centers.shape[0] < 1 or not np.all(np.isfinite(centers)):
+            raise DataError(f"k-means centers must be a finite 2-D array, got shape "
+                            f"{centers.shape}")
+        self.cluster_centers_ = centers.astype(np.float32)
+        self._center_norms = (self.cluster_centers_.astype(np.float64) ** 2).sum(axis=1)
+
+    @property
+    def n_clusters(self) -> int:
+        return self.cluster_centers_.shape[0]
+
+    @property
+    def feature_dim(self) -> int:
+        return self.cluster_centers_.shape[1]
+
+    def predict(self, features) -> np.ndarray:
+        """Index of the nearest center (squared Euclidean distance) for each row."""
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.feature_dim:
+            raise ValueError(f"expected features of shape (frames, {self.feature_dim}), "
+                             f"got {x.shape}")
+        centers = self.cluster_centers_.astype(np.float64)
+        labels = np.empty(x.shape[0], dtype=np.int64)
+        for start in range(0, x.shape[0], _PREDICT_CHUNK):
+            block = x[start:start + _PREDICT_CHUNK]
+            # |x|^2 is the same for every center, so it does not change the argmin.
+            distances = self._center_norms[None, :] - 2.0 * block @ centers.T
+            labels[start:start + block.shape[0]] = distances.argmin(axis=1)
+        return labels
+
+
+def as_centers(kmeans) -> KMeansCenters:
+    """A :class:`KMeansCenters` from one, or from any model with ``cluster_centers_``."""
+    if isinstance(kmeans, KMeansCenters):
+        return kmeans
+    if not hasattr(kmeans, "cluster_centers_"):
+        raise ValueError("expected a fitted k-means model with cluster_centers_")
+    return KMeansCenters(kmeans.cluster_centers_)
+
+
+def fit_kmeans(features: Iterable, n_clusters: int, seed: int = 0, *,
+               max_frames: int = 250_000, sample_fraction: float = 1.0,
+               batch_size: int = 10_000, max_iter: int = 100, n_init: int = 3,
+               threads: Optional[int] = 1):
+    """Fit scikit-learn's ``MiniBatchKMeans`` on frames from ``features``.
+
+    ``features`` yields (frames, dim) arrays (one per utterance). Each frame is kept with
+    probability ``sample_fraction``, then at most ``max_frames`` frames are drawn, both
+    with a generator seeded by ``seed``; the fit uses fairseq's HuBERT settings (k-means++
+    init, no early stopping on tolerance, no reassignment) and ``random_state=seed``, so
+    the same inputs and seed give the same centers. ``threads`` caps scikit-learn's
+    OpenMP/BLAS threads (``None``: no cap); the default of 1 is deliberate, since on a
+    small shared CPU spinning OpenMP threads cost far more than they gain (60x slower
+    measured on 2 busy cores, with identical results).
+    """
+    from sklearn.cluster import MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
+
+    if not isinstance(n_clusters, int) or n_clusters < 2:
+        raise DataError(f"n_clusters must be an integer >= 2, got {n_clusters!r}")
+    if not 0.0 < sample_fraction <= 1.0:
+        raise DataError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
+    rng = np.random.default_rng(seed)
+    kept, dim = [], None
+    for array in features:
+        array = np.asarray(array.detach().cpu() if torch.is_tensor(array) else array,
+                           dtype=np.float32)
+        if array.ndim != 2 or (dim is not None and array.shape[1] != dim):
+            raise DataError(f"features must all be (frames, {dim or 'dim'}), got {array.shape}")
+        dim = array.shape[1]
+        if sample_fraction < 1.0:
+            array = array[rng.random(array.shape[0]) < sample_fraction]
+        kept.append(array)
+    if not kept:
+        raise DataError("no features to cluster (empty corpus?)")
+    frames = np.concatenate(kept)
+    if frames.shape[0] > max_frames:
+        frames = frames[np.sort(rng.choice(frames.shape[0], max_frames, replace=False))]
+    if frames.shape[0] < n_clusters:
+        raise DataError(f"{frames.shape[0]} frames are too few for {n_clusters} clusters")
+    if not np.all(np.isfinite(frames)):
+        raise DataError("features contain NaN or infinite values")
+    model = MiniBatchKMeans(n_clusters=n_clusters, init="k-means++", max_iter=max_iter,
+                            batch_size=min(batch_size, frames.shape[0]), tol=0.0,
+                            max_no_improvement=100, n_init=n_init, reassignment_ratio=0.0,
+                            random_state=seed, compute_labels=False)
+    with threadpool_limits(limits=threads):
+        return model.fit(frames)
+
+
+def save_kmeans(kmeans, path: PathLike) -> Path:
+    """Save a k-means model's centers to ``path`` (an ``.npz``), atomically."""
+    centers = as_centers(kmeans)
+    buffer = io.BytesIO()
+    np.savez(buffer, centers=centers.cluster_centers_)
+    write_bytes_atomic(path, buffer.getvalue())
+    return Path(path)
+
+
+def load_kmeans(path: PathLike) -> KMeansCenters:
+    """Load centers saved by :func:`save_kmeans`."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return KMeansCenters(data["centers"])
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(f"{path}: not a k-means centers file ({error})") from None
+
+
+def _frames_of(features_fn: FeaturesFn, waveform: np.ndarray) -> np.ndarray:
+    output = features_fn(waveform)
+    if torch.is_tensor(output):
+        output = output.detach().cpu().float().numpy()
+    output = np.asarray(output)
+    expected = encoder_frames(waveform.size)
+    if output.ndim != 2 or output.shape[0] != expected:
+        raise ValueError(f"features function returned shape {output.shape} for {waveform.size} "
+                         f"samples; expected ({expected}, dim), one row per encoder frame")
+    return output
+
+
+def _utterances(manifest: Manifest, progress: bool, desc: str) -> Iterator[tuple[int, np.ndarray]]:
+    from tqdm import tqdm
+
+    for index in tqdm(range(len(manifest)), desc=desc, unit="utt", disable=not progress):
+        path = manifest.audio_path(index)
+        waveform = read_audio(path)
+        if waveform.size != manifest.num_samples[index]:
+            raise DataError(f"{path}: {waveform.size} samples, but {manifest.path} says "
+                            f"{manifest.num_samples[index]} (stale manifest?)")
+        yield index, waveform
+
+
+def manifest_features(manifest: Union[Manifest, PathLike], features_fn: FeaturesFn = mfcc_features,
+                      *, progress: bool = False) -> Iterator[np.ndarray]:
+    """Features of every utterance of a manifest, in order (for :func:`fit_kmeans`)."""
+    manifest = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
+    for _, waveform in _utterances(manifest, progress, f"features {manifest.path.name}"):
+        yield _frames_of(features_fn, waveform)
+
+
+def label_corpus(manifest: Union[Manifest, PathLike], features_fn: FeaturesFn, kmeans,
+                 out_path: Optional[PathLike] = None, *, progress: bool = True) -> Path:
+    """Write k-means units for every utterance of ``manifest`` (fairseq ``.km`` format).
+
+    ``out_path`` defaults to the manifest's ``.km`` sibling (``train.tsv`` -> ``train.km``).
+    Line ``i`` holds ``encoder_frames(num_samples_i)`` space-separated integers. The file is
+    written under a temporary name and renamed when complete.
+    """
+    manifest = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
+    centers = as_centers(kmeans)
+    out_path = Path(out_path) if out_path is not None else manifest.label_path("km")
+    with atomic_write(out_path, "w") as handle:
+        for _, waveform in _utterances(manifest, progress, f"label {manifest.path.name}"):
+            units = centers.predict(_frames_of(features_fn, waveform))
+            handle.write(" ".join(map(str, units.tolist())) + "\n")
+    return out_path
+
+
+def hidden_layer_features(model: torch.nn.Module, layer: int, *,
+                          device: Union[str, torch.device, None] = None) -> FeaturesFn:
+    """A features function returning ``model(waveform).hidden_states[layer]`` (T, D).
+
+    The model is called on a batch of one waveform, in eval mode and without gradients
+    (its training flag is restored afterwards). Its frame count may exceed the
+    wav2vec2-CNN count by a few frames (then the extra frames are dropped) or fall short
+    by at most two (then the last frame is repeated); anything else is an error.
+    """
+    if device is None:
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
+
+    def features(waveform: np.ndarray) -> torch.Tensor:
+        batch = torch.as_tensor(np.asarray(waveform, dtype=np.float32))[None].to(device)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                output = model(batch)
+        finally:
+            model.train(was_training)
+        states = getattr(output, "hidden_states", None)
+        if states is None:
+            raise ValueError("the model's output has no hidden_states")
+        if not -len(states) <= layer < len(states):
+            raise ValueError(f"layer {layer} out of range: the model returns {len(states)} "
+                             f"hidden states")
+        hidden = states[layer][0].float().cpu()
+        return _match_frames(hidden, encoder_frames(batch.shape[-1]))
+
+    return features
+
+
+def _match_frames(hidden: torch.Tensor, expected: int, tolerance: int = 2) -> torch.Tensor:
+    count = hidden.shape[0]
+    if count >= expected:
+        return hidden[:expected]
+    if expected - count > tolerance or count == 0:
+        raise ValueError(f"model returned {count} frames where the encoder frame count is "
+                         f"{expected}")
+    return torch.cat([hidden, hidden[-1:].expand(expected - count, -1)])
+
+
+def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
+                  features_fn: FeaturesFn = mfcc_features, seed: int = 0,
+                  kmeans_path: Optional[PathLike] = None, max_frames: int = 250_000,
+                  max_iter: int = 100, out_folder: Optional[PathLike] = None,
+                  progress: bool = True) -> dict:
+    """Fit k-means on the first manifest and label all of them; write the unit dictionary.
+
+    Writes ``<split>.km`` for each manifest, ``dict.km.txt`` and the centers
+    (``kmeans_path``, by default ``km.npz``): into ``out_folder`` if given, else next to
+    the manifests (the dictionary and centers next to the first). Returns the paths written.
+    """
+    if not manifests:
+        raise DataError("no manifests given")
+    parsed = [read_manifest(path) for path in manifests]
+    fit_on = parsed[0]
+    # Visit a share of the frames proportional to max_frames, so a large corpus never
+    # has to sit in memory as a whole before subsampling.
+    total = sum(encoder_frames(n) for n in fit_on.num_samples)
+    fraction = min(1.0, 1.5 * max_frames / max(total, 1))
+    kmeans = fit_kmeans(manifest_features(fit_on, features_fn, progress=progress), n_clusters,
+                        seed, max_frames=max_frames, sample_fraction=fraction, max_iter=max_iter)
+    folder = Path(out_folder) if out_folder is not None else fit_on.path.parent
+    written = {"kmeans": save_kmeans(kmeans, kmeans_path or folder / "km.npz"),
+               "dictionary": write_dictionary(folder / "dict.km.txt",
+                                              [str(i) for i in range(n_clusters)]),
+               "labels": []}
+    for manifest in parsed:
+        labels = None if out_folder is None else folder / f"{manifest.path.stem}.km"
+        written["labels"].append(label_corpus(manifest, features_fn, kmeans, labels,
+                                              progress=progress))
+    return written
+
+
+def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int, clusters: int,
+                      seed: int, max_frames: int, targets_from: Optional[PathLike] = None,
+                      label_layer: Optional[int] = None, progress: bool = True) -> dict:
+    """A training run's units for the ``train`` and ``valid`` manifests of
+    ``pretrain_folder``, written to ``out_folder`` so the corpus itself never changes.
+
+    Iteration 1 clusters MFCC; iteration 2 clusters hidden state ``label_layer`` (default:
+    half the depth) of the run ``targets_from``. ``out_folder/targets.json`` records what
+    was built; when it already says the same, nothing is rebuilt. Returns that record.
+    """
+    from . import checkpoint as ckpt
+
+    if iteration == 1:
+        features_fn, source = mfcc_features, {"features": "mfcc-39 (Kaldi MFCC + deltas)"}
+    else:
+        run_dir, checkpoint = ckpt.resolve_upstream(targets_from)
+        teacher, config, step = ckpt.load_run_model(run_dir, checkpoint)
+        layers = teacher.config.layers
+        layer = label_layer if label_layer is not None else max(1, layers // 2)
+        if not 0 <= layer <= layers:
+            raise DataError(f"label layer {layer} out of range: {config['name']} has "
+                            f"{layers} layers (0 = encoder input)")
+        features_fn = hidden_layer_features(teacher, layer)
+        source = {"features": f"hidden layer {layer}", "run": str(Path(run_dir).resolve()),
+                  "step": step, "model": config["name"]}
+    info = {"iteration": iteration, "clusters": clusters, "seed": seed,
+            "max_frames": max_frames, **source}
+    done = Path(out_folder) / "targets.json"
+    if done.is_file():
+        try:
+            existing = json.loads(done.read_text(encoding="utf-8"))
+        except ValueError:
+            existing = None
+        if existing == info:
+            return info
+    build_targets([pretrain_folder / "train.tsv", pretrain_folder / "valid.tsv"], clusters,
+                  features_fn=features_fn, seed=seed, max_frames=max_frames,
+                  out_folder=out_folder, progress=progress)
+    write_text_atomic(done, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return info

@@ -1,0 +1,261 @@
+"""SUPERB heads on a frozen upstream's hidden states, and how they are trained.
+
+s3prl's recipe at small scale: a learnable softmax-weighted sum of every hidden state
+(weights start equal), then a small head. Utterance level (KS, SID): Linear(D, 256), mean
+pooling, Linear(256, classes); frame level (PR): Linear(D, phonemes + blank) with CTC.
+Adam, gradient norm clipped at 1; the head that scores best on the validation split
+(checked every ``eval_every`` steps) is the one scored on test.
+
+:func:`fit` is that recipe for any head given its batch loss and valid score; the KS/SID/
+PR heads (:func:`train_head`) and the heads of :mod:`models.trainer.superb.tasks` all train with
+it, and the CTC pieces (:func:`pad_frames`, :func:`ctc_loss_on`, :func:`ctc_decode`) serve
+PR, ASR and slot filling alike.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import DataError
+from .metrics import edit_distance, error_rate, greedy_ctc_decode
+from .task_table import SUPERB_TASKS
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
+                     device: torch.device, progress: bool, desc: str) -> List[torch.Tensor]:
+    """Hidden states of every utterance: (L+1, D) means if ``pool``, else (L+1, T, D)."""
+    from tqdm import tqdm
+
+    lengths = dataset.lengths
+    order = sorted(range(len(dataset)), key=lambda i: (lengths[i], i))
+    groups: List[List[int]] = []
+    for index in order:
+        if groups and lengths[groups[-1][0]] == lengths[index] and len(groups[-1]) < batch_size:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    features: List[Optional[torch.Tensor]] = [None] * len(dataset)
+    with tqdm(total=len(dataset), desc=desc, unit="utt", file=sys.stderr, dynamic_ncols=True,
+              disable=not progress) as bar:
+        for group in groups:
+            waveforms = torch.stack([dataset[i]["waveform"] for i in group]).to(device)
+            states = model(waveforms).hidden_states
+            stacked = torch.stack(states, dim=1).float()          # (B, L+1, T, D)
+            if stacked.shape[2] == 0:
+                raise DataError(f"{dataset.manifest.audio_path(group[0])}: too short for one "
+                                f"encoder frame")
+            stacked = stacked.mean(dim=2) if pool else stacked
+            for row, index in enumerate(group):
+                features[index] = stacked[row].cpu()
+            bar.update(len(group))
+    return features  # type: ignore[return-value]
+
+
+class WeightedSum(nn.Module):
+    """s3prl's featurizer: softmax-normalized learnable weights over the hidden states."""
+
+    def __init__(self, num_layers: int):
+        super().__init__()
+        self.weights = nn.Parameter(torch.zeros(num_layers))
+
+    def forward(self, stacked: torch.Tensor, layer_dim: int = 1) -> torch.Tensor:
+        weights = F.softmax(self.weights, dim=0)
+        shape = [1] * stacked.dim()
+        shape[layer_dim] = -1
+        return (stacked * weights.view(shape)).sum(dim=layer_dim)
+
+
+class UtteranceHead(nn.Module):
+    """Weighted sum -> Linear(D, 256) -> mean over frames -> Linear(256, classes).
+
+    Takes per-layer means (B, L+1, D); all steps before the classifier are linear, so this
+    equals projecting every frame and then pooling."""
+
+    def __init__(self, num_layers: int, dim: int, classes: int, projector_dim: int = 256):
+        super().__init__()
+        self.featurizer = WeightedSum(num_layers)
+        self.projector = nn.Linear(dim, projector_dim)
+        self.classifier = nn.Linear(projector_dim, classes)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.projector(self.featurizer(pooled, layer_dim=1)))
+
+
+class FrameHead(nn.Module):
+    """Weighted sum -> Linear(D, phonemes + 1); index 0 is the CTC blank."""
+
+    def __init__(self, num_layers: int, dim: int, classes: int):
+        super().__init__()
+        self.featurizer = WeightedSum(num_layers)
+        self.output = nn.Linear(dim, classes + 1)
+
+    def forward(self, stacked: torch.Tensor) -> torch.Tensor:    # (B, L+1, T, D)
+        return self.output(self.featurizer(stacked, layer_dim=1))
+
+
+def _utterance_batches(features: List[torch.Tensor], targets: Sequence[int]):
+    return torch.stack(features), torch.tensor(list(targets), dtype=torch.long)
+
+
+def _accuracy(head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((head(x).argmax(dim=-1) == y).float().mean())
+
+
+def pad_frames(features: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(L+1, T_i, D) frame sequences zero-padded to (B, L+1, T, D), and their lengths."""
+    lengths = torch.tensor([f.shape[1] for f in features], dtype=torch.long)
+    layers, _, dim = features[0].shape
+    padded = features[0].new_zeros((len(features), layers, int(lengths.max()), dim))
+    for row, f in enumerate(features):
+        padded[row, :, :f.shape[1]] = f
+    return padded, lengths
+
+
+def ctc_loss_on(head: nn.Module, states: List[torch.Tensor],
+                targets: Sequence[Sequence[int]]) -> Callable[[List[int]], torch.Tensor]:
+    """The CTC loss of a batch (given by indices) of frame sequences against symbol-index
+    targets; the head's output index 0 is the blank, symbol k is k + 1."""
+    def loss_on(index: List[int]) -> torch.Tensor:
+        padded, lengths = pad_frames([states[i] for i in index])
+        log_probs = head(padded).log_softmax(-1)
+        chosen = [torch.tensor(targets[i], dtype=torch.long) + 1 for i in index]
+        return F.ctc_loss(log_probs.transpose(0, 1), torch.cat(chosen), lengths,
+                          torch.tensor([len(t) for t in chosen]), blank=0, zero_infinity=True)
+
+    return loss_on
+
+
+def ctc_decode(head: nn.Module, states: List[torch.Tensor], batch: int) -> List[List[int]]:
+    """Greedy CTC decoding of every sequence, as symbol indices (blank removed)."""
+    hypotheses: List[List[int]] = []
+    with torch.no_grad():
+        for start in range(0, len(states), batch):
+            padded, lengths = pad_frames(states[start:start + batch])
+            hypotheses += greedy_ctc_decode(head(padded).log_softmax(-1), lengths)
+    return [[h - 1 for h in hypothesis] for hypothesis in hypotheses]
+
+
+@dataclass
+class HeadSettings:
+    """How a head is trained (and, for QbE, which seed its interval uses)."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    eval_every: int
+    projector_dim: int
+    seed: int
+    progress: bool
+
+
+def fit(head: nn.Module, loss_on: Callable[[List[int]], torch.Tensor],
+        score: Callable[[], float], *, items: int, run: HeadSettings, higher_is_better: bool,
+        desc: str) -> Tuple[float, int, List[float]]:
+    """Train ``head`` on random batches of ``items`` training items; keep the best on valid.
+
+    ``loss_on(indices)`` is the loss of a batch, ``score()`` the valid metric (run in eval
+    mode without gradients). The head is left holding its best-on-valid weights, in eval
+    mode. Returns (best valid value, its step, the training losses).
+    """
+    from tqdm import tqdm
+
+    generator = torch.Generator().manual_seed(run.seed)
+    optimizer = torch.optim.Adam(head.parameters(), lr=run.lr)
+    best_value, best_step, best_state, losses = None, 0, None, []
+    with tqdm(total=run.steps, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True,
+              disable=not run.progress) as bar:
+        for step in range(1, run.steps + 1):
+            head.train()
+            index = torch.randint(items, (min(run.batch_size, items),), generator=generator)
+            loss = loss_on(index.tolist())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)   # s3prl: gradient_clipping 1
+            optimizer.step()
+            losses.append(loss.item())
+            bar.update(1)
+            if step % run.eval_every == 0 or step == run.steps:
+                head.eval()
+                with torch.no_grad():
+                    value = score()
+                improved = best_value is None or (value > best_value if higher_is_better
+                                                  else value < best_value)
+                if improved:
+                    best_value, best_step = value, step
+                    best_state = {k: v.clone() for k, v in head.state_dict().items()}
+                bar.set_postfix(loss=f"{loss.item():.3f}", valid=f"{value:.3f}")
+    head.load_state_dict(best_state)
+    head.eval()
+    return float(best_value), best_step, losses
+
+
+def layer_weights(head: nn.Module) -> List[float]:
+    """The softmax-normalized weights of a head's featurizer, rounded."""
+    return [round(w, 5) for w in F.softmax(head.featurizer.weights.detach(), dim=0).tolist()]
+
+
+def train_head(task: str, train: Tuple, valid: Tuple, test: Tuple, classes: int, *,
+               steps: int, batch_size: int, lr: float, eval_every: int, seed: int,
+               projector_dim: int, progress: bool) -> Dict[str, Any]:
+    """Train the KS/SID/PR head on frozen features; score the best-on-valid head on test.
+
+    ``train``/``valid``/``test`` are (features, labels): class indices for KS/SID, phoneme
+    index sequences for PR. Returns the scores, the step chosen and the layer weights.
+    """
+    run = HeadSettings(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
+                       projector_dim=projector_dim, seed=seed, progress=progress)
+    torch.manual_seed(seed)  # the head's initialization
+    features = train[0]
+    num_layers, dim = features[0].shape[0], features[0].shape[-1]
+    frame_level = SUPERB_TASKS[task].frame_level
+    splits = {"valid": valid, "test": test}
+    if frame_level:
+        head: nn.Module = FrameHead(num_layers, dim, classes)
+        loss_on = ctc_loss_on(head, features, train[1])
+
+        def score(split: str) -> float:
+            states, sequences = splits[split]
+            return error_rate(sequences, ctc_decode(head, states, batch_size))
+    else:
+        head = UtteranceHead(num_layers, dim, classes, projector_dim)
+        x_train, y_train = _utterance_batches(*train)
+        batches = {name: _utterance_batches(*split) for name, split in splits.items()}
+
+        def loss_on(index: List[int]) -> torch.Tensor:
+            return F.cross_entropy(head(x_train[index]), y_train[index])
+
+        def score(split: str) -> float:
+            return _accuracy(head, *batches[split])
+
+    best, best_step, losses = fit(head, loss_on, lambda: score("valid"), items=len(features),
+                                  run=run, higher_is_better=not frame_level,
+                                  desc=f"superb {task} head")
+    with torch.no_grad():
+        tested = score("test")
+    return {"test": tested, "valid": best, "best_step": best_step,
+            "layer_weights": layer_weights(head),
+            "train_loss_first": losses[0], "train_loss_last": float(np.mean(losses[-20:])),
+            "head": head}
+
+
+def test_item_parts(task: str, head: nn.Module, features: List[torch.Tensor], labels: Sequence,
+                    batch_size: int) -> Tuple[List[float], List[float]]:
+    """Per test item, a numerator and a denominator whose sums' ratio is the test score:
+    (1 if correct else 0, 1) for accuracy, (edit distance, reference length) for the PER.
+    Paired comparisons of two upstreams resample these (see ``per_item.json``)."""
+    if SUPERB_TASKS[task].frame_level:
+        hypotheses = ctc_decode(head, features, batch_size)
+        return ([float(edit_distance(r, h)) for r, h in zip(labels, hypotheses)],
+                [float(len(r)) for r in labels])
+    head.eval()
+    with torch.no_grad():
+        predicted = head(torch.stack(features)).argmax(dim=-1).tolist()
+    head.train()
+    return [float(p == y) for p, y in zip(predicted, labels)], [1.0] * len(predicted)

@@ -1,0 +1,64 @@
+"""Every option of a SUPERB-style evaluation, each defined once (see :mod:`..options`).
+
+Imports stay light (no torch): the command line builds its parser from this module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from ..errors import DataError
+from ..options import NON_NEGATIVE, POSITIVE, check_bounds, option
+from .task_table import SUPERB_TASKS, per_task_defaults
+
+
+@dataclass
+class SuperbSettings:
+    """One SUPERB-style evaluation: a task, an upstream (a run folder, or a zoo model with
+    random weights) and how the task's head is trained. ``None`` head settings take the
+    task's defaults (:data:`models.trainer.superb.task_table.SUPERB_TASKS`)."""
+
+    task: str = option(help="the task (its metric): " + "; ".join(
+        f"{key}: {task.title} ({task.metric})" for key, task in SUPERB_TASKS.items()),
+        choices=tuple(SUPERB_TASKS), required=True)
+    out: str = option(help="output folder for results.json and head.pt", required=True)
+    upstream: Optional[str] = option(None, "a run folder of 'profile-encoder train' (or one of "
+                                           "its checkpoints)", metavar="RUN", one_of="upstream")
+    random_init: Optional[str] = option(None, "a zoo model with random weights (the baseline "
+                                              "of the same shape)", metavar="MODEL",
+                                        one_of="upstream")
+    overrides: Dict[str, Any] = option(factory=dict, help="model config override for "
+                                                          "--random-init, e.g. layers=4",
+                                       deprecated=("--override",))
+    data: Optional[str] = option(None, "corpus folder", shown="the one the upstream was trained "
+                                 "on if it holds the task; else the task's 'small' synthesis "
+                                 "preset, made into OUT/data")
+    steps: Optional[int] = option(None, "head training steps", bound=POSITIVE,
+                                  shown=per_task_defaults("steps"))
+    batch_size: Optional[int] = option(None, "head batch size", bound=POSITIVE,
+                                       shown=per_task_defaults("batch_size"),
+                                       deprecated=("--batch",))
+    lr: Optional[float] = option(None, "head learning rate (Adam)", bound=POSITIVE,
+                                 shown=per_task_defaults("lr"))
+    eval_every: int = option(50, "head steps between validations (the best head is tested)",
+                             bound=POSITIVE)
+    projector_dim: int = option(256, "utterance-level heads: projection size before pooling",
+                                bound=POSITIVE)
+    extract_batch: int = option(16, "utterances per upstream call when extracting hidden "
+                                    "states", bound=POSITIVE)
+    seed: int = option(0, "random seed", bound=NON_NEGATIVE)
+    device: Optional[str] = option(None, "cpu, cuda or cuda:N", shown="a GPU if there is one")
+    progress: bool = option(True, "no progress bars or summary", flag="--quiet",
+                            shown="both shown")
+
+
+def check_superb_settings(s: SuperbSettings) -> None:
+    """Raise :class:`DataError` (one clear line) for settings that cannot run."""
+    if s.task not in SUPERB_TASKS:
+        raise DataError(f"unknown task {s.task!r}; choose one of {', '.join(SUPERB_TASKS)}")
+    if (s.upstream is None) == (s.random_init is None):
+        raise DataError("give exactly one upstream: a training run folder (--upstream RUN) or "
+                        "a zoo model to initialize randomly (--random-init MODEL)")
+    if s.overrides and s.random_init is None:
+        raise DataError("--set applies to --random-init only (a run folder fixes its model)")
+    check_bounds(s)

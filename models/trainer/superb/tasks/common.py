@@ -1,0 +1,271 @@
+"""What the registered SUPERB tasks share: held-out voices, synthesis, training, the run.
+
+Held-out voices. The speaker pool of :mod:`models.trainer.data.synth_plan` is espeak-ng accents
+times voice variants. Its :func:`voice_splits` (which KS uses too) splits the *accents* and
+the *variants*
+separately (train 5 accents and 26 variants, valid 1 and 6, test 2 and 11) and pairs
+them within a split, so a test voice shares neither its accent nor its variant with any
+training voice.
+
+Synthesis. A task's plans are rendered by the synth module's renderer (same determinism:
+every file is a pure function of its plan) into ``OUT/<task>.partial``, which is renamed
+to ``OUT/<task>`` when its manifests and labels are written; ``corpus.json`` gains the
+task's entry last.
+
+Training. Every head trains with :func:`models.trainer.superb.heads.fit`, the recipe of
+KS/SID/PR: Adam, gradient clipping at 1, evaluation on valid every ``eval_every`` steps,
+and the best head on valid scored on test.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ....constants import SAMPLE_RATE
+from ...data.manifest import read_manifest, write_dictionary, write_manifest
+from ...data.synth_plan import PRESETS, SPLITS, UtterancePlan
+from ...errors import DataError, check_seed
+from ...fileio import PathLike, write_text_atomic
+from ..heads import HeadSettings, WeightedSum, extract_features
+from ..task_table import SUPERB_TASKS, SuperbTask
+from . import TASKS
+from .metrics import BOOTSTRAP_RESAMPLES, bootstrap_interval, rounded_interval
+
+
+def pick(rng: np.random.Generator, items):
+    return items[int(rng.integers(len(items)))]
+
+
+def item_seed(seed: int, task: str, group: str, index: int) -> int:
+    """The seed of one rendered file (espeak-ng and noise): depends on nothing else."""
+    group_id = sum(ord(c) * 31 ** k for k, c in enumerate(group)) % 100_003
+    return int(np.random.SeedSequence([seed, 100 + TASKS.index(task), group_id, index])
+               .generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def speech_plan(rng: np.random.Generator, *, task: str, group: str, index: int, seed: int,
+                text: str, voice: tuple[str, str], label: str = "", rate=None, pitch=None,
+                pitch_range=None, peak=None, snr_db=None, kind: str = "sentence",
+                subfolder: str = "") -> UtterancePlan:
+    """One utterance to render; unset prosody is drawn from the corpus-wide ranges."""
+    rate = int(rng.integers(130, 211)) if rate is None else int(rate)
+    pitch = int(rng.integers(25, 76)) if pitch is None else int(pitch)
+    pitch_range = int(rng.integers(30, 81)) if pitch_range is None else int(pitch_range)
+    peak = float(rng.uniform(0.3, 0.9)) if peak is None else float(peak)
+    snr_db = float(rng.uniform(20.0, 40.0)) if snr_db is None else float(snr_db)
+    folder = f"wav/{group}/{subfolder + '/' if subfolder else ''}"
+    return UtterancePlan(
+        task=task, split=group, relpath=f"{folder}{task}-{group}-{index:05d}.wav", label=label,
+        text=text, voice=voice[0], variant=voice[1], rate=int(np.clip(rate, 80, 450)),
+        pitch=int(np.clip(pitch, 0, 100)), pitch_range=int(np.clip(pitch_range, 0, 100)),
+        seed=item_seed(seed, task, group, index), kind=kind, peak=round(peak, 4),
+        snr_db=round(snr_db, 2), noise_color=pick(rng, ("white", "pink", "brown")), offset=0.0)
+
+
+# ------------------------------------------------------------------------------- tasks
+@dataclass
+class Features:
+    """Frozen-upstream hidden states of the utterances of one manifest, and the manifest."""
+
+    manifest: Any
+    states: list[torch.Tensor]           # (L+1, D) means if the task pools, else (L+1, T, D)
+
+
+@dataclass
+class Outcome:
+    """What a task's evaluation returns to :func:`run_registered_task`."""
+
+    value: float
+    interval: tuple[float, float]
+    items: int                            # test items the interval resamples
+    chance: float
+    chance_definition: str
+    valid_value: float | None = None
+    best_step: int | None = None
+    layer_weights: list[float] | None = None
+    head: nn.Module | None = None
+    head_description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Each test item's part of the score, in test-manifest order, where the metric is
+    # sum(numerators) / sum(denominators): what a paired bootstrap between two upstreams
+    # resamples (``per_item.json``). None where the metric is not such a ratio (EER, MTWV).
+    per_item: tuple[Sequence[float], Sequence[float]] | None = None
+
+
+class Task:
+    """A registered SUPERB task; the task modules set ``name`` (its key in
+    :data:`~models.trainer.superb.task_table.SUPERB_TASKS`, which holds its title, metric and
+    head defaults), ``sizes`` per synthesis preset, and the methods."""
+
+    name: str = ""
+    sizes: ClassVar[dict[str, dict[str, int]]] = {}
+    manifests: tuple[str, ...] = SPLITS   # manifest names in the task folder
+
+    @property
+    def row(self) -> SuperbTask:
+        return SUPERB_TASKS[self.name]
+
+    @property
+    def metric(self) -> str:
+        return self.row.metric
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.row.higher_is_better
+
+    @property
+    def pooled(self) -> bool:
+        """Heads see per-layer means, not frames."""
+        return not self.row.frame_level
+
+    @property
+    def trains(self) -> bool:
+        return self.row.trains
+
+    # synthesis
+    def plan(self, sizes: dict[str, int], rng: np.random.Generator, seed: int) -> list:
+        raise NotImplementedError
+
+    def write_labels(self, folder: Path, name: str, plans: list, sizes: dict, seed: int) -> None:
+        raise NotImplementedError
+
+    def write_dictionaries(self, folder: Path, plans: list) -> None:
+        """Dictionaries over the whole task (none by default)."""
+
+    # evaluation
+    def load_labels(self, folder: Path, manifests: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def evaluate(self, features: dict[str, Features], labels: Any,
+                 run: HeadSettings) -> Outcome:
+        raise NotImplementedError
+
+
+def interval_of(statistic, items: int, seed: int) -> tuple[float, float]:
+    return bootstrap_interval(statistic, items, seed=seed)
+
+
+# ---------------------------------------------------------------------- CTC sequences
+class SequenceHead(nn.Module):
+    """Weighted sum -> BiLSTM -> Linear(symbols + blank): s3prl's ASR head (2 BLSTM layers
+    of 1024) scaled down to ``layers`` layers of ``hidden`` units; index 0 is the blank."""
+
+    def __init__(self, num_layers: int, dim: int, symbols: int, hidden: int = 128,
+                 layers: int = 2):
+        super().__init__()
+        self.featurizer = WeightedSum(num_layers)
+        self.rnn = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True,
+                           bidirectional=True)
+        self.output = nn.Linear(2 * hidden, symbols + 1)
+
+    def forward(self, stacked: torch.Tensor) -> torch.Tensor:    # (B, L+1, T, D)
+        hidden, _ = self.rnn(self.featurizer(stacked, layer_dim=1))
+        return self.output(hidden)
+
+
+# --------------------------------------------------------------------------- synthesis
+def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "default",
+                     overwrite: bool = False, workers: int = 1, progress: bool = True) -> dict:
+    """Synthesize registered tasks' corpora into ``out_dir/<task>``; update ``corpus.json``."""
+    from ...data import espeak
+    from ...data.synth import CORPUS_FORMAT, prepare_output, render_all
+
+    if size not in PRESETS:
+        raise DataError(f"unknown corpus size {size!r}; choose one of {', '.join(PRESETS)}")
+    check_seed(seed)
+    from . import get_task
+
+    out = Path(out_dir)
+    entries = prepare_output(out, tuple(tasks), overwrite)   # the other tasks' entries
+    for name in tasks:
+        task = get_task(name)
+        sizes = task.sizes[size]
+        plans = task.plan(sizes, np.random.default_rng([seed, 100 + TASKS.index(name)]), seed)
+        staging = out / f"{name}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        lengths = render_all(plans, staging, workers, progress, desc=f"synth {name}")
+        final = out / name
+        groups = {}
+        for manifest in task.manifests:
+            chosen = [(p, n) for p, n in zip(plans, lengths) if p.split == manifest]
+            write_manifest(staging / f"{manifest}.tsv", final, [(p.relpath, n) for p, n in chosen])
+            task.write_labels(staging, manifest, [p for p, _ in chosen], sizes, seed)
+            groups[manifest] = {"utterances": len(chosen),
+                                "hours": round(sum(n for _, n in chosen) / SAMPLE_RATE / 3600, 4)}
+        task.write_dictionaries(staging, plans)
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        entries[name] = {"seed": seed, "preset": size, "sizes": dict(sizes),
+                         "utterances": len(plans), "splits": groups}
+    metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
+                "espeak_ng": espeak.espeak_version(), "tasks": entries}
+    write_text_atomic(out / "corpus.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return metadata
+
+
+def write_counted_dictionary(path: Path, lines: list[str]) -> None:
+    """A fairseq dictionary of the space-separated symbols of ``lines``, most frequent first."""
+    counts = Counter(symbol for line in lines for symbol in line.split())
+    ordered = sorted(counts, key=lambda s: (-counts[s], s))
+    write_dictionary(path, ordered, [counts[s] for s in ordered])
+
+
+# --------------------------------------------------------------------------------- run
+def evaluate_registered(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
+                        extract_batch: int, device: torch.device) -> dict[str, Any]:
+    """A registered task on the corpus in ``folder``: the parts of ``results.json`` that are
+    the task's own (see :func:`models.trainer.superb.runner.run_superb`), the head to save and the
+    time spent."""
+    from ...data.corpora import check_manifest_audio
+    from ...data.datasets import ManifestAudioDataset
+    from . import get_task
+
+    task = get_task(row.key)
+    counts = {m: check_manifest_audio(folder / f"{m}.tsv") for m in task.manifests}
+    manifests = {m: read_manifest(folder / f"{m}.tsv") for m in task.manifests}
+    labels = task.load_labels(folder, manifests)
+
+    t0 = time.perf_counter()
+    torch.manual_seed(run.seed)
+    features = {}
+    for name, manifest in manifests.items():
+        dataset = ManifestAudioDataset(manifest, random_crop=False)
+        states = extract_features(model, dataset, pool=task.pooled, batch_size=extract_batch,
+                                  device=device, progress=run.progress,
+                                  desc=f"superb {task.name} {name}")
+        features[name] = Features(manifest, [f.cpu() for f in states])
+    t_features = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    torch.manual_seed(run.seed)   # the head's initialization
+    outcome = task.evaluate(features, labels, run)
+    t_head = time.perf_counter() - t1
+    return {
+        "results": {
+            "value": round(outcome.value, 6), "interval": rounded_interval(outcome.interval),
+            "interval_method": f"95 % percentile bootstrap over the {outcome.items} test "
+                               f"items, {BOOTSTRAP_RESAMPLES} resamples, seed {run.seed}",
+            "chance": round(outcome.chance, 6), "chance_definition": outcome.chance_definition,
+            "valid_value": (None if outcome.valid_value is None
+                            else round(outcome.valid_value, 6)),
+            "best_step": outcome.best_step, "layer_weights": outcome.layer_weights,
+            **outcome.extra},
+        "data": {"utterances": counts},
+        "head_description": outcome.head_description,
+        "head": (None if outcome.head is None
+                 else {"task": task.name, "head": outcome.head.state_dict()}),
+        "seconds": {"features": round(t_features, 2), "head": round(t_head, 2)},
+        "per_item": None if outcome.per_item is None else {
+            "items": list(manifests["test"].files),
+            "numerators": [float(v) for v in outcome.per_item[0]],
+            "denominators": [float(v) for v in outcome.per_item[1]]},
+    }
