@@ -4,6 +4,10 @@ counting core -> zoo -> paper convention & reports -> training -> CLI. The zoo (
 outside ``models/trainer/``) imports nothing from ``profiler``. Checked twice: statically,
 every import statement of every module (function-level imports too); and at run time, each
 layer's modules imported in a fresh interpreter, which must not load a later layer.
+
+Inside the training layer, the trainer's subpackages are in order too (base -> data ->
+pretrain -> distill -> superb -> study -> entry points), checked statically; its two
+dynamic imports are listed in :data:`TRAINER_LAZY_IMPORTS` and their targets checked.
 """
 import ast
 import json
@@ -69,7 +73,7 @@ def imported_names(module: str, path: Path) -> set[str]:
 def test_every_module_has_a_layer_and_the_zoo_is_found():
     layers = {name: layer_of(name) for name in MODULES}
     assert layers["profiler.analyzer"] == 0 and layers["models.bit"] == 1
-    assert layers["profiler.paper_storage"] == 2 and layers["models.trainer.pretrain"] == 3
+    assert layers["profiler.paper_storage"] == 2 and layers["models.trainer.pretrain.loop"] == 3
     assert layers["profiler.commands.profile_model"] == 4
     for layer in range(len(LAYERS)):
         assert layer in layers.values(), LAYERS[layer]
@@ -157,3 +161,99 @@ def test_no_import_cycles():
                       and not module.startswith(name + ".")}
              for module, path in MODULES.items()}
     assert not import_cycles(graph)
+
+
+# --------------------------------------------------------------- inside the trainer
+TRAINER = "models.trainer"
+TRAINER_LAYERS = ("base", "data", "pretrain", "distill", "superb", "study", "entry points")
+# The trainer's shared base: modules at the top of models/trainer/ that every job uses.
+TRAINER_BASE = {"errors", "fileio", "options"}
+# The package itself (its lazy exports), ``python -m models.trainer`` and the data CLI.
+TRAINER_ENTRY_POINTS = {"", "cli", "__main__"}
+# The only dynamic imports in the trainer, each kept because it saves start-up time:
+# importing the module must not import torch.
+TRAINER_LAZY_IMPORTS = {
+    TRAINER: "the lazy exports: import models.trainer stays cheap",
+    f"{TRAINER}.superb.tasks": "get_task: the data CLI reads TASKS without importing torch",
+}
+
+
+def trainer_layer_of(module: str) -> int:
+    assert module == TRAINER or module.startswith(TRAINER + "."), module
+    first = module[len(TRAINER) + 1:].split(".")[0]
+    if first in TRAINER_ENTRY_POINTS:
+        return TRAINER_LAYERS.index("entry points")
+    if first in TRAINER_BASE:
+        return TRAINER_LAYERS.index("base")
+    assert first in TRAINER_LAYERS, f"{module}: not in a subpackage of TRAINER_LAYERS"
+    return TRAINER_LAYERS.index(first)
+
+
+TRAINER_MODULES = sorted(name for name in MODULES
+                         if name == TRAINER or name.startswith(TRAINER + "."))
+
+
+def test_every_trainer_module_has_a_place_and_every_place_is_used():
+    places = {name: trainer_layer_of(name) for name in TRAINER_MODULES}
+    assert places[f"{TRAINER}.errors"] == 0 and places[f"{TRAINER}.data.synth"] == 1
+    assert places[f"{TRAINER}.pretrain.loop"] == 2 and places[f"{TRAINER}.distill.chain"] == 3
+    assert places[f"{TRAINER}.superb.tasks.asr"] == 4 and places[f"{TRAINER}.study.plan"] == 5
+    assert places[f"{TRAINER}.cli"] == 6
+    assert set(places.values()) == set(range(len(TRAINER_LAYERS)))
+
+
+@pytest.mark.parametrize("module", TRAINER_MODULES)
+def test_trainer_modules_import_only_earlier_subpackages(module):
+    own = trainer_layer_of(module)
+    for name in imported_names(module, MODULES[module]):
+        if name == TRAINER or name.startswith(TRAINER + "."):
+            assert trainer_layer_of(name) <= own, (
+                f"{module} ({TRAINER_LAYERS[own]}) imports {name} "
+                f"({TRAINER_LAYERS[trainer_layer_of(name)]})")
+
+
+def dynamic_imports(path: Path) -> int:
+    calls = 0
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            function = node.func
+            name = function.attr if isinstance(function, ast.Attribute) else getattr(
+                function, "id", "")
+            calls += name in ("import_module", "__import__")
+    return calls
+
+
+def test_the_trainer_has_only_the_listed_dynamic_imports():
+    found = {module for module in TRAINER_MODULES if dynamic_imports(MODULES[module])}
+    assert found == set(TRAINER_LAZY_IMPORTS)
+
+
+def test_the_trainer_lazy_imports_name_existing_modules_of_earlier_places():
+    # Importing these two must stay cheap, so this runs in a fresh interpreter that
+    # reports the targets and whether torch got loaded.
+    code = ("import json, sys, models.trainer as t, models.trainer.superb.tasks as tasks\n"
+            "print(json.dumps([sorted(set(t._EXPORTS.values())), list(tasks.TASKS),"
+            " 'torch' in sys.modules]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    exports, tasks, torch_loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not torch_loaded
+    for module in exports:
+        name = f"{TRAINER}.{module}"
+        assert name in MODULES, name
+        assert trainer_layer_of(name) < trainer_layer_of(TRAINER), name
+    assert tasks
+    for task in tasks:
+        name = f"{TRAINER}.superb.tasks.{task}"
+        assert name in MODULES, name
+        assert trainer_layer_of(name) == trainer_layer_of(f"{TRAINER}.superb.tasks")
+
+
+def test_a_backward_import_inside_the_trainer_is_seen(tmp_path):
+    # Before the split, the pre-training settings imported the SUPERB task table.
+    path = tmp_path / "settings.py"
+    path.write_text("def f():\n    from ..superb.task_table import SUPERB_TASKS\n")
+    own = trainer_layer_of(f"{TRAINER}.pretrain.settings")
+    seen = [trainer_layer_of(name) for name in imported_names(f"{TRAINER}.pretrain.settings", path)]
+    assert seen and max(seen) > own
