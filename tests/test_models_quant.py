@@ -8,7 +8,8 @@ import torch
 
 import models
 import profiler
-from models.bit import ElasticBinarizer, Quantization, QuantizedLinear, quantize_weight
+from models.bit import ElasticBinarizer, QuantizedLinear, quantize_weight
+from models.quantization import Quantization
 from profiler.bits import extra_storage_bits, parameter_storage_bits
 from profiler.catalog import load_catalog
 from profiler.estimator import peak_for, precision_of_bits

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ...bit import MODULE_TYPES
+from ...quantization import MODULE_TYPES
 from ..chain import BINARIZED_PREFIX
 from ..errors import DataError
 from ..settings import PretrainSettings, SuperbSettings, check_bounds
