@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..quantization import Quantization
 from . import checkpoint as ckpt
-from .distill import Precision, parse_chain, run_precision
+from .distill import parse_chain, run_precision
 from .errors import DataError
 from .settings import PretrainSettings, settings_for_resume, settings_record
 
@@ -21,7 +22,7 @@ CHAIN_FILE = "chain.json"
 BINARIZED_PREFIX = "bq-"
 
 
-def stage_folder(out: Path, index: int, precision: Precision) -> Path:
+def stage_folder(out: Path, index: int, precision: Quantization) -> Path:
     return out / f"stage-{index}-{precision.label}"
 
 
@@ -30,7 +31,7 @@ def float_name(model: str) -> str:
     return model[len(BINARIZED_PREFIX):] if model.startswith(BINARIZED_PREFIX) else model
 
 
-def teacher_precision(teacher: str) -> Precision:
+def teacher_precision(teacher: str) -> Quantization:
     run_dir, _ = ckpt.resolve_upstream(teacher)
     return run_precision(ckpt.read_config(run_dir))
 
