@@ -210,8 +210,7 @@ def test_precision_labels():
     from profiler.conventions import precision_label
 
     def label(name, **bits):
-        q = models.config(name, **bits).quantization
-        return precision_label(q.label if q.quantized else None, 32)
+        return precision_label(models.config(name, **bits).quantization, 32)
 
     assert label("vanilla") == "FP32"
     assert label("bq-vanilla") == "FP32-W1A1"
