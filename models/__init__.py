@@ -13,7 +13,7 @@ import importlib
 # wait for torch to import.
 _EXPORTS = {
     "BinaryConv1d": ".bit", "BinaryLinear": ".bit", "ElasticBinarizer": ".bit",
-    "binarize_weight": ".bit", "Quantization": ".bit", "QuantizedConv1d": ".bit",
+    "binarize_weight": ".bit", "Quantization": ".quantization", "QuantizedConv1d": ".bit",
     "QuantizedLinear": ".bit", "quantize_weight": ".bit", "HubertConfig": ".configuration",
     "HuBERT": ".hubert", "HubertOutput": ".hubert", "PretrainOutput": ".hubert",
     "build": ".registry", "config": ".registry", "names": ".registry",

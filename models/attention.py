@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bit import FULL_PRECISION, ElasticBinarizer, Quantization, linear
+from .bit import ElasticBinarizer, linear
+from .quantization import FULL_PRECISION, Quantization
 
 
 def mask_value(dtype: torch.dtype) -> float:

@@ -31,89 +31,23 @@ that side stays float.
 
 Each quantized module states its bit-widths to the analyzer with plain attributes
 (``weight_bits``, ``activation_bits``, ``parameter_bits``, ``extra_storage_bits``; see the
-README's "Declaring bits"). Deviation from BiT's code: ``sign(0)`` is taken as +1 so values
+README's "Declaring bits"). The bit pair a layer is built at, ``Quantization``, is in
+``quantization.py``. Deviation from BiT's code: ``sign(0)`` is taken as +1 so values
 really are in {-1, +1}.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .quantization import FULL_PRECISION, FULL_PRECISION_BITS, W1A1, Quantization
+
 # Below this, a learned scale is clamped: a non-positive alpha would flip or kill the signal.
 _MIN_ALPHA = 1e-5
-
-FULL_PRECISION_BITS = 32
-WEIGHT_SCALES = ("statistics", "learned")
-
-
-@dataclass(frozen=True)
-class Quantization:
-    """The bit pair a layer computes with. 32 on a side: that side stays float."""
-
-    weight_bits: int = FULL_PRECISION_BITS
-    activation_bits: int = FULL_PRECISION_BITS
-    weight_scale: str = "statistics"   # k-bit weights (k >= 2): "statistics" or "learned"
-
-    def __post_init__(self):
-        for name in ("weight_bits", "activation_bits"):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, int)
-                    or not 1 <= value <= FULL_PRECISION_BITS):
-                raise ValueError(f"{name} must be a whole number from 1 to {FULL_PRECISION_BITS} "
-                                 f"({FULL_PRECISION_BITS} = full precision), got {value!r}")
-        if self.weight_scale not in WEIGHT_SCALES:
-            raise ValueError(f"weight_scale must be one of {list(WEIGHT_SCALES)}, "
-                             f"got {self.weight_scale!r}")
-
-    @property
-    def weights_quantized(self) -> bool:
-        return self.weight_bits < FULL_PRECISION_BITS
-
-    @property
-    def activations_quantized(self) -> bool:
-        return self.activation_bits < FULL_PRECISION_BITS
-
-    @property
-    def quantized(self) -> bool:
-        return self.weights_quantized or self.activations_quantized
-
-    @property
-    def label(self) -> str:
-        return f"W{self.weight_bits}A{self.activation_bits}"
-
-
-FULL_PRECISION = Quantization()
-W1A1 = Quantization(1, 1)
-
-# The module types of an encoder block; ``quantize_modules`` (zoo config) picks the ones a
-# quantized build quantizes, for ablations that binarize one type and keep the rest float.
-MODULE_TYPES = ("attention", "convolution", "feed_forward")
-
-
-@dataclass(frozen=True)
-class BlockQuantization:
-    """The bit pair of each module type of an encoder block. The Squeezeformer's time
-    reduction (strided depthwise + pointwise convolution) and recovery (a Linear layer that
-    resamples) count as convolution modules."""
-
-    attention: Quantization = FULL_PRECISION
-    convolution: Quantization = FULL_PRECISION
-    feed_forward: Quantization = FULL_PRECISION
-
-    @classmethod
-    def of(cls, quantization: "Quantization | BlockQuantization",
-           modules: tuple = MODULE_TYPES) -> "BlockQuantization":
-        """``quantization`` for the module types in ``modules``, full precision elsewhere
-        (a ``BlockQuantization`` is returned as it is)."""
-        if isinstance(quantization, cls):
-            return quantization
-        return cls(**{kind: quantization if kind in modules else FULL_PRECISION
-                      for kind in MODULE_TYPES})
 
 
 def level_range(bits: int, signed: bool) -> tuple[int, int]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from .bit import FULL_PRECISION_BITS, MODULE_TYPES, Quantization
 from .frontends import FRONTENDS
+from .quantization import FULL_PRECISION_BITS, MODULE_TYPES, Quantization
 from .sparseformer import ATTENTION_IMPLEMENTATIONS
 from .squeezeformer import default_recover_index, default_reduce_index
 

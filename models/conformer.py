@@ -20,15 +20,8 @@ import torch
 from torch import nn
 
 from .attention import mask_value, merge_heads, split_heads
-from .bit import (
-    FULL_PRECISION,
-    BlockQuantization,
-    ElasticBinarizer,
-    Quantization,
-    conv1d,
-    linear,
-    masked_conv,
-)
+from .bit import ElasticBinarizer, conv1d, linear, masked_conv
+from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import FeedForward, TransformerEncoder
 
 

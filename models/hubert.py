@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .bit import FULL_PRECISION, BlockQuantization, linear
+from .bit import linear
 from .configuration import HubertConfig
 from .conformer import conformer_encoder
 from .frontends import feature_extractor
+from .quantization import FULL_PRECISION, BlockQuantization
 from .sparseformer import FixedSparsePattern, sparseformer_encoder
 from .squeezeformer import squeezeformer_encoder
 from .transformer import transformer_encoder

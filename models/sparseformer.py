@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import AttentionBinarizers, mask_value
-from .bit import FULL_PRECISION, BlockQuantization, Quantization
+from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import TransformerEncoder, transformer_layer
 
 ATTENTION_IMPLEMENTATIONS = ("masked", "blocked")

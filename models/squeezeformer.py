@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bit import FULL_PRECISION, BlockQuantization, Quantization, conv1d, linear, masked_conv
+from .bit import conv1d, linear, masked_conv
 from .conformer import ConvolutionModule, RelPositionSelfAttention
+from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import FeedForward
 
 

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from .attention import MultiheadSelfAttention, dense_attention_core
-from .bit import FULL_PRECISION, BlockQuantization, Quantization, linear
+from .bit import linear
+from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU}
 

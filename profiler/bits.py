@@ -33,7 +33,8 @@ with this number in place of the module's own activation x activation MACs, the
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+import re
+from typing import Mapping, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -137,20 +138,47 @@ def quantized_storage_bits(module: nn.Module) -> int:
     return bits
 
 
-def pair_key(kind: str, bits_a: int, bits_b: int) -> str:
-    """Name of a bit pair in breakdowns: ``W1A1`` (weight x activation), ``A1A1`` (two
-    activations), ``C32C32`` (two constants: work a deployed model would precompute)."""
-    prefixes = {"wa": ("W", "A"), "aa": ("A", "A"), "cc": ("C", "C")}[kind]
-    return f"{prefixes[0]}{bits_a}{prefixes[1]}{bits_b}"
+_PAIR_LETTERS = {"wa": ("W", "A"), "aa": ("A", "A"), "cc": ("C", "C")}
+_PAIR_LABEL = re.compile(r"^([A-Z])(\d+)([A-Z])(\d+)$")
 
 
-def precision_class(bits_a: int, bits_b: int) -> str:
-    """``nonq`` (both operands float), ``bq`` (both binary) or ``q`` (anything else)."""
-    if bits_a >= FLOAT_BITS and bits_b >= FLOAT_BITS:
-        return "nonq"
-    if bits_a <= BINARY_BITS and bits_b <= BINARY_BITS:
-        return "bq"
-    return "q"
+class OperandPair(NamedTuple):
+    """The operand widths of multiply-accumulates, the key of every breakdown by bit pair.
+
+    ``kind`` is ``"wa"`` (weight x activation, the weight first), ``"aa"`` (two
+    activations) or ``"cc"`` (two constants: work a deployed model would precompute). Equal
+    to the plain ``(kind, bits_a, bits_b)`` tuple the analyzer tallies by. Written as
+    ``W1A1``, ``A1A1`` or ``C32C32`` only where a profile is output (``label``), and read
+    back from that spelling only where a saved profile is loaded (``parse``)."""
+
+    kind: str
+    bits_a: int
+    bits_b: int
+
+    @property
+    def label(self) -> str:
+        first, second = _PAIR_LETTERS[self.kind]
+        return f"{first}{self.bits_a}{second}{self.bits_b}"
+
+    @classmethod
+    def parse(cls, label: str) -> "OperandPair":
+        """``"W1A1"`` -> ``OperandPair("wa", 1, 1)``: the inverse of :attr:`label`."""
+        match = _PAIR_LABEL.match(label)
+        kinds = {letters: kind for kind, letters in _PAIR_LETTERS.items()}
+        kind = kinds.get((match.group(1), match.group(3))) if match else None
+        if kind is None:
+            raise ValueError(f"bit pair {label!r}: expected W<bits>A<bits>, A<bits>A<bits> "
+                             f"or C<bits>C<bits>")
+        return cls(kind, int(match.group(2)), int(match.group(4)))
+
+    @property
+    def precision_class(self) -> str:
+        """``nonq`` (both operands float), ``bq`` (both binary) or ``q`` (anything else)."""
+        if self.bits_a >= FLOAT_BITS and self.bits_b >= FLOAT_BITS:
+            return "nonq"
+        if self.bits_a <= BINARY_BITS and self.bits_b <= BINARY_BITS:
+            return "bq"
+        return "q"
 
 
 def _checked_bits(module: nn.Module, attr: str) -> Optional[int]:

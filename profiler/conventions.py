@@ -13,7 +13,9 @@ storage and FLOPs as in ``bayesian-bits``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping
+
+from models.quantization import FULL_PRECISION_BITS, Quantization
 
 from .errors import UsageError
 
@@ -22,7 +24,6 @@ GIB = 2 ** 30
 MB = 1e6
 GIGA = 1e9
 
-FULL_PRECISION_BITS = 32
 # Float width Table 1 stores each zoo row at, where it is not FULL_PRECISION_BITS: the
 # paper's vanilla model is FP16 (its BQ row only fits with the float parts at 16 bits too).
 PAPER_FLOAT_BITS = {"vanilla": 16, "bq-vanilla": 16}
@@ -33,11 +34,10 @@ def paper_float_bits(name: str) -> int:
     return PAPER_FLOAT_BITS.get(name, FULL_PRECISION_BITS)
 
 
-def precision_label(bit_pair: Optional[str], float_bits: int) -> str:
-    """Table 1's precision column: ``FP32``, ``FP16``, ``FP32-W1A1``, ``FP16-W1A1``, and
-    any other quantized bit pair the same way (``FP32-W2A2``). ``bit_pair`` is None for a
-    float model."""
-    return f"FP{float_bits}" + (f"-{bit_pair}" if bit_pair else "")
+def precision_label(quantization: Quantization, float_bits: int) -> str:
+    """Table 1's precision column: ``FP32``, ``FP16`` for a float model, ``FP32-W1A1``,
+    ``FP16-W1A1``, and any other quantized bit pair the same way (``FP32-W2A2``)."""
+    return f"FP{float_bits}" + (f"-{quantization.label}" if quantization.quantized else "")
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ matters for short inputs, where the arithmetic of an op takes less than its disp
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -116,13 +115,13 @@ def fused_quantizers(profile: Profile) -> set[str]:
     from . import bits as bitspec
 
     low_bit = [name for name in profile.modules
-               if any(_bits_of(key)[1] < bitspec.FLOAT_BITS for key in profile.module_bits(name))]
+               if any(pair.bits_b < bitspec.FLOAT_BITS for pair in profile.module_pairs(name))]
     fused = set()
     for owner in low_bit:
         prefix = owner + "." if owner else ""
         fused.update(name for name in profile.modules
                      if name.startswith(prefix) and name != owner
-                     and not profile.module_bits(name) and profile.modules[name]["bytes_moved"])
+                     and not profile.module_pairs(name) and profile.modules[name]["bytes_moved"])
     return fused
 
 
@@ -134,9 +133,8 @@ def roofline(profile: Profile, catalog: Catalog, *, deployed: bool = True) -> li
     times = []
     for name, row in profile.modules.items():
         compute = row["elementwise_flops"] / vector
-        for key, macs in profile.module_bits(name).items():
-            bits_a, bits_b = _bits_of(key)
-            _, peak = peak_for(catalog, precision_of_bits(bits_a, bits_b))
+        for pair, macs in profile.module_pairs(name).items():
+            _, peak = peak_for(catalog, precision_of_bits(pair.bits_a, pair.bits_b))
             compute += 2 * macs / peak
         memory = 0.0 if name in fused else row["bytes_moved"] / catalog.memory_bandwidth
         if compute or memory:
@@ -205,9 +203,3 @@ def times_by_row(profile: Profile, catalog: Catalog, depth: Optional[int], *,
         split = rows.setdefault(name, [0.0, 0.0])
         split[t.bound == "memory"] += t.seconds
     return {name: RowTime(name, c, m) for name, (c, m) in rows.items()}
-
-
-def _bits_of(key: str) -> tuple[int, int]:
-    # "W1A1", "A32A32": two letters each followed by a number
-    numbers = re.findall(r"\d+", key)
-    return int(numbers[0]), int(numbers[1])

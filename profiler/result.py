@@ -34,6 +34,7 @@ from typing import Mapping, Optional
 from torch import nn
 
 from . import bits as bitspec
+from .bits import OperandPair
 
 ROOT_LABEL = "(model)"  # the model's own row where a table needs a non-empty name
 QUANTITIES = (
@@ -47,7 +48,7 @@ QUANTITIES = (
 @dataclass
 class ModuleTally:
     calls: int = 0
-    macs: Counter = field(default_factory=Counter)  # (kind, bits, bits) -> MACs
+    macs: Counter = field(default_factory=Counter)  # (kind, bits, bits) -> MACs: OperandPair
     aa_macs: Counter = field(default_factory=Counter)  # activation x activation part
     declared_effective_aa: Optional[int] = None
     elementwise_flops: int = 0
@@ -62,11 +63,6 @@ class OperatorTally:
     calls: int = 0
     macs: int = 0
     elementwise_flops: int = 0
-
-
-def _bits_key(key) -> str:
-    kind, a, b = key
-    return bitspec.pair_key(kind, a, b)
 
 
 def _quantities(tally: ModuleTally, params: int, storage_bits: int, buffer_bytes: int) -> dict:
@@ -89,10 +85,11 @@ def _quantities(tally: ModuleTally, params: int, storage_bits: int, buffer_bytes
     for prefix, macs in (("", tally.macs), ("effective_", effective)):
         total_macs = 0.0
         classes = Counter()
-        for (kind, a, b), count in macs.items():
-            cls = bitspec.precision_class(a, b)
+        for key, count in macs.items():
+            pair = OperandPair(*key)
+            cls = pair.precision_class
             classes["macs_" + cls] += count
-            classes["bop_" + cls] += count * a * b
+            classes["bop_" + cls] += count * pair.bits_a * pair.bits_b
             total_macs += count
         nonq_flops = 2 * classes["macs_nonq"]
         row[prefix + "macs"] = _int(total_macs)
@@ -118,12 +115,17 @@ def _bytes(bits: int):
 class Profile:
     """Counts of one forward pass. Build with :func:`profiler.profile`."""
 
-    def __init__(self, rows: dict, types: dict, by_bits: dict, operators: dict,
-                 unsupported: Mapping[str, int], info: dict, module_bits: Optional[dict] = None):
+    def __init__(self, rows: dict, types: dict, operators: dict, unsupported: Mapping[str, int],
+                 info: dict, module_pairs: Mapping[str, Mapping[OperandPair, int]]):
         self._rows = rows
-        self._module_bits = module_bits or {}
+        # A module's own MACs by operand pair; labelled ("W1A1") only on output.
+        self._module_pairs = module_pairs
         self._types = types
-        self._by_bits = by_bits
+        by_pair: Counter = Counter()
+        for pairs in module_pairs.values():
+            by_pair.update(pairs)
+        self._by_pair = dict(sorted(by_pair.items(),
+                                    key=lambda kv: (-kv[0].bits_a * kv[0].bits_b, kv[0])))
         self._operators = operators
         self._unsupported = dict(unsupported)
         self.info = MappingProxyType(info)
@@ -137,9 +139,8 @@ class Profile:
     def from_tallies(cls, model: nn.Module, tallies: Mapping[str, ModuleTally],
                      operators: Mapping[str, OperatorTally], unsupported: Mapping[str, int],
                      *, device: str, inputs: list) -> "Profile":
-        rows, types, module_bits = {}, {}, {}
+        rows, types, module_pairs = {}, {}, {}
         seen: set[int] = set()
-        by_bits: Counter = Counter()
         for name, module in model.named_modules():
             params, storage_bits = 0, bitspec.extra_storage_bits(module)
             for pname, p in module.named_parameters(recurse=False):
@@ -159,27 +160,18 @@ class Profile:
             rows[name] = _quantities(tally, params, storage_bits, buffer_bytes)
             rows[name]["calls"] = tally.calls
             types[name] = type(module).__name__
-            module_bits[name] = {_bits_key(k): v for k, v in tally.macs.items()}
-            for key, count in tally.macs.items():
-                by_bits[key] += count
+            module_pairs[name] = {OperandPair(*k): v for k, v in tally.macs.items()}
         # Ops that ran outside any known module (should not happen) still count.
         for name, tally in tallies.items():
             if name not in rows:
                 rows[name] = _quantities(tally, 0, 0, 0)
                 rows[name]["calls"] = tally.calls
                 types[name] = "?"
-                module_bits[name] = {_bits_key(k): v for k, v in tally.macs.items()}
-                for key, count in tally.macs.items():
-                    by_bits[key] += count
-        bits_table = {
-            _bits_key(key): {"macs": count, "bops": count * key[1] * key[2],
-                             "class": bitspec.precision_class(key[1], key[2])}
-            for key, count in sorted(by_bits.items(), key=lambda kv: (-kv[0][1] * kv[0][2], kv[0]))
-        }
+                module_pairs[name] = {OperandPair(*k): v for k, v in tally.macs.items()}
         ops = {name: {"calls": t.calls, "macs": t.macs, "elementwise_flops": t.elementwise_flops}
                for name, t in sorted(operators.items())}
         info = {"model": type(model).__name__, "device": device, "inputs": inputs}
-        return cls(rows, types, bits_table, ops, unsupported, info, module_bits)
+        return cls(rows, types, ops, unsupported, info, module_pairs)
 
     # -- plain mappings ------------------------------------------------------------------
     @property
@@ -194,8 +186,14 @@ class Profile:
 
     @property
     def by_bits(self) -> Mapping[str, Mapping]:
-        """MACs and BOPs by operand bit pair: ``W32A32``, ``W1A1``, ``A1A1``..."""
-        return MappingProxyType(self._by_bits)
+        """MACs, BOPs and precision class by operand bit pair, widest first, under the
+        pairs' labels: ``W32A32``, ``W1A1``, ``A1A1``..."""
+        return MappingProxyType(self._bits_table())
+
+    def _bits_table(self) -> dict:
+        return {pair.label: {"macs": count, "bops": count * pair.bits_a * pair.bits_b,
+                             "class": pair.precision_class}
+                for pair, count in self._by_pair.items()}
 
     @property
     def by_operator(self) -> Mapping[str, Mapping]:
@@ -208,8 +206,17 @@ class Profile:
         return MappingProxyType(self._unsupported)
 
     def module_bits(self, name: str) -> Mapping[str, int]:
-        """A module's own MACs by operand bit pair (``W32A32``, ``A1A1``...)."""
-        return MappingProxyType(self._module_bits.get(name, {}))
+        """A module's own MACs by operand bit pair, under the pairs' labels (``W32A32``,
+        ``A1A1``...)."""
+        return MappingProxyType(self._labelled(self._module_pairs.get(name, {})))
+
+    def module_pairs(self, name: str) -> Mapping[OperandPair, int]:
+        """A module's own MACs by :class:`~profiler.bits.OperandPair`."""
+        return MappingProxyType(self._module_pairs.get(name, {}))
+
+    @staticmethod
+    def _labelled(pairs: Mapping[OperandPair, int]) -> dict:
+        return {pair.label: count for pair, count in pairs.items()}
 
     def module_type(self, name: str) -> str:
         return self._types[name]
@@ -260,25 +267,26 @@ class Profile:
         return {
             "info": dict(self.info),
             "totals": dict(self._totals),
-            "by_bits": self._by_bits,
+            "by_bits": self._bits_table(),
             "by_operator": self._operators,
             "unsupported": self._unsupported,
             "modules": {name: {"type": self._types[name], **row,
-                               "macs_by_bits": self._module_bits.get(name, {})}
+                               "macs_by_bits": self._labelled(self._module_pairs.get(name, {}))}
                         for name, row in self._rows.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Profile":
         """The inverse of :meth:`to_dict` (for caches and saved profiles)."""
-        rows, types, module_bits = {}, {}, {}
+        rows, types, module_pairs = {}, {}, {}
         for name, entry in data["modules"].items():
             entry = dict(entry)
             types[name] = entry.pop("type")
-            module_bits[name] = dict(entry.pop("macs_by_bits", {}))
+            module_pairs[name] = {OperandPair.parse(label): count
+                                  for label, count in entry.pop("macs_by_bits", {}).items()}
             rows[name] = entry
-        return cls(rows, types, dict(data["by_bits"]), dict(data["by_operator"]),
-                   dict(data["unsupported"]), dict(data["info"]), module_bits)
+        return cls(rows, types, dict(data["by_operator"]), dict(data["unsupported"]),
+                   dict(data["info"]), module_pairs)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Iterable, Optional, Sequence
 
-from models.bit import Quantization
 from models.constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
+from models.quantization import Quantization
 
 from .cache import cached
 from .catalog import Catalog
@@ -83,8 +83,7 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
     columns = convention.columns(item.profile.totals)
     seconds = estimate_time(estimate, item.profile, catalog, columns)
     quantization = Quantization(c.weight_bits, c.activation_bits, c.weight_scale)
-    bit_pair = quantization.label if quantization.quantized else None
-    precision = precision_label(bit_pair, convention.float_bits(item.name))
+    precision = precision_label(quantization, convention.float_bits(item.name))
     return {"model": item.name, "layers": c.layers, "dim": c.dim, "heads": c.heads,
             "precision": precision, **columns, "est_time_s": seconds}
 

@@ -1,5 +1,6 @@
 """The analyzer's contract: attribution, bits, constants, sparse patterns, no side effects."""
 import copy
+import json
 
 import pytest
 import torch
@@ -371,3 +372,36 @@ def test_a_model_that_reads_values_still_gets_the_cpu_hint():
     with pytest.raises(profiler.ProfileError, match="device='cpu'"):
         profiler.profile(model, x, kwargs={"attention_mask": mask})
     assert profiler.profile(model, x, kwargs={"attention_mask": mask}, device="cpu").totals["macs"]
+
+
+def test_operand_pairs_are_labelled_on_output_and_read_back_from_a_saved_profile():
+    from profiler.bits import OperandPair
+    from profiler.result import Profile
+
+    assert OperandPair("wa", 1, 4) == ("wa", 1, 4)
+    assert [OperandPair(*key).label for key in (("wa", 1, 4), ("aa", 16, 16), ("cc", 32, 32))] \
+        == ["W1A4", "A16A16", "C32C32"]
+    assert OperandPair.parse("A1A1") == OperandPair("aa", 1, 1)
+    assert OperandPair.parse("C32C32") == ("cc", 32, 32)
+    for bad in ("W1", "A1W1", "X1A1", "W1A1 ", "FP32-W1A1"):
+        with pytest.raises(ValueError, match="expected W<bits>A<bits>, A<bits>A<bits>"):
+            OperandPair.parse(bad)
+
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear, self.attention = ToyBinaryLinear(4, 4), ToyBinaryAttention()
+
+        def forward(self, x):
+            return self.attention(*[self.linear(x)] * 3)
+
+    p = profiler.profile(Mixed(), torch.randn(1, 3, 4))
+    # 3 frames x 4 x 4 weight MACs; Q.K^T and A.V: 2 x 3 x 3 x 4 activation MACs
+    assert dict(p.module_pairs("linear")) == {("wa", 1, 1): 48}
+    assert dict(p.module_bits("attention")) == {"A1A1": 72}
+    assert dict(p.module_pairs("")) == {}
+    assert list(p.by_bits) == ["A1A1", "W1A1"]  # equal width: by kind, "aa" before "wa"
+    saved = p.to_json()
+    loaded = Profile.from_dict(json.loads(saved))
+    assert dict(loaded.module_pairs("attention")) == {("aa", 1, 1): 72}
+    assert loaded.to_json() == saved

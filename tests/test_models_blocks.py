@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 
-from models.bit import FULL_PRECISION, W1A1
 from models.conformer import (
     ConformerLayer,
     RelPositionAttentionCore,
@@ -12,6 +11,7 @@ from models.conformer import (
     relative_shift,
     relative_sinusoids,
 )
+from models.quantization import FULL_PRECISION, W1A1
 from models.squeezeformer import (
     SqueezeformerBlock,
     TimeRecovery,

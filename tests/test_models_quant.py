@@ -8,7 +8,8 @@ import torch
 
 import models
 import profiler
-from models.bit import ElasticBinarizer, Quantization, QuantizedLinear, quantize_weight
+from models.bit import ElasticBinarizer, QuantizedLinear, quantize_weight
+from models.quantization import Quantization
 from profiler.bits import extra_storage_bits, parameter_storage_bits
 from profiler.catalog import load_catalog
 from profiler.estimator import peak_for, precision_of_bits
@@ -209,8 +210,7 @@ def test_precision_labels():
     from profiler.conventions import precision_label
 
     def label(name, **bits):
-        q = models.config(name, **bits).quantization
-        return precision_label(q.label if q.quantized else None, 32)
+        return precision_label(models.config(name, **bits).quantization, 32)
 
     assert label("vanilla") == "FP32"
     assert label("bq-vanilla") == "FP32-W1A1"

@@ -3,6 +3,7 @@ labels and float widths (profiler.conventions), which the zoo config no longer c
 import pytest
 
 import models
+from models.quantization import FULL_PRECISION, W1A1
 from profiler.conventions import get_convention, paper_float_bits, precision_label
 from profiler.paper_storage import paper_build, storage_bits, storage_rows
 
@@ -48,7 +49,7 @@ def test_storage_rows_put_the_paper_figures_beside_ours():
 def test_paper_float_bits_and_precision_labels():
     # Table 1: both vanilla rows FP16, every other row FP32.
     assert [paper_float_bits(name) for name in TEN] == [16, 32, 32, 32, 32, 16, 32, 32, 32, 32]
-    assert precision_label(None, 32) == "FP32"
-    assert precision_label("W1A1", 16) == "FP16-W1A1"
+    assert precision_label(FULL_PRECISION, 32) == "FP32"
+    assert precision_label(W1A1, 16) == "FP16-W1A1"
     assert get_convention("paper").float_bits("bq-vanilla") == 16
     assert get_convention("bayesian-bits").float_bits("bq-vanilla") == 32

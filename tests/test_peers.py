@@ -182,7 +182,8 @@ def test_deepspeed_counts_a_bit_linear_once():
     # BiT's QuantizeLinear calls F.linear once, on a binarized copy of its weight; building
     # the copy and binarizing the input are MAC-free for DeepSpeed (reports/reproduction.md,
     # "The BOP_BQ column": one mechanism ruled out for the paper's BOP_BQ).
-    from models.bit import W1A1, linear
+    from models.bit import linear
+    from models.quantization import W1A1
 
     torch.manual_seed(0)
     layer = linear(48, 96, quantization=W1A1).eval()

@@ -7,15 +7,14 @@ import torch
 
 import models
 from models.bit import ElasticBinarizer
+from models.quantization import Quantization
 from models.trainer.errors import DataError
 from models.trainer.pretrain.distillation import (
     DistillationWeights,
-    Precision,
     bit_parameter_groups,
     distillation_loss,
     hidden_state_loss,
     parse_chain,
-    parse_precision,
     soft_cross_entropy,
     student_from_teacher,
 )
@@ -71,13 +70,15 @@ def test_distillation_loss_sums_its_weighted_terms_over_real_frames():
 
 
 def test_precisions_and_chains():
-    assert parse_precision("w1a4") == Precision(1, 4)
-    assert parse_precision("W32A32").full_precision
+    assert parse_chain("w32a32, w1a4") == [Quantization(32, 32), Quantization(1, 4)]
+    assert parse_chain("W32A32,W1A4")[0].full_precision
     assert [p.label for p in parse_chain("W32A32,W1A4,W1A2,W1A1")] == [
         "W32A32", "W1A4", "W1A2", "W1A1"]
     for bad in ("W32A32", "W1A1,W32A32", "W1A2,W2A1", "W4A4,W4A4", "W0A1,W0A0", "X1", "W1A99,W1A1"):
         with pytest.raises(DataError):
             parse_chain(bad)
+    with pytest.raises(DataError, match=r"precision 'X1': expected W<bits>A<bits>"):
+        parse_chain("W32A32,X1")
 
 
 def test_a_student_holds_the_teachers_float_weights_before_its_first_step():

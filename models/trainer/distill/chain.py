@@ -12,16 +12,17 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ...quantization import Quantization
 from ..errors import DataError
 from ..pretrain import checkpoint as ckpt
-from ..pretrain.distillation import Precision, parse_chain, run_precision
+from ..pretrain.distillation import parse_chain, run_precision
 from ..pretrain.settings import PretrainSettings, settings_for_resume, settings_record
 
 CHAIN_FILE = "chain.json"
 BINARIZED_PREFIX = "bq-"
 
 
-def stage_folder(out: Path, index: int, precision: Precision) -> Path:
+def stage_folder(out: Path, index: int, precision: Quantization) -> Path:
     return out / f"stage-{index}-{precision.label}"
 
 
@@ -30,7 +31,7 @@ def float_name(model: str) -> str:
     return model[len(BINARIZED_PREFIX):] if model.startswith(BINARIZED_PREFIX) else model
 
 
-def teacher_precision(teacher: str) -> Precision:
+def teacher_precision(teacher: str) -> Quantization:
     run_dir, _ = ckpt.resolve_upstream(teacher)
     return run_precision(ckpt.read_config(run_dir))
 

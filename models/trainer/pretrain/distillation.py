@@ -23,7 +23,6 @@ expose the maps either.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -32,48 +31,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...quantization import FULL_PRECISION_BITS, Quantization
 from ..errors import DataError
 
-FULL_PRECISION_BITS = 32
-_PRECISION = re.compile(r"^W(\d+)A(\d+)$", re.IGNORECASE)
 
-
-@dataclass(frozen=True)
-class Precision:
-    """A weight/activation bit pair; 32/32 is full precision."""
-
-    weight_bits: int
-    activation_bits: int
-
-    @property
-    def label(self) -> str:
-        return f"W{self.weight_bits}A{self.activation_bits}"
-
-    @property
-    def full_precision(self) -> bool:
-        return (self.weight_bits >= FULL_PRECISION_BITS
-                and self.activation_bits >= FULL_PRECISION_BITS)
-
-
-def parse_precision(text: str) -> Precision:
-    """``"W1A4"`` -> Precision(1, 4). Bits from 1 to 32."""
-    match = _PRECISION.match(text.strip())
-    if not match:
-        raise DataError(f"precision {text!r}: expected W<bits>A<bits>, e.g. W1A1 or W32A32")
-    weight, activation = int(match.group(1)), int(match.group(2))
-    for bits in (weight, activation):
-        if not 1 <= bits <= FULL_PRECISION_BITS:
-            raise DataError(f"precision {text!r}: bits must be between 1 and "
-                            f"{FULL_PRECISION_BITS}")
-    return Precision(weight, activation)
-
-
-def parse_chain(text: str) -> List[Precision]:
-    """``"W32A32,W1A4,W1A2,W1A1"`` -> the stages' precisions, teacher first.
+def parse_chain(text: str) -> List[Quantization]:
+    """``"W32A32,W1A4,W1A2,W1A1"`` -> the stages' bit pairs, teacher first.
 
     Every stage must lower (or keep) both bit-widths and lower at least one: a student is
     never wider than its teacher."""
-    stages = [parse_precision(part) for part in text.split(",") if part.strip()]
+    try:
+        stages = [Quantization.parse(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise DataError(str(error)) from None
     if len(stages) < 2:
         raise DataError(f"distillation chain {text!r}: needs a teacher and at least one "
                         f"student, e.g. W32A32,W1A1")
@@ -291,11 +261,12 @@ def load_teacher(path) -> Tuple[nn.Module, Dict]:
                    "precision": run_precision(config).label}
 
 
-def run_precision(config: Dict) -> Precision:
-    """The bit pair of a run's model, from its ``config.json`` record."""
+def run_precision(config: Dict) -> Quantization:
+    """The bit pair of a run's model, from its ``config.json`` record (its weight scale is
+    not part of a chain's stages, so it is left at the default)."""
     fields = config["config"]
-    return Precision(int(fields.get("weight_bits") or FULL_PRECISION_BITS),
-                     int(fields.get("activation_bits") or FULL_PRECISION_BITS))
+    return Quantization(int(fields.get("weight_bits") or FULL_PRECISION_BITS),
+                        int(fields.get("activation_bits") or FULL_PRECISION_BITS))
 
 
 def copy_teacher_targets(teacher: str, folder: Path) -> Dict:

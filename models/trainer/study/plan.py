@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ...bit import MODULE_TYPES
+from ...quantization import MODULE_TYPES
 from ..data.synth_plan import PRESETS as CORPUS_PRESETS
 from ..data.synth_plan import CorpusSizes
 from ..distill.chain import BINARIZED_PREFIX
