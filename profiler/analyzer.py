@@ -35,7 +35,7 @@ from torch.utils._pytree import tree_map
 from torch.utils.weak import WeakIdKeyDictionary
 
 from . import bits as bitspec
-from . import formulas, quantized  # noqa: F401  (quantized: registers the torch.ao ops)
+from . import formulas
 from .fastmeta import fast_output
 from .formulas import Cost
 from .result import ModuleTally, OperatorTally, Profile
@@ -202,7 +202,7 @@ class _OpCounter(TorchDispatchMode):
             handler = self.handlers[func] = formulas.lookup(func, self.extra)
         if handler is not None and handler.kind == "decompose":
             return self._decompose(func, handler.fn, args, kwargs)
-        if not self.meta and (handler is None or handler.fn is not formulas._no_cost) \
+        if not self.meta and (handler is None or handler.fn is not formulas.no_cost) \
                 and _any_nested(args):
             # A nested batch (sequences of unequal lengths, packed) is counted as its padded
             # batch: the cost the same model has on a device that cannot nest.
@@ -224,7 +224,7 @@ class _OpCounter(TorchDispatchMode):
         kind = None
         if handler is None:
             self.unsupported[self._label(func)] += 1
-        elif handler.fn is formulas._no_cost:
+        elif handler.fn is formulas.no_cost:
             self._record_call(func)
             kind = "convert" if func.overloadpacket in _CONVERSIONS else "move"
         else:
