@@ -9,7 +9,7 @@ import sys
 from typing import Optional, Sequence
 
 from .commands import calibrate, check, measure, profile_model, report, table
-from .errors import UsageError
+from .errors import ProfileError, UsageError
 
 DATA_COMMAND = "data"
 # Commands whose options come from the trainer (the ``models`` package), with the line the
@@ -74,11 +74,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _fail("interrupted", 130)
     except BrokenPipeError:
         return 0
+    except ProfileError as error:
+        return _fail(str(error), 2)
     except Exception as error:
-        from .analyzer import ProfileError
-
-        if isinstance(error, ProfileError):
-            return _fail(str(error), 2)
         if os.environ.get("PROFILE_ENCODER_TRACEBACK"):
             raise
         return _fail(f"internal error: {type(error).__name__}: {error} "
