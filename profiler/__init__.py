@@ -9,7 +9,7 @@ import importlib
 # Loaded on first use, so that `profile-encoder --help` and argument errors answer at once
 # instead of waiting for torch to import.
 _EXPORTS = {
-    "profile": ".analyzer", "ProfileError": ".analyzer", "Profile": ".result",
+    "profile": ".analyzer", "ProfileError": ".errors", "Profile": ".result",
     "Cost": ".formulas", "Mac": ".formulas", "formula": ".formulas",
     "decomposition": ".formulas", "elementwise": ".formulas", "zero_cost": ".formulas",
     "crosscheck": ".peers",

@@ -3,3 +3,7 @@
 
 class UsageError(Exception):
     """Bad argument or input (unknown model, malformed file, wrong shape...)."""
+
+
+class ProfileError(RuntimeError):
+    """The model could not be run for profiling (the message says why and what to try)."""

@@ -5,16 +5,17 @@ import pytest
 import torch
 
 from profiler import fastmeta, formulas
+from profiler.formulas import products, registry
 
 aten = torch.ops.aten
 
 
 @pytest.fixture
 def restore_registry():
-    saved = dict(formulas._REGISTRY)
+    saved = dict(registry._REGISTRY)
     yield
-    formulas._REGISTRY.clear()
-    formulas._REGISTRY.update(saved)
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)
     fastmeta._rules.clear()
 
 
@@ -30,7 +31,7 @@ def test_a_second_formula_for_an_op_raises(restore_registry):
     assert "aten.trace" not in formulas.registered_ops()
     with pytest.raises(ValueError, match="already has a formula"):
         formulas.decomposition(aten._native_multi_head_attention)(_two_macs)
-    assert formulas.lookup(aten.mm.default).fn is formulas.mm
+    assert formulas.lookup(aten.mm.default).fn is products.mm
 
 
 def test_override_replaces_and_a_new_op_registers(restore_registry):
@@ -42,13 +43,13 @@ def test_override_replaces_and_a_new_op_registers(restore_registry):
 
 def test_only_ops_of_the_installed_torch():
     with pytest.raises(ValueError, match=r"has no op aten.no_such_op"):
-        formulas._packets(["add", "no_such_op"])
+        registry.aten_ops(["add", "no_such_op"])
     with pytest.raises(TypeError, match="ATen op"):
         formulas.formula("aten::mm")(_two_macs)
     with pytest.raises(ValueError, match="output must be one of"):
         formulas.formula(aten.trace, output="diagonal")(_two_macs)
     # in-place variants are taken where they exist, and only then
-    assert formulas._packets(["add", "where"]) == [aten.add, aten.add_, aten.where]
+    assert registry.aten_ops(["add", "where"]) == [aten.add, aten.add_, aten.where]
 
 
 def _sample_args(rule, packet):

@@ -4,7 +4,7 @@ import torch
 
 import models
 import profiler
-import profiler.analyzer as analyzer
+import profiler.op_counter as op_counter
 
 SMALL = dict(layers=2)
 
@@ -26,7 +26,7 @@ def test_meta_shortcuts_change_nothing(monkeypatch):
     for name in models.names():
         model = models.build(name, device="meta").eval()
         fast[name] = profiler.profile(model, torch.empty(1, 32_000, device="meta")).to_dict()
-    monkeypatch.setattr(analyzer, "fast_output", lambda func, args, kwargs: None)
+    monkeypatch.setattr(op_counter, "fast_output", lambda func, args, kwargs: None)
     for name in models.names():
         model = models.build(name, device="meta").eval()
         slow = profiler.profile(model, torch.empty(1, 32_000, device="meta")).to_dict()

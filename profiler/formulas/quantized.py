@@ -20,8 +20,8 @@ import math
 
 import torch
 
-from . import bits as bitspec
-from .formulas import Cost, Mac, formula, zero_cost
+from .. import bits as bitspec
+from .registry import Cost, Mac, formula, zero_cost
 
 quantized = torch.ops.quantized
 aten = torch.ops.aten
