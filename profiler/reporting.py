@@ -18,17 +18,16 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .catalog import load_catalog
+from .columns import COSTS, column
 from .conventions import GIB, GIGA, MB, PAPER_SECONDS, get_convention
 from .errors import UsageError
 from .files import atomic_write
-from .formats import NUMERIC, computed_with, display_name, paper_value, render
+from .formats import computed_with, display_name, render
 from .reference import table1
 from .table import build_rows, caption, profile_zoo_model
 
 LENGTHS = (1, 2, 5, 10, 20, 30, 45, 60)
 EXPLAIN_ABOVE = 0.02
-COLUMN_NAMES = {"storage_mb": "Storage (MB)", "flop_g": "FLOP (G)", "bop_nonq_g": "BOP_NonQ (G)",
-                "bop_bq_g": "BOP_BQ (G)", "est_time_s": "Est. time (1e-4 s)"}
 
 
 @dataclass
@@ -41,7 +40,7 @@ class Context:
     extra: dict = field(default_factory=dict)
 
     def diff(self, model: str, key: str) -> Optional[float]:
-        value = paper_value(self.paper.get(model), key)
+        value = column(key).paper_value(self.paper.get(model))
         return None if not value else (self.ours[model][key] - value) / value
 
 
@@ -163,8 +162,8 @@ RULES: list[tuple[str, Callable[[str], bool], Callable[[Context, str], str]]] = 
 
 
 def explain(context: Context, model: str, key: str) -> Optional[str]:
-    for column, applies, rule in RULES:
-        if column == key and applies(model):
+    for rule_key, applies, rule in RULES:
+        if rule_key == key and applies(model):
             return rule(context, model)
     return None
 
@@ -223,16 +222,16 @@ def _reproduction(context: Context, models: list[str]) -> str:
         f"{EXPLAIN_ABOVE:.0%} point to an explanation.",
         "",
     ]
-    header = ["Model"] + [COLUMN_NAMES[k] for k in NUMERIC]
+    header = ["Model"] + [cost.header for cost in COSTS]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     notes: list[str] = []
     for model in models:
         cells = [display_name(model)]
-        for key in NUMERIC:
+        for cost in COSTS:
+            key, scale = cost.key, cost.scale
             ours = context.ours[model][key]
-            paper = paper_value(context.paper.get(model), key)
-            scale = 1e4 if key == "est_time_s" else 1
+            paper = cost.paper_value(context.paper.get(model))
             if paper is None:
                 cells.append(f"{ours * scale:.2f} (-)" if ours else "-")
                 continue
@@ -240,7 +239,7 @@ def _reproduction(context: Context, models: list[str]) -> str:
             cell = f"{ours * scale:.2f} ({paper * scale:.2f}, {_pct(diff)})"
             if abs(diff) > EXPLAIN_ABOVE:
                 text = explain(context, model, key) or "UNEXPLAINED"
-                notes.append(f"{display_name(model)}, {COLUMN_NAMES[key]} ({_pct(diff)}): {text}")
+                notes.append(f"{display_name(model)}, {cost.header} ({_pct(diff)}): {text}")
                 cell += f" [{len(notes)}]"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
@@ -248,7 +247,7 @@ def _reproduction(context: Context, models: list[str]) -> str:
     lines += [f"{i}. {note}" for i, note in enumerate(notes, 1)]
     lines += _bop_bq_section(context, [m for m in models if m in context.extra["bq_products"]])
     within = {k: sum(1 for m in models if context.diff(m, k) is not None
-                     and abs(context.diff(m, k)) <= 0.10) for k in NUMERIC}
+                     and abs(context.diff(m, k)) <= 0.10) for k in (c.key for c in COSTS)}
     storage_fp = sum(1 for m in models
                      if not m.startswith('bq-') and abs(context.diff(m, 'storage_mb')) <= 0.03)
     storage_bq = sum(1 for m in models
