@@ -107,3 +107,22 @@ def test_every_explained_column_is_in_the_schema():
 
     assert {key for key, _, _ in RULES} <= {c.key for c in COSTS}
 
+
+def test_the_studys_table1_reads_the_schema():
+    from models.trainer.study.report import table1_lines
+
+    class Study:
+        models = ["conformer-s"]
+
+        def values(self, key):
+            return []
+
+    costs = {("conformer-s", "fp"): fake_row(model="conformer-s", precision="FP32",
+                                              bop_bq_g=0.0)}
+    lines = table1_lines(Study(), costs)
+    header = next(line for line in lines if line.startswith("| Model"))
+    assert header == ("| Model | Precision | " + " | ".join(COST_HEADERS) + " | ASR WER % (ours)"
+                      " | SD DER % (ours) | ASR WER % (paper) | SD DER % (paper) |")
+    assert lines[lines.index(header) + 1].count("---:") == 9
+    row = next(line for line in lines if line.startswith("| conformer-s"))
+    assert row == "| conformer-s | FP32 | 13.35 | 7.13 | 106.20 | - | 3.34 | - | - | 8.56 | 6.81 |"
