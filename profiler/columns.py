@@ -4,7 +4,7 @@ the paper's column.
 The conventions compute the columns marked CONVENTION (:mod:`profiler.conventions`);
 :func:`profiler.table.row_for` builds rows with these keys in this order
 (tests/test_columns.py checks); the markdown, LaTeX, CSV and JSON output
-(:mod:`profiler.formats`), the reproduction report (:mod:`profiler.reporting`) and the
+(:mod:`profiler.formats`), the reproduction report (:mod:`profiler.reproduction`) and the
 study's Table 1 (``models/trainer/study/report.py``) take headers, units and the paper's
 values from here. Adding a column is one entry here plus
 the code that computes its value.

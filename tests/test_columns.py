@@ -103,7 +103,7 @@ def test_a_row_has_the_schemas_columns_in_order():
 
 
 def test_every_explained_column_is_in_the_schema():
-    from profiler.reporting import RULES
+    from profiler.reproduction import RULES
 
     assert {key for key, _, _ in RULES} <= {c.key for c in COSTS}
 
