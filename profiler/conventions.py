@@ -1,5 +1,8 @@
 """Counting conventions: how raw counts become the columns of a Table-1 style report.
 
+Each convention has one formula per column that :mod:`profiler.columns` marks as computed
+by a convention.
+
 ``bayesian-bits`` (the default): storage = parameter bits / 8; FLOPs = 2 x float MACs +
 elementwise FLOPs; BOPs = MACs x weight bits x activation bits per op (van Baalen et al.,
 "Bayesian Bits", 2020), full-precision and quantized (binarized included) apart; G = 1e9.
@@ -17,6 +20,7 @@ from typing import Callable, Mapping
 
 from models.quantization import FULL_PRECISION_BITS, Quantization
 
+from .columns import CONVENTION_KEYS
 from .errors import UsageError
 
 PAPER_SECONDS = 10.0  # Table 1's input: one utterance of 10 s
@@ -40,32 +44,40 @@ def precision_label(quantization: Quantization, float_bits: int) -> str:
     return f"FP{float_bits}" + (f"-{quantization.label}" if quantization.quantized else "")
 
 
+Formula = Callable[[Mapping[str, float]], float]  # a profile's totals -> one column's value
+
+
 @dataclass(frozen=True)
 class Convention:
     name: str
     summary: str
-    columns: Callable[[Mapping[str, float]], dict]
+    formulas: Mapping[str, Formula]  # one per column whose source is CONVENTION
     float_bits: Callable[[str], int]  # zoo name -> float width to build and label it with
     default_estimate: str
 
+    def __post_init__(self):
+        if set(self.formulas) != set(CONVENTION_KEYS):
+            raise ValueError(f"convention {self.name!r} computes {sorted(self.formulas)}; "
+                             f"profiler.columns asks for {sorted(CONVENTION_KEYS)}")
 
-def _bayesian_bits(t: Mapping[str, float]) -> dict:
-    return {
-        "storage_mb": t["storage_bytes"] / MB,
-        "flop_g": t["flops"] / GIGA,
-        "bop_nonq_g": t["bop_nonq"] / GIGA,
-        # Every sub-float BOP: binarized and k-bit quantized (W2A2, W1A4...) alike.
-        "bop_bq_g": (t["bop_bq"] + t["bop_q"]) / GIGA,
-    }
+    def columns(self, totals: Mapping[str, float]) -> dict:
+        """The report columns this convention computes from a profile's totals."""
+        return {key: self.formulas[key](totals) for key in CONVENTION_KEYS}
 
 
-def _paper(t: Mapping[str, float]) -> dict:
-    return {
-        "storage_mb": t["storage_bytes"] / MB,
-        "flop_g": t["flops"] / GIGA,
-        "bop_nonq_g": t["flops"] * 16 / GIB,
-        "bop_bq_g": t["macs_bq"] / GIB,
-    }
+_bayesian_bits: dict[str, Formula] = {
+    "storage_mb": lambda t: t["storage_bytes"] / MB,
+    "flop_g": lambda t: t["flops"] / GIGA,
+    "bop_nonq_g": lambda t: t["bop_nonq"] / GIGA,
+    # Every sub-float BOP: binarized and k-bit quantized (W2A2, W1A4...) alike.
+    "bop_bq_g": lambda t: (t["bop_bq"] + t["bop_q"]) / GIGA,
+}
+
+_paper: dict[str, Formula] = {
+    **_bayesian_bits,  # storage and FLOPs as in bayesian-bits
+    "bop_nonq_g": lambda t: t["flops"] * 16 / GIB,
+    "bop_bq_g": lambda t: t["macs_bq"] / GIB,
+}
 
 
 CONVENTIONS = {

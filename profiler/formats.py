@@ -1,30 +1,12 @@
-"""Table 1 style output: markdown (tabulate), LaTeX (booktabs), CSV (pandas), JSON."""
+"""Table 1 style output: markdown (tabulate), LaTeX (booktabs), CSV (pandas), JSON.
+
+The columns, their headers and how each cell prints come from :mod:`profiler.columns`."""
 from __future__ import annotations
 
 import json
-import math
 from typing import Mapping, Optional, Sequence
 
-from .table import COLUMNS
-
-NUMERIC = ("storage_mb", "flop_g", "bop_nonq_g", "bop_bq_g", "est_time_s")
-HEADERS = {
-    "model": "Model", "layers": "L", "dim": "D", "heads": "H", "precision": "Precision",
-    "storage_mb": "Storage (MB)", "flop_g": "FLOP (G)", "bop_nonq_g": "BOP_NonQ (G)",
-    "bop_bq_g": "BOP_BQ (G)", "est_time_s": "Est. time (1e-4 s)",
-}
-# The paper's column for each of ours (its time is printed in units of 1e-4 s).
-PAPER_COLUMN = {"storage_mb": "storage_mb", "flop_g": "flop_g", "bop_nonq_g": "bop_nonq_g",
-                "bop_bq_g": "bop_bq_g", "est_time_s": "est_time_1e-4_s"}
-
-
-def paper_value(paper_row: Optional[dict], key: str) -> Optional[float]:
-    if not paper_row:
-        return None
-    value = paper_row.get(PAPER_COLUMN[key])
-    if value is None:
-        return None
-    return value * 1e-4 if key == "est_time_s" else value
+from .columns import COLUMNS, COSTS
 
 
 def with_paper(rows: Sequence[dict]) -> list[dict]:
@@ -35,8 +17,9 @@ def with_paper(rows: Sequence[dict]) -> list[dict]:
     out = []
     for row in rows:
         extended = dict(row)
-        for key in NUMERIC:
-            value = paper_value(paper.get(row["model"]), key)
+        for cost in COSTS:
+            key = cost.key
+            value = cost.paper_value(paper.get(row["model"]))
             extended[f"paper_{key}"] = value
             extended[f"diff_{key}"] = (row[key] - value) / value if value else None
         out.append(extended)
@@ -50,28 +33,19 @@ def display_name(model: str) -> str:
     return row["encoder"] if row else model
 
 
-def _cell(key: str, value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if key == "est_time_s":
-        return f"{value * 1e4:.2f}"
-    if key in NUMERIC:
-        return "-" if value == 0 and key == "bop_bq_g" else f"{value:.2f}"
-    return str(value)
-
-
 def _text_rows(rows: Sequence[dict], compare: bool) -> list[list[str]]:
     table = []
     for row in rows:
         cells = []
-        for key in COLUMNS:
+        for col in COLUMNS:
+            key = col.key
             if key == "model":
                 cells.append(display_name(row["model"]))
                 continue
-            text = _cell(key, row[key])
-            if compare and key in NUMERIC and row.get(f"paper_{key}") is not None:
+            text = col.text(row[key])
+            if compare and col.cost and row.get(f"paper_{key}") is not None:
                 diff = row[f"diff_{key}"]
-                text += f" ({_cell(key, row[f'paper_{key}'])}, {diff:+.1%})"
+                text += f" ({col.text(row[f'paper_{key}'])}, {diff:+.1%})"
             cells.append(text)
         table.append(cells)
     return table
@@ -80,7 +54,7 @@ def _text_rows(rows: Sequence[dict], compare: bool) -> list[list[str]]:
 def to_markdown(rows: Sequence[dict], *, caption: str = "", compare: bool = False) -> str:
     from tabulate import tabulate
 
-    text = tabulate(_text_rows(rows, compare), headers=[HEADERS[k] for k in COLUMNS],
+    text = tabulate(_text_rows(rows, compare), headers=[c.header for c in COLUMNS],
                     tablefmt="github", disable_numparse=True)
     return text + (f"\n\n{caption}\n" if caption else "\n")
 
@@ -93,11 +67,11 @@ def _latex_escape(text: str) -> str:
 
 
 def to_latex(rows: Sequence[dict], *, caption: str = "", compare: bool = False) -> str:
-    align = "l" + "r" * 3 + "l" + "r" * len(NUMERIC)
+    align = "".join(c.align for c in COLUMNS)
     lines = [r"% needs \usepackage{booktabs} in the preamble (\toprule, \midrule, \bottomrule)",
              r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}",
              r"\toprule",
-             " & ".join(_latex_escape(HEADERS[k]) for k in COLUMNS) + r" \\", r"\midrule"]
+             " & ".join(_latex_escape(c.header) for c in COLUMNS) + r" \\", r"\midrule"]
     previous_binarized = None
     for row, cells in zip(rows, _text_rows(rows, compare)):
         binarized = "W1A1" in row["precision"]

@@ -15,9 +15,6 @@ from .errors import UsageError
 from .estimator import describe_estimate, estimate_time
 from .result import Profile
 
-COLUMNS = ("model", "layers", "dim", "heads", "precision", "storage_mb", "flop_g",
-           "bop_nonq_g", "bop_bq_g", "est_time_s")
-
 
 @dataclass
 class ProfiledModel:

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("counting core", "zoo", "paper & reports", "training", "CLI")
 # profiler modules of the paper layer; every other profiler module outside the training
 # and CLI folders is counting core.
-PAPER = {"conventions", "reference", "table", "formats", "reporting", "golden",
-         "paper_storage", "figures", "measure", "calibration"}
+PAPER = {"columns", "conventions", "reference", "table", "formats", "reporting", "reproduction",
+         "figure_data", "golden", "paper_storage", "figures", "measure", "calibration"}
 
 
 def layer_of(module: str) -> int:

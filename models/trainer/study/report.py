@@ -86,22 +86,21 @@ def paper_row(name: str) -> Dict[str, Any]:
 
 
 def table1_lines(study: Study, costs) -> List[str]:
+    from profiler.columns import COSTS
+
+    headers = ["Model", "Precision", *(cost.header for cost in COSTS), "ASR WER % (ours)",
+               "SD DER % (ours)", "ASR WER % (paper)", "SD DER % (paper)"]
     lines = ["## Table 1: cost beside accuracy", "", SCALE_NOTE, "",
-             "| Model | Precision | Storage (MB) | FLOP (G) | BOP_NonQ (G) | BOP_BQ (G) | Est. "
-             "time (1e-4 s) | ASR WER % (ours) | SD DER % (ours) | ASR WER % (paper) | "
-             "SD DER % (paper) |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| " + " | ".join(headers) + " |", "| --- | --- |" + " ---: |" * (len(headers) - 2)]
     for variant in ("fp", "bq"):
         for model in study.models:
             row, name = costs.get((model, variant)), zoo_name(model, variant)
             paper = paper_row(name)
             if row is None:
                 continue
-            cells = [f"{row[k]:.2f}" if row.get(k) else "-"      # FP rows have no BOP_BQ
-                     for k in ("storage_mb", "flop_g", "bop_nonq_g", "bop_bq_g")]
+            cells = [cost.text(row[cost.key]) for cost in COSTS]  # FP rows: BOP_BQ '-'
             lines.append(
                 f"| {name} | {row['precision']} | {' | '.join(cells)} | "
-                f"{row['est_time_s'] * 1e4:.2f} | "
                 f"{seed_cell(study.values((model, variant, 'asr')))} | "
                 f"{seed_cell(study.values((model, variant, 'sd')))} | "
                 f"{paper.get('asr_wer') or '-'} | {paper.get('sd_der') or '-'} |")

@@ -1,0 +1,85 @@
+"""The columns of a Table-1 style report, declared once: key, header, units, format and
+the paper's column.
+
+The conventions compute the columns marked CONVENTION (:mod:`profiler.conventions`);
+:func:`profiler.table.row_for` builds rows with these keys in this order
+(tests/test_columns.py checks); the markdown, LaTeX, CSV and JSON output
+(:mod:`profiler.formats`), the reproduction report (:mod:`profiler.reproduction`) and the
+study's Table 1 (``models/trainer/study/report.py``) take headers, units and the paper's
+values from here. Adding a column is one entry here plus
+the code that computes its value.
+
+The keys are the JSON and CSV field names, a contract with the README: model, layers,
+dim, heads, precision, storage_mb, flop_g, bop_nonq_g, bop_bq_g, est_time_s.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+# Where a column's value comes from.
+ZOO = "zoo"                  # the model's name, its configuration and its precision
+CONVENTION = "convention"    # a counting convention, from the profile's totals
+ESTIMATE = "estimate"        # the runtime estimate
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str                 # the row's key; the JSON and CSV field name
+    header: str              # the markdown and LaTeX header
+    source: str              # ZOO, CONVENTION or ESTIMATE
+    cost: bool = False       # a cost: printed to 2 decimals and compared with the paper's
+    scale: float = 1.0       # printed value = value x scale (the time prints in 1e-4 s)
+    paper: Optional[str] = None   # the paper's column in reference/table1.csv (printed units)
+    blank_zero: bool = False      # 0 prints '-': a float model has no binarized work
+    align: str = "r"              # LaTeX alignment
+
+    def text(self, value) -> str:
+        """One cell: '-' for a missing value, a cost to 2 decimals in printed units."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if not self.cost:
+            return str(value)
+        if value == 0 and self.blank_zero:
+            return "-"
+        return f"{value * self.scale:.2f}"
+
+    def paper_value(self, paper_row: Optional[dict]) -> Optional[float]:
+        """The paper's value of this column in our units, None where it has none."""
+        if not paper_row or self.paper is None:
+            return None
+        value = paper_row.get(self.paper)
+        if value is None:
+            return None
+        # x (1 / scale), not / scale: 1 / 1e4 is the double 1e-4, so the time comes out
+        # to the bit as it always has.
+        return value * (1 / self.scale) if self.scale != 1 else value
+
+
+COLUMNS = (
+    Column("model", "Model", ZOO, align="l"),
+    Column("layers", "L", ZOO),
+    Column("dim", "D", ZOO),
+    Column("heads", "H", ZOO),
+    Column("precision", "Precision", ZOO, align="l"),
+    Column("storage_mb", "Storage (MB)", CONVENTION, cost=True, paper="storage_mb"),
+    Column("flop_g", "FLOP (G)", CONVENTION, cost=True, paper="flop_g"),
+    Column("bop_nonq_g", "BOP_NonQ (G)", CONVENTION, cost=True, paper="bop_nonq_g"),
+    Column("bop_bq_g", "BOP_BQ (G)", CONVENTION, cost=True, paper="bop_bq_g",
+           blank_zero=True),
+    Column("est_time_s", "Est. time (1e-4 s)", ESTIMATE, cost=True, scale=1e4,
+           paper="est_time_1e-4_s"),
+)
+KEYS = tuple(c.key for c in COLUMNS)
+COSTS = tuple(c for c in COLUMNS if c.cost)
+CONVENTION_KEYS = tuple(c.key for c in COLUMNS if c.source == CONVENTION)
+_BY_KEY = {c.key: c for c in COLUMNS}
+
+
+def column(key: str) -> Column:
+    """The column named ``key``; a KeyError that lists the known ones otherwise."""
+    try:
+        return _BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"no report column {key!r}; known: {', '.join(KEYS)}") from None
