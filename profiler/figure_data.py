@@ -41,7 +41,7 @@ def write_figures(folder: Path, names, rows_paper, profiled, write) -> list[Path
         for seconds in LENGTHS:
             prof = profile_zoo_model(m, float(seconds), convention).profile
             t = prof.totals
-            attention = sum(v["macs"] for k, v in prof.by_bits.items() if k.startswith("A"))
+            attention = sum(macs for pair, macs in prof.pairs.items() if pair.kind == "aa")
             data["gflop"].append(round(t["flops"] / GIGA, 4))
             data["effective_gflop"].append(round(t["effective_flops"] / GIGA, 4))
             data["attention_share"].append(round(attention / t["macs"], 6))

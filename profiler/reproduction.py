@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from .bits import OperandPair
 from .columns import COSTS, column
 from .conventions import GIB, GIGA, MB, PAPER_SECONDS, Convention
 from .formats import display_name
@@ -254,6 +255,12 @@ def reproduction_markdown(context: Context, models: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The 1-bit x 1-bit products of a BQ build: binarized layers, and attention's two binary
+# activations.
+BINARY_WEIGHT_ACTIVATION = OperandPair("wa", 1, 1)
+BINARY_ACTIVATIONS = OperandPair("aa", 1, 1)
+
+
 def bq_products(prof) -> dict:
     """A BQ build's 1-bit x 1-bit MACs by kind: ``linear`` (Linear layers and convolutions,
     weight x activation), ``attention`` (Q.K^T and A.V, activation x activation) and
@@ -263,10 +270,10 @@ def bq_products(prof) -> dict:
     kinds = {"linear": 0, "attention": 0, "position": 0,
              "table_projection": prof.totals["foldable_macs"]}
     for name in prof.modules:
-        bits = prof.module_bits(name)
-        kinds["attention"] += bits.get("A1A1", 0)
+        pairs = prof.module_pairs(name)
+        kinds["attention"] += pairs.get(BINARY_ACTIVATIONS, 0)
         in_core = name.rsplit(".", 1)[-1] == "core"
-        kinds["position" if in_core else "linear"] += bits.get("W1A1", 0)
+        kinds["position" if in_core else "linear"] += pairs.get(BINARY_WEIGHT_ACTIVATION, 0)
     return kinds
 
 

@@ -190,6 +190,11 @@ class Profile:
         pairs' labels: ``W32A32``, ``W1A1``, ``A1A1``..."""
         return MappingProxyType(self._bits_table())
 
+    @property
+    def pairs(self) -> Mapping[OperandPair, int]:
+        """The whole model's MACs by :class:`~profiler.bits.OperandPair`."""
+        return MappingProxyType(self._by_pair)
+
     def _bits_table(self) -> dict:
         return {pair.label: {"macs": count, "bops": count * pair.bits_a * pair.bits_b,
                              "class": pair.precision_class}
