@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
         DEFAULT_DURATION_S,
         DEFAULT_MATRIX_SIZE,
     )
-    from .arguments import compute_device, positive_float, positive_int
+    from .arguments import add_device_option, positive_float, positive_int
 
     p = sub.add_parser(
         "calibrate", help="measure this machine's peaks and write a catalog",
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
                     "longer --duration gets closer to the peak on a busy machine.",
     )
     p.add_argument("--output", required=True, metavar="FILE.yaml", help="catalog to write")
-    p.add_argument("--device", type=compute_device, default="cpu", help="cpu (default) or cuda")
+    add_device_option(p, "cpu", "cpu")
     p.add_argument("--duration", type=positive_float, default=DEFAULT_DURATION_S,
                    help=f"seconds of timed runs per figure (default {DEFAULT_DURATION_S:g})")
     p.add_argument("--matrix-size", type=positive_int, default=DEFAULT_MATRIX_SIZE,

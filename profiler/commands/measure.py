@@ -8,9 +8,11 @@ def add_parser(sub) -> None:
     from .arguments import (
         add_catalog_option,
         add_deprecated_alias,
-        compute_device,
+        add_device_option,
+        add_models_option,
+        add_seconds_option,
         non_negative_int,
-        positive_float_list,
+        parse_model_list,
         positive_int,
     )
 
@@ -24,13 +26,12 @@ def add_parser(sub) -> None:
                     "calibrate --output cpu.yaml`, then --catalog cpu.yaml. On a GPU the name "
                     "and board power come from nvidia-ml-py; without one those are skipped.",
     )
-    p.add_argument("--models", action="append", metavar="NAMES",
-                   help="comma-separated zoo names, or 'all'; repeatable")
-    add_deprecated_alias(p, "--model", "--models", dest="models", append=True, metavar="NAMES")
-    p.add_argument("--seconds", type=positive_float_list, default=[10.0], metavar="S[,S...]",
-                   help="utterance lengths in seconds, comma-separated (default 10)")
-    p.add_argument("--device", type=compute_device, default=None,
-                   help="cpu or cuda (default: cuda if present)")
+    add_models_option(p, "the models to time", default="none; give at least one")
+    add_deprecated_alias(p, "--model", "--models", dest="models", append=True,
+                         type=parse_model_list, metavar="NAMES")
+    add_seconds_option(p, "utterance lengths in seconds, comma-separated (default 10)",
+                       default=[10.0], several=True)
+    add_device_option(p, None, "cuda if present")
     p.add_argument("--warmup", type=non_negative_int, default=2, help="untimed passes (2)")
     p.add_argument("--repeats", type=positive_int, default=5, help="timed passes (5)")
     add_catalog_option(p, default=None, help_default="the shipped one matching the GPU; "
