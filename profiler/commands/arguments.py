@@ -137,6 +137,24 @@ def add_device_option(parser, default: Optional[str], shown: str,
                         help=f"{device_help(kinds)} (default: {shown})")
 
 
+def add_timing_options(parser) -> None:
+    """``--threads`` and ``--clock`` of the commands that time real work (measure, calibrate)."""
+    from ..calibration import CLOCK_HELP, CLOCKS
+
+    parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help=CLOCK_HELP)
+
+
+def use_timing_options(args, device: str) -> None:
+    """Apply ``--threads``; refuse ``--clock cpu`` off the CPU."""
+    if args.clock == "cpu" and device != "cpu":
+        raise UsageError("--clock cpu times CPU work only: use it with --device cpu")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 class DeprecatedAlias(argparse.Action):
     """An old option spelling that still works: stores into the new option's destination
     (appending, or extending with a list value, where the new one gathers) and prints a

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from ..calibration import CLOCK_HELP, CLOCKS
     from ..estimator import ESTIMATES
     from .arguments import (
         add_catalog_option,
@@ -11,6 +10,7 @@ def add_parser(sub) -> None:
         add_device_option,
         add_models_option,
         add_seconds_option,
+        add_timing_options,
         non_negative_int,
         parse_model_list,
         positive_int,
@@ -39,8 +39,7 @@ def add_parser(sub) -> None:
                                                      "left out")
     p.add_argument("--estimate", choices=tuple(ESTIMATES), default="roofline",
                    help="the estimate to compare with (default roofline, the deployed one)")
-    p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
-    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help=CLOCK_HELP)
+    add_timing_options(p)
     p.add_argument("--output", help="also write the table (markdown) to this file")
     p.set_defaults(run=run)
 
@@ -65,15 +64,13 @@ def run(args) -> int:
         time_forward,
     )
     from ..table import profile_zoo_model, resolve_models
+    from .arguments import use_timing_options
 
     if not args.models:
         raise UsageError("give --models NAMES (or --models all)")
     names = resolve_models(args.models)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.clock == "cpu" and device != "cpu":
-        raise UsageError("--clock cpu times CPU work only: use it with --device cpu")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_timing_options(args, device)
     catalog = load_catalog(args.catalog) if args.catalog else None
     if catalog is None and device.startswith("cuda"):
         name, _, _ = gpu_info()
