@@ -3,6 +3,9 @@
 Run as ``python -m models.trainer <command> ...``, or mount under another CLI with
 :func:`add_data_parser` (``profile-encoder data synth --out DIR``). Bad input
 (:class:`DataError`) is reported as one ``error: ...`` line on stderr with exit status 2.
+An option several data commands share (``--seed``, ``--quiet``, ``--force``, the required
+folders) is declared once, by an ``_add_*`` function here: the trainer may not import the
+CLI's vocabulary (:mod:`profiler.commands.arguments`), which declares the other commands'.
 """
 from __future__ import annotations
 
@@ -13,8 +16,6 @@ from typing import Optional, Sequence
 from .errors import DataError
 
 EXIT_DATA_ERROR = 2
-QUIET_HELP = "no progress bars (default: shown)"
-FORCE_HELP = "replace an existing corpus (default: refuse)"
 ALL_TASKS = "all"
 # What `--tasks all` costs at --size default (the registered tasks' "small" presets rendered
 # with one worker on a shared 2-core machine, scaled by their planned counts; stated in help).
@@ -60,14 +61,14 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                     "out by voice (accent and variant), and by vocabulary where a task has "
                     "words; pr's by voice variant and by every word (its accents are shared: "
                     "the phoneme labels depend on them).")
-    synth.add_argument("--out", required=True, help="output folder (required)")
+    _add_required(synth, "--out", "output folder")
     synth.add_argument("--size", default="default", choices=tuple(PRESETS),
                        help="size preset of every task: tiny (a few utterances per split, for "
                             "tests), small (what 'train --tiny' and 'superb' synthesize when "
                             "given no --data), default (test splits: ks 1020 clips, sid 1008, pr "
                             "50, asr 400 sentences, sd 300 mixtures, asv 2000 trials, ic 1200, "
                             "sf 1000, qbe 60 queries, er 1200) (default: %(default)s)")
-    synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _add_seed(synth)
     synth.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
                        help=f"any of {' '.join(TASKS + REGISTERED)}, or {ALL_TASKS} (default: "
                             f"{' '.join(TASKS)}, at --size default 3700 files, 1.9 h of audio, "
@@ -75,31 +76,25 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                             f"{ALL_TASKS_COST})")
     synth.add_argument("--workers", type=int, default=1,
                        help="processes to render with (same output; default: 1)")
-    synth.add_argument("--force", action="store_true", help=FORCE_HELP)
-    synth.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_force_and_quiet(synth)
 
     libri = commands.add_parser("librispeech", help="manifests for a LibriSpeech folder")
-    libri.add_argument("--root", required=True,
-                       help="the LibriSpeech folder (or one subset) (required)")
-    libri.add_argument("--out", required=True,
-                       help="where to write <subset>.tsv/.wrd/.ltr (required)")
+    _add_required(libri, "--root", "the LibriSpeech folder (or one subset)")
+    _add_required(libri, "--out", "where to write <subset>.tsv/.wrd/.ltr")
     libri.add_argument("--subsets", nargs="+", default=None,
                        help="e.g. train-clean-100 (default: every subset found)")
-    libri.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_quiet(libri)
 
     commands_parser = commands.add_parser("speechcommands",
                                           help="12-class KS manifests for Speech Commands v0.02")
-    commands_parser.add_argument("--root", required=True,
-                                 help="the unpacked v0.02 folder (required)")
-    commands_parser.add_argument("--out", required=True,
-                                 help="where to write train/valid/test.tsv (required)")
+    _add_required(commands_parser, "--root", "the unpacked v0.02 folder")
+    _add_required(commands_parser, "--out", "where to write train/valid/test.tsv")
     commands_parser.add_argument("--test-root", default=None,
                                  help="the separate speech_commands_test_set_v0.02 folder; "
                                       "the testing_list.txt clips then train nothing "
                                       "(default: testing_list.txt of --root is the test set)")
-    commands_parser.add_argument("--seed", type=int, default=0,
-                                 help="seed for _silence_ clips (default: %(default)s)")
-    commands_parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_seed(commands_parser, "seed for _silence_ clips")
+    _add_quiet(commands_parser)
 
     for name, (tasks, corpus, root_help) in REAL_CORPORA.items():
         _add_real_corpus_command(commands, name, tasks, corpus, root_help)
@@ -109,10 +104,10 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                                              "features and label every manifest.")
     kmeans.add_argument("manifests", nargs="+", help="fairseq .tsv manifests")
     kmeans.add_argument("--clusters", type=int, default=100, help="units (default: %(default)s)")
-    kmeans.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    _add_seed(kmeans)
     kmeans.add_argument("--max-frames", type=int, default=250_000,
                         help="frames to fit on at most (default: %(default)s)")
-    kmeans.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_quiet(kmeans)
 
 
 def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
@@ -123,17 +118,12 @@ def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
         description=f"{corpus}: write {folders}, the task folder(s) that 'profile-encoder "
                     f"superb --task TASK --data OUT' reads, with SUPERB's splits. Manifests "
                     f"name the corpus's own 16 kHz audio files; nothing is copied.")
-    parser.add_argument("--root", required=True, help=f"{root_help} (required)")
-    parser.add_argument("--out", required=True,
-                        help=f"the data folder to write {folders} into (required)")
+    _add_required(parser, "--root", root_help)
+    _add_required(parser, "--out", f"the data folder to write {folders} into")
 
     if len(tasks) > 1:
         parser.add_argument("--tasks", nargs="+", choices=tasks, default=list(tasks),
                             help=f"which task folders to write (default: {' '.join(tasks)})")
-
-    def seed(what: str) -> None:
-        parser.add_argument("--seed", type=int, default=0,
-                            help=f"seed for {what} (default: %(default)s)")
 
     if name == "librispeech-tasks":
         parser.add_argument("--lexicon", nargs="+", default=None, metavar="FILE",
@@ -146,7 +136,7 @@ def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
         parser.add_argument("--test-root", required=True,
                             help="the unpacked speech_commands_test_set_v0.01 folder, SUPERB's "
                                  "test set (required)")
-        seed("the _silence_ clips cut from _background_noise_")
+        _add_seed(parser, "seed for the _silence_ clips cut from _background_noise_")
     elif name == "voxceleb1":
         parser.add_argument("--iden-split", default=None,
                             help="SID's split list, lines 'SPLIT PATH' with 1 train, 2 valid, "
@@ -160,14 +150,32 @@ def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
         parser.add_argument("--valid-trials", type=int, default=2000,
                             help="ASV valid trials among them, half same-speaker "
                                  "(default: %(default)s)")
-        seed("choosing ASV's valid speakers and trials")
+        _add_seed(parser, "seed for choosing ASV's valid speakers and trials")
     elif name == "iemocap":
         parser.add_argument("--fold", type=int, default=1,
                             help="the session tested on, 1-5; SUPERB reports the mean of the "
                                  "five folds (default: %(default)s)")
-        seed("drawing the 20 %% of the other sessions that form valid")
-    parser.add_argument("--force", action="store_true", help=FORCE_HELP)
-    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+        _add_seed(parser, "seed for drawing the 20 %% of the other sessions that form valid")
+    _add_force_and_quiet(parser)
+
+
+# Each option several data commands share, declared once.
+def _add_required(parser, option: str, help_text: str) -> None:
+    parser.add_argument(option, required=True, help=f"{help_text} (required)")
+
+
+def _add_seed(parser, help_text: str = "random seed") -> None:
+    parser.add_argument("--seed", type=int, default=0, help=f"{help_text} (default: %(default)s)")
+
+
+def _add_quiet(parser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (default: shown)")
+
+
+def _add_force_and_quiet(parser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing corpus (default: refuse)")
+    _add_quiet(parser)
 
 
 def add_data_parser(subparsers, name: str = "data") -> argparse.ArgumentParser:

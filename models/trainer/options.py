@@ -16,14 +16,23 @@ import math
 import typing
 from typing import Any, Dict, Optional, Sequence
 
+from profiler.option_values import device_help
+
 from .errors import DataError
 
 POSITIVE = "positive"
 NON_NEGATIVE = "non-negative"
+# Kinds of value beyond the field's type, read by the command line's shared value types
+# (profiler.commands.arguments): a device this machine has; a comma list of names,
+# repeatable on the command line and joined back into the field's one string.
+DEVICE = "device"
+COMMA_LIST = "comma list"
+
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = None,
            shown: Optional[str] = None, presets: Optional[Dict[str, Any]] = None,
-           bound: Optional[str] = None, choices: Optional[Sequence] = None,
+           bound: Optional[str] = None, kind: Optional[str] = None,
+           choices: Optional[Sequence] = None,
            metavar: Optional[str] = None, flag: Optional[str] = None,
            deprecated: Sequence[str] = (), required: bool = False, one_of: Optional[str] = None,
            transient: bool = False, command_line: bool = True) -> Any:
@@ -31,7 +40,8 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any =
 
     ``help`` says what the option does; :func:`help_text` adds its default (``shown``
     where the value alone would not say it) and its ``presets`` values. ``bound`` is
-    :data:`POSITIVE` or :data:`NON_NEGATIVE`; ``flag`` replaces the ``--name`` spelling
+    :data:`POSITIVE` or :data:`NON_NEGATIVE`; ``kind`` is :data:`DEVICE` or
+    :data:`COMMA_LIST` (see :func:`device_option`); ``flag`` replaces the ``--name`` spelling
     (a boolean that defaults to on is switched off by its flag, e.g. ``--quiet``);
     ``deprecated`` lists old spellings that still work; ``required`` options must be
     given on the command line; of the options sharing a ``one_of`` group exactly one is
@@ -39,12 +49,20 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any =
     part of its recorded settings; ``command_line=False`` keeps an option off the CLI.
     """
     metadata = {"help": help, "shown": shown, "presets": dict(presets or {}), "bound": bound,
+                "kind": kind,
                 "choices": tuple(choices) if choices else None, "metavar": metavar,
                 "flag": flag, "deprecated": tuple(deprecated), "required": required,
                 "one_of": one_of, "transient": transient, "command_line": command_line}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def device_option(shown: str, **kwargs: Any) -> Any:
+    """The ``device`` option of a settings dataclass: ``cpu``, ``cuda`` or ``cuda:N``
+    (checked by :func:`profiler.option_values.check_device`), ``None`` picks by itself as
+    ``shown`` says."""
+    return option(None, device_help(), kind=DEVICE, shown=shown, **kwargs)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,13 +1,28 @@
-"""The CLI's one vocabulary: argument types, ``--set KEY=VALUE``, ``--models``, deprecated
-spellings. Every command builds its options from here, so a spelling means one thing
-everywhere."""
+"""The CLI's one vocabulary: value types, and the options several commands share
+(``--models``, ``--set``, ``--seconds``, ``--device``, ``--catalog``, deprecated spellings).
+
+One declaration per option: a hand-written command (table, profile, measure, calibrate,
+check) calls the ``add_*_option`` function here for every shared option; the trainer's
+commands (train, superb, study) declare theirs as settings fields with
+:func:`models.trainer.options.option`, and :mod:`.settings_arguments` turns each field into
+the same argparse option through the same value types (a field's ``kind`` picks
+:func:`device_type` or :func:`comma_list`, its ``bound`` :func:`positive_int` and kin). The
+``data`` commands, mounted from the trainer's own parser (which may not import the CLI),
+declare each of their repeated options once in :mod:`models.trainer.cli`.
+
+One function per kind of value: :func:`positive_float`, :func:`positive_int`,
+:func:`non_negative_int`, :func:`comma_list` (the one comma-list parser, by element type)
+and :func:`device_type` (over :func:`profiler.option_values.check_device`, which the trainer
+calls too). A bad value is argparse's one-line error and exit status 2."""
 from __future__ import annotations
 
 import argparse
 import ast
 import sys
+from typing import Any, Callable, Optional, Sequence
 
 from ..errors import UsageError
+from ..option_values import COMPUTE_DEVICES, check_device, device_help, split_list
 
 
 def positive_float(text: str) -> float:
@@ -72,12 +87,20 @@ def add_set_option(parser, help_text: str) -> None:
                              "booleans/None, numbers are numbers)")
 
 
-def parse_model_list(text: str) -> list[str]:
-    """``"a,b, c"`` -> ``["a", "b", "c"]``; an empty list is an error."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of models, got {text!r}")
-    return names
+def comma_list(element: Callable[[str], Any] = str, what: str = "values"):
+    """The argparse type of a comma list of ``element`` values: ``"a,b, c"`` -> ``[a, b, c]``;
+    an empty list is an error that names ``what`` the list holds."""
+    def parse(text: str) -> list:
+        values = [element(part) for part in split_list(text)]
+        if not values:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {what}, got {text!r}")
+        return values
+
+    return parse
+
+
+parse_model_list = comma_list(str, "models")
 
 
 def add_models_option(parser, help_text: str, default: str = "all") -> None:
@@ -88,9 +111,54 @@ def add_models_option(parser, help_text: str, default: str = "all") -> None:
                              f"(default: {default})")
 
 
+def add_seconds_option(parser, help_text: str, default=None, several: bool = False) -> None:
+    """``--seconds``: utterance length(s) in seconds, positive; ``several`` takes a comma
+    list (``S[,S...]``)."""
+    parser.add_argument("--seconds", default=default, help=help_text,
+                        type=comma_list(positive_float, "positive numbers") if several
+                        else positive_float, metavar="S[,S...]" if several else None)
+
+
+def device_type(kinds: Sequence[str] = COMPUTE_DEVICES):
+    """The argparse type of a ``--device`` among ``kinds``, present on this machine."""
+    def parse(text: str) -> str:
+        try:
+            return check_device(text, kinds)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
+def add_device_option(parser, default: Optional[str], shown: str,
+                      kinds: Sequence[str] = COMPUTE_DEVICES) -> None:
+    """``--device``: one of ``kinds`` (``cuda:N`` too), checked when parsed."""
+    parser.add_argument("--device", type=device_type(kinds), default=default,
+                        help=f"{device_help(kinds)} (default: {shown})")
+
+
+def add_timing_options(parser) -> None:
+    """``--threads`` and ``--clock`` of the commands that time real work (measure, calibrate)."""
+    from ..calibration import CLOCK_HELP, CLOCKS
+
+    parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help=CLOCK_HELP)
+
+
+def use_timing_options(args, device: str) -> None:
+    """Apply ``--threads``; refuse ``--clock cpu`` off the CPU."""
+    if args.clock == "cpu" and device != "cpu":
+        raise UsageError("--clock cpu times CPU work only: use it with --device cpu")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 class DeprecatedAlias(argparse.Action):
     """An old option spelling that still works: stores into the new option's destination
-    (appending where the new one appends) and prints a one-line notice on stderr."""
+    (appending, or extending with a list value, where the new one gathers) and prints a
+    one-line notice on stderr."""
 
     def __init__(self, option_strings, dest, new_option: str, append: bool = False, **kwargs):
         self.new_option = new_option
@@ -102,7 +170,7 @@ class DeprecatedAlias(argparse.Action):
               file=sys.stderr)
         if self.append:
             current = list(getattr(namespace, self.dest, None) or [])
-            current.append(values)
+            current += values if isinstance(values, list) else [values]
             setattr(namespace, self.dest, current)
         else:
             setattr(namespace, self.dest, values)
@@ -118,7 +186,8 @@ def add_deprecated_alias(parser, old: str, new: str, dest: str, append: bool = F
 DEFAULT_CATALOG = "a100"
 
 
-def add_catalog_option(parser, default=DEFAULT_CATALOG, help_default: str = "a100") -> None:
+def add_catalog_option(parser, default=DEFAULT_CATALOG,
+                       help_default: str = DEFAULT_CATALOG) -> None:
     """``--catalog NAME|FILE.yaml``: the hardware an estimate is for."""
     parser.add_argument("--catalog", default=default,
                         help="hardware catalog: a shipped name (a100, a100-80gb, h100-sxm, "
@@ -134,23 +203,3 @@ def add_roofline_options(parser) -> None:
                         help="roofline (default): deployed, low-bit ops at their bits and input "
                              "quantizers fused into the op producing their input; "
                              "roofline-simulated: quantizers as separate full-width float ops")
-
-
-def compute_device(text: str) -> str:
-    """``--device`` of commands that really compute: ``cpu`` or ``cuda[:N]``, present."""
-    if not (text == "cpu" or text == "cuda" or text.startswith("cuda:")):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected cpu or cuda")
-    if text.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError("no CUDA device is available")
-    return text
-
-
-def positive_float_list(text: str) -> list[float]:
-    """``"1,10,30"`` -> ``[1.0, 10.0, 30.0]``, each a positive number."""
-    values = [positive_float(part.strip()) for part in text.split(",") if part.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
-    return values

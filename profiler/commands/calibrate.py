@@ -3,14 +3,8 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from ..calibration import (
-        CLOCK_HELP,
-        CLOCKS,
-        DEFAULT_COPY_MB,
-        DEFAULT_DURATION_S,
-        DEFAULT_MATRIX_SIZE,
-    )
-    from .arguments import compute_device, positive_float, positive_int
+    from ..calibration import DEFAULT_COPY_MB, DEFAULT_DURATION_S, DEFAULT_MATRIX_SIZE
+    from .arguments import add_device_option, add_timing_options, positive_float, positive_int
 
     p = sub.add_parser(
         "calibrate", help="measure this machine's peaks and write a catalog",
@@ -22,7 +16,7 @@ def add_parser(sub) -> None:
                     "longer --duration gets closer to the peak on a busy machine.",
     )
     p.add_argument("--output", required=True, metavar="FILE.yaml", help="catalog to write")
-    p.add_argument("--device", type=compute_device, default="cpu", help="cpu (default) or cuda")
+    add_device_option(p, "cpu", "cpu")
     p.add_argument("--duration", type=positive_float, default=DEFAULT_DURATION_S,
                    help=f"seconds of timed runs per figure (default {DEFAULT_DURATION_S:g})")
     p.add_argument("--matrix-size", type=positive_int, default=DEFAULT_MATRIX_SIZE,
@@ -30,8 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--copy-mb", type=positive_int, default=DEFAULT_COPY_MB,
                    help=f"MiB copied for the bandwidth (default {DEFAULT_COPY_MB}; keep it "
                         "above the last-level cache)")
-    p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
-    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help=CLOCK_HELP)
+    add_timing_options(p)
     p.set_defaults(run=run)
 
 
@@ -42,6 +35,7 @@ def run(args) -> int:
     from ..calibration import calibrate
     from ..errors import UsageError
     from ..files import atomic_write
+    from .arguments import use_timing_options
 
     output = Path(args.output)
     folder = output.parent if str(output.parent) else Path(".")
@@ -49,12 +43,7 @@ def run(args) -> int:
         raise UsageError(f"cannot write {output}: folder {folder} does not exist")
     if output.is_dir():
         raise UsageError(f"cannot write {output}: it is a folder")
-    if args.clock == "cpu" and args.device != "cpu":
-        raise UsageError("--clock cpu times CPU work only: use it with --device cpu")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    use_timing_options(args, args.device)
     result = calibrate(args.device, duration_s=args.duration, matrix_size=args.matrix_size,
                        copy_mb=args.copy_mb, clock=args.clock,
                        progress=lambda line: print(line, file=sys.stderr))

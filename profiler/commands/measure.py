@@ -3,14 +3,16 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from ..calibration import CLOCK_HELP, CLOCKS
     from ..estimator import ESTIMATES
     from .arguments import (
         add_catalog_option,
         add_deprecated_alias,
-        compute_device,
+        add_device_option,
+        add_models_option,
+        add_seconds_option,
+        add_timing_options,
         non_negative_int,
-        positive_float_list,
+        parse_model_list,
         positive_int,
     )
 
@@ -24,13 +26,12 @@ def add_parser(sub) -> None:
                     "calibrate --output cpu.yaml`, then --catalog cpu.yaml. On a GPU the name "
                     "and board power come from nvidia-ml-py; without one those are skipped.",
     )
-    p.add_argument("--models", action="append", metavar="NAMES",
-                   help="comma-separated zoo names, or 'all'; repeatable")
-    add_deprecated_alias(p, "--model", "--models", dest="models", append=True, metavar="NAMES")
-    p.add_argument("--seconds", type=positive_float_list, default=[10.0], metavar="S[,S...]",
-                   help="utterance lengths in seconds, comma-separated (default 10)")
-    p.add_argument("--device", type=compute_device, default=None,
-                   help="cpu or cuda (default: cuda if present)")
+    add_models_option(p, "the models to time", default="none; give at least one")
+    add_deprecated_alias(p, "--model", "--models", dest="models", append=True,
+                         type=parse_model_list, metavar="NAMES")
+    add_seconds_option(p, "utterance lengths in seconds, comma-separated (default 10)",
+                       default=[10.0], several=True)
+    add_device_option(p, None, "cuda if present")
     p.add_argument("--warmup", type=non_negative_int, default=2, help="untimed passes (2)")
     p.add_argument("--repeats", type=positive_int, default=5, help="timed passes (5)")
     add_catalog_option(p, default=None, help_default="the shipped one matching the GPU; "
@@ -38,8 +39,7 @@ def add_parser(sub) -> None:
                                                      "left out")
     p.add_argument("--estimate", choices=tuple(ESTIMATES), default="roofline",
                    help="the estimate to compare with (default roofline, the deployed one)")
-    p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
-    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help=CLOCK_HELP)
+    add_timing_options(p)
     p.add_argument("--output", help="also write the table (markdown) to this file")
     p.set_defaults(run=run)
 
@@ -64,15 +64,13 @@ def run(args) -> int:
         time_forward,
     )
     from ..table import profile_zoo_model, resolve_models
+    from .arguments import use_timing_options
 
     if not args.models:
         raise UsageError("give --models NAMES (or --models all)")
     names = resolve_models(args.models)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.clock == "cpu" and device != "cpu":
-        raise UsageError("--clock cpu times CPU work only: use it with --device cpu")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_timing_options(args, device)
     catalog = load_catalog(args.catalog) if args.catalog else None
     if catalog is None and device.startswith("cuda"):
         name, _, _ = gpu_info()

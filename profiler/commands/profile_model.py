@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from ..conventions import PAPER_SECONDS
 from ..errors import UsageError
+from ..option_values import COMPUTE_DEVICES
 from .arguments import (
     add_deprecated_alias,
+    add_device_option,
     add_roofline_options,
+    add_seconds_option,
     add_set_option,
     non_negative_int,
     parse_set,
-    positive_float,
     positive_int,
 )
 
@@ -18,6 +20,8 @@ from .arguments import (
 # import the zoo package, whose name would shadow a user package also named ``models``.
 DEFAULT_SAMPLE_RATE = 16_000
 FORMATS = ("text", "json", "csv")
+# meta first: counting needs no memory and no compute.
+DEVICES = ("meta",) + COMPUTE_DEVICES
 
 
 def add_parser(sub) -> None:
@@ -32,9 +36,8 @@ def add_parser(sub) -> None:
                    help="zoo name, file.py:factory or module:factory (required)")
     add_set_option(p, "override a zoo config field (layers=4, frontend=wav2vec2, "
                       "attention=blocked...) or pass a keyword to the factory (default: none)")
-    p.add_argument("--seconds", type=positive_float,
-                   help="profile on a waveform of this many seconds (default "
-                        f"{PAPER_SECONDS:g} for zoo models, none for others)")
+    add_seconds_option(p, "profile on a waveform of this many seconds (default "
+                          f"{PAPER_SECONDS:g} for zoo models, none for others)")
     p.add_argument("--sample-rate", type=positive_int, default=DEFAULT_SAMPLE_RATE,
                    help="samples per second of the --seconds waveform "
                         f"(default {DEFAULT_SAMPLE_RATE}, the zoo's)")
@@ -50,8 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--depth", type=non_negative_int, default=2,
                    help="module depth of the table; deeper modules fold into their ancestor "
                         "(default 2)")
-    p.add_argument("--device", default="meta",
-                   help="meta (default: no memory, no compute), cpu or cuda")
+    add_device_option(p, "meta", "meta: no memory, no compute", kinds=DEVICES)
     p.add_argument("--train-mode", action="store_true",
                    help="profile in train() mode (default: off, eval() mode: inference)")
     add_roofline_options(p)
@@ -111,12 +113,7 @@ def run(args) -> int:
     from ..files import atomic_write
     from .loading import is_zoo_model, load_model, user_folder_on_path
 
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise UsageError(f"--device {args.device!r}: expected meta, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available")
+    device = torch.device(args.device)   # checked when parsed
     zoo = is_zoo_model(args.model)
     inputs = make_inputs(args, zoo)
     # Zoo models are built straight on the meta device when nothing real has to run.

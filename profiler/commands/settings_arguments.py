@@ -3,19 +3,30 @@
 Each field of ``PretrainSettings``/``SuperbSettings`` (:mod:`models.trainer.pretrain.settings`,
 :mod:`models.trainer.superb.settings`) becomes one option: ``batch_size`` is
 ``--batch-size``, its help text states the default, and the argument type follows the
-field's type and bound. An option the user does not give
-stays ``None`` (booleans too), so the backend can tell "not given" from a value.
+field's type, bound and kind, through the value types every command uses
+(:mod:`.arguments`). An option the user does not give stays ``None`` (booleans too), so
+the backend can tell "not given" from a value. A comma-list field is repeatable and its
+lists are joined back into the field's one comma-separated string.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Dict
 
-from models.trainer.options import NON_NEGATIVE, POSITIVE, help_text, value_type
+from models.trainer.options import (
+    COMMA_LIST,
+    DEVICE,
+    NON_NEGATIVE,
+    POSITIVE,
+    help_text,
+    value_type,
+)
 
 from .arguments import (
     add_deprecated_alias,
     add_set_option,
+    comma_list,
+    device_type,
     non_negative_int,
     parse_set,
     positive_float,
@@ -51,13 +62,25 @@ def add_settings_arguments(parser, settings: type) -> None:
             target.add_argument(option, dest=field.name, action="store_const",
                                 const=not field.default, default=None, help=help_text(field))
             continue
-        argument_type = _TYPES.get((kind, meta["bound"]), kind)
+        gathers = meta["kind"] == COMMA_LIST
+        argument_type = _argument_type(field, kind)
         target.add_argument(option, dest=field.name, type=argument_type, default=None,
+                            action="extend" if gathers else "store",
                             choices=meta["choices"], metavar=meta["metavar"],
                             required=meta["required"], help=help_text(field))
         for old in meta["deprecated"]:
             add_deprecated_alias(parser, old, option, dest=field.name, type=argument_type,
-                                 metavar=meta["metavar"])
+                                 append=gathers, metavar=meta["metavar"])
+
+
+def _argument_type(field, kind: type):
+    """The parser of one field's value: by its kind, else by its type and bound."""
+    meta = field.metadata
+    if meta["kind"] == DEVICE:
+        return device_type()
+    if meta["kind"] == COMMA_LIST:
+        return comma_list(kind, field.name)
+    return _TYPES.get((kind, meta["bound"]), kind)
 
 
 def settings_from_arguments(args, settings: type) -> Dict[str, Any]:
@@ -66,6 +89,8 @@ def settings_from_arguments(args, settings: type) -> Dict[str, Any]:
     for field in dataclasses.fields(settings):
         if value_type(settings, field.name) is dict:
             values[field.name] = parse_set(getattr(args, "set", None)) or None
+        elif field.metadata["kind"] == COMMA_LIST and getattr(args, field.name, None):
+            values[field.name] = ",".join(getattr(args, field.name))
         else:
             values[field.name] = getattr(args, field.name, None)
     return values

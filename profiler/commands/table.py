@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 from ..conventions import PAPER_SECONDS
-from .arguments import add_catalog_option, add_models_option, positive_float
+from .arguments import add_catalog_option, add_models_option, add_seconds_option
 
 FORMATS = ("md", "latex", "csv", "json")
-DEFAULT_CATALOG = "a100"
 
 
 def add_common_table_options(p) -> None:
-    p.add_argument("--seconds", type=positive_float, default=PAPER_SECONDS,
-                   help="utterance length in seconds at the zoo's sample rate "
-                        f"(default {PAPER_SECONDS:g}, as in the paper)")
+    add_seconds_option(p, "utterance length in seconds at the zoo's sample rate "
+                          f"(default {PAPER_SECONDS:g}, as in the paper)", default=PAPER_SECONDS)
     add_catalog_option(p)
     p.add_argument("--convention", choices=("bayesian-bits", "paper"), default="bayesian-bits",
                    help="bayesian-bits (default): BOPs = MACs x bits x bits, G = 1e9; "

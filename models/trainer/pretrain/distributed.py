@@ -14,6 +14,8 @@ from typing import List, Optional
 
 import torch
 
+from profiler.option_values import check_device
+
 
 @dataclass(frozen=True)
 class Context:
@@ -47,9 +49,7 @@ def env_world() -> tuple[int, int, int]:
 def pick_device(local_rank: int, requested: Optional[str] = None) -> torch.device:
     """``requested`` ("cpu", "cuda", "cuda:1"), else this process's GPU, else the CPU."""
     if requested not in (None, "auto"):
-        device = torch.device(requested)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device cuda was requested but no CUDA device is available")
+        device = torch.device(check_device(requested))   # a one-line ValueError if not
         if device.type != "cuda" or device.index is not None:
             return device
         # a bare "cuda" means this process's GPU, as below (torch.cuda.set_device needs an

@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional, Sequence
 from ...constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
 from ..errors import DataError
 from ..fileio import PathLike
-from ..options import NON_NEGATIVE, POSITIVE, check_bounds, option
+from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 
 # Preset names, as help text shows them.
 TINY_PRESET = "--tiny"
@@ -122,8 +122,7 @@ class PretrainSettings:
                                    "decay)", bound=POSITIVE)
     deepspeed: Optional[str] = option(None, "DeepSpeed JSON config (ZeRO stage 0-2)",
                                       metavar="CONFIG", shown="none, plain PyTorch")
-    device: Optional[str] = option(None, "cpu, cuda or cuda:N", transient=True,
-                                   shown="this process's GPU if any")
+    device: Optional[str] = device_option("this process's GPU if any", transient=True)
     progress: bool = option(True, "no progress bars or summary", flag="--quiet",
                             shown="both shown", transient=True)
 

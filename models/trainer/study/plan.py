@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from profiler.option_values import split_list
+
 from ...quantization import MODULE_TYPES
 from ..data.synth_plan import PRESETS as CORPUS_PRESETS
 from ..data.synth_plan import CorpusSizes
@@ -113,7 +115,7 @@ def ablation_types(settings: StudySettings) -> List[str]:
         return []
     if text == "all":
         return list(MODULE_TYPES)
-    chosen = [part.strip().replace("-", "_") for part in text.split(",") if part.strip()]
+    chosen = [part.replace("-", "_") for part in split_list(text)]
     unknown = [part for part in chosen if part not in MODULE_TYPES]
     if unknown:
         raise DataError(f"--ablations: unknown module type {unknown[0]!r}; choose from "
@@ -141,7 +143,7 @@ def parse_shard(text: str) -> Tuple[int, int]:
 
 
 def parse_names(text: str, what: str) -> List[str]:
-    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    names = split_list(text or "")
     if not names:
         raise DataError(f"--{what}: expected a comma-separated list, got {text!r}")
     return list(dict.fromkeys(names))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from ..options import POSITIVE, option
+from ..options import COMMA_LIST, POSITIVE, device_option, option
 from ..superb.task_table import SUPERB_TASKS
 
 # The minimum study: two encoders, FP and BQ-distilled, three seeds, five tasks.
@@ -27,12 +27,13 @@ class StudySettings:
 
     out: str = option("runs/study", "study folder: the corpus, every run folder, study.json "
                                     "and study.log.jsonl", metavar="DIR")
-    models: str = option(MINIMUM_MODELS, "full-precision zoo models (comma list); each is "
-                                         "pre-trained, then distilled to its bq- version",
-                         metavar="NAMES")
+    models: str = option(MINIMUM_MODELS, "full-precision zoo models, each pre-trained, then "
+                                         "distilled to its bq- version: comma-separated zoo "
+                                         "names; repeatable", kind=COMMA_LIST, metavar="NAMES")
     seeds: int = option(3, "seeds per model (0 .. N-1); each seed pre-trains, distills and "
                            "evaluates anew on the same corpus", bound=POSITIVE, metavar="N")
-    tasks: str = option(default_tasks(), "SUPERB tasks (comma list)", metavar="TASKS",
+    tasks: str = option(default_tasks(), "SUPERB tasks: comma-separated; repeatable",
+                        kind=COMMA_LIST, metavar="TASKS",
                         shown="asr,sd,ks,sid,pr, those this installation has")
     scratch: bool = option(False, "control: also pre-train each bq- model from scratch with "
                                   "HuBERT's loss (no teacher), with the distillation budget")
@@ -71,7 +72,7 @@ class StudySettings:
                                      shown="in this process")
     deepspeed: Optional[str] = option(None, "DeepSpeed JSON config for every training job",
                                       metavar="CONFIG", shown="none, plain PyTorch")
-    device: Optional[str] = option(None, "cpu, cuda or cuda:N", shown="a GPU if there is one")
+    device: Optional[str] = device_option("a GPU if there is one")
     backend: str = option("bundled", "training and evaluation backend")
     propagation_utterances: int = option(16, "validation utterances the error-propagation "
                                              "measure runs through each FP/BQ pair",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from ..errors import DataError
-from ..options import NON_NEGATIVE, POSITIVE, check_bounds, option
+from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 from .task_table import SUPERB_TASKS, per_task_defaults
 
 
@@ -47,7 +47,7 @@ class SuperbSettings:
     extract_batch: int = option(16, "utterances per upstream call when extracting hidden "
                                     "states", bound=POSITIVE)
     seed: int = option(0, "random seed", bound=NON_NEGATIVE)
-    device: Optional[str] = option(None, "cpu, cuda or cuda:N", shown="a GPU if there is one")
+    device: Optional[str] = device_option("a GPU if there is one")
     progress: bool = option(True, "no progress bars or summary", flag="--quiet",
                             shown="both shown")
 

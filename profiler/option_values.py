@@ -1,0 +1,42 @@
+"""How an option's value is read from its text, one function per kind of value: comma lists
+and device names. The command line (:mod:`profiler.commands.arguments`) turns their
+``ValueError`` into argparse's one-line error; the trainer (``pick_device``, the study's
+plan) calls them on the settings it is given, so a value means the same from either side.
+
+Counting core, no torch at import: ``--help`` answers at once.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+# The devices a command that really computes runs on; ``profile`` adds ``meta``.
+COMPUTE_DEVICES = ("cpu", "cuda")
+
+
+def split_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: blanks dropped, order kept (may be empty)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _spelled(kinds: Sequence[str]) -> str:
+    """``("meta", "cpu", "cuda")`` -> ``"meta, cpu or cuda"``."""
+    return " or ".join(filter(None, (", ".join(kinds[:-1]), kinds[-1])))
+
+
+def device_help(kinds: Sequence[str] = COMPUTE_DEVICES) -> str:
+    """The one wording of a ``--device`` value: ``cpu, cuda or cuda:N``."""
+    return _spelled(tuple(kinds) + ("cuda:N",) if "cuda" in kinds else tuple(kinds))
+
+
+def check_device(text: str, kinds: Sequence[str] = COMPUTE_DEVICES) -> str:
+    """``text`` if it names a device of ``kinds`` this machine has (``cuda:N`` counts as
+    ``cuda``); a one-line ``ValueError`` otherwise."""
+    kind, colon, index = text.partition(":")
+    if kind not in kinds or (colon and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"{text!r}: expected {_spelled(kinds)}")
+    if kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("no CUDA device is available")
+    return text
