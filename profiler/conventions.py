@@ -23,7 +23,6 @@ from models.quantization import FULL_PRECISION_BITS, Quantization
 from .columns import CONVENTION_KEYS
 from .errors import UsageError
 
-PAPER_SECONDS = 10.0  # Table 1's input: one utterance of 10 s
 GIB = 2 ** 30
 MB = 1e6
 GIGA = 1e9

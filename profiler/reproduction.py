@@ -11,9 +11,9 @@ from typing import Callable, Optional
 
 from .bits import OperandPair
 from .columns import COSTS, column
-from .conventions import GIB, GIGA, MB, PAPER_SECONDS, Convention
+from .conventions import GIB, GIGA, MB, Convention
 from .formats import display_name
-from .reference import table1
+from .reference import PAPER_SECONDS, table1
 from .table import ProfiledModel, profile_zoo_model
 
 EXPLAIN_ABOVE = 0.02

@@ -1,9 +1,9 @@
 """``profile-encoder profile``: the per-module cost table of one model."""
 from __future__ import annotations
 
-from ..conventions import PAPER_SECONDS
 from ..errors import UsageError
 from ..option_values import COMPUTE_DEVICES
+from ..reference import PAPER_SECONDS
 from .arguments import (
     add_deprecated_alias,
     add_device_option,

@@ -1,7 +1,7 @@
 """``profile-encoder table``: Table 1 of the paper for any subset of the zoo."""
 from __future__ import annotations
 
-from ..conventions import PAPER_SECONDS
+from ..reference import PAPER_SECONDS
 from .arguments import add_catalog_option, add_models_option, add_seconds_option
 
 FORMATS = ("md", "latex", "csv", "json")

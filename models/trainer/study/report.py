@@ -64,7 +64,8 @@ def variant_overrides(variant: str) -> Dict[str, Any]:
 def cost_rows(study: Study) -> Dict[tuple, Dict[str, Any]]:
     """Table 1's cost columns per (model, variant), the paper's convention and estimate."""
     from profiler.catalog import load_catalog
-    from profiler.conventions import PAPER_SECONDS, get_convention
+    from profiler.conventions import get_convention
+    from profiler.reference import PAPER_SECONDS
     from profiler.table import build_rows
 
     convention, catalog = get_convention("paper"), load_catalog("a100")
