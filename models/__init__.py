@@ -1,5 +1,6 @@
-"""The model zoo: HuBERT with five encoders, each in full precision and BiT-binarized,
-and each at any weight/activation bit pair.
+"""The model zoo: HuBERT with five encoders of four families (one registry entry each, in
+``encoders.py``), each in full precision and BiT-binarized, and each at any
+weight/activation bit pair.
 
     import models
     models.names()                                   # the ten Table 1 models
@@ -15,7 +16,8 @@ _EXPORTS = {
     "BinaryConv1d": ".bit", "BinaryLinear": ".bit", "ElasticBinarizer": ".bit",
     "binarize_weight": ".bit", "Quantization": ".quantization", "QuantizedConv1d": ".bit",
     "QuantizedLinear": ".bit", "quantize_weight": ".bit", "HubertConfig": ".configuration",
-    "HuBERT": ".hubert", "HubertOutput": ".hubert", "PretrainOutput": ".hubert",
+    "EncoderFamily": ".encoders", "HuBERT": ".hubert", "HubertOutput": ".hubert",
+    "PretrainOutput": ".hubert",
     "build": ".registry", "config": ".registry", "names": ".registry",
     "FixedSparsePattern": ".sparseformer",
 }

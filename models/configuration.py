@@ -4,19 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from . import encoders
 from .frontends import FRONTENDS
 from .quantization import FULL_PRECISION_BITS, MODULE_TYPES, Quantization
-from .sparseformer import ATTENTION_IMPLEMENTATIONS
-from .squeezeformer import default_recover_index, default_reduce_index
 
-ENCODERS = ("transformer", "conformer", "squeezeformer", "sparseformer")
 ACTIVATIONS = ("gelu", "relu", "swish")
 
 
 @dataclass(frozen=True)
 class HubertConfig:
     name: str
-    encoder: str                      # one of ENCODERS
+    encoder: str                      # an encoder family (models/encoders.py)
     layers: int
     dim: int
     heads: int
@@ -32,7 +30,7 @@ class HubertConfig:
     quantize_modules: Tuple[str, ...] = MODULE_TYPES
     ffn_activation: str = "gelu"      # BiT builds use "relu" (its {0, 1} binarizer follows it)
 
-    # attention: "dense" for transformer/conformer/squeezeformer; sparseformer: "masked" | "blocked"
+    # attention: one its encoder family accepts ("dense"; sparseformer: "masked" | "blocked")
     attention: str = "dense"
     sparse_block: int = 32            # l: block width ("stride" in fairseq)
     sparse_summary: int = 8           # c: summary columns per block ("expressivity")
@@ -66,13 +64,16 @@ class HubertConfig:
         self._resolve_bits()
         self._resolve_modules()
         self._validate_sizes()
-        if self.encoder == "squeezeformer":
-            if self.reduce_index is None:
-                object.__setattr__(self, "reduce_index", default_reduce_index(self.layers))
-            if self.recover_index is None:
-                object.__setattr__(self, "recover_index",
-                                   max(default_recover_index(self.layers), self.reduce_index + 1))
+        family = encoders.FAMILIES.get(self.encoder)  # an unknown one fails in validate
+        if family is not None and family.defaults is not None:
+            for name, value in family.defaults(self).items():
+                object.__setattr__(self, name, value)
         self.validate()
+
+    @property
+    def family(self) -> encoders.EncoderFamily:
+        """The registry entry of this config's encoder."""
+        return encoders.family(self.encoder)
 
     @property
     def quantization(self) -> Quantization:
@@ -128,8 +129,9 @@ class HubertConfig:
         fail = self._fail
         self._validate_sizes()
         self.quantization  # raises for bits outside 1..32 or an unknown weight_scale
-        if self.encoder not in ENCODERS:
-            fail(f"unknown encoder {self.encoder!r}; known: {list(ENCODERS)}")
+        if self.encoder not in encoders.FAMILIES:
+            fail(f"unknown encoder {self.encoder!r}; known: {list(encoders.FAMILIES)}")
+        family = self.family
         if self.dim % self.heads:
             fail(f"heads ({self.heads}) must divide dim ({self.dim})")
         if self.dim % self.pos_conv_groups:
@@ -138,25 +140,19 @@ class HubertConfig:
             fail(f"unknown frontend {self.frontend!r}; known: {sorted(FRONTENDS)}")
         if self.ffn_activation not in ACTIVATIONS:
             fail(f"unknown ffn_activation {self.ffn_activation!r}; known: {list(ACTIVATIONS)}")
-        if self.encoder == "sparseformer":
-            if self.attention not in ATTENTION_IMPLEMENTATIONS:
-                fail(f"attention must be one of {list(ATTENTION_IMPLEMENTATIONS)} for a "
-                     f"sparseformer, got {self.attention!r}")
-            if (not all(isinstance(v, int) and not isinstance(v, bool)
-                        for v in (self.sparse_block, self.sparse_summary))
-                    or self.sparse_block < 1 or not 0 <= self.sparse_summary <= self.sparse_block):
-                fail(f"need sparse_block >= 1 and 0 <= sparse_summary <= sparse_block, got "
-                     f"{self.sparse_block} and {self.sparse_summary}")
-        elif self.attention != "dense":
-            fail(f"attention {self.attention!r} is only for sparseformers; "
-                 f"{self.encoder} uses 'dense'")
-        if self.encoder in ("conformer", "squeezeformer") and self.conv_kernel_size % 2 == 0:
+        if self.attention not in family.attentions:
+            if family.attentions == ("dense",):
+                others = [f"{f.name}s" for f in encoders.families()
+                          if f.attentions != ("dense",)]
+                fail(f"attention {self.attention!r} is only for {', '.join(others)}; "
+                     f"{self.encoder} uses 'dense'")
+            fail(f"attention must be one of {list(family.attentions)} for a {family.name}, "
+                 f"got {self.attention!r}")
+        if family.has_convolution and self.conv_kernel_size % 2 == 0:
             fail(f"conv_kernel_size must be odd, got {self.conv_kernel_size}")
-        if self.encoder == "squeezeformer":
-            if not (isinstance(self.reduce_index, int) and isinstance(self.recover_index, int)
-                    and 0 <= self.reduce_index < self.recover_index <= self.layers):
-                fail(f"need 0 <= reduce_index < recover_index <= layers ({self.layers}), got "
-                     f"{self.reduce_index} and {self.recover_index}")
+        problem = family.check(self) if family.check is not None else None
+        if problem:
+            fail(problem)
         for name in ("mask_prob", "dropout", "attention_dropout", "activation_dropout",
                      "input_dropout"):
             value = getattr(self, name)

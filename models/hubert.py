@@ -20,12 +20,9 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from .bit import linear
 from .configuration import HubertConfig
-from .conformer import conformer_encoder
+from .encoders import build_encoder
 from .frontends import feature_extractor
-from .quantization import FULL_PRECISION, BlockQuantization
-from .sparseformer import FixedSparsePattern, sparseformer_encoder
-from .squeezeformer import squeezeformer_encoder
-from .transformer import transformer_encoder
+from .quantization import FULL_PRECISION
 
 
 class HubertOutput(NamedTuple):
@@ -73,30 +70,6 @@ class _GradMultiply(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return grad * ctx.scale, None
-
-
-def build_encoder(config: HubertConfig) -> nn.Module:
-    common = dict(activation_name=config.ffn_activation, dropout=config.dropout,
-                  attention_dropout=config.attention_dropout,
-                  activation_dropout=config.activation_dropout,
-                  quantization=BlockQuantization.of(config.quantization,
-                                                    config.quantize_modules))
-    shape = (config.layers, config.dim, config.heads, config.ffn_dim)
-    if config.encoder == "transformer":
-        return transformer_encoder(*shape, **common)
-    if config.encoder == "conformer":
-        return conformer_encoder(*shape, kernel_size=config.conv_kernel_size,
-                                 max_len=config.max_relative_positions, **common)
-    if config.encoder == "squeezeformer":
-        return squeezeformer_encoder(*shape, reduce_index=config.reduce_index,
-                                     recover_index=config.recover_index,
-                                     kernel_size=config.conv_kernel_size,
-                                     max_len=config.max_relative_positions,
-                                     conv_use_glu=config.conv_use_glu, **common)
-    if config.encoder == "sparseformer":
-        pattern = FixedSparsePattern(config.sparse_block, config.sparse_summary)
-        return sparseformer_encoder(*shape, attention=config.attention, pattern=pattern, **common)
-    raise ValueError(f"unknown encoder {config.encoder!r}")
 
 
 class HuBERT(nn.Module):

@@ -8,6 +8,8 @@
     sparseformer-sw-s     sparseformer    8  512   4  4x   (shallow-wide)
     bq-<each>             the same, BiT-binarized (W1A1), ReLU feed-forward
 
+Each encoder family's entry in ``encoders.py`` holds its models' shapes (its presets).
+
 Any of them builds at any weight/activation bit pair: ``weight_bits`` and
 ``activation_bits`` (1 to 32, 32 = float) are config overrides; bq-* stay W1A1.
 All use the "+FastConv" front end. Sparseformers default to the dense-masked attention
@@ -23,26 +25,19 @@ from typing import Any, Dict, List
 import torch
 from torch import nn
 
+from . import encoders
 from .configuration import HubertConfig
 from .hubert import HuBERT
 
-_BASE: Dict[str, Dict[str, Any]] = {
-    "vanilla": dict(encoder="transformer", layers=12, dim=768, heads=12, ffn_ratio=4,
-                    ffn_activation="gelu"),
-    "conformer-s": dict(encoder="conformer", layers=16, dim=144, heads=4, ffn_ratio=4,
-                        ffn_activation="swish"),
-    "squeezeformer-xs": dict(encoder="squeezeformer", layers=16, dim=144, heads=4, ffn_ratio=4,
-                             ffn_activation="swish"),
-    "sparseformer-dn-s": dict(encoder="sparseformer", layers=16, dim=256, heads=4, ffn_ratio=4,
-                              ffn_activation="gelu", attention="masked"),
-    "sparseformer-sw-s": dict(encoder="sparseformer", layers=8, dim=512, heads=4, ffn_ratio=4,
-                              ffn_activation="gelu", attention="masked"),
-}
+
+def _base_models() -> Dict[str, Dict[str, Any]]:
+    """The full-precision zoo models, family by family in registry order."""
+    return {name: dict(shape, encoder=family.name)
+            for family in encoders.families() for name, shape in family.presets.items()}
+
 
 # BiT replaces the feed-forward activation by ReLU, whose output it binarizes to {0, 1}.
 _BINARIZED = dict(binarized=True, ffn_activation="relu")
-
-_NAMES: List[str] = list(_BASE) + [f"bq-{name}" for name in _BASE]
 
 # Other spellings accepted as overrides.
 _ALIASES = {
@@ -54,7 +49,8 @@ _BUILD_OPTIONS = ("dtype", "device", "seed")
 
 
 def names() -> List[str]:
-    return list(_NAMES)
+    base = list(_base_models())
+    return base + [f"bq-{name}" for name in base]
 
 
 def config(name: str, **overrides: Any) -> HubertConfig:
@@ -65,10 +61,11 @@ def config(name: str, **overrides: Any) -> HubertConfig:
     plus ``ffn_ratio`` (ffn_dim = ffn_ratio * dim) and the aliases ``block_size``/``stride``
     and ``summary``/``expressivity``. ``dim`` alone keeps the model's FFN ratio.
     """
-    if name not in _NAMES:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(_NAMES)}")
+    known = names()
+    if name not in known:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(known)}")
     base_name = name[3:] if name.startswith("bq-") else name
-    spec = dict(_BASE[base_name])
+    spec = dict(_base_models()[base_name])
     if name.startswith("bq-"):
         spec.update(_BINARIZED)
 

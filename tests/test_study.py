@@ -64,6 +64,19 @@ def test_the_plan_has_the_studys_matrix(tmp_path):
     assert bq.options["teacher"].endswith("seed-0/fp")
 
 
+def test_only_encoders_with_convolutions_get_the_convolution_ablation(tmp_path):
+    from models.trainer.study.report import compared_pair
+
+    plan = build_plan(settings(tmp_path, models="vanilla,conformer-s,squeezeformer-xs", seeds=1))
+    ablated = {job.key.split("/")[1] for job in plan
+               if job.kind == "train" and job.variant == "bq-convolution"}
+    assert ablated == {"conformer-s", "squeezeformer-xs"}
+    # The paper's comparison: an encoder with convolutions against an attention-only one.
+    assert compared_pair(["vanilla", "sparseformer-dn-s", "conformer-s"]) == (
+        "conformer-s", "vanilla")
+    assert compared_pair(["vanilla", "sparseformer-dn-s"]) == ("vanilla", "sparseformer-dn-s")
+
+
 def test_small_preset_gives_sequence_heads_fewer_steps(tmp_path):
     from models.trainer.superb.task_table import SUPERB_TASKS
 

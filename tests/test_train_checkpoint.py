@@ -78,6 +78,24 @@ def test_not_a_run_folder(tmp_path):
         ckpt.load_run_model(tmp_path)
 
 
+def test_a_run_is_resolved_once_from_its_folder_or_a_checkpoint_folder(run, monkeypatch):
+    newest = ckpt.resolve_run(run)
+    assert (newest.run_dir, newest.checkpoint) == (run, None)
+    named = ckpt.resolve_run(run / "checkpoints" / "step-00000002")
+    assert (named.run_dir, named.checkpoint) == (run, run / "checkpoints" / "step-00000002")
+    assert newest.name == named.name == "sparseformer-dn-s"
+    assert newest.precision.label == "W32A32"
+    # The model is read on first use only, then shared.
+    loads = []
+    real = ckpt.load_model_file
+    monkeypatch.setattr(ckpt, "load_model_file", lambda folder: loads.append(folder) or real(folder))
+    model = named.model
+    assert named.model is model and named.step == 2 and not model.training
+    assert loads == [run / "checkpoints" / "step-00000002"]
+    with pytest.raises(CheckpointError, match="no such run folder"):
+        ckpt.resolve_run(run / "nowhere")
+
+
 def test_a_failed_save_leaves_the_previous_checkpoint(run, tmp_path, monkeypatch):
     copy = _copy(run, tmp_path)
     before = ckpt.latest_checkpoint(copy)

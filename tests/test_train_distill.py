@@ -149,7 +149,8 @@ def _stage_weights(folder):
 
 
 def test_a_distilled_student_starts_from_its_teacher_and_learns_its_outputs(tmp_path, corpus,
-                                                                            teacher_run):
+                                                                            teacher_run,
+                                                                            monkeypatch):
     from models.trainer.pretrain import checkpoint as ckpt
     from models.trainer.pretrain.loop import pretrain
     from models.trainer.pretrain.settings import resolve_settings
@@ -158,7 +159,17 @@ def test_a_distilled_student_starts_from_its_teacher_and_learns_its_outputs(tmp_
     settings = resolve_settings("bq-sparseformer-dn-s", out, teacher=str(teacher_run), steps=3,
                                 batch_size=2, crop_seconds=0.5, warmup_steps=1, save_every=3,
                                 log_every=1, valid_every=3, progress=False)
+    resolved, loaded = [], []
+    resolve_run, load_model_file = ckpt.resolve_run, ckpt.load_model_file
+    monkeypatch.setattr(ckpt, "resolve_run", lambda path: resolved.append(path) or
+                        resolve_run(path))
+    monkeypatch.setattr(ckpt, "load_model_file", lambda folder: loaded.append(folder) or
+                        load_model_file(folder))
     result = pretrain(settings)
+    # The teacher is resolved once and its weights are read once.
+    assert resolved == [str(teacher_run)]
+    assert [folder for folder in loaded if teacher_run in folder.parents] == [
+        teacher_run / "checkpoints" / "step-00000004"]
     metadata = ckpt.read_json(out / ckpt.METADATA)
     # Units, data and the model's shape came from the teacher.
     assert metadata["settings"]["clusters"] == 8
@@ -210,7 +221,8 @@ def test_a_two_stage_chain_runs_and_resumes_stage_by_stage(tmp_path, corpus, tea
     from models.trainer.pretrain import loop as pretrain_module
 
     original = pretrain_module.pretrain
-    pretrain_module.pretrain = lambda s: original(s, on_step=stop_in_stage_two)
+    pretrain_module.pretrain = lambda s, **kwargs: original(s, on_step=stop_in_stage_two,
+                                                            **kwargs)
     try:
         with pytest.raises(Stop):
             run_chain(settings(interrupted))

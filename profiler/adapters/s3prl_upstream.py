@@ -116,9 +116,8 @@ def upstream_from_checkpoint(path: Union[str, Path]) -> ZooUpstream:
     """The trained model of a ``profile-encoder train`` run folder (or checkpoint folder)."""
     from models.trainer.pretrain import checkpoint as ckpt
 
-    run_dir, checkpoint = ckpt.resolve_upstream(path)
-    model, config, _ = ckpt.load_run_model(run_dir, checkpoint)
-    return ZooUpstream(model, name=config["name"])
+    run = ckpt.resolve_run(path)
+    return ZooUpstream(run.model, name=run.name)
 
 
 class UpstreamExpert(ZooUpstream):

@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 from ...quantization import Quantization
 from ..errors import DataError
 from ..pretrain import checkpoint as ckpt
-from ..pretrain.distillation import parse_chain, run_precision
+from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PretrainSettings, settings_for_resume, settings_record
 
 CHAIN_FILE = "chain.json"
@@ -29,11 +29,6 @@ def stage_folder(out: Path, index: int, precision: Quantization) -> Path:
 def float_name(model: str) -> str:
     """The zoo name a chain builds at each stage's bits: ``bq-x`` is ``x`` at W1A1."""
     return model[len(BINARIZED_PREFIX):] if model.startswith(BINARIZED_PREFIX) else model
-
-
-def teacher_precision(teacher: str) -> Quantization:
-    run_dir, _ = ckpt.resolve_upstream(teacher)
-    return run_precision(ckpt.read_config(run_dir))
 
 
 def chain_settings_for_resume(out: Path, given: Dict[str, Any]) -> Optional[PretrainSettings]:
@@ -66,10 +61,10 @@ def run_chain(settings: PretrainSettings):
     from ..pretrain.loop import PretrainResult, pretrain
 
     stages = parse_chain(settings.chain)
-    first = teacher_precision(settings.teacher)
-    if first != stages[0]:
+    first_teacher = ckpt.resolve_run(settings.teacher)   # stage 1 reuses it
+    if first_teacher.precision != stages[0]:
         raise DataError(f"the chain starts at {stages[0].label} but the teacher "
-                        f"{settings.teacher} is {first.label}")
+                        f"{settings.teacher} is {first_teacher.precision.label}")
     out = Path(settings.out)
     record = {"teacher": str(Path(settings.teacher).resolve()), "model": settings.model,
               "chain": [p.label for p in stages],
@@ -98,6 +93,7 @@ def run_chain(settings: PretrainSettings):
                 resume=False, overrides={**settings.overrides,
                                          "weight_bits": precision.weight_bits,
                                          "activation_bits": precision.activation_bits})
-        result = pretrain(stage)
+        result = pretrain(stage, teacher=first_teacher if stage.teacher == settings.teacher
+                          else None)
         teacher = str(folder)
     return result

@@ -25,6 +25,7 @@ Anything missing, truncated or inconsistent raises :class:`CheckpointError` (a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -32,6 +33,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Type, Union
 
+from ...quantization import FULL_PRECISION_BITS, Quantization
 from ..errors import DataError
 from ..fileio import PathLike, write_text_atomic
 
@@ -265,8 +267,13 @@ def load_run_model(run_dir: PathLike, checkpoint: Optional[PathLike] = None
 
     Returns (model on the CPU in eval mode, run config, step).
     """
-    run_dir = Path(run_dir)
     config = read_config(run_dir)
+    model, step = _load_trained(Path(run_dir), config, checkpoint)
+    return model, config, step
+
+
+def _load_trained(run_dir: Path, config: Dict[str, Any],
+                  checkpoint: Optional[PathLike]) -> Tuple[Any, int]:
     folder = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
     if folder is None:
         raise CheckpointError(f"{run_dir}: the run has no checkpoint yet (was it stopped "
@@ -275,12 +282,53 @@ def load_run_model(run_dir: PathLike, checkpoint: Optional[PathLike] = None
     model = build_from_config(config)
     load_weights(model, data["model"], folder / MODEL_FILE)
     model.eval()
-    return model, config, int(data["step"])
+    return model, int(data["step"])
 
 
-def resolve_upstream(path: Union[str, PathLike]) -> Tuple[Path, Optional[Path]]:
-    """A run folder or one of its checkpoint folders -> (run folder, checkpoint or None)."""
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """A trained run named once (a teacher, the run whose hidden states become the next
+    iteration's units, a SUPERB upstream): its folder and the checkpoint chosen, with its
+    config and model read on first use and kept, so every part of a job shares one."""
+
+    run_dir: Path
+    checkpoint: Optional[Path]   # the checkpoint folder named; None: the newest
+
+    @functools.cached_property
+    def config(self) -> Dict[str, Any]:
+        return read_config(self.run_dir)
+
+    @property
+    def name(self) -> str:
+        """The zoo name the run trained."""
+        return self.config["name"]
+
+    @property
+    def precision(self) -> Quantization:
+        """The bit pair of the run's model (its weight scale, not part of a distillation
+        chain's stages, left at the default)."""
+        fields = self.config["config"]
+        return Quantization(int(fields.get("weight_bits") or FULL_PRECISION_BITS),
+                            int(fields.get("activation_bits") or FULL_PRECISION_BITS))
+
+    @functools.cached_property
+    def _trained(self) -> Tuple[Any, int]:
+        return _load_trained(self.run_dir, self.config, self.checkpoint)
+
+    @property
+    def model(self):
+        """The trained model, on the CPU in eval mode (loaded once)."""
+        return self._trained[0]
+
+    @property
+    def step(self) -> int:
+        """The training step of the loaded checkpoint."""
+        return self._trained[1]
+
+
+def resolve_run(path: Union[str, PathLike]) -> TrainedRun:
+    """A run folder or one of its checkpoint folders, as a :class:`TrainedRun`."""
     path = Path(path)
     if path.is_dir() and (path / MODEL_FILE).exists() and path.parent.name == CHECKPOINTS:
-        return require_run_dir(path.parent.parent), path
-    return require_run_dir(path), None
+        return TrainedRun(require_run_dir(path.parent.parent), path)
+    return TrainedRun(require_run_dir(path), None)

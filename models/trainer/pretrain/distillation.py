@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...quantization import FULL_PRECISION_BITS, Quantization
+from ...quantization import Quantization
 from ..errors import DataError
 
 
@@ -231,56 +231,41 @@ def bit_parameter_groups(model: nn.Module, *, weight_decay: float, scale_lr: flo
 _OWN_FIELDS = ("weight_bits", "activation_bits", "num_classes")
 
 
-def adopt_teacher(settings):
-    """The settings of a distillation run with what the teacher fixes filled in: its number
-    of units (the student predicts the same units), its model overrides (under the given
-    ones) and, where none is given, its data. Settings without a teacher are returned as
-    they are."""
+def adopt_teacher(settings, teacher):
+    """The settings of a distillation run with what its ``teacher`` (the resolved
+    ``settings.teacher``, a :class:`.checkpoint.TrainedRun`) fixes filled in: its number of
+    units (the student predicts the same units), its model overrides (under the given ones)
+    and, where none is given, its data. Settings without a teacher are returned as they
+    are."""
     import dataclasses
 
     from . import checkpoint as ckpt
 
-    if settings.teacher is None:
+    if teacher is None:
         return settings
-    run_dir, _ = ckpt.resolve_upstream(settings.teacher)
-    config = ckpt.read_config(run_dir)
-    metadata = ckpt.read_json(run_dir / ckpt.METADATA, "teacher run metadata")
+    config = teacher.config
+    metadata = ckpt.read_json(teacher.run_dir / ckpt.METADATA, "teacher run metadata")
     overrides = {k: v for k, v in config.get("overrides", {}).items() if k not in _OWN_FIELDS}
     overrides.update(settings.overrides)
     return dataclasses.replace(settings, clusters=int(config["config"]["num_classes"]),
                                overrides=overrides, data=settings.data or metadata.get("data"))
 
 
-def load_teacher(path) -> Tuple[nn.Module, Dict]:
-    """The teacher's model (CPU, eval) and what the student's metadata records of it."""
-    from . import checkpoint as ckpt
-
-    run_dir, checkpoint = ckpt.resolve_upstream(path)
-    model, config, step = ckpt.load_run_model(run_dir, checkpoint)
-    return model, {"run": str(run_dir.resolve()), "step": step, "model": config["name"],
-                   "precision": run_precision(config).label}
+def teacher_record(teacher) -> Dict:
+    """What a student's metadata records of its teacher (loading the teacher's model)."""
+    return {"run": str(teacher.run_dir.resolve()), "step": teacher.step, "model": teacher.name,
+            "precision": teacher.precision.label}
 
 
-def run_precision(config: Dict) -> Quantization:
-    """The bit pair of a run's model, from its ``config.json`` record (its weight scale is
-    not part of a chain's stages, so it is left at the default)."""
-    fields = config["config"]
-    return Quantization(int(fields.get("weight_bits") or FULL_PRECISION_BITS),
-                        int(fields.get("activation_bits") or FULL_PRECISION_BITS))
-
-
-def copy_teacher_targets(teacher: str, folder: Path) -> Dict:
+def copy_teacher_targets(teacher, folder: Path) -> Dict:
     """The teacher's k-means units, copied into the student's run (its label embeddings
     belong to them); returns the teacher's ``targets.json``."""
     import json
     import shutil
 
-    from . import checkpoint as ckpt
-
-    run_dir, _ = ckpt.resolve_upstream(teacher)
-    source = run_dir / folder.name
+    source = teacher.run_dir / folder.name
     if not (source / "targets.json").is_file():
-        raise DataError(f"{run_dir}: the teacher run has no {folder.name}/targets.json")
+        raise DataError(f"{teacher.run_dir}: the teacher run has no {folder.name}/targets.json")
     if not (folder / "targets.json").is_file():
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)

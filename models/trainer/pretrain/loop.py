@@ -86,10 +86,12 @@ class StepStats:
 
 
 def pretrain(settings: PretrainSettings, *,
-             on_step: Optional[Callable[[int], None]] = None) -> PretrainResult:
+             on_step: Optional[Callable[[int], None]] = None,
+             teacher: Optional[ckpt.TrainedRun] = None) -> PretrainResult:
     """Run (or with ``settings.resume`` continue) HuBERT pre-training into ``settings.out``.
 
     ``on_step(step)`` is called after every optimizer step (and its logging and saving).
+    ``teacher`` is ``settings.teacher`` when the caller resolved it already.
     Raises :class:`DataError` for bad input, before anything in ``out`` is changed where
     the problem can be seen up front.
     """
@@ -97,7 +99,7 @@ def pretrain(settings: PretrainSettings, *,
                                or dist_utils.env_world()[1] > 1)
     try:
         started = time.perf_counter()
-        return _train(setup_run(settings, context), on_step, started)
+        return _train(setup_run(settings, context, teacher), on_step, started)
     finally:
         dist_utils.teardown(context)
 

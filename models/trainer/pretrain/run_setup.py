@@ -35,8 +35,8 @@ from .distillation import (
     adopt_teacher,
     bit_parameter_groups,
     copy_teacher_targets,
-    load_teacher,
     student_from_teacher,
+    teacher_record,
 )
 from .loss import MaskedPrediction
 from .settings import SMALL, TINY, PretrainSettings, check_settings, settings_record
@@ -183,7 +183,9 @@ def on_main(context: dist_utils.Context, fn: Callable[[], Any]) -> Any:
     return result
 
 
-def _check_run_folder(s: PretrainSettings) -> None:
+def _check_run_folder(s: PretrainSettings) -> Optional[ckpt.TrainedRun]:
+    """Fails early for an unusable out folder or ``--targets-from`` run; returns the
+    latter, resolved."""
     out = Path(s.out)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
@@ -196,19 +198,23 @@ def _check_run_folder(s: PretrainSettings) -> None:
     elif ckpt.is_run_dir(out) or (out / ckpt.CHECKPOINTS).exists():
         raise DataError(f"{out}: already holds a training run; pass --resume to continue it "
                         f"or choose another --out")
+    targets_from = None
     if s.targets_from:
-        run_dir, checkpoint = ckpt.resolve_upstream(s.targets_from)
-        if checkpoint is None and ckpt.latest_checkpoint(run_dir) is None:
-            raise DataError(f"{run_dir}: --targets-from run has no checkpoint yet")
+        targets_from = ckpt.resolve_run(s.targets_from)
+        if targets_from.checkpoint is None and ckpt.latest_checkpoint(targets_from.run_dir) is None:
+            raise DataError(f"{targets_from.run_dir}: --targets-from run has no checkpoint yet")
     if s.deepspeed is not None:
         read_deepspeed_config(s.deepspeed)
+    return targets_from
 
 
-def prepare_data(s: PretrainSettings) -> Dict[str, Any]:
-    """Rank 0: check the out folder and data, synthesize if needed, build targets."""
+def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
+                 ) -> Dict[str, Any]:
+    """Rank 0: check the out folder and data, synthesize if needed, build targets (or copy
+    the ``teacher``'s, the resolved ``s.teacher``)."""
     import json
 
-    _check_run_folder(s)
+    targets_from = _check_run_folder(s)
     out = Path(s.out)
     show = s.progress and sys.stderr.isatty()
     synthesized = False
@@ -227,13 +233,13 @@ def prepare_data(s: PretrainSettings) -> Dict[str, Any]:
     counts = {split: check_manifest_audio(pretrain_dir / f"{split}.tsv")
               for split in ("train", "valid")}
     out.mkdir(parents=True, exist_ok=True)
-    if s.teacher is not None:
-        targets = copy_teacher_targets(s.teacher, out / TARGETS)
+    if teacher is not None:
+        targets = copy_teacher_targets(teacher, out / TARGETS)
     else:
         targets = build_run_targets(pretrain_dir, out / TARGETS, iteration=s.iteration,
                                     clusters=s.clusters, seed=s.seed,
                                     max_frames=s.kmeans_max_frames,
-                                    targets_from=s.targets_from, label_layer=s.label_layer,
+                                    targets_from=targets_from, label_layer=s.label_layer,
                                     progress=show)
     corpus = {}
     if (data / "corpus.json").is_file():
@@ -295,14 +301,18 @@ def _truncate_or_remove_log(s: PretrainSettings, out: Path, start_step: int) -> 
 
 
 # ------------------------------------------------------------------------------ the run
-def setup_run(s: PretrainSettings, context: dist_utils.Context) -> Run:
-    """Everything before the first step; see the module docstring."""
+def setup_run(s: PretrainSettings, context: dist_utils.Context,
+              teacher: Optional[ckpt.TrainedRun] = None) -> Run:
+    """Everything before the first step; see the module docstring. ``teacher``: ``s.teacher``
+    already resolved (by a distillation chain); else it is resolved here, once."""
     import models
 
-    s = adopt_teacher(s)
+    if teacher is None and s.teacher is not None:
+        teacher = ckpt.resolve_run(s.teacher)
+    s = adopt_teacher(s, teacher)
     check_settings(s)
     out = Path(s.out)
-    prepared = on_main(context, lambda: prepare_data(s))
+    prepared = on_main(context, lambda: prepare_data(s, teacher))
     shards = context.world_size * s.accumulate
     overrides = {**s.overrides, "num_classes": s.clusters}
 
@@ -323,14 +333,13 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context) -> Run:
     device = context.device
     model.to(device)
     model.train()
-    teacher, teacher_record = (None, None) if s.teacher is None else load_teacher(s.teacher)
     if teacher is None:
         criterion = MaskedPrediction(model, s.masked_weight, s.unmasked_weight)
     else:
         weights = DistillationWeights(s.distill_hidden, s.distill_prediction, s.distill_hubert,
                                       s.distill_temperature)
-        criterion = DistilledPrediction(model, teacher.to(device), weights, s.masked_weight,
-                                        s.unmasked_weight)
+        criterion = DistilledPrediction(model, teacher.model.to(device), weights,
+                                        s.masked_weight, s.unmasked_weight)
     groups = parameter_groups(model, s)
     optimizer = make_optimizer(groups, s) if s.deepspeed is None else None
     scheduler = make_scheduler(optimizer, s) if optimizer is not None else None
@@ -341,7 +350,7 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context) -> Run:
         start_step = _restore(checkpoint, model, optimizer, scheduler, s, device)
     else:
         if teacher is not None:
-            student_from_teacher(model, teacher.state_dict())
+            student_from_teacher(model, teacher.model.state_dict())
         if has_binarizers(model):
             initialize_binarizers(model, train_set, plan, s.seed, device)
     if context.is_main:
@@ -379,8 +388,8 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context) -> Run:
         metadata["tiny_preset"] = dict(TINY)
     if s.small:
         metadata["small_preset"] = dict(SMALL)
-    if teacher_record is not None:
-        metadata["teacher"] = teacher_record
+    if teacher is not None:
+        metadata["teacher"] = teacher_record(teacher)
     if context.is_main:
         ckpt.write_json(metadata_path, metadata)
     return Run(s, context, out, model, wrapped, optimizer, scheduler, engine, train_set,

@@ -26,6 +26,7 @@ from ..data.features import encoder_frames, mfcc_features
 from ..data.manifest import Manifest, read_manifest, write_dictionary
 from ..errors import DataError
 from ..fileio import PathLike, atomic_write, write_bytes_atomic, write_text_atomic
+from .checkpoint import TrainedRun
 
 FeaturesFn = Callable[[np.ndarray], Union[np.ndarray, torch.Tensor]]
 
@@ -275,30 +276,29 @@ def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
 
 
 def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int, clusters: int,
-                      seed: int, max_frames: int, targets_from: Optional[PathLike] = None,
+                      seed: int, max_frames: int, targets_from: Optional[TrainedRun] = None,
                       label_layer: Optional[int] = None, progress: bool = True) -> dict:
     """A training run's units for the ``train`` and ``valid`` manifests of
     ``pretrain_folder``, written to ``out_folder`` so the corpus itself never changes.
 
     Iteration 1 clusters MFCC; iteration 2 clusters hidden state ``label_layer`` (default:
-    half the depth) of the run ``targets_from``. ``out_folder/targets.json`` records what
+    half the depth) of the run ``targets_from``.
+    ``out_folder/targets.json`` records what
     was built; when it already says the same, nothing is rebuilt. Returns that record.
     """
-    from . import checkpoint as ckpt
-
     if iteration == 1:
         features_fn, source = mfcc_features, {"features": "mfcc-39 (Kaldi MFCC + deltas)"}
     else:
-        run_dir, checkpoint = ckpt.resolve_upstream(targets_from)
-        teacher, config, step = ckpt.load_run_model(run_dir, checkpoint)
+        teacher = targets_from.model
         layers = teacher.config.layers
         layer = label_layer if label_layer is not None else max(1, layers // 2)
         if not 0 <= layer <= layers:
-            raise DataError(f"label layer {layer} out of range: {config['name']} has "
+            raise DataError(f"label layer {layer} out of range: {targets_from.name} has "
                             f"{layers} layers (0 = encoder input)")
         features_fn = hidden_layer_features(teacher, layer)
-        source = {"features": f"hidden layer {layer}", "run": str(Path(run_dir).resolve()),
-                  "step": step, "model": config["name"]}
+        source = {"features": f"hidden layer {layer}",
+                  "run": str(Path(targets_from.run_dir).resolve()),
+                  "step": targets_from.step, "model": targets_from.name}
     info = {"iteration": iteration, "clusters": clusters, "seed": seed,
             "max_frames": max_frames, **source}
     done = Path(out_folder) / "targets.json"

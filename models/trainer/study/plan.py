@@ -46,9 +46,6 @@ from ..superb.settings import SuperbSettings
 from ..superb.task_table import SUPERB_TASKS
 from .settings import StudySettings
 
-# Encoders whose blocks hold convolution modules (a convolution-only ablation of the
-# others would binarize nothing).
-CONVOLUTION_ENCODERS = ("conformer", "squeezeformer")
 STUDY_FILE = "study.json"
 STUDY_LOG = "study.log.jsonl"
 FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
@@ -208,12 +205,13 @@ def build_plan(settings: StudySettings) -> List[Job]:
     common = {"data": str(data), "progress": False, "device": settings.device,
               "deepspeed": settings.deepspeed}
     for model in names:
-        encoder = zoo.config(model, **model_overrides(settings)).encoder
+        # A convolution-only ablation of an encoder without convolutions binarizes nothing.
+        has_convolution = zoo.config(model, **model_overrides(settings)).family.has_convolution
         for seed in range(settings.seeds):
             folder = seed_folder(settings, model, seed)
             trained = {}
             for variant in variants(settings):
-                if variant.modules == "convolution" and encoder not in CONVOLUTION_ENCODERS:
+                if variant.modules == "convolution" and not has_convolution:
                     continue       # nothing to binarize
                 key = f"train/{model}/seed-{seed}/{variant.name}"
                 overrides = dict(model_overrides(settings))

@@ -189,9 +189,7 @@ def compared_pair(names: List[str]) -> tuple:
     one second (else the first two models)."""
     import models
 
-    from .plan import CONVOLUTION_ENCODERS
-
-    mixed = [n for n in names if models.config(n).encoder in CONVOLUTION_ENCODERS]
+    mixed = [n for n in names if models.config(n).family.has_convolution]
     plain = [n for n in names if n not in mixed]
     return (mixed[0], plain[0]) if mixed and plain else (names[0], names[1])
 

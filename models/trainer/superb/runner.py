@@ -65,13 +65,13 @@ def load_upstream(s: SuperbSettings) -> Tuple[nn.Module, Dict[str, Any]]:
     import models
 
     if s.upstream is not None:
-        run_dir, checkpoint = ckpt.resolve_upstream(s.upstream)
-        model, config, step = ckpt.load_run_model(run_dir, checkpoint)
+        run = ckpt.resolve_run(s.upstream)
+        model = run.model
         metadata = {}
-        if (run_dir / ckpt.METADATA).is_file():
-            metadata = ckpt.read_json(run_dir / ckpt.METADATA, "run metadata")
-        info = {"kind": "checkpoint", "run": str(run_dir.resolve()), "model": config["name"],
-                "overrides": config.get("overrides", {}), "step": step,
+        if (run.run_dir / ckpt.METADATA).is_file():
+            metadata = ckpt.read_json(run.run_dir / ckpt.METADATA, "run metadata")
+        info = {"kind": "checkpoint", "run": str(run.run_dir.resolve()), "model": run.name,
+                "overrides": run.config.get("overrides", {}), "step": run.step,
                 "pretrain_data": metadata.get("data"),
                 "pretrain_wall_seconds": metadata.get("wall_seconds"),
                 "pretrain_final_train_loss": metadata.get("final_train_loss"),
