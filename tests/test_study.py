@@ -331,7 +331,7 @@ def test_smoke_study_end_to_end(smoke_study):
     assert outcome["ran"] == ["superb/sparseformer-dn-s/seed-0/bq/ks"]
     assert (evaluation / "results.json").is_file()
 
-    # A study that grows by a registered task synthesizes only that task's corpus: the files
+    # A study that grows by a task synthesizes only that task's corpus: the files
     # its finished runs were trained and evaluated on stay as they were.
     ks_manifest = study / "data" / "ks" / "test.tsv"
     before = ks_manifest.stat().st_mtime_ns

@@ -1,4 +1,4 @@
-"""The registered SUPERB tasks: each head learns a trivially separable case (features given
+"""The SUPERB tasks: each head learns a trivially separable case (features given
 directly, no upstream), the synthetic splits are held out, the QbE DTW finds a planted
 match, and the label parsers read what the writers write."""
 import numpy as np
@@ -37,12 +37,24 @@ def frames(sequences):
 
 
 def test_every_task_is_registered_with_a_task_object():
-    assert set(TASKS) == {"asr", "sd", "asv", "ic", "sf", "qbe", "er"}
-    assert set(SUPERB_TASKS) == set(TASKS) | {"ks", "sid", "pr"}
+    assert set(TASKS) == set(SUPERB_TASKS) == {"ks", "sid", "pr", "asr", "sd", "asv", "ic", "sf",
+                                               "qbe", "er"}
     for name in TASKS:
         task = get_task(name)
         assert task.name == name and set(task.sizes) == set(PRESETS)
         assert task.metric == SUPERB_TASKS[name].metric
+
+
+def test_ks_sid_and_pr_plan_as_parts_of_the_corpus_of_train():
+    """Their corpora stay those ``train`` synthesizes: the same generator numbers and plans."""
+    from models.trainer.data.synth_plan import TASKS as CORPUS_TASKS
+    from models.trainer.data.synth_plan import plan_task
+    from models.trainer.superb.tasks.common import SYNTHESIS_NUMBERS
+
+    for name in ("ks", "sid", "pr"):
+        task = get_task(name)
+        assert SYNTHESIS_NUMBERS[name] == CORPUS_TASKS.index(name)
+        assert task.plan(PRESETS["tiny"], task.rng(3), 3) == plan_task(name, PRESETS["tiny"], 3)
 
 
 def test_voice_splits_hold_out_accents_and_variants():
@@ -250,7 +262,7 @@ def tiny_task_corpus(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_every_registered_task_runs_end_to_end(tiny_task_corpus, tmp_path):
+def test_every_task_runs_end_to_end(tiny_task_corpus, tmp_path):
     import json
 
     from train_fixtures import TINY_MODEL, TINY_OVERRIDES

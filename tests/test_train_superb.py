@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from models.trainer.data.datasets import Vocabulary
-from models.trainer.superb.heads import UtteranceHead, WeightedSum
-from models.trainer.superb.metrics import chance_level, edit_distance, error_rate, greedy_ctc_decode
+from models.trainer.superb.heads import UtteranceHead, WeightedSum, greedy_ctc_decode
+from models.trainer.superb.tasks.classification import uniform_chance
+from models.trainer.superb.tasks.metrics import edit_distance, error_rate
+from models.trainer.superb.tasks.pr import constant_answer_chance
 
 
 def test_weighted_sum_starts_as_the_plain_mean():
@@ -40,9 +42,9 @@ def test_greedy_ctc_decoding_merges_repeats_and_drops_blanks():
 
 def test_chance_levels():
     vocabulary = Vocabulary(["a", "b", "c", "d"])
-    chance, text, extra = chance_level("ks", vocabulary, [0, 1], [0, 0, 1, 2])
+    chance, text, extra = uniform_chance(vocabulary, [0, 0, 1, 2], "classes")
     assert chance == 0.25 and "1 / 4" in text and extra["majority_class_rate_test"] == 0.5
-    chance, text, _ = chance_level("pr", vocabulary, [[1, 1, 2]], [[1, 2, 3, 1]])
+    chance, text, _ = constant_answer_chance(vocabulary, [[1, 1, 2]], [[1, 2, 3, 1]])
     # constant answer [1] against [1, 2, 3, 1]: 3 deletions out of 4
     assert chance == pytest.approx(0.75) and "'b'" in text
 

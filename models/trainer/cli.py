@@ -17,7 +17,8 @@ from .errors import DataError
 
 EXIT_DATA_ERROR = 2
 ALL_TASKS = "all"
-# What `--tasks all` costs at --size default (the registered tasks' "small" presets rendered
+PRETRAIN = "pretrain"   # the corpus of 'train'; every other corpus is a SUPERB task's
+# What `--tasks all` costs at --size default (the other SUPERB tasks' "small" presets rendered
 # with one worker on a shared 2-core machine, scaled by their planned counts; stated in help).
 ALL_TASKS_COST = "about 22700 files, 16 h of audio, 1.8 GB, 20 min with one worker"
 # SUPERB task folders from real corpora (models.trainer.superb.real_corpora): command -> (the tasks
@@ -50,14 +51,17 @@ DESCRIPTION = ("Offline training data: synthesize speech corpora (synth), manife
 
 def _add_commands(parser: argparse.ArgumentParser) -> None:
     from .data.synth_plan import PRESETS, TASKS
-    from .superb.tasks import TASKS as REGISTERED
+    from .superb.tasks import TASKS as SUPERB
+
+    # The tasks beyond the corpus of 'train' (pretrain, ks, sid, pr).
+    beyond = tuple(task for task in SUPERB if task not in TASKS)
 
     commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     synth = commands.add_parser(
         "synth", help="synthesize speech corpora with espeak-ng",
-        description="Synthesize speech corpora with espeak-ng: " + TASKS[0] + " (for 'train') "
-                    "and the SUPERB tasks " + ", ".join(TASKS[1:] + REGISTERED) + " (for "
-                    "'superb'). The test splits of ks and " + ", ".join(REGISTERED) + " are held "
+        description="Synthesize speech corpora with espeak-ng: " + PRETRAIN + " (for 'train') "
+                    "and the SUPERB tasks " + ", ".join(SUPERB) + " (for "
+                    "'superb'). The test splits of ks and " + ", ".join(beyond) + " are held "
                     "out by voice (accent and variant), and by vocabulary where a task has "
                     "words; pr's by voice variant and by every word (its accents are shared: "
                     "the phoneme labels depend on them).")
@@ -70,7 +74,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                             "sf 1000, qbe 60 queries, er 1200) (default: %(default)s)")
     _add_seed(synth)
     synth.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
-                       help=f"any of {' '.join(TASKS + REGISTERED)}, or {ALL_TASKS} (default: "
+                       help=f"any of {' '.join((PRETRAIN,) + SUPERB)}, or {ALL_TASKS} (default: "
                             f"{' '.join(TASKS)}, at --size default 3700 files, 1.9 h of audio, "
                             f"220 MB, 2-3 min; '{ALL_TASKS}' at --size default: "
                             f"{ALL_TASKS_COST})")
@@ -258,12 +262,12 @@ def _prepare_real_corpus(args: argparse.Namespace) -> dict:
 
 
 def _synthesize(args: argparse.Namespace) -> None:
-    """``data synth``: the corpora of :mod:`.data.synth` first, then the registered tasks'."""
+    """``data synth``: the pre-training corpus first, then the SUPERB tasks'."""
     from .data.synth import TASKS, synthesize_corpus
-    from .superb.tasks import TASKS as REGISTERED
+    from .superb.tasks import TASKS as SUPERB
     from .superb.tasks.common import synthesize_tasks
 
-    known = TASKS + REGISTERED
+    known = (PRETRAIN,) + SUPERB
     chosen = args.tasks or TASKS
     unknown = [t for t in chosen if t not in known + (ALL_TASKS,)]
     if unknown:
@@ -272,11 +276,10 @@ def _synthesize(args: argparse.Namespace) -> None:
         chosen = known
     options = dict(seed=args.seed, overwrite=args.force, workers=args.workers,
                    progress=not args.quiet)
-    if any(t in TASKS for t in chosen):
-        synthesize_corpus(args.out, sizes=args.size, tasks=[t for t in TASKS if t in chosen],
-                          **options)
-    if any(t in REGISTERED for t in chosen):
-        synthesize_tasks(args.out, [t for t in REGISTERED if t in chosen], size=args.size,
+    if PRETRAIN in chosen:
+        synthesize_corpus(args.out, sizes=args.size, tasks=[PRETRAIN], **options)
+    if any(t in SUPERB for t in chosen):
+        synthesize_tasks(args.out, [t for t in SUPERB if t in chosen], size=args.size,
                          **options)
 
 

@@ -44,9 +44,10 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 
@@ -58,6 +59,7 @@ from .audio import write_wav
 from .manifest import letters_line, write_dictionary, write_labels, write_manifest
 from .sentences import KS_CLASSES
 from .synth_plan import (
+    CORPUS_MANIFESTS,
     KS_CLIP_SAMPLES,
     TASKS,
     CorpusSizes,
@@ -88,14 +90,15 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
     out = Path(out_dir)
     kept_tasks = prepare_output(out, tasks, overwrite)
     started = time.perf_counter()
-    metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
-                "espeak_ng": espeak.espeak_version(), "tasks": kept_tasks}
+    entries = kept_tasks
     for task in tasks:
         plans = plan_task(task, sizes, seed)
-        metadata["tasks"][task] = {"seed": seed, "preset": preset_name(sizes),
-                                   "sizes": asdict(sizes),
-                                   **_build_task(out, task, plans, workers, progress)}
-    write_text_atomic(out / "corpus.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        entries[task] = {"seed": seed, "preset": preset_name(sizes), "sizes": asdict(sizes),
+                         **build_task_folder(out, task, plans, CORPUS_MANIFESTS[task],
+                                             partial(write_task_labels, task),
+                                             partial(write_task_dictionary, task),
+                                             workers=workers, progress=progress)}
+    metadata = write_corpus_metadata(out, entries)
     if progress:
         count = sum(metadata["tasks"][task]["utterances"] for task in tasks)
         print(f"synthesized {count} utterances into {out} in "
@@ -205,23 +208,30 @@ def _render_chunk(plans: list[UtterancePlan], folder: str) -> list[int]:
 
 
 # ------------------------------------------------------------------------------ writing
-def _build_task(out: Path, task: str, plans: list[UtterancePlan], workers: int,
-                progress: bool) -> dict:
+def build_task_folder(out: Path, task: str, plans: list[UtterancePlan],
+                      manifests: Sequence[str],
+                      write_labels: Callable[[Path, str, list[UtterancePlan]], None],
+                      write_dictionaries: Callable[[Path, list[UtterancePlan]], None], *,
+                      workers: int, progress: bool) -> dict:
+    """Every task folder of every corpus (this module's and the SUPERB tasks') is made here:
+    ``plans`` rendered into ``OUT/<task>.partial``, one manifest per name in ``manifests``
+    (the plans whose split is that name), ``write_labels(folder, manifest, plans)`` beside
+    each, ``write_dictionaries(folder, plans)``, then renamed to ``OUT/<task>``. Returns the
+    utterance counts and hours of the task's ``corpus.json`` entry."""
     staging = out / f"{task}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     lengths = render_all(plans, staging, workers, progress, desc=f"synth {task}")
     final = out / task
     splits = {}
-    for split in ("train", "valid", "test"):
+    for split in manifests:
         chosen = [(p, n) for p, n in zip(plans, lengths) if p.split == split]
-        if not chosen:
-            continue
         # The root line names the final folder, which the staging folder becomes.
         write_manifest(staging / f"{split}.tsv", final, [(p.relpath, n) for p, n in chosen])
-        _write_task_labels(staging, task, split, [p for p, _ in chosen])
+        write_labels(staging, split, [p for p, _ in chosen])
         splits[split] = {"utterances": len(chosen),
                          "hours": round(sum(n for _, n in chosen) / SAMPLE_RATE / 3600, 4)}
-    _write_task_dictionary(staging, task, plans)
+    write_dictionaries(staging, plans)
     if final.exists():
         old = out / f"{task}.old"
         shutil.rmtree(old, ignore_errors=True)
@@ -231,6 +241,14 @@ def _build_task(out: Path, task: str, plans: list[UtterancePlan], workers: int,
     else:
         staging.rename(final)
     return {"utterances": len(plans), "splits": splits}
+
+
+def write_corpus_metadata(out: Path, tasks: dict) -> dict:
+    """``OUT/corpus.json``, written last: it marks a finished corpus."""
+    metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
+                "espeak_ng": espeak.espeak_version(), "tasks": tasks}
+    write_text_atomic(out / "corpus.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return metadata
 
 
 def render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress: bool,
@@ -260,7 +278,8 @@ def render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress:
         bar.close()
 
 
-def _write_task_labels(folder: Path, task: str, split: str, plans: list[UtterancePlan]) -> None:
+def write_task_labels(task: str, folder: Path, split: str, plans: list[UtterancePlan]) -> None:
+    """The label files of one split of a task of this module's corpus."""
     if task == "pretrain":
         write_labels(folder / f"{split}.wrd", [p.text for p in plans])
         write_labels(folder / f"{split}.ltr", [letters_line(p.text.upper()) for p in plans])
@@ -274,7 +293,8 @@ def _write_task_labels(folder: Path, task: str, split: str, plans: list[Utteranc
         write_labels(folder / f"{split}.wrd", [p.text for p in plans])
 
 
-def _write_task_dictionary(folder: Path, task: str, plans: list[UtterancePlan]) -> None:
+def write_task_dictionary(task: str, folder: Path, plans: list[UtterancePlan]) -> None:
+    """The dictionary of a task of this module's corpus (none for pre-training)."""
     if task == "ks":
         write_dictionary(folder / "dict.ks.txt", KS_CLASSES)
     elif task == "sid":

@@ -20,6 +20,8 @@ from .sentences import KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL, UNKNOWN_WORDS, 
 
 TASKS = ("pretrain", "ks", "sid", "pr")
 SPLITS = ("train", "valid", "test")   # of every task
+# The manifests of each task folder (pre-training has no test split).
+CORPUS_MANIFESTS = {"pretrain": ("train", "valid"), "ks": SPLITS, "sid": SPLITS, "pr": SPLITS}
 
 
 # English accents of espeak-ng (language codes) and voice variants that sound like
@@ -304,7 +306,7 @@ def _plan_pr(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[Ut
     return plans
 
 
-_PLANNERS = {"pretrain": _plan_pretrain, "ks": _plan_ks, "sid": _plan_sid, "pr": _plan_pr}
+PLANNERS = {"pretrain": _plan_pretrain, "ks": _plan_ks, "sid": _plan_sid, "pr": _plan_pr}
 
 
 def _speaker_name(voice: str, variant: str) -> str:
@@ -319,7 +321,7 @@ def _replace(plan: UtterancePlan, **changes) -> UtterancePlan:
 
 def plan_task(task: str, sizes: CorpusSizes, seed: int) -> list[UtterancePlan]:
     """The plans of one task's utterances, in file order."""
-    return _PLANNERS[task](sizes, task_rng(seed, task), seed)
+    return PLANNERS[task](sizes, task_rng(seed, task), seed)
 
 
 def plan_corpus(*, seed: int = 0, sizes: Union[str, CorpusSizes] = "default",

@@ -55,7 +55,7 @@ FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
 class Preset:
     """Budgets of a study: pre-training/distillation settings, SUPERB head settings, model
     overrides and the sizes of the synthesized corpus (``corpus``: pre-training, KS, SID and
-    PR; ``task_size``: the registered tasks' size name, ASR, SD...)."""
+    PR; ``task_size``: the other tasks' size name, ASR, SD...)."""
 
     train: Dict[str, Any]
     superb: Dict[str, Any]

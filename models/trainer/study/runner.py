@@ -151,24 +151,26 @@ def run_job(job: Job, settings: StudySettings) -> None:
 
 
 def synthesize(job: Job) -> None:
-    """The corpus: pre-training and KS/SID/PR at the preset's sizes, the registered tasks
-    (ASR, SD...) at the preset's size of theirs. Tasks already there stay as they are, so a
-    study that grows by a task keeps the corpus its finished runs were trained on."""
+    """The corpus: the corpus of ``train`` (pre-training, KS, SID, PR) at the preset's
+    ``sizes``, the other tasks (ASR, SD...) at the preset's size of theirs. Tasks already
+    there stay as they are, so a study that grows by a task keeps the corpus its finished
+    runs were trained on."""
+    from ..data.synth import TASKS as CORPUS_TASKS
     from ..data.synth import synthesize_corpus
-    from ..superb.task_table import SUPERB_TASKS
     from ..superb.tasks.common import synthesize_tasks
 
     path = job.path
     workers = max(1, min(8, os.cpu_count() or 1))
     tasks = missing_tasks(job)
-    builtin = [task for task in tasks
-               if not (task in SUPERB_TASKS and SUPERB_TASKS[task].registered)]
-    registered = [task for task in tasks if task not in builtin]
-    if builtin:
-        synthesize_corpus(path, seed=0, sizes=job.options["sizes"], tasks=builtin,
+    # The preset's "corpus" sizes (a CorpusSizes) cover train's corpus; the study keeps the
+    # sizes it was planned with, so those tasks are made as train's corpus is.
+    corpus = [task for task in tasks if task in CORPUS_TASKS]
+    others = [task for task in tasks if task not in CORPUS_TASKS]
+    if corpus:
+        synthesize_corpus(path, seed=0, sizes=job.options["sizes"], tasks=corpus,
                           overwrite=True, workers=workers, progress=False)
-    if registered:
-        synthesize_tasks(path, registered, seed=0, size=job.options["task_size"], overwrite=True,
+    if others:
+        synthesize_tasks(path, others, seed=0, size=job.options["task_size"], overwrite=True,
                          workers=workers, progress=False)
 
 

@@ -6,25 +6,22 @@ pooling, Linear(256, classes); frame level (PR): Linear(D, phonemes + blank) wit
 Adam, gradient norm clipped at 1; the head that scores best on the validation split
 (checked every ``eval_every`` steps) is the one scored on test.
 
-:func:`fit` is that recipe for any head given its batch loss and valid score; the KS/SID/
-PR heads (:func:`train_head`) and the heads of :mod:`models.trainer.superb.tasks` all train with
-it, and the CTC pieces (:func:`pad_frames`, :func:`ctc_loss_on`, :func:`ctc_decode`) serve
-PR, ASR and slot filling alike.
+:func:`fit` is that recipe for any head given its batch loss and valid score; the heads of
+every task in :mod:`models.trainer.superb.tasks` train with it, and the CTC pieces
+(:func:`pad_frames`, :func:`ctc_loss_on`, :func:`ctc_decode` with
+:func:`greedy_ctc_decode`) serve PR, ASR and slot filling alike.
 """
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DataError
-from .metrics import edit_distance, error_rate, greedy_ctc_decode
-from .task_table import SUPERB_TASKS
 
 
 @torch.no_grad()
@@ -100,14 +97,6 @@ class FrameHead(nn.Module):
         return self.output(self.featurizer(stacked, layer_dim=1))
 
 
-def _utterance_batches(features: List[torch.Tensor], targets: Sequence[int]):
-    return torch.stack(features), torch.tensor(list(targets), dtype=torch.long)
-
-
-def _accuracy(head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((head(x).argmax(dim=-1) == y).float().mean())
-
-
 def pad_frames(features: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
     """(L+1, T_i, D) frame sequences zero-padded to (B, L+1, T, D), and their lengths."""
     lengths = torch.tensor([f.shape[1] for f in features], dtype=torch.long)
@@ -130,6 +119,17 @@ def ctc_loss_on(head: nn.Module, states: List[torch.Tensor],
                           torch.tensor([len(t) for t in chosen]), blank=0, zero_infinity=True)
 
     return loss_on
+
+
+def greedy_ctc_decode(log_probs: torch.Tensor, lengths: torch.Tensor,
+                      blank: int = 0) -> List[List[int]]:
+    """Best path: argmax per frame, merge repeats, drop blanks. (B, T, C) -> label lists."""
+    best = log_probs.argmax(dim=-1).cpu()
+    out = []
+    for row, length in zip(best, lengths.tolist()):
+        path = row[:length].tolist()
+        out.append([p for k, p in enumerate(path) if p != blank and (k == 0 or p != path[k - 1])])
+    return out
 
 
 def ctc_decode(head: nn.Module, states: List[torch.Tensor], batch: int) -> List[List[int]]:
@@ -199,63 +199,3 @@ def fit(head: nn.Module, loss_on: Callable[[List[int]], torch.Tensor],
 def layer_weights(head: nn.Module) -> List[float]:
     """The softmax-normalized weights of a head's featurizer, rounded."""
     return [round(w, 5) for w in F.softmax(head.featurizer.weights.detach(), dim=0).tolist()]
-
-
-def train_head(task: str, train: Tuple, valid: Tuple, test: Tuple, classes: int, *,
-               steps: int, batch_size: int, lr: float, eval_every: int, seed: int,
-               projector_dim: int, progress: bool) -> Dict[str, Any]:
-    """Train the KS/SID/PR head on frozen features; score the best-on-valid head on test.
-
-    ``train``/``valid``/``test`` are (features, labels): class indices for KS/SID, phoneme
-    index sequences for PR. Returns the scores, the step chosen and the layer weights.
-    """
-    run = HeadSettings(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
-                       projector_dim=projector_dim, seed=seed, progress=progress)
-    torch.manual_seed(seed)  # the head's initialization
-    features = train[0]
-    num_layers, dim = features[0].shape[0], features[0].shape[-1]
-    frame_level = SUPERB_TASKS[task].frame_level
-    splits = {"valid": valid, "test": test}
-    if frame_level:
-        head: nn.Module = FrameHead(num_layers, dim, classes)
-        loss_on = ctc_loss_on(head, features, train[1])
-
-        def score(split: str) -> float:
-            states, sequences = splits[split]
-            return error_rate(sequences, ctc_decode(head, states, batch_size))
-    else:
-        head = UtteranceHead(num_layers, dim, classes, projector_dim)
-        x_train, y_train = _utterance_batches(*train)
-        batches = {name: _utterance_batches(*split) for name, split in splits.items()}
-
-        def loss_on(index: List[int]) -> torch.Tensor:
-            return F.cross_entropy(head(x_train[index]), y_train[index])
-
-        def score(split: str) -> float:
-            return _accuracy(head, *batches[split])
-
-    best, best_step, losses = fit(head, loss_on, lambda: score("valid"), items=len(features),
-                                  run=run, higher_is_better=not frame_level,
-                                  desc=f"superb {task} head")
-    with torch.no_grad():
-        tested = score("test")
-    return {"test": tested, "valid": best, "best_step": best_step,
-            "layer_weights": layer_weights(head),
-            "train_loss_first": losses[0], "train_loss_last": float(np.mean(losses[-20:])),
-            "head": head}
-
-
-def test_item_parts(task: str, head: nn.Module, features: List[torch.Tensor], labels: Sequence,
-                    batch_size: int) -> Tuple[List[float], List[float]]:
-    """Per test item, a numerator and a denominator whose sums' ratio is the test score:
-    (1 if correct else 0, 1) for accuracy, (edit distance, reference length) for the PER.
-    Paired comparisons of two upstreams resample these (see ``per_item.json``)."""
-    if SUPERB_TASKS[task].frame_level:
-        hypotheses = ctc_decode(head, features, batch_size)
-        return ([float(edit_distance(r, h)) for r, h in zip(labels, hypotheses)],
-                [float(len(r)) for r in labels])
-    head.eval()
-    with torch.no_grad():
-        predicted = head(torch.stack(features)).argmax(dim=-1).tolist()
-    head.train()
-    return [float(p == y) for p, y in zip(predicted, labels)], [1.0] * len(predicted)

@@ -6,16 +6,17 @@ The protocol of SUPERB (Yang et al. 2021) as s3prl runs it, at small scale:
   encoder input and each layer's output) is kept;
 * a learnable weighted sum combines them, with softmax-normalized weights that start
   equal (s3prl's ``Featurizer``);
-* a small head is trained on top. Utterance level (KS, SID; accuracy): a projection to
-  256 dimensions, mean pooling over the utterance's frames and a linear classifier (s3prl's
-  ``UtteranceLevel`` with ``MeanPooling``). Frame level (PR; phoneme error rate): a linear
-  layer onto the phonemes plus a CTC blank, trained with CTC, decoded greedily.
+* a small head, the task's own, is trained on top (e.g. KS and SID: a projection to 256
+  dimensions, mean pooling over the utterance's frames and a linear classifier, s3prl's
+  ``UtteranceLevel`` with ``MeanPooling``; PR: a linear layer onto the phonemes plus a CTC
+  blank, trained with CTC, decoded greedily).
 
 Since the upstream is frozen its hidden states are computed once. For the utterance-level
 heads everything between the hidden states and the pooled vector is linear (weighted
 sum, projection, mean), so pooling each layer first and then applying the weighted sum
-and projection is exactly the same function, and that is what is stored. Utterances are
-encoded one length at a time (equal-length batches), so no padding reaches the upstream.
+and projection is exactly the same function, and that is what is stored (per-layer means
+for the tasks whose heads pool). Utterances are encoded one length at a time (equal-length
+batches), so no padding reaches the upstream.
 
 The head is trained with Adam; the checkpoint with the best validation score (checked
 every ``eval_every`` steps) is scored on the test split. s3prl trains its heads for up to
@@ -25,10 +26,10 @@ Every ``results.json`` carries the metric's 95 % interval (a percentile bootstra
 test items) beside ``value`` and ``chance``.
 
 Modules: :mod:`.task_table` (the task table), :mod:`.settings` (``SuperbSettings``),
-:mod:`.heads` (heads and their training), :mod:`.metrics` (scores, chance),
-:mod:`.tasks` (ASR, SD, ASV, IC, SF, QbE and the ER proxy, one module each); this one
-loads the upstream and the data, runs KS/SID/PR itself, the other tasks through their
-modules, and writes the results.
+:mod:`.heads` (heads and their training), :mod:`.tasks` (all ten tasks, one module each,
+and :mod:`.tasks.metrics`, every task's scores and the bootstrap); this one loads the
+upstream and the data, runs any task through :func:`.tasks.common.evaluate_task`, and
+writes the results.
 """
 from __future__ import annotations
 
@@ -43,14 +44,11 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
-from ..data.corpora import check_manifest_audio, find_task_folder
-from ..data.datasets import ClassificationDataset, PhonemeDataset, Vocabulary
-from ..data.synth import synthesize_corpus
+from ..data.corpora import find_task_folder
 from ..errors import DataError
 from ..fileio import write_bytes_atomic, write_text_atomic
 from ..pretrain import checkpoint as ckpt
-from .heads import HeadSettings, extract_features, test_item_parts, train_head
-from .metrics import chance_level
+from .heads import HeadSettings
 from .settings import SuperbSettings, check_superb_settings
 from .task_table import SUPERB_TASKS, SuperbTask
 
@@ -123,76 +121,6 @@ def initialize_random_quantizers(model: nn.Module, folder: Path, device: torch.d
 
 
 # -------------------------------------------------------------------------------- data
-def load_task(folder: Path, task: str):
-    """(train, valid, test) datasets and the label vocabulary of a task folder."""
-    if task == "pr":
-        vocabulary = Vocabulary.from_file(folder / "dict.phn.txt")
-        splits = [PhonemeDataset(folder / f"{split}.tsv", vocabulary=vocabulary, random_crop=False)
-                  for split in ("train", "valid", "test")]
-    else:
-        vocabulary = Vocabulary.from_file(folder / f"dict.{task}.txt")
-        splits = [ClassificationDataset(folder / f"{split}.tsv", task, vocabulary=vocabulary,
-                                        random_crop=False)
-                  for split in ("train", "valid", "test")]
-    return splits, vocabulary
-
-
-def evaluate_builtin(task: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
-                     extract_batch: int, device: torch.device) -> Dict[str, Any]:
-    """KS, SID or PR on the corpus in ``folder``: the parts of ``results.json`` that are the
-    task's own (see :func:`run_superb`), the head to save and the time spent."""
-    from .tasks.builtin import builtin_interval
-
-    counts = {split: check_manifest_audio(folder / f"{split}.tsv")
-              for split in ("train", "valid", "test")}
-    (train_set, valid_set, test_set), vocabulary = load_task(folder, task.key)
-
-    t0 = time.perf_counter()
-    pool = not task.frame_level
-    features = [extract_features(model, dataset, pool=pool, batch_size=extract_batch,
-                                 device=device, progress=run.progress,
-                                 desc=f"superb {task.key} {name}")
-                for name, dataset in (("train", train_set), ("valid", valid_set),
-                                      ("test", test_set))]
-    features = [[f.cpu() for f in split] for split in features]
-    t_features = time.perf_counter() - t0
-    if task.frame_level:
-        labels = [dataset.sequences for dataset in (train_set, valid_set, test_set)]
-    else:
-        labels = [dataset.targets for dataset in (train_set, valid_set, test_set)]
-
-    t1 = time.perf_counter()
-    trained = train_head(task.key, (features[0], labels[0]), (features[1], labels[1]),
-                         (features[2], labels[2]), len(vocabulary), steps=run.steps,
-                         batch_size=run.batch_size, lr=run.lr, eval_every=run.eval_every,
-                         seed=run.seed, projector_dim=run.projector_dim, progress=run.progress)
-    t_head = time.perf_counter() - t1
-    chance, chance_definition, reference_rates = chance_level(task.key, vocabulary, labels[0],
-                                                              labels[2])
-    numerators, denominators = test_item_parts(task.key, trained["head"], features[2], labels[2],
-                                               run.batch_size)
-    interval = builtin_interval(numerators, denominators, seed=run.seed)
-    return {
-        "results": {
-            "value": round(trained["test"], 6), **interval,
-            "chance": round(chance, 6), "chance_definition": chance_definition,
-            **reference_rates,
-            "valid_value": round(trained["valid"], 6), "best_step": trained["best_step"],
-            "layer_weights": trained["layer_weights"],
-            "train_loss_first": round(trained["train_loss_first"], 5),
-            "train_loss_last": round(trained["train_loss_last"], 5)},
-        "data": {"utterances": counts, "classes": len(vocabulary)},
-        "head_description": "weighted sum + " + (
-            f"Linear(D, {run.projector_dim}) + mean pooling + Linear({run.projector_dim}, C)"
-            if pool else "Linear(D, phonemes + blank), CTC, greedy decoding"),
-        "head": {"task": task.key, "head": trained["head"].state_dict(),
-                 "classes": list(vocabulary.symbols)},
-        "seconds": {"features": round(t_features, 2), "head": round(t_head, 2)},
-        "per_item": {"items": list(test_set.manifest.files), "numerators": numerators,
-                     "denominators": denominators},
-    }
-
-
 def _corpus_folder(s: SuperbSettings, task: SuperbTask, upstream: Dict[str, Any], out: Path,
                    progress: bool) -> Tuple[Path, bool]:
     """The task's corpus folder: ``--data``, else the upstream's pre-training corpus if it
@@ -207,24 +135,17 @@ def _corpus_folder(s: SuperbSettings, task: SuperbTask, upstream: Dict[str, Any]
     folder = data / task.key
     if all((folder / f"{name}.tsv").is_file() for name in task_manifests(task)):
         return folder, False
-    if task.registered:
-        from .tasks.common import synthesize_tasks
+    from .tasks.common import synthesize_tasks
 
-        synthesize_tasks(data, [task.key], seed=0, size="small", overwrite=True,
-                         progress=progress)
-    else:
-        synthesize_corpus(data, seed=0, sizes="small", tasks=[task.key],
-                          overwrite=folder.exists(), progress=progress)
+    synthesize_tasks(data, [task.key], seed=0, size="small", overwrite=True, progress=progress)
     return folder, True
 
 
 def task_manifests(task: SuperbTask) -> Tuple[str, ...]:
     """The manifest names a task's folder holds (``train``, ``valid``, ``test`` but QbE's)."""
-    if task.registered:
-        from .tasks import get_task
+    from .tasks import get_task
 
-        return get_task(task.key).manifests
-    return ("train", "valid", "test")
+    return get_task(task.key).manifests
 
 
 def run_superb(s: SuperbSettings) -> Dict[str, Any]:
@@ -252,13 +173,9 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
             upstream["quantizer_scales"] = (
                 f"BiT's data-based initialization on {initialized} training utterances of "
                 f"the task (otherwise every scale would stay 1)")
-    if task.registered:
-        from .tasks.common import evaluate_registered
+    from .tasks.common import evaluate_task
 
-        evaluate = evaluate_registered
-    else:
-        evaluate = evaluate_builtin
-    part = evaluate(task, model, folder, run, extract_batch=s.extract_batch, device=device)
+    part = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch, device=device)
 
     results = {
         "task": s.task, "task_name": task.title, "metric": task.metric,

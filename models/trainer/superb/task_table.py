@@ -2,8 +2,7 @@
 
 One row per task; everything else (the command line's choices, help text and defaults,
 the metric and title in ``results.json``, the registry of :mod:`models.trainer.superb.tasks`)
-reads this table. KS, SID and PR are run by :mod:`models.trainer.superb.runner` itself; the
-``registered`` tasks each have a module in :mod:`models.trainer.superb.tasks`.
+reads this table. Every task has a module in :mod:`models.trainer.superb.tasks`.
 """
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ class SuperbTask:
     steps: int             # head training defaults (s3prl: up to 200k steps at lr 1e-4)
     batch_size: int
     lr: float
-    registered: bool = True        # a module of models.trainer.superb.tasks runs it
     trains: bool = True            # False: nothing is trained (QbE picks a layer)
     unit: str = "fraction (0-1)"
 
@@ -34,11 +32,11 @@ class SuperbTask:
 
 SUPERB_TASKS: Dict[str, SuperbTask] = {task.key: task for task in (
     SuperbTask("ks", "keyword spotting", "accuracy", frame_level=False,
-               steps=1500, batch_size=32, lr=1e-3, registered=False),
+               steps=1500, batch_size=32, lr=1e-3),
     SuperbTask("sid", "speaker identification", "accuracy", frame_level=False,
-               steps=1500, batch_size=32, lr=1e-3, registered=False),
+               steps=1500, batch_size=32, lr=1e-3),
     SuperbTask("pr", "phoneme recognition", "per", frame_level=True,
-               steps=1500, batch_size=16, lr=1e-2, registered=False),
+               steps=1500, batch_size=16, lr=1e-2),
     SuperbTask("asr", "automatic speech recognition", "wer", frame_level=True,
                steps=2000, batch_size=16, lr=2e-3),
     SuperbTask("sd", "speaker diarization", "der", frame_level=True,

@@ -1,4 +1,9 @@
-"""What the registered SUPERB tasks share: held-out voices, synthesis, training, the run.
+"""What the SUPERB tasks share: the ``Task`` object, held-out voices, synthesis, the run.
+
+Every task, KS, SID and PR included, is a :class:`Task` (one module each) and runs through
+:func:`evaluate_task`: its manifests are checked and read, the frozen upstream's hidden
+states of each are extracted, and the task's ``load_labels`` and ``evaluate`` give its
+score, interval, chance level and head.
 
 Held-out voices. The speaker pool of :mod:`models.trainer.data.synth_plan` is espeak-ng accents
 times voice variants. Its :func:`voice_splits` (which KS uses too) splits the *accents* and
@@ -7,22 +12,23 @@ separately (train 5 accents and 26 variants, valid 1 and 6, test 2 and 11) and p
 them within a split, so a test voice shares neither its accent nor its variant with any
 training voice.
 
-Synthesis. A task's plans are rendered by the synth module's renderer (same determinism:
-every file is a pure function of its plan) into ``OUT/<task>.partial``, which is renamed
-to ``OUT/<task>`` when its manifests and labels are written; ``corpus.json`` gains the
-task's entry last.
+Synthesis. :func:`synthesize_tasks` plans every task with its own generator (seeded by
+:data:`SYNTHESIS_NUMBERS`) and builds its folder with
+:func:`models.trainer.data.synth.build_task_folder` (same determinism: every file is a pure
+function of its plan): rendered into ``OUT/<task>.partial``, renamed to ``OUT/<task>``
+when its manifests and labels are written; ``corpus.json`` gains the task's entry last.
+KS, SID and PR (:class:`CorpusPartTask`) are planned and written by
+:mod:`models.trainer.data.synth`, since the corpus ``train`` synthesizes holds them too.
 
-Training. Every head trains with :func:`models.trainer.superb.heads.fit`, the recipe of
-KS/SID/PR: Adam, gradient clipping at 1, evaluation on valid every ``eval_every`` steps,
+Training. Every head trains with :func:`models.trainer.superb.heads.fit`, s3prl's recipe:
+Adam, gradient clipping at 1, evaluation on valid every ``eval_every`` steps,
 and the best head on valid scored on test.
 """
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -30,15 +36,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from ....constants import SAMPLE_RATE
-from ...data.manifest import read_manifest, write_dictionary, write_manifest
-from ...data.synth_plan import PRESETS, SPLITS, UtterancePlan
+from ...data.manifest import read_manifest, write_dictionary
+from ...data.synth_plan import PLANNERS, PRESETS, SPLITS, UtterancePlan
 from ...errors import DataError, check_seed
-from ...fileio import PathLike, write_text_atomic
+from ...fileio import PathLike
 from ..heads import HeadSettings, WeightedSum, extract_features
 from ..task_table import SUPERB_TASKS, SuperbTask
-from . import TASKS
 from .metrics import BOOTSTRAP_RESAMPLES, bootstrap_interval, rounded_interval
+
+# The numbers that seed each task's synthesis; never change one (its corpus would change).
+# KS, SID and PR keep their places in models.trainer.data.synth_plan.TASKS (whose planners
+# they use); the others count from 100.
+SYNTHESIS_NUMBERS = {"ks": 1, "sid": 2, "pr": 3, "asr": 100, "sd": 101, "asv": 102, "ic": 103,
+                     "sf": 104, "qbe": 105, "er": 106}
 
 
 def pick(rng: np.random.Generator, items):
@@ -48,7 +58,7 @@ def pick(rng: np.random.Generator, items):
 def item_seed(seed: int, task: str, group: str, index: int) -> int:
     """The seed of one rendered file (espeak-ng and noise): depends on nothing else."""
     group_id = sum(ord(c) * 31 ** k for k, c in enumerate(group)) % 100_003
-    return int(np.random.SeedSequence([seed, 100 + TASKS.index(task), group_id, index])
+    return int(np.random.SeedSequence([seed, SYNTHESIS_NUMBERS[task], group_id, index])
                .generate_state(1)[0] & 0x7FFFFFFF)
 
 
@@ -82,7 +92,7 @@ class Features:
 
 @dataclass
 class Outcome:
-    """What a task's evaluation returns to :func:`run_registered_task`."""
+    """What a task's evaluation returns to :func:`evaluate_task`."""
 
     value: float
     interval: tuple[float, float]
@@ -99,10 +109,12 @@ class Outcome:
     # sum(numerators) / sum(denominators): what a paired bootstrap between two upstreams
     # resamples (``per_item.json``). None where the metric is not such a ratio (EER, MTWV).
     per_item: tuple[Sequence[float], Sequence[float]] | None = None
+    data: dict[str, Any] = field(default_factory=dict)      # more of results.json's "data"
+    saved_with_head: dict[str, Any] = field(default_factory=dict)   # more of head.pt
 
 
 class Task:
-    """A registered SUPERB task; the task modules set ``name`` (its key in
+    """A SUPERB task; the task modules set ``name`` (its key in
     :data:`~models.trainer.superb.task_table.SUPERB_TASKS`, which holds its title, metric and
     head defaults), ``sizes`` per synthesis preset, and the methods."""
 
@@ -132,6 +144,10 @@ class Task:
         return self.row.trains
 
     # synthesis
+    def rng(self, seed: int) -> np.random.Generator:
+        """The generator that plans the task's corpus."""
+        return np.random.default_rng([seed, SYNTHESIS_NUMBERS[self.name]])
+
     def plan(self, sizes: dict[str, int], rng: np.random.Generator, seed: int) -> list:
         raise NotImplementedError
 
@@ -148,6 +164,27 @@ class Task:
     def evaluate(self, features: dict[str, Features], labels: Any,
                  run: HeadSettings) -> Outcome:
         raise NotImplementedError
+
+
+class CorpusPartTask(Task):
+    """KS, SID and PR: planned, labelled and sized as parts of
+    :mod:`models.trainer.data.synth`'s corpus (:class:`~models.trainer.data.synth_plan.
+    CorpusSizes` presets), which ``train`` synthesizes too."""
+
+    sizes: ClassVar[dict] = PRESETS
+
+    def plan(self, sizes, rng, seed):
+        return PLANNERS[self.name](sizes, rng, seed)
+
+    def write_labels(self, folder, name, plans, sizes, seed):
+        from ...data.synth import write_task_labels
+
+        write_task_labels(self.name, folder, name, plans)
+
+    def write_dictionaries(self, folder, plans):
+        from ...data.synth import write_task_dictionary
+
+        write_task_dictionary(self.name, folder, plans)
 
 
 def interval_of(statistic, items: int, seed: int) -> tuple[float, float]:
@@ -175,9 +212,8 @@ class SequenceHead(nn.Module):
 # --------------------------------------------------------------------------- synthesis
 def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "default",
                      overwrite: bool = False, workers: int = 1, progress: bool = True) -> dict:
-    """Synthesize registered tasks' corpora into ``out_dir/<task>``; update ``corpus.json``."""
-    from ...data import espeak
-    from ...data.synth import CORPUS_FORMAT, prepare_output, render_all
+    """Synthesize tasks' corpora into ``out_dir/<task>``; update ``corpus.json``."""
+    from ...data.synth import build_task_folder, prepare_output, write_corpus_metadata
 
     if size not in PRESETS:
         raise DataError(f"unknown corpus size {size!r}; choose one of {', '.join(PRESETS)}")
@@ -189,28 +225,16 @@ def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "de
     for name in tasks:
         task = get_task(name)
         sizes = task.sizes[size]
-        plans = task.plan(sizes, np.random.default_rng([seed, 100 + TASKS.index(name)]), seed)
-        staging = out / f"{name}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        lengths = render_all(plans, staging, workers, progress, desc=f"synth {name}")
-        final = out / name
-        groups = {}
-        for manifest in task.manifests:
-            chosen = [(p, n) for p, n in zip(plans, lengths) if p.split == manifest]
-            write_manifest(staging / f"{manifest}.tsv", final, [(p.relpath, n) for p, n in chosen])
-            task.write_labels(staging, manifest, [p for p, _ in chosen], sizes, seed)
-            groups[manifest] = {"utterances": len(chosen),
-                                "hours": round(sum(n for _, n in chosen) / SAMPLE_RATE / 3600, 4)}
-        task.write_dictionaries(staging, plans)
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
-        entries[name] = {"seed": seed, "preset": size, "sizes": dict(sizes),
-                         "utterances": len(plans), "splits": groups}
-    metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
-                "espeak_ng": espeak.espeak_version(), "tasks": entries}
-    write_text_atomic(out / "corpus.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-    return metadata
+        plans = task.plan(sizes, task.rng(seed), seed)
+        entries[name] = {
+            "seed": seed, "preset": size,
+            "sizes": asdict(sizes) if is_dataclass(sizes) else dict(sizes),
+            **build_task_folder(
+                out, name, plans, task.manifests,
+                lambda folder, manifest, chosen: task.write_labels(folder, manifest, chosen,
+                                                                   sizes, seed),
+                task.write_dictionaries, workers=workers, progress=progress)}
+    return write_corpus_metadata(out, entries)
 
 
 def write_counted_dictionary(path: Path, lines: list[str]) -> None:
@@ -221,9 +245,9 @@ def write_counted_dictionary(path: Path, lines: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------------- run
-def evaluate_registered(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
-                        extract_batch: int, device: torch.device) -> dict[str, Any]:
-    """A registered task on the corpus in ``folder``: the parts of ``results.json`` that are
+def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
+                  extract_batch: int, device: torch.device) -> dict[str, Any]:
+    """A task on the corpus in ``folder``: the parts of ``results.json`` that are
     the task's own (see :func:`models.trainer.superb.runner.run_superb`), the head to save and the
     time spent."""
     from ...data.corpora import check_manifest_audio
@@ -259,10 +283,11 @@ def evaluate_registered(row: SuperbTask, model: nn.Module, folder: Path, run: He
                             else round(outcome.valid_value, 6)),
             "best_step": outcome.best_step, "layer_weights": outcome.layer_weights,
             **outcome.extra},
-        "data": {"utterances": counts},
+        "data": {"utterances": counts, **outcome.data},
         "head_description": outcome.head_description,
         "head": (None if outcome.head is None
-                 else {"task": task.name, "head": outcome.head.state_dict()}),
+                 else {"task": task.name, "head": outcome.head.state_dict(),
+                       **outcome.saved_with_head}),
         "seconds": {"features": round(t_features, 2), "head": round(t_head, 2)},
         "per_item": None if outcome.per_item is None else {
             "items": list(manifests["test"].files),

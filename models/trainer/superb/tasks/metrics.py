@@ -1,7 +1,10 @@
-"""The SUPERB metrics of the tasks beyond KS/SID/PR, and a bootstrap interval for all of them.
+"""The SUPERB metrics of every task, and a bootstrap interval for all of them.
 
 Each metric is computed by the tool the field uses where there is one:
 
+* accuracy (KS, SID, IC, ER): the mean of per-item correctness;
+* phoneme error rate: total edit distance over total reference length
+  (:func:`edit_distance`, :func:`error_rate`);
 * word error rate: ``jiwer`` (total word edits over total reference words);
 * diarization error rate: ``pyannote.metrics`` (``DiarizationErrorRate``, no collar, overlap
   scored), which also finds the optimal speaker mapping;
@@ -62,6 +65,24 @@ def mean_statistic(values: Sequence[float]):
 
 def rounded_interval(interval: tuple[float, float], digits: int = 6) -> list[float]:
     return [round(interval[0], digits), round(interval[1], digits)]
+
+
+# ------------------------------------------------------------------------------- PER
+def edit_distance(reference: Sequence, hypothesis: Sequence) -> int:
+    """Levenshtein distance (substitutions, insertions, deletions all cost 1)."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref in enumerate(reference, start=1):
+        current = [i] + [0] * len(hypothesis)
+        for j, hyp in enumerate(hypothesis, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp))
+        previous = current
+    return previous[-1]
+
+
+def error_rate(references: Sequence[Sequence[int]], hypotheses: Sequence[Sequence[int]]) -> float:
+    """Total edit distance over total reference length (PER for phoneme sequences)."""
+    errors = sum(edit_distance(r, h) for r, h in zip(references, hypotheses))
+    return errors / max(1, sum(len(r) for r in references))
 
 
 # ------------------------------------------------------------------------------- WER
@@ -242,8 +263,6 @@ def slot_value_errors(references: Sequence[SlotDict], hypotheses: Sequence[SlotD
     type that has the lowest CER (the empty string when the type is missing); extra
     hypothesis slots add nothing. Slot-value CER = total edits / total reference chars.
     """
-    from ..metrics import edit_distance
-
     edits, lengths = [], []
     for reference, hypothesis in zip(references, hypotheses):
         item_edits = item_length = 0
