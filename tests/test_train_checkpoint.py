@@ -88,7 +88,8 @@ def test_a_run_is_resolved_once_from_its_folder_or_a_checkpoint_folder(run, monk
     # The model is read on first use only, then shared.
     loads = []
     real = ckpt.load_model_file
-    monkeypatch.setattr(ckpt, "load_model_file", lambda folder: loads.append(folder) or real(folder))
+    monkeypatch.setattr(ckpt, "load_model_file",
+                        lambda folder: loads.append(folder) or real(folder))
     model = named.model
     assert named.model is model and named.step == 2 and not model.training
     assert loads == [run / "checkpoints" / "step-00000002"]
