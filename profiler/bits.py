@@ -19,6 +19,14 @@ their tensors' dtypes (float32 -> 32 bits, float16/bfloat16 -> 16, int8 -> 8, ..
 ``extra_storage_bits() -> int``
     Bits a deployed model stores for this module beyond its parameters, for values that
     training recomputes on the fly (the per-channel scales of binarized weights).
+``output_bits: int``
+    Bits of the values this module's ``forward`` returns (its first element, if it returns
+    a tuple), for an activation quantizer whose float output holds ``output_bits``-bit
+    integers times a scale. Products that read those values (or views of them) take this
+    width, unless the module running the product declares ``activation_bits``.
+
+Brevitas layers declare nothing themselves: their widths are read from their quantizers
+(:mod:`profiler.brevitas_bits`, loaded only once ``brevitas`` has been imported).
 
 Declarations apply only to ops that run directly in the declaring module, never to its
 children, so a float layer inside a binarized block stays float unless it says otherwise.
@@ -34,6 +42,7 @@ with this number in place of the module's own activation x activation MACs, the
 from __future__ import annotations
 
 import re
+import sys
 from typing import Mapping, NamedTuple, Optional
 
 import torch
@@ -74,16 +83,23 @@ def dtype_bits(dtype: torch.dtype) -> int:
 
 
 def declared_weight_bits(module: nn.Module) -> Optional[int]:
-    return _checked_bits(module, "weight_bits")
+    bits = _checked_bits(module, "weight_bits")
+    return bits if bits is not None else _library_declaration(module, "weight_bits", None)
 
 
 def declared_activation_bits(module: nn.Module) -> Optional[int]:
     return _checked_bits(module, "activation_bits")
 
 
+def declared_output_bits(module: nn.Module) -> Optional[int]:
+    bits = _checked_bits(module, "output_bits")
+    return bits if bits is not None else _library_declaration(module, "output_bits", None)
+
+
 def parameter_storage_bits(module: nn.Module, name: str, param: torch.Tensor) -> int:
     """Storage bits per element of ``module``'s own parameter ``name``."""
-    declared: Mapping[str, int] = getattr(module, "parameter_bits", None) or {}
+    declared: Mapping[str, int] = (getattr(module, "parameter_bits", None)
+                                   or _library_declaration(module, "parameter_bits", {}))
     bits = declared.get(name)
     if bits is None:
         return dtype_bits(param.dtype)
@@ -93,7 +109,8 @@ def parameter_storage_bits(module: nn.Module, name: str, param: torch.Tensor) ->
 def extra_storage_bits(module: nn.Module) -> int:
     fn = getattr(module, "extra_storage_bits", None)
     if fn is None:
-        return quantized_storage_bits(module)
+        library = _library_declaration(module, "extra_storage_bits", 0)
+        return quantized_storage_bits(module) + library
     bits = fn() if callable(fn) else fn
     if not isinstance(bits, int) or bits < 0:
         raise TypeError(
@@ -179,6 +196,18 @@ class OperandPair(NamedTuple):
         if self.bits_a <= BINARY_BITS and self.bits_b <= BINARY_BITS:
             return "bq"
         return "q"
+
+
+def _library_declaration(module: nn.Module, what: str, default):
+    """What a quantization library's layer declares through its own configuration, so far
+    Brevitas's (:mod:`profiler.brevitas_bits`: ``weight_bits``, ``parameter_bits``,
+    ``output_bits``, ``extra_storage_bits``). A Brevitas layer exists only once ``brevitas``
+    was imported: until then nothing is asked, and the counting core never imports it."""
+    if "brevitas" not in sys.modules:
+        return default
+    from . import brevitas_bits
+
+    return getattr(brevitas_bits, what)(module)
 
 
 def _checked_bits(module: nn.Module, attr: str) -> Optional[int]:

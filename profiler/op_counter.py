@@ -67,6 +67,7 @@ class OpCounter(TorchDispatchMode):
         name = self.running.pop(module)
         if name is None:
             return
+        self._mark_output_bits(module, output)
         effective = getattr(module, "effective_attention_macs", None)
         if effective is not None:
             self.paused += 1
@@ -81,6 +82,18 @@ class OpCounter(TorchDispatchMode):
                 )
             tally = self.tallies[name]
             tally.declared_effective_aa = (tally.declared_effective_aa or 0) + value
+
+    def _mark_output_bits(self, module, output) -> None:
+        """A module declaring ``output_bits`` (an activation quantizer) returns values of
+        that width: the products that read them count them so (see profiler.bits)."""
+        bits = bitspec.declared_output_bits(module)
+        value = output[0] if isinstance(output, tuple) and output else output
+        if bits is None or not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            return
+        if bits < bitspec.dtype_bits(value.dtype):
+            self.narrow[value] = bits
+        elif value in self.narrow:
+            del self.narrow[value]
 
     # -- op counting ---------------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):

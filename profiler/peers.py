@@ -1,11 +1,13 @@
-"""Our counts beside DeepSpeed's flops profiler, fvcore, ptflops and FlopCounterMode.
+"""Our counts beside DeepSpeed's flops profiler, fvcore, ptflops, FlopCounterMode, calflops
+and thop.
 
 Every tool runs the same model on the same real CPU inputs, in the model's own train/eval
 mode, without gradients (how inference is profiled). The quantity compared is MACs, the one
-all four report: DeepSpeed's ``macs``; fvcore's matrix-product and convolution operators
+all six report: DeepSpeed's ``macs``; fvcore's matrix-product and convolution operators
 (fvcore counts one "flop" per MAC and adds norm work to its total, which is left out here);
-ptflops' MACs times the batch size (ptflops reports per sample); FlopCounterMode's FLOPs / 2.
-DeepSpeed's FLOPs are shown beside ours as well.
+ptflops' MACs times the batch size (ptflops reports per sample); FlopCounterMode's FLOPs / 2;
+calflops' ``macs`` (DeepSpeed's profiler, adapted); thop's total ("MACs", the whole batch).
+DeepSpeed's and calflops' FLOPs are shown beside ours as well.
 
 Each disagreement above the tolerance is flagged with the causes known for that tool that
 this model triggers, found from what ran in our own profile (fused kernels, functions such
@@ -30,7 +32,7 @@ from torch.overrides import TorchFunctionMode
 
 from .analyzer import profile
 
-PEERS = ("deepspeed", "fvcore", "ptflops", "flop_counter")
+PEERS = ("deepspeed", "fvcore", "ptflops", "flop_counter", "calflops", "thop")
 LINE_WIDTH = 100  # of the cross-check table, when the verdicts can wrap that far
 VERDICT_MIN_WIDTH = 40
 
@@ -68,6 +70,25 @@ _FOLDABLE = Cause("counts products of weights with weights, which we report apar
 _FUSED_MHA = ("aten._native_multi_head_attention", "aten._transformer_encoder_layer_fwd")
 _RNNS = (nn.RNNBase, nn.RNNCellBase)
 
+# calflops is DeepSpeed's flops profiler adapted (it patches the same functionals and hooks
+# the same modules), so it shares these three ways of going wrong.
+_MHA_FAST_PATH = Cause("the fused nn.MultiheadAttention fast path (eval, no grad) calls "
+                       "torch._native_multi_head_attention directly, bypassing the patched "
+                       "functionals", -1,
+                       lambda e: not e.training and e.has_module(nn.MultiheadAttention))
+_EINSUM_NO_MACS = Cause("torch.einsum is counted in FLOPs but with 0 MACs", -1,
+                        lambda e: "einsum" in e.functions)
+_RNN_FLOPS_ONLY = Cause("RNN modules are counted in FLOPs by a module hook, with 0 MACs", -1,
+                        lambda e: e.has_module(*_RNNS))
+# torch.conv1d (F.conv1d) and the other C++ functions arrive as _VariableFunctionsClass.<name>
+_TORCH = "_VariableFunctionsClass."
+_FUNCTIONAL_CONVS = {_TORCH + name for name in ("conv1d", "conv2d", "conv3d")}
+# Products thop has neither a module rule nor a function hook for.
+_THOP_UNHOOKED = _FUNCTIONAL_CONVS | {
+    prefix + name for prefix in (_TORCH, "TensorBase.")
+    for name in ("mm", "addmm", "baddbmm", "addbmm")} | {
+    _TORCH + name for name in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")}
+
 KNOWN_CAUSES: dict[str, list[Cause]] = {
     "flop_counter": [
         _FOLDABLE,
@@ -80,16 +101,7 @@ KNOWN_CAUSES: dict[str, list[Cause]] = {
         Cause("LSTMs on CPU run oneDNN kernels (mkldnn_rnn_layer), which have no formula", -1,
               lambda e: e.has_module(nn.LSTM)),
     ],
-    "deepspeed": [
-        _FOLDABLE,
-        Cause("the fused nn.MultiheadAttention fast path (eval, no grad) calls "
-              "torch._native_multi_head_attention directly, bypassing the patched functionals",
-              -1, lambda e: not e.training and e.has_module(nn.MultiheadAttention)),
-        Cause("torch.einsum is counted in FLOPs but with 0 MACs", -1,
-              lambda e: "einsum" in e.functions),
-        Cause("RNN modules are counted in FLOPs by a module hook, with 0 MACs", -1,
-              lambda e: e.has_module(*_RNNS)),
-    ],
+    "deepspeed": [_FOLDABLE, _MHA_FAST_PATH, _EINSUM_NO_MACS, _RNN_FLOPS_ONLY],
     "fvcore": [
         _FOLDABLE,
         # fvcore names the operators it skipped itself; see CrossCheckRow.peer_notes.
@@ -100,14 +112,31 @@ KNOWN_CAUSES: dict[str, list[Cause]] = {
         _FOLDABLE,
         Cause("functional calls outside the functions and modules it patches are missed "
               "(the @ operator, einsum, scaled_dot_product_attention, F.conv*)", -1,
-              lambda e: bool(e.functions & {"TensorBase.matmul", "einsum",
-                                            "scaled_dot_product_attention", "conv1d",
-                                            "conv2d", "conv3d"})),
+              lambda e: bool(e.functions & ({"TensorBase.matmul", "einsum",
+                                             "scaled_dot_product_attention"}
+                                            | _FUNCTIONAL_CONVS))),
         Cause("the nn.TransformerEncoderLayer fast path (eval, no grad) skips the Linear "
               "submodules its hooks count", -1,
               lambda e: "aten._transformer_encoder_layer_fwd" in e.ops),
         Cause("bias additions, activations and norms are added to its MAC count", +1,
               lambda e: True),
+    ],
+    "calflops": [
+        _FOLDABLE, _MHA_FAST_PATH, _EINSUM_NO_MACS, _RNN_FLOPS_ONLY,
+        Cause("the @ operator and scaled_dot_product_attention are not among the functions "
+              "it patches: their products are missed", -1,
+              lambda e: bool(e.functions & {"TensorBase.matmul",
+                                            "scaled_dot_product_attention"})),
+    ],
+    "thop": [
+        _FOLDABLE,
+        Cause("functional convolutions and the mm/addmm/baddbmm family have neither a module "
+              "rule nor a function hook: their products are missed", -1,
+              lambda e: bool(e.functions & _THOP_UNHOOKED)),
+        Cause("einsum of three or more operands counts 0", -1,
+              lambda e: "einsum" in e.functions),
+        Cause("norms, softmax, pooling, upsampling, recurrent gates and convolution biases "
+              "are added to its MAC count", +1, lambda e: True),
     ],
 }
 
@@ -209,7 +238,7 @@ class _FunctionsSeen(TorchFunctionMode):
 
 def _run_peer(tool: str, model: nn.Module, args: tuple, kwargs: dict) -> CrossCheckRow:
     runner = {"deepspeed": _deepspeed, "fvcore": _fvcore, "ptflops": _ptflops,
-              "flop_counter": _flop_counter}[tool]
+              "flop_counter": _flop_counter, "calflops": _calflops, "thop": _thop}[tool]
     # Peers add hooks, patch functions or (ptflops) switch the model to eval: give each its
     # own copy so the user's model leaves exactly as it came.
     peer_model = copy.deepcopy(model)
@@ -307,6 +336,27 @@ def _flop_counter(model, args, kwargs) -> CrossCheckRow:
         model(*args, **kwargs)
     total = counter.get_total_flops()
     return CrossCheckRow("flop_counter", total // 2, flops=total)
+
+
+def _calflops(model, args, kwargs) -> CrossCheckRow:
+    from calflops import calculate_flops
+
+    if not any(True for _ in model.parameters()):
+        # it reads the model's device from its first parameter
+        raise ValueError("calflops needs a model with parameters")
+    flops, macs, _ = calculate_flops(model=model, args=list(args), kwargs=kwargs,
+                                     print_results=False, print_detailed=False,
+                                     output_as_string=False)
+    return CrossCheckRow("calflops", int(macs), flops=int(flops))
+
+
+def _thop(model, args, kwargs) -> CrossCheckRow:
+    from thop import profile as thop_profile
+
+    if kwargs:
+        raise ValueError("thop passes positional inputs only")
+    total, _ = thop_profile(model, inputs=args, verbose=False)
+    return CrossCheckRow("thop", int(total))
 
 
 def format_crosscheck(check: CrossCheck) -> str:

@@ -1,5 +1,5 @@
-"""Cross-checks with DeepSpeed, fvcore, ptflops and FlopCounterMode: agreement where each
-peer is right, and each documented way a peer is wrong."""
+"""Cross-checks with DeepSpeed, fvcore, ptflops, FlopCounterMode, calflops and thop:
+agreement where each peer is right, and each documented way a peer is wrong."""
 import pytest
 import torch
 import torch.nn as nn
@@ -98,21 +98,24 @@ def test_deepspeed_misses_the_multihead_attention_fast_path_and_einsum_macs():
     assert any("einsum" in c for c in row.causes)
 
 
+class Scores(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 16, bias=False)
+
+    def forward(self, x):
+        h = self.proj(x)
+        return h @ h.transpose(1, 2)
+
+
+SCORES_PROJ, SCORES_PRODUCT = 2 * 8 * 16 * 16, 2 * 8 * 8 * 16
+
+
 def test_ptflops_misses_the_matmul_operator():
-    class Scores(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.proj = nn.Linear(16, 16, bias=False)
-
-        def forward(self, x):
-            h = self.proj(x)
-            return h @ h.transpose(1, 2)
-
     check = profiler.crosscheck(Scores(), torch.randn(2, 8, 16), peers=("ptflops",))
-    proj, scores = 2 * 8 * 16 * 16, 2 * 8 * 8 * 16
-    assert check.ours_macs == proj + scores
+    assert check.ours_macs == SCORES_PROJ + SCORES_PRODUCT
     row = check.row("ptflops")
-    assert row.macs == proj
+    assert row.macs == SCORES_PROJ
     assert row.flagged and any("@ operator" in c for c in row.causes)
 
 
@@ -190,3 +193,101 @@ def test_deepspeed_counts_a_bit_linear_once():
     check = profiler.crosscheck(layer, torch.randn(3, 7, 48), peers=("deepspeed",))
     assert check.ours_macs == 3 * 7 * 48 * 96
     assert check.row("deepspeed").macs == 3 * 7 * 48 * 96
+
+
+
+def test_calflops_misses_the_matmul_operator_and_sdpa_thop_counts_both():
+    check = profiler.crosscheck(Scores(), torch.randn(2, 8, 16), peers=("calflops", "thop"))
+    assert check.ours_macs == SCORES_PROJ + SCORES_PRODUCT
+    assert check.row("thop").macs == SCORES_PROJ + SCORES_PRODUCT
+    assert not check.row("thop").flagged
+    row = check.row("calflops")
+    assert row.macs == SCORES_PROJ
+    assert row.flagged and row.explained and any("@ operator" in c for c in row.causes)
+
+    check = profiler.crosscheck(SdpaBlock().eval(), torch.randn(2, 10, 64),
+                                peers=("calflops", "thop"))
+    assert check.row("thop").macs == PROJ_MACS + ATTN_MACS
+    row = check.row("calflops")
+    assert row.macs == PROJ_MACS  # the attention products are missing
+    assert row.flagged and row.explained
+    assert any("scaled_dot_product_attention" in c for c in row.causes)
+
+
+def test_calflops_shares_deepspeeds_fast_path_einsum_and_rnn_blind_spots():
+    class Attend(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = nn.MultiheadAttention(64, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.mha(x, x, x)[0]
+
+    check = profiler.crosscheck(Attend().eval(), torch.randn(2, 10, 64), peers=("calflops",))
+    row = check.row("calflops")
+    assert check.ours_macs == 353280
+    assert row.macs == 0 and row.explained and any("fast path" in c for c in row.causes)
+
+    class Einsum(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))  # calflops needs a parameter
+
+        def forward(self, a, b):
+            return torch.einsum("bij,bjk->bik", a, b)
+
+    check = profiler.crosscheck(Einsum(), (torch.randn(2, 5, 6), torch.randn(2, 6, 7)),
+                                peers=("calflops", "thop"))
+    assert check.ours_macs == 2 * 5 * 6 * 7
+    assert check.row("thop").macs == 2 * 5 * 6 * 7
+    row = check.row("calflops")
+    assert row.macs == 0 and row.flops > 0
+    assert row.explained and any("einsum" in c for c in row.causes)
+
+    lstm = nn.LSTM(8, 16, batch_first=True).eval()
+    row = profiler.crosscheck(lstm, torch.randn(2, 5, 8), peers=("calflops",)).row("calflops")
+    assert row.macs == 0 and row.flops > 0
+    assert row.explained and any("RNN" in c for c in row.causes)
+
+
+def test_calflops_refuses_a_model_without_parameters():
+    class Product(nn.Module):
+        def forward(self, a, b):
+            return a @ b
+
+    check = profiler.crosscheck(Product(), (torch.randn(2, 3), torch.randn(3, 4)),
+                                peers=("calflops",))
+    assert check.row("calflops").macs is None
+    assert "needs a model with parameters" in check.row("calflops").error
+
+
+def test_thop_misses_functional_convolutions():
+    class FunctionalConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(8, 4, 3))
+
+        def forward(self, x):
+            return F.conv1d(x, self.weight)
+
+    check = profiler.crosscheck(FunctionalConv(), torch.randn(2, 4, 20),
+                                peers=("calflops", "thop", "ptflops"))
+    assert check.ours_macs == 2 * 8 * 18 * 4 * 3
+    assert check.row("calflops").macs == check.ours_macs  # calflops patches F.conv1d
+    row = check.row("thop")
+    assert row.macs == 0 and row.flagged and row.explained
+    assert any("functional convolutions" in c for c in row.causes)
+    row = check.row("ptflops")  # ptflops too (F.conv* is torch.conv*, a C++ function)
+    assert row.macs == 0 and row.flagged and row.explained
+    assert any("F.conv*" in c for c in row.causes)
+
+
+def test_thop_adds_norm_and_bias_work_to_its_macs():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(4, 8, 3), nn.BatchNorm1d(8), nn.ReLU()).eval()
+    check = profiler.crosscheck(model, torch.randn(2, 4, 20), peers=("calflops", "thop"))
+    assert check.ours_macs == 2 * 8 * 18 * 4 * 3
+    assert check.row("calflops").macs == check.ours_macs
+    row = check.row("thop")
+    assert row.macs > check.ours_macs and row.flagged and row.explained
+    assert any("norms" in c for c in row.causes)
