@@ -7,7 +7,7 @@ import signal
 import sys
 from typing import Optional, Sequence
 
-from .commands import calibrate, check, measure, profile_model, report, table
+from .commands import calibrate, check, measure, profile_model, report, sweep, table
 from .errors import ProfileError, UsageError
 
 DATA_COMMAND = "data"
@@ -40,7 +40,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (table, profile_model, report, check, measure, calibrate):
+    for module in (table, profile_model, report, check, measure, calibrate, sweep):
         module.add_parser(sub)
     for name, summary in TRAINING_COMMANDS.items():
         if name != command:

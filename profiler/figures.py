@@ -162,3 +162,44 @@ def cost_vs_length(series: Mapping[str, Mapping[str, Sequence[float]]], path: Pa
     right.grid(True, alpha=0.3)
     _save(fig, path)
     plt.close(fig)
+
+
+def storage_vs_time(rows: Sequence[Mapping], path: Path, catalog: str,
+                    limits: Mapping[str, float]) -> None:
+    """A sweep's points: estimated time (x) against storage (y), log-log; points that meet
+    every budget in colour by family (the others grey), the Pareto front as a step line,
+    and the storage and time budgets (``limits``: MB, s) as dashed lines.
+    rows: family, storage_mb, est_time_s, meets_budgets, on_pareto_front."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    usable = [r for r in rows if r["storage_mb"] > 0 and r["est_time_s"] > 0]
+    other = [r for r in usable if not r["meets_budgets"]]
+    if other:
+        ax.scatter([r["est_time_s"] * 1e3 for r in other], [r["storage_mb"] for r in other],
+                   s=10, color="0.75", label="over a budget", zorder=2)
+    for family in dict.fromkeys(r["family"] for r in usable):
+        chosen = [r for r in usable if r["meets_budgets"] and r["family"] == family]
+        if chosen:
+            ax.scatter([r["est_time_s"] * 1e3 for r in chosen],
+                       [r["storage_mb"] for r in chosen], s=14, label=family, zorder=3)
+    front = sorted((r for r in usable if r["on_pareto_front"]), key=lambda r: r["est_time_s"])
+    if front:
+        ax.step([r["est_time_s"] * 1e3 for r in front], [r["storage_mb"] for r in front],
+                where="post", color="black", lw=1, label="Pareto front", zorder=4)
+    if "storage" in limits:
+        ax.axhline(limits["storage"], ls="--", lw=0.8, color="tab:red")
+    if "time" in limits:
+        ax.axvline(limits["time"] * 1e3, ls="--", lw=0.8, color="tab:red")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(plt.FuncFormatter(lambda v, _: ""))
+    ax.set_xlabel(f"estimated time on {catalog} (ms)")
+    ax.set_ylabel("storage (MB)")
+    ax.set_title(f"Design-space sweep: {len(rows)} points, storage against estimated time")
+    if usable:
+        ax.legend(loc="best", fontsize=7)
+    ax.grid(True, which="major", alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)

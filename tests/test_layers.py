@@ -25,7 +25,8 @@ LAYERS = ("counting core", "zoo", "paper & reports", "training", "CLI")
 # profiler modules of the paper layer; every other profiler module outside the training
 # and CLI folders is counting core.
 PAPER = {"columns", "conventions", "reference", "table", "formats", "reporting", "reproduction",
-         "figure_data", "golden", "paper_storage", "figures", "measure", "calibration"}
+         "figure_data", "golden", "paper_storage", "figures", "measure", "calibration",
+         "budgets", "sweep"}
 
 
 def layer_of(module: str) -> int:

@@ -100,6 +100,18 @@ def comma_list(element: Callable[[str], Any] = str, what: str = "values"):
     return parse
 
 
+def checked_by(parse: Callable[[str], Any]):
+    """The argparse type of a value read by ``parse`` (``Quantization.parse``,
+    ``Budget.parse``...): its ``ValueError`` message becomes argparse's one-line error."""
+    def check(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return check
+
+
 parse_model_list = comma_list(str, "models")
 
 
