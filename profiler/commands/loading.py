@@ -1,5 +1,6 @@
-"""Turning a model argument into an nn.Module: a zoo name, ``file.py:factory`` or
-``package.module:factory``.
+"""Turning a model argument into an nn.Module: a zoo name, ``file.py:factory``,
+``package.module:factory`` or a transformers audio model from its config, ``hf:NAME`` or
+``hf:path/config.json`` (:mod:`models.huggingface`, offline).
 
 The zoo (the ``models`` package) is imported only for a zoo name: a user's project may
 have its own top-level ``models`` package, and once ours is imported the user's can no
@@ -20,12 +21,32 @@ from torch import nn
 
 from ..errors import UsageError
 
+HF_PREFIX = "hf:"   # models.huggingface.PREFIX; not imported: see above on the zoo
+
 
 def is_zoo_model(spec: str) -> bool:
     return ":" not in spec
 
 
+def is_hf_model(spec: str) -> bool:
+    return spec.startswith(HF_PREFIX)
+
+
+def load_hf_model(spec: str, overrides: dict, device: str = "cpu"):
+    """``models.huggingface.HfModel`` of ``hf:NAME`` or ``hf:path/config.json``, built
+    offline from the config (``overrides``: config fields); bad input is a UsageError."""
+    from models import huggingface
+
+    try:
+        return huggingface.build(spec, overrides, device=device)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+
+
 def load_model(spec: str, **overrides) -> nn.Module:
+    if is_hf_model(spec):
+        device = overrides.pop("device", "cpu")
+        return load_hf_model(spec, overrides, device).module
     if not is_zoo_model(spec):
         return _from_factory(spec, overrides)
     if spec.endswith(".py") or "/" in spec:
@@ -43,7 +64,7 @@ def load_model(spec: str, **overrides) -> nn.Module:
 def user_folder_on_path(spec: str) -> Iterator[None]:
     """For ``path/to/file.py:factory``: the file's folder first on ``sys.path`` inside the
     block (nothing changes for zoo names and module specs)."""
-    folder = _user_folder(spec)
+    folder = None if is_hf_model(spec) else _user_folder(spec)
     if folder is None:
         yield
         return

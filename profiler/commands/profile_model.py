@@ -30,10 +30,14 @@ def add_parser(sub) -> None:
         description="Count storage, MACs, FLOPs and BOPs of one model, module by module. "
                     "The model is a zoo name (see `profile-encoder table --help`), "
                     "path/to/file.py:factory or package.module:factory (a callable returning "
-                    "an nn.Module). Runs on meta tensors unless --device says otherwise.",
+                    "an nn.Module), or hf:NAME (hubert, wav2vec2, wavlm, data2vec-audio, "
+                    "whisper: transformers' default config, whisper's encoder) or "
+                    "hf:path/config.json, built offline with random weights. Runs on meta "
+                    "tensors unless --device says otherwise.",
     )
     p.add_argument("--model", required=True,
-                   help="zoo name, file.py:factory or module:factory (required)")
+                   help="zoo name, file.py:factory, module:factory, hf:NAME or "
+                        "hf:path/config.json (required)")
     add_set_option(p, "override a zoo config field (layers=4, frontend=wav2vec2, "
                       "attention=blocked...) or pass a keyword to the factory (default: none)")
     add_seconds_option(p, "profile on a waveform of this many seconds (default "
@@ -79,7 +83,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def make_inputs(args, zoo: bool) -> tuple:
+def make_inputs(args, zoo: bool, hf_shape=None) -> tuple:
+    """The positional inputs: --input-shape, else a --seconds waveform (batch, samples), or
+    ``hf_shape(batch, samples)`` for a transformers model (whisper: its log-mel frames)."""
     import torch
 
     try:
@@ -90,12 +96,13 @@ def make_inputs(args, zoo: bool) -> tuple:
         raise UsageError(f"--input-dtype {args.input_dtype!r} is not a torch dtype") from None
     if args.input_shape:
         shapes = [parse_shape(s) for s in args.input_shape]
-    elif args.seconds is not None or zoo:
+    elif args.seconds is not None or zoo or hf_shape is not None:
         seconds = args.seconds if args.seconds is not None else PAPER_SECONDS
         samples = int(round(seconds * args.sample_rate))
         if samples < 1:
             raise UsageError(f"--seconds {seconds} gives no samples at {args.sample_rate} Hz")
-        shapes = [(args.batch_size, samples)]
+        shapes = [hf_shape(args.batch_size, samples) if hf_shape is not None
+                  else (args.batch_size, samples)]
     else:
         raise UsageError("give the input: --input-shape SHAPE (repeatable) or --seconds S")
     # Real CPU tensors only when something will really run on them.
@@ -111,17 +118,20 @@ def run(args) -> int:
     from .. import display
     from ..analyzer import profile
     from ..files import atomic_write
-    from .loading import is_zoo_model, load_model, user_folder_on_path
+    from .loading import is_hf_model, is_zoo_model, load_hf_model, load_model, user_folder_on_path
 
     device = torch.device(args.device)   # checked when parsed
     zoo = is_zoo_model(args.model)
-    inputs = make_inputs(args, zoo)
-    # Zoo models are built straight on the meta device when nothing real has to run.
+    # Zoo and hf models are built straight on the meta device when nothing real has to run.
     overrides = parse_set(args.set)
-    if zoo and device.type == "meta" and not args.crosscheck:
+    on_meta = device.type == "meta" and not args.crosscheck
+    hf = (load_hf_model(args.model, overrides, "meta" if on_meta else "cpu")
+          if is_hf_model(args.model) else None)
+    inputs = make_inputs(args, zoo, hf.input_shape if hf is not None else None)
+    if zoo and on_meta:
         overrides["device"] = "meta"
     with user_folder_on_path(args.model):
-        model = load_model(args.model, **overrides)
+        model = hf.module if hf is not None else load_model(args.model, **overrides)
         model.train(args.train_mode)
         prof = profile(model, inputs, device=device)
         check = None
