@@ -176,28 +176,26 @@ def profile_points(points: Sequence[Point], settings: SweepSettings, *, workers:
     # A few chunks per worker: fewer round trips than one point each, balanced to the end.
     size = max(1, min(16, len(points) // (workers * 4) or 1))
     chunks = [list(points[i:i + size]) for i in range(0, len(points), size)]
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import ExitStack
 
-        bar = tqdm(total=len(points), desc="sweep", unit="point", leave=False)
+    from tqdm import tqdm
+
+    jobs = [(chunk, settings) for chunk in chunks]
     rows: List[dict] = []
-    try:
-        if workers <= 1 or len(chunks) <= 1:
-            for chunk in chunks:
-                rows += _profile_chunk((chunk, settings))
-                bar is not None and bar.update(len(chunk))
-            return rows
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
-            for chunk_rows in pool.map(_profile_chunk, [(c, settings) for c in chunks]):
-                rows += chunk_rows
-                bar is not None and bar.update(len(chunk_rows))
-        return rows
-    finally:
-        if bar is not None:
-            bar.close()
+    with ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=len(points), desc="sweep", unit="point",
+                                       leave=False, disable=not progress))
+        if workers > 1 and len(chunks) > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers,
+                                                           initializer=_one_thread))
+            results = pool.map(_profile_chunk, jobs)
+        else:
+            results = map(_profile_chunk, jobs)
+        for chunk_rows in results:   # in order, as each chunk is done
+            rows += chunk_rows
+            bar.update(len(chunk_rows))
+    return rows
 
 
 def judge(rows: List[dict], budgets: Sequence[Budget], catalog: str) -> List[dict]:
