@@ -6,6 +6,7 @@ and each at any weight/activation bit pair.
     model = models.build("sparseformer-dn-s", attention="blocked")
     w2a2 = models.build("vanilla", weight_bits=2, activation_bits=2)
     out = model(waveforms, lengths)                  # HubertOutput
+    fast = models.deploy(trained_bq_model)           # W1A1 products on packed bits
 """
 import importlib
 
@@ -17,7 +18,7 @@ _EXPORTS = {
     "QuantizedLinear": ".bit", "quantize_weight": ".bit", "HubertConfig": ".configuration",
     "HuBERT": ".hubert", "HubertOutput": ".hubert", "PretrainOutput": ".hubert",
     "build": ".registry", "config": ".registry", "names": ".registry",
-    "FixedSparsePattern": ".sparseformer",
+    "FixedSparsePattern": ".sparseformer", "deploy": ".deployment",
 }
 
 __all__ = sorted(_EXPORTS)
