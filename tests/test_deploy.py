@@ -189,11 +189,13 @@ def test_saved_deployed_model_reloads_and_matches_the_analyzers_storage(zoo, lab
     simulated, deployed = zoo[label]
     path = tmp_path / "deployed.pt"
     save(deployed, path)
-    storage = profiler.profile(simulated, wave()).totals["storage_bytes"]
+    # Storage does not depend on the input: a short one keeps the analyzer's pass cheap.
+    storage = profiler.profile(simulated, wave(0.2)).totals["storage_bytes"]
     assert abs(os.path.getsize(path) / storage - 1) <= 0.02
     reloaded = load(path)
     with torch.no_grad():
-        assert torch.equal(reloaded(wave()).last_hidden_state, deployed(wave()).last_hidden_state)
+        x = wave(0.2)
+        assert torch.equal(reloaded(x).last_hidden_state, deployed(x).last_hidden_state)
 
 
 def test_refuses_a_model_without_binarized_layers(paths):
