@@ -7,6 +7,7 @@ weight/activation bit pair.
     model = models.build("sparseformer-dn-s", attention="blocked")
     w2a2 = models.build("vanilla", weight_bits=2, activation_bits=2)
     out = model(waveforms, lengths)                  # HubertOutput
+    fast = models.deploy(trained_bq_model)           # W1A1 products on packed bits
 """
 import importlib
 
@@ -19,7 +20,7 @@ _EXPORTS = {
     "EncoderFamily": ".encoders", "HuBERT": ".hubert", "HubertOutput": ".hubert",
     "PretrainOutput": ".hubert",
     "build": ".registry", "config": ".registry", "names": ".registry",
-    "FixedSparsePattern": ".sparseformer",
+    "FixedSparsePattern": ".sparseformer", "deploy": ".deployment",
 }
 
 __all__ = sorted(_EXPORTS)

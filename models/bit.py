@@ -295,6 +295,9 @@ class QuantizedLinear(_QuantizedOperands, nn.Linear):
 class QuantizedConv1d(_QuantizedOperands, nn.Conv1d):
     """Conv1d on quantized weights and quantized inputs (either side may stay float)."""
 
+    # masked_conv passes the padding mask: padded frames must enter as 0 after quantization.
+    takes_padding_mask = True
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, groups: int = 1, bias: bool = True, *,
                  quantization: Quantization, unsigned_input: bool = False,
@@ -377,7 +380,7 @@ def masked_conv(conv: nn.Conv1d, x: torch.Tensor,
     if padding_mask is None:
         return conv(x)
     x = x.masked_fill(padding_mask[:, None, :], 0.0)
-    if isinstance(conv, QuantizedConv1d):
+    if getattr(conv, "takes_padding_mask", False):  # quantized, simulated or deployed
         return conv(x, padding_mask)
     return conv(x)
 

@@ -62,6 +62,33 @@ def build_for_timing(name: str, device: str, overrides: Optional[dict] = None):
     return models.build(name, seed=0, **(overrides or {})).eval().to(device)
 
 
+def deploy_for_timing(model, seconds: float):
+    """``models.deploy`` of a zoo BQ model built for timing. Its binarizers are initialized
+    first by one training-mode forward (seed 0) on the utterance ``time_forward`` measures.
+    ValueError for a model without binarized layers; models.DeployError without a compiler."""
+    import torch
+
+    import models
+
+    wave = _utterance(seconds)
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model(wave.to(next(model.parameters()).device))
+    model.eval()
+    return models.deploy(model)
+
+
+def _utterance(seconds: float):
+    """The random utterance (seed 0) every timing runs on."""
+    import torch
+
+    from models.constants import SAMPLE_RATE
+
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(1, int(round(seconds * SAMPLE_RATE)), generator=generator)
+
+
 def device_description(device: str) -> tuple[str, Optional[object], list[str]]:
     """(name, NVML handle or None, notes) of the device timings run on."""
     import torch
@@ -80,11 +107,7 @@ def time_forward(model, name: str, *, seconds: float, device: str, warmup: int,
     timer = CLOCKS[clock]
     import torch
 
-    from models.constants import SAMPLE_RATE
-
-    samples = int(round(seconds * SAMPLE_RATE))
-    generator = torch.Generator().manual_seed(0)
-    wave = torch.randn(1, samples, generator=generator).to(device)
+    wave = _utterance(seconds).to(device)
     device_name, handle, notes = device_description(device)
     times, powers = [], []
     with torch.inference_mode():

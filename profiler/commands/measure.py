@@ -41,6 +41,11 @@ def add_parser(sub) -> None:
                    help="the estimate to compare with (default roofline, the deployed one)")
     add_timing_options(p)
     p.add_argument("--output", help="also write the table (markdown) to this file")
+    p.add_argument("--deployed", action="store_true",
+                   help="time BQ models deployed (models.deploy: W1A1 products on packed bits, "
+                        "CPU; C++ kernels compiled on first use). Their binarizers are first "
+                        "initialized by one training-mode forward (seed 0) on the measured "
+                        "utterance")
     p.set_defaults(run=run)
 
 
@@ -77,15 +82,20 @@ def run(args) -> int:
         catalog = catalog_for_device_name(name or torch.cuda.get_device_name())
     convention = get_convention("paper" if args.estimate == "paper" else "bayesian-bits")
     rows, device_name, notes, loads = [], "", set(), []
+    if args.deployed and device != "cpu":
+        raise UsageError("--deployed runs the packed CPU kernels: use it with --device cpu")
     for name in names:
         model = build_for_timing(name, device)
+        if args.deployed:
+            model = _deployed(model, name, args.seconds[0])
         for seconds in args.seconds:
             m = time_forward(model, name, seconds=seconds, device=device, warmup=args.warmup,
                              repeats=args.repeats, clock=args.clock)
             device_name = m.device_name
             notes.update(m.notes)
             loads.append(load_note())
-            row = {"model": name, "audio_s": seconds, "measured_ms": m.median_s * 1e3,
+            label = f"{name} (deployed)" if args.deployed else name
+            row = {"model": label, "audio_s": seconds, "measured_ms": m.median_s * 1e3,
                    "spread_ms": (max(m.times_s) - min(m.times_s)) * 1e3}
             if catalog is not None:
                 item = profile_zoo_model(name, seconds, convention)
@@ -96,7 +106,7 @@ def run(args) -> int:
             if m.power_w is not None:
                 row["power_w"] = m.power_w
             rows.append(row)
-            print(f"measured {name} at {seconds:g} s: {row['measured_ms']:.2f} ms",
+            print(f"measured {label} at {seconds:g} s: {row['measured_ms']:.2f} ms",
                   file=sys.stderr)
         del model
     lengths = ", ".join(f"{s:g}" for s in args.seconds)
@@ -123,6 +133,18 @@ def run(args) -> int:
     if args.output:
         atomic_write(args.output, text)
     return 0
+
+
+def _deployed(model, name: str, seconds: float):
+    from models.deployment import DeployError
+
+    from ..errors import UsageError
+    from ..measure import deploy_for_timing
+
+    try:
+        return deploy_for_timing(model, seconds)
+    except (ValueError, DeployError) as error:
+        raise UsageError(f"--deployed {name}: {error}") from None
 
 
 def _cell(value) -> str:

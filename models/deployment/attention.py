@@ -1,0 +1,158 @@
+"""Deployed attention of BiT models: Q K^T on signed packed operands (XOR-popcount), the
+binarized probabilities ({0, alpha}) times signed V (AND-popcount), and for the relative-
+position attention the (Q + v) P^T product, with P from the packed position-table signs.
+Softmax, masks and the relative shift stay float."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..attention import QuantizedDotProductAttention, mask_value, merge_heads, split_heads
+from ..conformer import QuantizedRelPositionAttentionCore, relative_shift, sinusoids
+from ..sparseformer import QuantizedBlockedSparseAttention, QuantizedMaskedSparseAttention
+from . import kernels
+from .linear import PackedLinear, binarizer_alpha, compact_signs, expand_signs
+
+
+def signed_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B, H, M, d) x (B, H, N, d) -> (B, H, M, N) integer sum of sign(a) sign(b)."""
+    return kernels.binary_matmul(kernels.pack_rows(a), kernels.pack_rows(b), a.size(-1))
+
+
+class _PackedCore(nn.Module):
+    """Holds the alphas of the query, key, value and probability binarizers."""
+
+    def _init_alphas(self, **binarizers) -> None:
+        for name, binarizer in binarizers.items():
+            self.register_buffer(f"{name}_alpha", binarizer_alpha(binarizer))
+
+    def _scores(self, q, k) -> torch.Tensor:
+        return signed_product(q, k).to(q.dtype) * (self.query_alpha * self.key_alpha)
+
+    def _attend(self, scores: torch.Tensor, v: torch.Tensor,
+                key_padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """Masked softmax, {0, 1} probability bits, then AND-popcount against V's signs."""
+        if key_padding_mask is not None:
+            scores = scores.masked_fill(key_padding_mask[:, None, None, :],
+                                        mask_value(scores.dtype))
+        probs = torch.softmax(scores, dim=-1)
+        prob_bits = kernels.pack_rows(probs, alpha=float(self.probs_alpha), unsigned=True)
+        value_bits = kernels.pack_rows(v.transpose(-2, -1))
+        counts = kernels.binary_matmul(prob_bits, value_bits, v.size(-2), kernels.AND)
+        return counts.to(v.dtype) * (self.probs_alpha * self.value_alpha)
+
+
+class PackedDotProductAttention(_PackedCore):
+    """``QuantizedDotProductAttention`` at 1 bit."""
+
+    def __init__(self, core: QuantizedDotProductAttention):
+        super().__init__()
+        b = core.binarizers
+        self._init_alphas(query=b.query, key=b.key, value=b.value, probs=b.probs)
+
+    def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
+        scores = self._scores(q, k) * (1.0 / math.sqrt(q.size(-1)))
+        return self._attend(scores, v, key_padding_mask)
+
+
+class PackedSparseAttention(_PackedCore):
+    """Both quantized sparse cores at 1 bit. They compute the same function; deployed, the
+    pattern is applied as the masked core does (scores for every pair, then a bias), so a
+    blocked core's skipped pairs are computed here and masked."""
+
+    def __init__(self, core: QuantizedMaskedSparseAttention | QuantizedBlockedSparseAttention):
+        super().__init__()
+        self.pattern = core.pattern
+        b = core.binarizers
+        self._init_alphas(query=b.query, key=b.key, value=b.value, probs=b.probs)
+
+    def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
+        time = q.size(-2)
+        allowed = self.pattern.allowed(time, device=q.device)
+        bias = torch.zeros((time, time), dtype=q.dtype, device=q.device).masked_fill(
+            ~allowed, mask_value(q.dtype))
+        scores = bias + self._scores(q, k) * (1.0 / math.sqrt(q.size(-1)))
+        return self._attend(scores, v, key_padding_mask)
+
+    def extra_repr(self) -> str:
+        return f"block={self.pattern.block}, summary={self.pattern.summary}"
+
+
+class PackedRelPositionAttentionCore(_PackedCore):
+    """``QuantizedRelPositionAttentionCore`` at 1 bit; ``p`` is the float position operand
+    (the packed product of the table signs), binarized here as in the simulated core."""
+
+    def __init__(self, core: QuantizedRelPositionAttentionCore):
+        super().__init__()
+        self.register_buffer("pos_bias_u", core.pos_bias_u.detach().clone())
+        self.register_buffer("pos_bias_v", core.pos_bias_v.detach().clone())
+        self._init_alphas(query=core.query_u_binarizer, query_v=core.query_v_binarizer,
+                          key=core.key_binarizer, value=core.value_binarizer,
+                          position=core.position_binarizer, probs=core.probs_binarizer)
+
+    def forward(self, q, k, v, p, key_padding_mask: Optional[torch.Tensor] = None):
+        q_u = q + self.pos_bias_u[:, None, :]
+        q_v = q + self.pos_bias_v[:, None, :]
+        content = self._scores(q_u, k)
+        p = p.expand(q.size(0), *p.shape[1:])
+        position = signed_product(q_v, p).to(q.dtype) * (self.query_v_alpha * self.position_alpha)
+        scores = (content + relative_shift(position)) * (1.0 / math.sqrt(q.size(-1)))
+        return self._attend(scores, v, key_padding_mask)
+
+
+class PackedRelPositionSelfAttention(nn.Module):
+    """``RelPositionSelfAttention`` whose ``linear_pos`` is binarized: the position table
+    is kept only as the signs its binarizer sees (sign(table + offset), 1 bit per entry),
+    and its rows for a length T go straight into the packed product."""
+
+    def __init__(self, attention: nn.Module):
+        super().__init__()
+        self.heads = attention.heads
+        self.q_proj, self.k_proj = attention.q_proj, attention.k_proj
+        self.v_proj, self.out_proj = attention.v_proj, attention.out_proj
+        self.linear_pos = attention.linear_pos
+        self.core = attention.core
+        if not isinstance(self.linear_pos, PackedLinear) or self.linear_pos.bias is not None:
+            raise kernels.DeployError("a packed position table needs a binarized linear_pos "
+                                      "without bias")
+        table = attention.position_table.detach()
+        self.table_shape = tuple(table.shape)
+        self.register_buffer("position_signs",
+                             compact_signs(table + self.linear_pos.input_offset >= 0))
+        self.register_buffer("position_words", None, persistent=False)
+        self._unpack()
+
+    def _unpack(self) -> None:
+        self.position_words = kernels.pack_rows(expand_signs(self.position_signs,
+                                                             self.table_shape))
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._unpack()
+
+    def _position_rows(self, time: int, dtype: torch.dtype) -> torch.Tensor:
+        """Packed signs of the rows for relative positions T-1 ... -(T-1), (2T - 1, W); rows
+        beyond the table computed as ``relative_position_rows`` does, then binarized."""
+        max_len = (self.table_shape[0] + 1) // 2
+        if time <= max_len:
+            return self.position_words[max_len - time: max_len + time - 1]
+        beyond = torch.arange(time - 1, max_len - 1, -1)
+        dim = self.table_shape[1]
+        offset = self.linear_pos.input_offset
+        above = kernels.pack_rows(sinusoids(beyond, dim).to(dtype), offset)
+        below = kernels.pack_rows(sinusoids(-beyond.flip(0), dim).to(dtype), offset)
+        return torch.cat([above, self.position_words, below])
+
+    def forward(self, x: torch.Tensor,
+                key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        q = split_heads(self.q_proj(x), self.heads)
+        k = split_heads(self.k_proj(x), self.heads)
+        v = split_heads(self.v_proj(x), self.heads)
+        rows = self._position_rows(x.size(1), x.dtype)
+        pos = self.linear_pos
+        counts = kernels.binary_matmul(rows[None], pos.weight_words[None], pos.in_features)
+        p = split_heads((counts.to(x.dtype) * pos.output_scale()), self.heads)
+        return self.out_proj(merge_heads(self.core(q, k, v, p, key_padding_mask)))
