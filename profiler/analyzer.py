@@ -100,6 +100,7 @@ def profile(
                                                 strict=False)
             if train:
                 training = _backward(counter, output)
+                training.updated = {n for n, p in params.items() if p.grad is not None}
             del output
     except ProfileError:
         raise

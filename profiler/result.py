@@ -21,7 +21,8 @@ Quantities (raw counts, never scaled to G or M):
 
 Training (``profile(..., mode="train")``) adds, per module and in the totals:
 
-``trainable_params``   parameters with ``requires_grad`` (those AdamW updates)
+``trainable_params``   parameters that received a gradient (those AdamW updates: with
+                       ``requires_grad``, and used by the forward)
 ``backward_macs``, ``backward_mac_flops``, ``backward_elementwise_flops``,
 ``backward_flops``, ``backward_bop_nonq``/``_q``/``_bq``, ``backward_bytes_moved``
                        the backward's ops, as above; always at the tensors' dtypes (a
@@ -88,9 +89,11 @@ class OperatorTally:
 
 @dataclass
 class TrainingCounts:
-    """The backward's tallies, per module and per operator."""
+    """The backward's tallies, per module and per operator, and the names of the
+    parameters that received a gradient (the ones AdamW updates)."""
     tallies: Mapping[str, ModuleTally]
     operators: Mapping[str, OperatorTally]
+    updated: frozenset = frozenset()
 
 
 def _training_quantities(row: dict, backward: ModuleTally, trainable_params: int) -> dict:
@@ -141,6 +144,10 @@ def _quantities(tally: ModuleTally, params: int, storage_bits: int, buffer_bytes
             row["mac_flops"] = _int(nonq_flops)
             row["bops"] = _int(classes["bop_nonq"] + classes["bop_q"] + classes["bop_bq"])
     return row
+
+
+def _qualified(module: str, name: str) -> str:
+    return f"{module}.{name}" if module else name
 
 
 def _operator_rows(operators: Mapping[str, OperatorTally]) -> dict:
@@ -202,7 +209,7 @@ class Profile:
                 seen.add(id(p))
                 params += p.numel()
                 storage_bits += p.numel() * bitspec.parameter_storage_bits(module, pname, p)
-                if p.requires_grad:
+                if training is not None and _qualified(name, pname) in training.updated:
                     trainable += p.numel()
                     size = p.numel() * p.element_size()
                     gradient_bytes, largest = gradient_bytes + size, max(largest, size)
