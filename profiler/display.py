@@ -129,8 +129,11 @@ def training_table(prof: Profile, depth: Optional[int] = 2, *, hide_empty: bool 
 def training_summary(prof: Profile) -> str:
     """The training step's totals and its peak memory (a ``mode="train"`` profile)."""
     t, m = prof.totals, prof.memory.get("totals", {})
+    weights_only = 2 * t["foldable_macs"] + t["foldable_flops"]
     lines = [
-        f"training step: {t['train_flops']:,} FLOPs = forward {t['flops']:,} + backward "
+        f"training step: {t['train_flops']:,} FLOPs = forward {t['flops']:,} + "
+        + (f"work on the weights {weights_only:,} (every step: they change) + "
+           if weights_only else "") + "backward "
         f"{t['backward_flops']:,} (matrix {t['backward_mac_flops']:,} + elementwise "
         f"{t['backward_elementwise_flops']:,}) + AdamW {t['optimizer_flops']:,} "
         f"(14 per trainable parameter)",

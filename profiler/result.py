@@ -28,8 +28,10 @@ Training (``profile(..., mode="train")``) adds, per module and in the totals:
                        the backward's ops, as above; always at the tensors' dtypes (a
                        binarized layer's gradients are float: straight-through estimator)
 ``optimizer_flops``    AdamW's update, 14 FLOPs per trainable parameter (train_step.py)
-``train_macs``         macs + backward_macs
-``train_flops``        flops + backward_flops + optimizer_flops: one training step
+``train_macs``         macs + foldable_macs + backward_macs
+``train_flops``        flops + the foldable work (2 x foldable_macs + foldable_flops: the
+                       weights change every step) + backward_flops + optimizer_flops: one
+                       training step
 ``train_bops``         bops + the backward's BOPs
 
 Memory (both modes) is apart, in :attr:`Profile.memory` (peaks do not add up over
@@ -98,11 +100,19 @@ class TrainingCounts:
 
 def _training_quantities(row: dict, backward: ModuleTally, trainable_params: int) -> dict:
     back = _quantities(backward, 0, 0, 0)
+    # The weights change every step: work on them alone (binarizing the latent weights),
+    # which inference leaves out as precomputable, is done every training step; the
+    # backward's share is in backward_*, the forward's in train_*.
+    back["macs"] += back["foldable_macs"]
+    back["mac_flops"] += 2 * back["foldable_macs"]
+    back["elementwise_flops"] += back["foldable_flops"]
+    back["flops"] += 2 * back["foldable_macs"] + back["foldable_flops"]
     train = {"trainable_params": trainable_params}
     train.update({f"backward_{key}": back[key] for key in _BACKWARD})
     train["optimizer_flops"] = ADAMW_FLOPS_PER_PARAMETER * trainable_params
-    train["train_macs"] = row["macs"] + back["macs"]
-    train["train_flops"] = row["flops"] + back["flops"] + train["optimizer_flops"]
+    train["train_macs"] = row["macs"] + row["foldable_macs"] + back["macs"]
+    train["train_flops"] = (row["flops"] + 2 * row["foldable_macs"] + row["foldable_flops"]
+                            + back["flops"] + train["optimizer_flops"])
     train["train_bops"] = row["bops"] + back["bop_nonq"] + back["bop_q"] + back["bop_bq"]
     return train
 

@@ -129,6 +129,12 @@ def test_a_binarized_layer_trains_in_float():
     assert set(p.backward_by_bits) == {"W32A32", "A32A32"}
     assert p.modules["1"]["backward_macs"] == 2 * N * B * C
     assert p.modules["1"]["backward_bop_nonq"] == 2 * N * B * C * 32 * 32
+    # binarizing the latent weight (sign, a subtraction, an addition per element) is left
+    # out of inference as precomputable, but the weights change every training step
+    t = p.totals
+    assert t["foldable_flops"] == 3 * B * C
+    assert t["train_flops"] == (t["flops"] + 3 * B * C + t["backward_flops"]
+                                + t["optimizer_flops"])
 
 
 def test_forward_of_a_train_profile_is_the_inference_profile():
