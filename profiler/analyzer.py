@@ -71,10 +71,13 @@ def profile(
 
     modules = dict(model.named_modules())
     params, buffers = state_on(model, device)
-    if train:  # leaves of their own: the gradients never reach the user's parameters
+    if train:
+        # Leaves of their own, so that gradients never reach the user's parameters; on a
+        # real device copies, as a training-mode forward may write them (a quantizer's
+        # first-step initialization under no_grad).
         originals = dict(model.named_parameters())
-        params = {n: p.detach().requires_grad_(originals[n].requires_grad)
-                  for n, p in params.items()}
+        params = {n: (p.detach() if p.is_meta else p.detach().clone())
+                  .requires_grad_(originals[n].requires_grad) for n, p in params.items()}
     constants = WeakIdKeyDictionary()
     for tensor in (*params.values(), *buffers.values()):
         constants[tensor] = True

@@ -147,8 +147,18 @@ def test_forward_of_a_train_profile_is_the_inference_profile():
     assert train.mode == "train"
 
 
+class WritesItsWeight(nn.Linear):
+    """Writes its weight in a training forward, as a quantizer's first-step init does."""
+
+    def forward(self, x):
+        if self.training and torch.is_grad_enabled() and not x.is_meta:
+            with torch.no_grad():
+                self.weight.mul_(2)
+        return super().forward(x)
+
+
 def test_the_users_model_is_untouched():
-    model = linear_stack()
+    model = nn.Sequential(linear_stack(), WritesItsWeight(D, 2))
     before = [p.detach().clone() for p in model.parameters()]
     for device in ("meta", "cpu"):
         profiler.profile(model, torch.randn(N, A), mode="train", device=device)
