@@ -31,7 +31,7 @@ from torch import nn
 
 from .errors import ProfileError
 
-__all__ = ["GraphTagger", "NodeOwners", "roots", "trainable", "ADAMW_FLOPS_PER_PARAMETER",
+__all__ = ["GraphTagger", "NodeOwners", "roots", "ADAMW_FLOPS_PER_PARAMETER",
            "ADAMW_STATE_TENSORS", "ADAMW_STEP_BYTES", "MODES"]
 
 MODES = ("inference", "train")
@@ -99,24 +99,6 @@ def roots(output) -> tuple[list, list]:
         raise ProfileError("mode='train': no output of the model requires a gradient "
                            "(are all its parameters frozen?)")
     return tensors, [torch.ones_like(t) for t in tensors]
-
-
-def trainable(model: nn.Module) -> Mapping[str, tuple[int, int, int]]:
-    """Per module: (trainable parameter elements, their bytes, their tensors), own
-    parameters only, shared ones once."""
-    seen: set = set()
-    table = {}
-    for name, module in model.named_modules():
-        count = size = tensors = 0
-        for p in module.parameters(recurse=False):
-            if id(p) in seen or not p.requires_grad:
-                continue
-            seen.add(id(p))
-            count += p.numel()
-            size += p.numel() * p.element_size()
-            tensors += 1
-        table[name] = (count, size, tensors)
-    return table
 
 
 def _tensors(value) -> list:
