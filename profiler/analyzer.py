@@ -1,5 +1,7 @@
 """The analysis entry point: :func:`profile` counts every ATen op one forward pass runs,
-attributed to the innermost module that ran it.
+attributed to the innermost module that ran it, and, with ``mode="train"``, the backward
+and the optimizer step of a training step (:mod:`profiler.train_step`); the same run
+tracks memory (:mod:`profiler.memory`).
 
 It runs the model once under the op counter (:mod:`profiler.op_counter`), a
 ``TorchDispatchMode``, with forward hooks on the model's own modules telling it which
@@ -16,18 +18,21 @@ meta tensors as scalars.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, Callable, Mapping, Optional
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.weak import WeakIdKeyDictionary
 
+from . import train_step
 from .device_state import input_on, plain_attributes_on, restore_attributes, rng_kept, state_on
 from .errors import ProfileError
+from .memory import MemoryTracker
 from .module_tracking import ModuleStack
 from .op_counter import OpCounter
-from .result import Profile
+from .result import ModuleTally, OperatorTally, Profile, TrainingCounts
 
 __all__ = ["profile", "ProfileError"]
 
@@ -39,8 +44,13 @@ def profile(
     device: str | torch.device = "meta",
     kwargs: Optional[Mapping[str, Any]] = None,
     formulas: Optional[Mapping[Any, Callable]] = None,
+    mode: str = "inference",
 ) -> Profile:
-    """Profile one forward pass of ``model`` on ``inputs``.
+    """Profile one forward pass of ``model`` on ``inputs`` (``mode="inference"``), or one
+    training step (``mode="train"``): the forward, the backward of the gradients autograd
+    needs (of activations and of every parameter with ``requires_grad``) and AdamW's
+    update; see :mod:`profiler.train_step`. Call ``model.train()`` first for a training
+    step's dropout and batch statistics: the model's mode is respected either way.
 
     ``inputs`` is a tensor or a tuple of positional arguments; ``kwargs`` are passed as
     keyword arguments. ``device="meta"`` (the default) runs on meta tensors: no memory is
@@ -52,12 +62,22 @@ def profile(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"profile() needs an nn.Module, got {type(model).__name__}")
+    if mode not in train_step.MODES:
+        raise ValueError(f"mode must be one of {', '.join(train_step.MODES)}, got {mode!r}")
+    train = mode == "train"
     device = torch.device(device)
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     kwargs = dict(kwargs or {})
 
     modules = dict(model.named_modules())
     params, buffers = state_on(model, device)
+    if train:
+        # Leaves of their own, so that gradients never reach the user's parameters; on a
+        # real device copies, as a training-mode forward may write them (a quantizer's
+        # first-step initialization under no_grad).
+        originals = dict(model.named_parameters())
+        params = {n: (p.detach() if p.is_meta else p.detach().clone())
+                  .requires_grad_(originals[n].requires_grad) for n, p in params.items()}
     constants = WeakIdKeyDictionary()
     for tensor in (*params.values(), *buffers.values()):
         constants[tensor] = True
@@ -65,6 +85,11 @@ def profile(
 
     running = ModuleStack(modules)
     counter = OpCounter(running, constants, dict(formulas or {}), meta=device.type == "meta")
+    counter.memory = MemoryTracker((*params.values(), *buffers.values()),
+                                   [t for t in tree_leaves((args, kwargs))
+                                    if isinstance(t, torch.Tensor)])
+    counter.tagger = train_step.GraphTagger() if train else None
+    training = None
     handles = []
     for module in modules.values():
         handles.append(module.register_forward_pre_hook(counter.enter, with_kwargs=True))
@@ -73,8 +98,13 @@ def profile(
         )
     attributes = plain_attributes_on(model, device)
     try:
-        with rng_kept(device), torch.no_grad(), counter:
-            torch.func.functional_call(model, {**params, **buffers}, args, kwargs, strict=False)
+        with rng_kept(device), torch.set_grad_enabled(train), counter:
+            output = torch.func.functional_call(model, {**params, **buffers}, args, kwargs,
+                                                strict=False)
+            if train:
+                training = _backward(counter, output)
+                training.updated = {n for n, p in params.items() if p.grad is not None}
+            del output
     except ProfileError:
         raise
     except Exception as error:  # the model's own error: say where it came from
@@ -84,8 +114,31 @@ def profile(
             handle.remove()
         running.unwind()
         restore_attributes(attributes)
+        counter.memory.close()
     return Profile.from_tallies(model, counter.tallies, counter.operators, counter.unsupported,
-                                device=str(device), inputs=_describe(args, kwargs))
+                                device=str(device), inputs=_describe(args, kwargs),
+                                memory=counter.memory, training=training)
+
+
+def _backward(counter: OpCounter, output) -> TrainingCounts:
+    """The backward of a training step, tallied apart from the forward."""
+    counter.tagger.flush()
+    counter.tagger = None
+    counter.memory.mark("forward")
+    forward = counter.tallies, counter.operators, counter.running
+    counter.tallies, counter.operators = defaultdict(ModuleTally), defaultdict(OperatorTally)
+    counter.running = train_step.NodeOwners()
+    counter.paused += 1  # the seeds (ones) are not the model's work
+    try:
+        roots, seeds = train_step.roots(output)
+    finally:
+        counter.paused -= 1
+    try:
+        torch.autograd.backward(roots, seeds)
+        counter.memory.mark("backward")
+        return TrainingCounts(counter.tallies, counter.operators)
+    finally:
+        counter.tallies, counter.operators, counter.running = forward
 
 
 def _describe(args, kwargs) -> list:

@@ -22,6 +22,7 @@ from typing import Optional
 ZOO = "zoo"                  # the model's name, its configuration and its precision
 CONVENTION = "convention"    # a counting convention, from the profile's totals
 ESTIMATE = "estimate"        # the runtime estimate
+TRAINING = "training"        # a training step's profile (table --mode train), G = 1e9
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,18 @@ COLUMNS = (
            blank_zero=True),
     Column("est_time_s", "Est. time (1e-4 s)", ESTIMATE, cost=True, scale=1e4,
            paper="est_time_1e-4_s"),
+)
+# `table --mode train`: the per-step cost of a training step (a view of its own: the
+# default table's columns stay Table 1's).
+TRAIN_COLUMNS = (
+    *COLUMNS[:5],
+    Column("forward_flop_g", "Forward FLOP (G)", TRAINING, cost=True),
+    Column("backward_flop_g", "Backward FLOP (G)", TRAINING, cost=True),
+    Column("optimizer_flop_g", "AdamW FLOP (G)", TRAINING, cost=True),
+    Column("train_flop_g", "Step FLOP (G)", TRAINING, cost=True),
+    Column("bop_bq_g", "Forward BOP_BQ (G)", TRAINING, cost=True, blank_zero=True),
+    Column("gradient_state_mb", "Grads + AdamW (MB)", TRAINING, cost=True),
+    Column("peak_memory_mb", "Peak memory (MB)", TRAINING, cost=True),
 )
 KEYS = tuple(c.key for c in COLUMNS)
 COSTS = tuple(c for c in COLUMNS if c.cost)

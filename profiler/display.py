@@ -92,3 +92,60 @@ def summary(prof: Profile) -> str:
         lines.append("NOT COUNTED (no formula): " + ", ".join(
             f"{op} x{n}" for op, n in sorted(prof.unsupported.items())))
     return "\n".join(lines)
+
+
+def training_table(prof: Profile, depth: Optional[int] = 2, *, hide_empty: bool = True) -> str:
+    """Per-module cost of one training step (a ``mode="train"`` profile) down to ``depth``:
+    forward, backward and optimizer FLOPs, and memory (saved bytes of the module's subtree;
+    the largest live set while it ran, forward or backward)."""
+    frame = prof.to_dataframe(depth=depth)
+    memory = prof.memory.get("modules", {})
+    rows = []
+    for rec in frame.to_dict("records"):
+        if hide_empty and rec["module"] and not (rec["train_flops"] or rec["train_bops"]):
+            continue
+        name = rec["module"]
+        prefix = name + "." if name else ""
+        saved = sum(m.get("saved_bytes", 0) for n, m in memory.items()
+                    if n == name or (rec["depth"] == depth and n.startswith(prefix)))
+        peak = memory.get(name, {}).get("activation_peak_bytes", 0)
+        rows.append(["  " * rec["depth"] + (name or ROOT_LABEL), rec["type"],
+                     human(rec["trainable_params"]), human(rec["flops"]),
+                     human(rec["backward_flops"]), human(rec["optimizer_flops"]),
+                     human(rec["train_flops"]), human(rec["backward_bop_nonq"]),
+                     human(saved, "B"), human(peak, "B")])
+    t = prof.totals
+    totals = prof.memory.get("totals", {})
+    rows.append(["total", "", human(t["trainable_params"]), human(t["flops"]),
+                 human(t["backward_flops"]), human(t["optimizer_flops"]),
+                 human(t["train_flops"]), human(t["backward_bop_nonq"]),
+                 human(totals.get("saved_activation_bytes", 0), "B"),
+                 human(totals.get("activation_peak_bytes", 0), "B")])
+    headers = ["module", "type", "trainable", "fwd FLOPs", "bwd FLOPs", "AdamW FLOPs",
+               "step FLOPs", "bwd BOP_NonQ", "saved", "live peak"]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def training_summary(prof: Profile) -> str:
+    """The training step's totals and its peak memory (a ``mode="train"`` profile)."""
+    t, m = prof.totals, prof.memory.get("totals", {})
+    weights_only = 2 * t["foldable_macs"] + t["foldable_flops"]
+    lines = [
+        f"training step: {t['train_flops']:,} FLOPs = forward {t['flops']:,} + "
+        + (f"work on the weights {weights_only:,} (every step: they change) + "
+           if weights_only else "") + "backward "
+        f"{t['backward_flops']:,} (matrix {t['backward_mac_flops']:,} + elementwise "
+        f"{t['backward_elementwise_flops']:,}) + AdamW {t['optimizer_flops']:,} "
+        f"(14 per trainable parameter)",
+        f"backward MACs {t['backward_macs']:,}, all in float (binarized layers train through "
+        f"straight-through estimators): " + ", ".join(
+            f"{key} {v['macs']:,}" for key, v in prof.backward_by_bits.items()),
+    ]
+    if m:
+        lines.append(
+            f"peak memory {human(m['peak_bytes'], 'B')}: weights {human(m['weight_bytes'], 'B')}"
+            f", gradients {human(m['gradient_bytes'], 'B')}, AdamW state "
+            f"{human(m['optimizer_state_bytes'], 'B')}, live activations and gradients at "
+            f"most {human(m['activation_peak_bytes'], 'B')} (saved for the backward "
+            f"{human(m['saved_activation_bytes'], 'B')})")
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, Optional, Sequence
 
-from .columns import COLUMNS, COSTS
+from .columns import COLUMNS, COSTS, Column
 
 
 def with_paper(rows: Sequence[dict]) -> list[dict]:
@@ -33,11 +33,13 @@ def display_name(model: str) -> str:
     return row["encoder"] if row else model
 
 
-def _text_rows(rows: Sequence[dict], compare: bool) -> list[list[str]]:
+def _text_rows(rows: Sequence[dict], compare: bool,
+               columns: Optional[Sequence[Column]] = None) -> list[list[str]]:
+    columns = COLUMNS if columns is None else columns
     table = []
     for row in rows:
         cells = []
-        for col in COLUMNS:
+        for col in columns:
             key = col.key
             if key == "model":
                 cells.append(display_name(row["model"]))
@@ -51,10 +53,12 @@ def _text_rows(rows: Sequence[dict], compare: bool) -> list[list[str]]:
     return table
 
 
-def to_markdown(rows: Sequence[dict], *, caption: str = "", compare: bool = False) -> str:
+def to_markdown(rows: Sequence[dict], *, caption: str = "", compare: bool = False,
+                columns: Optional[Sequence[Column]] = None) -> str:
     from tabulate import tabulate
 
-    text = tabulate(_text_rows(rows, compare), headers=[c.header for c in COLUMNS],
+    columns = COLUMNS if columns is None else columns
+    text = tabulate(_text_rows(rows, compare, columns), headers=[c.header for c in columns],
                     tablefmt="github", disable_numparse=True)
     return text + (f"\n\n{caption}\n" if caption else "\n")
 
@@ -66,14 +70,16 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-def to_latex(rows: Sequence[dict], *, caption: str = "", compare: bool = False) -> str:
-    align = "".join(c.align for c in COLUMNS)
+def to_latex(rows: Sequence[dict], *, caption: str = "", compare: bool = False,
+             columns: Optional[Sequence[Column]] = None) -> str:
+    columns = COLUMNS if columns is None else columns
+    align = "".join(c.align for c in columns)
     lines = [r"% needs \usepackage{booktabs} in the preamble (\toprule, \midrule, \bottomrule)",
              r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}",
              r"\toprule",
-             " & ".join(_latex_escape(c.header) for c in COLUMNS) + r" \\", r"\midrule"]
+             " & ".join(_latex_escape(c.header) for c in columns) + r" \\", r"\midrule"]
     previous_binarized = None
-    for row, cells in zip(rows, _text_rows(rows, compare)):
+    for row, cells in zip(rows, _text_rows(rows, compare, columns)):
         binarized = "W1A1" in row["precision"]
         if previous_binarized is False and binarized:
             lines.append(r"\midrule")
@@ -103,16 +109,18 @@ def computed_with(seconds: float, convention: str, estimate: str, catalog: str) 
 
 
 def render(rows: Sequence[dict], fmt: str, *, caption: str = "", compare: bool = False,
-           context: Optional[Mapping] = None) -> str:
+           context: Optional[Mapping] = None,
+           columns: Optional[Sequence[Column]] = None) -> str:
     """``context`` (see :func:`computed_with`) is added to every row of the data formats
-    (JSON, CSV), which have no caption; markdown and LaTeX say it in ``caption``."""
+    (JSON, CSV), which have no caption; markdown and LaTeX say it in ``caption``.
+    ``columns``: Table 1's (None) or another view's (``columns.TRAIN_COLUMNS``)."""
     rows = with_paper(rows) if compare else list(rows)
     if fmt in ("csv", "json") and context:
         rows = [{**row, **context} for row in rows]
     if fmt == "md":
-        return to_markdown(rows, caption=caption, compare=compare)
+        return to_markdown(rows, caption=caption, compare=compare, columns=columns)
     if fmt == "latex":
-        return to_latex(rows, caption=caption, compare=compare)
+        return to_latex(rows, caption=caption, compare=compare, columns=columns)
     if fmt == "csv":
         return to_csv(rows)
     if fmt == "json":

@@ -69,6 +69,10 @@ class ModuleStack:
             if frame.context is not None:
                 frame.context.close()
 
+    def open_names(self) -> list[str]:
+        """The names of the modules running now, outermost first."""
+        return [frame.name for frame in self.frames]
+
     def current(self) -> tuple[str, Optional[nn.Module]]:
         """The name and module an op counted now belongs to."""
         if not self.frames:

@@ -58,6 +58,10 @@ class OpCounter(TorchDispatchMode):
         # tensor -> bits of its values, when fewer than its dtype's
         self.narrow = WeakIdKeyDictionary()
         self.labels: dict = {}
+        # Told of every op's real outputs (not a fused kernel's reference): memory
+        # (profiler.memory) and, in training, the autograd graph's owners (train_step).
+        self.memory = None
+        self.tagger = None
 
     # -- the forward hooks -------------------------------------------------------------
     def enter(self, module, args, kwargs):
@@ -100,6 +104,8 @@ class OpCounter(TorchDispatchMode):
         kwargs = kwargs or {}
         if self.paused:
             return func(*args, **kwargs)
+        if self.tagger is not None:
+            self.tagger.flush()
         if func in _ANSWERED:
             self._record_call(func)
             return _ANSWERED[func]
@@ -142,7 +148,16 @@ class OpCounter(TorchDispatchMode):
         if self.narrow or kind == "convert":
             self._mark_precision(kind, flat_in, out)
         self._mark_constants(out, all_constant)
+        if self.fused_label is None:
+            self._observe(out)
         return out
+
+    def _observe(self, out) -> None:
+        name, _ = self.running.current()
+        if self.memory is not None:
+            self.memory.allocated(out, name, self.running.open_names())
+        if self.tagger is not None:
+            self.tagger.add(out, name)
 
     def _decompose(self, func, reference, args, kwargs):
         """Count the reference computation on meta copies, then run the real kernel."""
@@ -177,6 +192,8 @@ class OpCounter(TorchDispatchMode):
             self.paused -= 1
         flat_in = _tensors(args, kwargs.values())
         self._mark_constants(out, all(t in self.constants for t in flat_in))
+        if outer_label is None:
+            self._observe(out)
         return out
 
     def _scalars_on_meta(self, args, kwargs):

@@ -19,6 +19,24 @@ Quantities (raw counts, never scaled to G or M):
                        which a deployed model precomputes; not in the totals above
 ``bytes_moved``        bytes read and written by arithmetic ops (an estimate for rooflines)
 
+Training (``profile(..., mode="train")``) adds, per module and in the totals:
+
+``trainable_params``   parameters that received a gradient (those AdamW updates: with
+                       ``requires_grad``, and used by the forward)
+``backward_macs``, ``backward_mac_flops``, ``backward_elementwise_flops``,
+``backward_flops``, ``backward_bop_nonq``/``_q``/``_bq``, ``backward_bytes_moved``
+                       the backward's ops, as above; always at the tensors' dtypes (a
+                       binarized layer's gradients are float: straight-through estimator)
+``optimizer_flops``    AdamW's update, 14 FLOPs per trainable parameter (train_step.py)
+``train_macs``         macs + foldable_macs + backward_macs
+``train_flops``        flops + the foldable work (2 x foldable_macs + foldable_flops: the
+                       weights change every step) + backward_flops + optimizer_flops: one
+                       training step
+``train_bops``         bops + the backward's BOPs
+
+Memory (both modes) is apart, in :attr:`Profile.memory` (peaks do not add up over
+modules; see :mod:`profiler.memory` for its keys).
+
 Per-module rows count only the ops that ran directly in the module (not its children),
 so the rows sum to the totals; ``to_dataframe(depth=N)`` folds deeper rows into their
 ancestor at depth N, which keeps that property.
@@ -34,7 +52,9 @@ from typing import Mapping, Optional
 from torch import nn
 
 from . import bits as bitspec
+from . import memory as memory_summary
 from .bits import OperandPair
+from .train_step import ADAMW_FLOPS_PER_PARAMETER
 
 ROOT_LABEL = "(model)"  # the model's own row where a table needs a non-empty name
 QUANTITIES = (
@@ -43,6 +63,10 @@ QUANTITIES = (
     "effective_macs", "effective_flops", "effective_bop_nonq", "effective_bop_q",
     "effective_bop_bq", "foldable_macs", "foldable_flops", "bytes_moved",
 )
+_BACKWARD = ("macs", "mac_flops", "elementwise_flops", "flops", "bop_nonq", "bop_q", "bop_bq",
+             "bytes_moved")
+TRAIN_QUANTITIES = ("trainable_params", *(f"backward_{key}" for key in _BACKWARD),
+                    "optimizer_flops", "train_macs", "train_flops", "train_bops")
 
 
 @dataclass
@@ -63,6 +87,34 @@ class OperatorTally:
     calls: int = 0
     macs: int = 0
     elementwise_flops: int = 0
+
+
+@dataclass
+class TrainingCounts:
+    """The backward's tallies, per module and per operator, and the names of the
+    parameters that received a gradient (the ones AdamW updates)."""
+    tallies: Mapping[str, ModuleTally]
+    operators: Mapping[str, OperatorTally]
+    updated: frozenset = frozenset()
+
+
+def _training_quantities(row: dict, backward: ModuleTally, trainable_params: int) -> dict:
+    back = _quantities(backward, 0, 0, 0)
+    # The weights change every step: work on them alone (binarizing the latent weights),
+    # which inference leaves out as precomputable, is done every training step; the
+    # backward's share is in backward_*, the forward's in train_*.
+    back["macs"] += back["foldable_macs"]
+    back["mac_flops"] += 2 * back["foldable_macs"]
+    back["elementwise_flops"] += back["foldable_flops"]
+    back["flops"] += 2 * back["foldable_macs"] + back["foldable_flops"]
+    train = {"trainable_params": trainable_params}
+    train.update({f"backward_{key}": back[key] for key in _BACKWARD})
+    train["optimizer_flops"] = ADAMW_FLOPS_PER_PARAMETER * trainable_params
+    train["train_macs"] = row["macs"] + row["foldable_macs"] + back["macs"]
+    train["train_flops"] = (row["flops"] + 2 * row["foldable_macs"] + row["foldable_flops"]
+                            + back["flops"] + train["optimizer_flops"])
+    train["train_bops"] = row["bops"] + back["bop_nonq"] + back["bop_q"] + back["bop_bq"]
+    return train
 
 
 def _quantities(tally: ModuleTally, params: int, storage_bits: int, buffer_bytes: int) -> dict:
@@ -104,6 +156,15 @@ def _quantities(tally: ModuleTally, params: int, storage_bits: int, buffer_bytes
     return row
 
 
+def _qualified(module: str, name: str) -> str:
+    return f"{module}.{name}" if module else name
+
+
+def _operator_rows(operators: Mapping[str, OperatorTally]) -> dict:
+    return {name: {"calls": t.calls, "macs": t.macs, "elementwise_flops": t.elementwise_flops}
+            for name, t in sorted(operators.items())}
+
+
 def _int(x) -> int:
     return int(round(x))
 
@@ -116,8 +177,14 @@ class Profile:
     """Counts of one forward pass. Build with :func:`profiler.profile`."""
 
     def __init__(self, rows: dict, types: dict, operators: dict, unsupported: Mapping[str, int],
-                 info: dict, module_pairs: Mapping[str, Mapping[OperandPair, int]]):
+                 info: dict, module_pairs: Mapping[str, Mapping[OperandPair, int]],
+                 memory: Optional[dict] = None,
+                 backward_pairs: Optional[Mapping[str, Mapping[OperandPair, int]]] = None):
         self._rows = rows
+        self._memory = memory or {}
+        # The backward's MACs by operand pair (train mode), per module; None at inference.
+        self._backward_pairs = backward_pairs
+        self._keys = QUANTITIES + (TRAIN_QUANTITIES if backward_pairs is not None else ())
         # A module's own MACs by operand pair; labelled ("W1A1") only on output.
         self._module_pairs = module_pairs
         self._types = types
@@ -129,26 +196,34 @@ class Profile:
         self._operators = operators
         self._unsupported = dict(unsupported)
         self.info = MappingProxyType(info)
-        totals = dict.fromkeys(QUANTITIES, 0)
+        totals = dict.fromkeys(self._keys, 0)
         for row in rows.values():
-            for key in QUANTITIES:
+            for key in self._keys:
                 totals[key] += row[key]
         self._totals = totals
 
     @classmethod
     def from_tallies(cls, model: nn.Module, tallies: Mapping[str, ModuleTally],
                      operators: Mapping[str, OperatorTally], unsupported: Mapping[str, int],
-                     *, device: str, inputs: list) -> "Profile":
+                     *, device: str, inputs: list, memory=None,
+                     training: Optional[TrainingCounts] = None) -> "Profile":
         rows, types, module_pairs = {}, {}, {}
+        backward_pairs = {} if training is not None else None
         seen: set[int] = set()
+        gradient_bytes, largest, trainable_tensors = 0, 0, 0
         for name, module in model.named_modules():
-            params, storage_bits = 0, bitspec.extra_storage_bits(module)
+            params, storage_bits, trainable = 0, bitspec.extra_storage_bits(module), 0
             for pname, p in module.named_parameters(recurse=False):
                 if id(p) in seen:
                     continue
                 seen.add(id(p))
                 params += p.numel()
                 storage_bits += p.numel() * bitspec.parameter_storage_bits(module, pname, p)
+                if training is not None and _qualified(name, pname) in training.updated:
+                    trainable += p.numel()
+                    size = p.numel() * p.element_size()
+                    gradient_bytes, largest = gradient_bytes + size, max(largest, size)
+                    trainable_tensors += 1
             buffer_bytes = 0
             persistent = set(module._buffers) - set(
                 getattr(module, "_non_persistent_buffers_set", ()))
@@ -161,19 +236,57 @@ class Profile:
             rows[name]["calls"] = tally.calls
             types[name] = type(module).__name__
             module_pairs[name] = {OperandPair(*k): v for k, v in tally.macs.items()}
+            if training is not None:
+                backward = training.tallies.get(name, ModuleTally())
+                rows[name].update(_training_quantities(rows[name], backward, trainable))
+                backward_pairs[name] = {OperandPair(*k): v for k, v in backward.macs.items()}
         # Ops that ran outside any known module (should not happen) still count.
-        for name, tally in tallies.items():
+        for name in set(tallies) | set(training.tallies if training is not None else ()):
             if name not in rows:
+                tally = tallies.get(name, ModuleTally())
                 rows[name] = _quantities(tally, 0, 0, 0)
                 rows[name]["calls"] = tally.calls
                 types[name] = "?"
                 module_pairs[name] = {OperandPair(*k): v for k, v in tally.macs.items()}
-        ops = {name: {"calls": t.calls, "macs": t.macs, "elementwise_flops": t.elementwise_flops}
-               for name, t in sorted(operators.items())}
+                if training is not None:
+                    backward = training.tallies.get(name, ModuleTally())
+                    rows[name].update(_training_quantities(rows[name], backward, 0))
+                    backward_pairs[name] = {OperandPair(*k): v
+                                            for k, v in backward.macs.items()}
+        ops = _operator_rows(operators)
         info = {"model": type(model).__name__, "device": device, "inputs": inputs}
-        return cls(rows, types, ops, unsupported, info, module_pairs)
+        if training is not None:
+            info["mode"] = "train"
+            info["backward_by_operator"] = _operator_rows(training.operators)
+        memory_rows = None
+        if memory is not None:
+            memory_rows = memory_summary.summary(
+                memory, rows, None if training is None else
+                (gradient_bytes, largest, trainable_tensors))
+        return cls(rows, types, ops, unsupported, info, module_pairs, memory_rows,
+                   backward_pairs)
 
     # -- plain mappings ------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """``"inference"`` (one forward) or ``"train"`` (a training step)."""
+        return "train" if self._backward_pairs is not None else "inference"
+
+    @property
+    def memory(self) -> Mapping[str, Mapping]:
+        """Memory of the run (bytes): ``totals`` and per-module rows under ``modules``;
+        the keys are in :mod:`profiler.memory`. Empty for a profile saved without it."""
+        return MappingProxyType(self._memory)
+
+    @property
+    def backward_by_bits(self) -> Mapping[str, Mapping]:
+        """The backward's MACs and BOPs by operand bit pair (train mode; empty otherwise)."""
+        by_pair: Counter = Counter()
+        for pairs in (self._backward_pairs or {}).values():
+            by_pair.update(pairs)
+        return MappingProxyType({pair.label: {"macs": n, "bops": n * pair.bits_a * pair.bits_b,
+                                              "class": pair.precision_class}
+                                 for pair, n in sorted(by_pair.items())})
     @property
     def totals(self) -> Mapping[str, int]:
         """Whole-model quantities (see the module docstring); raw counts."""
@@ -229,10 +342,10 @@ class Profile:
     def subtree(self, name: str) -> dict:
         """Quantities of a module including everything below it."""
         prefix = name + "." if name else ""
-        total = dict.fromkeys(QUANTITIES, 0)
+        total = dict.fromkeys(self._keys, 0)
         for row_name, row in self._rows.items():
             if row_name == name or row_name.startswith(prefix):
-                for key in QUANTITIES:
+                for key in self._keys:
                     total[key] += row[key]
         return total
 
@@ -255,11 +368,11 @@ class Profile:
             elif depth is not None and level == depth:
                 values = self.subtree(name)
             else:
-                values = {k: row[k] for k in QUANTITIES}
+                values = {k: row[k] for k in self._keys}
             records.append({"module": name, "type": self._types[name], "depth": level,
                             "calls": row["calls"], **values})
         return pd.DataFrame.from_records(records, columns=["module", "type", "depth", "calls",
-                                                          *QUANTITIES])
+                                                          *self._keys])
 
     def to_csv(self, depth: Optional[int] = None, *, inclusive: bool = False) -> str:
         """:meth:`to_dataframe` as CSV, the model's own row named ``(model)``: an empty
@@ -269,7 +382,7 @@ class Profile:
         return frame.to_csv(index=False)
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "info": dict(self.info),
             "totals": dict(self._totals),
             "by_bits": self._bits_table(),
@@ -279,19 +392,32 @@ class Profile:
                                "macs_by_bits": self._labelled(self._module_pairs.get(name, {}))}
                         for name, row in self._rows.items()},
         }
+        if self._backward_pairs is not None:
+            data["backward_by_bits"] = dict(self.backward_by_bits)
+            for name, entry in data["modules"].items():
+                entry["backward_macs_by_bits"] = self._labelled(
+                    self._backward_pairs.get(name, {}))
+        if self._memory:
+            data["memory"] = self._memory
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Profile":
         """The inverse of :meth:`to_dict` (for caches and saved profiles)."""
         rows, types, module_pairs = {}, {}, {}
+        backward_pairs = {} if "backward_by_bits" in data else None
         for name, entry in data["modules"].items():
             entry = dict(entry)
             types[name] = entry.pop("type")
             module_pairs[name] = {OperandPair.parse(label): count
                                   for label, count in entry.pop("macs_by_bits", {}).items()}
+            backward = entry.pop("backward_macs_by_bits", {})
+            if backward_pairs is not None:
+                backward_pairs[name] = {OperandPair.parse(label): count
+                                        for label, count in backward.items()}
             rows[name] = entry
         return cls(rows, types, dict(data["by_operator"]), dict(data["unsupported"]),
-                   dict(data["info"]), module_pairs)
+                   dict(data["info"]), module_pairs, data.get("memory"), backward_pairs)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)

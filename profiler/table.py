@@ -24,10 +24,12 @@ class ProfiledModel:
 
 
 def profile_zoo_model(name: str, seconds: float, convention: Convention, /, *,
-                      use_cache: bool = True, **overrides) -> ProfiledModel:
+                      use_cache: bool = True, mode: str = "inference",
+                      **overrides) -> ProfiledModel:
     """Build ``name`` on the meta device at the convention's float width and profile one
-    utterance of ``seconds`` (batch 1) in eval mode. Results are cached on disk (see
-    :mod:`profiler.cache`); ``use_cache=False`` always recounts."""
+    utterance of ``seconds`` (batch 1) in eval mode, or with ``mode="train"`` one training
+    step in train mode. Results are cached on disk (see :mod:`profiler.cache`);
+    ``use_cache=False`` always recounts."""
     import dataclasses
 
     import models
@@ -40,10 +42,12 @@ def profile_zoo_model(name: str, seconds: float, convention: Convention, /, *,
     samples = int(round(seconds * SAMPLE_RATE))
     request = {"model": name, "overrides": {k: repr(v) for k, v in sorted(overrides.items())},
                "samples": samples, "float_bits": float_bits}
+    if mode != "inference":
+        request["mode"] = mode
 
     def compute() -> dict:
         return {"config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config)},
-                "profile": _profile_meta(name, samples, float_bits, overrides).to_dict()}
+                "profile": _profile_meta(name, samples, float_bits, overrides, mode).to_dict()}
 
     entry = cached(request, compute) if use_cache else compute()
     return ProfiledModel(name, SimpleNamespace(**entry["config"]),
@@ -60,18 +64,19 @@ def build_meta(name: str, float_bits: int, **overrides):
     return models.build(name, device="meta", dtype=dtype, **overrides)
 
 
-def _profile_meta(name: str, samples: int, float_bits: int, overrides: dict) -> Profile:
+def _profile_meta(name: str, samples: int, float_bits: int, overrides: dict,
+                  mode: str = "inference") -> Profile:
     import torch
 
     from .analyzer import profile
 
-    model = build_meta(name, float_bits, **overrides).eval()
+    model = build_meta(name, float_bits, **overrides).train(mode == "train")
     if model.frames(samples) < 1:
         window_ms = ENCODER_RECEPTIVE_FIELD / SAMPLE_RATE * 1000
         raise UsageError(f"{samples / SAMPLE_RATE:g} s is shorter than one encoder frame "
                          f"(a {window_ms:.0f} ms window)")
     dtype = next(model.parameters()).dtype
-    return profile(model, torch.empty(1, samples, device="meta", dtype=dtype))
+    return profile(model, torch.empty(1, samples, device="meta", dtype=dtype), mode=mode)
 
 
 def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
@@ -83,6 +88,22 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
     precision = precision_label(quantization, convention.float_bits(item.name))
     return {"model": item.name, "layers": c.layers, "dim": c.dim, "heads": c.heads,
             "precision": precision, **columns, "est_time_s": seconds}
+
+
+def train_row_for(item: ProfiledModel, convention: Convention) -> dict:
+    """A row of ``table --mode train`` (columns.TRAIN_COLUMNS) from a training step's
+    profile: FLOPs in G = 1e9, memory in MB = 1e6."""
+    t, memory = item.profile.totals, item.profile.memory["totals"]
+    c = item.config
+    quantization = Quantization(c.weight_bits, c.activation_bits, c.weight_scale)
+    return {"model": item.name, "layers": c.layers, "dim": c.dim, "heads": c.heads,
+            "precision": precision_label(quantization, convention.float_bits(item.name)),
+            "forward_flop_g": t["flops"] / 1e9, "backward_flop_g": t["backward_flops"] / 1e9,
+            "optimizer_flop_g": t["optimizer_flops"] / 1e9,
+            "train_flop_g": t["train_flops"] / 1e9, "bop_bq_g": t["bop_bq"] / 1e9,
+            "gradient_state_mb": (memory["gradient_bytes"]
+                                  + memory["optimizer_state_bytes"]) / 1e6,
+            "peak_memory_mb": memory["peak_bytes"] / 1e6}
 
 
 def caption(seconds: float, convention: str, estimate: str, catalog: Catalog) -> str:
@@ -114,8 +135,9 @@ def resolve_models(spec: Optional[Sequence[str]]) -> list[str]:
 
 def build_rows(names: Iterable[str], *, seconds: float, convention: Convention,
                catalog: Catalog, estimate: str, progress: bool = False,
-               overrides: Optional[dict] = None) -> list[dict]:
-    """One row per model; ``overrides`` (zoo config fields) apply to every model."""
+               overrides: Optional[dict] = None, mode: str = "inference") -> list[dict]:
+    """One row per model; ``overrides`` (zoo config fields) apply to every model.
+    ``mode="train"``: the rows of the training view (:func:`train_row_for`)."""
     names = list(names)
     overrides = overrides or {}
     iterator = names
@@ -123,6 +145,9 @@ def build_rows(names: Iterable[str], *, seconds: float, convention: Convention,
         from tqdm import tqdm
 
         iterator = tqdm(names, desc="profiling", unit="model", leave=False)
+    if mode == "train":
+        return [train_row_for(profile_zoo_model(n, seconds, convention, mode=mode, **overrides),
+                              convention) for n in iterator]
     return [row_for(profile_zoo_model(n, seconds, convention, **overrides), convention, catalog,
                     estimate)
             for n in iterator]

@@ -60,6 +60,10 @@ def add_parser(sub) -> None:
     add_device_option(p, "meta", "meta: no memory, no compute", kinds=DEVICES)
     p.add_argument("--train-mode", action="store_true",
                    help="profile in train() mode (default: off, eval() mode: inference)")
+    p.add_argument("--mode", choices=("inference", "train"), default="inference",
+                   help="inference (default: one forward) or train: one training step, the "
+                        "forward, the backward and AdamW's update, in train() mode, with "
+                        "peak memory")
     add_roofline_options(p)
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (the per-module table and a summary), json (the whole profile) "
@@ -132,8 +136,8 @@ def run(args) -> int:
         overrides["device"] = "meta"
     with user_folder_on_path(args.model):
         model = hf.module if hf is not None else load_model(args.model, **overrides)
-        model.train(args.train_mode)
-        prof = profile(model, inputs, device=device)
+        model.train(args.train_mode or args.mode == "train")
+        prof = profile(model, inputs, device=device, mode=args.mode)
         check = None
         if args.crosscheck:
             from ..peers import crosscheck
@@ -144,6 +148,11 @@ def run(args) -> int:
         text = prof.to_json(indent=2) + "\n"
     elif args.format == "csv":
         text = prof.to_csv(depth=args.depth)
+    elif args.mode == "train":
+        shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
+        text = (f"{args.model} on input {shapes} ({prof.info['device']}): one training step\n\n"
+                + display.training_table(prof, depth=args.depth) + "\n\n"
+                + display.summary(prof) + "\n" + display.training_summary(prof) + "\n")
     else:
         shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
         from ..catalog import load_catalog

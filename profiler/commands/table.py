@@ -41,14 +41,26 @@ def add_parser(sub) -> None:
                    help="put the paper's value and the relative difference beside each cell "
                         "(default: off)")
     p.add_argument("--output", help="write to this file instead of stdout (default: stdout)")
+    p.add_argument("--mode", choices=("inference", "train"), default="inference",
+                   help="inference (default): Table 1; train: the cost of one training step "
+                        "(forward, backward, AdamW) and its peak memory, a view of its own")
     p.set_defaults(run=run)
+
+
+def train_caption(seconds: float) -> str:
+    return (f"One training step on {seconds:g} s of audio, batch 1, train() mode: forward, "
+            "backward (float: binarized layers train through straight-through estimators), "
+            "AdamW (14 FLOPs per parameter). G = 1e9, MB = 1e6. Peak memory: weights, "
+            "gradients, AdamW state and the live activations (see the README).")
 
 
 def run(args) -> int:
     import sys
 
     from ..catalog import load_catalog
+    from ..columns import TRAIN_COLUMNS
     from ..conventions import get_convention
+    from ..errors import UsageError
     from ..files import atomic_write
     from ..formats import computed_with, render
     from ..table import build_rows, caption, resolve_models
@@ -59,11 +71,18 @@ def run(args) -> int:
     catalog = load_catalog(args.catalog)
     convention = get_convention(args.convention)
     estimate = args.estimate or convention.default_estimate
+    train = args.mode == "train"
+    if train and (args.compare_paper or args.convention != "bayesian-bits"):
+        raise UsageError("--mode train: the paper has no training costs (no --compare-paper, "
+                         "--convention bayesian-bits only)")
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
-                      estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides)
+                      estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides,
+                      mode=args.mode)
     text = render(rows, args.format, compare=args.compare_paper,
-                  caption=caption(args.seconds, args.convention, estimate, catalog),
-                  context=computed_with(args.seconds, args.convention, estimate, args.catalog))
+                  caption=train_caption(args.seconds) if train else
+                  caption(args.seconds, args.convention, estimate, catalog),
+                  context=computed_with(args.seconds, args.convention, estimate, args.catalog),
+                  columns=TRAIN_COLUMNS if train else None)
     if args.output:
         atomic_write(args.output, text)
     else:

@@ -6,14 +6,21 @@ are in :mod:`.registry`; the formulas, one module per kind of op: :mod:`.product
 (matrix products and convolutions), :mod:`.per_element` (norms, softmax, activations,
 arithmetic, reductions, pooling, FFT; the table of per-element conventions),
 :mod:`.no_arithmetic` (views, copies, factories, dropout), :mod:`.fused` (fused attention,
-transformer-layer and LSTM kernels, costed by the unfused reference they replace) and
-:mod:`.quantized` (``torch.ao`` quantized modules). Importing this package registers them
-all.
+transformer-layer and LSTM kernels, costed by the unfused reference they replace),
+:mod:`.quantized` (``torch.ao`` quantized modules) and :mod:`.backward` (the gradient
+kernels of a training step). Importing this package registers them all.
 
 Extend with :func:`formula`, :func:`decomposition`, :func:`elementwise` or
 :func:`zero_cost`, or pass ``formulas={op: fn}`` to :func:`profiler.profile` for one call.
 """
-from . import fused, no_arithmetic, per_element, products, quantized  # noqa: F401  (register)
+from . import (  # noqa: F401  (register)
+    backward,
+    fused,
+    no_arithmetic,
+    per_element,
+    products,
+    quantized,
+)
 from .registry import (
     OUTPUT_RULES,
     Cost,
