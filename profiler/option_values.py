@@ -11,6 +11,8 @@ from typing import Sequence
 
 # The devices a command that really computes runs on; ``profile`` adds ``meta``.
 COMPUTE_DEVICES = ("cpu", "cuda")
+# What a profile counts: one forward, or one training step (forward, backward, optimizer).
+PROFILE_MODES = ("inference", "train")
 
 
 def split_list(text: str) -> list[str]:

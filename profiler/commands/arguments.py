@@ -22,7 +22,7 @@ import sys
 from typing import Any, Callable, Optional, Sequence
 
 from ..errors import UsageError
-from ..option_values import COMPUTE_DEVICES, check_device, device_help, split_list
+from ..option_values import COMPUTE_DEVICES, PROFILE_MODES, check_device, device_help, split_list
 
 
 def positive_float(text: str) -> float:
@@ -196,6 +196,12 @@ def add_deprecated_alias(parser, old: str, new: str, dest: str, append: bool = F
 
 
 DEFAULT_CATALOG = "a100"
+
+
+def add_mode_option(parser, inference: str, train: str) -> None:
+    """``--mode inference|train``: what a profile counts; each command says what it shows."""
+    parser.add_argument("--mode", choices=PROFILE_MODES, default=PROFILE_MODES[0],
+                        help=f"inference (default): {inference}; train: {train}")
 
 
 def add_catalog_option(parser, default=DEFAULT_CATALOG,

@@ -7,6 +7,7 @@ from ..reference import PAPER_SECONDS
 from .arguments import (
     add_deprecated_alias,
     add_device_option,
+    add_mode_option,
     add_roofline_options,
     add_seconds_option,
     add_set_option,
@@ -60,10 +61,8 @@ def add_parser(sub) -> None:
     add_device_option(p, "meta", "meta: no memory, no compute", kinds=DEVICES)
     p.add_argument("--train-mode", action="store_true",
                    help="profile in train() mode (default: off, eval() mode: inference)")
-    p.add_argument("--mode", choices=("inference", "train"), default="inference",
-                   help="inference (default: one forward) or train: one training step, the "
-                        "forward, the backward and AdamW's update, in train() mode, with "
-                        "peak memory")
+    add_mode_option(p, "one forward", "one training step, the forward, the backward and "
+                    "AdamW's update, in train() mode, with peak memory")
     add_roofline_options(p)
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (the per-module table and a summary), json (the whole profile) "

@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 from ..reference import PAPER_SECONDS
-from .arguments import add_catalog_option, add_models_option, add_seconds_option
+from .arguments import (
+    add_catalog_option,
+    add_mode_option,
+    add_models_option,
+    add_seconds_option,
+)
 
 FORMATS = ("md", "latex", "csv", "json")
 
@@ -41,9 +46,8 @@ def add_parser(sub) -> None:
                    help="put the paper's value and the relative difference beside each cell "
                         "(default: off)")
     p.add_argument("--output", help="write to this file instead of stdout (default: stdout)")
-    p.add_argument("--mode", choices=("inference", "train"), default="inference",
-                   help="inference (default): Table 1; train: the cost of one training step "
-                        "(forward, backward, AdamW) and its peak memory, a view of its own")
+    add_mode_option(p, "Table 1", "the cost of one training step (forward, backward, AdamW) "
+                    "and its peak memory, a view of its own")
     p.set_defaults(run=run)
 
 
