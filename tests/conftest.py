@@ -8,6 +8,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Under pytest-xdist each worker (and every CLI subprocess it starts) computes on one thread:
+# the workers already fill the cores, and two-thread torch in each would oversubscribe them.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 
 def cli_command() -> list[str]:
     """The installed console script when there is one, else the same entry point by module."""
