@@ -121,6 +121,14 @@ def test_packed_product_equals_the_float_product_on_every_path(paths, m, n, k):
             assert signed.dtype == torch.int32
             assert torch.equal(signed.double(), signed_reference.double()), (path, count)
             assert torch.equal(unsigned.double(), unsigned_reference.double()), (path, count)
+        # The fused float epilogue rounds as torch does: products * scale + bias.
+        scale, bias = torch.rand(n, generator=generator), torch.randn(n, generator=generator)
+        fused = kernels.binary_matmul(packed_a, packed_b, k, kernels.XOR, path=path,
+                                      scale=scale, bias=bias)
+        assert torch.equal(fused, signed_reference * scale + bias), path
+        fused = kernels.binary_matmul(packed_ones, packed_b, k, kernels.AND, path=path,
+                                      scale=scale[:1])
+        assert torch.equal(fused, unsigned_reference * scale[:1]), path
 
 
 def test_packing_reproduces_the_binarizers_thresholds(paths):
@@ -132,10 +140,11 @@ def test_packing_reproduces_the_binarizers_thresholds(paths):
     unpack = torch.arange(200)
     levels = ((x + offset) / torch.tensor(alpha)).round().clamp(0, 1)
     for unsigned, expected in [(False, (x + offset) >= 0), (True, levels > 0)]:
-        words = kernels.pack_rows(x, offset, alpha, unsigned)
-        assert words.shape == (7, 4)
-        bits = (words[:, unpack // 64] >> (unpack % 64)) & 1
-        assert torch.equal(bits.bool(), expected)
+        for path in paths:
+            words = kernels.pack_rows(x, offset, alpha, unsigned, path=path)
+            assert words.shape == (7, 4)
+            bits = (words[:, unpack // 64] >> (unpack % 64)) & 1
+            assert torch.equal(bits.bool(), expected), path
 
 
 @pytest.mark.parametrize("kernel,stride,padding,unsigned", [(31, 1, 15, False), (5, 2, 0, False),
