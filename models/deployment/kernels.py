@@ -51,13 +51,24 @@ def _build():
 
     try:
         # -ffp-contract=off: the fused epilogue rounds product and sum apart, as torch does.
-        return cpp_extension.load(name="encoder_binary_kernels",
+        return cpp_extension.load(name=f"encoder_binary_kernels_{_source_digest()}",
                                   sources=[str(path) for path in SOURCES],
                                   extra_cflags=["-O3", "-std=c++17", "-ffp-contract=off"],
                                   verbose=False)
     except (RuntimeError, OSError, ImportError) as error:
         last = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise DeployError(f"could not build the packed kernels with g++/ninja: {last}") from None
+
+
+def _source_digest() -> str:
+    """A short hash of the sources: the extension's name carries it, so checkouts with
+    different kernel sources never rebuild over one another in torch's shared cache."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in SOURCES:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def supported_paths() -> list[str]:
