@@ -12,6 +12,9 @@ multiplies on a CPU without native support run a hundred times slower than float
 the full measurement, kept when it reaches the fp32 figure; otherwise the catalog says why
 it left it out and work at that precision falls back to a wider one that is listed.
 
+On a CPU, ``int1``: the packed W1A1 product that ``models.deploy`` runs (see
+:func:`_calibrate_int1`); the deployed roofline times W1A1 products at it.
+
 Time per op (``op_overhead_us``): forward passes of a stack of tiny layers (LayerNorm,
 Linear, GELU on 8 features), whose arithmetic is negligible, divided by the ops the
 analyzer counts in one pass: the fixed cost of dispatching one op from a module, the same
@@ -193,6 +196,9 @@ def calibrate(device: str = "cpu", *, duration_s: float = DEFAULT_DURATION_S,
         result.sources[precision] = text.replace("torch.mm", kernel)
         say(f"{precision} matrix multiply: {value:.4g} T operations/s")
 
+    if not cuda:
+        _calibrate_int1(result, n, duration_s, timer, say)
+
     elements = copy_mb * 2 ** 20 // 4
     src = torch.ones(elements, device=device)
     dst = torch.empty_like(src)
@@ -212,6 +218,32 @@ def calibrate(device: str = "cpu", *, duration_s: float = DEFAULT_DURATION_S,
         f"{clock} clock")
     say(f"time per op: {result.op_overhead_us:.3g} us")
     return result
+
+
+def _calibrate_int1(result: "Calibration", n: int, duration_s: float, timer, say) -> None:
+    """The ``int1`` peak: models.deploy's packed W1A1 product (XOR-popcount, C++ built on
+    first use) of two n x n sign matrices, 2 n^3 operations; left out, with the reason,
+    where the kernels cannot be built."""
+    import torch
+
+    from models.deployment import DeployError, kernels
+
+    try:
+        generator = torch.Generator().manual_seed(0)
+        a = kernels.pack_rows(torch.randn((1, n, n), generator=generator))
+        b = kernels.pack_rows(torch.randn((1, n, n), generator=generator))
+        path = kernels.supported_paths()[-1]
+    except DeployError as error:
+        result.sources["int1"] = f"left out: {error}"
+        return
+    seconds, runs = best_time(lambda: kernels.binary_matmul(a, b, n), duration_s,
+                              lambda: None, 3, timer)
+    result.peaks_tera["int1"] = 2 * n ** 3 / seconds / 1e12
+    result.sources["int1"] = (
+        f"models.deploy's packed W1A1 product (XOR-popcount, {path} kernel path) of two "
+        f"{n}x{n} sign matrices on cpu, int32 results, 2 x {n}^3 operations, best of {runs} "
+        f"runs over {duration_s:g} s")
+    say(f"int1 packed product: {result.peaks_tera['int1']:.4g} T operations/s")
 
 
 def _tiny_stack_time(device: str, duration_s: float, synchronize, timer):

@@ -8,8 +8,14 @@ is rounding noise, and one flipped sign moves later layers far more than roundin
 models compared here are made "trained-like" with every binarizer alpha and every binary
 weight scale a power of two and random biases and offsets: the simulation's products are
 then exact, and any disagreement is the deployment's.
+
+Cost: whole zoo models run on 0.25 s utterances (12 frames), one thread (results do not
+depend on the thread count, and on a shared machine idle-spinning OpenMP workers make
+multi-threaded passes many times slower); the sparse attention pattern (blocks of 32
+frames) is checked on small sparse models at 2 s, where it masks pairs.
 """
 import os
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -19,9 +25,25 @@ import models
 from models.bit import BinaryConv1d, BinaryLinear, ElasticBinarizer, LearnableBias
 from models.deployment import DeployError, kernels, load, save
 
-SECONDS = 0.5
+SECONDS = 0.25
 BQ = [name for name in models.names() if name.startswith("bq-")]
 W1A1_BY_OVERRIDE = ("vanilla", {"weight_bits": 1, "activation_bits": 1})  # as --set gives
+
+
+@contextmanager
+def threads(count: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    with threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +61,9 @@ def power_of_two(value: torch.Tensor) -> torch.Tensor:
 
 
 def trained_like(model, x):
-    """One training-mode forward initializes the binarizers; then exact scales (see above)."""
-    model.train()
+    """One training-mode forward initializes the binarizers; then exact scales (see above).
+    (Parameters stop requiring gradients first: no autograd graph is built for the pass.)"""
+    model.requires_grad_(False).train()
     torch.manual_seed(0)
     model(x)
     model.eval()
@@ -48,7 +71,10 @@ def trained_like(model, x):
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, ElasticBinarizer):
-                module.alpha.copy_(power_of_two(module.alpha))
+                # The probabilities' binarizer starts at 4x their mean, which at random
+                # weights sets no bit (P V would be 0): a quarter of it sets many.
+                shrink = 4.0 if module.init_over_nonzero else 1.0
+                module.alpha.copy_(power_of_two(module.alpha / shrink))
             elif isinstance(module, LearnableBias):
                 module.bias.copy_(0.05 * torch.randn(module.bias.shape, generator=generator))
             elif isinstance(module, (BinaryLinear, BinaryConv1d)):
@@ -87,11 +113,22 @@ def test_packed_product_equals_the_float_product_on_every_path(paths, m, n, k):
     packed_ones = kernels.pack_rows(ones > 0)
     assert "portable" in paths
     for path in paths:
-        signed = kernels.binary_matmul(packed_a, packed_b, k, kernels.XOR, path=path)
-        unsigned = kernels.binary_matmul(packed_ones, packed_b, k, kernels.AND, path=path)
-        assert signed.dtype == torch.int32
-        assert torch.equal(signed.double(), signed_reference.double()), path
-        assert torch.equal(unsigned.double(), unsigned_reference.double()), path
+        for count in (1, 2):  # the largest shapes split over both threads
+            with threads(count):
+                signed = kernels.binary_matmul(packed_a, packed_b, k, kernels.XOR, path=path)
+                unsigned = kernels.binary_matmul(packed_ones, packed_b, k, kernels.AND,
+                                                 path=path)
+            assert signed.dtype == torch.int32
+            assert torch.equal(signed.double(), signed_reference.double()), (path, count)
+            assert torch.equal(unsigned.double(), unsigned_reference.double()), (path, count)
+        # The fused float epilogue rounds as torch does: products * scale + bias.
+        scale, bias = torch.rand(n, generator=generator), torch.randn(n, generator=generator)
+        fused = kernels.binary_matmul(packed_a, packed_b, k, kernels.XOR, path=path,
+                                      scale=scale, bias=bias)
+        assert torch.equal(fused, signed_reference * scale + bias), path
+        fused = kernels.binary_matmul(packed_ones, packed_b, k, kernels.AND, path=path,
+                                      scale=scale[:1])
+        assert torch.equal(fused, unsigned_reference * scale[:1]), path
 
 
 def test_packing_reproduces_the_binarizers_thresholds(paths):
@@ -103,10 +140,11 @@ def test_packing_reproduces_the_binarizers_thresholds(paths):
     unpack = torch.arange(200)
     levels = ((x + offset) / torch.tensor(alpha)).round().clamp(0, 1)
     for unsigned, expected in [(False, (x + offset) >= 0), (True, levels > 0)]:
-        words = kernels.pack_rows(x, offset, alpha, unsigned)
-        assert words.shape == (7, 4)
-        bits = (words[:, unpack // 64] >> (unpack % 64)) & 1
-        assert torch.equal(bits.bool(), expected)
+        for path in paths:
+            words = kernels.pack_rows(x, offset, alpha, unsigned, path=path)
+            assert words.shape == (7, 4)
+            bits = (words[:, unpack // 64] >> (unpack % 64)) & 1
+            assert torch.equal(bits.bool(), expected), path
 
 
 @pytest.mark.parametrize("kernel,stride,padding,unsigned", [(31, 1, 15, False), (5, 2, 0, False),
@@ -157,11 +195,9 @@ def test_deployed_linear_matches_binary_linear_at_any_scale(paths, unsigned, per
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("label", BQ + [f"{W1A1_BY_OVERRIDE[0]} W1A1"])
-def test_deployed_zoo_model_equals_its_simulation(zoo, label):
-    simulated, deployed = zoo[label]
-    x = wave(seed=2)
-    lengths = torch.tensor([x.size(1), x.size(1) - 3000])
+def assert_deployed_equals_simulated(simulated, deployed, x, label):
+    """Batch of two (the second padded: 5/8 of it valid), last hidden states within 1e-4."""
+    lengths = torch.tensor([x.size(1), x.size(1) * 5 // 8])
     batch = torch.cat([x, x])
     with torch.no_grad():
         expected = simulated(batch, lengths)
@@ -173,6 +209,24 @@ def test_deployed_zoo_model_equals_its_simulation(zoo, label):
     reference = expected.last_hidden_state
     error = (got.last_hidden_state - reference).norm() / reference.norm()
     assert error <= 1e-4, f"{label}: relative error {error:.2e}"
+
+
+@pytest.mark.parametrize("label", BQ + [f"{W1A1_BY_OVERRIDE[0]} W1A1"])
+def test_deployed_zoo_model_equals_its_simulation(zoo, label):
+    simulated, deployed = zoo[label]
+    assert_deployed_equals_simulated(simulated, deployed, wave(seed=2), label)
+
+
+@pytest.mark.parametrize("name", ["bq-sparseformer-sw-s", "bq-sparseformer-dn-s"])
+@pytest.mark.parametrize("attention", ["masked", "blocked"])
+def test_deployed_sparse_attention_masks_as_the_simulation(paths, name, attention):
+    # 2 s is 99 frames: the pattern's 32-frame blocks mask pairs (the zoo test's 12 frames
+    # fit in one block).
+    x = wave(2.0, seed=3)
+    simulated = trained_like(models.build(name, seed=0, layers=1, dim=64, heads=2,
+                                          attention=attention), x)
+    assert_deployed_equals_simulated(simulated, models.deploy(simulated), x,
+                                     f"{name} {attention}")
 
 
 def test_every_layer_kind_is_packed(zoo):
@@ -190,7 +244,7 @@ def test_saved_deployed_model_reloads_and_matches_the_analyzers_storage(zoo, lab
     path = tmp_path / "deployed.pt"
     save(deployed, path)
     # Storage does not depend on the input: a short one keeps the analyzer's pass cheap.
-    storage = profiler.profile(simulated, wave(0.2)).totals["storage_bytes"]
+    storage = profiler.profile(simulated, wave(0.05)).totals["storage_bytes"]
     assert abs(os.path.getsize(path) / storage - 1) <= 0.02
     reloaded = load(path)
     with torch.no_grad():
@@ -216,11 +270,12 @@ def test_no_compiler_is_one_clear_error(monkeypatch):
 
 
 def test_measure_deployed_cli(cli, paths):
-    result = cli("measure", "--models", "bq-vanilla", "--deployed", "--seconds", "0.5",
-                 "--warmup", "0", "--repeats", "1", "--device", "cpu")
+    # The smallest BQ model at a short input: this checks the command, not the speed.
+    result = cli("measure", "--models", "bq-sparseformer-dn-s", "--deployed", "--seconds", "0.2",
+                 "--warmup", "0", "--repeats", "1", "--device", "cpu", "--threads", "1")
     assert result.returncode == 0, result.stderr
-    assert "bq-vanilla (deployed)" in result.stdout
-    bad = cli("measure", "--models", "vanilla", "--deployed", "--seconds", "0.5", "--device",
-              "cpu")
+    assert "bq-sparseformer-dn-s (deployed)" in result.stdout
+    bad = cli("measure", "--models", "sparseformer-dn-s", "--deployed", "--seconds", "0.2",
+              "--device", "cpu", "--threads", "1")
     assert bad.returncode == 2 and "no binarized" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1

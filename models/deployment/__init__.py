@@ -23,7 +23,8 @@ What is packed, and why it equals the simulation (``models/bit.py``):
   ``(Q + v) P^T`` is a signed product too; its P comes from ``linear_pos``, whose input,
   the position table, depends on parameters only and is stored as sign(table + beta).
 - Float stays float: front end, norms, softmax, masks, the relative shift, biases.
-The kernels return exact integer products; the float scale and bias follow. Deployed and
+The kernels count exact integer products and apply the float scale and bias as they write
+(rounded as torch would: product, then sum). Deployed and
 simulated outputs then differ only by float rounding, with one caveat that belongs to the
 simulation: its float sums of +-alpha c are rounded, so a value that sits on a binarizer's
 threshold (an exact tie, or within rounding of it) can land on either side, and one such

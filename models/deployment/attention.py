@@ -17,9 +17,14 @@ from . import kernels
 from .linear import PackedLinear, binarizer_alpha, compact_signs, expand_signs
 
 
-def signed_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(B, H, M, d) x (B, H, N, d) -> (B, H, M, N) integer sum of sign(a) sign(b)."""
-    return kernels.binary_matmul(kernels.pack_rows(a), kernels.pack_rows(b), a.size(-1))
+def signed_product(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(B, H, M, d) x (B, H, N, d) -> (B, H, M, N) ``scale`` times the integer sum of
+    sign(a) sign(b) (float32: the kernel applies the scale)."""
+    if a.dtype == torch.float32:
+        return kernels.binary_matmul(kernels.pack_rows(a), kernels.pack_rows(b), a.size(-1),
+                                     scale=scale)
+    counts = kernels.binary_matmul(kernels.pack_rows(a), kernels.pack_rows(b), a.size(-1))
+    return counts.to(a.dtype) * scale
 
 
 class _PackedCore(nn.Module):
@@ -30,7 +35,7 @@ class _PackedCore(nn.Module):
             self.register_buffer(f"{name}_alpha", binarizer_alpha(binarizer))
 
     def _scores(self, q, k) -> torch.Tensor:
-        return signed_product(q, k).to(q.dtype) * (self.query_alpha * self.key_alpha)
+        return signed_product(q, k, self.query_alpha * self.key_alpha)
 
     def _attend(self, scores: torch.Tensor, v: torch.Tensor,
                 key_padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
@@ -41,8 +46,12 @@ class _PackedCore(nn.Module):
         probs = torch.softmax(scores, dim=-1)
         prob_bits = kernels.pack_rows(probs, alpha=float(self.probs_alpha), unsigned=True)
         value_bits = kernels.pack_rows(v.transpose(-2, -1))
+        scale = self.probs_alpha * self.value_alpha
+        if v.dtype == torch.float32:
+            return kernels.binary_matmul(prob_bits, value_bits, v.size(-2), kernels.AND,
+                                         scale=scale)
         counts = kernels.binary_matmul(prob_bits, value_bits, v.size(-2), kernels.AND)
-        return counts.to(v.dtype) * (self.probs_alpha * self.value_alpha)
+        return counts.to(v.dtype) * scale
 
 
 class PackedDotProductAttention(_PackedCore):
@@ -98,7 +107,7 @@ class PackedRelPositionAttentionCore(_PackedCore):
         q_v = q + self.pos_bias_v[:, None, :]
         content = self._scores(q_u, k)
         p = p.expand(q.size(0), *p.shape[1:])
-        position = signed_product(q_v, p).to(q.dtype) * (self.query_v_alpha * self.position_alpha)
+        position = signed_product(q_v, p, self.query_v_alpha * self.position_alpha)
         scores = (content + relative_shift(position)) * (1.0 / math.sqrt(q.size(-1)))
         return self._attend(scores, v, key_padding_mask)
 
@@ -153,6 +162,5 @@ class PackedRelPositionSelfAttention(nn.Module):
         v = split_heads(self.v_proj(x), self.heads)
         rows = self._position_rows(x.size(1), x.dtype)
         pos = self.linear_pos
-        counts = kernels.binary_matmul(rows[None], pos.weight_words[None], pos.in_features)
-        p = split_heads((counts.to(x.dtype) * pos.output_scale()), self.heads)
+        p = split_heads(pos._product(rows, x.dtype, None)[None], self.heads)
         return self.out_proj(merge_heads(self.core(q, k, v, p, key_padding_mask)))

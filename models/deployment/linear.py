@@ -84,6 +84,18 @@ class _PackedWeights(nn.Module):
     def _op(self) -> int:
         return kernels.AND if self.unsigned_input else kernels.XOR
 
+    def _product(self, bits: torch.Tensor, dtype: torch.dtype,
+                 bias: Optional[torch.Tensor]) -> torch.Tensor:
+        """(rows, words) packed inputs -> (rows, out) ``products * scale + bias``; in float32
+        the kernel writes it in the same pass."""
+        if dtype == torch.float32:
+            return kernels.binary_matmul(bits[None], self.weight_words[None], self.row_bits,
+                                         self._op(), scale=self.output_scale(), bias=bias)[0]
+        counts = kernels.binary_matmul(bits[None], self.weight_words[None], self.row_bits,
+                                       self._op())[0]
+        out = counts.to(dtype) * self.output_scale()
+        return out if bias is None else out + bias
+
     def extra_repr(self) -> str:
         kind = "{0, 1}" if self.unsigned_input else "signed"
         return f"rows={self.rows}, bits={self.row_bits}, input={kind}"
@@ -101,11 +113,7 @@ class PackedLinear(_PackedWeights):
         lead = x.shape[:-1]
         bits = kernels.pack_rows(x, self.input_offset, float(self.input_alpha),
                                  self.unsigned_input)
-        counts = kernels.binary_matmul(bits.reshape(1, -1, bits.size(-1)),
-                                       self.weight_words[None], self.in_features, self._op())
-        out = counts[0].to(x.dtype) * self.output_scale()
-        if self.bias is not None:
-            out = out + self.bias
+        out = self._product(bits.reshape(-1, bits.size(-1)), x.dtype, self.bias)
         return out.view(*lead, self.out_features)
 
 
@@ -124,14 +132,11 @@ class PackedPointwiseConv1d(_PackedWeights):
         batch, time, _ = frames.shape
         bits = kernels.pack_rows(frames, self.input_offset, float(self.input_alpha),
                                  self.unsigned_input)
-        counts = kernels.binary_matmul(bits.reshape(1, batch * time, -1), self.weight_words[None],
-                                       self.in_channels, self._op())
-        counts = counts.view(batch, time, self.out_channels)
+        out = self._product(bits.reshape(batch * time, -1), x.dtype, self.bias)
+        out = out.view(batch, time, self.out_channels)
         if padding_mask is not None:  # a padded frame enters as 0: its output is the bias
-            counts = counts.masked_fill(padding_mask[..., None], 0)
-        out = counts.to(x.dtype) * self.output_scale()
-        if self.bias is not None:
-            out = out + self.bias
+            fill = out.new_zeros(()) if self.bias is None else self.bias
+            out = torch.where(padding_mask[..., None], fill, out)
         return out.transpose(1, 2)
 
 

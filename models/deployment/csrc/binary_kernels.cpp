@@ -6,6 +6,7 @@
 //   1 portable  plain C++ (the compiler's popcount)
 //   2 avx2      256-bit XOR/AND, popcount by a 4-bit lookup (vpshufb) summed with vpsadbw
 //   3 avx512    512-bit XOR/AND and VPOPCNTDQ (untested where the CPU lacks it)
+// The packed depthwise convolution is in binary_depthwise.cpp (same extension).
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
@@ -13,29 +14,36 @@
 
 namespace {
 
-constexpr int64_t kTileN = 256;   // rows of B kept hot in L2 while A rows stream past
+constexpr int64_t kTileN = 256;   // rows of B kept hot in L1/L2 while A rows stream past
 constexpr int64_t kTileM = 16;    // rows of A per task
 
 enum Op { kXor = 0, kAnd = 1 };
 
-inline uint64_t combine(uint64_t a, uint64_t b, int op) { return op == kXor ? a ^ b : a & b; }
+template <int OP>
+inline uint64_t combine(uint64_t a, uint64_t b) { return OP == kXor ? a ^ b : a & b; }
+
+// Each tile function counts popcount(a OP b) for rows [m0, m1) x [n0, n1) into C (ldc =
+// n1 - n0, row i - m0). OP is a template parameter and the row loops are inlined: with
+// rows of a few words (K = 64 in attention, 768 in a Linear) per-call and per-branch
+// overhead, not the popcounts, set the speed.
 
 // ---- portable ---------------------------------------------------------------------------
+template <int OP>
 void tile_portable(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, int64_t m1,
-                   int64_t n0, int64_t n1, int op, int32_t* C, int64_t ldc) {
+                   int64_t n0, int64_t n1, int32_t* C) {
   for (int64_t i = m0; i < m1; ++i) {
     const uint64_t* a = A + i * W;
     for (int64_t j = n0; j < n1; ++j) {
       const uint64_t* b = B + j * W;
       int64_t count = 0;
-      for (int64_t w = 0; w < W; ++w) count += __builtin_popcountll(combine(a[w], b[w], op));
-      C[i * ldc + j] = static_cast<int32_t>(count);
+      for (int64_t w = 0; w < W; ++w) count += __builtin_popcountll(combine<OP>(a[w], b[w]));
+      C[(i - m0) * (n1 - n0) + j - n0] = static_cast<int32_t>(count);
     }
   }
 }
 
 // ---- AVX2 -------------------------------------------------------------------------------
-__attribute__((target("avx2,popcnt")))
+__attribute__((target("avx2,popcnt"), always_inline))
 inline __m256i popcount_bytes_avx2(__m256i v) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
@@ -45,117 +53,120 @@ inline __m256i popcount_bytes_avx2(__m256i v) {
   return _mm256_add_epi8(lo, hi);
 }
 
-__attribute__((target("avx2,popcnt")))
+__attribute__((target("avx2,popcnt"), always_inline))
 inline int64_t hsum_avx2(__m256i v) {
   __m128i s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   return _mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1);
 }
 
-// Counts of one A row against four B rows; byte counters are widened every 31 chunks (each
-// byte grows by at most 8 per chunk).
+// Rows of fewer than 4 words (attention's K = 64): scalar popcnt, one A word against 8 rows.
+template <int OP>
 __attribute__((target("avx2,popcnt")))
-void row_x4_avx2(const uint64_t* a, const uint64_t* const b[4], int64_t W, int op,
-                 int64_t out[4]) {
-  const __m256i zero = _mm256_setzero_si256();
-  __m256i total[4] = {zero, zero, zero, zero};
-  const int64_t chunks = W / 4;
-  for (int64_t c0 = 0; c0 < chunks; c0 += 31) {
-    const int64_t c1 = std::min(chunks, c0 + 31);
-    __m256i bytes[4] = {zero, zero, zero, zero};
-    for (int64_t c = c0; c < c1; ++c) {
-      __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4 * c));
-      for (int r = 0; r < 4; ++r) {
-        __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r] + 4 * c));
-        __m256i v = op == kXor ? _mm256_xor_si256(va, vb) : _mm256_and_si256(va, vb);
-        bytes[r] = _mm256_add_epi8(bytes[r], popcount_bytes_avx2(v));
-      }
+void tile_narrow_popcnt(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, int64_t m1,
+                        int64_t n0, int64_t n1, int32_t* C) {
+  const int64_t ldc = n1 - n0;
+  for (int64_t i = m0; i < m1; ++i) {
+    const uint64_t* a = A + i * W;
+    int32_t* c = C + (i - m0) * ldc - n0;
+    int64_t j = n0;
+    for (; j + 8 <= n1; j += 8) {
+      int64_t count[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t w = 0; w < W; ++w)
+        for (int r = 0; r < 8; ++r) count[r] += _mm_popcnt_u64(combine<OP>(a[w], B[(j + r) * W + w]));
+      for (int r = 0; r < 8; ++r) c[j + r] = static_cast<int32_t>(count[r]);
     }
-    for (int r = 0; r < 4; ++r) total[r] = _mm256_add_epi64(total[r], _mm256_sad_epu8(bytes[r], zero));
-  }
-  for (int r = 0; r < 4; ++r) {
-    int64_t count = hsum_avx2(total[r]);
-    for (int64_t w = chunks * 4; w < W; ++w) count += _mm_popcnt_u64(combine(a[w], b[r][w], op));
-    out[r] = count;
+    for (; j < n1; ++j) {
+      int64_t count = 0;
+      for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine<OP>(a[w], B[j * W + w]));
+      c[j] = static_cast<int32_t>(count);
+    }
   }
 }
 
+// One A row against four B rows per step; byte counters are widened every 31 chunks (each
+// byte grows by at most 8 per chunk).
+template <int OP>
 __attribute__((target("avx2,popcnt")))
 void tile_avx2(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, int64_t m1,
-               int64_t n0, int64_t n1, int op, int32_t* C, int64_t ldc) {
+               int64_t n0, int64_t n1, int32_t* C) {
+  if (W < 4) return tile_narrow_popcnt<OP>(A, B, W, m0, m1, n0, n1, C);
+  const int64_t ldc = n1 - n0, chunks = W / 4;
+  const __m256i zero = _mm256_setzero_si256();
   for (int64_t i = m0; i < m1; ++i) {
     const uint64_t* a = A + i * W;
+    int32_t* c = C + (i - m0) * ldc - n0;
     int64_t j = n0;
     for (; j + 4 <= n1; j += 4) {
-      const uint64_t* b[4] = {B + j * W, B + (j + 1) * W, B + (j + 2) * W, B + (j + 3) * W};
-      int64_t out[4];
-      row_x4_avx2(a, b, W, op, out);
-      for (int r = 0; r < 4; ++r) C[i * ldc + j + r] = static_cast<int32_t>(out[r]);
+      const uint64_t* b = B + j * W;
+      __m256i total[4] = {zero, zero, zero, zero};
+      for (int64_t c0 = 0; c0 < chunks; c0 += 31) {
+        const int64_t c1 = std::min(chunks, c0 + 31);
+        __m256i bytes[4] = {zero, zero, zero, zero};
+        for (int64_t q = c0; q < c1; ++q) {
+          __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4 * q));
+          for (int r = 0; r < 4; ++r) {
+            __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + r * W + 4 * q));
+            __m256i v = OP == kXor ? _mm256_xor_si256(va, vb) : _mm256_and_si256(va, vb);
+            bytes[r] = _mm256_add_epi8(bytes[r], popcount_bytes_avx2(v));
+          }
+        }
+        for (int r = 0; r < 4; ++r)
+          total[r] = _mm256_add_epi64(total[r], _mm256_sad_epu8(bytes[r], zero));
+      }
+      for (int r = 0; r < 4; ++r) {
+        int64_t count = hsum_avx2(total[r]);
+        for (int64_t w = chunks * 4; w < W; ++w) count += _mm_popcnt_u64(combine<OP>(a[w], b[r * W + w]));
+        c[j + r] = static_cast<int32_t>(count);
+      }
     }
     for (; j < n1; ++j) {
-      const uint64_t* b = B + j * W;
       int64_t count = 0;
-      for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine(a[w], b[w], op));
-      C[i * ldc + j] = static_cast<int32_t>(count);
+      for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine<OP>(a[w], B[j * W + w]));
+      c[j] = static_cast<int32_t>(count);
     }
   }
 }
 
 // ---- AVX-512 VPOPCNTDQ --------------------------------------------------------------------
+template <int OP>
 __attribute__((target("avx512f,avx512vpopcntdq,popcnt")))
 void tile_avx512(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, int64_t m1,
-                 int64_t n0, int64_t n1, int op, int32_t* C, int64_t ldc) {
-  const int64_t chunks = W / 8;
+                 int64_t n0, int64_t n1, int32_t* C) {
+  const int64_t ldc = n1 - n0, chunks = W / 8;
   const __mmask8 tail_mask = static_cast<__mmask8>((1u << (W % 8)) - 1u);
   for (int64_t i = m0; i < m1; ++i) {
     const uint64_t* a = A + i * W;
+    int32_t* c = C + (i - m0) * ldc - n0;
     int64_t j = n0;
     for (; j + 4 <= n1; j += 4) {
       __m512i total[4];
       for (int r = 0; r < 4; ++r) total[r] = _mm512_setzero_si512();
-      for (int64_t c = 0; c <= chunks; ++c) {
-        const __mmask8 mask = c < chunks ? static_cast<__mmask8>(0xff) : tail_mask;
+      for (int64_t q = 0; q <= chunks; ++q) {
+        const __mmask8 mask = q < chunks ? static_cast<__mmask8>(0xff) : tail_mask;
         if (!mask) break;
-        __m512i va = _mm512_maskz_loadu_epi64(mask, a + 8 * c);
+        __m512i va = _mm512_maskz_loadu_epi64(mask, a + 8 * q);
         for (int r = 0; r < 4; ++r) {
-          __m512i vb = _mm512_maskz_loadu_epi64(mask, B + (j + r) * W + 8 * c);
-          __m512i v = op == kXor ? _mm512_xor_si512(va, vb) : _mm512_and_si512(va, vb);
+          __m512i vb = _mm512_maskz_loadu_epi64(mask, B + (j + r) * W + 8 * q);
+          __m512i v = OP == kXor ? _mm512_xor_si512(va, vb) : _mm512_and_si512(va, vb);
           total[r] = _mm512_add_epi64(total[r], _mm512_popcnt_epi64(v));
         }
       }
-      for (int r = 0; r < 4; ++r)
-        C[i * ldc + j + r] = static_cast<int32_t>(_mm512_reduce_add_epi64(total[r]));
+      for (int r = 0; r < 4; ++r) c[j + r] = static_cast<int32_t>(_mm512_reduce_add_epi64(total[r]));
     }
     for (; j < n1; ++j) {
-      const uint64_t* b = B + j * W;
       int64_t count = 0;
-      for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine(a[w], b[w], op));
-      C[i * ldc + j] = static_cast<int32_t>(count);
+      for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine<OP>(a[w], B[j * W + w]));
+      c[j] = static_cast<int32_t>(count);
     }
   }
 }
 
 using TileFn = void (*)(const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int64_t,
-                        int64_t, int, int32_t*, int64_t);
+                        int64_t, int32_t*);
 
-bool cpu_has(int path) {
-  __builtin_cpu_init();
-  if (path == 1) return true;
-  if (path == 2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-  if (path == 3) return __builtin_cpu_supports("avx512f") &&
-                        __builtin_cpu_supports("avx512vpopcntdq");
-  return false;
-}
-
-int64_t resolve_path(int64_t path) {
-  if (path == 0) return cpu_has(3) ? 3 : (cpu_has(2) ? 2 : 1);
-  TORCH_CHECK(path >= 1 && path <= 3, "unknown kernel path ", path);
-  TORCH_CHECK(cpu_has(static_cast<int>(path)), "this CPU lacks the instructions of kernel path ",
-              path);
-  return path;
-}
-
-TileFn tile_for(int64_t path) {
-  return path == 3 ? tile_avx512 : (path == 2 ? tile_avx2 : tile_portable);
+TileFn tile_for(int64_t path, int64_t op) {
+  if (op == kXor) return path == 3 ? tile_avx512<kXor> : (path == 2 ? tile_avx2<kXor> : tile_portable<kXor>);
+  return path == 3 ? tile_avx512<kAnd> : (path == 2 ? tile_avx2<kAnd> : tile_portable<kAnd>);
 }
 
 __attribute__((target("popcnt")))
@@ -174,6 +185,23 @@ int64_t popcount_row(const uint64_t* a, int64_t W, bool fast) {
 
 }  // namespace
 
+bool cpu_has(int path) {
+  __builtin_cpu_init();
+  if (path == 1) return true;
+  if (path == 2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+  if (path == 3) return __builtin_cpu_supports("avx512f") &&
+                        __builtin_cpu_supports("avx512vpopcntdq");
+  return false;
+}
+
+int64_t resolve_path(int64_t path) {
+  if (path == 0) return cpu_has(3) ? 3 : (cpu_has(2) ? 2 : 1);
+  TORCH_CHECK(path >= 1 && path <= 3, "unknown kernel path ", path);
+  TORCH_CHECK(cpu_has(static_cast<int>(path)), "this CPU lacks the instructions of kernel path ",
+              path);
+  return path;
+}
+
 // Paths this CPU can run, best last.
 std::vector<int64_t> supported_paths() {
   std::vector<int64_t> paths;
@@ -181,11 +209,14 @@ std::vector<int64_t> supported_paths() {
   return paths;
 }
 
-// a (Bt, M, W), b (Bt, N, W) int64 -> (Bt, M, N) int32: the exact integer products
+// a (Bt, M, W), b (Bt, N, W) int64 -> (Bt, M, N): the exact integer products
 //   signed x signed   (op 0): sum a_k b_k = K - 2 popcount(a ^ b)
 //   {0,1} x signed    (op 1): sum a_k b_k = 2 popcount(a & b) - popcount(a)
+// as int32, or, where `scale` is given (one value, or N), float32 `count * scale[j] +
+// bias[j]` written in the same pass (bias may be empty). The float epilogue rounds as
+// torch's `counts.float() * scale + bias` does (two roundings: built with -ffp-contract=off).
 torch::Tensor binary_matmul(torch::Tensor a, torch::Tensor b, int64_t K, int64_t op,
-                            int64_t path) {
+                            int64_t path, torch::Tensor scale, torch::Tensor bias) {
   TORCH_CHECK(a.dim() == 3 && b.dim() == 3, "binary_matmul takes (batch, rows, words) operands");
   TORCH_CHECK(a.scalar_type() == torch::kInt64 && b.scalar_type() == torch::kInt64,
               "packed operands are int64");
@@ -195,36 +226,63 @@ torch::Tensor binary_matmul(torch::Tensor a, torch::Tensor b, int64_t K, int64_t
   b = b.contiguous();
   const int64_t batch = a.size(0), M = a.size(1), N = b.size(1), W = a.size(2);
   TORCH_CHECK(K <= W * 64 && K > (W - 1) * 64, "K does not match the packed width");
+  const bool to_float = scale.defined() && scale.numel() > 0;
+  const bool has_bias = bias.defined() && bias.numel() > 0;
+  if (to_float) {
+    scale = scale.to(torch::kFloat32).contiguous();
+    TORCH_CHECK(scale.numel() == 1 || scale.numel() == N, "scale has ", scale.numel(),
+                " entries for N = ", N);
+  }
+  if (has_bias) {
+    TORCH_CHECK(to_float, "a bias needs a scale");
+    bias = bias.to(torch::kFloat32).contiguous();
+    TORCH_CHECK(bias.numel() == N, "bias has ", bias.numel(), " entries for N = ", N);
+  }
   const int64_t chosen = resolve_path(path);
-  const TileFn tile = tile_for(chosen);
-  auto out = torch::empty({batch, M, N}, a.options().dtype(torch::kInt32));
+  const TileFn tile = tile_for(chosen, op);
+  auto out = torch::empty({batch, M, N}, a.options().dtype(to_float ? torch::kFloat32
+                                                                     : torch::kInt32));
   const auto* A = reinterpret_cast<const uint64_t*>(a.data_ptr<int64_t>());
   const auto* B = reinterpret_cast<const uint64_t*>(b.data_ptr<int64_t>());
-  int32_t* C = out.data_ptr<int32_t>();
+  const float* S = to_float ? scale.data_ptr<float>() : nullptr;
+  const int64_t scale_step = to_float && scale.numel() == N ? 1 : 0;
+  const float* bias_data = has_bias ? bias.data_ptr<float>() : nullptr;
+  void* C = to_float ? static_cast<void*>(out.data_ptr<float>())
+                     : static_cast<void*>(out.data_ptr<int32_t>());
   const int64_t m_tiles = (M + kTileM - 1) / kTileM, n_tiles = (N + kTileN - 1) / kTileN;
   const int64_t tasks = batch * n_tiles * m_tiles;
   const int64_t work_per_task = std::max<int64_t>(1, kTileM * std::min(N, kTileN) * W);
   at::parallel_for(0, tasks, std::max<int64_t>(1, (1 << 16) / work_per_task),
                    [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> row_counts;
+    std::vector<int32_t> counts(kTileM * kTileN);
     for (int64_t task = begin; task < end; ++task) {
       // n tile outermost within a batch item: consecutive tasks share the same B tile.
       const int64_t bi = task / (n_tiles * m_tiles);
       const int64_t rest = task % (n_tiles * m_tiles);
       const int64_t nt = rest / m_tiles, mt = rest % m_tiles;
       const int64_t m0 = mt * kTileM, m1 = std::min(M, m0 + kTileM);
-      const int64_t n0 = nt * kTileN, n1 = std::min(N, n0 + kTileN);
+      const int64_t n0 = nt * kTileN, n1 = std::min(N, n0 + kTileN), width = n1 - n0;
       const uint64_t* Ab = A + bi * M * W;
-      const uint64_t* Bb = B + bi * N * W;
-      int32_t* Cb = C + bi * M * N;
-      tile(Ab, Bb, W, m0, m1, n0, n1, static_cast<int>(op), Cb, N);
+      tile(Ab, B + bi * N * W, W, m0, m1, n0, n1, counts.data());
       for (int64_t i = m0; i < m1; ++i) {
-        int32_t* row = Cb + i * N;
-        if (op == kXor) {
-          for (int64_t j = n0; j < n1; ++j) row[j] = static_cast<int32_t>(K) - 2 * row[j];
+        const int32_t* row = counts.data() + (i - m0) * width;
+        const int32_t ones = op == kXor ? 0 : static_cast<int32_t>(
+            popcount_row(Ab + i * W, W, chosen > 1));
+        const int64_t at = (bi * M + i) * N;
+        if (!to_float) {
+          int32_t* o = static_cast<int32_t*>(C) + at;
+          for (int64_t j = n0; j < n1; ++j) {
+            const int32_t x = row[j - n0];
+            o[j] = op == kXor ? static_cast<int32_t>(K) - 2 * x : 2 * x - ones;
+          }
         } else {
-          const int32_t ones = static_cast<int32_t>(popcount_row(Ab + i * W, W, chosen > 1));
-          for (int64_t j = n0; j < n1; ++j) row[j] = 2 * row[j] - ones;
+          float* o = static_cast<float*>(C) + at;
+          for (int64_t j = n0; j < n1; ++j) {
+            const int32_t x = row[j - n0];
+            const int32_t value = op == kXor ? static_cast<int32_t>(K) - 2 * x : 2 * x - ones;
+            const float scaled = static_cast<float>(value) * S[j * scale_step];
+            o[j] = bias_data ? scaled + bias_data[j] : scaled;
+          }
         }
       }
     }
@@ -232,12 +290,47 @@ torch::Tensor binary_matmul(torch::Tensor a, torch::Tensor b, int64_t K, int64_t
   return out;
 }
 
+namespace {
+
+// One float32 row packed 8 elements per compare: the same IEEE comparisons as the scalar
+// loop (>= 0 is true for -0.0 and false for NaN, as there), so the bits are identical.
+__attribute__((target("avx2")))
+void pack_row_avx2(const float* row, const float* off, int64_t K, bool unsigned_levels,
+                   float alpha, uint64_t* words) {
+  const __m256 zero = _mm256_setzero_ps(), half = _mm256_set1_ps(0.5f);
+  const __m256 scale = _mm256_set1_ps(alpha);
+  const int64_t W = (K + 63) / 64;
+  for (int64_t w = 0; w < W; ++w) {
+    const int64_t k0 = w * 64, k1 = std::min(K, k0 + 64);
+    uint64_t word = 0;
+    int64_t k = k0;
+    for (; k + 8 <= k1; k += 8) {
+      __m256 v = _mm256_loadu_ps(row + k);
+      if (off) v = _mm256_add_ps(v, _mm256_loadu_ps(off + k));
+      const __m256 bit = unsigned_levels
+          ? _mm256_cmp_ps(_mm256_div_ps(v, scale), half, _CMP_GT_OQ)
+          : _mm256_cmp_ps(v, zero, _CMP_GE_OQ);
+      word |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_ps(bit))) << (k - k0);
+    }
+    for (; k < k1; ++k) {
+      const float v = off ? row[k] + off[k] : row[k];
+      const bool bit = unsigned_levels ? (v / alpha > 0.5f) : (v >= 0.0f);
+      word |= static_cast<uint64_t>(bit) << (k - k0);
+    }
+    words[w] = word;
+  }
+}
+
+}  // namespace
+
 // Packs the last dimension of x (R, K) into (R, ceil(K / 64)) int64 words. Bit k is
 //   signed:   (x_k + offset_k) >= 0
 //   unsigned: (x_k + offset_k) / alpha > 0.5   (round-half-even of q is >= 1 exactly then)
 //   bool x:   x_k
-// `offset` may be empty (no offset).
-torch::Tensor pack_rows(torch::Tensor x, torch::Tensor offset, double alpha, bool unsigned_levels) {
+// `offset` may be empty (no offset). float32 rows take the AVX2 loop where `path` (0 best,
+// else as binary_matmul's) is 2 or more.
+torch::Tensor pack_rows(torch::Tensor x, torch::Tensor offset, double alpha, bool unsigned_levels,
+                        int64_t path) {
   TORCH_CHECK(x.dim() == 2, "pack_rows takes a (rows, K) tensor");
   x = x.contiguous();
   const int64_t R = x.size(0), K = x.size(1), W = (K + 63) / 64;
@@ -263,6 +356,16 @@ torch::Tensor pack_rows(torch::Tensor x, torch::Tensor offset, double alpha, boo
     TORCH_CHECK(offset.numel() == K, "offset has ", offset.numel(), " entries for K = ", K);
     offset = offset.to(x.scalar_type()).contiguous();
   }
+  if (x.scalar_type() == torch::kFloat32 && resolve_path(path) >= 2) {
+    const float* data = x.data_ptr<float>();
+    const float* off = has_offset ? offset.data_ptr<float>() : nullptr;
+    const float scale = static_cast<float>(alpha);
+    at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r)
+        pack_row_avx2(data + r * K, off, K, unsigned_levels, scale, words + r * W);
+    });
+    return out;
+  }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pack_rows", [&] {
     const scalar_t* data = x.data_ptr<scalar_t>();
     const scalar_t* off = has_offset ? offset.data_ptr<scalar_t>() : nullptr;
@@ -287,80 +390,8 @@ torch::Tensor pack_rows(torch::Tensor x, torch::Tensor offset, double alpha, boo
   return out;
 }
 
-namespace {
-
-// One depthwise output row; always inlined, so each caller below compiles the popcounts for
-// its own target (a popcnt instruction, or the portable bit trick).
-__attribute__((always_inline)) inline void depthwise_row(
-    const uint64_t* xr, const uint64_t* vr, uint64_t wr, int64_t Wx, uint64_t kmask,
-    int64_t stride, int64_t T_out, bool unsigned_input, int32_t* out) {
-  for (int64_t t = 0; t < T_out; ++t) {
-    const int64_t p = t * stride, word = p >> 6, shift = p & 63;
-    uint64_t xb = xr[word] >> shift, vb = vr ? vr[word] >> shift : ~uint64_t(0);
-    if (shift && word + 1 < Wx) {
-      xb |= xr[word + 1] << (64 - shift);
-      if (vr) vb |= vr[word + 1] << (64 - shift);
-    }
-    xb &= kmask;
-    vb &= kmask;
-    if (unsigned_input) {
-      // {0, 1} inputs: a masked or padded frame is a 0 bit either way.
-      const uint64_t ones = xb & vb;
-      out[t] = 2 * __builtin_popcountll(ones & wr) - __builtin_popcountll(ones);
-    } else {
-      out[t] = __builtin_popcountll(vb) - 2 * __builtin_popcountll((xb ^ wr) & vb);
-    }
-  }
-}
-
-void depthwise_portable(const uint64_t* xr, const uint64_t* vr, uint64_t wr, int64_t Wx,
-                        uint64_t kmask, int64_t stride, int64_t T_out, bool unsigned_input,
-                        int32_t* out) {
-  depthwise_row(xr, vr, wr, Wx, kmask, stride, T_out, unsigned_input, out);
-}
-
-__attribute__((target("popcnt")))
-void depthwise_popcnt(const uint64_t* xr, const uint64_t* vr, uint64_t wr, int64_t Wx,
-                      uint64_t kmask, int64_t stride, int64_t T_out, bool unsigned_input,
-                      int32_t* out) {
-  depthwise_row(xr, vr, wr, Wx, kmask, stride, T_out, unsigned_input, out);
-}
-
-}  // namespace
-
-// Depthwise convolution on packed time rows: x (R, Wx) with row r of channel r % C, time
-// already padded; `valid` (same shape, or empty: all valid) marks real frames (zero
-// padding and masked frames enter as 0); w (C) holds each channel's K <= 64 kernel bits.
-// out[r, t] = sum_k x[r, t * stride + k] w[r % C, k] over valid frames, as an integer.
-// (Scalar popcounts on every path: a window is one word.)
 torch::Tensor binary_depthwise(torch::Tensor x, torch::Tensor valid, torch::Tensor w, int64_t K,
-                               int64_t stride, int64_t T_out, bool unsigned_input, int64_t path) {
-  TORCH_CHECK(K >= 1 && K <= 64, "depthwise kernels of 1 to 64 taps, got ", K);
-  TORCH_CHECK(x.scalar_type() == torch::kInt64 && w.scalar_type() == torch::kInt64,
-              "packed operands are int64");
-  x = x.contiguous();
-  w = w.contiguous();
-  const bool has_valid = valid.defined() && valid.numel() > 0;
-  if (has_valid) valid = valid.contiguous();
-  const int64_t R = x.size(0), Wx = x.size(1), C = w.size(0);
-  TORCH_CHECK(R % C == 0, "rows are not a whole number of channel groups");
-  TORCH_CHECK(T_out >= 0 && (T_out == 0 || (T_out - 1) * stride + K <= Wx * 64),
-              "packed rows too short for the output");
-  const auto row_fn = resolve_path(path) > 1 ? depthwise_popcnt : depthwise_portable;
-  auto out = torch::empty({R, T_out}, x.options().dtype(torch::kInt32));
-  const auto* X = reinterpret_cast<const uint64_t*>(x.data_ptr<int64_t>());
-  const auto* V = has_valid ? reinterpret_cast<const uint64_t*>(valid.data_ptr<int64_t>()) : nullptr;
-  const auto* Wt = reinterpret_cast<const uint64_t*>(w.data_ptr<int64_t>());
-  int32_t* O = out.data_ptr<int32_t>();
-  const uint64_t kmask = K == 64 ? ~uint64_t(0) : ((uint64_t(1) << K) - 1);
-  at::parallel_for(0, R, std::max<int64_t>(1, 4096 / std::max<int64_t>(T_out, 1)),
-                   [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r)
-      row_fn(X + r * Wx, V ? V + r * Wx : nullptr, Wt[r % C], Wx, kmask, stride, T_out,
-             unsigned_input, O + r * T_out);
-  });
-  return out;
-}
+                               int64_t stride, int64_t T_out, bool unsigned_input, int64_t path);
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("supported_paths", &supported_paths, "kernel paths this CPU runs (1 portable, 2 avx2, 3 avx512)");

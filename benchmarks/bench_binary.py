@@ -1,0 +1,243 @@
+"""Packed W1A1 products and deployed BQ models against torch, in one run (issue 20).
+
+    PYTHONPATH=. python benchmarks/bench_binary.py [--lengths 1,10,60] [--threads 1,2]
+
+1. Products at the zoo's shapes (M frames x K inputs x N outputs): the packed product
+   (weights packed once; the activation's packing timed with it and apart) against torch's
+   float32, bfloat16 and int8 (``torch._int_mm``) products.
+2. Each deployed BQ model against its float32 twin (and the bfloat16 twin for vanilla) at
+   each length and thread count, with the deployed time split into packing, packed
+   products and the float rest (front end, norms, softmax, glue).
+3. The issue's targets, PASS or MISS, and for a miss what bounds it (the measured split).
+4. ``bq_rows``: the deployed roofline of the BQ rows against the measured deployed times
+   (rank correlation, median error), written to reports/measured_vs_estimated_cpu_bq.md.
+
+Contenders run interleaved (one call each per round), best and median of the rounds;
+``uptime`` is printed before and after: on a shared machine the figures are only as good
+as the load they ran under. The targets were written for a CPU with AVX-512 VPOPCNTDQ and
+AMX bfloat16; on a CPU without them read the verdicts with that in mind.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+import models
+from models.deployment import kernels
+from profiler.measure import (
+    _utterance,
+    deploy_for_timing,
+    median_relative_error,
+    rank_correlation,
+)
+
+SHAPES = [(500, 768, 3072), (500, 3072, 768), (500, 768, 768), (500, 144, 576),
+          (500, 576, 144)]
+BQ = [name for name in models.names() if name.startswith("bq-")]
+REPORT = Path("reports/measured_vs_estimated_cpu_bq.md")
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def interleaved(contenders: dict, rounds: int) -> dict:
+    """name -> (best, median) seconds; one untimed call each, then rounds of one call each."""
+    for call in contenders.values():
+        call()
+    times = defaultdict(list)
+    for _ in range(rounds):
+        for name, call in contenders.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
+
+
+def product_contenders(m: int, k: int, n: int) -> dict:
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
+    words = kernels.pack_rows(w)[None]
+    bits = kernels.pack_rows(x)[None]
+    xb, wb = x.bfloat16(), w.bfloat16()
+    x8 = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g)
+    w8 = torch.randint(-128, 128, (k, n), dtype=torch.int8, generator=g)
+    calls = {"packed product": lambda: kernels.binary_matmul(bits, words, k),
+             "pack + product": lambda: kernels.binary_matmul(kernels.pack_rows(x)[None], words, k),
+             "float32": lambda: x @ w.t(), "bfloat16": lambda: xb @ wb.t()}
+    try:
+        torch._int_mm(x8, w8)
+        calls["int8 _int_mm"] = lambda: torch._int_mm(x8, w8)
+    except RuntimeError as error:  # shapes or build without it
+        print(f"  int8 _int_mm unavailable at {m}x{k}x{n}: {str(error).splitlines()[0]}")
+    return calls
+
+
+def bench_products(rounds: int) -> dict:
+    results = {}
+    for m, k, n in SHAPES:
+        got = interleaved(product_contenders(m, k, n), rounds)
+        results[(m, k, n)] = got
+        line = ", ".join(f"{name} {best * 1e3:.2f}/{med * 1e3:.2f} ms "
+                         f"({2 * m * k * n / best / 1e9:.0f} G/s)"
+                         for name, (best, med) in got.items())
+        print(f"{m}x{k}x{n} (best/median): {line}")
+    return results
+
+
+class _Split:
+    """Times the extension's calls (packing, products) during one forward pass."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+        self.extension = kernels.extension()
+
+    def __getattr__(self, name):
+        call = getattr(self.extension, name)
+
+        def timed(*args):
+            start = time.perf_counter()
+            out = call(*args)
+            self.seconds[name] += time.perf_counter() - start
+            return out
+        return timed
+
+    def __enter__(self):
+        kernels._extension = self
+        return self
+
+    def __exit__(self, *exc):
+        kernels._extension = self.extension
+
+
+def bench_models(lengths, thread_counts) -> tuple[dict, dict]:
+    """{(name, seconds, threads): {contender: (best, median)}}, {(name, s, t): split}."""
+    results, splits = {}, {}
+    for name in BQ:
+        twin_name = name.removeprefix("bq-")
+        deployed = deploy_for_timing(models.build(name, seed=0).eval(), 1.0)
+        twin = models.build(twin_name, seed=0).eval()
+        twin_bf16 = models.build(twin_name, seed=0).eval().bfloat16() \
+            if twin_name == "vanilla" else None
+        for seconds in lengths:
+            wave = _utterance(seconds)
+            rounds = 5 if seconds <= 1 else (3 if seconds <= 10 else 1)
+            for threads in thread_counts:
+                torch.set_num_threads(threads)
+                calls = {"deployed": lambda: deployed(wave), "float32": lambda: twin(wave)}
+                if twin_bf16 is not None:
+                    calls["bfloat16"] = lambda: twin_bf16(wave.bfloat16())
+                with torch.inference_mode():
+                    got = interleaved(calls, rounds)
+                    with _Split() as split:
+                        start = time.perf_counter()
+                        deployed(wave)
+                        total = time.perf_counter() - start
+                results[(name, seconds, threads)] = got
+                splits[(name, seconds, threads)] = {
+                    "total": total, "packing": split.seconds["pack_rows"],
+                    "products": split.seconds["binary_matmul"] + split.seconds["binary_depthwise"]}
+                splits[(name, seconds, threads)]["float rest"] = (
+                    total - splits[(name, seconds, threads)]["packing"]
+                    - splits[(name, seconds, threads)]["products"])
+                d, f = got["deployed"][1], got["float32"][1]
+                extra = f", bfloat16 {got['bfloat16'][1]:.3f} s" if "bfloat16" in got else ""
+                s = splits[(name, seconds, threads)]
+                print(f"{name} {seconds:g} s, {threads} thread(s): deployed {d:.3f} s, float32 "
+                      f"{f:.3f} s ({f / d:.2f}x){extra}; deployed split: packing "
+                      f"{s['packing']:.3f}, products {s['products']:.3f}, float rest "
+                      f"{s['float rest']:.3f} s", flush=True)
+    return results, splits
+
+
+def verdicts(products: dict, runs: dict, splits: dict) -> list[str]:
+    lines = ["Targets (written for AVX-512 VPOPCNTDQ + AMX bfloat16; this CPU: "
+             f"{', '.join(kernels.supported_paths())} kernel paths):"]
+    got = products.get((500, 768, 3072))
+    if got:
+        packed = got["packed product"][0]
+        for name, need in (("float32", 8.0), ("bfloat16", 1.5)):
+            ratio = got[name][0] / packed
+            lines.append(f"  {'PASS' if ratio >= need else 'MISS'} packed W1A1 >= {need}x {name} "
+                         f"at 500x768x3072: {ratio:.2f}x")
+    for (name, seconds, threads), got in sorted(runs.items()):
+        ratio = got["float32"][1] / got["deployed"][1]
+        need = 2.5 if name == "bq-vanilla" and seconds == 10 else 1.0
+        verdict = "PASS" if ratio >= need else "MISS"
+        line = (f"  {verdict} {name} deployed >= {need:g}x float32 at {seconds:g} s, "
+                f"{threads} thread(s): {ratio:.2f}x")
+        if "bfloat16" in got:
+            winner = "deployed" if got["deployed"][1] < got["bfloat16"][1] else "bfloat16"
+            line += f"; beside bfloat16 ({got['bfloat16'][1]:.3f} s) {winner} wins"
+        if verdict == "MISS":
+            s = splits[(name, seconds, threads)]
+            line += (f"; bound by: packing {s['packing']:.3f} s, packed products "
+                     f"{s['products']:.3f} s, float rest (front end, norms, softmax) "
+                     f"{s['float rest']:.3f} s of {s['total']:.3f} s")
+        lines.append(line)
+    return lines
+
+
+def bq_rows(measured: dict, catalog) -> str:
+    """Markdown: the deployed roofline of each BQ row against its measured deployed time
+    ({(name, seconds): seconds}), with rank correlation and median relative error."""
+    from profiler.conventions import get_convention
+    from profiler.estimator import estimate_time
+    from profiler.table import profile_zoo_model
+
+    convention = get_convention("bayesian-bits")
+    rows, got, want = [], [], []
+    for (name, seconds), measured_s in sorted(measured.items()):
+        item = profile_zoo_model(name, seconds, convention)
+        estimated = estimate_time("roofline", item.profile, catalog,
+                                  convention.columns(item.profile.totals))
+        rows.append(f"| {name} (deployed) | {seconds:g} | {measured_s * 1e3:.1f} | "
+                    f"{estimated * 1e3:.1f} | {measured_s / estimated:.2f} |")
+        got.append(measured_s)
+        want.append(estimated)
+    text = ("| model | audio_s | measured_ms | estimated_ms | measured/estimated |\n"
+            "|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    if len(rows) > 1:
+        text += (f"\nAcross the {len(rows)} BQ rows: Spearman rank correlation "
+                 f"{rank_correlation(got, want):.3f}, median relative error "
+                 f"{100 * median_relative_error(got, want):.1f} %.\n")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lengths", default="1,10,60")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds for the products")
+    parser.add_argument("--write-bq-rows", action="store_true",
+                        help=f"calibrate and write {REPORT}")
+    args = parser.parse_args()
+    lengths = [float(v) for v in args.lengths.split(",")]
+    thread_counts = [int(v) for v in args.threads.split(",")]
+    print("before:", uptime())
+    torch.set_num_threads(thread_counts[0])
+    products = bench_products(args.rounds)
+    runs, splits = bench_models(lengths, thread_counts)
+    print("\n".join(verdicts(products, runs, splits)))
+    print("after:", uptime())
+    if args.write_bq_rows:
+        from profiler.calibration import calibrate
+
+        torch.set_num_threads(thread_counts[0])
+        catalog = calibrate("cpu").catalog()
+        measured = {(n, s): got["deployed"][1] for (n, s, t), got in runs.items()
+                    if t == thread_counts[0]}
+        text = bq_rows(measured, catalog)
+        REPORT.write_text(f"Deployed BQ rows, {thread_counts[0]} thread(s); {uptime()}\n\n"
+                          + text)
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
