@@ -35,6 +35,25 @@ def positive_float(text: str) -> float:
     return value
 
 
+# The longest utterance accepted by --seconds: beyond it HuBERT's attention scores (12 heads
+# x T x T float32, T = 1 + (samples - 400) // 320 frames of the zoo's front end at 16 kHz),
+# the largest tensor of any zoo model, exceed the 2^63 - 1 bytes a PyTorch tensor may take
+# (its storage size is a 64-bit integer): isqrt((2^63 - 1) // 48) = 438353264 frames, up to
+# 140273044879 samples. tests/test_cli_table.py profiles the zoo's HuBERT at this length
+# and one frame beyond it.
+MAX_SECONDS = 140273044879 / 16000  # 8767065.3 s, about 101 days
+
+
+def seconds_value(text: str) -> float:
+    """A --seconds value: a positive number up to :data:`MAX_SECONDS`."""
+    value = positive_float(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_SECONDS:.1f} (about 101 days: longer inputs overflow the "
+            f"64-bit size of HuBERT's attention scores), got {text!r}")
+    return value
+
+
 def _whole_number(text: str, minimum: int, wanted: str) -> int:
     try:
         value = int(text)
@@ -112,11 +131,11 @@ def add_models_option(parser, help_text: str, default: str = "all") -> None:
 
 
 def add_seconds_option(parser, help_text: str, default=None, several: bool = False) -> None:
-    """``--seconds``: utterance length(s) in seconds, positive; ``several`` takes a comma
-    list (``S[,S...]``)."""
+    """``--seconds``: utterance length(s) in seconds, positive, at most :data:`MAX_SECONDS`;
+    ``several`` takes a comma list (``S[,S...]``)."""
     parser.add_argument("--seconds", default=default, help=help_text,
-                        type=comma_list(positive_float, "positive numbers") if several
-                        else positive_float, metavar="S[,S...]" if several else None)
+                        type=comma_list(seconds_value, "positive numbers") if several
+                        else seconds_value, metavar="S[,S...]" if several else None)
 
 
 def device_type(kinds: Sequence[str] = COMPUTE_DEVICES):

@@ -30,19 +30,12 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     import sys
-    from pathlib import Path
 
     from ..calibration import calibrate
-    from ..errors import UsageError
-    from ..files import atomic_write
+    from ..files import atomic_write, check_writable
     from .arguments import use_timing_options
 
-    output = Path(args.output)
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():  # before minutes of measuring, not after
-        raise UsageError(f"cannot write {output}: folder {folder} does not exist")
-    if output.is_dir():
-        raise UsageError(f"cannot write {output}: it is a folder")
+    output = check_writable(args.output)  # before the measuring, not after it
     use_timing_options(args, args.device)
     result = calibrate(args.device, duration_s=args.duration, matrix_size=args.matrix_size,
                        copy_mb=args.copy_mb, clock=args.clock,
