@@ -99,7 +99,7 @@ def test_best_time_is_the_fastest_of_at_least_three_runs():
 def test_calibrate_writes_a_catalog_that_loads(cli, tmp_path):
     out = tmp_path / "here.yaml"
     result = cli("calibrate", "--output", out, "--duration", "0.02", "--matrix-size", "128",
-                 "--copy-mb", "8")
+                 "--copy-mb", "8", "--quick")
     assert result.returncode == 0, result.stderr
     catalog = load_catalog(str(out))
     assert catalog.peaks_tera["fp32"] > 0 and catalog.memory_bandwidth_gbs > 0

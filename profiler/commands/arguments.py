@@ -11,9 +11,9 @@ the same argparse option through the same value types (a field's ``kind`` picks
 declare each of their repeated options once in :mod:`models.trainer.cli`.
 
 One function per kind of value: :func:`positive_float`, :func:`positive_int`,
-:func:`non_negative_int`, :func:`comma_list` (the one comma-list parser, by element type)
-and :func:`device_type` (over :func:`profiler.option_values.check_device`, which the trainer
-calls too). A bad value is argparse's one-line error and exit status 2."""
+:func:`non_negative_int`, :func:`one_of`, :func:`comma_list` (the one comma-list parser, by
+element type) and :func:`device_type` (over :func:`profiler.option_values.check_device`,
+which the trainer calls too). A bad value is argparse's one-line error and exit status 2."""
 from __future__ import annotations
 
 import argparse
@@ -70,6 +70,18 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     return _whole_number(text, 0, "a whole number >= 0")
+
+
+def one_of(known: Sequence[str]):
+    """The argparse type of a value among ``known`` (argparse's ``choices``, for the
+    elements of a :func:`comma_list`)."""
+    def parse(text: str) -> str:
+        if text not in known:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {text!r} (choose from {', '.join(known)})")
+        return text
+
+    return parse
 
 
 def parse_value(text: str):
