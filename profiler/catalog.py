@@ -32,7 +32,9 @@ PRECISIONS = ("fp64", "fp64_tensor", "fp32", "tf32", "fp16", "bf16", "fp8", "int
 _FIELDS = {"name", "kind", "match", "memory_bandwidth_gbs", "tdp_w", "peaks", "op_overhead_us",
            "sources", "kernels"}
 # The kernel classes timed per element (profiler.kernel_estimate prices each with its own).
-ELEMENT_CLASSES = ("plain", "transcendental", "reduction", "softmax", "norm", "copy")
+# ``output``: writing a fresh result (allocation and first touch), what a matrix multiply or
+# a convolution pays beside its arithmetic.
+ELEMENT_CLASSES = ("plain", "transcendental", "reduction", "softmax", "norm", "copy", "output")
 
 
 class CatalogError(UsageError):
@@ -167,8 +169,9 @@ def parse_catalog(text: str, *, source: str, key: str) -> Catalog:
 def _check_kernels(kernels, fail, positive) -> None:
     """The kernels section: ``matmul`` (``sizes``, increasing whole numbers; ``m``, ``n``,
     ``k``, an efficiency at each size; ``reference_efficiency``), ``conv1d_factor``,
-    ``depthwise_conv1d_ns_per_mac`` and ``per_element_ns`` (``elements``, increasing whole
-    numbers, and for each of :data:`ELEMENT_CLASSES` nanoseconds at each), all > 0."""
+    ``depthwise_conv1d_ns_per_mac``, ``op_us``, ``module_overhead_us`` and
+    ``per_element_ns`` (``elements``, increasing whole numbers, and for each of
+    :data:`ELEMENT_CLASSES` nanoseconds at each), all > 0."""
     if not isinstance(kernels, dict):
         raise fail("kernels", "a mapping", kernels)
 
@@ -197,7 +200,7 @@ def _check_kernels(kernels, fail, positive) -> None:
         series(entry(matmul, dim, "kernels.matmul"), count, f"kernels.matmul.{dim}")
     positive("kernels.matmul.reference_efficiency",
              entry(matmul, "reference_efficiency", "kernels.matmul"))
-    for name in ("conv1d_factor", "depthwise_conv1d_ns_per_mac"):
+    for name in ("conv1d_factor", "depthwise_conv1d_ns_per_mac", "op_us", "module_overhead_us"):
         positive(f"kernels.{name}", entry(kernels, name, "kernels"))
     per_element = entry(kernels, "per_element_ns", "kernels")
     count = increasing(entry(per_element, "elements", "kernels.per_element_ns"),

@@ -12,18 +12,23 @@ both. Here each kernel gets its own time:
   calibration sweeps each dimension with the other two at a reference size (where the
   efficiency is ``e``), and values between its sizes are interpolated in log size;
 - fused attention (``scaled_dot_product_attention``): its two products as matrix multiplies
-  and its scores as a softmax;
+  and its scores as a softmax at the rate of a cached tensor (the kernel works in tiles and
+  never writes them);
 - dense convolutions as the matrix multiply of their unfolded input (M = output positions,
   N = output channels, K = input channels x kernel per group) times a measured factor;
   depthwise ones at a measured time per MAC;
 - every other kernel at a measured time per element of its class (plain arithmetic,
   transcendental, reduction, softmax, normalization, copy), interpolated in log size
-  between a small (cached) and a large tensor;
+  between a small (cached) and a large tensor; matrix multiplies and convolutions also pay
+  for writing their result (``output``: allocation and first touch of a fresh tensor);
 - views (``view``, ``transpose``, a ``reshape`` that copies nothing, eval-mode ``dropout``)
   take no kernel time;
 
-plus, as in the roofline, the catalog's fixed time per op (``op_overhead_us``) for every op
-the analyzer counts. The kernels are those PyTorch dispatches under ``inference_mode``
+plus a fixed time per op called as a function (``op_us``) for every op the analyzer counts
+and the time a module call adds (``module_overhead_us``) for every module call (the
+roofline's one ``op_overhead_us`` holds both, averaged over the ops of tiny layers).
+
+The kernels are those PyTorch dispatches under ``inference_mode``
 (composite ops such as ``linear`` and ``layer_norm`` unexpanded, as one kernel), traced on
 meta tensors: no memory, no arithmetic.
 """
@@ -93,10 +98,8 @@ def _matmul_kernels(op: str, name: str, args: Sequence, out) -> list[Kernel]:
     else:  # bmm, baddbmm, batched matmul
         batch, k, n = _numel(out.shape[:-2]), b.shape[-2], b.shape[-1]
         m = a.shape[-2] if a.dim() > 1 else 1
-    found = [Kernel(op, "matmul", (batch, max(m, 1), n, k))]
-    if name == "baddbmm":  # the addition is a pass of its own over the result
-        found.append(Kernel(op, "plain", (out.numel(),)))
-    return found
+    # baddbmm's addend initializes the result, which the output's first touch prices
+    return [Kernel(op, "matmul", (batch, max(m, 1), n, k)), Kernel(op, "output", (out.numel(),))]
 
 
 def kernels_of(op: str, args: Sequence, kwargs: Mapping, out) -> list[Kernel]:
@@ -108,17 +111,21 @@ def kernels_of(op: str, args: Sequence, kwargs: Mapping, out) -> list[Kernel]:
     if name == "scaled_dot_product_attention":
         q, key = args[0], args[1]
         batch, tq, tk, d = _numel(q.shape[:-2]), q.shape[-2], key.shape[-2], q.shape[-1]
+        # the scores stay in cache, in tiles: their softmax at the cached rate, no output
         return [Kernel(op, "matmul", (batch, tq, tk, d)), Kernel(op, "matmul", (batch, tq, d, tk)),
-                Kernel(op, "softmax", (batch * tq * tk,))]
+                Kernel(op, "cached-softmax", (batch * tq * tk,)),
+                Kernel(op, "output", (outs[0].numel(),))]
     if name in ("conv1d", "conv2d", "convolution"):
         x, w = args[0], args[1]
         where = 8 if name == "convolution" else 6
         groups = args[where] if len(args) > where else kwargs.get("groups", 1)
         positions = _numel(outs[0].shape) // outs[0].shape[1]
         per_group_k = w.shape[1] * _numel(w.shape[2:])
+        written = Kernel(op, "output", (outs[0].numel(),))
         if groups > 1 and groups == x.shape[1] and w.shape[1] == 1:
-            return [Kernel(op, "depthwise", (outs[0].numel() * per_group_k,))]
-        return [Kernel(op, "conv", (groups, positions, w.shape[0] // groups, per_group_k))]
+            return [Kernel(op, "depthwise", (outs[0].numel() * per_group_k,)), written]
+        return [Kernel(op, "conv", (groups, positions, w.shape[0] // groups, per_group_k)),
+                written]
     if name in _VIEWS:
         if name == "reshape" and outs and not outs[0]._is_view():
             return [Kernel(op, "copy", (outs[0].numel(),))]
@@ -190,17 +197,22 @@ def kernel_seconds(kernel: Kernel, catalog: Catalog) -> float:
     if kernel.kind == "depthwise":
         return kernel.dims[0] * table["depthwise_conv1d_ns_per_mac"] * 1e-9
     per_element = table["per_element_ns"]
+    if kernel.kind == "cached-softmax":
+        return kernel.dims[0] * per_element["softmax"][0] * 1e-9
     return kernel.dims[0] * _interpolate(per_element["elements"], per_element[kernel.kind],
                                          max(kernel.dims[0], 1)) * 1e-9
 
 
-def kernel_time(kernels: Sequence[Kernel], catalog: Catalog, op_calls: int) -> float:
-    """Seconds of the pass: every kernel's time plus the fixed time per op for ``op_calls``."""
+def kernel_time(kernels: Sequence[Kernel], catalog: Catalog, op_calls: int,
+                module_calls: int = 0) -> float:
+    """Seconds of the pass: every kernel's time plus the fixed time per op for ``op_calls``
+    and per module call for ``module_calls``."""
     if catalog.kernels is None:
         raise CatalogError(f"{catalog.path or catalog.key}: the kernel estimate needs a "
                            "catalog with a kernels section: run `profile-encoder calibrate`")
     seconds = sum(kernel_seconds(k, catalog) for k in kernels)
-    return seconds + op_calls * (catalog.op_overhead_us or 0.0) * 1e-6
+    return (seconds + op_calls * catalog.kernels["op_us"] * 1e-6
+            + module_calls * catalog.kernels["module_overhead_us"] * 1e-6)
 
 
 def time_by_kind(kernels: Sequence[Kernel], catalog: Catalog) -> Counter:

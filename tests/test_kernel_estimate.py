@@ -15,7 +15,7 @@ name: Test CPU
 kind: cpu
 memory_bandwidth_gbs: 10
 peaks: {fp32: 1}
-op_overhead_us: 2
+op_overhead_us: 20
 kernels:
   matmul:
     sizes: [10, 100, 1000]
@@ -25,6 +25,8 @@ kernels:
     k: [0.5, 0.5, 0.125]
   conv1d_factor: 0.5
   depthwise_conv1d_ns_per_mac: 3
+  op_us: 2
+  module_overhead_us: 5
   per_element_ns:
     elements: [1000, 1000000]
     plain: [1, 4]
@@ -33,6 +35,7 @@ kernels:
     softmax: [3, 12]
     norm: [2, 8]
     copy: [1, 4]
+    output: [0.5, 2]
 """
 
 
@@ -60,10 +63,16 @@ def test_each_kernel_is_priced_by_its_kind_and_shape():
         10 ** 7 * 8e-9)
     assert kernel_seconds(Kernel("softmax", "softmax", (31623,)), c) == pytest.approx(
         31623 * 7.5e-9, rel=1e-3)
+    # fused attention's scores at the cached (smallest size's) rate, however many
+    assert kernel_seconds(Kernel("sdpa", "cached-softmax", (10 ** 7,)), c) == pytest.approx(
+        10 ** 7 * 3e-9)
+    assert kernel_seconds(Kernel("mm", "output", (10 ** 6,)), c) == pytest.approx(2e-3)
     assert kernel_seconds(Kernel("view", "view", ()), c) == 0
-    # plus 2 us per op counted
+    # plus the kernels section's 2 us per op counted and 5 us per module call (the
+    # roofline's op_overhead_us, 20, is not used)
     kernels = [Kernel("add", "plain", (500,)), Kernel("view", "view", ())]
-    assert kernel_time(kernels, c, op_calls=3) == pytest.approx(500e-9 + 6e-6)
+    assert kernel_time(kernels, c, op_calls=3, module_calls=2) == pytest.approx(
+        500e-9 + 6e-6 + 10e-6)
 
 
 def test_a_catalog_without_kernels_is_refused_by_name():
@@ -92,16 +101,22 @@ def test_the_trace_names_every_kernel_with_its_shape():
     found = [(k.op, k.kind, k.dims) for k in kernels if k.kind != "view"]
     assert found == [
         ("linear", "matmul", (1, 20, 32, 16)),       # M = 2 x 10 rows
+        ("linear", "output", (640,)),
         ("gelu", "transcendental", (640,)),
         ("layer_norm", "norm", (640,)),
         ("matmul", "matmul", (2, 10, 10, 32)),
+        ("matmul", "output", (200,)),
         ("softmax", "softmax", (200,)),
         ("matmul", "matmul", (2, 10, 32, 10)),
+        ("matmul", "output", (640,)),
         ("scaled_dot_product_attention", "matmul", (2, 10, 10, 16)),
         ("scaled_dot_product_attention", "matmul", (2, 10, 16, 10)),
-        ("scaled_dot_product_attention", "softmax", (200,)),
+        ("scaled_dot_product_attention", "cached-softmax", (200,)),
+        ("scaled_dot_product_attention", "output", (320,)),
         ("conv1d", "depthwise", (2 * 32 * 10 * 5,)),  # MACs: outputs x kernel
+        ("conv1d", "output", (640,)),
         ("conv1d", "conv", (1, 16, 8, 96)),          # 2 x 8 positions, 32 x 3 per output
+        ("conv1d", "output", (128,)),
     ]
 
 
@@ -130,7 +145,8 @@ def test_calibrate_quick_writes_kernels_and_measure_compares_both_estimates(cli,
     kernels = load_catalog(str(out)).kernels
     assert kernels["matmul"]["sizes"] == [16, 64, 256]
     assert set(kernels["per_element_ns"]) == {"elements", "plain", "transcendental",
-                                              "reduction", "softmax", "norm", "copy"}
+                                              "reduction", "softmax", "norm", "copy", "output"}
+    assert kernels["op_us"] > 0 and kernels["module_overhead_us"] > 0
     result = cli("measure", "--models", "sparseformer-sw-s", "--seconds", "0.5,1", "--warmup",
                  "0", "--repeats", "1", "--device", "cpu", "--threads", "1", "--catalog", out,
                  "--estimate", "roofline,kernel")

@@ -146,7 +146,9 @@ def _estimated_s(estimate: str, name: str, seconds: float, catalog) -> float:
     convention = get_convention("paper" if estimate == "paper" else "bayesian-bits")
     item = profile_zoo_model(name, seconds, convention)
     if estimate in KERNEL_ESTIMATES:
-        return kernel_time(trace_zoo_kernels(name, seconds), catalog, op_calls(item.profile))
+        module_calls = sum(row["calls"] for row in item.profile.modules.values())
+        return kernel_time(trace_zoo_kernels(name, seconds), catalog, op_calls(item.profile),
+                           module_calls)
     return estimate_time(estimate, item.profile, catalog, convention.columns(item.profile.totals))
 
 
