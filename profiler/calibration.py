@@ -22,6 +22,9 @@ count the estimator multiplies it with.
 
 Memory bandwidth: ``dst.copy_(src)`` of a large float32 tensor (larger than the caches),
 counting the bytes read and the bytes written.
+
+Kernels (the catalog's ``kernels`` section, for the kernel estimate): see
+:mod:`profiler.kernel_calibration`.
 """
 from __future__ import annotations
 
@@ -62,6 +65,7 @@ class Calibration:
     memory_bandwidth_gbs: float = 0.0
     op_overhead_us: Optional[float] = None
     sources: dict = field(default_factory=dict)
+    kernels: Optional[dict] = None  # see profiler.kernel_calibration
 
     def to_yaml(self) -> str:
         import torch
@@ -82,6 +86,8 @@ class Calibration:
         if self.op_overhead_us is not None:
             data["op_overhead_us"] = _round(self.op_overhead_us)
         data["sources"] = self.sources
+        if self.kernels is not None:
+            data["kernels"] = self.kernels
         return header + yaml.safe_dump(data, sort_keys=False, width=200)
 
     def catalog(self, key: str = "calibrated") -> Catalog:
@@ -140,8 +146,10 @@ def _matmul(precision: str, n: int, device: str) -> Optional[Callable[[], object
 
 def calibrate(device: str = "cpu", *, duration_s: float = DEFAULT_DURATION_S,
               matrix_size: int = DEFAULT_MATRIX_SIZE, copy_mb: int = DEFAULT_COPY_MB,
-              clock: str = "wall",
+              clock: str = "wall", kernels: bool = True, quick_kernels: bool = False,
               progress: Optional[Callable[[str], None]] = None) -> Calibration:
+    """The machine's figures; ``kernels`` adds the kernels section (``quick_kernels``: a
+    smaller grid, for tests)."""
     import torch
 
     cuda = device.startswith("cuda")
@@ -217,6 +225,16 @@ def calibrate(device: str = "cpu", *, duration_s: float = DEFAULT_DURATION_S,
         f"{ops} ops counted by the analyzer, best of {runs} runs over {duration_s:g} s, "
         f"{clock} clock")
     say(f"time per op: {result.op_overhead_us:.3g} us")
+    if kernels:
+        from .kernel_calibration import measure_kernels
+
+        def seconds(fn) -> float:
+            return best_time(fn, duration_s / 4, synchronize, 3, timer)[0]
+
+        result.kernels, how = measure_kernels(device, seconds, result.peaks_tera["fp32"],
+                                              quick=quick_kernels, say=say)
+        result.sources["kernels"] = (f"{how}; best of runs over {duration_s / 4:g} s each, "
+                                     f"{clock} clock")
     return result
 
 

@@ -13,6 +13,8 @@ A catalog is a YAML mapping (see ``catalogs/a100.yaml``)::
       int1: 4992                       #           fp8 int8 int4 int1, each > 0
     op_overhead_us: 4.2                # optional, > 0: fixed time per op (dispatch, launch)
     sources: {datasheet: ...}          # optional: where the figures come from
+    kernels: {...}                     # optional: measured per kernel kind by `calibrate`,
+                                       # for the kernel estimate (see _check_kernels)
 
 Every figure is validated on load; a problem is one :class:`CatalogError` naming the file
 and the field.
@@ -28,7 +30,11 @@ from .errors import UsageError
 
 PRECISIONS = ("fp64", "fp64_tensor", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "int1")
 _FIELDS = {"name", "kind", "match", "memory_bandwidth_gbs", "tdp_w", "peaks", "op_overhead_us",
-           "sources"}
+           "sources", "kernels"}
+# The kernel classes timed per element (profiler.kernel_estimate prices each with its own).
+# ``output``: writing a fresh result (allocation and first touch), what a matrix multiply or
+# a convolution pays beside its arithmetic.
+ELEMENT_CLASSES = ("plain", "transcendental", "reduction", "softmax", "norm", "copy", "output")
 
 
 class CatalogError(UsageError):
@@ -47,6 +53,7 @@ class Catalog:
     sources: Mapping[str, str] = field(default_factory=dict)
     path: Optional[str] = None
     op_overhead_us: Optional[float] = None
+    kernels: Optional[Mapping] = None
 
     def peak(self, precision: str) -> float:
         """Operations per second at ``precision`` (KeyError when the part has none)."""
@@ -150,10 +157,57 @@ def parse_catalog(text: str, *, source: str, key: str) -> Catalog:
     sources = data.get("sources") or {}
     if not isinstance(sources, dict):
         raise fail("sources", "a mapping", sources)
+    kernels = data.get("kernels")
+    if kernels is not None:
+        _check_kernels(kernels, fail, positive)
     return Catalog(key=key, name=name, kind=kind, memory_bandwidth_gbs=bandwidth,
                    peaks_tera=peaks, match=tuple(match), tdp_w=tdp,
                    sources={str(k): str(v) for k, v in sources.items()}, path=source,
-                   op_overhead_us=overhead)
+                   op_overhead_us=overhead, kernels=kernels)
+
+
+def _check_kernels(kernels, fail, positive) -> None:
+    """The kernels section: ``matmul`` (``sizes``, increasing whole numbers; ``m``, ``n``,
+    ``k``, an efficiency at each size; ``reference_efficiency``), ``conv1d_factor``,
+    ``depthwise_conv1d_ns_per_mac``, ``op_us``, ``module_overhead_us`` and
+    ``per_element_ns`` (``elements``, increasing whole numbers, and for each of
+    :data:`ELEMENT_CLASSES` nanoseconds at each), all > 0."""
+    if not isinstance(kernels, dict):
+        raise fail("kernels", "a mapping", kernels)
+
+    def entry(mapping, key: str, where: str):
+        if not isinstance(mapping, dict) or key not in mapping:
+            raise fail(where, f"a mapping with {key!r}", mapping)
+        return mapping[key]
+
+    def increasing(values, where: str) -> int:
+        if (not isinstance(values, list) or not values
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                           for v in values)
+                or any(b <= a for a, b in zip(values, values[1:]))):
+            raise fail(where, "increasing positive whole numbers", values)
+        return len(values)
+
+    def series(values, count: int, where: str) -> None:
+        if not isinstance(values, list) or len(values) != count:
+            raise fail(where, f"a list of {count} numbers", values)
+        for i, v in enumerate(values):
+            positive(f"{where}[{i}]", v)
+
+    matmul = entry(kernels, "matmul", "kernels")
+    count = increasing(entry(matmul, "sizes", "kernels.matmul"), "kernels.matmul.sizes")
+    for dim in ("m", "n", "k"):
+        series(entry(matmul, dim, "kernels.matmul"), count, f"kernels.matmul.{dim}")
+    positive("kernels.matmul.reference_efficiency",
+             entry(matmul, "reference_efficiency", "kernels.matmul"))
+    for name in ("conv1d_factor", "depthwise_conv1d_ns_per_mac", "op_us", "module_overhead_us"):
+        positive(f"kernels.{name}", entry(kernels, name, "kernels"))
+    per_element = entry(kernels, "per_element_ns", "kernels")
+    count = increasing(entry(per_element, "elements", "kernels.per_element_ns"),
+                       "kernels.per_element_ns.elements")
+    for name in ELEMENT_CLASSES:
+        series(entry(per_element, name, "kernels.per_element_ns"), count,
+               f"kernels.per_element_ns.{name}")
 
 
 def catalog_for_device_name(device_name: str) -> Optional[Catalog]:

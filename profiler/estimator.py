@@ -26,6 +26,11 @@ traffic when the quantizer is that output's only reader.
 ``roofline-simulated``: the model as PyTorch runs the simulation: the same, except that
 the quantizers are separate full-width float ops, each reading and writing its tensor.
 
+``kernel`` (:mod:`profiler.kernel_estimate`, ``profile-encoder measure --estimate kernel``):
+each kernel of the pass at what a calibration measured for kernels of its kind and shape,
+from a catalog's ``kernels`` section. The rooflines stay the documented lower bound: every
+MAC at the peak of a large square matrix multiply, every byte at the copy bandwidth.
+
 A catalog may add a fixed time per op (``op_overhead_us``: dispatch on a CPU, kernel
 launch on a GPU); both rooflines then add it once for every op the forward pass runs. It
 matters for short inputs, where the arithmetic of an op takes less than its dispatch.
@@ -105,6 +110,14 @@ ESTIMATES = {
     "roofline-simulated": "roofline of the simulation as PyTorch runs it (quantizers as "
                           "separate full-width float ops)",
     "paper": "the paper's formula (BOP_NonQ at the FP16 peak + BOP_BQ at the INT1 peak)",
+}
+
+
+# Estimates that need the model's kernels, not only its counts: `measure` offers them.
+KERNEL_ESTIMATES = {
+    "kernel": "kernel-aware: each kernel at its calibrated efficiency for its kind and shape "
+              "(matrix multiplies by M, N, K; convolutions; time per element of the others), "
+              "plus the time per op",
 }
 
 

@@ -43,15 +43,33 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8")
         raise
 
 
-def atomic_write(path: PathLike, data: Union[str, bytes]) -> Path:
-    """Write ``data`` to ``path`` atomically. The folder must exist; a path that cannot be
-    written is a :class:`UsageError` (one line, exit status 2 from the CLI)."""
+def check_writable(path: PathLike, probe: bool = True) -> Path:
+    """``path`` as a Path, once it is known that it can be written: its folder exists and it
+    is not a folder; ``probe`` also creates and removes a file in the folder (permissions, a
+    read-only file system), for commands that work for minutes before they write. A
+    problem is a :class:`UsageError` (one line, exit status 2 from the CLI)."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise UsageError(f"cannot write {path}: folder {directory} does not exist")
+        why = (f"{directory} is not a folder" if directory.exists()
+               else f"folder {directory} does not exist")
+        raise UsageError(f"cannot write {path}: {why}")
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a folder")
+    if probe:
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=directory)
+        except OSError as error:
+            raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+        os.close(fd)
+        os.unlink(name)
+    return path
+
+
+def atomic_write(path: PathLike, data: Union[str, bytes]) -> Path:
+    """Write ``data`` to ``path`` atomically. The folder must exist; a path that cannot be
+    written is a :class:`UsageError` (one line, exit status 2 from the CLI)."""
+    path = check_writable(path, probe=False)
     try:
         with atomic_open(path, "wb" if isinstance(data, bytes) else "w") as handle:
             handle.write(data)

@@ -79,6 +79,19 @@ def _profile_meta(name: str, samples: int, float_bits: int, overrides: dict,
     return profile(model, torch.empty(1, samples, device="meta", dtype=dtype), mode=mode)
 
 
+def trace_zoo_kernels(name: str, seconds: float, float_bits: int = 32, **overrides) -> list:
+    """The kernels (:class:`profiler.kernel_estimate.Kernel`) of one forward pass of zoo
+    model ``name`` on an utterance of ``seconds``, traced on meta tensors."""
+    import torch
+
+    from .kernel_estimate import trace_kernels
+
+    model = build_meta(name, float_bits, **overrides).eval()
+    dtype = next(model.parameters()).dtype
+    samples = int(round(seconds * SAMPLE_RATE))
+    return trace_kernels(model, torch.empty(1, samples, device="meta", dtype=dtype))
+
+
 def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
             estimate: str) -> dict:
     c = item.config

@@ -1,4 +1,7 @@
 """Hardware catalogs: the shipped ones load, and every malformed one is one clear error."""
+import os
+import time
+
 import pytest
 
 from profiler.catalog import CatalogError, list_catalogs, load_catalog, parse_catalog
@@ -101,7 +104,7 @@ def test_best_time_is_the_fastest_of_at_least_three_runs():
 def test_calibrate_writes_a_catalog_that_loads(cli, tmp_path):
     out = tmp_path / "here.yaml"
     result = cli("calibrate", "--output", out, "--duration", "0.02", "--matrix-size", "128",
-                 "--copy-mb", "8")
+                 "--copy-mb", "8", "--quick")
     assert result.returncode == 0, result.stderr
     catalog = load_catalog(str(out))
     assert catalog.peaks_tera["fp32"] > 0 and catalog.memory_bandwidth_gbs > 0
@@ -112,6 +115,27 @@ def test_calibrate_writes_a_catalog_that_loads(cli, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.startswith("profile-encoder: error: cannot write")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", ["a file", "read-only"])
+def test_calibrate_refuses_an_output_it_cannot_write_before_measuring(cli, tmp_path, where):
+    if where == "a file":
+        (tmp_path / "notes").write_text("x")
+        out, why = tmp_path / "notes" / "x.yaml", "is not a folder"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        folder = tmp_path / "locked"
+        folder.mkdir(mode=0o555)
+        out, why = folder / "x.yaml", "Permission denied"
+    started = time.monotonic()
+    # a long --duration: the refusal must come before the measuring, not after it
+    bad = cli("calibrate", "--output", out, "--duration", "60")
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and why in bad.stderr
+    assert bad.stderr.startswith(f"profile-encoder: error: cannot write {out}")
+    assert time.monotonic() - started < 30
+    assert not out.exists()
 
 
 def test_a_negative_time_per_op_is_an_error():

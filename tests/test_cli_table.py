@@ -118,3 +118,30 @@ def test_latex_says_it_needs_booktabs(cli):
     latex = cli("table", "--format", "latex", "--models", "vanilla").stdout
     first = latex.splitlines()[0]
     assert first.startswith("%") and r"\usepackage{booktabs}" in first
+
+
+@pytest.mark.parametrize("command", [
+    ["table", "--seconds", "1e9"],
+    ["profile", "--model", "vanilla", "--seconds", "1e9"],
+    ["measure", "--models", "vanilla", "--seconds", "1,8767066"],
+])
+def test_a_length_beyond_the_largest_is_one_line_before_any_work(cli, tmp_path, command):
+    result = cli(*command, "--output", tmp_path / "out.txt")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "--seconds: expected at most 8767065.3" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_largest_length_is_where_the_zoo_hubert_stops_fitting_pytorch_sizes():
+    """8767065.3 s gives 438353264 frames, whose 12 x T x T float32 attention scores take
+    just under 2^63 bytes; one frame (320 samples) more and PyTorch refuses the tensor."""
+    from profiler.commands.arguments import MAX_SECONDS
+    from profiler.errors import ProfileError
+    from profiler.table import _profile_meta
+
+    largest = int(round(MAX_SECONDS * 16000))
+    assert 12 * 438353264 ** 2 * 4 < 2 ** 63 <= 12 * 438353265 ** 2 * 4
+    assert _profile_meta("vanilla", largest, 32, {}).totals["macs"] > 0
+    with pytest.raises(ProfileError, match="Storage size calculation overflowed"):
+        _profile_meta("vanilla", largest + 1, 32, {})

@@ -11,9 +11,9 @@ the same argparse option through the same value types (a field's ``kind`` picks
 declare each of their repeated options once in :mod:`models.trainer.cli`.
 
 One function per kind of value: :func:`positive_float`, :func:`positive_int`,
-:func:`non_negative_int`, :func:`comma_list` (the one comma-list parser, by element type)
-and :func:`device_type` (over :func:`profiler.option_values.check_device`, which the trainer
-calls too). A bad value is argparse's one-line error and exit status 2."""
+:func:`non_negative_int`, :func:`one_of`, :func:`comma_list` (the one comma-list parser, by
+element type) and :func:`device_type` (over :func:`profiler.option_values.check_device`,
+which the trainer calls too). A bad value is argparse's one-line error and exit status 2."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,25 @@ def positive_float(text: str) -> float:
     return value
 
 
+# The longest utterance accepted by --seconds: beyond it HuBERT's attention scores (12 heads
+# x T x T float32, T = 1 + (samples - 400) // 320 frames of the zoo's front end at 16 kHz),
+# the largest tensor of any zoo model, exceed the 2^63 - 1 bytes a PyTorch tensor may take
+# (its storage size is a 64-bit integer): isqrt((2^63 - 1) // 48) = 438353264 frames, up to
+# 140273044879 samples. tests/test_cli_table.py profiles the zoo's HuBERT at this length
+# and one frame beyond it.
+MAX_SECONDS = 140273044879 / 16000  # 8767065.3 s, about 101 days
+
+
+def seconds_value(text: str) -> float:
+    """A --seconds value: a positive number up to :data:`MAX_SECONDS`."""
+    value = positive_float(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_SECONDS:.1f} (about 101 days: longer inputs overflow the "
+            f"64-bit size of HuBERT's attention scores), got {text!r}")
+    return value
+
+
 def _whole_number(text: str, minimum: int, wanted: str) -> int:
     try:
         value = int(text)
@@ -51,6 +70,18 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     return _whole_number(text, 0, "a whole number >= 0")
+
+
+def one_of(known: Sequence[str]):
+    """The argparse type of a value among ``known`` (argparse's ``choices``, for the
+    elements of a :func:`comma_list`)."""
+    def parse(text: str) -> str:
+        if text not in known:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {text!r} (choose from {', '.join(known)})")
+        return text
+
+    return parse
 
 
 def parse_value(text: str):
@@ -124,11 +155,11 @@ def add_models_option(parser, help_text: str, default: str = "all") -> None:
 
 
 def add_seconds_option(parser, help_text: str, default=None, several: bool = False) -> None:
-    """``--seconds``: utterance length(s) in seconds, positive; ``several`` takes a comma
-    list (``S[,S...]``)."""
+    """``--seconds``: utterance length(s) in seconds, positive, at most :data:`MAX_SECONDS`;
+    ``several`` takes a comma list (``S[,S...]``)."""
     parser.add_argument("--seconds", default=default, help=help_text,
-                        type=comma_list(positive_float, "positive numbers") if several
-                        else positive_float, metavar="S[,S...]" if several else None)
+                        type=comma_list(seconds_value, "positive numbers") if several
+                        else seconds_value, metavar="S[,S...]" if several else None)
 
 
 def device_type(kinds: Sequence[str] = COMPUTE_DEVICES):

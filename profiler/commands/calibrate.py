@@ -10,9 +10,12 @@ def add_parser(sub) -> None:
         "calibrate", help="measure this machine's peaks and write a catalog",
         description="Measure matrix-multiply throughput per precision this machine runs fast "
                     "(fp32; bf16, fp16 and int8 where they are at least as fast) and memory "
-                    "bandwidth (a large tensor copy), and write them as a catalog usable with "
+                    "bandwidth (a large tensor copy), then the kernels the kernel estimate prices "
+                    "(matrix-multiply efficiency by shape, convolutions, time per element of "
+                    "elementwise, reduction, softmax, normalization and copy kernels), and "
+                    "write them as a catalog usable with "
                     "--catalog FILE.yaml. Each figure is the best of repeated runs and the "
-                    "file says how it was measured. The default run takes a few seconds; a "
+                    "file says how it was measured. The default run takes about half a minute; a "
                     "longer --duration gets closer to the peak on a busy machine.",
     )
     p.add_argument("--output", required=True, metavar="FILE.yaml", help="catalog to write")
@@ -24,28 +27,23 @@ def add_parser(sub) -> None:
     p.add_argument("--copy-mb", type=positive_int, default=DEFAULT_COPY_MB,
                    help=f"MiB copied for the bandwidth (default {DEFAULT_COPY_MB}; keep it "
                         "above the last-level cache)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smaller grid of kernel shapes and sizes (seconds; for tests)")
     add_timing_options(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     import sys
-    from pathlib import Path
 
     from ..calibration import calibrate
-    from ..errors import UsageError
-    from ..files import atomic_write
+    from ..files import atomic_write, check_writable
     from .arguments import use_timing_options
 
-    output = Path(args.output)
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():  # before minutes of measuring, not after
-        raise UsageError(f"cannot write {output}: folder {folder} does not exist")
-    if output.is_dir():
-        raise UsageError(f"cannot write {output}: it is a folder")
+    output = check_writable(args.output)  # before the measuring, not after it
     use_timing_options(args, args.device)
     result = calibrate(args.device, duration_s=args.duration, matrix_size=args.matrix_size,
-                       copy_mb=args.copy_mb, clock=args.clock,
+                       copy_mb=args.copy_mb, clock=args.clock, quick_kernels=args.quick,
                        progress=lambda line: print(line, file=sys.stderr))
     text = result.to_yaml()
     result.catalog()  # what is written must load

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from ..estimator import ESTIMATES
+    from ..estimator import ESTIMATES, KERNEL_ESTIMATES
     from .arguments import (
         add_catalog_option,
         add_deprecated_alias,
@@ -11,7 +11,9 @@ def add_parser(sub) -> None:
         add_models_option,
         add_seconds_option,
         add_timing_options,
+        comma_list,
         non_negative_int,
+        one_of,
         parse_model_list,
         positive_int,
     )
@@ -37,8 +39,13 @@ def add_parser(sub) -> None:
     add_catalog_option(p, default=None, help_default="the shipped one matching the GPU; "
                                                      "none on a CPU, where estimates are then "
                                                      "left out")
-    p.add_argument("--estimate", choices=tuple(ESTIMATES), default="roofline",
-                   help="the estimate to compare with (default roofline, the deployed one)")
+    known = (*ESTIMATES, *KERNEL_ESTIMATES)
+    p.add_argument("--estimate", type=comma_list(one_of(known), "estimates"),
+                   default=["roofline"], metavar="NAME[,NAME...]",
+                   help=f"the estimates to compare with, comma-separated, among {', '.join(known)} "
+                        "(default roofline, the deployed one, a lower bound; kernel: each "
+                        "kernel at its calibrated efficiency, with a catalog from "
+                        "`profile-encoder calibrate`)")
     add_timing_options(p)
     p.add_argument("--output", help="also write the table (markdown) to this file")
     p.add_argument("--deployed", action="store_true",
@@ -56,9 +63,8 @@ def run(args) -> int:
     from tabulate import tabulate
 
     from ..catalog import catalog_for_device_name, load_catalog
-    from ..conventions import get_convention
     from ..errors import UsageError
-    from ..estimator import ESTIMATES, estimate_time
+    from ..estimator import ESTIMATES, KERNEL_ESTIMATES
     from ..files import atomic_write
     from ..measure import (
         build_for_timing,
@@ -68,7 +74,7 @@ def run(args) -> int:
         rank_correlation,
         time_forward,
     )
-    from ..table import profile_zoo_model, resolve_models
+    from ..table import resolve_models
     from .arguments import use_timing_options
 
     if not args.models:
@@ -80,7 +86,7 @@ def run(args) -> int:
     if catalog is None and device.startswith("cuda"):
         name, _, _ = gpu_info()
         catalog = catalog_for_device_name(name or torch.cuda.get_device_name())
-    convention = get_convention("paper" if args.estimate == "paper" else "bayesian-bits")
+    several = len(args.estimate) > 1
     rows, device_name, notes, loads = [], "", set(), []
     if args.deployed and device != "cpu":
         raise UsageError("--deployed runs the packed CPU kernels: use it with --device cpu")
@@ -98,11 +104,11 @@ def run(args) -> int:
             row = {"model": label, "audio_s": seconds, "measured_ms": m.median_s * 1e3,
                    "spread_ms": (max(m.times_s) - min(m.times_s)) * 1e3}
             if catalog is not None:
-                item = profile_zoo_model(name, seconds, convention)
-                estimated = estimate_time(args.estimate, item.profile, catalog,
-                                          convention.columns(item.profile.totals))
-                row["estimated_ms"] = estimated * 1e3
-                row["measured/estimated"] = m.median_s / estimated
+                for estimate in args.estimate:
+                    estimated = _estimated_s(estimate, name, seconds, catalog)
+                    row[f"{estimate}_ms" if several else "estimated_ms"] = estimated * 1e3
+                    row[f"measured/{estimate}" if several else "measured/estimated"] = (
+                        m.median_s / estimated)
             if m.power_w is not None:
                 row["power_w"] = m.power_w
             rows.append(row)
@@ -113,7 +119,10 @@ def run(args) -> int:
     header = (f"Forward pass of one utterance (batch 1) of {lengths} s, on {device_name}; "
               f"median of {args.repeats} after {args.warmup} warm-up passes, {args.clock} clock.")
     if catalog is not None:
-        header += f" Estimate: {ESTIMATES[args.estimate]}, on the {catalog.name} catalog."
+        described = {**ESTIMATES, **KERNEL_ESTIMATES}
+        what = "; ".join((f"{e}: {described[e]}" if several else described[e])
+                         for e in args.estimate)
+        header += f" Estimate{'s' if several else ''}: {what}, on the {catalog.name} catalog."
     else:
         header += " No catalog matches this device: estimates omitted (give --catalog)."
     text = header + "\n\n" + tabulate(
@@ -121,11 +130,13 @@ def run(args) -> int:
         headers=list(rows[0].keys()), tablefmt="github", disable_numparse=True) + "\n"
     if catalog is not None and len(rows) > 1:
         measured = [r["measured_ms"] for r in rows]
-        estimated = [r["estimated_ms"] for r in rows]
-        text += (f"\nAcross the {len(rows)} rows: Spearman rank correlation "
-                 f"{rank_correlation(measured, estimated):.3f}, median relative error "
-                 f"{100 * median_relative_error(measured, estimated):.1f} % "
-                 "(|estimated - measured| / measured).\n")
+        for estimate in args.estimate:
+            estimated = [r[f"{estimate}_ms" if several else "estimated_ms"] for r in rows]
+            which = f", {estimate}" if several else ""
+            text += (f"\nAcross the {len(rows)} rows{which}: Spearman rank correlation "
+                     f"{rank_correlation(measured, estimated):.3f}, median relative error "
+                     f"{100 * median_relative_error(measured, estimated):.1f} % "
+                     "(|estimated - measured| / measured).\n")
     text += f"\nConditions: {loads[0]} at the start, {loads[-1]} at the end.\n"
     for note in sorted(notes):
         text += f"\nnote: {note}\n"
@@ -145,6 +156,22 @@ def _deployed(model, name: str, seconds: float):
         return deploy_for_timing(model, seconds)
     except (ValueError, DeployError) as error:
         raise UsageError(f"--deployed {name}: {error}") from None
+
+
+def _estimated_s(estimate: str, name: str, seconds: float, catalog) -> float:
+    """Seconds by ``estimate`` for zoo model ``name`` on ``seconds`` of audio."""
+    from ..conventions import get_convention
+    from ..estimator import KERNEL_ESTIMATES, estimate_time, op_calls
+    from ..kernel_estimate import kernel_time
+    from ..table import profile_zoo_model, trace_zoo_kernels
+
+    convention = get_convention("paper" if estimate == "paper" else "bayesian-bits")
+    item = profile_zoo_model(name, seconds, convention)
+    if estimate in KERNEL_ESTIMATES:
+        module_calls = sum(row["calls"] for row in item.profile.modules.values())
+        return kernel_time(trace_zoo_kernels(name, seconds), catalog, op_calls(item.profile),
+                           module_calls)
+    return estimate_time(estimate, item.profile, catalog, convention.columns(item.profile.totals))
 
 
 def _cell(value) -> str:

@@ -1,0 +1,162 @@
+"""Measured against estimated forward-pass times on this CPU: the roofline, the kernel-aware
+estimate, and PyTorch's RuntimeEstimator where it runs.
+
+For each thread count: calibrates a catalog on this machine (`profile-encoder calibrate`,
+kernels included), then times the five full-precision zoo models on 1, 10, 30 and 60 s of
+audio (`profile-encoder measure --estimate roofline,kernel`) and compares each time with
+both estimates on the calibrated catalog. Also tries
+``torch.distributed._tools.runtime_estimator.RuntimeEstimator`` in its roofline mode
+(``operator-level-cost-model``) on the same rows, and says why where it cannot run. Writes
+``reports/measured_vs_estimated_cpu.md`` (this script is its one writer) with the
+conditions of the run, and the catalogs beside it
+(``reports/measured_vs_estimated_cpu_<N>threads.yaml``).
+
+One thread is timed on the CPU clock (other processes on a shared machine do not stretch
+it); more threads on the wall clock (a CPU clock would add the threads' times up).
+
+    python benchmarks/bench_estimate.py
+    python benchmarks/bench_estimate.py --threads 1 --seconds 1,10 --preliminary "why"
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the profiler from a checkout that is not installed
+FULL_PRECISION = ("vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn-s",
+                  "sparseformer-sw-s")
+LIMITS = """\
+## What the estimates leave out
+
+- The roofline is the documented lower bound: every multiply-accumulate at the calibrated
+  peak of a large square `torch.mm`, every other op at the copy bandwidth. Convolutions,
+  skinny matrix multiplies (attention with head width 36-64, the T x T products of long
+  inputs), softmax and transcendental elementwise ops run below both on a CPU, and ops
+  without arithmetic (copies, masks) are counted as moving no bytes.
+- The kernel estimate prices each kernel PyTorch dispatches (traced on meta tensors, under
+  `inference_mode`) by its calibrated efficiency: matrix multiplies by a separable model of
+  M, N and K, convolutions as their unfolded matrix multiply times one measured factor
+  (depthwise ones per MAC), the rest per element of their class at their size. It does
+  not model a kernel's strides (a transposed input), the caches a kernel shares with the
+  one before it, or how a fused attention kernel differs from its two products and
+  softmax.
+- The time per op is one figure for every op (measured on a stack of tiny layers).
+- On a shared machine, other processes evict the caches and share the memory bus even
+  when the CPU clock leaves their time out; a quiet machine gives steadier figures.
+"""
+
+
+def run(args: list[str]) -> str:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run([sys.executable, "-m", "profiler", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"profile-encoder {' '.join(args[:1])} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def runtime_estimator_ms(name: str, seconds: float) -> float:
+    """PyTorch's RuntimeEstimator, roofline mode, on zoo model ``name`` under FakeTensorMode
+    (as its documentation prescribes); raises where it cannot run."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.runtime_estimator import RuntimeEstimator
+
+    import models
+    from models.constants import SAMPLE_RATE
+
+    estimator = RuntimeEstimator()
+    with FakeTensorMode():
+        model = models.build(name, seed=0).eval()
+        wave = torch.randn(1, int(round(seconds * SAMPLE_RATE)))
+        with torch.no_grad(), estimator("operator-level-cost-model"):
+            model(wave)
+    return estimator.total_runtime
+
+
+def runtime_estimator_section(rows: list[tuple[str, float]]) -> list[str]:
+    lines = ["## PyTorch's RuntimeEstimator (roofline mode)", ""]
+    try:
+        values = [(name, seconds, runtime_estimator_ms(name, seconds)) for name, seconds in rows]
+    except Exception as error:  # its own refusal, reported as it says it
+        text = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        return lines + [
+            f"Not run on this CPU: `{type(error).__name__}: {text}`. Its roofline takes the peak "
+            "and the memory bandwidth from `torch._inductor.utils.get_device_tflops` and "
+            "`get_gpu_dram_gbps`, which read a CUDA device; it has no CPU figures (and no "
+            "way to pass a catalog). On a machine with a GPU this section lists its "
+            "estimates for the same rows.", ""]
+    lines += ["| model | audio_s | RuntimeEstimator_ms |", "|---|---|---|"]
+    lines += [f"| {n} | {s:g} | {ms:.3f} |" for n, s, ms in values]
+    return lines + [""]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", default="1,10,30,60", help="audio lengths (1,10,30,60)")
+    parser.add_argument("--models", default=",".join(FULL_PRECISION))
+    parser.add_argument("--threads", default="1,2", help="torch thread counts (1,2)")
+    parser.add_argument("--duration", default="1", help="calibration seconds per figure (1)")
+    parser.add_argument("--repeats", default="3")
+    parser.add_argument("--preliminary", metavar="WHY",
+                        help="mark the report preliminary, saying why")
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "reports" / "measured_vs_estimated_cpu.md")
+    args = parser.parse_args()
+
+    import torch
+
+    from profiler.calibration import cpu_name
+    from profiler.files import atomic_write, check_writable
+
+    check_writable(args.out)
+    sections = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        clock = "cpu" if threads == 1 else "wall"
+        catalog = args.out.with_name(f"{args.out.stem}_{threads}threads.yaml")
+        run(["calibrate", "--output", str(catalog), "--clock", clock, "--duration",
+             args.duration, "--threads", str(threads)])
+        load_before = os.getloadavg()
+        table = run(["measure", "--models", args.models, "--seconds", args.seconds, "--device",
+                     "cpu", "--catalog", str(catalog), "--clock", clock, "--warmup", "1",
+                     "--repeats", args.repeats, "--threads", str(threads),
+                     "--estimate", "roofline,kernel"])
+        load_after = os.getloadavg()
+        print(table)
+        sections += [
+            f"## {threads} thread{'s' if threads > 1 else ''}, {clock} clock", "",
+            f"- Load average before the timings: {load_before[0]:.2f} (1 min), "
+            f"{load_before[1]:.2f} (5 min); after: {load_after[0]:.2f}, {load_after[1]:.2f}.",
+            f"- Catalog: calibrated in the same run, `{os.path.relpath(catalog, ROOT)}` "
+            "(each figure with how it was measured).", "", table.rstrip(), ""]
+    rows = [(name, float(s)) for name in args.models.split(",") for s in args.seconds.split(",")]
+    lines = ["# Measured against estimated forward-pass times on this CPU", ""]
+    if args.preliminary:
+        lines += [f"**Preliminary:** {args.preliminary}", ""]
+    lines += [
+        "Written by `python benchmarks/bench_estimate.py` (see its docstring to rerun).",
+        "Estimates: `roofline` (the deployed roofline, a lower bound) and `kernel` (each "
+        "kernel at its calibrated efficiency; see `profiler/kernel_estimate.py`).",
+        "",
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores visible; Linux "
+        f"{platform.release()}; Python {platform.python_version()}, torch {torch.__version__}. "
+        "One thread is timed on the CPU clock (this process's CPU time: other processes "
+        "do not add to it), more threads on the wall clock.",
+        "",
+        *sections,
+        *runtime_estimator_section(rows),
+        LIMITS,
+    ]
+    atomic_write(args.out, "\n".join(lines))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Measuring the kernels section of a catalog: what the kernel-aware estimate
+(:mod:`profiler.kernel_estimate`) needs beyond a peak and a bandwidth.
+
+- ``matmul``: ``torch.mm`` efficiency (fraction of the catalog's fp32 peak; into a result
+  allocated once, since writing a fresh result is priced as ``output``) as each of M, N
+  and K sweeps ``sizes`` with the other two at the reference size (the middle of
+  ``sizes``); ``reference_efficiency`` is the efficiency at the reference cube.
+- ``conv1d_factor``: a dense ``conv1d`` (the front end's shape class: 256 channels in and
+  out, kernel 3) against the matrix multiply of its unfolded input;
+  ``depthwise_conv1d_ns_per_mac``: a depthwise ``conv1d`` (256 channels, kernel 15).
+- ``per_element_ns``: nanoseconds per element of each kernel class at each of ``elements``
+  (a small tensor, cached; a large one, from memory): plain arithmetic (``a + b``),
+  transcendental (GELU), reduction (a sum over rows of 256), softmax and layer norm over
+  rows of 256, copy (a transposing ``contiguous``), output (a fresh tensor filled: the
+  allocation and first touch every kernel's result pays).
+- ``op_us``: the fixed time of an op called as a function (a stack of tiny LayerNorm,
+  Linear and GELU calls on 8 features, per op the analyzer counts);
+  ``module_overhead_us``: what calling an ``nn.Module`` adds to its ops (hooks, Python
+  calls): the same stack as modules, minus the functions, per module call.
+
+Every figure is timed as :mod:`profiler.calibration` times its own (the best of repeated
+runs), which passes its timing function in.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+FULL = {"sizes": [16, 64, 256, 1024, 4096], "elements": [2 ** 14, 2 ** 18, 2 ** 23],
+        "conv_length": 1024}
+QUICK = {"sizes": [16, 64, 256], "elements": [2 ** 12, 2 ** 16], "conv_length": 128}
+
+
+def measure_kernels(device: str, seconds: Callable[[Callable[[], object]], float],
+                    peak_fp32_tera: float, *, quick: bool = False,
+                    say: Callable[[str], None] = lambda line: None) -> tuple[dict, str]:
+    """(the catalog's ``kernels`` section, how it was measured); ``seconds(fn)`` times a
+    call (the calibration's best of repeated runs)."""
+    import torch
+    import torch.nn.functional as F
+
+    plan = QUICK if quick else FULL
+    generator = torch.Generator().manual_seed(0)
+    peak = peak_fp32_tera * 1e12
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=generator).to(device)
+
+    def matmul_efficiency(m: int, n: int, k: int) -> float:
+        # into a result allocated once: the arithmetic alone, the output priced apart
+        a, b, out = rand(m, k), rand(k, n), torch.empty(m, n, device=device)
+        return 2 * m * n * k / seconds(lambda: torch.mm(a, b, out=out)) / peak
+
+    sizes = plan["sizes"]
+    reference = sizes[len(sizes) // 2]
+    sweeps = {"m": [], "n": [], "k": []}
+    for size in sizes:
+        sweeps["m"].append(matmul_efficiency(size, reference, reference))
+        sweeps["n"].append(matmul_efficiency(reference, size, reference))
+        sweeps["k"].append(matmul_efficiency(reference, reference, size))
+    at_reference = sweeps["m"][len(sizes) // 2]
+    section = {"matmul": {"sizes": sizes, "reference_efficiency": at_reference,
+                          **{d: [round(v, 4) for v in values] for d, values in sweeps.items()}}}
+    say(f"matrix multiply efficiency at {reference}^3: {at_reference:.3g} of the fp32 peak")
+
+    from .kernel_estimate import matmul_efficiency as modelled
+
+    channels, length = 256, plan["conv_length"]
+    x, w = rand(1, channels, length), rand(channels, channels, 3)
+    conv_s = seconds(lambda: F.conv1d(x, w, padding=1))
+    conv_efficiency = 2 * length * channels * channels * 3 / conv_s / peak
+    section["conv1d_factor"] = conv_efficiency / modelled(section, length, channels,
+                                                         channels * 3)
+    dw = rand(channels, 1, 15)
+    dw_s = seconds(lambda: F.conv1d(x, dw, padding=7, groups=channels))
+    section["depthwise_conv1d_ns_per_mac"] = dw_s / (channels * length * 15) * 1e9
+    say(f"conv1d: {section['conv1d_factor']:.3g} of the matrix multiply model; depthwise "
+        f"{section['depthwise_conv1d_ns_per_mac']:.3g} ns per MAC")
+
+    section["op_us"], section["module_overhead_us"] = _call_overheads_us(device, seconds)
+    say(f"time per op: {section['op_us']:.3g} us, per module call: "
+        f"{section['module_overhead_us']:.3g} us")
+
+    per_element = {"elements": plan["elements"]}
+    for name, make in _ELEMENT_KERNELS.items():
+        per_element[name] = []
+        for elements in plan["elements"]:
+            call = make(rand(elements // 256, 256), rand(elements // 256, 256))
+            per_element[name].append(seconds(call) / elements * 1e9)
+    section["per_element_ns"] = per_element
+    say("ns per element (small, large): " + ", ".join(
+        f"{name} {values[0]:.3g}/{values[-1]:.3g}" for name, values in per_element.items()
+        if name != "elements"))
+    how = (f"torch.mm efficiency sweeping M, N, K over {sizes} (others at "
+           f"{reference}); conv1d of {channels} channels x {length} (kernel 3; depthwise "
+           f"kernel 15); per element: a + b, GELU, sum, softmax, layer_norm over rows of 256, "
+           f"transposing copy, at {plan['elements']} elements")
+    return _rounded(section), how
+
+
+def _call_overheads_us(device: str, seconds) -> tuple[float, float]:
+    """(time per op called as a function, time a module call adds), in microseconds."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    layers = 32
+    model = nn.Sequential(*[nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8), nn.GELU())
+                            for _ in range(layers)]).eval().to(device)
+    x = torch.randn(1, 8, device=device)
+    blocks = list(model)
+
+    def modules():
+        with torch.inference_mode():
+            model(x)
+
+    def functions():
+        with torch.inference_mode():
+            h = x
+            for norm, linear, _ in blocks:
+                h = F.gelu(F.linear(F.layer_norm(h, norm.normalized_shape, norm.weight,
+                                                 norm.bias, norm.eps), linear.weight,
+                                    linear.bias))
+
+    from .analyzer import profile
+    from .estimator import op_calls
+
+    ops = op_calls(profile(model, x))
+    calls = 1 + layers * 4  # the outer Sequential, and per layer a Sequential and 3 layers
+    by_function = seconds(functions)
+    return (by_function / ops * 1e6,
+            max(seconds(modules) - by_function, 0.0) / calls * 1e6 or 1e-3)
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _plain(a, b):
+    return lambda: a + b
+
+
+def _transcendental(a, b):
+    import torch.nn.functional as F
+
+    return lambda: F.gelu(a)
+
+
+def _reduction(a, b):
+    return lambda: a.sum(-1)
+
+
+def _softmax(a, b):
+    return lambda: a.softmax(-1)
+
+
+def _norm(a, b):
+    import torch.nn.functional as F
+
+    return lambda: F.layer_norm(a, a.shape[-1:])
+
+
+def _copy(a, b):
+    return lambda: a.t().contiguous()
+
+
+def _output(a, b):
+    import torch
+
+    return lambda: torch.empty_like(a).fill_(1.0)
+
+
+# one per class of profiler.catalog.ELEMENT_CLASSES, in its order
+_ELEMENT_KERNELS = {"plain": _plain, "transcendental": _transcendental,
+                    "reduction": _reduction, "softmax": _softmax, "norm": _norm, "copy": _copy,
+                    "output": _output}

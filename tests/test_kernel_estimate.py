@@ -1,0 +1,157 @@
+"""The kernel-aware estimate: kernels traced with their shapes, priced by hand from a catalog's
+kernels section; the section validated; calibrate writes one and measure compares with it."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from profiler.catalog import CatalogError, load_catalog, parse_catalog
+from profiler.kernel_estimate import Kernel, kernel_seconds, kernel_time, trace_kernels
+
+# fp32 peak 1 T operations/s; efficiency 0.5 at every size but M = 10 (0.25) and K = 1000
+# (0.125, interpolated in log size below it); per element 1 ns for small tensors, 4 for large.
+KERNELS = """
+name: Test CPU
+kind: cpu
+memory_bandwidth_gbs: 10
+peaks: {fp32: 1}
+op_overhead_us: 20
+kernels:
+  matmul:
+    sizes: [10, 100, 1000]
+    reference_efficiency: 0.5
+    m: [0.25, 0.5, 0.5]
+    n: [0.5, 0.5, 0.5]
+    k: [0.5, 0.5, 0.125]
+  conv1d_factor: 0.5
+  depthwise_conv1d_ns_per_mac: 3
+  op_us: 2
+  module_overhead_us: 5
+  per_element_ns:
+    elements: [1000, 1000000]
+    plain: [1, 4]
+    transcendental: [2, 8]
+    reduction: [1, 4]
+    softmax: [3, 12]
+    norm: [2, 8]
+    copy: [1, 4]
+    output: [0.5, 2]
+"""
+
+
+def catalog():
+    return parse_catalog(KERNELS, source="k.yaml", key="k")
+
+
+def test_each_kernel_is_priced_by_its_kind_and_shape():
+    c = catalog()
+    # 2 x 100^3 operations at 0.5 x 1e12: 4 us
+    assert kernel_seconds(Kernel("mm", "matmul", (1, 100, 100, 100)), c) == pytest.approx(4e-6)
+    # M = 10: 0.25 x 0.5 x 0.5 / 0.5^2 = 0.25 of the peak, 8 batches
+    assert kernel_seconds(Kernel("bmm", "matmul", (8, 10, 100, 100)), c) == pytest.approx(
+        8 * 2 * 10 * 100 * 100 / 0.25e12)
+    # K = sqrt(100 x 1000) is halfway in log size: efficiency (0.5 + 0.125) / 2
+    k = round((100 * 1000) ** 0.5)
+    assert kernel_seconds(Kernel("mm", "matmul", (1, 100, 100, k)), c) == pytest.approx(
+        2 * 100 * 100 * k / (0.3125e12), rel=1e-3)
+    # a dense convolution at the conv factor times its matrix multiply's efficiency
+    assert kernel_seconds(Kernel("conv1d", "conv", (1, 100, 100, 100)), c) == pytest.approx(8e-6)
+    assert kernel_seconds(Kernel("conv1d", "depthwise", (1000,)), c) == pytest.approx(3e-6)
+    # per element: 1 ns below 1000 elements, 4 ns above 1e6, log-linear between
+    assert kernel_seconds(Kernel("add", "plain", (500,)), c) == pytest.approx(500e-9)
+    assert kernel_seconds(Kernel("gelu", "transcendental", (10 ** 7,)), c) == pytest.approx(
+        10 ** 7 * 8e-9)
+    assert kernel_seconds(Kernel("softmax", "softmax", (31623,)), c) == pytest.approx(
+        31623 * 7.5e-9, rel=1e-3)
+    # fused attention's scores at the cached (smallest size's) rate, however many
+    assert kernel_seconds(Kernel("sdpa", "cached-softmax", (10 ** 7,)), c) == pytest.approx(
+        10 ** 7 * 3e-9)
+    assert kernel_seconds(Kernel("mm", "output", (10 ** 6,)), c) == pytest.approx(2e-3)
+    assert kernel_seconds(Kernel("view", "view", ()), c) == 0
+    # plus the kernels section's 2 us per op counted and 5 us per module call (the
+    # roofline's op_overhead_us, 20, is not used)
+    kernels = [Kernel("add", "plain", (500,)), Kernel("view", "view", ())]
+    assert kernel_time(kernels, c, op_calls=3, module_calls=2) == pytest.approx(
+        500e-9 + 6e-6 + 10e-6)
+
+
+def test_a_catalog_without_kernels_is_refused_by_name():
+    with pytest.raises(CatalogError, match="kernels section"):
+        kernel_time([], load_catalog("epyc-7763"), 1)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 32)
+        self.norm = nn.LayerNorm(32)
+        self.depthwise = nn.Conv1d(32, 32, 5, padding=2, groups=32)
+        self.conv = nn.Conv1d(32, 8, 3)
+
+    def forward(self, x):  # x: (batch 2, time 10, 16)
+        h = self.norm(F.gelu(self.proj(x)))
+        scores = torch.matmul(h, h.transpose(1, 2)).softmax(-1)  # (2, 10, 10)
+        h = (scores @ h).transpose(1, 2)  # (2, 32, 10)
+        attended = F.scaled_dot_product_attention(x[:, None], x[:, None], x[:, None])
+        return self.conv(self.depthwise(h)), attended
+
+
+def test_the_trace_names_every_kernel_with_its_shape():
+    kernels = trace_kernels(Block().to("meta"), torch.empty(2, 10, 16, device="meta"))
+    found = [(k.op, k.kind, k.dims) for k in kernels if k.kind != "view"]
+    assert found == [
+        ("linear", "matmul", (1, 20, 32, 16)),       # M = 2 x 10 rows
+        ("linear", "output", (640,)),
+        ("gelu", "transcendental", (640,)),
+        ("layer_norm", "norm", (640,)),
+        ("matmul", "matmul", (2, 10, 10, 32)),
+        ("matmul", "output", (200,)),
+        ("softmax", "softmax", (200,)),
+        ("matmul", "matmul", (2, 10, 32, 10)),
+        ("matmul", "output", (640,)),
+        ("scaled_dot_product_attention", "matmul", (2, 10, 10, 16)),
+        ("scaled_dot_product_attention", "matmul", (2, 10, 16, 10)),
+        ("scaled_dot_product_attention", "cached-softmax", (200,)),
+        ("scaled_dot_product_attention", "output", (320,)),
+        ("conv1d", "depthwise", (2 * 32 * 10 * 5,)),  # MACs: outputs x kernel
+        ("conv1d", "output", (640,)),
+        ("conv1d", "conv", (1, 16, 8, 96)),          # 2 x 8 positions, 32 x 3 per output
+        ("conv1d", "output", (128,)),
+    ]
+
+
+@pytest.mark.parametrize("field, text", [
+    ("kernels.matmul.sizes", "sizes: [100, 10, 1000]"),
+    ("kernels.matmul.m", "m: [0.25, 0.5]"),
+    ("kernels.matmul.k[2]", "k: [0.5, 0.5, -1]"),
+    ("kernels.per_element_ns", "    copy: [1, 4]\n"),
+])
+def test_a_malformed_kernels_section_names_the_field(field, text):
+    if field == "kernels.per_element_ns":
+        bad = KERNELS.replace(text, "")
+    else:
+        key = text.split(":")[0]
+        line = next(line for line in KERNELS.splitlines() if line.strip().startswith(key + ":"))
+        bad = KERNELS.replace(line, "    " + text)
+    with pytest.raises(CatalogError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        parse_catalog(bad, source="k.yaml", key="k")
+
+
+def test_calibrate_quick_writes_kernels_and_measure_compares_both_estimates(cli, tmp_path):
+    out = tmp_path / "cpu.yaml"
+    made = cli("calibrate", "--output", out, "--duration", "0.02", "--matrix-size", "128",
+               "--copy-mb", "8", "--quick", "--threads", "1")
+    assert made.returncode == 0, made.stderr
+    kernels = load_catalog(str(out)).kernels
+    assert kernels["matmul"]["sizes"] == [16, 64, 256]
+    assert set(kernels["per_element_ns"]) == {"elements", "plain", "transcendental",
+                                              "reduction", "softmax", "norm", "copy", "output"}
+    assert kernels["op_us"] > 0 and kernels["module_overhead_us"] > 0
+    result = cli("measure", "--models", "sparseformer-sw-s", "--seconds", "0.5,1", "--warmup",
+                 "0", "--repeats", "1", "--device", "cpu", "--threads", "1", "--catalog", out,
+                 "--estimate", "roofline,kernel")
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if "measured_ms" in line)
+    assert "roofline_ms" in header and "measured/kernel" in header
+    assert result.stdout.count("Spearman rank correlation") == 2
+    assert "rows, kernel: Spearman" in result.stdout
