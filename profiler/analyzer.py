@@ -32,6 +32,7 @@ from .errors import ProfileError
 from .memory import MemoryTracker
 from .module_tracking import ModuleStack
 from .op_counter import OpCounter
+from .option_values import check_mode
 from .result import ModuleTally, OperatorTally, Profile, TrainingCounts
 
 __all__ = ["profile", "ProfileError"]
@@ -62,8 +63,7 @@ def profile(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"profile() needs an nn.Module, got {type(model).__name__}")
-    if mode not in train_step.MODES:
-        raise ValueError(f"mode must be one of {', '.join(train_step.MODES)}, got {mode!r}")
+    check_mode(mode)
     train = mode == "train"
     device = torch.device(device)
     args = inputs if isinstance(inputs, tuple) else (inputs,)

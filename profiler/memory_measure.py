@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .train_step import MODES, roots
+from .option_values import check_mode
+from .train_step import roots
 
 __all__ = ["measured_peak"]
 
@@ -28,8 +29,7 @@ __all__ = ["measured_peak"]
 def measured_peak(model: nn.Module, inputs: Any, *, mode: str = "inference") -> dict:
     """``{"resident_bytes", "growth_bytes", "peak_bytes"}`` of one CPU forward
     (``mode="inference"``, under ``no_grad``) or one training step (``mode="train"``)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    check_mode(mode)
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     tensors = [*model.parameters(), *model.buffers(),
                *(a for a in args if isinstance(a, torch.Tensor))]

@@ -15,6 +15,13 @@ COMPUTE_DEVICES = ("cpu", "cuda")
 PROFILE_MODES = ("inference", "train")
 
 
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`PROFILE_MODES`, else a ``ValueError`` naming them."""
+    if mode not in PROFILE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(PROFILE_MODES)}, got {mode!r}")
+    return mode
+
+
 def split_list(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``: blanks dropped, order kept (may be empty)."""
     return [part.strip() for part in text.split(",") if part.strip()]

@@ -13,6 +13,7 @@ from .catalog import Catalog
 from .conventions import Convention, precision_label
 from .errors import UsageError
 from .estimator import describe_estimate, estimate_time
+from .option_values import split_list
 from .result import Profile
 
 
@@ -133,10 +134,7 @@ def resolve_models(spec: Optional[Sequence[str]]) -> list[str]:
         return known
     chosen = []
     for item in spec:
-        for name in item.split(","):
-            name = name.strip()
-            if not name:
-                continue
+        for name in split_list(item):
             if name == "all":
                 chosen.extend(known)
             elif name not in known:

@@ -30,12 +30,10 @@ import torch
 from torch import nn
 
 from .errors import ProfileError
-from .option_values import PROFILE_MODES
 
 __all__ = ["GraphTagger", "NodeOwners", "roots", "ADAMW_FLOPS_PER_PARAMETER",
-           "ADAMW_STATE_TENSORS", "ADAMW_STEP_BYTES", "MODES"]
+           "ADAMW_STATE_TENSORS", "ADAMW_STEP_BYTES"]
 
-MODES = PROFILE_MODES
 NODE_KEY = "profiler.module"
 
 # torch.optim.AdamW's update of one element (no amsgrad; bias corrections are per tensor):

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from profiler.option_values import split_list
+
 from ...quantization import Quantization
 from ..errors import DataError
 
@@ -41,7 +43,7 @@ def parse_chain(text: str) -> List[Quantization]:
     Every stage must lower (or keep) both bit-widths and lower at least one: a student is
     never wider than its teacher."""
     try:
-        stages = [Quantization.parse(part) for part in text.split(",") if part.strip()]
+        stages = [Quantization.parse(part) for part in split_list(text)]
     except ValueError as error:
         raise DataError(str(error)) from None
     if len(stages) < 2:
