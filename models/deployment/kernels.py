@@ -23,6 +23,9 @@ SOURCES = [Path(__file__).with_name("csrc") / name
 PATHS = {"portable": 1, "avx2": 2, "avx512": 3}
 PATH_ENV = "BINARY_KERNEL_PATH"
 XOR, AND = 0, 1  # signed x signed, {0, 1} x signed
+CXX_FLAGS = ["-O3", "-std=c++17", "-ffp-contract=off"]
+OPENMP_FLAGS = (["-fopenmp"] if "parallel backend: OpenMP" in torch.__config__.parallel_info()
+                else [])
 
 _lock = threading.Lock()
 _extension = None
@@ -51,21 +54,24 @@ def _build():
 
     try:
         # -ffp-contract=off: the fused epilogue rounds product and sum apart, as torch does.
-        return cpp_extension.load(name=f"encoder_binary_kernels_{_source_digest()}",
+        # -fopenmp: ATen's parallel_for is an inline OpenMP region in the headers; compiled
+        # without it, the pragma is dropped and every product runs on one thread.
+        return cpp_extension.load(name=f"encoder_binary_kernels_{_build_digest()}",
                                   sources=[str(path) for path in SOURCES],
-                                  extra_cflags=["-O3", "-std=c++17", "-ffp-contract=off"],
+                                  extra_cflags=[*CXX_FLAGS, *OPENMP_FLAGS],
+                                  extra_ldflags=OPENMP_FLAGS,
                                   verbose=False)
     except (RuntimeError, OSError, ImportError) as error:
         last = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise DeployError(f"could not build the packed kernels with g++/ninja: {last}") from None
 
 
-def _source_digest() -> str:
-    """A short hash of the sources: the extension's name carries it, so checkouts with
-    different kernel sources never rebuild over one another in torch's shared cache."""
+def _build_digest() -> str:
+    """A short hash of the sources and flags: the extension's name carries it, so checkouts
+    with different kernels never rebuild over one another in torch's shared cache."""
     import hashlib
 
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(" ".join(CXX_FLAGS + OPENMP_FLAGS).encode())
     for path in SOURCES:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
