@@ -235,7 +235,56 @@ def calibrate(device: str = "cpu", *, duration_s: float = DEFAULT_DURATION_S,
                                               quick=quick_kernels, say=say)
         result.sources["kernels"] = (f"{how}; best of runs over {duration_s / 4:g} s each, "
                                      f"{clock} clock")
+        if "int1" in result.peaks_tera:
+            result.kernels["packed"], how = _calibrate_packed(
+                seconds, result.peaks_tera["int1"] * 1e12, quick_kernels)
+            result.sources["kernels"] += f"; packed: {how}"
     return result
+
+
+def _calibrate_packed(seconds, peak_int1: float, quick: bool) -> tuple[dict, str]:
+    """The kernels section's ``packed`` part, for deployed models: the packed product's
+    efficiency (of the ``int1`` peak) as M, N and K (bits) sweep the float sizes with the
+    others at the reference, packing's nanoseconds per value (rows of 256 with their
+    offset) at the float element sizes, the packed depthwise convolution's per MAC."""
+    import torch
+
+    from models.deployment import kernels
+
+    from .kernel_calibration import FULL, QUICK, _rounded
+
+    plan = QUICK if quick else FULL
+    generator = torch.Generator().manual_seed(0)
+
+    def efficiency(m: int, n: int, k: int) -> float:
+        a = kernels.pack_rows(torch.randn((1, m, k), generator=generator))
+        b = kernels.pack_rows(torch.randn((1, n, k), generator=generator))
+        return 2 * m * n * k / seconds(lambda: kernels.binary_matmul(a, b, k)) / peak_int1
+
+    sizes = plan["sizes"]
+    reference = sizes[len(sizes) // 2]
+    table = {"sizes": sizes, "m": [], "n": [], "k": []}
+    for size in sizes:
+        table["m"].append(efficiency(size, reference, reference))
+        table["n"].append(efficiency(reference, size, reference))
+        table["k"].append(efficiency(reference, reference, size))
+    table["reference_efficiency"] = table["m"][len(sizes) // 2]
+    packing = []
+    offset = torch.randn(256, generator=generator)
+    for elements in plan["elements"]:
+        x = torch.randn((elements // 256, 256), generator=generator)
+        packing.append(seconds(lambda: kernels.pack_rows(x, offset)) / elements * 1e9)
+    channels, length, width = 256, plan["conv_length"], 15
+    bits = kernels.pack_rows(torch.randn((channels, length + width - 1), generator=generator))
+    weights = kernels.pack_rows(torch.randn((channels, width), generator=generator)).view(-1)
+    depthwise_s = seconds(lambda: kernels.binary_depthwise(bits, None, weights, width, 1,
+                                                           length))
+    section = {"matmul": table, "elements": plan["elements"], "packing_ns": packing,
+               "depthwise_ns_per_mac": depthwise_s / (channels * length * width) * 1e9}
+    how = (f"models.deploy's packed product sweeping M, N, K (bits) over {sizes} (others at "
+           f"{reference}); packing rows of 256 at {plan['elements']} values; packed depthwise "
+           f"convolution of {channels} channels x {length}, kernel {width}")
+    return _rounded(section), how
 
 
 def _calibrate_int1(result: "Calibration", n: int, duration_s: float, timer, say) -> None:

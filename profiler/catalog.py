@@ -171,7 +171,9 @@ def _check_kernels(kernels, fail, positive) -> None:
     ``k``, an efficiency at each size; ``reference_efficiency``), ``conv1d_factor``,
     ``depthwise_conv1d_ns_per_mac``, ``op_us``, ``module_overhead_us`` and
     ``per_element_ns`` (``elements``, increasing whole numbers, and for each of
-    :data:`ELEMENT_CLASSES` nanoseconds at each), all > 0."""
+    :data:`ELEMENT_CLASSES` nanoseconds at each), all > 0; optionally ``packed``, the
+    deployed kernels' figures: ``matmul`` as above, ``elements`` with ``packing_ns`` at each,
+    and ``depthwise_ns_per_mac``."""
     if not isinstance(kernels, dict):
         raise fail("kernels", "a mapping", kernels)
 
@@ -194,12 +196,23 @@ def _check_kernels(kernels, fail, positive) -> None:
         for i, v in enumerate(values):
             positive(f"{where}[{i}]", v)
 
-    matmul = entry(kernels, "matmul", "kernels")
-    count = increasing(entry(matmul, "sizes", "kernels.matmul"), "kernels.matmul.sizes")
-    for dim in ("m", "n", "k"):
-        series(entry(matmul, dim, "kernels.matmul"), count, f"kernels.matmul.{dim}")
-    positive("kernels.matmul.reference_efficiency",
-             entry(matmul, "reference_efficiency", "kernels.matmul"))
+    def matmul_table(section, where: str) -> None:
+        matmul = entry(section, "matmul", where)
+        where = f"{where}.matmul"
+        count = increasing(entry(matmul, "sizes", where), f"{where}.sizes")
+        for dim in ("m", "n", "k"):
+            series(entry(matmul, dim, where), count, f"{where}.{dim}")
+        positive(f"{where}.reference_efficiency", entry(matmul, "reference_efficiency", where))
+
+    matmul_table(kernels, "kernels")
+    if "packed" in kernels:
+        packed = kernels["packed"]
+        matmul_table(packed, "kernels.packed")
+        count = increasing(entry(packed, "elements", "kernels.packed"),
+                           "kernels.packed.elements")
+        series(entry(packed, "packing_ns", "kernels.packed"), count, "kernels.packed.packing_ns")
+        positive("kernels.packed.depthwise_ns_per_mac",
+                 entry(packed, "depthwise_ns_per_mac", "kernels.packed"))
     for name in ("conv1d_factor", "depthwise_conv1d_ns_per_mac", "op_us", "module_overhead_us"):
         positive(f"kernels.{name}", entry(kernels, name, "kernels"))
     per_element = entry(kernels, "per_element_ns", "kernels")

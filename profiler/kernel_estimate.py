@@ -23,6 +23,11 @@ both. Here each kernel gets its own time:
   for writing their result (``output``: allocation and first touch of a fresh tensor);
 - views (``view``, ``transpose``, a ``reshape`` that copies nothing, eval-mode ``dropout``)
   take no kernel time;
+- the packed W1A1 kernels of a deployed model (``models.deploy``; traced as the shape-only
+  operators ``encoder_binary::*`` it runs on meta tensors): a packed product at the
+  calibrated ``int1`` peak times an efficiency of its shape (the same separable model as
+  the float one, measured on the packed kernel), packing per element, the packed depthwise
+  convolution per MAC;
 
 plus a fixed time per op called as a function (``op_us``) for every op the analyzer counts
 and the time a module call adds (``module_overhead_us``) for every module call (the
@@ -49,6 +54,8 @@ _VIEWS = {"view", "transpose", "unsqueeze", "squeeze", "slice", "select", "detac
           "expand", "permute", "t", "alias", "dropout", "_unsafe_view", "unflatten", "flatten",
           "narrow", "split", "chunk", "unbind", "contiguous", "reshape", "empty", "empty_like",
           "lift_fresh", "_reshape_alias"}
+# models.deploy's packed kernels, by the names of their shape-only operators
+_PACKED = {"pack_rows", "binary_matmul", "binary_depthwise"}
 _CLASS_OF = {
     **dict.fromkeys(("gelu", "silu", "glu", "sigmoid", "tanh", "exp", "erf", "log", "rsqrt",
                      "sqrt", "pow", "log_softmax", "softplus", "elu", "sin", "cos"),
@@ -66,9 +73,10 @@ _CLASS_OF = {
 
 @dataclass(frozen=True)
 class Kernel:
-    """One kernel of the pass: ``kind`` is ``matmul`` (``dims`` = batch, M, N, K),
-    ``conv`` / ``depthwise`` (``dims`` = groups, M, N, K per group; MACs for depthwise),
-    ``view``, or an element class (``dims`` = elements)."""
+    """One kernel of the pass: ``kind`` is ``matmul`` or ``packed-matmul`` (``dims`` =
+    batch, M, N, K; K in bits for a packed one), ``conv`` / ``depthwise`` /
+    ``packed-depthwise`` (``dims`` = groups, M, N, K per group; MACs for depthwise ones),
+    ``view``, or an element class (``dims`` = elements; ``packing`` among them)."""
     op: str
     kind: str
     dims: tuple[int, ...]
@@ -102,12 +110,35 @@ def _matmul_kernels(op: str, name: str, args: Sequence, out) -> list[Kernel]:
     return [Kernel(op, "matmul", (batch, max(m, 1), n, k)), Kernel(op, "output", (out.numel(),))]
 
 
+def _viewable(tensor: torch.Tensor, shape) -> bool:
+    """Whether ``reshape`` to ``shape`` is a view (it copies otherwise). Under
+    ``inference_mode`` its result never says so itself (``_is_view`` is False for every
+    inference tensor), so ask whether ``view`` accepts the input's strides."""
+    try:
+        tensor.view(shape)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _packed_kernels(op: str, name: str, args: Sequence, out) -> list[Kernel]:
+    if name == "pack_rows":  # (rows, K) values in, their bits out
+        return [Kernel(op, "packing", (args[0].numel(),))]
+    written = Kernel(op, "output", (out.numel(),))
+    if name == "binary_matmul":  # (B, M, W) x (B, N, W) over K bits
+        a, b, k = args[0], args[1], args[2]
+        return [Kernel(op, "packed-matmul", (a.size(0), a.size(1), b.size(1), k)), written]
+    return [Kernel(op, "packed-depthwise", (out.numel() * args[2],)), written]
+
+
 def kernels_of(op: str, args: Sequence, kwargs: Mapping, out) -> list[Kernel]:
     """The kernels one dispatched op runs (its name without ``aten.`` and overload)."""
     name = op
     outs = _tensors([out])
     if name in _MATMULS:
         return _matmul_kernels(op, name, args, outs[0])
+    if name in _PACKED:
+        return _packed_kernels(op, name, args, outs[0])
     if name == "scaled_dot_product_attention":
         q, key = args[0], args[1]
         batch, tq, tk, d = _numel(q.shape[:-2]), q.shape[-2], key.shape[-2], q.shape[-1]
@@ -127,7 +158,7 @@ def kernels_of(op: str, args: Sequence, kwargs: Mapping, out) -> list[Kernel]:
         return [Kernel(op, "conv", (groups, positions, w.shape[0] // groups, per_group_k)),
                 written]
     if name in _VIEWS:
-        if name == "reshape" and outs and not outs[0]._is_view():
+        if name == "reshape" and outs and not _viewable(args[0], outs[0].shape):
             return [Kernel(op, "copy", (outs[0].numel(),))]
         if name == "contiguous" and outs and outs[0] is not args[0]:
             return [Kernel(op, "copy", (outs[0].numel(),))]
@@ -174,9 +205,10 @@ def _interpolate(points: Sequence[float], values: Sequence[float], x: float) -> 
     return values[-1]
 
 
-def matmul_efficiency(kernels: Mapping, m: int, n: int, k: int) -> float:
-    """Fraction of the fp32 peak a matrix multiply of M x K by K x N reaches."""
-    table = kernels["matmul"]
+def matmul_efficiency(kernels: Mapping, m: int, n: int, k: int, key: str = "matmul") -> float:
+    """Fraction of the peak a matrix multiply of M x K by K x N reaches (``kernels[key]``:
+    the fp32 one, or the packed one's within the ``packed`` section)."""
+    table = kernels[key]
     sizes, reference = table["sizes"], table["reference_efficiency"]
     value = (_interpolate(sizes, table["m"], m) * _interpolate(sizes, table["n"], n)
              * _interpolate(sizes, table["k"], k) / reference ** 2)
@@ -196,10 +228,28 @@ def kernel_seconds(kernel: Kernel, catalog: Catalog) -> float:
         return 2 * batch * m * n * k / (peak * efficiency)
     if kernel.kind == "depthwise":
         return kernel.dims[0] * table["depthwise_conv1d_ns_per_mac"] * 1e-9
+    if kernel.kind.startswith("packed") or kernel.kind == "packing":
+        return _packed_seconds(kernel, catalog)
     per_element = table["per_element_ns"]
     if kernel.kind == "cached-softmax":
         return kernel.dims[0] * per_element["softmax"][0] * 1e-9
     return kernel.dims[0] * _interpolate(per_element["elements"], per_element[kernel.kind],
+                                         max(kernel.dims[0], 1)) * 1e-9
+
+
+def _packed_seconds(kernel: Kernel, catalog: Catalog) -> float:
+    packed = catalog.kernels.get("packed")
+    if packed is None or "int1" not in catalog.peaks_tera:
+        raise CatalogError(f"{catalog.path or catalog.key}: a deployed model's kernel estimate "
+                           "needs the int1 peak and the packed kernels' figures: run "
+                           "`profile-encoder calibrate` on a machine that builds them")
+    if kernel.kind == "packed-matmul":
+        batch, m, n, k = kernel.dims
+        efficiency = matmul_efficiency(packed, m, n, k, "matmul")
+        return 2 * batch * m * n * k / (catalog.peak("int1") * efficiency)
+    if kernel.kind == "packed-depthwise":
+        return kernel.dims[0] * packed["depthwise_ns_per_mac"] * 1e-9
+    return kernel.dims[0] * _interpolate(packed["elements"], packed["packing_ns"],
                                          max(kernel.dims[0], 1)) * 1e-9
 
 
@@ -221,3 +271,17 @@ def time_by_kind(kernels: Sequence[Kernel], catalog: Catalog) -> Counter:
     for k in kernels:
         split[k.kind] += kernel_seconds(k, catalog)
     return split
+
+
+def model_kernel_time(model: torch.nn.Module, *inputs, catalog: Catalog) -> float:
+    """The kernel estimate of one forward pass of any model, on meta tensors: its kernels
+    traced, and its op and module calls counted by the analyzer (plus the packed kernels
+    of a deployed model, each a call of its own)."""
+    from .analyzer import profile
+    from .estimator import op_calls
+
+    kernels = trace_kernels(model, *inputs)
+    counted = profile(model, *inputs)
+    packed_calls = sum(1 for k in kernels if k.op in _PACKED and k.kind != "output")
+    module_calls = sum(row["calls"] for row in counted.modules.values())
+    return kernel_time(kernels, catalog, op_calls(counted) + packed_calls, module_calls)

@@ -229,6 +229,25 @@ def test_deployed_sparse_attention_masks_as_the_simulation(paths, name, attentio
                                      f"{name} {attention}")
 
 
+def test_a_deployed_model_traces_its_packed_kernels_on_meta(zoo):
+    # bq-vanilla: 12 layers, each 6 binarized Linear layers (q, k, v, out, fc1, fc2) and
+    # the two attention products. 1 s of audio is 49 frames; 12 heads of 64.
+    import copy
+
+    from profiler.kernel_estimate import trace_kernels
+
+    deployed = copy.deepcopy(zoo["bq-vanilla"][1]).to("meta")
+    kernels = trace_kernels(deployed, torch.empty(1, 16000, device="meta"))
+    products = [k.dims for k in kernels if k.kind == "packed-matmul"]
+    assert len(products) == 12 * 8
+    per_layer = set(products[:8])
+    assert per_layer == {(1, 49, 768, 768), (1, 49, 3072, 768), (1, 49, 768, 3072),
+                         (12, 49, 49, 64), (12, 49, 64, 49)}
+    # every product's input is packed once, plus K and V (q, k, v, out, fc1, fc2, Q, K,
+    # P, V)
+    assert sum(k.kind == "packing" for k in kernels) == 12 * 10
+
+
 def test_every_layer_kind_is_packed(zoo):
     kinds = {type(m).__name__ for _, deployed in zoo.values() for m in deployed.modules()}
     assert {"PackedLinear", "PackedPointwiseConv1d", "PackedDepthwiseConv1d",

@@ -37,6 +37,20 @@ kernels:
     copy: [1, 4]
     output: [0.5, 2]
 """
+# The deployed kernels: int1 peak 10 T operations/s, packed efficiency 0.5 everywhere but
+# K = 10 bits (0.25); packing 0.5 ns per value small, 1 ns large; 0.1 ns per depthwise MAC.
+PACKED = KERNELS.replace("peaks: {fp32: 1}", "peaks: {fp32: 1, int1: 10}") + """\
+  packed:
+    matmul:
+      sizes: [10, 100, 1000]
+      reference_efficiency: 0.5
+      m: [0.5, 0.5, 0.5]
+      n: [0.5, 0.5, 0.5]
+      k: [0.25, 0.5, 0.5]
+    elements: [1000, 1000000]
+    packing_ns: [0.5, 1]
+    depthwise_ns_per_mac: 0.1
+"""
 
 
 def catalog():
@@ -73,6 +87,40 @@ def test_each_kernel_is_priced_by_its_kind_and_shape():
     kernels = [Kernel("add", "plain", (500,)), Kernel("view", "view", ())]
     assert kernel_time(kernels, c, op_calls=3, module_calls=2) == pytest.approx(
         500e-9 + 6e-6 + 10e-6)
+
+
+def test_packed_kernels_are_priced_at_the_int1_peak():
+    c = parse_catalog(PACKED, source="k.yaml", key="k")
+    # 2 x 100^3 bit operations at 0.5 x 10e12
+    assert kernel_seconds(Kernel("binary_matmul", "packed-matmul", (1, 100, 100, 100)),
+                          c) == pytest.approx(2 * 100 ** 3 / 5e12)
+    # K = 10 bits: 0.5 x 0.5 x 0.25 / 0.5^2 = 0.25 of the peak, 3 batches
+    assert kernel_seconds(Kernel("binary_matmul", "packed-matmul", (3, 100, 100, 10)),
+                          c) == pytest.approx(3 * 2 * 100 * 100 * 10 / 2.5e12)
+    assert kernel_seconds(Kernel("pack_rows", "packing", (500,)), c) == pytest.approx(250e-9)
+    assert kernel_seconds(Kernel("pack_rows", "packing", (10 ** 7,)), c) == pytest.approx(1e-2)
+    assert kernel_seconds(Kernel("binary_depthwise", "packed-depthwise", (1000,)),
+                          c) == pytest.approx(1e-7)
+    # a catalog calibrated without the packed kernels refuses, saying what to do
+    with pytest.raises(CatalogError, match="calibrate"):
+        kernel_seconds(Kernel("pack_rows", "packing", (500,)), catalog())
+
+
+def test_a_malformed_packed_section_names_the_field():
+    with pytest.raises(CatalogError, match=r"kernels\.packed\.packing_ns"):
+        parse_catalog(PACKED.replace("packing_ns: [0.5, 1]", "packing_ns: [0.5]"),
+                      source="k.yaml", key="k")
+
+
+def test_a_reshape_is_a_copy_only_where_a_view_cannot_be_made():
+    # Under inference_mode no result says whether it is a view: the strides decide.
+    class Reshapes(nn.Module):
+        def forward(self, x):  # (2, 10, 16)
+            return x.reshape(20, 16), x.transpose(1, 2).reshape(2, 160)
+
+    kernels = trace_kernels(Reshapes().to("meta"), torch.empty(2, 10, 16, device="meta"))
+    assert [(k.op, k.kind, k.dims) for k in kernels if k.op == "reshape"] == [
+        ("reshape", "view", ()), ("reshape", "copy", (320,))]
 
 
 def test_a_catalog_without_kernels_is_refused_by_name():

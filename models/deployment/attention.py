@@ -44,7 +44,7 @@ class _PackedCore(nn.Module):
             scores = scores.masked_fill(key_padding_mask[:, None, None, :],
                                         mask_value(scores.dtype))
         probs = torch.softmax(scores, dim=-1)
-        prob_bits = kernels.pack_rows(probs, alpha=float(self.probs_alpha), unsigned=True)
+        prob_bits = kernels.pack_rows(probs, alpha=self.probs_alpha, unsigned=True)
         value_bits = kernels.pack_rows(v.transpose(-2, -1))
         scale = self.probs_alpha * self.value_alpha
         if v.dtype == torch.float32:
@@ -148,7 +148,7 @@ class PackedRelPositionSelfAttention(nn.Module):
         max_len = (self.table_shape[0] + 1) // 2
         if time <= max_len:
             return self.position_words[max_len - time: max_len + time - 1]
-        beyond = torch.arange(time - 1, max_len - 1, -1)
+        beyond = torch.arange(time - 1, max_len - 1, -1, device=self.position_words.device)
         dim = self.table_shape[1]
         offset = self.linear_pos.input_offset
         above = kernels.pack_rows(sinusoids(beyond, dim).to(dtype), offset)

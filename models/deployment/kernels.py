@@ -96,15 +96,20 @@ def path_number(path: Optional[str] = None) -> int:
     return PATHS[name]
 
 
-def pack_rows(x: torch.Tensor, offset: Optional[torch.Tensor] = None, alpha: float = 1.0,
+def pack_rows(x: torch.Tensor, offset: Optional[torch.Tensor] = None, alpha=1.0,
               unsigned: bool = False, path: Optional[str] = None) -> torch.Tensor:
     """(..., K) -> (..., ceil(K / 64)) int64 words of bits: ``x + offset >= 0`` (signed), or
     ``(x + offset) / alpha > 0.5`` (unsigned: BiT's {0, 1} level), or ``x`` itself (bool).
-    float32 rows are compared 8 at a time on the avx2 and avx512 paths."""
+    float32 rows are compared 8 at a time on the avx2 and avx512 paths. ``alpha``: a number
+    or a one-element tensor."""
     lead, width = x.shape[:-1], x.shape[-1]
-    empty = x.new_empty(0) if x.dtype != torch.bool else torch.empty(0)
-    words = extension().pack_rows(x.reshape(-1, width), empty if offset is None else offset,
-                                  float(alpha), unsigned, path_number(path))
+    rows = x.reshape(-1, width)
+    if _on_meta(x, offset):
+        words = torch.ops.encoder_binary.pack_rows(rows, offset, 1.0, unsigned)
+    else:
+        empty = x.new_empty(0) if x.dtype != torch.bool else torch.empty(0)
+        words = extension().pack_rows(rows, empty if offset is None else offset, float(alpha),
+                                      unsigned, path_number(path))
     return words.view(*lead, words.size(-1))
 
 
@@ -116,11 +121,14 @@ def binary_matmul(a: torch.Tensor, b: torch.Tensor, k: int, op: int = XOR,
     With ``scale`` (one value or N) the result is float32 ``products * scale + bias``, made
     in the kernel's pass and rounded as that torch expression is."""
     lead = a.shape[:-2]
-    empty = torch.empty(0)
-    out = extension().binary_matmul(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]),
-                                    k, op, path_number(path),
-                                    empty if scale is None else scale.reshape(-1),
-                                    empty if bias is None else bias)
+    a3, b3 = a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])
+    if _on_meta(a, b):
+        out = torch.ops.encoder_binary.binary_matmul(a3, b3, k, op, scale is not None)
+    else:
+        empty = torch.empty(0)
+        out = extension().binary_matmul(a3, b3, k, op, path_number(path),
+                                        empty if scale is None else scale.reshape(-1),
+                                        empty if bias is None else bias)
     return out.view(*lead, a.size(-2), b.size(-2))
 
 
@@ -128,6 +136,36 @@ def binary_depthwise(x: torch.Tensor, valid: Optional[torch.Tensor], w: torch.Te
                      stride: int, t_out: int, unsigned: bool = False,
                      path: Optional[str] = None) -> torch.Tensor:
     """Packed depthwise convolution: rows (R, W) of channel ``r % C`` -> (R, t_out) int32."""
+    if _on_meta(x, w):
+        return torch.ops.encoder_binary.binary_depthwise(x, w, k, t_out)
     empty = torch.empty(0, dtype=torch.int64)
     return extension().binary_depthwise(x, empty if valid is None else valid, w, k, stride,
                                         t_out, unsigned, path_number(path))
+
+
+# Shapes without arithmetic: on meta tensors the packed layers run as torch operators with
+# only a shape function, so an analysis that traces dispatched ops (the kernel estimate)
+# sees each packed product, packing and depthwise convolution with its shape. Real tensors
+# call the extension directly (no dispatcher overhead per call).
+def _on_meta(*tensors) -> bool:
+    return any(t is not None and t.device.type == "meta" for t in tensors)
+
+
+@torch.library.custom_op("encoder_binary::pack_rows", mutates_args=(), device_types="meta")
+def _pack_rows_shape(rows: torch.Tensor, offset: Optional[torch.Tensor], alpha: float,
+                     unsigned: bool) -> torch.Tensor:
+    return rows.new_empty((rows.size(0), -(-rows.size(1) // 64)), dtype=torch.int64)
+
+
+@torch.library.custom_op("encoder_binary::binary_matmul", mutates_args=(), device_types="meta")
+def _binary_matmul_shape(a: torch.Tensor, b: torch.Tensor, k: int, op: int,
+                         scaled: bool) -> torch.Tensor:
+    dtype = torch.float32 if scaled else torch.int32
+    return a.new_empty((a.size(0), a.size(1), b.size(1)), dtype=dtype)
+
+
+@torch.library.custom_op("encoder_binary::binary_depthwise", mutates_args=(),
+                         device_types="meta")
+def _binary_depthwise_shape(x: torch.Tensor, w: torch.Tensor, k: int,
+                            t_out: int) -> torch.Tensor:
+    return x.new_empty((x.size(0), t_out), dtype=torch.int32)

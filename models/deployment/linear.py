@@ -111,7 +111,7 @@ class PackedLinear(_PackedWeights):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
-        bits = kernels.pack_rows(x, self.input_offset, float(self.input_alpha),
+        bits = kernels.pack_rows(x, self.input_offset, self.input_alpha,
                                  self.unsigned_input)
         out = self._product(bits.reshape(-1, bits.size(-1)), x.dtype, self.bias)
         return out.view(*lead, self.out_features)
@@ -130,7 +130,7 @@ class PackedPointwiseConv1d(_PackedWeights):
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         frames = x.transpose(1, 2)
         batch, time, _ = frames.shape
-        bits = kernels.pack_rows(frames, self.input_offset, float(self.input_alpha),
+        bits = kernels.pack_rows(frames, self.input_offset, self.input_alpha,
                                  self.unsigned_input)
         out = self._product(bits.reshape(batch * time, -1), x.dtype, self.bias)
         out = out.view(batch, time, self.out_channels)

@@ -105,7 +105,8 @@ def run(args) -> int:
                    "spread_ms": (max(m.times_s) - min(m.times_s)) * 1e3}
             if catalog is not None:
                 for estimate in args.estimate:
-                    estimated = _estimated_s(estimate, name, seconds, catalog)
+                    estimated = _estimated_s(estimate, name, seconds, catalog,
+                                             model if args.deployed else None)
                     row[f"{estimate}_ms" if several else "estimated_ms"] = estimated * 1e3
                     row[f"measured/{estimate}" if several else "measured/estimated"] = (
                         m.median_s / estimated)
@@ -158,8 +159,9 @@ def _deployed(model, name: str, seconds: float):
         raise UsageError(f"--deployed {name}: {error}") from None
 
 
-def _estimated_s(estimate: str, name: str, seconds: float, catalog) -> float:
-    """Seconds by ``estimate`` for zoo model ``name`` on ``seconds`` of audio."""
+def _estimated_s(estimate: str, name: str, seconds: float, catalog, deployed=None) -> float:
+    """Seconds by ``estimate`` for zoo model ``name`` on ``seconds`` of audio; the kernel
+    estimate of a ``deployed`` model traces that model's own kernels (on a meta copy)."""
     from ..conventions import get_convention
     from ..estimator import KERNEL_ESTIMATES, estimate_time, op_calls
     from ..kernel_estimate import kernel_time
@@ -167,6 +169,17 @@ def _estimated_s(estimate: str, name: str, seconds: float, catalog) -> float:
 
     convention = get_convention("paper" if estimate == "paper" else "bayesian-bits")
     item = profile_zoo_model(name, seconds, convention)
+    if estimate in KERNEL_ESTIMATES and deployed is not None:
+        import copy
+
+        import torch
+
+        from models.constants import SAMPLE_RATE
+
+        from ..kernel_estimate import model_kernel_time
+
+        wave = torch.empty(1, int(round(seconds * SAMPLE_RATE)), device="meta")
+        return model_kernel_time(copy.deepcopy(deployed).to("meta"), wave, catalog=catalog)
     if estimate in KERNEL_ESTIMATES:
         module_calls = sum(row["calls"] for row in item.profile.modules.values())
         return kernel_time(trace_zoo_kernels(name, seconds), catalog, op_calls(item.profile),
