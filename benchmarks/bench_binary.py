@@ -1,6 +1,7 @@
 """Packed W1A1 products and deployed BQ models against torch, in one run (issue 20).
 
     PYTHONPATH=. python benchmarks/bench_binary.py [--lengths 1,10,60] [--threads 1,2]
+        [--models bq-vanilla,...]
 
 1. Products at the zoo's shapes (M frames x K inputs x N outputs): the packed product
    (weights packed once; the activation's packing timed with it and apart) against torch's
@@ -116,10 +117,10 @@ class _Split:
         kernels._extension = self.extension
 
 
-def bench_models(lengths, thread_counts) -> tuple[dict, dict]:
+def bench_models(lengths, thread_counts, names=BQ) -> tuple[dict, dict]:
     """{(name, seconds, threads): {contender: (best, median)}}, {(name, s, t): split}."""
     results, splits = {}, {}
-    for name in BQ:
+    for name in names:
         twin_name = name.removeprefix("bq-")
         deployed = deploy_for_timing(models.build(name, seed=0).eval(), 1.0)
         twin = models.build(twin_name, seed=0).eval()
@@ -215,15 +216,19 @@ def main() -> None:
     parser.add_argument("--lengths", default="1,10,60")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=7, help="rounds for the products")
+    parser.add_argument("--models", default=",".join(BQ), help="BQ models (default: all five)")
     parser.add_argument("--write-bq-rows", action="store_true",
                         help=f"calibrate and write {REPORT}")
     args = parser.parse_args()
     lengths = [float(v) for v in args.lengths.split(",")]
     thread_counts = [int(v) for v in args.threads.split(",")]
+    names = args.models.split(",")
+    if unknown := sorted(set(names) - set(BQ)):
+        parser.error(f"unknown BQ model(s) {', '.join(unknown)}; known: {', '.join(BQ)}")
     print("before:", uptime())
     torch.set_num_threads(thread_counts[0])
     products = bench_products(args.rounds)
-    runs, splits = bench_models(lengths, thread_counts)
+    runs, splits = bench_models(lengths, thread_counts, names)
     print("\n".join(verdicts(products, runs, splits)))
     print("after:", uptime())
     if args.write_bq_rows:
