@@ -10,8 +10,8 @@
    each length and thread count, with the deployed time split into packing, packed
    products and the float rest (front end, norms, softmax, glue).
 3. The issue's targets, PASS or MISS, and for a miss what bounds it (the measured split).
-4. ``bq_rows``: the deployed roofline of the BQ rows against the measured deployed times
-   (rank correlation, median error), written to reports/measured_vs_estimated_cpu_bq.md.
+The deployed BQ rows measured against their estimates (roofline and kernel) are in
+``benchmarks/bench_estimate.py`` (reports/measured_vs_estimated_cpu.md).
 
 Contenders run interleaved (one call each per round), best and median of the rounds;
 ``uptime`` is printed before and after: on a shared machine the figures are only as good
@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import torch
 
@@ -34,14 +33,11 @@ from models.deployment import kernels
 from profiler.measure import (
     _utterance,
     deploy_for_timing,
-    median_relative_error,
-    rank_correlation,
 )
 
 SHAPES = [(500, 768, 3072), (500, 3072, 768), (500, 768, 768), (500, 144, 576),
           (500, 576, 144)]
 BQ = [name for name in models.names() if name.startswith("bq-")]
-REPORT = Path("reports/measured_vs_estimated_cpu_bq.md")
 
 
 def uptime() -> str:
@@ -182,33 +178,12 @@ def verdicts(products: dict, runs: dict, splits: dict) -> list[str]:
                      f"{s['products']:.3f} s, float rest (front end, norms, softmax) "
                      f"{s['float rest']:.3f} s of {s['total']:.3f} s")
         lines.append(line)
+    if runs:
+        ratio, (name, seconds, threads) = min(
+            (got["float32"][1] / got["deployed"][1], key) for key, got in runs.items())
+        lines.append(f"slowest deployed BQ model vs its float32 twin: {ratio:.2f}x ({name}, "
+                     f"{seconds:g} s, {threads} thread(s))")
     return lines
-
-
-def bq_rows(measured: dict, catalog) -> str:
-    """Markdown: the deployed roofline of each BQ row against its measured deployed time
-    ({(name, seconds): seconds}), with rank correlation and median relative error."""
-    from profiler.conventions import get_convention
-    from profiler.estimator import estimate_time
-    from profiler.table import profile_zoo_model
-
-    convention = get_convention("bayesian-bits")
-    rows, got, want = [], [], []
-    for (name, seconds), measured_s in sorted(measured.items()):
-        item = profile_zoo_model(name, seconds, convention)
-        estimated = estimate_time("roofline", item.profile, catalog,
-                                  convention.columns(item.profile.totals))
-        rows.append(f"| {name} (deployed) | {seconds:g} | {measured_s * 1e3:.1f} | "
-                    f"{estimated * 1e3:.1f} | {measured_s / estimated:.2f} |")
-        got.append(measured_s)
-        want.append(estimated)
-    text = ("| model | audio_s | measured_ms | estimated_ms | measured/estimated |\n"
-            "|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
-    if len(rows) > 1:
-        text += (f"\nAcross the {len(rows)} BQ rows: Spearman rank correlation "
-                 f"{rank_correlation(got, want):.3f}, median relative error "
-                 f"{100 * median_relative_error(got, want):.1f} %.\n")
-    return text
 
 
 def main() -> None:
@@ -217,8 +192,6 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=7, help="rounds for the products")
     parser.add_argument("--models", default=",".join(BQ), help="BQ models (default: all five)")
-    parser.add_argument("--write-bq-rows", action="store_true",
-                        help=f"calibrate and write {REPORT}")
     args = parser.parse_args()
     lengths = [float(v) for v in args.lengths.split(",")]
     thread_counts = [int(v) for v in args.threads.split(",")]
@@ -231,17 +204,6 @@ def main() -> None:
     runs, splits = bench_models(lengths, thread_counts, names)
     print("\n".join(verdicts(products, runs, splits)))
     print("after:", uptime())
-    if args.write_bq_rows:
-        from profiler.calibration import calibrate
-
-        torch.set_num_threads(thread_counts[0])
-        catalog = calibrate("cpu").catalog()
-        measured = {(n, s): got["deployed"][1] for (n, s, t), got in runs.items()
-                    if t == thread_counts[0]}
-        text = bq_rows(measured, catalog)
-        REPORT.write_text(f"Deployed BQ rows, {thread_counts[0]} thread(s); {uptime()}\n\n"
-                          + text)
-        print(text)
 
 
 if __name__ == "__main__":

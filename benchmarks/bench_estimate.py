@@ -3,8 +3,10 @@ estimate, and PyTorch's RuntimeEstimator where it runs.
 
 For each thread count: calibrates a catalog on this machine (`profile-encoder calibrate`,
 kernels included), then times the five full-precision zoo models on 1, 10, 30 and 60 s of
-audio (`profile-encoder measure --estimate roofline,kernel`) and compares each time with
-both estimates on the calibrated catalog. Also tries
+audio (`profile-encoder measure --estimate roofline,kernel`) and the five BQ models deployed
+on packed kernels (`models.deploy`, `measure --deployed`) on 1, 10 and 60 s, and compares
+each time with both estimates on the calibrated catalog (for a deployed model the kernel
+estimate prices its own packed kernels; the roofline is the deployed one). Also tries
 ``torch.distributed._tools.runtime_estimator.RuntimeEstimator`` in its roofline mode
 (``operator-level-cost-model``) on the same rows, and says why where it cannot run. Writes
 ``reports/measured_vs_estimated_cpu.md`` (this script is its one writer) with the
@@ -30,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the profiler from a checkout that is not installed
 FULL_PRECISION = ("vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn-s",
                   "sparseformer-sw-s")
+BINARIZED = tuple(f"bq-{name}" for name in FULL_PRECISION)
+DEPLOYED_HEADING = "### BQ models deployed on packed kernels"
 LIMITS = """\
 ## What the estimates leave out
 
@@ -45,6 +49,10 @@ LIMITS = """\
   not model a kernel's strides (a transposed input), the caches a kernel shares with the
   one before it, or how a fused attention kernel differs from its two products and
   softmax.
+- A deployed BQ model's packed kernels are priced by the same separable shape model,
+  measured on the packed product (K in bits), packing per value and the packed depthwise
+  convolution per MAC; the float work between them (scaling, the T x T scores the packed
+  Q K^T writes out, softmax) at the float rates.
 - The time per op is one figure for every op (measured on a stack of tiny layers).
 - On a shared machine, other processes evict the caches and share the memory bus even
   when the CPU clock leaves their time out; a quiet machine gives steadier figures.
@@ -101,6 +109,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", default="1,10,30,60", help="audio lengths (1,10,30,60)")
     parser.add_argument("--models", default=",".join(FULL_PRECISION))
+    parser.add_argument("--bq-seconds", default="1,10,60",
+                        help="audio lengths of the deployed BQ rows (1,10,60)")
+    parser.add_argument("--bq-models", default=",".join(BINARIZED),
+                        help="BQ models timed deployed (all five; empty: none)")
     parser.add_argument("--threads", default="1,2", help="torch thread counts (1,2)")
     parser.add_argument("--duration", default="1", help="calibration seconds per figure (1)")
     parser.add_argument("--repeats", default="3")
@@ -127,14 +139,21 @@ def main() -> int:
                      "cpu", "--catalog", str(catalog), "--clock", clock, "--warmup", "1",
                      "--repeats", args.repeats, "--threads", str(threads),
                      "--estimate", "roofline,kernel"])
+        deployed = run(["measure", "--models", args.bq_models, "--deployed", "--seconds",
+                        args.bq_seconds, "--device", "cpu", "--catalog", str(catalog),
+                        "--clock", clock, "--warmup", "1", "--repeats", args.repeats,
+                        "--threads", str(threads), "--estimate", "roofline,kernel"]
+                       ) if args.bq_models else ""
         load_after = os.getloadavg()
-        print(table)
+        print(table + deployed)
         sections += [
             f"## {threads} thread{'s' if threads > 1 else ''}, {clock} clock", "",
             f"- Load average before the timings: {load_before[0]:.2f} (1 min), "
             f"{load_before[1]:.2f} (5 min); after: {load_after[0]:.2f}, {load_after[1]:.2f}.",
             f"- Catalog: calibrated in the same run, `{os.path.relpath(catalog, ROOT)}` "
             "(each figure with how it was measured).", "", table.rstrip(), ""]
+        if deployed:
+            sections += [DEPLOYED_HEADING, "", deployed.rstrip(), ""]
     rows = [(name, float(s)) for name in args.models.split(",") for s in args.seconds.split(",")]
     lines = ["# Measured against estimated forward-pass times on this CPU", ""]
     if args.preliminary:

@@ -58,19 +58,22 @@ class Figure:
         return median >= bound if op == ">=" else median <= bound
 
 
-def _estimate(threads: int, what: str) -> Figure:
+def _estimate(threads: int, what: str, deployed: bool = False) -> Figure:
     plural = "s" if threads > 1 else ""
+    prefix, rows, kind = (("estimate_bq", "15 rows (5 BQ models deployed on packed kernels x 1, "
+                           "10, 60 s)", "deployed BQ") if deployed else
+                          ("estimate", "20 rows (5 full-precision models x 1, 10, 30, 60 s)",
+                           "full precision"))
     if what == "error":
-        return Figure(f"estimate_error_{threads}_thread{plural}", "estimate",
-                      f"kernel estimate vs measured, median relative error, {threads} "
+        return Figure(f"{prefix}_error_{threads}_thread{plural}", "estimate",
+                      f"kernel estimate vs measured, {kind}, median relative error, {threads} "
                       f"thread{plural}", "%",
-                      "median over the 20 rows (5 full-precision models x 1, 10, 30, 60 s) of "
-                      "|estimated - measured| / measured, on a catalog calibrated in the same run",
-                      ("<=", 15.0), 1)
-    return Figure(f"estimate_spearman_{threads}_thread{plural}", "estimate",
-                  f"kernel estimate vs measured, Spearman, {threads} thread{plural}", "",
-                  "Spearman rank correlation of estimated and measured times over the same "
-                  "20 rows", (">=", 0.95), 3)
+                      f"median over the {rows} of |estimated - measured| / measured, on a "
+                      "catalog calibrated in the same run", ("<=", 15.0), 1)
+    return Figure(f"{prefix}_spearman_{threads}_thread{plural}", "estimate",
+                  f"kernel estimate vs measured, {kind}, Spearman, {threads} thread{plural}", "",
+                  f"Spearman rank correlation of estimated and measured times over the {rows}",
+                  (">=", 0.95), 3)
 
 
 def _deployed(threads: int) -> Figure:
@@ -100,6 +103,8 @@ FIGURES = (
            "steps)"),
     _estimate(1, "error"), _estimate(1, "spearman"),
     _estimate(2, "error"), _estimate(2, "spearman"),
+    _estimate(1, "error", True), _estimate(1, "spearman", True),
+    _estimate(2, "error", True), _estimate(2, "spearman", True),
     Figure("packed_w1a1_vs_float32", "binary",
            "packed W1A1 product vs float32, 500x768x3072", "x",
            "torch's float32 product time / the packed product's (best of interleaved rounds)",
@@ -108,6 +113,10 @@ FIGURES = (
            "packed W1A1 product vs bfloat16, 500x768x3072", "x",
            "torch's bfloat16 product time / the packed product's", (">=", 1.5)),
     _deployed(1), _deployed(2),
+    Figure("deployed_bq_slowest_vs_float32", "binary",
+           "slowest deployed BQ model vs its float32 twin (5 models, 1 and 10 s, 1 and 2 "
+           "threads)", "x", "the smallest over the 20 pairs of float32 twin's forward time / "
+           "the deployed model's (medians of interleaved rounds)", (">=", 1.0)),
     Figure("sweep_1000_points", "sweep", "cold 1 000-point sweep, 2 workers", "s",
            "wall time of the whole sweep (imports included), per 1 000 points",
            ("<=", 600.0), 0),

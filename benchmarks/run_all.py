@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_estimate import DEPLOYED_HEADING  # noqa: E402
 from benchmark_report import LOAD_RULE, ROOT, build_report, write_report  # noqa: E402
 
 TMP = "{tmp}"   # in a benchmark's arguments: the run's own temporary folder
@@ -47,14 +48,18 @@ class Benchmark:
     quick: tuple[str, ...]       # the same, with tiny settings
     parse: Callable              # (stdout, folder, seconds) -> ({figure: value}, details)
     default: bool = True
+    # at most this many processes, whatever --repeats says: benchmarks whose every figure
+    # is already a median over rows timed several times each, and that run for minutes
+    most_repeats: int | None = None
 
 
-def _number(pattern: str, text: str, what: str, group: int = 1) -> float:
+def _number(pattern: str, text: str, what: str, group: int = 1, *, text_value: bool = False):
     found = re.findall(pattern, text, re.M)
     if not found:
         raise ValueError(f"no {what} in the output")
     last = found[-1]
-    return float(last[group - 1] if isinstance(last, tuple) else last)
+    value = last[group - 1] if isinstance(last, tuple) else last
+    return value if text_value else float(value)
 
 
 def parse_profilers(stdout: str, folder: Path, _: float):
@@ -96,17 +101,21 @@ def parse_training(stdout: str, folder: Path, _: float):
 
 
 def parse_estimate(stdout: str, folder: Path, _: float):
-    text = (folder / "measured_vs_estimated_cpu.md").read_text()
+    # the report bench_estimate wrote: its default (reports/) or the --out it was given
+    text = (ROOT / _number(r"^wrote (.+)$", stdout, "report path", text_value=True)).read_text()
     values = {}
+    summary = (r"rows, kernel: Spearman rank correlation ([-\d.]+|nan), median relative "
+               r"error ([\d.]+) %")
     for section in re.split(r"^## ", text, flags=re.M)[1:]:
         threads = re.match(r"(\d+) threads?,", section)
-        found = re.search(r"rows, kernel: Spearman rank correlation ([-\d.]+|nan), median "
-                          r"relative error ([\d.]+) %", section)
-        if threads and found:
-            n = int(threads.group(1))
-            suffix = f"{n}_thread{'s' if n > 1 else ''}"
-            values[f"estimate_spearman_{suffix}"] = float(found.group(1))
-            values[f"estimate_error_{suffix}"] = float(found.group(2))
+        full, _, deployed = section.partition(DEPLOYED_HEADING)
+        for prefix, part in (("estimate", full), ("estimate_bq", deployed)):
+            found = re.search(summary, part)
+            if threads and found:
+                n = int(threads.group(1))
+                suffix = f"{n}_thread{'s' if n > 1 else ''}"
+                values[f"{prefix}_spearman_{suffix}"] = float(found.group(1))
+                values[f"{prefix}_error_{suffix}"] = float(found.group(2))
     if not values:
         raise ValueError("no kernel-estimate summary in the report it wrote")
     return values, {}
@@ -119,6 +128,10 @@ def parse_binary(stdout: str, folder: Path, _: float):
                                      r"(\d+) thread\(s\): ([\d.]+)x", stdout):
         values[f"deployed_bq_vanilla_{threads}_thread{'s' if threads != '1' else ''}"] = \
             float(ratio)
+    slowest = re.search(r"^slowest deployed BQ model vs its float32 twin: ([\d.]+)x \((.*)\)",
+                        stdout, re.M)
+    if slowest:
+        values["deployed_bq_slowest_vs_float32"] = float(slowest.group(1))
     if not values:
         raise ValueError("no verdict lines in the output")
     return values, {}
@@ -151,18 +164,18 @@ BENCHMARKS = {
                           ("benchmarks/bench_training_step.py", "--seconds", "1",
                            "--repeats", "1"), parse_training),
     "estimate": Benchmark(
-        ("benchmarks/bench_estimate.py", "--out", f"{TMP}/measured_vs_estimated_cpu.md"),
+        ("benchmarks/bench_estimate.py",),
         ("benchmarks/bench_estimate.py", "--threads", "1", "--seconds", "1", "--models",
-         "conformer-s,squeezeformer-xs", "--duration", "0.2", "--repeats", "1",
-         "--out", f"{TMP}/measured_vs_estimated_cpu.md"), parse_estimate),
+         "conformer-s,squeezeformer-xs", "--bq-models", "bq-squeezeformer-xs", "--bq-seconds",
+         "1", "--duration", "0.2", "--repeats", "1",
+         "--out", f"{TMP}/measured_vs_estimated_cpu.md"), parse_estimate, most_repeats=1),
     "binary": Benchmark(
-        ("benchmarks/bench_binary.py", "--lengths", "10", "--threads", "1,2", "--models",
-         "bq-vanilla"),
+        ("benchmarks/bench_binary.py", "--lengths", "1,10", "--threads", "1,2"),
         ("benchmarks/bench_binary.py", "--lengths", "1", "--threads", "1", "--rounds", "2",
-         "--models", "bq-vanilla"), parse_binary),
+         "--models", "bq-vanilla"), parse_binary, most_repeats=2),
     "sweep": Benchmark(("benchmarks/bench_sweep.py",),
                        ("benchmarks/bench_sweep.py", "--points", "20", "--workers", "1"),
-                       parse_sweep),
+                       parse_sweep, most_repeats=1),
     "suite": Benchmark(("-m", "pytest", "-q", "-p", "no:cacheprovider"),
                        ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py"),
                        parse_suite, default=False),
@@ -327,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = [r for r in stored["runs"] if "error" not in r]
     done = {(r["benchmark"], r["repeat"]) for r in runs}
     todo = [(repeat, name) for repeat in range(repeats) for name in names
-            if (name, repeat) not in done]
+            if (name, repeat) not in done
+            and repeat < (BENCHMARKS[name].most_repeats or repeats)]
     commands = {name: command_line(BENCHMARKS[name], args.quick) for name in BENCHMARKS}
     print(f"{len(todo)} runs to do ({len(done)} stored): {', '.join(names)}; {repeats} repeats"
           f"{', quick settings' if args.quick else ''}. Load rule: "

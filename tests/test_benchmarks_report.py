@@ -145,10 +145,23 @@ def test_the_parsers_read_the_scripts_lines(tmp_path):
     assert run_all.parse_sparse(said, tmp_path, 0)[0] == {"sparse_blocked_vs_dense_8000": 1.19}
     verdicts = ("  MISS packed W1A1 >= 8.0x float32 at 500x768x3072: 5.25x\n"
                 "  PASS packed W1A1 >= 1.5x bfloat16 at 500x768x3072: 1.75x\n"
-                "  MISS bq-vanilla deployed >= 2.5x float32 at 10 s, 2 thread(s): 1.30x; ...\n")
+                "  MISS bq-vanilla deployed >= 2.5x float32 at 10 s, 2 thread(s): 1.30x; ...\n"
+                "slowest deployed BQ model vs its float32 twin: 0.95x (bq-conformer-s, 1 s, 2 "
+                "thread(s))\n")
     assert run_all.parse_binary(verdicts, tmp_path, 0)[0] == {
         "packed_w1a1_vs_float32": 5.25, "packed_w1a1_vs_bfloat16": 1.75,
-        "deployed_bq_vanilla_2_threads": 1.3}
+        "deployed_bq_vanilla_2_threads": 1.3, "deployed_bq_slowest_vs_float32": 0.95}
+    summary = ("Across the {n} rows, kernel: Spearman rank correlation {r}, median relative "
+               "error {e} % (|estimated - measured| / measured).\n")
+    report = tmp_path / "estimate.md"
+    report.write_text(
+        "# Measured\n\n## 1 thread, cpu clock\n\n" + summary.format(n=20, r="0.990", e="9.9")
+        + run_all.DEPLOYED_HEADING + "\n\n" + summary.format(n=15, r="0.950", e="20.5")
+        + "## 2 threads, wall clock\n\n" + summary.format(n=20, r="0.985", e="11.0"))
+    assert run_all.parse_estimate(f"...\nwrote {report}\n", tmp_path, 0)[0] == {
+        "estimate_spearman_1_thread": 0.99, "estimate_error_1_thread": 9.9,
+        "estimate_bq_spearman_1_thread": 0.95, "estimate_bq_error_1_thread": 20.5,
+        "estimate_spearman_2_threads": 0.985, "estimate_error_2_threads": 11.0}
     sweep = "20 points, 1 workers, 10 s input: 12.0 s in all (4.0 s imports and grid, ...)\n"
     assert run_all.parse_sweep(sweep, tmp_path, 0)[0] == {"sweep_1000_points": 600.0}
     (tmp_path / "profilers.json").write_text(json.dumps([
@@ -167,15 +180,16 @@ def test_an_interrupted_run_resumes_with_the_missing_repeats(tmp_path, monkeypat
         if len(calls) == 3:
             raise KeyboardInterrupt
         calls.append((name, repeat))
-        figure = {"sweep": "sweep_1000_points", "sparse": "sparse_blocked_vs_dense_8000"}[name]
+        figure = {"training": "training_step_vs_transformers",
+                  "sparse": "sparse_blocked_vs_dense_8000"}[name]
         return run(name, repeat, {figure: 100.0 + repeat})
 
     monkeypatch.setattr(run_all, "run_once", fake_run)
     monkeypatch.setattr(run_all, "machine", lambda: MACHINE)
-    arguments = ["--only", "sweep,sparse", "--repeats", "2", "--out", str(tmp_path),
+    arguments = ["--only", "training,sparse", "--repeats", "2", "--out", str(tmp_path),
                  "--no-readme"]
     assert run_all.main(arguments) == 130
-    assert calls == [("sweep", 0), ("sparse", 0), ("sweep", 1)]     # round the benchmarks
+    assert calls == [("training", 0), ("sparse", 0), ("training", 1)]     # round the benchmarks
     stored = json.loads((tmp_path / "benchmarks.json").read_text())
     assert len(stored["runs"]) == 3
     calls.clear()
@@ -183,7 +197,20 @@ def test_an_interrupted_run_resumes_with_the_missing_repeats(tmp_path, monkeypat
     assert calls == [("sparse", 1)]
     figures = json.loads((tmp_path / "benchmarks.json").read_text())["figures"]
     assert {f["name"]: f["repeats"] for f in figures} == {
-        "sparse_blocked_vs_dense_8000": [100.0, 101.0], "sweep_1000_points": [100.0, 101.0]}
+        "sparse_blocked_vs_dense_8000": [100.0, 101.0],
+        "training_step_vs_transformers": [100.0, 101.0]}
+
+
+def test_a_benchmark_runs_at_most_its_own_repeats(tmp_path, monkeypatch):
+    # the sweep's one figure is a single minutes-long run: --repeats 3 runs it once
+    calls = []
+    monkeypatch.setattr(run_all, "run_once", lambda name, benchmark, quick, repeat, threshold:
+                        calls.append((name, repeat)) or run(name, repeat,
+                                                            {"sweep_1000_points": 100.0}))
+    monkeypatch.setattr(run_all, "machine", lambda: MACHINE)
+    assert run_all.main(["--only", "sweep", "--repeats", "3", "--out", str(tmp_path),
+                         "--no-readme"]) == 0
+    assert calls == [("sweep", 0)]
 
 
 def test_bad_arguments_are_one_line_and_status_2(capsys):
