@@ -22,7 +22,7 @@ from typing import Sequence
 from ...constants import ENCODER_RECEPTIVE_FIELD, ENCODER_STRIDE
 from ..errors import DataError
 from ..fileio import PathLike
-from .features import encoder_frames
+from .frames import encoder_frames
 from .manifest import read_labels, write_counted_dictionary, write_labels
 
 SILENCE = "sil"
