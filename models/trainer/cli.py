@@ -85,13 +85,14 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     harder.add_argument("--phones", action="store_true",
                         help="record espeak-ng's phoneme events as a phone label per 20 ms "
                              "encoder frame (train.phones, valid.phones, dict.phones.txt), "
-                             "for 'train --targets phones'")
+                             "for 'train --targets phones' (default: none)")
     harder.add_argument("--sentences", type=int, default=1, metavar="N",
                         help="sentences per utterance: longer utterances, longer crops "
                              "(default: %(default)s)")
     harder.add_argument("--more-voices", action="store_true",
                         help="82 voice variants instead of 43, speaking rate 100-260 wpm "
-                             "instead of 130-210, pitch 10-90 instead of 25-75")
+                             "instead of 130-210, pitch 10-90 instead of 25-75 (default: "
+                             "the 43 and the narrower ranges)")
     harder.add_argument("--snr", type=float, default=None, metavar="DB",
                         help="speech-to-noise ratio of every utterance, in dB (default: drawn "
                              "from 20-40 dB per utterance)")
