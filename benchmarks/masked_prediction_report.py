@@ -6,8 +6,11 @@ runs against the unit prior, from their run folders.
 For each run folder (``profile-encoder train``): the validation masked-frame accuracy and
 loss at every validation step (``log.jsonl``), beside what always predicting the training
 split's most frequent unit scores on the validation split (accuracy) and the cross-entropy
-of the training split's unit frequencies on the validation units (loss). The accuracy's
-standard error is sqrt(p (1 - p) / n) over the n masked validation frames.
+of the training split's unit frequencies on the validation units (loss). Runs that log
+``acc_over_prior`` and ``acc_over_prior_se`` (the trainer's validation, on the same masked
+frames, with an utterance-level bootstrap: span-masked frames are correlated) are judged
+by those; older logs fall back to sqrt(p (1 - p) / n) over about half the validation
+frames, which understates the error.
 """
 from __future__ import annotations
 
@@ -60,13 +63,24 @@ def describe(run: Path) -> list[str]:
                      f"{r['acc_unmasked']:.3f} | {r['acc_masked'] - accuracy:+.3f} |")
     final = valid[-1]["acc_masked"] if valid else float("nan")
     share = len([m for m in masked if m]) and sum(m for m in masked if m) / len(masked)
-    standard_error = math.sqrt(max(final * (1 - final), 1e-12) / max(frames / 2, 1))
-    above = final - accuracy > 2 * standard_error
+    last = valid[-1] if valid else {}
+    if "acc_over_prior_se" in last:
+        margin, standard_error = last["acc_over_prior"], last["acc_over_prior_se"]
+        accuracy = last["acc_masked_prior"]
+        how = (f"utterance-bootstrap standard error of the margin over "
+               f"{last['bootstrap_utterances']} validation utterances, prior on the same "
+               f"masked frames")
+    else:
+        margin = final - accuracy
+        standard_error = math.sqrt(max(final * (1 - final), 1e-12) / max(frames / 2, 1))
+        how = ("binomial over about half of the validation frames, taken as masked: too "
+               "small, masked frames are correlated")
+    above = margin > 2 * standard_error
     verdict = ("clearly above the prior (more than two standard errors)" if above
                else "not clearly above the prior (within two standard errors, or below)")
     lines += ["", f"Last validation: masked accuracy {final:.3f} against the prior's "
-              f"{accuracy:.3f} (standard error about {standard_error:.3f}, taking about half "
-              f"of the validation frames as masked; a training step masks about "
+              f"{accuracy:.3f}, margin {margin:+.3f} (standard error {standard_error:.3f}, "
+              f"{how}; a training step masks about "
               f"{share:.0f} frames): **{verdict}**; the masked loss "
               f"{valid[-1]['loss'] if valid else float('nan'):.3f} against the prior's "
               f"{loss:.3f}.", ""]

@@ -80,6 +80,25 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                             f"{ALL_TASKS_COST})")
     synth.add_argument("--workers", type=int, default=1,
                        help="processes to render with (same output; default: 1)")
+    harder = synth.add_argument_group(
+        "the pre-training corpus (pretrain only; without these it is exactly as before)")
+    harder.add_argument("--phones", action="store_true",
+                        help="record espeak-ng's phoneme events as a phone label per 20 ms "
+                             "encoder frame (train.phones, valid.phones, dict.phones.txt), "
+                             "for 'train --targets phones' (default: none)")
+    harder.add_argument("--sentences", type=int, default=1, metavar="N",
+                        help="sentences per utterance: longer utterances, longer crops "
+                             "(default: %(default)s)")
+    harder.add_argument("--more-voices", action="store_true",
+                        help="82 voice variants instead of 43, speaking rate 100-260 wpm "
+                             "instead of 130-210, pitch 10-90 instead of 25-75 (default: "
+                             "the 43 and the narrower ranges)")
+    harder.add_argument("--snr", type=float, default=None, metavar="DB",
+                        help="speech-to-noise ratio of every utterance, in dB (default: drawn "
+                             "from 20-40 dB per utterance)")
+    harder.add_argument("--rt60", type=float, default=0.0, metavar="SECONDS",
+                        help="reverberation: an exponentially decaying noise impulse response "
+                             "with this RT60 (default: 0, dry)")
     _add_force_and_quiet(synth)
 
     libri = commands.add_parser("librispeech", help="manifests for a LibriSpeech folder")
@@ -264,6 +283,7 @@ def _prepare_real_corpus(args: argparse.Namespace) -> dict:
 def _synthesize(args: argparse.Namespace) -> None:
     """``data synth``: the pre-training corpus first, then the SUPERB tasks'."""
     from .data.synth import TASKS, synthesize_corpus
+    from .data.synth_plan import SynthOptions
     from .superb.tasks import TASKS as SUPERB
     from .superb.tasks.common import synthesize_tasks
 
@@ -276,8 +296,15 @@ def _synthesize(args: argparse.Namespace) -> None:
         chosen = known
     options = dict(seed=args.seed, overwrite=args.force, workers=args.workers,
                    progress=not args.quiet)
+    corpus_options = SynthOptions(phones=args.phones, sentences=args.sentences,
+                                  more_voices=args.more_voices, snr_db=args.snr,
+                                  rt60=args.rt60)
+    if corpus_options.changed() and PRETRAIN not in chosen:
+        raise DataError(f"--phones, --sentences, --more-voices, --snr and --rt60 shape the "
+                        f"{PRETRAIN} corpus; add {PRETRAIN} to --tasks")
     if PRETRAIN in chosen:
-        synthesize_corpus(args.out, sizes=args.size, tasks=[PRETRAIN], **options)
+        synthesize_corpus(args.out, sizes=args.size, tasks=[PRETRAIN], options=corpus_options,
+                          **options)
     if any(t in SUPERB for t in chosen):
         synthesize_tasks(args.out, [t for t in SUPERB if t in chosen], size=args.size,
                          **options)

@@ -5,7 +5,11 @@ the only installer needed). Its C API (``speak_lib.h``) is used as documented:
 ``espeak_Initialize`` in ``AUDIO_OUTPUT_SYNCHRONOUS`` mode with a synth callback that
 collects 16-bit samples, ``espeak_SetVoiceByName`` with ``language+variant`` names,
 ``espeak_SetParameter`` for rate/pitch/range, ``espeak_Synth``, and
-``espeak_TextToPhonemes`` for IPA phonemes.
+``espeak_TextToPhonemes`` for IPA phonemes. :func:`synthesize_with_phones` also asks for
+phoneme events (``espeakINITIALIZE_PHONEME_EVENTS`` with IPA names): each
+``espeakEVENT_PHONEME`` carries the phoneme's start as a sample offset into the engine's
+output (the event's ``sample`` field; ``audio_position`` is the same in whole ms).
+Without it the engine is initialized exactly as before, so plain synthesis is unchanged.
 
 Determinism. espeak-ng keeps state in static variables that ``espeak_Terminate`` does
 not reset (pitch and phase trackers, noise generators), so the same call repeated in
@@ -40,6 +44,9 @@ from .audio import resample
 # speak_lib.h constants
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000      # return an error instead of calling exit()
+_INITIALIZE_PHONEME_EVENTS = 0x0001  # report espeakEVENT_PHONEME to the synth callback
+_INITIALIZE_PHONEME_IPA = 0x0002     # ... with IPA names, not espeak's mnemonics
+_EVENT_LIST_TERMINATED, _EVENT_PHONEME = 0, 7   # espeak_EVENT_TYPE
 _CHARS_UTF8 = 1
 _POS_CHARACTER = 1
 _PHONEMES_IPA = 0x02                # espeak_TextToPhonemes phonememode bit 1
@@ -72,7 +79,9 @@ class Voice:
 
 
 class _Event(ctypes.Structure):
-    # espeak_EVENT; only its size matters here, the callback ignores events.
+    # espeak_EVENT. ``id`` is a union of int, const char* and char[8]; phoneme events use
+    # the char[8] (UTF-8, zero-terminated unless all 8 bytes are needed). ``sample`` is the
+    # event's offset in samples of the engine's output since the start of the message.
     _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
                 ("text_position", ctypes.c_int), ("length", ctypes.c_int),
                 ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
@@ -92,11 +101,21 @@ _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), 
 
 _LOCK = threading.Lock()
 _chunks: list[np.ndarray] = []      # filled by the callback while _LOCK is held
+_phone_events: list[tuple[int, str]] = []   # (engine sample, IPA name), likewise
 
 
-def _collect_samples(wav, count, _events) -> int:
+def _collect_samples(wav, count, events) -> int:
     if wav and count > 0:
         _chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+    # The event list ends with espeakEVENT_LIST_TERMINATED; phoneme events only come when
+    # the engine was initialized with _INITIALIZE_PHONEME_EVENTS.
+    index = 0
+    while events and events[index].type != _EVENT_LIST_TERMINATED:
+        event = events[index]
+        if event.type == _EVENT_PHONEME:
+            name = bytes(event.id).split(b"\0", 1)[0].decode("utf-8", "replace")
+            _phone_events.append((int(event.sample), name))
+        index += 1
     return 0  # 0 = continue synthesis
 
 
@@ -161,8 +180,9 @@ def _unload(lib: ctypes.CDLL) -> None:
 
 
 @contextmanager
-def _engine(seed: int = 0) -> Iterator[tuple[ctypes.CDLL, int]]:
-    """A freshly loaded, initialized and seeded engine; yields (library, sample rate)."""
+def _engine(seed: int = 0, options: int = 0) -> Iterator[tuple[ctypes.CDLL, int]]:
+    """A freshly loaded, initialized and seeded engine; yields (library, sample rate).
+    ``options`` are extra espeak_Initialize option bits (phoneme events)."""
     library_path, data_path = _paths()
     with _LOCK:
         try:
@@ -173,7 +193,7 @@ def _engine(seed: int = 0) -> Iterator[tuple[ctypes.CDLL, int]]:
         try:
             _declare(lib)
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),
-                                         _INITIALIZE_DONT_EXIT)
+                                         _INITIALIZE_DONT_EXIT | options)
             if rate <= 0:
                 raise EspeakError(f"espeak_Initialize failed (data folder {data_path})")
             lib.espeak_SetSynthCallback(_CALLBACK)
@@ -183,9 +203,11 @@ def _engine(seed: int = 0) -> Iterator[tuple[ctypes.CDLL, int]]:
             if libc is not None:  # some voice effects draw from rand() as well
                 libc.srand(ctypes.c_uint(int(seed) & 0xFFFFFFFF))
             _chunks.clear()
+            _phone_events.clear()
             yield lib, rate
         finally:
             _chunks.clear()
+            _phone_events.clear()
             lib.espeak_Terminate()
             _unload(lib)
 
@@ -230,6 +252,25 @@ def synthesize(text: str, voice: str = "en-us", *, variant: Optional[str] = None
     same arguments always give the same samples. espeak-ng speaks at 22 050 Hz; the audio
     is resampled with an anti-aliased polyphase filter.
     """
+    return _speak(text, voice, variant, rate, pitch, pitch_range, word_gap, seed,
+                  sample_rate, phones=False)[0]
+
+
+def synthesize_with_phones(text: str, voice: str = "en-us", *, variant: Optional[str] = None,
+                           rate: int = DEFAULT_RATE, pitch: int = 50, pitch_range: int = 50,
+                           word_gap: int = 0, seed: int = 0, sample_rate: int = SAMPLE_RATE
+                           ) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """:func:`synthesize` plus the phonemes spoken: ``(waveform, events)``, where each event
+    is ``(start, phoneme)``, ``start`` the sample of ``waveform`` (at ``sample_rate``) where
+    the phoneme begins, in order. Phonemes are IPA without stress marks; ``""`` is a
+    pause. The waveform equals :func:`synthesize`'s for the same arguments.
+    """
+    return _speak(text, voice, variant, rate, pitch, pitch_range, word_gap, seed,
+                  sample_rate, phones=True)
+
+
+def _speak(text, voice, variant, rate, pitch, pitch_range, word_gap, seed, sample_rate, *,
+           phones: bool) -> tuple[np.ndarray, list[tuple[int, str]]]:
     if not isinstance(text, str) or not text.strip():
         raise EspeakError(f"nothing to speak: {text!r}")
     rate = _check_range("rate", rate, RATE_RANGE)
@@ -239,7 +280,8 @@ def synthesize(text: str, voice: str = "en-us", *, variant: Optional[str] = None
     voice_name = _check_voice(voice, variant)
     encoded = text.encode("utf-8") + b"\0"
     buffer = ctypes.create_string_buffer(encoded, len(encoded))
-    with _engine(seed) as (lib, engine_rate):
+    options = _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_PHONEME_IPA if phones else 0
+    with _engine(seed, options) as (lib, engine_rate):
         _select_voice(lib, voice_name)
         for parameter, value in ((_PARAM_RATE, rate), (_PARAM_PITCH, pitch),
                                  (_PARAM_RANGE, pitch_range), (_PARAM_WORDGAP, word_gap)):
@@ -249,10 +291,15 @@ def synthesize(text: str, voice: str = "en-us", *, variant: Optional[str] = None
         if status != _EE_OK:
             raise EspeakError(f"espeak_Synth failed with status {status} for {text!r}")
         pcm = np.concatenate(_chunks) if _chunks else np.zeros(0, np.int16)
+        events = list(_phone_events)
     if pcm.size == 0:
         raise EspeakError(f"espeak-ng produced no audio for {text!r}")
     waveform = pcm.astype(np.float32) / np.float32(32768.0)
-    return resample(waveform, engine_rate, sample_rate)
+    # Event offsets move with the resampling: sample n at engine_rate is n * sample_rate /
+    # engine_rate at sample_rate (rounded to the nearest sample).
+    scale = sample_rate / engine_rate
+    events = [(int(round(start * scale)), _STRESS_MARKS.sub("", name)) for start, name in events]
+    return resample(waveform, engine_rate, sample_rate), events
 
 
 def phonemize(text: str, voice: str = "en-us", *, keep_stress: bool = False,

@@ -17,7 +17,7 @@ HuBERT's first-iteration targets are k-means units of these 39-d features (13 MF
 deltas and delta-deltas, Kaldi ``add-deltas`` with window 2). The features come at
 100 Hz, the encoder's CNN emits 50 Hz, and HuBERT pairs encoder frame ``i`` with feature
 frame ``2 i`` (2:1 subsampling); :func:`align_to_encoder` does that for the exact frame
-count of a wav2vec2-style CNN (:func:`encoder_frames`, 499 frames for 160 000 samples).
+count of a wav2vec2-style CNN (:func:`.frames.encoder_frames`, 499 frames for 160 000 samples).
 """
 from __future__ import annotations
 
@@ -30,29 +30,12 @@ import torch
 
 from ...constants import SAMPLE_RATE
 from ..errors import DataError
+from .frames import WAV2VEC2_CONV_LAYERS, encoder_frames
 
-# Kernel and stride of each conv layer of the wav2vec2 / HuBERT feature encoder.
-WAV2VEC2_CONV_LAYERS: tuple[tuple[int, int], ...] = ((10, 5),) + ((3, 2),) * 4 + ((2, 2),) * 2
 FEATURE_TO_ENCODER_RATIO = 2   # 100 Hz features to 50 Hz encoder frames
 
 _FLT_EPSILON = float(np.finfo(np.float32).eps)  # Kaldi's floor for energies before log
 _PCM16_SCALE = 32768.0
-
-
-def encoder_frames(num_samples: int,
-                   conv_layers: Sequence[tuple[int, int]] = WAV2VEC2_CONV_LAYERS) -> int:
-    """Frames a stack of unpadded 1-D convolutions produces from ``num_samples`` samples.
-
-    Each layer maps L to floor((L - kernel) / stride) + 1 (0 once the input is shorter
-    than the kernel). For the wav2vec2 stack that is floor((S - 400) / 320) + 1 for
-    S >= 400, e.g. 499 frames for 10 s at 16 kHz.
-    """
-    length = int(num_samples)
-    for kernel, stride in conv_layers:
-        if length < kernel:
-            return 0
-        length = (length - kernel) // stride + 1
-    return length
 
 
 def num_frames(num_samples: int, frame_length: int = 400, frame_shift: int = 160) -> int:

@@ -138,6 +138,17 @@ def write_dictionary(path: PathLike, symbols: Sequence[str],
     return Path(path)
 
 
+def write_counted_dictionary(path: PathLike, lines: Iterable[Sequence[str]]) -> Path:
+    """A ``dict.*.txt`` of every symbol of ``lines`` with its count, most frequent first
+    (ties in symbol order)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        for symbol in line:
+            counts[symbol] = counts.get(symbol, 0) + 1
+    ordered = sorted(counts, key=lambda symbol: (-counts[symbol], symbol))
+    return write_dictionary(path, ordered, [counts[symbol] for symbol in ordered])
+
+
 def letters_line(words: str) -> str:
     """fairseq's ``.ltr`` form of a transcript: letters spaced, '|' after every word."""
     return " ".join(" ".join(word) + " |" for word in words.split())

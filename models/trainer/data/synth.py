@@ -10,6 +10,8 @@ manifests (see :mod:`models.trainer.data.manifest`)::
         train.tsv valid.tsv       manifests (root line = OUT/pretrain)
         train.wrd valid.wrd       the sentence spoken, one line per utterance
         train.ltr valid.ltr       the same in fairseq's letter format
+        train.phones valid.phones with SynthOptions(phones=True): a phone per encoder
+        dict.phones.txt           frame, from espeak-ng's phoneme events (see .phones)
       ks/                         keyword spotting, 12 classes, 1 s clips
         wav/{train,valid,test}/<class>/ks-<split>-<n>.wav
         {train,valid,test}.tsv
@@ -26,8 +28,12 @@ manifests (see :mod:`models.trainer.data.manifest`)::
 
 Speakers are (accent, variant) pairs of espeak-ng voices; every utterance also varies
 speaking rate, pitch and pitch range, level, and carries light white/pink/brown noise,
-so that none of the tasks is trivial. Keyword-spotting splits use disjoint speakers;
-speaker-ID splits hold out utterances (not speakers); ``_silence_`` clips are noise only.
+so that none of the tasks is trivial; :class:`~.synth_plan.SynthOptions` make the
+pre-training corpus harder still (more voices, longer utterances, a fixed SNR,
+reverberation) and add its phone labels; ``corpus.json`` records the options that differ
+from the defaults, and at the defaults every file is as it always was. Keyword-spotting
+splits use disjoint speakers; speaker-ID splits hold out utterances (not speakers);
+``_silence_`` clips are noise only.
 No word of a phoneme-recognition test sentence occurs in a training or valid sentence
 (:func:`models.trainer.data.synth_plan.pr_text_parts`).
 
@@ -47,7 +53,7 @@ from dataclasses import asdict
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -56,13 +62,21 @@ from ..errors import DataError, check_seed
 from ..fileio import PathLike, write_text_atomic
 from . import espeak
 from .audio import write_wav
-from .manifest import letters_line, write_dictionary, write_labels, write_manifest
+from .manifest import (
+    letters_line,
+    write_counted_dictionary,
+    write_dictionary,
+    write_labels,
+    write_manifest,
+)
+from .phones import frame_phones, write_phone_dictionary, write_phone_files
 from .sentences import KS_CLASSES
 from .synth_plan import (
     CORPUS_MANIFESTS,
     KS_CLIP_SAMPLES,
     TASKS,
     CorpusSizes,
+    SynthOptions,
     UtterancePlan,
     check_tasks,
     plan_task,
@@ -76,12 +90,14 @@ CORPUS_FORMAT = "encoder-profiler-synth/1"
 def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
                       sizes: Union[str, CorpusSizes] = "default",
                       tasks: Sequence[str] = TASKS, overwrite: bool = False,
-                      workers: int = 1, progress: bool = True) -> dict:
+                      workers: int = 1, progress: bool = True,
+                      options: SynthOptions = SynthOptions()) -> dict:
     """Synthesize the pre-training, KS, SID and PR corpora into ``out_dir``.
 
     ``sizes`` is a preset name (``"tiny"``, ``"default"``) or a :class:`CorpusSizes`.
     ``tasks`` selects a subset of :data:`TASKS`. An existing corpus is replaced only with
     ``overwrite=True``. ``workers`` > 1 renders in that many processes (same files).
+    ``options`` shape the pre-training corpus (:class:`SynthOptions`).
     Returns the metadata also written to ``out_dir/corpus.json``.
     """
     sizes = resolve_sizes(sizes)
@@ -92,8 +108,10 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
     started = time.perf_counter()
     entries = kept_tasks
     for task in tasks:
-        plans = plan_task(task, sizes, seed)
+        plans = plan_task(task, sizes, seed, options)
+        changed = options.changed() if task == "pretrain" else {}
         entries[task] = {"seed": seed, "preset": preset_name(sizes), "sizes": asdict(sizes),
+                         **({"options": changed} if changed else {}),
                          **build_task_folder(out, task, plans, CORPUS_MANIFESTS[task],
                                              partial(write_task_labels, task),
                                              partial(write_task_dictionary, task),
@@ -139,34 +157,77 @@ def prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
 # ----------------------------------------------------------------------------- rendering
 def render_utterance(plan: UtterancePlan) -> np.ndarray:
     """The waveform (float32, 16 kHz) that ``plan`` describes; a pure function of it."""
+    return render_with_phones(plan)[0]
+
+
+def render_with_phones(plan: UtterancePlan) -> tuple[np.ndarray, Optional[list[str]]]:
+    """``plan``'s waveform and, if ``plan.phones``, its phone label per encoder frame."""
     rng = np.random.default_rng(plan.seed)
     if plan.kind == "silence":
         noise = colored_noise(rng, KS_CLIP_SAMPLES, plan.noise_color)
-        return (noise * 10.0 ** (plan.snr_db / 20.0)).astype(np.float32)
-    speech = espeak.synthesize(plan.text, plan.voice, variant=plan.variant, rate=plan.rate,
-                               pitch=plan.pitch, pitch_range=plan.pitch_range, seed=plan.seed)
-    speech = _trim_silence(speech, margin=int(0.02 * SAMPLE_RATE) if plan.kind == "word"
-                           else int(0.15 * SAMPLE_RATE))
+        return (noise * 10.0 ** (plan.snr_db / 20.0)).astype(np.float32), None
+    if plan.phones and plan.kind != "sentence":
+        raise DataError(f"phone labels are made for sentences, not for {plan.kind!r} plans")
+    voice = dict(variant=plan.variant, rate=plan.rate, pitch=plan.pitch,
+                 pitch_range=plan.pitch_range, seed=plan.seed)
+    if plan.phones:
+        speech, events = espeak.synthesize_with_phones(plan.text, plan.voice, **voice)
+    else:
+        speech, events = espeak.synthesize(plan.text, plan.voice, **voice), None
+    start, end = _active_span(speech, margin=int(0.02 * SAMPLE_RATE) if plan.kind == "word"
+                              else int(0.15 * SAMPLE_RATE))
+    speech = speech[start:end]
+    if plan.rt60 > 0:
+        # Its own generator, so that the noise drawn below is the dry corpus's.
+        speech = reverberate(speech, plan.rt60, np.random.default_rng([plan.seed, 1]))
     speech = speech * (plan.peak / max(float(np.max(np.abs(speech))), 1e-6))
     if plan.kind == "word":
         speech = _place_in_clip(speech, KS_CLIP_SAMPLES, plan.offset)
-    speech_rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2)))
     noise = colored_noise(rng, speech.size, plan.noise_color)
-    mixed = speech + noise * speech_rms * 10.0 ** (-plan.snr_db / 20.0)
-    return np.clip(mixed, -1.0, 1.0).astype(np.float32)
+    mixed = np.clip(mix_at_snr(speech, noise, plan.snr_db), -1.0, 1.0).astype(np.float32)
+    phones = frame_phones(events, mixed.size, offset=start) if events is not None else None
+    return mixed, phones
 
 
-def _trim_silence(waveform: np.ndarray, margin: int, threshold_db: float = -40.0) -> np.ndarray:
-    """Cut leading/trailing audio quieter than ``threshold_db`` below the loudest 10 ms."""
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """``speech`` plus unit-RMS ``noise`` scaled so that the power ratio of the two, over
+    the whole signal, is ``snr_db`` (before any clipping)."""
+    speech_rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2)))
+    return speech + noise * speech_rms * 10.0 ** (-snr_db / 20.0)
+
+
+def reverberate(speech: np.ndarray, rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """``speech`` convolved with a synthetic room impulse response, cut to its length.
+
+    The response is Gaussian noise under an exponential envelope whose energy decays by
+    60 dB in ``rt60`` seconds (amplitude ``exp(-3 ln(10) t / rt60)``), ``rt60`` long, with
+    a direct path of 1 at t = 0 (so phone positions do not move), normalized to unit
+    energy.
+    """
+    length = max(1, int(round(rt60 * SAMPLE_RATE)))
+    t = np.arange(length) / SAMPLE_RATE
+    response = rng.standard_normal(length) * np.exp(-3.0 * np.log(10.0) * t / rt60)
+    response[0] = 1.0
+    response /= np.sqrt(np.sum(response ** 2))
+    size = 1 << (speech.size + length - 2).bit_length()
+    wet = np.fft.irfft(np.fft.rfft(speech.astype(np.float64), size) * np.fft.rfft(response, size),
+                       size)[:speech.size]
+    return wet.astype(np.float32)
+
+
+def _active_span(waveform: np.ndarray, margin: int,
+                 threshold_db: float = -40.0) -> tuple[int, int]:
+    """(start, end) without leading/trailing audio quieter than ``threshold_db`` below the
+    loudest 10 ms, keeping ``margin`` samples on each side."""
     hop = SAMPLE_RATE // 100
     frames = waveform[: waveform.size // hop * hop].reshape(-1, hop)
     if frames.size == 0:
-        return waveform
+        return 0, waveform.size
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
     active = np.flatnonzero(rms > rms.max() * 10.0 ** (threshold_db / 20.0))
     start = max(0, active[0] * hop - margin)
     end = min(waveform.size, (active[-1] + 1) * hop + margin)
-    return waveform[start:end]
+    return int(start), int(end)
 
 
 def _place_in_clip(word: np.ndarray, length: int, offset: float) -> np.ndarray:
@@ -195,15 +256,18 @@ def colored_noise(rng: np.random.Generator, length: int, color: str) -> np.ndarr
     return (white / max(rms, 1e-12)).astype(np.float32)
 
 
-def _render_to_file(plan: UtterancePlan, folder: str) -> int:
+Rendered = tuple[int, Optional[list[str]]]   # samples written, frame phone labels
+
+
+def _render_to_file(plan: UtterancePlan, folder: str) -> Rendered:
     if hasattr(plan, "render_to"):   # plans that write more than a waveform (tasks.sd)
-        return plan.render_to(Path(folder))
-    waveform = render_utterance(plan)
+        return plan.render_to(Path(folder)), None
+    waveform, phones = render_with_phones(plan)
     write_wav(Path(folder) / plan.relpath, waveform)
-    return int(waveform.size)
+    return int(waveform.size), phones
 
 
-def _render_chunk(plans: list[UtterancePlan], folder: str) -> list[int]:
+def _render_chunk(plans: list[UtterancePlan], folder: str) -> list[Rendered]:
     return [_render_to_file(plan, folder) for plan in plans]
 
 
@@ -216,22 +280,27 @@ def build_task_folder(out: Path, task: str, plans: list[UtterancePlan],
     """Every task folder of every corpus (this module's and the SUPERB tasks') is made here:
     ``plans`` rendered into ``OUT/<task>.partial``, one manifest per name in ``manifests``
     (the plans whose split is that name), ``write_labels(folder, manifest, plans)`` beside
-    each, ``write_dictionaries(folder, plans)``, then renamed to ``OUT/<task>``. Returns the
+    each, ``write_dictionaries(folder, plans)``, then renamed to ``OUT/<task>``. Plans that
+    ask for phone labels also get ``<split>.phones`` and ``dict.phones.txt``. Returns the
     utterance counts and hours of the task's ``corpus.json`` entry."""
     staging = out / f"{task}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    lengths = render_all(plans, staging, workers, progress, desc=f"synth {task}")
+    rendered = render_all(plans, staging, workers, progress, desc=f"synth {task}")
     final = out / task
     splits = {}
     for split in manifests:
-        chosen = [(p, n) for p, n in zip(plans, lengths) if p.split == split]
+        chosen = [(p, n, phones) for p, (n, phones) in zip(plans, rendered) if p.split == split]
         # The root line names the final folder, which the staging folder becomes.
-        write_manifest(staging / f"{split}.tsv", final, [(p.relpath, n) for p, n in chosen])
-        write_labels(staging, split, [p for p, _ in chosen])
+        write_manifest(staging / f"{split}.tsv", final, [(p.relpath, n) for p, n, _ in chosen])
+        write_labels(staging, split, [p for p, _, _ in chosen])
+        if any(p.phones for p, _, _ in chosen):
+            write_phone_files(staging, split, [phones for _, _, phones in chosen])
         splits[split] = {"utterances": len(chosen),
-                         "hours": round(sum(n for _, n in chosen) / SAMPLE_RATE / 3600, 4)}
+                         "hours": round(sum(n for _, n, _ in chosen) / SAMPLE_RATE / 3600, 4)}
     write_dictionaries(staging, plans)
+    if any(p.phones for p in plans):
+        write_phone_dictionary(staging, [phones for _, phones in rendered if phones is not None])
     if final.exists():
         old = out / f"{task}.old"
         shutil.rmtree(old, ignore_errors=True)
@@ -252,28 +321,28 @@ def write_corpus_metadata(out: Path, tasks: dict) -> dict:
 
 
 def render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress: bool,
-                desc: str) -> list[int]:
+                desc: str) -> list[Rendered]:
     from tqdm import tqdm
 
     bar = tqdm(total=len(plans), desc=desc, unit="utt", disable=not progress)
     try:
         if workers <= 1:
-            lengths = []
+            results = []
             for plan in plans:
-                lengths.append(_render_to_file(plan, str(folder)))
+                results.append(_render_to_file(plan, str(folder)))
                 bar.update(1)
-            return lengths
+            return results
         # Chunks keep process start-up and pickling small; results come back in order, and
         # each file depends only on its plan, so the split does not change the output.
         size = max(1, min(32, len(plans) // (4 * workers) or 1))
         chunks = [plans[i:i + size] for i in range(0, len(plans), size)]
-        lengths = []
+        results = []
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             for chunk, result in zip(chunks, pool.map(_render_chunk, chunks,
                                                       [str(folder)] * len(chunks))):
-                lengths.extend(result)
+                results.extend(result)
                 bar.update(len(chunk))
-        return lengths
+        return results
     finally:
         bar.close()
 
@@ -301,9 +370,4 @@ def write_task_dictionary(task: str, folder: Path, plans: list[UtterancePlan]) -
         speakers = list(dict.fromkeys(p.label for p in plans))  # planning order
         write_dictionary(folder / "dict.sid.txt", speakers)
     elif task == "pr":
-        counts: dict[str, int] = {}
-        for plan in plans:
-            for phoneme in plan.label.split():
-                counts[phoneme] = counts.get(phoneme, 0) + 1
-        ordered = sorted(counts, key=lambda p: (-counts[p], p))
-        write_dictionary(folder / "dict.phn.txt", ordered, [counts[p] for p in ordered])
+        write_counted_dictionary(folder / "dict.phn.txt", [plan.label.split() for plan in plans])

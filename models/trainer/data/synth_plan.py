@@ -3,7 +3,9 @@
 Every utterance is planned up front from the seed (voice, rate, pitch, level, noise,
 text), so rendering (:mod:`.synth`) is a pure function of the plan and the same seed
 gives the same corpus however the work is split. Planning only asks espeak-ng for the
-phonemes of the phoneme-recognition sentences.
+phonemes of the phoneme-recognition sentences. :class:`SynthOptions` make the
+pre-training corpus harder and label it with phones; at their defaults the plans (and so
+the files) are exactly those of a corpus made before they existed.
 """
 from __future__ import annotations
 
@@ -34,6 +36,13 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f
             "benjamin", "boris", "caleb", "david", "ed", "edward", "iven", "john", "linda",
             "max", "michel", "norbert", "paul", "pedro", "quincy", "rob", "robert", "steph",
             "travis", "victor", "zac")
+# Voice variants beyond VARIANTS that still sound like a person (robotic, croaking and
+# "Demonic"-style effects left out), for SynthOptions(more_voices=True).
+EXTRA_VARIANTS = ("Andrea", "antonio", "Denis", "Diogo", "edward2", "Gene", "Gene2", "gustave",
+                  "Henrique", "Hugo", "ian", "iven2", "iven3", "iven4", "Jacky", "Lee",
+                  "marcelo", "Marco", "Mario", "Michael", "miguel", "Mike", "mike2", "Nguyen",
+                  "pablo", "Reed", "steph2", "steph3", "anika", "sandro", "shelby", "m8",
+                  "grandpa", "grandma", "klatt4", "klatt5", "klatt6", "whisper", "whisperf")
 # Phoneme labels depend on the accent; these four share most of their inventory.
 PR_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-us-nyc")
 
@@ -117,6 +126,47 @@ class UtterancePlan:
     snr_db: float         # speech-to-noise ratio; for silence clips, the noise RMS in dBFS
     noise_color: str      # "white", "pink" or "brown"
     offset: float         # words: where in the 1 s clip the word starts (0..1 of the slack)
+    phones: bool = False  # also produce frame-level phone labels (sentences only)
+    rt60: float = 0.0     # reverberation time in seconds (0: dry)
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """What makes the pre-training corpus less trivial, and its phone labels.
+
+    The defaults reproduce the corpus as it always was: one sentence per utterance, 43
+    voice variants, speaking rate 130-210 wpm and pitch 25-75, noise at an SNR drawn from
+    20-40 dB per utterance, no reverberation, no phone labels. ``phones`` records the
+    synthesizer's phoneme events as frame labels (:mod:`.phones`); ``sentences`` makes
+    each utterance that many sentences long (longer crops: a 3-sentence utterance lasts
+    about 6-9 s); ``more_voices`` adds :data:`EXTRA_VARIANTS` (82 variants) and widens
+    rate to 100-260 wpm and pitch to 10-90; ``snr_db`` fixes the speech-to-noise ratio of
+    every utterance (white, pink or brown noise, power measured over the whole
+    utterance); ``rt60`` convolves the speech with an exponentially decaying Gaussian-
+    noise impulse response whose energy falls 60 dB in ``rt60`` seconds (unit direct
+    path, normalized to unit energy), before the noise is added.
+    """
+
+    phones: bool = False
+    sentences: int = 1
+    more_voices: bool = False
+    snr_db: Optional[float] = None
+    rt60: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sentences, int) or not 1 <= self.sentences <= 10:
+            raise DataError(f"sentences per utterance must be an integer in 1..10, got "
+                            f"{self.sentences!r}")
+        if self.snr_db is not None and not -10.0 <= self.snr_db <= 80.0:
+            raise DataError(f"snr_db must be in -10..80 dB, got {self.snr_db}")
+        if not 0.0 <= self.rt60 <= 2.0:
+            raise DataError(f"rt60 must be in 0..2 s, got {self.rt60}")
+
+    def changed(self) -> dict:
+        """The options that differ from the defaults (what ``corpus.json`` records)."""
+        default = SynthOptions()
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
 
 
 
@@ -168,18 +218,27 @@ def _speech_plan(rng, *, task, split, index, seed, relpath, label, text, voice, 
         offset=round(float(rng.uniform(0.0, 1.0)), 4))
 
 
-def _plan_pretrain(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
+def _plan_pretrain(sizes: CorpusSizes, rng: np.random.Generator, seed: int,
+                   options: SynthOptions = SynthOptions()) -> list[UtterancePlan]:
+    variants = VARIANTS + EXTRA_VARIANTS if options.more_voices else VARIANTS
+    rates, pitches = ((100, 261), (10, 91)) if options.more_voices else ((130, 211), (25, 76))
+    # A fixed SNR is an interval of width 0: the generator is drawn from as before.
+    snr_range = (20.0, 40.0) if options.snr_db is None else (options.snr_db,) * 2
     plans = []
     for split, count in (("train", sizes.pretrain_train), ("valid", sizes.pretrain_valid)):
         for index in range(count):
             voice = ACCENTS[rng.integers(len(ACCENTS))]
-            variant = VARIANTS[rng.integers(len(VARIANTS))]
-            plans.append(_speech_plan(
+            variant = variants[rng.integers(len(variants))]
+            text = " ".join(make_sentence(rng) for _ in range(options.sentences))
+            plan = _speech_plan(
                 rng, task="pretrain", split=split, index=index, seed=seed,
                 relpath=f"wav/{split}/pretrain-{split}-{index:05d}.wav", label="",
-                text=make_sentence(rng), voice=voice, variant=variant,
-                rate=rng.integers(130, 211), pitch=rng.integers(25, 76), kind="sentence",
-                snr_range=(20.0, 40.0)))
+                text=text, voice=voice, variant=variant,
+                rate=rng.integers(*rates), pitch=rng.integers(*pitches), kind="sentence",
+                snr_range=snr_range)
+            if options.phones or options.rt60:
+                plan = _replace(plan, phones=options.phones, rt60=float(options.rt60))
+            plans.append(plan)
     return plans
 
 
@@ -319,14 +378,19 @@ def _replace(plan: UtterancePlan, **changes) -> UtterancePlan:
     return UtterancePlan(**values)
 
 
-def plan_task(task: str, sizes: CorpusSizes, seed: int) -> list[UtterancePlan]:
-    """The plans of one task's utterances, in file order."""
+def plan_task(task: str, sizes: CorpusSizes, seed: int,
+              options: SynthOptions = SynthOptions()) -> list[UtterancePlan]:
+    """The plans of one task's utterances, in file order; ``options`` shape the
+    pre-training corpus only."""
+    if task == "pretrain":
+        return _plan_pretrain(sizes, task_rng(seed, task), seed, options)
     return PLANNERS[task](sizes, task_rng(seed, task), seed)
 
 
 def plan_corpus(*, seed: int = 0, sizes: Union[str, CorpusSizes] = "default",
-                tasks: Iterable[str] = TASKS) -> list[UtterancePlan]:
+                tasks: Iterable[str] = TASKS,
+                options: SynthOptions = SynthOptions()) -> list[UtterancePlan]:
     """The utterance plans :func:`synthesize_corpus` would render (nothing is written)."""
     sizes = resolve_sizes(sizes)
     return [plan for task in check_tasks(tuple(tasks))
-            for plan in plan_task(task, sizes, seed)]
+            for plan in plan_task(task, sizes, seed, options)]

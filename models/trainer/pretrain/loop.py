@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -43,11 +44,12 @@ from typing import Callable, Dict, List, Optional
 import torch
 from torch import nn
 
-from ..data.datasets import PretrainDataset, collate
+from ..data.datasets import PAD_LABEL, PretrainDataset, collate
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
+from .accuracy import accuracy_over_prior
 from .batches import crop_to_shortest, derived_seed, seeded, step_batches
-from .loss import LossTotals, masked_prediction_loss
+from .loss import LossTotals, align_labels, masked_prediction_loss
 from .run_setup import Run, rng_state, setup_run
 from .settings import PretrainSettings
 
@@ -164,7 +166,8 @@ def _train(run: Run, on_step: Optional[Callable[[int], None]], started: float) -
                                              + time.perf_counter() - session_start, 3)})
             if done % s.valid_every == 0 or done == s.steps:
                 if context.is_main:
-                    last_valid = validate(run.model, run.valid_set, s, context.device)
+                    last_valid = validate(run.model, run.valid_set, s, context.device,
+                                          most_frequent_unit(run.train_set))
                     ckpt.append_log(log_path, {"split": "valid", "step": done, **last_valid})
             if done % s.save_every == 0 or done == s.steps:
                 saved, checksums = _save(run, done, session_start)
@@ -231,13 +234,17 @@ def train_step(run: Run, step: int, micro_batches: List[dict]) -> StepStats:
 
 @torch.no_grad()
 def validate(model: nn.Module, dataset: PretrainDataset, s: PretrainSettings,
-             device: torch.device) -> Dict[str, float]:
-    """Masked-prediction loss and unit accuracy on the validation split (eval mode, fixed masks)."""
+             device: torch.device, prior_unit: Optional[int] = None) -> Dict[str, float]:
+    """Masked-prediction loss and unit accuracy on the validation split (eval mode, fixed
+    masks); with ``prior_unit`` (the training split's most frequent unit) also the prior's
+    accuracy on the same masked frames and utterance-bootstrap standard errors
+    (:mod:`.accuracy`)."""
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(derived_seed(s.seed, 0x7A11D))
     order = sorted(range(len(dataset)), key=lambda i: dataset.lengths[i])
     totals = LossTotals()
+    per_utterance: Dict[str, List[int]] = {"correct": [], "prior_correct": [], "masked": []}
     try:
         for start in range(0, len(order), s.batch_size):
             indices = order[start:start + s.batch_size]
@@ -247,6 +254,29 @@ def validate(model: nn.Module, dataset: PretrainDataset, s: PretrainSettings,
             parts = masked_prediction_loss(out.logits, batch["frame_labels"], out.mask_indices,
                                            out.padding_mask)
             totals.add(parts, batch["waveforms"].shape[0])
+            if prior_unit is not None:
+                labels = align_labels(batch["frame_labels"].to(out.logits.device),
+                                      out.logits.shape[1])
+                masked = out.mask_indices & (labels != PAD_LABEL)
+                if out.padding_mask is not None:
+                    masked = masked & ~out.padding_mask
+                hits = (out.logits.argmax(dim=-1) == labels) & masked
+                per_utterance["correct"] += hits.sum(dim=1).tolist()
+                per_utterance["prior_correct"] += ((labels == prior_unit) & masked).sum(1).tolist()
+                per_utterance["masked"] += masked.sum(dim=1).tolist()
     finally:
         model.train(was_training)
-    return totals.rates()
+    rates = totals.rates()
+    if prior_unit is not None:
+        rates.update(accuracy_over_prior(per_utterance["correct"],
+                                         per_utterance["prior_correct"],
+                                         per_utterance["masked"], seed=s.seed))
+    return rates
+
+
+def most_frequent_unit(dataset: PretrainDataset) -> Optional[int]:
+    """The unit that occurs most often in ``dataset``'s labels (ties: the smallest)."""
+    if dataset.label_lines is None:
+        return None
+    counts = Counter(unit for line in dataset.label_lines for unit in line.split())
+    return int(min(counts, key=lambda unit: (-counts[unit], int(unit)))) if counts else None

@@ -9,6 +9,7 @@ micro-batch), wraps the loss module in DDP or a DeepSpeed engine, and rank 0 wri
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import random
@@ -24,6 +25,7 @@ from torch import nn
 from ..data.corpora import check_manifest_audio, find_pretrain_folder
 from ..data.datasets import PretrainDataset
 from ..data.synth import is_complete_corpus, synthesize_corpus
+from ..data.synth_plan import SynthOptions
 from ..errors import DataError
 from ..fileio import PathLike
 from . import checkpoint as ckpt
@@ -39,8 +41,21 @@ from .distillation import (
     teacher_record,
 )
 from .loss import MaskedPrediction
-from .settings import SMALL, TINY, PretrainSettings, check_settings, settings_record
-from .targets import build_run_targets
+from .settings import (
+    PHONE_TARGETS,
+    SMALL,
+    TINY,
+    PretrainSettings,
+    check_settings,
+    parse_targets,
+    settings_record,
+)
+from .targets import (
+    build_phone_targets,
+    build_run_targets,
+    check_label_layer,
+    require_phone_labels,
+)
 
 TARGETS = "targets"
 
@@ -203,6 +218,9 @@ def _check_run_folder(s: PretrainSettings) -> Optional[ckpt.TrainedRun]:
         targets_from = ckpt.resolve_run(s.targets_from)
         if targets_from.checkpoint is None and ckpt.latest_checkpoint(targets_from.run_dir) is None:
             raise DataError(f"{targets_from.run_dir}: --targets-from run has no checkpoint yet")
+        check_label_layer(targets_from, s.label_layer)
+    if parse_targets(s.targets)[0] == PHONE_TARGETS and s.data is not None:
+        require_phone_labels(find_pretrain_folder(Path(s.data)))
     if s.deepspeed is not None:
         read_deepspeed_config(s.deepspeed)
     return targets_from
@@ -224,7 +242,8 @@ def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
             # Anything already there is an interrupted earlier attempt.
             synthesize_corpus(data, seed=s.seed, sizes="small" if s.tiny or s.small else "default",
                               overwrite=data.exists() and any(data.iterdir()), workers=1,
-                              progress=show)
+                              progress=show,
+                              options=SynthOptions(phones=s.targets == PHONE_TARGETS))
             synthesized = True
     else:
         data = Path(s.data)
@@ -235,6 +254,8 @@ def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
     out.mkdir(parents=True, exist_ok=True)
     if teacher is not None:
         targets = copy_teacher_targets(teacher, out / TARGETS)
+    elif s.targets == PHONE_TARGETS:
+        targets = build_phone_targets(pretrain_dir, out / TARGETS)
     else:
         targets = build_run_targets(pretrain_dir, out / TARGETS, iteration=s.iteration,
                                     clusters=s.clusters, seed=s.seed,
@@ -313,6 +334,8 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context,
     check_settings(s)
     out = Path(s.out)
     prepared = on_main(context, lambda: prepare_data(s, teacher))
+    if s.targets == PHONE_TARGETS:   # one unit per phone of the corpus's inventory
+        s = dataclasses.replace(s, clusters=int(prepared["targets"]["clusters"]))
     shards = context.world_size * s.accumulate
     overrides = {**s.overrides, "num_classes": s.clusters}
 

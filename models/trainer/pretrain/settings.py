@@ -20,6 +20,9 @@ from ..errors import DataError
 from ..fileio import PathLike
 from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 
+# --targets kinds (see PretrainSettings.targets and parse_targets).
+MFCC_TARGETS, PHONE_TARGETS, FEATURE_TARGETS = "mfcc", "phones", "features"
+
 # Preset names, as help text shows them.
 TINY_PRESET = "--tiny"
 SMALL_PRESET = "--small"
@@ -78,6 +81,13 @@ class PretrainSettings:
                                     presets={TINY_PRESET: 1.0})
     decay_power: float = option(1.0, "power of the polynomial learning-rate decay")
     seed: int = option(0, "random seed", bound=NON_NEGATIVE)
+    targets: str = option(
+        MFCC_TARGETS, "what masked prediction predicts: mfcc (k-means units of MFCC, HuBERT's "
+        "iteration 1), phones (the corpus's frame phone labels from the synthesizer: "
+        "supervised, needs a corpus from 'data synth --phones'; --clusters becomes the phone "
+        "inventory's size), features:RUN:LAYER (k-means units of hidden state LAYER of the "
+        "trained run RUN: HuBERT's iteration 2, the same as --iteration 2 --targets-from RUN "
+        "--label-layer LAYER)", metavar="KIND")
     iteration: int = option(1, "1: k-means on MFCC; 2: k-means on a hidden layer of "
                                "--targets-from", choices=(1, 2))
     targets_from: Optional[str] = option(None, "iteration 2: the iteration-1 run folder whose "
@@ -151,10 +161,42 @@ TRANSIENT = tuple(field.name for field in dataclasses.fields(PretrainSettings)
                   if field.metadata["transient"])
 
 
+def parse_targets(text: str) -> tuple[str, Optional[str], Optional[int]]:
+    """``--targets``: (kind, run, layer); run and layer only for ``features:RUN:LAYER``."""
+    if text in (MFCC_TARGETS, PHONE_TARGETS):
+        return text, None, None
+    prefix = FEATURE_TARGETS + ":"
+    if not isinstance(text, str) or not text.startswith(prefix) or ":" not in text[len(prefix):]:
+        raise DataError(f"--targets must be {MFCC_TARGETS}, {PHONE_TARGETS} or "
+                        f"{FEATURE_TARGETS}:RUN:LAYER, got {text!r}")
+    run, layer = text[len(prefix):].rsplit(":", 1)   # a run folder may hold a colon
+    if not run or not layer.isdigit():
+        raise DataError(f"--targets {text!r}: expected {FEATURE_TARGETS}:RUN:LAYER with a run "
+                        f"folder and a layer number (0 = the encoder input)")
+    return FEATURE_TARGETS, run, int(layer)
+
+
+def _targets_as_iteration(given: Dict[str, Any]) -> Dict[str, Any]:
+    """``--targets features:RUN:LAYER`` is iteration 2 on RUN's hidden state LAYER: one
+    recipe, two spellings; given both, they must agree."""
+    if "targets" not in given:
+        return given
+    kind, run, layer = parse_targets(given["targets"])
+    if kind != FEATURE_TARGETS:
+        return given
+    implied = {"iteration": 2, "targets_from": run, "label_layer": layer}
+    for key, value in implied.items():
+        if given.get(key) is not None and given[key] != value:
+            raise DataError(f"--targets {given['targets']} and --{key.replace('_', '-')} "
+                            f"{given[key]} disagree; give one of them")
+    return {**given, **implied}
+
+
 def resolve_settings(model: str, out: PathLike, **given: Any) -> PretrainSettings:
     """Settings from the defaults, the ``tiny`` and ``iteration`` presets and the given
     (non-None) values; an unknown name is a ``TypeError``."""
-    given = {key: value for key, value in given.items() if value is not None}
+    given = _targets_as_iteration({key: value for key, value in given.items()
+                                   if value is not None})
     values: Dict[str, Any] = {}
     if given.get("iteration") == 2:
         values.update(ITERATION_2)
@@ -191,6 +233,13 @@ def check_settings(s: PretrainSettings) -> None:
         raise DataError("masked_weight and unmasked_weight cannot both be 0")
     if s.clusters < 2:
         raise DataError(f"clusters must be at least 2, got {s.clusters}")
+    kind, _, _ = parse_targets(s.targets)
+    if kind == PHONE_TARGETS and s.iteration != 1:
+        raise DataError("--targets phones and --iteration 2 do not combine: iteration 2's "
+                        "units come from a trained run (--targets features:RUN:LAYER)")
+    if kind != MFCC_TARGETS and s.teacher is not None:
+        raise DataError(f"--teacher and --targets {s.targets} do not combine: a student "
+                        f"learns its teacher's units")
     if s.iteration not in (1, 2):
         raise DataError(f"iteration must be 1 or 2, got {s.iteration!r}")
     if s.iteration == 2 and not s.targets_from:

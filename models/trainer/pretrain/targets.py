@@ -6,6 +6,11 @@ iteration 2 clusters a hidden layer of the model trained on iteration-1 targets
 *features function* maps a 16 kHz waveform of S samples to a (``encoder_frames(S)``, D)
 array, so the labels line up one to one with the 50 Hz encoder output.
 
+Phone targets (``train --targets phones``) are not k-means units: :func:`build_phone_targets`
+numbers the corpus's frame phone labels (:mod:`models.trainer.data.phones`) in the
+order of ``dict.phones.txt`` and writes them as the same ``.km`` files, so training reads
+every kind of target alike. They are supervised labels, a deviation from HuBERT.
+
 Label files follow fairseq: ``<split>.km`` next to ``<split>.tsv``, one line of
 space-separated integers per utterance, and ``dict.km.txt`` listing the units. The
 k-means model is saved as an ``.npz`` of its centers; loading it needs no pickle, and
@@ -23,7 +28,9 @@ import torch
 
 from ..data.audio import read_audio
 from ..data.features import encoder_frames, mfcc_features
-from ..data.manifest import Manifest, read_manifest, write_dictionary
+from ..data.manifest import Manifest, read_dictionary, read_manifest, write_dictionary
+from ..data.phones import DICTIONARY as PHONE_DICTIONARY
+from ..data.phones import has_phone_labels, read_phone_lines
 from ..errors import DataError
 from ..fileio import PathLike, atomic_write, write_bytes_atomic, write_text_atomic
 from .checkpoint import TrainedRun
@@ -289,13 +296,8 @@ def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int
     if iteration == 1:
         features_fn, source = mfcc_features, {"features": "mfcc-39 (Kaldi MFCC + deltas)"}
     else:
-        teacher = targets_from.model
-        layers = teacher.config.layers
-        layer = label_layer if label_layer is not None else max(1, layers // 2)
-        if not 0 <= layer <= layers:
-            raise DataError(f"label layer {layer} out of range: {targets_from.name} has "
-                            f"{layers} layers (0 = encoder input)")
-        features_fn = hidden_layer_features(teacher, layer)
+        layer = check_label_layer(targets_from, label_layer)
+        features_fn = hidden_layer_features(targets_from.model, layer)
         source = {"features": f"hidden layer {layer}",
                   "run": str(Path(targets_from.run_dir).resolve()),
                   "step": targets_from.step, "model": targets_from.name}
@@ -313,4 +315,49 @@ def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int
                   features_fn=features_fn, seed=seed, max_frames=max_frames,
                   out_folder=out_folder, progress=progress)
     write_text_atomic(done, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return info
+
+
+def check_label_layer(run: TrainedRun, layer: Optional[int]) -> int:
+    """The hidden state of ``run`` iteration 2 clusters (``None``: half the depth, at least
+    1); :class:`DataError` when the run's model has no such state."""
+    layers = int(run.config["config"]["layers"])
+    layer = layer if layer is not None else max(1, layers // 2)
+    if not 0 <= layer <= layers:
+        raise DataError(f"label layer {layer} out of range: {run.name} in {run.run_dir} has "
+                        f"{layers} layers (0 = encoder input, 1..{layers} its layers)")
+    return layer
+
+
+def require_phone_labels(pretrain_folder: Path) -> None:
+    """:class:`DataError` unless the corpus has frame phone labels for train and valid."""
+    if not has_phone_labels(pretrain_folder):
+        raise DataError(f"{pretrain_folder}: the corpus has no phoneme events (train.phones, "
+                        f"valid.phones, {PHONE_DICTIONARY}); synthesize it with 'data synth "
+                        f"--phones' for --targets phones")
+
+
+def build_phone_targets(pretrain_folder: Path, out_folder: Path) -> dict:
+    """``--targets phones``: the corpus's frame phone labels as numbered units (``.km``
+    files, ``dict.km.txt``) in ``out_folder``; returns the record written to
+    ``targets.json`` (its ``clusters`` is the phone inventory's size)."""
+    require_phone_labels(pretrain_folder)
+    phones = read_dictionary(pretrain_folder / PHONE_DICTIONARY)
+    index = {phone: i for i, phone in enumerate(phones)}
+    out_folder = Path(out_folder)
+    for split in ("train", "valid"):
+        manifest = read_manifest(pretrain_folder / f"{split}.tsv")
+        path = pretrain_folder / f"{split}.phones"
+        lines = read_phone_lines(path, len(manifest))
+        unknown = sorted({p for line in lines for p in line} - set(index))
+        if unknown:
+            raise DataError(f"{path}: phones {unknown} are not in {PHONE_DICTIONARY}")
+        write_text_atomic(out_folder / f"{split}.km", "".join(
+            " ".join(str(index[p]) for p in line) + "\n" for line in lines))
+    write_dictionary(out_folder / "dict.km.txt", [str(i) for i in range(len(phones))])
+    info = {"targets": "phones", "features": "frame phone labels from espeak-ng's phoneme "
+            "events (supervised)", "clusters": len(phones), "units": phones,
+            "corpus": str(Path(pretrain_folder).resolve())}
+    write_text_atomic(out_folder / "targets.json", json.dumps(info, indent=2, sort_keys=True)
+                      + "\n")
     return info
