@@ -76,13 +76,12 @@ def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
     row = None if anchor is None else paired_change(study, model, task, "fp", anchor)
     if row is None:
         return {"value": None, "interval": None, "informative": None, "status": NO_ANCHOR}
+    # paired_change is positive when the random-init upstream is worse: the teacher better
     row = {key: row[key] for key in ("interval", "interval_items", "p", "method", "seeds",
                                      "resamples")} | {
-        "value": -row["degradation"], "teacher": row["reference_value"],
+        "value": row["degradation"], "teacher": row["reference_value"],
         "random": row["variant_value"], "random_variant": anchor}
-    low, high = sorted(-x for x in row["interval"])
-    row["interval"] = [low, high]
-    row["interval_items"] = sorted(-x for x in row["interval_items"])
+    low = row["interval"][0]
     row["informative"] = low > 0
     row["status"] = TEACHER_BETTER if low > 0 else UNINFORMATIVE
     return row

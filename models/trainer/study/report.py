@@ -28,6 +28,7 @@ from .verdicts import (
     anchors_of,
     chains,
     degradation_lines,
+    method_lines,
     percent,
     teacher_lines,
     variant_lines,
@@ -217,7 +218,7 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
              "Chains: " + "; ".join(f"{v}: " + (" -> ".join(c) if isinstance(c, list) else c)
                                     for v, c in record["recipe"]["chains"].items()) + ".",
              ""]
-    lines += table1_lines(study, costs) + table2_lines(study)
+    lines += method_lines() + table1_lines(study, costs) + table2_lines(study)
     lines += teacher_lines(study, summary, anchors)
     lines += degradation_lines(study, summary, anchors)
     lines += variant_lines(study, summary, anchors)

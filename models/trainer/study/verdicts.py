@@ -30,6 +30,33 @@ METHOD_NOTE = (f"Intervals: 95 %, {RESAMPLES} resamples of a hierarchical bootst
                f"Holm p < {ALPHA}.")
 
 
+def method_lines() -> List[str]:
+    """The report's method part: how every interval, p value and verdict is made."""
+    return ["## Method", "",
+            "- **Unit of replication: the seed.** Each seed pre-trains, distills and evaluates "
+            "anew; the test items are a second source of sampling error.",
+            f"- **`interval` (primary):** 95 % percentile interval of {RESAMPLES} resamples "
+            "of a hierarchical bootstrap: each resample draws the test items with "
+            "replacement once (every seed and encoder is scored on the same test set, so "
+            "the draw is shared), then each encoder's seeds with replacement (a seed's "
+            "paired runs, e.g. FP and the BQ distilled from it, together); the statistic is "
+            "the mean over drawn seeds of the per-seed score difference.",
+            "- **`interval_items`:** the same item draws, the seeds fixed (test-item "
+            "sampling only).",
+            "- **p:** two-sided, from the same resamples: min(1, 2 min(#{T* <= 0} + 1, "
+            "#{T* >= 0} + 1) / (R + 1)).",
+            f"- **Informative tasks:** a task is {UNINFORMATIVE} for a model when its FP "
+            "teacher does not beat the random-init upstream of the same shape "
+            "(`teacher_vs_random`'s interval not above 0); such tasks are reported and take "
+            "no part in a verdict.",
+            f"- **Holm:** p adjusted over the informative tasks of one claim (one model's "
+            f"degradations, one variant's changes, the contrast over the tasks informative "
+            f"for both encoders); a finding needs Holm p < {ALPHA}.",
+            "- **Recomputable:** `runs/` here holds every evaluation's `results.json` and "
+            "`per_item.json` (the study folder's layout); `profile-encoder study --report` "
+            "rebuilds every table from them alone.", ""]
+
+
 def percent(value: Optional[float]) -> str:
     return "-" if value is None else f"{round(100 * value, 1) + 0.0:.1f}"
 
