@@ -1,6 +1,10 @@
 """What a study's folders hold: its record, every evaluation, per-item scores, propagation.
 
-Everything is read as it is found, so a partial study reports what it has.
+Everything is read as it is found, so a partial study reports what it has: the models,
+seeds, variants and tasks are the record's and any others found under ``runs/`` (the
+committed copy in ``reports/study/`` has the same layout, see :mod:`.archive`). An
+evaluation whose ``results.json`` says ``upstream.kind: random-init`` is an anchor (a
+random-weights upstream of the model's shape), whatever its variant folder is called.
 """
 from __future__ import annotations
 
@@ -14,9 +18,12 @@ import numpy as np
 from ..errors import DataError
 from ..pretrain.checkpoint import read_json
 from ..superb.runner import PER_ITEM, RESULTS
-from .plan import SCRATCH_VARIANT, STUDY_FILE, STUDY_LOG
+from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT, STUDY_FILE, STUDY_LOG
 
 Cell = Tuple[str, str, str]          # (model, variant, task)
+RANDOM_INIT = "random-init"          # results.json's upstream.kind of a random-weights upstream
+CHAIN_FILE = "chain.json"            # a multi-distillation run's record (distill/chain.py)
+SEED_PREFIX = "seed-"
 
 
 @dataclass
@@ -29,6 +36,7 @@ class Study:
         default_factory=dict)
     propagation: Dict[str, Dict[int, Dict[str, Any]]] = field(default_factory=dict)
     job_seconds: Dict[str, float] = field(default_factory=dict)
+    chains: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # variant -> seed
 
     @property
     def models(self) -> List[str]:
@@ -40,6 +48,24 @@ class Study:
 
     def values(self, cell: Cell) -> List[float]:
         return [r["value"] for _, r in sorted(self.results.get(cell, {}).items())]
+
+    def is_random_init(self, variant: str) -> bool:
+        """Whether ``variant``'s evaluations are of random-weights upstreams (anchors)."""
+        return any(r.get("upstream", {}).get("kind") == RANDOM_INIT
+                   for (_, name, _), by_seed in self.results.items() if name == variant
+                   for r in by_seed.values())
+
+    def random_variant(self, model: str, binarized: bool = False) -> Optional[str]:
+        """The anchor variant of ``model``'s shape: its full-precision random-init upstream
+        (or, ``binarized``, the bq- one), None when the study has none."""
+        for (name, variant, _), by_seed in self.results.items():
+            for result in by_seed.values():
+                upstream = result.get("upstream", {})
+                if (name == model and upstream.get("kind") == RANDOM_INIT
+                        and str(upstream.get("model", "")).startswith(BINARIZED_PREFIX)
+                        == binarized):
+                    return variant
+        return None
 
     def task_info(self, task: str) -> Optional[Dict[str, Any]]:
         """``metric``/``higher_is_better``/``chance`` of any evaluation of ``task``."""
@@ -54,6 +80,10 @@ def variant_names(record: Dict[str, Any]) -> List[str]:
     return names + [f"bq-{kind}" for kind in record.get("ablations", [])]
 
 
+def _found(folder: Path, pattern: str) -> List[str]:
+    return sorted(path.name for path in folder.glob(pattern) if path.is_dir())
+
+
 def load_study(folder: Path) -> Study:
     folder = Path(folder)
     path = folder / STUDY_FILE
@@ -61,14 +91,29 @@ def load_study(folder: Path) -> Study:
         raise DataError(f"{path}: no such study record (run 'profile-encoder study --out "
                         f"{folder}' first)")
     record = read_json(path, "study record", error=DataError)
-    study = Study(folder, record, variant_names(record))
-    for model in study.models:
-        for seed in range(int(record.get("seeds", 0))):
-            base = folder / "runs" / model / f"seed-{seed}"
-            for variant in study.variants:
-                for task in study.tasks:
+    runs = folder / "runs"
+    models = list(dict.fromkeys(record.get("models", []) + _found(runs, "*")))
+    seeds = sorted({*range(int(record.get("seeds", 0))), *(
+        int(name[len(SEED_PREFIX):]) for model in models
+        for name in _found(runs / model, SEED_PREFIX + "*")
+        if name[len(SEED_PREFIX):].isdigit())})
+    variants = variant_names(record)
+    tasks = list(record.get("tasks", []))
+    for model in models:
+        for seed in seeds:
+            for variant in _found(runs / model / f"{SEED_PREFIX}{seed}" / "superb", "*"):
+                variants = list(dict.fromkeys(variants + [variant]))
+                tasks = list(dict.fromkeys(tasks + _found(
+                    runs / model / f"{SEED_PREFIX}{seed}" / "superb" / variant, "*")))
+    study = Study(folder, {**record, "models": models, "tasks": tasks}, variants)
+    for model in models:
+        for seed in seeds:
+            base = runs / model / f"{SEED_PREFIX}{seed}"
+            for variant in variants:
+                for task in tasks:
                     _read_evaluation(study, base / "superb" / variant / task,
                                      (model, variant, task), seed)
+                _read_chain(study, base / variant / CHAIN_FILE, variant, seed)
             propagation = base / "propagation.json"
             if propagation.is_file():
                 study.propagation.setdefault(model, {})[seed] = json.loads(
@@ -80,6 +125,28 @@ def load_study(folder: Path) -> Study:
                 entry = json.loads(line)
                 study.job_seconds[entry["job"]] = float(entry["seconds"])
     return study
+
+
+def _read_chain(study: Study, path: Path, variant: str, seed: int) -> None:
+    if path.is_file():
+        chain = read_json(path, "distillation chain", error=DataError).get("chain")
+        if chain:
+            study.chains.setdefault(variant, {})[seed] = [str(stage) for stage in chain]
+
+
+def chain_of(study: Study, variant: str) -> Optional[List[str]]:
+    """The precision chain ``variant`` was distilled through, from the first record that
+    has it: the study record's ``recipe.chains[variant]``, a run's ``chain.json``, an
+    evaluation's ``chain`` key; None when none does (also when seeds disagree)."""
+    recorded = study.record.get("recipe", {}).get("chains", {})
+    if isinstance(recorded, dict) and recorded.get(variant):
+        chain = recorded[variant]
+        return list(chain) if isinstance(chain, (list, tuple)) else [
+            part.strip() for part in str(chain).replace("->", ",").split(",") if part.strip()]
+    found = {tuple(chain) for chain in study.chains.get(variant, {}).values()}
+    found |= {tuple(r["chain"]) for (_, name, _), by_seed in study.results.items()
+              if name == variant for r in by_seed.values() if r.get("chain")}
+    return list(found.pop()) if len(found) == 1 else None
 
 
 def _read_evaluation(study: Study, folder: Path, cell: Cell, seed: int) -> None:

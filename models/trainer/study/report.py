@@ -1,11 +1,11 @@
 """``profile-encoder study --report``: reports/study/ from a study's run folders.
 
 ``README.md`` holds, in order: Table 1 (our cost columns beside measured ASR WER and SD
-DER, and the paper's), Table 2 (every task: mean and 95 % t-interval over seeds), the
-FP -> BQ degradation per encoder and task with paired-bootstrap intervals over test items
-and the verdict they support, the distilled student against the from-scratch BQ control
-and each module-type ablation against FP (when the study has them), and the
-error-propagation summary; ``cost_accuracy.png``
+DER, and the paper's), Table 2 (every task: mean and 95 % t-interval over seeds, with the
+random-init anchors), then :mod:`.verdicts`' sections (each teacher against random-init,
+the FP -> BQ degradations with seed-inclusive intervals and Holm-adjusted p, the contrast
+of two encoders and its verdict, the from-scratch control and the other student variants)
+and the error-propagation summary; ``cost_accuracy.png``
 and ``propagation.png`` are its figures, ``summary.json`` its numbers. Missing cells are
 '-'. Costs are the full-size zoo models' (10 s input, the paper's convention and runtime
 model on an A100); the measured columns are small-scale synthetic speech.
@@ -14,31 +14,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 
 from ..fileio import write_text_atomic
+from .archive import archive_study
 from .charts import cost_accuracy_figure, propagation_figure
-from .collect import Study, load_study, paired_seeds
+from .collect import Study, load_study
 from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
-from .stats import (
-    RESAMPLES,
-    bootstrap_interval,
-    contains_zero,
-    paired_difference,
-    ratio,
-    t_interval,
+from .stats import t_interval
+from .verdicts import (
+    anchors_of,
+    chains,
+    degradation_lines,
+    method_lines,
+    percent,
+    teacher_lines,
+    variant_lines,
 )
 
 SCALE_NOTE = ("**Small-scale synthetic.** Measured columns come from models pre-trained for "
               "minutes on speech synthesized with espeak-ng and evaluated on small synthetic "
               "SUPERB-style sets; they test the pipeline and the direction of effects, not "
               "the paper's LibriSpeech/SUPERB numbers.")
-
-
-def percent(value: Optional[float]) -> str:
-    return "-" if value is None else f"{round(100 * value, 1) + 0.0:.1f}"
 
 
 def seed_cell(values: List[float]) -> str:
@@ -72,7 +71,7 @@ def cost_rows(study: Study) -> Dict[tuple, Dict[str, Any]]:
     rows = {}
     for model in study.models:
         for variant in study.variants:
-            if variant == SCRATCH_VARIANT:
+            if variant == SCRATCH_VARIANT or study.is_random_init(variant):
                 continue
             rows[(model, variant)] = build_rows(
                 [zoo_name(model, variant)], seconds=PAPER_SECONDS, convention=convention,
@@ -118,204 +117,28 @@ def table2_lines(study: Study) -> List[str]:
     for model in study.models:
         for variant in study.variants:
             cells = [seed_cell(study.values((model, variant, t))) for t in tasks]
+            name = (f"{anchor_model(study, model, variant)} (random-init, anchor)"
+                    if study.is_random_init(variant) else f"{zoo_name(model, variant)} "
+                                                          f"({variant})")
             if any(c != "-" for c in cells) or variant in ("fp", "bq"):
-                lines.append(f"| {zoo_name(model, variant)} ({variant}) | "
-                             + " | ".join(cells) + " |")
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
     chance = [percent((study.task_info(t) or {}).get("chance")) for t in tasks]
     lines += [f"| *chance* | {' | '.join(chance)} |", "",
               "Cells: mean over seeds [95 % Student-t interval]; with one seed there is no "
               "interval over seeds (each results.json holds its own bootstrap interval over "
-              "test items). Values in percent of the task's metric.", ""]
+              "test items). Values in percent of the task's metric. Anchors: upstreams of "
+              "the same shape with random weights (FP and BQ), heads trained as for the "
+              "others.", ""]
     return lines
 
 
-def paired_change(study: Study, model: str, task: str, reference: str,
-                  variant: str) -> Optional[Dict]:
-    """``variant`` against ``reference`` on one task, oriented so that positive means
-    ``variant`` is worse, with its paired bootstrap interval over test items (seeds paired:
-    the same seed's runs of both)."""
-    first, second = (model, reference, task), (model, variant, task)
-    seeds = paired_seeds(study, first, second)
-    info = study.task_info(task)
-    if not seeds or info is None:
-        return None
-    before = [study.items[first][s][1:] for s in seeds]
-    after = [study.items[second][s][1:] for s in seeds]
-    change, low, high = paired_difference(before, after)
-    sign = -1.0 if info["higher_is_better"] else 1.0
-    low, high = sorted((sign * low, sign * high))
-    return {"model": model, "task": task, "reference": reference, "variant": variant,
-            "seeds": seeds, "items": len(before[0][0]), "degradation": sign * change,
-            "low": low, "high": high,
-            "reference_value": float(np.mean([ratio(p) for p in before])),
-            "variant_value": float(np.mean([ratio(p) for p in after]))}
-
-
-def degradation(study: Study, model: str, task: str, variant: str = "bq") -> Optional[Dict]:
-    """BQ minus FP, oriented so that positive means BQ is worse (each BQ run is distilled
-    from that seed's FP)."""
-    row = paired_change(study, model, task, "fp", variant)
-    return None if row is None else {**row, "fp": row["reference_value"],
-                                     "bq": row["variant_value"]}
-
-
-def contrast(study: Study, first: str, second: str, task: str) -> Optional[Dict]:
-    """Degradation of ``first`` minus that of ``second`` (positive: ``second`` loses less),
-    one bootstrap over the test items both were scored on."""
-    info = study.task_info(task)
-    pairs = {m: paired_seeds(study, (m, "fp", task), (m, "bq", task)) for m in (first, second)}
-    if info is None or not all(pairs.values()):
-        return None
-    ids = {study.items[(m, "fp", task)][pairs[m][0]][0] == study.items[(first, "fp", task)][
-        pairs[first][0]][0] for m in (first, second)}
-    if ids != {True}:
-        return None
-    sign = -1.0 if info["higher_is_better"] else 1.0
-
-    def loss(model: str, index) -> float:
-        return float(np.mean([sign * (ratio(study.items[(model, "bq", task)][s][1:], index)
-                                      - ratio(study.items[(model, "fp", task)][s][1:], index))
-                              for s in pairs[model]]))
-
-    items = len(study.items[(first, "fp", task)][pairs[first][0]][0])
-    low, high = bootstrap_interval(lambda i: loss(first, i) - loss(second, i), items)
-    return {"task": task, "difference": loss(first, None) - loss(second, None), "low": low,
-            "high": high, "items": items,
-            "seeds": min(len(pairs[first]), len(pairs[second]))}
-
-
-def compared_pair(names: List[str]) -> tuple:
-    """The paper's comparison: an encoder with convolution modules first, an attention-only
-    one second (else the first two models)."""
-    import models
-
-    mixed = [n for n in names if models.config(n).family.has_convolution]
-    plain = [n for n in names if n not in mixed]
-    return (mixed[0], plain[0]) if mixed and plain else (names[0], names[1])
-
-
-def verdict(difference: Dict, first: str, second: str) -> str:
-    if contains_zero(difference["low"], difference["high"]):
-        return "no difference at this scale (the interval contains 0)"
-    return (f"{second} loses less than {first}" if difference["low"] > 0
-            else f"{second} loses more than {first}")
-
-
-def points(value: float) -> str:
-    return f"{round(100 * value, 1) + 0.0:+.1f}"      # + 0.0: no "-0.0"
-
-
-def degradation_lines(study: Study, summary: Dict) -> List[str]:
-    lines = ["## FP -> BQ degradation (paired bootstrap over test items)", "",
-             "Positive: BQ is worse, in points of the task's metric (BQ minus FP for error "
-             f"rates, FP minus BQ for accuracies). 95 % percentile bootstrap, {RESAMPLES} "
-             "resamples of the test items, each resample scoring every seed's FP and BQ "
-             "runs on the same items; the mean over seeds.", "",
-             "| Model | Task | FP % | BQ % | degradation (points) | 95 % interval | seeds |",
-             "| --- | --- | ---: | ---: | ---: | --- | ---: |"]
-    rows = []
-    for model in study.models:
-        for task in study.tasks:
-            row = degradation(study, model, task)
-            if row is None:
-                lines.append(f"| {model} | {task} | - | - | - | - | 0 |")
-                continue
-            rows.append(row)
-            lines.append(f"| {model} | {task} | {percent(row['fp'])} | {percent(row['bq'])} | "
-                         f"{points(row['degradation'])} | [{points(row['low'])}, "
-                         f"{points(row['high'])}] | {len(row['seeds'])} |")
-    summary["degradation"] = rows
-    lines += [""]
-    if len(study.models) < 2:
-        lines += ["One model only: no comparison between encoders.", ""]
-        return lines
-    first, second = compared_pair(study.models)
-    contrasts = [c for t in study.tasks if (c := contrast(study, first, second, t))]
-    summary["contrast"] = {"first": first, "second": second, "tasks": contrasts}
-    lines += [f"### Does binarization hurt {second} less than {first}?", "",
-              f"Difference of degradations, {first} minus {second} (positive: {second} "
-              "loses less), same bootstrap:", "",
-              "| Task | difference (points) | 95 % interval | verdict |",
-              "| --- | ---: | --- | --- |"]
-    for c in contrasts:
-        lines.append(f"| {c['task']} | {points(c['difference'])} | [{points(c['low'])}, "
-                     f"{points(c['high'])}] | {verdict(c, first, second)} |")
-    lines += ["", verdict_paragraph(study, contrasts, first, second), ""]
-    return lines
-
-
-def variant_lines(study: Study, summary: Dict) -> List[str]:
-    """The from-scratch control against the distilled student (BiT's third ingredient), and
-    each module-type ablation against full precision."""
-    lines: List[str] = []
-    if SCRATCH_VARIANT in study.variants:
-        lines += ["## Distilled against from-scratch BQ", "",
-                  "Positive: the BQ model trained from scratch (HuBERT's loss, same budget) is "
-                  "worse than the BQ student distilled from the FP run, in points; paired "
-                  "bootstrap over test items as above, the same seeds of both.", "",
-                  "| Model | Task | distilled % | from scratch % | scratch worse by (points) | "
-                  "95 % interval | verdict | seeds |",
-                  "| --- | --- | ---: | ---: | ---: | --- | --- | ---: |"]
-        rows = [r for m in study.models for t in study.tasks
-                if (r := paired_change(study, m, t, "bq", SCRATCH_VARIANT))]
-        for r in rows:
-            found = ("no difference" if contains_zero(r["low"], r["high"]) else
-                     "distillation helps" if r["low"] > 0 else "from scratch is better")
-            lines.append(f"| {r['model']} | {r['task']} | {percent(r['reference_value'])} | "
-                         f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
-                         f"[{points(r['low'])}, {points(r['high'])}] | {found} | "
-                         f"{len(r['seeds'])} |")
-        summary["distilled_against_scratch"] = rows
-        lines.append("")
-    ablations = [v for v in study.variants if v not in ("fp", "bq", SCRATCH_VARIANT)]
-    if ablations:
-        lines += ["## Module-type ablations against full precision", "",
-                  "Each row binarizes one module type only (the rest full precision), "
-                  "distilled from the FP run with the same budget; positive: worse than FP, "
-                  "paired bootstrap over test items.", "",
-                  "| Model | Binarized | Task | FP % | ablation % | degradation (points) | "
-                  "95 % interval | seeds |",
-                  "| --- | --- | --- | ---: | ---: | ---: | --- | ---: |"]
-        rows = [r for m in study.models for v in ablations for t in study.tasks
-                if (r := paired_change(study, m, t, "fp", v))]
-        for r in rows:
-            lines.append(f"| {r['model']} | {r['variant'][len(BINARIZED_PREFIX):]} | "
-                         f"{r['task']} | {percent(r['reference_value'])} | "
-                         f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
-                         f"[{points(r['low'])}, {points(r['high'])}] | {len(r['seeds'])} |")
-        summary["ablations"] = rows
-        lines.append("")
-    return lines
-
-
-def verdict_paragraph(study: Study, contrasts: List[Dict], first: str, second: str) -> str:
-    if not contrasts:
-        return ("**Verdict:** no task has per-item scores of both encoders yet, so the "
-                "claim is not tested.")
-    less = [c["task"] for c in contrasts if verdict(c, first, second).endswith(
-        f"less than {first}")]
-    more = [c["task"] for c in contrasts if verdict(c, first, second).endswith(
-        f"more than {first}")]
-    none = [c["task"] for c in contrasts if c["task"] not in less + more]
-    seeds = min(c["seeds"] for c in contrasts)   # seeds with both encoders' FP and BQ runs
-    parts = [f"**Verdict (small-scale synthetic, {seeds} seed(s), "
-             f"{', '.join(c['task'] for c in contrasts)}):** the paper's claim that "
-             f"binarization hurts {second} less than {first}"]
-    if less and not more:
-        parts.append(f"is supported on {', '.join(less)}")
-    elif more and not less:
-        parts.append(f"is contradicted on {', '.join(more)}")
-    elif less and more:
-        parts.append(f"is supported on {', '.join(less)} and contradicted on "
-                     f"{', '.join(more)}")
-    else:
-        parts.append("finds no support at this scale: every interval contains 0 (a null "
-                     "result, not evidence of equal robustness)")
-    if none and (less or more):
-        parts.append(f"; on {', '.join(none)} the difference cannot be told from 0")
-    return " ".join(parts[:2]) + "".join(parts[2:]) + (
-        ". The intervals cover test-item sampling only, averaged over the seeds; training "
-        "at full scale could change the ranking.")
+def anchor_model(study: Study, model: str, variant: str) -> str:
+    """The zoo name a random-init anchor built (its results say; else the variant)."""
+    for (name, found, _), by_seed in study.results.items():
+        if (name, found) == (model, variant):
+            for result in by_seed.values():
+                return str(result.get("upstream", {}).get("model", variant))
+    return variant
 
 
 def propagation_lines(study: Study, summary: Dict) -> List[str]:
@@ -373,21 +196,32 @@ def propagation_paragraph(bq: List[Dict], rows: List[Dict]) -> str:
     return text
 
 
-def write_report(out: Path, reports: Path) -> Path:
-    """Regenerate ``reports``/README.md, its figures and summary.json from study ``out``."""
-    study = load_study(out)
-    reports.mkdir(parents=True, exist_ok=True)
-    summary: Dict[str, Any] = {"study": study.record}
+def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
+    """Copy study ``out``'s small files into ``reports`` (:mod:`.archive`), then regenerate
+    ``reports``/README.md, its figures and summary.json from that copy alone; without a
+    study in ``out``, from the copy already committed there."""
+    reports = Path(reports)
+    study = load_study(archive_study(Path(out), reports, echo))
+    record = {**study.record, "recipe": {**study.record.get("recipe", {}),
+                                         "chains": chains(study)}}
+    summary: Dict[str, Any] = {"study": record}
+    anchors = anchors_of(study)
     costs = cost_rows(study)
     hours = sum(study.job_seconds.values()) / 3600
     lines = ["# Study: full precision against binarized (BQ) encoders", "",
              "Generated by `profile-encoder study --report`; do not edit by hand. Models: "
              f"{', '.join(study.models)}; variants: {', '.join(study.variants)}; seeds: "
              f"{study.record.get('seeds')}; tasks: {', '.join(study.tasks)}; preset "
-             f"{study.record['recipe']['preset']}. Job time logged so far: {hours:.2f} h.",
+             f"{study.record['recipe']['preset']}. Job time logged so far: {hours:.2f} h. "
+             "Every table is rebuilt from the files under `runs/` here alone (each "
+             "evaluation's `results.json` and `per_item.json`).", "",
+             "Chains: " + "; ".join(f"{v}: " + (" -> ".join(c) if isinstance(c, list) else c)
+                                    for v, c in record["recipe"]["chains"].items()) + ".",
              ""]
-    lines += table1_lines(study, costs) + table2_lines(study)
-    lines += degradation_lines(study, summary) + variant_lines(study, summary)
+    lines += method_lines() + table1_lines(study, costs) + table2_lines(study)
+    lines += teacher_lines(study, summary, anchors)
+    lines += degradation_lines(study, summary, anchors)
+    lines += variant_lines(study, summary, anchors)
     lines += propagation_lines(study, summary)
     figure = cost_accuracy_figure(study, costs, reports / "cost_accuracy.png")
     lines += ["## Cost against accuracy", "",

@@ -1,5 +1,8 @@
 """Intervals of a study: over seeds (Student's t) and over test items (paired bootstrap).
 
+The seed-inclusive intervals of the study's differences are :mod:`.hierarchical`'s; this
+module keeps Table 2's t-interval over seeds and the items-only paired interval.
+
 A score is ``sum(numerators) / sum(denominators)`` over test items (``per_item.json``):
 accuracy is a mean of 0/1, PER/WER/DER a ratio of error counts to reference lengths. Two
 upstreams evaluated on the same items are compared by resampling the items once and
@@ -11,10 +14,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..superb.tasks.metrics import BOOTSTRAP_RESAMPLES as RESAMPLES
-from ..superb.tasks.metrics import bootstrap_interval
-
-LEVEL = 0.95
+from .hierarchical import LEVEL, RESAMPLES, Arm, hierarchical_difference
 
 
 def t_interval(values: Sequence[float], level: float = LEVEL
@@ -44,19 +44,11 @@ def paired_difference(before: Sequence[Tuple[np.ndarray, np.ndarray]],
                       resamples: int = RESAMPLES, level: float = LEVEL
                       ) -> Tuple[float, float, float]:
     """Mean over pairs (e.g. seeds) of score(after) - score(before), and its paired
-    bootstrap interval over the test items (every pair scores the same items, in the same
-    order; each resample draws the items once for all pairs)."""
-    items = len(before[0][0])
-    if any(len(p[0]) != items for p in (*before, *after)):
-        raise ValueError("paired scores need the same test items")
-
-    def statistic(index=None) -> float:
-        return float(np.mean([ratio(a, index) - ratio(b, index)
-                              for b, a in zip(before, after)]))
-
-    low, high = bootstrap_interval(statistic, items, seed=seed, resamples=resamples,
-                                   level=level)
-    return statistic(), low, high
+    bootstrap interval over the test items alone (every pair scores the same items, in the
+    same order; each resample draws the items once for all pairs)."""
+    estimate = hierarchical_difference([Arm(before, after)], seed=seed, resamples=resamples,
+                                       level=level, resample_seeds=False)
+    return (estimate.value, *estimate.interval_items)
 
 
 def contains_zero(low: Optional[float], high: Optional[float]) -> bool:

@@ -1,0 +1,76 @@
+"""The committed copy of a study: the small files every table of ``reports/study/`` needs.
+
+``study --report`` copies, from the study folder into the reports folder and under the same
+relative paths, ``study.json``, ``study.log.jsonl`` and, for every model and seed,
+``runs/M/seed-S/superb/V/T/results.json`` and ``per_item.json`` (each evaluation's scores
+and per-test-item shares), ``runs/M/seed-S/propagation.json`` and the
+``runs/M/seed-S/V/chain.json`` of a multi-distillation run; never weights, heads or
+corpora. The report is then built from that copy alone, so whatever it says can be
+recomputed from the repository. Copies merge (a shard's report adds its runs to those
+already there); a copy whose recipe differs from the study's is another study's and is
+replaced.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable, List
+
+from ..errors import DataError
+from ..fileio import write_text_atomic
+from ..pretrain.checkpoint import read_json
+from ..superb.runner import PER_ITEM, RESULTS
+from .collect import CHAIN_FILE
+from .plan import STUDY_FILE, STUDY_LOG
+
+# Relative to the study folder.
+PATTERNS = (f"runs/*/seed-*/superb/*/*/{RESULTS}", f"runs/*/seed-*/superb/*/*/{PER_ITEM}",
+            "runs/*/seed-*/propagation.json", f"runs/*/seed-*/*/{CHAIN_FILE}")
+
+
+def committed_files(study: Path) -> List[Path]:
+    """The files of ``study`` that the committed copy holds, relative to it."""
+    return sorted({path.relative_to(study) for pattern in PATTERNS
+                   for path in study.glob(pattern) if path.is_file()})
+
+
+def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
+    """The folder to report from: ``reports`` after copying ``study``'s small files into
+    it, or ``reports`` alone (its committed copy) when ``study`` holds no study record."""
+    study, reports = Path(study), Path(reports)
+    if not (study / STUDY_FILE).is_file():
+        if (reports / STUDY_FILE).is_file():
+            echo(f"{study / STUDY_FILE}: no study here; rebuilding from the runs committed "
+                 f"in {reports}")
+            return reports
+        raise DataError(f"{study / STUDY_FILE}: no such study record, and {reports} holds "
+                        f"no committed runs (run 'profile-encoder study --out {study}' first)")
+    if study.resolve() == reports.resolve():
+        return reports
+    record = read_json(study / STUDY_FILE, "study record", error=DataError)
+    if (reports / STUDY_FILE).is_file():
+        old = read_json(reports / STUDY_FILE, "study record", error=DataError)
+        if old.get("recipe") != record.get("recipe"):
+            echo(f"{reports}: its committed runs are of another recipe; replacing them")
+            shutil.rmtree(reports / "runs", ignore_errors=True)
+            (reports / STUDY_LOG).unlink(missing_ok=True)
+    for relative in committed_files(study):
+        target = reports / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, (study / relative).read_text(encoding="utf-8"))
+    _merge_log(study / STUDY_LOG, reports / STUDY_LOG)
+    write_text_atomic(reports / STUDY_FILE, json.dumps(record, indent=2) + "\n")
+    return reports
+
+
+def _merge_log(source: Path, target: Path) -> None:
+    """One line per job: the target's, then the source's (a rerun job's newest time)."""
+    entries = {}
+    for path in (target, source):
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    entries[json.loads(line)["job"]] = line
+    if entries:
+        write_text_atomic(target, "\n".join(entries.values()) + "\n")

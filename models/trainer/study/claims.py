@@ -1,0 +1,126 @@
+"""The study's differences and what they let it claim.
+
+Every difference (a degradation FP -> BQ, a student against a control, a teacher against a
+random-init upstream, the contrast of two encoders' degradations) is estimated with
+:func:`.hierarchical.hierarchical_difference`: ``interval`` resamples seeds, then test
+items (primary); ``interval_items`` resamples the items alone. A task is *informative*
+for a model when its FP teacher beats the random-init upstream of the same shape
+(``teacher_vs_random``'s seed-inclusive interval above 0); the others are "uninformative at
+this scale" and take no part in a verdict. Holm's correction runs over the informative
+tasks of one claim (one model's degradations, one variant's changes, the contrast).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from .collect import Study, paired_seeds
+from .hierarchical import METHOD, Arm, Estimate, hierarchical_difference, holm
+from .stats import ratio
+
+ALPHA = 0.05
+UNINFORMATIVE = "uninformative at this scale"
+NO_ANCHOR = "no random-init anchor"
+TEACHER_BETTER = "teacher better than random-init"
+
+
+def sign_of(study: Study, task: str) -> Optional[float]:
+    """+1 for error rates, -1 for accuracies: ``sign * (after - before)`` is positive when
+    ``after`` is worse."""
+    info = study.task_info(task)
+    return None if info is None else (-1.0 if info["higher_is_better"] else 1.0)
+
+
+def estimate_fields(estimate: Estimate, seeds) -> Dict[str, Any]:
+    return {"interval": list(estimate.interval), "interval_items": list(estimate.interval_items),
+            "p": estimate.p, "holm_adjusted": None, "method": METHOD, "seeds": seeds,
+            "resamples": estimate.resamples}
+
+
+def parts(study: Study, cell, seeds: List[int]) -> list:
+    return [study.items[cell][seed][1:] for seed in seeds]
+
+
+def paired_change(study: Study, model: str, task: str, reference: str,
+                  variant: str) -> Optional[Dict]:
+    """``variant`` against ``reference`` on one task, positive when ``variant`` is worse,
+    a seed's two runs kept together (a student and its own teacher, a teacher and the
+    random-init upstream of its seed)."""
+    first, second = (model, reference, task), (model, variant, task)
+    seeds = paired_seeds(study, first, second)
+    sign = sign_of(study, task)
+    if not seeds or sign is None:
+        return None
+    before, after = parts(study, first, seeds), parts(study, second, seeds)
+    estimate = hierarchical_difference([Arm(before, after, sign)])
+    return {"model": model, "task": task, "reference": reference, "variant": variant,
+            "items": len(before[0][0]), "degradation": estimate.value,
+            **estimate_fields(estimate, seeds),
+            "reference_value": float(np.mean([ratio(p) for p in before])),
+            "variant_value": float(np.mean([ratio(p) for p in after]))}
+
+
+def degradation(study: Study, model: str, task: str, variant: str = "bq") -> Optional[Dict]:
+    """BQ minus FP, positive when BQ is worse (each BQ run is distilled from its seed's FP)."""
+    row = paired_change(study, model, task, "fp", variant)
+    return None if row is None else {**row, "fp": row["reference_value"],
+                                     "bq": row["variant_value"]}
+
+
+def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
+    """The FP teacher minus the random-init upstream of its shape (positive: the teacher
+    is better), paired by seed; ``informative`` when the seed-inclusive interval is above
+    0, None when the study has no random-init evaluation of this model and task."""
+    anchor = study.random_variant(model)
+    row = None if anchor is None else paired_change(study, model, task, "fp", anchor)
+    if row is None:
+        return {"value": None, "interval": None, "informative": None, "status": NO_ANCHOR}
+    # paired_change is positive when the random-init upstream is worse: the teacher better
+    row = {key: row[key] for key in ("interval", "interval_items", "p", "method", "seeds",
+                                     "resamples")} | {
+        "value": row["degradation"], "teacher": row["reference_value"],
+        "random": row["variant_value"], "random_variant": anchor}
+    low = row["interval"][0]
+    row["informative"] = low > 0
+    row["status"] = TEACHER_BETTER if low > 0 else UNINFORMATIVE
+    return row
+
+
+def contrast(study: Study, first: str, second: str, task: str) -> Optional[Dict]:
+    """Degradation of ``first`` minus that of ``second`` (positive: ``second`` loses less);
+    each encoder's seeds are resampled apart, the test items once for both."""
+    sign = sign_of(study, task)
+    pairs = {m: paired_seeds(study, (m, "fp", task), (m, "bq", task)) for m in (first, second)}
+    if sign is None or not all(pairs.values()):
+        return None
+    ids = {tuple(study.items[(m, "fp", task)][pairs[m][0]][0]) for m in (first, second)}
+    if len(ids) != 1:
+        return None
+    arms = [Arm(parts(study, (m, "fp", task), pairs[m]), parts(study, (m, "bq", task),
+                                                                pairs[m]), weight)
+            for m, weight in ((first, sign), (second, -sign))]
+    estimate = hierarchical_difference(arms)
+    return {"task": task, "difference": estimate.value,
+            **estimate_fields(estimate, {first: pairs[first], second: pairs[second]}),
+            "items": len(ids.pop())}
+
+
+def informative(study: Study, models: List[str], task: str,
+                anchors: Dict[tuple, Dict[str, Any]]) -> bool:
+    return all(anchors.get((model, task), {}).get("informative") for model in models)
+
+
+def adjust(rows: List[Dict], keep) -> None:
+    """Holm over the rows ``keep(row)`` admits (one claim's informative tasks), in place;
+    the others keep ``holm_adjusted`` None."""
+    chosen = [row for row in rows if keep(row)]
+    for row, adjusted in zip(chosen, holm([row["p"] for row in chosen])):
+        row["holm_adjusted"] = adjusted
+
+
+def adjust_by_claim(rows: List[Dict], anchors: Dict[tuple, Dict[str, Any]]) -> None:
+    """One claim per (model, variant): its informative tasks, Holm-adjusted together."""
+    for claim in dict.fromkeys((row["model"], row["variant"]) for row in rows):
+        adjust([row for row in rows if (row["model"], row["variant"]) == claim],
+               lambda row: anchors.get((row["model"], row["task"]), {}).get("informative"))

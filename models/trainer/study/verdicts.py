@@ -1,0 +1,261 @@
+"""The report's sections on the study's claims: each teacher against random-init, the FP ->
+BQ degradations, the contrast of two encoders and its verdict, the from-scratch control and
+the module-type ablations (markdown lines and their ``summary.json`` entries).
+
+The numbers come from :mod:`.claims`; this module words them.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from .claims import (
+    ALPHA,
+    NO_ANCHOR,
+    UNINFORMATIVE,
+    adjust,
+    adjust_by_claim,
+    contrast,
+    degradation,
+    informative,
+    paired_change,
+    teacher_vs_random,
+)
+from .collect import Study, chain_of
+from .hierarchical import METHOD, RESAMPLES
+from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
+
+METHOD_NOTE = (f"Intervals: 95 %, {RESAMPLES} resamples of a hierarchical bootstrap ("
+               f"{METHOD}); 'items only' keeps the seeds fixed and resamples the test items. "
+               f"Holm: p adjusted over the informative tasks of one claim; a finding needs "
+               f"Holm p < {ALPHA}.")
+
+
+def method_lines() -> List[str]:
+    """The report's method part: how every interval, p value and verdict is made."""
+    return ["## Method", "",
+            "- **Unit of replication: the seed.** Each seed pre-trains, distills and evaluates "
+            "anew; the test items are a second source of sampling error.",
+            f"- **`interval` (primary):** 95 % percentile interval of {RESAMPLES} resamples "
+            "of a hierarchical bootstrap: each resample draws the test items with "
+            "replacement once (every seed and encoder is scored on the same test set, so "
+            "the draw is shared), then each encoder's seeds with replacement (a seed's "
+            "paired runs, e.g. FP and the BQ distilled from it, together); the statistic is "
+            "the mean over drawn seeds of the per-seed score difference.",
+            "- **`interval_items`:** the same item draws, the seeds fixed (test-item "
+            "sampling only).",
+            "- **p:** two-sided, from the same resamples: min(1, 2 min(#{T* <= 0} + 1, "
+            "#{T* >= 0} + 1) / (R + 1)).",
+            f"- **Informative tasks:** a task is {UNINFORMATIVE} for a model when its FP "
+            "teacher does not beat the random-init upstream of the same shape "
+            "(`teacher_vs_random`'s interval not above 0); such tasks are reported and take "
+            "no part in a verdict.",
+            f"- **Holm:** p adjusted over the informative tasks of one claim (one model's "
+            f"degradations, one variant's changes, the contrast over the tasks informative "
+            f"for both encoders); a finding needs Holm p < {ALPHA}.",
+            "- **Recomputable:** `runs/` here holds every evaluation's `results.json` and "
+            "`per_item.json` (the study folder's layout); `profile-encoder study --report` "
+            "rebuilds every table from them alone.", ""]
+
+
+def percent(value: Optional[float]) -> str:
+    return "-" if value is None else f"{round(100 * value, 1) + 0.0:.1f}"
+
+
+def points(value: float) -> str:
+    return f"{round(100 * value, 1) + 0.0:+.1f}"      # + 0.0: no "-0.0"
+
+
+def span(interval: Optional[List[float]]) -> str:
+    return "-" if interval is None else f"[{points(interval[0])}, {points(interval[1])}]"
+
+
+def p_cell(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def seed_count(seeds) -> int:
+    return min(len(s) for s in seeds.values()) if isinstance(seeds, dict) else len(seeds)
+
+
+def change_cells(row: Dict) -> str:
+    """'interval | items-only interval | p | Holm p | seeds' of one difference."""
+    return (f"{span(row['interval'])} | {span(row['interval_items'])} | {p_cell(row['p'])} | "
+            f"{p_cell(row['holm_adjusted'])} | {seed_count(row['seeds'])}")
+
+
+CHANGE_HEADER = "95 % interval | items only | p | Holm p | seeds"
+CHANGE_RULE = " --- | --- | ---: | ---: | ---: |"
+
+
+Anchors = Dict[tuple, Dict[str, Any]]          # (model, task) -> teacher_vs_random
+
+
+def anchors_of(study: Study) -> Anchors:
+    return {(m, t): teacher_vs_random(study, m, t) for m in study.models for t in study.tasks}
+
+
+def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
+    """Each (model, task): does the FP teacher beat the random-init upstream of its shape."""
+    summary["model_tasks"] = [{"model": m, "task": t, "teacher_vs_random": anchors[(m, t)]}
+                              for m in study.models for t in study.tasks]
+    lines = ["## Teachers against random-init upstreams", "",
+             "Teacher minus the random-init upstream of the same shape (positive: the FP "
+             "teacher is better), in points of the task's metric, paired by seed. A task "
+             f"whose interval does not lie above 0 is {UNINFORMATIVE}: its degradations are "
+             "measured from a teacher that learned nothing the task uses, and it takes no "
+             "part in a verdict.", "",
+             f"| Model | Task | teacher % | random-init % | teacher - random (points) | "
+             f"{CHANGE_HEADER} | status |",
+             "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE + " --- |"]
+    for (model, task), row in anchors.items():
+        if row["value"] is None:
+            lines.append(f"| {model} | {task} | - | - | - | - | - | - | - | 0 | {NO_ANCHOR} |")
+            continue
+        lines.append(f"| {model} | {task} | {percent(row['teacher'])} | "
+                     f"{percent(row['random'])} | {points(row['value'])} | "
+                     f"{span(row['interval'])} | {span(row['interval_items'])} | "
+                     f"{p_cell(row['p'])} | - | {len(row['seeds'])} | {row['status']} |")
+    lines.append("")
+    return lines
+
+
+def degradation_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
+    lines = ["## FP -> BQ degradation", "",
+             "Positive: BQ is worse, in points of the task's metric (BQ minus FP for error "
+             "rates, FP minus BQ for accuracies), the mean over seeds. " + METHOD_NOTE, "",
+             f"| Model | Task | FP % | BQ % | degradation (points) | {CHANGE_HEADER} |",
+             "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE]
+    rows = [row for m in study.models for t in study.tasks if (row := degradation(study, m, t))]
+    adjust_by_claim(rows, anchors)
+    for row in rows:
+        lines.append(f"| {row['model']} | {row['task']} | {percent(row['fp'])} | "
+                     f"{percent(row['bq'])} | {points(row['degradation'])} | "
+                     f"{change_cells(row)} |")
+    summary["degradation"] = rows
+    lines += [""]
+    if len(study.models) < 2:
+        return lines + ["One model only: no comparison between encoders.", ""]
+    first, second = compared_pair(study.models)
+    contrasts = [c for t in study.tasks if (c := contrast(study, first, second, t))]
+    adjust(contrasts, lambda c: informative(study, [first, second], c["task"], anchors))
+    summary["contrast"] = {"first": first, "second": second, "tasks": contrasts}
+    lines += [f"### Does binarization hurt {second} less than {first}?", "",
+              f"Difference of degradations, {first} minus {second} (positive: {second} "
+              "loses less); each encoder's seeds resampled apart, the test items once for "
+              "both. Holm over the tasks informative for both encoders.", "",
+              f"| Task | difference (points) | {CHANGE_HEADER} | verdict |",
+              "| --- | ---: |" + CHANGE_RULE + " --- |"]
+    for c in contrasts:
+        lines.append(f"| {c['task']} | {points(c['difference'])} | {change_cells(c)} | "
+                     f"{verdict(c, first, second)} |")
+    lines += ["", verdict_paragraph(contrasts, first, second), ""]
+    return lines
+
+
+def compared_pair(names: List[str]) -> tuple:
+    """The paper's comparison: an encoder with convolution modules first, an attention-only
+    one second (else the first two models)."""
+    import models
+
+    mixed = [n for n in names if models.config(n).family.has_convolution]
+    plain = [n for n in names if n not in mixed]
+    return (mixed[0], plain[0]) if mixed and plain else (names[0], names[1])
+
+
+def verdict(row: Dict, first: str, second: str) -> str:
+    if row["holm_adjusted"] is None:
+        return f"not tested ({UNINFORMATIVE} or no random-init anchor)"
+    if row["holm_adjusted"] >= ALPHA:
+        return "no difference at this scale (Holm p >= 0.05)"
+    return (f"{second} loses less than {first}" if row["difference"] > 0
+            else f"{second} loses more than {first}")
+
+
+def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
+    tested = [c for c in contrasts if c["holm_adjusted"] is not None]
+    if not tested:
+        return ("**Verdict:** no task has per-item scores of both encoders and a teacher of "
+                "each that beats its random-init upstream, so the claim is not tested.")
+    less = [c["task"] for c in tested if verdict(c, first, second).endswith(f"less than {first}")]
+    more = [c["task"] for c in tested if verdict(c, first, second).endswith(f"more than {first}")]
+    none = [c["task"] for c in tested if c["task"] not in less + more]
+    left_out = [c["task"] for c in contrasts if c["holm_adjusted"] is None]
+    seeds = min(seed_count(c["seeds"]) for c in tested)
+    text = (f"**Verdict (small-scale synthetic, at least {seeds} seed(s) per encoder, "
+            f"informative tasks {', '.join(c['task'] for c in tested)}):** the paper's claim "
+            f"that binarization hurts {second} less than {first} ")
+    if less and not more:
+        text += f"is supported on {', '.join(less)}"
+    elif more and not less:
+        text += f"is contradicted on {', '.join(more)}"
+    elif less and more:
+        text += f"is supported on {', '.join(less)} and contradicted on {', '.join(more)}"
+    else:
+        text += ("finds no support at this scale: no Holm-adjusted p is below 0.05 (a null "
+                 "result, not evidence of equal robustness)")
+    if none and (less or more):
+        text += f"; on {', '.join(none)} the difference cannot be told from 0"
+    if left_out:
+        text += f"; {', '.join(left_out)} took no part ({UNINFORMATIVE} or no anchor)"
+    return text + (". Intervals and p values resample seeds and test items; training at "
+                   "full scale could change the ranking.")
+
+
+def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
+    """The from-scratch control against the distilled student (BiT's third ingredient), and
+    every other student variant against full precision."""
+    lines: List[str] = []
+    if SCRATCH_VARIANT in study.variants:
+        lines += ["## Distilled against from-scratch BQ", "",
+                  "Positive: the BQ model trained from scratch (HuBERT's loss, same budget) is "
+                  "worse than the BQ student distilled from the FP run, in points; the same "
+                  "seeds of both, hierarchical bootstrap as above.", "",
+                  f"| Model | Task | distilled % | from scratch % | scratch worse by (points) "
+                  f"| {CHANGE_HEADER} | finding |",
+                  "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE + " --- |"]
+        rows = [r for m in study.models for t in study.tasks
+                if (r := paired_change(study, m, t, "bq", SCRATCH_VARIANT))]
+        adjust_by_claim(rows, anchors)
+        for r in rows:
+            found = ("not tested" if r["holm_adjusted"] is None else "no difference"
+                     if r["holm_adjusted"] >= ALPHA else "distillation helps"
+                     if r["degradation"] > 0 else "from scratch is better")
+            lines.append(f"| {r['model']} | {r['task']} | {percent(r['reference_value'])} | "
+                         f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
+                         f"{change_cells(r)} | {found} |")
+        summary["distilled_against_scratch"] = rows
+        lines.append("")
+    others = [v for v in distilled_variants(study) if v != "bq"]
+    if others:
+        lines += ["## Student variants against full precision", "",
+                  "Each row is one student variant (a module-type ablation binarizes that "
+                  "type only; other variants as the recipe names them), distilled from the FP "
+                  "run; positive: worse than FP, hierarchical bootstrap as above.", "",
+                  f"| Model | Variant | Task | FP % | variant % | degradation (points) | "
+                  f"{CHANGE_HEADER} |",
+                  "| --- | --- | --- | ---: | ---: | ---: |" + CHANGE_RULE]
+        rows = [r for m in study.models for v in others for t in study.tasks
+                if (r := paired_change(study, m, t, "fp", v))]
+        adjust_by_claim(rows, anchors)
+        for r in rows:
+            lines.append(f"| {r['model']} | {r['variant'][len(BINARIZED_PREFIX):]} | "
+                         f"{r['task']} | {percent(r['reference_value'])} | "
+                         f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
+                         f"{change_cells(r)} |")
+        summary["ablations"] = rows
+        lines.append("")
+    return lines
+
+
+def distilled_variants(study: Study) -> List[str]:
+    """``bq`` and every other student variant (not the from-scratch control, not an
+    anchor)."""
+    return [v for v in study.variants if (v == "bq" or v.startswith(BINARIZED_PREFIX))
+            and v != SCRATCH_VARIANT and not study.is_random_init(v)]
+
+
+def chains(study: Study) -> Dict[str, Any]:
+    """The precision chain each distilled BQ variant ran ('not recorded' when no record of
+    the study says it)."""
+    return {variant: chain_of(study, variant) or "not recorded"
+            for variant in distilled_variants(study)}

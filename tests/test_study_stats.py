@@ -1,0 +1,213 @@
+"""The study's seed-inclusive statistics (hierarchical bootstrap, bootstrap p, Holm) against
+independent references, and the report rebuilt from committed-style files alone."""
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from models.trainer.study.hierarchical import Arm, bootstrap_p, hierarchical_difference, holm
+from profiler.cli import main
+
+
+def one_item_runs(values):
+    """One test item per seed: 'before' scores 0, 'after' scores the seed's value."""
+    return Arm([(np.zeros(1), np.ones(1)) for _ in values],
+               [(np.array([v]), np.ones(1)) for v in values])
+
+
+# ------------------------------------------------------------------ hierarchical bootstrap
+def test_one_item_per_seed_is_a_plain_bootstrap_over_seeds():
+    from scipy import stats
+
+    values = np.random.default_rng(7).normal(0.3, 0.1, size=40)
+    ours = hierarchical_difference([one_item_runs(values)], resamples=20000)
+    peer = stats.bootstrap((values,), np.mean, method="percentile", n_resamples=20000,
+                           random_state=1).confidence_interval
+    width = peer.high - peer.low
+    assert ours.value == pytest.approx(values.mean())
+    assert ours.interval[0] == pytest.approx(peer.low, abs=0.03 * width)
+    assert ours.interval[1] == pytest.approx(peer.high, abs=0.03 * width)
+    # and the normal approximation: mean +- 1.96 s / sqrt(n) (s with ddof=0, the bootstrap's)
+    half = 1.959964 * values.std() / math.sqrt(values.size)
+    assert ours.interval[0] == pytest.approx(values.mean() - half, abs=0.05 * width)
+    assert ours.interval[1] == pytest.approx(values.mean() + half, abs=0.05 * width)
+    # one item: resampling the items changes nothing
+    assert ours.interval_items == pytest.approx((values.mean(), values.mean()))
+
+
+def test_without_variance_between_seeds_it_is_the_item_interval():
+    # 400 items; FP right on 60 %, BQ right on 50 %, every seed the same runs.
+    rng = np.random.default_rng(3)
+    fp = (rng.random(400) < 0.6).astype(float)
+    bq = np.where(rng.random(400) < 0.8, fp, 1 - fp)
+    ones = np.ones(400)
+    arm = Arm([(fp, ones)] * 4, [(bq, ones)] * 4)
+    ours = hierarchical_difference([arm], resamples=8000)
+    difference = bq - fp                  # paired: the interval of the mean item difference
+    half = 1.959964 * difference.std() / math.sqrt(difference.size)
+    assert ours.value == pytest.approx(difference.mean())
+    for got, expected in zip(ours.interval, (difference.mean() - half,
+                                             difference.mean() + half)):
+        assert got == pytest.approx(expected, abs=0.1 * half)
+    assert ours.interval == pytest.approx(ours.interval_items, abs=0.05 * half)
+
+
+def test_two_seeds_one_item_by_hand():
+    # Seed values 0 and 1: a resample holds seed 1 k = 0, 1, 2 times (1/4, 1/2, 1/4), mean
+    # k/2; quantiles 2.5 % and 97.5 %: 0 and 1; P(T* <= 0) = 1/4, so p = 2 * 1/4 = 1/2.
+    ours = hierarchical_difference([one_item_runs([0.0, 1.0])], resamples=4000)
+    assert (ours.value, *ours.interval) == (0.5, 0.0, 1.0)
+    assert ours.p == pytest.approx(0.5, abs=0.05)
+
+
+def test_two_seeds_two_items_against_the_exact_bootstrap_distribution():
+    # Errors out of 1 per item; seed s: FP errs on items fp[s], BQ on bq[s].
+    fp = [np.array([0.0, 1.0]), np.array([0.0, 0.0])]
+    bq = [np.array([1.0, 1.0]), np.array([1.0, 1.0])]
+    # seed 0 loses 1 - 0.5, seed 1 loses 1 - 0: mean 0.75
+    ones = np.ones(2)
+    arm = Arm([(f, ones) for f in fp], [(b, ones) for b in bq])
+    # The exact distribution: every item draw (shared by both seeds) x every seed draw.
+    exact = {}
+    for items in itertools.product(range(2), repeat=2):
+        for seeds in itertools.product(range(2), repeat=2):
+            value = np.mean([np.mean(bq[s][list(items)]) - np.mean(fp[s][list(items)])
+                             for s in seeds])
+            exact[value] = exact.get(value, 0) + 1 / 16
+    ours = hierarchical_difference([arm], resamples=20000)
+
+    def cdf(x, strict=False):
+        return sum(p for v, p in exact.items() if (v < x - 1e-12 if strict else v <= x + 1e-12))
+
+    low, high = ours.interval
+    # each quantile is a value of the exact distribution on the right side of 2.5 % / 97.5 %
+    assert cdf(low, strict=True) <= 0.025 <= cdf(low)
+    assert cdf(high, strict=True) <= 0.975 <= cdf(high)
+    assert ours.value == pytest.approx(0.75)
+
+
+def test_contrast_resamples_each_encoders_seeds_apart():
+    # Arm 2 has no spread: the contrast's interval is arm 1's shifted by arm 2's constant.
+    first = hierarchical_difference([one_item_runs([0.1, 0.5, 0.9])], resamples=4000)
+    flat = one_item_runs([0.2] * 3)
+    both = hierarchical_difference([one_item_runs([0.1, 0.5, 0.9]),
+                                    Arm(flat.before, flat.after, weight=-1.0)],
+                                   resamples=4000)
+    assert both.value == pytest.approx(first.value - 0.2)
+    assert both.interval == pytest.approx((first.interval[0] - 0.2, first.interval[1] - 0.2))
+
+
+def test_bad_arms():
+    with pytest.raises(ValueError, match="same test items"):
+        hierarchical_difference([Arm([(np.ones(2), np.ones(2))], [(np.ones(3), np.ones(3))])])
+    with pytest.raises(ValueError, match="before and after"):
+        hierarchical_difference([Arm([], [])])
+
+
+# --------------------------------------------------------------------- p values and Holm
+def test_bootstrap_p_by_hand():
+    # 3 of 9 resamples at or below 0: p = 2 * (3 + 1) / (9 + 1)
+    values = np.array([-2.0, -1.0, 0.0, 1, 2, 3, 4, 5, 6])
+    assert bootstrap_p(values) == pytest.approx(0.8)
+    assert bootstrap_p(np.ones(999)) == pytest.approx(2 / 1000)
+
+
+def test_holm_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> running
+    # maximum 0.02, 0.03, 0.06, 0.06; back in the given order:
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]
+    assert holm([]) == []
+
+
+# ------------------------------------------------------------- from committed files alone
+ITEMS = 8
+SHIFT = {"conformer-s": [1, 2, 4], "sparseformer-dn-s": [0, 0, 0]}   # BQ errors added per item
+CHAIN = ["W32A32", "W1A4", "W1A2", "W1A1"]
+
+
+def write_evaluation(folder, errors, model, kind="checkpoint"):
+    """A PR evaluation: ``errors[i]`` phone errors out of 4 on item i."""
+    folder.mkdir(parents=True)
+    numerators = [float(e) for e in errors]
+    denominators = [4.0] * ITEMS
+    (folder / "per_item.json").write_text(json.dumps(
+        {"task": "pr", "metric": "per", "items": [f"u{i}" for i in range(ITEMS)],
+         "numerators": numerators, "denominators": denominators}))
+    (folder / "results.json").write_text(json.dumps(
+        {"task": "pr", "metric": "per", "higher_is_better": False, "chance": 0.97,
+         "value": sum(numerators) / sum(denominators),
+         "upstream": {"kind": kind, "model": model}}))
+
+
+@pytest.fixture
+def committed(tmp_path):
+    """reports/study as committed: study.json and runs/ only, no study folder."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "study.json").write_text(json.dumps(
+        {"recipe": {"preset": "small"}, "models": list(SHIFT), "seeds": 3, "tasks": ["pr"],
+         "scratch": False, "ablations": []}))
+    fp_errors = [0, 1, 2, 0, 1, 2, 0, 1]
+    for model, shifts in SHIFT.items():
+        for seed, shift in enumerate(shifts):
+            base = reports / "runs" / model / f"seed-{seed}"
+            write_evaluation(base / "superb" / "fp" / "pr", fp_errors, model)
+            write_evaluation(base / "superb" / "bq" / "pr", [e + shift for e in fp_errors],
+                             "bq-" + model)
+            # random-init: one more error than the teacher on every item
+            write_evaluation(base / "superb" / "random" / "pr", [e + 1 for e in fp_errors],
+                             model, kind="random-init")
+            (base / "bq").mkdir()
+            (base / "bq" / "chain.json").write_text(json.dumps({"chain": CHAIN}))
+    return tmp_path, reports
+
+
+def exact_seed_interval(values):
+    """Percentiles 2.5/97.5 of the exact bootstrap distribution of the mean of ``values``
+    (every seed draw enumerated), as the smallest value whose CDF reaches each level."""
+    means = sorted(np.mean(draw) for draw in itertools.product(values, repeat=len(values)))
+    count = len(means)
+    return means[math.ceil(0.025 * count) - 1], means[math.ceil(0.975 * count) - 1]
+
+
+def test_report_is_rebuilt_from_committed_files_alone(committed, capsys):
+    tmp_path, reports = committed
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    assert "rebuilding from the runs committed" in capsys.readouterr().out
+    summary = json.loads((reports / "summary.json").read_text())
+    # Every item of seed s has SHIFT[s] more errors out of 4: whatever items a resample
+    # draws, that seed's degradation is SHIFT[s] / 4, so the interval is that of the seeds.
+    row = next(r for r in summary["degradation"] if r["model"] == "conformer-s")
+    shifts = [s / 4 for s in SHIFT["conformer-s"]]
+    assert row["degradation"] == pytest.approx(np.mean(shifts))
+    assert row["interval"] == pytest.approx(exact_seed_interval(shifts))
+    assert row["interval_items"] == pytest.approx([np.mean(shifts)] * 2)
+    assert row["seeds"] == [0, 1, 2] and "hierarchical" in row["method"]
+    # one informative task in the claim: Holm leaves p as it is; all resamples > 0
+    assert row["holm_adjusted"] == row["p"] == pytest.approx(2 / 2001)
+    # the teacher beats random-init by exactly 1/4 on every resample
+    anchors = {entry["model"]: entry["teacher_vs_random"] for entry in summary["model_tasks"]}
+    assert anchors["conformer-s"]["value"] == pytest.approx(0.25)
+    assert anchors["conformer-s"]["interval"] == pytest.approx([0.25, 0.25])
+    assert anchors["conformer-s"]["informative"] is True
+    # the contrast: sparseformer-dn-s loses nothing, so it is conformer-s's degradation
+    contrast = summary["contrast"]["tasks"][0]
+    assert contrast["interval"] == pytest.approx(exact_seed_interval(shifts))
+    assert contrast["holm_adjusted"] == pytest.approx(2 / 2001)
+    assert summary["study"]["recipe"]["chains"] == {"bq": CHAIN}
+    readme = (reports / "README.md").read_text()
+    assert "| conformer-s (random-init, anchor) |" in readme
+    assert "sparseformer-dn-s loses less than conformer-s" in readme
+
+
+def test_report_without_study_or_committed_runs_is_one_line(tmp_path, capsys):
+    reports = tmp_path / "reports"
+    assert main(["study", "--out", str(tmp_path / "none"), "--report",
+                 "--reports", str(reports)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no committed runs" in err
+    assert not reports.exists()
