@@ -14,6 +14,7 @@ from models.trainer.study.plan import (
     build_plan,
     job_state,
     parse_shard,
+    run_folder,
     shard_jobs,
     shard_of,
 )
@@ -103,8 +104,11 @@ def fake_runner(log):
                 (job.path / task).mkdir(parents=True, exist_ok=True)
             (job.path / "corpus.json").write_text("{}")
         elif job.kind == "train":
-            job.path.mkdir(parents=True, exist_ok=True)
-            (job.path / "metadata.json").write_text(json.dumps({"finished": True}))
+            if job.options.get("chain"):           # a chain: chain.json, then its stages
+                job.path.mkdir(parents=True, exist_ok=True)
+                (job.path / "chain.json").write_text("{}")
+            run_folder(job).mkdir(parents=True, exist_ok=True)
+            (run_folder(job) / "metadata.json").write_text(json.dumps({"finished": True}))
         elif job.kind == "superb":
             job.path.mkdir(parents=True, exist_ok=True)
             (job.path / "results.json").write_text("{}")
@@ -124,7 +128,7 @@ def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
     # A training run killed mid-way (metadata not finished) and an evaluation killed before
     # its results.json: exactly these two run again.
     killed_train = next(j for j in plan if j.key == "train/conformer-s/seed-1/bq")
-    (killed_train.path / "metadata.json").write_text(json.dumps({"finished": False}))
+    (run_folder(killed_train) / "metadata.json").write_text(json.dumps({"finished": False}))
     killed_eval = next(j for j in plan if j.key == "superb/conformer-s/seed-0/fp/pr")
     (killed_eval.path / "results.json").unlink()
     third = []
