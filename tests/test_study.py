@@ -301,6 +301,9 @@ def test_smoke_study_end_to_end(smoke_study):
     study = root / "study"
     evaluation = study / "runs" / "sparseformer-dn-s" / "seed-0" / "superb" / "bq" / "ks"
     results = json.loads((evaluation / "results.json").read_text())
+    # bq ran BiT's chain; its heads read the last stage.
+    assert results["chain"] == ["W32A32", "W1A4", "W1A2", "W1A1"]
+    assert results["upstream"]["run"].endswith("bq/stage-3-W1A1")
     items = json.loads((evaluation / "per_item.json").read_text())
     assert sum(items["numerators"]) / sum(items["denominators"]) == pytest.approx(
         results["value"], abs=1e-6)
