@@ -53,9 +53,9 @@ PAPER_CORPUS = replace(CORPUS_PRESETS["default"], pr_train=800, pr_valid=50, pr_
 PRESETS = {
     # The paper's claim, chosen before the run: fewer, larger tasks and 5 seeds, sized to
     # the "about 6 hours" of 2 CPU cores (the estimate, `study --dry-run`, says 6.9
-    # by rough rates; the ASR students, 0.8 more, run only if the fp teacher beats chance). Teachers: --small's recipe at 600 steps; each
-    # of the chain's 3 stages 100 steps (300 in all; the single stage had 250); the
-    # sequence heads 300 steps, KS its default 1 500.
+    # by rough rates; the ASR students, 0.8 more, run only if the fp teacher beats chance).
+    # Teachers: --small's recipe at 600 steps; each of the chain's 3 stages 100 steps (300
+    # in all; the single stage had 250); the sequence heads 300 steps, KS its default 1 500.
     "paper": Preset(train={"small": True, "steps": 600}, distill={"steps": 100}, superb={},
                     overrides={}, corpus=PAPER_CORPUS, task_size="default",
                     superb_by_task={task: {"steps": 300} for task in ("asr", "sd", "pr")},
