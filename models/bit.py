@@ -369,6 +369,20 @@ def conv1d(in_channels: int, out_channels: int, kernel_size: int, *, stride: int
     return nn.Conv1d(in_channels, out_channels, kernel_size, **shape)
 
 
+def per_channel_depthwise_scales(module: nn.Module) -> int:
+    """Give every depthwise quantized convolution in ``module`` whose weights take a
+    statistics scale one scale per output channel instead of one per tensor; returns how
+    many. (A learned k-bit scale is one per tensor and stays so.)"""
+    changed = 0
+    for layer in module.modules():
+        if (isinstance(layer, QuantizedConv1d) and layer.weight_bits is not None
+                and layer.weight_quantizer is None
+                and layer.groups == layer.in_channels == layer.out_channels > 1):
+            layer.per_channel_scale = True
+            changed += 1
+    return changed
+
+
 def _is_binary(quantization: Quantization) -> bool:
     return quantization.weight_bits == 1 and quantization.activation_bits == 1
 

@@ -9,6 +9,7 @@ from .frontends import FRONTENDS
 from .quantization import FULL_PRECISION_BITS, MODULE_TYPES, Quantization
 
 ACTIVATIONS = ("gelu", "relu", "swish")
+DEPTHWISE_SCALES = ("tensor", "channel")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class HubertConfig:
     # Which module types of the encoder blocks a quantized build quantizes (ablations: one
     # type at a time, the rest float); also "attention,convolution" as one string.
     quantize_modules: Tuple[str, ...] = MODULE_TYPES
+    # The weight scale of binarized (quantized, statistics-scaled) depthwise convolutions:
+    # "tensor", one per weight tensor (BiT's default), or "channel", one per channel (a
+    # sensitivity variant: a depthwise kernel has only K weights per channel to share one).
+    depthwise_scale: str = "tensor"
     ffn_activation: str = "gelu"      # BiT builds use "relu" (its {0, 1} binarizer follows it)
 
     # attention: one its encoder family accepts ("dense"; sparseformer: "masked" | "blocked")
@@ -138,6 +143,9 @@ class HubertConfig:
             fail(f"pos_conv_groups ({self.pos_conv_groups}) must divide dim ({self.dim})")
         if self.frontend not in FRONTENDS:
             fail(f"unknown frontend {self.frontend!r}; known: {sorted(FRONTENDS)}")
+        if self.depthwise_scale not in DEPTHWISE_SCALES:
+            fail(f"depthwise_scale must be one of {list(DEPTHWISE_SCALES)}, "
+                 f"got {self.depthwise_scale!r}")
         if self.ffn_activation not in ACTIVATIONS:
             fail(f"unknown ffn_activation {self.ffn_activation!r}; known: {list(ACTIVATIONS)}")
         if self.attention not in family.attentions:

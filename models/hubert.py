@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .bit import linear
+from .bit import linear, per_channel_depthwise_scales
 from .configuration import HubertConfig
 from .encoders import build_encoder
 from .frontends import feature_extractor
@@ -88,6 +88,8 @@ class HuBERT(nn.Module):
         self.encoder_norm = nn.LayerNorm(config.dim)
         self.encoder_dropout = nn.Dropout(config.dropout)
         self.encoder = build_encoder(config)
+        if config.depthwise_scale == "channel":
+            per_channel_depthwise_scales(self.encoder)
         self.final_projection = linear(config.dim, config.final_dim, quantization=projections)
         self.label_embeddings = nn.Parameter(
             torch.empty(config.num_classes, config.final_dim).uniform_())

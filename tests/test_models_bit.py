@@ -4,7 +4,14 @@ import math
 import pytest
 import torch
 
-from models.bit import BinaryConv1d, BinaryLinear, ElasticBinarizer, binarize_weight
+import models
+from models.bit import (
+    BinaryConv1d,
+    BinaryLinear,
+    ElasticBinarizer,
+    binarize_weight,
+    per_channel_depthwise_scales,
+)
 from profiler.bits import extra_storage_bits, parameter_storage_bits
 
 
@@ -162,3 +169,30 @@ def test_gradients_reach_weights_scales_and_offsets():
     assert layer.input_binarizer.alpha.grad is not None
     assert layer.input_offset.bias.grad is not None
     assert math.isfinite(layer.input_binarizer.alpha.grad.item())
+
+
+def test_per_channel_scales_for_binarized_depthwise_convolutions():
+    depthwise = BinaryConv1d(2, 2, 3, groups=2, bias=False)
+    pointwise = BinaryConv1d(2, 2, 1, bias=False)
+    with torch.no_grad():
+        depthwise.weight.copy_(torch.tensor([[[1.0, 2.0, 3.0]], [[0.5, -0.5, 0.5]]]))
+    # Per tensor: mean 1.0833, mean|W| = 7.5 / 6 = 1.25 -> signs of W - 1.0833.
+    assert torch.allclose(depthwise._quantized_weight().flatten(),
+                          torch.tensor([-1.25, 1.25, 1.25, -1.25, -1.25, -1.25]))
+    assert per_channel_depthwise_scales(torch.nn.Sequential(depthwise, pointwise)) == 1
+    assert not pointwise.per_channel_scale
+    # Channel 0: mean 2, scale 2 -> [-, +, +]; channel 1: mean 1/6, scale 0.5 -> [+, -, +].
+    assert torch.allclose(depthwise._quantized_weight().flatten(),
+                          torch.tensor([-2.0, 2.0, 2.0, 0.5, -0.5, 0.5]))
+    assert extra_storage_bits(depthwise) == 2 * 32          # one float32 scale per channel
+
+
+def test_depthwise_scale_option_of_the_zoo():
+    small = dict(layers=1, dim=32, heads=2, ffn_dim=64, conv_kernel_size=3)
+    default = models.build("bq-conformer-s", **small)
+    channel = models.build("bq-conformer-s", depthwise_scale="channel", **small)
+    assert not default.encoder.layers[0].conv.depthwise_conv.per_channel_scale
+    assert channel.encoder.layers[0].conv.depthwise_conv.per_channel_scale
+    assert not channel.encoder.layers[0].conv.pointwise_conv1.per_channel_scale
+    with pytest.raises(ValueError, match="depthwise_scale must be one of"):
+        models.build("bq-conformer-s", depthwise_scale="row", **small)

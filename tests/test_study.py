@@ -14,6 +14,7 @@ from models.trainer.study.plan import (
     build_plan,
     job_state,
     parse_shard,
+    run_folder,
     shard_jobs,
     shard_of,
 )
@@ -103,8 +104,11 @@ def fake_runner(log):
                 (job.path / task).mkdir(parents=True, exist_ok=True)
             (job.path / "corpus.json").write_text("{}")
         elif job.kind == "train":
-            job.path.mkdir(parents=True, exist_ok=True)
-            (job.path / "metadata.json").write_text(json.dumps({"finished": True}))
+            if job.options.get("chain"):           # a chain: chain.json, then its stages
+                job.path.mkdir(parents=True, exist_ok=True)
+                (job.path / "chain.json").write_text("{}")
+            run_folder(job).mkdir(parents=True, exist_ok=True)
+            (run_folder(job) / "metadata.json").write_text(json.dumps({"finished": True}))
         elif job.kind == "superb":
             job.path.mkdir(parents=True, exist_ok=True)
             (job.path / "results.json").write_text("{}")
@@ -124,7 +128,7 @@ def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
     # A training run killed mid-way (metadata not finished) and an evaluation killed before
     # its results.json: exactly these two run again.
     killed_train = next(j for j in plan if j.key == "train/conformer-s/seed-1/bq")
-    (killed_train.path / "metadata.json").write_text(json.dumps({"finished": False}))
+    (run_folder(killed_train) / "metadata.json").write_text(json.dumps({"finished": False}))
     killed_eval = next(j for j in plan if j.key == "superb/conformer-s/seed-0/fp/pr")
     (killed_eval.path / "results.json").unlink()
     third = []
@@ -297,6 +301,9 @@ def test_smoke_study_end_to_end(smoke_study):
     study = root / "study"
     evaluation = study / "runs" / "sparseformer-dn-s" / "seed-0" / "superb" / "bq" / "ks"
     results = json.loads((evaluation / "results.json").read_text())
+    # bq ran BiT's chain; its heads read the last stage.
+    assert results["chain"] == ["W32A32", "W1A4", "W1A2", "W1A1"]
+    assert results["upstream"]["run"].endswith("bq/stage-3-W1A1")
     items = json.loads((evaluation / "per_item.json").read_text())
     assert sum(items["numerators"]) / sum(items["denominators"]) == pytest.approx(
         results["value"], abs=1e-6)

@@ -63,10 +63,26 @@ def test_distillation_loss_sums_its_weighted_terms_over_real_frames():
     assert parts.frames.item() == 2
     assert parts.hidden.item() == pytest.approx(2.0)
     assert parts.prediction.item() == pytest.approx(prediction, rel=1e-6)
-    assert parts.loss.item() == pytest.approx(2.0 * 2.0 + 0.5 * prediction, rel=1e-6)
+    # BiT averages the cross-entropy over the 2 units: weight 0.5 on prediction / 2.
+    assert parts.loss.item() == pytest.approx(2.0 * 2.0 + 0.5 * prediction / 2, rel=1e-6)
     parts.loss.backward()
     assert student_hidden[0].grad is not None and student_logits.grad is not None
     assert torch.all(student_logits.grad[0, 2] == 0)       # padding takes no part
+
+
+def test_logit_term_averages_over_units_as_bit_does():
+    # 50 units, uniform teacher, uniform student: the cross-entropy of one frame is ln 50
+    # nats; BiT's soft_cross_entropy takes the mean over the 50 classes: ln(50) / 50 =
+    # 0.0782404... Hidden state: error 0.5 on every feature of the one frame -> 0.25.
+    units = 50
+    teacher_logits = torch.zeros(1, 1, units)
+    student_logits = torch.zeros(1, 1, units)
+    student_hidden = [torch.full((1, 1, 4), 0.5)]
+    teacher_hidden = [torch.zeros(1, 1, 4)]
+    parts = distillation_loss(student_hidden, teacher_hidden, student_logits, teacher_logits,
+                              torch.tensor([[True]]), DistillationWeights())
+    assert parts.prediction.item() == pytest.approx(3.9120230054, rel=1e-6)     # ln 50
+    assert parts.loss.item() == pytest.approx(0.25 + 0.0782404601, rel=1e-6)
 
 
 def test_precisions_and_chains():

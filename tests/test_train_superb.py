@@ -72,6 +72,35 @@ def test_keyword_spotting_run_writes_results(tmp_path):
     assert (out / "head.pt").is_file()
 
 
+def test_heads_can_leave_out_hidden_state_zero(tmp_path):
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
+
+    import models
+    from models.trainer.superb.heads import extract_features
+    from models.trainer.superb.runner import run_superb
+    from models.trainer.superb.settings import SuperbSettings
+
+    data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
+    saved = run_superb(SuperbSettings(task="ks", out=str(tmp_path / "eval"),
+                                      random_init=TINY_MODEL, overrides=dict(TINY_OVERRIDES),
+                                      data=str(data), steps=4, eval_every=2, progress=False,
+                                      hidden_states="1-L"))
+    layers = TINY_OVERRIDES["layers"]
+    assert len(saved["layer_weights"]) == layers          # states 1..L, not 0..L
+    assert saved["settings"]["hidden_states"] == f"1..{layers} (state 0 left out)"
+    # What the heads read is the full extraction without its first state.
+    model = models.build(TINY_MODEL, **TINY_OVERRIDES).eval()
+    dataset = [{"waveform": torch.randn(8000)}]
+
+    class OneUtterance(list):
+        lengths = [8000]
+
+    full, later = (extract_features(model, OneUtterance(dataset), pool=True, batch_size=1,
+                                    device=torch.device("cpu"), progress=False, desc="",
+                                    first_state=first) for first in (0, 1))
+    assert torch.equal(later[0], full[0][1:])
+
+
 @pytest.mark.parametrize("task, metric, test_items", [("sid", "accuracy", 4 * 1),
                                                      ("pr", "per", 3)])
 def test_sid_and_pr_runs_write_an_interval_over_their_test_items(tmp_path, task, metric,

@@ -7,7 +7,12 @@ reproduce the teacher's outputs on the same masked inputs:
   layer's output), summed over layers, as BiT's ``rep_loss``;
 * the masked-prediction distribution: soft cross-entropy between the teacher's and the
   student's distributions over units at temperature ``T`` (BiT's ``soft_cross_entropy`` on
-  the logits), over the frames the HuBERT loss scores;
+  the logits), over the frames the HuBERT loss scores, averaged over the units as BiT's
+  ``(-targets_prob * student_likelihood).mean()`` averages over classes (helper.py of
+  facebookresearch/bit): the per-frame cross-entropy enters the loss divided by the number
+  of units C, on the same footing as the hidden-state MSE, itself a mean over features.
+  (Runs before this change summed over units: C times the weight, e.g. 50x with 50 units;
+  ``--distill-prediction C`` reproduces them.)
 * optionally HuBERT's own masked-prediction loss on the k-means units.
 
 Multi-distillation is a chain of precisions, e.g. W32A32 -> W1A4 -> W1A2 -> W1A1: each
@@ -68,7 +73,8 @@ class DistillationWeights(NamedTuple):
 class DistillationParts(NamedTuple):
     loss: torch.Tensor           # weighted sum of the two terms (differentiable)
     hidden: torch.Tensor         # summed over kept frames: per-frame error summed over layers
-    prediction: torch.Tensor     # summed over kept frames: soft cross-entropy (detached)
+    prediction: torch.Tensor     # summed over kept frames: soft cross-entropy in nats, not
+                                 # yet averaged over units (detached; what the log reports)
     frames: torch.Tensor         # kept frames
 
 
@@ -115,11 +121,13 @@ def distillation_loss(student_hidden: Sequence[torch.Tensor],
                       keep: torch.Tensor, weights: DistillationWeights) -> DistillationParts:
     """The distillation terms of one micro-batch, summed over the ``keep`` frames (B, T)
     bool, the real (non-padded) ones: the training step divides by the global frame count,
-    as it does for HuBERT's loss."""
+    as it does for HuBERT's loss. The soft cross-entropy enters the loss averaged over the
+    units (BiT's scaling, see the module docstring)."""
     hidden = hidden_state_sum(student_hidden, teacher_hidden, keep)
     prediction, frames = soft_cross_entropy(student_logits, teacher_logits, keep,
                                             weights.temperature)
-    loss = weights.hidden * hidden + weights.prediction * prediction
+    units = student_logits.shape[-1]
+    loss = weights.hidden * hidden + weights.prediction * prediction / units
     return DistillationParts(loss, hidden.detach(), prediction.detach(), frames)
 
 

@@ -1,12 +1,9 @@
 """The jobs of a study, their dependencies, their state on disk and their shards.
 
-A study is a matrix: zoo models x variants x seeds x SUPERB tasks. The variants of a model
-M are ``fp`` (M pre-trained with HuBERT's loss), ``bq`` (``bq-M`` distilled from that ``fp``
-run, BiT), optionally ``bq-scratch`` (``bq-M`` pre-trained without a teacher, the control)
-and ``bq-<type>`` ablations (``bq-M`` binarizing one module type only, distilled like
-``bq``). Jobs form a DAG::
+A study is a matrix: zoo models x variants x seeds x SUPERB tasks; the variants and the
+budgets are in :mod:`.presets`. Jobs form a DAG::
 
-    data -> train fp -> train bq, bq-<type> -> superb (each variant x task)
+    data -> train fp -> train bq (chain), bq-<type>, bq-single... -> superb (variant x task)
                                             -> propagation (fp against each student)
     data -> train bq-scratch -> superb
 
@@ -15,9 +12,10 @@ Layout under the study folder: ``data/`` (unless --data), ``runs/M/seed-S/<varia
 ``per_item.json``), ``runs/M/seed-S/propagation.json``.
 
 A job is done when its output says so: a run folder's ``metadata.json`` has
-``finished: true``; an evaluation folder has ``results.json`` (written last); the corpus
-has ``corpus.json`` (written last). Anything else reruns (a training run from its newest
-checkpoint).
+``finished: true`` (a chain: its last stage's); an evaluation folder has ``results.json``
+(written last) or, for a gated task whose teacher did not beat chance, ``gated.json``; the
+corpus has ``corpus.json`` (written last). Anything else reruns (a training run from its
+newest checkpoint).
 
 Shards: all jobs of one (model, seed) chain go to one shard, chain k (in sorted order) to
 shard k mod N + 1, so a job's dependencies are in its own shard; the only exception is
@@ -31,93 +29,37 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from profiler.option_values import split_list
 
-from ...quantization import MODULE_TYPES
-from ..data.synth_plan import PRESETS as CORPUS_PRESETS
-from ..data.synth_plan import CorpusSizes
-from ..distill.chain import BINARIZED_PREFIX
+from ..distill.chain import BINARIZED_PREFIX, CHAIN_FILE, stage_folder
 from ..errors import DataError
 from ..options import check_bounds
+from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PretrainSettings
 from ..superb.settings import SuperbSettings
 from ..superb.task_table import SUPERB_TASKS
+from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
+    PRESETS,
+    SCRATCH_VARIANT,
+    Preset,
+    Variant,
+    ablation_types,
+    evaluated_variants,
+    preset_tasks,
+    sensitivity_names,
+    variants,
+)
 from .settings import StudySettings
 
 STUDY_FILE = "study.json"
 STUDY_LOG = "study.log.jsonl"
+# Written instead of results.json where a gated task's teacher did not beat chance.
+GATED_FILE = "gated.json"
+# Options of an evaluation job that are the study's, not the evaluation's.
+STUDY_OPTIONS = ("chain", "gate")
 FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Budgets of a study: pre-training/distillation settings, SUPERB head settings, model
-    overrides and the sizes of the synthesized corpus (``corpus``: pre-training, KS, SID and
-    PR; ``task_size``: the other tasks' size name, ASR, SD...)."""
-
-    train: Dict[str, Any]
-    superb: Dict[str, Any]
-    overrides: Dict[str, Any]
-    corpus: Union[str, CorpusSizes]
-    task_size: str
-    superb_by_task: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-
-
-PRESETS = {
-    # `train --tiny` (250 steps of 8 x 2 s crops) and the corpus it synthesizes.
-    # The sequence heads get 500 steps (their defaults: 2 000 for ASR, 1 500 for the others):
-    # on 2 CPU cores an ASR head takes about 13 minutes at 2 000 steps, and a study of two
-    # encoders runs 4 of them per seed.
-    "small": Preset(train={"tiny": True}, superb={}, overrides={}, corpus=CORPUS_PRESETS["small"],
-                    task_size="small",
-                    superb_by_task={task: {"steps": 500} for task in ("asr", "sd", "pr", "sf")}),
-    # tests/train_fixtures.py's one narrow layer: seconds per job.
-    "smoke": Preset(train=dict(steps=6, batch_size=2, crop_seconds=0.5, clusters=8,
-                               kmeans_max_frames=4000, warmup_steps=2, save_every=3,
-                               log_every=1, valid_every=3),
-                    superb=dict(steps=20, eval_every=10),
-                    overrides=dict(layers=1, dim=64, heads=2, sparse_block=8,
-                                   sparse_summary=2),
-                    corpus="tiny", task_size="tiny"),
-    # HuBERT Base's first iteration; a real corpus is expected (--data).
-    "full": Preset(train={}, superb={}, overrides={}, corpus="default", task_size="default"),
-}
-
-
-# The from-scratch control: bq-M pre-trained with HuBERT's loss, no teacher.
-SCRATCH_VARIANT = "bq-scratch"
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str                  # fp, bq, bq-scratch, bq-attention, ...
-    student: bool              # built from the bq- name
-    teacher: Optional[str]     # the variant it is distilled from
-    modules: Optional[str]     # quantize_modules of an ablation
-
-
-def variants(settings: StudySettings) -> List[Variant]:
-    chosen = [Variant("fp", False, None, None), Variant("bq", True, "fp", None)]
-    if settings.scratch:
-        chosen.append(Variant(SCRATCH_VARIANT, True, None, None))
-    chosen += [Variant(f"bq-{kind}", True, "fp", kind) for kind in ablation_types(settings)]
-    return chosen
-
-
-def ablation_types(settings: StudySettings) -> List[str]:
-    text = settings.ablations.strip().lower()
-    if text in ("", "none"):
-        return []
-    if text == "all":
-        return list(MODULE_TYPES)
-    chosen = [part.replace("-", "_") for part in split_list(text)]
-    unknown = [part for part in chosen if part not in MODULE_TYPES]
-    if unknown:
-        raise DataError(f"--ablations: unknown module type {unknown[0]!r}; choose from "
-                        f"{', '.join(MODULE_TYPES)}, all or none")
-    return list(dict.fromkeys(chosen))
 
 
 @dataclass(frozen=True)
@@ -168,12 +110,25 @@ def check_study(settings: StudySettings) -> Tuple[List[str], List[str]]:
             zoo.config(name, **model_overrides(settings))
         except (ValueError, TypeError) as error:
             raise DataError(str(error)) from None
-    tasks = parse_names(settings.tasks, "tasks")
+    tasks = parse_names(study_tasks(settings), "tasks")
     for task in tasks:
         if task not in SUPERB_TASKS:
             raise DataError(f"unknown task {task!r}; choose from {', '.join(SUPERB_TASKS)}")
     ablation_types(settings)
+    sensitivity_names(settings)
+    stages = parse_chain(settings.chain)
+    if stages[0].quantized or stages[-1].label != "W1A1":
+        raise DataError(f"--chain {settings.chain!r}: the bq variant's chain runs from the "
+                        f"full-precision teacher (W32A32) down to W1A1")
     return names, tasks
+
+
+def study_seeds(settings: StudySettings) -> int:
+    return settings.seeds or PRESETS[settings.preset].seeds
+
+
+def study_tasks(settings: StudySettings) -> str:
+    return settings.tasks if settings.tasks is not None else preset_tasks(PRESETS[settings.preset])
 
 
 def model_overrides(settings: StudySettings) -> Dict[str, Any]:
@@ -186,6 +141,12 @@ def data_folder(settings: StudySettings) -> Path:
 
 def seed_folder(settings: StudySettings, model: str, seed: int) -> Path:
     return Path(settings.out) / "runs" / model / f"seed-{seed}"
+
+
+def trained_run(folder: Path, variant: Variant) -> Path:
+    """The run folder a variant's training leaves: its own folder, or for a chain the
+    last stage's (``bq/stage-3-W1A1``), which the heads and the propagation read."""
+    return run_folder(Job("", "train", folder, None, options={"chain": variant.chain}))
 
 
 def build_plan(settings: StudySettings) -> List[Job]:
@@ -205,56 +166,78 @@ def build_plan(settings: StudySettings) -> List[Job]:
     common = {"data": str(data), "progress": False, "device": settings.device,
               "deepspeed": settings.deepspeed}
     for model in names:
-        # A convolution-only ablation of an encoder without convolutions binarizes nothing.
         has_convolution = zoo.config(model, **model_overrides(settings)).family.has_convolution
-        for seed in range(settings.seeds):
+        for seed in range(study_seeds(settings)):
             folder = seed_folder(settings, model, seed)
-            trained = {}
+            trained: Dict[str, str] = {}
+            runs: Dict[str, Variant] = {}
             for variant in variants(settings):
-                if variant.modules == "convolution" and not has_convolution:
-                    continue       # nothing to binarize
-                key = f"train/{model}/seed-{seed}/{variant.name}"
-                overrides = dict(model_overrides(settings))
-                if variant.modules:
-                    overrides["quantize_modules"] = variant.modules
-                options = {**preset.train, **common, "seed": seed, "overrides": overrides,
-                           "model": BINARIZED_PREFIX + model if variant.student else model,
-                           "out": str(folder / variant.name)}
-                if settings.steps:
-                    options["steps"] = settings.steps
-                needs = root
-                if variant.name != "fp":
-                    distill = settings.distill_steps or settings.steps
-                    if distill:
-                        options["steps"] = distill
-                if variant.teacher:
-                    options["teacher"] = str(folder / variant.teacher)
-                    needs = (trained[variant.teacher],)
-                jobs.append(Job(key, "train", folder / variant.name, (model, seed), needs,
-                                variant.name, options=options))
-                trained[variant.name] = key
-            for variant, train_key in trained.items():
+                if variant.needs_convolution and not has_convolution:
+                    continue       # nothing to binarize, or the same model as bq
+                jobs.append(train_job(settings, preset, common, root, model, seed, folder,
+                                      variant, trained))
+                trained[variant.name] = jobs[-1].key
+                runs[variant.name] = variant
+            for name, upstream, hidden in evaluated_variants(settings, list(trained)):
+                variant = runs[upstream]
                 for task in tasks:
                     options = {**preset.superb, **preset.superb_by_task.get(task, {}),
-                               "task": task, "upstream": str(folder / variant),
-                               "out": str(folder / "superb" / variant / task), "seed": seed,
+                               "task": task,
+                               "upstream": str(trained_run(folder / upstream, variant)),
+                               "out": str(folder / "superb" / name / task), "seed": seed,
                                "progress": False, "device": settings.device,
                                "data": str(data)}
+                    if hidden != "all":
+                        options["hidden_states"] = hidden
                     if settings.superb_steps:
                         options["steps"] = settings.superb_steps
-                    jobs.append(Job(f"superb/{model}/seed-{seed}/{variant}/{task}", "superb",
-                                    folder / "superb" / variant / task, (model, seed),
-                                    (train_key,), variant, task, options))
+                    needs = (trained[upstream],)
+                    gate = None
+                    if task in preset.gated and name != "fp":
+                        gate = str(folder / "superb" / "fp" / task)
+                        needs += (f"superb/{model}/seed-{seed}/fp/{task}",)
+                    jobs.append(Job(f"superb/{model}/seed-{seed}/{name}/{task}", "superb",
+                                    folder / "superb" / name / task, (model, seed), needs,
+                                    name, task, {**options, "chain": variant.stages,
+                                                 "gate": gate}))
             # Only students of the fp run are comparable with it layer by layer.
-            students = [v.name for v in variants(settings) if v.teacher and v.name in trained]
+            students = [v for v in runs.values() if v.teacher]
             jobs.append(Job(f"propagation/{model}/seed-{seed}", "propagation",
                             folder / "propagation.json", (model, seed),
-                            tuple(trained[v] for v in ["fp", *students]),
+                            tuple(trained[v] for v in ["fp", *(s.name for s in students)]),
                             options={"teacher": str(folder / "fp"), "students":
-                                     {v: str(folder / v) for v in students},
+                                     {v.name: str(trained_run(folder / v.name, v))
+                                      for v in students},
                                      "utterances": settings.propagation_utterances,
                                      "device": settings.device}))
     return jobs
+
+
+def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
+              root: Tuple[str, ...], model: str, seed: int, folder: Path, variant: Variant,
+              trained: Dict[str, str]) -> Job:
+    overrides = dict(model_overrides(settings))
+    if variant.modules:
+        overrides["quantize_modules"] = variant.modules
+    overrides.update(dict(variant.overrides))
+    options = {**preset.train, **common, "seed": seed, "overrides": overrides,
+               "model": BINARIZED_PREFIX + model if variant.student else model,
+               "out": str(folder / variant.name)}
+    if settings.steps:
+        options["steps"] = settings.steps
+    needs = root
+    if variant.name != "fp":
+        options.update(preset.distill)
+        distill = settings.distill_steps or settings.steps
+        if distill:
+            options["steps"] = distill
+    if variant.teacher:
+        options["teacher"] = str(folder / variant.teacher)
+        needs = (trained[variant.teacher],)
+    if variant.chain:
+        options["chain"] = variant.chain
+    return Job(f"train/{model}/seed-{seed}/{variant.name}", "train", folder / variant.name,
+               (model, seed), needs, variant.name, options=options)
 
 
 def shard_of(job: Job, jobs: Sequence[Job], shards: int) -> int:
@@ -279,6 +262,8 @@ def job_state(job: Job) -> str:
         return FINISHED if (job.path / "corpus.json").is_file() and not missing_tasks(job) \
             else TO_DO
     if job.kind == "train":
+        if job.options.get("chain"):
+            return chain_state(job)
         metadata = job.path / "metadata.json"
         if metadata.is_file():
             try:
@@ -290,7 +275,8 @@ def job_state(job: Job) -> str:
 
         return RESUMABLE if latest_checkpoint(job.path) is not None else TO_DO
     if job.kind == "superb":
-        return FINISHED if (job.path / "results.json").is_file() else TO_DO
+        done = (job.path / "results.json").is_file() or (job.path / GATED_FILE).is_file()
+        return FINISHED if done else TO_DO
     if job.kind == "propagation" and job.path.is_file():
         # A study that grows by an ablation measures its new students too.
         try:
@@ -299,6 +285,22 @@ def job_state(job: Job) -> str:
             return TO_DO
         return FINISHED if set(job.options["students"]) <= set(measured) else TO_DO
     return FINISHED if job.path.is_file() else TO_DO
+
+
+def run_folder(job: Job) -> Path:
+    """The run folder a training job leaves (a chain: its last stage's)."""
+    if not job.options.get("chain"):
+        return job.path
+    stages = parse_chain(job.options["chain"])
+    return stage_folder(job.path, len(stages) - 1, stages[-1])
+
+
+def chain_state(job: Job) -> str:
+    """A chain is done when its last stage is; resumable once ``chain.json`` is written."""
+    last = Job(job.key, "train", run_folder(job), job.chain)
+    if job_state(last) == FINISHED:
+        return FINISHED
+    return RESUMABLE if (job.path / CHAIN_FILE).is_file() else TO_DO
 
 
 def corpus_tasks(job: Job) -> List[str]:
@@ -345,6 +347,9 @@ def study_record(settings: StudySettings) -> Dict[str, Any]:
                        "distill_steps": settings.distill_steps,
                        "superb_steps": settings.superb_steps,
                        "overrides": model_overrides(settings),
-                       "data": str(data_folder(settings).resolve())},
-            "models": names, "seeds": settings.seeds, "tasks": tasks,
-            "scratch": settings.scratch, "ablations": ablation_types(settings)}
+                       "data": str(data_folder(settings).resolve()),
+                       "chain": [p.label for p in parse_chain(settings.chain)]},
+            "models": names, "seeds": study_seeds(settings), "tasks": tasks,
+            "scratch": settings.scratch, "ablations": ablation_types(settings),
+            "sensitivity": sensitivity_names(settings),
+            "chains": {v.name: v.stages for v in variants(settings)}}

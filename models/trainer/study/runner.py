@@ -21,11 +21,14 @@ from typing import Any, Callable, Dict, List, Optional
 from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import append_log, read_json
+from ..superb.runner import RESULTS
 from .plan import (
     FINISHED,
+    GATED_FILE,
     RESUMABLE,
     STUDY_FILE,
     STUDY_LOG,
+    STUDY_OPTIONS,
     Job,
     build_plan,
     command_words,
@@ -59,6 +62,9 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
         record["seeds"] = max(int(old.get("seeds", 0)), record["seeds"])
         record["scratch"] = bool(old.get("scratch")) or record["scratch"]
         record["ablations"] = list(dict.fromkeys(old.get("ablations", []) + record["ablations"]))
+        record["sensitivity"] = list(dict.fromkeys(old.get("sensitivity", [])
+                                                   + record["sensitivity"]))
+        record["chains"] = {**old.get("chains", {}), **record["chains"]}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     return record
@@ -86,6 +92,12 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
         command = ("profile-encoder " + shlex.join(command_words(job))
                    if job.kind in ("train", "superb") else "(in process)")
         echo(f"  [{state:>6}] {job.key}: {command}")
+    from .budget import time_plan
+    from .plan import PRESETS
+
+    for line in time_plan(mine, PRESETS[settings.preset], [job_state(j) for j in mine],
+                          FINISHED):
+        echo(line)
     return mine
 
 
@@ -193,12 +205,48 @@ def train(job: Job, settings: StudySettings) -> None:
 
 
 def evaluate(job: Job, settings: StudySettings) -> None:
+    """One evaluation; then its ``results.json`` records the chain of precisions its
+    upstream ran (key ``chain``). A gated task whose ``fp`` teacher did not beat the
+    task's chance reference is not evaluated: ``gated.json`` says why."""
+    if job.options.get("gate"):
+        passed, reason = gate_passes(Path(job.options["gate"]))
+        if not passed:
+            job.path.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(job.path / GATED_FILE, json.dumps(
+                {"task": job.task, "variant": job.variant, "evaluated": False,
+                 "reason": reason}, indent=2) + "\n")
+            return
+    options = {k: v for k, v in job.options.items() if k not in STUDY_OPTIONS}
     if settings.launcher:
-        run_command([sys.executable, "-m", "profiler", *command_words(job)])
-        return
-    from profiler.adapters import EvalRequest, get_backend
+        run_command([sys.executable, "-m", "profiler",
+                     *command_words(Job(job.key, job.kind, job.path, job.chain,
+                                        options=options))])
+    else:
+        from profiler.adapters import EvalRequest, get_backend
 
-    get_backend(settings.backend).evaluate(EvalRequest(**job.options))
+        get_backend(settings.backend).evaluate(EvalRequest(**options))
+    record_chain(job.path / RESULTS, job.variant, job.options.get("chain"))
+
+
+def gate_passes(teacher_eval: Path):
+    """(whether the fp teacher's evaluation in ``teacher_eval`` beats the task's chance
+    reference, its 95 % interval entirely on the better side; the reason in words)."""
+    results = read_json(teacher_eval / RESULTS, "the teacher's evaluation", error=DataError)
+    low, high = results["interval"]
+    chance = results["chance"]
+    passed = low > chance if results.get("higher_is_better", True) else high < chance
+    reason = (f"fp teacher {results['metric']} {results['value']} [{low}, {high}] against "
+              f"chance {chance}: {'beats' if passed else 'does not beat'} chance")
+    return passed, reason
+
+
+def record_chain(path: Path, variant: Optional[str], chain: Optional[List[str]]) -> None:
+    """Add the study's variant and the chain its upstream ran to ``results.json``."""
+    if chain is None:
+        return
+    results = read_json(path, "evaluation results", error=DataError)
+    results.update({"variant": variant, "chain": list(chain)})
+    write_text_atomic(path, json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
 def run_command(words: List[str]) -> None:

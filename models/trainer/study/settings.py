@@ -13,7 +13,12 @@ from ..superb.task_table import SUPERB_TASKS
 # The minimum study: two encoders, FP and BQ-distilled, three seeds, five tasks.
 MINIMUM_MODELS = "conformer-s,sparseformer-dn-s"
 MINIMUM_TASKS = ("asr", "sd", "ks", "sid", "pr")
-PRESET_NAMES = ("small", "smoke", "full")
+PRESET_NAMES = ("paper", "small", "smoke", "full")
+# BiT's multi-distillation chain, which the bq variant runs.
+BIT_CHAIN = "W32A32,W1A4,W1A2,W1A1"
+# Sensitivity variants: bq-single (one stage W32A32 -> W1A1), heads without hidden state 0
+# (fp-1L and bq-1L, on the fp and bq upstreams), per-channel depthwise scales (bq-dw-channel).
+SENSITIVITY_NAMES = ("single", "state0", "dw-channel")
 
 
 def default_tasks() -> str:
@@ -30,21 +35,37 @@ class StudySettings:
     models: str = option(MINIMUM_MODELS, "full-precision zoo models, each pre-trained, then "
                                          "distilled to its bq- version: comma-separated zoo "
                                          "names; repeatable", kind=COMMA_LIST, metavar="NAMES")
-    seeds: int = option(3, "seeds per model (0 .. N-1); each seed pre-trains, distills and "
-                           "evaluates anew on the same corpus", bound=POSITIVE, metavar="N")
-    tasks: str = option(default_tasks(), "SUPERB tasks: comma-separated; repeatable",
-                        kind=COMMA_LIST, metavar="TASKS",
-                        shown="asr,sd,ks,sid,pr, those this installation has")
+    seeds: Optional[int] = option(None, "seeds per model (0 .. N-1); each seed pre-trains, "
+                                        "distills and evaluates anew on the same corpus",
+                                  bound=POSITIVE, metavar="N",
+                                  shown="the preset's: paper 5, the others 3")
+    tasks: Optional[str] = option(None, "SUPERB tasks: comma-separated; repeatable",
+                                  kind=COMMA_LIST, metavar="TASKS",
+                                  shown="the preset's: paper sd,ks,pr and asr behind its gate; "
+                                        "the others asr,sd,ks,sid,pr, those this installation "
+                                        "has")
+    chain: str = option(BIT_CHAIN, "the bq variant's distillation chain (BiT's multi-"
+                                   "distillation), teacher first; each stage gets the "
+                                   "distillation budget", metavar="CHAIN")
+    sensitivity: str = option("none", "also run sensitivity variants (comma list, or all): "
+                                      "single (bq-single: W32A32 -> W1A1 in one stage), state0 "
+                                      "(fp-1L, bq-1L: heads on layers 1..L, without the float "
+                                      "hidden state 0), dw-channel (bq-dw-channel: per-channel "
+                                      "scales of the binarized depthwise convolutions; models "
+                                      "with convolutions)", metavar="NAMES")
     scratch: bool = option(False, "control: also pre-train each bq- model from scratch with "
                                   "HuBERT's loss (no teacher), with the distillation budget")
     ablations: str = option("none", "also distill bq- builds that binarize one module type "
                                     "only, the rest full precision (comma list of attention, "
                                     "convolution, feed_forward, or all); each with the "
                                     "distillation budget", metavar="TYPES")
-    preset: str = option("small", "budgets: small (train --tiny: 250 steps, minutes per "
-                                  "run on 2 CPU cores; the asr, sd, pr and sf heads 500 steps), "
-                                  "smoke (a one-layer model, seconds per run, for tests), full "
-                                  "(HuBERT Base's recipe; give --data)",
+    preset: str = option("paper", "budgets: paper (the paper's claim: 5 seeds, sd, ks at "
+                                  "1 020 test clips, pr at 400 test utterances, asr gated; "
+                                  "about 7 hours of 2 CPU cores, see --dry-run), small (train "
+                                  "--tiny: 250 steps, minutes per run on 2 CPU cores; the asr, "
+                                  "sd, pr and sf heads 500 steps), smoke (a one-layer model, "
+                                  "seconds per run, for tests), full (HuBERT Base's recipe; "
+                                  "give --data)",
                          choices=PRESET_NAMES)
     data: Optional[str] = option(None, "corpus folder (pretrain/ and one folder per task)",
                                  shown="synthesize one into OUT/data", metavar="DIR")
@@ -61,8 +82,8 @@ class StudySettings:
     shard: str = option("1/1", "run shard I of N: shards split the (model, seed) chains, so "
                                "no job waits on another shard except for the synthesized "
                                "corpus, which shard 1 makes", metavar="I/N")
-    dry_run: bool = option(False, "list this shard's jobs, their state and commands; run "
-                                  "nothing")
+    dry_run: bool = option(False, "list this shard's jobs, their state and commands, and "
+                                  "the estimated CPU time of what is left; run nothing")
     report: bool = option(False, "regenerate the reports from the study's run folders "
                                  "(partial studies too); run nothing")
     reports: str = option("reports/study", "where --report writes (markdown, PNG, JSON)",

@@ -26,8 +26,10 @@ from ..errors import DataError
 
 @torch.no_grad()
 def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
-                     device: torch.device, progress: bool, desc: str) -> List[torch.Tensor]:
-    """Hidden states of every utterance: (L+1, D) means if ``pool``, else (L+1, T, D)."""
+                     device: torch.device, progress: bool, desc: str,
+                     first_state: int = 0) -> List[torch.Tensor]:
+    """Hidden states ``first_state`` .. L of every utterance: (S, D) means if ``pool``, else
+    (S, T, D), S = L + 1 - first_state (``first_state`` 1 leaves out the encoder input)."""
     from tqdm import tqdm
 
     lengths = dataset.lengths
@@ -43,7 +45,7 @@ def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
               disable=not progress) as bar:
         for group in groups:
             waveforms = torch.stack([dataset[i]["waveform"] for i in group]).to(device)
-            states = model(waveforms).hidden_states
+            states = model(waveforms).hidden_states[first_state:]
             stacked = torch.stack(states, dim=1).float()          # (B, L+1, T, D)
             if stacked.shape[2] == 0:
                 raise DataError(f"{dataset.manifest.audio_path(group[0])}: too short for one "

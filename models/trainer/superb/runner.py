@@ -175,7 +175,9 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
                 f"the task (otherwise every scale would stay 1)")
     from .tasks.common import evaluate_task
 
-    part = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch, device=device)
+    first_state = 1 if s.hidden_states == "1-L" else 0
+    part = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch, device=device,
+                         first_state=first_state)
 
     results = {
         "task": s.task, "task_name": task.title, "metric": task.metric,
@@ -188,7 +190,10 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
                      "lr": run.lr, "optimizer": "Adam", "eval_every": run.eval_every,
                      "projector_dim": run.projector_dim, "seed": s.seed,
                      "gradient_clipping": 1.0, "head": part["head_description"],
-                     "upstream_frozen": True, "device": str(device)},
+                     "upstream_frozen": True, "device": str(device),
+                     "hidden_states": (f"1..{model.config.layers} (state 0 left out)"
+                                       if first_state else
+                                       f"0..{model.config.layers}")},
         "wall_seconds": {**part["seconds"], "total": round(time.perf_counter() - started, 2)},
         "torch": torch.__version__, "python": platform.python_version(),
     }

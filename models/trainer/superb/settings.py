@@ -11,6 +11,9 @@ from ..errors import DataError
 from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 from .task_table import SUPERB_TASKS, per_task_defaults
 
+# Which hidden states the weighted sum reads; "1-L" leaves out state 0 (the encoder input).
+HIDDEN_STATE_CHOICES = ("all", "1-L")
+
 
 @dataclass
 class SuperbSettings:
@@ -40,6 +43,11 @@ class SuperbSettings:
                                        deprecated=("--batch",))
     lr: Optional[float] = option(None, "head learning rate (Adam)", bound=POSITIVE,
                                  shown=per_task_defaults("lr"))
+    hidden_states: str = option(
+        "all", "hidden states the heads' weighted sum reads: all (0..L, the encoder input "
+               "and every layer's output) or 1-L (the layers' outputs only, without state 0, "
+               "which the float front end and projection make even in a bq- model)",
+        choices=HIDDEN_STATE_CHOICES)
     eval_every: int = option(50, "head steps between validations (the best head is tested)",
                              bound=POSITIVE)
     projector_dim: int = option(256, "utterance-level heads: projection size before pooling",

@@ -1,0 +1,184 @@
+"""The study's training on a lent GPU: the teachers and distillation chains of every
+(model, seed), in parallel, at a larger batch and longer crops; the heads stay on the CPU.
+
+    python benchmarks/study_gpu.py --out STUDY [--data CORPUS] [--dry-run]
+
+It plans the study exactly as ``profile-encoder study --out STUDY`` would (same preset,
+models, seeds, folders, ``study.json``), so its run folders are the study's own: a later
+``profile-encoder study --out STUDY`` (same options, on the CPU) finds the training jobs
+finished and runs the SUPERB heads and the propagation measure. What changes on the GPU is
+stated, not hidden: ``--batch-size`` and ``--crop-seconds`` replace the preset's (8 x 2 s),
+each run's ``metadata.json`` records its settings, and ``STUDY/gpu.json`` and
+``REPORTS/summary.json`` / ``summary.md`` record the GPU, the settings and each job's
+status and wall time. A rerun skips finished runs and resumes interrupted ones.
+
+One process per (model, seed): fp, then its students in plan order (bq: BiT's chain),
+all processes at once on the one GPU. Commit REPORTS (default reports/study/gpu/) after
+a run; the CPU results must stand on their own without it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="the study folder (as study --out)")
+    parser.add_argument("--data", help="corpus folder (default: synthesize into OUT/data)")
+    parser.add_argument("--preset", default="paper", help="the study's preset (default paper)")
+    parser.add_argument("--models", default="conformer-s,sparseformer-dn-s")
+    parser.add_argument("--seeds", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--sensitivity", default="none",
+                        help="also train these sensitivity variants (as study --sensitivity)")
+    parser.add_argument("--batch-size", type=int, default=32, help="per run (CPU preset: 8)")
+    parser.add_argument("--crop-seconds", type=float, default=4.0,
+                        help="per crop (CPU preset: 2)")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="CPU threads of each process (k-means, data loading)")
+    parser.add_argument("--time-limit", type=float, default=540.0,
+                        help="seconds; runs still going are stopped (they resume on a rerun)")
+    parser.add_argument("--reports", default=str(ROOT / "reports" / "study" / "gpu"),
+                        help="where the measurements are written")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list each process's jobs and commands; run nothing")
+    return parser.parse_args(argv)
+
+
+def study_settings(a):
+    from models.trainer.study.settings import StudySettings
+
+    return StudySettings(out=a.out, data=a.data, preset=a.preset, models=a.models,
+                         seeds=a.seeds, sensitivity=a.sensitivity, device=a.device,
+                         progress=False)
+
+
+def training_chains(a):
+    """{(model, seed): [(job, command words)]}: the training jobs of each (model, seed),
+    in plan order, at the GPU's batch and crops (a resumable run resumes)."""
+    from models.trainer.study.plan import RESUMABLE, Job, build_plan, command_words, job_state
+
+    chains = {}
+    for job in build_plan(study_settings(a)):
+        if job.kind != "train":
+            continue
+        state = job_state(job)
+        if state == RESUMABLE:
+            options = {"out": job.options["out"], "resume": True, "progress": False,
+                       "device": a.device}
+        else:
+            options = {**job.options, "batch_size": a.batch_size,
+                       "crop_seconds": a.crop_seconds, "device": a.device}
+        words = command_words(Job(job.key, job.kind, job.path, job.chain, options=options))
+        chains.setdefault(job.chain, []).append((job, state, words))
+    return chains
+
+
+def run_chain_jobs(jobs, log: Path, deadline: float, measured: dict, threads: int) -> None:
+    """One (model, seed): its training jobs in turn, each a ``profiler train`` process."""
+    from models.trainer.study.plan import FINISHED
+
+    # Every process on the one machine: torch's default (one thread per core each)
+    # would oversubscribe its cores.
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with open(log, "a", encoding="utf-8") as out:
+        for job, state, words in jobs:
+            if state == FINISHED:
+                measured[job.key] = {"status": "finished before"}
+                continue
+            args = [sys.executable, "-m", "profiler", *words]
+            out.write("$ " + shlex.join(args) + "\n")
+            out.flush()
+            started = time.perf_counter()
+            try:
+                code = subprocess.run(args, cwd=ROOT, env=env, stdout=out,
+                                      stderr=subprocess.STDOUT,
+                                      timeout=max(1.0, deadline - time.monotonic())).returncode
+                status = "ok" if code == 0 else f"exit {code}"
+            except subprocess.TimeoutExpired:
+                status = "stopped at the time limit (resumes on a rerun)"
+            measured[job.key] = {"status": status,
+                                 "seconds": round(time.perf_counter() - started, 1)}
+            if status != "ok":
+                return              # its students need it
+
+
+
+def gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+
+
+def write_reports(a, measured: dict, wall: float) -> None:
+    reports = Path(a.reports)
+    reports.mkdir(parents=True, exist_ok=True)
+    record = {"gpu": gpu_name(), "preset": a.preset, "models": a.models, "seeds": a.seeds,
+              "batch_size": a.batch_size, "crop_seconds": a.crop_seconds,
+              "wall_seconds": round(wall, 1), "jobs": measured}
+    for path in (Path(a.out) / "gpu.json", reports / "summary.json"):
+        path.write_text(json.dumps(record, indent=2) + "\n")
+    lines = [f"# The study's training on {record['gpu']}", "",
+             f"Preset {a.preset}, batch {a.batch_size} x {a.crop_seconds} s crops (the CPU "
+             f"preset: 8 x 2 s); all (model, seed) chains in parallel; wall {wall:.0f} s.", "",
+             "| job | status | seconds |", "|---|---|---:|"]
+    lines += [f"| {key} | {value['status']} | {value.get('seconds', '')} |"
+              for key, value in measured.items()]
+    (reports / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    from models.trainer.errors import DataError
+
+    a = parse_arguments(argv)
+    try:
+        chains = training_chains(a)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if a.dry_run:
+        for (model, seed), jobs in chains.items():
+            print(f"process {model} seed {seed}:")
+            for job, state, words in jobs:
+                print(f"  [{state:>6}] {job.key}: profile-encoder {shlex.join(words)}")
+        return 0
+    from models.trainer.study.plan import build_plan, job_state
+    from models.trainer.study.runner import record_study, run_job
+
+    settings = study_settings(a)
+    record_study(settings)
+    for job in build_plan(settings):       # the corpus, on this machine's CPUs
+        if job.kind == "data" and job_state(job) != "done":
+            run_job(job, settings)
+    logs = Path(a.out) / "gpu-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + a.time_limit
+    measured: dict = {}
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run_chain_jobs,
+                                args=(jobs, logs / f"{model}-seed-{seed}.log", deadline,
+                                      measured, a.threads))
+               for (model, seed), jobs in chains.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    write_reports(a, measured, time.perf_counter() - started)
+    print(json.dumps(measured, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""benchmarks/study_gpu.py without a GPU: its help, and its dry run lists one process per
+(model, seed) whose jobs are the study's own training jobs at the GPU's batch and crops."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "study_gpu.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("study_gpu", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_script().main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--dry-run" in capsys.readouterr().out
+
+
+def test_dry_run_lists_the_studys_training_jobs_per_process(tmp_path, capsys):
+    from models.trainer.study.plan import build_plan
+    from models.trainer.study.settings import StudySettings
+
+    out = tmp_path / "study"
+    assert load_script().main(["--out", str(out), "--preset", "smoke", "--seeds", "2",
+                               "--batch-size", "16", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    processes = [line for line in lines if line.startswith("process ")]
+    assert processes == ["process conformer-s seed 0:", "process conformer-s seed 1:",
+                         "process sparseformer-dn-s seed 0:",
+                         "process sparseformer-dn-s seed 1:"]
+    jobs = [line for line in lines if line.startswith("  [")]
+    # The same training jobs and folders as the CPU study, so that it resumes after them.
+    study = build_plan(StudySettings(out=str(out), preset="smoke", seeds=2, progress=False))
+    planned = [job for job in study if job.kind == "train"]
+    assert len(jobs) == len(planned) == 8
+    for job in planned:
+        line = next(line for line in jobs if f"] {job.key}: " in line)
+        assert f"--out {job.path}" in line and "--batch-size 16" in line
+        assert "--crop-seconds 4.0" in line and "--device cuda" in line
+        if job.variant == "bq":
+            assert "--chain W32A32,W1A4,W1A2,W1A1" in line
+    assert not out.exists()                                  # a dry run writes nothing
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    assert load_script().main(["--out", str(tmp_path), "--models", "nope", "--dry-run"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

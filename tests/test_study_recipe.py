@@ -1,0 +1,143 @@
+"""The study's recipe: BiT's chain for bq, the sensitivity variants, the paper preset with
+its ASR gate, the chain recorded in results.json, and the time plan of --dry-run."""
+import json
+
+import pytest
+
+from models.trainer.errors import DataError
+from models.trainer.study.budget import job_seconds
+from models.trainer.study.plan import (
+    FINISHED,
+    PRESETS,
+    build_plan,
+    job_state,
+    study_record,
+)
+from models.trainer.study.runner import dry_run, evaluate, gate_passes, record_chain
+from models.trainer.study.settings import StudySettings
+
+
+def settings(tmp_path, **changes):
+    values = dict(out=str(tmp_path / "study"), preset="smoke", models="conformer-s",
+                  seeds=1, tasks="ks", progress=False)
+    values.update(changes)
+    return StudySettings(**values)
+
+
+def by_key(plan):
+    return {job.key: job for job in plan}
+
+
+def test_bq_runs_bits_chain_and_its_last_stage_is_the_upstream(tmp_path):
+    jobs = by_key(build_plan(settings(tmp_path)))
+    bq = jobs["train/conformer-s/seed-0/bq"]
+    assert bq.options["chain"] == "W32A32,W1A4,W1A2,W1A1"
+    assert bq.options["teacher"].endswith("seed-0/fp")
+    last = str(bq.path / "stage-3-W1A1")
+    assert jobs["superb/conformer-s/seed-0/bq/ks"].options["upstream"] == last
+    assert jobs["superb/conformer-s/seed-0/bq/ks"].options["chain"] == [
+        "W32A32", "W1A4", "W1A2", "W1A1"]
+    assert jobs["superb/conformer-s/seed-0/fp/ks"].options["chain"] == ["W32A32"]
+    assert jobs["propagation/conformer-s/seed-0"].options["students"] == {"bq": last}
+    record = study_record(settings(tmp_path))
+    assert record["recipe"]["chain"] == ["W32A32", "W1A4", "W1A2", "W1A1"]
+
+
+def test_sensitivity_variants(tmp_path):
+    jobs = by_key(build_plan(settings(tmp_path, models="conformer-s,sparseformer-dn-s",
+                                      sensitivity="all")))
+    single = jobs["train/conformer-s/seed-0/bq-single"]
+    assert "chain" not in single.options and single.options["teacher"].endswith("/fp")
+    assert jobs["superb/conformer-s/seed-0/bq-single/ks"].options["chain"] == [
+        "W32A32", "W1A1"]
+    channel = jobs["train/conformer-s/seed-0/bq-dw-channel"]
+    assert channel.options["overrides"]["depthwise_scale"] == "channel"
+    assert channel.options["chain"] == "W32A32,W1A4,W1A2,W1A1"
+    # The Sparseformer has no depthwise convolution: that variant would be bq again.
+    assert "train/sparseformer-dn-s/seed-0/bq-dw-channel" not in jobs
+    for name, upstream in (("fp-1L", "fp"), ("bq-1L", "bq/stage-3-W1A1")):
+        head = jobs[f"superb/conformer-s/seed-0/{name}/ks"]
+        assert head.options["hidden_states"] == "1-L"
+        assert head.options["upstream"].endswith(f"seed-0/{upstream}")
+        assert f"train/conformer-s/seed-0/{name[:2]}" in head.needs
+    assert "hidden_states" not in jobs["superb/conformer-s/seed-0/bq/ks"].options
+
+
+@pytest.mark.parametrize("changes, needle", [
+    (dict(sensitivity="single,wide"), "unknown variant 'wide'"),
+    (dict(chain="W32A32,W1A4"), "down to W1A1"),
+    (dict(chain="W1A2,W1A1"), "down to W1A1"),
+    (dict(chain="W32A32"), "needs a teacher"),
+])
+def test_bad_recipes_are_one_line(tmp_path, changes, needle):
+    with pytest.raises(DataError, match=needle):
+        build_plan(settings(tmp_path, **changes))
+
+
+def test_paper_preset_has_the_power_chosen_before_the_run(tmp_path):
+    paper = PRESETS["paper"]
+    assert 12 * paper.corpus.ks_per_class_test == 1020 and paper.corpus.pr_test >= 400
+    assert paper.task_size == "default"                    # SD at its default size
+    jobs = by_key(build_plan(StudySettings(out=str(tmp_path / "s"), progress=False)))
+    for model in ("conformer-s", "sparseformer-dn-s"):
+        assert {key.split("/")[2] for key in jobs if key.startswith(f"train/{model}/")} == {
+            f"seed-{seed}" for seed in range(5)}
+    tasks = {key.split("/")[-1] for key in jobs if key.startswith("superb/")}
+    assert tasks == {"sd", "ks", "pr", "asr"}
+    gated = jobs["superb/conformer-s/seed-3/bq/asr"]
+    assert gated.options["gate"].endswith("seed-3/superb/fp/asr")
+    assert "superb/conformer-s/seed-3/fp/asr" in gated.needs
+    assert jobs["superb/conformer-s/seed-3/fp/asr"].options["gate"] is None
+    assert jobs["superb/conformer-s/seed-3/bq/sd"].options["gate"] is None
+
+
+def _results(folder, **values):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(values))
+
+
+def test_the_gate_needs_the_teacher_clear_of_chance(tmp_path):
+    # WER, lower is better: [0.80, 0.97] against chance 1.0 beats it; [0.9, 1.02] does not.
+    _results(tmp_path / "a", metric="wer", value=0.9, interval=[0.8, 0.97], chance=1.0,
+             higher_is_better=False)
+    _results(tmp_path / "b", metric="wer", value=0.95, interval=[0.9, 1.02], chance=1.0,
+             higher_is_better=False)
+    _results(tmp_path / "c", metric="accuracy", value=0.2, interval=[0.09, 0.3],
+             chance=1 / 12, higher_is_better=True)
+    assert gate_passes(tmp_path / "a")[0]
+    assert not gate_passes(tmp_path / "b")[0]
+    assert gate_passes(tmp_path / "c")[0]
+
+
+def test_a_gated_out_evaluation_is_done_without_results(tmp_path):
+    study = settings(tmp_path, preset="paper", seeds=1, tasks="asr")
+    jobs = by_key(build_plan(study))
+    fp, bq = (jobs[f"superb/conformer-s/seed-0/{v}/asr"] for v in ("fp", "bq"))
+    _results(fp.path, metric="wer", value=1.0, interval=[0.98, 1.02], chance=1.0,
+             higher_is_better=False)
+    evaluate(bq, study)                       # the teacher does not beat chance
+    assert not (bq.path / "results.json").exists()
+    assert "does not beat chance" in json.loads((bq.path / "gated.json").read_text())["reason"]
+    assert job_state(bq) == FINISHED
+
+
+def test_results_record_the_chain_their_upstream_ran(tmp_path):
+    _results(tmp_path, task="ks", value=0.5)
+    record_chain(tmp_path / "results.json", "bq", ["W32A32", "W1A4", "W1A2", "W1A1"])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == {"task": "ks", "value": 0.5, "variant": "bq",
+                     "chain": ["W32A32", "W1A4", "W1A2", "W1A1"]}
+
+
+def test_dry_run_prints_the_time_plan(tmp_path):
+    study = settings(tmp_path, preset="paper", seeds=1, tasks="ks")
+    lines = []
+    dry_run(study, echo=lines.append)
+    assert any(line.startswith("estimated CPU time on 2 cores") for line in lines)
+    assert any(line.strip().startswith("total") and "h left" in line for line in lines)
+    jobs = by_key(build_plan(study))
+    # 600 steps of 8 x 2 s crops at 1.1 s per 16 s of audio; 3 stages x 100 steps at 1.6 s.
+    assert job_seconds(jobs["train/conformer-s/seed-0/fp"], PRESETS["paper"]) == \
+        pytest.approx(660.0)
+    assert job_seconds(jobs["train/conformer-s/seed-0/bq"], PRESETS["paper"]) == \
+        pytest.approx(480.0)
