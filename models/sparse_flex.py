@@ -127,5 +127,5 @@ def attention_or_none(q, k, v, pattern):
         _failure.append(f"{type(error).__name__}: {first_line}")
         warnings.warn(f"FlexAttention could not be compiled here ({_failure[0]}); the "
                       f"Sparseformer's blocked attention core runs instead", RuntimeWarning,
-                      stacklevel=3)
+                      stacklevel=2)
         return None
