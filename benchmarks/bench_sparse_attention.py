@@ -1,10 +1,12 @@
-"""Forward time of the Sparseformer's blocked sparse attention against dense attention.
+"""Forward time of the Sparseformer's sparse attention (blocked and FlexAttention) against dense.
 
-    python benchmarks/bench_sparse_attention.py [--frames 2000 8000] [--repeats 5] [--device cuda]
+    python benchmarks/bench_sparse_attention.py [--frames 2000 8000] [--repeats 5]
+        [--device cuda] [--json times.json]
 
 Shapes are Sparseformer-DN-S's (batch 1, 4 heads of 64, fixed pattern with block 32 and 8
 summary columns). Timed, in the same run and interleaved so that load from other processes
-hits all of them alike (the minimum over the repeats is reported):
+hits all of them alike, each after a warm-up call (the minimum over the repeats is printed;
+``--json`` writes every repeat):
 
   masked     the dense-masked core (all T x T scores, disallowed pairs masked; what the
              paper's Sparseformer numbers reflect); it builds its T x T mask in every
@@ -13,9 +15,14 @@ hits all of them alike (the minimum over the repeats is reported):
              (F.scaled_dot_product_attention, no mask; a different function, the fastest
              dense baseline)
   blocked    the blocked core, which computes only the pattern's pairs
+  flex       the same core on its FlexAttention path (models.sparse_flex): the pattern's
+             pairs through a compiled FlexAttention kernel. Its first call per length builds
+             the block mask and compiles; that time is printed apart ("compile") and is not
+             in the timings. Where compiling fails the core warns and runs blocked.
 
-and the same three inside one whole Sparseformer-DN-S layer (projections, attention,
-feed-forward). Ratios are "baseline time / blocked time".
+and the same inside one whole Sparseformer-DN-S layer (projections, attention,
+feed-forward). Ratios are "baseline time / sparse time". The last line gives the fused dense
+time over the faster sparse path (blocked or flex) at 8 000 frames, for scripts to read.
 
 On a small shared machine the absolute times move by tens of percent between runs (other
 processes, page faults of the allocator); compare ratios within one run.
@@ -23,6 +30,7 @@ processes, page faults of the allocator); compare ratios within one run.
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import sys
 import time
@@ -32,11 +40,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from models import sparse_flex  # noqa: E402
 from models.sparseformer import BlockedSparseAttention, FixedSparsePattern, MaskedSparseAttention  # noqa: E402
 from models.transformer import transformer_layer  # noqa: E402
 
 HEADS, HEAD_DIM = 4, 64
 DIM, FFN_DIM = HEADS * HEAD_DIM, 4 * HEADS * HEAD_DIM
+HEADLINE_FRAMES = 8000
+SPARSE = ("blocked", "flex")
 
 
 class _DenseCore(torch.nn.Module):
@@ -44,39 +55,62 @@ class _DenseCore(torch.nn.Module):
         return F.scaled_dot_product_attention(q, k, v)
 
 
-def _best_times(functions, repeats, device):
-    # On a GPU the kernels run asynchronously: wait for them before reading the clock.
-    wait = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+def _times(functions, repeats, wait):
+    """Every repeat's seconds per function, after one warm-up call of each (allocations,
+    caches), interleaved so that outside load hits all of them alike."""
     for function in functions.values():
-        function()  # warm-up (allocations, caches of the masked core)
+        function()
     wait()
-    best = {name: float("inf") for name in functions}
+    times = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
             start = time.perf_counter()
             function()
             wait()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _first_flex_call(core, q, k, v, wait):
+    """Seconds of the flex path's first call at this length (block mask, compile, one run),
+    and whether the compiled path ran (False: it failed and the core ran blocked)."""
+    start = time.perf_counter()
+    out = core(q, k, v)
+    wait()
+    seconds = time.perf_counter() - start
+    reference = BlockedSparseAttention(core.pattern, flex=False)(q, k, v)
+    difference = (out - reference).abs().max().item()
+    return seconds, sparse_flex.compile_failure() is None, difference
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, nargs="+", default=[2000, 8000])
+    parser.add_argument("--frames", type=int, nargs="+", default=[2000, HEADLINE_FRAMES])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--block", type=int, default=32)
     parser.add_argument("--summary", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--json", type=pathlib.Path, default=None,
+                        help="write every repeat's seconds per contender to this file")
     args = parser.parse_args(argv)
+    if args.json is not None and not args.json.parent.is_dir():
+        print(f"--json: folder {args.json.parent} does not exist", file=sys.stderr)
+        return 2
+    if args.repeats < 1 or min(args.frames) < 1:
+        print("--repeats and --frames must be >= 1", file=sys.stderr)
+        return 2
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    # On a GPU the kernels run asynchronously: wait for them before reading the clock.
+    wait = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     torch.manual_seed(0)
     pattern = FixedSparsePattern(args.block, args.summary)
     cores = {"masked": MaskedSparseAttention(pattern), "dense": _DenseCore(),
-             "blocked": BlockedSparseAttention(pattern)}
+             "blocked": BlockedSparseAttention(pattern, flex=False),
+             "flex": BlockedSparseAttention(pattern)}
     layers = {name: transformer_layer(DIM, HEADS, FFN_DIM, dropout=0.0, attention_dropout=0.0,
                                       attention_core=core).eval().to(device)
               for name, core in cores.items()}
@@ -86,13 +120,19 @@ def main(argv=None) -> int:
           f"{HEAD_DIM}, pattern block {pattern.block} / summary {pattern.summary}; "
           f"best of {args.repeats}, seconds")
     header = (f"{'frames':>6}  {'what':<10} {'masked':>8} {'(mask)':>8} {'dense':>8} "
-              f"{'blocked':>8}  "
-              f"{'masked/blocked':>14} {'dense/blocked':>13}  {'keys/query':>10}")
-    print(header)
+              f"{'blocked':>8} {'flex':>8}  {'masked/best':>11} {'dense/blocked':>13} "
+              f"{'dense/flex':>10}  {'keys/query':>10}")
+    results = {"device": where, "torch": torch.__version__, "repeats": args.repeats,
+               "pattern": {"block": pattern.block, "summary": pattern.summary}, "frames": {}}
+    headline = None
     with torch.no_grad():
         for frames in args.frames:
             q, k, v = (torch.randn(1, HEADS, frames, HEAD_DIM, device=device) for _ in range(3))
             x = torch.randn(1, frames, DIM, device=device)
+            compile_s, compiled, difference = _first_flex_call(cores["flex"], q, k, v, wait)
+            print(f"{frames:>6}  flex first call (block mask + compile + one run): "
+                  f"{compile_s:.1f} s; max |flex - blocked| {difference:.1e}"
+                  + ("" if compiled else "; NOT COMPILED, flex ran the blocked core"))
             attention = {name: (lambda core=core: core(q, k, v)) for name, core in cores.items()}
             attention["mask"] = lambda: cores["masked"].pattern_bias(frames, q.dtype, q.device)
             rows = {
@@ -100,13 +140,25 @@ def main(argv=None) -> int:
                 "layer": {name: (lambda layer=layer: layer(x)) for name, layer in layers.items()},
             }
             keys_per_query = pattern.attended_pairs(frames) / frames
+            results["frames"][frames] = {"compile_s": compile_s, "compiled": compiled}
+            print(header)
             for what, functions in rows.items():
-                best = _best_times(functions, args.repeats, device)
+                times = _times(functions, args.repeats, wait)
+                results["frames"][frames][what] = times
+                best = {name: min(seconds) for name, seconds in times.items()}
+                sparse = min(best[name] for name in SPARSE)
                 mask = f"{best['mask']:>8.3f}" if "mask" in best else f"{'':>8}"
                 print(f"{frames:>6}  {what:<10} {best['masked']:>8.3f} {mask} "
-                      f"{best['dense']:>8.3f} "
-                      f"{best['blocked']:>8.3f}  {best['masked'] / best['blocked']:>13.2f}x "
-                      f"{best['dense'] / best['blocked']:>12.2f}x  {keys_per_query:>10.0f}")
+                      f"{best['dense']:>8.3f} {best['blocked']:>8.3f} {best['flex']:>8.3f}  "
+                      f"{best['masked'] / sparse:>10.2f}x "
+                      f"{best['dense'] / best['blocked']:>12.2f}x "
+                      f"{best['dense'] / best['flex']:>9.2f}x  {keys_per_query:>10.0f}")
+                if what == "attention" and frames == HEADLINE_FRAMES:
+                    headline = best["dense"] / sparse
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if headline is not None:
+        print(f"blocked vs dense at {HEADLINE_FRAMES} frames: {headline:.2f}x")
     return 0
 
 

@@ -14,7 +14,8 @@ Two cores compute the same function:
   Sparseformer FLOPs reflect.
 - ``BlockedSparseAttention`` only computes allowed pairs: for each block, the queries
   against the block's own non-summary keys (l - c of them) and against the summary keys of
-  all blocks (one shared matmul), with one softmax over both parts.
+  all blocks (one shared matmul), with one softmax over both parts. Where it can, it runs
+  the same pairs through a compiled FlexAttention kernel instead (``models.sparse_flex``).
 Both report ``effective_attention_macs``: the Q.K^T and A.V MACs the pattern needs.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import sparse_flex
 from .attention import AttentionBinarizers, mask_value
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import TransformerEncoder, transformer_layer
@@ -113,6 +115,11 @@ class BlockedSparseAttention(_SparseAttentionCore):
     Queries are processed a few blocks at a time (``chunk_elements`` scores per chunk) so
     that each chunk's scores and probabilities stay in cache: materializing all of them
     would make the softmax memory-bound and lose most of the saving on a CPU.
+
+    With ``flex`` (default), a forward without key padding, without active dropout and
+    without gradients runs the compiled FlexAttention kernel instead, when
+    ``sparse_flex.can_run`` allows (never on meta tensors or while the analyzer counts, so
+    the counts are this core's). ``flex=False`` always runs the blocked computation.
     """
 
     # The probability binarizer's first alpha is a mean over the non-zero probabilities; the
@@ -120,11 +127,18 @@ class BlockedSparseAttention(_SparseAttentionCore):
     zero_padded_queries = False
 
     def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0,
-                 chunk_elements: int = 1 << 21):
+                 chunk_elements: int = 1 << 21, *, flex: bool = True):
         super().__init__(pattern, dropout)
         self.chunk_elements = chunk_elements
+        self.flex = flex
 
     def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
+        if (self.flex and key_padding_mask is None
+                and not (self.training and self.dropout.p > 0)
+                and sparse_flex.can_run(q, k, v)):
+            out = sparse_flex.attention_or_none(q, k, v, self.pattern)
+            if out is not None:
+                return out
         q, k, v = self._operands(q, k, v)
         batch, heads, time, head_dim = q.shape
         block, summary = self.pattern.block, self.pattern.summary
@@ -218,12 +232,13 @@ class QuantizedMaskedSparseAttention(_QuantizedAttentionOperands, MaskedSparseAt
 
 class QuantizedBlockedSparseAttention(_QuantizedAttentionOperands, BlockedSparseAttention):
     """Runs in one chunk: BiT's probability quantizer scales its alpha gradient by the size
-    of the whole probability tensor, which chunking would change."""
+    of the whole probability tensor, which chunking would change. Never through
+    FlexAttention, which does not materialize the probabilities the quantizer binarizes."""
 
     zero_padded_queries = True
 
     def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0, *, bits: int = 1):
-        super().__init__(pattern, dropout, chunk_elements=2 ** 62)
+        super().__init__(pattern, dropout, chunk_elements=2 ** 62, flex=False)
         self._init_binarizers(bits)
 
 

@@ -1,7 +1,13 @@
-"""Sparse Transformer fixed pattern; blocked and dense-masked attention agree."""
+"""Sparse Transformer fixed pattern; blocked, FlexAttention and dense-masked attention agree."""
+import warnings
+
 import pytest
 import torch
+from torch.nn.attention.flex_attention import flex_attention
+from torch.utils._python_dispatch import TorchDispatchMode
 
+import profiler
+from models import sparse_flex
 from models.bit import ElasticBinarizer
 from models.sparseformer import (
     BlockedSparseAttention,
@@ -102,3 +108,107 @@ def test_cores_run_on_meta():
 def test_invalid_pattern(block, summary):
     with pytest.raises(ValueError):
         FixedSparsePattern(block, summary)
+
+
+def _reference_attention(q, k, v, block, summary):
+    """Dense softmax attention with the pattern written out pair by pair from its
+    definition (own block, or a summary column j mod l >= l - c)."""
+    time = q.shape[2]
+    allowed = torch.tensor([[i // block == j // block or j % block >= block - summary
+                             for j in range(time)] for i in range(time)])
+    scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1) @ v
+
+
+def _eager_flex(q, k, v, block_mask):
+    with warnings.catch_warnings():  # "called without torch.compile()": on purpose here
+        warnings.simplefilter("ignore", UserWarning)
+        return flex_attention(q, k, v, block_mask=block_mask)
+
+
+class _Watching(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("time,block,summary", [(64, 32, 8), (499, 32, 8), (5, 32, 8),
+                                                (200, 32, 8), (50, 8, 0), (50, 8, 8),
+                                                (33, 4, 1)])
+def test_flex_layout_equals_dense_reference(time, block, summary):
+    # FlexAttention run eagerly: the same keys, layout and block mask the compiled kernel
+    # gets, without compiling (which takes seconds per length).
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, time, 16) for _ in range(3))
+    expected = _reference_attention(q, k, v, block, summary)
+    got = sparse_flex.sparse_flex_attention(q, k, v, FixedSparsePattern(block, summary),
+                                            kernel=_eager_flex)
+    assert (got - expected).abs().max() < 1e-5
+
+
+def test_flex_block_mask_reads_the_patterns_keys():
+    # 8000 frames, block 32, 8 summaries: each 64-query tile reads its own 64 keys and the
+    # 2000 gathered summaries (32 tiles of 64, the last one of 16): 33 of the 157 key tiles.
+    mask = sparse_flex.block_mask(FixedSparsePattern(32, 8), 8000, torch.device("cpu"))
+    tiles = mask.kv_num_blocks + mask.full_kv_num_blocks
+    assert mask.shape[-2:] == (8000, 8000 + 2000)
+    assert tiles.shape[-1] == 125
+    assert (tiles == 33).all()
+
+
+def test_blocked_core_takes_the_flex_path_only_where_allowed(monkeypatch):
+    torch.manual_seed(0)
+    calls = []
+
+    def kernel(time, device):
+        calls.append(time)
+        return _eager_flex
+
+    monkeypatch.setattr(sparse_flex, "compiled_kernel", kernel)
+    pattern = FixedSparsePattern(8, 2)
+    core = BlockedSparseAttention(pattern).eval()
+    q, k, v = (torch.randn(1, 2, 40, 8) for _ in range(3))
+    expected = _reference_attention(q, k, v, 8, 2)
+    with torch.no_grad():
+        assert (core(q, k, v) - expected).abs().max() < 1e-5
+    assert calls == [40]
+    padding = torch.zeros(1, 40, dtype=torch.bool)
+    with torch.no_grad():
+        core(q, k, v, padding)  # key padding: blocked
+        BlockedSparseAttention(pattern, flex=False)(q, k, v)
+        QuantizedBlockedSparseAttention(pattern)(q, k, v)
+        with _Watching():  # ops watched (the analyzer on a real device): blocked
+            core(q, k, v)
+    core(q.requires_grad_(), k, v)  # gradients needed: blocked
+    assert calls == [40]
+
+
+def test_failed_compile_warns_once_and_runs_blocked(monkeypatch):
+    def broken(time, device):
+        raise RuntimeError("no compiler\nsecond line")
+
+    monkeypatch.setattr(sparse_flex, "compiled_kernel", broken)
+    monkeypatch.setattr(sparse_flex, "_failure", [])
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 40, 8) for _ in range(3))
+    core = BlockedSparseAttention(FixedSparsePattern(8, 2)).eval()
+    with torch.no_grad(), pytest.warns(RuntimeWarning, match="no compiler") as caught:
+        first, second = core(q, k, v), core(q, k, v)
+    assert len(caught) == 1
+    expected = _reference_attention(q, k, v, 8, 2)
+    assert (first - expected).abs().max() < 1e-5 and (second - expected).abs().max() < 1e-5
+
+
+def test_profile_counts_the_blocked_core_on_a_real_device(monkeypatch):
+    # profile() runs the model under its op counter (a dispatch mode): on a CPU tensor the
+    # core must run blocked, as on meta, so that both count the same ops.
+    calls = []
+    monkeypatch.setattr(sparse_flex, "compiled_kernel",
+                        lambda time, device: calls.append(time) or _eager_flex)
+    q = torch.randn(1, 2, 70, 8)
+    core = BlockedSparseAttention(FixedSparsePattern(32, 8)).eval()
+    on_cpu, on_meta = (profiler.profile(core, (q, q, q), device=device).totals
+                       for device in ("cpu", "meta"))
+    assert calls == []
+    assert on_cpu == on_meta
+    # Q.K^T and A.V over the allowed pairs (2 * 32 * (32 + 8) + 6 * (6 + 16)), 2 heads of 8
+    assert on_cpu["effective_macs"] == 2 * 2 * 8 * (2 * 32 * 40 + 6 * 22)
