@@ -39,7 +39,12 @@ def sinusoids(positions: torch.Tensor, dim: int) -> torch.Tensor:
 def relative_sinusoids(max_len: int, dim: int) -> torch.Tensor:
     """(2 * max_len - 1, dim) table; row r encodes relative position max_len - 1 - r, so the
     rows run from +(max_len - 1) down to -(max_len - 1) (ESPnet's ordering)."""
-    return sinusoids(torch.arange(max_len - 1, -max_len, -1), dim)
+    positions = torch.arange(max_len - 1, -max_len, -1)
+    if positions.is_meta:
+        # A shape-only build (under torch.device("meta")): no values to compute, and the meta
+        # kernels of exp/sin/cos are slow Python references (a profile cares about the shape).
+        return torch.empty(positions.size(0), dim, dtype=torch.float32)
+    return sinusoids(positions, dim)
 
 
 def relative_position_rows(table: torch.Tensor, time: int) -> torch.Tensor:

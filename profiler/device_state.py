@@ -24,7 +24,9 @@ def state_on(model: nn.Module, device: torch.device):
     so that running statistics and similar in-place updates never reach the model."""
     def place(t: torch.Tensor, is_buffer: bool) -> torch.Tensor:
         if device.type == "meta":
-            return torch.empty_like(t, device="meta")
+            # empty_like's meta kernel is a Python reference (slow, once per tensor); the
+            # same shape, strides and dtype straight from the C++ factory
+            return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
         if t.is_meta:
             return torch.zeros(t.shape, dtype=t.dtype, device=device)
         if t.device == device and not is_buffer:

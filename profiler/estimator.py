@@ -127,14 +127,15 @@ def fused_quantizers(profile: Profile) -> set[str]:
     below float width."""
     from . import bits as bitspec
 
-    low_bit = [name for name in profile.modules
+    modules = profile.modules  # a fresh read-only view on each access: taken once
+    low_bit = [name for name in modules
                if any(pair.bits_b < bitspec.FLOAT_BITS for pair in profile.module_pairs(name))]
     fused = set()
     for owner in low_bit:
         prefix = owner + "." if owner else ""
-        fused.update(name for name in profile.modules
+        fused.update(name for name in modules
                      if name.startswith(prefix) and name != owner
-                     and not profile.module_pairs(name) and profile.modules[name]["bytes_moved"])
+                     and not profile.module_pairs(name) and modules[name]["bytes_moved"])
     return fused
 
 

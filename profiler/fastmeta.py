@@ -4,10 +4,11 @@ On the meta device PyTorch computes many ops' outputs through its Python referen
 implementations (around a millisecond each), which dominates a meta profile. For the
 plain cases (contiguous floating-point inputs, scalar extras) the output is known without
 running anything: a contiguous tensor of the broadcast shape and the promoted dtype (bool
-for comparisons), or the input itself for in-place ops. Anything else returns ``None`` and
-the real meta kernel runs. Which ops take the shortcut, and how their outputs are shaped,
-the formula registry says (``output=`` in :mod:`profiler.formulas`). Only shapes, dtypes
-and layouts matter on meta: tests check each registered op's output against its meta kernel
+for comparisons), a 0-dim tensor for a whole float tensor's sum or mean, or the input
+itself for in-place ops. Anything else returns ``None`` and the real meta kernel runs.
+Which ops take the shortcut, and how their outputs are shaped, the formula registry says
+(``output=`` in :mod:`profiler.formulas`). Only shapes, dtypes and layouts matter on meta:
+tests check each registered op's output against its meta kernel
 and that every zoo model profiles identically with and without this shortcut.
 """
 from __future__ import annotations
@@ -54,6 +55,8 @@ def fast_output(func, args, kwargs):
         return _matmul(2 if rule == "mm" else 3, args)
     if rule == "layer_norm":
         return _layer_norm(args)
+    if rule == "reduce_all":
+        return _reduce_all(args, kwargs)
     return None
 
 
@@ -81,10 +84,28 @@ def _elementwise(rule, func, inplace, args, kwargs) -> Optional[torch.Tensor]:
     dtype = torch.bool if rule == "compare" else torch.result_type(*operands)
     if rule != "compare" and not dtype.is_floating_point:
         return None
-    shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+    shape = _broadcast_shape([t.shape for t in tensors])
+    if shape is None:
+        return None
     if inplace:
         return first if shape == first.shape and dtype == first.dtype else None
     return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def _broadcast_shape(shapes) -> Optional[torch.Size]:
+    """The shape ``shapes`` broadcast to, or None where they do not broadcast (the kernel
+    then runs and says why). torch.broadcast_shapes does the same in Python with symbolic
+    shape guards, several times slower, and it runs once per op."""
+    ndim = max(len(shape) for shape in shapes)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, size in enumerate(shape, ndim - len(shape)):
+            if size != 1:
+                if out[i] == 1:
+                    out[i] = size
+                elif out[i] != size:
+                    return None
+    return torch.Size(out)
 
 
 def _matmul(dims: int, args) -> Optional[torch.Tensor]:
@@ -98,13 +119,9 @@ def _matmul(dims: int, args) -> Optional[torch.Tensor]:
         return None
     if dims == 3 and a.shape[0] != b.shape[0]:
         return None
-    shape = (*a.shape[:-1], b.shape[-1])
-    if bias is not None:
-        try:
-            if torch.broadcast_shapes(bias.shape, shape) != torch.Size(shape):
-                return None
-        except RuntimeError:
-            return None
+    shape = torch.Size((*a.shape[:-1], b.shape[-1]))
+    if bias is not None and _broadcast_shape([bias.shape, shape]) != shape:
+        return None
     return torch.empty(shape, dtype=a.dtype, device="meta")
 
 
@@ -120,3 +137,10 @@ def _layer_norm(args):
     return (torch.empty(x.shape, dtype=x.dtype, device="meta"),
             torch.empty(stats_shape, dtype=stats_dtype, device="meta"),
             torch.empty(stats_shape, dtype=stats_dtype, device="meta"))
+
+
+def _reduce_all(args, kwargs):
+    """``sum``/``mean`` of a whole float tensor (no dim, no dtype): a 0-dim tensor."""
+    if len(args) != 1 or kwargs or not _plain(args[0]) or not args[0].dtype.is_floating_point:
+        return None
+    return torch.empty((), dtype=args[0].dtype, device="meta")

@@ -63,6 +63,13 @@ class OpCounter(TorchDispatchMode):
         self.memory = None
         self.tagger = None
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # TorchDispatchMode wraps a subclass's __torch_dispatch__ in torch._dynamo.disable
+        # unless told not to: the first op would import torch._dynamo (most of a second)
+        # and every op would pass through its wrapper. Nothing is compiled under a profile.
+        return False
+
     # -- the forward hooks -------------------------------------------------------------
     def enter(self, module, args, kwargs):
         self.tallies[self.running.push(module)].calls += 1

@@ -69,6 +69,8 @@ def _sample_args(rule, packet):
     if rule == "bmm":
         a, b = torch.randn(2, 3, 4, device="meta"), torch.randn(2, 4, 6, device="meta")
         return (torch.randn(2, 3, 6, device="meta"), a, b) if packet is aten.baddbmm else (a, b)
+    if rule == "reduce_all":
+        return (x,)
     assert rule == "layer_norm"
     return (x, [5], torch.ones(5, device="meta"), torch.zeros(5, device="meta"), 1e-5)
 
@@ -100,7 +102,7 @@ def test_the_fast_path_takes_its_ops_from_the_registry_and_matches_the_kernels()
                 checked.append(name)
     # the ops the fast path shortcut before it read the registry
     for name in ("add", "mul_", "gelu", "relu_", "ge", "where", "mm", "addmm", "bmm",
-                 "baddbmm", "native_layer_norm"):
+                 "baddbmm", "native_layer_norm", "mean", "sum"):
         assert f"aten.{name}" in checked
     assert fastmeta.fast_output(aten.cumsum.default, (torch.randn(3, device="meta"), 0), {}) \
         is None

@@ -128,8 +128,9 @@ _OTHER_ONE_PER_OUTPUT = [
     "masked_fill", "isnan", "isinf", "isfinite", "nan_to_num", "hypot", "xlogy",
     "sigmoid_backward", "heaviside",
 ]
+_REDUCE_ALL = ["sum", "mean"]  # reduced over all elements, the fast path's (OUTPUT_RULES)
 _ONE_PER_INPUT = [
-    "sum", "mean", "nansum", "nanmean", "prod", "amax", "amin", "max", "min", "aminmax",
+    "nansum", "nanmean", "prod", "amax", "amin", "max", "min", "aminmax",
     "argmax", "argmin", "var", "std", "var_mean", "std_mean", "norm", "linalg_vector_norm",
     "logsumexp", "any", "all", "count_nonzero", "cumsum", "cumprod", "logcumsumexp",
     "cummax", "cummin", "avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool1d",
@@ -147,5 +148,6 @@ elementwise(aten_ops(_SAME_SHAPE), 1, output="same")
 elementwise(aten_ops(_BROADCAST), 1, output="broadcast")
 elementwise(aten_ops(_COMPARISONS), 1, output="compare")
 elementwise(aten_ops(_OTHER_ONE_PER_OUTPUT), 1)
+elementwise(aten_ops(_REDUCE_ALL, inplace=False), 1, per="input", output="reduce_all")
 elementwise(aten_ops(_ONE_PER_INPUT, inplace=False), 1, per="input")
 elementwise(aten_ops(_UPSAMPLE, inplace=False), 1)

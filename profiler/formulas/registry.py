@@ -73,6 +73,7 @@ OUTPUT_RULES = (
     "mm",          # a 2-D matrix product (a bias first when there are three tensors)
     "bmm",         # a batched 3-D matrix product (likewise)
     "layer_norm",  # the normalized tensor and its two statistics
+    "reduce_all",  # a float tensor reduced over all its elements: a 0-dim tensor, its dtype
 )
 
 
