@@ -171,3 +171,15 @@ def test_the_anchors_are_planned_gated_and_priced(tmp_path):
     # the two KS anchors, priced as any KS evaluation (the ASR ones are behind the gate)
     ks = 2 * job_seconds(jobs["superb/conformer-s/seed-0/random/ks"], PRESETS["paper"])
     assert f"{ks / 3600:6.2f} h in all" in anchors
+
+
+def test_the_committed_copy_keeps_gated_evaluations(tmp_path):
+    from models.trainer.study.archive import committed_files
+
+    base = tmp_path / "runs" / "conformer-s" / "seed-0" / "superb"
+    for variant, name in (("bq", "gated.json"), ("fp", "results.json"), ("fp", "head.pt")):
+        (base / variant / "asr").mkdir(parents=True, exist_ok=True)
+        (base / variant / "asr" / name).write_text("{}")
+    assert [str(path) for path in committed_files(tmp_path)] == [
+        "runs/conformer-s/seed-0/superb/bq/asr/gated.json",
+        "runs/conformer-s/seed-0/superb/fp/asr/results.json"]
