@@ -12,6 +12,7 @@ from models.trainer.errors import DataError
 from models.trainer.study.plan import (
     FINISHED,
     build_plan,
+    command_words,
     job_state,
     parse_shard,
     run_folder,
@@ -59,10 +60,31 @@ def test_the_plan_has_the_studys_matrix(tmp_path):
     assert sorted({job.variant for job in train}) == [
         "bq", "bq-attention", "bq-feed_forward", "bq-scratch", "fp"]
     assert len(train) == 5 * 2
-    assert len([job for job in plan if job.kind == "superb"]) == 5 * 2 * 2
+    # the 5 trained variants and the 2 random-init anchors, x 2 seeds x 2 tasks
+    assert len([job for job in plan if job.kind == "superb"]) == (5 + 2) * 2 * 2
     bq = next(job for job in train if job.variant == "bq")
     assert bq.options["model"] == "bq-sparseformer-dn-s"
     assert bq.options["teacher"].endswith("seed-0/fp")
+
+
+def test_each_model_and_seed_evaluates_random_init_anchors_on_the_same_items(tmp_path):
+    plan = build_plan(settings(tmp_path, models="conformer-s", seeds=2, scratch=False,
+                               ablations="none"))
+    by_key = {job.key: job for job in plan}
+    for seed in (0, 1):
+        for variant, zoo_name in (("random", "conformer-s"), ("bq-random", "bq-conformer-s")):
+            job = by_key[f"superb/conformer-s/seed-{seed}/{variant}/ks"]
+            assert job.options["random_init"] == zoo_name and "upstream" not in job.options
+            assert job.options["seed"] == seed
+            # the study's model shape (the smoke preset's one narrow layer)
+            assert job.options["overrides"]["layers"] == 1
+            assert job.needs == ("data",)           # no training to wait for
+            assert str(job.path).endswith(f"seed-{seed}/superb/{variant}/ks")
+            teacher = by_key[f"superb/conformer-s/seed-{seed}/fp/ks"]
+            assert job.options["data"] == teacher.options["data"]      # the same test items
+            assert job.options.get("steps") == teacher.options.get("steps")
+            assert "--random-init" in command_words(job)
+            assert job.options["chain"] is None
 
 
 def test_only_encoders_with_convolutions_get_the_convolution_ablation(tmp_path):
@@ -109,9 +131,11 @@ def fake_runner(log):
                 (job.path / "chain.json").write_text("{}")
             run_folder(job).mkdir(parents=True, exist_ok=True)
             (run_folder(job) / "metadata.json").write_text(json.dumps({"finished": True}))
-        elif job.kind == "superb":
+        elif job.kind == "superb":       # the upstream as the superb command records it
             job.path.mkdir(parents=True, exist_ok=True)
-            (job.path / "results.json").write_text("{}")
+            upstream = ({"kind": "random-init", "model": job.options["random_init"]}
+                        if "random_init" in job.options else {"kind": "checkpoint"})
+            (job.path / "results.json").write_text(json.dumps({"upstream": upstream}))
         else:
             job.path.write_text(json.dumps({"students": {s: {} for s in job.options["students"]}}))
     return run
@@ -134,6 +158,21 @@ def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
     third = []
     run_study(study, runner=fake_runner(third))
     assert third == [killed_eval.key, killed_train.key]   # in plan order
+
+
+def test_the_reports_side_knows_the_anchors_and_sensitivity_variants(tmp_path):
+    from models.trainer.study.collect import load_study
+
+    study = settings(tmp_path, models="conformer-s", seeds=1, scratch=False,
+                     ablations="none", sensitivity="single,state0", tasks="ks")
+    run_study(study, runner=fake_runner([]))
+    found = load_study(tmp_path / "study")
+    assert found.variants == ["fp", "bq", "bq-single", "fp-1L", "bq-1L", "random",
+                              "bq-random"]
+    assert {variant for (_, variant, _) in found.results} == set(found.variants)
+    assert found.random_variant("conformer-s") == "random"
+    assert found.random_variant("conformer-s", binarized=True) == "bq-random"
+    assert found.record["recipe"]["chains"]["bq-single"] == ["W32A32", "W1A1"]
 
 
 def test_growing_by_an_ablation_measures_its_new_student(tmp_path):
@@ -310,7 +349,20 @@ def test_smoke_study_end_to_end(smoke_study):
     propagation = json.loads((study / "runs" / "sparseformer-dn-s" / "seed-0" /
                               "propagation.json").read_text())
     assert len(propagation["students"]["bq"]["relative_error"]) == 2   # input + 1 layer
+    # The random-init anchors of the seed: the model's and the bq- model's shape, the same
+    # test items as the teacher's.
+    for variant, zoo_name in (("random", "sparseformer-dn-s"),
+                              ("bq-random", "bq-sparseformer-dn-s")):
+        anchor = evaluation.parent.parent / variant / "ks"
+        upstream = json.loads((anchor / "results.json").read_text())["upstream"]
+        assert upstream["kind"] == "random-init" and upstream["model"] == zoo_name
+        assert upstream["layers"] == 1 and upstream["seed"] == 0
+        assert json.loads((anchor / "per_item.json").read_text())["items"] == items["items"]
     assert main([*arguments, "--report", "--reports", str(root / "reports")]) == 0
+    summary = json.loads((root / "reports" / "summary.json").read_text())
+    teacher = summary["model_tasks"][0]["teacher_vs_random"]
+    assert teacher["random_variant"] == "random" and teacher["seeds"] == [0]
+    assert teacher["interval"][0] <= teacher["value"] <= teacher["interval"][1]
     readme = (root / "reports" / "README.md").read_text()
     for heading in ("Table 1", "Table 2", "degradation", "Error propagation",
                     "Cost against accuracy"):
@@ -325,8 +377,11 @@ def test_smoke_study_end_to_end(smoke_study):
     assert cells[1] == "ks" and cells[9] == "1"
     low, high = (float(x) for x in cells[5].strip("[]").split(","))
     assert low <= float(cells[4]) <= high
-    # No random-init anchor in this study: no task is shown informative, none is tested.
-    assert cells[8] == "-" and cells[10] == "not tested"
+    # Holm p only where the task is informative (the teacher beat its random-init anchor).
+    if teacher["informative"]:
+        assert 0 < float(cells[8]) <= 1 and cells[10] != "not tested"
+    else:
+        assert cells[8] == "-" and cells[10] == "not tested"
     assert 0 < float(cells[7]) <= 1
     # scratch worse by = distilled minus from-scratch accuracy, in points
     assert float(cells[4]) == pytest.approx(float(cells[2]) - float(cells[3]), abs=0.11)

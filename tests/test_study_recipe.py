@@ -40,7 +40,9 @@ def test_bq_runs_bits_chain_and_its_last_stage_is_the_upstream(tmp_path):
     assert jobs["superb/conformer-s/seed-0/fp/ks"].options["chain"] == ["W32A32"]
     assert jobs["propagation/conformer-s/seed-0"].options["students"] == {"bq": last}
     record = study_record(settings(tmp_path))
-    assert record["recipe"]["chain"] == ["W32A32", "W1A4", "W1A2", "W1A1"]
+    # one record of the chains, in the recipe (the report reads recipe.chains)
+    assert record["recipe"]["chains"]["bq"] == ["W32A32", "W1A4", "W1A2", "W1A1"]
+    assert record["recipe"]["chains"]["fp"] == ["W32A32"] and "chains" not in record
 
 
 def test_sensitivity_variants(tmp_path):
@@ -141,3 +143,43 @@ def test_dry_run_prints_the_time_plan(tmp_path):
         pytest.approx(660.0)
     assert job_seconds(jobs["train/conformer-s/seed-0/bq"], PRESETS["paper"]) == \
         pytest.approx(480.0)
+
+
+def test_a_study_grows_by_a_sensitivity_variant_but_not_by_another_chain(tmp_path):
+    from models.trainer.study.runner import record_study
+
+    record_study(settings(tmp_path))
+    grown = record_study(settings(tmp_path, sensitivity="single"))
+    assert grown["recipe"]["chains"]["bq-single"] == ["W32A32", "W1A1"]
+    assert grown["recipe"]["chains"]["bq"] == ["W32A32", "W1A4", "W1A2", "W1A1"]
+    with pytest.raises(DataError, match=r"other settings \(chains\)"):
+        record_study(settings(tmp_path, chain="W32A32,W1A2,W1A1"))
+
+
+def test_the_anchors_are_planned_gated_and_priced(tmp_path):
+    from models.trainer.study.budget import time_plan
+
+    study = settings(tmp_path, preset="paper", seeds=1, tasks="ks,asr")
+    jobs = by_key(build_plan(study))
+    for variant in ("random", "bq-random"):
+        assert jobs[f"superb/conformer-s/seed-0/{variant}/asr"].options["gate"].endswith(
+            "seed-0/superb/fp/asr")
+        assert jobs[f"superb/conformer-s/seed-0/{variant}/ks"].options["gate"] is None
+    mine = list(jobs.values())
+    lines = time_plan(mine, PRESETS["paper"], ["to do"] * len(mine), FINISHED)
+    anchors = next(line for line in lines if line.strip().startswith("random-init"))
+    # the two KS anchors, priced as any KS evaluation (the ASR ones are behind the gate)
+    ks = 2 * job_seconds(jobs["superb/conformer-s/seed-0/random/ks"], PRESETS["paper"])
+    assert f"{ks / 3600:6.2f} h in all" in anchors
+
+
+def test_the_committed_copy_keeps_gated_evaluations(tmp_path):
+    from models.trainer.study.archive import committed_files
+
+    base = tmp_path / "runs" / "conformer-s" / "seed-0" / "superb"
+    for variant, name in (("bq", "gated.json"), ("fp", "results.json"), ("fp", "head.pt")):
+        (base / variant / "asr").mkdir(parents=True, exist_ok=True)
+        (base / variant / "asr" / name).write_text("{}")
+    assert [str(path) for path in committed_files(tmp_path)] == [
+        "runs/conformer-s/seed-0/superb/bq/asr/gated.json",
+        "runs/conformer-s/seed-0/superb/fp/asr/results.json"]

@@ -128,18 +128,22 @@ SHIFT = {"conformer-s": [1, 2, 4], "sparseformer-dn-s": [0, 0, 0]}   # BQ errors
 CHAIN = ["W32A32", "W1A4", "W1A2", "W1A1"]
 
 
-def write_evaluation(folder, errors, model, kind="checkpoint"):
-    """A PR evaluation: ``errors[i]`` phone errors out of 4 on item i."""
+def write_evaluation(folder, errors, model, kind="checkpoint", task="pr"):
+    """An evaluation (PR unless ``task`` says): ``errors[i]`` errors out of 4 on item i."""
     folder.mkdir(parents=True)
     numerators = [float(e) for e in errors]
     denominators = [4.0] * ITEMS
+    metric = {"pr": "per", "asr": "wer"}[task]
     (folder / "per_item.json").write_text(json.dumps(
-        {"task": "pr", "metric": "per", "items": [f"u{i}" for i in range(ITEMS)],
+        {"task": task, "metric": metric, "items": [f"u{i}" for i in range(ITEMS)],
          "numerators": numerators, "denominators": denominators}))
     (folder / "results.json").write_text(json.dumps(
-        {"task": "pr", "metric": "per", "higher_is_better": False, "chance": 0.97,
+        {"task": task, "metric": metric, "higher_is_better": False, "chance": 0.97,
          "value": sum(numerators) / sum(denominators),
          "upstream": {"kind": kind, "model": model}}))
+
+
+FP_ERRORS = [0, 1, 2, 0, 1, 2, 0, 1]
 
 
 @pytest.fixture
@@ -150,7 +154,7 @@ def committed(tmp_path):
     (reports / "study.json").write_text(json.dumps(
         {"recipe": {"preset": "small"}, "models": list(SHIFT), "seeds": 3, "tasks": ["pr"],
          "scratch": False, "ablations": []}))
-    fp_errors = [0, 1, 2, 0, 1, 2, 0, 1]
+    fp_errors = FP_ERRORS
     for model, shifts in SHIFT.items():
         for seed, shift in enumerate(shifts):
             base = reports / "runs" / model / f"seed-{seed}"
@@ -211,3 +215,102 @@ def test_report_without_study_or_committed_runs_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no committed runs" in err
     assert not reports.exists()
+
+
+# --------------------------------------------------------- sensitivity variants and gates
+# Errors added per item over the default's, for every seed: (fp, bq) in place of fp and bq.
+SENSITIVITY = {"bq-single": {"conformer-s": (0, 0), "sparseformer-dn-s": (0, 0)},
+               "bq-dw-channel": {"conformer-s": (0, 2)},       # the Sparseformer has none
+               "state0": {"conformer-s": (1, 2), "sparseformer-dn-s": (1, 1)}}
+
+
+def test_the_report_says_how_each_sensitivity_moves_the_verdict(committed):
+    from models.trainer.study.collect import load_study
+
+    tmp_path, reports = committed
+    record = json.loads((reports / "study.json").read_text())
+    record["sensitivity"] = ["single", "dw-channel", "state0"]
+    (reports / "study.json").write_text(json.dumps(record))
+    for seed in range(3):
+        for model in SHIFT:
+            base = reports / "runs" / model / f"seed-{seed}" / "superb"
+            for name, by_model in SENSITIVITY.items():
+                if model not in by_model:
+                    continue
+                fp_shift, bq_shift = by_model[model]
+                if name == "state0":
+                    write_evaluation(base / "fp-1L" / "pr", [e + fp_shift for e in FP_ERRORS],
+                                     model)
+                    write_evaluation(base / "bq-1L" / "pr", [e + bq_shift for e in FP_ERRORS],
+                                     "bq-" + model)
+                else:
+                    write_evaluation(base / name / "pr", [e + bq_shift for e in FP_ERRORS],
+                                     "bq-" + model)
+        # ASR: the conformer's teacher did not beat chance, so its gate left the rest out.
+        base = reports / "runs" / "conformer-s" / f"seed-{seed}" / "superb"
+        write_evaluation(base / "fp" / "asr", [4] * ITEMS, "conformer-s", task="asr")
+        for variant in ("bq", "bq-random"):
+            (base / variant / "asr").mkdir(parents=True)
+            (base / variant / "asr" / "gated.json").write_text(json.dumps(
+                {"task": "asr", "variant": variant, "evaluated": False,
+                 "reason": "fp teacher does not beat chance"}))
+    study = load_study(reports)
+    for variant in ("bq-single", "bq-dw-channel", "fp-1L", "bq-1L", "random", "bq-random"):
+        assert variant in study.variants
+    assert sorted(study.gated) == [("conformer-s", "bq", "asr"),
+                                   ("conformer-s", "bq-random", "asr")]
+    assert study.is_random_init("bq-random")
+
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    by_name = {entry["sensitivity"]: entry for entry in summary["sensitivity"]}
+    assert set(by_name) == {"single", "dw-channel", "state0"}
+    default = summary["contrast"]["tasks"][0]
+    assert default["difference"] == pytest.approx(np.mean(SHIFT["conformer-s"]) / 4)
+
+    # bq-single loses nothing on either encoder: every resample's contrast is 0, p = 1,
+    # and the default's "sparseformer-dn-s loses less" becomes "no difference".
+    single = by_name["single"]["contrast"]["tasks"][0]
+    assert single["difference"] == 0 and single["interval"] == [0, 0]
+    assert single["p"] == 1 and single["holm_adjusted"] == 1
+    assert single["default_difference"] == pytest.approx(default["difference"])
+    assert single["default_verdict"] == "sparseformer-dn-s loses less than conformer-s"
+    assert single["verdict"].startswith("no difference") and single["verdict_moved"] is True
+    rows = {r["model"]: r for r in by_name["single"]["degradation"]}
+    assert rows["conformer-s"]["degradation"] == 0
+    assert rows["conformer-s"]["default_degradation"] == pytest.approx(
+        np.mean(SHIFT["conformer-s"]) / 4)
+
+    # bq-dw-channel: 2 more errors out of 4 on every item of the conformer (0.5), and the
+    # Sparseformer's bq in its place (0): the contrast is 0.5 on every resample.
+    channel = by_name["dw-channel"]["contrast"]
+    assert channel["pairs"] == {"conformer-s": ["fp", "bq-dw-channel"],
+                                "sparseformer-dn-s": ["fp", "bq"]}
+    row = channel["tasks"][0]
+    assert row["difference"] == pytest.approx(0.5)
+    assert row["interval"] == pytest.approx([0.5, 0.5])
+    assert row["holm_adjusted"] == pytest.approx(2 / 2001) and row["verdict_moved"] is False
+
+    # fp-1L and bq-1L together: the conformer's degradation is (2 - 1) / 4, the
+    # Sparseformer's 0.
+    state0 = {r["model"]: r for r in by_name["state0"]["degradation"]}
+    assert state0["conformer-s"]["degradation"] == pytest.approx(0.25)
+    assert state0["conformer-s"]["reference"] == "fp-1L"
+    assert state0["conformer-s"]["variant"] == "bq-1L"
+    assert state0["sparseformer-dn-s"]["interval"] == [0, 0]
+
+    # Gated evaluations are reported as gated, not as missing.
+    assert summary["gated"] == [
+        {"model": "conformer-s", "variant": variant, "task": "asr", "seeds": [0, 1, 2],
+         "reason": "fp teacher does not beat chance"} for variant in ("bq", "bq-random")]
+    readme = (reports / "README.md").read_text()
+    table2 = readme.split("## Table 2")[1].split("\n## ")[0]
+    bq_row = next(line for line in table2.splitlines()
+                  if line.startswith("| bq-conformer-s (bq) |"))
+    assert bq_row.rstrip(" |").endswith("gated")
+    assert "| bq-conformer-s (random-init, anchor) | - | gated |" in table2
+    section = readme.split("## Sensitivity: how each variant moves the verdict")[1]
+    single_row = next(line for line in section.splitlines()
+                      if line.startswith("| bq-single for bq | pr |"))
+    assert single_row.rstrip(" |").endswith("yes")

@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
                     "binarized version (bq; optionally a from-scratch control and one-module-"
                     "type ablations), evaluate every run on the SUPERB tasks, for each seed. "
                     "Rerun the same command to resume after any interruption; --shard I/N "
-                    "splits the study between machines; --report writes reports/study/.",
+                    "splits the study between machines; --report writes reports/study/ and "
+                    "its committed copy of every evaluation, reports/study/runs/.",
     )
     add_settings_arguments(p, StudySettings)
     p.set_defaults(run=run)

@@ -3,8 +3,9 @@
 ``study --report`` copies, from the study folder into the reports folder and under the same
 relative paths, ``study.json``, ``study.log.jsonl`` and, for every model and seed,
 ``runs/M/seed-S/superb/V/T/results.json`` and ``per_item.json`` (each evaluation's scores
-and per-test-item shares), ``runs/M/seed-S/propagation.json`` and the
-``runs/M/seed-S/V/chain.json`` of a multi-distillation run; never weights, heads or
+and per-test-item shares) or ``gated.json`` (an evaluation its gate left out),
+``runs/M/seed-S/propagation.json`` and the ``runs/M/seed-S/V/chain.json`` of a
+multi-distillation run; never weights, heads or
 corpora. The report is then built from that copy alone, so whatever it says can be
 recomputed from the repository. Copies merge (a shard's report adds its runs to those
 already there); a copy whose recipe differs from the study's is another study's and is
@@ -22,10 +23,11 @@ from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import read_json
 from ..superb.runner import PER_ITEM, RESULTS
 from .collect import CHAIN_FILE
-from .plan import STUDY_FILE, STUDY_LOG
+from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG, recipe_changes
 
 # Relative to the study folder.
 PATTERNS = (f"runs/*/seed-*/superb/*/*/{RESULTS}", f"runs/*/seed-*/superb/*/*/{PER_ITEM}",
+            f"runs/*/seed-*/superb/*/*/{GATED_FILE}",
             "runs/*/seed-*/propagation.json", f"runs/*/seed-*/*/{CHAIN_FILE}")
 
 
@@ -51,7 +53,7 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
     record = read_json(study / STUDY_FILE, "study record", error=DataError)
     if (reports / STUDY_FILE).is_file():
         old = read_json(reports / STUDY_FILE, "study record", error=DataError)
-        if old.get("recipe") != record.get("recipe"):
+        if recipe_changes(old.get("recipe", {}), record.get("recipe", {})):
             echo(f"{reports}: its committed runs are of another recipe; replacing them")
             shutil.rmtree(reports / "runs", ignore_errors=True)
             (reports / STUDY_LOG).unlink(missing_ok=True)

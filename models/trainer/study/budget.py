@@ -11,6 +11,8 @@ each model in 3 minutes, so the log is the better source.
 Training time scales with steps x batch x crop seconds (a distillation step also runs
 the teacher's forward); an evaluation's time is taken as half feature extraction, which
 grows with the task's utterances, and half head training, which grows with its steps.
+The random-init anchors' evaluations (no training) are priced as any evaluation and shown
+on their own line.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ SMALL_EVALUATIONS = {"ks": (10.9, 600, 1500), "sid": (17.0, 160, 1500),
                      "pr": (21.2, 160, 500), "sd": (84.0, 180, 500),
                      "asr": (59.8, 330, 500)}
 PROPAGATION_SECONDS = 6.0
+RANDOM_INIT = "random-init"         # the time plan's line for the anchors' evaluations
 DATA_SECONDS_PER_UTTERANCE = 0.02     # the small corpus: 26 s for about 1 300 utterances
 
 
@@ -94,9 +97,11 @@ def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str) -> List[
         if job.options.get("gate"):
             gated += seconds
             continue
-        total[job.kind] = total.get(job.kind, 0.0) + seconds
+        # The random-init anchors' evaluations apart from the trained upstreams'.
+        kind = RANDOM_INIT if job.options.get("random_init") else job.kind
+        total[kind] = total.get(kind, 0.0) + seconds
         if state != done:
-            left[job.kind] = left.get(job.kind, 0.0) + seconds
+            left[kind] = left.get(kind, 0.0) + seconds
     lines = ["estimated CPU time on 2 cores (planning rates from the committed small "
              "study's job log; see models/trainer/study/budget.py):"]
     for kind in total:
@@ -105,6 +110,6 @@ def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str) -> List[
     lines.append(f"  {'total':<12} {sum(total.values()) / 3600:6.2f} h in all, "
                  f"{sum(left.values()) / 3600:6.2f} h left (resumable: rerun the same command)")
     if gated:
-        lines.append(f"  and {gated / 3600:.2f} h more for the gated tasks' students, if "
-                     f"their teachers beat chance")
+        lines.append(f"  and {gated / 3600:.2f} h more for the gated tasks' students and "
+                     f"anchors, if their teachers beat chance")
     return lines

@@ -61,9 +61,11 @@ def paired_change(study: Study, model: str, task: str, reference: str,
             "variant_value": float(np.mean([ratio(p) for p in after]))}
 
 
-def degradation(study: Study, model: str, task: str, variant: str = "bq") -> Optional[Dict]:
-    """BQ minus FP, positive when BQ is worse (each BQ run is distilled from its seed's FP)."""
-    row = paired_change(study, model, task, "fp", variant)
+def degradation(study: Study, model: str, task: str, variant: str = "bq",
+                reference: str = "fp") -> Optional[Dict]:
+    """BQ minus FP, positive when BQ is worse (each BQ run is distilled from its seed's FP);
+    a sensitivity names other variants in place of ``bq`` and ``fp``."""
+    row = paired_change(study, model, task, reference, variant)
     return None if row is None else {**row, "fp": row["reference_value"],
                                      "bq": row["variant_value"]}
 
@@ -87,22 +89,25 @@ def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
     return row
 
 
-def contrast(study: Study, first: str, second: str, task: str) -> Optional[Dict]:
+def contrast(study: Study, first: str, second: str, task: str,
+             pairs: Optional[Dict[str, tuple]] = None) -> Optional[Dict]:
     """Degradation of ``first`` minus that of ``second`` (positive: ``second`` loses less);
-    each encoder's seeds are resampled apart, the test items once for both."""
+    each encoder's seeds are resampled apart, the test items once for both. ``pairs``:
+    model -> its (fp, bq) variants, ``("fp", "bq")`` where not given (a sensitivity)."""
     sign = sign_of(study, task)
-    pairs = {m: paired_seeds(study, (m, "fp", task), (m, "bq", task)) for m in (first, second)}
-    if sign is None or not all(pairs.values()):
+    chosen = {m: (pairs or {}).get(m, ("fp", "bq")) for m in (first, second)}
+    cells = {m: ((m, chosen[m][0], task), (m, chosen[m][1], task)) for m in (first, second)}
+    seeds = {m: paired_seeds(study, *cells[m]) for m in (first, second)}
+    if sign is None or not all(seeds.values()):
         return None
-    ids = {tuple(study.items[(m, "fp", task)][pairs[m][0]][0]) for m in (first, second)}
+    ids = {tuple(study.items[cells[m][0]][seeds[m][0]][0]) for m in (first, second)}
     if len(ids) != 1:
         return None
-    arms = [Arm(parts(study, (m, "fp", task), pairs[m]), parts(study, (m, "bq", task),
-                                                                pairs[m]), weight)
-            for m, weight in ((first, sign), (second, -sign))]
+    arms = [Arm(parts(study, cells[m][0], seeds[m]), parts(study, cells[m][1], seeds[m]),
+                weight) for m, weight in ((first, sign), (second, -sign))]
     estimate = hierarchical_difference(arms)
     return {"task": task, "difference": estimate.value,
-            **estimate_fields(estimate, {first: pairs[first], second: pairs[second]}),
+            **estimate_fields(estimate, {first: seeds[first], second: seeds[second]}),
             "items": len(ids.pop())}
 
 

@@ -4,7 +4,10 @@ Everything is read as it is found, so a partial study reports what it has: the m
 seeds, variants and tasks are the record's and any others found under ``runs/`` (the
 committed copy in ``reports/study/`` has the same layout, see :mod:`.archive`). An
 evaluation whose ``results.json`` says ``upstream.kind: random-init`` is an anchor (a
-random-weights upstream of the model's shape), whatever its variant folder is called.
+random-weights upstream of the model's shape), whatever its variant folder is called (the
+study's are ``random`` and ``bq-random``). An evaluation folder with ``gated.json`` and no
+``results.json`` is *gated* (its gate left it out: the teacher did not beat chance), not
+missing.
 """
 from __future__ import annotations
 
@@ -18,7 +21,15 @@ import numpy as np
 from ..errors import DataError
 from ..pretrain.checkpoint import read_json
 from ..superb.runner import PER_ITEM, RESULTS
-from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT, STUDY_FILE, STUDY_LOG
+from .plan import (
+    BINARIZED_PREFIX,
+    GATED_FILE,
+    RANDOM_VARIANTS,
+    SCRATCH_VARIANT,
+    STUDY_FILE,
+    STUDY_LOG,
+)
+from .presets import sensitivity_variants
 
 Cell = Tuple[str, str, str]          # (model, variant, task)
 RANDOM_INIT = "random-init"          # results.json's upstream.kind of a random-weights upstream
@@ -37,6 +48,7 @@ class Study:
     propagation: Dict[str, Dict[int, Dict[str, Any]]] = field(default_factory=dict)
     job_seconds: Dict[str, float] = field(default_factory=dict)
     chains: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # variant -> seed
+    gated: Dict[Cell, Dict[int, str]] = field(default_factory=dict)  # seed -> the reason
 
     @property
     def models(self) -> List[str]:
@@ -51,7 +63,7 @@ class Study:
 
     def is_random_init(self, variant: str) -> bool:
         """Whether ``variant``'s evaluations are of random-weights upstreams (anchors)."""
-        return any(r.get("upstream", {}).get("kind") == RANDOM_INIT
+        return variant in RANDOM_VARIANTS or any(r.get("upstream", {}).get("kind") == RANDOM_INIT
                    for (_, name, _), by_seed in self.results.items() if name == variant
                    for r in by_seed.values())
 
@@ -76,8 +88,11 @@ class Study:
 
 
 def variant_names(record: Dict[str, Any]) -> List[str]:
+    """The variants a study record implies: fp, bq, the control, the ablations, the
+    sensitivity variants and the random-init anchors."""
     names = ["fp", "bq"] + ([SCRATCH_VARIANT] if record.get("scratch") else [])
-    return names + [f"bq-{kind}" for kind in record.get("ablations", [])]
+    names += [f"bq-{kind}" for kind in record.get("ablations", [])]
+    return names + sensitivity_variants(record.get("sensitivity", [])) + list(RANDOM_VARIANTS)
 
 
 def _found(folder: Path, pattern: str) -> List[str]:
@@ -151,6 +166,9 @@ def chain_of(study: Study, variant: str) -> Optional[List[str]]:
 
 def _read_evaluation(study: Study, folder: Path, cell: Cell, seed: int) -> None:
     if not (folder / RESULTS).is_file():
+        if (folder / GATED_FILE).is_file():
+            study.gated.setdefault(cell, {})[seed] = str(read_json(
+                folder / GATED_FILE, "gated evaluation", error=DataError).get("reason", ""))
         return
     study.results.setdefault(cell, {})[seed] = read_json(folder / RESULTS, "results",
                                                          error=DataError)

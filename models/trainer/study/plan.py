@@ -6,6 +6,7 @@ budgets are in :mod:`.presets`. Jobs form a DAG::
     data -> train fp -> train bq (chain), bq-<type>, bq-single... -> superb (variant x task)
                                             -> propagation (fp against each student)
     data -> train bq-scratch -> superb
+    data -> superb random, bq-random (random-init anchors of M's and bq-M's shape)
 
 Layout under the study folder: ``data/`` (unless --data), ``runs/M/seed-S/<variant>/``
 (train run folders), ``runs/M/seed-S/superb/<variant>/<task>/`` (``results.json``,
@@ -42,6 +43,7 @@ from ..superb.settings import SuperbSettings
 from ..superb.task_table import SUPERB_TASKS
 from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
     PRESETS,
+    RANDOM_VARIANTS,
     SCRATCH_VARIANT,
     Preset,
     Variant,
@@ -178,28 +180,18 @@ def build_plan(settings: StudySettings) -> List[Job]:
                                       variant, trained))
                 trained[variant.name] = jobs[-1].key
                 runs[variant.name] = variant
+            evaluate = {"preset": preset, "tasks": tasks, "model": model, "seed": seed,
+                        "folder": folder, "data": data}
             for name, upstream, hidden in evaluated_variants(settings, list(trained)):
                 variant = runs[upstream]
-                for task in tasks:
-                    options = {**preset.superb, **preset.superb_by_task.get(task, {}),
-                               "task": task,
-                               "upstream": str(trained_run(folder / upstream, variant)),
-                               "out": str(folder / "superb" / name / task), "seed": seed,
-                               "progress": False, "device": settings.device,
-                               "data": str(data)}
-                    if hidden != "all":
-                        options["hidden_states"] = hidden
-                    if settings.superb_steps:
-                        options["steps"] = settings.superb_steps
-                    needs = (trained[upstream],)
-                    gate = None
-                    if task in preset.gated and name != "fp":
-                        gate = str(folder / "superb" / "fp" / task)
-                        needs += (f"superb/{model}/seed-{seed}/fp/{task}",)
-                    jobs.append(Job(f"superb/{model}/seed-{seed}/{name}/{task}", "superb",
-                                    folder / "superb" / name / task, (model, seed), needs,
-                                    name, task, {**options, "chain": variant.stages,
-                                                 "gate": gate}))
+                jobs += superb_jobs(settings, evaluate, name, (trained[upstream],),
+                                    {"upstream": str(trained_run(folder / upstream, variant)),
+                                     **({} if hidden == "all" else {"hidden_states": hidden})},
+                                    variant.stages)
+            for name, binarized in RANDOM_VARIANTS.items():
+                jobs += superb_jobs(settings, evaluate, name, root, {
+                    "random_init": (BINARIZED_PREFIX if binarized else "") + model,
+                    "overrides": model_overrides(settings)}, None)
             # Only students of the fp run are comparable with it layer by layer.
             students = [v for v in runs.values() if v.teacher]
             jobs.append(Job(f"propagation/{model}/seed-{seed}", "propagation",
@@ -210,6 +202,31 @@ def build_plan(settings: StudySettings) -> List[Job]:
                                       for v in students},
                                      "utterances": settings.propagation_utterances,
                                      "device": settings.device}))
+    return jobs
+
+
+def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
+                needs: Tuple[str, ...], upstream: Dict[str, Any],
+                chain: Optional[List[str]]) -> List[Job]:
+    """The evaluations of one variant ``name`` of a (model, seed) on every task: heads on
+    ``upstream`` (a run folder, or ``random_init`` with its overrides), after ``needs``. A
+    gated task's evaluations other than the fp teacher's wait for, and are gated by, it."""
+    preset, model, seed, folder = (evaluate[k] for k in ("preset", "model", "seed", "folder"))
+    jobs = []
+    for task in evaluate["tasks"]:
+        options = {**preset.superb, **preset.superb_by_task.get(task, {}), "task": task,
+                   **upstream, "out": str(folder / "superb" / name / task), "seed": seed,
+                   "progress": False, "device": settings.device,
+                   "data": str(evaluate["data"])}
+        if settings.superb_steps:
+            options["steps"] = settings.superb_steps
+        gate, waits = None, needs
+        if task in preset.gated and name != "fp":
+            gate = str(folder / "superb" / "fp" / task)
+            waits += (f"superb/{model}/seed-{seed}/fp/{task}",)
+        jobs.append(Job(f"superb/{model}/seed-{seed}/{name}/{task}", "superb",
+                        folder / "superb" / name / task, (model, seed), waits, name, task,
+                        {**options, "chain": chain, "gate": gate}))
     return jobs
 
 
@@ -341,15 +358,27 @@ def command_words(job: Job) -> List[str]:
 
 
 def study_record(settings: StudySettings) -> Dict[str, Any]:
-    """What ``study.json`` records: the recipe (fixed for the study) and its axes."""
+    """What ``study.json`` records: the recipe (fixed for the study, but for new variants'
+    chains) and its axes. ``recipe.chains`` is the one record of the precisions each
+    training variant ran, teacher first (``bq``: ``--chain``); the report reads it."""
     names, tasks = check_study(settings)
     return {"recipe": {"preset": settings.preset, "steps": settings.steps,
                        "distill_steps": settings.distill_steps,
                        "superb_steps": settings.superb_steps,
                        "overrides": model_overrides(settings),
                        "data": str(data_folder(settings).resolve()),
-                       "chain": [p.label for p in parse_chain(settings.chain)]},
+                       "chains": {v.name: v.stages for v in variants(settings)}},
             "models": names, "seeds": study_seeds(settings), "tasks": tasks,
             "scratch": settings.scratch, "ablations": ablation_types(settings),
-            "sensitivity": sensitivity_names(settings),
-            "chains": {v.name: v.stages for v in variants(settings)}}
+            "sensitivity": sensitivity_names(settings)}
+
+
+def recipe_changes(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
+    """The keys in which recipe ``new`` differs from ``old``: a study that grows by a
+    variant adds its chain (not a change); another chain for a variant is one."""
+    changed = sorted(key for key in set(old) | set(new)
+                     if key != "chains" and old.get(key) != new.get(key))
+    before, after = old.get("chains") or {}, new.get("chains") or {}
+    if any(before[name] != after[name] for name in set(before) & set(after)):
+        changed.append("chains")
+    return changed

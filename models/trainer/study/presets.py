@@ -9,7 +9,9 @@ variants ``bq-single`` (one stage, W32A32 -> W1A1, the study's recipe before the
 and ``bq-dw-channel`` (``bq`` with one weight scale per channel of the binarized depthwise
 convolutions). Evaluation-only variants ``fp-1L`` and ``bq-1L`` train heads on the ``fp``
 and ``bq`` upstreams that read hidden states 1..L only (state 0, the float front end and
-projection, left out).
+projection, left out). The anchors ``random`` and ``bq-random`` are evaluation-only too:
+heads on upstreams of M's and bq-M's shape with random weights (``superb --random-init``,
+the seed's weights), which tell whether a teacher learned anything a task uses.
 """
 from __future__ import annotations
 
@@ -52,8 +54,10 @@ PAPER_CORPUS = replace(CORPUS_PRESETS["default"], pr_train=800, pr_valid=50, pr_
 
 PRESETS = {
     # The paper's claim, chosen before the run: fewer, larger tasks and 5 seeds, sized to
-    # the issue's "about 6 hours" of 2 CPU cores (the estimate, `study --dry-run`, says 6.9
-    # by rough rates; the ASR students, 0.8 more, run only if the fp teacher beats chance).
+    # the issue's "about 6 hours" of 2 CPU cores for the trained runs and their heads (the
+    # estimate, `study --dry-run`, says 6.9 by rough rates); the random-init anchors (FP and
+    # BQ, every seed) add 2.9, so 9.7 in all; the ASR students and anchors, 2.3 more, run
+    # only if the fp teacher beats chance.
     # Teachers: --small's recipe at 600 steps; each of the chain's 3 stages 100 steps (300
     # in all; the single stage had 250); the sequence heads 300 steps, KS its default 1 500.
     "paper": Preset(train={"small": True, "steps": 600}, distill={"steps": 100}, superb={},
@@ -94,6 +98,17 @@ SCRATCH_VARIANT = "bq-scratch"
 SINGLE_STAGE = "W32A32,W1A1"
 # Evaluation-only variants: heads on layers 1..L of another variant's upstream.
 LAYERS_ONLY_SUFFIX = "-1L"
+# The random-init anchors: variant -> whether its upstream is the bq- build.
+RANDOM_VARIANTS = {"random": False, "bq-random": True}
+# Each sensitivity (``--sensitivity`` name) -> the variants it adds, each in place of the
+# default variant it replaces: {default: sensitivity variant}.
+SENSITIVITY_SWAPS = {"single": {"bq": "bq-single"},
+                     "state0": {"fp": "fp" + LAYERS_ONLY_SUFFIX, "bq": "bq" + LAYERS_ONLY_SUFFIX},
+                     "dw-channel": {"bq": "bq-dw-channel"}}
+# Variants that exist only for encoders with convolutions (elsewhere they would be bq).
+CONVOLUTION_VARIANTS = ("bq-convolution", "bq-dw-channel")
+# The model overrides of bq-dw-channel: one weight scale per depthwise channel.
+DW_CHANNEL_OVERRIDES = (("depthwise_scale", "channel"),)
 
 
 @dataclass(frozen=True)
@@ -143,22 +158,30 @@ def variants(settings: StudySettings) -> List[Variant]:
     if settings.scratch:
         chosen.append(Variant(SCRATCH_VARIANT, True, None, None))
     chosen += [Variant(f"bq-{kind}", True, "fp", kind, chain,
-                       needs_convolution=kind == "convolution")
+                       needs_convolution=f"bq-{kind}" in CONVOLUTION_VARIANTS)
                for kind in ablation_types(settings)]
     sensitivity = sensitivity_names(settings)
     if "single" in sensitivity:
-        chosen.append(Variant("bq-single", True, "fp", None))
+        chosen.append(Variant(SENSITIVITY_SWAPS["single"]["bq"], True, "fp", None))
     if "dw-channel" in sensitivity:
-        chosen.append(Variant("bq-dw-channel", True, "fp", None, chain,
-                              (("depthwise_scale", "channel"),), needs_convolution=True))
+        name = SENSITIVITY_SWAPS["dw-channel"]["bq"]
+        chosen.append(Variant(name, True, "fp", None, chain, DW_CHANNEL_OVERRIDES,
+                              needs_convolution=name in CONVOLUTION_VARIANTS))
     return chosen
+
+
+def sensitivity_variants(names: List[str]) -> List[str]:
+    """The variant names the sensitivities ``names`` (``--sensitivity``'s) add."""
+    return list(dict.fromkeys(variant for name in names
+                              for variant in SENSITIVITY_SWAPS.get(name, {}).values()))
 
 
 def evaluated_variants(settings: StudySettings, trained: List[str]) -> List[Tuple[str, str, str]]:
     """(evaluation variant, upstream variant, hidden states) for the heads of each task."""
     chosen = [(name, name, "all") for name in trained]
     if "state0" in sensitivity_names(settings):
-        chosen += [(name + LAYERS_ONLY_SUFFIX, name, "1-L") for name in ("fp", "bq")
+        chosen += [(layers_only, name, "1-L")
+                   for name, layers_only in SENSITIVITY_SWAPS["state0"].items()
                    if name in trained]
     return chosen
 

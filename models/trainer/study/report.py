@@ -4,8 +4,9 @@
 DER, and the paper's), Table 2 (every task: mean and 95 % t-interval over seeds, with the
 random-init anchors), then :mod:`.verdicts`' sections (each teacher against random-init,
 the FP -> BQ degradations with seed-inclusive intervals and Holm-adjusted p, the contrast
-of two encoders and its verdict, the from-scratch control and the other student variants)
-and the error-propagation summary; ``cost_accuracy.png``
+of two encoders and its verdict, the from-scratch control and the other student variants),
+:mod:`.sensitivity`'s (how each sensitivity variant moves the verdict) and the
+error-propagation summary; ``cost_accuracy.png``
 and ``propagation.png`` are its figures, ``summary.json`` its numbers. Missing cells are
 '-'. Costs are the full-size zoo models' (10 s input, the paper's convention and runtime
 model on an A100); the measured columns are small-scale synthetic speech.
@@ -23,6 +24,8 @@ from .archive import archive_study
 from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study
 from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
+from .presets import DW_CHANNEL_OVERRIDES, SENSITIVITY_SWAPS
+from .sensitivity import sensitivity_lines
 from .stats import t_interval
 from .verdicts import (
     anchors_of,
@@ -40,10 +43,11 @@ SCALE_NOTE = ("**Small-scale synthetic.** Measured columns come from models pre-
               "the paper's LibriSpeech/SUPERB numbers.")
 
 
-def seed_cell(values: List[float]) -> str:
-    """'12.3 [10.1, 14.5]' (t-interval over seeds), '12.3 (1 seed)' or '-'."""
+def seed_cell(values: List[float], gated: bool = False) -> str:
+    """'12.3 [10.1, 14.5]' (t-interval over seeds), '12.3 (1 seed)', 'gated' (its gate
+    left every seed out) or '-'."""
     if not values:
-        return "-"
+        return "gated" if gated else "-"
     mean, low, high = t_interval(values)
     if low is None:
         return f"{percent(mean)} (1 seed)"
@@ -51,11 +55,15 @@ def seed_cell(values: List[float]) -> str:
 
 
 def zoo_name(model: str, variant: str) -> str:
-    return model if variant == "fp" else BINARIZED_PREFIX + model
+    """The zoo model a variant's upstream is: bq-M for bq and the bq- variants, else M."""
+    binarized = variant == "bq" or variant.startswith(BINARIZED_PREFIX)
+    return BINARIZED_PREFIX + model if binarized else model
 
 
 def variant_overrides(variant: str) -> Dict[str, Any]:
     kind = variant[len(BINARIZED_PREFIX):]
+    if variant == SENSITIVITY_SWAPS["dw-channel"]["bq"]:
+        return dict(DW_CHANNEL_OVERRIDES)
     return {"quantize_modules": kind} if kind in ("attention", "convolution",
                                                   "feed_forward") else {}
 
@@ -101,8 +109,8 @@ def table1_lines(study: Study, costs) -> List[str]:
             cells = [cost.text(row[cost.key]) for cost in COSTS]  # FP rows: BOP_BQ '-'
             lines.append(
                 f"| {name} | {row['precision']} | {' | '.join(cells)} | "
-                f"{seed_cell(study.values((model, variant, 'asr')))} | "
-                f"{seed_cell(study.values((model, variant, 'sd')))} | "
+                f"{cell_text(study, (model, variant, 'asr'))} | "
+                f"{cell_text(study, (model, variant, 'sd'))} | "
                 f"{paper.get('asr_wer') or '-'} | {paper.get('sd_der') or '-'} |")
     lines += ["", "Ours: mean over seeds [95 % t-interval]. Costs: the full-size zoo model on "
               "one 10 s utterance (paper convention, paper runtime model, A100).", ""]
@@ -116,7 +124,7 @@ def table2_lines(study: Study) -> List[str]:
              f"| Model | {header} |", "| --- |" + " ---: |" * len(tasks)]
     for model in study.models:
         for variant in study.variants:
-            cells = [seed_cell(study.values((model, variant, t))) for t in tasks]
+            cells = [cell_text(study, (model, variant, t)) for t in tasks]
             name = (f"{anchor_model(study, model, variant)} (random-init, anchor)"
                     if study.is_random_init(variant) else f"{zoo_name(model, variant)} "
                                                           f"({variant})")
@@ -128,17 +136,29 @@ def table2_lines(study: Study) -> List[str]:
               "interval over seeds (each results.json holds its own bootstrap interval over "
               "test items). Values in percent of the task's metric. Anchors: upstreams of "
               "the same shape with random weights (FP and BQ), heads trained as for the "
-              "others.", ""]
+              "others. 'gated': not evaluated, the task's FP teacher did not beat chance "
+              "(`gated.json` says why).", ""]
     return lines
 
 
+def cell_text(study: Study, cell: tuple) -> str:
+    return seed_cell(study.values(cell), bool(study.gated.get(cell)))
+
+
+def gated_entries(study: Study) -> List[Dict[str, Any]]:
+    """summary.json's ``gated``: evaluations their gate left out (not missing ones)."""
+    return [{"model": model, "variant": variant, "task": task, "seeds": sorted(by_seed),
+             "reason": by_seed[min(by_seed)]}
+            for (model, variant, task), by_seed in sorted(study.gated.items())]
+
+
 def anchor_model(study: Study, model: str, variant: str) -> str:
-    """The zoo name a random-init anchor built (its results say; else the variant)."""
+    """The zoo name a random-init anchor built (its results say; else the variant's)."""
     for (name, found, _), by_seed in study.results.items():
         if (name, found) == (model, variant):
             for result in by_seed.values():
-                return str(result.get("upstream", {}).get("model", variant))
-    return variant
+                return str(result.get("upstream", {}).get("model", zoo_name(model, variant)))
+    return zoo_name(model, variant)
 
 
 def propagation_lines(study: Study, summary: Dict) -> List[str]:
@@ -221,6 +241,7 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
     lines += method_lines() + table1_lines(study, costs) + table2_lines(study)
     lines += teacher_lines(study, summary, anchors)
     lines += degradation_lines(study, summary, anchors)
+    lines += sensitivity_lines(study, summary, anchors)
     lines += variant_lines(study, summary, anchors)
     lines += propagation_lines(study, summary)
     figure = cost_accuracy_figure(study, costs, reports / "cost_accuracy.png")
@@ -229,6 +250,7 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
               "No evaluation yet: no figure.", ""]
     if summary.get("propagation"):
         propagation_figure(summary["propagation"], reports / "propagation.png")
+    summary["gated"] = gated_entries(study)
     summary["job_seconds"] = study.job_seconds
     write_text_atomic(reports / "summary.json", json.dumps(summary, indent=2, default=str)
                       + "\n")

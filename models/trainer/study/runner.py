@@ -35,6 +35,7 @@ from .plan import (
     job_state,
     missing_tasks,
     parse_shard,
+    recipe_changes,
     shard_jobs,
     study_record,
 )
@@ -52,9 +53,8 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
     path = Path(settings.out) / STUDY_FILE
     if path.is_file():
         old = read_json(path, "study record", error=DataError)
-        if old.get("recipe") != record["recipe"]:
-            changed = sorted(k for k in record["recipe"]
-                             if old.get("recipe", {}).get(k) != record["recipe"][k])
+        changed = recipe_changes(old.get("recipe", {}), record["recipe"])
+        if changed:
             raise DataError(f"{path}: this study was made with other settings ({', '.join(changed)}"
                             f"); use them again or choose another --out")
         record["models"] = list(dict.fromkeys(old.get("models", []) + record["models"]))
@@ -64,7 +64,8 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
         record["ablations"] = list(dict.fromkeys(old.get("ablations", []) + record["ablations"]))
         record["sensitivity"] = list(dict.fromkeys(old.get("sensitivity", [])
                                                    + record["sensitivity"]))
-        record["chains"] = {**old.get("chains", {}), **record["chains"]}
+        record["recipe"]["chains"] = {**old["recipe"].get("chains", {}),
+                                      **record["recipe"]["chains"]}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     return record

@@ -61,9 +61,10 @@ class StudySettings:
                                     "distillation budget", metavar="TYPES")
     preset: str = option("paper", "budgets: paper (the paper's claim: 5 seeds, sd, ks at "
                                   "1 020 test clips, pr at 400 test utterances, asr gated; "
-                                  "about 7 hours of 2 CPU cores, see --dry-run), small (train "
-                                  "--tiny: 250 steps, minutes per run on 2 CPU cores; the asr, "
-                                  "sd, pr and sf heads 500 steps), smoke (a one-layer model, "
+                                  "about 10 hours of 2 CPU cores with the random-init "
+                                  "anchors, see --dry-run), small (train --tiny: 250 steps, "
+                                  "minutes per run on 2 CPU cores; the asr, sd, pr and sf "
+                                  "heads 500 steps), smoke (a one-layer model, "
                                   "seconds per run, for tests), full (HuBERT Base's recipe; "
                                   "give --data)",
                          choices=PRESET_NAMES)
@@ -85,7 +86,11 @@ class StudySettings:
     dry_run: bool = option(False, "list this shard's jobs, their state and commands, and "
                                   "the estimated CPU time of what is left; run nothing")
     report: bool = option(False, "regenerate the reports from the study's run folders "
-                                 "(partial studies too); run nothing")
+                                 "(partial studies too); run nothing. It first copies each "
+                                 "evaluation's results.json and per_item.json (or gated.json) "
+                                 "into REPORTS/runs/ (reports/study/runs/, committed), then "
+                                 "builds every table from that copy alone; without a study "
+                                 "in OUT it rebuilds from the committed copy")
     reports: str = option("reports/study", "where --report writes (markdown, PNG, JSON)",
                           metavar="DIR")
     launcher: Optional[str] = option(None, "run each training job as 'LAUNCHER -m profiler "

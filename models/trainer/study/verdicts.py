@@ -23,6 +23,7 @@ from .claims import (
 from .collect import Study, chain_of
 from .hierarchical import METHOD, RESAMPLES
 from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
+from .presets import LAYERS_ONLY_SUFFIX
 
 METHOD_NOTE = (f"Intervals: 95 %, {RESAMPLES} resamples of a hierarchical bootstrap ("
                f"{METHOD}); 'items only' keeps the seeds fixed and resamples the test items. "
@@ -225,7 +226,9 @@ def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
                          f"{change_cells(r)} | {found} |")
         summary["distilled_against_scratch"] = rows
         lines.append("")
-    others = [v for v in distilled_variants(study) if v != "bq"]
+    # Heads on layers 1..L (bq-1L) are compared with fp-1L in the sensitivity section.
+    others = [v for v in distilled_variants(study)
+              if v != "bq" and not v.endswith(LAYERS_ONLY_SUFFIX)]
     if others:
         lines += ["## Student variants against full precision", "",
                   "Each row is one student variant (a module-type ablation binarizes that "

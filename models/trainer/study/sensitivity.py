@@ -1,0 +1,113 @@
+"""How each sensitivity variant moves the verdict: the FP -> BQ degradations and the contrast
+of two encoders recomputed with a sensitivity's variants in place of the defaults they
+replace (``bq-single`` or ``bq-dw-channel`` for ``bq``; ``fp-1L`` and ``bq-1L`` together
+for ``fp`` and ``bq``), beside the default's verdict: a section of the report and
+``summary.json``'s ``sensitivity``.
+
+Which tasks are informative is the default's (the random-init anchors read every hidden
+state, so the teacher-against-random test is not redone per sensitivity); Holm runs over
+the same families as for the default.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from .claims import adjust, adjust_by_claim, contrast, degradation, informative
+from .collect import Study
+from .presets import CONVOLUTION_VARIANTS, SENSITIVITY_SWAPS
+from .verdicts import CHANGE_HEADER, CHANGE_RULE, Anchors, change_cells, points, verdict
+
+Swap = Dict[str, str]          # default variant -> the sensitivity variant in its place
+
+
+def swaps_in(study: Study) -> List[Tuple[str, Swap]]:
+    """(sensitivity name, its swap) of each sensitivity the study has evaluations of."""
+    return [(name, swap) for name, swap in SENSITIVITY_SWAPS.items()
+            if any((model, variant, task) in study.results for variant in swap.values()
+                   for model in study.models for task in study.tasks)]
+
+
+def pair_for(model: str, swap: Swap) -> Tuple[str, str]:
+    """``model``'s (fp, bq) variants under ``swap``; a variant that exists only for
+    encoders with convolutions is ``bq`` itself for one without (nothing else to bin)."""
+    import models
+
+    fp, bq = swap.get("fp", "fp"), swap.get("bq", "bq")
+    if bq in CONVOLUTION_VARIANTS and not models.config(model).family.has_convolution:
+        bq = "bq"
+    return fp, bq
+
+
+def label(swap: Swap) -> str:
+    return ", ".join(f"{variant} for {default}" for default, variant in swap.items())
+
+
+def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
+    """The section: per sensitivity, its degradations and contrast beside the default's."""
+    swaps = swaps_in(study)
+    if not swaps:
+        return []
+    default_rows = {(r["model"], r["task"]): r for r in summary.get("degradation", [])}
+    compared = summary.get("contrast")
+    default_contrasts = {c["task"]: c for c in (compared or {}).get("tasks", [])}
+    entries: List[Dict[str, Any]] = []
+    degradation_table, contrast_table = [], []
+    for name, swap in swaps:
+        rows = [row for m in study.models for t in study.tasks
+                if (row := degradation(study, m, t, *reversed(pair_for(m, swap))))]
+        adjust_by_claim(rows, anchors)
+        for row in rows:
+            default = default_rows.get((row["model"], row["task"]))
+            row["default_degradation"] = None if default is None else default["degradation"]
+            degradation_table.append(
+                f"| {label(swap)} | {row['model']} | {row['task']} | "
+                f"{optional_points(row['default_degradation'])} | "
+                f"{points(row['degradation'])} | {change_cells(row)} |")
+        entry = {"sensitivity": name, "variants": swap, "degradation": rows}
+        if compared:
+            first, second = compared["first"], compared["second"]
+            pairs = {m: pair_for(m, swap) for m in (first, second)}
+            contrasts = [c for t in study.tasks
+                         if (c := contrast(study, first, second, t, pairs))]
+            adjust(contrasts, lambda c: informative(study, [first, second], c["task"],
+                                                    anchors))
+            for c in contrasts:
+                default = default_contrasts.get(c["task"])
+                c["verdict"] = verdict(c, first, second)
+                c["default_difference"] = None if default is None else default["difference"]
+                c["default_verdict"] = (None if default is None
+                                        else verdict(default, first, second))
+                c["verdict_moved"] = c["verdict"] != c["default_verdict"]
+                contrast_table.append(
+                    f"| {label(swap)} | {c['task']} | "
+                    f"{optional_points(c['default_difference'])} | "
+                    f"{c['default_verdict'] or '-'} | {points(c['difference'])} | "
+                    f"{change_cells(c)} | {c['verdict']} | "
+                    f"{'yes' if c['verdict_moved'] else 'no'} |")
+            entry["contrast"] = {"first": first, "second": second, "pairs": pairs,
+                                 "tasks": contrasts}
+        entries.append(entry)
+    summary["sensitivity"] = entries
+    lines = ["## Sensitivity: how each variant moves the verdict", "",
+             "Each sensitivity's variants in place of the defaults they replace (bq-single: "
+             "W32A32 -> W1A1 in one stage; bq-dw-channel: per-channel scales of the binarized "
+             "depthwise convolutions, bq itself for an encoder without them; fp-1L and bq-1L: "
+             "heads on layers 1..L, without the float hidden state 0), the default's "
+             "informative tasks and Holm families; hierarchical bootstrap as above. Points "
+             "of the task's metric, positive: BQ worse.", ""]
+    if contrast_table:
+        first, second = compared["first"], compared["second"]
+        lines += [f"Contrast ({first} minus {second}; positive: {second} loses less):", "",
+                  "| Sensitivity | Task | default (points) | default verdict | with the "
+                  f"variant (points) | {CHANGE_HEADER} | verdict | moved |",
+                  "| --- | --- | ---: | --- | ---: |" + CHANGE_RULE + " --- | --- |",
+                  *contrast_table, ""]
+    lines += ["Degradation FP -> BQ:", "",
+              "| Sensitivity | Model | Task | default (points) | with the variant (points) | "
+              f"{CHANGE_HEADER} |",
+              "| --- | --- | --- | ---: | ---: |" + CHANGE_RULE, *degradation_table, ""]
+    return lines
+
+
+def optional_points(value: Optional[float]) -> str:
+    return "-" if value is None else points(value)
