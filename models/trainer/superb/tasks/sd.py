@@ -64,6 +64,7 @@ class MixturePlan:
     snr_db: float
     noise_color: str
     seed: int
+    phones = False  # no phone labels (the synthesis folder asks every plan; not a field)
 
     def render_to(self, folder: Path) -> int:
         """Write the mixture wav and its RTTM sidecar (``.rttm``); return its length."""
