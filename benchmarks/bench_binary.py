@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
+import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -192,7 +194,14 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=7, help="rounds for the products")
     parser.add_argument("--models", default=",".join(BQ), help="BQ models (default: all five)")
+    parser.add_argument("--report", type=Path, metavar="FILE.md",
+                        help="also write what it prints to this markdown file")
     args = parser.parse_args()
+    if args.report is not None:
+        from profiler.files import check_writable
+
+        check_writable(args.report)
+        sys.stdout = _Recorded(sys.stdout)
     lengths = [float(v) for v in args.lengths.split(",")]
     thread_counts = [int(v) for v in args.threads.split(",")]
     names = args.models.split(",")
@@ -204,6 +213,37 @@ def main() -> None:
     runs, splits = bench_models(lengths, thread_counts, names)
     print("\n".join(verdicts(products, runs, splits)))
     print("after:", uptime())
+    if args.report is not None:
+        from profiler.files import atomic_write
+
+        atomic_write(args.report, REPORT_HEADER.format(command=" ".join(sys.argv[1:]))
+                     + "```\n" + sys.stdout.text() + "```\n")
+
+
+REPORT_HEADER = """# Packed W1A1 products and deployed BQ models against torch on this CPU
+
+Written by `python benchmarks/bench_binary.py {command}`: its whole output. Times in ms
+(products) and s (models), best/median of interleaved rounds; a deployed model's time is
+split into packing, the packed products and the float rest.
+
+"""
+
+
+class _Recorded:
+    """stdout that also keeps what was printed."""
+
+    def __init__(self, stream):
+        self.stream, self.parts = stream, []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 if __name__ == "__main__":
