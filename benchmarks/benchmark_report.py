@@ -228,12 +228,14 @@ def render_readme_block(report: dict) -> str:
                   for item in report["figures"]]
         return "\n".join(lines + ["", END])
     lines += [f"From `reports/benchmarks.md`, measured on {report['generated']} by "
-              f"`python benchmarks/run_all.py`: {machine_line(report)}; "
-              f"{settings['repeats']} repeats, each a separate process; the median is quoted "
-              "and judged against the target.", ""]
+              f"`python benchmarks/run_all.py`: {machine_line(report)}; up to "
+              f"{settings['repeats']} repeats (runs), each a separate process (a benchmark that "
+              "runs for minutes and whose figure is already a median over rows, fewer); the "
+              "median is quoted and judged against the target.", ""]
     if report["under_load"]:
         lines += _banner(report)[-1:] + [""]
-    lines += ["| figure | median | min - max | target |", "| --- | --- | --- | --- |"]
+    lines += ["| figure | median | min - max | runs | target |",
+              "| --- | --- | --- | --- | --- |"]
     for item in report["figures"]:
         figure = BY_NAME[item["name"]]
         target = item["target"] or ""
@@ -241,7 +243,8 @@ def render_readme_block(report: dict) -> str:
             target += " (missed)"
         load = " (under load)" if item["under_load"] else ""
         lines.append(f"| {item['title']}{load} | {figure.text(item['median'])} | "
-                     f"{figure.text(item['min'])} - {figure.text(item['max'])} | {target} |")
+                     f"{figure.text(item['min'])} - {figure.text(item['max'])} | "
+                     f"{len(item['repeats'])} | {target} |")
     return "\n".join(lines + ["", END])
 
 

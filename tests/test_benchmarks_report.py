@@ -42,10 +42,11 @@ def test_the_readme_quotes_the_committed_report():
     assert len(rows) == len(report["figures"]) > 0
     for item in report["figures"]:
         title = next(t for t in rows if t.startswith(item["title"]))
-        median, spread, target = rows[title]
         if report["quick"]:     # a smoke run's numbers are not quoted
-            assert median == "not measured", title
+            assert rows[title][0] == "not measured", title
             continue
+        median, spread, runs, target = rows[title]
+        assert int(runs) == len(item["repeats"]), title
         assert close_to_shown(median, item["median"]), (title, median, item["median"])
         low, high = spread.split(" - ")
         assert close_to_shown(low, item["min"]) and close_to_shown(high, item["max"]), title
@@ -109,9 +110,9 @@ def test_the_writer_summarizes_and_judges_by_hand(hand_made, tmp_path):
     assert text.startswith("# x\n\nbefore\n\n") and text.endswith(f"{END}\n\nafter\n")
     rows = table_rows(benchmark_report.readme_block(text))
     assert rows["blocked sparse attention vs fused dense attention, 8 000 frames"] == [
-        "2.10x", "1.50x - 2.50x", ">= 2x"]
+        "2.10x", "1.50x - 2.50x", "3", ">= 2x"]
     cold_title = next(t for t in rows if t.startswith("ten Table-1"))
-    assert rows[cold_title] == ["0.40", "0.30 - 0.50", "<= 0.333 (missed)"]
+    assert rows[cold_title] == ["0.40", "0.30 - 0.50", "3", "<= 0.333 (missed)"]
     assert not list(tmp_path.glob(".*.tmp"))    # the temporary files were renamed
 
 
