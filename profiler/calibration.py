@@ -251,7 +251,7 @@ def _calibrate_packed(seconds, peak_int1: float, quick: bool) -> tuple[dict, str
 
     from models.deployment import kernels
 
-    from .kernel_calibration import FULL, QUICK, _rounded
+    from .kernel_calibration import FULL, QUICK, _rounded, efficiency_sweep
 
     plan = QUICK if quick else FULL
     generator = torch.Generator().manual_seed(0)
@@ -262,13 +262,7 @@ def _calibrate_packed(seconds, peak_int1: float, quick: bool) -> tuple[dict, str
         return 2 * m * n * k / seconds(lambda: kernels.binary_matmul(a, b, k)) / peak_int1
 
     sizes = plan["sizes"]
-    reference = sizes[len(sizes) // 2]
-    table = {"sizes": sizes, "m": [], "n": [], "k": []}
-    for size in sizes:
-        table["m"].append(efficiency(size, reference, reference))
-        table["n"].append(efficiency(reference, size, reference))
-        table["k"].append(efficiency(reference, reference, size))
-    table["reference_efficiency"] = table["m"][len(sizes) // 2]
+    table = efficiency_sweep(efficiency, sizes)
     packing = []
     offset = torch.randn(256, generator=generator)
     for elements in plan["elements"]:
@@ -282,8 +276,8 @@ def _calibrate_packed(seconds, peak_int1: float, quick: bool) -> tuple[dict, str
     section = {"matmul": table, "elements": plan["elements"], "packing_ns": packing,
                "depthwise_ns_per_mac": depthwise_s / (channels * length * width) * 1e9}
     how = (f"models.deploy's packed product sweeping M, N, K (bits) over {sizes} (others at "
-           f"{reference}); packing rows of 256 at {plan['elements']} values; packed depthwise "
-           f"convolution of {channels} channels x {length}, kernel {width}")
+           f"{sizes[len(sizes) // 2]}); packing rows of 256 at {plan['elements']} values; "
+           f"packed depthwise convolution of {channels} channels x {length}, kernel {width}")
     return _rounded(section), how
 
 

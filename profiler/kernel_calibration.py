@@ -57,16 +57,10 @@ def measure_kernels(device: str, seconds: Callable[[Callable[[], object]], float
         return 2 * m * n * k / seconds(lambda: torch.mm(a, b, out=out)) / peak
 
     sizes = plan["sizes"]
-    reference = sizes[len(sizes) // 2]
-    sweeps = {"m": [], "n": [], "k": []}
-    for size in sizes:
-        sweeps["m"].append(matmul_efficiency(size, reference, reference))
-        sweeps["n"].append(matmul_efficiency(reference, size, reference))
-        sweeps["k"].append(matmul_efficiency(reference, reference, size))
-    at_reference = sweeps["m"][len(sizes) // 2]
-    section = {"matmul": {"sizes": sizes, "reference_efficiency": at_reference,
-                          **{d: [round(v, 4) for v in values] for d, values in sweeps.items()}}}
-    say(f"matrix multiply efficiency at {reference}^3: {at_reference:.3g} of the fp32 peak")
+    table = efficiency_sweep(matmul_efficiency, sizes)
+    section = {"matmul": {**table, **{d: [round(v, 4) for v in table[d]] for d in "mnk"}}}
+    say(f"matrix multiply efficiency at {sizes[len(sizes) // 2]}^3: "
+        f"{table['reference_efficiency']:.3g} of the fp32 peak")
 
     from .kernel_estimate import matmul_efficiency as modelled
 
@@ -97,10 +91,24 @@ def measure_kernels(device: str, seconds: Callable[[Callable[[], object]], float
         f"{name} {values[0]:.3g}/{values[-1]:.3g}" for name, values in per_element.items()
         if name != "elements"))
     how = (f"torch.mm efficiency sweeping M, N, K over {sizes} (others at "
-           f"{reference}); conv1d of {channels} channels x {length} (kernel 3; depthwise "
-           f"kernel 15); per element: a + b, GELU, sum, softmax, layer_norm over rows of 256, "
-           f"transposing copy, at {plan['elements']} elements")
+           f"{sizes[len(sizes) // 2]}); conv1d of {channels} channels x {length} (kernel 3; "
+           f"depthwise kernel 15); per element: a + b, GELU, sum, softmax, layer_norm over "
+           f"rows of 256, transposing copy, at {plan['elements']} elements")
     return _rounded(section), how
+
+
+def efficiency_sweep(efficiency: Callable[[int, int, int], float], sizes: list) -> dict:
+    """A product's separable shape table (the kernel estimate's ``matmul_efficiency``):
+    ``efficiency(M, N, K)`` as each of M, N and K sweeps ``sizes`` with the other two at the
+    reference size (the middle one), and the efficiency at the reference cube."""
+    reference = sizes[len(sizes) // 2]
+    table = {"sizes": sizes, "m": [], "n": [], "k": []}
+    for size in sizes:
+        table["m"].append(efficiency(size, reference, reference))
+        table["n"].append(efficiency(reference, size, reference))
+        table["k"].append(efficiency(reference, reference, size))
+    table["reference_efficiency"] = table["m"][len(sizes) // 2]
+    return table
 
 
 def _call_overheads_us(device: str, seconds) -> tuple[float, float]:
