@@ -43,6 +43,15 @@ void tile_portable(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, 
 }
 
 // ---- AVX2 -------------------------------------------------------------------------------
+// popcount(a OP b) over one row pair of W words: the columns left after a kernel's blocks.
+template <int OP>
+__attribute__((target("popcnt"), always_inline))
+inline int64_t popcount_dot(const uint64_t* a, const uint64_t* b, int64_t W) {
+  int64_t count = 0;
+  for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine<OP>(a[w], b[w]));
+  return count;
+}
+
 __attribute__((target("avx2,popcnt"), always_inline))
 inline __m256i popcount_bytes_avx2(__m256i v) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -75,11 +84,7 @@ void tile_narrow_popcnt(const uint64_t* A, const uint64_t* B, int64_t W, int64_t
         for (int r = 0; r < 8; ++r) count[r] += _mm_popcnt_u64(combine<OP>(a[w], B[(j + r) * W + w]));
       for (int r = 0; r < 8; ++r) c[j + r] = static_cast<int32_t>(count[r]);
     }
-    for (; j < n1; ++j) {
-      int64_t count = 0;
-      for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine<OP>(a[w], B[j * W + w]));
-      c[j] = static_cast<int32_t>(count);
-    }
+    for (; j < n1; ++j) c[j] = static_cast<int32_t>(popcount_dot<OP>(a, B + j * W, W));
   }
 }
 
@@ -119,11 +124,7 @@ void tile_avx2(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, int6
         c[j + r] = static_cast<int32_t>(count);
       }
     }
-    for (; j < n1; ++j) {
-      int64_t count = 0;
-      for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine<OP>(a[w], B[j * W + w]));
-      c[j] = static_cast<int32_t>(count);
-    }
+    for (; j < n1; ++j) c[j] = static_cast<int32_t>(popcount_dot<OP>(a, B + j * W, W));
   }
 }
 
@@ -153,11 +154,7 @@ void tile_avx512(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, in
       }
       for (int r = 0; r < 4; ++r) c[j + r] = static_cast<int32_t>(_mm512_reduce_add_epi64(total[r]));
     }
-    for (; j < n1; ++j) {
-      int64_t count = 0;
-      for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(combine<OP>(a[w], B[j * W + w]));
-      c[j] = static_cast<int32_t>(count);
-    }
+    for (; j < n1; ++j) c[j] = static_cast<int32_t>(popcount_dot<OP>(a, B + j * W, W));
   }
 }
 
