@@ -163,7 +163,7 @@ def build_plan(settings: StudySettings) -> List[Job]:
     if settings.data is None:
         jobs.append(Job("data", "data", data, None,
                         options={"tasks": ["pretrain", *tasks], "sizes": preset.corpus,
-                                 "task_size": preset.task_size}))
+                                 "task_size": preset.task_size, "synth": preset.synth}))
         root = ("data",)
     common = {"data": str(data), "progress": False, "device": settings.device,
               "deepspeed": settings.deepspeed}
@@ -249,6 +249,8 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
         if distill:
             options["steps"] = distill
     if variant.teacher:
+        # A student learns its teacher's units, whatever the teacher was trained on.
+        options.pop("targets", None)
         options["teacher"] = str(folder / variant.teacher)
         needs = (trained[variant.teacher],)
     if variant.chain:
@@ -269,6 +271,28 @@ def shard_of(job: Job, jobs: Sequence[Job], shards: int) -> int:
 def shard_jobs(jobs: Sequence[Job], shard: str) -> List[Job]:
     index, count = parse_shard(shard)
     return [job for job in jobs if shard_of(job, jobs, count) == index]
+
+
+# The variants whose heads the teacher gate compares: the fp teacher and its random-init twin.
+GATE_VARIANTS = ("fp", "random")
+
+
+def gate_jobs(jobs: Sequence[Job]) -> List[Job]:
+    """The jobs the teacher gate needs (``--gate-only``): the corpus, the fp teachers and
+    the heads on them and on the random-init fp upstreams."""
+    return [job for job in jobs if job.kind == "data"
+            or (job.kind in ("train", "superb") and job.variant in GATE_VARIANTS)]
+
+
+def seed_major(jobs: Sequence[Job], models: Sequence[str]) -> List[Job]:
+    """``jobs`` seed by seed (every model's seed 0, then seed 1...), dependencies first:
+    a study stopped half-way has whole seeds of every model, which its report can use."""
+    def order(job: Job):
+        if job.chain is None:
+            return (-1, -1)
+        model, seed = job.chain
+        return (seed, models.index(model))
+    return sorted(jobs, key=order)     # stable: a chain's own order is kept
 
 
 # ------------------------------------------------------------------------------- state

@@ -32,10 +32,13 @@ from .plan import (
     Job,
     build_plan,
     command_words,
+    check_study,
+    gate_jobs,
     job_state,
     missing_tasks,
     parse_shard,
     recipe_changes,
+    seed_major,
     shard_jobs,
     study_record,
 )
@@ -80,10 +83,19 @@ def describe(job: Job) -> str:
     return f"{model} seed {seed}: {what}"
 
 
+def shard_plan(settings: StudySettings) -> List[Job]:
+    """This shard's jobs in the order they run (``--gate-only``: the gate's only)."""
+    jobs = build_plan(settings)
+    mine = shard_jobs(jobs, settings.shard)
+    if settings.gate_only:
+        mine = gate_jobs(mine)
+    return seed_major(mine, check_study(settings)[0])
+
+
 def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> List[Job]:
     """List this shard's jobs: state and the command that runs each."""
     jobs = build_plan(settings)
-    mine = shard_jobs(jobs, settings.shard)
+    mine = shard_plan(settings)
     index, count = parse_shard(settings.shard)
     done = sum(job_state(job) == FINISHED for job in mine)
     echo(f"shard {index}/{count}: {len(mine)} of {len(jobs)} jobs, {done} done, "
@@ -110,7 +122,7 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
 
     jobs = build_plan(settings)
     by_key = {job.key: job for job in jobs}
-    mine = shard_jobs(jobs, settings.shard)
+    mine = shard_plan(settings)
     record_study(settings)
     log = Path(settings.out) / STUDY_LOG
     pending = [job for job in mine if job_state(job) != FINISHED]
@@ -181,7 +193,8 @@ def synthesize(job: Job) -> None:
     others = [task for task in tasks if task not in CORPUS_TASKS]
     if corpus:
         synthesize_corpus(path, seed=0, sizes=job.options["sizes"], tasks=corpus,
-                          overwrite=True, workers=workers, progress=False)
+                          overwrite=True, workers=workers, progress=False,
+                          options=job.options["synth"])
     if others:
         synthesize_tasks(path, others, seed=0, size=job.options["task_size"], overwrite=True,
                          workers=workers, progress=False)

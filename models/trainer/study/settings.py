@@ -83,6 +83,10 @@ class StudySettings:
     shard: str = option("1/1", "run shard I of N: shards split the (model, seed) chains, so "
                                "no job waits on another shard except for the synthesized "
                                "corpus, which shard 1 makes", metavar="I/N")
+    gate_only: bool = option(False, "run only what the teacher gate needs: the corpus, the fp "
+                                    "teachers, and the heads on them and on random-init fp "
+                                    "upstreams of the same shape, seed by seed; the same "
+                                    "command without it resumes the rest of the study")
     dry_run: bool = option(False, "list this shard's jobs, their state and commands, and "
                                   "the estimated CPU time of what is left; run nothing")
     report: bool = option(False, "regenerate the reports from the study's run folders "
