@@ -1,5 +1,6 @@
 """profile-encoder study: bookkeeping (shards, resume), statistics, propagation metric,
 ablation builds, the command line, and one end-to-end smoke study."""
+import dataclasses
 import json
 import math
 import shutil
@@ -158,6 +159,39 @@ def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
     third = []
     run_study(study, runner=fake_runner(third))
     assert third == [killed_eval.key, killed_train.key]   # in plan order
+
+
+def test_gate_only_runs_the_teacher_gate_then_the_same_command_resumes_the_rest(tmp_path):
+    study = settings(tmp_path, models="conformer-s,sparseformer-dn-s", seeds=2, scratch=False,
+                     ablations="none", tasks="ks")
+    gate = []
+    run_study(dataclasses.replace(study, gate_only=True), runner=fake_runner(gate))
+    # The corpus, then seed by seed: each model's fp teacher, its heads, its random twin's.
+    assert gate == ["data"] + [key for seed in (0, 1)
+                               for model in ("conformer-s", "sparseformer-dn-s")
+                               for key in (f"train/{model}/seed-{seed}/fp",
+                                           f"superb/{model}/seed-{seed}/fp/ks",
+                                           f"superb/{model}/seed-{seed}/random/ks")]
+    rest = []
+    run_study(study, runner=fake_runner(rest))
+    assert not set(rest) & set(gate)
+    assert sorted(gate + rest) == sorted(job.key for job in build_plan(study))
+    # Seed by seed here too: no seed-1 job before the last seed-0 one.
+    seeds = [int(key.split("seed-")[1].split("/")[0]) for key in rest]
+    assert seeds == sorted(seeds)
+
+
+def test_the_paper_preset_trains_teachers_on_phones_over_the_harder_corpus(tmp_path):
+    plan = build_plan(settings(tmp_path, preset="paper", models="conformer-s", seeds=1,
+                               scratch=True, ablations="none", tasks="ks"))
+    by_variant = {job.variant: job for job in plan if job.kind == "train"}
+    assert by_variant["fp"].options["targets"] == "phones"
+    assert "--targets" in command_words(by_variant["fp"])
+    # Students learn their teacher's units; the from-scratch control keeps HuBERT's recipe.
+    assert "targets" not in by_variant["bq"].options
+    assert by_variant["bq-scratch"].options["targets"] == "phones"
+    synth = next(job for job in plan if job.kind == "data").options["synth"]
+    assert (synth.phones, synth.more_voices, synth.rt60) == (True, True, 0.3)
 
 
 def test_the_reports_side_knows_the_anchors_and_sensitivity_variants(tmp_path):
