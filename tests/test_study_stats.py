@@ -208,6 +208,40 @@ def test_report_is_rebuilt_from_committed_files_alone(committed, capsys):
     assert "sparseformer-dn-s loses less than conformer-s" in readme
 
 
+def test_masked_prediction_over_seeds_and_the_teacher_gate(committed):
+    tmp_path, reports = committed
+    # Two seeds of conformer-s's teacher: 0.05 and 0.07 over the prior (phone targets).
+    for seed, over in ((0, 0.05), (1, 0.07)):
+        run = reports / "runs" / "conformer-s" / f"seed-{seed}" / "fp"
+        run.mkdir(parents=True)
+        (run / "metadata.json").write_text(json.dumps({
+            "finished": True, "targets": {"targets": "phones"},
+            "final_valid": {"acc_masked": 0.10 + over, "acc_masked_prior": 0.10,
+                            "acc_over_prior": over, "acc_over_prior_se": 0.01}}))
+    # An unfinished run is not reported.
+    unfinished = reports / "runs" / "sparseformer-dn-s" / "seed-0" / "fp"
+    unfinished.mkdir(parents=True)
+    (unfinished / "metadata.json").write_text(json.dumps({"finished": False}))
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    [row] = summary["masked_prediction"]
+    assert (row["model"], row["variant"], row["targets"]) == ("conformer-s", "fp", ["phones"])
+    # mean 0.06; sd 0.02 / sqrt(2); Student t with 1 df at 0.975 is 12.7062
+    assert row["over_prior"] == pytest.approx(0.06)
+    assert row["interval"] == pytest.approx([0.06 - 12.7062 * 0.01, 0.06 + 12.7062 * 0.01],
+                                            abs=1e-4)
+    assert [s["se"] for s in row["per_seed"]] == [0.01, 0.01]
+    # One task (pr), on which every teacher beats random-init: short of the 3 tasks needed.
+    gate = summary["teacher_gate"]
+    assert gate["models"]["conformer-s"] == {"tasks_beating_random": ["pr"], "seeds": 3,
+                                             "passes": False}
+    assert gate["passes"] is False and gate["final"] is True
+    readme = (reports / "README.md").read_text()
+    assert "The gate does not pass." in readme
+    assert "| conformer-s | fp | phones | 16.0 | 10.0 | +6.0 [-6.7, +18.7] | 2 |" in readme
+
+
 def test_report_without_study_or_committed_runs_is_one_line(tmp_path, capsys):
     reports = tmp_path / "reports"
     assert main(["study", "--out", str(tmp_path / "none"), "--report",

@@ -4,8 +4,9 @@
 relative paths, ``study.json``, ``study.log.jsonl`` and, for every model and seed,
 ``runs/M/seed-S/superb/V/T/results.json`` and ``per_item.json`` (each evaluation's scores
 and per-test-item shares) or ``gated.json`` (an evaluation its gate left out),
-``runs/M/seed-S/propagation.json`` and the ``runs/M/seed-S/V/chain.json`` of a
-multi-distillation run; never weights, heads or
+``runs/M/seed-S/propagation.json``, the ``runs/M/seed-S/V/chain.json`` of a
+multi-distillation run and the ``runs/M/seed-S/V/metadata.json`` of a single-stage run
+(the teacher's masked prediction against its unit prior); never weights, heads or
 corpora. The report is then built from that copy alone, so whatever it says can be
 recomputed from the repository. Copies merge (a shard's report adds its runs to those
 already there); a copy whose recipe differs from the study's is another study's and is
@@ -20,7 +21,7 @@ from typing import Callable, List
 
 from ..errors import DataError
 from ..fileio import write_text_atomic
-from ..pretrain.checkpoint import read_json
+from ..pretrain.checkpoint import METADATA, read_json
 from ..superb.runner import PER_ITEM, RESULTS
 from .collect import CHAIN_FILE
 from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG, recipe_changes
@@ -28,7 +29,8 @@ from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG, recipe_changes
 # Relative to the study folder.
 PATTERNS = (f"runs/*/seed-*/superb/*/*/{RESULTS}", f"runs/*/seed-*/superb/*/*/{PER_ITEM}",
             f"runs/*/seed-*/superb/*/*/{GATED_FILE}",
-            "runs/*/seed-*/propagation.json", f"runs/*/seed-*/*/{CHAIN_FILE}")
+            "runs/*/seed-*/propagation.json", f"runs/*/seed-*/*/{CHAIN_FILE}",
+            f"runs/*/seed-*/*/{METADATA}")
 
 
 def committed_files(study: Path) -> List[Path]:

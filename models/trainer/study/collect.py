@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import DataError
-from ..pretrain.checkpoint import read_json
+from ..pretrain.checkpoint import METADATA, read_json
 from ..superb.runner import PER_ITEM, RESULTS
 from .plan import (
     BINARIZED_PREFIX,
@@ -49,6 +49,9 @@ class Study:
     job_seconds: Dict[str, float] = field(default_factory=dict)
     chains: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # variant -> seed
     gated: Dict[Cell, Dict[int, str]] = field(default_factory=dict)  # seed -> the reason
+    # (model, variant) -> seed -> a run's masked prediction on validation (final_valid)
+    pretraining: Dict[Tuple[str, str], Dict[int, Dict[str, Any]]] = field(
+        default_factory=dict)
 
     @property
     def models(self) -> List[str]:
@@ -129,6 +132,7 @@ def load_study(folder: Path) -> Study:
                     _read_evaluation(study, base / "superb" / variant / task,
                                      (model, variant, task), seed)
                 _read_chain(study, base / variant / CHAIN_FILE, variant, seed)
+                _read_pretraining(study, base / variant / METADATA, (model, variant), seed)
             propagation = base / "propagation.json"
             if propagation.is_file():
                 study.propagation.setdefault(model, {})[seed] = json.loads(
@@ -147,6 +151,18 @@ def _read_chain(study: Study, path: Path, variant: str, seed: int) -> None:
         chain = read_json(path, "distillation chain", error=DataError).get("chain")
         if chain:
             study.chains.setdefault(variant, {})[seed] = [str(stage) for stage in chain]
+
+
+def _read_pretraining(study: Study, path: Path, key: Tuple[str, str], seed: int) -> None:
+    """A finished run's validation record, with the targets it learned."""
+    if not path.is_file():
+        return
+    metadata = read_json(path, "run metadata", error=DataError)
+    valid = metadata.get("final_valid") or {}
+    if metadata.get("finished") and "acc_over_prior" in valid:
+        targets = (metadata.get("targets") or {}).get("targets") or (
+            metadata.get("settings") or {}).get("targets", "mfcc")
+        study.pretraining.setdefault(key, {})[seed] = {**valid, "targets": targets}
 
 
 def chain_of(study: Study, variant: str) -> Optional[List[str]]:

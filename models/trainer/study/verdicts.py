@@ -116,8 +116,89 @@ def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
                      f"{percent(row['random'])} | {points(row['value'])} | "
                      f"{span(row['interval'])} | {span(row['interval_items'])} | "
                      f"{p_cell(row['p'])} | - | {len(row['seeds'])} | {row['status']} |")
-    lines.append("")
-    return lines
+    gate = teacher_gate(study, anchors)
+    summary["teacher_gate"] = gate
+    lines += ["", gate_paragraph(gate), ""]
+    return lines + masked_prediction_lines(study, summary)
+
+
+# The teacher gate: each encoder's FP teacher beats its random-init twin on this many tasks.
+GATE_TASKS = 3
+
+
+def teacher_gate(study: Study, anchors: Anchors) -> Dict[str, Any]:
+    """Per model, the tasks its teacher beats random-init on (seed-inclusive interval above
+    0), and whether every model reaches :data:`GATE_TASKS`; ``final`` once every model has
+    the study's seeds on every task (fewer seeds: a provisional reading)."""
+    planned = int(study.record.get("seeds") or 0)
+    models = {}
+    for model in study.models:
+        rows = [anchors[(model, task)] for task in study.tasks]
+        beaten = [task for task, row in zip(study.tasks, rows) if row.get("informative")]
+        seeds = min((len(row.get("seeds") or []) for row in rows), default=0)
+        models[model] = {"tasks_beating_random": beaten, "seeds": seeds,
+                         "passes": len(beaten) >= GATE_TASKS}
+    return {"needed_tasks": GATE_TASKS, "planned_seeds": planned, "models": models,
+            "passes": bool(models) and all(m["passes"] for m in models.values()),
+            "final": bool(models) and all(m["seeds"] >= planned for m in models.values())}
+
+
+def gate_paragraph(gate: Dict[str, Any]) -> str:
+    parts = [f"{model} beats it on {len(row['tasks_beating_random'])} "
+             f"({', '.join(row['tasks_beating_random']) or 'none'}; {row['seeds']} seeds)"
+             for model, row in gate["models"].items()]
+    outcome = "passes" if gate["passes"] else "does not pass"
+    when = ("" if gate["final"] else
+            f" Provisional: not every task has the study's {gate['planned_seeds']} seeds yet.")
+    return (f"**Teacher gate** (each FP teacher beats its random-init upstream on at least "
+            f"{gate['needed_tasks']} tasks, seed-inclusive interval above 0): "
+            f"{'; '.join(parts) or 'no model evaluated'}. The gate {outcome}.{when}")
+
+
+def masked_prediction_lines(study: Study, summary: Dict) -> List[str]:
+    """Each trained run's masked prediction on validation against the unit prior (always
+    answering the training split's most frequent unit), mean over seeds."""
+    from .stats import t_interval
+
+    rows = []
+    for (model, variant), by_seed in study.pretraining.items():
+        seeds = sorted(by_seed)
+        over = [by_seed[seed]["acc_over_prior"] for seed in seeds]
+        mean, low, high = t_interval(over)
+        rows.append({"model": model, "variant": variant, "seeds": seeds,
+                     "targets": sorted({by_seed[seed]["targets"] for seed in seeds}),
+                     "acc_masked": float(sum(by_seed[s]["acc_masked"] for s in seeds)
+                                         / len(seeds)),
+                     "prior": float(sum(by_seed[s]["acc_masked_prior"] for s in seeds)
+                                    / len(seeds)),
+                     "over_prior": mean, "interval": None if low is None else [low, high],
+                     "per_seed": [{"seed": seed, "over_prior": by_seed[seed]["acc_over_prior"],
+                                   "se": by_seed[seed].get("acc_over_prior_se")}
+                                  for seed in seeds]})
+    summary["masked_prediction"] = rows
+    if not rows:
+        return []
+    lines = ["### Masked prediction against the unit prior", "",
+             "Each pre-trained run's accuracy on the masked frames of its validation "
+             "utterances, and the same frames' accuracy of the unit prior (always answering "
+             "the training split's most frequent unit); 'over prior' is their difference, mean over "
+             "seeds [95 % t-interval over seeds]; each seed's own standard error is an "
+             "utterance-level bootstrap (span-masked frames are correlated).", "",
+             "| Model | Variant | targets | masked accuracy % | prior % | over prior (points) | "
+             "seeds | per seed: over prior +- SE (points) |",
+             "| --- | --- | --- | ---: | ---: | --- | ---: | --- |"]
+    for row in rows:
+        spread = "" if row["interval"] is None else (
+            f" [{points(row['interval'][0])}, {points(row['interval'][1])}]")
+        per_seed = "; ".join(
+            f"{points(item['over_prior'])}"
+            + ("" if item["se"] is None else f" +- {100 * item['se']:.1f}")
+            for item in row["per_seed"])
+        lines.append(f"| {row['model']} | {row['variant']} | {', '.join(row['targets'])} | "
+                     f"{percent(row['acc_masked'])} | {percent(row['prior'])} | "
+                     f"{points(row['over_prior'])}{spread} | {len(row['seeds'])} | "
+                     f"{per_seed} |")
+    return lines + [""]
 
 
 def degradation_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
