@@ -240,6 +240,10 @@ def test_masked_prediction_over_seeds_and_the_teacher_gate(committed):
     readme = (reports / "README.md").read_text()
     assert "The gate does not pass." in readme
     assert "| conformer-s | fp | phones | 16.0 | 10.0 | +6.0 [-6.7, +18.7] | 2 |" in readme
+    # PR's labels are what a phone-target teacher learned: said beside its rows.
+    assert "**pr: not self-supervised.** The FP teachers of conformer-s were" in readme
+    assert "teacher better than random-init (phone-supervised) |" in readme
+    assert readme.count("(phone-supervised) |") == 1
 
 
 def test_report_without_study_or_committed_runs_is_one_line(tmp_path, capsys):

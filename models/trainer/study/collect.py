@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..pretrain.checkpoint import METADATA, read_json
+from ..pretrain.settings import PHONE_TARGETS
 from ..superb.runner import PER_ITEM, RESULTS
 from .plan import (
     BINARIZED_PREFIX,
@@ -35,6 +36,7 @@ Cell = Tuple[str, str, str]          # (model, variant, task)
 RANDOM_INIT = "random-init"          # results.json's upstream.kind of a random-weights upstream
 CHAIN_FILE = "chain.json"            # a multi-distillation run's record (distill/chain.py)
 SEED_PREFIX = "seed-"
+PHONE_TASK = "pr"                    # the task whose labels phone-target teachers have seen
 
 
 @dataclass
@@ -81,6 +83,19 @@ class Study:
                         == binarized):
                     return variant
         return None
+
+    def teacher_targets(self, model: str) -> List[str]:
+        """What ``model``'s fp teachers predicted in pre-training (mfcc, phones, features),
+        as their archived runs say; empty when none is archived."""
+        by_seed = self.pretraining.get((model, "fp"), {})
+        return sorted({run["targets"] for run in by_seed.values()})
+
+    def phone_supervised(self, task: str) -> List[str]:
+        """The models whose fp teacher was pre-trained on phone labels, when ``task`` is
+        phoneme recognition (whose labels those are): empty otherwise."""
+        if task != PHONE_TASK:
+            return []
+        return [model for model in self.models if PHONE_TARGETS in self.teacher_targets(model)]
 
     def task_info(self, task: str) -> Optional[Dict[str, Any]]:
         """``metric``/``higher_is_better``/``chance`` of any evaluation of ``task``."""

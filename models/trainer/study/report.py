@@ -131,7 +131,9 @@ def table2_lines(study: Study) -> List[str]:
             if any(c != "-" for c in cells) or variant in ("fp", "bq"):
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
     chance = [percent((study.task_info(t) or {}).get("chance")) for t in tasks]
-    lines += [f"| *chance* | {' | '.join(chance)} |", "",
+    lines += [f"| *chance* | {' | '.join(chance)} |", ""]
+    lines += [phone_note(study, task) for task in tasks if study.phone_supervised(task)]
+    lines += [
               "Cells: mean over seeds [95 % Student-t interval]; with one seed there is no "
               "interval over seeds (each results.json holds its own bootstrap interval over "
               "test items). Values in percent of the task's metric. Anchors: upstreams of "
@@ -139,6 +141,15 @@ def table2_lines(study: Study) -> List[str]:
               "others. 'gated': not evaluated, the task's FP teacher did not beat chance "
               "(`gated.json` says why).", ""]
     return lines
+
+
+def phone_note(study: Study, task: str) -> str:
+    """The warning beside phoneme recognition when a teacher learned phone labels."""
+    models = ", ".join(study.phone_supervised(task))
+    return (f"**{task}: not self-supervised.** The FP teachers of {models} were pre-trained "
+            f"to predict the synthesizer's frame phone labels (`train --targets phones`), so "
+            f"these upstreams have seen phoneme labels; their {task} values (and the BQ "
+            f"students', distilled from them) measure a phone-supervised encoder.\n")
 
 
 def cell_text(study: Study, cell: tuple) -> str:

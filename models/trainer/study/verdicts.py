@@ -115,13 +115,18 @@ def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
         lines.append(f"| {model} | {task} | {percent(row['teacher'])} | "
                      f"{percent(row['random'])} | {points(row['value'])} | "
                      f"{span(row['interval'])} | {span(row['interval_items'])} | "
-                     f"{p_cell(row['p'])} | - | {len(row['seeds'])} | {row['status']} |")
+                     f"{p_cell(row['p'])} | - | {len(row['seeds'])} | {row['status']}"
+                     f"{PHONE_MARK if model in study.phone_supervised(task) else ''} |")
+    if any(study.phone_supervised(task) for task in study.tasks):
+        lines += ["", f"{PHONE_MARK.strip()} the teacher was pre-trained on phone labels: "
+                      f"this task's labels, so its margin is not a self-supervised one."]
     gate = teacher_gate(study, anchors)
     summary["teacher_gate"] = gate
     lines += ["", gate_paragraph(gate), ""]
     return lines + masked_prediction_lines(study, summary)
 
 
+PHONE_MARK = " (phone-supervised)"
 # The teacher gate: each encoder's FP teacher beats its random-init twin on this many tasks.
 GATE_TASKS = 3
 
