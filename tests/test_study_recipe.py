@@ -173,13 +173,19 @@ def test_the_anchors_are_planned_gated_and_priced(tmp_path):
     assert f"{ks / 3600:6.2f} h in all" in anchors
 
 
-def test_the_committed_copy_keeps_gated_evaluations(tmp_path):
+def test_the_committed_copy_keeps_gated_evaluations_and_run_records(tmp_path):
     from models.trainer.study.archive import committed_files
 
     base = tmp_path / "runs" / "conformer-s" / "seed-0" / "superb"
     for variant, name in (("bq", "gated.json"), ("fp", "results.json"), ("fp", "head.pt")):
         (base / variant / "asr").mkdir(parents=True, exist_ok=True)
         (base / variant / "asr" / name).write_text("{}")
+    # A run's record (masked prediction against the prior) is kept; its weights are not.
+    run = tmp_path / "runs" / "conformer-s" / "seed-0" / "fp"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "metadata.json").write_text("{}")
+    (run / "checkpoints" / "step-600.pt").write_text("")
     assert [str(path) for path in committed_files(tmp_path)] == [
+        "runs/conformer-s/seed-0/fp/metadata.json",
         "runs/conformer-s/seed-0/superb/bq/asr/gated.json",
         "runs/conformer-s/seed-0/superb/fp/asr/results.json"]
