@@ -1,36 +1,34 @@
 """The CPU time a study's jobs are expected to take, for ``study --dry-run``'s time plan.
 
-Rates are of the zoo's -s models on 2 CPU cores, taken from the job log of the committed
-small study (``reports/study/summary.json``, ``job_seconds``: 250-step ``--tiny`` runs
-of 8 x 2 s crops; SUPERB heads at the ``small`` corpus sizes), medians over both
-encoders and seeds. That log was written on a shared machine, so these are planning
-figures, not measurements: the lead re-measures on a quiet machine. A quick timing taken
-while this was written (6 helpers on 2 cores, load 8-13) could not finish one step of
-each model in 3 minutes, so the log is the better source.
-
-Training time scales with steps x batch x crop seconds (a distillation step also runs
-the teacher's forward); an evaluation's time is taken as half feature extraction, which
-grows with the task's utterances, and half head training, which grows with its steps.
-The random-init anchors' evaluations (no training) are priced as any evaluation and shown
-on their own line.
+Rates are of the zoo's -s models on 2 CPU cores. Training: seconds per step of 16 s of
+audio (8 x 2 s crops), from the paper study's teachers (``--small``, 600 steps: 780 s for
+conformer-s while tests ran beside it, 577 s for sparseformer-dn-s) and, for
+distillation, the committed small study's job log. Evaluations: feature extraction
+grows with the task's utterances and head training with its steps, each measured apart
+(``results.json``'s ``wall_seconds``): SD, KS and PR from the paper study's first seed
+(medians of the conformer-s teacher, its random-init twin and the sparseformer-dn-s
+teacher, 2 December 2026, runs/study); the other tasks from the small study's job log,
+split half and half. Planning figures, not benchmarks.
 """
 from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
 # Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores.
-PRETRAIN_STEP_SECONDS = 1.1     # fp runs: 266 s (conformer-s), 299 s (sparseformer-dn-s)
-DISTILL_STEP_SECONDS = 1.6      # bq runs: 320 s and 718 s (the latter on a busier machine)
+PRETRAIN_STEP_SECONDS = 1.1     # paper study: 1.30 (conformer-s), 0.96 (sparseformer-dn-s)
+DISTILL_STEP_SECONDS = 1.6      # small study's bq runs: 320 s and 718 s (a busier machine)
 REFERENCE_AUDIO_SECONDS = 16.0
 
-# A task's evaluation in the small study: (median seconds, utterances of its corpus at
-# the small size, head steps it trained).
-SMALL_EVALUATIONS = {"ks": (10.9, 600, 1500), "sid": (17.0, 160, 1500),
-                     "pr": (21.2, 160, 500), "sd": (84.0, 180, 500),
-                     "asr": (59.8, 330, 500)}
+# A task's evaluation: (feature extraction seconds per utterance of its corpus, all
+# splits; head training seconds per step).
+MEASURED_EVALUATIONS = {"sd": (0.266, 0.156), "ks": (0.0205, 0.00166), "pr": (0.0813, 0.0171)}
+# The small study's evaluations, for the tasks the paper study has not timed: (median
+# seconds, utterances of its corpus at the small size, head steps it trained).
+SMALL_EVALUATIONS = {"sid": (17.0, 160, 1500), "asr": (59.8, 330, 500)}
 PROPAGATION_SECONDS = 6.0
 RANDOM_INIT = "random-init"         # the time plan's line for the anchors' evaluations
-DATA_SECONDS_PER_UTTERANCE = 0.02     # the small corpus: 26 s for about 1 300 utterances
+# The paper study's corpus: 289 s for its 5 010 task utterances (and the pre-training set).
+DATA_SECONDS_PER_UTTERANCE = 0.058
 
 
 def train_seconds(options: Dict) -> float:
@@ -47,9 +45,17 @@ def train_seconds(options: Dict) -> float:
     return stages * settings.steps * audio * DISTILL_STEP_SECONDS
 
 
+def evaluation_rates(task: str) -> tuple:
+    """(seconds per utterance, seconds per head step) of ``task``'s evaluations."""
+    if task in MEASURED_EVALUATIONS:
+        return MEASURED_EVALUATIONS[task]
+    seconds, utterances, steps = SMALL_EVALUATIONS.get(task, SMALL_EVALUATIONS["asr"])
+    return 0.5 * seconds / utterances, 0.5 * seconds / steps
+
+
 def superb_seconds(task: str, utterances: int, steps: int) -> float:
-    seconds, small_utterances, small_steps = SMALL_EVALUATIONS.get(task, SMALL_EVALUATIONS["pr"])
-    return seconds * (0.5 * utterances / small_utterances + 0.5 * steps / small_steps)
+    per_utterance, per_step = evaluation_rates(task)
+    return per_utterance * utterances + per_step * steps
 
 
 def task_utterances(job_sizes, task_size: str, task: str) -> int:
@@ -102,8 +108,8 @@ def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str) -> List[
         total[kind] = total.get(kind, 0.0) + seconds
         if state != done:
             left[kind] = left.get(kind, 0.0) + seconds
-    lines = ["estimated CPU time on 2 cores (planning rates from the committed small "
-             "study's job log; see models/trainer/study/budget.py):"]
+    lines = ["estimated CPU time on 2 cores (planning rates measured on the paper and small "
+             "studies' jobs; see models/trainer/study/budget.py):"]
     for kind in total:
         lines.append(f"  {kind:<12} {total[kind] / 3600:6.2f} h in all, "
                      f"{left.get(kind, 0.0) / 3600:6.2f} h left")
