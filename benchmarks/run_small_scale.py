@@ -6,7 +6,8 @@
 
 runs ``profile-encoder study --preset small ARGS`` (resumable: rerun it after any
 interruption), then ``profile-encoder study --preset small ARGS --report``, which writes
-reports/study/. Every option is the command's (``profile-encoder study --help``).
+reports/study_small/ (reports/study/ is the paper preset's study) unless ARGS give
+``--reports``. Every option is the command's (``profile-encoder study --help``).
 """
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout not i
 from profiler.cli import main  # noqa: E402
 
 
+SMALL_REPORTS = "reports/study_small"
+
+
 def run(arguments: list[str]) -> int:
     command = ["study", "--preset", "small", *arguments]
+    if not any(word == "--reports" or word.startswith("--reports=") for word in arguments):
+        command += ["--reports", SMALL_REPORTS]
     if "--dry-run" in arguments or "--report" in arguments:
         return main(command)
     return main(command) or main([*command, "--report"])

@@ -150,7 +150,8 @@ def teacher_gate(study: Study, anchors: Anchors) -> Dict[str, Any]:
 
 def gate_paragraph(gate: Dict[str, Any]) -> str:
     parts = [f"{model} beats it on {len(row['tasks_beating_random'])} "
-             f"({', '.join(row['tasks_beating_random']) or 'none'}; {row['seeds']} seeds)"
+             f"({', '.join(row['tasks_beating_random']) or 'none'}; {row['seeds']} "
+             f"seed{'' if row['seeds'] == 1 else 's'})"
              for model, row in gate["models"].items()]
     outcome = "passes" if gate["passes"] else "does not pass"
     when = ("" if gate["final"] else
