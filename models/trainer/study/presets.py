@@ -62,7 +62,7 @@ PRESETS = {
     # (1 600 mixtures, about 7 minutes per upstream) is 4.7 h. The ASR students and
     # anchors, 2.3 h more, run only if the fp teacher beats chance.
     # Teachers: --small's recipe at 600 steps on phone targets (MFCC units left them at
-    # the unit prior), on a pre-training corpus with 125 voice variants and 0.3 s of
+    # the unit prior), on a pre-training corpus with 82 voice variants and 0.3 s of
     # reverberation (reports/training/phone_targets_pilot.md); each of the chain's 3
     # stages 100 steps (300 in all; the single stage had 250); the sequence heads 300
     # steps, KS its default 1 500.
