@@ -14,6 +14,7 @@ from models.trainer.study.plan import (
     FINISHED,
     build_plan,
     command_words,
+    gate_jobs,
     job_state,
     parse_shard,
     run_folder,
@@ -181,17 +182,45 @@ def test_gate_only_runs_the_teacher_gate_then_the_same_command_resumes_the_rest(
     assert seeds == sorted(seeds)
 
 
-def test_the_paper_preset_trains_teachers_on_phones_over_the_harder_corpus(tmp_path):
+def test_the_paper_preset_trains_teachers_by_hubert_s_two_iterations(tmp_path):
+    from models.trainer.pretrain.settings import resolve_settings
+
     plan = build_plan(settings(tmp_path, preset="paper", models="conformer-s", seeds=1,
-                               scratch=True, ablations="none", tasks="ks"))
+                               scratch=False, ablations="none", tasks="ks"))
+    by_key = {job.key: job for job in plan}
+    first = by_key["train/conformer-s/seed-0/fp-it1"]
+    teacher = by_key["train/conformer-s/seed-0/fp"]
+    # Iteration 1 on MFCC units, iteration 2 on its hidden state L/2 = 8 of 16, both with
+    # the pre-training budget and 100 units.
+    assert "targets" not in first.options and first.options["steps"] == 600
+    assert teacher.needs == (first.key,) and teacher.options["steps"] == 600
+    assert teacher.options["targets_from"] == str(first.path)
+    resolved = resolve_settings("conformer-s", teacher.options["out"], **{
+        k: v for k, v in teacher.options.items() if k not in ("model", "out", "overrides")})
+    assert (resolved.iteration, resolved.label_layer, resolved.clusters) == (2, None, 100)
+    assert ["--iteration", "2"] == command_words(teacher)[command_words(teacher).index(
+        "--iteration"):][:2]
+    # The student learns its teacher's units; no head reads the iteration-1 run.
+    assert by_key["train/conformer-s/seed-0/bq"].options["teacher"] == str(teacher.path)
+    assert not any(job.kind == "superb" and job.variant == "fp-it1" for job in plan)
+    # --gate-only runs both iterations.
+    gate = [job.key for job in gate_jobs(plan) if job.kind == "train"]
+    assert gate == [first.key, teacher.key]
+    synth = next(job for job in plan if job.kind == "data").options["synth"]
+    assert (synth.more_voices, synth.rt60) == (True, 0.3)
+
+
+def test_a_phone_target_preset_trains_its_teachers_on_phones(tmp_path, monkeypatch):
+    from models.trainer.study import presets
+
+    monkeypatch.setitem(presets.PRESETS, "smoke", dataclasses.replace(
+        presets.PRESETS["smoke"], teachers="phones"))
+    plan = build_plan(settings(tmp_path, models="conformer-s", seeds=1, scratch=True,
+                               ablations="none", tasks="ks"))
     by_variant = {job.variant: job for job in plan if job.kind == "train"}
     assert by_variant["fp"].options["targets"] == "phones"
-    assert "--targets" in command_words(by_variant["fp"])
-    # Students learn their teacher's units; the from-scratch control keeps HuBERT's recipe.
-    assert "targets" not in by_variant["bq"].options
     assert by_variant["bq-scratch"].options["targets"] == "phones"
-    synth = next(job for job in plan if job.kind == "data").options["synth"]
-    assert (synth.phones, synth.more_voices, synth.rt60) == (True, True, 0.3)
+    assert "targets" not in by_variant["bq"].options     # its teacher's units
 
 
 def test_the_reports_side_knows_the_anchors_and_sensitivity_variants(tmp_path):
@@ -354,7 +383,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, arguments, needle):
 
 
 def test_report_without_a_study_is_one_line(capsys, tmp_path):
-    assert main(["study", "--out", str(tmp_path / "none"), "--report"]) == 2
+    assert main(["study", "--out", str(tmp_path / "none"), "--report",
+                 "--reports", str(tmp_path / "reports")]) == 2
     assert "no such study record" in capsys.readouterr().err
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..pretrain.checkpoint import METADATA, read_json
-from ..pretrain.settings import PHONE_TARGETS
+from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.runner import PER_ITEM, RESULTS
 from .plan import (
     BINARIZED_PREFIX,
@@ -175,9 +175,14 @@ def _read_pretraining(study: Study, path: Path, key: Tuple[str, str], seed: int)
     metadata = read_json(path, "run metadata", error=DataError)
     valid = metadata.get("final_valid") or {}
     if metadata.get("finished") and "acc_over_prior" in valid:
-        targets = (metadata.get("targets") or {}).get("targets") or (
-            metadata.get("settings") or {}).get("targets", "mfcc")
-        study.pretraining.setdefault(key, {})[seed] = {**valid, "targets": targets}
+        recorded, settings = metadata.get("targets") or {}, metadata.get("settings") or {}
+        if 2 in (recorded.get("iteration"), settings.get("iteration")):
+            targets = FEATURE_TARGETS          # HuBERT's iteration 2, however it was asked
+        else:
+            # features:RUN:LAYER names a folder of the machine it ran on: the kind is enough
+            targets = str(recorded.get("targets") or settings.get("targets", MFCC_TARGETS))
+        study.pretraining.setdefault(key, {})[seed] = {**valid,
+                                                       "targets": targets.split(":")[0]}
 
 
 def chain_of(study: Study, variant: str) -> Optional[List[str]]:

@@ -3,7 +3,7 @@
 A study is a matrix: zoo models x variants x seeds x SUPERB tasks; the variants and the
 budgets are in :mod:`.presets`. Jobs form a DAG::
 
-    data -> train fp -> train bq (chain), bq-<type>, bq-single... -> superb (variant x task)
+    data [-> train fp-it1] -> train fp -> train bq (chain), bq-<type>, bq-single... -> superb
                                             -> propagation (fp against each student)
     data -> train bq-scratch -> superb
     data -> superb random, bq-random (random-init anchors of M's and bq-M's shape)
@@ -42,6 +42,7 @@ from ..pretrain.settings import PretrainSettings
 from ..superb.settings import SuperbSettings
 from ..superb.task_table import SUPERB_TASKS
 from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
+    ITERATION_1_VARIANT,
     PRESETS,
     RANDOM_VARIANTS,
     SCRATCH_VARIANT,
@@ -240,14 +241,20 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
     options = {**preset.train, **common, "seed": seed, "overrides": overrides,
                "model": BINARIZED_PREFIX + model if variant.student else model,
                "out": str(folder / variant.name)}
+    if preset.teachers == "phones" and not variant.teacher:
+        options["targets"] = "phones"
     if settings.steps:
         options["steps"] = settings.steps
     needs = root
-    if variant.name != "fp":
+    if variant.name not in ("fp", ITERATION_1_VARIANT):     # the teachers keep their budget
         options.update(preset.distill)
         distill = settings.distill_steps or settings.steps
         if distill:
             options["steps"] = distill
+    if variant.units_from:
+        # HuBERT's iteration 2; --label-layer's default, half the depth, is the layer.
+        options.update(iteration=2, targets_from=str(folder / variant.units_from))
+        needs = (trained[variant.units_from],)
     if variant.teacher:
         # A student learns its teacher's units, whatever the teacher was trained on.
         options.pop("targets", None)
@@ -274,7 +281,7 @@ def shard_jobs(jobs: Sequence[Job], shard: str) -> List[Job]:
 
 
 # The variants whose heads the teacher gate compares: the fp teacher and its random-init twin.
-GATE_VARIANTS = ("fp", "random")
+GATE_VARIANTS = ("fp", ITERATION_1_VARIANT, "random")
 
 
 def gate_jobs(jobs: Sequence[Job]) -> List[Job]:
@@ -387,6 +394,7 @@ def study_record(settings: StudySettings) -> Dict[str, Any]:
     training variant ran, teacher first (``bq``: ``--chain``); the report reads it."""
     names, tasks = check_study(settings)
     return {"recipe": {"preset": settings.preset, "steps": settings.steps,
+                       "teachers": PRESETS[settings.preset].teachers,
                        "distill_steps": settings.distill_steps,
                        "superb_steps": settings.superb_steps,
                        "overrides": model_overrides(settings),

@@ -35,7 +35,8 @@ class Preset:
     ``task_size``: the other tasks' size name, ASR, SD...); its default ``seeds`` and
     ``tasks``; ``gated``: tasks whose students are evaluated only once the ``fp`` teacher
     beats the task's chance reference (its interval clear of chance); ``synth``: what
-    shapes the pre-training corpus (phone labels, voices, reverberation)."""
+    shapes the pre-training corpus (phone labels, voices, reverberation); ``teachers``:
+    the fp teachers' targets (:data:`TEACHER_TARGETS`)."""
 
     train: Dict[str, Any]
     superb: Dict[str, Any]
@@ -48,6 +49,7 @@ class Preset:
     tasks: Optional[Tuple[str, ...]] = None     # None: the minimum study's
     gated: Tuple[str, ...] = ()
     synth: SynthOptions = SynthOptions()
+    teachers: str = "mfcc"     # what the fp teachers predict: one of TEACHER_TARGETS
 
 
 # The paper preset's corpus: KS at the default size (85 test clips per class, 1 020 in
@@ -61,17 +63,21 @@ PRESETS = {
     # anchors (FP and BQ, every seed) 3.5 more, 11 in all: SD's feature extraction alone
     # (1 600 mixtures, about 7 minutes per upstream) is 4.7 h. The ASR students and
     # anchors, 2.3 h more, run only if the fp teacher beats chance.
-    # Teachers: --small's recipe at 600 steps on phone targets (MFCC units left them at
-    # the unit prior), on a pre-training corpus with 82 voice variants and 0.3 s of
-    # reverberation (reports/training/phone_targets_pilot.md); each of the chain's 3
-    # stages 100 steps (300 in all; the single stage had 250); the sequence heads 300
-    # steps, KS its default 1 500.
-    "paper": Preset(train={"small": True, "steps": 600, "targets": "phones"},
+    # Teachers: HuBERT's two iterations at --small's recipe, 600 steps each, 100 units
+    # each: iteration 1 on MFCC units (fp-it1), iteration 2 (fp) on k-means units of its
+    # hidden state L/2, over a pre-training corpus with 82 voice variants and 0.3 s of
+    # reverberation. On the first seed's pilot this self-supervised route beat random-init
+    # on SD, KS and PR for conformer-s, where phone targets lost on SD
+    # (reports/training/teacher_routes_pilot.md). Each of the chain's 3 stages 100 steps
+    # (300 in all; the single stage had 250); the sequence heads 300 steps, KS its
+    # default 1 500.
+    "paper": Preset(train={"small": True, "steps": 600, "clusters": 100},
                     distill={"steps": 100}, superb={},
                     overrides={}, corpus=PAPER_CORPUS, task_size="default",
                     superb_by_task={task: {"steps": 300} for task in ("asr", "sd", "pr")},
                     seeds=5, tasks=("sd", "ks", "pr", "asr"), gated=("asr",),
-                    synth=SynthOptions(phones=True, more_voices=True, rt60=0.3)),
+                    synth=SynthOptions(phones=True, more_voices=True, rt60=0.3),
+                    teachers="iteration-2"),
     # `train --tiny` (250 steps of 8 x 2 s crops) and the corpus it synthesizes.
     # The sequence heads get 500 steps (their defaults: 2 000 for ASR, 1 500 for the others):
     # on 2 CPU cores an ASR head takes about 13 minutes at 2 000 steps, and a study of two
@@ -101,6 +107,11 @@ def preset_tasks(preset: Preset) -> str:
     return ",".join(task for task in preset.tasks if task in SUPERB_TASKS)
 
 
+# What a preset's fp teachers predict: MFCC units (HuBERT's iteration 1), the corpus's
+# phone labels (supervised), or HuBERT's iteration 2 on an iteration-1 run the study
+# trains first (ITERATION_1_VARIANT), clustering its hidden state L/2.
+TEACHER_TARGETS = ("mfcc", "phones", "iteration-2")
+ITERATION_1_VARIANT = "fp-it1"
 # The from-scratch control: bq-M pre-trained with HuBERT's loss, no teacher.
 SCRATCH_VARIANT = "bq-scratch"
 SINGLE_STAGE = "W32A32,W1A1"
@@ -128,6 +139,7 @@ class Variant:
     chain: Optional[str] = None                       # the distillation chain it runs
     overrides: Tuple[Tuple[str, Any], ...] = ()       # model overrides of its own
     needs_convolution: bool = False                   # only for encoders with convolutions
+    units_from: Optional[str] = None                  # iteration 2 on this variant's run
 
     @property
     def stages(self) -> List[str]:
@@ -162,9 +174,15 @@ def sensitivity_names(settings: StudySettings) -> List[str]:
 def variants(settings: StudySettings) -> List[Variant]:
     """The training variants of every (model, seed), teachers before their students."""
     chain = settings.chain
-    chosen = [Variant("fp", False, None, None), Variant("bq", True, "fp", None, chain)]
+    first = None
+    chosen = []
+    if PRESETS[settings.preset].teachers == "iteration-2":
+        first = ITERATION_1_VARIANT
+        chosen.append(Variant(first, False, None, None))
+    chosen += [Variant("fp", False, None, None, units_from=first),
+               Variant("bq", True, "fp", None, chain)]
     if settings.scratch:
-        chosen.append(Variant(SCRATCH_VARIANT, True, None, None))
+        chosen.append(Variant(SCRATCH_VARIANT, True, None, None, units_from=first))
     chosen += [Variant(f"bq-{kind}", True, "fp", kind, chain,
                        needs_convolution=f"bq-{kind}" in CONVOLUTION_VARIANTS)
                for kind in ablation_types(settings)]
@@ -185,8 +203,9 @@ def sensitivity_variants(names: List[str]) -> List[str]:
 
 
 def evaluated_variants(settings: StudySettings, trained: List[str]) -> List[Tuple[str, str, str]]:
-    """(evaluation variant, upstream variant, hidden states) for the heads of each task."""
-    chosen = [(name, name, "all") for name in trained]
+    """(evaluation variant, upstream variant, hidden states) for the heads of each task;
+    an iteration-1 run is only the source of its iteration 2's units."""
+    chosen = [(name, name, "all") for name in trained if name != ITERATION_1_VARIANT]
     if "state0" in sensitivity_names(settings):
         chosen += [(layers_only, name, "1-L")
                    for name, layers_only in SENSITIVITY_SWAPS["state0"].items()
