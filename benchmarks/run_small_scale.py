@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout not i
 
 from profiler.cli import main  # noqa: E402
 
-
 SMALL_REPORTS = "reports/study_small"
 
 

@@ -186,9 +186,10 @@ def masked_prediction_lines(study: Study, summary: Dict) -> List[str]:
         return []
     lines = ["### Masked prediction against the unit prior", "",
              "Each pre-trained run's accuracy on the masked frames of its validation "
-             "utterances, and the same frames' accuracy of the unit prior (always answering "
-             "the training split's most frequent unit); 'over prior' is their difference, mean over "
-             "seeds [95 % t-interval over seeds]; each seed's own standard error is an "
+             "utterances, and the same frames' accuracy of the unit prior (always "
+             "answering the training split's most frequent unit); 'over prior' is their "
+             "difference, mean over seeds [95 % t-interval over seeds]; each seed's own "
+             "standard error is an "
              "utterance-level bootstrap (span-masked frames are correlated).", "",
              "| Model | Variant | targets | masked accuracy % | prior % | over prior (points) | "
              "seeds | per seed: over prior +- SE (points) |",
