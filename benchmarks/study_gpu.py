@@ -12,7 +12,8 @@ each run's ``metadata.json`` records its settings, and ``STUDY/gpu.json`` and
 ``REPORTS/summary.json`` / ``summary.md`` record the GPU, the settings and each job's
 status and wall time. A rerun skips finished runs and resumes interrupted ones.
 
-One process per (model, seed): fp, then its students in plan order (bq: BiT's chain),
+One process per (model, seed): the teacher (the paper preset: both of HuBERT's
+iterations, fp-it1 then fp), then its students in plan order (bq: BiT's chain),
 all processes at once on the one GPU. Commit REPORTS (default reports/study/gpu/) after
 a run; the CPU results must stand on their own without it.
 """
