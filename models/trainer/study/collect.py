@@ -147,7 +147,8 @@ def load_study(folder: Path) -> Study:
                     _read_evaluation(study, base / "superb" / variant / task,
                                      (model, variant, task), seed)
                 _read_chain(study, base / variant / CHAIN_FILE, variant, seed)
-                _read_pretraining(study, base / variant / METADATA, (model, variant), seed)
+            for run in _found(base, "*"):      # every run: fp-it1 is no variant of heads
+                _read_pretraining(study, base / run / METADATA, (model, run), seed)
             propagation = base / "propagation.json"
             if propagation.is_file():
                 study.propagation.setdefault(model, {})[seed] = json.loads(

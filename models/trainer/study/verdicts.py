@@ -140,7 +140,8 @@ def teacher_gate(study: Study, anchors: Anchors) -> Dict[str, Any]:
     for model in study.models:
         rows = [anchors[(model, task)] for task in study.tasks]
         beaten = [task for task, row in zip(study.tasks, rows) if row.get("informative")]
-        seeds = min((len(row.get("seeds") or []) for row in rows), default=0)
+        seeds = min((len(row["seeds"]) for row in rows if row.get("value") is not None),
+                    default=0)
         models[model] = {"tasks_beating_random": beaten, "seeds": seeds,
                          "passes": len(beaten) >= GATE_TASKS}
     return {"needed_tasks": GATE_TASKS, "planned_seeds": planned, "models": models,
