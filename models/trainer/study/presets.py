@@ -59,8 +59,8 @@ PAPER_CORPUS = replace(CORPUS_PRESETS["default"], pr_train=800, pr_valid=50, pr_
 PRESETS = {
     # The paper's claim, chosen before the run: fewer, larger tasks and 5 seeds. The issue
     # asked for "about 6 hours" of 2 CPU cores; at the rates measured on its first seed
-    # (`study --dry-run`) the trained runs and their heads take 7.6 h, the random-init
-    # anchors (FP and BQ, every seed) 3.5 more, 11 in all: SD's feature extraction alone
+    # (`study --dry-run`) the trained runs and their heads take 9.4 h, the random-init
+    # anchors (FP and BQ, every seed) 3.5 more, 12.9 in all: SD's feature extraction alone
     # (1 600 mixtures, about 7 minutes per upstream) is 4.7 h. The ASR students and
     # anchors, 2.3 h more, run only if the fp teacher beats chance.
     # Teachers: HuBERT's two iterations at --small's recipe, 600 steps each, 100 units
