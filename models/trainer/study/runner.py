@@ -31,11 +31,11 @@ from .plan import (
     STUDY_OPTIONS,
     Job,
     build_plan,
-    check_study,
     command_words,
     gate_jobs,
     job_state,
     missing_tasks,
+    parse_names,
     parse_shard,
     recipe_changes,
     seed_major,
@@ -83,19 +83,19 @@ def describe(job: Job) -> str:
     return f"{model} seed {seed}: {what}"
 
 
-def shard_plan(settings: StudySettings) -> List[Job]:
-    """This shard's jobs in the order they run (``--gate-only``: the gate's only)."""
-    jobs = build_plan(settings)
+def shard_plan(settings: StudySettings, jobs: List[Job]) -> List[Job]:
+    """This shard's jobs of the study's ``jobs`` in the order they run (``--gate-only``:
+    the gate's only)."""
     mine = shard_jobs(jobs, settings.shard)
     if settings.gate_only:
         mine = gate_jobs(mine)
-    return seed_major(mine, check_study(settings)[0])
+    return seed_major(mine, parse_names(settings.models, "models"))
 
 
 def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> List[Job]:
     """List this shard's jobs: state and the command that runs each."""
     jobs = build_plan(settings)
-    mine = shard_plan(settings)
+    mine = shard_plan(settings, jobs)
     index, count = parse_shard(settings.shard)
     done = sum(job_state(job) == FINISHED for job in mine)
     echo(f"shard {index}/{count}: {len(mine)} of {len(jobs)} jobs, {done} done, "
@@ -122,7 +122,7 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
 
     jobs = build_plan(settings)
     by_key = {job.key: job for job in jobs}
-    mine = shard_plan(settings)
+    mine = shard_plan(settings, jobs)
     record_study(settings)
     log = Path(settings.out) / STUDY_LOG
     pending = [job for job in mine if job_state(job) != FINISHED]
