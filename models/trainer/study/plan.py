@@ -38,11 +38,12 @@ from ..distill.chain import BINARIZED_PREFIX, CHAIN_FILE, stage_folder
 from ..errors import DataError
 from ..options import check_bounds
 from ..pretrain.distillation import parse_chain
-from ..pretrain.settings import PretrainSettings
+from ..pretrain.settings import PHONE_TARGETS, PretrainSettings
 from ..superb.settings import SuperbSettings
 from ..superb.task_table import SUPERB_TASKS
 from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
     ITERATION_1_VARIANT,
+    PHONE_TEACHERS,
     PRESETS,
     RANDOM_VARIANTS,
     SCRATCH_VARIANT,
@@ -241,8 +242,8 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
     options = {**preset.train, **common, "seed": seed, "overrides": overrides,
                "model": BINARIZED_PREFIX + model if variant.student else model,
                "out": str(folder / variant.name)}
-    if preset.teachers == "phones" and not variant.teacher:
-        options["targets"] = "phones"
+    if preset.teachers == PHONE_TEACHERS and not variant.teacher:
+        options["targets"] = PHONE_TARGETS
     if settings.steps:
         options["steps"] = settings.steps
     needs = root

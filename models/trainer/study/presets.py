@@ -26,6 +26,13 @@ from ..data.synth_plan import CorpusSizes, SynthOptions
 from ..errors import DataError
 from .settings import SENSITIVITY_NAMES, StudySettings, default_tasks
 
+# What a preset's fp teachers predict: MFCC units (HuBERT's iteration 1), the corpus's
+# phone labels (supervised), or HuBERT's iteration 2 on an iteration-1 run the study
+# trains first (ITERATION_1_VARIANT), clustering its hidden state L/2.
+MFCC_TEACHERS, PHONE_TEACHERS, ITERATION_2_TEACHERS = "mfcc", "phones", "iteration-2"
+TEACHER_TARGETS = (MFCC_TEACHERS, PHONE_TEACHERS, ITERATION_2_TEACHERS)
+ITERATION_1_VARIANT = "fp-it1"
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -49,7 +56,7 @@ class Preset:
     tasks: Optional[Tuple[str, ...]] = None     # None: the minimum study's
     gated: Tuple[str, ...] = ()
     synth: SynthOptions = SynthOptions()
-    teachers: str = "mfcc"     # what the fp teachers predict: one of TEACHER_TARGETS
+    teachers: str = MFCC_TEACHERS   # what the fp teachers predict: one of TEACHER_TARGETS
 
 
 # The paper preset's corpus: KS at the default size (85 test clips per class, 1 020 in
@@ -77,7 +84,7 @@ PRESETS = {
                     superb_by_task={task: {"steps": 300} for task in ("asr", "sd", "pr")},
                     seeds=5, tasks=("sd", "ks", "pr", "asr"), gated=("asr",),
                     synth=SynthOptions(phones=True, more_voices=True, rt60=0.3),
-                    teachers="iteration-2"),
+                    teachers=ITERATION_2_TEACHERS),
     # `train --tiny` (250 steps of 8 x 2 s crops) and the corpus it synthesizes.
     # The sequence heads get 500 steps (their defaults: 2 000 for ASR, 1 500 for the others):
     # on 2 CPU cores an ASR head takes about 13 minutes at 2 000 steps, and a study of two
@@ -107,11 +114,6 @@ def preset_tasks(preset: Preset) -> str:
     return ",".join(task for task in preset.tasks if task in SUPERB_TASKS)
 
 
-# What a preset's fp teachers predict: MFCC units (HuBERT's iteration 1), the corpus's
-# phone labels (supervised), or HuBERT's iteration 2 on an iteration-1 run the study
-# trains first (ITERATION_1_VARIANT), clustering its hidden state L/2.
-TEACHER_TARGETS = ("mfcc", "phones", "iteration-2")
-ITERATION_1_VARIANT = "fp-it1"
 # The from-scratch control: bq-M pre-trained with HuBERT's loss, no teacher.
 SCRATCH_VARIANT = "bq-scratch"
 SINGLE_STAGE = "W32A32,W1A1"
@@ -176,7 +178,7 @@ def variants(settings: StudySettings) -> List[Variant]:
     chain = settings.chain
     first = None
     chosen = []
-    if PRESETS[settings.preset].teachers == "iteration-2":
+    if PRESETS[settings.preset].teachers == ITERATION_2_TEACHERS:
         first = ITERATION_1_VARIANT
         chosen.append(Variant(first, False, None, None))
     chosen += [Variant("fp", False, None, None, units_from=first),
