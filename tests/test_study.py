@@ -223,6 +223,13 @@ def test_a_phone_target_preset_trains_its_teachers_on_phones(tmp_path, monkeypat
     assert "targets" not in by_variant["bq"].options     # its teacher's units
 
 
+def test_a_preset_with_an_unknown_teacher_route_is_refused():
+    from models.trainer.study import presets
+
+    with pytest.raises(ValueError, match="'hubert-3'"):
+        dataclasses.replace(presets.PRESETS["smoke"], teachers="hubert-3")
+
+
 def test_the_reports_side_knows_the_anchors_and_sensitivity_variants(tmp_path):
     from models.trainer.study.collect import load_study
 

@@ -58,6 +58,13 @@ class Preset:
     synth: SynthOptions = SynthOptions()
     teachers: str = MFCC_TEACHERS   # what the fp teachers predict: one of TEACHER_TARGETS
 
+    def __post_init__(self):
+        # Presets are code, so a misspelt route is a programmer's error; caught here, at
+        # import, rather than as an fp teacher silently trained on MFCC units.
+        if self.teachers not in TEACHER_TARGETS:
+            raise ValueError(f"Preset.teachers must be one of {', '.join(TEACHER_TARGETS)}, "
+                             f"not {self.teachers!r}")
+
 
 # The paper preset's corpus: KS at the default size (85 test clips per class, 1 020 in
 # all), PR with 400 test utterances; SID is not evaluated (its sizes are the default's).
