@@ -183,8 +183,12 @@ def test_the_committed_copy_keeps_gated_evaluations_and_run_records(tmp_path):
     # A run's record (masked prediction against the prior) is kept; its weights are not.
     run = tmp_path / "runs" / "conformer-s" / "seed-0" / "fp"
     (run / "checkpoints").mkdir(parents=True)
-    (run / "metadata.json").write_text("{}")
+    (run / "metadata.json").write_text('{"finished": true}')
     (run / "checkpoints" / "step-600.pt").write_text("")
+    # A run still training is not copied yet: its record changes under it.
+    running = tmp_path / "runs" / "conformer-s" / "seed-1" / "fp-it1"
+    running.mkdir(parents=True)
+    (running / "metadata.json").write_text('{"finished": false}')
     assert [str(path) for path in committed_files(tmp_path)] == [
         "runs/conformer-s/seed-0/fp/metadata.json",
         "runs/conformer-s/seed-0/superb/bq/asr/gated.json",

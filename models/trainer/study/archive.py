@@ -34,9 +34,20 @@ PATTERNS = (f"runs/*/seed-*/superb/*/*/{RESULTS}", f"runs/*/seed-*/superb/*/*/{P
 
 
 def committed_files(study: Path) -> List[Path]:
-    """The files of ``study`` that the committed copy holds, relative to it."""
+    """The files of ``study`` that the committed copy holds, relative to it (a training
+    run's record only once the run has finished: a running one's changes under it)."""
     return sorted({path.relative_to(study) for pattern in PATTERNS
-                   for path in study.glob(pattern) if path.is_file()})
+                   for path in study.glob(pattern)
+                   if path.is_file() and not _unfinished_run(path)})
+
+
+def _unfinished_run(path: Path) -> bool:
+    if path.name != METADATA:
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("finished") is False
+    except (OSError, ValueError, AttributeError):
+        return False     # not a run record this module can read: copied as it is
 
 
 def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
