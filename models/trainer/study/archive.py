@@ -42,12 +42,8 @@ def committed_files(study: Path) -> List[Path]:
 
 
 def _unfinished_run(path: Path) -> bool:
-    if path.name != METADATA:
-        return False
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("finished") is False
-    except (OSError, ValueError, AttributeError):
-        return False     # not a run record this module can read: copied as it is
+    return (path.name == METADATA
+            and read_json(path, "run metadata", error=DataError).get("finished") is False)
 
 
 def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
