@@ -21,7 +21,7 @@ from typing import Callable, List
 
 from ..errors import DataError
 from ..fileio import write_text_atomic
-from ..pretrain.checkpoint import METADATA, read_json
+from ..pretrain.checkpoint import METADATA, read_json, read_log
 from ..superb.runner import PER_ITEM, RESULTS
 from .collect import CHAIN_FILE
 from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG, recipe_changes
@@ -77,11 +77,7 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
 
 def _merge_log(source: Path, target: Path) -> None:
     """One line per job: the target's, then the source's (a rerun job's newest time)."""
-    entries = {}
-    for path in (target, source):
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    entries[json.loads(line)["job"]] = line
+    entries = {entry["job"]: entry for path in (target, source) for entry in read_log(path)}
     if entries:
-        write_text_atomic(target, "\n".join(entries.values()) + "\n")
+        write_text_atomic(target, "".join(json.dumps(entry, sort_keys=True) + "\n"
+                                          for entry in entries.values()))

@@ -8,11 +8,15 @@ grows with the task's utterances and head training with its steps, each measured
 (``results.json``'s ``wall_seconds``): SD, KS and PR from the paper study's first seed
 (medians of the conformer-s teacher, its random-init twin and the sparseformer-dn-s
 teacher, 2 December 2026, runs/study); the other tasks from the small study's job log,
-split half and half. Planning figures, not benchmarks.
+split half and half. Planning figures, not benchmarks: once a study has logged jobs of a
+kind (the same job at another seed), the plan prices that kind at their median time instead,
+measured on the machine that runs it.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+import re
+import statistics
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 # Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores.
 PRETRAIN_STEP_SECONDS = 1.1     # paper study: 1.30 (conformer-s), 0.96 (sparseformer-dn-s)
@@ -92,14 +96,35 @@ def job_seconds(job, preset) -> float:
     return PROPAGATION_SECONDS
 
 
-def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str) -> List[str]:
+def job_class(key: str) -> str:
+    """A job's key with its seed left out: the jobs expected to take the same time."""
+    return re.sub(r"/seed-\d+(/|$)", r"/seed-*\1", key)
+
+
+def logged_seconds(entries: Iterable[Mapping]) -> Dict[str, float]:
+    """Median logged seconds of each job class in a study's log entries. The median, as a
+    job resumed from a checkpoint logs only its last part, and one run beside other work
+    logs more than its share."""
+    times: Dict[str, List[float]] = {}
+    for entry in entries:
+        times.setdefault(job_class(entry["job"]), []).append(float(entry["seconds"]))
+    return {kind: statistics.median(seconds) for kind, seconds in times.items()}
+
+
+def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str,
+              logged: Optional[Mapping[str, float]] = None) -> List[str]:
     """Lines of the time plan: estimated hours by kind of job, of all and of what is left
-    (the gated evaluations apart)."""
+    (the gated evaluations apart). ``logged`` (:func:`logged_seconds`) prices the job
+    classes the study has already run; the planning rates price the rest."""
+    logged = logged or {}
     total: Dict[str, float] = {}
     left: Dict[str, float] = {}
     gated = 0.0
+    from_log = 0
     for job, state in zip(jobs, states):
-        seconds = job_seconds(job, preset)
+        seconds = logged.get(job_class(job.key))
+        from_log += seconds is not None
+        seconds = job_seconds(job, preset) if seconds is None else seconds
         if job.options.get("gate"):
             gated += seconds
             continue
@@ -108,8 +133,10 @@ def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str) -> List[
         total[kind] = total.get(kind, 0.0) + seconds
         if state != done:
             left[kind] = left.get(kind, 0.0) + seconds
-    lines = ["estimated CPU time on 2 cores (planning rates measured on the paper and small "
-             "studies' jobs; see models/trainer/study/budget.py):"]
+    source = (f"{from_log} of {len(jobs)} jobs at the median time this study logged for the "
+              f"same job at other seeds, the rest " if from_log else "")
+    lines = [f"estimated CPU time on 2 cores ({source}at planning rates measured on the paper "
+             f"and small studies' jobs; see models/trainer/study/budget.py):"]
     for kind in total:
         lines.append(f"  {kind:<12} {total[kind] / 3600:6.2f} h in all, "
                      f"{left.get(kind, 0.0) / 3600:6.2f} h left")

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import DataError
-from ..pretrain.checkpoint import METADATA, read_json
+from ..pretrain.checkpoint import METADATA, read_json, read_log
 from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.runner import PER_ITEM, RESULTS
 from .plan import (
@@ -153,12 +153,8 @@ def load_study(folder: Path) -> Study:
             if propagation.is_file():
                 study.propagation.setdefault(model, {})[seed] = json.loads(
                     propagation.read_text(encoding="utf-8"))
-    log = folder / STUDY_LOG
-    if log.is_file():
-        for line in log.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                study.job_seconds[entry["job"]] = float(entry["seconds"])
+    for entry in read_log(folder / STUDY_LOG):
+        study.job_seconds[entry["job"]] = float(entry["seconds"])
     return study
 
 

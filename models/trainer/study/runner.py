@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import DataError
 from ..fileio import write_text_atomic
-from ..pretrain.checkpoint import append_log, read_json
+from ..pretrain.checkpoint import append_log, read_json, read_log
 from ..superb.runner import RESULTS
 from .plan import (
     FINISHED,
@@ -105,11 +105,12 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
         command = ("profile-encoder " + shlex.join(command_words(job))
                    if job.kind in ("train", "superb") else "(in process)")
         echo(f"  [{state:>6}] {job.key}: {command}")
-    from .budget import time_plan
+    from .budget import logged_seconds, time_plan
     from .plan import PRESETS
 
+    logged = logged_seconds(read_log(Path(settings.out) / STUDY_LOG))
     for line in time_plan(mine, PRESETS[settings.preset], [job_state(j) for j in mine],
-                          FINISHED):
+                          FINISHED, logged):
         echo(line)
     return mine
 
