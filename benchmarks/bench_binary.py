@@ -6,9 +6,11 @@
 1. Products at the zoo's shapes (M frames x K inputs x N outputs): the packed product
    (weights packed once; the activation's packing timed with it and apart) against torch's
    float32, bfloat16 and int8 (``torch._int_mm``) products.
-2. Each deployed BQ model against its float32 twin (and the bfloat16 twin for vanilla) at
-   each length and thread count, with the deployed time split into packing, packed
-   products and the float rest (front end, norms, softmax, glue).
+2. Each deployed BQ model against its float32 twin (and the bfloat16 twin for vanilla, up
+   to 10 s: at 60 s one bfloat16 pass takes over 2 minutes) and against itself with the
+   unfused attention (``unfused_attention``) at each length and thread count, with the
+   deployed time split into packing, packed products, the fused attention cores and the
+   float rest (front end, norms, glue).
 3. The issue's targets, PASS or MISS, and for a miss what bounds it (the measured split).
 The deployed BQ rows measured against their estimates (roofline and kernel) are in
 ``benchmarks/bench_estimate.py`` (reports/measured_vs_estimated_cpu.md).
@@ -31,7 +33,7 @@ from pathlib import Path
 import torch
 
 import models
-from models.deployment import kernels
+from models.deployment import kernels, unfused_attention
 from profiler.measure import (
     _utterance,
     deploy_for_timing,
@@ -40,6 +42,7 @@ from profiler.measure import (
 SHAPES = [(500, 768, 3072), (500, 3072, 768), (500, 768, 768), (500, 144, 576),
           (500, 576, 144)]
 BQ = [name for name in models.names() if name.startswith("bq-")]
+BFLOAT16_MAX_SECONDS = 10.0
 
 
 def uptime() -> str:
@@ -126,11 +129,17 @@ def bench_models(lengths, thread_counts, names=BQ) -> tuple[dict, dict]:
             if twin_name == "vanilla" else None
         for seconds in lengths:
             wave = _utterance(seconds)
-            rounds = 5 if seconds <= 1 else (3 if seconds <= 10 else 1)
+            rounds = 5 if seconds <= 1 else (3 if seconds <= 10 else 2)
             for threads in thread_counts:
                 torch.set_num_threads(threads)
-                calls = {"deployed": lambda: deployed(wave), "float32": lambda: twin(wave)}
-                if twin_bf16 is not None:
+
+                def unfused():
+                    with unfused_attention(deployed):
+                        deployed(wave)
+
+                calls = {"deployed": lambda: deployed(wave), "float32": lambda: twin(wave),
+                         "unfused attention": unfused}
+                if twin_bf16 is not None and seconds <= BFLOAT16_MAX_SECONDS:
                     calls["bfloat16"] = lambda: twin_bf16(wave.bfloat16())
                 with torch.inference_mode():
                     got = interleaved(calls, rounds)
@@ -139,18 +148,18 @@ def bench_models(lengths, thread_counts, names=BQ) -> tuple[dict, dict]:
                         deployed(wave)
                         total = time.perf_counter() - start
                 results[(name, seconds, threads)] = got
-                splits[(name, seconds, threads)] = {
-                    "total": total, "packing": split.seconds["pack_rows"],
-                    "products": split.seconds["binary_matmul"] + split.seconds["binary_depthwise"]}
-                splits[(name, seconds, threads)]["float rest"] = (
-                    total - splits[(name, seconds, threads)]["packing"]
-                    - splits[(name, seconds, threads)]["products"])
+                s = {"total": total, "packing": split.seconds["pack_rows"],
+                     "products": split.seconds["binary_matmul"] + split.seconds["binary_depthwise"],
+                     "attention": split.seconds["binary_attention"]}
+                s["float rest"] = total - s["packing"] - s["products"] - s["attention"]
+                splits[(name, seconds, threads)] = s
                 d, f = got["deployed"][1], got["float32"][1]
+                u = got["unfused attention"][1]
                 extra = f", bfloat16 {got['bfloat16'][1]:.3f} s" if "bfloat16" in got else ""
-                s = splits[(name, seconds, threads)]
                 print(f"{name} {seconds:g} s, {threads} thread(s): deployed {d:.3f} s, float32 "
-                      f"{f:.3f} s ({f / d:.2f}x){extra}; deployed split: packing "
-                      f"{s['packing']:.3f}, products {s['products']:.3f}, float rest "
+                      f"{f:.3f} s ({f / d:.2f}x){extra}, unfused attention {u:.3f} s "
+                      f"({u / d:.2f}x); deployed split: packing {s['packing']:.3f}, products "
+                      f"{s['products']:.3f}, fused attention {s['attention']:.3f}, float rest "
                       f"{s['float rest']:.3f} s", flush=True)
     return results, splits
 
@@ -177,8 +186,8 @@ def verdicts(products: dict, runs: dict, splits: dict) -> list[str]:
         if verdict == "MISS":
             s = splits[(name, seconds, threads)]
             line += (f"; bound by: packing {s['packing']:.3f} s, packed products "
-                     f"{s['products']:.3f} s, float rest (front end, norms, softmax) "
-                     f"{s['float rest']:.3f} s of {s['total']:.3f} s")
+                     f"{s['products']:.3f} s, fused attention {s['attention']:.3f} s, float "
+                     f"rest (front end, norms) {s['float rest']:.3f} s of {s['total']:.3f} s")
         lines.append(line)
     if runs:
         ratio, (name, seconds, threads) = min(
@@ -224,7 +233,7 @@ REPORT_HEADER = """# Packed W1A1 products and deployed BQ models against torch o
 
 Written by `python benchmarks/bench_binary.py {command}`: its whole output. Times in ms
 (products) and s (models), best/median of interleaved rounds; a deployed model's time is
-split into packing, the packed products and the float rest.
+split into packing, the packed products, the fused attention cores and the float rest.
 
 """
 

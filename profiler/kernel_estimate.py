@@ -27,7 +27,10 @@ both. Here each kernel gets its own time:
   operators ``encoder_binary::*`` it runs on meta tensors): a packed product at the
   calibrated ``int1`` peak times an efficiency of its shape (the same separable model as
   the float one, measured on the packed kernel), packing per element, the packed depthwise
-  convolution per MAC;
+  convolution per MAC; the fused packed attention core (``binary_attention``) as its
+  packed products (Q K^T, the relative positions' (Q + v) P^T over the T keys a row uses,
+  P V), and its scores as the cached tensor they stay in: a pass of plain arithmetic (scale,
+  masks), a softmax and a packing at the smallest calibrated size's rate;
 
 plus a fixed time per op called as a function (``op_us``) for every op the analyzer counts
 and the time a module call adds (``module_overhead_us``) for every module call (the
@@ -55,7 +58,7 @@ _VIEWS = {"view", "transpose", "unsqueeze", "squeeze", "slice", "select", "detac
           "narrow", "split", "chunk", "unbind", "contiguous", "reshape", "empty", "empty_like",
           "lift_fresh", "_reshape_alias"}
 # models.deploy's packed kernels, by the names of their shape-only operators
-_PACKED = {"pack_rows", "binary_matmul", "binary_depthwise"}
+_PACKED = {"pack_rows", "binary_matmul", "binary_depthwise", "binary_attention"}
 _CLASS_OF = {
     **dict.fromkeys(("gelu", "silu", "glu", "sigmoid", "tanh", "exp", "erf", "log", "rsqrt",
                      "sqrt", "pow", "log_softmax", "softplus", "elu", "sin", "cos"),
@@ -128,6 +131,17 @@ def _packed_kernels(op: str, name: str, args: Sequence, out) -> list[Kernel]:
     if name == "binary_matmul":  # (B, M, W) x (B, N, W) over K bits
         a, b, k = args[0], args[1], args[2]
         return [Kernel(op, "packed-matmul", (a.size(0), a.size(1), b.size(1), k)), written]
+    if name == "binary_attention":  # q (BH, T, W), k (BH, S, W), V^T (BH, D, W'), d bits
+        q, key, v_t, d, qv = args[:5]
+        batch, rows, keys, dim = q.size(0), q.size(1), key.size(1), v_t.size(1)
+        scores = batch * rows * keys
+        products = [Kernel(op, "packed-matmul", (batch, rows, keys, d))]
+        if qv is not None:
+            products.append(Kernel(op, "packed-matmul", (batch, rows, keys, d)))
+        return products + [Kernel(op, "cached-plain", (scores,)),
+                           Kernel(op, "cached-softmax", (scores,)),
+                           Kernel(op, "cached-packing", (scores,)),
+                           Kernel(op, "packed-matmul", (batch, rows, dim, keys)), written]
     return [Kernel(op, "packed-depthwise", (out.numel() * args[2],)), written]
 
 
@@ -228,11 +242,11 @@ def kernel_seconds(kernel: Kernel, catalog: Catalog) -> float:
         return 2 * batch * m * n * k / (peak * efficiency)
     if kernel.kind == "depthwise":
         return kernel.dims[0] * table["depthwise_conv1d_ns_per_mac"] * 1e-9
-    if kernel.kind.startswith("packed") or kernel.kind == "packing":
+    if kernel.kind.startswith("packed") or kernel.kind.endswith("packing"):
         return _packed_seconds(kernel, catalog)
     per_element = table["per_element_ns"]
-    if kernel.kind == "cached-softmax":
-        return kernel.dims[0] * per_element["softmax"][0] * 1e-9
+    if kernel.kind.startswith("cached-"):     # a tensor in cache: the smallest size's rate
+        return kernel.dims[0] * per_element[kernel.kind.removeprefix("cached-")][0] * 1e-9
     return kernel.dims[0] * _interpolate(per_element["elements"], per_element[kernel.kind],
                                          max(kernel.dims[0], 1)) * 1e-9
 
@@ -249,6 +263,8 @@ def _packed_seconds(kernel: Kernel, catalog: Catalog) -> float:
         return 2 * batch * m * n * k / (catalog.peak("int1") * efficiency)
     if kernel.kind == "packed-depthwise":
         return kernel.dims[0] * packed["depthwise_ns_per_mac"] * 1e-9
+    if kernel.kind == "cached-packing":
+        return kernel.dims[0] * packed["packing_ns"][0] * 1e-9
     return kernel.dims[0] * _interpolate(packed["elements"], packed["packing_ns"],
                                          max(kernel.dims[0], 1)) * 1e-9
 
@@ -282,6 +298,8 @@ def model_kernel_time(model: torch.nn.Module, *inputs, catalog: Catalog) -> floa
 
     kernels = trace_kernels(model, *inputs)
     counted = profile(model, *inputs)
-    packed_calls = sum(1 for k in kernels if k.op in _PACKED and k.kind != "output")
+    # a call each: pack_rows is one packing kernel, every other packed op writes one output
+    packed_calls = sum(1 for k in kernels if k.op in _PACKED
+                       and (k.kind == "output" or k.op == "pack_rows"))
     module_calls = sum(row["calls"] for row in counted.modules.values())
     return kernel_time(kernels, catalog, op_calls(counted) + packed_calls, module_calls)

@@ -229,6 +229,38 @@ def test_deployed_sparse_attention_masks_as_the_simulation(paths, name, attentio
                                      f"{name} {attention}")
 
 
+@pytest.mark.parametrize("name,overrides", [
+    ("bq-vanilla", dict(layers=2, dim=64, heads=2)),
+    ("bq-conformer-s", dict(layers=2)),                          # head_dim 36: a part word
+    ("bq-sparseformer-dn-s", dict(layers=2, dim=64, heads=2, attention="masked")),
+    ("bq-sparseformer-sw-s", dict(layers=2, dim=64, heads=2, attention="blocked"))])
+def test_fused_attention_equals_the_unfused_packed_path_to_the_bit(paths, monkeypatch, name,
+                                                                     overrides):
+    # 2 s (99 frames): two query tiles of 16 rows and a ragged one, 2 words of probability
+    # bits per row, the sparse patterns' blocks mask pairs, and the second utterance's
+    # padded keys are masked.
+    from models.deployment import unfused_attention
+
+    x = wave(2.0, seed=4)
+    deployed = models.deploy(trained_like(models.build(name, seed=0, **overrides), x))
+    assert any(type(m).__name__.startswith("Packed") and "Attention" in type(m).__name__
+               for m in deployed.modules()), "no packed attention core"
+    batch, lengths = torch.cat([x, x]), torch.tensor([x.size(1), x.size(1) * 5 // 8])
+    calls = []
+    fused_kernel = kernels.binary_attention
+    monkeypatch.setattr(kernels, "binary_attention",
+                        lambda *args, **kwargs: calls.append(1) or fused_kernel(*args, **kwargs))
+    with torch.no_grad():
+        with unfused_attention(deployed):
+            unfused = deployed(batch, lengths).last_hidden_state
+        assert not calls
+        for path in paths:
+            monkeypatch.setenv(kernels.PATH_ENV, path)
+            fused = deployed(batch, lengths).last_hidden_state
+            assert torch.equal(fused, unfused), (name, path)
+    assert len(calls) == 2 * len(paths), "a core did not run fused"
+
+
 def test_a_deployed_model_traces_its_packed_kernels_on_meta(zoo):
     # bq-vanilla: 12 layers, each 6 binarized Linear layers (q, k, v, out, fc1, fc2) and
     # the two attention products. 1 s of audio is 49 frames; 12 heads of 64.
@@ -244,8 +276,12 @@ def test_a_deployed_model_traces_its_packed_kernels_on_meta(zoo):
     assert per_layer == {(1, 49, 768, 768), (1, 49, 3072, 768), (1, 49, 768, 3072),
                          (12, 49, 49, 64), (12, 49, 64, 49)}
     # every product's input is packed once, plus K and V (q, k, v, out, fc1, fc2, Q, K,
-    # P, V)
-    assert sum(k.kind == "packing" for k in kernels) == 12 * 10
+    # V); the probabilities are packed inside the fused attention core, one per layer, as
+    # its scores stay in cache
+    assert sum(k.kind == "packing" for k in kernels) == 12 * 9
+    fused = [k for k in kernels if k.op == "binary_attention"]
+    assert sum(k.kind == "output" for k in fused) == 12
+    assert {k.dims for k in fused if k.kind.startswith("cached-")} == {(12 * 49 * 49,)}
 
 
 def test_every_layer_kind_is_packed(zoo):

@@ -1,5 +1,7 @@
 """The kernel-aware estimate: kernels traced with their shapes, priced by hand from a catalog's
 kernels section; the section validated; calibrate writes one and measure compares with it."""
+import math
+
 import pytest
 import torch
 import torch.nn as nn
@@ -104,6 +106,31 @@ def test_packed_kernels_are_priced_at_the_int1_peak():
     # a catalog calibrated without the packed kernels refuses, saying what to do
     with pytest.raises(CatalogError, match="calibrate"):
         kernel_seconds(Kernel("pack_rows", "packing", (500,)), catalog())
+
+
+def test_the_fused_packed_attention_is_its_products_and_its_cached_scores():
+    from profiler.kernel_estimate import kernels_of
+
+    c = parse_catalog(PACKED, source="k.yaml", key="k")
+    # 2 x 4 heads, 100 queries and keys of 10 bits (1 word), 10 value dims (2 words of keys)
+    meta = dict(device="meta", dtype=torch.int64)
+    q, k, v_t = (torch.empty(8, 100, 1, **meta), torch.empty(8, 100, 1, **meta),
+                 torch.empty(8, 10, 2, **meta))
+    out = torch.empty(8, 100, 10, device="meta")
+    scores = 8 * 100 * 100
+    # Q K^T at K = 10 bits: 0.25 of the int1 peak; P V: M = 100, N = 10 (0.5), K = 100 keys
+    products = 8 * 2 * 100 * 100 * 10 / 2.5e12 + 8 * 2 * 100 * 10 * 100 / 5e12
+    # scores cached: scale and masks (plain, 1 ns), softmax (3 ns), packing (0.5 ns); the
+    # 8 000 output values written at the rate log-interpolated between 1 000 (0.5 ns) and
+    # 1e6 (2 ns): 8 000 is log10(8) / 3 of the way
+    written = 8000 * (0.5 + 1.5 * math.log10(8) / 3) * 1e-9
+    expected = products + scores * (1 + 3 + 0.5) * 1e-9 + written
+    plain = kernels_of("binary_attention", (q, k, v_t, 10, None), {}, out)
+    assert sum(kernel_seconds(kernel, c) for kernel in plain) == pytest.approx(expected)
+    # the relative-position core adds a second Q K^T-sized product
+    relative = kernels_of("binary_attention", (q, k, v_t, 10, q), {}, out)
+    assert sum(kernel_seconds(kernel, c) for kernel in relative) == pytest.approx(
+        expected + 8 * 2 * 100 * 100 * 10 / 2.5e12)
 
 
 def test_a_malformed_packed_section_names_the_field():

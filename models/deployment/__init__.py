@@ -22,7 +22,10 @@ What is packed, and why it equals the simulation (``models/bit.py``):
   contracted over the keys (V packed along time). The relative-position attention's
   ``(Q + v) P^T`` is a signed product too; its P comes from ``linear_pos``, whose input,
   the position table, depends on parameters only and is stored as sign(table + beta).
-- Float stays float: front end, norms, softmax, masks, the relative shift, biases.
+- Float stays float: front end, norms, softmax, masks, the relative shift, biases. On the
+  CPU in float32 an attention core runs fused (``csrc/binary_attention.cpp``: scores,
+  softmax, bits and the product for a tile of query rows, the (T, T) matrices never in
+  memory), equal to the unfused path to the bit; ``unfused_attention(model)`` turns it off.
 The kernels count exact integer products and apply the float scale and bias as they write
 (rounded as torch would: product, then sum). Deployed and
 simulated outputs then differ only by float rounding, with one caveat that belongs to the
@@ -37,7 +40,8 @@ blocked sparse core is deployed as the masked one (the same function, dense cost
 The AVX-512 VPOPCNTDQ path is compiled everywhere but was only run where the CPU has it
 (untested on the AVX2 machine this was written on).
 """
+from .attention import unfused_attention
 from .convert import deploy, load, save
 from .kernels import DeployError
 
-__all__ = ["DeployError", "deploy", "load", "save"]
+__all__ = ["DeployError", "deploy", "load", "save", "unfused_attention"]

@@ -1,11 +1,17 @@
 """Deployed attention of BiT models: Q K^T on signed packed operands (XOR-popcount), the
 binarized probabilities ({0, alpha}) times signed V (AND-popcount), and for the relative-
 position attention the (Q + v) P^T product, with P from the packed position-table signs.
-Softmax, masks and the relative shift stay float."""
+Softmax, masks and the relative shift stay float.
+
+On float32 CPU tensors the whole core runs fused (``kernels.binary_attention``: a tile of
+query rows from packed signs to output, equal to the unfused path to the bit), so the (T, T)
+scores never reach memory; float32 meta tensors (the analyzers) trace it as one operator;
+other dtypes take the unfused path."""
 from __future__ import annotations
 
 import math
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import torch
 from torch import nn
@@ -27,12 +33,46 @@ def signed_product(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> tor
     return counts.to(a.dtype) * scale
 
 
+def _number(value: torch.Tensor) -> float:
+    """A one-element float32 product as the kernel takes it (on meta, a placeholder)."""
+    return 0.0 if value.device.type == "meta" else float(value)
+
+
+@contextmanager
+def unfused_attention(model: nn.Module) -> Iterator[nn.Module]:
+    """``model``'s packed attention cores take the unfused path inside the block (tests and
+    benchmarks compare the two)."""
+    cores = [module for module in model.modules() if isinstance(module, _PackedCore)]
+    for core in cores:
+        core.fused = False
+    try:
+        yield model
+    finally:
+        for core in cores:
+            del core.fused
+
+
 class _PackedCore(nn.Module):
     """Holds the alphas of the query, key, value and probability binarizers."""
+
+    fused = True  # unfused_attention() sets it False on an instance
 
     def _init_alphas(self, **binarizers) -> None:
         for name, binarizer in binarizers.items():
             self.register_buffer(f"{name}_alpha", binarizer_alpha(binarizer))
+
+    def _runs_fused(self, q: torch.Tensor) -> bool:
+        # meta: the analyzers trace what runs on the CPU
+        return self.fused and q.dtype == torch.float32 and q.device.type in ("cpu", "meta")
+
+    def _fused(self, q, k, v, key_padding_mask, allowed=None, **relative) -> torch.Tensor:
+        """The whole core in one kernel; ``relative``: qv, positions and position_scale."""
+        return kernels.binary_attention(
+            kernels.pack_rows(q), kernels.pack_rows(k), kernels.pack_rows(v.transpose(-2, -1)),
+            q.size(-1), content_scale=_number(self.query_alpha * self.key_alpha),
+            score_scale=1.0 / math.sqrt(q.size(-1)), probs_alpha=_number(self.probs_alpha),
+            out_scale=_number(self.probs_alpha * self.value_alpha), allowed=allowed,
+            key_padding=key_padding_mask, **relative)
 
     def _scores(self, q, k) -> torch.Tensor:
         return signed_product(q, k, self.query_alpha * self.key_alpha)
@@ -63,6 +103,8 @@ class PackedDotProductAttention(_PackedCore):
         self._init_alphas(query=b.query, key=b.key, value=b.value, probs=b.probs)
 
     def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
+        if self._runs_fused(q):
+            return self._fused(q, k, v, key_padding_mask)
         scores = self._scores(q, k) * (1.0 / math.sqrt(q.size(-1)))
         return self._attend(scores, v, key_padding_mask)
 
@@ -81,6 +123,8 @@ class PackedSparseAttention(_PackedCore):
     def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
         time = q.size(-2)
         allowed = self.pattern.allowed(time, device=q.device)
+        if self._runs_fused(q):
+            return self._fused(q, k, v, key_padding_mask, allowed)
         bias = torch.zeros((time, time), dtype=q.dtype, device=q.device).masked_fill(
             ~allowed, mask_value(q.dtype))
         scores = bias + self._scores(q, k) * (1.0 / math.sqrt(q.size(-1)))
@@ -105,6 +149,10 @@ class PackedRelPositionAttentionCore(_PackedCore):
     def forward(self, q, k, v, p, key_padding_mask: Optional[torch.Tensor] = None):
         q_u = q + self.pos_bias_u[:, None, :]
         q_v = q + self.pos_bias_v[:, None, :]
+        if self._runs_fused(q) and p.size(0) == 1:   # one position table for the batch
+            return self._fused(q_u, k, v, key_padding_mask, qv=kernels.pack_rows(q_v),
+                               positions=kernels.pack_rows(p[0]),
+                               position_scale=_number(self.query_v_alpha * self.position_alpha))
         content = self._scores(q_u, k)
         p = p.expand(q.size(0), *p.shape[1:])
         position = signed_product(q_v, p, self.query_v_alpha * self.position_alpha)

@@ -19,7 +19,8 @@ from typing import Optional
 import torch
 
 SOURCES = [Path(__file__).with_name("csrc") / name
-           for name in ("binary_kernels.cpp", "binary_depthwise.cpp")]
+           for name in ("binary_kernels.h", "binary_kernels.cpp", "binary_depthwise.cpp",
+                        "binary_attention.cpp")]
 PATHS = {"portable": 1, "avx2": 2, "avx512": 3}
 PATH_ENV = "BINARY_KERNEL_PATH"
 XOR, AND = 0, 1  # signed x signed, {0, 1} x signed
@@ -57,7 +58,8 @@ def _build():
         # -fopenmp: ATen's parallel_for is an inline OpenMP region in the headers; compiled
         # without it, the pragma is dropped and every product runs on one thread.
         return cpp_extension.load(name=f"encoder_binary_kernels_{_build_digest()}",
-                                  sources=[str(path) for path in SOURCES],
+                                  sources=[str(path) for path in SOURCES
+                                           if path.suffix == ".cpp"],
                                   extra_cflags=[*CXX_FLAGS, *OPENMP_FLAGS],
                                   extra_ldflags=OPENMP_FLAGS,
                                   verbose=False)
@@ -143,10 +145,39 @@ def binary_depthwise(x: torch.Tensor, valid: Optional[torch.Tensor], w: torch.Te
                                         t_out, unsigned, path_number(path))
 
 
+def binary_attention(q: torch.Tensor, k: torch.Tensor, v_t: torch.Tensor, head_dim: int, *,
+                     content_scale: float, score_scale: float, probs_alpha: float,
+                     out_scale: float, allowed: Optional[torch.Tensor] = None,
+                     key_padding: Optional[torch.Tensor] = None,
+                     qv: Optional[torch.Tensor] = None, positions: Optional[torch.Tensor] = None,
+                     position_scale: float = 0.0, path: Optional[str] = None) -> torch.Tensor:
+    """Fused packed attention (``csrc/binary_attention.cpp``), equal to the unfused packed
+    path to the bit: (B, H, T, Wd) packed query signs, (B, H, S, Wd) key signs, (B, H, D,
+    ceil(S / 64)) signs of V transposed -> (B, H, T, D) float32. ``allowed`` (T, S) and
+    ``key_padding`` (B, S, true = padding) mask pairs; ``qv`` (B, H, T, Wd) and
+    ``positions`` (H, 2T - 1, Wd) add the relative-position term."""
+    batch, heads, time = q.shape[:3]
+    empty = torch.empty(0)
+
+    def flat(x):
+        return empty if x is None else x.reshape(-1, *x.shape[-2:])
+
+    if _on_meta(q, k, v_t):
+        out = torch.ops.encoder_binary.binary_attention(
+            flat(q), flat(k), flat(v_t), head_dim, None if qv is None else flat(qv))
+        return out.view(batch, heads, time, v_t.size(-2))
+    out = extension().binary_attention(
+        flat(q), flat(k), flat(v_t), head_dim, content_scale, score_scale,
+        empty if allowed is None else allowed, empty if key_padding is None else key_padding,
+        heads, flat(qv), empty if positions is None else positions, position_scale,
+        probs_alpha, out_scale, path_number(path))
+    return out.view(batch, heads, time, v_t.size(-2))
+
+
 # Shapes without arithmetic: on meta tensors the packed layers run as torch operators with
 # only a shape function, so an analysis that traces dispatched ops (the kernel estimate)
-# sees each packed product, packing and depthwise convolution with its shape. Real tensors
-# call the extension directly (no dispatcher overhead per call).
+# sees each packed product, packing, depthwise convolution and fused attention core with
+# its shape. Real tensors call the extension directly (no dispatcher overhead per call).
 def _on_meta(*tensors) -> bool:
     return any(t is not None and t.device.type == "meta" for t in tensors)
 
@@ -169,3 +200,10 @@ def _binary_matmul_shape(a: torch.Tensor, b: torch.Tensor, k: int, op: int,
 def _binary_depthwise_shape(x: torch.Tensor, w: torch.Tensor, k: int,
                             t_out: int) -> torch.Tensor:
     return x.new_empty((x.size(0), t_out), dtype=torch.int32)
+
+
+@torch.library.custom_op("encoder_binary::binary_attention", mutates_args=(),
+                         device_types="meta")
+def _binary_attention_shape(q: torch.Tensor, k: torch.Tensor, v_t: torch.Tensor, head_dim: int,
+                            qv: Optional[torch.Tensor]) -> torch.Tensor:
+    return q.new_empty((q.size(0), q.size(1), v_t.size(1)), dtype=torch.float32)

@@ -1,11 +1,9 @@
 // Packed depthwise convolution for models/deployment (part of the extension built from
 // binary_kernels.cpp, which binds it and owns the kernel-path choice).
-#include <torch/extension.h>
+#include "binary_kernels.h"
+
 #include <ATen/Parallel.h>
 #include <immintrin.h>
-#include <cstdint>
-
-int64_t resolve_path(int64_t path);  // binary_kernels.cpp
 
 namespace {
 

@@ -6,7 +6,10 @@
 //   1 portable  plain C++ (the compiler's popcount)
 //   2 avx2      256-bit XOR/AND, popcount by a 4-bit lookup (vpshufb) summed with vpsadbw
 //   3 avx512    512-bit XOR/AND and VPOPCNTDQ (untested where the CPU lacks it)
-// The packed depthwise convolution is in binary_depthwise.cpp (same extension).
+// The packed depthwise convolution is in binary_depthwise.cpp and the fused attention in
+// binary_attention.cpp (same extension; binary_kernels.h is what they share).
+#include "binary_kernels.h"
+
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
@@ -16,8 +19,6 @@ namespace {
 
 constexpr int64_t kTileN = 256;   // rows of B kept hot in L1/L2 while A rows stream past
 constexpr int64_t kTileM = 16;    // rows of A per task
-
-enum Op { kXor = 0, kAnd = 1 };
 
 template <int OP>
 inline uint64_t combine(uint64_t a, uint64_t b) { return OP == kXor ? a ^ b : a & b; }
@@ -158,19 +159,18 @@ void tile_avx512(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, in
   }
 }
 
-using TileFn = void (*)(const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int64_t,
-                        int64_t, int32_t*);
-
-TileFn tile_for(int64_t path, int64_t op) {
-  if (op == kXor) return path == 3 ? tile_avx512<kXor> : (path == 2 ? tile_avx2<kXor> : tile_portable<kXor>);
-  return path == 3 ? tile_avx512<kAnd> : (path == 2 ? tile_avx2<kAnd> : tile_portable<kAnd>);
-}
-
 __attribute__((target("popcnt")))
 int64_t popcount_row_fast(const uint64_t* a, int64_t W) {
   int64_t count = 0;
   for (int64_t w = 0; w < W; ++w) count += _mm_popcnt_u64(a[w]);
   return count;
+}
+
+}  // namespace
+
+TileFn tile_for(int64_t path, int64_t op) {
+  if (op == kXor) return path == 3 ? tile_avx512<kXor> : (path == 2 ? tile_avx2<kXor> : tile_portable<kXor>);
+  return path == 3 ? tile_avx512<kAnd> : (path == 2 ? tile_avx2<kAnd> : tile_portable<kAnd>);
 }
 
 int64_t popcount_row(const uint64_t* a, int64_t W, bool fast) {
@@ -179,8 +179,6 @@ int64_t popcount_row(const uint64_t* a, int64_t W, bool fast) {
   for (int64_t w = 0; w < W; ++w) count += __builtin_popcountll(a[w]);
   return count;
 }
-
-}  // namespace
 
 bool cpu_has(int path) {
   __builtin_cpu_init();
@@ -320,6 +318,22 @@ void pack_row_avx2(const float* row, const float* off, int64_t K, bool unsigned_
 
 }  // namespace
 
+void pack_float_row(const float* row, const float* offset, int64_t K, bool unsigned_levels,
+                    float alpha, uint64_t* words, int64_t path) {
+  if (path >= 2) return pack_row_avx2(row, offset, K, unsigned_levels, alpha, words);
+  const int64_t W = (K + 63) / 64;
+  for (int64_t w = 0; w < W; ++w) {
+    uint64_t word = 0;
+    const int64_t k0 = w * 64, k1 = std::min(K, k0 + 64);
+    for (int64_t k = k0; k < k1; ++k) {
+      const float v = offset ? row[k] + offset[k] : row[k];
+      const bool bit = unsigned_levels ? (v / alpha > 0.5f) : (v >= 0.0f);
+      word |= static_cast<uint64_t>(bit) << (k - k0);
+    }
+    words[w] = word;
+  }
+}
+
 // Packs the last dimension of x (R, K) into (R, ceil(K / 64)) int64 words. Bit k is
 //   signed:   (x_k + offset_k) >= 0
 //   unsigned: (x_k + offset_k) / alpha > 0.5   (round-half-even of q is >= 1 exactly then)
@@ -387,12 +401,10 @@ torch::Tensor pack_rows(torch::Tensor x, torch::Tensor offset, double alpha, boo
   return out;
 }
 
-torch::Tensor binary_depthwise(torch::Tensor x, torch::Tensor valid, torch::Tensor w, int64_t K,
-                               int64_t stride, int64_t T_out, bool unsigned_input, int64_t path);
-
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("supported_paths", &supported_paths, "kernel paths this CPU runs (1 portable, 2 avx2, 3 avx512)");
   m.def("binary_matmul", &binary_matmul, "packed W1A1 product (exact integer result)");
   m.def("pack_rows", &pack_rows, "binarize and pack the last dimension into 64-bit words");
   m.def("binary_depthwise", &binary_depthwise, "packed depthwise convolution");
+  m.def("binary_attention", &binary_attention, "fused packed attention, a tile of rows at a time");
 }
