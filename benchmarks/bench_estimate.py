@@ -51,8 +51,10 @@ LIMITS = """\
   softmax.
 - A deployed BQ model's packed kernels are priced by the same separable shape model,
   measured on the packed product (K in bits), packing per value and the packed depthwise
-  convolution per MAC; the float work between them (scaling, the T x T scores the packed
-  Q K^T writes out, softmax) at the float rates.
+  convolution per MAC; its fused attention core as its packed products plus its T x T
+  scores at the cached rates of plain arithmetic, softmax and packing (the scores stay in
+  cache, a tile of 16 query rows at a time); the float work between kernels at the float
+  rates.
 - The time per op is one figure for every op (measured on a stack of tiny layers).
 - On a shared machine, other processes evict the caches and share the memory bus even
   when the CPU clock leaves their time out; a quiet machine gives steadier figures.

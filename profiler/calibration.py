@@ -246,12 +246,14 @@ def _calibrate_packed(seconds, peak_int1: float, quick: bool) -> tuple[dict, str
     """The kernels section's ``packed`` part, for deployed models: the packed product's
     efficiency (of the ``int1`` peak) as M, N and K (bits) sweep the float sizes with the
     others at the reference, packing's nanoseconds per value (rows of 256 with their
-    offset) at the float element sizes, the packed depthwise convolution's per MAC."""
+    offset) at the float element sizes, the packed depthwise convolution's per MAC, and the
+    fused attention core's per score at two head widths."""
     import torch
 
     from models.deployment import kernels
 
     from .kernel_calibration import FULL, QUICK, _rounded, efficiency_sweep
+    from .kernel_estimate import ATTENTION_HEAD_DIMS
 
     plan = QUICK if quick else FULL
     generator = torch.Generator().manual_seed(0)
@@ -273,11 +275,23 @@ def _calibrate_packed(seconds, peak_int1: float, quick: bool) -> tuple[dict, str
     weights = kernels.pack_rows(torch.randn((channels, width), generator=generator)).view(-1)
     depthwise_s = seconds(lambda: kernels.binary_depthwise(bits, None, weights, width, 1,
                                                            length))
+    heads, frames = 4, sizes[-2]
+    attention = []
+    for dim in ATTENTION_HEAD_DIMS:
+        q, k, v = (torch.randn((1, heads, frames, dim), generator=generator) for _ in range(3))
+        operands = (kernels.pack_rows(q), kernels.pack_rows(k),
+                    kernels.pack_rows(v.transpose(-2, -1)))
+        attention.append(seconds(lambda: kernels.binary_attention(
+            *operands, dim, content_scale=1.0, score_scale=dim ** -0.5, probs_alpha=0.01,
+            out_scale=1.0)) / (heads * frames * frames) * 1e9)
     section = {"matmul": table, "elements": plan["elements"], "packing_ns": packing,
-               "depthwise_ns_per_mac": depthwise_s / (channels * length * width) * 1e9}
+               "depthwise_ns_per_mac": depthwise_s / (channels * length * width) * 1e9,
+               "attention_ns_per_score": attention}
     how = (f"models.deploy's packed product sweeping M, N, K (bits) over {sizes} (others at "
            f"{sizes[len(sizes) // 2]}); packing rows of 256 at {plan['elements']} values; "
-           f"packed depthwise convolution of {channels} channels x {length}, kernel {width}")
+           f"packed depthwise convolution of {channels} channels x {length}, kernel {width}; "
+           f"the fused attention core, {heads} heads x {frames} frames, head widths "
+           f"{' and '.join(map(str, ATTENTION_HEAD_DIMS))}")
     return _rounded(section), how
 
 

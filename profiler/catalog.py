@@ -173,7 +173,7 @@ def _check_kernels(kernels, fail, positive) -> None:
     ``per_element_ns`` (``elements``, increasing whole numbers, and for each of
     :data:`ELEMENT_CLASSES` nanoseconds at each), all > 0; optionally ``packed``, the
     deployed kernels' figures: ``matmul`` as above, ``elements`` with ``packing_ns`` at each,
-    and ``depthwise_ns_per_mac``."""
+    ``depthwise_ns_per_mac`` and ``attention_ns_per_score`` (at head widths 64 and 128)."""
     if not isinstance(kernels, dict):
         raise fail("kernels", "a mapping", kernels)
 
@@ -213,6 +213,8 @@ def _check_kernels(kernels, fail, positive) -> None:
         series(entry(packed, "packing_ns", "kernels.packed"), count, "kernels.packed.packing_ns")
         positive("kernels.packed.depthwise_ns_per_mac",
                  entry(packed, "depthwise_ns_per_mac", "kernels.packed"))
+        series(entry(packed, "attention_ns_per_score", "kernels.packed"), 2,
+               "kernels.packed.attention_ns_per_score")
     for name in ("conv1d_factor", "depthwise_conv1d_ns_per_mac", "op_us", "module_overhead_us"):
         positive(f"kernels.{name}", entry(kernels, name, "kernels"))
     per_element = entry(kernels, "per_element_ns", "kernels")

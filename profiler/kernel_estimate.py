@@ -27,10 +27,12 @@ both. Here each kernel gets its own time:
   operators ``encoder_binary::*`` it runs on meta tensors): a packed product at the
   calibrated ``int1`` peak times an efficiency of its shape (the same separable model as
   the float one, measured on the packed kernel), packing per element, the packed depthwise
-  convolution per MAC; the fused packed attention core (``binary_attention``) as its
-  packed products (Q K^T, the relative positions' (Q + v) P^T over the T keys a row uses,
-  P V), and its scores as the cached tensor they stay in: a pass of plain arithmetic (scale,
-  masks), a softmax and a packing at the smallest calibrated size's rate;
+  convolution per MAC; the fused packed attention core (``binary_attention``) per score
+  (query-key pair) at the time calibrated on the fused kernel itself at head widths 64 and
+  128, linear in the words a score costs (a query's words for Q K^T, V's columns / 64 for
+  P V), plus the relative positions' (Q + v) P^T as a packed product (its scores stay in
+  cache: pricing them as separate products, softmax and packing overestimated the kernel
+  1.6x);
 
 plus a fixed time per op called as a function (``op_us``) for every op the analyzer counts
 and the time a module call adds (``module_overhead_us``) for every module call (the
@@ -57,6 +59,8 @@ _VIEWS = {"view", "transpose", "unsqueeze", "squeeze", "slice", "select", "detac
           "expand", "permute", "t", "alias", "dropout", "_unsafe_view", "unflatten", "flatten",
           "narrow", "split", "chunk", "unbind", "contiguous", "reshape", "empty", "empty_like",
           "lift_fresh", "_reshape_alias"}
+# The head widths (query and value) the fused attention core is calibrated at.
+ATTENTION_HEAD_DIMS = (64, 128)
 # models.deploy's packed kernels, by the names of their shape-only operators
 _PACKED = {"pack_rows", "binary_matmul", "binary_depthwise", "binary_attention"}
 _CLASS_OF = {
@@ -134,14 +138,10 @@ def _packed_kernels(op: str, name: str, args: Sequence, out) -> list[Kernel]:
     if name == "binary_attention":  # q (BH, T, W), k (BH, S, W), V^T (BH, D, W'), d bits
         q, key, v_t, d, qv = args[:5]
         batch, rows, keys, dim = q.size(0), q.size(1), key.size(1), v_t.size(1)
-        scores = batch * rows * keys
-        products = [Kernel(op, "packed-matmul", (batch, rows, keys, d))]
+        core = [Kernel(op, "packed-attention", (batch * rows * keys, d, dim))]
         if qv is not None:
-            products.append(Kernel(op, "packed-matmul", (batch, rows, keys, d)))
-        return products + [Kernel(op, "cached-plain", (scores,)),
-                           Kernel(op, "cached-softmax", (scores,)),
-                           Kernel(op, "cached-packing", (scores,)),
-                           Kernel(op, "packed-matmul", (batch, rows, dim, keys)), written]
+            core.append(Kernel(op, "packed-matmul", (batch, rows, keys, d)))
+        return core + [written]
     return [Kernel(op, "packed-depthwise", (out.numel() * args[2],)), written]
 
 
@@ -242,11 +242,11 @@ def kernel_seconds(kernel: Kernel, catalog: Catalog) -> float:
         return 2 * batch * m * n * k / (peak * efficiency)
     if kernel.kind == "depthwise":
         return kernel.dims[0] * table["depthwise_conv1d_ns_per_mac"] * 1e-9
-    if kernel.kind.startswith("packed") or kernel.kind.endswith("packing"):
+    if kernel.kind.startswith("packed") or kernel.kind == "packing":
         return _packed_seconds(kernel, catalog)
     per_element = table["per_element_ns"]
-    if kernel.kind.startswith("cached-"):     # a tensor in cache: the smallest size's rate
-        return kernel.dims[0] * per_element[kernel.kind.removeprefix("cached-")][0] * 1e-9
+    if kernel.kind == "cached-softmax":     # a tensor in cache: the smallest size's rate
+        return kernel.dims[0] * per_element["softmax"][0] * 1e-9
     return kernel.dims[0] * _interpolate(per_element["elements"], per_element[kernel.kind],
                                          max(kernel.dims[0], 1)) * 1e-9
 
@@ -263,10 +263,27 @@ def _packed_seconds(kernel: Kernel, catalog: Catalog) -> float:
         return 2 * batch * m * n * k / (catalog.peak("int1") * efficiency)
     if kernel.kind == "packed-depthwise":
         return kernel.dims[0] * packed["depthwise_ns_per_mac"] * 1e-9
-    if kernel.kind == "cached-packing":
-        return kernel.dims[0] * packed["packing_ns"][0] * 1e-9
+    if kernel.kind == "packed-attention":
+        scores, head_dim, value_dim = kernel.dims
+        return scores * attention_ns_per_score(packed, head_dim, value_dim) * 1e-9
     return kernel.dims[0] * _interpolate(packed["elements"], packed["packing_ns"],
                                          max(kernel.dims[0], 1)) * 1e-9
+
+
+def score_words(head_dim: int, value_dim: int) -> float:
+    """64-bit words a fused attention score costs: the query's for Q K^T, and V's columns
+    over 64 for P V (each word of probability bits serves 64 keys)."""
+    return math.ceil(head_dim / 64) + value_dim / 64
+
+
+def attention_ns_per_score(packed: Mapping, head_dim: int, value_dim: int) -> float:
+    """Nanoseconds per score of the fused attention core: the two calibrated points
+    (:data:`ATTENTION_HEAD_DIMS`) joined by a line in :func:`score_words`, at least a
+    quarter of the narrower one's."""
+    (d0, d1), (t0, t1) = ATTENTION_HEAD_DIMS, packed["attention_ns_per_score"]
+    w0, w1 = score_words(d0, d0), score_words(d1, d1)
+    value = t0 + (t1 - t0) * (score_words(head_dim, value_dim) - w0) / (w1 - w0)
+    return max(value, 0.25 * t0)
 
 
 def kernel_time(kernels: Sequence[Kernel], catalog: Catalog, op_calls: int,

@@ -40,7 +40,8 @@ kernels:
     output: [0.5, 2]
 """
 # The deployed kernels: int1 peak 10 T operations/s, packed efficiency 0.5 everywhere but
-# K = 10 bits (0.25); packing 0.5 ns per value small, 1 ns large; 0.1 ns per depthwise MAC.
+# K = 10 bits (0.25); packing 0.5 ns per value small, 1 ns large; 0.1 ns per depthwise MAC;
+# the fused attention core 2 ns per score at head width 64, 4 ns at 128.
 PACKED = KERNELS.replace("peaks: {fp32: 1}", "peaks: {fp32: 1, int1: 10}") + """\
   packed:
     matmul:
@@ -52,6 +53,7 @@ PACKED = KERNELS.replace("peaks: {fp32: 1}", "peaks: {fp32: 1, int1: 10}") + """
     elements: [1000, 1000000]
     packing_ns: [0.5, 1]
     depthwise_ns_per_mac: 0.1
+    attention_ns_per_score: [2, 4]
 """
 
 
@@ -108,29 +110,35 @@ def test_packed_kernels_are_priced_at_the_int1_peak():
         kernel_seconds(Kernel("pack_rows", "packing", (500,)), catalog())
 
 
-def test_the_fused_packed_attention_is_its_products_and_its_cached_scores():
+def test_the_fused_packed_attention_is_priced_per_score_by_the_words_it_costs():
     from profiler.kernel_estimate import kernels_of
 
     c = parse_catalog(PACKED, source="k.yaml", key="k")
-    # 2 x 4 heads, 100 queries and keys of 10 bits (1 word), 10 value dims (2 words of keys)
+    # 2 x 4 heads, 100 queries and keys, head width 10 bits (1 word), 10 value dims
     meta = dict(device="meta", dtype=torch.int64)
     q, k, v_t = (torch.empty(8, 100, 1, **meta), torch.empty(8, 100, 1, **meta),
                  torch.empty(8, 10, 2, **meta))
     out = torch.empty(8, 100, 10, device="meta")
-    scores = 8 * 100 * 100
-    # Q K^T at K = 10 bits: 0.25 of the int1 peak; P V: M = 100, N = 10 (0.5), K = 100 keys
-    products = 8 * 2 * 100 * 100 * 10 / 2.5e12 + 8 * 2 * 100 * 10 * 100 / 5e12
-    # scores cached: scale and masks (plain, 1 ns), softmax (3 ns), packing (0.5 ns); the
-    # 8 000 output values written at the rate log-interpolated between 1 000 (0.5 ns) and
-    # 1e6 (2 ns): 8 000 is log10(8) / 3 of the way
+    # a score costs 1 query word + 10/64 of a value word; the calibration's points cost 2
+    # words (width 64: 2 ns) and 4 (width 128: 4 ns), so 1.15625 ns on their line
+    scores = 8 * 100 * 100 * 1.15625e-9
+    # the 8 000 output values written at the rate log-interpolated between 1 000 (0.5 ns)
+    # and 1e6 (2 ns): 8 000 is log10(8) / 3 of the way
     written = 8000 * (0.5 + 1.5 * math.log10(8) / 3) * 1e-9
-    expected = products + scores * (1 + 3 + 0.5) * 1e-9 + written
     plain = kernels_of("binary_attention", (q, k, v_t, 10, None), {}, out)
-    assert sum(kernel_seconds(kernel, c) for kernel in plain) == pytest.approx(expected)
-    # the relative-position core adds a second Q K^T-sized product
+    assert sum(kernel_seconds(kernel, c) for kernel in plain) == pytest.approx(scores + written)
+    # the relative-position core adds its (Q + v) P^T: K = 10 bits, 0.25 of the int1 peak
     relative = kernels_of("binary_attention", (q, k, v_t, 10, q), {}, out)
     assert sum(kernel_seconds(kernel, c) for kernel in relative) == pytest.approx(
-        expected + 8 * 2 * 100 * 100 * 10 / 2.5e12)
+        scores + written + 8 * 2 * 100 * 100 * 10 / 2.5e12)
+    # width 128 sits on the second point; a width far below the first is floored at a
+    # quarter of it
+    wide = kernels_of("binary_attention", (torch.empty(8, 100, 2, **meta),
+                                           torch.empty(8, 100, 2, **meta),
+                                           torch.empty(8, 128, 2, **meta), 128, None), {}, out)
+    assert kernel_seconds(wide[0], c) == pytest.approx(8 * 100 * 100 * 4e-9)
+    from profiler.kernel_estimate import attention_ns_per_score
+    assert attention_ns_per_score({"attention_ns_per_score": [2, 40]}, 1, 1) == 0.5
 
 
 def test_a_malformed_packed_section_names_the_field():
