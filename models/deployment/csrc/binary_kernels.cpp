@@ -287,6 +287,24 @@ torch::Tensor binary_matmul(torch::Tensor a, torch::Tensor b, int64_t K, int64_t
 
 namespace {
 
+// One row of K packed by plain comparisons (the portable path, and float64 rows).
+template <typename scalar_t>
+void pack_row_scalar(const scalar_t* row, const scalar_t* off, int64_t K, bool unsigned_levels,
+                     scalar_t alpha, uint64_t* words) {
+  const scalar_t half = static_cast<scalar_t>(0.5);
+  const int64_t W = (K + 63) / 64;
+  for (int64_t w = 0; w < W; ++w) {
+    uint64_t word = 0;
+    const int64_t k0 = w * 64, k1 = std::min(K, k0 + 64);
+    for (int64_t k = k0; k < k1; ++k) {
+      const scalar_t v = off ? row[k] + off[k] : row[k];
+      const bool bit = unsigned_levels ? (v / alpha > half) : (v >= scalar_t(0));
+      word |= static_cast<uint64_t>(bit) << (k - k0);
+    }
+    words[w] = word;
+  }
+}
+
 // One float32 row packed 8 elements per compare: the same IEEE comparisons as the scalar
 // loop (>= 0 is true for -0.0 and false for NaN, as there), so the bits are identical.
 __attribute__((target("avx2")))
@@ -321,17 +339,7 @@ void pack_row_avx2(const float* row, const float* off, int64_t K, bool unsigned_
 void pack_float_row(const float* row, const float* offset, int64_t K, bool unsigned_levels,
                     float alpha, uint64_t* words, int64_t path) {
   if (path >= 2) return pack_row_avx2(row, offset, K, unsigned_levels, alpha, words);
-  const int64_t W = (K + 63) / 64;
-  for (int64_t w = 0; w < W; ++w) {
-    uint64_t word = 0;
-    const int64_t k0 = w * 64, k1 = std::min(K, k0 + 64);
-    for (int64_t k = k0; k < k1; ++k) {
-      const float v = offset ? row[k] + offset[k] : row[k];
-      const bool bit = unsigned_levels ? (v / alpha > 0.5f) : (v >= 0.0f);
-      word |= static_cast<uint64_t>(bit) << (k - k0);
-    }
-    words[w] = word;
-  }
+  pack_row_scalar<float>(row, offset, K, unsigned_levels, alpha, words);
 }
 
 // Packs the last dimension of x (R, K) into (R, ceil(K / 64)) int64 words. Bit k is
@@ -367,13 +375,14 @@ torch::Tensor pack_rows(torch::Tensor x, torch::Tensor offset, double alpha, boo
     TORCH_CHECK(offset.numel() == K, "offset has ", offset.numel(), " entries for K = ", K);
     offset = offset.to(x.scalar_type()).contiguous();
   }
-  if (x.scalar_type() == torch::kFloat32 && resolve_path(path) >= 2) {
+  if (x.scalar_type() == torch::kFloat32) {
     const float* data = x.data_ptr<float>();
     const float* off = has_offset ? offset.data_ptr<float>() : nullptr;
     const float scale = static_cast<float>(alpha);
+    const int64_t chosen = resolve_path(path);
     at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r)
-        pack_row_avx2(data + r * K, off, K, unsigned_levels, scale, words + r * W);
+        pack_float_row(data + r * K, off, K, unsigned_levels, scale, words + r * W, chosen);
     });
     return out;
   }
@@ -381,21 +390,9 @@ torch::Tensor pack_rows(torch::Tensor x, torch::Tensor offset, double alpha, boo
     const scalar_t* data = x.data_ptr<scalar_t>();
     const scalar_t* off = has_offset ? offset.data_ptr<scalar_t>() : nullptr;
     const scalar_t scale = static_cast<scalar_t>(alpha);
-    const scalar_t half = static_cast<scalar_t>(0.5);
     at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const scalar_t* row = data + r * K;
-        for (int64_t w = 0; w < W; ++w) {
-          uint64_t word = 0;
-          const int64_t k0 = w * 64, k1 = std::min(K, k0 + 64);
-          for (int64_t k = k0; k < k1; ++k) {
-            const scalar_t v = off ? row[k] + off[k] : row[k];
-            const bool bit = unsigned_levels ? (v / scale > half) : (v >= scalar_t(0));
-            word |= static_cast<uint64_t>(bit) << (k - k0);
-          }
-          words[r * W + w] = word;
-        }
-      }
+      for (int64_t r = begin; r < end; ++r)
+        pack_row_scalar<scalar_t>(data + r * K, off, K, unsigned_levels, scale, words + r * W);
     });
   });
   return out;
