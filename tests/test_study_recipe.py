@@ -9,10 +9,12 @@ from models.trainer.study.budget import job_seconds
 from models.trainer.study.plan import (
     FINISHED,
     PRESETS,
+    TO_DO,
     build_plan,
     job_state,
     study_record,
 )
+from models.trainer.study.report import head_budget_line
 from models.trainer.study.runner import dry_run, evaluate, gate_passes, record_chain
 from models.trainer.study.settings import StudySettings
 
@@ -216,3 +218,30 @@ def test_the_committed_copy_keeps_gated_evaluations_and_run_records(tmp_path):
         "runs/conformer-s/seed-0/fp/metadata.json",
         "runs/conformer-s/seed-0/superb/bq/asr/gated.json",
         "runs/conformer-s/seed-0/superb/fp/asr/results.json"]
+
+
+def test_an_evaluation_run_at_another_head_budget_runs_again(tmp_path):
+    # The paper preset gives PR its task default (1 500 steps of 16 at lr 0.01) and SD 300
+    # steps; a PR head recorded at 300 steps is stale, one at the default is done.
+    jobs = by_key(build_plan(settings(tmp_path, preset="paper", seeds=1, tasks="sd,pr")))
+    pr, sd = jobs["superb/conformer-s/seed-0/fp/pr"], jobs["superb/conformer-s/seed-0/fp/sd"]
+    _results(pr.path, value=0.85, settings={"steps": 300, "batch_size": 16, "lr": 0.01})
+    assert job_state(pr) == TO_DO
+    _results(pr.path, value=0.79, settings={"steps": 1500, "batch_size": 16, "lr": 0.01})
+    assert job_state(pr) == FINISHED
+    _results(sd.path, value=0.3, settings={"steps": 300, "batch_size": 8, "lr": 0.002})
+    assert job_state(sd) == FINISHED
+    _results(sd.path, value=0.3, settings={"steps": 300, "batch_size": 8, "lr": 0.001})
+    assert job_state(sd) == TO_DO
+    _results(sd.path, value=0.3)              # a backend that records no settings
+    assert job_state(sd) == FINISHED
+
+
+def test_the_report_flags_a_task_whose_heads_ran_different_budgets():
+    line = head_budget_line({
+        "ks": [{"steps": 1500, "batch_size": 32, "lr": 0.001}],
+        "pr": [{"steps": 300, "batch_size": 16, "lr": 0.01},
+               {"steps": 1500, "batch_size": 16, "lr": 0.01}]})
+    assert "ks: 1500 steps of 32 at lr 0.001;" in line
+    assert "pr: **mixed budgets** (300 steps of 16 at lr 0.01; 1500 steps of 16 at lr 0.01)" \
+        in line

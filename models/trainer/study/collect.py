@@ -97,6 +97,19 @@ class Study:
             return []
         return [model for model in self.models if PHONE_TARGETS in self.teacher_targets(model)]
 
+    def head_budgets(self) -> Dict[str, List[Dict[str, Any]]]:
+        """Each task's head settings (steps, batch size, learning rate) as its evaluations
+        recorded them, one entry per distinct budget: more than one means the task's rows
+        mix heads trained for different lengths."""
+        budgets: Dict[str, List[Dict[str, Any]]] = {}
+        for (_, _, task), by_seed in self.results.items():
+            for result in by_seed.values():
+                ran = result.get("settings", {})
+                budget = {key: ran.get(key) for key in ("steps", "batch_size", "lr")}
+                if budget not in budgets.setdefault(task, []):
+                    budgets[task].append(budget)
+        return {task: budgets[task] for task in self.tasks if task in budgets}
+
     def task_info(self, task: str) -> Optional[Dict[str, Any]]:
         """``metric``/``higher_is_better``/``chance`` of any evaluation of ``task``."""
         for (model, variant, name), by_seed in self.results.items():

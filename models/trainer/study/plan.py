@@ -40,7 +40,7 @@ from ..options import check_bounds
 from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PHONE_TARGETS, PretrainSettings
 from ..superb.settings import SuperbSettings
-from ..superb.task_table import SUPERB_TASKS
+from ..superb.task_table import SUPERB_TASKS, head_budget
 from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
     ITERATION_1_VARIANT,
     PHONE_TEACHERS,
@@ -324,7 +324,7 @@ def job_state(job: Job) -> str:
 
         return RESUMABLE if latest_checkpoint(job.path) is not None else TO_DO
     if job.kind == "superb":
-        done = (job.path / "results.json").is_file() or (job.path / GATED_FILE).is_file()
+        done = (job.path / GATED_FILE).is_file() or evaluated_at_budget(job)
         return FINISHED if done else TO_DO
     if job.kind == "propagation" and job.path.is_file():
         # A study that grows by an ablation measures its new students too.
@@ -356,7 +356,6 @@ def corpus_tasks(job: Job) -> List[str]:
     """The corpora the study's corpus job makes: pre-training and every evaluated task,
     once for all the evaluations that read them."""
     from ..data.synth_plan import TASKS
-    from ..superb.task_table import SUPERB_TASKS
 
     return [task for task in job.options["tasks"] if task in TASKS or task in SUPERB_TASKS]
 
@@ -387,6 +386,25 @@ def command_words(job: Job) -> List[str]:
         else:
             words += [flag, str(value)]
     return words
+
+
+def evaluated_at_budget(job: Job) -> bool:
+    """Whether evaluation ``job`` has a ``results.json`` whose head ran the budget the job
+    asks for; one recorded at another budget (a preset changed mid-study) is run again, so
+    no table mixes heads trained for different lengths."""
+    path = job.path / "results.json"
+    if not path.is_file():
+        return False
+    if not SUPERB_TASKS[job.task].trains:
+        return True
+    try:
+        ran = json.loads(path.read_text(encoding="utf-8")).get("settings")
+    except ValueError:
+        return False
+    if not isinstance(ran, dict):
+        return True          # a backend that records no settings: nothing to compare
+    wanted = head_budget(job.task, *(job.options.get(k) for k in ("steps", "batch_size", "lr")))
+    return all(ran.get(key) == value for key, value in wanted.items())
 
 
 def study_record(settings: StudySettings) -> Dict[str, Any]:

@@ -227,14 +227,29 @@ def propagation_paragraph(bq: List[Dict], rows: List[Dict]) -> str:
     return text
 
 
+def head_budget_line(heads: Dict[str, List[Dict[str, Any]]]) -> str:
+    """Each task's head budget in words; a task whose evaluations ran more than one budget
+    is flagged, since its rows then compare heads as well as upstreams."""
+    def budget(b: Dict[str, Any]) -> str:
+        lr = f"{b['lr']:g}" if isinstance(b["lr"], (int, float)) else b["lr"]
+        return f"{b['steps']} steps of {b['batch_size']} at lr {lr}"
+
+    parts = [f"{task}: {budget(found[0])}" if len(found) == 1 else
+             f"{task}: **mixed budgets** ({'; '.join(budget(b) for b in found)})"
+             for task, found in heads.items()]
+    return ("Heads (Adam, best step on valid tested): " + "; ".join(parts) + "."
+            if parts else "Heads: no evaluation yet.")
+
+
 def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
     """Copy study ``out``'s small files into ``reports`` (:mod:`.archive`), then regenerate
     ``reports``/README.md, its figures and summary.json from that copy alone; without a
     study in ``out``, from the copy already committed there."""
     reports = Path(reports)
     study = load_study(archive_study(Path(out), reports, echo))
+    heads = study.head_budgets()
     record = {**study.record, "recipe": {**study.record.get("recipe", {}),
-                                         "chains": chains(study)}}
+                                         "chains": chains(study), "heads": heads}}
     summary: Dict[str, Any] = {"study": record}
     anchors = anchors_of(study)
     costs = cost_rows(study)
@@ -248,7 +263,7 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
              "evaluation's `results.json` and `per_item.json`).", "",
              "Chains: " + "; ".join(f"{v}: " + (" -> ".join(c) if isinstance(c, list) else c)
                                     for v, c in record["recipe"]["chains"].items()) + ".",
-             ""]
+             "", head_budget_line(heads), ""]
     lines += method_lines() + table1_lines(study, costs) + table2_lines(study)
     lines += teacher_lines(study, summary, anchors)
     lines += degradation_lines(study, summary, anchors)

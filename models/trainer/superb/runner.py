@@ -50,7 +50,7 @@ from ..fileio import write_bytes_atomic, write_text_atomic
 from ..pretrain import checkpoint as ckpt
 from .heads import HeadSettings
 from .settings import SuperbSettings, check_superb_settings
-from .task_table import SUPERB_TASKS, SuperbTask
+from .task_table import SUPERB_TASKS, SuperbTask, head_budget
 
 RESULTS = "results.json"
 # Per test item: the parts of the score, for paired bootstraps between upstreams.
@@ -158,9 +158,8 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     out = Path(s.out)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
-    run = HeadSettings(steps=s.steps or task.steps, batch_size=s.batch_size or task.batch_size,
-                       lr=s.lr or task.lr, eval_every=s.eval_every,
-                       projector_dim=s.projector_dim, seed=s.seed,
+    run = HeadSettings(**head_budget(s.task, s.steps, s.batch_size, s.lr),
+                       eval_every=s.eval_every, projector_dim=s.projector_dim, seed=s.seed,
                        progress=s.progress and sys.stderr.isatty())
     device = pick_device(0, s.device)
 

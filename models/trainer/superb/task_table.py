@@ -7,7 +7,7 @@ reads this table. Every task has a module in :mod:`models.trainer.superb.tasks`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Any, Dict, Optional
 
 # Metrics where lower is better (error rates); every other metric is a score.
 ERROR_METRICS = ("per", "wer", "der", "eer")
@@ -53,6 +53,16 @@ SUPERB_TASKS: Dict[str, SuperbTask] = {task.key: task for task in (
     SuperbTask("er", "prosody-class recognition, a proxy for SUPERB's emotion recognition",
                "accuracy", frame_level=False, steps=1500, batch_size=32, lr=1e-3),
 )}
+
+
+def head_budget(task: str, steps: Optional[int] = None, batch_size: Optional[int] = None,
+                lr: Optional[float] = None) -> Dict[str, Any]:
+    """The head settings an evaluation of ``task`` runs with: each one given, else the
+    task's default. ``results.json`` records them under ``settings``; a study compares the
+    two to tell a finished evaluation from one run at another budget."""
+    row = SUPERB_TASKS[task]
+    return {"steps": steps or row.steps, "batch_size": batch_size or row.batch_size,
+            "lr": lr or row.lr}
 
 
 def per_task_defaults(name: str) -> str:
