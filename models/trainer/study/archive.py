@@ -22,7 +22,7 @@ from typing import Callable, List
 from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import METADATA, read_json, read_log
-from ..superb.runner import PER_ITEM, RESULTS
+from ..superb.settings import PER_ITEM, RESULTS
 from .collect import CHAIN_FILE
 from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG, recipe_changes
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import DataError
 from ..pretrain.checkpoint import METADATA, read_json, read_log
 from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
-from ..superb.runner import PER_ITEM, RESULTS
+from ..superb.settings import PER_ITEM, RESULTS
 from .plan import (
     BINARIZED_PREFIX,
     GATED_FILE,

@@ -39,7 +39,7 @@ from ..errors import DataError
 from ..options import check_bounds
 from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PHONE_TARGETS, PretrainSettings
-from ..superb.settings import SuperbSettings
+from ..superb.settings import RESULTS, SuperbSettings
 from ..superb.task_table import SUPERB_TASKS, head_budget
 from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
     ITERATION_1_VARIANT,
@@ -392,7 +392,7 @@ def evaluated_at_budget(job: Job) -> bool:
     """Whether evaluation ``job`` has a ``results.json`` whose head ran the budget the job
     asks for; one recorded at another budget (a preset changed mid-study) is run again, so
     no table mixes heads trained for different lengths."""
-    path = job.path / "results.json"
+    path = job.path / RESULTS
     if not path.is_file():
         return False
     if not SUPERB_TASKS[job.task].trains:

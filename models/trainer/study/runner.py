@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import append_log, read_json, read_log
-from ..superb.runner import RESULTS
+from ..superb.settings import RESULTS
 from .plan import (
     FINISHED,
     GATED_FILE,

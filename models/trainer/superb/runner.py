@@ -49,12 +49,8 @@ from ..errors import DataError
 from ..fileio import write_bytes_atomic, write_text_atomic
 from ..pretrain import checkpoint as ckpt
 from .heads import HeadSettings
-from .settings import SuperbSettings, check_superb_settings
+from .settings import PER_ITEM, RESULTS, SuperbSettings, check_superb_settings
 from .task_table import SUPERB_TASKS, SuperbTask, head_budget
-
-RESULTS = "results.json"
-# Per test item: the parts of the score, for paired bootstraps between upstreams.
-PER_ITEM = "per_item.json"
 
 
 # ------------------------------------------------------------------------------ upstream

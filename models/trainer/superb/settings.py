@@ -11,6 +11,11 @@ from ..errors import DataError
 from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 from .task_table import SUPERB_TASKS, per_task_defaults
 
+# What an evaluation writes into its folder: the result, and per test item the parts of
+# the score (for paired bootstraps between upstreams).
+RESULTS = "results.json"
+PER_ITEM = "per_item.json"
+
 # Which hidden states the weighted sum reads; "1-L" leaves out state 0 (the encoder input).
 HIDDEN_STATE_CHOICES = ("all", "1-L")
 
