@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from models.trainer.study.hierarchical import Arm, bootstrap_p, hierarchical_difference, holm
+from models.trainer.study.stats import seed_t_interval
 from profiler.cli import main
 
 
@@ -114,6 +116,22 @@ def test_bootstrap_p_by_hand():
     assert bootstrap_p(np.ones(999)) == pytest.approx(2 / 1000)
 
 
+def test_seed_t_interval_is_scipys_t_test_interval():
+    one = [0.031, -0.011, 0.023, 0.048]
+    expected = stats.ttest_1samp(one, 0.0).confidence_interval(0.95)
+    assert seed_t_interval([(1.0, one)]) == pytest.approx((expected.low, expected.high))
+    # a contrast of two encoders' per-seed degradations: Welch's interval
+    first, second = [0.10, 0.14, 0.07, 0.12, 0.09], [0.02, 0.05, -0.01, 0.03, 0.08]
+    welch = stats.ttest_ind(first, second, equal_var=False).confidence_interval(0.95)
+    assert seed_t_interval([(1.0, first), (-1.0, second)]) == pytest.approx(
+        (welch.low, welch.high))
+    # an error rate's sign flips both arms: the interval of the negated difference
+    assert seed_t_interval([(-1.0, first), (1.0, second)]) == pytest.approx(
+        (-welch.high, -welch.low))
+    assert seed_t_interval([(1.0, [0.2])]) is None           # one seed: no t interval
+    assert seed_t_interval([(1.0, one), (-1.0, [0.1])]) is None
+
+
 def test_holm_by_hand():
     # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> running
     # maximum 0.02, 0.03, 0.06, 0.06; back in the given order:
@@ -202,10 +220,21 @@ def test_report_is_rebuilt_from_committed_files_alone(committed, capsys):
     contrast = summary["contrast"]["tasks"][0]
     assert contrast["interval"] == pytest.approx(exact_seed_interval(shifts))
     assert contrast["holm_adjusted"] == pytest.approx(2 / 2001)
+    # The check over seeds: Student's t on the three per-seed degradations, as scipy's
+    # one-sample t test gives it; the contrast against a model that loses nothing on any
+    # seed (no variance) is the same interval.
+    expected = stats.ttest_1samp(shifts, 0.0).confidence_interval(0.95)
+    assert row["interval_seeds_t"] == pytest.approx([expected.low, expected.high])
+    assert contrast["interval_seeds_t"] == pytest.approx([expected.low, expected.high])
+    assert anchors["conformer-s"]["interval_seeds_t"] == pytest.approx([0.25, 0.25])
     assert summary["study"]["recipe"]["chains"] == {"bq": CHAIN}
     readme = (reports / "README.md").read_text()
     assert "| conformer-s (random-init, anchor) |" in readme
     assert "sparseformer-dn-s loses less than conformer-s" in readme
+    # 3 seeds at 1/4, 2/4 and 4/4: the bootstrap's interval excludes 0, Student's t with 2
+    # degrees of freedom does not, and the verdict says the finding rests on the bootstrap.
+    assert expected.low < 0 < contrast["interval"][0]
+    assert "on pr the finding rests on the bootstrap alone" in readme
 
 
 def test_masked_prediction_over_seeds_and_the_teacher_gate(committed):
@@ -235,7 +264,8 @@ def test_masked_prediction_over_seeds_and_the_teacher_gate(committed):
     # One task (pr), on which every teacher beats random-init: short of the 3 tasks needed.
     gate = summary["teacher_gate"]
     assert gate["models"]["conformer-s"] == {"tasks_beating_random": ["pr"], "seeds": 3,
-                                             "passes": False}
+                                             "passes": False,
+                                             "tasks_beating_random_by_seed_t": ["pr"]}
     assert gate["passes"] is False and gate["final"] is True
     readme = (reports / "README.md").read_text()
     assert "The gate does not pass." in readme

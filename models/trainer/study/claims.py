@@ -17,7 +17,7 @@ import numpy as np
 
 from .collect import Study, paired_seeds
 from .hierarchical import METHOD, Arm, Estimate, hierarchical_difference, holm
-from .stats import ratio
+from .stats import ratio, seed_t_interval
 
 ALPHA = 0.05
 UNINFORMATIVE = "uninformative at this scale"
@@ -32,8 +32,11 @@ def sign_of(study: Study, task: str) -> Optional[float]:
     return None if info is None else (-1.0 if info["higher_is_better"] else 1.0)
 
 
-def estimate_fields(estimate: Estimate, seeds) -> Dict[str, Any]:
+def estimate_fields(estimate: Estimate, seeds, arms: List[Arm]) -> Dict[str, Any]:
+    seed_t = seed_t_interval([(arm.weight, [ratio(after) - ratio(before) for before, after
+                                            in zip(arm.before, arm.after)]) for arm in arms])
     return {"interval": list(estimate.interval), "interval_items": list(estimate.interval_items),
+            "interval_seeds_t": None if seed_t is None else list(seed_t),
             "p": estimate.p, "holm_adjusted": None, "method": METHOD, "seeds": seeds,
             "resamples": estimate.resamples}
 
@@ -53,10 +56,11 @@ def paired_change(study: Study, model: str, task: str, reference: str,
     if not seeds or sign is None:
         return None
     before, after = parts(study, first, seeds), parts(study, second, seeds)
-    estimate = hierarchical_difference([Arm(before, after, sign)])
+    arms = [Arm(before, after, sign)]
+    estimate = hierarchical_difference(arms)
     return {"model": model, "task": task, "reference": reference, "variant": variant,
             "items": len(before[0][0]), "degradation": estimate.value,
-            **estimate_fields(estimate, seeds),
+            **estimate_fields(estimate, seeds, arms),
             "reference_value": float(np.mean([ratio(p) for p in before])),
             "variant_value": float(np.mean([ratio(p) for p in after]))}
 
@@ -79,8 +83,8 @@ def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
     if row is None:
         return {"value": None, "interval": None, "informative": None, "status": NO_ANCHOR}
     # paired_change is positive when the random-init upstream is worse: the teacher better
-    row = {key: row[key] for key in ("interval", "interval_items", "p", "method", "seeds",
-                                     "resamples")} | {
+    row = {key: row[key] for key in ("interval", "interval_items", "interval_seeds_t", "p",
+                                     "method", "seeds", "resamples")} | {
         "value": row["degradation"], "teacher": row["reference_value"],
         "random": row["variant_value"], "random_variant": anchor}
     low = row["interval"][0]
@@ -107,7 +111,7 @@ def contrast(study: Study, first: str, second: str, task: str,
                 weight) for m, weight in ((first, sign), (second, -sign))]
     estimate = hierarchical_difference(arms)
     return {"task": task, "difference": estimate.value,
-            **estimate_fields(estimate, {first: seeds[first], second: seeds[second]}),
+            **estimate_fields(estimate, {first: seeds[first], second: seeds[second]}, arms),
             "items": len(ids.pop())}
 
 

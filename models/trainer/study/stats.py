@@ -1,7 +1,9 @@
 """Intervals of a study: over seeds (Student's t) and over test items (paired bootstrap).
 
 The seed-inclusive intervals of the study's differences are :mod:`.hierarchical`'s; this
-module keeps Table 2's t-interval over seeds and the items-only paired interval.
+module keeps Table 2's t-interval over seeds, the differences' t interval over seeds (a
+check on the bootstrap, whose percentile interval is too narrow with a handful of seeds)
+and the items-only paired interval.
 
 A score is ``sum(numerators) / sum(denominators)`` over test items (``per_item.json``):
 accuracy is a mean of 0/1, PER/WER/DER a ratio of error counts to reference lengths. Two
@@ -30,6 +32,29 @@ def t_interval(values: Sequence[float], level: float = LEVEL
     half = (float(stats.t.ppf((1 + level) / 2, data.size - 1)) * float(data.std(ddof=1))
             / np.sqrt(data.size))
     return mean, mean - half, mean + half
+
+
+def seed_t_interval(arms: Sequence[Tuple[float, Sequence[float]]], level: float = LEVEL
+                    ) -> Optional[Tuple[float, float]]:
+    """Student's t interval of ``sum(weight * mean(differences))`` over independent arms,
+    each a weight and its per-seed differences (one arm: the one-sample t interval; two:
+    Welch's, with the Welch-Satterthwaite degrees of freedom); None unless every arm has 2
+    seeds or more. The seeds are the only sampling counted: each seed's difference is
+    taken on the whole test set, so the test-item draw every seed shares is left out."""
+    from scipy import stats
+
+    groups = [(float(weight), np.asarray(values, dtype=np.float64)) for weight, values in arms]
+    if not groups or any(values.size < 2 for _, values in groups):
+        return None
+    value = sum(weight * values.mean() for weight, values in groups)
+    parts = [weight ** 2 * values.var(ddof=1) / values.size for weight, values in groups]
+    variance = sum(parts)
+    if variance <= 0.0:
+        return float(value), float(value)
+    freedom = variance ** 2 / sum(part ** 2 / (values.size - 1)
+                                  for part, (_, values) in zip(parts, groups) if part > 0)
+    half = float(stats.t.ppf((1 + level) / 2, freedom)) * float(np.sqrt(variance))
+    return float(value - half), float(value + half)
 
 
 def ratio(parts: Tuple[np.ndarray, np.ndarray], index: Optional[np.ndarray] = None) -> float:

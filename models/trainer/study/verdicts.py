@@ -24,6 +24,7 @@ from .collect import Study, chain_of
 from .hierarchical import METHOD, RESAMPLES
 from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
 from .presets import LAYERS_ONLY_SUFFIX
+from .stats import contains_zero
 
 METHOD_NOTE = (f"Intervals: 95 %, {RESAMPLES} resamples of a hierarchical bootstrap ("
                f"{METHOD}); 'items only' keeps the seeds fixed and resamples the test items. "
@@ -44,6 +45,13 @@ def method_lines() -> List[str]:
             "the mean over drawn seeds of the per-seed score difference.",
             "- **`interval_items`:** the same item draws, the seeds fixed (test-item "
             "sampling only).",
+            "- **`interval_seeds_t` (t over seeds), a check:** Student's t interval of the "
+            "mean of the per-seed differences (Welch's for a contrast of two encoders), each "
+            "seed's difference taken on the whole test set. With 4 or 5 seeds a percentile "
+            "bootstrap over seeds is narrower than this (it uses normal-like quantiles and "
+            "the seeds' spread without the n - 1 correction), so a finding whose t interval "
+            "contains 0 rests on the bootstrap alone; the report's decisions use `interval`, "
+            "chosen before the run.",
             "- **p:** two-sided, from the same resamples: min(1, 2 min(#{T* <= 0} + 1, "
             "#{T* >= 0} + 1) / (R + 1)).",
             f"- **Informative tasks:** a task is {UNINFORMATIVE} for a model when its FP "
@@ -79,13 +87,15 @@ def seed_count(seeds) -> int:
 
 
 def change_cells(row: Dict) -> str:
-    """'interval | items-only interval | p | Holm p | seeds' of one difference."""
-    return (f"{span(row['interval'])} | {span(row['interval_items'])} | {p_cell(row['p'])} | "
+    """'interval | items-only interval | t over seeds | p | Holm p | seeds' of one
+    difference."""
+    return (f"{span(row['interval'])} | {span(row['interval_items'])} | "
+            f"{span(row.get('interval_seeds_t'))} | {p_cell(row['p'])} | "
             f"{p_cell(row['holm_adjusted'])} | {seed_count(row['seeds'])}")
 
 
-CHANGE_HEADER = "95 % interval | items only | p | Holm p | seeds"
-CHANGE_RULE = " --- | --- | ---: | ---: | ---: |"
+CHANGE_HEADER = "95 % interval | items only | t over seeds | p | Holm p | seeds"
+CHANGE_RULE = " --- | --- | --- | ---: | ---: | ---: |"
 
 
 Anchors = Dict[tuple, Dict[str, Any]]          # (model, task) -> teacher_vs_random
@@ -110,12 +120,14 @@ def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
              "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE + " --- |"]
     for (model, task), row in anchors.items():
         if row["value"] is None:
-            lines.append(f"| {model} | {task} | - | - | - | - | - | - | - | 0 | {NO_ANCHOR} |")
+            lines.append(f"| {model} | {task} | - | - | - | - | - | - | - | - | 0 | "
+                         f"{NO_ANCHOR} |")
             continue
         lines.append(f"| {model} | {task} | {percent(row['teacher'])} | "
                      f"{percent(row['random'])} | {points(row['value'])} | "
                      f"{span(row['interval'])} | {span(row['interval_items'])} | "
-                     f"{p_cell(row['p'])} | - | {len(row['seeds'])} | {row['status']}"
+                     f"{span(row.get('interval_seeds_t'))} | {p_cell(row['p'])} | - | "
+                     f"{len(row['seeds'])} | {row['status']}"
                      f"{PHONE_MARK if model in study.phone_supervised(task) else ''} |")
     if any(study.phone_supervised(task) for task in study.tasks):
         lines += ["", f"{PHONE_MARK.strip()} the teacher was pre-trained on phone labels: "
@@ -140,10 +152,13 @@ def teacher_gate(study: Study, anchors: Anchors) -> Dict[str, Any]:
     for model in study.models:
         rows = [anchors[(model, task)] for task in study.tasks]
         beaten = [task for task, row in zip(study.tasks, rows) if row.get("informative")]
+        by_t = [task for task, row in zip(study.tasks, rows)
+                if row.get("interval_seeds_t") and row["interval_seeds_t"][0] > 0]
         seeds = min((len(row["seeds"]) for row in rows if row.get("value") is not None),
                     default=0)
         models[model] = {"tasks_beating_random": beaten, "seeds": seeds,
-                         "passes": len(beaten) >= GATE_TASKS}
+                         "passes": len(beaten) >= GATE_TASKS,
+                         "tasks_beating_random_by_seed_t": by_t}
     return {"needed_tasks": GATE_TASKS, "planned_seeds": planned, "models": models,
             "passes": bool(models) and all(m["passes"] for m in models.values()),
             "final": bool(models) and all(m["seeds"] >= planned for m in models.values())}
@@ -157,9 +172,15 @@ def gate_paragraph(gate: Dict[str, Any]) -> str:
     outcome = "passes" if gate["passes"] else "does not pass"
     when = ("" if gate["final"] else
             f" Provisional: not every task has the study's {gate['planned_seeds']} seeds yet.")
+    by_t = "; ".join(f"{model} {len(row['tasks_beating_random_by_seed_t'])} "
+                     f"({', '.join(row['tasks_beating_random_by_seed_t']) or 'none'})"
+                     for model, row in gate["models"].items())
+    check = (f" By the t interval over seeds (a check: with a handful of seeds the "
+             f"bootstrap's percentile interval is narrower than Student's t): {by_t}."
+             if by_t else "")
     return (f"**Teacher gate** (each FP teacher beats its random-init upstream on at least "
             f"{gate['needed_tasks']} tasks, seed-inclusive interval above 0): "
-            f"{'; '.join(parts) or 'no model evaluated'}. The gate {outcome}.{when}")
+            f"{'; '.join(parts) or 'no model evaluated'}. The gate {outcome}.{when}{check}")
 
 
 def masked_prediction_lines(study: Study, summary: Dict) -> List[str]:
@@ -285,6 +306,11 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
                  "result, not evidence of equal robustness)")
     if none and (less or more):
         text += f"; on {', '.join(none)} the difference cannot be told from 0"
+    checks = {c["task"]: c.get("interval_seeds_t") for c in tested}
+    fragile = [task for task in less + more if checks[task] and contains_zero(*checks[task])]
+    if fragile:
+        text += (f"; on {', '.join(fragile)} the finding rests on the bootstrap alone (the t "
+                 f"interval over seeds contains 0)")
     if left_out:
         text += f"; {', '.join(left_out)} took no part ({UNINFORMATIVE} or no anchor)"
     return text + (". Intervals and p values resample seeds and test items; training at "
