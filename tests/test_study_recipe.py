@@ -154,7 +154,7 @@ def test_the_time_plan_prices_a_job_by_the_median_its_other_seeds_logged(tmp_pat
     log = tmp_path / "study" / "study.log.jsonl"
     log.parent.mkdir(parents=True)
     # Seeds 0 and 1 of the KS anchor took 300 s and 900 s, then seed 0 was rerun in 400 s:
-    # every logged time counts, the median of 300, 400 and 900 is 400.
+    # the rerun replaces seed 0's first time, so the median is that of 400 and 900, 650.
     for seed, seconds in ((0, 300.0), (1, 900.0), (0, 400.0)):
         append_log(log, {"job": f"superb/conformer-s/seed-{seed}/random/ks",
                          "seconds": seconds, "shard": "1/1"})
@@ -163,11 +163,11 @@ def test_the_time_plan_prices_a_job_by_the_median_its_other_seeds_logged(tmp_pat
     plan = "\n".join(lines)
     assert "3 of " in plan and "at the median time this study logged" in plan
     anchors = next(line for line in lines if line.strip().startswith("random-init"))
-    # 3 seeds x 400 s for the random-init KS heads; the bq-random ones are priced by the
+    # 3 seeds x 650 s for the random-init KS heads; the bq-random ones are priced by the
     # planning rate, as no bq-random job has run.
     bq_random = job_seconds(by_key(build_plan(study))["superb/conformer-s/seed-0/bq-random/ks"],
                             PRESETS["paper"])
-    assert f"{(3 * 400.0 + 3 * bq_random) / 3600:6.2f} h in all" in anchors
+    assert f"{(3 * 650.0 + 3 * bq_random) / 3600:6.2f} h in all" in anchors
 
 
 def test_a_study_grows_by_a_sensitivity_variant_but_not_by_another_chain(tmp_path):

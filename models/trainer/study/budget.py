@@ -104,10 +104,12 @@ def job_class(key: str) -> str:
 def logged_seconds(entries: Iterable[Mapping]) -> Dict[str, float]:
     """Median logged seconds of each job class in a study's log entries. The median, as a
     job resumed from a checkpoint logs only its last part, and one run beside other work
-    logs more than its share."""
+    logs more than its share. A job logged twice ran again (an evaluation recorded at
+    another head budget): its latest time replaces the earlier one."""
+    latest = {entry["job"]: float(entry["seconds"]) for entry in entries}
     times: Dict[str, List[float]] = {}
-    for entry in entries:
-        times.setdefault(job_class(entry["job"]), []).append(float(entry["seconds"]))
+    for job, seconds in latest.items():
+        times.setdefault(job_class(job), []).append(seconds)
     return {kind: statistics.median(seconds) for kind, seconds in times.items()}
 
 
