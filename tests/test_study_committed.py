@@ -51,9 +51,11 @@ def test_every_committed_score_is_its_per_item_ratio():
             for variant in ("fp", row["teacher_vs_random"]["random_variant"]):
                 numerators, denominators, results = evaluation(row["model"], seed, variant,
                                                                row["task"])
-                # results.json rounds its value to 6 decimals
+                # results.json rounds its value to 6 decimals, an accuracy from float32
+                # (547 / 1 020 = 0.53627451 is 0.53627449 in float32, stored as 0.536274):
+                # half a unit of the 6th decimal plus float32's rounding near 1
                 assert score(numerators, denominators) == pytest.approx(results["value"],
-                                                                        abs=5e-7)
+                                                                        abs=5e-7 + 6e-8)
 
 
 def test_every_teacher_versus_random_value_from_the_committed_items():
