@@ -443,17 +443,18 @@ def test_smoke_study_end_to_end(smoke_study):
     scratch = readme.split("## Distilled against from-scratch BQ")[1].split("\n## ")[0]
     row = next(line for line in scratch.splitlines() if line.startswith("| sparseformer-dn-s"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    # Model | Task | distilled | scratch | worse by | interval | items only | p | Holm p |
-    # seeds | finding
-    assert cells[1] == "ks" and cells[9] == "1"
+    # Model | Task | distilled | scratch | worse by | interval | items only | t over seeds |
+    # p | Holm p | seeds | finding
+    assert cells[1] == "ks" and cells[10] == "1"
     low, high = (float(x) for x in cells[5].strip("[]").split(","))
     assert low <= float(cells[4]) <= high
+    assert cells[7] == "-"                     # one seed: no t interval over seeds
     # Holm p only where the task is informative (the teacher beat its random-init anchor).
     if teacher["informative"]:
-        assert 0 < float(cells[8]) <= 1 and cells[10] != "not tested"
+        assert 0 < float(cells[9]) <= 1 and cells[11] != "not tested"
     else:
-        assert cells[8] == "-" and cells[10] == "not tested"
-    assert 0 < float(cells[7]) <= 1
+        assert cells[9] == "-" and cells[11] == "not tested"
+    assert 0 < float(cells[8]) <= 1                # p
     # scratch worse by = distilled minus from-scratch accuracy, in points
     assert float(cells[4]) == pytest.approx(float(cells[2]) - float(cells[3]), abs=0.11)
     assert (root / "reports" / "cost_accuracy.png").stat().st_size > 0
