@@ -22,6 +22,7 @@ from ..errors import DataError
 from ..pretrain.checkpoint import METADATA, read_json, read_log
 from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.settings import PER_ITEM, RESULTS
+from ..superb.task_table import HEAD_BUDGET_KEYS
 from .plan import (
     BINARIZED_PREFIX,
     GATED_FILE,
@@ -105,7 +106,7 @@ class Study:
         for (_, _, task), by_seed in self.results.items():
             for result in by_seed.values():
                 ran = result.get("settings", {})
-                budget = {key: ran.get(key) for key in ("steps", "batch_size", "lr")}
+                budget = {key: ran.get(key) for key in HEAD_BUDGET_KEYS}
                 if budget not in budgets.setdefault(task, []):
                     budgets[task].append(budget)
         return {task: budgets[task] for task in self.tasks if task in budgets}

@@ -40,7 +40,7 @@ from ..options import check_bounds
 from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PHONE_TARGETS, PretrainSettings
 from ..superb.settings import RESULTS, SuperbSettings
-from ..superb.task_table import SUPERB_TASKS, head_budget
+from ..superb.task_table import HEAD_BUDGET_KEYS, SUPERB_TASKS, head_budget
 from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
     ITERATION_1_VARIANT,
     PHONE_TEACHERS,
@@ -403,7 +403,7 @@ def evaluated_at_budget(job: Job) -> bool:
         return False
     if not isinstance(ran, dict):
         return True          # a backend that records no settings: nothing to compare
-    wanted = head_budget(job.task, *(job.options.get(k) for k in ("steps", "batch_size", "lr")))
+    wanted = head_budget(job.task, *(job.options.get(key) for key in HEAD_BUDGET_KEYS))
     return all(ran.get(key) == value for key, value in wanted.items())
 
 

@@ -55,14 +55,18 @@ SUPERB_TASKS: Dict[str, SuperbTask] = {task.key: task for task in (
 )}
 
 
+# The head settings that make an evaluation's budget, as results.json's settings name them.
+HEAD_BUDGET_KEYS = ("steps", "batch_size", "lr")
+
+
 def head_budget(task: str, steps: Optional[int] = None, batch_size: Optional[int] = None,
                 lr: Optional[float] = None) -> Dict[str, Any]:
     """The head settings an evaluation of ``task`` runs with: each one given, else the
     task's default. ``results.json`` records them under ``settings``; a study compares the
     two to tell a finished evaluation from one run at another budget."""
     row = SUPERB_TASKS[task]
-    return {"steps": steps or row.steps, "batch_size": batch_size or row.batch_size,
-            "lr": lr or row.lr}
+    given = dict(zip(HEAD_BUDGET_KEYS, (steps, batch_size, lr)))
+    return {key: given[key] or getattr(row, key) for key in HEAD_BUDGET_KEYS}
 
 
 def per_task_defaults(name: str) -> str:
