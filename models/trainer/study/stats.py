@@ -23,15 +23,9 @@ def t_interval(values: Sequence[float], level: float = LEVEL
                ) -> Tuple[float, Optional[float], Optional[float]]:
     """(mean, low, high): Student's t interval of the mean; (mean, None, None) for one
     value."""
-    from scipy import stats
-
-    data = np.asarray(values, dtype=np.float64)
-    mean = float(data.mean())
-    if data.size < 2:
-        return mean, None, None
-    half = (float(stats.t.ppf((1 + level) / 2, data.size - 1)) * float(data.std(ddof=1))
-            / np.sqrt(data.size))
-    return mean, mean - half, mean + half
+    interval = seed_t_interval([(1.0, values)], level)
+    return (float(np.mean(np.asarray(values, dtype=np.float64))),
+            *(interval if interval is not None else (None, None)))
 
 
 def seed_t_interval(arms: Sequence[Tuple[float, Sequence[float]]], level: float = LEVEL
