@@ -276,6 +276,20 @@ def test_masked_prediction_over_seeds_and_the_teacher_gate(committed):
     assert readme.count("(phone-supervised) |") == 1
 
 
+def test_a_task_not_evaluated_yet_names_its_metric_in_table_2(committed):
+    tmp_path, reports = committed
+    record = json.loads((reports / "study.json").read_text())
+    record["tasks"] = ["pr", "sd"]          # SD planned, none of its evaluations done
+    (reports / "study.json").write_text(json.dumps(record))
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    readme = (reports / "README.md").read_text()
+    assert "| Model | pr per % | sd der % |" in readme
+    summary = json.loads((reports / "summary.json").read_text())
+    sd = [e["teacher_vs_random"] for e in summary["model_tasks"] if e["task"] == "sd"]
+    assert [row["status"] for row in sd] == ["not evaluated yet"] * 2
+
+
 def test_report_without_study_or_committed_runs_is_one_line(tmp_path, capsys):
     reports = tmp_path / "reports"
     assert main(["study", "--out", str(tmp_path / "none"), "--report",
@@ -317,7 +331,7 @@ def test_the_report_says_how_each_sensitivity_moves_the_verdict(committed):
         # ASR: the conformer's teacher did not beat chance, so its gate left the rest out.
         base = reports / "runs" / "conformer-s" / f"seed-{seed}" / "superb"
         write_evaluation(base / "fp" / "asr", [4] * ITEMS, "conformer-s", task="asr")
-        for variant in ("bq", "bq-random"):
+        for variant in ("bq", "random", "bq-random"):
             (base / variant / "asr").mkdir(parents=True)
             (base / variant / "asr" / "gated.json").write_text(json.dumps(
                 {"task": "asr", "variant": variant, "evaluated": False,
@@ -326,7 +340,8 @@ def test_the_report_says_how_each_sensitivity_moves_the_verdict(committed):
     for variant in ("bq-single", "bq-dw-channel", "fp-1L", "bq-1L", "random", "bq-random"):
         assert variant in study.variants
     assert sorted(study.gated) == [("conformer-s", "bq", "asr"),
-                                   ("conformer-s", "bq-random", "asr")]
+                                   ("conformer-s", "bq-random", "asr"),
+                                   ("conformer-s", "random", "asr")]
     assert study.is_random_init("bq-random")
 
     assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
@@ -371,8 +386,17 @@ def test_the_report_says_how_each_sensitivity_moves_the_verdict(committed):
     # Gated evaluations are reported as gated, not as missing.
     assert summary["gated"] == [
         {"model": "conformer-s", "variant": variant, "task": "asr", "seeds": [0, 1, 2],
-         "reason": "fp teacher does not beat chance"} for variant in ("bq", "bq-random")]
+         "reason": "fp teacher does not beat chance"}
+        for variant in ("bq", "bq-random", "random")]
+    # Without a pair of teacher and random-init runs, the teacher table says why: the
+    # conformer's ASR anchor was gated out, the Sparseformer's ASR was never run.
+    anchors = {(entry["model"], entry["task"]): entry["teacher_vs_random"]
+               for entry in summary["model_tasks"]}
+    assert anchors[("conformer-s", "asr")]["status"] == "gated: the teacher does not beat chance"
+    assert anchors[("sparseformer-dn-s", "asr")]["status"] == "not evaluated yet"
+    assert anchors[("conformer-s", "asr")]["value"] is None
     readme = (reports / "README.md").read_text()
+    assert "| conformer-s | asr | - | - | - | - | - | - | - | - | 0 | gated: the teacher" in readme
     table2 = readme.split("## Table 2")[1].split("\n## ")[0]
     bq_row = next(line for line in table2.splitlines()
                   if line.startswith("| bq-conformer-s (bq) |"))

@@ -22,6 +22,8 @@ from .stats import ratio, seed_t_interval
 ALPHA = 0.05
 UNINFORMATIVE = "uninformative at this scale"
 NO_ANCHOR = "no random-init anchor"
+GATED = "gated: the teacher does not beat chance"
+NOT_EVALUATED = "not evaluated yet"
 TEACHER_BETTER = "teacher better than random-init"
 
 
@@ -77,11 +79,15 @@ def degradation(study: Study, model: str, task: str, variant: str = "bq",
 def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
     """The FP teacher minus the random-init upstream of its shape (positive: the teacher
     is better), paired by seed; ``informative`` when the seed-inclusive interval is above
-    0, None when the study has no random-init evaluation of this model and task."""
+    0, None when there is no pair yet: the study has no random-init variant (status
+    ``NO_ANCHOR``), the task's gate left the anchor out (``GATED``) or its runs have not
+    been evaluated (``NOT_EVALUATED``)."""
     anchor = study.random_variant(model)
     row = None if anchor is None else paired_change(study, model, task, "fp", anchor)
     if row is None:
-        return {"value": None, "interval": None, "informative": None, "status": NO_ANCHOR}
+        status = (NO_ANCHOR if anchor is None else GATED if study.gated.get((model, anchor, task))
+                  else NOT_EVALUATED)
+        return {"value": None, "interval": None, "informative": None, "status": status}
     # paired_change is positive when the random-init upstream is worse: the teacher better
     row = {key: row[key] for key in ("interval", "interval_items", "interval_seeds_t", "p",
                                      "method", "seeds", "resamples")} | {

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List
 import numpy as np
 
 from ..fileio import write_text_atomic
+from ..superb.task_table import SUPERB_TASKS
 from .archive import archive_study
 from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study
@@ -117,9 +118,15 @@ def table1_lines(study: Study, costs) -> List[str]:
     return lines
 
 
+def metric_name(study: Study, task: str) -> str:
+    """The metric of ``task``'s evaluations, else (none evaluated yet) the task table's."""
+    info = study.task_info(task)
+    return info["metric"] if info else getattr(SUPERB_TASKS.get(task), "metric", "")
+
+
 def table2_lines(study: Study) -> List[str]:
     tasks = study.tasks
-    header = " | ".join(f"{t} {(study.task_info(t) or {}).get('metric', '')} %" for t in tasks)
+    header = " | ".join(f"{t} {metric_name(study, t)} %" for t in tasks)
     lines = ["## Table 2: every task, mean and 95 % interval over seeds", "", SCALE_NOTE, "",
              f"| Model | {header} |", "| --- |" + " ---: |" * len(tasks)]
     for model in study.models:

@@ -10,7 +10,6 @@ from typing import Any, Dict, List, Optional
 
 from .claims import (
     ALPHA,
-    NO_ANCHOR,
     UNINFORMATIVE,
     adjust,
     adjust_by_claim,
@@ -121,7 +120,7 @@ def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
     for (model, task), row in anchors.items():
         if row["value"] is None:
             lines.append(f"| {model} | {task} | - | - | - | - | - | - | - | - | 0 | "
-                         f"{NO_ANCHOR} |")
+                         f"{row['status']} |")
             continue
         lines.append(f"| {model} | {task} | {percent(row['teacher'])} | "
                      f"{percent(row['random'])} | {points(row['value'])} | "
@@ -275,7 +274,7 @@ def compared_pair(names: List[str]) -> tuple:
 
 def verdict(row: Dict, first: str, second: str) -> str:
     if row["holm_adjusted"] is None:
-        return f"not tested ({UNINFORMATIVE} or no random-init anchor)"
+        return f"not tested ({UNINFORMATIVE}, gated or no random-init pair yet)"
     if row["holm_adjusted"] >= ALPHA:
         return "no difference at this scale (Holm p >= 0.05)"
     return (f"{second} loses less than {first}" if row["difference"] > 0
@@ -312,7 +311,8 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
         text += (f"; on {', '.join(fragile)} the finding rests on the bootstrap alone (the t "
                  f"interval over seeds contains 0)")
     if left_out:
-        text += f"; {', '.join(left_out)} took no part ({UNINFORMATIVE} or no anchor)"
+        text += (f"; {', '.join(left_out)} took no part ({UNINFORMATIVE}, gated or no "
+                 f"random-init pair yet)")
     return text + (". Intervals and p values resample seeds and test items; training at "
                    "full scale could change the ranking.")
 
