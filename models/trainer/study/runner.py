@@ -8,6 +8,8 @@ finished is one line of ``OUT/study.log.jsonl`` (its wall time).
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import os
 import shlex
@@ -137,6 +139,7 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
                 wait_for(by_key[need], settings, bar)
             t0 = time.perf_counter()
             (runner or (lambda j: run_job(j, settings)))(job)
+            release_freed_memory()
             seconds = time.perf_counter() - t0
             append_log(log, {"job": job.key, "seconds": round(seconds, 2),
                              "shard": settings.shard, "finished_at": time.time()})
@@ -146,6 +149,21 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
                 bar.write(f"done: {describe(job)} ({seconds / 60:.1f} min)")
     return {"jobs": len(mine), "ran": ran, "skipped": len(mine) - len(pending),
             "wall_seconds": time.perf_counter() - started}
+
+
+def release_freed_memory() -> bool:
+    """Hand the heap's freed pages back to the system; True where the C library can.
+
+    Jobs run in this process, and what an SD evaluation frees (its hidden states are 7-12
+    GB) stays resident in glibc's heap: the study held 10.8 GB while training a 2 GB job,
+    and ``malloc_trim`` took it to 2.7 GB."""
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(None).malloc_trim     # the C library this process runs on
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, musl) or Windows
+        return False
+    trim(0)
+    return True
 
 
 def wait_for(job: Job, settings: StudySettings, bar) -> None:
