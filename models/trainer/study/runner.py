@@ -139,8 +139,8 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
                 wait_for(by_key[need], settings, bar)
             t0 = time.perf_counter()
             (runner or (lambda j: run_job(j, settings)))(job)
-            release_freed_memory()
             seconds = time.perf_counter() - t0
+            release_freed_memory()
             append_log(log, {"job": job.key, "seconds": round(seconds, 2),
                              "shard": settings.shard, "finished_at": time.time()})
             ran.append(job.key)

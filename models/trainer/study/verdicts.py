@@ -272,9 +272,13 @@ def compared_pair(names: List[str]) -> tuple:
     return (mixed[0], plain[0]) if mixed and plain else (names[0], names[1])
 
 
+# Why a task takes no part in a verdict.
+LEFT_OUT = f"{UNINFORMATIVE}, gated or no random-init pair yet"
+
+
 def verdict(row: Dict, first: str, second: str) -> str:
     if row["holm_adjusted"] is None:
-        return f"not tested ({UNINFORMATIVE}, gated or no random-init pair yet)"
+        return f"not tested ({LEFT_OUT})"
     if row["holm_adjusted"] >= ALPHA:
         return "no difference at this scale (Holm p >= 0.05)"
     return (f"{second} loses less than {first}" if row["difference"] > 0
@@ -311,8 +315,7 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
         text += (f"; on {', '.join(fragile)} the finding rests on the bootstrap alone (the t "
                  f"interval over seeds contains 0)")
     if left_out:
-        text += (f"; {', '.join(left_out)} took no part ({UNINFORMATIVE}, gated or no "
-                 f"random-init pair yet)")
+        text += f"; {', '.join(left_out)} took no part ({LEFT_OUT})"
     return text + (". Intervals and p values resample seeds and test items; training at "
                    "full scale could change the ranking.")
 
