@@ -150,7 +150,10 @@ def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
     study = settings(tmp_path, models="conformer-s", seeds=2, scratch=False, ablations="none")
     plan = build_plan(study)
     first = []
-    assert run_study(study, runner=fake_runner(first))["ran"] == [job.key for job in plan]
+    # Plan order (one model: seed by seed), the binarized random-init anchors last.
+    late = [job.key for job in plan if job.variant == "bq-random"]
+    assert late and run_study(study, runner=fake_runner(first))["ran"] == [
+        job.key for job in plan if job.key not in late] + late
     assert all(job_state(job) == FINISHED for job in plan)
     again = []
     assert run_study(study, runner=fake_runner(again))["ran"] == [] and again == []
@@ -224,9 +227,13 @@ def test_gate_only_runs_the_teacher_gate_then_the_same_command_resumes_the_rest(
     run_study(study, runner=fake_runner(rest))
     assert not set(rest) & set(gate)
     assert sorted(gate + rest) == sorted(job.key for job in build_plan(study))
-    # Seed by seed here too: no seed-1 job before the last seed-0 one.
-    seeds = [int(key.split("seed-")[1].split("/")[0]) for key in rest]
-    assert seeds == sorted(seeds)
+    # Seed by seed here too: no seed-1 job before the last seed-0 one; the binarized
+    # random-init anchors, which no verdict reads, after every seed's other jobs.
+    anchors = [key for key in rest if "/bq-random/" in key]
+    assert len(anchors) == 2 * 2 and rest[-len(anchors):] == anchors
+    for part in (rest[:-len(anchors)], anchors):
+        seeds = [int(key.split("seed-")[1].split("/")[0]) for key in part]
+        assert seeds == sorted(seeds)
 
 
 def test_the_paper_preset_trains_teachers_by_hubert_s_two_iterations(tmp_path):
