@@ -75,11 +75,11 @@ class QuantizedDotProductAttention(nn.Module):
         return torch.matmul(probs, v)
 
 
-class MultiheadSelfAttention(nn.Module):
-    """Q/K/V/output projections around an attention core."""
+class HeadProjections(nn.Module):
+    """The query, key and value projections of multi-head self-attention; subclasses add
+    their core and ``out_proj`` after them (parameter order: q, k, v, the subclass's)."""
 
-    def __init__(self, dim: int, heads: int, core: nn.Module, *,
-                 quantization: Quantization = FULL_PRECISION):
+    def __init__(self, dim: int, heads: int, *, quantization: Quantization = FULL_PRECISION):
         super().__init__()
         if dim % heads != 0:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
@@ -87,14 +87,27 @@ class MultiheadSelfAttention(nn.Module):
         self.q_proj = linear(dim, dim, quantization=quantization)
         self.k_proj = linear(dim, dim, quantization=quantization)
         self.v_proj = linear(dim, dim, quantization=quantization)
+
+
+def project_heads(attention: nn.Module, x: torch.Tensor):
+    """``attention``'s q, k and v of ``x`` (B, T, D), each (B, H, T, D / H): for every
+    module with ``q_proj``, ``k_proj``, ``v_proj`` and ``heads``, deployed ones included."""
+    return tuple(split_heads(projection(x), attention.heads)
+                 for projection in (attention.q_proj, attention.k_proj, attention.v_proj))
+
+
+class MultiheadSelfAttention(HeadProjections):
+    """Q/K/V/output projections around an attention core."""
+
+    def __init__(self, dim: int, heads: int, core: nn.Module, *,
+                 quantization: Quantization = FULL_PRECISION):
+        super().__init__(dim, heads, quantization=quantization)
         self.core = core
         self.out_proj = linear(dim, dim, quantization=quantization)
 
     def forward(self, x: torch.Tensor,
                 key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        q = split_heads(self.q_proj(x), self.heads)
-        k = split_heads(self.k_proj(x), self.heads)
-        v = split_heads(self.v_proj(x), self.heads)
+        q, k, v = project_heads(self, x)
         return self.out_proj(merge_heads(self.core(q, k, v, key_padding_mask)))
 
 

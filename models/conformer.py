@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .attention import mask_value, merge_heads, split_heads
+from .attention import HeadProjections, mask_value, merge_heads, project_heads, split_heads
 from .bit import ElasticBinarizer, conv1d, linear, masked_conv
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import FeedForward, TransformerEncoder
@@ -124,18 +124,12 @@ class QuantizedRelPositionAttentionCore(RelPositionAttentionCore):
         return self.probs_binarizer(probs)
 
 
-class RelPositionSelfAttention(nn.Module):
+class RelPositionSelfAttention(HeadProjections):
     """ESPnet's RelPositionMultiHeadedAttention with its own positional table."""
 
     def __init__(self, dim: int, heads: int, *, max_len: int = 5000, dropout: float = 0.0,
                  quantization: Quantization = FULL_PRECISION):
-        super().__init__()
-        if dim % heads != 0:
-            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
-        self.heads = heads
-        self.q_proj = linear(dim, dim, quantization=quantization)
-        self.k_proj = linear(dim, dim, quantization=quantization)
-        self.v_proj = linear(dim, dim, quantization=quantization)
+        super().__init__(dim, heads, quantization=quantization)
         # The layer's own table (see the module docstring), a parameter of this module rather
         # than of a child so that no module returns a bare view of a parameter.
         self.position_table = nn.Parameter(relative_sinusoids(max_len, dim))
@@ -153,9 +147,7 @@ class RelPositionSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor,
                 key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        q = split_heads(self.q_proj(x), self.heads)
-        k = split_heads(self.k_proj(x), self.heads)
-        v = split_heads(self.v_proj(x), self.heads)
+        q, k, v = project_heads(self, x)
         positions = relative_position_rows(self.position_table, x.size(1))
         if not torch.is_grad_enabled():
             # A parameter slice made under no_grad still claims requires_grad but has no

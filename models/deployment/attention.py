@@ -16,7 +16,13 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
-from ..attention import QuantizedDotProductAttention, mask_value, merge_heads, split_heads
+from ..attention import (
+    QuantizedDotProductAttention,
+    mask_value,
+    merge_heads,
+    project_heads,
+    split_heads,
+)
 from ..conformer import QuantizedRelPositionAttentionCore, relative_shift, sinusoids
 from ..sparseformer import QuantizedBlockedSparseAttention, QuantizedMaskedSparseAttention
 from . import kernels
@@ -205,9 +211,7 @@ class PackedRelPositionSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor,
                 key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        q = split_heads(self.q_proj(x), self.heads)
-        k = split_heads(self.k_proj(x), self.heads)
-        v = split_heads(self.v_proj(x), self.heads)
+        q, k, v = project_heads(self, x)
         rows = self._position_rows(x.size(1), x.dtype)
         pos = self.linear_pos
         p = split_heads(pos._product(rows, x.dtype, None)[None], self.heads)
