@@ -406,3 +406,28 @@ def test_the_report_says_how_each_sensitivity_moves_the_verdict(committed):
     single_row = next(line for line in section.splitlines()
                       if line.startswith("| bq-single for bq | pr |"))
     assert single_row.rstrip(" |").endswith("yes")
+
+
+def test_a_sensitivity_at_fewer_seeds_is_compared_with_the_default_on_the_same_seeds(committed):
+    # bq-single of the conformer at seeds 0 and 1 only, losing nothing; the default loses
+    # 1 and 2 errors per item out of 4 there (SHIFT), 4 at seed 2, which the comparison
+    # must leave out: the default on the same seeds is (1 + 2) / 2 / 4 = 0.375, not 7 / 12.
+    tmp_path, reports = committed
+    record = json.loads((reports / "study.json").read_text())
+    record["sensitivity"] = ["single"]
+    (reports / "study.json").write_text(json.dumps(record))
+    for model, seeds in (("conformer-s", (0, 1)), ("sparseformer-dn-s", (0, 1, 2))):
+        for seed in seeds:
+            write_evaluation(reports / "runs" / model / f"seed-{seed}" / "superb" / "bq-single"
+                             / "pr", FP_ERRORS, "bq-" + model)
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    single = summary["sensitivity"][0]
+    row = {r["model"]: r for r in single["degradation"]}["conformer-s"]
+    assert row["seeds"] == [0, 1] and row["degradation"] == 0
+    assert row["default_degradation"] == pytest.approx(0.375)
+    task = single["contrast"]["tasks"][0]
+    assert task["seeds"] == {"conformer-s": [0, 1], "sparseformer-dn-s": [0, 1, 2]}
+    assert task["default_difference"] == pytest.approx(0.375)
+    assert summary["contrast"]["tasks"][0]["difference"] == pytest.approx(7 / 12)

@@ -11,7 +11,7 @@ tasks of one claim (one model's degradations, one variant's changes, the contras
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -48,12 +48,12 @@ def parts(study: Study, cell, seeds: List[int]) -> list:
 
 
 def paired_change(study: Study, model: str, task: str, reference: str,
-                  variant: str) -> Optional[Dict]:
+                  variant: str, only: Optional[Sequence[int]] = None) -> Optional[Dict]:
     """``variant`` against ``reference`` on one task, positive when ``variant`` is worse,
     a seed's two runs kept together (a student and its own teacher, a teacher and the
-    random-init upstream of its seed)."""
+    random-init upstream of its seed); ``only``: those seeds alone."""
     first, second = (model, reference, task), (model, variant, task)
-    seeds = paired_seeds(study, first, second)
+    seeds = within(paired_seeds(study, first, second), only)
     sign = sign_of(study, task)
     if not seeds or sign is None:
         return None
@@ -67,11 +67,17 @@ def paired_change(study: Study, model: str, task: str, reference: str,
             "variant_value": float(np.mean([ratio(p) for p in after]))}
 
 
+def within(seeds: List[int], only: Optional[Sequence[int]]) -> List[int]:
+    return seeds if only is None else [seed for seed in seeds if seed in only]
+
+
 def degradation(study: Study, model: str, task: str, variant: str = "bq",
-                reference: str = "fp") -> Optional[Dict]:
+                reference: str = "fp", only: Optional[Sequence[int]] = None
+                ) -> Optional[Dict]:
     """BQ minus FP, positive when BQ is worse (each BQ run is distilled from its seed's FP);
-    a sensitivity names other variants in place of ``bq`` and ``fp``."""
-    row = paired_change(study, model, task, reference, variant)
+    a sensitivity names other variants in place of ``bq`` and ``fp``; ``only``: those
+    seeds alone."""
+    row = paired_change(study, model, task, reference, variant, only)
     return None if row is None else {**row, "fp": row["reference_value"],
                                      "bq": row["variant_value"]}
 
@@ -100,14 +106,17 @@ def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
 
 
 def contrast(study: Study, first: str, second: str, task: str,
-             pairs: Optional[Dict[str, tuple]] = None) -> Optional[Dict]:
+             pairs: Optional[Dict[str, tuple]] = None,
+             only: Optional[Dict[str, Sequence[int]]] = None) -> Optional[Dict]:
     """Degradation of ``first`` minus that of ``second`` (positive: ``second`` loses less);
     each encoder's seeds are resampled apart, the test items once for both. ``pairs``:
-    model -> its (fp, bq) variants, ``("fp", "bq")`` where not given (a sensitivity)."""
+    model -> its (fp, bq) variants, ``("fp", "bq")`` where not given (a sensitivity);
+    ``only``: model -> its seeds to use, all where not given."""
     sign = sign_of(study, task)
     chosen = {m: (pairs or {}).get(m, ("fp", "bq")) for m in (first, second)}
     cells = {m: ((m, chosen[m][0], task), (m, chosen[m][1], task)) for m in (first, second)}
-    seeds = {m: paired_seeds(study, *cells[m]) for m in (first, second)}
+    seeds = {m: within(paired_seeds(study, *cells[m]), (only or {}).get(m))
+             for m in (first, second)}
     if sign is None or not all(seeds.values()):
         return None
     ids = {tuple(study.items[cells[m][0]][seeds[m][0]][0]) for m in (first, second)}

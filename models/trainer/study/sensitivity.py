@@ -1,8 +1,8 @@
 """How each sensitivity variant moves the verdict: the FP -> BQ degradations and the contrast
 of two encoders recomputed with a sensitivity's variants in place of the defaults they
 replace (``bq-single`` or ``bq-dw-channel`` for ``bq``; ``fp-1L`` and ``bq-1L`` together
-for ``fp`` and ``bq``), beside the default's verdict: a section of the report and
-``summary.json``'s ``sensitivity``.
+for ``fp`` and ``bq``), beside the default's value and verdict on the same seeds: a section
+of the report and ``summary.json``'s ``sensitivity``.
 
 Which tasks are informative is the default's (the random-init anchors read every hidden
 state, so the teacher-against-random test is not redone per sensitivity); Holm runs over
@@ -47,9 +47,7 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
     swaps = swaps_in(study)
     if not swaps:
         return []
-    default_rows = {(r["model"], r["task"]): r for r in summary.get("degradation", [])}
     compared = summary.get("contrast")
-    default_contrasts = {c["task"]: c for c in (compared or {}).get("tasks", [])}
     entries: List[Dict[str, Any]] = []
     degradation_table, contrast_table = [], []
     for name, swap in swaps:
@@ -57,7 +55,7 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
                 if (row := degradation(study, m, t, *reversed(pair_for(m, swap))))]
         adjust_by_claim(rows, anchors)
         for row in rows:
-            default = default_rows.get((row["model"], row["task"]))
+            default = degradation(study, row["model"], row["task"], only=row["seeds"])
             row["default_degradation"] = None if default is None else default["degradation"]
             degradation_table.append(
                 f"| {label(swap)} | {row['model']} | {row['task']} | "
@@ -71,8 +69,13 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
                          if (c := contrast(study, first, second, t, pairs))]
             adjust(contrasts, lambda c: informative(study, [first, second], c["task"],
                                                     anchors))
+            defaults = {c["task"]: default for c in contrasts
+                        if (default := contrast(study, first, second, c["task"],
+                                                only=c["seeds"]))}
+            adjust(list(defaults.values()),
+                   lambda c: informative(study, [first, second], c["task"], anchors))
             for c in contrasts:
-                default = default_contrasts.get(c["task"])
+                default = defaults.get(c["task"])
                 c["verdict"] = verdict(c, first, second)
                 c["default_difference"] = None if default is None else default["difference"]
                 c["default_verdict"] = (None if default is None
@@ -93,8 +96,11 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
              "W32A32 -> W1A1 in one stage; bq-dw-channel: per-channel scales of the binarized "
              "depthwise convolutions, bq itself for an encoder without them; fp-1L and bq-1L: "
              "heads on layers 1..L, without the float hidden state 0), the default's "
-             "informative tasks and Holm families; hierarchical bootstrap as above. Points "
-             "of the task's metric, positive: BQ worse.", ""]
+             "informative tasks and Holm families; hierarchical bootstrap as above. "
+             "'default' is the default variants' value and verdict on the same seeds as "
+             "the sensitivity's row (a partial study has fewer seeds of a sensitivity), "
+             "so 'moved' compares like with like. Points of the task's metric, positive: "
+             "BQ worse.", ""]
     if contrast_table:
         first, second = compared["first"], compared["second"]
         lines += [f"Contrast ({first} minus {second}; positive: {second} loses less):", "",
