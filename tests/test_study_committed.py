@@ -104,3 +104,57 @@ def test_one_seed_inclusive_interval_redrawn_independently():
     tolerance = max(0.01, 0.15 * width)
     assert entry["interval"][0] == pytest.approx(low, abs=tolerance)
     assert entry["interval"][1] == pytest.approx(high, abs=tolerance)
+
+
+README = STUDY.parents[1] / "README.md"
+
+
+def readme_findings() -> dict[str, list[str]]:
+    """The task table under the README's "What the study found", its cells by task."""
+    text = README.read_text()
+    start = text.find("#### What the study found")
+    assert start >= 0, "the README has no 'What the study found' section"
+    rows = {}
+    for line in text[start:].splitlines():
+        if line.startswith("| ") and not line.startswith(("| task", "| ---")):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0].split()[0].lower()] = cells
+        elif rows and not line.startswith("|"):
+            break
+    return rows
+
+
+def first_number(cell: str) -> float:
+    return float(cell.split()[0])
+
+
+def mean_difference(pairs, higher_is_better: bool) -> float:
+    """Points: mean over seeds of (first - second), signed so positive means the second is
+    worse (first minus second for accuracies, second minus first for error rates)."""
+    sign = 1.0 if higher_is_better else -1.0
+    values = [sign * (score(*first[:2]) - score(*second[:2])) for first, second in pairs]
+    return 100 * sum(values) / len(values)
+
+
+def seeds_of(model: str, variant: str, task: str) -> list[int]:
+    root = STUDY / "runs" / model
+    return sorted(int(folder.name.split("-")[1]) for folder in root.glob("seed-*")
+                  if (folder / "superb" / variant / task / "per_item.json").is_file())
+
+
+@pytest.mark.parametrize("task", ["ks", "pr"])
+def test_the_readme_findings_are_the_committed_items(task):
+    """The README's table of findings, recomputed here from the committed per-item files:
+    the FP -> BQ degradation of each encoder (mean over its seeds of FP minus BQ, signed so
+    positive is BQ worse) and their contrast, to the table's one decimal."""
+    cells = readme_findings()[task]
+    degradations = {}
+    for column, model in ((3, "conformer-s"), (4, "sparseformer-dn-s")):
+        seeds = [s for s in seeds_of(model, "bq", task) if s in seeds_of(model, "fp", task)]
+        assert len(seeds) == 5, (model, task, seeds)
+        pairs = [(evaluation(model, s, "fp", task), evaluation(model, s, "bq", task))
+                 for s in seeds]
+        degradations[model] = mean_difference(pairs, pairs[0][0][2]["higher_is_better"])
+        assert first_number(cells[column]) == pytest.approx(degradations[model], abs=0.051)
+    contrast = degradations["conformer-s"] - degradations["sparseformer-dn-s"]
+    assert first_number(cells[5]) == pytest.approx(contrast, abs=0.051)
