@@ -237,6 +237,26 @@ def test_report_is_rebuilt_from_committed_files_alone(committed, capsys):
     assert "on pr the finding rests on the bootstrap alone" in readme
 
 
+def test_one_seed_per_encoder_gets_no_verdict(committed):
+    import shutil
+
+    tmp_path, reports = committed
+    for model in SHIFT:
+        for seed in (1, 2):
+            shutil.rmtree(reports / "runs" / model / f"seed-{seed}")
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    readme = (reports / "README.md").read_text()
+    # Seed 0: conformer-s has 1 more error out of 4 on every item, so its test items alone
+    # exclude 0 (p = 2 / 2001); one network per encoder says nothing of seed variance.
+    contrast = json.loads((reports / "summary.json").read_text())["contrast"]["tasks"][0]
+    assert contrast["interval"] == pytest.approx([0.25, 0.25])
+    assert contrast["holm_adjusted"] == pytest.approx(2 / 2001)
+    assert "| no verdict: 1 seed per encoder" in readme
+    assert "**Verdict:** none yet" in readme
+    assert "loses less than" not in readme
+
+
 def test_masked_prediction_over_seeds_and_the_teacher_gate(committed):
     tmp_path, reports = committed
     # Two seeds of conformer-s's teacher: 0.05 and 0.07 over the prior (phone targets).

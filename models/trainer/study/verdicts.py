@@ -276,9 +276,18 @@ def compared_pair(names: List[str]) -> tuple:
 LEFT_OUT = f"{UNINFORMATIVE}, gated or no random-init pair yet"
 
 
+# A verdict's interval must include seed variance: with one seed per encoder the
+# hierarchical bootstrap has nothing to draw but test items, so it cannot tell a recipe's
+# effect from one network's luck.
+MIN_VERDICT_SEEDS = 2
+
+
 def verdict(row: Dict, first: str, second: str) -> str:
     if row["holm_adjusted"] is None:
         return f"not tested ({LEFT_OUT})"
+    if seed_count(row["seeds"]) < MIN_VERDICT_SEEDS:
+        return (f"no verdict: {seed_count(row['seeds'])} seed per encoder (fewer than "
+                f"{MIN_VERDICT_SEEDS}: seed variance unmeasured)")
     if row["holm_adjusted"] >= ALPHA:
         return "no difference at this scale (Holm p >= 0.05)"
     return (f"{second} loses less than {first}" if row["difference"] > 0
@@ -290,11 +299,17 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
     if not tested:
         return ("**Verdict:** no task has per-item scores of both encoders and a teacher of "
                 "each that beats its random-init upstream, so the claim is not tested.")
+    if all(seed_count(c["seeds"]) < MIN_VERDICT_SEEDS for c in tested):
+        return (f"**Verdict:** none yet: every informative task has fewer than "
+                f"{MIN_VERDICT_SEEDS} seeds per encoder, so its interval holds test-item "
+                "sampling only; the differences above describe these networks, not the "
+                "recipe.")
     less = [c["task"] for c in tested if verdict(c, first, second).endswith(f"less than {first}")]
     more = [c["task"] for c in tested if verdict(c, first, second).endswith(f"more than {first}")]
-    none = [c["task"] for c in tested if c["task"] not in less + more]
+    unseeded = [c["task"] for c in tested if verdict(c, first, second).startswith("no verdict")]
+    none = [c["task"] for c in tested if c["task"] not in less + more + unseeded]
     left_out = [c["task"] for c in contrasts if c["holm_adjusted"] is None]
-    seeds = min(seed_count(c["seeds"]) for c in tested)
+    seeds = min(seed_count(c["seeds"]) for c in tested if c["task"] not in unseeded)
     text = (f"**Verdict (small-scale synthetic, at least {seeds} seed(s) per encoder, "
             f"informative tasks {', '.join(c['task'] for c in tested)}):** the paper's claim "
             f"that binarization hurts {second} less than {first} ")
@@ -314,6 +329,9 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
     if fragile:
         text += (f"; on {', '.join(fragile)} the finding rests on the bootstrap alone (the t "
                  f"interval over seeds contains 0)")
+    if unseeded:
+        text += (f"; {', '.join(unseeded)} has fewer than {MIN_VERDICT_SEEDS} seeds per "
+                 "encoder yet (no verdict)")
     if left_out:
         text += f"; {', '.join(left_out)} took no part ({LEFT_OUT})"
     return text + (". Intervals and p values resample seeds and test items; training at "
