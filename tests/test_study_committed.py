@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 STUDY = Path(__file__).resolve().parents[1] / "reports" / "study"
+# The sensitivity rebuild: its own teachers, defaults and variants, all from one run.
+SENSITIVITY_STUDY = STUDY.parent / "study_sensitivity"
 SUMMARY = STUDY / "summary.json"
 
 
@@ -22,8 +24,8 @@ def load(path: Path):
     return json.loads(path.read_text())
 
 
-def evaluation(model: str, seed: int, variant: str, task: str):
-    folder = STUDY / "runs" / model / f"seed-{seed}" / "superb" / variant / task
+def evaluation(model: str, seed: int, variant: str, task: str, study: Path = STUDY):
+    folder = study / "runs" / model / f"seed-{seed}" / "superb" / variant / task
     items = load(folder / "per_item.json")
     return items["numerators"], items["denominators"], load(folder / "results.json")
 
@@ -158,3 +160,48 @@ def test_the_readme_findings_are_the_committed_items(task):
         assert first_number(cells[column]) == pytest.approx(degradations[model], abs=0.051)
     contrast = degradations["conformer-s"] - degradations["sparseformer-dn-s"]
     assert first_number(cells[5]) == pytest.approx(contrast, abs=0.051)
+
+
+def sensitivity_entries():
+    summary = SENSITIVITY_STUDY / "summary.json"
+    if not summary.is_file():
+        pytest.fail(f"{summary} is not committed")
+    entries = load(summary).get("sensitivity") or []
+    assert {e["sensitivity"] for e in entries} == {"single", "state0", "dw-channel"}
+    return entries
+
+
+def degradation_points(model, task, seeds, reference, variant):
+    pairs = [(evaluation(model, s, reference, task, SENSITIVITY_STUDY),
+              evaluation(model, s, variant, task, SENSITIVITY_STUDY)) for s in seeds]
+    return mean_difference(pairs, pairs[0][0][2]["higher_is_better"]) / 100
+
+
+def test_every_sensitivity_row_from_the_committed_items():
+    """Each sensitivity's FP -> BQ degradation and the default's on the same seeds, and
+    the contrast of the two encoders, recomputed from the rebuild's per-item files: the
+    variant pair's (e.g. fp-1L, bq-1L) and the defaults' (fp, bq), mean over the row's
+    seeds; at least 2 seeds per row, or the row would carry no seed variance."""
+    for entry in sensitivity_entries():
+        degradations, defaults = {}, {}
+        for row in entry["degradation"]:
+            seeds = row["seeds"]
+            assert len(seeds) >= 2, (entry["sensitivity"], row["model"], seeds)
+            key = (row["model"], row["task"])
+            degradations[key] = degradation_points(row["model"], row["task"], seeds,
+                                                   row["reference"], row["variant"])
+            defaults[key] = degradation_points(row["model"], row["task"], seeds, "fp", "bq")
+            assert row["degradation"] == pytest.approx(degradations[key], abs=1e-9)
+            assert row["default_degradation"] == pytest.approx(defaults[key], abs=1e-9)
+        contrast = entry["contrast"]
+        for row in contrast["tasks"]:
+            variant, default = [], []
+            for model in (contrast["first"], contrast["second"]):
+                seeds = row["seeds"][model]
+                assert len(seeds) >= 2, (entry["sensitivity"], model, seeds)
+                variant.append(degradation_points(model, row["task"], seeds,
+                                                  *contrast["pairs"][model]))
+                default.append(degradation_points(model, row["task"], seeds, "fp", "bq"))
+            assert row["difference"] == pytest.approx(variant[0] - variant[1], abs=1e-9)
+            assert row["default_difference"] == pytest.approx(default[0] - default[1],
+                                                              abs=1e-9)
