@@ -245,3 +245,40 @@ def test_the_report_flags_a_task_whose_heads_ran_different_budgets():
     assert "ks: 1500 steps of 32 at lr 0.001;" in line
     assert "pr: **mixed budgets** (300 steps of 16 at lr 0.01; 1500 steps of 16 at lr 0.01)" \
         in line
+
+
+# ------------------------------------------------- the corpus, wherever the folder lives
+def test_a_study_moved_to_another_folder_is_the_same_recipe(tmp_path, capsys):
+    import shutil
+
+    from models.trainer.study.archive import archive_study
+    from models.trainer.study.runner import record_study
+
+    first = tmp_path / "first" / "study"
+    record = record_study(settings(tmp_path / "first"))
+    assert record["recipe"]["data"] == "OUT/data"      # its own corpus, not its path
+    given = tmp_path / "corpus"
+    elsewhere = record_study(settings(tmp_path / "third", data=str(given)))
+    assert elsewhere["recipe"]["data"] == str(given.resolve())
+    # Moved (or rebuilt after losing its machine): the same recipe, so it resumes.
+    moved = tmp_path / "moved" / "study"
+    shutil.copytree(first, moved)
+    record_study(settings(tmp_path / "moved"))
+    # A record written before OWN_CORPUS named its own corpus by its absolute path.
+    legacy = json.loads((moved / "study.json").read_text())
+    legacy["recipe"]["data"] = str((moved / "data").resolve())
+    (moved / "study.json").write_text(json.dumps(legacy))
+    record_study(settings(tmp_path / "moved"))
+    # Its report merges into the committed copy of the first folder's runs...
+    reports = tmp_path / "reports"
+    kept = reports / "runs" / "conformer-s" / "seed-0" / "superb" / "fp" / "ks" / "results.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}")
+    (reports / "study.json").write_text((first / "study.json").read_text())
+    (moved / "study.json").write_text(json.dumps(legacy))
+    archive_study(moved, reports, echo=print)
+    assert kept.is_file() and "another recipe" not in capsys.readouterr().out
+    assert json.loads((reports / "study.json").read_text())["recipe"]["data"] == "OUT/data"
+    # ...while a study of another corpus replaces it.
+    archive_study(tmp_path / "third" / "study", reports, echo=print)
+    assert not kept.exists() and "another recipe" in capsys.readouterr().out

@@ -24,7 +24,7 @@ from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import METADATA, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
 from .collect import CHAIN_FILE
-from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG, recipe_changes
+from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG, recipe_changes, recipe_in
 
 # Relative to the study folder.
 PATTERNS = (f"runs/*/seed-*/superb/*/*/{RESULTS}", f"runs/*/seed-*/superb/*/*/{PER_ITEM}",
@@ -60,6 +60,7 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
     if study.resolve() == reports.resolve():
         return reports
     record = read_json(study / STUDY_FILE, "study record", error=DataError)
+    record["recipe"] = recipe_in(study, record.get("recipe", {}))
     if (reports / STUDY_FILE).is_file():
         old = read_json(reports / STUDY_FILE, "study record", error=DataError)
         if recipe_changes(old.get("recipe", {}), record.get("recipe", {})):

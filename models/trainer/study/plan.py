@@ -143,6 +143,27 @@ def data_folder(settings: StudySettings) -> Path:
     return Path(settings.data) if settings.data else Path(settings.out) / "data"
 
 
+# The recipe's name for the corpus a study makes in its own folder (OUT/data): the same
+# corpus wherever the folder lives, so a study moved or rebuilt elsewhere is the same
+# recipe; a given --data corpus is recorded by its absolute path.
+OWN_CORPUS = "OUT/data"
+
+
+def recorded_data(study: Path, data: Path) -> str:
+    """The recipe's ``data`` of a study in folder ``study`` reading corpus ``data``."""
+    own = (Path(study) / "data").resolve()
+    return OWN_CORPUS if Path(data).resolve() == own else str(Path(data).resolve())
+
+
+def recipe_in(study: Path, recipe: Dict[str, Any]) -> Dict[str, Any]:
+    """``recipe`` as the study in folder ``study`` records it now: a record written before
+    OWN_CORPUS named its own corpus by the folder's absolute path."""
+    data = recipe.get("data")
+    if data and data != OWN_CORPUS:
+        recipe = {**recipe, "data": recorded_data(study, Path(data))}
+    return recipe
+
+
 def seed_folder(settings: StudySettings, model: str, seed: int) -> Path:
     return Path(settings.out) / "runs" / model / f"seed-{seed}"
 
@@ -423,7 +444,7 @@ def study_record(settings: StudySettings) -> Dict[str, Any]:
                        "distill_steps": settings.distill_steps,
                        "superb_steps": settings.superb_steps,
                        "overrides": model_overrides(settings),
-                       "data": str(data_folder(settings).resolve()),
+                       "data": recorded_data(Path(settings.out), data_folder(settings)),
                        "chains": {v.name: v.stages for v in variants(settings)}},
             "models": names, "seeds": study_seeds(settings), "tasks": tasks,
             "scratch": settings.scratch, "ablations": ablation_types(settings),

@@ -40,6 +40,7 @@ from .plan import (
     parse_names,
     parse_shard,
     recipe_changes,
+    recipe_in,
     seed_major,
     shard_jobs,
     study_record,
@@ -58,7 +59,8 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
     path = Path(settings.out) / STUDY_FILE
     if path.is_file():
         old = read_json(path, "study record", error=DataError)
-        changed = recipe_changes(old.get("recipe", {}), record["recipe"])
+        changed = recipe_changes(recipe_in(Path(settings.out), old.get("recipe", {})),
+                                 record["recipe"])
         if changed:
             raise DataError(f"{path}: this study was made with other settings ({', '.join(changed)}"
                             f"); use them again or choose another --out")
