@@ -252,6 +252,8 @@ def test_one_seed_per_encoder_gets_no_verdict(committed):
     contrast = json.loads((reports / "summary.json").read_text())["contrast"]["tasks"][0]
     assert contrast["interval"] == pytest.approx([0.25, 0.25])
     assert contrast["holm_adjusted"] == pytest.approx(2 / 2001)
+    assert ("seeds: 3 planned, evaluated so far (FP teacher): conformer-s 1, "
+            "sparseformer-dn-s 1;") in readme
     assert "| no verdict: 1 seed per encoder" in readme
     assert "**Verdict:** none yet" in readme
     assert "loses less than" not in readme

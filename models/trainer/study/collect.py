@@ -64,6 +64,11 @@ class Study:
     def tasks(self) -> List[str]:
         return list(self.record.get("tasks", []))
 
+    def evaluated_seeds(self, model: str, variant: str) -> List[int]:
+        """The seeds at which ``model``'s ``variant`` has an evaluation on any task."""
+        return sorted({seed for (m, v, _), by_seed in self.results.items()
+                       if (m, v) == (model, variant) for seed in by_seed})
+
     def values(self, cell: Cell) -> List[float]:
         return [r["value"] for _, r in sorted(self.results.get(cell, {}).items())]
 
