@@ -12,8 +12,8 @@ from models.trainer.study.plan import (
     TO_DO,
     build_plan,
     job_state,
-    study_record,
 )
+from models.trainer.study.recipe import study_record
 from models.trainer.study.report import head_budget_line
 from models.trainer.study.runner import dry_run, evaluate, gate_passes, record_chain
 from models.trainer.study.settings import StudySettings

@@ -24,7 +24,8 @@ from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import METADATA, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
 from .collect import CHAIN_FILE
-from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG, recipe_changes, recipe_in
+from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG
+from .recipe import recipe_changes, recipe_in
 
 # Relative to the study folder.
 PATTERNS = (f"runs/*/seed-*/superb/*/*/{RESULTS}", f"runs/*/seed-*/superb/*/*/{PER_ITEM}",

@@ -143,27 +143,6 @@ def data_folder(settings: StudySettings) -> Path:
     return Path(settings.data) if settings.data else Path(settings.out) / "data"
 
 
-# The recipe's name for the corpus a study makes in its own folder (OUT/data): the same
-# corpus wherever the folder lives, so a study moved or rebuilt elsewhere is the same
-# recipe; a given --data corpus is recorded by its absolute path.
-OWN_CORPUS = "OUT/data"
-
-
-def recorded_data(study: Path, data: Path) -> str:
-    """The recipe's ``data`` of a study in folder ``study`` reading corpus ``data``."""
-    own = (Path(study) / "data").resolve()
-    return OWN_CORPUS if Path(data).resolve() == own else str(Path(data).resolve())
-
-
-def recipe_in(study: Path, recipe: Dict[str, Any]) -> Dict[str, Any]:
-    """``recipe`` as the study in folder ``study`` records it now: a record written before
-    OWN_CORPUS named its own corpus by the folder's absolute path."""
-    data = recipe.get("data")
-    if data and data != OWN_CORPUS:
-        recipe = {**recipe, "data": recorded_data(study, Path(data))}
-    return recipe
-
-
 def seed_folder(settings: StudySettings, model: str, seed: int) -> Path:
     return Path(settings.out) / "runs" / model / f"seed-{seed}"
 
@@ -432,31 +411,3 @@ def evaluated_at_budget(job: Job) -> bool:
         return True          # a backend that records no settings: nothing to compare
     wanted = head_budget(job.task, *(job.options.get(key) for key in HEAD_BUDGET_KEYS))
     return all(ran.get(key) == value for key, value in wanted.items())
-
-
-def study_record(settings: StudySettings) -> Dict[str, Any]:
-    """What ``study.json`` records: the recipe (fixed for the study, but for new variants'
-    chains) and its axes. ``recipe.chains`` is the one record of the precisions each
-    training variant ran, teacher first (``bq``: ``--chain``); the report reads it."""
-    names, tasks = check_study(settings)
-    return {"recipe": {"preset": settings.preset, "steps": settings.steps,
-                       "teachers": PRESETS[settings.preset].teachers,
-                       "distill_steps": settings.distill_steps,
-                       "superb_steps": settings.superb_steps,
-                       "overrides": model_overrides(settings),
-                       "data": recorded_data(Path(settings.out), data_folder(settings)),
-                       "chains": {v.name: v.stages for v in variants(settings)}},
-            "models": names, "seeds": study_seeds(settings), "tasks": tasks,
-            "scratch": settings.scratch, "ablations": ablation_types(settings),
-            "sensitivity": sensitivity_names(settings)}
-
-
-def recipe_changes(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
-    """The keys in which recipe ``new`` differs from ``old``: a study that grows by a
-    variant adds its chain (not a change); another chain for a variant is one."""
-    changed = sorted(key for key in set(old) | set(new)
-                     if key != "chains" and old.get(key) != new.get(key))
-    before, after = old.get("chains") or {}, new.get("chains") or {}
-    if any(before[name] != after[name] for name in set(before) & set(after)):
-        changed.append("chains")
-    return changed

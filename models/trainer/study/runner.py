@@ -39,12 +39,10 @@ from .plan import (
     missing_tasks,
     parse_names,
     parse_shard,
-    recipe_changes,
-    recipe_in,
     seed_major,
     shard_jobs,
-    study_record,
 )
+from .recipe import recipe_changes, recipe_in, study_record
 from .settings import StudySettings
 
 # How often a shard looks whether shard 1 has finished the corpus.

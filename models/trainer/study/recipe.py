@@ -1,0 +1,61 @@
+"""What ``study.json`` records as a study's recipe, and when two records are one study.
+
+The recipe is fixed for a study (a rerun with other settings is refused, and a committed
+copy of another recipe is replaced, not merged), except that a study may grow by variants.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+from .plan import check_study, data_folder, model_overrides, study_seeds
+from .presets import PRESETS, ablation_types, sensitivity_names, variants
+from .settings import StudySettings
+
+# The recipe's name for the corpus a study makes in its own folder (OUT/data): the same
+# corpus wherever the folder lives, so a study moved or rebuilt elsewhere is the same
+# recipe; a given --data corpus is recorded by its absolute path.
+OWN_CORPUS = "OUT/data"
+
+
+def recorded_data(study: Path, data: Path) -> str:
+    """The recipe's ``data`` of a study in folder ``study`` reading corpus ``data``."""
+    own = (Path(study) / "data").resolve()
+    return OWN_CORPUS if Path(data).resolve() == own else str(Path(data).resolve())
+
+
+def recipe_in(study: Path, recipe: Dict[str, Any]) -> Dict[str, Any]:
+    """``recipe`` as the study in folder ``study`` records it now: a record written before
+    OWN_CORPUS named its own corpus by the folder's absolute path."""
+    data = recipe.get("data")
+    if data and data != OWN_CORPUS:
+        recipe = {**recipe, "data": recorded_data(study, Path(data))}
+    return recipe
+
+
+def study_record(settings: StudySettings) -> Dict[str, Any]:
+    """What ``study.json`` records: the recipe (fixed for the study, but for new variants'
+    chains) and its axes. ``recipe.chains`` is the one record of the precisions each
+    training variant ran, teacher first (``bq``: ``--chain``); the report reads it."""
+    names, tasks = check_study(settings)
+    return {"recipe": {"preset": settings.preset, "steps": settings.steps,
+                       "teachers": PRESETS[settings.preset].teachers,
+                       "distill_steps": settings.distill_steps,
+                       "superb_steps": settings.superb_steps,
+                       "overrides": model_overrides(settings),
+                       "data": recorded_data(Path(settings.out), data_folder(settings)),
+                       "chains": {v.name: v.stages for v in variants(settings)}},
+            "models": names, "seeds": study_seeds(settings), "tasks": tasks,
+            "scratch": settings.scratch, "ablations": ablation_types(settings),
+            "sensitivity": sensitivity_names(settings)}
+
+
+def recipe_changes(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
+    """The keys in which recipe ``new`` differs from ``old``: a study that grows by a
+    variant adds its chain (not a change); another chain for a variant is one."""
+    changed = sorted(key for key in set(old) | set(new)
+                     if key != "chains" and old.get(key) != new.get(key))
+    before, after = old.get("chains") or {}, new.get("chains") or {}
+    if any(before[name] != after[name] for name in set(before) & set(after)):
+        changed.append("chains")
+    return changed
