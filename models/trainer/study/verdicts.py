@@ -299,15 +299,16 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
     if not tested:
         return ("**Verdict:** no task has per-item scores of both encoders and a teacher of "
                 "each that beats its random-init upstream, so the claim is not tested.")
-    if all(seed_count(c["seeds"]) < MIN_VERDICT_SEEDS for c in tested):
+    said = {c["task"]: verdict(c, first, second) for c in tested}
+    unseeded = [task for task, text in said.items() if text.startswith("no verdict")]
+    if len(unseeded) == len(tested):
         return (f"**Verdict:** none yet: every informative task has fewer than "
                 f"{MIN_VERDICT_SEEDS} seeds per encoder, so its interval holds test-item "
                 "sampling only; the differences above describe these networks, not the "
                 "recipe.")
-    less = [c["task"] for c in tested if verdict(c, first, second).endswith(f"less than {first}")]
-    more = [c["task"] for c in tested if verdict(c, first, second).endswith(f"more than {first}")]
-    unseeded = [c["task"] for c in tested if verdict(c, first, second).startswith("no verdict")]
-    none = [c["task"] for c in tested if c["task"] not in less + more + unseeded]
+    less = [task for task, text in said.items() if text.endswith(f"less than {first}")]
+    more = [task for task, text in said.items() if text.endswith(f"more than {first}")]
+    none = [task for task in said if task not in less + more + unseeded]
     left_out = [c["task"] for c in contrasts if c["holm_adjusted"] is None]
     seeds = min(seed_count(c["seeds"]) for c in tested if c["task"] not in unseeded)
     text = (f"**Verdict (small-scale synthetic, at least {seeds} seed(s) per encoder, "
