@@ -8,10 +8,15 @@
 
 Both: no conv bias, GroupNorm with one group per channel after the first conv (wav2vec 2.0's
 "default" mode), GELU after every conv. 160 000 samples give 499 frames.
+
+That GroupNorm normalizes over time, so in a zero-padded batch the padding would move
+every real frame (fairseq's extractor has this flaw; its pre-training avoids padding by
+cropping). Given the utterances' sample counts, the first block takes its statistics over
+each utterance's own frames, so an utterance encodes the same alone or padded in a batch.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -48,11 +53,30 @@ class ConvLayerBlock(nn.Module):
         self.norm = nn.GroupNorm(out_channels, out_channels) if group_norm else None
         self.activation = nn.GELU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``frames`` (B,): each utterance's valid output frames (None: all of them)."""
         x = self.conv(x)
         if self.norm is not None:
-            x = self.norm(x)
+            # whenever lengths are given, not only when some are short: the work done must
+            # not depend on the data, so that meta tensors count what a real run does
+            if frames is not None:
+                x = _group_norm_over_frames(self.norm, x, frames)
+            else:
+                x = self.norm(x)
         return self.activation(x)
+
+
+def _group_norm_over_frames(norm: nn.GroupNorm, x: torch.Tensor,
+                            frames: torch.Tensor) -> torch.Tensor:
+    """One-group-per-channel GroupNorm of (B, C, T) ``x`` with each row's mean and (biased)
+    variance taken over its first ``frames`` frames only."""
+    valid = (torch.arange(x.shape[-1], device=x.device)[None, :]
+             < frames.to(x.device)[:, None])[:, None, :].to(x.dtype)      # (B, 1, T)
+    count = valid.sum(dim=-1, keepdim=True).clamp(min=1)
+    mean = (x * valid).sum(dim=-1, keepdim=True) / count
+    variance = (((x - mean) * valid) ** 2).sum(dim=-1, keepdim=True) / count
+    x = (x - mean) / torch.sqrt(variance + norm.eps)
+    return x * norm.weight[None, :, None] + norm.bias[None, :, None]
 
 
 class ConvFeatureExtractor(nn.Module):
@@ -70,10 +94,16 @@ class ConvFeatureExtractor(nn.Module):
         self.out_channels = in_channels
         self.kernels_and_strides = tuple((kernel, stride) for _, kernel, stride in layers)
 
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveforms: torch.Tensor,
+                lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``lengths`` (B,): sample counts of a zero-padded batch (None: all S)."""
         x = waveforms[:, None, :]
+        frames = lengths
         for block in self.conv_layers:
-            x = block(x)
+            if frames is not None:
+                frames = torch.div(frames - block.kernel_size, block.stride,
+                                   rounding_mode="floor") + 1
+            x = block(x, frames)
         return x
 
     @property

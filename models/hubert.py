@@ -110,7 +110,7 @@ class HuBERT(nn.Module):
         LayerNorm) and every layer's output, all at 50 Hz; for the Squeezeformer the
         half-rate middle layers are upsampled by repeating each frame twice.
         """
-        x, padding_mask = self._encoder_input(self.feature_extractor(waveforms), lengths)
+        x, padding_mask = self._encoder_input(self.feature_extractor(waveforms, lengths), lengths)
         hidden_states = self._encode(x, padding_mask)
         return HubertOutput(hidden_states[-1], hidden_states, padding_mask)
 
@@ -122,7 +122,7 @@ class HuBERT(nn.Module):
 
         ``mask_indices`` (B, T) bool replaces the drawn mask: a distillation teacher sees
         the frames its student sees masked."""
-        features = self.feature_extractor(waveforms)
+        features = self.feature_extractor(waveforms, lengths)
         if self.training and self.config.feature_grad_mult != 1.0:
             features = _GradMultiply.apply(features, self.config.feature_grad_mult)
         x, padding_mask = self._encoder_input(features, lengths)

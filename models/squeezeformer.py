@@ -98,7 +98,12 @@ class TimeReduction(nn.Module):
         reduced_time = -(-time // self.stride)
         right = (reduced_time - 1) * self.stride + self.kernel_size - time
         x = F.pad(x.transpose(1, 2), (0, right))
-        full_mask = None if padding_mask is None else F.pad(padding_mask, (0, right), value=True)
+        frames_mask = padding_mask
+        if frames_mask is None and getattr(self.depthwise_conv, "takes_padding_mask", False):
+            # the right padding enters a quantized convolution as 0, as it does when an
+            # utterance is padded in a batch (and as a convolution's own padding does)
+            frames_mask = torch.zeros((x.size(0), time), dtype=torch.bool, device=x.device)
+        full_mask = None if frames_mask is None else F.pad(frames_mask, (0, right), value=True)
         x = self.pointwise_conv(masked_conv(self.depthwise_conv, x, full_mask)).transpose(1, 2)
         if padding_mask is not None:
             padding_mask = padding_mask[:, ::self.stride]

@@ -57,3 +57,30 @@ def test_layer_specs_are_the_documented_ones():
 def test_unknown_front_end():
     with pytest.raises(ValueError, match="fastconv"):
         feature_extractor("mel")
+
+
+@pytest.mark.parametrize("name", ["fastconv", "wav2vec2"])
+def test_a_padded_utterance_keeps_its_own_features(name):
+    # The first block's GroupNorm normalizes over time: zero padding would shift every real
+    # frame unless the statistics skip it. Reference: the utterance run alone.
+    torch.manual_seed(0)
+    extractor = feature_extractor(name).eval()
+    short, long = torch.randn(9_000), torch.randn(16_000)
+    batch = torch.zeros(2, 16_000)
+    batch[0, :9_000], batch[1] = short, long
+    with torch.no_grad():
+        padded = extractor(batch, torch.tensor([9_000, 16_000]))
+        alone = extractor(short[None])
+    frames = extractor.frames(9_000)
+    torch.testing.assert_close(padded[0, :, :frames], alone[0], rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(padded[1], extractor(long[None])[0], rtol=1e-4, atol=1e-5)
+
+
+def test_full_lengths_give_torchs_group_norm():
+    torch.manual_seed(0)
+    extractor = feature_extractor("fastconv").eval()
+    batch = torch.randn(2, 8_000)
+    with torch.no_grad():
+        torch.testing.assert_close(extractor(batch, torch.tensor([8_000, 8_000])),
+                                   extractor(batch), rtol=1e-4, atol=1e-5)

@@ -198,3 +198,20 @@ def test_wav2vec2_front_end_override():
     model = models.build("conformer-s", frontend="wav2vec2", device="meta")
     assert sum(p.numel() for p in model.feature_extractor.parameters()) == 4_200_448
     assert model.frames(160_000) == 499
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_an_utterance_encodes_the_same_alone_and_padded_in_a_batch(name):
+    # Whole model, waveform in: front-end statistics, attention keys, convolutions (the
+    # Squeezeformer's time reduction included) all skip the padding. Reference: alone.
+    model = _small(name, layers=4, seed=0).eval()
+    torch.manual_seed(1)
+    short, long = torch.randn(6_000), torch.randn(9_000)
+    batch = torch.stack([torch.cat([short, torch.zeros(3_000)]), long])
+    with torch.no_grad():
+        padded = model(batch, torch.tensor([6_000, 9_000])).hidden_states
+        alone = model(short[None]).hidden_states
+    frames = model.frames(6_000)
+    assert len(padded) == len(alone) == 5
+    for together, own in zip(padded, alone):
+        torch.testing.assert_close(together[0, :frames], own[0], rtol=1e-4, atol=1e-4)
