@@ -157,3 +157,30 @@ def test_a_random_init_binarized_upstream_gets_bits_data_based_scales(tmp_path):
     # Nothing to do for a float model.
     assert initialize_random_quantizers(models.build("sparseformer-dn-s", **TINY_OVERRIDES),
                                         data / "ks", torch.device("cpu"), seed=0) == 0
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_batched_extraction_gives_each_utterance_its_own_states(pool):
+    # Utterances of different lengths share padded batches; each one's states must be the
+    # ones it gets alone (batch size 1), cut to its own frames.
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES
+
+    import models
+    from models.trainer.superb.heads import extract_features
+
+    model = models.build(TINY_MODEL, **TINY_OVERRIDES).eval()
+    torch.manual_seed(0)
+    sizes = [8_000, 5_120, 6_400, 8_000, 7_001]
+
+    class Utterances(list):
+        lengths = sizes
+
+    dataset = Utterances({"waveform": torch.randn(n)} for n in sizes)
+    batched, alone = (extract_features(model, dataset, pool=pool, batch_size=size,
+                                       device=torch.device("cpu"), progress=False, desc="")
+                      for size in (4, 1))
+    for index, (together, own) in enumerate(zip(batched, alone)):
+        assert together.shape == own.shape
+        if not pool:
+            assert own.shape[1] == model.frames(sizes[index])
+        torch.testing.assert_close(together, own, rtol=1e-4, atol=1e-4)

@@ -29,30 +29,40 @@ def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
                      device: torch.device, progress: bool, desc: str,
                      first_state: int = 0) -> List[torch.Tensor]:
     """Hidden states ``first_state`` .. L of every utterance: (S, D) means if ``pool``, else
-    (S, T, D), S = L + 1 - first_state (``first_state`` 1 leaves out the encoder input)."""
+    (S, T, D), S = L + 1 - first_state (``first_state`` 1 leaves out the encoder input).
+
+    Utterances go to the upstream in batches of ``batch_size`` neighbours by length,
+    zero-padded, with their sample counts: the upstreams mask padding (front-end
+    statistics, attention keys, convolution inputs), so an utterance's states are its
+    own alone up to float rounding, and each is cut to its own frames before pooling.
+    (Batching only equal lengths made nearly every call a batch of one on SD and PR.)
+    A binarized upstream turns rounding into the odd sign flip that later layers carry:
+    any change of batch moves its states on about 1 utterance in 50."""
     from tqdm import tqdm
 
     lengths = dataset.lengths
     order = sorted(range(len(dataset)), key=lambda i: (lengths[i], i))
-    groups: List[List[int]] = []
-    for index in order:
-        if groups and lengths[groups[-1][0]] == lengths[index] and len(groups[-1]) < batch_size:
-            groups[-1].append(index)
-        else:
-            groups.append([index])
+    groups = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     features: List[Optional[torch.Tensor]] = [None] * len(dataset)
     with tqdm(total=len(dataset), desc=desc, unit="utt", file=sys.stderr, dynamic_ncols=True,
               disable=not progress) as bar:
         for group in groups:
-            waveforms = torch.stack([dataset[i]["waveform"] for i in group]).to(device)
-            states = model(waveforms).hidden_states[first_state:]
-            stacked = torch.stack(states, dim=1).float()          # (B, L+1, T, D)
-            if stacked.shape[2] == 0:
-                raise DataError(f"{dataset.manifest.audio_path(group[0])}: too short for one "
-                                f"encoder frame")
-            stacked = stacked.mean(dim=2) if pool else stacked
+            waveforms = [dataset[i]["waveform"] for i in group]
+            samples = torch.tensor([len(w) for w in waveforms])
+            padded = waveforms[0].new_zeros((len(group), int(samples.max())))
+            for row, waveform in enumerate(waveforms):
+                padded[row, :len(waveform)] = waveform
+            out = model(padded.to(device), samples.to(device))
+            stacked = torch.stack(out.hidden_states[first_state:], dim=1).float()  # (B, S, T, D)
+            frames = ([stacked.shape[2]] * len(group) if out.padding_mask is None
+                      else (~out.padding_mask).sum(dim=1).tolist())
             for row, index in enumerate(group):
-                features[index] = stacked[row].cpu()
+                if frames[row] == 0:
+                    raise DataError(f"{dataset.manifest.audio_path(index)}: too short for one "
+                                    f"encoder frame")
+                own = stacked[row, :, :frames[row]]
+                # a copy, not a view: a view would keep the whole padded batch alive
+                features[index] = (own.mean(dim=1) if pool else own.clone()).cpu()
             bar.update(len(group))
     return features  # type: ignore[return-value]
 
