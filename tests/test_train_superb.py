@@ -180,7 +180,19 @@ def test_batched_extraction_gives_each_utterance_its_own_states(pool):
                                        device=torch.device("cpu"), progress=False, desc="")
                       for size in (4, 1))
     for index, (together, own) in enumerate(zip(batched, alone)):
-        assert together.shape == own.shape
+        assert together.shape == own.shape and not together.requires_grad  # no graph kept
         if not pool:
             assert own.shape[1] == model.frames(sizes[index])
         torch.testing.assert_close(together, own, rtol=1e-4, atol=1e-4)
+
+
+def test_length_batches_cap_utterances_and_padded_samples():
+    from models.trainer.superb.heads import length_batches
+
+    lengths = [30, 10, 20, 10, 100, 25]
+    # Sorted: 10 (1), 10 (3), 20 (2), 25 (5), 30 (0), 100 (4). At most 3 per batch and
+    # 60 padded samples: [1, 3, 2] pads to 3 x 20 = 60; 25 and 30 pad to 2 x 30 = 60;
+    # 100 exceeds the cap and goes alone.
+    assert length_batches(lengths, 3, 60) == [[1, 3, 2], [5, 0], [4]]
+    assert length_batches(lengths, 2) == [[1, 3], [2, 5], [0, 4]]
+    assert length_batches(lengths, 1, 60) == [[1], [3], [2], [5], [0], [4]]

@@ -44,6 +44,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
+from ...constants import SAMPLE_RATE
 from ..data.corpora import find_task_folder
 from ..errors import DataError
 from ..fileio import write_bytes_atomic, write_text_atomic
@@ -171,7 +172,8 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     from .tasks.common import evaluate_task
 
     first_state = 1 if s.hidden_states == "1-L" else 0
-    part = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch, device=device,
+    part = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch,
+                         extract_samples=int(s.extract_seconds * SAMPLE_RATE), device=device,
                          first_state=first_state)
 
     results = {

@@ -59,6 +59,9 @@ class SuperbSettings:
                                 bound=POSITIVE)
     extract_batch: int = option(16, "utterances per upstream call when extracting hidden "
                                     "states", bound=POSITIVE)
+    extract_seconds: float = option(30.0, "seconds of audio, padding included, per upstream "
+                                          "call when extracting hidden states (a longer "
+                                          "utterance goes alone)", bound=POSITIVE)
     seed: int = option(0, "random seed", bound=NON_NEGATIVE)
     device: Optional[str] = device_option("a GPU if there is one")
     progress: bool = option(True, "no progress bars or summary", flag="--quiet",

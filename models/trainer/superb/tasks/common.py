@@ -246,7 +246,7 @@ def write_counted_dictionary(path: Path, lines: list[str]) -> None:
 
 # --------------------------------------------------------------------------------- run
 def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
-                  extract_batch: int, device: torch.device,
+                  extract_batch: int, extract_samples: int, device: torch.device,
                   first_state: int = 0) -> dict[str, Any]:
     """A task on the corpus in ``folder``: the parts of ``results.json`` that are
     the task's own (see :func:`models.trainer.superb.runner.run_superb`), the head to save and the
@@ -266,8 +266,9 @@ def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSett
     for name, manifest in manifests.items():
         dataset = ManifestAudioDataset(manifest, random_crop=False)
         states = extract_features(model, dataset, pool=task.pooled, batch_size=extract_batch,
-                                  device=device, progress=run.progress,
-                                  desc=f"superb {task.name} {name}", first_state=first_state)
+                                  max_samples=extract_samples, device=device,
+                                  progress=run.progress, desc=f"superb {task.name} {name}",
+                                  first_state=first_state)
         features[name] = Features(manifest, [f.cpu() for f in states])
     t_features = time.perf_counter() - t0
     t1 = time.perf_counter()
