@@ -113,6 +113,7 @@ def test_the_studys_table1_reads_the_schema():
 
     class Study:
         models = ["conformer-s"]
+        variants = ["fp"]
         gated = {}  # no evaluation gated
 
         def values(self, key):

@@ -259,6 +259,21 @@ def test_one_seed_per_encoder_gets_no_verdict(committed):
     assert "loses less than" not in readme
 
 
+def test_table_2_says_when_a_cell_has_fewer_seeds_than_its_column(committed):
+    import shutil
+
+    tmp_path, reports = committed
+    for variant in ("fp", "bq"):     # conformer-s's anchor keeps its 3 seeds
+        shutil.rmtree(reports / "runs" / "conformer-s" / "seed-2" / "superb" / variant)
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    table2 = (reports / "README.md").read_text().split("## Table 2")[1].split("\n## ")[0]
+    # FP: 7 errors out of 32 on both seeds left (PER 21.875 %); random-init: 15 of 32.
+    assert "| conformer-s (fp) | 21.9 [21.9, 21.9] (2 seeds) |" in table2
+    assert "| conformer-s (random-init, anchor) | 46.9 [46.9, 46.9] |" in table2
+    assert "| sparseformer-dn-s (fp) | 21.9 [21.9, 21.9] |" in table2
+
+
 def test_masked_prediction_over_seeds_and_the_teacher_gate(committed):
     tmp_path, reports = committed
     # Two seeds of conformer-s's teacher: 0.05 and 0.07 over the prior (phone targets).

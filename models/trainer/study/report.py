@@ -44,15 +44,17 @@ SCALE_NOTE = ("**Small-scale synthetic.** Measured columns come from models pre-
               "the paper's LibriSpeech/SUPERB numbers.")
 
 
-def seed_cell(values: List[float], gated: bool = False) -> str:
+def seed_cell(values: List[float], gated: bool = False, column_seeds: int = 0) -> str:
     """'12.3 [10.1, 14.5]' (t-interval over seeds), '12.3 (1 seed)', 'gated' (its gate
-    left every seed out) or '-'."""
+    left every seed out) or '-'; a cell over fewer seeds than ``column_seeds`` (its
+    column's fullest) says how many: '12.3 [10.1, 14.5] (2 seeds)'."""
     if not values:
         return "gated" if gated else "-"
     mean, low, high = t_interval(values)
     if low is None:
         return f"{percent(mean)} (1 seed)"
-    return f"{percent(mean)} [{percent(low)}, {percent(high)}]"
+    fewer = f" ({len(values)} seeds)" if len(values) < column_seeds else ""
+    return f"{percent(mean)} [{percent(low)}, {percent(high)}]{fewer}"
 
 
 def zoo_name(model: str, variant: str) -> str:
@@ -143,7 +145,8 @@ def table2_lines(study: Study) -> List[str]:
     lines += [
               "Cells: mean over seeds [95 % Student-t interval]; with one seed there is no "
               "interval over seeds (each results.json holds its own bootstrap interval over "
-              "test items). Values in percent of the task's metric. Anchors: upstreams of "
+              "test items); a cell over fewer seeds than its column's fullest says how many. "
+              "Values in percent of the task's metric. Anchors: upstreams of "
               "the same shape with random weights (FP and BQ), heads trained as for the "
               "others. 'gated': not evaluated, the task's FP teacher did not beat chance "
               "(`gated.json` says why).", ""]
@@ -160,7 +163,12 @@ def phone_note(study: Study, task: str) -> str:
 
 
 def cell_text(study: Study, cell: tuple) -> str:
-    return seed_cell(study.values(cell), bool(study.gated.get(cell)))
+    """A cell of Table 1 or 2, marked when it averages fewer seeds than its column's
+    fullest cell (the copied anchors of a rebuild can hold more seeds than its teachers)."""
+    task = cell[2]
+    column_seeds = max(len(study.values((m, v, task)))
+                       for m in study.models for v in study.variants)
+    return seed_cell(study.values(cell), bool(study.gated.get(cell)), column_seeds)
 
 
 def gated_entries(study: Study) -> List[Dict[str, Any]]:
