@@ -15,8 +15,9 @@ Since the upstream is frozen its hidden states are computed once. For the uttera
 heads everything between the hidden states and the pooled vector is linear (weighted
 sum, projection, mean), so pooling each layer first and then applying the weighted sum
 and projection is exactly the same function, and that is what is stored (per-layer means
-for the tasks whose heads pool). Utterances are encoded one length at a time (equal-length
-batches), so no padding reaches the upstream.
+for the tasks whose heads pool). Utterances are encoded in zero-padded batches of
+neighbours by length with their sample counts, which the upstream masks, so each gets the
+states it gets alone (:func:`.heads.extract_features`).
 
 The head is trained with Adam; the checkpoint with the best validation score (checked
 every ``eval_every`` steps) is scored on the test split. s3prl trains its heads for up to
