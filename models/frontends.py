@@ -101,8 +101,7 @@ class ConvFeatureExtractor(nn.Module):
         frames = lengths
         for block in self.conv_layers:
             if frames is not None:
-                frames = torch.div(frames - block.kernel_size, block.stride,
-                                   rounding_mode="floor") + 1
+                frames = _conv_frames(frames, block.kernel_size, block.stride)
             x = block(x, frames)
         return x
 
@@ -125,8 +124,13 @@ class ConvFeatureExtractor(nn.Module):
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Per-utterance frame counts for (B,) sample counts, with tensor ops only."""
         for kernel, stride in self.kernels_and_strides:
-            lengths = torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
+            lengths = _conv_frames(lengths, kernel, stride)
         return lengths.clamp(min=0)
+
+
+def _conv_frames(lengths: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """A convolution's output frames for (B,) input frame counts (no padding)."""
+    return torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
 
 
 def feature_extractor(name: str) -> ConvFeatureExtractor:
