@@ -387,6 +387,12 @@ def _is_binary(quantization: Quantization) -> bool:
     return quantization.weight_bits == 1 and quantization.activation_bits == 1
 
 
+def takes_padding_mask(conv: nn.Module) -> bool:
+    """Whether ``conv`` (quantized, simulated or deployed) must be told which frames are
+    padding: after quantization a zero frame is no longer 0 unless the layer knows."""
+    return getattr(conv, "takes_padding_mask", False)
+
+
 def masked_conv(conv: nn.Conv1d, x: torch.Tensor,
                 padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
     """Applies ``conv`` to (B, C, T) ``x`` with the frames at ``padding_mask`` set to zero
@@ -394,7 +400,7 @@ def masked_conv(conv: nn.Conv1d, x: torch.Tensor,
     if padding_mask is None:
         return conv(x)
     x = x.masked_fill(padding_mask[:, None, :], 0.0)
-    if getattr(conv, "takes_padding_mask", False):  # quantized, simulated or deployed
+    if takes_padding_mask(conv):
         return conv(x, padding_mask)
     return conv(x)
 

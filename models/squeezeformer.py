@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bit import conv1d, linear, masked_conv
+from .bit import conv1d, linear, masked_conv, takes_padding_mask
 from .conformer import ConvolutionModule, RelPositionSelfAttention
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import FeedForward
@@ -99,7 +99,7 @@ class TimeReduction(nn.Module):
         right = (reduced_time - 1) * self.stride + self.kernel_size - time
         x = F.pad(x.transpose(1, 2), (0, right))
         frames_mask = padding_mask
-        if frames_mask is None and getattr(self.depthwise_conv, "takes_padding_mask", False):
+        if frames_mask is None and takes_padding_mask(self.depthwise_conv):
             # the right padding enters a quantized convolution as 0, as it does when an
             # utterance is padded in a batch (and as a convolution's own padding does)
             frames_mask = torch.zeros((x.size(0), time), dtype=torch.bool, device=x.device)
