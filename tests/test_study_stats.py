@@ -235,6 +235,14 @@ def test_report_is_rebuilt_from_committed_files_alone(committed, capsys):
     # degrees of freedom does not, and the verdict says the finding rests on the bootstrap.
     assert expected.low < 0 < contrast["interval"][0]
     assert "on pr the finding rests on the bootstrap alone" in readme
+    assert ("| sparseformer-dn-s loses less than conformer-s (bootstrap only: t over seeds "
+            "contains 0) |") in readme
+    # no resample falls on the far side of 0, so p is the floor 2 / (R + 1) and only a
+    # bound on the true p; its Holm p (a family of one) is that same bound
+    assert "| <= 0.001 | <= 0.001 | 3 | sparseformer-dn-s loses less" in readme
+    # one task in the study: the teacher gate (3 tasks) cannot pass, and the verdict says so
+    assert ("The teacher gate cannot pass in this study: it evaluates 1 task (pr), fewer "
+            "than the 3 the gate needs.") in readme.split("**Verdict")[1]
 
 
 def test_one_seed_per_encoder_gets_no_verdict(committed):
@@ -251,7 +259,9 @@ def test_one_seed_per_encoder_gets_no_verdict(committed):
     # exclude 0 (p = 2 / 2001); one network per encoder says nothing of seed variance.
     contrast = json.loads((reports / "summary.json").read_text())["contrast"]["tasks"][0]
     assert contrast["interval"] == pytest.approx([0.25, 0.25])
-    assert contrast["holm_adjusted"] == pytest.approx(2 / 2001)
+    assert contrast["p"] == pytest.approx(2 / 2001)
+    # ... and its p, over test items only, joins no Holm family of seed-level p values
+    assert contrast["holm_adjusted"] is None and contrast["informative"] is True
     assert ("seeds: 3 planned, evaluated so far (FP teacher): conformer-s 1, "
             "sparseformer-dn-s 1;") in readme
     assert "| no verdict: 1 seed per encoder" in readme
@@ -468,3 +478,30 @@ def test_a_sensitivity_at_fewer_seeds_is_compared_with_the_default_on_the_same_s
     assert task["seeds"] == {"conformer-s": [0, 1], "sparseformer-dn-s": [0, 1, 2]}
     assert task["default_difference"] == pytest.approx(0.375)
     assert summary["contrast"]["tasks"][0]["difference"] == pytest.approx(7 / 12)
+
+
+def test_the_gate_shortfall_in_words():
+    from models.trainer.study.verdicts import gate_shortfall
+
+    row = {"tasks_beating_random": ["ks", "pr"], "passes": False}
+    gate = {"needed_tasks": 3, "planned_seeds": 5, "study_tasks": ["sd", "ks", "pr"],
+            "models": {"conformer-s": {"tasks_beating_random": ["sd", "ks", "pr"],
+                                       "passes": True},
+                       "sparseformer-dn-s": row},
+            "passes": False, "final": True}
+    assert gate_shortfall(gate) == (
+        "The teacher gate does not pass (the teacher beats random-init: sparseformer-dn-s "
+        "on 2 of the 3 tasks it needs), so the teachers fall short of the study's own bar.")
+    assert gate_shortfall({**gate, "final": False}).startswith(
+        "The teacher gate has not passed yet (sparseformer-dn-s on 2 of the 3 tasks")
+    assert gate_shortfall({**gate, "passes": True}) == ""
+    assert gate_shortfall(None) == ""
+
+
+def test_module_type_ablations_are_told_from_other_variants():
+    from models.trainer.study.presets import module_ablation
+
+    assert module_ablation("bq-attention") == "attention"
+    assert module_ablation("bq-feed_forward") == "feed_forward"
+    for variant in ("bq", "bq-single", "bq-dw-channel", "bq-scratch", "fp", "attention"):
+        assert module_ablation(variant) is None

@@ -25,6 +25,16 @@ NO_ANCHOR = "no random-init anchor"
 GATED = "gated: the teacher does not beat chance"
 NOT_EVALUATED = "not evaluated yet"
 TEACHER_BETTER = "teacher better than random-init"
+# A finding's interval must include seed variance: with one seed per encoder the
+# hierarchical bootstrap has nothing to draw but test items, so it cannot tell a recipe's
+# effect from one network's luck; such a row takes no part in a Holm family either, whose
+# other members' p values resample seeds.
+MIN_VERDICT_SEEDS = 2
+
+
+def seed_count(seeds) -> int:
+    """The seeds behind a row: the fewer of two encoders' for a contrast."""
+    return min(len(s) for s in seeds.values()) if isinstance(seeds, dict) else len(seeds)
 
 
 def sign_of(study: Study, task: str) -> Optional[float]:
@@ -136,9 +146,13 @@ def informative(study: Study, models: List[str], task: str,
 
 
 def adjust(rows: List[Dict], keep) -> None:
-    """Holm over the rows ``keep(row)`` admits (one claim's informative tasks), in place;
-    the others keep ``holm_adjusted`` None."""
-    chosen = [row for row in rows if keep(row)]
+    """Holm over the rows ``keep(row)`` admits (one claim's informative tasks, marked
+    ``informative``) that have :data:`MIN_VERDICT_SEEDS` seeds, in place; the others keep
+    ``holm_adjusted`` None."""
+    for row in rows:
+        row["informative"] = bool(keep(row))
+    chosen = [row for row in rows
+              if row["informative"] and seed_count(row["seeds"]) >= MIN_VERDICT_SEEDS]
     for row, adjusted in zip(chosen, holm([row["p"] for row in chosen])):
         row["holm_adjusted"] = adjusted
 

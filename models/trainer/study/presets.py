@@ -229,6 +229,13 @@ def evaluated_variants(settings: StudySettings, trained: List[str]) -> List[Tupl
     return chosen
 
 
+def module_ablation(variant: str) -> Optional[str]:
+    """The module type a module-type ablation (``bq-attention``...) binarizes alone; None
+    for any other variant."""
+    kind = variant[len("bq-"):] if variant.startswith("bq-") else None
+    return kind if kind in MODULE_TYPES else None
+
+
 def ablation_types(settings: StudySettings) -> List[str]:
     return chosen_names(settings.ablations, MODULE_TYPES, "--ablations", "module type",
                         lambda part: part.replace("-", "_"))

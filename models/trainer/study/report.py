@@ -25,7 +25,7 @@ from .archive import archive_study
 from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study
 from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
-from .presets import DW_CHANNEL_OVERRIDES, SENSITIVITY_SWAPS
+from .presets import DW_CHANNEL_OVERRIDES, SENSITIVITY_SWAPS, module_ablation
 from .sensitivity import sensitivity_lines
 from .stats import t_interval
 from .verdicts import (
@@ -232,12 +232,14 @@ def propagation_paragraph(bq: List[Dict], rows: List[Dict]) -> str:
             + ("the seed intervals do not overlap." if apart else
                "the seed intervals overlap or are missing, so the encoders cannot be told "
                "apart at this scale."))
-    ablations = [r for r in rows if r["variant"] not in ("bq", SCRATCH_VARIANT)]
+    ablations = [r for r in rows if module_ablation(r["variant"])]
     for model in dict.fromkeys(r["model"] for r in ablations):
         mine = sorted((r for r in ablations if r["model"] == model), key=lambda r: -r["last"])
-        text += (f" In {model}, binarizing only {mine[0]['variant'][3:]} leaves the largest "
-                 f"last-layer error ({mine[0]['last']:.3f})")
-        others = ", ".join(f"{r['variant'][3:]} {r['last']:.3f}" for r in mine[1:])
+        text += (f" Among the module-type ablations of {model}, binarizing only "
+                 f"{module_ablation(mine[0]['variant'])} leaves the largest last-layer error "
+                 f"({mine[0]['last']:.3f})")
+        others = ", ".join(f"{module_ablation(r['variant'])} {r['last']:.3f}"
+                           for r in mine[1:])
         text += f"; {others}." if others else "."
     return text
 

@@ -15,7 +15,16 @@ from typing import Any, Dict, List, Optional, Tuple
 from .claims import adjust, adjust_by_claim, contrast, degradation, informative
 from .collect import Study
 from .presets import CONVOLUTION_VARIANTS, SENSITIVITY_SWAPS
-from .verdicts import CHANGE_HEADER, CHANGE_RULE, Anchors, change_cells, points, verdict
+from .verdicts import (
+    CHANGE_HEADER,
+    CHANGE_RULE,
+    Anchors,
+    change_cells,
+    finding,
+    points,
+    verdict,
+    verdict_cell,
+)
 
 Swap = Dict[str, str]          # default variant -> the sensitivity variant in its place
 
@@ -80,12 +89,15 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
                 c["default_difference"] = None if default is None else default["difference"]
                 c["default_verdict"] = (None if default is None
                                         else verdict(default, first, second))
-                c["verdict_moved"] = c["verdict"] != c["default_verdict"]
+                c["verdict_moved"] = (default is None
+                                      or finding(c, first, second)
+                                      != finding(default, first, second))
                 contrast_table.append(
                     f"| {label(swap)} | {c['task']} | "
                     f"{optional_points(c['default_difference'])} | "
-                    f"{c['default_verdict'] or '-'} | {points(c['difference'])} | "
-                    f"{change_cells(c)} | {c['verdict']} | "
+                    f"{'-' if default is None else verdict_cell(default, first, second)} | "
+                    f"{points(c['difference'])} | "
+                    f"{change_cells(c)} | {verdict_cell(c, first, second)} | "
                     f"{'yes' if c['verdict_moved'] else 'no'} |")
             entry["contrast"] = {"first": first, "second": second, "pairs": pairs,
                                  "tasks": contrasts}
@@ -99,8 +111,10 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
              "informative tasks and Holm families; hierarchical bootstrap as above. "
              "'default' is the default variants' value and verdict on the same seeds as "
              "the sensitivity's row (a partial study has fewer seeds of a sensitivity), "
-             "so 'moved' compares like with like. Points of the task's metric, positive: "
-             "BQ worse.", ""]
+             "so 'moved' compares like with like. 'moved': the finding changes between "
+             "'loses less', 'loses more' and none (either null wording); a p value that "
+             "only crosses Holm's threshold moves it too, so read the two estimates beside "
+             "it. Points of the task's metric, positive: BQ worse.", ""]
     if contrast_table:
         first, second = compared["first"], compared["second"]
         lines += [f"Contrast ({first} minus {second}; positive: {second} loses less):", "",

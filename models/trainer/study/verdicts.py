@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from .claims import (
     ALPHA,
+    MIN_VERDICT_SEEDS,
     UNINFORMATIVE,
     adjust,
     adjust_by_claim,
@@ -17,12 +18,13 @@ from .claims import (
     degradation,
     informative,
     paired_change,
+    seed_count,
     teacher_vs_random,
 )
 from .collect import Study, chain_of
 from .hierarchical import METHOD, RESAMPLES
 from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
-from .presets import LAYERS_ONLY_SUFFIX
+from .presets import LAYERS_ONLY_SUFFIX, module_ablation
 from .stats import contains_zero
 
 METHOD_NOTE = (f"Intervals: 95 %, {RESAMPLES} resamples of a hierarchical bootstrap ("
@@ -77,20 +79,26 @@ def span(interval: Optional[List[float]]) -> str:
     return "-" if interval is None else f"[{points(interval[0])}, {points(interval[1])}]"
 
 
-def p_cell(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def p_cell(value: Optional[float], bound: bool = False) -> str:
+    """A p value; ``bound``: an upper bound, not a value (``<=``)."""
+    return "-" if value is None else f"{'<= ' if bound else ''}{value:.3f}"
 
 
-def seed_count(seeds) -> int:
-    return min(len(s) for s in seeds.values()) if isinstance(seeds, dict) else len(seeds)
+def at_floor(row: Dict) -> bool:
+    """Whether the row's p is the smallest its resamples can give, 2 / (R + 1) (no resample
+    on the far side of 0): the true p may be smaller, so the value is a bound. Its Holm p
+    is then a bound too: every p ranked before it is at the floor as well."""
+    resamples = row.get("resamples")
+    return bool(resamples) and row["p"] is not None and row["p"] <= 2 / (resamples + 1) + 1e-12
 
 
 def change_cells(row: Dict) -> str:
     """'interval | items-only interval | t over seeds | p | Holm p | seeds' of one
     difference."""
+    bound = at_floor(row)
     return (f"{span(row['interval'])} | {span(row['interval_items'])} | "
-            f"{span(row.get('interval_seeds_t'))} | {p_cell(row['p'])} | "
-            f"{p_cell(row['holm_adjusted'])} | {seed_count(row['seeds'])}")
+            f"{span(row.get('interval_seeds_t'))} | {p_cell(row['p'], bound)} | "
+            f"{p_cell(row['holm_adjusted'], bound)} | {seed_count(row['seeds'])}")
 
 
 CHANGE_HEADER = "95 % interval | items only | t over seeds | p | Holm p | seeds"
@@ -125,7 +133,8 @@ def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
         lines.append(f"| {model} | {task} | {percent(row['teacher'])} | "
                      f"{percent(row['random'])} | {points(row['value'])} | "
                      f"{span(row['interval'])} | {span(row['interval_items'])} | "
-                     f"{span(row.get('interval_seeds_t'))} | {p_cell(row['p'])} | - | "
+                     f"{span(row.get('interval_seeds_t'))} | "
+                     f"{p_cell(row['p'], at_floor(row))} | - | "
                      f"{len(row['seeds'])} | {row['status']}"
                      f"{PHONE_MARK if model in study.phone_supervised(task) else ''} |")
     if any(study.phone_supervised(task) for task in study.tasks):
@@ -159,8 +168,29 @@ def teacher_gate(study: Study, anchors: Anchors) -> Dict[str, Any]:
                          "passes": len(beaten) >= GATE_TASKS,
                          "tasks_beating_random_by_seed_t": by_t}
     return {"needed_tasks": GATE_TASKS, "planned_seeds": planned, "models": models,
+            "study_tasks": list(study.tasks),
             "passes": bool(models) and all(m["passes"] for m in models.values()),
             "final": bool(models) and all(m["seeds"] >= planned for m in models.values())}
+
+
+def gate_shortfall(gate: Optional[Dict[str, Any]]) -> str:
+    """Why the gate does not pass, as a sentence ('' when it passes or there is none)."""
+    if not gate or gate["passes"] or not gate["models"]:
+        return ""
+    tasks = gate.get("study_tasks") or []
+    if len(tasks) < gate["needed_tasks"]:
+        return (f"The teacher gate cannot pass in this study: it evaluates {len(tasks)} "
+                f"task{'' if len(tasks) == 1 else 's'} ({', '.join(tasks)}), fewer than the "
+                f"{gate['needed_tasks']} the gate needs.")
+    short = "; ".join(f"{model} on {len(row['tasks_beating_random'])}"
+                      for model, row in gate["models"].items() if not row["passes"])
+    if not gate["final"]:
+        return (f"The teacher gate has not passed yet ({short} of the {gate['needed_tasks']} "
+                f"tasks it needs; not every task has the study's {gate['planned_seeds']} "
+                f"seeds).")
+    return (f"The teacher gate does not pass (the teacher beats random-init: {short} of the "
+            f"{gate['needed_tasks']} tasks it needs), so the teachers fall short of the "
+            f"study's own bar.")
 
 
 def gate_paragraph(gate: Dict[str, Any]) -> str:
@@ -169,7 +199,9 @@ def gate_paragraph(gate: Dict[str, Any]) -> str:
              f"seed{'' if row['seeds'] == 1 else 's'})"
              for model, row in gate["models"].items()]
     outcome = "passes" if gate["passes"] else "does not pass"
-    when = ("" if gate["final"] else
+    tasks = gate.get("study_tasks") or []
+    when = (f" It cannot pass here: the study evaluates {len(tasks)} tasks."
+            if len(tasks) < gate["needed_tasks"] else "" if gate["final"] else
             f" Provisional: not every task has the study's {gate['planned_seeds']} seeds yet.")
     by_t = "; ".join(f"{model} {len(row['tasks_beating_random_by_seed_t'])} "
                      f"({', '.join(row['tasks_beating_random_by_seed_t']) or 'none'})"
@@ -257,8 +289,9 @@ def degradation_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
               "| --- | ---: |" + CHANGE_RULE + " --- |"]
     for c in contrasts:
         lines.append(f"| {c['task']} | {points(c['difference'])} | {change_cells(c)} | "
-                     f"{verdict(c, first, second)} |")
-    lines += ["", verdict_paragraph(contrasts, first, second), ""]
+                     f"{verdict_cell(c, first, second)} |")
+    lines += ["", verdict_paragraph(contrasts, first, second, summary.get("teacher_gate")),
+              ""]
     return lines
 
 
@@ -276,40 +309,65 @@ def compared_pair(names: List[str]) -> tuple:
 LEFT_OUT = f"{UNINFORMATIVE}, gated or no random-init pair yet"
 
 
-# A verdict's interval must include seed variance: with one seed per encoder the
-# hierarchical bootstrap has nothing to draw but test items, so it cannot tell a recipe's
-# effect from one network's luck.
-MIN_VERDICT_SEEDS = 2
-
-
 def verdict(row: Dict, first: str, second: str) -> str:
-    if row["holm_adjusted"] is None:
+    """The contrast's finding on one task (what 'moved' compares)."""
+    if not row.get("informative", row["holm_adjusted"] is not None):
         return f"not tested ({LEFT_OUT})"
     if seed_count(row["seeds"]) < MIN_VERDICT_SEEDS:
         return (f"no verdict: {seed_count(row['seeds'])} seed per encoder (fewer than "
                 f"{MIN_VERDICT_SEEDS}: seed variance unmeasured)")
     if row["holm_adjusted"] >= ALPHA:
-        return "no difference at this scale (Holm p >= 0.05)"
+        if contains_zero(*row["interval"]):
+            return "no difference shown (the interval contains 0)"
+        return "not significant after Holm's correction (Holm p >= 0.05)"
     return (f"{second} loses less than {first}" if row["difference"] > 0
             else f"{second} loses more than {first}")
 
 
-def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
-    tested = [c for c in contrasts if c["holm_adjusted"] is not None]
+def finding(row: Dict, first: str, second: str) -> str:
+    """What :func:`verdict` finds, with its two null wordings as one ('null'): whether a
+    sensitivity moved the verdict compares these."""
+    text = verdict(row, first, second)
+    if text.endswith(f"than {first}"):
+        return "less" if text.endswith(f"less than {first}") else "more"
+    return "null" if text.startswith(("no difference", "not significant")) else text
+
+
+def rests_on_bootstrap(row: Dict) -> bool:
+    """A finding whose t interval over seeds contains 0: only the bootstrap carries it."""
+    check = row.get("interval_seeds_t")
+    return bool(check) and contains_zero(*check)
+
+
+def verdict_cell(row: Dict, first: str, second: str) -> str:
+    """:func:`verdict`, flagged where the finding rests on the bootstrap alone."""
+    text = verdict(row, first, second)
+    if text.endswith(f"than {first}") and rests_on_bootstrap(row):
+        text += " (bootstrap only: t over seeds contains 0)"
+    return text
+
+
+def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
+                      gate: Optional[Dict[str, Any]] = None) -> str:
+    shortfall = gate_shortfall(gate)
+    caveat = f" {shortfall}" if shortfall else ""
+    tested = [c for c in contrasts if c.get("informative", c["holm_adjusted"] is not None)]
     if not tested:
         return ("**Verdict:** no task has per-item scores of both encoders and a teacher of "
-                "each that beats its random-init upstream, so the claim is not tested.")
+                "each that beats its random-init upstream, so the claim is not tested."
+                + caveat)
     said = {c["task"]: verdict(c, first, second) for c in tested}
     unseeded = [task for task, text in said.items() if text.startswith("no verdict")]
     if len(unseeded) == len(tested):
         return (f"**Verdict:** none yet: every informative task has fewer than "
                 f"{MIN_VERDICT_SEEDS} seeds per encoder, so its interval holds test-item "
                 "sampling only; the differences above describe these networks, not the "
-                "recipe.")
+                "recipe." + caveat)
     less = [task for task, text in said.items() if text.endswith(f"less than {first}")]
     more = [task for task, text in said.items() if text.endswith(f"more than {first}")]
-    none = [task for task in said if task not in less + more + unseeded]
-    left_out = [c["task"] for c in contrasts if c["holm_adjusted"] is None]
+    shown = [task for task, text in said.items() if text.startswith("no difference")]
+    holm = [task for task, text in said.items() if text.startswith("not significant")]
+    left_out = [c["task"] for c in contrasts if c not in tested]
     seeds = min(seed_count(c["seeds"]) for c in tested if c["task"] not in unseeded)
     text = (f"**Verdict (small-scale synthetic, at least {seeds} seed(s) per encoder, "
             f"informative tasks {', '.join(c['task'] for c in tested)}):** the paper's claim "
@@ -323,10 +381,13 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
     else:
         text += ("finds no support at this scale: no Holm-adjusted p is below 0.05 (a null "
                  "result, not evidence of equal robustness)")
-    if none and (less or more):
-        text += f"; on {', '.join(none)} the difference cannot be told from 0"
-    checks = {c["task"]: c.get("interval_seeds_t") for c in tested}
-    fragile = [task for task in less + more if checks[task] and contains_zero(*checks[task])]
+    if shown and (less or more):
+        text += f"; on {', '.join(shown)} the difference cannot be told from 0"
+    if holm:
+        text += (f"; on {', '.join(holm)} the interval excludes 0 but the difference is not "
+                 f"significant after Holm's correction")
+    by_task = {c["task"]: c for c in tested}
+    fragile = [task for task in less + more if rests_on_bootstrap(by_task[task])]
     if fragile:
         text += (f"; on {', '.join(fragile)} the finding rests on the bootstrap alone (the t "
                  f"interval over seeds contains 0)")
@@ -335,8 +396,10 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str) -> str:
                  "encoder yet (no verdict)")
     if left_out:
         text += f"; {', '.join(left_out)} took no part ({LEFT_OUT})"
+    if shortfall:
+        caveat += " Read the verdict as what these teachers show, not as the paper's setting."
     return text + (". Intervals and p values resample seeds and test items; training at "
-                   "full scale could change the ranking.")
+                   "full scale could change the ranking." + caveat)
 
 
 def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
@@ -367,10 +430,16 @@ def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
     others = [v for v in distilled_variants(study)
               if v != "bq" and not v.endswith(LAYERS_ONLY_SUFFIX)]
     if others:
+        kinds = [("module-type ablations, each binarizing that type only: " if module
+                  else "sensitivity variants, described above: ")
+                 + ", ".join(v[len(BINARIZED_PREFIX):] for v in others
+                             if bool(module_ablation(v)) == module)
+                 for module in (True, False)
+                 if any(bool(module_ablation(v)) == module for v in others)]
         lines += ["## Student variants against full precision", "",
-                  "Each row is one student variant (a module-type ablation binarizes that "
-                  "type only; other variants as the recipe names them), distilled from the FP "
-                  "run; positive: worse than FP, hierarchical bootstrap as above.", "",
+                  f"Each row is one student variant distilled from the FP run "
+                  f"({'; '.join(kinds)}); positive: worse than FP, hierarchical bootstrap as "
+                  "above.", "",
                   f"| Model | Variant | Task | FP % | variant % | degradation (points) | "
                   f"{CHANGE_HEADER} |",
                   "| --- | --- | --- | ---: | ---: | ---: |" + CHANGE_RULE]
