@@ -54,14 +54,17 @@ def method_lines() -> List[str]:
             "contains 0 rests on the bootstrap alone; the report's decisions use `interval`, "
             "chosen before the run.",
             "- **p:** two-sided, from the same resamples: min(1, 2 min(#{T* <= 0} + 1, "
-            "#{T* >= 0} + 1) / (R + 1)).",
+            "#{T* >= 0} + 1) / (R + 1)); at its floor 2 / (R + 1) (no resample on the far "
+            "side of 0) it is a bound and prints as '<= ', its Holm p too.",
             f"- **Informative tasks:** a task is {UNINFORMATIVE} for a model when its FP "
             "teacher does not beat the random-init upstream of the same shape "
             "(`teacher_vs_random`'s interval not above 0); such tasks are reported and take "
             "no part in a verdict.",
             f"- **Holm:** p adjusted over the informative tasks of one claim (one model's "
             f"degradations, one variant's changes, the contrast over the tasks informative "
-            f"for both encoders); a finding needs Holm p < {ALPHA}.",
+            f"for both encoders), leaving out a row with fewer than {MIN_VERDICT_SEEDS} "
+            f"seeds (its p resamples test items only); a finding needs Holm p < {ALPHA}. "
+            "A finding whose t interval over seeds contains 0 says 'bootstrap only'.",
             "- **Recomputable:** `runs/` here holds every evaluation's `results.json` and "
             "`per_item.json` (the study folder's layout); `profile-encoder study --report` "
             "rebuilds every table from them alone.", ""]
