@@ -481,7 +481,7 @@ def test_a_sensitivity_at_fewer_seeds_is_compared_with_the_default_on_the_same_s
 
 
 def test_the_gate_shortfall_in_words():
-    from models.trainer.study.verdicts import gate_shortfall
+    from models.trainer.study.gate import gate_shortfall
 
     row = {"tasks_beating_random": ["ks", "pr"], "passes": False}
     gate = {"needed_tasks": 3, "planned_seeds": 5, "study_tasks": ["sd", "ks", "pr"],
