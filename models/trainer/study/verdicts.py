@@ -301,8 +301,10 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
                 f"{MIN_VERDICT_SEEDS} seeds per encoder, so its interval holds test-item "
                 "sampling only; the differences above describe these networks, not the "
                 "recipe." + caveat)
-    less = [task for task, text in said.items() if text.endswith(f"less than {first}")]
-    more = [task for task, text in said.items() if text.endswith(f"more than {first}")]
+    by_task = {c["task"]: c for c in tested}
+    found = {task: finding(row, first, second) for task, row in by_task.items()}
+    less = [task for task, kind in found.items() if kind == "less"]
+    more = [task for task, kind in found.items() if kind == "more"]
     shown = [task for task, text in said.items() if text.startswith("no difference")]
     holm = [task for task, text in said.items() if text.startswith("not significant")]
     left_out = [c["task"] for c in contrasts if c not in tested]
@@ -324,7 +326,6 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
     if holm:
         text += (f"; on {', '.join(holm)} the interval excludes 0 but the difference is not "
                  f"significant after Holm's correction")
-    by_task = {c["task"]: c for c in tested}
     fragile = [task for task in less + more if rests_on_bootstrap(by_task[task])]
     if fragile:
         text += (f"; on {', '.join(fragile)} the finding rests on the bootstrap alone (the t "
