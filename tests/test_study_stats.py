@@ -505,3 +505,28 @@ def test_module_type_ablations_are_told_from_other_variants():
     assert module_ablation("bq-feed_forward") == "feed_forward"
     for variant in ("bq", "bq-single", "bq-dw-channel", "bq-scratch", "fp", "attention"):
         assert module_ablation(variant) is None
+
+
+def test_verdict_paragraph_says_in_this_run_and_names_each_direction():
+    from models.trainer.study.verdicts import verdict_paragraph
+
+    seeds = {"conformer-s": [0, 1, 2], "sparseformer-dn-s": [0, 1, 2]}
+
+    def row(task, difference, interval, holm_p, t_interval):
+        return {"task": task, "difference": difference, "interval": interval,
+                "holm_adjusted": holm_p, "informative": True, "seeds": seeds,
+                "interval_seeds_t": t_interval}
+
+    less = row("ks", 5.0, [1.0, 9.0], 0.01, [2.0, 8.0])
+    more = row("pr", -3.0, [-5.0, -1.0], 0.02, [-7.0, 1.0])   # t over seeds contains 0
+    null = row("sd", 0.5, [-1.0, 2.0], 0.60, [-2.0, 3.0])
+    text = verdict_paragraph([less, more, null], "conformer-s", "sparseformer-dn-s")
+    # a small synthetic run shows a direction; it does not "support" the paper's setting
+    assert "supported" not in text and "contradicted" not in text
+    assert ("binarization hurts sparseformer-dn-s less than conformer-s holds in this run "
+            "on ks and is reversed on pr (sparseformer-dn-s loses more)") in text
+    assert "on sd the difference cannot be told from 0" in text
+    assert "on pr the finding rests on the bootstrap alone" in text
+    only_more = verdict_paragraph([more], "conformer-s", "sparseformer-dn-s")
+    assert "conformer-s is reversed in this run on pr (sparseformer-dn-s loses more)" in (
+        only_more)
