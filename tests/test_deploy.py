@@ -101,8 +101,11 @@ def signs(shape, generator):
     return torch.where(torch.rand(shape, generator=generator) < 0.5, -1.0, 1.0)
 
 
+# Row widths of 1-16 words: under 4 (the scalar path), a tail only (300 bits: 5 words),
+# a full 8-word chunk and a tail (600: 10), whole chunks (1000: 16); odd row counts and
+# column counts off the 2 x 4 and 1 x 8 blocks.
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (5, 7, 63), (17, 9, 64), (37, 261, 130),
-                                   (70, 259, 1000)])
+                                   (9, 13, 300), (8, 11, 600), (70, 259, 1000)])
 def test_packed_product_equals_the_float_product_on_every_path(paths, m, n, k):
     generator = torch.Generator().manual_seed(m * n + k)
     a, b = signs((3, m, k), generator), signs((3, n, k), generator)

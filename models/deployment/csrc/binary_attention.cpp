@@ -70,7 +70,18 @@ torch::Tensor binary_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v
                 "positions is not (heads, 2T - 1, words)");
   }
   const int64_t chosen = resolve_path(path);
-  const TileFn xor_tile = tile_for(chosen, kXor), and_tile = tile_for(chosen, kAnd);
+  const TileFn xor_tile = tile_for(chosen, kXor);
+  // K and V^T, read by every row tile of their head, interleaved once where the AVX-512
+  // path runs (binary_kernels.h); the position rows slide with the query row and stay rows.
+  const bool interleave = chosen == 3;
+  const TileFn key_tile = interleave ? interleaved_tile_for(kXor) : xor_tile;
+  const TileFn and_tile = interleave ? interleaved_tile_for(kAnd) : tile_for(chosen, kAnd);
+  if (interleave) {
+    k = interleave_rows(k);
+    vt = interleave_rows(vt);
+  }
+  const int64_t key_stride = interleave ? (S + 7) / 8 * 8 * Wd : S * Wd;
+  const int64_t value_stride = interleave ? (D + 7) / 8 * 8 * Ws : D * Ws;
   const auto* Q = reinterpret_cast<const uint64_t*>(q.data_ptr<int64_t>());
   const auto* K = reinterpret_cast<const uint64_t*>(k.data_ptr<int64_t>());
   const auto* V = reinterpret_cast<const uint64_t*>(vt.data_ptr<int64_t>());
@@ -97,7 +108,7 @@ torch::Tensor binary_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v
       const int64_t bh = task / row_tiles, r0 = (task % row_tiles) * kRows;
       const int64_t r1 = std::min(T, r0 + kRows), rows = r1 - r0;
       const uint64_t* Qb = Q + bh * T * Wd;
-      xor_tile(Qb, K + bh * S * Wd, Wd, r0, r1, 0, S, counts.data());
+      key_tile(Qb, K + bh * key_stride, Wd, r0, r1, 0, S, counts.data());
       for (int64_t i = 0; i < rows; ++i) {
         float* s = scores.data() + i * S;
         const int32_t* c = counts.data() + i * S;
@@ -125,7 +136,7 @@ torch::Tensor binary_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v
       for (int64_t i = 0; i < rows; ++i)
         pack_float_row(probs.data() + i * S, nullptr, S, true, alpha, prob_bits.data() + i * Ws,
                        chosen);
-      and_tile(prob_bits.data(), V + bh * D * Ws, Ws, 0, rows, 0, D, counts.data());
+      and_tile(prob_bits.data(), V + bh * value_stride, Ws, 0, rows, 0, D, counts.data());
       for (int64_t i = 0; i < rows; ++i) {
         const int32_t ones = static_cast<int32_t>(
             popcount_row(prob_bits.data() + i * Ws, Ws, chosen > 1));

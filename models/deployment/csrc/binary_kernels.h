@@ -16,6 +16,12 @@ using TileFn = void (*)(const uint64_t* A, const uint64_t* B, int64_t W, int64_t
                         int64_t n0, int64_t n1, int32_t* C);
 TileFn tile_for(int64_t path, int64_t op);
 
+// The AVX-512 path's faster layout of B: (batch, N, W) rows -> (batch, ceil(N / 8), W, 8),
+// word w of rows 8g .. 8g + 7 side by side (rows past N zero), and the tile that reads it
+// in place of B (n0 a multiple of 8). Only where resolve_path gives 3.
+torch::Tensor interleave_rows(const torch::Tensor& b);
+TileFn interleaved_tile_for(int64_t op);
+
 int64_t popcount_row(const uint64_t* a, int64_t W, bool fast);
 
 // One float32 row of K packed as pack_rows does it (offset may be null).
