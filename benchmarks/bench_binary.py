@@ -7,10 +7,10 @@
    (weights packed once; the activation's packing timed with it and apart) against torch's
    float32, bfloat16 and int8 (``torch._int_mm``) products.
 2. Each deployed BQ model against its float32 twin (and the bfloat16 twin for vanilla, up
-   to 10 s: at 60 s one bfloat16 pass takes over 2 minutes) and against itself with the
-   unfused attention (``unfused_attention``) at each length and thread count, with the
-   deployed time split into packing, packed products, the fused attention cores and the
-   float rest (front end, norms, glue).
+   to 10 s: at 60 s one bfloat16 pass took over 2 minutes on a CPU without a bfloat16
+   unit) and against itself with the unfused attention (``unfused_attention``) at each
+   length and thread count, with the deployed time split into packing, packed products,
+   the fused attention cores and the float rest (front end, norms, glue).
 3. The issue's targets, PASS or MISS, and for a miss what bounds it (the measured split).
 The deployed BQ rows measured against their estimates (roofline and kernel) are in
 ``benchmarks/bench_estimate.py`` (reports/measured_vs_estimated_cpu.md).
