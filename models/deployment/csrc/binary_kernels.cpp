@@ -5,7 +5,7 @@
 // compiled for its own target, and `path` picks one at run time (0 = best this CPU has):
 //   1 portable  plain C++ (the compiler's popcount)
 //   2 avx2      256-bit XOR/AND, popcount by a 4-bit lookup (vpshufb) summed with vpsadbw
-//   3 avx512    512-bit XOR/AND and VPOPCNTDQ in 2 x 4 row blocks (rows under 4 words: as 2)
+//   3 avx512    512-bit XOR/AND and VPOPCNTDQ on B interleaved by groups of 8 rows
 // The packed depthwise convolution is in binary_depthwise.cpp and the fused attention in
 // binary_attention.cpp (same extension; binary_kernels.h is what they share).
 #include "binary_kernels.h"
@@ -130,62 +130,6 @@ void tile_avx2(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, int6
 }
 
 // ---- AVX-512 VPOPCNTDQ --------------------------------------------------------------------
-// Sums of 8 vectors of 8 int64 lanes: lane k of the result is the sum of v[k]'s lanes. A
-// tree of unpacks and 128-bit shuffles (21 instructions), where 8 separate horizontal
-// reductions cost about 50: with rows of 12 words (K = 768) the reductions, not the
-// popcounts, had set the speed.
-__attribute__((target("avx512f,avx512vpopcntdq"), always_inline))
-inline __m512i sum_lanes_of_8(const __m512i* v) {
-  __m512i pair[4];
-  for (int p = 0; p < 4; ++p)
-    pair[p] = _mm512_add_epi64(_mm512_unpacklo_epi64(v[2 * p], v[2 * p + 1]),
-                               _mm512_unpackhi_epi64(v[2 * p], v[2 * p + 1]));
-  __m512i quad[2];
-  for (int h = 0; h < 2; ++h)
-    quad[h] = _mm512_add_epi64(_mm512_shuffle_i64x2(pair[2 * h], pair[2 * h + 1], 0x88),
-                               _mm512_shuffle_i64x2(pair[2 * h], pair[2 * h + 1], 0xdd));
-  return _mm512_add_epi64(_mm512_shuffle_i64x2(quad[0], quad[1], 0x88),
-                          _mm512_shuffle_i64x2(quad[0], quad[1], 0xdd));
-}
-
-// ROWS rows of A against 8 / ROWS rows of B, 8 words at ``offset`` (``mask``: which):
-// each A load reused across the B rows and each B load across the A rows.
-template <int OP, int ROWS>
-__attribute__((target("avx512f,avx512vpopcntdq"), always_inline))
-inline void step_avx512(const uint64_t* a, const uint64_t* b, int64_t W, int64_t offset,
-                        __mmask8 mask, __m512i* total) {
-  constexpr int COLS = 8 / ROWS;
-  __m512i va[ROWS], vb[COLS];
-  for (int r = 0; r < ROWS; ++r) va[r] = _mm512_maskz_loadu_epi64(mask, a + r * W + offset);
-  for (int s = 0; s < COLS; ++s) vb[s] = _mm512_maskz_loadu_epi64(mask, b + s * W + offset);
-  for (int r = 0; r < ROWS; ++r)
-    for (int s = 0; s < COLS; ++s) {
-      __m512i v = OP == kXor ? _mm512_xor_si512(va[r], vb[s]) : _mm512_and_si512(va[r], vb[s]);
-      total[r * COLS + s] = _mm512_add_epi64(total[r * COLS + s], _mm512_popcnt_epi64(v));
-    }
-}
-
-// The counts of ROWS rows of A against 8 / ROWS rows of B into c[r][j ...]: 8 accumulators,
-// the row tail (W % 8 words) by one masked load per operand.
-template <int OP, int ROWS>
-__attribute__((target("avx512f,avx512vpopcntdq,avx2,popcnt"), always_inline))
-inline void block_avx512(const uint64_t* a, const uint64_t* b, int64_t W, int32_t* const* c,
-                         int64_t j) {
-  const int64_t chunks = W / 8;
-  const __mmask8 tail = static_cast<__mmask8>((1u << (W % 8)) - 1u);
-  __m512i total[8];
-  for (int t = 0; t < 8; ++t) total[t] = _mm512_setzero_si512();
-  for (int64_t q = 0; q < chunks; ++q) step_avx512<OP, ROWS>(a, b, W, 8 * q, 0xff, total);
-  if (tail) step_avx512<OP, ROWS>(a, b, W, 8 * chunks, tail, total);
-  const __m256i sums = _mm512_cvtepi64_epi32(sum_lanes_of_8(total));
-  if (ROWS == 1) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c[0] + j), sums);
-  } else {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(c[0] + j), _mm256_castsi256_si128(sums));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(c[1] + j), _mm256_extracti128_si256(sums, 1));
-  }
-}
-
 // B interleaved by groups of 8 rows (word w of rows 8g .. 8g + 7 side by side, rows past N
 // zero): one 512-bit load holds one word of 8 B rows, and broadcasting an A word against
 // it counts 8 outputs in the lanes of one accumulator, so no output needs a horizontal
@@ -248,31 +192,6 @@ void tile_avx512_interleaved(const uint64_t* A, const uint64_t* Bi, int64_t W, i
   }
 }
 
-// Rows of fewer than 4 words (attention's K = 64, a 144-wide Linear) take the scalar
-// popcounts, as on the AVX2 path: a masked 512-bit load would be mostly zeros.
-template <int OP>
-__attribute__((target("avx512f,avx512vpopcntdq,avx2,popcnt")))
-void tile_avx512(const uint64_t* A, const uint64_t* B, int64_t W, int64_t m0, int64_t m1,
-                 int64_t n0, int64_t n1, int32_t* C) {
-  if (W < 4) return tile_narrow_popcnt<OP>(A, B, W, m0, m1, n0, n1, C);
-  const int64_t ldc = n1 - n0;
-  int64_t i = m0;
-  for (; i + 2 <= m1; i += 2) {
-    int32_t* c[2] = {C + (i - m0) * ldc - n0, C + (i + 1 - m0) * ldc - n0};
-    int64_t j = n0;
-    for (; j + 4 <= n1; j += 4) block_avx512<OP, 2>(A + i * W, B + j * W, W, c, j);
-    for (; j < n1; ++j)
-      for (int r = 0; r < 2; ++r)
-        c[r][j] = static_cast<int32_t>(popcount_dot<OP>(A + (i + r) * W, B + j * W, W));
-  }
-  for (; i < m1; ++i) {
-    int32_t* c[1] = {C + (i - m0) * ldc - n0};
-    int64_t j = n0;
-    for (; j + 8 <= n1; j += 8) block_avx512<OP, 1>(A + i * W, B + j * W, W, c, j);
-    for (; j < n1; ++j) c[0][j] = static_cast<int32_t>(popcount_dot<OP>(A + i * W, B + j * W, W));
-  }
-}
-
 __attribute__((target("popcnt")))
 int64_t popcount_row_fast(const uint64_t* a, int64_t W) {
   int64_t count = 0;
@@ -282,9 +201,13 @@ int64_t popcount_row_fast(const uint64_t* a, int64_t W) {
 
 }  // namespace
 
+// Rows as they are. On the AVX-512 path every product but the fused attention's sliding
+// position rows reads B interleaved (interleaved_tile_for); those rows are a head's width,
+// under 4 words in every zoo model, where the AVX2 tile's scalar popcounts are the fast
+// ones, so path 3 takes the AVX2 tile here.
 TileFn tile_for(int64_t path, int64_t op) {
-  if (op == kXor) return path == 3 ? tile_avx512<kXor> : (path == 2 ? tile_avx2<kXor> : tile_portable<kXor>);
-  return path == 3 ? tile_avx512<kAnd> : (path == 2 ? tile_avx2<kAnd> : tile_portable<kAnd>);
+  if (op == kXor) return path >= 2 ? tile_avx2<kXor> : tile_portable<kXor>;
+  return path >= 2 ? tile_avx2<kAnd> : tile_portable<kAnd>;
 }
 
 TileFn interleaved_tile_for(int64_t op) {
