@@ -80,8 +80,8 @@ torch::Tensor binary_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v
     k = interleave_rows(k);
     vt = interleave_rows(vt);
   }
-  const int64_t key_stride = interleave ? (S + 7) / 8 * 8 * Wd : S * Wd;
-  const int64_t value_stride = interleave ? (D + 7) / 8 * 8 * Ws : D * Ws;
+  // A head's operand, in either layout: both are contiguous with the head outermost.
+  const int64_t key_stride = k.stride(0), value_stride = vt.stride(0);
   const auto* Q = reinterpret_cast<const uint64_t*>(q.data_ptr<int64_t>());
   const auto* K = reinterpret_cast<const uint64_t*>(k.data_ptr<int64_t>());
   const auto* V = reinterpret_cast<const uint64_t*>(vt.data_ptr<int64_t>());

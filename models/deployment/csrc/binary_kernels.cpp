@@ -295,7 +295,6 @@ torch::Tensor binary_matmul(torch::Tensor a, torch::Tensor b, int64_t K, int64_t
   // The AVX-512 path reads B interleaved by groups of 8 rows (tile_avx512_interleaved): one
   // copy of B per call, N x W words against M x N x W word pairs of counting.
   const bool interleave = chosen == 3;
-  const int64_t groups = (N + 7) / 8;
   const torch::Tensor interleaved = interleave ? interleave_rows(b) : torch::Tensor();
   const auto* Bi = interleave ? reinterpret_cast<const uint64_t*>(interleaved.data_ptr<int64_t>())
                               : nullptr;
@@ -324,7 +323,7 @@ torch::Tensor binary_matmul(torch::Tensor a, torch::Tensor b, int64_t K, int64_t
       const int64_t n0 = nt * kTileN, n1 = std::min(N, n0 + kTileN), width = n1 - n0;
       const uint64_t* Ab = A + bi * M * W;
       if (interleave)
-        interleaved_tile(Ab, Bi + bi * groups * W * 8, W, m0, m1, n0, n1, counts.data());
+        interleaved_tile(Ab, Bi + bi * interleaved.stride(0), W, m0, m1, n0, n1, counts.data());
       else
         tile(Ab, B + bi * N * W, W, m0, m1, n0, n1, counts.data());
       for (int64_t i = m0; i < m1; ++i) {
