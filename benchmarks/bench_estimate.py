@@ -43,19 +43,22 @@ LIMITS = """\
   inputs), softmax and transcendental elementwise ops run below both on a CPU, and ops
   without arithmetic (copies, masks) are counted as moving no bytes.
 - The kernel estimate prices each kernel PyTorch dispatches (traced on meta tensors, under
-  `inference_mode`) by its calibrated efficiency: matrix multiplies by a separable model of
-  M, N and K, convolutions as their unfolded matrix multiply times one measured factor
-  (depthwise ones per MAC), the rest per element of their class at their size. It does
-  not model a kernel's strides (a transposed input), the caches a kernel shares with the
-  one before it, or how a fused attention kernel differs from its two products and
-  softmax.
+  `inference_mode`) by its calibrated efficiency (the median of repeated runs):
+  matrix multiplies by a separable model of M, N and K measured in a `Linear`'s layout
+  with its weight out of the core's caches (so a product of two activations already in
+  cache, as in attention, is priced a little high at small M), convolutions as their
+  unfolded matrix multiply times one measured factor (depthwise ones per MAC), the rest
+  per element of their class at their size. It does not model a kernel's strides (a
+  transposed input), the caches a kernel shares with the one before it, or how a fused
+  attention kernel differs from its two products and softmax.
 - A deployed BQ model's packed kernels are priced by the same separable shape model,
   measured on the packed product (K in bits), packing per value and the packed depthwise
   convolution per MAC; its fused attention core as its packed products plus its T x T
   scores at the cached rates of plain arithmetic, softmax and packing (the scores stay in
   cache, a tile of 16 query rows at a time); the float work between kernels at the float
   rates.
-- The time per op is one figure for every op (measured on a stack of tiny layers).
+- The time per op is one figure for every op (measured on a stack of tiny layers); the
+  Python a zoo module runs between its ops (shapes, masks, branches) is not in it.
 - On a shared machine, other processes evict the caches and share the memory bus even
   when the CPU clock leaves their time out; a quiet machine gives steadier figures.
 """

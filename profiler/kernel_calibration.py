@@ -1,13 +1,20 @@
 """Measuring the kernels section of a catalog: what the kernel-aware estimate
 (:mod:`profiler.kernel_estimate`) needs beyond a peak and a bandwidth.
 
-- ``matmul``: ``torch.mm`` efficiency (fraction of the catalog's fp32 peak; into a result
-  allocated once, since writing a fresh result is priced as ``output``) as each of M, N
-  and K sweeps ``sizes`` with the other two at the reference size (the middle of
-  ``sizes``); ``reference_efficiency`` is the efficiency at the reference cube.
+- ``matmul``: the efficiency (fraction of the catalog's fp32 peak) of a product in a
+  ``Linear``'s layout, M x K times the transpose of an N x K weight (``torch.mm(x, w.t())``
+  into a result allocated once, since writing a fresh result is priced as ``output``; each
+  call with another weight, out of the core's caches, as in a forward pass), as
+  each of M, N and K sweeps ``sizes`` with the other two at the reference size (the middle
+  of ``sizes``); ``reference_efficiency`` is the efficiency at the reference cube. The
+  layout matters at small M: on a Xeon at M = 49 rows, N = K = 144, the transposed weight
+  ran at half the efficiency of a plain ``torch.mm``, and linears carry most of every zoo
+  model's multiply-accumulates.
 - ``conv1d_factor``: a dense ``conv1d`` (the front end's shape class: 256 channels in and
-  out, kernel 3) against the matrix multiply of its unfolded input;
-  ``depthwise_conv1d_ns_per_mac``: a depthwise ``conv1d`` (256 channels, kernel 15).
+  out, kernel 3) against the matrix multiply of its unfolded input (kernel-1 convolutions,
+  which ATen runs on another path, ``_slow_conv2d_forward``, measured the same within 5 %
+  on a Xeon); ``depthwise_conv1d_ns_per_mac``: a depthwise ``conv1d`` (256 channels,
+  kernel 15).
 - ``per_element_ns``: nanoseconds per element of each kernel class at each of ``elements``
   (a small tensor, cached; a large one, from memory): plain arithmetic (``a + b``),
   transcendental (GELU), reduction (a sum over rows of 256), softmax and layer norm over
@@ -18,8 +25,8 @@
   ``module_overhead_us``: what calling an ``nn.Module`` adds to its ops (hooks, Python
   calls): the same stack as modules, minus the functions, per module call.
 
-Every figure is timed as :mod:`profiler.calibration` times its own (the best of repeated
-runs), which passes its timing function in.
+Every figure is the median of repeated runs (:mod:`profiler.calibration` passes its timing
+function in): the estimate predicts the median pass that ``measure`` reports.
 """
 from __future__ import annotations
 
@@ -34,6 +41,11 @@ FULL = {"sizes": [16, 64, 256, 1024, 4096],
         "elements": [2 ** 14, 2 ** 16, 2 ** 18, 2 ** 20, 2 ** 21, 2 ** 22, 2 ** 23],
         "conv_length": 1024}
 QUICK = {"sizes": [16, 64, 256], "elements": [2 ** 12, 2 ** 16], "conv_length": 128}
+# The distinct weights a matrix multiply's calibration cycles through: many times a core's
+# level-2 cache (2 MiB on the Xeon this was chosen on), so every call reads its weight from
+# further out, as a forward pass does. On that Xeon, cached weights ran 1.3-2x faster at
+# M = 16-64 rows (N = K = 256) than cycled ones, and 1.05-1.1x at M >= 256.
+WEIGHT_POOL_BYTES = 32 << 20
 
 
 def measure_kernels(device: str, seconds: Callable[[Callable[[], object]], float],
@@ -52,9 +64,16 @@ def measure_kernels(device: str, seconds: Callable[[Callable[[], object]], float
         return torch.randn(*shape, generator=generator).to(device)
 
     def matmul_efficiency(m: int, n: int, k: int) -> float:
-        # into a result allocated once: the arithmetic alone, the output priced apart
-        a, b, out = rand(m, k), rand(k, n), torch.empty(m, n, device=device)
-        return 2 * m * n * k / seconds(lambda: torch.mm(a, b, out=out)) / peak
+        # into a result allocated once: the arithmetic alone, the output priced apart; each
+        # call reads the next of several weights, none left in the core's caches by the
+        # call before, as each Linear of a forward pass reads its own
+        a, out = rand(m, k), torch.empty(m, n, device=device)
+        weights = [rand(n, k) for _ in range(max(2, WEIGHT_POOL_BYTES // (n * k * 4)))]
+        turn = iter(range(1 << 62))
+
+        def call():
+            torch.mm(a, weights[next(turn) % len(weights)].t(), out=out)
+        return 2 * m * n * k / seconds(call) / peak
 
     sizes = plan["sizes"]
     table = efficiency_sweep(matmul_efficiency, sizes)
@@ -90,7 +109,8 @@ def measure_kernels(device: str, seconds: Callable[[Callable[[], object]], float
     say("ns per element (small, large): " + ", ".join(
         f"{name} {values[0]:.3g}/{values[-1]:.3g}" for name, values in per_element.items()
         if name != "elements"))
-    how = (f"torch.mm efficiency sweeping M, N, K over {sizes} (others at "
+    how = (f"torch.mm(x, weight.t()) efficiency, each call reading the next of "
+           f"{WEIGHT_POOL_BYTES >> 20} MiB of weights, sweeping M, N, K over {sizes} (others at "
            f"{sizes[len(sizes) // 2]}); conv1d of {channels} channels x {length} (kernel 3; "
            f"depthwise kernel 15); per element: a + b, GELU, sum, softmax, layer_norm over "
            f"rows of 256, transposing copy, at {plan['elements']} elements")

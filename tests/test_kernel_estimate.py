@@ -170,13 +170,14 @@ class Block(nn.Module):
         self.norm = nn.LayerNorm(32)
         self.depthwise = nn.Conv1d(32, 32, 5, padding=2, groups=32)
         self.conv = nn.Conv1d(32, 8, 3)
+        self.pointwise = nn.Conv1d(8, 4, 1)
 
     def forward(self, x):  # x: (batch 2, time 10, 16)
         h = self.norm(F.gelu(self.proj(x)))
         scores = torch.matmul(h, h.transpose(1, 2)).softmax(-1)  # (2, 10, 10)
         h = (scores @ h).transpose(1, 2)  # (2, 32, 10)
         attended = F.scaled_dot_product_attention(x[:, None], x[:, None], x[:, None])
-        return self.conv(self.depthwise(h)), attended
+        return self.pointwise(self.conv(self.depthwise(h))), attended
 
 
 def test_the_trace_names_every_kernel_with_its_shape():
@@ -200,6 +201,8 @@ def test_the_trace_names_every_kernel_with_its_shape():
         ("conv1d", "output", (640,)),
         ("conv1d", "conv", (1, 16, 8, 96)),          # 2 x 8 positions, 32 x 3 per output
         ("conv1d", "output", (128,)),
+        ("conv1d", "conv", (1, 16, 4, 8)),           # kernel 1: K = the 8 input channels
+        ("conv1d", "output", (64,)),
     ]
 
 
@@ -212,6 +215,7 @@ def test_the_trace_names_every_kernel_with_its_shape():
 def test_a_malformed_kernels_section_names_the_field(field, text):
     if field == "kernels.per_element_ns":
         bad = KERNELS.replace(text, "")
+
     else:
         key = text.split(":")[0]
         line = next(line for line in KERNELS.splitlines() if line.strip().startswith(key + ":"))

@@ -14,9 +14,10 @@ def add_parser(sub) -> None:
                     "(matrix-multiply efficiency by shape, convolutions, time per element of "
                     "elementwise, reduction, softmax, normalization and copy kernels), and "
                     "write them as a catalog usable with "
-                    "--catalog FILE.yaml. Each figure is the best of repeated runs and the "
-                    "file says how it was measured. The default run takes about half a minute; a "
-                    "longer --duration gets closer to the peak on a busy machine.",
+                    "--catalog FILE.yaml. Each figure is the best of repeated runs (the "
+                    "kernels' the median) and the file says how it was measured. The default "
+                    "run takes about half a minute; a longer --duration gets closer to the "
+                    "peak on a busy machine.",
     )
     p.add_argument("--output", required=True, metavar="FILE.yaml", help="catalog to write")
     add_device_option(p, "cpu", "cpu")
