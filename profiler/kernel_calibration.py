@@ -12,7 +12,7 @@
   model's multiply-accumulates.
 - ``conv1d_factor``: a dense ``conv1d`` (the front end's shape class: 256 channels in and
   out, kernel 3) against the matrix multiply of its unfolded input (kernel-1 convolutions,
-  which ATen runs on another path, ``_slow_conv2d_forward``, measured the same within 5 %
+  which ATen runs on another path, ``_slow_conv2d_forward``, measured within 7 % of it
   on a Xeon); ``depthwise_conv1d_ns_per_mac``: a depthwise ``conv1d`` (256 channels,
   kernel 15).
 - ``per_element_ns``: nanoseconds per element of each kernel class at each of ``elements``
@@ -30,6 +30,7 @@ function in): the estimate predicts the median pass that ``measure`` reports.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Callable
 
 # Element sizes from cached to memory-bound, dense around the last-level cache's edge: on
@@ -68,11 +69,11 @@ def measure_kernels(device: str, seconds: Callable[[Callable[[], object]], float
         # call reads the next of several weights, none left in the core's caches by the
         # call before, as each Linear of a forward pass reads its own
         a, out = rand(m, k), torch.empty(m, n, device=device)
-        weights = [rand(n, k) for _ in range(max(2, WEIGHT_POOL_BYTES // (n * k * 4)))]
-        turn = iter(range(1 << 62))
+        weights = itertools.cycle([rand(n, k) for _ in
+                                   range(max(2, WEIGHT_POOL_BYTES // (n * k * 4)))])
 
         def call():
-            torch.mm(a, weights[next(turn) % len(weights)].t(), out=out)
+            torch.mm(a, next(weights).t(), out=out)
         return 2 * m * n * k / seconds(call) / peak
 
     sizes = plan["sizes"]

@@ -215,7 +215,6 @@ def test_the_trace_names_every_kernel_with_its_shape():
 def test_a_malformed_kernels_section_names_the_field(field, text):
     if field == "kernels.per_element_ns":
         bad = KERNELS.replace(text, "")
-
     else:
         key = text.split(":")[0]
         line = next(line for line in KERNELS.splitlines() if line.strip().startswith(key + ":"))
