@@ -53,7 +53,7 @@ def measure_kernels(device: str, seconds: Callable[[Callable[[], object]], float
                     peak_fp32_tera: float, *, quick: bool = False,
                     say: Callable[[str], None] = lambda line: None) -> tuple[dict, str]:
     """(the catalog's ``kernels`` section, how it was measured); ``seconds(fn)`` times a
-    call (the calibration's best of repeated runs)."""
+    call (the calibration's median of repeated runs)."""
     import torch
     import torch.nn.functional as F
 
