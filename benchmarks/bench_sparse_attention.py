@@ -1,4 +1,4 @@
-"""Forward time of the Sparseformer's sparse attention (blocked and FlexAttention) against dense.
+"""Forward time of the Sparseformer's sparse attention (its blocked core's paths) against dense.
 
     python benchmarks/bench_sparse_attention.py [--frames 2000 8000] [--repeats 5]
         [--device cuda] [--json times.json]
@@ -15,6 +15,9 @@ hits all of them alike, each after a warm-up call (the minimum over the repeats 
              (F.scaled_dot_product_attention, no mask; a different function, the fastest
              dense baseline)
   blocked    the blocked core, which computes only the pattern's pairs
+  flash      the same core on its CPU path (models.sparse_flash): two calls of PyTorch's
+             fused attention kernel (own block's leading keys; every summary key) merged by
+             their log-sum-exps; on a GPU this path does not run (the core runs blocked)
   flex       the same core on its FlexAttention path (models.sparse_flex): the pattern's
              pairs through a compiled FlexAttention kernel. Its first call per length builds
              the block mask and compiles; that time is printed apart ("compile") and is not
@@ -22,7 +25,8 @@ hits all of them alike, each after a warm-up call (the minimum over the repeats 
 
 and the same inside one whole Sparseformer-DN-S layer (projections, attention,
 feed-forward). Ratios are "baseline time / sparse time". The last line gives the fused dense
-time over the faster sparse path (blocked or flex) at 8 000 frames, for scripts to read.
+time over the fastest sparse path (blocked, flash or flex) at 8 000 frames, for scripts to
+read.
 
 On a small shared machine the absolute times move by tens of percent between runs (other
 processes, page faults of the allocator); compare ratios within one run.
@@ -47,7 +51,7 @@ from models.transformer import transformer_layer  # noqa: E402
 HEADS, HEAD_DIM = 4, 64
 DIM, FFN_DIM = HEADS * HEAD_DIM, 4 * HEADS * HEAD_DIM
 HEADLINE_FRAMES = 8000
-SPARSE = ("blocked", "flex")
+SPARSE = ("blocked", "flash", "flex")
 
 
 class _DenseCore(torch.nn.Module):
@@ -78,7 +82,7 @@ def _first_flex_call(core, q, k, v, wait):
     out = core(q, k, v)
     wait()
     seconds = time.perf_counter() - start
-    reference = BlockedSparseAttention(core.pattern, flex=False)(q, k, v)
+    reference = BlockedSparseAttention(core.pattern, path="blocked")(q, k, v)
     difference = (out - reference).abs().max().item()
     return seconds, sparse_flex.compile_failure() is None, difference
 
@@ -109,8 +113,9 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     pattern = FixedSparsePattern(args.block, args.summary)
     cores = {"masked": MaskedSparseAttention(pattern), "dense": _DenseCore(),
-             "blocked": BlockedSparseAttention(pattern, flex=False),
-             "flex": BlockedSparseAttention(pattern)}
+             "blocked": BlockedSparseAttention(pattern, path="blocked"),
+             "flash": BlockedSparseAttention(pattern, path="flash"),
+             "flex": BlockedSparseAttention(pattern, path="flex")}
     layers = {name: transformer_layer(DIM, HEADS, FFN_DIM, dropout=0.0, attention_dropout=0.0,
                                       attention_core=core).eval().to(device)
               for name, core in cores.items()}
@@ -120,8 +125,9 @@ def main(argv=None) -> int:
           f"{HEAD_DIM}, pattern block {pattern.block} / summary {pattern.summary}; "
           f"best of {args.repeats}, seconds")
     header = (f"{'frames':>6}  {'what':<10} {'masked':>8} {'(mask)':>8} {'dense':>8} "
-              f"{'blocked':>8} {'flex':>8}  {'masked/best':>11} {'dense/blocked':>13} "
-              f"{'dense/flex':>10}  {'keys/query':>10}")
+              f"{'blocked':>8} {'flash':>8} {'flex':>8}  {'masked/best':>11} "
+              f"{'dense/blocked':>13} {'dense/flash':>11} {'dense/flex':>10}  "
+              f"{'keys/query':>10}")
     results = {"device": where, "torch": torch.__version__, "repeats": args.repeats,
                "pattern": {"block": pattern.block, "summary": pattern.summary}, "frames": {}}
     headline = None
@@ -149,9 +155,10 @@ def main(argv=None) -> int:
                 sparse = min(best[name] for name in SPARSE)
                 mask = f"{best['mask']:>8.3f}" if "mask" in best else f"{'':>8}"
                 print(f"{frames:>6}  {what:<10} {best['masked']:>8.3f} {mask} "
-                      f"{best['dense']:>8.3f} {best['blocked']:>8.3f} {best['flex']:>8.3f}  "
-                      f"{best['masked'] / sparse:>10.2f}x "
+                      f"{best['dense']:>8.3f} {best['blocked']:>8.3f} {best['flash']:>8.3f} "
+                      f"{best['flex']:>8.3f}  {best['masked'] / sparse:>10.2f}x "
                       f"{best['dense'] / best['blocked']:>12.2f}x "
+                      f"{best['dense'] / best['flash']:>10.2f}x "
                       f"{best['dense'] / best['flex']:>9.2f}x  {keys_per_query:>10.0f}")
                 if what == "attention" and frames == HEADLINE_FRAMES:
                     headline = best["dense"] / sparse

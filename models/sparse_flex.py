@@ -1,6 +1,7 @@
 """The Sparseformer's fixed pattern run through PyTorch's FlexAttention: the key layout, the
-block masks, the compiled kernels, their caches, and when this path may run at all. It is
-``BlockedSparseAttention``'s fast path; the blocked core is its fallback.
+block masks, the compiled kernels, their caches, and whether it can run here. It is
+``BlockedSparseAttention``'s fused path on a GPU (on a CPU, ``models.sparse_flash`` is
+faster and takes no compile); the blocked core is its fallback.
 
 FlexAttention skips whole tiles of (query, key) pairs that its block mask marks empty. In the
 pattern's own key order no tile is empty: every block of l keys holds c summary columns that
@@ -26,8 +27,6 @@ import warnings
 
 import torch
 from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
-from torch.overrides import _get_current_function_mode_stack
-from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 # The block mask's tile (queries x keys). The CPU kernel multiplies one tile at a time, so a
 # tile narrower than this starves its matrix multiplies, and a wider one computes more of the
@@ -40,15 +39,9 @@ CACHED_LENGTHS = 16
 _failure: list[str] = []  # why compiling failed, once it has; then the blocked core runs
 
 
-def summary_positions(pattern, time: int, device=None) -> torch.Tensor:
-    """Positions j < T of the summary columns (j mod l >= l - c), in order."""
-    positions = torch.arange(time, device=device)
-    return positions[positions % pattern.block >= pattern.block - pattern.summary]
-
-
 def extended(x: torch.Tensor, pattern) -> torch.Tensor:
     """(B, H, T, d) keys or values -> (B, H, T + S, d): followed by their summary rows."""
-    return torch.cat([x, x[:, :, summary_positions(pattern, x.shape[2], x.device)]], dim=2)
+    return torch.cat([x, x[:, :, pattern.summary_positions(x.shape[2], x.device)]], dim=2)
 
 
 def pattern_mask_mod(pattern, time: int):
@@ -72,7 +65,7 @@ def pattern_mask_mod(pattern, time: int):
 @functools.lru_cache(maxsize=CACHED_LENGTHS)
 def block_mask(pattern, time: int, device: torch.device) -> BlockMask:
     """The block mask of ``pattern`` over T queries and the T + S extended keys."""
-    keys = time + len(summary_positions(pattern, time))
+    keys = time + len(pattern.summary_positions(time))
     return create_block_mask(pattern_mask_mod(pattern, time), None, None, time, keys,
                              device=device, BLOCK_SIZE=TILE)
 
@@ -100,16 +93,11 @@ def sparse_flex_attention(q, k, v, pattern, kernel=None) -> torch.Tensor:
     return kernel(q, extended(k, pattern), extended(v, pattern), block_mask(pattern, time, device))
 
 
-def can_run(q, k, v) -> bool:
-    """Whether the compiled path may run on these operands now. Not on meta tensors, not
-    while a dispatch or function mode watches the ops (the analyzer counts the blocked
-    core's ops, on any device), not inside a model being compiled, not where gradients are
-    needed (the compiled CPU kernel is inference-only), and not after compiling failed."""
-    return (q.device.type in ("cpu", "cuda") and not _failure
-            and q.shape == k.shape == v.shape
-            and not (torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v)))
-            and not is_in_torch_dispatch_mode() and not _get_current_function_mode_stack()
-            and not torch.compiler.is_compiling())
+def can_run(q) -> bool:
+    """Whether the compiled path can take these operands: a CPU or GPU tensor, and
+    compiling has not failed in this process. (When a fused path may run at all, gradients
+    and watched ops among the reasons it may not, is ``BlockedSparseAttention``'s call.)"""
+    return q.device.type in ("cpu", "cuda") and not _failure
 
 
 def compile_failure() -> str | None:

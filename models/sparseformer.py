@@ -15,7 +15,9 @@ Two cores compute the same function:
 - ``BlockedSparseAttention`` only computes allowed pairs: for each block, the queries
   against the block's own non-summary keys (l - c of them) and against the summary keys of
   all blocks (one shared matmul), with one softmax over both parts. Where it can, it runs
-  the same pairs through a compiled FlexAttention kernel instead (``models.sparse_flex``).
+  the same pairs through a fused kernel instead: on a CPU two calls of PyTorch's fused
+  attention merged by their log-sum-exps (``models.sparse_flash``), on a GPU a compiled
+  FlexAttention kernel (``models.sparse_flex``).
 Both report ``effective_attention_macs``: the Q.K^T and A.V MACs the pattern needs.
 """
 from __future__ import annotations
@@ -27,13 +29,18 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import _get_current_function_mode_stack
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-from . import sparse_flex
+from . import sparse_flash, sparse_flex
 from .attention import AttentionBinarizers, mask_value
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import TransformerEncoder, transformer_layer
 
 ATTENTION_IMPLEMENTATIONS = ("masked", "blocked")
+# How BlockedSparseAttention computes the pairs: "auto" takes the fused path of the operands'
+# device where one may run (flash on a CPU, flex on a GPU), "blocked" never takes one.
+BLOCKED_PATHS = ("auto", "flash", "flex", "blocked")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,11 @@ class FixedSparsePattern:
         block_of = torch.div(positions, self.block, rounding_mode="floor")
         summary_column = (positions % self.block) >= self.block - self.summary
         return (block_of[:, None] == block_of[None, :]) | summary_column[None, :]
+
+    def summary_positions(self, time: int, device=None) -> torch.Tensor:
+        """Positions j < T of the summary columns (j mod l >= l - c), in order."""
+        positions = torch.arange(time, device=device)
+        return positions[positions % self.block >= self.block - self.summary]
 
     def attended_pairs(self, time: int) -> int:
         """Number of allowed (query, key) pairs for T frames."""
@@ -116,10 +128,12 @@ class BlockedSparseAttention(_SparseAttentionCore):
     that each chunk's scores and probabilities stay in cache: materializing all of them
     would make the softmax memory-bound and lose most of the saving on a CPU.
 
-    With ``flex`` (default), a forward without key padding, without active dropout and
-    without gradients runs the compiled FlexAttention kernel instead, when
-    ``sparse_flex.can_run`` allows (never on meta tensors or while the analyzer counts, so
-    the counts are this core's). ``flex=False`` always runs the blocked computation.
+    A forward without key padding, without active dropout and without gradients takes a
+    fused path instead (``path``, see ``BLOCKED_PATHS``): on a CPU tensor ``flash``
+    (``models.sparse_flash``), on a GPU tensor ``flex`` (``models.sparse_flex``), each
+    where its ``can_run`` allows. Neither runs on meta tensors or while a dispatch or
+    function mode watches the ops, so the analyzer counts this core's ops on every device.
+    ``path="blocked"`` always runs the blocked computation.
     """
 
     # The probability binarizer's first alpha is a mean over the non-zero probabilities; the
@@ -127,18 +141,38 @@ class BlockedSparseAttention(_SparseAttentionCore):
     zero_padded_queries = False
 
     def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0,
-                 chunk_elements: int = 1 << 21, *, flex: bool = True):
+                 chunk_elements: int = 1 << 21, *, path: str = "auto"):
         super().__init__(pattern, dropout)
+        if path not in BLOCKED_PATHS:
+            raise ValueError(f"unknown blocked attention path {path!r}; known: "
+                             f"{list(BLOCKED_PATHS)}")
         self.chunk_elements = chunk_elements
-        self.flex = flex
+        self.path = path
 
     def forward(self, q, k, v, key_padding_mask: Optional[torch.Tensor] = None):
-        if (self.flex and key_padding_mask is None
+        if self._fused_path_allowed(q, k, v, key_padding_mask):
+            if self.path in ("auto", "flash") and sparse_flash.can_run(q):
+                return sparse_flash.flash_sparse_attention(q, k, v, self.pattern)
+            if self.path in ("auto", "flex") and sparse_flex.can_run(q):
+                out = sparse_flex.attention_or_none(q, k, v, self.pattern)
+                if out is not None:
+                    return out
+        return self._blocked(q, k, v, key_padding_mask)
+
+    def _fused_path_allowed(self, q, k, v, key_padding_mask) -> bool:
+        """Whether this forward may leave the blocked computation: a fused path is chosen,
+        nothing is padded, no dropout or gradient needs the probabilities, and nothing
+        watches the ops (the analyzer's dispatch mode, a function mode, a model being
+        compiled). Each path's ``can_run`` then says whether it takes these operands (neither
+        takes meta tensors)."""
+        return (self.path != "blocked" and key_padding_mask is None
                 and not (self.training and self.dropout.p > 0)
-                and sparse_flex.can_run(q, k, v)):
-            out = sparse_flex.attention_or_none(q, k, v, self.pattern)
-            if out is not None:
-                return out
+                and q.shape == k.shape == v.shape
+                and not (torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v)))
+                and not is_in_torch_dispatch_mode() and not _get_current_function_mode_stack()
+                and not torch.compiler.is_compiling())
+
+    def _blocked(self, q, k, v, key_padding_mask):
         q, k, v = self._operands(q, k, v)
         batch, heads, time, head_dim = q.shape
         block, summary = self.pattern.block, self.pattern.summary
@@ -238,7 +272,7 @@ class QuantizedBlockedSparseAttention(_QuantizedAttentionOperands, BlockedSparse
     zero_padded_queries = True
 
     def __init__(self, pattern: FixedSparsePattern, dropout: float = 0.0, *, bits: int = 1):
-        super().__init__(pattern, dropout, chunk_elements=2 ** 62, flex=False)
+        super().__init__(pattern, dropout, chunk_elements=2 ** 62, path="blocked")
         self._init_binarizers(bits)
 
 

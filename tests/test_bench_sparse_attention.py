@@ -34,8 +34,9 @@ def test_json_holds_every_repeat_of_every_contender(bench, tmp_path, capsys):
     assert set(results["frames"]) == {"40", "70"}
     for frames in results["frames"].values():
         assert frames["compiled"] is True
-        assert set(frames["attention"]) == {"masked", "mask", "dense", "blocked", "flex"}
-        assert set(frames["layer"]) == {"masked", "dense", "blocked", "flex"}
+        assert set(frames["attention"]) == {"masked", "mask", "dense", "blocked", "flash",
+                                            "flex"}
+        assert set(frames["layer"]) == {"masked", "dense", "blocked", "flash", "flex"}
         for times in (*frames["attention"].values(), *frames["layer"].values()):
             assert len(times) == 2 and all(t > 0 for t in times)
     # no 8000-frame run, so no headline line

@@ -1,4 +1,5 @@
-"""Sparse Transformer fixed pattern; blocked, FlexAttention and dense-masked attention agree."""
+"""Sparse Transformer fixed pattern; blocked, fused (flash, FlexAttention) and dense-masked
+attention agree."""
 import warnings
 
 import pytest
@@ -7,7 +8,7 @@ from torch.nn.attention.flex_attention import flex_attention
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import profiler
-from models import sparse_flex
+from models import sparse_flash, sparse_flex
 from models.bit import ElasticBinarizer
 from models.sparseformer import (
     BlockedSparseAttention,
@@ -155,31 +156,77 @@ def test_flex_block_mask_reads_the_patterns_keys():
     assert (tiles == 33).all()
 
 
-def test_blocked_core_takes_the_flex_path_only_where_allowed(monkeypatch):
+@pytest.mark.parametrize("time,block,summary", [(64, 32, 8), (499, 32, 8), (5, 32, 8),
+                                                (200, 32, 8), (50, 8, 0), (50, 8, 8),
+                                                (33, 4, 1), (1, 4, 1), (3, 4, 1)])
+def test_flash_path_equals_dense_reference(time, block, summary):
+    # 5 < l - c + 1 and 3 frames of a (4, 1) pattern: no summary column exists yet; (50, 8,
+    # 8): every key a summary, no leading keys; 499 and 33: a partial last block.
     torch.manual_seed(0)
-    calls = []
+    q, k, v = (torch.randn(2, 3, time, 16) for _ in range(3))
+    expected = _reference_attention(q, k, v, block, summary)
+    got = sparse_flash.flash_sparse_attention(q, k, v, FixedSparsePattern(block, summary))
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max() < 1e-5
+
+
+def test_flash_path_in_half_precision_is_close_to_float():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 100, 16) for _ in range(3))
+    expected = _reference_attention(q, k, v, 32, 8)
+    got = sparse_flash.flash_sparse_attention(*(x.bfloat16() for x in (q, k, v)),
+                                              FixedSparsePattern(32, 8))
+    assert got.dtype == torch.bfloat16
+    # bfloat16 keeps 8 bits of mantissa: outputs of magnitude <= ~3 within a few 1e-2
+    assert (got.float() - expected).abs().max() < 5e-2
+
+
+def _count_calls(monkeypatch):
+    """Record the lengths the flash and flex paths are called with (flex run eagerly)."""
+    calls = {"flash": [], "flex": []}
+    flash = sparse_flash.flash_sparse_attention
+
+    def counted_flash(q, k, v, pattern):
+        calls["flash"].append(q.shape[2])
+        return flash(q, k, v, pattern)
 
     def kernel(time, device):
-        calls.append(time)
+        calls["flex"].append(time)
         return _eager_flex
 
+    monkeypatch.setattr(sparse_flash, "flash_sparse_attention", counted_flash)
     monkeypatch.setattr(sparse_flex, "compiled_kernel", kernel)
+    return calls
+
+
+@pytest.mark.parametrize("path", ["auto", "flash", "flex"])
+def test_blocked_core_takes_a_fused_path_only_where_allowed(monkeypatch, path):
+    torch.manual_seed(0)
+    calls = _count_calls(monkeypatch)
+    taken = "flex" if path == "flex" else "flash"  # a CPU tensor: auto takes flash
     pattern = FixedSparsePattern(8, 2)
-    core = BlockedSparseAttention(pattern).eval()
+    core = BlockedSparseAttention(pattern, path=path).eval()
     q, k, v = (torch.randn(1, 2, 40, 8) for _ in range(3))
     expected = _reference_attention(q, k, v, 8, 2)
     with torch.no_grad():
         assert (core(q, k, v) - expected).abs().max() < 1e-5
-    assert calls == [40]
+    assert calls[taken] == [40] and sum(map(len, calls.values())) == 1
     padding = torch.zeros(1, 40, dtype=torch.bool)
     with torch.no_grad():
         core(q, k, v, padding)  # key padding: blocked
-        BlockedSparseAttention(pattern, flex=False)(q, k, v)
+        BlockedSparseAttention(pattern, path="blocked")(q, k, v)
         QuantizedBlockedSparseAttention(pattern)(q, k, v)
         with _Watching():  # ops watched (the analyzer on a real device): blocked
             core(q, k, v)
+        dropping = BlockedSparseAttention(pattern, dropout=0.5, path=path).train()
+        dropping(q, k, v)  # dropout active: blocked
     core(q.requires_grad_(), k, v)  # gradients needed: blocked
-    assert calls == [40]
+    assert calls[taken] == [40] and sum(map(len, calls.values())) == 1
+
+
+def test_unknown_blocked_path_is_refused():
+    with pytest.raises(ValueError, match="unknown blocked attention path 'fast'"):
+        BlockedSparseAttention(FixedSparsePattern(), path="fast")
 
 
 def test_failed_compile_warns_once_and_runs_blocked(monkeypatch):
@@ -190,7 +237,7 @@ def test_failed_compile_warns_once_and_runs_blocked(monkeypatch):
     monkeypatch.setattr(sparse_flex, "_failure", [])
     torch.manual_seed(0)
     q, k, v = (torch.randn(1, 2, 40, 8) for _ in range(3))
-    core = BlockedSparseAttention(FixedSparsePattern(8, 2)).eval()
+    core = BlockedSparseAttention(FixedSparsePattern(8, 2), path="flex").eval()
     with torch.no_grad(), pytest.warns(RuntimeWarning, match="no compiler") as caught:
         first, second = core(q, k, v), core(q, k, v)
     assert len(caught) == 1
@@ -201,14 +248,12 @@ def test_failed_compile_warns_once_and_runs_blocked(monkeypatch):
 def test_profile_counts_the_blocked_core_on_a_real_device(monkeypatch):
     # profile() runs the model under its op counter (a dispatch mode): on a CPU tensor the
     # core must run blocked, as on meta, so that both count the same ops.
-    calls = []
-    monkeypatch.setattr(sparse_flex, "compiled_kernel",
-                        lambda time, device: calls.append(time) or _eager_flex)
+    calls = _count_calls(monkeypatch)
     q = torch.randn(1, 2, 70, 8)
     core = BlockedSparseAttention(FixedSparsePattern(32, 8)).eval()
     on_cpu, on_meta = (profiler.profile(core, (q, q, q), device=device).totals
                        for device in ("cpu", "meta"))
-    assert calls == []
+    assert calls == {"flash": [], "flex": []}
     assert on_cpu == on_meta
     # Q.K^T and A.V over the allowed pairs (2 * 32 * (32 + 8) + 6 * (6 + 16)), 2 heads of 8
     assert on_cpu["effective_macs"] == 2 * 2 * 8 * (2 * 32 * 40 + 6 * 22)
