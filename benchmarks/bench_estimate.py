@@ -82,12 +82,12 @@ def runtime_estimator_ms(name: str, seconds: float) -> float:
     from torch.distributed._tools.runtime_estimator import RuntimeEstimator
 
     import models
-    from models.constants import SAMPLE_RATE
+    from models.constants import samples_in
 
     estimator = RuntimeEstimator()
     with FakeTensorMode():
         model = models.build(name, seed=0).eval()
-        wave = torch.randn(1, int(round(seconds * SAMPLE_RATE)))
+        wave = torch.randn(1, samples_in(seconds))
         with torch.no_grad(), estimator("operator-level-cost-model"):
             model(wave)
     return estimator.total_runtime

@@ -52,9 +52,9 @@ def worker(tool: str, seconds: float, repeats: int) -> dict:
 
     import models
     import profiler
-    from models.constants import SAMPLE_RATE
+    from models.constants import samples_in
 
-    samples = int(seconds * SAMPLE_RATE)
+    samples = samples_in(seconds)
     meta = tool == "ours"
     model = models.build("vanilla", frontend="wav2vec2", seed=0,
                          **({"device": "meta"} if meta else {})).eval()

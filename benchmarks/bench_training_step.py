@@ -54,7 +54,9 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     import torch
 
-    wave = torch.randn(1, int(args.seconds * 16_000), generator=torch.Generator().manual_seed(0))
+    from models.constants import samples_in
+
+    wave = torch.randn(1, samples_in(args.seconds), generator=torch.Generator().manual_seed(0))
     contenders = {
         "ours": (build_ours(), lambda out: out.last_hidden_state),
         "transformers": (build_transformers(), lambda out: out.last_hidden_state),

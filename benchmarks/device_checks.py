@@ -102,7 +102,7 @@ def step_counts(out: Path, a) -> str:
 
     import models
     import profiler
-    from models.constants import SAMPLE_RATE
+    from models.constants import samples_in
 
     names = ["sparseformer-dn-s", "bq-sparseformer-dn-s"] if a.quick else models.names()
     seconds = 1 if a.quick else 10
@@ -111,7 +111,7 @@ def step_counts(out: Path, a) -> str:
     for name in names:
         start = time.perf_counter()
         model = models.build(name).eval()
-        wave = torch.randn(1, SAMPLE_RATE * seconds)
+        wave = torch.randn(1, samples_in(seconds))
         meta = profiler.profile(model, wave).to_dict()
         real = profiler.profile(model.to(device), wave.to(device), device=device).to_dict()
         keys = sorted(set(meta["totals"]) | set(real["totals"]))

@@ -42,12 +42,12 @@ def compare(name: str, seconds: float, mode: str) -> dict:
 
     import models
     import profiler
-    from models.constants import SAMPLE_RATE
+    from models.constants import samples_in
     from profiler.memory_measure import measured_peak
 
     torch.manual_seed(0)
     model = models.build(name).train(mode == "train")
-    wave = torch.randn(1, int(round(seconds * SAMPLE_RATE)))
+    wave = torch.randn(1, samples_in(seconds))
     started = time.perf_counter()
     estimate = profiler.profile(model, wave, mode=mode).memory["totals"]
     measured = measured_peak(model, wave, mode=mode)

@@ -3,3 +3,10 @@
 SAMPLE_RATE = 16_000           # Hz: every zoo model takes 16 kHz waveforms
 ENCODER_STRIDE = 320           # samples per encoder frame: the front ends' total stride, 20 ms
 ENCODER_RECEPTIVE_FIELD = 400  # samples seen by one encoder frame: 25 ms
+
+
+def samples_in(seconds: float) -> int:
+    """Samples in ``seconds`` of audio at SAMPLE_RATE, to the nearest (1.001 s is 16 016):
+    every input length given in seconds goes through here, so that two tools asked for the
+    same seconds build the same input."""
+    return int(round(seconds * SAMPLE_RATE))

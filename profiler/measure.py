@@ -83,10 +83,10 @@ def _utterance(seconds: float):
     """The random utterance (seed 0) every timing runs on."""
     import torch
 
-    from models.constants import SAMPLE_RATE
+    from models.constants import samples_in
 
     generator = torch.Generator().manual_seed(0)
-    return torch.randn(1, int(round(seconds * SAMPLE_RATE)), generator=generator)
+    return torch.randn(1, samples_in(seconds), generator=generator)
 
 
 def device_description(device: str) -> tuple[str, Optional[object], list[str]]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Iterable, Optional, Sequence
 
-from models.constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
+from models.constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE, samples_in
 from models.quantization import Quantization
 
 from .cache import cached
@@ -40,7 +40,7 @@ def profile_zoo_model(name: str, seconds: float, convention: Convention, /, *,
     except ValueError as error:
         raise UsageError(str(error)) from error
     float_bits = convention.float_bits(name)
-    samples = int(round(seconds * SAMPLE_RATE))
+    samples = samples_in(seconds)
     request = {"model": name, "overrides": {k: repr(v) for k, v in sorted(overrides.items())},
                "samples": samples, "float_bits": float_bits}
     if mode != "inference":
@@ -89,7 +89,7 @@ def trace_zoo_kernels(name: str, seconds: float, float_bits: int = 32, **overrid
 
     model = build_meta(name, float_bits, **overrides).eval()
     dtype = next(model.parameters()).dtype
-    samples = int(round(seconds * SAMPLE_RATE))
+    samples = samples_in(seconds)
     return trace_kernels(model, torch.empty(1, samples, device="meta", dtype=dtype))
 
 

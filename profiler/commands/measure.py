@@ -174,11 +174,11 @@ def _estimated_s(estimate: str, name: str, seconds: float, catalog, deployed=Non
 
         import torch
 
-        from models.constants import SAMPLE_RATE
+        from models.constants import samples_in
 
         from ..kernel_estimate import model_kernel_time
 
-        wave = torch.empty(1, int(round(seconds * SAMPLE_RATE)), device="meta")
+        wave = torch.empty(1, samples_in(seconds), device="meta")
         return model_kernel_time(copy.deepcopy(deployed).to("meta"), wave, catalog=catalog)
     if estimate in KERNEL_ESTIMATES:
         module_calls = sum(row["calls"] for row in item.profile.modules.values())

@@ -14,7 +14,7 @@ from typing import List, Sequence
 import numpy as np
 import torch
 
-from ...constants import SAMPLE_RATE
+from ...constants import samples_in
 from ..data.datasets import PretrainDataset, collate
 from ..data.features import encoder_frames
 from ..errors import DataError
@@ -48,7 +48,7 @@ def crop_to_shortest(batch: dict) -> dict:
 def pretrain_splits(pretrain_folder: Path, targets_folder: Path, crop_seconds: float,
                     seed: int) -> tuple[PretrainDataset, PretrainDataset]:
     """The train (random crops) and valid (crops from the start) splits with their units."""
-    crop = int(round(crop_seconds * SAMPLE_RATE))
+    crop = samples_in(crop_seconds)
     train = PretrainDataset(pretrain_folder / "train.tsv", labels=targets_folder / "train.km",
                             max_samples=crop, random_crop=True, seed=seed)
     valid = PretrainDataset(pretrain_folder / "valid.tsv", labels=targets_folder / "valid.km",

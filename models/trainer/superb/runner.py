@@ -45,7 +45,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
-from ...constants import SAMPLE_RATE
+from ...constants import samples_in
 from ..data.corpora import find_task_folder
 from ..errors import DataError
 from ..fileio import write_bytes_atomic, write_text_atomic
@@ -174,7 +174,7 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
 
     first_state = 1 if s.hidden_states == "1-L" else 0
     part = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch,
-                         extract_samples=int(s.extract_seconds * SAMPLE_RATE), device=device,
+                         extract_samples=samples_in(s.extract_seconds), device=device,
                          first_state=first_state)
 
     results = {
