@@ -214,6 +214,10 @@ def test_the_committed_copy_keeps_gated_evaluations_and_run_records(tmp_path):
     running = tmp_path / "runs" / "conformer-s" / "seed-1" / "fp-it1"
     running.mkdir(parents=True)
     (running / "metadata.json").write_text('{"finished": false}')
+    # Nor is a record that does not say it finished (the trainer always writes the key).
+    unsaid = tmp_path / "runs" / "conformer-s" / "seed-2" / "fp"
+    unsaid.mkdir(parents=True)
+    (unsaid / "metadata.json").write_text('{"step": 10}')
     assert [str(path) for path in committed_files(tmp_path)] == [
         "runs/conformer-s/seed-0/fp/metadata.json",
         "runs/conformer-s/seed-0/superb/bq/asr/gated.json",

@@ -78,7 +78,7 @@ def run_chain(settings: PretrainSettings):
                      "workers": settings.workers}
         if (folder / ckpt.METADATA).is_file():
             metadata = ckpt.read_json(folder / ckpt.METADATA, "run metadata")
-            if metadata.get("finished"):
+            if ckpt.is_finished(metadata):
                 result = PretrainResult(folder, int(metadata["step"]),
                                         metadata.get("final_train_loss"),
                                         metadata.get("final_valid"),

@@ -161,6 +161,13 @@ def read_json(path: PathLike, what: str = "file",
     return data
 
 
+def is_finished(metadata: Dict[str, Any]) -> bool:
+    """Whether a run's metadata says its training finished: the trainer writes ``finished:
+    false`` when a run starts or resumes and ``true`` after its last step, so a record
+    without the key is not taken for a finished run."""
+    return metadata.get("finished") is True
+
+
 def is_run_dir(path: PathLike) -> bool:
     return (Path(path) / CONFIG).is_file()
 

@@ -21,7 +21,7 @@ from typing import Callable, List
 
 from ..errors import DataError
 from ..fileio import write_text_atomic
-from ..pretrain.checkpoint import METADATA, read_json, read_log
+from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
 from .collect import CHAIN_FILE
 from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG
@@ -44,7 +44,7 @@ def committed_files(study: Path) -> List[Path]:
 
 def _unfinished_run(path: Path) -> bool:
     return (path.name == METADATA
-            and read_json(path, "run metadata", error=DataError).get("finished") is False)
+            and not is_finished(read_json(path, "run metadata", error=DataError)))
 
 
 def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:

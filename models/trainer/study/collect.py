@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import DataError
-from ..pretrain.checkpoint import METADATA, read_json, read_log
+from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.settings import PER_ITEM, RESULTS
 from ..superb.task_table import HEAD_BUDGET_KEYS
@@ -190,7 +190,7 @@ def _read_pretraining(study: Study, path: Path, key: Tuple[str, str], seed: int)
         return
     metadata = read_json(path, "run metadata", error=DataError)
     valid = metadata.get("final_valid") or {}
-    if metadata.get("finished") and "acc_over_prior" in valid:
+    if is_finished(metadata) and "acc_over_prior" in valid:
         recorded, settings = metadata.get("targets") or {}, metadata.get("settings") or {}
         if 2 in (recorded.get("iteration"), settings.get("iteration")):
             targets = FEATURE_TARGETS          # HuBERT's iteration 2, however it was asked

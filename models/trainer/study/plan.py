@@ -319,15 +319,15 @@ def job_state(job: Job) -> str:
     if job.kind == "train":
         if job.options.get("chain"):
             return chain_state(job)
-        metadata = job.path / "metadata.json"
+        from ..pretrain.checkpoint import METADATA, is_finished, latest_checkpoint
+
+        metadata = job.path / METADATA
         if metadata.is_file():
             try:
-                if json.loads(metadata.read_text(encoding="utf-8")).get("finished"):
+                if is_finished(json.loads(metadata.read_text(encoding="utf-8"))):
                     return FINISHED
             except ValueError:
                 pass
-        from ..pretrain.checkpoint import latest_checkpoint
-
         return RESUMABLE if latest_checkpoint(job.path) is not None else TO_DO
     if job.kind == "superb":
         done = (job.path / GATED_FILE).is_file() or evaluated_at_budget(job)
