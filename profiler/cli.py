@@ -9,16 +9,7 @@ from typing import Optional, Sequence
 
 from .commands import calibrate, check, measure, profile_model, report, sweep, table
 from .errors import ProfileError, UsageError
-
-DATA_COMMAND = "data"
-# Commands whose options come from the trainer (the ``models`` package), with the line the
-# top-level help shows for them.
-TRAINING_COMMANDS = {
-    "train": "HuBERT pre-training, or BiT distillation, of a zoo model",
-    "superb": "SUPERB-style evaluation of a trained (or random) upstream",
-    DATA_COMMAND: "offline training data: synthesis, corpora, k-means targets",
-    "study": "FP against binarized encoders: pre-train, distill, evaluate, report",
-}
+from .training_commands import DATA_COMMAND, TRAINING_COMMANDS
 
 
 class _Parser(argparse.ArgumentParser):

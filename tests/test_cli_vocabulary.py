@@ -11,6 +11,7 @@ import pytest
 
 from profiler.cli import build_parser, command_of
 from profiler.commands import profile_model
+from profiler.training_commands import DEFAULT_BACKEND, TRAINING_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("table", "profile", "check", "report")
@@ -117,3 +118,25 @@ def test_batch_is_a_deprecated_spelling_of_batch_size(cli, factories):
     assert new.stderr == ""
     notice = old.stderr.strip().splitlines()
     assert notice == ["profile-encoder profile: note: --batch is deprecated; use --batch-size"]
+
+
+def help_lines(parser) -> dict:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {choice.dest: choice.help for choice in action._choices_actions}
+
+
+def test_each_training_command_says_the_same_line_mounted_or_not():
+    # The top-level help lists the trainer's commands without importing it; each one's own
+    # parser, mounted when asked for, must say the same.
+    listed = help_lines(build_parser())
+    for command, line in TRAINING_COMMANDS.items():
+        assert help_lines(build_parser(command))[command] == line
+        assert listed[command] == f"{line} (see profile-encoder {command} --help)"
+
+
+def test_the_default_backend_is_the_bundled_trainer():
+    from profiler.adapters.bundled import BundledBackend
+    from profiler.adapters.registry import get_backend
+
+    assert isinstance(get_backend(DEFAULT_BACKEND), BundledBackend)
+    assert isinstance(get_backend(), BundledBackend)

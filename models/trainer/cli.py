@@ -13,6 +13,8 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from profiler.training_commands import DATA_COMMAND, TRAINING_COMMANDS
+
 from .errors import DataError
 
 EXIT_DATA_ERROR = 2
@@ -207,7 +209,7 @@ def add_data_parser(subparsers, name: str = "data") -> argparse.ArgumentParser:
     The new parser's ``func`` default is :func:`run_data_command`; call
     ``args.func(args)`` and exit with its return value.
     """
-    parser = subparsers.add_parser(name, help="offline training data: synthesis, corpora, targets",
+    parser = subparsers.add_parser(name, help=TRAINING_COMMANDS[DATA_COMMAND],
                                    description=DESCRIPTION)
     _add_commands(parser)
     parser.set_defaults(func=run_data_command)

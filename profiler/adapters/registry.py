@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Callable, Dict, List
 
 from ..errors import UsageError
+from ..training_commands import DEFAULT_BACKEND
 from .base import TrainingBackend
 from .bundled import BundledBackend
 
-_FACTORIES: Dict[str, Callable[[], TrainingBackend]] = {"bundled": BundledBackend}
+_FACTORIES: Dict[str, Callable[[], TrainingBackend]] = {BundledBackend.name: BundledBackend}
 
 
 def register_backend(name: str, factory: Callable[[], TrainingBackend]) -> None:
@@ -19,7 +20,7 @@ def available_backends() -> List[str]:
     return sorted(_FACTORIES)
 
 
-def get_backend(name: str = "bundled") -> TrainingBackend:
+def get_backend(name: str = DEFAULT_BACKEND) -> TrainingBackend:
     """The backend called ``name`` (default: the bundled minimal HuBERT trainer)."""
     try:
         factory = _FACTORIES[name]

@@ -12,12 +12,13 @@ from pathlib import Path
 from models.trainer.study.settings import StudySettings
 
 from ..errors import UsageError
+from ..training_commands import TRAINING_COMMANDS
 from .settings_arguments import add_settings_arguments, settings_from_arguments
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "study", help="does binarization hurt one encoder less than another: the whole study",
+        "study", help=TRAINING_COMMANDS["study"],
         description="Pre-train each model in full precision (fp), distill it to its BiT "
                     "binarized version (bq; optionally a from-scratch control and one-module-"
                     "type ablations), evaluate every run on the SUPERB tasks, for each seed. "

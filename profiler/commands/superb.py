@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from models.trainer.superb.settings import SuperbSettings
 
+from ..training_commands import DEFAULT_BACKEND, TRAINING_COMMANDS
 from .settings_arguments import add_settings_arguments, settings_from_arguments
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "superb", help="SUPERB-style evaluation of a trained (or random) upstream",
+        "superb", help=TRAINING_COMMANDS["superb"],
         description="Freeze the upstream, learn a softmax-weighted sum of all its hidden "
                     "states and a small head for one SUPERB task (--task; query by example "
                     "trains nothing: it picks the best hidden layer for DTW on valid). "
@@ -18,7 +19,8 @@ def add_parser(sub) -> None:
                     "interval over test items, chance, settings) and OUT/head.pt.",
     )
     add_settings_arguments(p, SuperbSettings)
-    p.add_argument("--backend", default="bundled", help="evaluation backend (default: bundled)")
+    p.add_argument("--backend", default=DEFAULT_BACKEND,
+                   help=f"evaluation backend (default: {DEFAULT_BACKEND})")
     p.set_defaults(run=run)
 
 

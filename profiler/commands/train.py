@@ -12,19 +12,21 @@ import sys
 
 from models.trainer.pretrain.settings import PretrainSettings
 
+from ..training_commands import DEFAULT_BACKEND, TRAINING_COMMANDS
 from .settings_arguments import add_settings_arguments, settings_from_arguments
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "train", help="HuBERT pre-training of a zoo model (masked prediction of k-means units)",
+        "train", help=TRAINING_COMMANDS["train"],
         description="Pre-train a zoo model with HuBERT's masked prediction loss. Without "
                     "--data a synthetic corpus is made first (into OUT/data). --tiny is a "
                     "preset that finishes in minutes on two CPU cores. Multi-device: "
                     "torchrun --nproc_per_node=N -m profiler train ..., or --deepspeed CONFIG.",
     )
     add_settings_arguments(p, PretrainSettings)
-    p.add_argument("--backend", default="bundled", help="training backend (default: bundled)")
+    p.add_argument("--backend", default=DEFAULT_BACKEND,
+                   help=f"training backend (default: {DEFAULT_BACKEND})")
     # The deepspeed launcher passes --local_rank; torchrun uses the LOCAL_RANK variable.
     p.add_argument("--local_rank", "--local-rank", type=int, default=None,
                    help=argparse.SUPPRESS)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from profiler.training_commands import DEFAULT_BACKEND
+
 from ..options import COMMA_LIST, POSITIVE, device_option, option
 from ..superb.task_table import SUPERB_TASKS
 
@@ -103,7 +105,7 @@ class StudySettings:
     deepspeed: Optional[str] = option(None, "DeepSpeed JSON config for every training job",
                                       metavar="CONFIG", shown="none, plain PyTorch")
     device: Optional[str] = device_option("a GPU if there is one")
-    backend: str = option("bundled", "training and evaluation backend")
+    backend: str = option(DEFAULT_BACKEND, "training and evaluation backend")
     propagation_utterances: int = option(16, "validation utterances the error-propagation "
                                              "measure runs through each FP/BQ pair",
                                          bound=POSITIVE, metavar="N")
