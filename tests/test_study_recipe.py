@@ -286,3 +286,31 @@ def test_a_study_moved_to_another_folder_is_the_same_recipe(tmp_path, capsys):
     # ...while a study of another corpus replaces it.
     archive_study(tmp_path / "third" / "study", reports, echo=print)
     assert not kept.exists() and "another recipe" in capsys.readouterr().out
+
+
+def test_each_cost_row_is_built_as_its_variant_was_trained(tmp_path):
+    from models.trainer.study.report import variant_overrides
+
+    # Written out: an ablation binarizes its module type alone, dw-channel scales the
+    # depthwise convolutions per channel, the others build the zoo model as it is.
+    assert variant_overrides("bq-attention") == {"quantize_modules": "attention"}
+    assert variant_overrides("bq-dw-channel") == {"depthwise_scale": "channel"}
+    assert variant_overrides("bq-1L") == {} and variant_overrides("bq-single") == {}
+    # and every training job of a study with them all gets the same, after the preset's
+    # own (the smoke preset's one-layer model)
+    from models.trainer.study.plan import model_overrides
+
+    study = settings(tmp_path, ablations="all", sensitivity="all", scratch=True)
+    trained = [job for job in build_plan(study) if job.kind == "train"]
+    assert {job.variant for job in trained} >= {"bq-attention", "bq-dw-channel", "bq-scratch"}
+    for job in trained:
+        assert job.options["overrides"] == {**model_overrides(study),
+                                            **variant_overrides(job.variant)}, job.key
+
+
+def test_the_preset_choices_are_the_presets_defined():
+    # --preset's choices are named in the settings, which the presets module imports (so
+    # they cannot come from it); each must be a preset, and every preset a choice.
+    from models.trainer.study.settings import PRESET_NAMES
+
+    assert PRESET_NAMES == tuple(PRESETS)

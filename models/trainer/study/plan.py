@@ -235,10 +235,7 @@ def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
 def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
               root: Tuple[str, ...], model: str, seed: int, folder: Path, variant: Variant,
               trained: Dict[str, str]) -> Job:
-    overrides = dict(model_overrides(settings))
-    if variant.modules:
-        overrides["quantize_modules"] = variant.modules
-    overrides.update(dict(variant.overrides))
+    overrides = {**model_overrides(settings), **variant.model_overrides}
     options = {**preset.train, **common, "seed": seed, "overrides": overrides,
                "model": BINARIZED_PREFIX + model if variant.student else model,
                "out": str(folder / variant.name)}

@@ -158,6 +158,13 @@ class Variant:
     units_from: Optional[str] = None                  # iteration 2 on this variant's run
 
     @property
+    def model_overrides(self) -> Dict[str, Any]:
+        """What its upstream is built with beyond the study's own overrides: the module type
+        of an ablation, then the variant's own."""
+        return {**({"quantize_modules": self.modules} if self.modules else {}),
+                **dict(self.overrides)}
+
+    @property
     def stages(self) -> List[str]:
         """The precisions the variant ran, teacher first (what ``results.json`` records)."""
         if self.chain:
@@ -210,6 +217,14 @@ def variants(settings: StudySettings) -> List[Variant]:
         chosen.append(Variant(name, True, "fp", None, chain, DW_CHANNEL_OVERRIDES,
                               needs_convolution=name in CONVOLUTION_VARIANTS))
     return chosen
+
+
+def trained_variant(name: str) -> Optional[Variant]:
+    """The training variant called ``name``, as any study that trains it defines it (the
+    ablations, the control and the sensitivities all chosen); None for a name that no study
+    trains (an evaluation variant such as ``bq-1L`` reads another's upstream)."""
+    every = variants(StudySettings(scratch=True, ablations="all", sensitivity="all"))
+    return next((variant for variant in every if variant.name == name), None)
 
 
 def sensitivity_variants(names: List[str]) -> List[str]:

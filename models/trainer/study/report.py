@@ -25,7 +25,7 @@ from .archive import archive_study
 from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study
 from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
-from .presets import DW_CHANNEL_OVERRIDES, SENSITIVITY_SWAPS, module_ablation
+from .presets import module_ablation, trained_variant
 from .sensitivity import sensitivity_lines
 from .stats import t_interval
 from .verdicts import (
@@ -64,11 +64,10 @@ def zoo_name(model: str, variant: str) -> str:
 
 
 def variant_overrides(variant: str) -> Dict[str, Any]:
-    kind = variant[len(BINARIZED_PREFIX):]
-    if variant == SENSITIVITY_SWAPS["dw-channel"]["bq"]:
-        return dict(DW_CHANNEL_OVERRIDES)
-    return {"quantize_modules": kind} if kind in ("attention", "convolution",
-                                                  "feed_forward") else {}
+    """The overrides its upstream was trained with (none for an evaluation variant, which
+    reads another's upstream), so that its cost row is the model it evaluated."""
+    trained = trained_variant(variant)
+    return trained.model_overrides if trained else {}
 
 
 def cost_rows(study: Study) -> Dict[tuple, Dict[str, Any]]:
