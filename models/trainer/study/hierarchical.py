@@ -32,8 +32,9 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from ..superb.tasks.metrics import LEVEL, percentile_interval
+
 RESAMPLES = 2000
-LEVEL = 0.95
 METHOD = ("hierarchical percentile bootstrap: seeds resampled with replacement (each arm "
           "apart, a seed's paired runs together), then the test items with replacement "
           "(one draw shared by every seed and arm); two-sided bootstrap p")
@@ -73,12 +74,6 @@ def _scores(weights: np.ndarray, parts: Tuple[np.ndarray, np.ndarray]) -> np.nda
     return (weights @ numerators.T) / np.maximum(weights @ denominators.T, TINY)
 
 
-def _quantiles(values: np.ndarray, level: float) -> Tuple[float, float]:
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
 def bootstrap_p(values: np.ndarray) -> float:
     """Two-sided p of 0 from resampled values of a statistic (see the module docstring)."""
     count = values.size
@@ -113,8 +108,8 @@ def hierarchical_difference(arms: Sequence[Arm], *, seed: int = 0,
             chosen = rng.integers(0, change.shape[1], size=change.shape)
             change = np.take_along_axis(change, chosen, axis=1)
         by_both += arm.weight * change.mean(axis=1)
-    return Estimate(value, _quantiles(by_both, level), _quantiles(by_items, level),
-                    bootstrap_p(by_both), resamples)
+    return Estimate(value, percentile_interval(by_both, level),
+                    percentile_interval(by_items, level), bootstrap_p(by_both), resamples)
 
 
 def holm(p_values: Sequence[float]) -> List[float]:

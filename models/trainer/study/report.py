@@ -21,6 +21,7 @@ import numpy as np
 
 from ..fileio import write_text_atomic
 from ..superb.task_table import SUPERB_TASKS
+from ..superb.tasks.metrics import LEVEL_TEXT
 from .archive import archive_study
 from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study
@@ -114,8 +115,8 @@ def table1_lines(study: Study, costs) -> List[str]:
                 f"{cell_text(study, (model, variant, 'asr'))} | "
                 f"{cell_text(study, (model, variant, 'sd'))} | "
                 f"{paper.get('asr_wer') or '-'} | {paper.get('sd_der') or '-'} |")
-    lines += ["", "Ours: mean over seeds [95 % t-interval]. Costs: the full-size zoo model on "
-              "one 10 s utterance (paper convention, paper runtime model, A100).", ""]
+    lines += ["", f"Ours: mean over seeds [{LEVEL_TEXT} t-interval]. Costs: the full-size zoo "
+              "model on one 10 s utterance (paper convention, paper runtime model, A100).", ""]
     return lines
 
 
@@ -128,8 +129,8 @@ def metric_name(study: Study, task: str) -> str:
 def table2_lines(study: Study) -> List[str]:
     tasks = study.tasks
     header = " | ".join(f"{t} {metric_name(study, t)} %" for t in tasks)
-    lines = ["## Table 2: every task, mean and 95 % interval over seeds", "", SCALE_NOTE, "",
-             f"| Model | {header} |", "| --- |" + " ---: |" * len(tasks)]
+    lines = [f"## Table 2: every task, mean and {LEVEL_TEXT} interval over seeds", "",
+             SCALE_NOTE, "", f"| Model | {header} |", "| --- |" + " ---: |" * len(tasks)]
     for model in study.models:
         for variant in study.variants:
             cells = [cell_text(study, (model, variant, t)) for t in tasks]
@@ -142,8 +143,8 @@ def table2_lines(study: Study) -> List[str]:
     lines += [f"| *chance* | {' | '.join(chance)} |", ""]
     lines += [phone_note(study, task) for task in tasks if study.phone_supervised(task)]
     lines += [
-              "Cells: mean over seeds [95 % Student-t interval]; with one seed there is no "
-              "interval over seeds (each results.json holds its own bootstrap interval over "
+              f"Cells: mean over seeds [{LEVEL_TEXT} Student-t interval]; with one seed there "
+              "is no interval over seeds (each results.json holds its own bootstrap interval over "
               "test items); a cell over fewer seeds than its column's fullest says how many. "
               "Values in percent of the task's metric. Anchors: upstreams of "
               "the same shape with random weights (FP and BQ), heads trained as for the "

@@ -16,7 +16,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .hierarchical import LEVEL, RESAMPLES, Arm, hierarchical_difference
+from ..superb.tasks.metrics import LEVEL
+from .hierarchical import RESAMPLES, Arm, hierarchical_difference
 
 
 def t_interval(values: Sequence[float], level: float = LEVEL

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from ..superb.tasks.metrics import LEVEL_TEXT
 from .claims import (
     ALPHA,
     MIN_VERDICT_SEEDS,
@@ -28,7 +29,7 @@ from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
 from .presets import LAYERS_ONLY_SUFFIX, module_ablation
 from .stats import contains_zero
 
-METHOD_NOTE = (f"Intervals: 95 %, {RESAMPLES} resamples of a hierarchical bootstrap ("
+METHOD_NOTE = (f"Intervals: {LEVEL_TEXT}, {RESAMPLES} resamples of a hierarchical bootstrap ("
                f"{METHOD}); 'items only' keeps the seeds fixed and resamples the test items. "
                f"Holm: p adjusted over the informative tasks of one claim; a finding needs "
                f"Holm p < {ALPHA}.")
@@ -39,7 +40,8 @@ def method_lines() -> List[str]:
     return ["## Method", "",
             "- **Unit of replication: the seed.** Each seed pre-trains, distills and evaluates "
             "anew; the test items are a second source of sampling error.",
-            f"- **`interval` (primary):** 95 % percentile interval of {RESAMPLES} resamples "
+            f"- **`interval` (primary):** {LEVEL_TEXT} percentile interval of {RESAMPLES} "
+            "resamples "
             "of a hierarchical bootstrap: each resample draws the test items with "
             "replacement once (every seed and encoder is scored on the same test set, so "
             "the draw is shared), then each encoder's seeds with replacement (a seed's "
@@ -105,7 +107,7 @@ def change_cells(row: Dict) -> str:
             f"{p_cell(row['holm_adjusted'], bound)} | {seed_count(row['seeds'])}")
 
 
-CHANGE_HEADER = "95 % interval | items only | t over seeds | p | Holm p | seeds"
+CHANGE_HEADER = f"{LEVEL_TEXT} interval | items only | t over seeds | p | Holm p | seeds"
 CHANGE_RULE = " --- | --- | --- | ---: | ---: | ---: |"
 
 
@@ -179,7 +181,7 @@ def masked_prediction_lines(study: Study, summary: Dict) -> List[str]:
              "Each pre-trained run's accuracy on the masked frames of its validation "
              "utterances, and the same frames' accuracy of the unit prior (always "
              "answering the training split's most frequent unit); 'over prior' is their "
-             "difference, mean over seeds [95 % t-interval over seeds]; each seed's own "
+             f"difference, mean over seeds [{LEVEL_TEXT} t-interval over seeds]; each seed's own "
              "standard error is an "
              "utterance-level bootstrap (span-masked frames are correlated).", "",
              "| Model | Variant | targets | masked accuracy % | prior % | over prior (points) | "

@@ -42,7 +42,7 @@ from ...errors import DataError, check_seed
 from ...fileio import PathLike
 from ..heads import HeadSettings, WeightedSum, extract_features
 from ..task_table import SUPERB_TASKS, SuperbTask
-from .metrics import BOOTSTRAP_RESAMPLES, bootstrap_interval, rounded_interval
+from .metrics import BOOTSTRAP_RESAMPLES, LEVEL_TEXT, bootstrap_interval, rounded_interval
 
 # The numbers that seed each task's synthesis; never change one (its corpus would change).
 # KS, SID and PR keep their places in models.trainer.data.synth_plan.TASKS (whose planners
@@ -278,7 +278,7 @@ def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSett
     return {
         "results": {
             "value": round(outcome.value, 6), "interval": rounded_interval(outcome.interval),
-            "interval_method": f"95 % percentile bootstrap over the {outcome.items} test "
+            "interval_method": f"{LEVEL_TEXT} percentile bootstrap over the {outcome.items} test "
                                f"items, {BOOTSTRAP_RESAMPLES} resamples, seed {run.seed}",
             "chance": round(outcome.chance, 6), "chance_definition": outcome.chance_definition,
             "valid_value": (None if outcome.valid_value is None

@@ -28,12 +28,16 @@ import numpy as np
 # NIST STD 2006: beta = C/V * (1/P_target - 1) with C/V = 0.1 and P_target = 1e-4.
 TWV_BETA = 0.1 * (1.0 / 1e-4 - 1.0)
 BOOTSTRAP_RESAMPLES = 1000
+# The confidence level of every interval the evaluations and the study report, and how the
+# reports write it.
+LEVEL = 0.95
+LEVEL_TEXT = f"{LEVEL * 100:g} %"
 
 
 # --------------------------------------------------------------------------- bootstrap
 def bootstrap_interval(statistic: Callable[[np.ndarray], float], items: int, *,
                        seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES,
-                       level: float = 0.95) -> tuple[float, float]:
+                       level: float = LEVEL) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic`` over ``items`` test items.
 
     ``statistic(indices)`` computes the metric on the items at ``indices`` (with repeats);
@@ -45,6 +49,11 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], items: int, *,
     rng = np.random.default_rng(seed)
     values = np.array([statistic(rng.integers(0, items, size=items))
                        for _ in range(resamples)], dtype=np.float64)
+    return percentile_interval(values, level)
+
+
+def percentile_interval(values, level: float = LEVEL) -> tuple[float, float]:
+    """The (1 - level) / 2 and (1 + level) / 2 quantiles of resampled ``values``."""
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)
