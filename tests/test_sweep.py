@@ -133,6 +133,14 @@ def test_the_pareto_front_keeps_the_rows_nothing_beats_on_both():
     assert [r["id"] for r in pareto_front(rows)] == [0, 2, 4]
 
 
+def test_the_study_chart_draws_the_same_front_over_its_points():
+    from models.trainer.study.charts import pareto_front as chart_front
+
+    # (cost, error): (1, 5), (2, 2), (3, 1), (4, 0.5) each beat every costlier point's error
+    points = [(3, 1), (1, 5), (2, 2), (2, 6), (4, 0.5), (1, 7)]
+    assert chart_front(points) == [1, 2, 0, 4]
+
+
 def _sweep_help_actions():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sub.choices["sweep"]._actions

@@ -7,6 +7,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from profiler.sweep import pareto_front as sweep_pareto_front
+
 from ..fileio import write_bytes_atomic
 
 # The accuracy axis: ASR WER if measured, else the first error rate found, else accuracy.
@@ -14,15 +16,11 @@ PREFERRED_TASKS = ("asr", "pr", "sd", "ks", "sid")
 
 
 def pareto_front(points: List[Tuple[float, float]]) -> List[int]:
-    """Indices of the points no other point beats on both cost and error (lower is better),
-    by increasing cost."""
-    order = sorted(range(len(points)), key=lambda i: points[i])
-    front, best = [], float("inf")
-    for index in order:
-        if points[index][1] < best:
-            front.append(index)
-            best = points[index][1]
-    return front
+    """Indices of the (cost, error) points no other point beats on both (lower is better),
+    by increasing cost: the sweep's front, on these points."""
+    rows = [{"cost": cost, "error": error, "index": index}
+            for index, (cost, error) in enumerate(points)]
+    return [row["index"] for row in sweep_pareto_front(rows, x="cost", y="error")]
 
 
 def _save(fig, path: Path) -> None:
