@@ -19,19 +19,19 @@ import shutil
 from pathlib import Path
 from typing import Callable, List
 
+from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
-from .collect import CHAIN_FILE
-from .plan import GATED_FILE, STUDY_FILE, STUDY_LOG
+from .plan import GATED_FILE, PROPAGATION_FILE, SEED_PREFIX, STUDY_FILE, STUDY_LOG
 from .recipe import recipe_changes, recipe_in
 
 # Relative to the study folder.
-PATTERNS = (f"runs/*/seed-*/superb/*/*/{RESULTS}", f"runs/*/seed-*/superb/*/*/{PER_ITEM}",
-            f"runs/*/seed-*/superb/*/*/{GATED_FILE}",
-            "runs/*/seed-*/propagation.json", f"runs/*/seed-*/*/{CHAIN_FILE}",
-            f"runs/*/seed-*/*/{METADATA}")
+SEEDS = f"runs/*/{SEED_PREFIX}*"
+PATTERNS = (f"{SEEDS}/superb/*/*/{RESULTS}", f"{SEEDS}/superb/*/*/{PER_ITEM}",
+            f"{SEEDS}/superb/*/*/{GATED_FILE}", f"{SEEDS}/{PROPAGATION_FILE}",
+            f"{SEEDS}/*/{CHAIN_FILE}", f"{SEEDS}/*/{METADATA}")
 
 
 def committed_files(study: Path) -> List[Path]:

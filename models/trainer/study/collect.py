@@ -18,25 +18,25 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
-from ..superb.settings import PER_ITEM, RESULTS
+from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
 from ..superb.task_table import HEAD_BUDGET_KEYS
 from .plan import (
     BINARIZED_PREFIX,
     GATED_FILE,
+    PROPAGATION_FILE,
     RANDOM_VARIANTS,
     SCRATCH_VARIANT,
+    SEED_PREFIX,
     STUDY_FILE,
     STUDY_LOG,
 )
 from .presets import sensitivity_variants
 
 Cell = Tuple[str, str, str]          # (model, variant, task)
-RANDOM_INIT = "random-init"          # results.json's upstream.kind of a random-weights upstream
-CHAIN_FILE = "chain.json"            # a multi-distillation run's record (distill/chain.py)
-SEED_PREFIX = "seed-"
 PHONE_TASK = "pr"                    # the task whose labels phone-target teachers have seen
 
 
@@ -168,7 +168,7 @@ def load_study(folder: Path) -> Study:
                 _read_chain(study, base / variant / CHAIN_FILE, variant, seed)
             for run in _found(base, "*"):      # every run: fp-it1 is no variant of heads
                 _read_pretraining(study, base / run / METADATA, (model, run), seed)
-            propagation = base / "propagation.json"
+            propagation = base / PROPAGATION_FILE
             if propagation.is_file():
                 study.propagation.setdefault(model, {})[seed] = json.loads(
                     propagation.read_text(encoding="utf-8"))

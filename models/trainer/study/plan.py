@@ -61,6 +61,8 @@ STUDY_FILE = "study.json"
 STUDY_LOG = "study.log.jsonl"
 # Written instead of results.json where a gated task's teacher did not beat chance.
 GATED_FILE = "gated.json"
+SEED_PREFIX = "seed-"                    # runs/M/seed-S/: one seed's runs of a model
+PROPAGATION_FILE = "propagation.json"    # runs/M/seed-S/propagation.json
 # Options of an evaluation job that are the study's, not the evaluation's.
 STUDY_OPTIONS = ("chain", "gate")
 FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
@@ -144,7 +146,7 @@ def data_folder(settings: StudySettings) -> Path:
 
 
 def seed_folder(settings: StudySettings, model: str, seed: int) -> Path:
-    return Path(settings.out) / "runs" / model / f"seed-{seed}"
+    return Path(settings.out) / "runs" / model / f"{SEED_PREFIX}{seed}"
 
 
 def trained_run(folder: Path, variant: Variant) -> Path:
@@ -197,7 +199,7 @@ def build_plan(settings: StudySettings) -> List[Job]:
             # Only students of the fp run are comparable with it layer by layer.
             students = [v for v in runs.values() if v.teacher]
             jobs.append(Job(f"propagation/{model}/seed-{seed}", "propagation",
-                            folder / "propagation.json", (model, seed),
+                            folder / PROPAGATION_FILE, (model, seed),
                             tuple(trained[v] for v in ["fp", *(s.name for s in students)]),
                             options={"teacher": str(folder / "fp"), "students":
                                      {v.name: str(trained_run(folder / v.name, v))

@@ -51,7 +51,7 @@ from ..errors import DataError
 from ..fileio import write_bytes_atomic, write_text_atomic
 from ..pretrain import checkpoint as ckpt
 from .heads import HeadSettings
-from .settings import PER_ITEM, RESULTS, SuperbSettings, check_superb_settings
+from .settings import PER_ITEM, RANDOM_INIT, RESULTS, SuperbSettings, check_superb_settings
 from .task_table import SUPERB_TASKS, SuperbTask, head_budget
 
 
@@ -77,7 +77,7 @@ def load_upstream(s: SuperbSettings) -> Tuple[nn.Module, Dict[str, Any]]:
             model = models.build(s.random_init, seed=s.seed, **s.overrides)
         except (ValueError, TypeError) as error:
             raise DataError(str(error)) from None
-        info = {"kind": "random-init", "model": s.random_init,
+        info = {"kind": RANDOM_INIT, "model": s.random_init,
                 "overrides": dict(s.overrides), "seed": s.seed}
     info["parameters"] = sum(p.numel() for p in model.parameters())
     info["layers"] = model.config.layers
@@ -164,7 +164,7 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     model, upstream = load_upstream(s)
     model.to(device)
     folder, synthesized = _corpus_folder(s, task, upstream, out, run.progress)
-    if upstream["kind"] == "random-init":
+    if upstream["kind"] == RANDOM_INIT:
         initialized = initialize_random_quantizers(model, folder, device, seed=s.seed)
         if initialized:
             upstream["quantizer_scales"] = (

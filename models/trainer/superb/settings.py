@@ -15,6 +15,7 @@ from .task_table import SUPERB_TASKS, per_task_defaults
 # the score (for paired bootstraps between upstreams).
 RESULTS = "results.json"
 PER_ITEM = "per_item.json"
+RANDOM_INIT = "random-init"   # results.json's upstream kind for an upstream of random weights
 
 # Which hidden states the weighted sum reads; "1-L" leaves out state 0 (the encoder input).
 HIDDEN_STATE_CHOICES = ("all", "1-L")
