@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 import models
+from models.constants import float_name, is_binarized
 from models.deployment import kernels, unfused_attention
 from profiler.measure import (
     _utterance,
@@ -41,7 +42,7 @@ from profiler.measure import (
 
 SHAPES = [(500, 768, 3072), (500, 3072, 768), (500, 768, 768), (500, 144, 576),
           (500, 576, 144)]
-BQ = [name for name in models.names() if name.startswith("bq-")]
+BQ = [name for name in models.names() if is_binarized(name)]
 BFLOAT16_MAX_SECONDS = 10.0
 
 
@@ -122,7 +123,7 @@ def bench_models(lengths, thread_counts, names=BQ) -> tuple[dict, dict]:
     """{(name, seconds, threads): {contender: (best, median)}}, {(name, s, t): split}."""
     results, splits = {}, {}
     for name in names:
-        twin_name = name.removeprefix("bq-")
+        twin_name = float_name(name)
         deployed = deploy_for_timing(models.build(name, seed=0).eval(), 1.0)
         twin = models.build(twin_name, seed=0).eval()
         twin_bf16 = models.build(twin_name, seed=0).eval().bfloat16() \

@@ -30,9 +30,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the profiler from a checkout that is not installed
+
+from models.constants import BINARIZED_PREFIX  # noqa: E402
+
 FULL_PRECISION = ("vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn-s",
                   "sparseformer-sw-s")
-BINARIZED = tuple(f"bq-{name}" for name in FULL_PRECISION)
+BINARIZED = tuple(BINARIZED_PREFIX + name for name in FULL_PRECISION)
 DEPLOYED_HEADING = "### BQ models deployed on packed kernels"
 LIMITS = """\
 ## What the estimates leave out

@@ -27,6 +27,7 @@ from torch import nn
 
 from . import encoders
 from .configuration import HubertConfig
+from .constants import BINARIZED_PREFIX, float_name, is_binarized
 from .hubert import HuBERT
 
 
@@ -50,7 +51,7 @@ _BUILD_OPTIONS = ("dtype", "device", "seed")
 
 def names() -> List[str]:
     base = list(_base_models())
-    return base + [f"bq-{name}" for name in base]
+    return base + [BINARIZED_PREFIX + name for name in base]
 
 
 def config(name: str, **overrides: Any) -> HubertConfig:
@@ -64,9 +65,8 @@ def config(name: str, **overrides: Any) -> HubertConfig:
     known = names()
     if name not in known:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(known)}")
-    base_name = name[3:] if name.startswith("bq-") else name
-    spec = dict(_base_models()[base_name])
-    if name.startswith("bq-"):
+    spec = dict(_base_models()[float_name(name)])
+    if is_binarized(name):
         spec.update(_BINARIZED)
 
     fields = {f.name for f in dataclasses.fields(HubertConfig) if f.init}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from models.constants import is_binarized
+
 from .conventions import GIGA, get_convention
 from .formats import display_name
 from .reference import table1
@@ -24,7 +26,7 @@ def write_figures(folder: Path, names, rows_paper, profiled, write) -> list[Path
     paper = table1()
     points = [{"model": display_name(r["model"]), "storage_mb": round(r["storage_mb"], 4),
                "bops_g": round(r["bop_nonq_g"] + r["bop_bq_g"], 4),
-               "wer": paper[r["model"]]["asr_wer"], "binarized": r["model"].startswith("bq-")}
+               "wer": paper[r["model"]]["asr_wer"], "binarized": is_binarized(r["model"])}
               for r in rows_paper]
     shares = {}
     for m in names:
@@ -36,7 +38,7 @@ def write_figures(folder: Path, names, rows_paper, profiled, write) -> list[Path
         shares[display_name(m)] = {k: v for k, v in sorted(parts.items()) if v}
     convention = get_convention("bayesian-bits")
     series = {}
-    for m in [n for n in names if not n.startswith("bq-")]:
+    for m in [n for n in names if not is_binarized(n)]:
         data = {"seconds": list(LENGTHS), "gflop": [], "effective_gflop": [], "attention_share": []}
         for seconds in LENGTHS:
             prof = profile_zoo_model(m, float(seconds), convention).profile

@@ -16,6 +16,8 @@ from typing import List
 
 from torch import nn
 
+from models.constants import is_binarized
+
 from .bits import extra_storage_bits, parameter_storage_bits
 from .conventions import MB, paper_float_bits
 from .reference import table1
@@ -64,7 +66,7 @@ def main() -> int:
     for row in default:
         both = projections[row["model"]]
         binarized_projection = (f"{both['storage_mb']:>21.2f}{both['difference_pct']:>+8.2f}%"
-                                if row["model"].startswith("bq-") else "")
+                                if is_binarized(row["model"]) else "")
         print(f"{row['model']:<22}{row['params']:>12,}{row['float_bits']:>7}"
               f"{row['storage_mb']:>9.2f}{row['paper_mb']:>10.2f}{row['difference_pct']:>+8.2f}%"
               f"{binarized_projection}")

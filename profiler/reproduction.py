@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from models.constants import float_name, is_binarized
+
 from .bits import OperandPair
 from .columns import COSTS, column
 from .conventions import GIB, GIGA, MB, Convention
@@ -137,14 +139,14 @@ def _time(c: Context, m: str) -> str:
 
 
 RULES: list[tuple[str, Callable[[str], bool], Callable[[Context, str], str]]] = [
-    ("storage_mb", lambda m: m.startswith("bq-"), _storage_bq),
+    ("storage_mb", lambda m: is_binarized(m), _storage_bq),
     ("flop_g", lambda m: m == "vanilla", _flop_vanilla),
     ("flop_g", lambda m: m in ("conformer-s", "squeezeformer-xs"), _flop_conformer),
     ("flop_g", lambda m: m.startswith("sparseformer"), _flop_sparseformer),
-    ("flop_g", lambda m: m.startswith("bq-"), _flop_bq),
+    ("flop_g", lambda m: is_binarized(m), _flop_bq),
     ("bop_nonq_g", lambda m: m == "vanilla", _bop_nonq_vanilla),
-    ("bop_nonq_g", lambda m: m.startswith("bq-"), _bop_nonq_bq),
-    ("bop_nonq_g", lambda m: not m.startswith("bq-"), _bop_nonq_fp),
+    ("bop_nonq_g", lambda m: is_binarized(m), _bop_nonq_bq),
+    ("bop_nonq_g", lambda m: not is_binarized(m), _bop_nonq_fp),
     ("bop_bq_g", lambda m: True, _bop_bq),
     ("est_time_s", lambda m: True, _time),
 ]
@@ -161,7 +163,7 @@ def inconsistencies(paper: dict) -> list[str]:
     """Places where the paper's own numbers disagree with each other, computed here."""
     p = paper
     ratio_fp = [p[m]["bop_nonq_g"] / p[m]["flop_g"] for m in p
-                if not m.startswith("bq-") and m != "vanilla"]
+                if not is_binarized(m) and m != "vanilla"]
     lines = [
         f"The vanilla row's BOP_NonQ/FLOP is "
         f"{p['vanilla']['bop_nonq_g'] / p['vanilla']['flop_g']:.2f}; "
@@ -184,7 +186,7 @@ def inconsistencies(paper: dict) -> list[str]:
         f"Its 32.9 % less BOP_BQ does match "
         f"({1 - p['bq-sparseformer-dn-s']['bop_bq_g'] / p['bq-conformer-s']['bop_bq_g']:.1%}).",
         "The BQ rows' BOP_NonQ/FLOP ratios are "
-        + ", ".join(f"{p[m]['bop_nonq_g'] / p[m]['flop_g']:.2f}" for m in p if m.startswith("bq-"))
+        + ", ".join(f"{p[m]['bop_nonq_g'] / p[m]['flop_g']:.2f}" for m in p if is_binarized(m))
         + ", not the 14.90 of the full-precision rows.",
     ]
     from .reference import table2
@@ -285,7 +287,7 @@ def _linear_share_needed(c: Context, m: str) -> float:
     """Share f of all products that, counted 1.5 times (the rest once), would give the
     paper's BOP_BQ from the paper's own full-precision MAC count (FLOP / 2, an upper
     bound): 1.5 f + (1 - f) = BOP_BQ / MACs."""
-    twin_macs = c.paper[m.removeprefix("bq-")]["flop_g"] / 2 * 1e9 / GIB
+    twin_macs = c.paper[float_name(m)]["flop_g"] / 2 * 1e9 / GIB
     return (c.paper[m]["bop_bq_g"] / twin_macs - 1) / 0.5
 
 
@@ -303,7 +305,7 @@ def _bop_bq_section(c: Context, models: list[str]) -> list[str]:
              "", "| Model | paper | L | A | P | T | (L+A+P) | (1.5 L+A+P) | paper's FP twin, "
              "all MACs < |", "|---|---|---|---|---|---|---|---|---|"]
     for m in models:
-        twin = c.paper.get(m.removeprefix("bq-"), {}).get("flop_g")
+        twin = c.paper.get(float_name(m), {}).get("flop_g")
         bound = f"{twin / 2 * 1e9 / GIB:.2f}" if twin else "-"
         x = g[m]
         lines.append(f"| {display_name(m)} | {c.paper[m]['bop_bq_g']:.2f} | {x['linear']:.2f} | "
@@ -366,7 +368,7 @@ def reproduction_context(rows_paper: list[dict], profiled: dict[str, ProfiledMod
     extra = {
         "bq_storage_projections": {
             m: profile_zoo_model(m, PAPER_SECONDS, convention, binarize_projections=True)
-            .profile.totals["storage_bytes"] / MB for m in profiled if m.startswith("bq-")},
+            .profile.totals["storage_bytes"] / MB for m in profiled if is_binarized(m)},
         "as_executed_flop_g": {m: (t["flops"] + 2 * t["foldable_macs"] + t["foldable_flops"]) / GIGA
                                for m, t in totals.items()},
         "effective_flop_g": {m: t["effective_flops"] / GIGA for m, t in totals.items()},
@@ -374,6 +376,6 @@ def reproduction_context(rows_paper: list[dict], profiled: dict[str, ProfiledMod
         "frontend_flop_g": {m: p.profile.subtree("feature_extractor")["flops"] / GIGA
                             for m, p in profiled.items()},
         "bq_products": {m: bq_products(p.profile) for m, p in profiled.items()
-                        if m.startswith("bq-")},
+                        if is_binarized(m)},
     }
     return Context({r["model"]: r for r in rows_paper}, table1(), totals, extra)

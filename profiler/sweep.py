@@ -24,13 +24,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from models.constants import BINARIZED_PREFIX
 from models.quantization import W1A1, Quantization
 
 from .budgets import Budget, time_column
 from .columns import KEYS
 from .errors import UsageError
 
-BINARIZED_PREFIX = "bq-"
 NOT_DIVISIBLE = "dim not divisible by heads"
 NO_BLOCK = "block size for a family without sparse attention (point kept once, without)"
 # What a sweep writes into its output folder.

@@ -13,3 +13,13 @@ from models.constants import samples_in
 def test_samples_in_rounds_to_the_nearest_sample(seconds, samples):
     assert samples_in(seconds) == samples
 
+
+
+def test_binarized_names():
+    from models.constants import float_name, is_binarized
+
+    assert is_binarized("bq-conformer-s") and not is_binarized("conformer-s")
+    assert float_name("bq-conformer-s") == "conformer-s"
+    assert float_name("conformer-s") == "conformer-s"
+    # only the prefix goes: a model whose own name holds "bq-" keeps it
+    assert float_name("bq-my-bq-net") == "my-bq-net"

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ...constants import float_name
 from ...quantization import Quantization
 from ..errors import DataError
 from ..pretrain import checkpoint as ckpt
@@ -19,16 +20,10 @@ from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PretrainSettings, settings_for_resume, settings_record
 
 CHAIN_FILE = "chain.json"
-BINARIZED_PREFIX = "bq-"
 
 
 def stage_folder(out: Path, index: int, precision: Quantization) -> Path:
     return out / f"stage-{index}-{precision.label}"
-
-
-def float_name(model: str) -> str:
-    """The zoo name a chain builds at each stage's bits: ``bq-x`` is ``x`` at W1A1."""
-    return model[len(BINARIZED_PREFIX):] if model.startswith(BINARIZED_PREFIX) else model
 
 
 def chain_settings_for_resume(out: Path, given: Dict[str, Any]) -> Optional[PretrainSettings]:

@@ -34,7 +34,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from profiler.option_values import split_list
 
-from ..distill.chain import BINARIZED_PREFIX, CHAIN_FILE, stage_folder
+from ...constants import BINARIZED_PREFIX
+from ..distill.chain import CHAIN_FILE, stage_folder
 from ..errors import DataError
 from ..options import check_bounds
 from ..pretrain.distillation import parse_chain
