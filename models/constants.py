@@ -1,8 +1,22 @@
 """Audio constants shared by the zoo's front ends, the trainer and the CLI (named once)."""
 
 SAMPLE_RATE = 16_000           # Hz: every zoo model takes 16 kHz waveforms
-ENCODER_STRIDE = 320           # samples per encoder frame: the front ends' total stride, 20 ms
-ENCODER_RECEPTIVE_FIELD = 400  # samples seen by one encoder frame: 25 ms
+# (kernel, stride) of each convolution of the wav2vec2 / HuBERT feature encoder: the frame
+# grid every zoo front end keeps (FastConv too) and the trainer's labels follow.
+WAV2VEC2_KERNELS_AND_STRIDES: tuple[tuple[int, int], ...] = (
+    ((10, 5),) + ((3, 2),) * 4 + ((2, 2),) * 2)
+
+
+def _stride_and_field(layers) -> tuple[int, int]:
+    stride, field = 1, 1
+    for kernel, layer_stride in layers:
+        field += (kernel - 1) * stride
+        stride *= layer_stride
+    return stride, field
+
+
+# Samples per encoder frame (20 ms), and samples one frame sees (25 ms): 320 and 400.
+ENCODER_STRIDE, ENCODER_RECEPTIVE_FIELD = _stride_and_field(WAV2VEC2_KERNELS_AND_STRIDES)
 
 
 # A zoo model's BiT-binarized (W1A1) build is named with this prefix: bq-conformer-s.

@@ -21,9 +21,12 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .constants import WAV2VEC2_KERNELS_AND_STRIDES
+
 ConvSpec = Tuple[int, int, int]  # (out_channels, kernel_size, stride)
 
-WAV2VEC2_LAYERS: Tuple[ConvSpec, ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+WAV2VEC2_LAYERS: Tuple[ConvSpec, ...] = tuple((512, kernel, stride)
+                                              for kernel, stride in WAV2VEC2_KERNELS_AND_STRIDES)
 
 FASTCONV_LAYERS: Tuple[ConvSpec, ...] = (
     (64, 10, 5),

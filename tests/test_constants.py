@@ -23,3 +23,11 @@ def test_binarized_names():
     assert float_name("conformer-s") == "conformer-s"
     # only the prefix goes: a model whose own name holds "bq-" keeps it
     assert float_name("bq-my-bq-net") == "my-bq-net"
+
+
+def test_the_frame_grid_follows_from_the_convolutions():
+    from models.constants import ENCODER_RECEPTIVE_FIELD, ENCODER_STRIDE
+
+    # strides 5 * 2^6; field 10 + (3 - 1)(5 + 10 + 20 + 40) + (2 - 1)(80 + 160), by hand
+    assert ENCODER_STRIDE == 5 * 2 ** 6 == 320
+    assert ENCODER_RECEPTIVE_FIELD == 10 + 2 * (5 + 10 + 20 + 40) + (80 + 160) == 400

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-# Kernel and stride of each conv layer of the wav2vec2 / HuBERT feature encoder.
-WAV2VEC2_CONV_LAYERS: tuple[tuple[int, int], ...] = ((10, 5),) + ((3, 2),) * 4 + ((2, 2),) * 2
+from ...constants import WAV2VEC2_KERNELS_AND_STRIDES as WAV2VEC2_CONV_LAYERS
 
 
 def encoder_frames(num_samples: int,
