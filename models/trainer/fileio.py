@@ -1,5 +1,11 @@
-"""Atomic file writing: a file appears complete under its name, or not at all."""
+"""Atomic file and folder writing: a file or folder appears complete under its name, or
+not at all."""
 from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+from typing import Iterator
 
 # One implementation of atomic writes serves the whole project.
 from profiler.files import PathLike
@@ -16,5 +22,31 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_write(path, "wb") as handle:
         handle.write(data)
+
+
+@contextlib.contextmanager
+def staged_folder(final: PathLike) -> Iterator[Path]:
+    """A fresh, empty ``<final>.partial`` to fill; when the block ends it becomes ``final``.
+
+    If the block raises, the staging folder is removed and ``final`` is left as it was. An
+    existing ``final`` is first renamed ``<final>.old``, so that at every moment either the
+    old folder or the new one is in place (never neither), then removed."""
+    final = Path(final)
+    staging = final.with_name(f"{final.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if final.exists():
+        old = final.with_name(f"{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        staging.rename(final)
+        shutil.rmtree(old)
+    else:
+        staging.rename(final)
 
 

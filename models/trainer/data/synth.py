@@ -59,7 +59,7 @@ import numpy as np
 
 from ...constants import SAMPLE_RATE
 from ..errors import DataError, check_seed
-from ..fileio import PathLike, write_text_atomic
+from ..fileio import PathLike, staged_folder, write_text_atomic
 from . import espeak
 from .audio import write_wav
 from .manifest import (
@@ -283,32 +283,25 @@ def build_task_folder(out: Path, task: str, plans: list[UtterancePlan],
     each, ``write_dictionaries(folder, plans)``, then renamed to ``OUT/<task>``. Plans that
     ask for phone labels also get ``<split>.phones`` and ``dict.phones.txt``. Returns the
     utterance counts and hours of the task's ``corpus.json`` entry."""
-    staging = out / f"{task}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    rendered = render_all(plans, staging, workers, progress, desc=f"synth {task}")
     final = out / task
     splits = {}
-    for split in manifests:
-        chosen = [(p, n, phones) for p, (n, phones) in zip(plans, rendered) if p.split == split]
-        # The root line names the final folder, which the staging folder becomes.
-        write_manifest(staging / f"{split}.tsv", final, [(p.relpath, n) for p, n, _ in chosen])
-        write_labels(staging, split, [p for p, _, _ in chosen])
-        if any(p.phones for p, _, _ in chosen):
-            write_phone_files(staging, split, [phones for _, _, phones in chosen])
-        splits[split] = {"utterances": len(chosen),
-                         "hours": round(sum(n for _, n, _ in chosen) / SAMPLE_RATE / 3600, 4)}
-    write_dictionaries(staging, plans)
-    if any(p.phones for p in plans):
-        write_phone_dictionary(staging, [phones for _, phones in rendered if phones is not None])
-    if final.exists():
-        old = out / f"{task}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        staging.rename(final)
-        shutil.rmtree(old)
-    else:
-        staging.rename(final)
+    with staged_folder(final) as staging:
+        rendered = render_all(plans, staging, workers, progress, desc=f"synth {task}")
+        for split in manifests:
+            chosen = [(p, n, phones) for p, (n, phones) in zip(plans, rendered)
+                      if p.split == split]
+            # The root line names the final folder, which the staging folder becomes.
+            write_manifest(staging / f"{split}.tsv", final,
+                           [(p.relpath, n) for p, n, _ in chosen])
+            write_labels(staging, split, [p for p, _, _ in chosen])
+            if any(p.phones for p, _, _ in chosen):
+                write_phone_files(staging, split, [phones for _, _, phones in chosen])
+            splits[split] = {"utterances": len(chosen),
+                             "hours": round(sum(n for _, n, _ in chosen) / SAMPLE_RATE / 3600, 4)}
+        write_dictionaries(staging, plans)
+        if any(p.phones for p in plans):
+            write_phone_dictionary(staging,
+                                   [phones for _, phones in rendered if phones is not None])
     return {"utterances": len(plans), "splits": splits}
 
 

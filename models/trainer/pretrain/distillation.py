@@ -273,12 +273,12 @@ def copy_teacher_targets(teacher, folder: Path) -> Dict:
     import json
     import shutil
 
+    from ..fileio import staged_folder
+
     source = teacher.run_dir / folder.name
     if not (source / "targets.json").is_file():
         raise DataError(f"{teacher.run_dir}: the teacher run has no {folder.name}/targets.json")
     if not (folder / "targets.json").is_file():
-        partial = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(source, partial)
-        partial.rename(folder)
+        with staged_folder(folder) as staging:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
     return json.loads((folder / "targets.json").read_text(encoding="utf-8"))

@@ -1,12 +1,10 @@
-"""What every loader of :mod:`models.trainer.superb.real_corpora` shares: the ``OUT/<task>`` target,
-the ``.partial`` staging folder renamed when complete, list files, audio headers, and one
-split's manifest and label files."""
+"""What every loader of :mod:`models.trainer.superb.real_corpora` shares: the ``OUT/<task>`` target
+(filled through :func:`models.trainer.fileio.staged_folder`), list files, audio headers, and
+one split's manifest and label files."""
 from __future__ import annotations
 
-import contextlib
-import shutil
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 from ...data.corpora import _check_audio
 from ...data.manifest import write_labels, write_manifest
@@ -24,21 +22,6 @@ def _target(out: PathLike, task: str, overwrite: bool) -> Path:
         raise DataError(f"{final}: already exists; pass --force (overwrite=True in Python) "
                         f"to replace it")
     return final
-
-
-@contextlib.contextmanager
-def _staged(final: Path) -> Iterator[Path]:
-    """A fresh ``<final>.partial`` to write into, renamed to ``final`` when the block ends."""
-    staging = final.with_name(f"{final.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
 
 
 def _required_file(path: Path, what: str) -> Path:

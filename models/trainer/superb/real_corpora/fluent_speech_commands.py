@@ -12,8 +12,8 @@ from ...data.corpora import _existing_folder
 from ...data.manifest import write_dictionary
 from ...data.synth_plan import SPLITS
 from ...errors import DataError
-from ...fileio import PathLike
-from .common import _measured, _required_file, _staged, _target, _write_split
+from ...fileio import PathLike, staged_folder
+from .common import _measured, _required_file, _target, _write_split
 
 
 def prepare_fluent_speech_commands(root: PathLike, out: PathLike, *, overwrite: bool = False,
@@ -42,7 +42,7 @@ def prepare_fluent_speech_commands(root: PathLike, out: PathLike, *, overwrite: 
             intents.append(values)
         splits[split] = ([row["path"].strip() for row in rows], intents,
                          [" ".join((row.get("transcription") or "").split()) for row in rows])
-    with _staged(final) as folder:
+    with staged_folder(final) as folder:
         for split, (files, intents, texts) in splits.items():
             samples = _measured(root, files, f"fluent speech commands {split}", progress)
             labels = {"ic": [" ".join(values) for values in intents]}

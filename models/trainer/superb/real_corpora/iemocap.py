@@ -13,8 +13,8 @@ import numpy as np
 from ...data.corpora import _existing_folder
 from ...data.manifest import write_dictionary
 from ...errors import DataError, check_seed
-from ...fileio import PathLike
-from .common import _measured, _staged, _target, _write_split
+from ...fileio import PathLike, staged_folder
+from .common import _measured, _target, _write_split
 
 IEMOCAP_SESSIONS = 5
 IEMOCAP_CLASSES = ("neu", "hap", "ang", "sad")
@@ -62,7 +62,7 @@ def prepare_iemocap(root: PathLike, out: PathLike, *, fold: int = 1, seed: int =
     cut = int((1 - IEMOCAP_VALID_SHARE) * len(rest))
     splits = {"train": sorted(rest[i] for i in order[:cut]),
               "valid": sorted(rest[i] for i in order[cut:]), "test": kept[True]}
-    with _staged(final) as folder:
+    with staged_folder(final) as folder:
         for split, items in splits.items():
             relatives = [relative for relative, _ in items]
             _write_split(folder, split, root, relatives,

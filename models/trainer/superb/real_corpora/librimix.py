@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ...data.corpora import _existing_folder
 from ...errors import DataError
-from ...fileio import PathLike
-from .common import _fields, _lines, _measured, _required_file, _staged, _target, _write_split
+from ...fileio import PathLike, staged_folder
+from .common import _fields, _lines, _measured, _required_file, _target, _write_split
 
 LIBRIMIX_FOLDERS = {"train": "train", "dev": "valid", "test": "test"}
 
@@ -56,7 +56,7 @@ def prepare_librimix(root: PathLike, out: PathLike, *, overwrite: bool = False,
         lines = [" ".join([fields[0], stems[fields[1]], *fields[2:]])
                  for _, fields in _fields(rttm, "") if fields[0] == "SPEAKER"]
         splits[split] = (base, relatives, lines)
-    with _staged(final) as folder:
+    with staged_folder(final) as folder:
         for split, (base, relatives, lines) in splits.items():
             samples = _measured(base, relatives, f"librimix {split}", progress)
             _write_split(folder, split, base, relatives, samples, {"rttm": lines})

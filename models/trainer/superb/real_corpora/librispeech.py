@@ -17,8 +17,8 @@ from typing import Sequence, Union
 from ...data.corpora import LibriSpeechUtterance, _existing_folder, read_librispeech_subset
 from ...data.manifest import letters_line
 from ...errors import DataError
-from ...fileio import PathLike
-from .common import _fields, _staged, _target, _write_split
+from ...fileio import PathLike, staged_folder
+from .common import _fields, _target, _write_split
 
 LIBRISPEECH_SPLITS = {"train": "train-clean-100", "valid": "dev-clean", "test": "test-clean"}
 LIBRISPEECH_TASKS = ("asr", "pr")
@@ -98,7 +98,7 @@ def prepare_librispeech_tasks(root: PathLike, out: PathLike, *,
     for task, symbols in (("asr", "ltr"), ("pr", "phn")):
         if task not in tasks:
             continue
-        with _staged(targets[task]) as folder:
+        with staged_folder(targets[task]) as folder:
             for split, utterances in splits.items():
                 _write_split(folder, split, root, [entry.relative for entry in utterances],
                              [entry.samples for entry in utterances],

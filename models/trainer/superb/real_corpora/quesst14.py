@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ...data.corpora import _existing_folder
 from ...errors import DataError
-from ...fileio import PathLike
-from .common import _fields, _measured, _staged, _target, _write_split
+from ...fileio import PathLike, staged_folder
+from .common import _fields, _measured, _target, _write_split
 
 QUESST_LANGUAGE = "nnenglish"
 QUESST_GROUPS = {"valid": "dev", "test": "eval"}
@@ -67,7 +67,7 @@ def prepare_quesst14(root: PathLike, out: PathLike, *, overwrite: bool = False,
         groups[group] = (queries, [" ".join(str(k) for k, document in enumerate(document_ids)
                                             if (document, Path(query).stem) in hits)
                                    for query in queries])
-    with _staged(final) as folder:
+    with staged_folder(final) as folder:
         document_samples = _measured(root, documents, "quesst14 documents", progress)
         for group, (queries, hit_lines) in groups.items():
             _write_split(folder, f"queries_{group}", root, queries,

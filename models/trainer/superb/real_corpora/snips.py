@@ -12,8 +12,8 @@ from typing import Sequence
 
 from ...data.corpora import _existing_folder
 from ...errors import DataError
-from ...fileio import PathLike
-from .common import _fields, _measured, _staged, _target, _write_split
+from ...fileio import PathLike, staged_folder
+from .common import _fields, _measured, _target, _write_split
 
 SNIPS_SPEAKERS = {   # SUPERB's SF split of the Amazon Polly voices
     "train": ("Ivy", "Joanna", "Joey", "Justin", "Kendra", "Kimberly", "Matthew", "Salli"),
@@ -88,7 +88,7 @@ def prepare_snips(root: PathLike, out: PathLike, *, overwrite: bool = False,
         splits[split] = files
     lines = {split: [" ".join(snips_symbols(*labels[uid])) for _, uid in files]
              for split, files in splits.items()}
-    with _staged(final) as folder:
+    with staged_folder(final) as folder:
         for split, files in splits.items():
             relatives = [relative for relative, _ in files]
             samples = _measured(root, relatives, f"snips {split}", progress)

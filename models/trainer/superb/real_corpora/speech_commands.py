@@ -14,8 +14,8 @@ from ...data.corpora import _existing_folder, prepare_speech_commands
 from ...data.manifest import read_manifest, write_manifest
 from ...data.synth_plan import SPLITS
 from ...errors import check_seed
-from ...fileio import PathLike
-from .common import _staged, _target
+from ...fileio import PathLike, staged_folder
+from .common import _target
 
 
 def prepare_speech_commands_v1(root: PathLike, test_root: PathLike, out: PathLike, *,
@@ -25,7 +25,7 @@ def prepare_speech_commands_v1(root: PathLike, test_root: PathLike, out: PathLik
     check_seed(seed)
     final = _target(out, "ks", overwrite)
     _existing_folder(test_root, "Speech Commands test set")
-    with _staged(final) as folder:
+    with staged_folder(final) as folder:
         prepare_speech_commands(root, folder, test_root=test_root, seed=seed,
                                 train_on_testing_list=False, progress=progress)
     for split in SPLITS:   # the manifests' root was the staging folder

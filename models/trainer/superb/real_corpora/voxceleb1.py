@@ -22,8 +22,8 @@ from ...data.corpora import _existing_folder
 from ...data.manifest import write_dictionary
 from ...data.synth_plan import SPLITS
 from ...errors import DataError, check_seed
-from ...fileio import PathLike
-from .common import _fields, _measured, _staged, _target, _write_split
+from ...fileio import PathLike, staged_folder
+from .common import _fields, _measured, _target, _write_split
 
 VOXCELEB_SPLITS = {"1": "train", "2": "valid", "3": "test"}     # iden_split.txt's numbers
 ASV_MIN_TRAIN_SAMPLES = 2 * SAMPLE_RATE
@@ -88,7 +88,7 @@ def _voxceleb_identification(root: Path, folders: list[Path], split_list: Path, 
         splits[VOXCELEB_SPLITS[fields[0]]].append(
             _voxceleb_file(root, folders, fields[1], f"{split_list}:{number}"))
     speakers = sorted({_speaker(r) for files in splits.values() for r in files})
-    with _staged(final) as folder:
+    with staged_folder(final) as folder:
         for split, files in splits.items():
             samples = _measured(root, files, f"voxceleb1 sid {split}", progress)
             _write_split(folder, split, root, files, samples,
@@ -129,7 +129,7 @@ def _voxceleb_verification(root: Path, folders: list[Path], trial_list: Path, fi
     valid = [r for r in pool if _speaker(r) in held_out]
     test = sorted(located.values())
     valid_labels = [_speaker(r) for r in valid]
-    with _staged(final) as folder:
+    with staged_folder(final) as folder:
         _write_split(folder, "train", root, train, [samples[r] for r in train],
                      {"spk": [_speaker(r) for r in train]})
         _write_split(folder, "valid", root, valid, [samples[r] for r in valid],
