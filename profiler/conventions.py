@@ -79,9 +79,12 @@ _paper: dict[str, Formula] = {
 }
 
 
+# What every command counts with unless told otherwise.
+DEFAULT_CONVENTION = "bayesian-bits"
+
 CONVENTIONS = {
-    "bayesian-bits": Convention(
-        "bayesian-bits",
+    DEFAULT_CONVENTION: Convention(
+        DEFAULT_CONVENTION,
         "BOPs = MACs x weight bits x activation bits (Bayesian Bits), G = 1e9",
         _bayesian_bits, lambda name: FULL_PRECISION_BITS, "roofline"),
     "paper": Convention(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from models.constants import is_binarized
 
-from .conventions import GIGA, get_convention
+from .conventions import DEFAULT_CONVENTION, GIGA, get_convention
 from .formats import display_name
 from .reference import table1
 from .table import profile_zoo_model
@@ -36,7 +36,7 @@ def write_figures(folder: Path, names, rows_paper, profiled, write) -> list[Path
             component = figures.component_of(module)
             parts[component] = parts.get(component, 0) + row["bops"]
         shares[display_name(m)] = {k: v for k, v in sorted(parts.items()) if v}
-    convention = get_convention("bayesian-bits")
+    convention = get_convention(DEFAULT_CONVENTION)
     series = {}
     for m in [n for n in names if not is_binarized(n)]:
         data = {"seconds": list(LENGTHS), "gflop": [], "effective_gflop": [], "attention_share": []}

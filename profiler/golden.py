@@ -23,7 +23,7 @@ SECONDS = 10.0
 
 
 def compute(names: Iterable[str], seconds: float = SECONDS, progress: bool = False) -> dict:
-    from .conventions import get_convention
+    from .conventions import DEFAULT_CONVENTION, get_convention
     from .table import profile_zoo_model
 
     names = list(names)
@@ -32,7 +32,7 @@ def compute(names: Iterable[str], seconds: float = SECONDS, progress: bool = Fal
         from tqdm import tqdm
 
         iterator = tqdm(names, desc="counting", unit="model", leave=False)
-    convention = get_convention("bayesian-bits")
+    convention = get_convention(DEFAULT_CONVENTION)
     models = {}
     for name in iterator:
         prof = profile_zoo_model(name, seconds, convention, use_cache=False).profile

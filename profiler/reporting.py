@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from .catalog import load_catalog
-from .conventions import get_convention
+from .conventions import DEFAULT_CONVENTION, get_convention
 from .errors import UsageError
 from .figure_data import write_figures
 from .files import atomic_write
@@ -49,7 +49,7 @@ def _build_report(out: Path, progress: bool) -> list[Path]:
     names = list(table1())
     catalog = load_catalog("a100")
     paper_convention = get_convention("paper")
-    default_convention = get_convention("bayesian-bits")
+    default_convention = get_convention(DEFAULT_CONVENTION)
     rows_paper = build_rows(names, seconds=PAPER_SECONDS, convention=paper_convention,
                             catalog=catalog, estimate="paper", progress=progress)
     rows_default = build_rows(names, seconds=PAPER_SECONDS, convention=default_convention,
@@ -67,11 +67,11 @@ def _build_report(out: Path, progress: bool) -> list[Path]:
     write("table1.tex", render(rows_paper, "latex", caption=caption_paper))
     write("table1.csv", render(rows_paper, "csv",
                                context=computed_with(PAPER_SECONDS, "paper", "paper", catalog.key)))
-    caption_default = caption(PAPER_SECONDS, "bayesian-bits", "roofline", catalog)
+    caption_default = caption(PAPER_SECONDS, DEFAULT_CONVENTION, "roofline", catalog)
     write("table1_bayesian_bits.md", render(rows_default, "md", caption=caption_default))
     write("table1_bayesian_bits.csv", render(
         rows_default, "csv",
-        context=computed_with(PAPER_SECONDS, "bayesian-bits", "roofline", catalog.key)))
+        context=computed_with(PAPER_SECONDS, DEFAULT_CONVENTION, "roofline", catalog.key)))
 
     profiled = {m: profile_zoo_model(m, PAPER_SECONDS, paper_convention) for m in names}
     context = reproduction_context(rows_paper, profiled, paper_convention)

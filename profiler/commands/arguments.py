@@ -238,10 +238,12 @@ def add_mode_option(parser, inference: str, train: str) -> None:
 def add_catalog_option(parser, default=DEFAULT_CATALOG,
                        help_default: str = DEFAULT_CATALOG) -> None:
     """``--catalog NAME|FILE.yaml``: the hardware an estimate is for."""
+    from ..catalog import list_catalogs
+
     parser.add_argument("--catalog", default=default,
-                        help="hardware catalog: a shipped name (a100, a100-80gb, h100-sxm, "
-                             "h200, epyc-7763) or a path to a YAML file such as one written "
-                             f"by `profile-encoder calibrate` (default {help_default})")
+                        help=f"hardware catalog: a shipped name ({', '.join(list_catalogs())}) "
+                             "or a path to a YAML file such as one written by `profile-encoder "
+                             f"calibrate` (default {help_default})")
 
 
 def add_roofline_options(parser) -> None:

@@ -16,8 +16,10 @@ def add_common_table_options(p) -> None:
     add_seconds_option(p, "utterance length in seconds at the zoo's sample rate "
                           f"(default {PAPER_SECONDS:g}, as in the paper)", default=PAPER_SECONDS)
     add_catalog_option(p)
-    p.add_argument("--convention", choices=("bayesian-bits", "paper"), default="bayesian-bits",
-                   help="bayesian-bits (default): BOPs = MACs x bits x bits, G = 1e9; "
+    from ..conventions import CONVENTIONS, DEFAULT_CONVENTION
+
+    p.add_argument("--convention", choices=tuple(CONVENTIONS), default=DEFAULT_CONVENTION,
+                   help=f"{DEFAULT_CONVENTION} (default): BOPs = MACs x bits x bits, G = 1e9; "
                         "paper: Table 1's own scaling (see the README)")
     from ..estimator import ESTIMATES
 
