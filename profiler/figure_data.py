@@ -10,8 +10,9 @@ from pathlib import Path
 
 from models.constants import is_binarized
 
-from .conventions import DEFAULT_CONVENTION, GIGA, get_convention
+from .conventions import GIGA, get_convention
 from .formats import display_name
+from .option_values import DEFAULT_CONVENTION
 from .reference import table1
 from .table import profile_zoo_model
 

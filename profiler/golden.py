@@ -23,7 +23,8 @@ SECONDS = 10.0
 
 
 def compute(names: Iterable[str], seconds: float = SECONDS, progress: bool = False) -> dict:
-    from .conventions import DEFAULT_CONVENTION, get_convention
+    from .conventions import get_convention
+    from .option_values import DEFAULT_CONVENTION
     from .table import profile_zoo_model
 
     names = list(names)

@@ -13,6 +13,11 @@ from typing import Sequence
 COMPUTE_DEVICES = ("cpu", "cuda")
 # What a profile counts: one forward, or one training step (forward, backward, optimizer).
 PROFILE_MODES = ("inference", "train")
+# The counting conventions (profiler.conventions defines them), the default first: named
+# here so that --help lists them without importing the zoo's quantization.
+DEFAULT_CONVENTION = "bayesian-bits"
+PAPER_CONVENTION = "paper"
+CONVENTION_NAMES = (DEFAULT_CONVENTION, PAPER_CONVENTION)
 
 
 def check_mode(mode: str) -> str:

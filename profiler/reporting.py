@@ -18,11 +18,12 @@ import shutil
 from pathlib import Path
 
 from .catalog import load_catalog
-from .conventions import DEFAULT_CONVENTION, get_convention
+from .conventions import get_convention
 from .errors import UsageError
 from .figure_data import write_figures
 from .files import atomic_write
 from .formats import computed_with, render
+from .option_values import DEFAULT_CONVENTION
 from .reference import PAPER_SECONDS, table1
 from .reproduction import reproduction_context, reproduction_markdown
 from .table import build_rows, caption, profile_zoo_model

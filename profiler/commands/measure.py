@@ -162,9 +162,10 @@ def _deployed(model, name: str, seconds: float):
 def _estimated_s(estimate: str, name: str, seconds: float, catalog, deployed=None) -> float:
     """Seconds by ``estimate`` for zoo model ``name`` on ``seconds`` of audio; the kernel
     estimate of a ``deployed`` model traces that model's own kernels (on a meta copy)."""
-    from ..conventions import DEFAULT_CONVENTION, get_convention
+    from ..conventions import get_convention
     from ..estimator import KERNEL_ESTIMATES, estimate_time, op_calls
     from ..kernel_estimate import kernel_time
+    from ..option_values import DEFAULT_CONVENTION
     from ..table import profile_zoo_model, trace_zoo_kernels
 
     convention = get_convention("paper" if estimate == "paper" else DEFAULT_CONVENTION)

@@ -1,6 +1,7 @@
 """``profile-encoder table``: Table 1 of the paper for any subset of the zoo."""
 from __future__ import annotations
 
+from ..option_values import CONVENTION_NAMES, DEFAULT_CONVENTION
 from ..reference import PAPER_SECONDS
 from .arguments import (
     add_catalog_option,
@@ -16,9 +17,7 @@ def add_common_table_options(p) -> None:
     add_seconds_option(p, "utterance length in seconds at the zoo's sample rate "
                           f"(default {PAPER_SECONDS:g}, as in the paper)", default=PAPER_SECONDS)
     add_catalog_option(p)
-    from ..conventions import CONVENTIONS, DEFAULT_CONVENTION
-
-    p.add_argument("--convention", choices=tuple(CONVENTIONS), default=DEFAULT_CONVENTION,
+    p.add_argument("--convention", choices=CONVENTION_NAMES, default=DEFAULT_CONVENTION,
                    help=f"{DEFAULT_CONVENTION} (default): BOPs = MACs x bits x bits, G = 1e9; "
                         "paper: Table 1's own scaling (see the README)")
     from ..estimator import ESTIMATES
