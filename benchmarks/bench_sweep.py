@@ -32,6 +32,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     started = time.perf_counter()
     from models.quantization import Quantization
+    from profiler.commands.arguments import DEFAULT_CATALOG
+    from profiler.option_values import DEFAULT_CONVENTION
     from profiler.sweep import Grid, SweepSettings, profile_points
 
     bits = tuple(Quantization.parse(b) for b in ("W32A32", "W1A1", "W4A4", "W8A8"))
@@ -43,7 +45,7 @@ def main() -> int:
         return 1
     points = [points[i * len(points) // args.points] for i in range(args.points)]
     ready = time.perf_counter()
-    settings = SweepSettings(args.seconds, "bayesian-bits", "a100", "roofline")
+    settings = SweepSettings(args.seconds, DEFAULT_CONVENTION, DEFAULT_CATALOG, "roofline")
     rows = profile_points(points, settings, workers=args.workers)
     done = time.perf_counter()
     assert len(rows) == len(points)

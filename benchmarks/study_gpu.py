@@ -38,7 +38,10 @@ def parse_arguments(argv=None):
     parser.add_argument("--out", required=True, help="the study folder (as study --out)")
     parser.add_argument("--data", help="corpus folder (default: synthesize into OUT/data)")
     parser.add_argument("--preset", default="paper", help="the study's preset (default paper)")
-    parser.add_argument("--models", default="conformer-s,sparseformer-dn-s")
+    from models.trainer.study.settings import MINIMUM_MODELS
+
+    parser.add_argument("--models", default=MINIMUM_MODELS,
+                        help=f"zoo models, comma list (default {MINIMUM_MODELS})")
     parser.add_argument("--seeds", type=int, default=None, help="default: the preset's")
     parser.add_argument("--sensitivity", default="none",
                         help="also train these sensitivity variants (as study --sensitivity)")

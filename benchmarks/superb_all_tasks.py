@@ -21,9 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # a checkout not installed
 
+from models.trainer.superb.task_table import SUPERB_TASKS  # noqa: E402
 from profiler.cli import main  # noqa: E402
 
-TASKS = ("ks", "sid", "pr", "asr", "sd", "asv", "ic", "sf", "qbe", "er")
+TASKS = tuple(SUPERB_TASKS)
 
 
 def _config(run: Path) -> dict:
