@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from models.constants import WAV2VEC2_KERNELS_AND_STRIDES
 from models.trainer import DataError
 from models.trainer.data import synth, synth_plan
-from models.trainer.data.features import WAV2VEC2_CONV_LAYERS, encoder_frames, mfcc_features
+from models.trainer.data.features import encoder_frames, mfcc_features
 from models.trainer.data.manifest import read_dictionary, read_labels, read_manifest, write_manifest
 from models.trainer.pretrain.targets import (
     KMeansCenters,
@@ -97,7 +98,7 @@ class TinyEncoder(nn.Module):
     def __init__(self, frames_off_by=0):
         super().__init__()
         channels, layers = 1, []
-        for kernel, stride in WAV2VEC2_CONV_LAYERS:
+        for kernel, stride in WAV2VEC2_KERNELS_AND_STRIDES:
             layers += [nn.Conv1d(channels, 8, kernel, stride), nn.GELU()]
             channels = 8
         self.cnn = nn.Sequential(*layers)

@@ -28,9 +28,9 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ...constants import SAMPLE_RATE
+from ...constants import SAMPLE_RATE, WAV2VEC2_KERNELS_AND_STRIDES
 from ..errors import DataError
-from .frames import WAV2VEC2_CONV_LAYERS, encoder_frames
+from .frames import encoder_frames
 
 FEATURE_TO_ENCODER_RATIO = 2   # 100 Hz features to 50 Hz encoder frames
 
@@ -247,7 +247,7 @@ def mfcc_with_deltas(waveform, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
 
 
 def align_to_encoder(features: torch.Tensor, num_samples: int,
-                     conv_layers: Sequence[tuple[int, int]] = WAV2VEC2_CONV_LAYERS,
+                     conv_layers: Sequence[tuple[int, int]] = WAV2VEC2_KERNELS_AND_STRIDES,
                      ratio: int = FEATURE_TO_ENCODER_RATIO) -> torch.Tensor:
     """Pick the 100 Hz feature frame for each 50 Hz encoder frame (HuBERT's 2:1 rule).
 

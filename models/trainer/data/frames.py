@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ...constants import WAV2VEC2_KERNELS_AND_STRIDES as WAV2VEC2_CONV_LAYERS
+from ...constants import WAV2VEC2_KERNELS_AND_STRIDES
 
 
 def encoder_frames(num_samples: int,
-                   conv_layers: Sequence[tuple[int, int]] = WAV2VEC2_CONV_LAYERS) -> int:
+                   conv_layers: Sequence[tuple[int, int]] = WAV2VEC2_KERNELS_AND_STRIDES) -> int:
     """Frames a stack of unpadded 1-D convolutions produces from ``num_samples`` samples.
 
     Each layer maps L to floor((L - kernel) / stride) + 1 (0 once the input is shorter
