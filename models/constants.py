@@ -7,7 +7,9 @@ WAV2VEC2_KERNELS_AND_STRIDES: tuple[tuple[int, int], ...] = (
     ((10, 5),) + ((3, 2),) * 4 + ((2, 2),) * 2)
 
 
-def _stride_and_field(layers) -> tuple[int, int]:
+def stride_and_field(layers) -> tuple[int, int]:
+    """Samples per output frame, and samples one frame sees, of a stack of unpadded 1-D
+    convolutions given as (kernel, stride) pairs."""
     stride, field = 1, 1
     for kernel, layer_stride in layers:
         field += (kernel - 1) * stride
@@ -16,7 +18,22 @@ def _stride_and_field(layers) -> tuple[int, int]:
 
 
 # Samples per encoder frame (20 ms), and samples one frame sees (25 ms): 320 and 400.
-ENCODER_STRIDE, ENCODER_RECEPTIVE_FIELD = _stride_and_field(WAV2VEC2_KERNELS_AND_STRIDES)
+ENCODER_STRIDE, ENCODER_RECEPTIVE_FIELD = stride_and_field(WAV2VEC2_KERNELS_AND_STRIDES)
+
+
+def encoder_frames(num_samples: int,
+                   layers: tuple[tuple[int, int], ...] = WAV2VEC2_KERNELS_AND_STRIDES) -> int:
+    """Frames a stack of unpadded 1-D convolutions, (kernel, stride) pairs, produces from
+    ``num_samples`` samples. Each layer maps L to floor((L - kernel) / stride) + 1 (0 once
+    the input is shorter than the kernel); for the wav2vec2 stack that is
+    floor((S - 400) / 320) + 1 for S >= 400, e.g. 499 frames for 10 s at 16 kHz. Torch-free,
+    so that synthesis, which labels frames with phones, can count them without it."""
+    length = int(num_samples)
+    for kernel, stride in layers:
+        if length < kernel:
+            return 0
+        length = (length - kernel) // stride + 1
+    return length
 
 
 # A zoo model's BiT-binarized (W1A1) build is named with this prefix: bq-conformer-s.

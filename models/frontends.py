@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .constants import WAV2VEC2_KERNELS_AND_STRIDES
+from .constants import WAV2VEC2_KERNELS_AND_STRIDES, encoder_frames, stride_and_field
 
 ConvSpec = Tuple[int, int, int]  # (out_channels, kernel_size, stride)
 
@@ -110,19 +110,11 @@ class ConvFeatureExtractor(nn.Module):
 
     @property
     def downsample_rate(self) -> int:
-        rate = 1
-        for _, stride in self.kernels_and_strides:
-            rate *= stride
-        return rate
+        return stride_and_field(self.kernels_and_strides)[0]
 
     def frames(self, num_samples: int) -> int:
         """Output frames for ``num_samples`` input samples (0 if the input is too short)."""
-        length = num_samples
-        for kernel, stride in self.kernels_and_strides:
-            length = (length - kernel) // stride + 1
-            if length <= 0:
-                return 0
-        return length
+        return encoder_frames(num_samples, self.kernels_and_strides)
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Per-utterance frame counts for (B,) sample counts, with tensor ops only."""

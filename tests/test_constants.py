@@ -31,3 +31,17 @@ def test_the_frame_grid_follows_from_the_convolutions():
     # strides 5 * 2^6; field 10 + (3 - 1)(5 + 10 + 20 + 40) + (2 - 1)(80 + 160), by hand
     assert ENCODER_STRIDE == 5 * 2 ** 6 == 320
     assert ENCODER_RECEPTIVE_FIELD == 10 + 2 * (5 + 10 + 20 + 40) + (80 + 160) == 400
+
+
+def test_frames_of_any_convolution_stack():
+    from models.constants import encoder_frames, stride_and_field
+
+    # (kernel, stride) = (4, 2) then (3, 3), by hand: 20 -> (20 - 4) // 2 + 1 = 9 ->
+    # (9 - 3) // 3 + 1 = 3; 5 samples give 1 frame after the first layer, short of its kernel
+    layers = ((4, 2), (3, 3))
+    assert encoder_frames(20, layers) == 3
+    assert encoder_frames(5, layers) == 0
+    assert stride_and_field(layers) == (2 * 3, 4 + (3 - 1) * 2)
+    # the wav2vec2 stack: floor((S - 400) / 320) + 1
+    assert encoder_frames(160_000) == (160_000 - 400) // 320 + 1 == 499
+    assert encoder_frames(399) == 0

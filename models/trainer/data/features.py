@@ -17,7 +17,8 @@ HuBERT's first-iteration targets are k-means units of these 39-d features (13 MF
 deltas and delta-deltas, Kaldi ``add-deltas`` with window 2). The features come at
 100 Hz, the encoder's CNN emits 50 Hz, and HuBERT pairs encoder frame ``i`` with feature
 frame ``2 i`` (2:1 subsampling); :func:`align_to_encoder` does that for the exact frame
-count of a wav2vec2-style CNN (:func:`.frames.encoder_frames`, 499 frames for 160 000 samples).
+count of a wav2vec2-style CNN (:func:`models.constants.encoder_frames`, 499 frames for
+160 000 samples).
 """
 from __future__ import annotations
 
@@ -28,9 +29,8 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ...constants import SAMPLE_RATE, WAV2VEC2_KERNELS_AND_STRIDES
+from ...constants import SAMPLE_RATE, WAV2VEC2_KERNELS_AND_STRIDES, encoder_frames
 from ..errors import DataError
-from .frames import encoder_frames
 
 FEATURE_TO_ENCODER_RATIO = 2   # 100 Hz features to 50 Hz encoder frames
 

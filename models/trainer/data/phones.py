@@ -19,10 +19,9 @@ import bisect
 from pathlib import Path
 from typing import Sequence
 
-from ...constants import ENCODER_RECEPTIVE_FIELD, ENCODER_STRIDE
+from ...constants import ENCODER_RECEPTIVE_FIELD, ENCODER_STRIDE, encoder_frames
 from ..errors import DataError
 from ..fileio import PathLike
-from .frames import encoder_frames
 from .manifest import read_labels, write_counted_dictionary, write_labels
 
 SILENCE = "sil"
