@@ -9,8 +9,10 @@
 2. Each deployed BQ model against its float32 twin (and the bfloat16 twin for vanilla, up
    to 10 s: at 60 s one bfloat16 pass took over 2 minutes on a CPU without a bfloat16
    unit) and against itself with the unfused attention (``unfused_attention``) at each
-   length and thread count, with the deployed time split into packing, packed products,
-   the fused attention cores and the float rest (front end, norms, glue).
+   length and thread count, and against the training-time simulation of the same model
+   (fake-quantized float products: what ``superb`` extracts from without ``--deployed``),
+   with the deployed time split into packing, packed products, the fused attention cores
+   and the float rest (front end, norms, glue).
 3. The issue's targets, PASS or MISS, and for a miss what bounds it (the measured split).
 The deployed BQ rows measured against their estimates (roofline and kernel) are in
 ``benchmarks/bench_estimate.py`` (reports/measured_vs_estimated_cpu.md).
@@ -124,7 +126,10 @@ def bench_models(lengths, thread_counts, names=BQ) -> tuple[dict, dict]:
     results, splits = {}, {}
     for name in names:
         twin_name = float_name(name)
-        deployed = deploy_for_timing(models.build(name, seed=0).eval(), 1.0)
+        # The training-time simulation (what train and superb run without --deployed),
+        # its binarizers initialized by deploy_for_timing as the deployed copy's are.
+        simulated = models.build(name, seed=0).eval()
+        deployed = deploy_for_timing(simulated, 1.0)
         twin = models.build(twin_name, seed=0).eval()
         twin_bf16 = models.build(twin_name, seed=0).eval().bfloat16() \
             if twin_name == "vanilla" else None
@@ -139,7 +144,7 @@ def bench_models(lengths, thread_counts, names=BQ) -> tuple[dict, dict]:
                         deployed(wave)
 
                 calls = {"deployed": lambda: deployed(wave), "float32": lambda: twin(wave),
-                         "unfused attention": unfused}
+                         "unfused attention": unfused, "simulated": lambda: simulated(wave)}
                 if twin_bf16 is not None and seconds <= BFLOAT16_MAX_SECONDS:
                     calls["bfloat16"] = lambda: twin_bf16(wave.bfloat16())
                 with torch.inference_mode():
@@ -155,11 +160,12 @@ def bench_models(lengths, thread_counts, names=BQ) -> tuple[dict, dict]:
                 s["float rest"] = total - s["packing"] - s["products"] - s["attention"]
                 splits[(name, seconds, threads)] = s
                 d, f = got["deployed"][1], got["float32"][1]
-                u = got["unfused attention"][1]
+                u, sim = got["unfused attention"][1], got["simulated"][1]
                 extra = f", bfloat16 {got['bfloat16'][1]:.3f} s" if "bfloat16" in got else ""
                 print(f"{name} {seconds:g} s, {threads} thread(s): deployed {d:.3f} s, float32 "
                       f"{f:.3f} s ({f / d:.2f}x){extra}, unfused attention {u:.3f} s "
-                      f"({u / d:.2f}x); deployed split: packing {s['packing']:.3f}, products "
+                      f"({u / d:.2f}x), simulated {sim:.3f} s ({sim / d:.2f}x); deployed "
+                      f"split: packing {s['packing']:.3f}, products "
                       f"{s['products']:.3f}, fused attention {s['attention']:.3f}, float rest "
                       f"{s['float rest']:.3f} s", flush=True)
     return results, splits
@@ -190,6 +196,10 @@ def verdicts(products: dict, runs: dict, splits: dict) -> list[str]:
                      f"{s['products']:.3f} s, fused attention {s['attention']:.3f} s, float "
                      f"rest (front end, norms) {s['float rest']:.3f} s of {s['total']:.3f} s")
         lines.append(line)
+    for (name, seconds, threads), got in sorted(runs.items()):
+        lines.append(f"  {name} deployed against its training-time simulation at {seconds:g} "
+                     f"s, {threads} thread(s): "
+                     f"{got['simulated'][1] / got['deployed'][1]:.2f}x (no target)")
     if runs:
         ratio, (name, seconds, threads) = min(
             (got["float32"][1] / got["deployed"][1], key) for key, got in runs.items())

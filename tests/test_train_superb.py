@@ -101,6 +101,52 @@ def test_heads_can_leave_out_hidden_state_zero(tmp_path):
     assert torch.equal(later[0], full[0][1:])
 
 
+def test_a_deployed_upstream_is_what_the_heads_read(tmp_path, monkeypatch):
+    """--deployed: the heads read the hidden states of models.deploy's packed model (that
+    the packed model computes the simulation's products is test_deploy's), and the run
+    says so in results.json; a float upstream or another device is refused in one line."""
+    from train_fixtures import TINY_OVERRIDES, tiny_corpus
+
+    import models
+    from models.deployment.linear import PackedLinear
+    from models.trainer.superb import runner
+    from models.trainer.superb.settings import SuperbSettings
+
+    data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
+    called = []
+    original = runner.deployed_upstream
+
+    def spy(model):
+        deployed = original(model)
+        called.append(any(isinstance(m, PackedLinear) for m in deployed.modules()))
+        return deployed
+
+    monkeypatch.setattr(runner, "deployed_upstream", spy)
+    saved = runner.run_superb(SuperbSettings(
+        task="ks", out=str(tmp_path / "eval"), random_init="bq-sparseformer-dn-s",
+        overrides=dict(TINY_OVERRIDES), data=str(data), steps=4, eval_every=2,
+        progress=False, deployed=True, device="cpu"))
+    assert called == [True]
+    assert saved["upstream"]["deployed"] == "packed W1A1 kernels (models.deploy)"
+    assert 0.0 <= saved["value"] <= 1.0
+    # A float upstream has nothing to deploy: one line, no traceback.
+    float_model = models.build("sparseformer-dn-s", **TINY_OVERRIDES)
+    with pytest.raises(runner.DataError, match="--deployed: .*no binarized"):
+        runner.check_deployable(float_model, torch.device("cpu"))
+    with pytest.raises(runner.DataError, match="CPU only"):
+        runner.check_deployable(float_model, torch.device("meta"))
+
+
+def test_deployed_refuses_a_float_upstream_in_one_line(cli, tmp_path):
+    result = cli("superb", "--task", "ks", "--out", tmp_path / "eval", "--random-init",
+                 "sparseformer-dn-s", "--deployed", "--device", "cpu", "--quiet",
+                 *[arg for key, value in {"layers": 1, "dim": 64, "heads": 2}.items()
+                   for arg in ("--set", f"{key}={value}")])
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "no binarized" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "eval").exists()
+
+
 @pytest.mark.parametrize("task, metric, test_items", [("sid", "accuracy", 4 * 1),
                                                      ("pr", "per", 3)])
 def test_sid_and_pr_runs_write_an_interval_over_their_test_items(tmp_path, task, metric,

@@ -44,6 +44,12 @@ def _packed_form(module: nn.Module):
     return None
 
 
+def packed_layers(model: nn.Module) -> list:
+    """Names of the modules of ``model`` that :func:`deploy` puts on packed operands (its
+    W1A1 layers and 1-bit attention cores); empty for a model with nothing to deploy."""
+    return [name for name, module in model.named_modules() if _packed_form(module)]
+
+
 def deploy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` (eval mode, no gradients) in which every binarized (W1A1) Linear
     layer, pointwise and depthwise convolution and 1-bit attention core runs on packed
@@ -51,7 +57,7 @@ def deploy(model: nn.Module) -> nn.Module:
 
     Raises ValueError for a model without binarized layers, or with binarizers that were
     never initialized."""
-    targets = [name for name, module in model.named_modules() if _packed_form(module)]
+    targets = packed_layers(model)
     if not targets:
         raise ValueError(f"{type(model).__name__} has no binarized (W1A1) layer to deploy: "
                          "models.deploy packs 1-bit weights and activations only")

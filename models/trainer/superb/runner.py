@@ -118,6 +118,32 @@ def initialize_random_quantizers(model: nn.Module, folder: Path, device: torch.d
     return count
 
 
+def check_deployable(model: nn.Module, device: torch.device) -> None:
+    """Refuse ``--deployed`` before any work for an upstream it cannot run."""
+    from models.deployment import packed_layers
+
+    if device.type != "cpu":
+        raise DataError(f"--deployed runs on the CPU only (the packed kernels have no "
+                        f"{device.type} path); add --device cpu")
+    if not packed_layers(model):
+        raise DataError(f"--deployed: {type(model).__name__} has no binarized (W1A1) layer "
+                        f"to deploy; give a bq- upstream")
+
+
+def deployed_upstream(model: nn.Module) -> nn.Module:
+    """``model`` with its W1A1 products on packed operands (:func:`models.deploy`). The
+    simulation sums +-scale products in float, so an integer sum of 0 lands on either side
+    of the next binarizer's threshold by rounding; the packed kernels sum exactly, as
+    deployed hardware would."""
+    import models
+    from models.deployment import DeployError
+
+    try:
+        return models.deploy(model)
+    except (ValueError, DeployError) as error:
+        raise DataError(f"--deployed: {error}") from None
+
+
 # -------------------------------------------------------------------------------- data
 def _corpus_folder(s: SuperbSettings, task: SuperbTask, upstream: Dict[str, Any], out: Path,
                    progress: bool) -> Tuple[Path, bool]:
@@ -162,6 +188,8 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     device = pick_device(0, s.device)
 
     model, upstream = load_upstream(s)
+    if s.deployed:
+        check_deployable(model, device)
     model.to(device)
     folder, synthesized = _corpus_folder(s, task, upstream, out, run.progress)
     if upstream["kind"] == RANDOM_INIT:
@@ -170,6 +198,9 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
             upstream["quantizer_scales"] = (
                 f"BiT's data-based initialization on {initialized} training utterances of "
                 f"the task (otherwise every scale would stay 1)")
+    if s.deployed:
+        model = deployed_upstream(model)
+        upstream["deployed"] = "packed W1A1 kernels (models.deploy)"
     from .tasks.common import evaluate_task
 
     first_state = 1 if s.hidden_states == "1-L" else 0

@@ -54,6 +54,11 @@ class SuperbSettings:
                "and every layer's output) or 1-L (the layers' outputs only, without state 0, "
                "which the float front end and projection make even in a bq- model)",
         choices=HIDDEN_STATE_CHOICES)
+    deployed: bool = option(False, "extract the hidden states of a bq- upstream deployed on "
+                                   "packed 1-bit kernels (models.deploy: every W1A1 product "
+                                   "summed exactly in integers; CPU only), so the heads score "
+                                   "the deployed model instead of the training-time "
+                                   "simulation")
     eval_every: int = option(50, "head steps between validations (the best head is tested)",
                              bound=POSITIVE)
     projector_dim: int = option(256, "utterance-level heads: projection size before pooling",
