@@ -1,0 +1,169 @@
+"""Does a binarized upstream score the same deployed as simulated (``superb --deployed``)?
+
+    PYTHONPATH=. python benchmarks/deployed_vs_simulated.py --out RUNS [--task ks]
+        [--models bq-conformer-s,bq-sparseformer-dn-s] [--seeds 5]
+        [--report reports/deployed_vs_simulated.md]
+    PYTHONPATH=. python benchmarks/deployed_vs_simulated.py --from-runs   # rebuild only
+
+For each model and seed the random-init ``bq-`` upstream (its binarizers given BiT's
+data-based initialization on 8 training utterances, as ``superb --random-init`` does) is
+evaluated twice on the same task, corpus, seed and head budget: as the training-time
+simulation (``profile-encoder superb``) and deployed on the packed 1-bit kernels (the same
+command with ``--deployed``). The two compute the same products up to float rounding, which
+a binarized network amplifies (``benchmarks/simulation_rounding.py``); this measures
+whether the task score moves with it. Each evaluation is a real subprocess of the CLI, run
+one after another (2 threads each); a finished one (``results.json``) is kept, so a rerun
+resumes. The corpus is ``data synth --size default`` of the task in ``RUNS/data``.
+
+The report gives each seed's two scores, the paired difference deployed minus simulated
+per model with the study's hierarchical bootstrap over seeds and test items (and Student's
+t over seeds as a check), and each arm's feature-extraction seconds from ``results.json``
+(sequential runs on one machine: read them with the load the report states). Every
+``results.json`` and ``per_item.json`` is copied beside the report (``<report>/runs/``),
+from which ``--from-runs`` rebuilds it alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from models.constants import float_name
+from models.trainer.study.hierarchical import Arm, hierarchical_difference
+from models.trainer.study.stats import seed_t_interval
+from models.trainer.superb.settings import PER_ITEM, RESULTS
+from profiler.files import atomic_write
+
+ARMS = {"simulated": [], "deployed": ["--deployed"]}
+REPORT = Path("reports/deployed_vs_simulated.md")
+
+
+def cli() -> list:
+    script = Path(sys.executable).with_name("profile-encoder")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "profiler"]
+
+
+def evaluation_folder(root: Path, model: str, seed: int, arm: str, task: str) -> Path:
+    return root / model / f"seed-{seed}" / arm / task
+
+
+def run_all(out: Path, task: str, names: list, seeds: int) -> None:
+    data = out / "data"
+    if not (data / task / "test.tsv").is_file():
+        subprocess.run(cli() + ["data", "synth", "--out", str(data), "--tasks", task,
+                                "--size", "default", "--workers", "2", "--quiet"], check=True)
+    for seed in range(seeds):
+        for model in names:
+            for arm, flags in ARMS.items():
+                folder = evaluation_folder(out / "runs", model, seed, arm, task)
+                if (folder / RESULTS).is_file():
+                    continue
+                print(f"{model} seed {seed} {arm} ...", flush=True)
+                subprocess.run(cli() + ["superb", "--task", task, "--out", str(folder),
+                                        "--random-init", model, "--data", str(data),
+                                        "--seed", str(seed), "--device", "cpu", "--quiet",
+                                        *flags], check=True)
+
+
+def copy_runs(source: Path, target: Path) -> None:
+    for results in sorted(source.glob(f"*/seed-*/*/*/{RESULTS}")):
+        folder = target / results.parent.relative_to(source)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in (RESULTS, PER_ITEM):
+            shutil.copyfile(results.parent / name, folder / name)
+
+
+def load(folder: Path):
+    results = json.loads((folder / RESULTS).read_text())
+    items = json.loads((folder / PER_ITEM).read_text())
+    numerators = np.asarray(items["numerators"], dtype=np.float64)
+    denominators = np.asarray(items["denominators"], dtype=np.float64)
+    return results, (numerators, denominators)
+
+
+def report(runs: Path, load_text: str) -> str:
+    lines = ["# A binarized upstream deployed against its simulation, on one task", "",
+             "Written by `python benchmarks/deployed_vs_simulated.py` (its docstring says how); "
+             "rebuilt from `runs/` beside this file by `--from-runs`. " + load_text, ""]
+    table = ["| model | seed | simulated | deployed | deployed - simulated (points) | "
+             "features, simulated (s) | features, deployed (s) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    summary = ["| model | seeds | deployed - simulated (points) | 95 % interval | items only | "
+               "t over seeds | p | extraction speed-up |",
+               "| --- | ---: | ---: | --- | --- | --- | ---: | ---: |"]
+    task = metric = None
+    for model_dir in sorted(path for path in runs.iterdir() if path.is_dir()):
+        pairs, seconds = [], {arm: [] for arm in ARMS}
+        for seed_dir in sorted(model_dir.glob("seed-*"), key=lambda p: int(p.name[5:])):
+            arms = {arm: next(iter(sorted((seed_dir / arm).glob(f"*/{RESULTS}"))), None)
+                    for arm in ARMS}
+            if any(path is None for path in arms.values()):
+                continue
+            loaded = {arm: load(path.parent) for arm, path in arms.items()}
+            sim, dep = loaded["simulated"][0], loaded["deployed"][0]
+            task, metric = sim["task"], sim["metric"]
+            difference = 100 * (dep["value"] - sim["value"])
+            pairs.append((loaded["simulated"][1], loaded["deployed"][1], difference))
+            for arm in ARMS:
+                seconds[arm].append(loaded[arm][0]["wall_seconds"]["features"])
+            table.append(f"| {model_dir.name} | {seed_dir.name[5:]} | {100 * sim['value']:.1f} | "
+                         f"{100 * dep['value']:.1f} | {difference:+.1f} | "
+                         f"{seconds['simulated'][-1]:.0f} | {seconds['deployed'][-1]:.0f} |")
+        if not pairs:
+            continue
+        estimate = hierarchical_difference([Arm([p[0] for p in pairs], [p[1] for p in pairs])])
+        t = seed_t_interval([(1.0, [p[2] for p in pairs])])
+        speed = np.median(seconds["simulated"]) / np.median(seconds["deployed"])
+        shown_t = f"[{t[0]:+.1f}, {t[1]:+.1f}]" if t else "-"
+        summary.append(
+            f"| {model_dir.name} | {len(pairs)} | {100 * estimate.value:+.1f} | "
+            f"[{100 * estimate.interval[0]:+.1f}, {100 * estimate.interval[1]:+.1f}] | "
+            f"[{100 * estimate.interval_items[0]:+.1f}, {100 * estimate.interval_items[1]:+.1f}]"
+            f" | {shown_t} | {estimate.p:.3f} | {speed:.2f}x |")
+    lines += [f"Task {task} ({metric}, percent; positive difference: the deployed score is "
+              f"higher). Upstreams: random-init `bq-` zoo models of "
+              f"{', '.join(sorted(float_name(p.name) for p in runs.iterdir() if p.is_dir()))}"
+              f", heads trained as `superb` trains them for this task.", "", *summary, "",
+              "Per seed:", "", *table, ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, help="run folder (outside the repository)")
+    parser.add_argument("--task", default="ks")
+    parser.add_argument("--models", default="bq-conformer-s,bq-sparseformer-dn-s")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--from-runs", action="store_true",
+                        help="rebuild the report from the copy beside it; run nothing")
+    args = parser.parse_args()
+    copied = args.report.with_suffix("") / "runs"
+    load_file = copied.parent / "load.txt"
+    if args.from_runs:
+        if not copied.is_dir():
+            parser.error(f"{copied}: no runs to rebuild from")
+        load_text = load_file.read_text().strip() if load_file.is_file() else ""
+    else:
+        if args.out is None:
+            parser.error("give --out RUNS (or --from-runs)")
+        before = os.getloadavg()
+        run_all(args.out, args.task, args.models.split(","), args.seeds)
+        after = os.getloadavg()
+        shutil.rmtree(copied, ignore_errors=True)
+        copy_runs(args.out / "runs", copied)
+        load_text = (f"Load average (1 min) when the runs began {before[0]:.2f}, when they "
+                     f"ended {after[0]:.2f}, on {os.cpu_count()} cores.")
+        atomic_write(load_file, load_text + "\n")
+    atomic_write(args.report, report(copied, load_text))
+    print(args.report.read_text())
+
+
+if __name__ == "__main__":
+    main()
