@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
                    help=f"MiB copied for the bandwidth (default {DEFAULT_COPY_MB}; keep it "
                         "above the last-level cache)")
     p.add_argument("--quick", action="store_true",
-                   help="a smaller grid of kernel shapes and sizes (seconds; for tests)")
+                   help="a smaller grid of kernel shapes and sizes (seconds; for tests) "
+                        "(default: the full grid)")
     add_timing_options(p)
     p.set_defaults(run=run)
 

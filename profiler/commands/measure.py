@@ -47,12 +47,13 @@ def add_parser(sub) -> None:
                         "kernel at its calibrated efficiency, with a catalog from "
                         "`profile-encoder calibrate`)")
     add_timing_options(p)
-    p.add_argument("--output", help="also write the table (markdown) to this file")
+    p.add_argument("--output", help="also write the table (markdown) to this file "
+                                      "(default: stdout only)")
     p.add_argument("--deployed", action="store_true",
                    help="time BQ models deployed (models.deploy: W1A1 products on packed bits, "
                         "CPU; C++ kernels compiled on first use). Their binarizers are first "
                         "initialized by one training-mode forward (seed 0) on the measured "
-                        "utterance")
+                        "utterance (default: the simulated models)")
     p.set_defaults(run=run)
 
 

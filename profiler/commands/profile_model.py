@@ -70,8 +70,9 @@ def add_parser(sub) -> None:
     p.add_argument("--output",
                    help="write the result to this file instead of stdout (default: stdout)")
     p.add_argument("--crosscheck", action="store_true",
-                   help="also run DeepSpeed, fvcore, ptflops and FlopCounterMode on CPU and "
-                        "compare their MACs with ours (default: off)")
+                   help="also run the installed peers (DeepSpeed, fvcore, ptflops, "
+                        "FlopCounterMode, calflops, thop) on CPU and compare their MACs with "
+                        "ours (default: off)")
     p.set_defaults(run=run)
 
 

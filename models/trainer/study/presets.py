@@ -73,9 +73,10 @@ PAPER_CORPUS = replace(CORPUS_PRESETS["default"], pr_train=800, pr_valid=50, pr_
 PRESETS = {
     # The paper's claim, chosen before the run: fewer, larger tasks and 5 seeds. The issue
     # asked for "about 6 hours" of 2 CPU cores; at the rates measured on its first seed
-    # (`study --dry-run`) the trained runs and their heads take 9.4 h, the random-init
-    # anchors (FP and BQ, every seed) 3.5 more, 12.9 in all: SD's feature extraction alone
-    # (1 600 mixtures, about 7 minutes per upstream) is 4.7 h. The ASR students and
+    # (`study --dry-run`, which now prices each job at the median of the runs logged) the
+    # trained runs take 5.0 h, their heads 3.7, the random-init anchors (FP and BQ, every
+    # seed) 3.0 more, 11.8 h in all; in the first run SD's feature extraction alone (1 600
+    # mixtures, about 7 minutes per upstream) was 4.7 h. The ASR students and
     # anchors, 2.3 h more, run only if the fp teacher beats chance.
     # Teachers: HuBERT's two iterations at --small's recipe, 600 steps each, 100 units
     # each: iteration 1 on MFCC units (fp-it1), iteration 2 (fp) on k-means units of its
@@ -100,7 +101,7 @@ PRESETS = {
                     synth=SynthOptions(phones=True, more_voices=True, rt60=0.3),
                     teachers=ITERATION_2_TEACHERS),
     # `train --tiny` (250 steps of 8 x 2 s crops) and the corpus it synthesizes.
-    # The sequence heads get 500 steps (their defaults: 2 000 for ASR, 1 500 for the others):
+    # The sequence heads get 500 steps (their defaults: 2 000 for ASR and SF, 1 500 for SD and PR):
     # on 2 CPU cores an ASR head takes about 13 minutes at 2 000 steps, and a study of two
     # encoders runs 4 of them per seed.
     "small": Preset(train={"tiny": True}, superb={}, overrides={}, corpus=CORPUS_PRESETS["small"],
