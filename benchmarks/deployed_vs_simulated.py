@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from models.constants import float_name
+from models.trainer.study.collect import read_per_item
 from models.trainer.study.hierarchical import Arm, hierarchical_difference
 from models.trainer.study.stats import seed_t_interval
 from models.trainer.superb.settings import PER_ITEM, RESULTS
@@ -80,11 +81,8 @@ def copy_runs(source: Path, target: Path) -> None:
 
 
 def load(folder: Path):
-    results = json.loads((folder / RESULTS).read_text())
-    items = json.loads((folder / PER_ITEM).read_text())
-    numerators = np.asarray(items["numerators"], dtype=np.float64)
-    denominators = np.asarray(items["denominators"], dtype=np.float64)
-    return results, (numerators, denominators)
+    """results.json, and the per-item parts with their test items."""
+    return json.loads((folder / RESULTS).read_text()), read_per_item(folder)
 
 
 def report(runs: Path, load_text: str) -> str:
@@ -107,9 +105,11 @@ def report(runs: Path, load_text: str) -> str:
                 continue
             loaded = {arm: load(path.parent) for arm, path in arms.items()}
             sim, dep = loaded["simulated"][0], loaded["deployed"][0]
+            if loaded["simulated"][1][0] != loaded["deployed"][1][0]:
+                raise SystemExit(f"{seed_dir}: the two arms scored different test items")
             task, metric = sim["task"], sim["metric"]
             difference = 100 * (dep["value"] - sim["value"])
-            pairs.append((loaded["simulated"][1], loaded["deployed"][1], difference))
+            pairs.append((loaded["simulated"][1][1:], loaded["deployed"][1][1:], difference))
             for arm in ARMS:
                 seconds[arm].append(loaded[arm][0]["wall_seconds"]["features"])
             table.append(f"| {model_dir.name} | {seed_dir.name[5:]} | {100 * sim['value']:.1f} | "

@@ -17,7 +17,8 @@ def write(folder: Path, numerators, features_seconds: float) -> None:
         "task": "ks", "metric": "accuracy", "higher_is_better": True, "value": value,
         "wall_seconds": {"features": features_seconds}}))
     (folder / "per_item.json").write_text(json.dumps({
-        "numerators": numerators, "denominators": [1.0] * len(numerators)}))
+        "items": [f"item-{i}" for i in range(len(numerators))], "numerators": numerators,
+        "denominators": [1.0] * len(numerators)}))
 
 
 def test_report_pairs_the_arms_by_seed(tmp_path):

@@ -216,6 +216,13 @@ def chain_of(study: Study, variant: str) -> Optional[List[str]]:
     return list(found.pop()) if len(found) == 1 else None
 
 
+def read_per_item(folder: Path) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """An evaluation's ``per_item.json``: its test items, numerators and denominators."""
+    record = read_json(folder / PER_ITEM, "per-item scores", error=DataError)
+    return (list(record["items"]), np.asarray(record["numerators"], dtype=np.float64),
+            np.asarray(record["denominators"], dtype=np.float64))
+
+
 def _read_evaluation(study: Study, folder: Path, cell: Cell, seed: int) -> None:
     if not (folder / RESULTS).is_file():
         if (folder / GATED_FILE).is_file():
@@ -225,10 +232,7 @@ def _read_evaluation(study: Study, folder: Path, cell: Cell, seed: int) -> None:
     study.results.setdefault(cell, {})[seed] = read_json(folder / RESULTS, "results",
                                                          error=DataError)
     if (folder / PER_ITEM).is_file():
-        record = read_json(folder / PER_ITEM, "per-item scores", error=DataError)
-        study.items.setdefault(cell, {})[seed] = (
-            list(record["items"]), np.asarray(record["numerators"], dtype=np.float64),
-            np.asarray(record["denominators"], dtype=np.float64))
+        study.items.setdefault(cell, {})[seed] = read_per_item(folder)
 
 
 def paired_seeds(study: Study, first: Cell, second: Cell) -> List[int]:
