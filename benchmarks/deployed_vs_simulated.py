@@ -43,11 +43,7 @@ from profiler.files import atomic_write
 
 ARMS = {"simulated": [], "deployed": ["--deployed"]}
 REPORT = Path("reports/deployed_vs_simulated.md")
-
-
-def cli() -> list:
-    script = Path(sys.executable).with_name("profile-encoder")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "profiler"]
+CLI = [sys.executable, "-m", "profiler"]
 
 
 def evaluation_folder(root: Path, model: str, seed: int, arm: str, task: str) -> Path:
@@ -57,7 +53,7 @@ def evaluation_folder(root: Path, model: str, seed: int, arm: str, task: str) ->
 def run_all(out: Path, task: str, names: list, seeds: int) -> None:
     data = out / "data"
     if not (data / task / "test.tsv").is_file():
-        subprocess.run(cli() + ["data", "synth", "--out", str(data), "--tasks", task,
+        subprocess.run(CLI + ["data", "synth", "--out", str(data), "--tasks", task,
                                 "--size", "default", "--workers", "2", "--quiet"], check=True)
     for seed in range(seeds):
         for model in names:
@@ -66,7 +62,7 @@ def run_all(out: Path, task: str, names: list, seeds: int) -> None:
                 if (folder / RESULTS).is_file():
                     continue
                 print(f"{model} seed {seed} {arm} ...", flush=True)
-                subprocess.run(cli() + ["superb", "--task", task, "--out", str(folder),
+                subprocess.run(CLI + ["superb", "--task", task, "--out", str(folder),
                                         "--random-init", model, "--data", str(data),
                                         "--seed", str(seed), "--device", "cpu", "--quiet",
                                         *flags], check=True)

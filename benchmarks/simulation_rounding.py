@@ -20,8 +20,7 @@ import argparse
 import torch
 
 import models
-from models.constants import samples_in
-from profiler.measure import deploy_for_timing
+from profiler.measure import _utterance, deploy_for_timing
 
 
 def hidden_states(model, wave, threads: int):
@@ -39,7 +38,7 @@ def main() -> None:
     parser.add_argument("--models", default="bq-conformer-s,bq-sparseformer-dn-s")
     parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
-    wave = torch.randn(1, samples_in(args.seconds), generator=torch.Generator().manual_seed(0))
+    wave = _utterance(args.seconds)
     for name in args.models.split(","):
         simulated = models.build(name, seed=0).eval()
         deployed = deploy_for_timing(simulated, args.seconds)
