@@ -137,10 +137,12 @@ def fake_runner(log):
             run_folder(job).mkdir(parents=True, exist_ok=True)
             (run_folder(job) / "metadata.json").write_text(json.dumps({"finished": True}))
         elif job.kind == "superb":       # the upstream as the superb command records it
-            job.path.mkdir(parents=True, exist_ok=True)
             upstream = ({"kind": "random-init", "model": job.options["random_init"]}
                         if "random_init" in job.options else {"kind": "checkpoint"})
-            (job.path / "results.json").write_text(json.dumps({"upstream": upstream}))
+            for path in (job.path, job.options.get("also_without_state0")):
+                if path is not None:
+                    Path(path).mkdir(parents=True, exist_ok=True)
+                    (Path(path) / "results.json").write_text(json.dumps({"upstream": upstream}))
         else:
             job.path.write_text(json.dumps({"students": {s: {} for s in job.options["students"]}}))
     return run
@@ -299,6 +301,55 @@ def test_the_reports_side_knows_the_anchors_and_sensitivity_variants(tmp_path):
     assert found.record["recipe"]["chains"]["bq-single"] == ["W32A32", "W1A1"]
 
 
+def test_heads_without_state_zero_share_their_upstream_s_extraction(tmp_path, monkeypatch):
+    """fp-1L's and bq-1L's heads train in fp's and bq's evaluations (one extraction of the
+    upstream for both); their own jobs wait for those and run only if they did not write
+    them. Not on a gated task for the fp teacher, whose heads the gate does not hold back."""
+    from models.trainer.study import presets
+
+    monkeypatch.setitem(presets.PRESETS, "smoke", dataclasses.replace(
+        presets.PRESETS["smoke"], gated=("pr",)))
+    study = settings(tmp_path, models="conformer-s", seeds=1, scratch=False,
+                     ablations="none", sensitivity="state0", tasks="ks,pr")
+    jobs = {job.key: job for job in build_plan(study)}
+    head = "superb/conformer-s/seed-0/"
+    for upstream in ("fp", "bq"):
+        pair, alone = jobs[f"{head}{upstream}/ks"], jobs[f"{head}{upstream}-1L/ks"]
+        assert pair.options["also_without_state0"] == str(alone.path)
+        assert pair.key in alone.needs and alone.options["extracted_by"] == pair.key
+        assert "--also-without-state0" in command_words(pair)
+        assert "extracted_by" not in command_words(alone)
+    gated_fp = jobs[f"{head}fp/pr"]
+    assert "also_without_state0" not in gated_fp.options
+    assert "extracted_by" not in jobs[f"{head}fp-1L/pr"].options
+    assert jobs[f"{head}bq/pr"].options["also_without_state0"].endswith("bq-1L/pr")
+
+    ran = run_study(study, runner=fake_runner([]))["ran"]
+    assert f"{head}fp-1L/ks" not in ran and f"{head}bq-1L/ks" not in ran
+    assert f"{head}fp-1L/pr" in ran          # the gated task's: on its own
+    assert all(job_state(job) == FINISHED for job in jobs.values())
+
+
+def test_a_closed_gate_closes_it_for_the_paired_heads_too(tmp_path):
+    from models.trainer.study.plan import GATED_FILE, Job
+    from models.trainer.study.runner import evaluate
+
+    teacher = tmp_path / "fp" / "asr"
+    teacher.mkdir(parents=True)
+    (teacher / "results.json").write_text(json.dumps(
+        {"metric": "wer", "value": 0.92, "interval": [0.9, 0.94], "chance": 0.904,
+         "higher_is_better": False}))
+    job = Job("superb/m/seed-0/bq/asr", "superb", tmp_path / "bq" / "asr", ("m", 0),
+              variant="bq", task="asr",
+              options={"gate": str(teacher), "also_without_state0": str(tmp_path / "bq-1L"
+                                                                        / "asr"),
+                       "paired_variant": "bq-1L", "chain": ["W32A32", "W1A1"]})
+    evaluate(job, settings(tmp_path))
+    for variant in ("bq", "bq-1L"):
+        gated = json.loads((tmp_path / variant / "asr" / GATED_FILE).read_text())
+        assert gated["variant"] == variant and "does not beat chance" in gated["reason"]
+
+
 def test_growing_by_an_ablation_measures_its_new_student(tmp_path):
     study = settings(tmp_path, models="sparseformer-dn-s", seeds=1, scratch=False,
                      ablations="none", tasks="ks")
@@ -454,7 +505,8 @@ def test_report_without_a_study_is_one_line(capsys, tmp_path):
 def smoke_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
     arguments = ["study", "--out", str(root / "study"), "--preset", "smoke", "--models",
-                 "sparseformer-dn-s", "--seeds", "1", "--tasks", "ks", "--scratch", "--quiet"]
+                 "sparseformer-dn-s", "--seeds", "1", "--tasks", "ks", "--scratch",
+                 "--sensitivity", "state0", "--quiet"]
     assert main(arguments) == 0
     return root, arguments
 
@@ -471,6 +523,17 @@ def test_smoke_study_end_to_end(smoke_study):
     items = json.loads((evaluation / "per_item.json").read_text())
     assert sum(items["numerators"]) / sum(items["denominators"]) == pytest.approx(
         results["value"], abs=1e-6)
+    # bq-1L's heads trained in bq's job, from its extraction; the study recorded them
+    # as bq-1L's, with bq's chain.
+    layers_only = json.loads((evaluation.parent.parent / "bq-1L" / "ks" /
+                              "results.json").read_text())
+    assert layers_only["features_extracted_by"] == str(evaluation.resolve())
+    assert layers_only["variant"] == "bq-1L" and layers_only["chain"] == results["chain"]
+    assert len(layers_only["layer_weights"]) == len(results["layer_weights"]) - 1
+    log = [json.loads(line)["job"] for line in (study / "study.log.jsonl").read_text()
+           .splitlines() if "job" in json.loads(line)]
+    assert "superb/sparseformer-dn-s/seed-0/bq/ks" in log
+    assert not any(job.endswith("-1L/ks") for job in log)
     propagation = json.loads((study / "runs" / "sparseformer-dn-s" / "seed-0" /
                               "propagation.json").read_text())
     assert len(propagation["students"]["bq"]["relative_error"]) == 2   # input + 1 layer

@@ -314,3 +314,28 @@ def test_the_preset_choices_are_the_presets_defined():
     from models.trainer.study.settings import PRESET_NAMES
 
     assert PRESET_NAMES == tuple(PRESETS)
+
+
+def test_the_time_plan_prices_a_shared_extraction_once(tmp_path):
+    """With state0, fp's KS job also trains fp-1L's head: it costs one extraction and two
+    heads, and fp-1L's own job nothing (even where an older log priced it)."""
+    from models.trainer.pretrain.checkpoint import append_log
+    from models.trainer.study.budget import MEASURED_EVALUATIONS, task_utterances
+    from models.trainer.superb.task_table import SUPERB_TASKS
+
+    study = settings(tmp_path, preset="paper", seeds=1, tasks="ks", sensitivity="state0")
+    jobs = by_key(build_plan(study))
+    per_utterance, per_step = MEASURED_EVALUATIONS["ks"]
+    utterances = task_utterances(PRESETS["paper"].corpus, PRESETS["paper"].task_size, "ks")
+    steps = (jobs["superb/conformer-s/seed-0/fp/ks"].options.get("steps")
+             or SUPERB_TASKS["ks"].steps)
+    assert job_seconds(jobs["superb/conformer-s/seed-0/fp/ks"], PRESETS["paper"]) == \
+        pytest.approx(per_utterance * utterances + 2 * per_step * steps)
+    assert job_seconds(jobs["superb/conformer-s/seed-0/fp-1L/ks"], PRESETS["paper"]) == 0.0
+    log = tmp_path / "study" / "study.log.jsonl"
+    log.parent.mkdir(parents=True)
+    append_log(log, {"job": "superb/conformer-s/seed-1/fp-1L/ks", "seconds": 5000.0,
+                     "shard": "1/1"})
+    lines = []
+    dry_run(study, echo=lines.append)
+    assert not any("at the median time this study logged" in line for line in lines)

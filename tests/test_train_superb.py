@@ -101,6 +101,64 @@ def test_heads_can_leave_out_hidden_state_zero(tmp_path):
     assert torch.equal(later[0], full[0][1:])
 
 
+def test_one_extraction_trains_the_heads_with_and_without_state_zero(tmp_path, monkeypatch):
+    """--also-without-state0: the second evaluation is the one a run of its own with
+    --hidden-states 1-L gives (same score, items, layer weights), and the first the one
+    a plain run gives; the pair extracts the states once."""
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES, tiny_corpus
+
+    from models.trainer.superb import heads
+    from models.trainer.superb.runner import run_superb
+    from models.trainer.superb.settings import SuperbSettings
+
+    data = tiny_corpus(tmp_path / "corpus", tasks=("pr",))
+    common = dict(task="pr", random_init=TINY_MODEL, overrides=dict(TINY_OVERRIDES),
+                  data=str(data), steps=6, eval_every=3, progress=False, seed=3)
+    alone = {hidden: run_superb(SuperbSettings(out=str(tmp_path / hidden),
+                                               hidden_states=hidden, **common))
+             for hidden in ("all", "1-L")}
+    calls = []
+    original = heads.extract_features
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("models.trainer.superb.tasks.common.extract_features", counted)
+    run_superb(SuperbSettings(out=str(tmp_path / "pair"),
+                              also_without_state0=str(tmp_path / "pair-1L"), **common))
+    assert calls == ["superb pr train", "superb pr valid", "superb pr test"]  # once each
+    for folder, hidden in (("pair", "all"), ("pair-1L", "1-L")):
+        saved = json.loads((tmp_path / folder / "results.json").read_text())
+        reference = alone[hidden]
+        for key in ("value", "interval", "valid_value", "best_step", "layer_weights",
+                    "settings"):
+            assert saved[key] == reference[key], (folder, key)
+        assert (json.loads((tmp_path / folder / "per_item.json").read_text())
+                == json.loads((tmp_path / hidden / "per_item.json").read_text()))
+    second = json.loads((tmp_path / "pair-1L" / "results.json").read_text())
+    assert second["wall_seconds"]["features"] == 0.0
+    assert second["features_extracted_by"] == str((tmp_path / "pair").resolve())
+
+
+@pytest.mark.parametrize("changes, needle", [
+    (dict(hidden_states="1-L"), "already reads states 1..L"),
+    (dict(also_without_state0="SAME"), "the same folder as --out"),
+])
+def test_a_pair_that_cannot_be_is_one_line(tmp_path, changes, needle):
+    from models.trainer.errors import DataError
+    from models.trainer.superb.runner import run_superb
+    from models.trainer.superb.settings import SuperbSettings
+
+    out = tmp_path / "eval"
+    values = dict(task="ks", out=str(out), random_init="conformer-s",
+                  also_without_state0=str(tmp_path / "other"))
+    values.update({k: str(out) if v == "SAME" else v for k, v in changes.items()})
+    with pytest.raises(DataError, match=needle):
+        run_superb(SuperbSettings(**values))
+    assert not out.exists()
+
+
 def test_a_deployed_upstream_is_what_the_heads_read(tmp_path, monkeypatch):
     """--deployed: the heads read the hidden states of models.deploy's packed model (that
     the packed model computes the simulation's products is test_deploy's), and the run

@@ -94,8 +94,13 @@ def job_seconds(job, preset) -> float:
         return train_seconds(job.options)
     if job.kind == "superb":
         steps = job.options.get("steps") or SUPERB_TASKS[job.task].steps
-        return superb_seconds(job.task, task_utterances(preset.corpus, preset.task_size,
-                                                        job.task), steps)
+        if job.options.get("extracted_by"):
+            return 0.0             # its heads train in that job, on that job's extraction
+        seconds = superb_seconds(job.task, task_utterances(preset.corpus, preset.task_size,
+                                                           job.task), steps)
+        if job.options.get("also_without_state0"):
+            seconds += evaluation_rates(job.task)[1] * steps     # the second head
+        return seconds
     return PROPAGATION_SECONDS
 
 
@@ -127,7 +132,9 @@ def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str,
     gated = 0.0
     from_log = 0
     for job, state in zip(jobs, states):
-        seconds = logged.get(job_class(job.key))
+        # A job whose heads another's extraction trains is priced in that one (a log of
+        # the study from before the two shared it would price its extraction again).
+        seconds = None if job.options.get("extracted_by") else logged.get(job_class(job.key))
         from_log += seconds is not None
         seconds = job_seconds(job, preset) if seconds is None else seconds
         if job.options.get("gate"):

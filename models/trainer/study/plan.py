@@ -64,8 +64,11 @@ STUDY_LOG = "study.log.jsonl"
 GATED_FILE = "gated.json"
 SEED_PREFIX = "seed-"                    # runs/M/seed-S/: one seed's runs of a model
 PROPAGATION_FILE = "propagation.json"    # runs/M/seed-S/propagation.json
-# Options of an evaluation job that are the study's, not the evaluation's.
-STUDY_OPTIONS = ("chain", "gate")
+# Options of an evaluation job that are the study's, not the evaluation's: the chain its
+# upstream ran, the teacher evaluation that gates it, the variant of the heads on states
+# 1..L it also trains (``also_without_state0``), and, on that variant's own job, the job
+# whose extraction it shares (it runs only if that job did not write it).
+STUDY_OPTIONS = ("chain", "gate", "paired_variant", "extracted_by")
 FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
 
 
@@ -187,12 +190,20 @@ def build_plan(settings: StudySettings) -> List[Job]:
                 runs[variant.name] = variant
             evaluate = {"preset": preset, "tasks": tasks, "model": model, "seed": seed,
                         "folder": folder, "data": data}
-            for name, upstream, hidden in evaluated_variants(settings, list(trained)):
+            chosen = evaluated_variants(settings, list(trained))
+            # Heads on states 1..L of an upstream whose heads on 0..L run anyway share its
+            # extraction: that job trains both, and theirs is done when it has.
+            paired = {upstream: name for name, upstream, hidden in chosen if hidden == "1-L"
+                      and (upstream, upstream, "all") in chosen}
+            for name, upstream, hidden in chosen:
                 variant = runs[upstream]
+                shared = hidden == "1-L" and upstream in paired
                 jobs += superb_jobs(settings, evaluate, name, (trained[upstream],),
                                     {"upstream": str(trained_run(folder / upstream, variant)),
                                      **({} if hidden == "all" else {"hidden_states": hidden})},
-                                    variant.stages)
+                                    variant.stages,
+                                    paired=paired.get(upstream) if hidden == "all" else None,
+                                    extracted_by=upstream if shared else None)
             for name, binarized in RANDOM_VARIANTS.items():
                 jobs += superb_jobs(settings, evaluate, name, root, {
                     "random_init": (BINARIZED_PREFIX if binarized else "") + model,
@@ -212,10 +223,14 @@ def build_plan(settings: StudySettings) -> List[Job]:
 
 def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
                 needs: Tuple[str, ...], upstream: Dict[str, Any],
-                chain: Optional[List[str]]) -> List[Job]:
+                chain: Optional[List[str]], *, paired: Optional[str] = None,
+                extracted_by: Optional[str] = None) -> List[Job]:
     """The evaluations of one variant ``name`` of a (model, seed) on every task: heads on
     ``upstream`` (a run folder, or ``random_init`` with its overrides), after ``needs``. A
-    gated task's evaluations other than the fp teacher's wait for, and are gated by, it."""
+    gated task's evaluations other than the fp teacher's wait for, and are gated by, it.
+    ``paired``: the variant whose heads on states 1..L each job also trains, from its own
+    extraction; ``extracted_by``: the variant whose job of the same task does that for
+    this one (so this one waits for it, and runs only if it did not)."""
     preset, model, seed, folder = (evaluate[k] for k in ("preset", "model", "seed", "folder"))
     jobs = []
     for task in evaluate["tasks"]:
@@ -225,7 +240,13 @@ def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
                    "data": str(evaluate["data"])}
         if settings.superb_steps:
             options["steps"] = settings.superb_steps
+        if paired is not None and shares_extraction(preset, task, name):
+            options.update(also_without_state0=str(folder / "superb" / paired / task),
+                           paired_variant=paired)
         gate, waits = None, needs
+        if extracted_by is not None and shares_extraction(preset, task, extracted_by):
+            options["extracted_by"] = f"superb/{model}/seed-{seed}/{extracted_by}/{task}"
+            waits += (options["extracted_by"],)
         if task in preset.gated and name != "fp":
             gate = str(folder / "superb" / "fp" / task)
             waits += (f"superb/{model}/seed-{seed}/fp/{task}",)
@@ -233,6 +254,13 @@ def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
                         folder / "superb" / name / task, (model, seed), waits, name, task,
                         {**options, "chain": chain, "gate": gate}))
     return jobs
+
+
+def shares_extraction(preset: Preset, task: str, upstream_variant: str) -> bool:
+    """Whether the heads on states 1..L of ``upstream_variant`` are trained by its own job
+    of ``task``. Not the fp teacher's on a gated task: its heads are not gated, the 1..L
+    ones are (by them)."""
+    return not (task in preset.gated and upstream_variant == "fp")
 
 
 def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],

@@ -106,6 +106,8 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
         state = job_state(job)
         command = ("profile-encoder " + shlex.join(command_words(job))
                    if job.kind in ("train", "superb") else "(in process)")
+        if job.options.get("extracted_by"):
+            command = f"by {job.options['extracted_by']}'s job, else {command}"
         echo(f"  [{state:>6}] {job.key}: {command}")
     from .budget import logged_seconds, time_plan
     from .plan import PRESETS
@@ -137,6 +139,9 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
             bar.set_postfix_str(describe(job))
             for need in job.needs:
                 wait_for(by_key[need], settings, bar)
+            if job_state(job) == FINISHED:     # written by the job whose extraction it shares
+                bar.update(1)
+                continue
             t0 = time.perf_counter()
             (runner or (lambda j: run_job(j, settings)))(job)
             seconds = time.perf_counter() - t0
@@ -240,14 +245,21 @@ def train(job: Job, settings: StudySettings) -> None:
 def evaluate(job: Job, settings: StudySettings) -> None:
     """One evaluation; then its ``results.json`` records the chain of precisions its
     upstream ran (key ``chain``). A gated task whose ``fp`` teacher did not beat the
-    task's chance reference is not evaluated: ``gated.json`` says why."""
+    task's chance reference is not evaluated: ``gated.json`` says why. A job that also
+    trains heads on states 1..L (``also_without_state0``) does all this for that
+    evaluation too."""
+    evaluations = [(job.path, job.variant)]
+    if job.options.get("also_without_state0"):
+        evaluations.append((Path(job.options["also_without_state0"]),
+                            job.options["paired_variant"]))
     if job.options.get("gate"):
         passed, reason = gate_passes(Path(job.options["gate"]))
         if not passed:
-            job.path.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(job.path / GATED_FILE, json.dumps(
-                {"task": job.task, "variant": job.variant, "evaluated": False,
-                 "reason": reason}, indent=2) + "\n")
+            for path, variant in evaluations:
+                path.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(path / GATED_FILE, json.dumps(
+                    {"task": job.task, "variant": variant, "evaluated": False,
+                     "reason": reason}, indent=2) + "\n")
             return
     options = {k: v for k, v in job.options.items() if k not in STUDY_OPTIONS}
     if settings.launcher:
@@ -258,7 +270,8 @@ def evaluate(job: Job, settings: StudySettings) -> None:
         from profiler.adapters import EvalRequest, get_backend
 
         get_backend(settings.backend).evaluate(EvalRequest(**options))
-    record_chain(job.path / RESULTS, job.variant, job.options.get("chain"))
+    for path, variant in evaluations:
+        record_chain(path / RESULTS, variant, job.options.get("chain"))
 
 
 def gate_passes(teacher_eval: Path):

@@ -173,15 +173,18 @@ def task_manifests(task: SuperbTask) -> Tuple[str, ...]:
 
 
 def run_superb(s: SuperbSettings) -> Dict[str, Any]:
-    """Evaluate one upstream on one task; write ``OUT/results.json`` (and ``OUT/head.pt``)."""
+    """Evaluate one upstream on one task; write ``OUT/results.json`` (and ``OUT/head.pt``),
+    and with ``also_without_state0`` a second evaluation, heads on states 1..L, into that
+    folder. Returns the first evaluation's results."""
     from ..pretrain.distributed import pick_device
 
     started = time.perf_counter()
     check_superb_settings(s)
     task = SUPERB_TASKS[s.task]
     out = Path(s.out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
+    for where in filter(None, (s.out, s.also_without_state0)):
+        if Path(where).exists() and not Path(where).is_dir():
+            raise DataError(f"{where}: exists and is not a folder")
     run = HeadSettings(**head_budget(s.task, s.steps, s.batch_size, s.lr),
                        eval_every=s.eval_every, projector_dim=s.projector_dim, seed=s.seed,
                        progress=s.progress and sys.stderr.isatty())
@@ -204,37 +207,53 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     from .tasks.common import evaluate_task
 
     first_state = 1 if s.hidden_states == "1-L" else 0
-    part = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch,
-                         extract_samples=samples_in(s.extract_seconds), device=device,
-                         first_state=first_state)
+    evaluations = [(out, first_state)]
+    if s.also_without_state0 is not None:
+        evaluations.append((Path(s.also_without_state0), 1))
+    parts = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch,
+                          extract_samples=samples_in(s.extract_seconds), device=device,
+                          first_states=[first for _, first in evaluations])
+    results = []
+    for (where, first), part in zip(evaluations, parts):
+        record = {
+            "task": s.task, "task_name": task.title, "metric": task.metric,
+            "unit": task.unit, "higher_is_better": task.higher_is_better, "split": "test",
+            **part["results"],
+            "upstream": upstream,
+            "data": {"folder": str(folder.parent.resolve()), "synthesized_now": synthesized,
+                     **part["data"]},
+            "settings": {"steps": run.steps if task.trains else 0,
+                         "batch_size": run.batch_size, "lr": run.lr, "optimizer": "Adam",
+                         "eval_every": run.eval_every, "projector_dim": run.projector_dim,
+                         "seed": s.seed, "gradient_clipping": 1.0,
+                         "head": part["head_description"], "upstream_frozen": True,
+                         "device": str(device),
+                         "hidden_states": (f"1..{model.config.layers} (state 0 left out)"
+                                           if first else f"0..{model.config.layers}")},
+            "wall_seconds": {**part["seconds"],
+                             "total": round(time.perf_counter() - started, 2)},
+            "torch": torch.__version__, "python": platform.python_version(),
+        }
+        if where != out:
+            # the extraction's time is the first evaluation's
+            record["features_extracted_by"] = str(out.resolve())
+        write_evaluation(where, s.task, task.metric, record, part)
+        results.append(record)
+    return results[0]
 
-    results = {
-        "task": s.task, "task_name": task.title, "metric": task.metric,
-        "unit": task.unit, "higher_is_better": task.higher_is_better, "split": "test",
-        **part["results"],
-        "upstream": upstream,
-        "data": {"folder": str(folder.parent.resolve()), "synthesized_now": synthesized,
-                 **part["data"]},
-        "settings": {"steps": run.steps if task.trains else 0, "batch_size": run.batch_size,
-                     "lr": run.lr, "optimizer": "Adam", "eval_every": run.eval_every,
-                     "projector_dim": run.projector_dim, "seed": s.seed,
-                     "gradient_clipping": 1.0, "head": part["head_description"],
-                     "upstream_frozen": True, "device": str(device),
-                     "hidden_states": (f"1..{model.config.layers} (state 0 left out)"
-                                       if first_state else
-                                       f"0..{model.config.layers}")},
-        "wall_seconds": {**part["seconds"], "total": round(time.perf_counter() - started, 2)},
-        "torch": torch.__version__, "python": platform.python_version(),
-    }
+
+def write_evaluation(out: Path, task: str, metric: str, results: Dict[str, Any],
+                     part: Dict[str, Any]) -> None:
+    """``OUT/head.pt``, ``OUT/per_item.json``, then ``OUT/results.json`` (which marks the
+    evaluation finished)."""
     out.mkdir(parents=True, exist_ok=True)
     if part["head"] is not None:
         buffer = io.BytesIO()
         torch.save(part["head"], buffer)
         write_bytes_atomic(out / "head.pt", buffer.getvalue())
     if part.get("per_item") is not None:
-        write_per_item(out, s.task, task.metric, **part["per_item"])
+        write_per_item(out, task, metric, **part["per_item"])
     write_text_atomic(out / RESULTS, json.dumps(results, indent=2, sort_keys=True) + "\n")
-    return results
 
 
 def write_per_item(out: Path, task: str, metric: str, items: List[str],

@@ -5,6 +5,7 @@ Imports stay light (no torch): the command line builds its parser from this modu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ..errors import DataError
@@ -54,6 +55,11 @@ class SuperbSettings:
                "and every layer's output) or 1-L (the layers' outputs only, without state 0, "
                "which the float front end and projection make even in a bq- model)",
         choices=HIDDEN_STATE_CHOICES)
+    also_without_state0: Optional[str] = option(
+        None, "also train a head that reads hidden states 1..L only (as --hidden-states "
+              "1-L would) and write that evaluation to DIR; both heads read one extraction "
+              "of the states, so the pair costs one extraction instead of two",
+        metavar="DIR")
     deployed: bool = option(False, "extract the hidden states of a bq- upstream deployed on "
                                    "packed 1-bit kernels (models.deploy: every W1A1 product "
                                    "summed exactly in integers; CPU only), so the heads score "
@@ -83,4 +89,11 @@ def check_superb_settings(s: SuperbSettings) -> None:
                         "a zoo model to initialize randomly (--random-init MODEL)")
     if s.overrides and s.random_init is None:
         raise DataError("--set applies to --random-init only (a run folder fixes its model)")
+    if s.also_without_state0 is not None:
+        if s.hidden_states == "1-L":
+            raise DataError("--also-without-state0: the head already reads states 1..L "
+                            "(--hidden-states 1-L); drop one of them")
+        if Path(s.also_without_state0).resolve() == Path(s.out).resolve():
+            raise DataError(f"--also-without-state0 {s.also_without_state0}: the same folder "
+                            f"as --out; give the second evaluation a folder of its own")
     check_bounds(s)

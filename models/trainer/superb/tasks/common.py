@@ -247,10 +247,13 @@ def write_counted_dictionary(path: Path, lines: list[str]) -> None:
 # --------------------------------------------------------------------------------- run
 def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
                   extract_batch: int, extract_samples: int, device: torch.device,
-                  first_state: int = 0) -> dict[str, Any]:
-    """A task on the corpus in ``folder``: the parts of ``results.json`` that are
-    the task's own (see :func:`models.trainer.superb.runner.run_superb`), the head to save and the
-    time spent. The heads read hidden states ``first_state`` .. L."""
+                  first_states: Sequence[int] = (0,)) -> list[dict[str, Any]]:
+    """A task on the corpus in ``folder``, one head for each of ``first_states`` (a head
+    reads hidden states ``first_state`` .. L): for each, the parts of ``results.json``
+    that are the task's own (see :func:`models.trainer.superb.runner.run_superb`), the head
+    to save and the time spent. The states are extracted once for all the heads (from the
+    lowest first state); each head starts from the same seed, so it is the head a run of
+    its own would train."""
     from ...data.corpora import check_manifest_audio
     from ...data.datasets import ManifestAudioDataset
     from . import get_task
@@ -260,21 +263,34 @@ def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSett
     manifests = {m: read_manifest(folder / f"{m}.tsv") for m in task.manifests}
     labels = task.load_labels(folder, manifests)
 
+    lowest = min(first_states)
     t0 = time.perf_counter()
     torch.manual_seed(run.seed)
-    features = {}
+    extracted = {}
     for name, manifest in manifests.items():
         dataset = ManifestAudioDataset(manifest, random_crop=False)
         states = extract_features(model, dataset, pool=task.pooled, batch_size=extract_batch,
                                   max_samples=extract_samples, device=device,
                                   progress=run.progress, desc=f"superb {task.name} {name}",
-                                  first_state=first_state)
-        features[name] = Features(manifest, [f.cpu() for f in states])
+                                  first_state=lowest)
+        extracted[name] = (manifest, [f.cpu() for f in states])
     t_features = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    torch.manual_seed(run.seed)   # the head's initialization
-    outcome = task.evaluate(features, labels, run)
-    t_head = time.perf_counter() - t1
+    parts = []
+    for first_state in first_states:
+        skip = first_state - lowest        # views, not copies: the states can be GBs
+        features = {name: Features(manifest, [f[skip:] for f in states])
+                    for name, (manifest, states) in extracted.items()}
+        t1 = time.perf_counter()
+        torch.manual_seed(run.seed)   # the head's initialization
+        outcome = task.evaluate(features, labels, run)
+        parts.append(_task_part(task, outcome, run, counts, manifests,
+                                {"features": round(t_features, 2) if not parts else 0.0,
+                                 "head": round(time.perf_counter() - t1, 2)}))
+    return parts
+
+
+def _task_part(task: Task, outcome: Outcome, run: HeadSettings, counts: dict,
+               manifests: dict, seconds: dict[str, float]) -> dict[str, Any]:
     return {
         "results": {
             "value": round(outcome.value, 6), "interval": rounded_interval(outcome.interval),
@@ -290,7 +306,7 @@ def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSett
         "head": (None if outcome.head is None
                  else {"task": task.name, "head": outcome.head.state_dict(),
                        **outcome.saved_with_head}),
-        "seconds": {"features": round(t_features, 2), "head": round(t_head, 2)},
+        "seconds": seconds,
         "per_item": None if outcome.per_item is None else {
             "items": list(manifests["test"].files),
             "numerators": [float(v) for v in outcome.per_item[0]],
