@@ -512,6 +512,23 @@ def smoke_study(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_a_deployed_smoke_study_scores_its_binarized_upstreams_on_packed_kernels(tmp_path):
+    study = tmp_path / "study"
+    arguments = ["study", "--out", str(study), "--preset", "smoke", "--models",
+                 "conformer-s", "--seeds", "1", "--tasks", "ks", "--deployed", "--device",
+                 "cpu", "--quiet"]
+    assert main(arguments) == 0
+    heads = study / "runs" / "conformer-s" / "seed-0" / "superb"
+    for variant, deployed in (("fp", False), ("bq", True), ("random", False),
+                              ("bq-random", True)):
+        upstream = json.loads((heads / variant / "ks" / "results.json").read_text())["upstream"]
+        assert ("deployed" in upstream) == deployed, variant
+    assert main([*arguments, "--report", "--reports", str(tmp_path / "reports")]) == 0
+    assert "scored deployed on packed 1-bit kernels" in (tmp_path / "reports" /
+                                                          "README.md").read_text()
+
+
+@pytest.mark.slow
 def test_smoke_study_end_to_end(smoke_study):
     root, arguments = smoke_study
     study = root / "study"

@@ -126,11 +126,24 @@ def check_study(settings: StudySettings) -> Tuple[List[str], List[str]]:
             raise DataError(f"unknown task {task!r}; choose from {', '.join(SUPERB_TASKS)}")
     ablation_types(settings)
     sensitivity_names(settings)
+    if settings.deployed:
+        check_deployed_device(settings.device)
     stages = parse_chain(settings.chain)
     if stages[0].quantized or stages[-1].label != "W1A1":
         raise DataError(f"--chain {settings.chain!r}: the bq variant's chain runs from the "
                         f"full-precision teacher (W32A32) down to W1A1")
     return names, tasks
+
+
+def check_deployed_device(device: Optional[str]) -> None:
+    """``--deployed`` scores on the CPU: refuse another device before any job runs."""
+    import torch
+
+    if device not in (None, "auto", "cpu") or (device in (None, "auto")
+                                                and torch.cuda.is_available()):
+        raise DataError(f"--deployed: the packed 1-bit kernels run on the CPU; pass "
+                        f"--device cpu (the evaluations would run on "
+                        f"{device if device not in (None, 'auto') else 'the GPU'})")
 
 
 def study_seeds(settings: StudySettings) -> int:
@@ -200,14 +213,16 @@ def build_plan(settings: StudySettings) -> List[Job]:
                 shared = hidden == "1-L" and upstream in paired
                 jobs += superb_jobs(settings, evaluate, name, (trained[upstream],),
                                     {"upstream": str(trained_run(folder / upstream, variant)),
-                                     **({} if hidden == "all" else {"hidden_states": hidden})},
+                                     **({} if hidden == "all" else {"hidden_states": hidden}),
+                                     **deployed_option(settings, variant.student)},
                                     variant.stages,
                                     paired=paired.get(upstream) if hidden == "all" else None,
                                     extracted_by=upstream if shared else None)
             for name, binarized in RANDOM_VARIANTS.items():
                 jobs += superb_jobs(settings, evaluate, name, root, {
                     "random_init": (BINARIZED_PREFIX if binarized else "") + model,
-                    "overrides": model_overrides(settings)}, None)
+                    "overrides": model_overrides(settings),
+                    **deployed_option(settings, binarized)}, None)
             # Only students of the fp run are comparable with it layer by layer.
             students = [v for v in runs.values() if v.teacher]
             jobs.append(Job(f"propagation/{model}/seed-{seed}", "propagation",
@@ -219,6 +234,11 @@ def build_plan(settings: StudySettings) -> List[Job]:
                                      "utterances": settings.propagation_utterances,
                                      "device": settings.device}))
     return jobs
+
+
+def deployed_option(settings: StudySettings, binarized: bool) -> Dict[str, Any]:
+    """The evaluation option that scores a binarized upstream deployed (``--deployed``)."""
+    return {"deployed": True} if settings.deployed and binarized else {}
 
 
 def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,

@@ -44,7 +44,9 @@ def study_record(settings: StudySettings) -> Dict[str, Any]:
                        "superb_steps": settings.superb_steps,
                        "overrides": model_overrides(settings),
                        "data": recorded_data(Path(settings.out), data_folder(settings)),
-                       "chains": {v.name: v.stages for v in variants(settings)}},
+                       "chains": {v.name: v.stages for v in variants(settings)},
+                       # only when set, so the recipes of studies from before it still match
+                       **({"deployed": True} if settings.deployed else {})},
             "models": names, "seeds": study_seeds(settings), "tasks": tasks,
             "scratch": settings.scratch, "ablations": ablation_types(settings),
             "sensitivity": sensitivity_names(settings)}

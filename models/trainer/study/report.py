@@ -282,7 +282,9 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
              "Every table is rebuilt from the files under `runs/` here alone (each "
              "evaluation's `results.json` and `per_item.json`).", "",
              "Chains: " + "; ".join(f"{v}: " + (" -> ".join(c) if isinstance(c, list) else c)
-                                    for v, c in record["recipe"]["chains"].items()) + ".",
+                                    for v, c in record["recipe"]["chains"].items()) + "."
+             + (" BQ upstreams scored deployed on packed 1-bit kernels (`--deployed`)."
+                if record["recipe"].get("deployed") else ""),
              "", head_budget_line(heads), ""]
     lines += method_lines() + table1_lines(study, costs) + table2_lines(study)
     lines += teacher_lines(study, summary, anchors)

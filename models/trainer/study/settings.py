@@ -55,6 +55,11 @@ class StudySettings:
                                       "hidden state 0), dw-channel (bq-dw-channel: per-channel "
                                       "scales of the binarized depthwise convolutions; models "
                                       "with convolutions)", metavar="NAMES")
+    deployed: bool = option(False, "score every binarized upstream (the bq- students and "
+                                   "the bq-random anchors) deployed on packed 1-bit kernels, "
+                                   "as superb --deployed does (CPU only; their hidden states "
+                                   "extract about 2x faster on 2 cores); part of the recipe",
+                            shown="the training-time simulation")
     scratch: bool = option(False, "control: also pre-train each bq- model from scratch with "
                                   "HuBERT's loss (no teacher), with the distillation budget")
     ablations: str = option("none", "also distill bq- builds that binarize one module type "
