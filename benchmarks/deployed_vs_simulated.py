@@ -1,8 +1,8 @@
 """Does a binarized upstream score the same deployed as simulated (``superb --deployed``)?
 
     PYTHONPATH=. python benchmarks/deployed_vs_simulated.py --out RUNS [--task ks]
-        [--models bq-conformer-s,bq-sparseformer-dn-s] [--seeds 5]
-        [--report reports/deployed_vs_simulated.md]
+        [--models bq-conformer-s,bq-sparseformer-dn-s] [--seeds 5] [--steps N]
+        [--data CORPUS] [--report reports/deployed_vs_simulated.md]
     PYTHONPATH=. python benchmarks/deployed_vs_simulated.py --from-runs   # rebuild only
 
 For each model and seed the random-init ``bq-`` upstream (its binarizers given BiT's
@@ -13,7 +13,8 @@ command with ``--deployed``). The two compute the same products up to float roun
 a binarized network amplifies (``benchmarks/simulation_rounding.py``); this measures
 whether the task score moves with it. Each evaluation is a real subprocess of the CLI, run
 one after another (2 threads each); a finished one (``results.json``) is kept, so a rerun
-resumes. The corpus is ``data synth --size default`` of the task in ``RUNS/data``.
+resumes. The corpus is ``data synth --size default`` of the task in ``RUNS/data``, or
+``--data``'s; ``--steps`` sets both arms' head steps (the study's SD budget is 300).
 
 The report gives each seed's two scores, the paired difference deployed minus simulated
 per model with the study's hierarchical bootstrap over seeds and test items (and Student's
@@ -50,8 +51,8 @@ def evaluation_folder(root: Path, model: str, seed: int, arm: str, task: str) ->
     return root / model / f"seed-{seed}" / arm / task
 
 
-def run_all(out: Path, task: str, names: list, seeds: int) -> None:
-    data = out / "data"
+def run_all(out: Path, task: str, names: list, seeds: int, steps, data=None) -> None:
+    data = data or out / "data"
     if not (data / task / "test.tsv").is_file():
         subprocess.run(CLI + ["data", "synth", "--out", str(data), "--tasks", task,
                                 "--size", "default", "--workers", "2", "--quiet"], check=True)
@@ -65,6 +66,7 @@ def run_all(out: Path, task: str, names: list, seeds: int) -> None:
                 subprocess.run(CLI + ["superb", "--task", task, "--out", str(folder),
                                         "--random-init", model, "--data", str(data),
                                         "--seed", str(seed), "--device", "cpu", "--quiet",
+                                        *(["--steps", str(steps)] if steps else []),
                                         *flags], check=True)
 
 
@@ -91,7 +93,7 @@ def report(runs: Path, load_text: str) -> str:
     summary = ["| model | seeds | deployed - simulated (points) | 95 % interval | items only | "
                "t over seeds | p | extraction speed-up |",
                "| --- | ---: | ---: | --- | --- | --- | ---: | ---: |"]
-    task = metric = None
+    task = metric = steps = None
     for model_dir in sorted(path for path in runs.iterdir() if path.is_dir()):
         pairs, seconds = [], {arm: [] for arm in ARMS}
         for seed_dir in sorted(model_dir.glob("seed-*"), key=lambda p: int(p.name[5:])):
@@ -103,7 +105,7 @@ def report(runs: Path, load_text: str) -> str:
             sim, dep = loaded["simulated"][0], loaded["deployed"][0]
             if loaded["simulated"][1][0] != loaded["deployed"][1][0]:
                 raise SystemExit(f"{seed_dir}: the two arms scored different test items")
-            task, metric = sim["task"], sim["metric"]
+            task, metric, steps = sim["task"], sim["metric"], sim["settings"]["steps"]
             difference = 100 * (dep["value"] - sim["value"])
             pairs.append((loaded["simulated"][1][1:], loaded["deployed"][1][1:], difference))
             for arm in ARMS:
@@ -125,7 +127,8 @@ def report(runs: Path, load_text: str) -> str:
     lines += [f"Task {task} ({metric}, percent; positive difference: the deployed score is "
               f"higher). Upstreams: random-init `bq-` zoo models of "
               f"{', '.join(sorted(float_name(p.name) for p in runs.iterdir() if p.is_dir()))}"
-              f", heads trained as `superb` trains them for this task.", "", *summary, "",
+              f", heads trained as `superb` trains them for this task ({steps} steps).", "",
+              *summary, "",
               "Per seed:", "", *table, ""]
     return "\n".join(lines)
 
@@ -136,6 +139,8 @@ def main() -> None:
     parser.add_argument("--task", default="ks")
     parser.add_argument("--models", default="bq-conformer-s,bq-sparseformer-dn-s")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, help="head steps (default: the task's)")
+    parser.add_argument("--data", type=Path, help="an existing corpus holding the task")
     parser.add_argument("--report", type=Path, default=REPORT)
     parser.add_argument("--from-runs", action="store_true",
                         help="rebuild the report from the copy beside it; run nothing")
@@ -150,7 +155,8 @@ def main() -> None:
         if args.out is None:
             parser.error("give --out RUNS (or --from-runs)")
         before = os.getloadavg()
-        run_all(args.out, args.task, args.models.split(","), args.seeds)
+        run_all(args.out, args.task, args.models.split(","), args.seeds, args.steps,
+                args.data)
         after = os.getloadavg()
         shutil.rmtree(copied, ignore_errors=True)
         copy_runs(args.out / "runs", copied)
