@@ -45,6 +45,9 @@ def parse_arguments(argv=None):
     parser.add_argument("--seeds", type=int, default=None, help="default: the preset's")
     parser.add_argument("--sensitivity", default="none",
                         help="also train these sensitivity variants (as study --sensitivity)")
+    parser.add_argument("--deployed", action="store_true",
+                        help="the study scores its BQ heads deployed (as study --deployed; "
+                             "part of its recipe, so give it here too)")
     parser.add_argument("--batch-size", type=int, default=32, help="per run (CPU preset: 8)")
     parser.add_argument("--crop-seconds", type=float, default=4.0,
                         help="per crop (CPU preset: 2)")
@@ -65,7 +68,7 @@ def study_settings(a):
 
     return StudySettings(out=a.out, data=a.data, preset=a.preset, models=a.models,
                          seeds=a.seeds, sensitivity=a.sensitivity, device=a.device,
-                         progress=False)
+                         deployed=a.deployed, progress=False)
 
 
 def training_chains(a):

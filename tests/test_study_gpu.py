@@ -51,3 +51,18 @@ def test_dry_run_lists_the_studys_training_jobs_per_process(tmp_path, capsys):
 def test_bad_input_is_one_line(tmp_path, capsys):
     assert load_script().main(["--out", str(tmp_path), "--models", "nope", "--dry-run"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_its_recipe_is_the_cpu_study_s_with_or_without_deployed(tmp_path):
+    """The CPU study resumes after the GPU script only if their recipes match; --deployed
+    is part of it."""
+    from models.trainer.study.recipe import study_record
+    from models.trainer.study.settings import StudySettings
+
+    script = load_script()
+    out = str(tmp_path / "study")
+    for extra, deployed in (([], False), (["--deployed"], True)):
+        gpu = script.study_settings(script.parse_arguments(["--out", out, *extra]))
+        cpu = StudySettings(out=out, deployed=deployed, progress=False)
+        assert study_record(gpu)["recipe"] == study_record(cpu)["recipe"]
+    assert study_record(gpu)["recipe"]["deployed"] is True

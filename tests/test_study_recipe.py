@@ -344,7 +344,7 @@ def test_the_time_plan_prices_a_shared_extraction_once(tmp_path):
 def test_deployed_scores_the_binarized_upstreams_only_and_is_part_of_the_recipe(tmp_path):
     from models.trainer.study.runner import record_study
 
-    study = settings(tmp_path, tasks="ks", deployed=True, device="cpu")
+    study = settings(tmp_path, tasks="ks", deployed=True)
     jobs = by_key(build_plan(study))
     binarized = {"bq", "bq-random"}
     for variant in ("fp", "bq", "random", "bq-random"):
@@ -352,17 +352,14 @@ def test_deployed_scores_the_binarized_upstreams_only_and_is_part_of_the_recipe(
         assert options.get("deployed", False) == (variant in binarized), variant
     assert record_study(study)["recipe"]["deployed"] is True
     with pytest.raises(DataError, match=r"other settings \(deployed\)"):
-        record_study(settings(tmp_path, tasks="ks", device="cpu"))
+        record_study(settings(tmp_path, tasks="ks"))
     # A study from before the option records no such key, and still matches its recipe.
     assert "deployed" not in study_record(settings(tmp_path / "other"))["recipe"]
 
 
-def test_deployed_on_a_gpu_is_refused_before_any_job(tmp_path, monkeypatch):
-    import torch
-
-    with pytest.raises(DataError, match="--deployed: the packed 1-bit kernels run on the CPU"):
-        build_plan(settings(tmp_path, deployed=True, device="cuda"))
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    with pytest.raises(DataError, match="pass --device cpu"):
-        build_plan(settings(tmp_path, deployed=True))
-    assert build_plan(settings(tmp_path, deployed=True, device="cpu"))
+def test_deployed_heads_run_on_the_cpu_whatever_the_study_trains_on(tmp_path):
+    jobs = by_key(build_plan(settings(tmp_path, deployed=True, device="cuda")))
+    assert jobs["train/conformer-s/seed-0/fp"].options["device"] == "cuda"
+    assert jobs["superb/conformer-s/seed-0/fp/ks"].options["device"] == "cuda"
+    for variant in ("bq", "bq-random"):
+        assert jobs[f"superb/conformer-s/seed-0/{variant}/ks"].options["device"] == "cpu"

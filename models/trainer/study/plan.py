@@ -126,24 +126,11 @@ def check_study(settings: StudySettings) -> Tuple[List[str], List[str]]:
             raise DataError(f"unknown task {task!r}; choose from {', '.join(SUPERB_TASKS)}")
     ablation_types(settings)
     sensitivity_names(settings)
-    if settings.deployed:
-        check_deployed_device(settings.device)
     stages = parse_chain(settings.chain)
     if stages[0].quantized or stages[-1].label != "W1A1":
         raise DataError(f"--chain {settings.chain!r}: the bq variant's chain runs from the "
                         f"full-precision teacher (W32A32) down to W1A1")
     return names, tasks
-
-
-def check_deployed_device(device: Optional[str]) -> None:
-    """``--deployed`` scores on the CPU: refuse another device before any job runs."""
-    import torch
-
-    if device not in (None, "auto", "cpu") or (device in (None, "auto")
-                                                and torch.cuda.is_available()):
-        raise DataError(f"--deployed: the packed 1-bit kernels run on the CPU; pass "
-                        f"--device cpu (the evaluations would run on "
-                        f"{device if device not in (None, 'auto') else 'the GPU'})")
 
 
 def study_seeds(settings: StudySettings) -> int:
@@ -237,8 +224,9 @@ def build_plan(settings: StudySettings) -> List[Job]:
 
 
 def deployed_option(settings: StudySettings, binarized: bool) -> Dict[str, Any]:
-    """The evaluation option that scores a binarized upstream deployed (``--deployed``)."""
-    return {"deployed": True} if settings.deployed and binarized else {}
+    """The evaluation options that score a binarized upstream deployed (``--deployed``):
+    on the CPU, where the packed kernels run, whatever device the study trains on."""
+    return {"deployed": True, "device": "cpu"} if settings.deployed and binarized else {}
 
 
 def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
@@ -255,9 +243,9 @@ def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
     jobs = []
     for task in evaluate["tasks"]:
         options = {**preset.superb, **preset.superb_by_task.get(task, {}), "task": task,
-                   **upstream, "out": str(folder / "superb" / name / task), "seed": seed,
+                   "out": str(folder / "superb" / name / task), "seed": seed,
                    "progress": False, "device": settings.device,
-                   "data": str(evaluate["data"])}
+                   "data": str(evaluate["data"]), **upstream}
         if settings.superb_steps:
             options["steps"] = settings.superb_steps
         if paired is not None and shares_extraction(preset, task, name):

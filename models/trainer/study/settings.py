@@ -57,8 +57,9 @@ class StudySettings:
                                       "with convolutions)", metavar="NAMES")
     deployed: bool = option(False, "score every binarized upstream (the bq- students and "
                                    "the bq-random anchors) deployed on packed 1-bit kernels, "
-                                   "as superb --deployed does (CPU only; their hidden states "
-                                   "extract about 2x faster on 2 cores); part of the recipe",
+                                   "as superb --deployed does: on the CPU whatever --device "
+                                   "says (their hidden states extract about 2x faster on 2 "
+                                   "cores); part of the recipe",
                             shown="the training-time simulation")
     scratch: bool = option(False, "control: also pre-train each bq- model from scratch with "
                                   "HuBERT's loss (no teacher), with the distillation budget")
