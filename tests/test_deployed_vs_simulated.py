@@ -15,7 +15,7 @@ def write(folder: Path, numerators, features_seconds: float) -> None:
     value = sum(numerators) / len(numerators)
     (folder / "results.json").write_text(json.dumps({
         "task": "ks", "metric": "accuracy", "higher_is_better": True, "value": value,
-        "wall_seconds": {"features": features_seconds}}))
+        "wall_seconds": {"features": features_seconds}, "settings": {"steps": 40}}))
     (folder / "per_item.json").write_text(json.dumps({
         "items": [f"item-{i}" for i in range(len(numerators))], "numerators": numerators,
         "denominators": [1.0] * len(numerators)}))
@@ -35,3 +35,4 @@ def test_report_pairs_the_arms_by_seed(tmp_path):
     assert cells[-1] == "2.00x"                # median 50 s against median 25 s
     per_seed = [line for line in text.splitlines() if line.startswith("| bq-x | 0 |")]
     assert per_seed == ["| bq-x | 0 | 50.0 | 75.0 | +25.0 | 60 | 20 |"]
+    assert "for this task (40 steps)" in text
