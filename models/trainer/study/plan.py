@@ -253,15 +253,20 @@ def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
                            paired_variant=paired)
         gate, waits = None, needs
         if extracted_by is not None and shares_extraction(preset, task, extracted_by):
-            options["extracted_by"] = f"superb/{model}/seed-{seed}/{extracted_by}/{task}"
+            options["extracted_by"] = evaluation_key(model, seed, extracted_by, task)
             waits += (options["extracted_by"],)
         if task in preset.gated and name != "fp":
             gate = str(folder / "superb" / "fp" / task)
-            waits += (f"superb/{model}/seed-{seed}/fp/{task}",)
-        jobs.append(Job(f"superb/{model}/seed-{seed}/{name}/{task}", "superb",
+            waits += (evaluation_key(model, seed, "fp", task),)
+        jobs.append(Job(evaluation_key(model, seed, name, task), "superb",
                         folder / "superb" / name / task, (model, seed), waits, name, task,
                         {**options, "chain": chain, "gate": gate}))
     return jobs
+
+
+def evaluation_key(model: str, seed: int, variant: str, task: str) -> str:
+    """The key of the job that evaluates ``variant`` of (``model``, ``seed``) on ``task``."""
+    return f"superb/{model}/seed-{seed}/{variant}/{task}"
 
 
 def shares_extraction(preset: Preset, task: str, upstream_variant: str) -> bool:
