@@ -74,7 +74,8 @@ def study_settings(a):
 def training_chains(a):
     """{(model, seed): [(job, command words)]}: the training jobs of each (model, seed),
     in plan order, at the GPU's batch and crops (a resumable run resumes)."""
-    from models.trainer.study.plan import RESUMABLE, Job, build_plan, command_words, job_state
+    from models.trainer.study.job import Job
+    from models.trainer.study.plan import RESUMABLE, build_plan, command_words, job_state
 
     chains = {}
     for job in build_plan(study_settings(a)):

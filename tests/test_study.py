@@ -13,16 +13,13 @@ import pytest
 import torch
 
 from models.trainer.errors import DataError
+from models.trainer.study.order import gate_jobs, parse_shard, shard_jobs, shard_of
 from models.trainer.study.plan import (
     FINISHED,
     build_plan,
     command_words,
-    gate_jobs,
     job_state,
-    parse_shard,
     run_folder,
-    shard_jobs,
-    shard_of,
 )
 from models.trainer.study.propagation import layer_errors
 from models.trainer.study.runner import run_study

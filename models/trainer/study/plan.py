@@ -18,19 +18,14 @@ A job is done when its output says so: a run folder's ``metadata.json`` has
 corpus has ``corpus.json`` (written last). Anything else reruns (a training run from its
 newest checkpoint).
 
-Shards: all jobs of one (model, seed) chain go to one shard, chain k (in sorted order) to
-shard k mod N + 1, so a job's dependencies are in its own shard; the only exception is
-the synthesized corpus, made by shard 1 and waited for by the others (with --data there is
-none).
+Which shard runs a job and in what order: :mod:`.order`.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from profiler.option_values import split_list
 
@@ -42,6 +37,8 @@ from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PHONE_TARGETS, PretrainSettings
 from ..superb.settings import RESULTS, SuperbSettings
 from ..superb.task_table import HEAD_BUDGET_KEYS, SUPERB_TASKS, head_budget
+from .job import Job
+from .order import parse_shard
 from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
     ITERATION_1_VARIANT,
     PHONE_TEACHERS,
@@ -70,25 +67,6 @@ PROPAGATION_FILE = "propagation.json"    # runs/M/seed-S/propagation.json
 # whose extraction it shares (it runs only if that job did not write it).
 STUDY_OPTIONS = ("chain", "gate", "paired_variant", "extracted_by")
 FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
-
-
-@dataclass(frozen=True)
-class Job:
-    key: str                                   # unique, e.g. "train/conformer-s/seed-0/bq"
-    kind: str                                  # data | train | superb | propagation
-    path: Path                                 # run/evaluation folder or output file
-    chain: Optional[Tuple[str, int]]           # (model, seed); None for the corpus
-    needs: Tuple[str, ...] = ()
-    variant: Optional[str] = None
-    task: Optional[str] = None
-    options: Dict[str, Any] = field(default_factory=dict, compare=False)
-
-
-def parse_shard(text: str) -> Tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
-    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
-        raise DataError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
-    return int(match.group(1)), int(match.group(2))
 
 
 def parse_names(text: str, what: str) -> List[str]:
@@ -306,48 +284,6 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
         options["chain"] = variant.chain
     return Job(f"train/{model}/seed-{seed}/{variant.name}", "train", folder / variant.name,
                (model, seed), needs, variant.name, options=options)
-
-
-def shard_of(job: Job, jobs: Sequence[Job], shards: int) -> int:
-    """The shard (1-based) that runs ``job``: chains in sorted (model, seed) order, dealt
-    out round-robin; the corpus belongs to shard 1."""
-    if job.chain is None:
-        return 1
-    chains = sorted({j.chain for j in jobs if j.chain is not None})
-    return chains.index(job.chain) % shards + 1
-
-
-def shard_jobs(jobs: Sequence[Job], shard: str) -> List[Job]:
-    index, count = parse_shard(shard)
-    return [job for job in jobs if shard_of(job, jobs, count) == index]
-
-
-# The variants whose heads the teacher gate compares: the fp teacher and its random-init twin.
-GATE_VARIANTS = ("fp", ITERATION_1_VARIANT, "random")
-
-
-def gate_jobs(jobs: Sequence[Job]) -> List[Job]:
-    """The jobs the teacher gate needs (``--gate-only``): the corpus, the fp teachers and
-    the heads on them and on the random-init fp upstreams."""
-    return [job for job in jobs if job.kind == "data"
-            or (job.kind in ("train", "superb") and job.variant in GATE_VARIANTS)]
-
-
-# Table 2's anchors that no verdict reads (the gate reads ``random``'s heads).
-LATE_VARIANTS = tuple(name for name in RANDOM_VARIANTS if name not in GATE_VARIANTS)
-
-
-def seed_major(jobs: Sequence[Job], models: Sequence[str]) -> List[Job]:
-    """``jobs`` seed by seed (every model's seed 0, then seed 1...), dependencies first:
-    a study stopped half-way has whole seeds of every model, which its report can use.
-    The :data:`LATE_VARIANTS` anchors of every seed come last, so the verdict's jobs of
-    all seeds finish first (they depend on nothing but the corpus)."""
-    def order(job: Job):
-        if job.chain is None:
-            return (False, -1, -1)
-        model, seed = job.chain
-        return (job.variant in LATE_VARIANTS, seed, models.index(model))
-    return sorted(jobs, key=order)     # stable: a chain's own order is kept
 
 
 # ------------------------------------------------------------------------------- state

@@ -24,6 +24,8 @@ from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import append_log, read_json, read_log
 from ..superb.settings import RESULTS
+from .job import Job
+from .order import gate_jobs, parse_shard, seed_major, shard_jobs
 from .plan import (
     FINISHED,
     GATED_FILE,
@@ -31,16 +33,11 @@ from .plan import (
     STUDY_FILE,
     STUDY_LOG,
     STUDY_OPTIONS,
-    Job,
     build_plan,
     command_words,
-    gate_jobs,
     job_state,
     missing_tasks,
     parse_names,
-    parse_shard,
-    seed_major,
-    shard_jobs,
 )
 from .recipe import recipe_changes, recipe_in, study_record
 from .settings import StudySettings
