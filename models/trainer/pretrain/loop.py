@@ -44,6 +44,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 from torch import nn
 
+from ..autocast import autocast
 from ..data.datasets import PAD_LABEL, PretrainDataset, collate
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
@@ -202,8 +203,9 @@ def train_step(run: Run, step: int, micro_batches: List[dict]) -> StepStats:
         if engine is None and context.distributed and not last:
             sync = run.wrapped.no_sync()
         with seeded(derived_seed(s.seed, step, shard, 1), device), sync:
-            parts = run.wrapped(batch["waveforms"].to(device), batch["lengths"].to(device),
-                                batch["frame_labels"].to(device), generator)
+            with autocast(s.autocast, device):
+                parts = run.wrapped(batch["waveforms"].to(device), batch["lengths"].to(device),
+                                    batch["frame_labels"].to(device), generator)
             if engine is not None:
                 engine.backward(parts.loss / parts.sample_size.clamp(min=1))
                 engine.step()

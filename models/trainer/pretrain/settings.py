@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from ...constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
+from ..autocast import AUTOCAST_CHOICES, AUTOCAST_HELP
 from ..errors import DataError
 from ..fileio import PathLike
 from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
@@ -130,6 +131,8 @@ class PretrainSettings:
     scale_lr: float = option(1e-4, "learning rate of the quantizer scales of a quantized "
                                    "model (BiT's clip_lr; scales, biases and norms get no weight "
                                    "decay)", bound=POSITIVE)
+    autocast: Optional[str] = option(None, AUTOCAST_HELP, choices=AUTOCAST_CHOICES,
+                                     metavar="DTYPE", shown="none, float32 throughout")
     deepspeed: Optional[str] = option(None, "DeepSpeed JSON config (ZeRO stage 0-2)",
                                       metavar="CONFIG", shown="none, plain PyTorch")
     device: Optional[str] = device_option("this process's GPU if any", transient=True)

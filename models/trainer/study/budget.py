@@ -22,6 +22,11 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 PRETRAIN_STEP_SECONDS = 1.1     # paper study: 1.30 (conformer-s), 0.96 (sparseformer-dn-s)
 DISTILL_STEP_SECONDS = 1.6      # small study's bq runs: 320 s and 718 s (a busier machine)
 REFERENCE_AUDIO_SECONDS = 16.0
+# --autocast bf16: float32 / bfloat16 seconds per step, the lower ends of four paired runs
+# of benchmarks/bench_autocast.py on a 2-core CPU with AVX-512 BF16 (conformer-s 1.5-1.9,
+# sparseformer-dn-s 1.6-1.8; bq-conformer-s 1.3-1.4, the distillation rate's stand-in).
+AUTOCAST_PRETRAIN_GAIN = 1.5
+AUTOCAST_DISTILL_GAIN = 1.3
 
 # A task's evaluation: (feature extraction seconds per utterance of its corpus, all
 # splits; head training seconds per step). PR's and SD's extraction rates are the paper
@@ -46,10 +51,13 @@ def train_seconds(options: Dict) -> float:
     given = {k: v for k, v in options.items() if k not in ("model", "out", "overrides")}
     settings = resolve_settings(options["model"], options["out"], **given)
     audio = settings.batch_size * settings.crop_seconds / REFERENCE_AUDIO_SECONDS
+    mixed = settings.autocast is not None
     if settings.teacher is None:
-        return settings.steps * audio * PRETRAIN_STEP_SECONDS
+        return settings.steps * audio * PRETRAIN_STEP_SECONDS / (
+            AUTOCAST_PRETRAIN_GAIN if mixed else 1.0)
     stages = len(parse_chain(settings.chain)) - 1 if settings.chain else 1
-    return stages * settings.steps * audio * DISTILL_STEP_SECONDS
+    return stages * settings.steps * audio * DISTILL_STEP_SECONDS / (
+        AUTOCAST_DISTILL_GAIN if mixed else 1.0)
 
 
 def evaluation_rates(task: str) -> tuple:

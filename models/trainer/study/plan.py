@@ -152,7 +152,7 @@ def build_plan(settings: StudySettings) -> List[Job]:
                                  "task_size": preset.task_size, "synth": preset.synth}))
         root = ("data",)
     common = {"data": str(data), "progress": False, "device": settings.device,
-              "deepspeed": settings.deepspeed}
+              "deepspeed": settings.deepspeed, "autocast": settings.autocast}
     for model in names:
         has_convolution = zoo.config(model, **model_overrides(settings)).family.has_convolution
         for seed in range(study_seeds(settings)):

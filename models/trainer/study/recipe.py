@@ -46,7 +46,8 @@ def study_record(settings: StudySettings) -> Dict[str, Any]:
                        "data": recorded_data(Path(settings.out), data_folder(settings)),
                        "chains": {v.name: v.stages for v in variants(settings)},
                        # only when set, so the recipes of studies from before it still match
-                       **({"deployed": True} if settings.deployed else {})},
+                       **({"deployed": True} if settings.deployed else {}),
+                       **({"autocast": settings.autocast} if settings.autocast else {})},
             "models": names, "seeds": study_seeds(settings), "tasks": tasks,
             "scratch": settings.scratch, "ablations": ablation_types(settings),
             "sensitivity": sensitivity_names(settings)}

@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 
 from profiler.training_commands import DEFAULT_BACKEND
 
+from ..autocast import AUTOCAST_CHOICES, AUTOCAST_HELP
 from ..options import COMMA_LIST, POSITIVE, device_option, option
 from ..superb.task_table import SUPERB_TASKS
 
@@ -61,6 +62,11 @@ class StudySettings:
                                    "says (their hidden states extract about 2x faster on 2 "
                                    "cores); part of the recipe",
                             shown="the training-time simulation")
+    autocast: Optional[str] = option(None, f"every training job (teachers and students): "
+                                           f"{AUTOCAST_HELP}; the heads and their feature "
+                                           f"extraction stay float32",
+                                     choices=AUTOCAST_CHOICES, metavar="DTYPE",
+                                     shown="none, float32 throughout")
     scratch: bool = option(False, "control: also pre-train each bq- model from scratch with "
                                   "HuBERT's loss (no teacher), with the distillation budget")
     ablations: str = option("none", "also distill bq- builds that binarize one module type "

@@ -1,0 +1,105 @@
+"""One pre-training step of the study's preset in float32 against the same step under
+``--autocast bf16`` (bfloat16 products and convolutions, float32 weights and optimizer).
+
+    python benchmarks/bench_autocast.py [--models conformer-s,sparseformer-dn-s] [--repeats 8]
+
+The step is what ``train --small`` runs: 8 utterances of 2 s, masked prediction (span
+masks, cosine logits, cross-entropy on the masked frames), backward, gradient clipping at
+10 and an AdamW update, in train mode (dropout on). The two precisions alternate step by
+step so that load from other processes hits both alike; the first two steps of each are
+warm-up. Reported: the median and minimum seconds per step and the ratio float32 /
+bfloat16 of the medians (above 1: autocast is faster). Target: at least 1.3x on a CPU with
+AVX-512 BF16 or AMX (``--check`` fails below it there); elsewhere the ratio is reported
+only, since without bfloat16 instructions autocast emulates them and can be slower.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_RATIO = 1.3
+BATCH, SECONDS = 8, 2.0
+
+
+def cpu_has_bfloat16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def make_step(name: str, precision):
+    import torch
+
+    from models.constants import samples_in
+    from models.registry import build
+    from models.trainer.autocast import autocast
+
+    model = build(name).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.98), eps=1e-6)
+    generator = torch.Generator().manual_seed(0)
+    waves = torch.randn(BATCH, samples_in(SECONDS), generator=generator)
+    count = [0]
+
+    def step() -> float:
+        start = time.perf_counter()
+        with autocast(precision, "cpu"):
+            out = model.pretrain_forward(waves, generator=torch.Generator().manual_seed(count[0]))
+        labels = torch.randint(0, out.logits.shape[-1], out.logits.shape[:2], generator=generator)
+        loss = torch.nn.functional.cross_entropy(out.logits[out.mask_indices].float(),
+                                                 labels[out.mask_indices])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        count[0] += 1
+        return time.perf_counter() - start
+
+    return step
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="conformer-s,sparseformer-dn-s")
+    parser.add_argument("--repeats", type=int, default=8, help="timed steps per precision")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--check", action="store_true",
+                        help=f"exit 1 if a ratio is under {TARGET_RATIO} on a bfloat16 CPU")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    native = cpu_has_bfloat16()
+    print(f"load average {os.getloadavg()[0]:.2f}; {args.threads} threads; bfloat16 "
+          f"instructions: {'yes' if native else 'no'}; {BATCH} x {SECONDS:g} s per step")
+    failed = False
+    for name in args.models.split(","):
+        steps = {"float32": make_step(name, None), "bf16": make_step(name, "bf16")}
+        times = {key: [] for key in steps}
+        for index in range(args.repeats + 2):
+            for key, step in steps.items():
+                seconds = step()
+                if index >= 2:
+                    times[key].append(seconds)
+        median = {key: statistics.median(values) for key, values in times.items()}
+        ratio = median["float32"] / median["bf16"]
+        print(f"{name}: float32 {median['float32']:.3f} s (min {min(times['float32']):.3f}), "
+              f"bf16 {median['bf16']:.3f} s (min {min(times['bf16']):.3f}); "
+              f"float32 / bf16 = {ratio:.2f}", flush=True)
+        failed |= native and ratio < TARGET_RATIO
+    if args.check and failed:
+        print(f"below the target of {TARGET_RATIO}x on a CPU with bfloat16 instructions")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""--autocast: training's forward passes in bfloat16 (mixed precision), recorded with the
+run and the study's recipe; float32 is the peer each bfloat16 number is checked against."""
+import json
+
+import pytest
+import torch
+from train_fixtures import TINY_MODEL, TINY_OVERRIDE_ARGS, tiny_corpus, train_settings
+
+from models.trainer.autocast import autocast
+from models.trainer.errors import DataError
+from models.trainer.pretrain import checkpoint as ckpt
+from models.trainer.pretrain.checkpoint import read_log
+from models.trainer.pretrain.loop import pretrain
+from models.trainer.pretrain.settings import settings_for_resume
+
+# bfloat16 keeps 8 bits of mantissa: one rounding is at most 2^-8 relative; a loss after
+# a few layers of bfloat16 products stays within a few of them of float32's.
+BFLOAT16_STEP = 2.0 ** -8
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return tiny_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def test_the_context_runs_products_in_bfloat16_and_nothing_without_it():
+    layer = torch.nn.Linear(8, 4)
+    x = torch.randn(3, 8)
+    with autocast("bf16", "cpu"):
+        assert layer(x).dtype == torch.bfloat16
+    with autocast(None, "cpu"):
+        assert layer(x).dtype == torch.float32
+    with pytest.raises(ValueError, match="bf16"):
+        autocast("fp8", "cpu")
+
+
+@pytest.mark.parametrize("model", [TINY_MODEL, "bq-" + TINY_MODEL])
+def test_a_bfloat16_run_tracks_its_float32_twin_and_records_the_choice(tmp_path, corpus, model):
+    logs = {}
+    for name, choice in (("float32", None), ("bf16", "bf16")):
+        run = tmp_path / name
+        pretrain(train_settings(run, corpus, model=model, steps=2, save_every=2,
+                                autocast=choice))
+        logs[name] = [r for r in read_log(run / ckpt.LOG) if r["split"] == "train"]
+        metadata = json.loads((run / ckpt.METADATA).read_text())
+        assert metadata["settings"]["autocast"] == choice
+        # Weights and optimizer state stay float32 under mixed precision.
+        weights = ckpt.load_model_file(ckpt.latest_checkpoint(run))["model"]
+        assert {v.dtype for v in weights.values()
+                if torch.is_tensor(v) and v.is_floating_point()} == {torch.float32}
+    first = logs["float32"][0]["loss"], logs["bf16"][0]["loss"]
+    # Same data, masks and initial weights: step 1's loss differs by bfloat16 rounding only,
+    # and it differs (the products did run in bfloat16).
+    assert first[0] != first[1]
+    assert abs(first[1] - first[0]) <= 8 * BFLOAT16_STEP * abs(first[0])
+
+
+def test_a_run_resumes_only_in_its_own_precision(tmp_path, corpus):
+    run = tmp_path / "run"
+    pretrain(train_settings(run, corpus, steps=2, save_every=2))
+    with pytest.raises(DataError, match="autocast was None"):
+        settings_for_resume(run, {"autocast": "bf16"})
+
+
+def test_an_unknown_precision_is_one_line_and_exit_2(cli, tmp_path):
+    result = cli("train", "--model", TINY_MODEL, *TINY_OVERRIDE_ARGS, "--out", tmp_path / "r",
+                 "--autocast", "fp8", "--quiet")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fp8" in lines[0] and "bf16" in lines[0], result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_study_trains_in_bfloat16_extracts_in_float32_and_records_it(tmp_path):
+    from models.trainer.study.plan import build_plan, command_words
+    from models.trainer.study.recipe import study_record
+    from models.trainer.study.runner import record_study
+    from models.trainer.study.settings import StudySettings
+
+    def settings(**changes):
+        return StudySettings(**{**dict(out=str(tmp_path / "study"), preset="smoke",
+                                       models="conformer-s", seeds=1, tasks="ks",
+                                       progress=False), **changes})
+
+    jobs = {job.key: job for job in build_plan(settings(autocast="bf16"))}
+    for variant in ("fp", "bq"):
+        train = jobs[f"train/conformer-s/seed-0/{variant}"]
+        assert train.options["autocast"] == "bf16"
+        words = command_words(train)
+        assert words[words.index("--autocast") + 1] == "bf16"
+        assert "--autocast" not in command_words(jobs[f"superb/conformer-s/seed-0/{variant}/ks"])
+    assert record_study(settings(autocast="bf16"))["recipe"]["autocast"] == "bf16"
+    with pytest.raises(DataError, match=r"other settings \(autocast\)"):
+        record_study(settings())
+    # A study from before the option records no such key, and still matches its recipe.
+    assert "autocast" not in study_record(settings(out=str(tmp_path / "other")))["recipe"]
+
+
+def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path):
+    from models.trainer.study.budget import job_seconds
+    from models.trainer.study.plan import PRESETS, build_plan
+    from models.trainer.study.settings import StudySettings
+
+    def plan(**changes):
+        study = StudySettings(out=str(tmp_path / "study"), preset="paper", models="conformer-s",
+                              seeds=1, tasks="ks", progress=False, **changes)
+        return {job.key: job_seconds(job, PRESETS["paper"]) for job in build_plan(study)}
+
+    float32, bf16 = plan(), plan(autocast="bf16")
+    # 600 steps of 8 x 2 s at 1.1 s per 16 s of audio, over the pre-training gain (the
+    # benchmark's lower end, 1.5); the chain's 3 x 100 steps at 1.6 s over 1.3.
+    assert bf16["train/conformer-s/seed-0/fp"] == pytest.approx(660.0 / 1.5)
+    assert bf16["train/conformer-s/seed-0/bq"] == pytest.approx(480.0 / 1.3)
+    assert float32["train/conformer-s/seed-0/fp"] == pytest.approx(660.0)
+    # The heads' extraction stays float32, so their price does not move.
+    assert bf16["superb/conformer-s/seed-0/fp/ks"] == float32["superb/conformer-s/seed-0/fp/ks"]
