@@ -114,3 +114,47 @@ def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path):
     assert float32["train/conformer-s/seed-0/fp"] == pytest.approx(660.0)
     # The heads' extraction stays float32, so their price does not move.
     assert bf16["superb/conformer-s/seed-0/fp/ks"] == float32["superb/conformer-s/seed-0/fp/ks"]
+
+
+def test_bfloat16_extraction_stays_within_its_rounding_of_float32_and_returns_float32():
+    from train_fixtures import TINY_OVERRIDES
+
+    import models
+    from models.trainer.superb.heads import extract_features
+
+    model = models.build(TINY_MODEL, **TINY_OVERRIDES).eval()
+    torch.manual_seed(0)
+    sizes = [8_000, 6_400, 7_001]
+
+    class Utterances(list):
+        lengths = sizes
+
+    dataset = Utterances({"waveform": torch.randn(n)} for n in sizes)
+    float32, bf16 = (extract_features(model, dataset, pool=False, batch_size=2,
+                                      device=torch.device("cpu"), progress=False, desc="",
+                                      autocast=choice) for choice in (None, "bf16"))
+    for exact, mixed in zip(float32, bf16):
+        assert mixed.dtype == torch.float32 and mixed.shape == exact.shape
+        assert not torch.equal(mixed, exact)
+        # One layer of bfloat16 products: the states' error is a few roundings of their size.
+        error = (mixed - exact).norm() / exact.norm()
+        assert error <= 8 * BFLOAT16_STEP
+
+
+def test_superb_records_bfloat16_extraction_and_refuses_it_deployed(tmp_path, cli):
+    from train_fixtures import TINY_OVERRIDES
+
+    from models.trainer.superb.runner import run_superb
+    from models.trainer.superb.settings import SuperbSettings
+
+    data = tiny_corpus(tmp_path / "corpus", tasks=("ks",))
+    saved = run_superb(SuperbSettings(task="ks", out=str(tmp_path / "eval"),
+                                      random_init=TINY_MODEL, overrides=dict(TINY_OVERRIDES),
+                                      data=str(data), steps=10, eval_every=5,
+                                      autocast="bf16", progress=False))
+    assert saved["settings"]["extraction_autocast"] == "bf16"
+    result = cli("superb", "--task", "ks", "--out", tmp_path / "deployed", "--random-init",
+                 "bq-" + TINY_MODEL, "--deployed", "--autocast", "bf16", "--quiet",
+                 *TINY_OVERRIDE_ARGS)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "do not combine" in result.stderr and not (tmp_path / "deployed").exists()

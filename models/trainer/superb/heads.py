@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..autocast import autocast as autocast_context
 from ..errors import DataError
 
 
@@ -44,8 +45,8 @@ def length_batches(lengths: Sequence[int], batch_size: int,
 @torch.no_grad()
 def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
                      device: torch.device, progress: bool, desc: str,
-                     first_state: int = 0,
-                     max_samples: Optional[int] = None) -> List[torch.Tensor]:
+                     first_state: int = 0, max_samples: Optional[int] = None,
+                     autocast: Optional[str] = None) -> List[torch.Tensor]:
     """Hidden states ``first_state`` .. L of every utterance: (S, D) means if ``pool``, else
     (S, T, D), S = L + 1 - first_state (``first_state`` 1 leaves out the encoder input).
 
@@ -57,7 +58,9 @@ def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
     of one on SD and PR.) The sample cap matters because a masked attention leaves the
     fast kernels: on 2 cores, 16 SD mixtures of ~10 s per call ran 1.8x slower than one.
     A binarized upstream turns rounding into the odd sign flip that later layers carry:
-    any change of batch moves its states on about 1 utterance in 50."""
+    any change of batch moves its states on about 1 utterance in 50. ``autocast`` (e.g.
+    ``"bf16"``) runs the upstream under :func:`models.trainer.autocast.autocast`; the
+    states are returned in float32 either way."""
     from tqdm import tqdm
 
     groups = length_batches(dataset.lengths, batch_size, max_samples)
@@ -70,7 +73,8 @@ def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
             padded = waveforms[0].new_zeros((len(group), int(samples.max())))
             for row, waveform in enumerate(waveforms):
                 padded[row, :len(waveform)] = waveform
-            out = model(padded.to(device), samples.to(device))
+            with autocast_context(autocast, device):
+                out = model(padded.to(device), samples.to(device))
             stacked = torch.stack(out.hidden_states[first_state:], dim=1).float()  # (B, S, T, D)
             frames = ([stacked.shape[2]] * len(group) if out.padding_mask is None
                       else (~out.padding_mask).sum(dim=1).tolist())

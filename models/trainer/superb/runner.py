@@ -212,7 +212,8 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
         evaluations.append((Path(s.also_without_state0), 1))
     parts = evaluate_task(task, model, folder, run, extract_batch=s.extract_batch,
                           extract_samples=samples_in(s.extract_seconds), device=device,
-                          first_states=[first for _, first in evaluations])
+                          first_states=[first for _, first in evaluations],
+                          autocast=s.autocast)
     results = []
     for (where, first), part in zip(evaluations, parts):
         record = {
@@ -229,7 +230,9 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
                          "head": part["head_description"], "upstream_frozen": True,
                          "device": str(device),
                          "hidden_states": (f"1..{model.config.layers} (state 0 left out)"
-                                           if first else f"0..{model.config.layers}")},
+                                           if first else f"0..{model.config.layers}"),
+                         # only when set, so records from before the option stay as they were
+                         **({"extraction_autocast": s.autocast} if s.autocast else {})},
             "wall_seconds": {**part["seconds"],
                              "total": round(time.perf_counter() - started, 2)},
             "torch": torch.__version__, "python": platform.python_version(),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..autocast import AUTOCAST_CHOICES
 from ..errors import DataError
 from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 from .task_table import SUPERB_TASKS, per_task_defaults
@@ -65,6 +66,12 @@ class SuperbSettings:
                                    "summed exactly in integers; CPU only), so the heads score "
                                    "the deployed model instead of the training-time "
                                    "simulation")
+    autocast: Optional[str] = option(None, "extract the hidden states under torch.autocast "
+                                           "in this precision (bf16: bfloat16 products and "
+                                           "convolutions); the states are kept and the heads "
+                                           "train in float32",
+                                     choices=AUTOCAST_CHOICES, metavar="DTYPE",
+                                     shown="none, float32")
     eval_every: int = option(50, "head steps between validations (the best head is tested)",
                              bound=POSITIVE)
     projector_dim: int = option(256, "utterance-level heads: projection size before pooling",
@@ -96,4 +103,7 @@ def check_superb_settings(s: SuperbSettings) -> None:
         if Path(s.also_without_state0).resolve() == Path(s.out).resolve():
             raise DataError(f"--also-without-state0 {s.also_without_state0}: the same folder "
                             f"as --out; give the second evaluation a folder of its own")
+    if s.autocast is not None and s.deployed:
+        raise DataError(f"--autocast {s.autocast} and --deployed do not combine: a deployed "
+                        f"upstream runs its own packed kernels")
     check_bounds(s)

@@ -247,7 +247,8 @@ def write_counted_dictionary(path: Path, lines: list[str]) -> None:
 # --------------------------------------------------------------------------------- run
 def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSettings, *,
                   extract_batch: int, extract_samples: int, device: torch.device,
-                  first_states: Sequence[int] = (0,)) -> list[dict[str, Any]]:
+                  first_states: Sequence[int] = (0,),
+                  autocast: str | None = None) -> list[dict[str, Any]]:
     """A task on the corpus in ``folder``, one head for each of ``first_states`` (a head
     reads hidden states ``first_state`` .. L): for each, the parts of ``results.json``
     that are the task's own (see :func:`models.trainer.superb.runner.run_superb`), the head
@@ -272,7 +273,7 @@ def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSett
         states = extract_features(model, dataset, pool=task.pooled, batch_size=extract_batch,
                                   max_samples=extract_samples, device=device,
                                   progress=run.progress, desc=f"superb {task.name} {name}",
-                                  first_state=lowest)
+                                  first_state=lowest, autocast=autocast)
         extracted[name] = (manifest, [f.cpu() for f in states])
     t_features = time.perf_counter() - t0
     parts = []
