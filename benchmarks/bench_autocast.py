@@ -1,11 +1,14 @@
-"""One pre-training step of the study's preset in float32 against the same step under
-``--autocast bf16`` (bfloat16 products and convolutions, float32 weights and optimizer).
+"""One pre-training step of the study's preset, and one extraction call, in float32
+against the same under ``--autocast bf16`` (bfloat16 products and convolutions, float32
+weights and optimizer).
 
     python benchmarks/bench_autocast.py [--models conformer-s,sparseformer-dn-s] [--repeats 8]
 
 The step is what ``train --small`` runs: 8 utterances of 2 s, masked prediction (span
 masks, cosine logits, cross-entropy on the masked frames), backward, gradient clipping at
-10 and an AdamW update, in train mode (dropout on). The two precisions alternate step by
+10 and an AdamW update, in train mode (dropout on). The extraction call is what
+``superb --autocast`` runs: 4 utterances of 9 s in eval mode without gradients, every
+hidden state returned. The two precisions alternate step by
 step so that load from other processes hits both alike; the first two steps of each are
 warm-up. Reported: the median and minimum seconds per step and the ratio float32 /
 bfloat16 of the medians (above 1: autocast is faster). Target: at least 1.3x on a CPU with
@@ -66,6 +69,37 @@ def make_step(name: str, precision):
     return step
 
 
+def make_extraction(name: str, precision):
+    import torch
+
+    from models.constants import samples_in
+    from models.registry import build
+    from models.trainer.autocast import autocast
+
+    model = build(name).eval()
+    waves = torch.randn(4, samples_in(9.0), generator=torch.Generator().manual_seed(0))
+
+    def call() -> float:
+        start = time.perf_counter()
+        with torch.no_grad(), autocast(precision, "cpu"):
+            model(waves)
+        return time.perf_counter() - start
+
+    return call
+
+
+def paired_times(calls, repeats: int):
+    """Medians and minima of interleaved calls, the first two of each left out."""
+    times = {key: [] for key in calls}
+    for index in range(repeats + 2):
+        for key, call in calls.items():
+            seconds = call()
+            if index >= 2:
+                times[key].append(seconds)
+    return ({key: statistics.median(values) for key, values in times.items()},
+            {key: min(values) for key, values in times.items()})
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="conformer-s,sparseformer-dn-s")
@@ -82,19 +116,14 @@ def main(argv=None) -> int:
           f"instructions: {'yes' if native else 'no'}; {BATCH} x {SECONDS:g} s per step")
     failed = False
     for name in args.models.split(","):
-        steps = {"float32": make_step(name, None), "bf16": make_step(name, "bf16")}
-        times = {key: [] for key in steps}
-        for index in range(args.repeats + 2):
-            for key, step in steps.items():
-                seconds = step()
-                if index >= 2:
-                    times[key].append(seconds)
-        median = {key: statistics.median(values) for key, values in times.items()}
-        ratio = median["float32"] / median["bf16"]
-        print(f"{name}: float32 {median['float32']:.3f} s (min {min(times['float32']):.3f}), "
-              f"bf16 {median['bf16']:.3f} s (min {min(times['bf16']):.3f}); "
-              f"float32 / bf16 = {ratio:.2f}", flush=True)
-        failed |= native and ratio < TARGET_RATIO
+        for what, make in (("training step", make_step), ("extraction", make_extraction)):
+            median, least = paired_times({"float32": make(name, None),
+                                          "bf16": make(name, "bf16")}, args.repeats)
+            ratio = median["float32"] / median["bf16"]
+            print(f"{name} {what}: float32 {median['float32']:.3f} s (min "
+                  f"{least['float32']:.3f}), bf16 {median['bf16']:.3f} s (min "
+                  f"{least['bf16']:.3f}); float32 / bf16 = {ratio:.2f}", flush=True)
+            failed |= native and ratio < TARGET_RATIO
     if args.check and failed:
         print(f"below the target of {TARGET_RATIO}x on a CPU with bfloat16 instructions")
         return 1
