@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from runs_beside_report import run_or_rebuild, runs_beside
 
 from models.constants import float_name
 from models.trainer.study.collect import read_per_item
@@ -145,25 +145,12 @@ def main() -> None:
     parser.add_argument("--from-runs", action="store_true",
                         help="rebuild the report from the copy beside it; run nothing")
     args = parser.parse_args()
-    copied = args.report.with_suffix("") / "runs"
-    load_file = copied.parent / "load.txt"
-    if args.from_runs:
-        if not copied.is_dir():
-            parser.error(f"{copied}: no runs to rebuild from")
-        load_text = load_file.read_text().strip() if load_file.is_file() else ""
-    else:
-        if args.out is None:
-            parser.error("give --out RUNS (or --from-runs)")
-        before = os.getloadavg()
-        run_all(args.out, args.task, args.models.split(","), args.seeds, args.steps,
-                args.data)
-        after = os.getloadavg()
-        shutil.rmtree(copied, ignore_errors=True)
-        copy_runs(args.out / "runs", copied)
-        load_text = (f"Load average (1 min) when the runs began {before[0]:.2f}, when they "
-                     f"ended {after[0]:.2f}, on {os.cpu_count()} cores.")
-        atomic_write(load_file, load_text + "\n")
-    atomic_write(args.report, report(copied, load_text))
+    load_text = run_or_rebuild(
+        parser, args.report, args.from_runs, args.out, "RUNS",
+        lambda: run_all(args.out, args.task, args.models.split(","), args.seeds, args.steps,
+                        args.data),
+        lambda copied: copy_runs(args.out / "runs", copied))
+    atomic_write(args.report, report(runs_beside(args.report), load_text))
     print(args.report.read_text())
 
 

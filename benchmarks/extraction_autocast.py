@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from runs_beside_report import run_or_rebuild, runs_beside  # noqa: E402
 
 from models.trainer.study.collect import read_per_item  # noqa: E402
 from models.trainer.study.hierarchical import Arm, hierarchical_difference  # noqa: E402
@@ -141,26 +142,12 @@ def main(argv=None) -> int:
     parser.add_argument("--from-runs", action="store_true",
                         help="rebuild the report from the copy beside it; run nothing")
     args, study_argv = parser.parse_known_args(argv)
-    copied = args.report.with_suffix("") / "runs"
-    load_file = copied.parent / "load.txt"
-    if args.from_runs:
-        if not copied.is_dir():
-            parser.error(f"{copied}: no runs to rebuild from")
-        load_text = load_file.read_text().strip() if load_file.is_file() else ""
-    else:
-        if args.out is None:
-            parser.error("give --out STUDY (or --from-runs)")
-        variants = args.variants.split(",")
-        jobs = study_jobs(["--out", str(args.out), *study_argv])
-        before = os.getloadavg()
-        run_twins(args.out, jobs, variants)
-        after = os.getloadavg()
-        shutil.rmtree(copied, ignore_errors=True)
-        copy_runs(args.out, jobs, variants, copied)
-        load_text = (f"Load average (1 min) when the bfloat16 runs began {before[0]:.2f}, "
-                     f"when they ended {after[0]:.2f}, on {os.cpu_count()} cores.")
-        atomic_write(load_file, load_text + "\n")
-    atomic_write(args.report, report(copied, load_text))
+    variants = args.variants.split(",")
+    jobs = [] if args.from_runs else study_jobs(["--out", str(args.out), *study_argv])
+    load_text = run_or_rebuild(parser, args.report, args.from_runs, args.out, "STUDY",
+                               lambda: run_twins(args.out, jobs, variants),
+                               lambda copied: copy_runs(args.out, jobs, variants, copied))
+    atomic_write(args.report, report(runs_beside(args.report), load_text))
     print(args.report.read_text())
     return 0
 
