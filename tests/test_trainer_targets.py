@@ -138,3 +138,30 @@ def test_stale_manifest_is_a_data_error(corpus, tmp_path):
     with pytest.raises(DataError, match="stale manifest"):
         label_corpus(stale, mfcc_features, KMeansCenters(np.zeros((2, 39))), progress=False)
     assert not (tmp_path / "stale.km").exists()             # nothing half-written
+
+
+def test_the_fit_and_the_labels_share_one_pass_over_the_training_features(corpus, tmp_path,
+                                                                         monkeypatch):
+    from models.trainer.pretrain import targets
+
+    torch.manual_seed(0)
+    features_fn = hidden_layer_features(TinyEncoder(), layer=1)
+    calls = []
+
+    def counted(waveform):
+        calls.append(waveform.size)
+        return features_fn(waveform)
+
+    manifests = [corpus / "train.tsv", corpus / "valid.tsv"]
+    train, valid = (len(read_manifest(path)) for path in manifests)
+    kept = build_targets(manifests, 3, features_fn=counted, max_iter=5,
+                         out_folder=tmp_path / "kept", progress=False)
+    # One call per utterance: the fit's pass over train serves its labels too.
+    assert len(calls) == train + valid
+    calls.clear()
+    monkeypatch.setattr(targets, "FEATURE_CACHE_BYTES", 1)   # too big to keep: read twice
+    again = build_targets(manifests, 3, features_fn=counted, max_iter=5,
+                          out_folder=tmp_path / "again", progress=False)
+    assert len(calls) == 2 * train + valid
+    for first, second in zip(kept["labels"], again["labels"]):
+        assert first.read_text() == second.read_text()

@@ -38,6 +38,11 @@ from .checkpoint import TrainedRun
 FeaturesFn = Callable[[np.ndarray], Union[np.ndarray, torch.Tensor]]
 
 _PREDICT_CHUNK = 8192   # frames per distance computation, to bound memory
+# The k-means fit and the labels of its manifest read the same features. Up to this many
+# bytes they are kept from the fit's pass for the labels, so an iteration-2 teacher runs
+# once per training utterance instead of twice (the paper preset's corpus: about 0.2 GB
+# of hidden states); a larger corpus is read twice.
+FEATURE_CACHE_BYTES = 2 << 30
 
 
 class KMeansCenters:
@@ -187,20 +192,48 @@ def manifest_features(manifest: Union[Manifest, PathLike], features_fn: Features
         yield _frames_of(features_fn, waveform)
 
 
+class KeptFeatures:
+    """Passes features through (:meth:`through`), keeping them while their bytes stay
+    within ``limit``; ``kept`` is the whole sequence once it has passed, else None."""
+
+    def __init__(self, limit: Optional[int] = None) -> None:
+        self.limit = FEATURE_CACHE_BYTES if limit is None else limit
+        self.size = 0
+        self._arrays: Optional[list] = []
+        self.kept: Optional[list] = None
+
+    def through(self, features: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for array in features:
+            if self._arrays is not None:
+                self.size += array.nbytes
+                if self.size > self.limit:
+                    self._arrays = None          # too big: the labels will read again
+                else:
+                    self._arrays.append(array)
+            yield array
+        self.kept = self._arrays
+
+
 def label_corpus(manifest: Union[Manifest, PathLike], features_fn: FeaturesFn, kmeans,
-                 out_path: Optional[PathLike] = None, *, progress: bool = True) -> Path:
+                 out_path: Optional[PathLike] = None, *, progress: bool = True,
+                 features: Optional[Sequence[np.ndarray]] = None) -> Path:
     """Write k-means units for every utterance of ``manifest`` (fairseq ``.km`` format).
 
     ``out_path`` defaults to the manifest's ``.km`` sibling (``train.tsv`` -> ``train.km``).
     Line ``i`` holds ``encoder_frames(num_samples_i)`` space-separated integers. The file is
-    written under a temporary name and renamed when complete.
+    written under a temporary name and renamed when complete. ``features``: the
+    utterances' features already computed by ``features_fn`` (in manifest order).
     """
     manifest = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
     centers = as_centers(kmeans)
     out_path = Path(out_path) if out_path is not None else manifest.label_path("km")
+    if features is None:
+        features = manifest_features(manifest, features_fn, progress=progress)
+    elif len(features) != len(manifest):
+        raise ValueError(f"{len(features)} feature arrays for {len(manifest)} utterances")
     with atomic_write(out_path, "w") as handle:
-        for _, waveform in _utterances(manifest, progress, f"label {manifest.path.name}"):
-            units = centers.predict(_frames_of(features_fn, waveform))
+        for array in features:
+            units = centers.predict(array)
             handle.write(" ".join(map(str, units.tolist())) + "\n")
     return out_path
 
@@ -268,8 +301,10 @@ def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
     # has to sit in memory as a whole before subsampling.
     total = sum(encoder_frames(n) for n in fit_on.num_samples)
     fraction = min(1.0, 1.5 * max_frames / max(total, 1))
-    kmeans = fit_kmeans(manifest_features(fit_on, features_fn, progress=progress), n_clusters,
-                        seed, max_frames=max_frames, sample_fraction=fraction, max_iter=max_iter)
+    kept = KeptFeatures()
+    kmeans = fit_kmeans(kept.through(manifest_features(fit_on, features_fn, progress=progress)),
+                        n_clusters, seed, max_frames=max_frames, sample_fraction=fraction,
+                        max_iter=max_iter)
     folder = Path(out_folder) if out_folder is not None else fit_on.path.parent
     written = {"kmeans": save_kmeans(kmeans, kmeans_path or folder / "km.npz"),
                "dictionary": write_dictionary(folder / "dict.km.txt",
@@ -277,8 +312,9 @@ def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
                "labels": []}
     for manifest in parsed:
         labels = None if out_folder is None else folder / f"{manifest.path.stem}.km"
-        written["labels"].append(label_corpus(manifest, features_fn, kmeans, labels,
-                                              progress=progress))
+        written["labels"].append(label_corpus(
+            manifest, features_fn, kmeans, labels, progress=progress,
+            features=kept.kept if manifest is fit_on else None))
     return written
 
 
