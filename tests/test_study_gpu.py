@@ -66,3 +66,19 @@ def test_its_recipe_is_the_cpu_study_s_with_or_without_deployed(tmp_path):
         cpu = StudySettings(out=out, deployed=deployed, progress=False)
         assert study_record(gpu)["recipe"] == study_record(cpu)["recipe"]
     assert study_record(gpu)["recipe"]["deployed"] is True
+
+
+def test_its_recipe_carries_autocast_and_its_training_commands_use_it(tmp_path):
+    from models.trainer.study.recipe import study_record
+    from models.trainer.study.settings import StudySettings
+
+    script = load_script()
+    out = str(tmp_path / "study")
+    gpu = script.parse_arguments(["--out", out, "--autocast", "bf16", "--models", "conformer-s",
+                                  "--seeds", "1"])
+    cpu = StudySettings(out=out, autocast="bf16", models="conformer-s", seeds=1,
+                        progress=False)
+    assert study_record(script.study_settings(gpu))["recipe"] == study_record(cpu)["recipe"]
+    for chain in script.training_chains(gpu).values():
+        for _, _, words in chain:
+            assert words[words.index("--autocast") + 1] == "bf16"
