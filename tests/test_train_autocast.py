@@ -1,6 +1,7 @@
 """--autocast: training's forward passes in bfloat16 (mixed precision), recorded with the
 run and the study's recipe; float32 is the peer each bfloat16 number is checked against."""
 import json
+import math
 
 import pytest
 import torch
@@ -159,3 +160,24 @@ def test_superb_records_bfloat16_extraction_and_refuses_it_deployed(tmp_path, cl
                  *TINY_OVERRIDE_ARGS)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "do not combine" in result.stderr and not (tmp_path / "deployed").exists()
+
+
+def test_a_chain_distills_under_bfloat16_and_each_stage_records_it(tmp_path, corpus):
+    from models.trainer.distill.chain import run_chain
+    from models.trainer.pretrain.settings import resolve_settings
+
+    teacher = tmp_path / "teacher"
+    pretrain(train_settings(teacher, corpus, steps=2, save_every=2))
+    student = tmp_path / "student"
+    run_chain(resolve_settings(TINY_MODEL, student, teacher=str(teacher), chain="W32A32,W1A2,W1A1",
+                               steps=2, batch_size=2, crop_seconds=0.5, warmup_steps=1,
+                               save_every=2, log_every=1, valid_every=2, progress=False,
+                               autocast="bf16"))
+    stages = sorted(student.glob("stage-*"))
+    assert [stage.name for stage in stages] == ["stage-1-W1A2", "stage-2-W1A1"]
+    for stage in stages:
+        metadata = json.loads((stage / ckpt.METADATA).read_text())
+        assert metadata["settings"]["autocast"] == "bf16"
+        lines = [r for r in read_log(stage / ckpt.LOG) if r["split"] == "train"]
+        assert all(math.isfinite(r["distill_hidden"]) and r["distill_hidden"] > 0
+                   for r in lines)
