@@ -617,3 +617,25 @@ def test_smoke_study_end_to_end(smoke_study):
     assert "superb/sparseformer-dn-s/seed-0/fp/ic" in grown["ran"]
     ic = study / "runs" / "sparseformer-dn-s" / "seed-0" / "superb" / "bq" / "ic"
     assert (ic / "per_item.json").is_file() and (ic / "results.json").is_file()
+
+
+def test_propagation_of_a_deployed_student_measures_its_deployed_copy(smoke_study,
+                                                                      monkeypatch):
+    from models.trainer.study import propagation
+    from models.trainer.superb import runner
+
+    root, _ = smoke_study
+    seed = root / "study" / "runs" / "sparseformer-dn-s" / "seed-0"
+    students = {"bq": str(seed / "bq" / "stage-3-W1A1")}
+    deployed, deploy = [], runner.deployed_upstream
+    monkeypatch.setattr(runner, "deployed_upstream",
+                        lambda model: deployed.append(model) or deploy(model))
+    packed = propagation.measure(str(seed / "fp"), students, 4, "cpu", deployed=True)
+    simulated = propagation.measure(str(seed / "fp"), students, 4, "cpu")
+    assert len(deployed) == 1
+    assert "packed" in packed["students"]["bq"]["deployed"]
+    assert "deployed" not in simulated["students"]["bq"]
+    # Deploying changes the W1A1 products only: hidden state 0 (the float front end and
+    # projection) is the same computation either way.
+    assert packed["students"]["bq"]["relative_error"][0] == \
+        simulated["students"]["bq"]["relative_error"][0]

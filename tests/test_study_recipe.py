@@ -359,6 +359,11 @@ def test_deployed_scores_the_binarized_upstreams_only_and_is_part_of_the_recipe(
 
 def test_deployed_heads_run_on_the_cpu_whatever_the_study_trains_on(tmp_path):
     jobs = by_key(build_plan(settings(tmp_path, deployed=True, device="cuda")))
+    # The propagation measure runs the students deployed too, on the CPU.
+    propagation = jobs["propagation/conformer-s/seed-0"].options
+    assert propagation["deployed"] is True and propagation["device"] == "cpu"
+    assert "deployed" not in by_key(build_plan(settings(tmp_path / "plain")))[
+        "propagation/conformer-s/seed-0"].options
     assert jobs["train/conformer-s/seed-0/fp"].options["device"] == "cuda"
     assert jobs["superb/conformer-s/seed-0/fp/ks"].options["device"] == "cuda"
     for variant in ("bq", "bq-random"):

@@ -197,7 +197,9 @@ def build_plan(settings: StudySettings) -> List[Job]:
                                      {v.name: str(trained_run(folder / v.name, v))
                                       for v in students},
                                      "utterances": settings.propagation_utterances,
-                                     "device": settings.device}))
+                                     "device": settings.device,
+                                     **({"deployed": True, "device": "cpu"}
+                                        if settings.deployed else {})}))
     return jobs
 
 

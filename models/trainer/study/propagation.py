@@ -68,13 +68,16 @@ def layer_errors(teacher: Sequence[torch.Tensor],
 
 @torch.no_grad()
 def measure(teacher_run: str, student_runs: Dict[str, str], utterances: int,
-            device: str | None = None) -> Dict:
+            device: str | None = None, *, deployed: bool = False) -> Dict:
     """Run the teacher and each student on the teacher's first ``utterances`` validation
-    utterances; the per-layer errors of each student."""
+    utterances; the per-layer errors of each student. ``deployed``: each student runs
+    as deployed on packed 1-bit kernels (``superb --deployed``'s copy; CPU only), the
+    model a ``study --deployed`` scores, instead of the training-time simulation."""
     from ..data.audio import read_audio
     from ..data.manifest import read_manifest
     from ..pretrain import checkpoint as ckpt
     from ..pretrain.distributed import pick_device
+    from ..superb.runner import deployed_upstream
 
     where = pick_device(0, device)
     teacher, _, _ = ckpt.load_run_model(teacher_run)
@@ -88,11 +91,15 @@ def measure(teacher_run: str, student_runs: Dict[str, str], utterances: int,
     for name, run in student_runs.items():
         student, config, step = ckpt.load_run_model(run)
         student.to(where)
+        if deployed:
+            student = deployed_upstream(student)
         errors = LayerErrors()
         for waveform, states in zip(waveforms, reference):
             errors.add(states, student(waveform.to(where)).hidden_states)
         students[name] = {**errors.result(), "model": config["name"], "step": step,
-                          "quantize_modules": list(student.config.quantize_modules)}
+                          "quantize_modules": list(config["config"]["quantize_modules"]),
+                          **({"deployed": "packed W1A1 kernels (models.deploy)"}
+                             if deployed else {})}
     return {"teacher": str(Path(teacher_run).resolve()), "utterances": len(waveforms),
             "hidden_states": "index 0: encoder input; index k: output of layer k",
             "students": students}
@@ -101,5 +108,5 @@ def measure(teacher_run: str, student_runs: Dict[str, str], utterances: int,
 def measure_job(job) -> None:
     options = job.options
     result = measure(options["teacher"], options["students"], options["utterances"],
-                     options.get("device"))
+                     options.get("device"), deployed=options.get("deployed", False))
     write_text_atomic(job.path, json.dumps(result, indent=2) + "\n")

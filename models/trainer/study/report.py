@@ -191,8 +191,10 @@ def propagation_lines(study: Study, summary: Dict) -> List[str]:
     lines = ["## Error propagation", "",
              "Relative error ||h_BQ - h_FP|| / ||h_FP|| of each hidden state (0: encoder "
              "input, k: output of layer k) of a distilled student against its FP teacher "
-             "on the same validation utterances; mean over seeds. Figure: "
-             "`propagation.png`.", "",
+             "on the same validation utterances; mean over seeds"
+             + ("; the students ran deployed on packed 1-bit kernels, as the heads read them"
+                if study.record.get("recipe", {}).get("deployed") else "")
+             + ". Figure: `propagation.png`.", "",
              "| Model | Student | first layer | last layer | last / first | last-layer "
              "cosine | seeds |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     rows = []
