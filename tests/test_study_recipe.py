@@ -368,3 +368,23 @@ def test_deployed_heads_run_on_the_cpu_whatever_the_study_trains_on(tmp_path):
     assert jobs["superb/conformer-s/seed-0/fp/ks"].options["device"] == "cuda"
     for variant in ("bq", "bq-random"):
         assert jobs[f"superb/conformer-s/seed-0/{variant}/ks"].options["device"] == "cpu"
+
+
+def test_the_time_plan_prices_binarized_extraction_slower_and_deployed_faster(tmp_path):
+    paper = dict(preset="paper", seeds=1, tasks="ks")
+    plain = by_key(build_plan(settings(tmp_path, **paper)))
+    deployed = by_key(build_plan(settings(tmp_path / "d", deployed=True, **paper)))
+
+    def price(jobs, variant):
+        return job_seconds(jobs[f"superb/conformer-s/seed-0/{variant}/ks"], PRESETS["paper"])
+
+    # KS at the paper size: 12 x (80 + 15 + 85) = 2 160 clips at 0.0205 s each (44.28 s),
+    # 1 500 head steps at 0.00166 s (2.49 s); a binarized upstream's extraction 1.7x that,
+    # deployed 2.1x less than simulated.
+    extraction, head = 2160 * 0.0205, 1500 * 0.00166
+    for variant in ("fp", "random"):
+        assert price(plain, variant) == pytest.approx(extraction + head)
+        assert price(deployed, variant) == pytest.approx(extraction + head)
+    for variant in ("bq", "bq-random"):
+        assert price(plain, variant) == pytest.approx(1.7 * extraction + head)
+        assert price(deployed, variant) == pytest.approx(1.7 / 2.1 * extraction + head)

@@ -74,10 +74,10 @@ PRESETS = {
     # The paper's claim, chosen before the run: fewer, larger tasks and 5 seeds. The issue
     # asked for "about 6 hours" of 2 CPU cores; at the rates measured on its first seed
     # (`study --dry-run`, which now prices each job at the median of the runs logged) the
-    # trained runs take 5.0 h, their heads 3.7, the random-init anchors (FP and BQ, every
-    # seed) 3.0 more, 11.8 h in all; in the first run SD's feature extraction alone (1 600
-    # mixtures, about 7 minutes per upstream) was 4.7 h. The ASR students and
-    # anchors, 2.3 h more, run only if the fp teacher beats chance.
+    # trained runs take 5.0 h, their heads 4.6, the random-init anchors (FP and BQ, every
+    # seed) 3.8 more, 13.6 h in all (the first run logged 13.5); in the first run SD's
+    # feature extraction alone (1 600 mixtures, about 7 minutes per upstream) was 4.7 h.
+    # The ASR students and anchors, 3.4 h more, run only if the fp teacher beats chance.
     # Teachers: HuBERT's two iterations at --small's recipe, 600 steps each, 100 units
     # each: iteration 1 on MFCC units (fp-it1), iteration 2 (fp) on k-means units of its
     # hidden state L/2, over a pre-training corpus with 82 voice variants and 0.3 s of
