@@ -17,9 +17,9 @@ from typing import ContextManager, Optional
 # The one spelling of each lower precision --autocast accepts.
 BFLOAT16 = "bf16"
 AUTOCAST_CHOICES = (BFLOAT16,)
-AUTOCAST_HELP = ("run the forward passes under torch.autocast in this precision (bf16: "
-                 "bfloat16 matrix products and convolutions; weights, gradients and the "
-                 "optimizer stay float32); part of the recipe")
+AUTOCAST_HELP = ("run each training step's forward pass under torch.autocast in this "
+                 "precision (bf16: bfloat16 matrix products and convolutions; weights, "
+                 "gradients and the optimizer stay float32); part of the recipe")
 
 
 def autocast(name: Optional[str], device) -> ContextManager:
