@@ -64,3 +64,10 @@ def test_twins_rerun_the_studys_own_commands_with_bfloat16(tmp_path, monkeypatch
     assert fp[fp.index("--upstream") + 1] == str(study / "runs" / "conformer-s" / "seed-0" / "fp")
     random = next(w for w in calls if "--random-init" in w)
     assert random[random.index("--random-init") + 1] == "conformer-s"
+
+
+def test_the_committed_report_is_rebuilt_from_its_runs(tmp_path):
+    committed = ROOT / "reports" / "training" / "extraction_autocast.md"
+    runs = committed.with_suffix("") / "runs"
+    load = (committed.with_suffix("") / "load.txt").read_text().strip()
+    assert extraction_autocast.report(runs, load) == committed.read_text()

@@ -286,7 +286,10 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
              "Chains: " + "; ".join(f"{v}: " + (" -> ".join(c) if isinstance(c, list) else c)
                                     for v, c in record["recipe"]["chains"].items()) + "."
              + (" BQ upstreams scored deployed on packed 1-bit kernels (`--deployed`)."
-                if record["recipe"].get("deployed") else ""),
+                if record["recipe"].get("deployed") else "")
+             + (f" Training under mixed precision (`--autocast "
+                f"{record['recipe']['autocast']}`); extraction and heads in float32."
+                if record["recipe"].get("autocast") else ""),
              "", head_budget_line(heads), ""]
     lines += method_lines() + table1_lines(study, costs) + table2_lines(study)
     lines += teacher_lines(study, summary, anchors)
