@@ -118,7 +118,7 @@ def job_seconds(job, preset) -> float:
         seconds = (per_utterance * task_utterances(preset.corpus, preset.task_size, job.task)
                    + per_step * steps)
         if job.options.get("also_without_state0"):
-            seconds += evaluation_rates(job.task)[1] * steps     # the second head
+            seconds += per_step * steps     # the second head
         return seconds
     return PROPAGATION_SECONDS
 

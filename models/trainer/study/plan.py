@@ -198,8 +198,7 @@ def build_plan(settings: StudySettings) -> List[Job]:
                                       for v in students},
                                      "utterances": settings.propagation_utterances,
                                      "device": settings.device,
-                                     **({"deployed": True, "device": "cpu"}
-                                        if settings.deployed else {})}))
+                                     **deployed_option(settings, True)}))
     return jobs
 
 
