@@ -104,6 +104,7 @@ def run_chain_jobs(jobs, log: Path, deadline: float, measured: dict, threads: in
     # Every process on the one machine: torch's default (one thread per core each)
     # would oversubscribe its cores.
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "TORCHINDUCTOR_COMPILE_THREADS": str(threads),
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with open(log, "a", encoding="utf-8") as out:
         for job, state, words in jobs:
@@ -134,7 +135,37 @@ def gpu_name() -> str:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
 
 
-def write_reports(a, measured: dict, wall: float) -> None:
+def run_progress(folder: Path) -> dict:
+    """What one training run's folder says of it: steps done (over a chain's stages), the
+    median seconds a step took, the last stage begun, and its last validation's masked
+    accuracy over the unit prior (utterance-bootstrap standard error), finished or not."""
+    from statistics import median
+
+    stages = sorted(folder.glob("stage-*")) or [folder]
+    logs = [[json.loads(line) for line in (stage / "log.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip()]
+        for stage in stages if (stage / "log.jsonl").is_file()]
+    train = [line for log in logs for line in log if line.get("split") == "train"]
+    valid = [line for log in logs for line in log if line.get("split") == "valid"]
+    if not train:
+        return {}
+    progress = {"steps": sum(max((line["step"] for line in log if line.get("split") == "train"),
+                                 default=0) for log in logs)}
+    if len(stages) > 1 or stages[0] != folder:
+        progress["stage"] = stages[-1].name
+    progress["step_seconds"] = round(median(line["step_seconds"] for line in train), 4)
+    if valid and "acc_over_prior" in valid[-1]:
+        progress.update(valid_step=valid[-1]["step"],
+                        acc_over_prior=round(valid[-1]["acc_over_prior"], 4),
+                        acc_over_prior_se=round(valid[-1]["acc_over_prior_se"], 4))
+    return progress
+
+
+def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
+    """``jobs``: {job key: run folder}."""
+    for key, folder in jobs.items():
+        measured.setdefault(key, {"status": "not started (time limit)"})
+        measured[key].update(run_progress(Path(folder)))
     reports = Path(a.reports)
     reports.mkdir(parents=True, exist_ok=True)
     record = {"gpu": gpu_name(), "preset": a.preset, "models": a.models, "seeds": a.seeds,
@@ -146,9 +177,13 @@ def write_reports(a, measured: dict, wall: float) -> None:
     lines = [f"# The study's training on {record['gpu']}", "",
              f"Preset {a.preset}, batch {a.batch_size} x {a.crop_seconds} s crops (the CPU "
              f"preset: 8 x 2 s); all (model, seed) chains in parallel; wall {wall:.0f} s.", "",
-             "| job | status | seconds |", "|---|---|---:|"]
-    lines += [f"| {key} | {value['status']} | {value.get('seconds', '')} |"
-              for key, value in measured.items()]
+             "| job | status | seconds | steps | s / step | masked acc - prior (se) |",
+             "|---|---|---:|---:|---:|---:|"]
+    for key, value in measured.items():
+        gain = (f"{value['acc_over_prior']:+.3f} ({value['acc_over_prior_se']:.3f}) at step "
+                f"{value['valid_step']}" if "acc_over_prior" in value else "")
+        lines.append(f"| {key} | {value['status']} | {value.get('seconds', '')} | "
+                     f"{value.get('steps', '')} | {value.get('step_seconds', '')} | {gain} |")
     (reports / "summary.md").write_text("\n".join(lines) + "\n")
 
 
@@ -188,7 +223,8 @@ def main(argv=None) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    write_reports(a, measured, time.perf_counter() - started)
+    write_reports(a, measured, time.perf_counter() - started,
+                  {job.key: job.path for jobs in chains.values() for job, _, _ in jobs})
     print(json.dumps(measured, indent=1))
     return 0
 

@@ -34,9 +34,14 @@ from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex
 TILE = 64
 
 # Number of (length, device) entries kept: each holds a compiled kernel and a block mask.
+# It also caps the lengths one process compiles: a workload of many lengths (a corpus's
+# features, one utterance at a time; distillation's batches cut to their shortest item)
+# would otherwise compile once per length, seconds each, for forwards of milliseconds.
+# Lengths past the cap run the blocked core; those already compiled keep their kernel.
 CACHED_LENGTHS = 16
 
 _failure: list[str] = []  # why compiling failed, once it has; then the blocked core runs
+_compiled: set = set()    # the (length, device) pairs this process has compiled for
 
 
 def extended(x: torch.Tensor, pattern) -> torch.Tensor:
@@ -94,10 +99,13 @@ def sparse_flex_attention(q, k, v, pattern, kernel=None) -> torch.Tensor:
 
 
 def can_run(q) -> bool:
-    """Whether the compiled path can take these operands: a CPU or GPU tensor, and
-    compiling has not failed in this process. (When a fused path may run at all, gradients
+    """Whether the compiled path can take these operands: a CPU or GPU tensor, compiling
+    has not failed in this process, and their length has a kernel or the cap on compiled
+    lengths (``CACHED_LENGTHS``) is not reached. (When a fused path may run at all, gradients
     and watched ops among the reasons it may not, is ``BlockedSparseAttention``'s call.)"""
-    return q.device.type in ("cpu", "cuda") and not _failure
+    if q.device.type not in ("cpu", "cuda") or _failure:
+        return False
+    return (q.shape[2], q.device) in _compiled or len(_compiled) < CACHED_LENGTHS
 
 
 def compile_failure() -> str | None:
@@ -109,6 +117,7 @@ def attention_or_none(q, k, v, pattern):
     """``sparse_flex_attention`` through the compiled kernel, or None when compiling or
     running it failed; the first failure warns once and turns the path off."""
     try:
+        _compiled.add((q.shape[2], q.device))
         return sparse_flex_attention(q, k, v, pattern)
     except Exception as error:  # inductor raises many kinds (no compiler, unsupported dtype)
         first_line = (str(error).splitlines() or [""])[0]

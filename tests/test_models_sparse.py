@@ -196,6 +196,7 @@ def _count_calls(monkeypatch):
 
     monkeypatch.setattr(sparse_flash, "flash_sparse_attention", counted_flash)
     monkeypatch.setattr(sparse_flex, "compiled_kernel", kernel)
+    monkeypatch.setattr(sparse_flex, "_compiled", set())  # no cap left over from other tests
     return calls
 
 
@@ -222,6 +223,22 @@ def test_blocked_core_takes_a_fused_path_only_where_allowed(monkeypatch, path):
         dropping(q, k, v)  # dropout active: blocked
     core(q.requires_grad_(), k, v)  # gradients needed: blocked
     assert calls[taken] == [40] and sum(map(len, calls.values())) == 1
+
+
+def test_flex_compiles_at_most_the_cap_of_lengths(monkeypatch):
+    # a corpus of many lengths must not compile a kernel per length: past the cap (3 here),
+    # new lengths run blocked and the lengths already compiled keep their kernel
+    calls = _count_calls(monkeypatch)
+    monkeypatch.setattr(sparse_flex, "CACHED_LENGTHS", 3)
+    monkeypatch.setattr(sparse_flex, "_failure", [])
+    core = BlockedSparseAttention(FixedSparsePattern(8, 2), path="flex").eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for time in (16, 24, 32, 40, 48, 16):
+            q, k, v = (torch.randn(1, 2, time, 8) for _ in range(3))
+            expected = _reference_attention(q, k, v, 8, 2)
+            assert (core(q, k, v) - expected).abs().max() < 1e-5
+    assert calls["flex"] == [16, 24, 32, 16] and calls["flash"] == []
 
 
 def test_unknown_blocked_path_is_refused():

@@ -82,3 +82,25 @@ def test_its_recipe_carries_autocast_and_its_training_commands_use_it(tmp_path):
     for chain in script.training_chains(gpu).values():
         for _, _, words in chain:
             assert words[words.index("--autocast") + 1] == "bf16"
+
+
+def _write_log(folder: Path, lines: list) -> None:
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_run_progress_reads_a_chain_s_stages_and_its_last_validation(tmp_path):
+    chain = tmp_path / "bq"
+    _write_log(chain / "stage-1-W1A4", [
+        {"split": "train", "step": 50, "step_seconds": 0.2},
+        {"split": "train", "step": 100, "step_seconds": 0.4},
+        {"split": "valid", "step": 100, "acc_over_prior": 0.05, "acc_over_prior_se": 0.01}])
+    _write_log(chain / "stage-2-W1A2", [  # stopped at step 30, no validation yet
+        {"split": "train", "step": 30, "step_seconds": 0.3}])
+    progress = load_script().run_progress(chain)
+    # 100 + 30 steps; median of 0.2, 0.4, 0.3; the last validation is stage 1's
+    assert progress == {"steps": 130, "stage": "stage-2-W1A2", "step_seconds": 0.3,
+                        "valid_step": 100, "acc_over_prior": 0.05, "acc_over_prior_se": 0.01}
+    assert load_script().run_progress(tmp_path / "never-started") == {}
