@@ -103,9 +103,18 @@ def parameter_groups(model: nn.Module, s: PretrainSettings) -> List[Dict[str, An
     return [{"params": [p for p in model.parameters() if p.requires_grad]}]
 
 
+# Devices where PyTorch has AdamW's fused kernel. Elsewhere its default runs: on a CPU that
+# is a Python loop over the parameters, 126 ms a step for conformer-s's 636 tensors on 2
+# cores against the fused kernel's 25 (about 12 % of a --small step).
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")
+
+
 def make_optimizer(groups, s: PretrainSettings) -> torch.optim.Optimizer:
+    params = [p for group in groups for p in (group["params"] if isinstance(group, dict)
+                                               else [group])]
+    fused = all(p.device.type in FUSED_ADAMW_DEVICES for p in params) or None
     return torch.optim.AdamW(groups, lr=s.lr, betas=tuple(s.betas), eps=s.eps,
-                             weight_decay=s.weight_decay)
+                             weight_decay=s.weight_decay, fused=fused)
 
 
 def make_scheduler(optimizer, s: PretrainSettings):
