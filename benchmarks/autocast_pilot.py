@@ -11,8 +11,12 @@ of every seed of every run given are the reference sample; each bfloat16 seed is
 against the 95 % prediction interval of one more float32 draw, mean +- t(n-1) s
 sqrt(1 + 1/n). Inside it: no difference this pilot can see (which is not equivalence);
 outside: a difference worth the seeds to test it. The random-init anchors do not depend on
-the precision of training, so the same seed's anchor must score the same in every study:
-the report checks it, which says the corpus and the heads are the same too.
+the precision of training, so the same seed's anchor should score the same in every study:
+the report checks it, which says the corpus and the heads are the same too. Only up to the
+rounding of the machine's kernels, though: on another CPU an anchor's features differ in
+their last bits, its head's training follows, and where two checkpoints nearly tie on the
+validation set the one chosen can change. A differing anchor's line gives each head's
+chosen step and validation score.
 """
 from __future__ import annotations
 
@@ -71,6 +75,12 @@ def anchors(seed: Path, tasks: List[str]) -> Dict[str, float]:
             if (value := task_value(seed, "random", task)) is not None}
 
 
+def chosen_step(seed: Path, task: str) -> str:
+    """Which checkpoint an anchor's head kept: its best validation step and score."""
+    record = read_json(seed / "superb" / "random" / task / "results.json") or {}
+    return f"step {record.get('best_step')}, valid {record.get('valid_value')}"
+
+
 def prediction_interval(values: List[float]) -> tuple:
     from scipy.stats import t
 
@@ -116,7 +126,9 @@ def compare(candidate: Path, references: List[Path], tasks: List[str]):
                 theirs = anchors(study / "runs" / model / seed.name, tasks)
                 for task in sorted(set(mine) & set(theirs)):
                     checks.append((model, seed.name, study.name, task,
-                                   mine[task] == theirs[task], mine[task], theirs[task]))
+                                   mine[task] == theirs[task], mine[task], theirs[task],
+                                   chosen_step(seed, task),
+                                   chosen_step(study / "runs" / model / seed.name, task)))
     return rows, counts, checks
 
 
@@ -146,8 +158,9 @@ def main(argv=None) -> int:
             + " --fp32 " + " ".join(args.fp32) + "`.", "",
             " ".join(__doc__.split("\n\n")[2].split()), "",
             f"**bfloat16 ({bf16}):** {summary(counts, checks)}.", "", *HEADER, *rows]
-    text += [f"- anchor differs: {m} {s} {task} against {study}: {a:.6f} and {b:.6f}"
-             for m, s, study, task, equal, a, b in checks if not equal]
+    text += [f"- anchor differs: {m} {s} {task} against {study}: {a:.6f} ({why_a}) and "
+             f"{b:.6f} ({why_b})"
+             for m, s, study, task, equal, a, b, why_a, why_b in checks if not equal]
     if len(fp32) > 1:
         text += ["", "**The method's own check:** each float32 run judged the same way "
                      "against the other(s), where no difference is expected:", ""]
