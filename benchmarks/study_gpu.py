@@ -10,7 +10,10 @@ finished and runs the SUPERB heads and the propagation measure. What changes on 
 stated, not hidden: ``--batch-size`` and ``--crop-seconds`` replace the preset's (8 x 2 s),
 each run's ``metadata.json`` records its settings, and ``STUDY/gpu.json`` and
 ``REPORTS/summary.json`` / ``summary.md`` record the GPU, the settings and each job's
-status and wall time. A rerun skips finished runs and resumes interrupted ones.
+status and wall time. A rerun skips finished runs and resumes interrupted ones. Of the
+corpus it synthesizes pre-training's alone (on the machine's CPUs); the CPU study adds the
+SUPERB tasks' to the same folder. Besides PyTorch it needs numpy, scikit-learn, pandas,
+pyyaml, tqdm and the synthesizer's espeakng-loader (a pip wheel that carries espeak-ng).
 
 One process per (model, seed): the teacher (the paper preset: both of HuBERT's
 iterations, fp-it1 then fp), then its students in plan order (bq: BiT's chain),
@@ -95,6 +98,15 @@ def training_chains(a):
         words = command_words(Job(job.key, job.kind, job.path, job.chain, options=options))
         chains.setdefault(job.chain, []).append((job, state, words))
     return chains
+
+
+def pretraining_corpus(job):
+    """The study's corpus job cut to the pre-training corpus, all its training jobs read: a
+    lent GPU's minutes are not spent synthesizing the SUPERB tasks. The CPU study that takes
+    the runs over adds the tasks missing from the folder, leaving pre-training as it is."""
+    import dataclasses
+
+    return dataclasses.replace(job, options={**job.options, "tasks": ["pretrain"]})
 
 
 def run_chain_jobs(jobs, log: Path, deadline: float, measured: dict, threads: int) -> None:
@@ -202,14 +214,16 @@ def main(argv=None) -> int:
             for job, state, words in jobs:
                 print(f"  [{state:>6}] {job.key}: profile-encoder {shlex.join(words)}")
         return 0
-    from models.trainer.study.plan import build_plan, job_state
+    from models.trainer.study.plan import FINISHED, build_plan, job_state
     from models.trainer.study.runner import record_study, run_job
 
     settings = study_settings(a)
     record_study(settings)
-    for job in build_plan(settings):       # the corpus, on this machine's CPUs
-        if job.kind == "data" and job_state(job) != "done":
-            run_job(job, settings)
+    for job in build_plan(settings):
+        if job.kind == "data":
+            job = pretraining_corpus(job)
+            if job_state(job) != FINISHED:
+                run_job(job, settings)      # on this machine's CPUs
     logs = Path(a.out) / "gpu-logs"
     logs.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + a.time_limit

@@ -104,3 +104,15 @@ def test_run_progress_reads_a_chain_s_stages_and_its_last_validation(tmp_path):
     assert progress == {"steps": 130, "stage": "stage-2-W1A2", "step_seconds": 0.3,
                         "valid_step": 100, "acc_over_prior": 0.05, "acc_over_prior_se": 0.01}
     assert load_script().run_progress(tmp_path / "never-started") == {}
+
+
+def test_it_synthesizes_the_pretraining_corpus_alone(tmp_path):
+    from models.trainer.study.plan import build_plan
+
+    module = load_script()
+    settings = module.study_settings(module.parse_arguments(["--out", str(tmp_path)]))
+    data = next(job for job in build_plan(settings) if job.kind == "data")
+    assert "pretrain" in data.options["tasks"] and len(data.options["tasks"]) > 1
+    cut = module.pretraining_corpus(data)
+    assert cut.options["tasks"] == ["pretrain"] and cut.path == data.path
+    assert cut.options["sizes"] == data.options["sizes"]  # the same pre-training corpus
