@@ -176,7 +176,7 @@ def run_progress(folder: Path) -> dict:
 def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
     """``jobs``: {job key: run folder}."""
     for key, folder in jobs.items():
-        measured.setdefault(key, {"status": "not started (time limit)"})
+        measured.setdefault(key, {"status": "not started (the time limit, or its teacher failed)"})
         measured[key].update(run_progress(Path(folder)))
     reports = Path(a.reports)
     reports.mkdir(parents=True, exist_ok=True)
