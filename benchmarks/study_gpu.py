@@ -157,12 +157,12 @@ def run_progress(folder: Path) -> dict:
     logs = [[json.loads(line) for line in (stage / "log.jsonl").read_text(
         encoding="utf-8").splitlines() if line.strip()]
         for stage in stages if (stage / "log.jsonl").is_file()]
-    train = [line for log in logs for line in log if line.get("split") == "train"]
+    trains = [[line for line in log if line.get("split") == "train"] for log in logs]
+    train = [line for stage in trains for line in stage]
     valid = [line for log in logs for line in log if line.get("split") == "valid"]
     if not train:
         return {}
-    progress = {"steps": sum(max((line["step"] for line in log if line.get("split") == "train"),
-                                 default=0) for log in logs)}
+    progress = {"steps": sum(max(line["step"] for line in stage) for stage in trains if stage)}
     if len(stages) > 1 or stages[0] != folder:
         progress["stage"] = stages[-1].name
     progress["step_seconds"] = round(median(line["step_seconds"] for line in train), 4)
