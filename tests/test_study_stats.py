@@ -243,6 +243,7 @@ def test_report_is_rebuilt_from_committed_files_alone(committed, capsys):
     # one task in the study: the teacher gate (3 tasks) cannot pass, and the verdict says so
     assert ("The teacher gate cannot pass in this study: it evaluates 1 task (pr), fewer "
             "than the 3 the gate needs.") in readme.split("**Verdict")[1]
+    assert "It cannot pass here: the study evaluates 1 task." in readme
 
 
 def test_one_seed_per_encoder_gets_no_verdict(committed):

@@ -35,14 +35,18 @@ def teacher_gate(study: Study, anchors: Dict[tuple, Dict[str, Any]]) -> Dict[str
             "final": bool(models) and all(m["seeds"] >= planned for m in models.values())}
 
 
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def gate_shortfall(gate: Optional[Dict[str, Any]]) -> str:
     """Why the gate does not pass, as a sentence ('' when it passes or there is none)."""
     if not gate or gate["passes"] or not gate["models"]:
         return ""
     tasks = gate.get("study_tasks") or []
     if len(tasks) < gate["needed_tasks"]:
-        return (f"The teacher gate cannot pass in this study: it evaluates {len(tasks)} "
-                f"task{'' if len(tasks) == 1 else 's'} ({', '.join(tasks)}), fewer than the "
+        return (f"The teacher gate cannot pass in this study: it evaluates "
+                f"{_counted(len(tasks), 'task')} ({', '.join(tasks)}), fewer than the "
                 f"{gate['needed_tasks']} the gate needs.")
     short = "; ".join(f"{model} on {len(row['tasks_beating_random'])}"
                       for model, row in gate["models"].items() if not row["passes"])
@@ -57,12 +61,12 @@ def gate_shortfall(gate: Optional[Dict[str, Any]]) -> str:
 
 def gate_paragraph(gate: Dict[str, Any]) -> str:
     parts = [f"{model} beats it on {len(row['tasks_beating_random'])} "
-             f"({', '.join(row['tasks_beating_random']) or 'none'}; {row['seeds']} "
-             f"seed{'' if row['seeds'] == 1 else 's'})"
+             f"({', '.join(row['tasks_beating_random']) or 'none'}; "
+             f"{_counted(row['seeds'], 'seed')})"
              for model, row in gate["models"].items()]
     outcome = "passes" if gate["passes"] else "does not pass"
     tasks = gate.get("study_tasks") or []
-    when = (f" It cannot pass here: the study evaluates {len(tasks)} tasks."
+    when = (f" It cannot pass here: the study evaluates {_counted(len(tasks), 'task')}."
             if len(tasks) < gate["needed_tasks"] else "" if gate["final"] else
             f" Provisional: not every task has the study's {gate['planned_seeds']} seeds yet.")
     by_t = "; ".join(f"{model} {len(row['tasks_beating_random_by_seed_t'])} "
