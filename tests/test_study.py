@@ -478,6 +478,7 @@ def test_help_explains_every_option():
     (["--tasks", "ks,nope"], "unknown task 'nope'"),
     (["--ablations", "pooling"], "--ablations"),
     (["--seeds", "0"], "seeds"),
+    (["--anchors-from", "/nonexistent/study"], "--anchors-from /nonexistent/study: no study"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, arguments, needle):
     try:
@@ -617,6 +618,66 @@ def test_smoke_study_end_to_end(smoke_study):
     assert "superb/sparseformer-dn-s/seed-0/fp/ic" in grown["ran"]
     ic = study / "runs" / "sparseformer-dn-s" / "seed-0" / "superb" / "bq" / "ic"
     assert (ic / "per_item.json").is_file() and (ic / "results.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_later_study_copies_the_anchors_it_shares_with_an_earlier_one(smoke_study,
+                                                                        tmp_path, capsys):
+    from models.trainer.study.anchors import reused_from
+    from models.trainer.study.runner import record_study, run_job
+
+    root, arguments = smoke_study
+    earlier = root / "study"
+    # The committed copy of the earlier study serves as well: it holds its corpus.json.
+    assert main([*arguments, "--report", "--reports", str(tmp_path / "reports")]) == 0
+    assert (tmp_path / "reports" / "corpus.json").read_text() == (
+        earlier / "data" / "corpus.json").read_text()
+    later = StudySettings(out=str(tmp_path / "later"), preset="smoke",
+                          models="sparseformer-dn-s", seeds=1, tasks="ks",
+                          data=str(earlier / "data"), anchors_from=str(tmp_path / "reports"),
+                          progress=False)
+    plan = build_plan(later)
+    anchors = [job for job in plan if reused_from(job)]
+    assert sorted(job.variant for job in anchors) == ["bq-random", "random"]
+    assert not any(reused_from(job) for job in plan if job not in anchors)
+    assert main(["study", "--out", later.out, "--preset", "smoke", "--models",
+                 "sparseformer-dn-s", "--seeds", "1", "--tasks", "ks", "--data",
+                 later.data, "--anchors-from", later.anchors_from, "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.count("(checked when it runs)") == 2
+    assert "(2 anchor evaluations are copies from --anchors-from's study, priced at 0)" \
+        in listing
+    for job in anchors:
+        run_job(job, later)
+        source = tmp_path / "reports" / job.path.relative_to(later.out)
+        copied = json.loads((job.path / "results.json").read_text())
+        assert copied.pop("reused_from") == str(source.resolve())
+        assert copied == json.loads((earlier / job.path.relative_to(later.out) /
+                                     "results.json").read_text())
+        assert (job.path / "per_item.json").read_text() == (source / "per_item.json").read_text()
+        assert job_state(job) == FINISHED
+    # Heads of another budget, or another corpus, are not the same evaluation: one line,
+    # and nothing written for the job.
+    other = dataclasses.replace(later, out=str(tmp_path / "other"), superb_steps=7)
+    job = next(job for job in build_plan(other) if job.variant == "random")
+    with pytest.raises(DataError, match=r"head steps \d+, here 7"):
+        run_job(job, other)
+    assert not job.path.exists()
+    corpus = json.loads((earlier / "data" / "corpus.json").read_text())
+    corpus["tasks"]["ks"]["seed"] = 1
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "corpus.json").write_text(json.dumps(corpus))
+    moved = dataclasses.replace(later, out=str(tmp_path / "moved"), data=str(tmp_path / "data"))
+    job = next(job for job in build_plan(moved) if job.variant == "bq-random")
+    with pytest.raises(DataError, match="the ks corpus differs"):
+        run_job(job, moved)
+    assert not job.path.exists()
+    # The later study's report says which anchors it copied.
+    record_study(later)
+    assert main(["study", "--out", later.out, "--report", "--reports",
+                 str(tmp_path / "later-reports")]) == 0
+    assert "(2 random-init anchor evaluations copied from an earlier study" in (
+        tmp_path / "later-reports" / "README.md").read_text()
 
 
 def test_propagation_of_a_deployed_student_measures_its_deployed_copy(smoke_study,

@@ -168,6 +168,13 @@ def test_the_time_plan_prices_a_job_by_the_median_its_other_seeds_logged(tmp_pat
     bq_random = job_seconds(by_key(build_plan(study))["superb/conformer-s/seed-0/bq-random/ks"],
                             PRESETS["paper"])
     assert f"{(3 * 650.0 + 3 * bq_random) / 3600:6.2f} h in all" in anchors
+    # An anchor copied from another study (--anchors-from) logs its few seconds but took
+    # no evaluation's time: it leaves the median as it was.
+    append_log(log, {"job": "superb/conformer-s/seed-2/random/ks", "seconds": 0.1,
+                     "shard": "1/1", "reused_from": "/earlier/study/runs/seed-2/random/ks"})
+    again = []
+    dry_run(study, echo=again.append)
+    assert next(line for line in again if line.strip().startswith("random-init")) == anchors
 
 
 def test_a_study_grows_by_a_sensitivity_variant_but_not_by_another_chain(tmp_path):

@@ -6,7 +6,9 @@ relative paths, ``study.json``, ``study.log.jsonl`` and, for every model and see
 and per-test-item shares) or ``gated.json`` (an evaluation its gate left out),
 ``runs/M/seed-S/propagation.json``, the ``runs/M/seed-S/V/chain.json`` of a
 multi-distillation run and the ``runs/M/seed-S/V/metadata.json`` of a single-stage run
-(the teacher's masked prediction against its unit prior); never weights, heads or
+(the teacher's masked prediction against its unit prior); and the corpus's
+``corpus.json`` into the reports folder itself (what the corpus was synthesized with, which
+a later study's ``--anchors-from`` checks its own against); never weights, heads or
 corpora. The report is then built from that copy alone, so whatever it says can be
 recomputed from the repository. Copies merge (a shard's report adds its runs to those
 already there); a copy whose recipe differs from the study's is another study's and is
@@ -24,6 +26,7 @@ from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
+from .anchors import CORPUS_FILE, source_corpus
 from .plan import GATED_FILE, PROPAGATION_FILE, SEED_PREFIX, STUDY_FILE, STUDY_LOG
 from .recipe import recipe_changes, recipe_in
 
@@ -73,6 +76,9 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
         target.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target, (study / relative).read_text(encoding="utf-8"))
     _merge_log(study / STUDY_LOG, reports / STUDY_LOG)
+    corpus = source_corpus(study)
+    if corpus.is_file():     # what a later study's --anchors-from compares its corpus with
+        write_text_atomic(reports / CORPUS_FILE, corpus.read_text(encoding="utf-8"))
     write_text_atomic(reports / STUDY_FILE, json.dumps(record, indent=2) + "\n")
     return reports
 

@@ -19,6 +19,7 @@ import statistics
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ...constants import BINARIZED_PREFIX
+from .anchors import REUSED_FROM, reused_from
 
 # Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores.
 PRETRAIN_STEP_SECONDS = 1.1     # paper study: 1.30 (conformer-s), 0.96 (sparseformer-dn-s)
@@ -109,8 +110,8 @@ def job_seconds(job, preset) -> float:
         return train_seconds(job.options)
     if job.kind == "superb":
         steps = job.options.get("steps") or SUPERB_TASKS[job.task].steps
-        if job.options.get("extracted_by"):
-            return 0.0             # its heads train in that job, on that job's extraction
+        if job.options.get("extracted_by") or reused_from(job):
+            return 0.0             # trained in that job, on its extraction; or copied
         per_utterance, per_step = evaluation_rates(job.task)
         if (job.variant + "-").startswith(BINARIZED_PREFIX):    # bq, bq-random, bq-single...
             per_utterance *= BINARIZED_EXTRACTION_FACTOR / (
@@ -132,8 +133,10 @@ def logged_seconds(entries: Iterable[Mapping]) -> Dict[str, float]:
     """Median logged seconds of each job class in a study's log entries. The median, as a
     job resumed from a checkpoint logs only its last part, and one run beside other work
     logs more than its share. A job logged twice ran again (an evaluation recorded at
-    another head budget): its latest time replaces the earlier one."""
-    latest = {entry["job"]: float(entry["seconds"]) for entry in entries}
+    another head budget): its latest time replaces the earlier one. An anchor copied from
+    another study (``--anchors-from``) took no evaluation's time and prices nothing."""
+    latest = {entry["job"]: float(entry["seconds"]) for entry in entries
+              if REUSED_FROM not in entry}
     times: Dict[str, List[float]] = {}
     for job, seconds in latest.items():
         times.setdefault(job_class(job), []).append(seconds)
@@ -153,7 +156,8 @@ def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str,
     for job, state in zip(jobs, states):
         # A job whose heads another's extraction trains is priced in that one (a log of
         # the study from before the two shared it would price its extraction again).
-        seconds = None if job.options.get("extracted_by") else logged.get(job_class(job.key))
+        seconds = (None if job.options.get("extracted_by") or reused_from(job)
+                   else logged.get(job_class(job.key)))
         from_log += seconds is not None
         seconds = job_seconds(job, preset) if seconds is None else seconds
         if job.options.get("gate"):
@@ -173,6 +177,10 @@ def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str,
                      f"{left.get(kind, 0.0) / 3600:6.2f} h left")
     lines.append(f"  {'total':<12} {sum(total.values()) / 3600:6.2f} h in all, "
                  f"{sum(left.values()) / 3600:6.2f} h left (resumable: rerun the same command)")
+    copied = sum(1 for job in jobs if reused_from(job))
+    if copied:
+        lines.append(f"  ({copied} anchor evaluations are copies from --anchors-from's study, "
+                     f"priced at 0)")
     if gated:
         lines.append(f"  and {gated / 3600:.2f} h more for the gated tasks' students and "
                      f"anchors, if their teachers beat chance")

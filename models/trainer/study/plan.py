@@ -64,8 +64,11 @@ PROPAGATION_FILE = "propagation.json"    # runs/M/seed-S/propagation.json
 # Options of an evaluation job that are the study's, not the evaluation's: the chain its
 # upstream ran, the teacher evaluation that gates it, the variant of the heads on states
 # 1..L it also trains (``also_without_state0``), and, on that variant's own job, the job
-# whose extraction it shares (it runs only if that job did not write it).
-STUDY_OPTIONS = ("chain", "gate", "paired_variant", "extracted_by")
+# whose extraction it shares (it runs only if that job did not write it); on an anchor
+# that --anchors-from copies, the evaluation folder it copies and that study's corpus.json.
+REUSED_ANCHOR, REUSED_ANCHOR_CORPUS = "reuse", "reuse_corpus"
+STUDY_OPTIONS = ("chain", "gate", "paired_variant", "extracted_by", REUSED_ANCHOR,
+                 REUSED_ANCHOR_CORPUS)
 FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
 
 
@@ -108,6 +111,9 @@ def check_study(settings: StudySettings) -> Tuple[List[str], List[str]]:
     if stages[0].quantized or stages[-1].label != "W1A1":
         raise DataError(f"--chain {settings.chain!r}: the bq variant's chain runs from the "
                         f"full-precision teacher (W32A32) down to W1A1")
+    from .anchors import check_anchor_source
+
+    check_anchor_source(settings)
     return names, tasks
 
 
@@ -199,6 +205,9 @@ def build_plan(settings: StudySettings) -> List[Job]:
                                      "utterances": settings.propagation_utterances,
                                      "device": settings.device,
                                      **deployed_option(settings, True)}))
+    from .anchors import mark_reused_anchors
+
+    mark_reused_anchors(settings, jobs)
     return jobs
 
 

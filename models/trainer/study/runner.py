@@ -24,6 +24,7 @@ from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import append_log, read_json, read_log
 from ..superb.settings import RESULTS
+from .anchors import REUSED_FROM, copy_anchor, reused_from
 from .job import Job
 from .order import gate_jobs, parse_shard, seed_major, shard_jobs
 from .plan import (
@@ -105,6 +106,8 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
                    if job.kind in ("train", "superb") else "(in process)")
         if job.options.get("extracted_by"):
             command = f"by {job.options['extracted_by']}'s job, else {command}"
+        if reused_from(job):
+            command = f"copy of {reused_from(job)} (checked when it runs)"
         echo(f"  [{state:>6}] {job.key}: {command}")
     from .budget import logged_seconds, time_plan
     from .plan import PRESETS
@@ -143,12 +146,14 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
             (runner or (lambda j: run_job(j, settings)))(job)
             seconds = time.perf_counter() - t0
             release_freed_memory()
+            copied = {REUSED_FROM: reused_from(job)} if reused_from(job) else {}
             append_log(log, {"job": job.key, "seconds": round(seconds, 2),
-                             "shard": settings.shard, "finished_at": time.time()})
+                             "shard": settings.shard, "finished_at": time.time(), **copied})
             ran.append(job.key)
             bar.update(1)
             if settings.progress:
-                bar.write(f"done: {describe(job)} ({seconds / 60:.1f} min)")
+                bar.write(f"done: {describe(job)} ({seconds / 60:.1f} min)" if not copied
+                          else f"copied: {describe(job)} from {copied[REUSED_FROM]}")
     return {"jobs": len(mine), "ran": ran, "skipped": len(mine) - len(pending),
             "wall_seconds": time.perf_counter() - started}
 
@@ -245,6 +250,9 @@ def evaluate(job: Job, settings: StudySettings) -> None:
     task's chance reference is not evaluated: ``gated.json`` says why. A job that also
     trains heads on states 1..L (``also_without_state0``) does all this for that
     evaluation too."""
+    if reused_from(job):
+        copy_anchor(job, settings)
+        return
     evaluations = [(job.path, job.variant)]
     if job.options.get("also_without_state0"):
         evaluations.append((Path(job.options["also_without_state0"]),

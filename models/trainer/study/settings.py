@@ -84,6 +84,12 @@ class StudySettings:
                          choices=PRESET_NAMES)
     data: Optional[str] = option(None, "corpus folder (pretrain/ and one folder per task)",
                                  shown="synthesize one into OUT/data", metavar="DIR")
+    anchors_from: Optional[str] = option(
+        None, "copy the random-init anchors' evaluations (random, bq-random) of the earlier "
+              "study (or its reports folder) DIR instead of running them again: they do not "
+              "depend on training. Each copy is checked first (same corpus, head settings, "
+              "upstream shape and seed; a mismatch stops the study with one line); anchors "
+              "DIR lacks are evaluated", metavar="DIR", shown="evaluate every anchor")
     steps: Optional[int] = option(None, "pre-training steps", bound=POSITIVE,
                                   shown="the preset's", metavar="N")
     distill_steps: Optional[int] = option(None, "distillation steps (also the from-scratch "

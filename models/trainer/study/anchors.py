@@ -1,0 +1,141 @@
+"""Random-init anchors copied from an earlier study (``study --anchors-from DIR``).
+
+An anchor's heads train on an upstream with random weights, so its result depends on the
+corpus, the head settings, the upstream's shape and the seed, never on how the study
+trains: a study that shares those with an earlier one (a sensitivity or autocast study
+after the main study) can copy that study's anchors instead of evaluating them again. At
+the paper preset they are 3.8 of the 13.6 planned hours. Each copy is checked when its job
+runs (the corpus exists by then); one that does not match stops the study with one line,
+as other bad input does, and nothing is written for it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from ..errors import DataError
+from ..fileio import staged_folder, write_text_atomic
+from ..pretrain.checkpoint import read_json
+from ..superb.settings import PER_ITEM, RESULTS
+from ..superb.task_table import HEAD_BUDGET_KEYS, head_budget
+from .job import Job
+from .plan import (
+    REUSED_ANCHOR,
+    REUSED_ANCHOR_CORPUS,
+    SEED_PREFIX,
+    STUDY_FILE,
+    STUDY_OPTIONS,
+    data_folder,
+)
+from .presets import RANDOM_VARIANTS
+from .recipe import OWN_CORPUS
+from .settings import StudySettings
+
+CORPUS_FILE = "corpus.json"
+# The copied results.json, and the study log's line of its job, name the evaluation copied.
+REUSED_FROM = "reused_from"
+# corpus.json's fields that must agree besides the task's own entry (sizes, seed, hours).
+CORPUS_IDENTITY = ("format", "espeak_ng", "sample_rate")
+# An evaluation's settings that say where or how fast it ran, not what it computed.
+RUN_ONLY_SETTINGS = ("device", "progress", "out", "data")
+
+
+def source_corpus(study: Path) -> Path:
+    """The corpus.json an earlier study (or its committed reports folder, which holds a
+    copy) evaluated on."""
+    copy = study / CORPUS_FILE
+    if copy.is_file():
+        return copy
+    record = read_json(study / STUDY_FILE, "study record", error=DataError)
+    data = record.get("recipe", {}).get("data")
+    folder = study / "data" if data in (None, OWN_CORPUS) else Path(data)
+    return folder / CORPUS_FILE
+
+
+def check_anchor_source(settings: StudySettings) -> None:
+    """A one-line :class:`DataError` unless ``--anchors-from`` names a study (or reports)
+    folder whose corpus description is there to compare."""
+    if not settings.anchors_from:
+        return
+    study = Path(settings.anchors_from)
+    if not (study / STUDY_FILE).is_file():
+        raise DataError(f"--anchors-from {study}: no study there (no {STUDY_FILE})")
+    corpus = source_corpus(study)
+    if not corpus.is_file():
+        raise DataError(f"--anchors-from {study}: its corpus description {corpus} is "
+                        f"missing, so its anchors cannot be checked against this corpus")
+
+
+def mark_reused_anchors(settings: StudySettings, jobs: List[Job]) -> None:
+    """Give each anchor evaluation that ``--anchors-from`` has a result for the options
+    that make its job a checked copy. A gated task's anchors are left to run: their gate
+    is this study's teacher."""
+    if not settings.anchors_from:
+        return
+    study = Path(settings.anchors_from)
+    corpus = str(source_corpus(study))
+    for job in jobs:
+        if job.kind != "superb" or job.variant not in RANDOM_VARIANTS or job.options.get("gate"):
+            continue
+        model, seed = job.chain
+        source = (study / "runs" / model / f"{SEED_PREFIX}{seed}" / "superb" / job.variant
+                  / job.task)
+        if (source / RESULTS).is_file() and (source / PER_ITEM).is_file():
+            job.options.update({REUSED_ANCHOR: str(source), REUSED_ANCHOR_CORPUS: corpus})
+
+
+def mismatches(job: Job, results: Dict[str, Any], corpus: Dict[str, Any],
+               source_corpus: Dict[str, Any]) -> List[str]:
+    """What differs between the evaluation ``job`` would run and the one ``results`` (on
+    the corpus ``source_corpus`` describes) recorded; empty when it can be copied."""
+    found = []
+    for key in CORPUS_IDENTITY:
+        if corpus.get(key) != source_corpus.get(key):
+            found.append(f"corpus {key} {source_corpus.get(key)!r}, here {corpus.get(key)!r}")
+    theirs, mine = (c.get("tasks", {}).get(job.task) for c in (source_corpus, corpus))
+    if theirs is None or theirs != mine:
+        found.append(f"the {job.task} corpus differs (sizes, seed or hours)")
+    upstream = results.get("upstream") or {}
+    wanted = {"kind": "random-init", "model": job.options["random_init"],
+              "overrides": job.options.get("overrides") or {}, "seed": job.options["seed"]}
+    found += [f"upstream {key} {upstream.get(key)!r}, here {value!r}"
+              for key, value in wanted.items() if upstream.get(key) != value]
+    if bool(upstream.get("deployed")) != bool(job.options.get("deployed")):
+        found.append("deployed" if upstream.get("deployed") else "not deployed")
+    ran = results.get("settings") or {}
+    asked = {key: value for key, value in job.options.items()
+             if value is not None and key in ran and key not in RUN_ONLY_SETTINGS
+             and key not in STUDY_OPTIONS}
+    asked.update(head_budget(job.task, *(job.options.get(k) for k in HEAD_BUDGET_KEYS)))
+    found += [f"head {key} {ran.get(key)!r}, here {value!r}"
+              for key, value in asked.items() if ran.get(key) != value]
+    if not str(ran.get("hidden_states", "0")).startswith("0"):
+        found.append(f"heads on hidden states {ran.get('hidden_states')}, here from 0")
+    return found
+
+
+def copy_anchor(job: Job, settings: StudySettings) -> Path:
+    """Copy ``job``'s anchor evaluation (results.json with :data:`REUSED_FROM` added, and
+    per_item.json) from the earlier study into ``job.path`` after checking that it is the
+    evaluation this job would run; returns the source folder."""
+    source = Path(job.options[REUSED_ANCHOR])
+    results = read_json(source / RESULTS, "anchor evaluation", error=DataError)
+    corpus = read_json(data_folder(settings) / CORPUS_FILE, "corpus description",
+                       error=DataError)
+    theirs = read_json(job.options[REUSED_ANCHOR_CORPUS], "corpus description", error=DataError)
+    found = mismatches(job, results, corpus, theirs)
+    if found:
+        raise DataError(f"--anchors-from: {source} is not the evaluation {job.key} would run "
+                        f"({'; '.join(found)}); drop --anchors-from to evaluate it here")
+    per_item = (source / PER_ITEM).read_text(encoding="utf-8")
+    with staged_folder(job.path) as staging:
+        write_text_atomic(staging / RESULTS, json.dumps(
+            {**results, REUSED_FROM: str(source.resolve())}, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(staging / PER_ITEM, per_item)
+    return source
+
+
+def reused_from(job: Job) -> Optional[str]:
+    """The evaluation folder ``job`` copies, if it is a reused anchor."""
+    return job.options.get(REUSED_ANCHOR)
