@@ -624,7 +624,7 @@ def test_smoke_study_end_to_end(smoke_study):
 def test_a_later_study_copies_the_anchors_it_shares_with_an_earlier_one(smoke_study,
                                                                         tmp_path, capsys):
     from models.trainer.study.anchors import reused_from
-    from models.trainer.study.runner import record_study, run_job
+    from models.trainer.study.runner import planned_jobs, record_study, run_job
 
     root, arguments = smoke_study
     earlier = root / "study"
@@ -636,7 +636,7 @@ def test_a_later_study_copies_the_anchors_it_shares_with_an_earlier_one(smoke_st
                           models="sparseformer-dn-s", seeds=1, tasks="ks",
                           data=str(earlier / "data"), anchors_from=str(tmp_path / "reports"),
                           progress=False)
-    plan = build_plan(later)
+    plan = planned_jobs(later)
     anchors = [job for job in plan if reused_from(job)]
     assert sorted(job.variant for job in anchors) == ["bq-random", "random"]
     assert not any(reused_from(job) for job in plan if job not in anchors)
@@ -659,7 +659,7 @@ def test_a_later_study_copies_the_anchors_it_shares_with_an_earlier_one(smoke_st
     # Heads of another budget, or another corpus, are not the same evaluation: one line,
     # and nothing written for the job.
     other = dataclasses.replace(later, out=str(tmp_path / "other"), superb_steps=7)
-    job = next(job for job in build_plan(other) if job.variant == "random")
+    job = next(job for job in planned_jobs(other) if job.variant == "random")
     with pytest.raises(DataError, match=r"head steps \d+, here 7"):
         run_job(job, other)
     assert not job.path.exists()
@@ -668,7 +668,7 @@ def test_a_later_study_copies_the_anchors_it_shares_with_an_earlier_one(smoke_st
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "corpus.json").write_text(json.dumps(corpus))
     moved = dataclasses.replace(later, out=str(tmp_path / "moved"), data=str(tmp_path / "data"))
-    job = next(job for job in build_plan(moved) if job.variant == "bq-random")
+    job = next(job for job in planned_jobs(moved) if job.variant == "bq-random")
     with pytest.raises(DataError, match="the ks corpus differs"):
         run_job(job, moved)
     assert not job.path.exists()

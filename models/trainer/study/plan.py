@@ -111,9 +111,6 @@ def check_study(settings: StudySettings) -> Tuple[List[str], List[str]]:
     if stages[0].quantized or stages[-1].label != "W1A1":
         raise DataError(f"--chain {settings.chain!r}: the bq variant's chain runs from the "
                         f"full-precision teacher (W32A32) down to W1A1")
-    from .anchors import check_anchor_source
-
-    check_anchor_source(settings)
     return names, tasks
 
 
@@ -205,9 +202,6 @@ def build_plan(settings: StudySettings) -> List[Job]:
                                      "utterances": settings.propagation_utterances,
                                      "device": settings.device,
                                      **deployed_option(settings, True)}))
-    from .anchors import mark_reused_anchors
-
-    mark_reused_anchors(settings, jobs)
     return jobs
 
 

@@ -24,7 +24,13 @@ from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import append_log, read_json, read_log
 from ..superb.settings import RESULTS
-from .anchors import REUSED_FROM, copy_anchor, reused_from
+from .anchors import (
+    REUSED_FROM,
+    check_anchor_source,
+    copy_anchor,
+    mark_reused_anchors,
+    reused_from,
+)
 from .job import Job
 from .order import gate_jobs, parse_shard, seed_major, shard_jobs
 from .plan import (
@@ -74,6 +80,15 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
     return record
 
 
+def planned_jobs(settings: StudySettings) -> List[Job]:
+    """Every job of the study (:func:`.plan.build_plan`), the anchors that
+    ``--anchors-from`` copies marked as copies."""
+    check_anchor_source(settings)
+    jobs = build_plan(settings)
+    mark_reused_anchors(settings, jobs)
+    return jobs
+
+
 def describe(job: Job) -> str:
     if job.kind == "data":
         return f"corpus -> {job.path}"
@@ -94,7 +109,7 @@ def shard_plan(settings: StudySettings, jobs: List[Job]) -> List[Job]:
 
 def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> List[Job]:
     """List this shard's jobs: state and the command that runs each."""
-    jobs = build_plan(settings)
+    jobs = planned_jobs(settings)
     mine = shard_plan(settings, jobs)
     index, count = parse_shard(settings.shard)
     done = sum(job_state(job) == FINISHED for job in mine)
@@ -125,7 +140,7 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
     ``runner`` replaces :func:`run_job` (tests)."""
     from tqdm import tqdm
 
-    jobs = build_plan(settings)
+    jobs = planned_jobs(settings)
     by_key = {job.key: job for job in jobs}
     mine = shard_plan(settings, jobs)
     record_study(settings)
