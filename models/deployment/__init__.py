@@ -41,7 +41,8 @@ The AVX-512 VPOPCNTDQ path is compiled everywhere but was only run where the CPU
 (untested on the AVX2 machine this was written on).
 """
 from .attention import unfused_attention
-from .convert import deploy, load, packed_layers, save
+from .convert import deploy, deployable_layers, load, packed_layers, save
 from .kernels import DeployError
 
-__all__ = ["DeployError", "deploy", "load", "packed_layers", "save", "unfused_attention"]
+__all__ = ["DeployError", "deploy", "deployable_layers", "load", "packed_layers", "save",
+           "unfused_attention"]

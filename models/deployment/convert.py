@@ -50,6 +50,16 @@ def packed_layers(model: nn.Module) -> list:
     return [name for name, module in model.named_modules() if _packed_form(module)]
 
 
+def deployable_layers(model: nn.Module) -> list:
+    """:func:`packed_layers`, or ValueError for a model with nothing to deploy (the check
+    that :func:`deploy` and callers that refuse early share)."""
+    targets = packed_layers(model)
+    if not targets:
+        raise ValueError(f"{type(model).__name__} has no binarized (W1A1) layer to deploy: "
+                         "models.deploy packs 1-bit weights and activations only")
+    return targets
+
+
 def deploy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` (eval mode, no gradients) in which every binarized (W1A1) Linear
     layer, pointwise and depthwise convolution and 1-bit attention core runs on packed
@@ -57,10 +67,7 @@ def deploy(model: nn.Module) -> nn.Module:
 
     Raises ValueError for a model without binarized layers, or with binarizers that were
     never initialized."""
-    targets = packed_layers(model)
-    if not targets:
-        raise ValueError(f"{type(model).__name__} has no binarized (W1A1) layer to deploy: "
-                         "models.deploy packs 1-bit weights and activations only")
+    targets = deployable_layers(model)
     uninitialized = [name for name, module in model.named_modules()
                      if isinstance(module, ElasticBinarizer) and not module.initialized]
     if uninitialized:

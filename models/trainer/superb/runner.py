@@ -120,14 +120,15 @@ def initialize_random_quantizers(model: nn.Module, folder: Path, device: torch.d
 
 def check_deployable(model: nn.Module, device: torch.device) -> None:
     """Refuse ``--deployed`` before any work for an upstream it cannot run."""
-    from models.deployment import packed_layers
+    from models.deployment import deployable_layers
 
     if device.type != "cpu":
         raise DataError(f"--deployed runs on the CPU only (the packed kernels have no "
                         f"{device.type} path); add --device cpu")
-    if not packed_layers(model):
-        raise DataError(f"--deployed: {type(model).__name__} has no binarized (W1A1) layer "
-                        f"to deploy; give a bq- upstream")
+    try:
+        deployable_layers(model)
+    except ValueError as error:
+        raise DataError(f"--deployed: {error}; give a bq- upstream") from None
 
 
 def deployed_upstream(model: nn.Module) -> nn.Module:
