@@ -291,12 +291,17 @@ def test_a_study_moved_to_another_folder_is_the_same_recipe(tmp_path, capsys):
     kept.write_text("{}")
     (reports / "study.json").write_text((first / "study.json").read_text())
     (moved / "study.json").write_text(json.dumps(legacy))
+    (moved / "data").mkdir()
+    (moved / "data" / "corpus.json").write_text('{"tasks": {}}')
     archive_study(moved, reports, echo=print)
     assert kept.is_file() and "another recipe" not in capsys.readouterr().out
+    # The corpus's description goes with the copy (what --anchors-from checks against).
+    assert (reports / "corpus.json").read_text() == '{"tasks": {}}'
     assert json.loads((reports / "study.json").read_text())["recipe"]["data"] == "OUT/data"
     # ...while a study of another corpus replaces it.
     archive_study(tmp_path / "third" / "study", reports, echo=print)
     assert not kept.exists() and "another recipe" in capsys.readouterr().out
+    assert not (reports / "corpus.json").exists()      # its corpus has no description here
 
 
 def test_each_cost_row_is_built_as_its_variant_was_trained(tmp_path):

@@ -70,7 +70,8 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
         if recipe_changes(old.get("recipe", {}), record.get("recipe", {})):
             echo(f"{reports}: its committed runs are of another recipe; replacing them")
             shutil.rmtree(reports / "runs", ignore_errors=True)
-            (reports / STUDY_LOG).unlink(missing_ok=True)
+            for stale in (STUDY_LOG, CORPUS_FILE):
+                (reports / stale).unlink(missing_ok=True)
     for relative in committed_files(study):
         target = reports / relative
         target.parent.mkdir(parents=True, exist_ok=True)
