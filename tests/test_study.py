@@ -678,6 +678,8 @@ def test_a_later_study_copies_the_anchors_it_shares_with_an_earlier_one(smoke_st
                  str(tmp_path / "later-reports")]) == 0
     assert "(2 random-init anchor evaluations copied from an earlier study" in (
         tmp_path / "later-reports" / "README.md").read_text()
+    summary = json.loads((tmp_path / "later-reports" / "summary.json").read_text())
+    assert summary["study"]["anchors_copied"] == 2
 
 
 def test_propagation_of_a_deployed_student_measures_its_deployed_copy(smoke_study,
