@@ -4,7 +4,7 @@ An anchor's heads train on an upstream with random weights, so its result depend
 corpus, the head settings, the upstream's shape and the seed, never on how the study
 trains: a study that shares those with an earlier one (a sensitivity or autocast study
 after the main study) can copy that study's anchors instead of evaluating them again. At
-the paper preset they are 3.8 of the 13.6 planned hours. Each copy is checked when its job
+the paper preset they are 4.0 of the 14.2 planned hours. Each copy is checked when its job
 runs (the corpus exists by then); one that does not match stops the study with one line,
 as other bad input does, and nothing is written for it.
 """
@@ -86,14 +86,14 @@ def mark_reused_anchors(settings: StudySettings, jobs: List[Job]) -> None:
 
 
 def mismatches(job: Job, results: Dict[str, Any], corpus: Dict[str, Any],
-               source_corpus: Dict[str, Any]) -> List[str]:
-    """What differs between the evaluation ``job`` would run and the one ``results`` (on
-    the corpus ``source_corpus`` describes) recorded; empty when it can be copied."""
+               their_corpus: Dict[str, Any]) -> List[str]:
+    """What differs between the evaluation ``job`` would run on ``corpus`` and the one
+    ``results`` recorded on ``their_corpus``; empty when it can be copied."""
     found = []
     for key in CORPUS_IDENTITY:
-        if corpus.get(key) != source_corpus.get(key):
-            found.append(f"corpus {key} {source_corpus.get(key)!r}, here {corpus.get(key)!r}")
-    theirs, mine = (c.get("tasks", {}).get(job.task) for c in (source_corpus, corpus))
+        if corpus.get(key) != their_corpus.get(key):
+            found.append(f"corpus {key} {their_corpus.get(key)!r}, here {corpus.get(key)!r}")
+    theirs, mine = (c.get("tasks", {}).get(job.task) for c in (their_corpus, corpus))
     if theirs is None or theirs != mine:
         found.append(f"the {job.task} corpus differs (sizes, seed or hours)")
     upstream = results.get("upstream") or {}
@@ -102,7 +102,8 @@ def mismatches(job: Job, results: Dict[str, Any], corpus: Dict[str, Any],
     found += [f"upstream {key} {upstream.get(key)!r}, here {value!r}"
               for key, value in wanted.items() if upstream.get(key) != value]
     if bool(upstream.get("deployed")) != bool(job.options.get("deployed")):
-        found.append("deployed" if upstream.get("deployed") else "not deployed")
+        found.append("scored deployed there, simulated here" if upstream.get("deployed")
+                     else "scored simulated there, deployed here")
     ran = results.get("settings") or {}
     asked = {key: value for key, value in job.options.items()
              if value is not None and key in ran and key not in RUN_ONLY_SETTINGS
