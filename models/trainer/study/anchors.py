@@ -18,7 +18,6 @@ from ..errors import DataError
 from ..fileio import staged_folder, write_text_atomic
 from ..pretrain.checkpoint import read_json
 from ..superb.settings import PER_ITEM, RESULTS
-from ..superb.task_table import HEAD_BUDGET_KEYS, head_budget
 from .job import Job
 from .plan import (
     REUSED_ANCHOR,
@@ -27,9 +26,10 @@ from .plan import (
     STUDY_FILE,
     STUDY_OPTIONS,
     data_folder,
+    job_head_budget,
 )
 from .presets import RANDOM_VARIANTS
-from .recipe import OWN_CORPUS
+from .recipe import recorded_folder
 from .settings import StudySettings
 
 CORPUS_FILE = "corpus.json"
@@ -48,9 +48,7 @@ def source_corpus(study: Path) -> Path:
     if copy.is_file():
         return copy
     record = read_json(study / STUDY_FILE, "study record", error=DataError)
-    data = record.get("recipe", {}).get("data")
-    folder = study / "data" if data in (None, OWN_CORPUS) else Path(data)
-    return folder / CORPUS_FILE
+    return recorded_folder(study, record.get("recipe", {}).get("data")) / CORPUS_FILE
 
 
 def check_anchor_source(settings: StudySettings) -> None:
@@ -108,7 +106,7 @@ def mismatches(job: Job, results: Dict[str, Any], corpus: Dict[str, Any],
     asked = {key: value for key, value in job.options.items()
              if value is not None and key in ran and key not in RUN_ONLY_SETTINGS
              and key not in STUDY_OPTIONS}
-    asked.update(head_budget(job.task, *(job.options.get(k) for k in HEAD_BUDGET_KEYS)))
+    asked.update(job_head_budget(job))
     found += [f"head {key} {ran.get(key)!r}, here {value!r}"
               for key, value in asked.items() if ran.get(key) != value]
     if not str(ran.get("hidden_states", "0")).startswith("0"):

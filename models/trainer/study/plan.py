@@ -390,5 +390,9 @@ def evaluated_at_budget(job: Job) -> bool:
         return False
     if not isinstance(ran, dict):
         return True          # a backend that records no settings: nothing to compare
-    wanted = head_budget(job.task, *(job.options.get(key) for key in HEAD_BUDGET_KEYS))
-    return all(ran.get(key) == value for key, value in wanted.items())
+    return all(ran.get(key) == value for key, value in job_head_budget(job).items())
+
+
+def job_head_budget(job: Job) -> Dict[str, Any]:
+    """The head settings (steps, batch size, lr) evaluation ``job`` runs with."""
+    return head_budget(job.task, *(job.options.get(key) for key in HEAD_BUDGET_KEYS))

@@ -6,7 +6,7 @@ copy of another recipe is replaced, not merged), except that a study may grow by
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from .plan import check_study, data_folder, model_overrides, study_seeds
 from .presets import PRESETS, ablation_types, sensitivity_names, variants
@@ -22,6 +22,12 @@ def recorded_data(study: Path, data: Path) -> str:
     """The recipe's ``data`` of a study in folder ``study`` reading corpus ``data``."""
     own = (Path(study) / "data").resolve()
     return OWN_CORPUS if Path(data).resolve() == own else str(Path(data).resolve())
+
+
+def recorded_folder(study: Path, data: Optional[str]) -> Path:
+    """The corpus folder that the recipe's ``data`` names for a study in folder ``study``
+    (the inverse of :func:`recorded_data`)."""
+    return Path(study) / "data" if data in (None, OWN_CORPUS) else Path(data)
 
 
 def recipe_in(study: Path, recipe: Dict[str, Any]) -> Dict[str, Any]:
