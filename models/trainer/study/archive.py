@@ -26,9 +26,9 @@ from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
-from .anchors import CORPUS_FILE, source_corpus
+from .anchors import CORPUS_FILE
 from .plan import GATED_FILE, PROPAGATION_FILE, SEED_PREFIX, STUDY_FILE, STUDY_LOG
-from .recipe import recipe_changes, recipe_in
+from .recipe import recipe_changes, recipe_in, recorded_folder
 
 # Relative to the study folder.
 SEEDS = f"runs/*/{SEED_PREFIX}*"
@@ -77,7 +77,7 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
         target.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target, (study / relative).read_text(encoding="utf-8"))
     _merge_log(study / STUDY_LOG, reports / STUDY_LOG)
-    corpus = source_corpus(study)
+    corpus = recorded_folder(study, record["recipe"].get("data")) / CORPUS_FILE
     if corpus.is_file():     # what a later study's --anchors-from compares its corpus with
         write_text_atomic(reports / CORPUS_FILE, corpus.read_text(encoding="utf-8"))
     write_text_atomic(reports / STUDY_FILE, json.dumps(record, indent=2) + "\n")
