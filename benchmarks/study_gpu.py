@@ -42,6 +42,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--data", help="corpus folder (default: synthesize into OUT/data)")
     parser.add_argument("--preset", default="paper", help="the study's preset (default paper)")
     from models.trainer.autocast import AUTOCAST_CHOICES
+    from models.trainer.pretrain.settings import STUDENT_SCALES, STUDENT_SCALES_TEACHER
     from models.trainer.study.settings import MINIMUM_MODELS
 
     parser.add_argument("--models", default=MINIMUM_MODELS,
@@ -54,6 +55,9 @@ def parse_arguments(argv=None):
                              "part of its recipe, so give it here too)")
     parser.add_argument("--autocast", choices=AUTOCAST_CHOICES,
                         help="train in mixed precision (as study --autocast; part of its "
+                             "recipe, so give it to the CPU study too)")
+    parser.add_argument("--student-scales", choices=STUDENT_SCALES, default=STUDENT_SCALES_TEACHER,
+                        help="the chains' students (as study --student-scales; part of its "
                              "recipe, so give it to the CPU study too)")
     parser.add_argument("--batch-size", type=int, default=32, help="per run (CPU preset: 8)")
     parser.add_argument("--crop-seconds", type=float, default=4.0,
@@ -75,7 +79,8 @@ def study_settings(a):
 
     return StudySettings(out=a.out, data=a.data, preset=a.preset, models=a.models,
                          seeds=a.seeds, sensitivity=a.sensitivity, device=a.device,
-                         deployed=a.deployed, autocast=a.autocast, progress=False)
+                         deployed=a.deployed, autocast=a.autocast,
+                         student_scales=a.student_scales, progress=False)
 
 
 def training_chains(a):
@@ -181,7 +186,7 @@ def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
     reports = Path(a.reports)
     reports.mkdir(parents=True, exist_ok=True)
     record = {"gpu": gpu_name(), "preset": a.preset, "models": a.models, "seeds": a.seeds,
-              "autocast": a.autocast,
+              "autocast": a.autocast, "student_scales": a.student_scales,
               "batch_size": a.batch_size, "crop_seconds": a.crop_seconds,
               "wall_seconds": round(wall, 1), "jobs": measured}
     for path in (Path(a.out) / "gpu.json", reports / "summary.json"):

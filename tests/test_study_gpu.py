@@ -84,6 +84,23 @@ def test_its_recipe_carries_autocast_and_its_training_commands_use_it(tmp_path):
             assert words[words.index("--autocast") + 1] == "bf16"
 
 
+def test_its_recipe_carries_the_chains_scale_rule_to_the_bq_command(tmp_path):
+    from models.trainer.study.recipe import study_record
+    from models.trainer.study.settings import StudySettings
+
+    script = load_script()
+    out = str(tmp_path / "study")
+    gpu = script.parse_arguments(["--out", out, "--student-scales", "data", "--models",
+                                  "conformer-s", "--seeds", "1"])
+    cpu = StudySettings(out=out, student_scales="data", models="conformer-s", seeds=1,
+                        progress=False)
+    assert study_record(script.study_settings(gpu))["recipe"] == study_record(cpu)["recipe"]
+    commands = [words for chain in script.training_chains(gpu).values()
+                for _, _, words in chain if "--chain" in words]
+    assert commands and all(words[words.index("--student-scales") + 1] == "data"
+                            for words in commands)
+
+
 def _write_log(folder: Path, lines: list) -> None:
     import json
 

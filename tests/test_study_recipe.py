@@ -404,3 +404,22 @@ def test_the_time_plan_prices_binarized_extraction_slower_and_deployed_faster(tm
     for variant in ("bq", "bq-random"):
         assert price(plain, variant) == pytest.approx(1.7 * extraction + head)
         assert price(deployed, variant) == pytest.approx(1.7 / 2.1 * extraction + head)
+
+
+def test_the_chains_students_start_their_scales_as_the_recipe_says(tmp_path):
+    from models.trainer.study.runner import record_study
+
+    jobs = by_key(build_plan(settings(tmp_path, sensitivity="single")))
+    assert jobs["train/conformer-s/seed-0/bq"].options["student_scales"] == "teacher"
+    # One stage from a float teacher has no teacher's scales to take: nothing to pass.
+    assert "student_scales" not in jobs["train/conformer-s/seed-0/bq-single"].options
+    assert "student_scales" not in jobs["train/conformer-s/seed-0/fp"].options
+    data = by_key(build_plan(settings(tmp_path, student_scales="data")))
+    assert data["train/conformer-s/seed-0/bq"].options["student_scales"] == "data"
+    # The default is what studies from before the option ran: their record has no such key.
+    assert "student_scales" not in study_record(settings(tmp_path))["recipe"]
+    record_study(settings(tmp_path))
+    with pytest.raises(DataError, match=r"other settings \(student_scales\)"):
+        record_study(settings(tmp_path, student_scales="data"))
+    assert record_study(settings(tmp_path / "new", student_scales="data"))["recipe"][
+        "student_scales"] == "data"

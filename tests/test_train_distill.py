@@ -100,7 +100,7 @@ def test_precisions_and_chains():
 def test_a_student_holds_the_teachers_float_weights_before_its_first_step():
     teacher = models.build("sparseformer-dn-s", seed=1, **SMALL)
     student = models.build("bq-sparseformer-dn-s", seed=2, **SMALL)
-    transfer = student_from_teacher(student, teacher.state_dict())
+    transfer = student_from_teacher(student, teacher)
     student_state, teacher_state = student.state_dict(), teacher.state_dict()
     for name, value in teacher_state.items():
         assert torch.equal(student_state[name], value), name
@@ -111,11 +111,61 @@ def test_a_student_holds_the_teachers_float_weights_before_its_first_step():
     assert all(not m.initialized for m in student.modules() if isinstance(m, ElasticBinarizer))
 
 
+def _stage(activation_bits, seed, alpha=None):
+    """A chain stage's model (weights 1 bit); ``alpha``: its scales set and marked learned."""
+    model = models.build("sparseformer-dn-s", seed=seed, weight_bits=1,
+                         activation_bits=activation_bits, **SMALL)
+    if alpha is not None:
+        for m in model.modules():
+            if isinstance(m, ElasticBinarizer):
+                m.mark_initialized(alpha)
+    return model
+
+
+def _binarizers(model):
+    return [m for m in model.modules() if isinstance(m, ElasticBinarizer)]
+
+
+def test_a_stage_of_other_levels_starts_its_scales_from_data():
+    # W1A4 -> W1A2: the 4-bit step (0.3 here) would set a 2-bit range too narrow; with
+    # scales from data the student's quantizers keep their construction value 1.0, not yet
+    # initialized, so the first training batch sets them.
+    teacher, student = _stage(4, seed=1, alpha=0.3), _stage(2, seed=2)
+    transfer = student_from_teacher(student, teacher, scales="data")
+    assert len(transfer.rescaled) == len(_binarizers(student)) > 0
+    assert all(m.alpha.item() == 1.0 and not m.initialized for m in _binarizers(student))
+    # The weights are the teacher's all the same.
+    for name, value in teacher.state_dict().items():
+        if not name.endswith(("alpha", "_extra_state")):
+            assert torch.equal(student.state_dict()[name], value), name
+
+
+def test_bits_code_keeps_the_teachers_step_at_other_levels():
+    teacher, student = _stage(4, seed=1, alpha=0.3), _stage(2, seed=2)
+    transfer = student_from_teacher(student, teacher, scales="teacher")
+    assert transfer.rescaled == []
+    assert all(m.alpha.item() == pytest.approx(0.3) and m.initialized
+               for m in _binarizers(student))
+
+
+def test_a_stage_of_the_same_levels_keeps_the_teachers_scales_either_way():
+    for scales in ("data", "teacher"):
+        teacher, student = _stage(1, seed=1, alpha=0.7), _stage(1, seed=2)
+        assert student_from_teacher(student, teacher, scales=scales).rescaled == []
+        assert all(m.alpha.item() == pytest.approx(0.7) and m.initialized
+                   for m in _binarizers(student))
+
+
+def test_an_unknown_scales_rule_is_refused():
+    with pytest.raises(DataError, match="student scales 'x'"):
+        student_from_teacher(_stage(1, seed=2), _stage(4, seed=1), scales="x")
+
+
 def test_a_teacher_of_another_shape_is_refused():
     teacher = models.build("sparseformer-dn-s", seed=1, **{**SMALL, "dim": 32})
     student = models.build("bq-sparseformer-dn-s", seed=2, **SMALL)
     with pytest.raises(DataError, match="shape"):
-        student_from_teacher(student, teacher.state_dict())
+        student_from_teacher(student, teacher)
 
 
 def test_bit_parameter_groups():
@@ -260,3 +310,22 @@ def test_a_chain_must_start_at_the_teachers_precision(tmp_path, teacher_run):
     with pytest.raises(DataError, match="W32A32"):
         run_chain(resolve_settings("sparseformer-dn-s", tmp_path / "c", teacher=str(teacher_run),
                                    chain="W4A4,W1A1", progress=False))
+
+
+def test_a_run_recorded_before_student_scales_resumes_with_the_rule_it_ran(tmp_path):
+    import json
+
+    from models.trainer.distill.chain import chain_settings_for_resume
+    from models.trainer.pretrain.settings import settings_for_resume
+
+    # A record from before the option has no student_scales; its chain kept the teachers'
+    # scales, so it resumes with 'teacher' whatever the option's default is.
+    stored = {"model": "conformer-s", "teacher": str(tmp_path / "fp"), "steps": 10}
+    (tmp_path / "metadata.json").write_text(json.dumps({"settings": stored}))
+    assert settings_for_resume(tmp_path, {}).student_scales == "teacher"
+    (tmp_path / "chain.json").write_text(json.dumps({"settings": stored}))
+    assert chain_settings_for_resume(tmp_path, {}).student_scales == "teacher"
+    # A record that names its rule keeps it.
+    (tmp_path / "chain.json").write_text(json.dumps({"settings": {**stored,
+                                                                   "student_scales": "data"}}))
+    assert chain_settings_for_resume(tmp_path, {}).student_scales == "data"

@@ -17,7 +17,7 @@ from ...quantization import Quantization
 from ..errors import DataError
 from ..pretrain import checkpoint as ckpt
 from ..pretrain.distillation import parse_chain
-from ..pretrain.settings import PretrainSettings, settings_for_resume, settings_record
+from ..pretrain.settings import PREDATED, PretrainSettings, settings_for_resume, settings_record
 
 CHAIN_FILE = "chain.json"
 
@@ -34,7 +34,7 @@ def chain_settings_for_resume(out: Path, given: Dict[str, Any]) -> Optional[Pret
     transient = {k: v for k, v in given.items() if v is not None
                  and k in ("progress", "device", "workers")}
     stored["betas"] = tuple(stored.get("betas", (0.9, 0.98)))
-    return PretrainSettings(**{**stored, **transient, "out": str(out)})
+    return PretrainSettings(**{**PREDATED, **stored, **transient, "out": str(out)})
 
 
 def _check_record(out: Path, record: Dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ expose the maps either.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -40,6 +40,7 @@ from profiler.option_values import split_list
 
 from ...quantization import Quantization
 from ..errors import DataError
+from .settings import STUDENT_SCALES, STUDENT_SCALES_DATA, STUDENT_SCALES_TEACHER
 
 
 def parse_chain(text: str) -> List[Quantization]:
@@ -172,16 +173,30 @@ class DistilledPrediction(nn.Module):
 class WeightTransfer:
     copied: List[str]            # parameters and buffers taken from the teacher
     student_only: List[str]      # the student's own (quantizer scales, input offsets)
+    rescaled: List[str] = field(default_factory=list)   # quantizers whose scales start from data
 
 
-def student_from_teacher(student: nn.Module,
-                         teacher_state: Dict[str, torch.Tensor]) -> WeightTransfer:
-    """Copy the teacher's float weights into the student wherever the names match.
+def student_from_teacher(student: nn.Module, teacher: nn.Module, *,
+                         scales: str = STUDENT_SCALES_TEACHER) -> WeightTransfer:
+    """Copy the teacher's weights into the student wherever the names match.
 
     The quantized layers subclass the float ones (``BinaryLinear`` is an ``nn.Linear``), so
-    every teacher weight has a student twin; what the student has beside them (quantizer
-    scales, BiT's input offsets) keeps its initialization. A teacher weight with no twin or
-    another shape means the two are different models: :class:`DataError`."""
+    every float teacher weight has a student twin; what the student has beside them
+    (quantizer scales, BiT's input offsets) keeps its initialization. A quantized teacher
+    (a chain's earlier stage) also has quantizer scales: each is copied where the student's
+    quantizer has the same levels. Where the levels differ, ``scales`` decides:
+    ``"teacher"`` copies it anyway, as BiT's code does (its step size is initialized only
+    while it still holds its starting value); ``"data"`` leaves the student's quantizer to
+    the first-batch rule. A step size learned for 4-bit levels sets a 2- or 1-bit range
+    about 2.6x too narrow, and 100 steps a stage at BiT's scale learning rate barely move
+    it (sparseformer-dn-s: 0.574 at W1A4, 0.578 after W1A2 and W1A1, where the first-batch
+    rule gives 1.512). A teacher weight with no twin or another shape means the two are
+    different models: :class:`DataError`."""
+    from models.bit import ElasticBinarizer
+
+    if scales not in STUDENT_SCALES:
+        raise DataError(f"student scales {scales!r}: choose one of {', '.join(STUDENT_SCALES)}")
+    teacher_state = teacher.state_dict()
     own = student.state_dict()
     missing = sorted(set(teacher_state) - set(own))
     if missing:
@@ -193,11 +208,22 @@ def student_from_teacher(student: nn.Module,
         name = mismatched[0]
         raise DataError(f"teacher and student differ in shape at {name}: "
                         f"{tuple(teacher_state[name].shape)} vs {tuple(own[name].shape)}")
+    rescaled = []
+    if scales == STUDENT_SCALES_DATA:
+        theirs = dict(teacher.named_modules())
+        for name, module in student.named_modules():
+            other = theirs.get(name)
+            if (isinstance(module, ElasticBinarizer) and isinstance(other, ElasticBinarizer)
+                    and other.levels != module.levels):
+                rescaled.append(name)
+        for name in rescaled:
+            for key in ("alpha", "_extra_state"):
+                teacher_state.pop(f"{name}.{key}", None)
     merged = dict(own)
     merged.update(teacher_state)
     student.load_state_dict(merged)
     return WeightTransfer(copied=sorted(teacher_state),
-                          student_only=sorted(set(own) - set(teacher_state)))
+                          student_only=sorted(set(own) - set(teacher_state)), rescaled=rescaled)
 
 
 # ------------------------------------------------------------------------------ optimizer

@@ -383,7 +383,7 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context,
         start_step = _restore(checkpoint, model, optimizer, scheduler, s, device)
     else:
         if teacher is not None:
-            student_from_teacher(model, teacher.model.state_dict())
+            student_from_teacher(model, teacher.model, scales=s.student_scales)
         if has_binarizers(model):
             initialize_binarizers(model, train_set, plan, s.seed, device)
     if context.is_main:

@@ -21,6 +21,18 @@ from ..errors import DataError
 from ..fileio import PathLike
 from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 
+# Where a quantized student's activation scales start when its teacher quantizes the same
+# activations to other levels (BiT's chain: W1A4 -> W1A2 -> W1A1).
+STUDENT_SCALES_TEACHER = "teacher"    # BiT's code: a loaded step size is never set again
+STUDENT_SCALES_DATA = "data"          # the first-batch rule, as under a float teacher
+STUDENT_SCALES = (STUDENT_SCALES_TEACHER, STUDENT_SCALES_DATA)
+# Settings a run's record lacks when it predates them, with the value its run had.
+PREDATED = {"student_scales": STUDENT_SCALES_TEACHER}
+STUDENT_SCALES_HELP = ("where a quantized student's activation scales start when its teacher "
+                       "quantizes those activations to other levels (a chain's W1A4 -> "
+                       "W1A2): 'data' (the first-batch rule, as under a float teacher) or "
+                       "'teacher' (its learned step, kept, as BiT's code does)")
+
 # --targets kinds (see PretrainSettings.targets and parse_targets).
 MFCC_TARGETS, PHONE_TARGETS, FEATURE_TARGETS = "mfcc", "phones", "features"
 
@@ -118,6 +130,8 @@ class PretrainSettings:
         "W32A32,W1A4,W1A2,W1A1; stage K trains OUT/stage-K-<precision> with stage K-1 as "
         "its teacher (stage 1: --teacher); rerun the command or --resume to continue",
         metavar="PRECISIONS", shown="one stage")
+    student_scales: str = option(STUDENT_SCALES_TEACHER, f"distillation: {STUDENT_SCALES_HELP}",
+                                 choices=STUDENT_SCALES, metavar="FROM")
     distill_hidden: float = option(1.0, "distillation: weight of the hidden-state error "
                                         "(BiT's rep loss)", bound=NON_NEGATIVE, metavar="W")
     distill_prediction: float = option(1.0, "distillation: weight of the soft cross-entropy "
@@ -287,7 +301,7 @@ def settings_for_resume(out: PathLike, given: Dict[str, Any]) -> PretrainSetting
             raise DataError(f"--resume: {key} was {old!r} in this run, not {value!r}; resume "
                             f"with the run's own settings or start a new run")
     known = {field.name for field in dataclasses.fields(PretrainSettings)}
-    values = {k: v for k, v in stored.items() if k in known and k not in TRANSIENT}
+    values = {**PREDATED, **{k: v for k, v in stored.items() if k in known and k not in TRANSIENT}}
     values["betas"] = tuple(values.get("betas", (0.9, 0.98)))
     values.update({k: v for k, v in given.items() if k in TRANSIENT and v is not None})
     values.update(out=str(out), resume=True)

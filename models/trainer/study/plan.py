@@ -285,7 +285,7 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
         options["teacher"] = str(folder / variant.teacher)
         needs = (trained[variant.teacher],)
     if variant.chain:
-        options["chain"] = variant.chain
+        options.update(chain=variant.chain, student_scales=settings.student_scales)
     return Job(f"train/{model}/seed-{seed}/{variant.name}", "train", folder / variant.name,
                (model, seed), needs, variant.name, options=options)
 

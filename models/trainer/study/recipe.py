@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..pretrain.settings import STUDENT_SCALES_TEACHER
 from .plan import check_study, data_folder, model_overrides, study_seeds
 from .presets import PRESETS, ablation_types, sensitivity_names, variants
 from .settings import StudySettings
@@ -53,7 +54,10 @@ def study_record(settings: StudySettings) -> Dict[str, Any]:
                        "chains": {v.name: v.stages for v in variants(settings)},
                        # only when set, so the recipes of studies from before it still match
                        **({"deployed": True} if settings.deployed else {}),
-                       **({"autocast": settings.autocast} if settings.autocast else {})},
+                       **({"autocast": settings.autocast} if settings.autocast else {}),
+                       # 'teacher' unrecorded: the recipes from before the option meant it
+                       **({"student_scales": settings.student_scales}
+                          if settings.student_scales != STUDENT_SCALES_TEACHER else {})},
             "models": names, "seeds": study_seeds(settings), "tasks": tasks,
             "scratch": settings.scratch, "ablations": ablation_types(settings),
             "sensitivity": sensitivity_names(settings)}

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List
 import numpy as np
 
 from ..fileio import write_text_atomic
+from ..pretrain.settings import STUDENT_SCALES_DATA
 from ..superb.task_table import SUPERB_TASKS
 from ..superb.tasks.metrics import LEVEL_TEXT
 from .anchors import REUSED_FROM
@@ -297,7 +298,10 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
                 if record["recipe"].get("deployed") else "")
              + (f" Training under mixed precision (`--autocast "
                 f"{record['recipe']['autocast']}`); extraction and heads in float32."
-                if record["recipe"].get("autocast") else ""),
+                if record["recipe"].get("autocast") else "")
+             + (" Each chain stage's activation scales start from data where its teacher's "
+                "levels differ (`--student-scales data`); BiT's code keeps the teacher's."
+                if record["recipe"].get("student_scales") == STUDENT_SCALES_DATA else ""),
              "", head_budget_line(heads), ""]
     lines += method_lines() + table1_lines(study, costs) + table2_lines(study)
     lines += teacher_lines(study, summary, anchors)

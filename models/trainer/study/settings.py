@@ -11,6 +11,7 @@ from profiler.training_commands import DEFAULT_BACKEND
 
 from ..autocast import AUTOCAST_CHOICES, AUTOCAST_HELP
 from ..options import COMMA_LIST, POSITIVE, device_option, option
+from ..pretrain.settings import STUDENT_SCALES, STUDENT_SCALES_HELP, STUDENT_SCALES_TEACHER
 from ..superb.task_table import SUPERB_TASKS
 
 # The issue's minimum study: two encoders, FP and BQ-distilled, three seeds, five tasks.
@@ -67,6 +68,11 @@ class StudySettings:
                                            f"extraction stay float32",
                                      choices=AUTOCAST_CHOICES, metavar="DTYPE",
                                      shown="none, float32 throughout")
+    student_scales: str = option(STUDENT_SCALES_TEACHER, f"the chains' students (train "
+                                                         f"--student-scales): "
+                                                         f"{STUDENT_SCALES_HELP}; part of "
+                                                         f"the recipe",
+                                 choices=STUDENT_SCALES, metavar="FROM")
     scratch: bool = option(False, "control: also pre-train each bq- model from scratch with "
                                   "HuBERT's loss (no teacher), with the distillation budget")
     ablations: str = option("none", "also distill bq- builds that binarize one module type "
