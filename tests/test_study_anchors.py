@@ -95,9 +95,9 @@ def test_a_study_folder_or_its_reports_folder_is_a_source(tmp_path, corpus_in_re
     assert source_corpus(source) == corpus
     settings = StudySettings(out=str(tmp_path / "later"), preset="smoke", models="conformer-s",
                              seeds=2, tasks="ks", anchors_from=str(source), progress=False)
-    check_anchor_source(settings)
+    assert check_anchor_source(settings) == corpus
     jobs = build_plan(settings)
-    mark_reused_anchors(settings, jobs)
+    mark_reused_anchors(settings, jobs, corpus)
     copies = {job.key for job in jobs if job.options.get("reuse")}
     # Only what the source has: seed 0's random twin (no bq-random, no seed 1).
     assert copies == {"superb/conformer-s/seed-0/random/ks"}

@@ -51,11 +51,12 @@ def source_corpus(study: Path) -> Path:
     return recorded_folder(study, record.get("recipe", {}).get("data")) / CORPUS_FILE
 
 
-def check_anchor_source(settings: StudySettings) -> None:
-    """A one-line :class:`DataError` unless ``--anchors-from`` names a study (or reports)
-    folder whose corpus description is there to compare."""
+def check_anchor_source(settings: StudySettings) -> Optional[Path]:
+    """The corpus description of the study (or reports) folder ``--anchors-from`` names
+    (None without the option); a one-line :class:`DataError` unless it is there to
+    compare."""
     if not settings.anchors_from:
-        return
+        return None
     study = Path(settings.anchors_from)
     if not (study / STUDY_FILE).is_file():
         raise DataError(f"--anchors-from {study}: no study there (no {STUDY_FILE})")
@@ -63,16 +64,17 @@ def check_anchor_source(settings: StudySettings) -> None:
     if not corpus.is_file():
         raise DataError(f"--anchors-from {study}: its corpus description {corpus} is "
                         f"missing, so its anchors cannot be checked against this corpus")
+    return corpus
 
 
-def mark_reused_anchors(settings: StudySettings, jobs: List[Job]) -> None:
+def mark_reused_anchors(settings: StudySettings, jobs: List[Job],
+                        corpus: Optional[Path]) -> None:
     """Give each anchor evaluation that ``--anchors-from`` has a result for the options
-    that make its job a checked copy. A gated task's anchors are left to run: their gate
-    is this study's teacher."""
-    if not settings.anchors_from:
+    that make its job a checked copy against ``corpus`` (:func:`check_anchor_source`'s).
+    A gated task's anchors are left to run: their gate is this study's teacher."""
+    if corpus is None:
         return
     study = Path(settings.anchors_from)
-    corpus = str(source_corpus(study))
     for job in jobs:
         if job.kind != "superb" or job.variant not in RANDOM_VARIANTS or job.options.get("gate"):
             continue
@@ -80,7 +82,8 @@ def mark_reused_anchors(settings: StudySettings, jobs: List[Job]) -> None:
         source = (study / "runs" / model / f"{SEED_PREFIX}{seed}" / "superb" / job.variant
                   / job.task)
         if (source / RESULTS).is_file() and (source / PER_ITEM).is_file():
-            job.options.update({REUSED_ANCHOR: str(source), REUSED_ANCHOR_CORPUS: corpus})
+            job.options.update({REUSED_ANCHOR: str(source),
+                                REUSED_ANCHOR_CORPUS: str(corpus)})
 
 
 def mismatches(job: Job, results: Dict[str, Any], corpus: Dict[str, Any],

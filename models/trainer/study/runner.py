@@ -83,9 +83,9 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
 def planned_jobs(settings: StudySettings) -> List[Job]:
     """Every job of the study (:func:`.plan.build_plan`), the anchors that
     ``--anchors-from`` copies marked as copies."""
-    check_anchor_source(settings)
+    corpus = check_anchor_source(settings)
     jobs = build_plan(settings)
-    mark_reused_anchors(settings, jobs)
+    mark_reused_anchors(settings, jobs, corpus)
     return jobs
 
 
