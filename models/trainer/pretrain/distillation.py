@@ -187,11 +187,11 @@ def student_from_teacher(student: nn.Module, teacher: nn.Module, *,
     quantizer has the same levels. Where the levels differ, ``scales`` decides:
     ``"teacher"`` copies it anyway, as BiT's code does (its step size is initialized only
     while it still holds its starting value); ``"data"`` leaves the student's quantizer to
-    the first-batch rule. A step size learned for 4-bit levels sets a 2- or 1-bit range
-    about 2.6x too narrow, and 100 steps a stage at BiT's scale learning rate barely move
-    it (sparseformer-dn-s: 0.574 at W1A4, 0.578 after W1A2 and W1A1, where the first-batch
-    rule gives 1.512). A teacher weight with no twin or another shape means the two are
-    different models: :class:`DataError`."""
+    the first-batch rule. A step size learned for 4-bit levels is 2.6x (signed) to 3.9x
+    (unsigned) smaller than the rule's at 1 or 2 bits, and 100 steps a stage at BiT's
+    scale learning rate barely move it (reports/training/chain_scales.md). A teacher
+    weight with no twin or another shape means the two are different models:
+    :class:`DataError`."""
     from models.bit import ElasticBinarizer
 
     if scales not in STUDENT_SCALES:
