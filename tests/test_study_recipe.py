@@ -65,10 +65,19 @@ def test_sensitivity_variants(tmp_path):
         assert head.options["upstream"].endswith(f"seed-0/{upstream}")
         assert f"train/conformer-s/seed-0/{name[:2]}" in head.needs
     assert "hidden_states" not in jobs["superb/conformer-s/seed-0/bq/ks"].options
+    # bq-scales: bq's chain, its stages' activation scales from data; measured like bq.
+    for model in ("conformer-s", "sparseformer-dn-s"):
+        scales = jobs[f"train/{model}/seed-0/bq-scales"]
+        assert scales.options["chain"] == "W32A32,W1A4,W1A2,W1A1"
+        assert scales.options["student_scales"] == "data"
+        assert jobs[f"train/{model}/seed-0/bq"].options["student_scales"] == "teacher"
+        assert f"superb/{model}/seed-0/bq-scales/ks" in jobs
+        assert "bq-scales" in jobs[f"propagation/{model}/seed-0"].options["students"]
 
 
 @pytest.mark.parametrize("changes, needle", [
     (dict(sensitivity="single,wide"), "unknown variant 'wide'"),
+    (dict(sensitivity="scales", student_scales="data"), "bq already does"),
     (dict(chain="W32A32,W1A4"), "down to W1A1"),
     (dict(chain="W1A2,W1A1"), "down to W1A1"),
     (dict(chain="W32A32"), "needs a teacher"),

@@ -286,6 +286,7 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
         needs = (trained[variant.teacher],)
     if variant.chain:
         options.update(chain=variant.chain, student_scales=settings.student_scales)
+    options.update(variant.train_options)
     return Job(f"train/{model}/seed-{seed}/{variant.name}", "train", folder / variant.name,
                (model, seed), needs, variant.name, options=options)
 

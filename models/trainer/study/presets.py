@@ -24,6 +24,7 @@ from ...quantization import MODULE_TYPES
 from ..data.synth_plan import PRESETS as CORPUS_PRESETS
 from ..data.synth_plan import CorpusSizes, SynthOptions
 from ..errors import DataError
+from ..pretrain.settings import STUDENT_SCALES_DATA
 from .settings import SENSITIVITY_NAMES, StudySettings, default_tasks
 
 # What a preset's fp teachers predict: MFCC units (HuBERT's iteration 1), the corpus's
@@ -141,7 +142,8 @@ RANDOM_VARIANTS = {"random": False, "bq-random": True}
 # default variant it replaces: {default: sensitivity variant}.
 SENSITIVITY_SWAPS = {"single": {"bq": "bq-single"},
                      "state0": {"fp": "fp" + LAYERS_ONLY_SUFFIX, "bq": "bq" + LAYERS_ONLY_SUFFIX},
-                     "dw-channel": {"bq": "bq-dw-channel"}}
+                     "dw-channel": {"bq": "bq-dw-channel"},
+                     "scales": {"bq": "bq-scales"}}
 # Variants that exist only for encoders with convolutions (elsewhere they would be bq).
 CONVOLUTION_VARIANTS = ("bq-convolution", "bq-dw-channel")
 # The model overrides of bq-dw-channel: one weight scale per depthwise channel.
@@ -158,6 +160,7 @@ class Variant:
     overrides: Tuple[Tuple[str, Any], ...] = ()       # model overrides of its own
     needs_convolution: bool = False                   # only for encoders with convolutions
     units_from: Optional[str] = None                  # iteration 2 on this variant's run
+    train_options: Tuple[Tuple[str, Any], ...] = ()   # train settings of its own
 
     @property
     def model_overrides(self) -> Dict[str, Any]:
@@ -218,6 +221,12 @@ def variants(settings: StudySettings) -> List[Variant]:
         name = SENSITIVITY_SWAPS["dw-channel"]["bq"]
         chosen.append(Variant(name, True, "fp", None, chain, DW_CHANNEL_OVERRIDES,
                               needs_convolution=name in CONVOLUTION_VARIANTS))
+    if "scales" in sensitivity:
+        if settings.student_scales == STUDENT_SCALES_DATA:
+            raise DataError("--sensitivity scales runs the chain with --student-scales data "
+                            "beside bq; this study's bq already does")
+        chosen.append(Variant(SENSITIVITY_SWAPS["scales"]["bq"], True, "fp", None, chain,
+                              train_options=(("student_scales", STUDENT_SCALES_DATA),)))
     return chosen
 
 

@@ -107,7 +107,11 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
              "Each sensitivity's variants in place of the defaults they replace (bq-single: "
              "W32A32 -> W1A1 in one stage; bq-dw-channel: per-channel scales of the binarized "
              "depthwise convolutions, bq itself for an encoder without them; fp-1L and bq-1L: "
-             "heads on layers 1..L, without the float hidden state 0), the default's "
+             "heads on layers 1..L, without the float hidden state 0"
+             + ("; bq-scales: bq's chain with each stage's activation scales from data where "
+                "its teacher's levels differ" if any(name == "scales" for name, _ in swaps)
+                else "")
+             + "), the default's "
              "informative tasks and Holm families; hierarchical bootstrap as above. "
              "'default' is the default variants' value and verdict on the same seeds as "
              "the sensitivity's row (a partial study has fewer seeds of a sensitivity), "

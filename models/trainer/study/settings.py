@@ -21,8 +21,9 @@ PRESET_NAMES = ("paper", "small", "smoke", "full")
 # BiT's multi-distillation chain, which the bq variant runs.
 BIT_CHAIN = "W32A32,W1A4,W1A2,W1A1"
 # Sensitivity variants: bq-single (one stage W32A32 -> W1A1), heads without hidden state 0
-# (fp-1L and bq-1L, on the fp and bq upstreams), per-channel depthwise scales (bq-dw-channel).
-SENSITIVITY_NAMES = ("single", "state0", "dw-channel")
+# (fp-1L and bq-1L, on the fp and bq upstreams), per-channel depthwise scales (bq-dw-channel),
+# the chain with its stages' activation scales from data (bq-scales).
+SENSITIVITY_NAMES = ("single", "state0", "dw-channel", "scales")
 
 
 def default_tasks() -> str:
@@ -56,7 +57,9 @@ class StudySettings:
                                       "(fp-1L, bq-1L: heads on layers 1..L, without the float "
                                       "hidden state 0), dw-channel (bq-dw-channel: per-channel "
                                       "scales of the binarized depthwise convolutions; models "
-                                      "with convolutions)", metavar="NAMES")
+                                      "with convolutions), scales (bq-scales: the chain with "
+                                      "--student-scales data; studies of the default rule)",
+                            metavar="NAMES")
     deployed: bool = option(False, "score every binarized upstream (the bq- students and "
                                    "the bq-random anchors) deployed on packed 1-bit kernels, "
                                    "as superb --deployed does: on the CPU whatever --device "
