@@ -187,8 +187,8 @@ def student_from_teacher(student: nn.Module, teacher: nn.Module, *,
     quantizer has the same levels. Where the levels differ, ``scales`` decides:
     ``"teacher"`` copies it anyway, as BiT's code does (its step size is initialized only
     while it still holds its starting value); ``"data"`` leaves the student's quantizer to
-    the first-batch rule. A step size learned for 4-bit levels is 2.6x (signed) to 3.9x
-    (unsigned) smaller than the rule's at 1 or 2 bits, and 100 steps a stage at BiT's
+    the first-batch rule. A step size learned for 4-bit levels is 2.2x to 3.9x smaller
+    than the rule's at 1 or 2 bits, and 100 steps a stage at BiT's
     scale learning rate barely move it (reports/training/chain_scales.md). A teacher
     weight with no twin or another shape means the two are different models:
     :class:`DataError`."""
