@@ -58,7 +58,7 @@ class StudySettings:
                                       "hidden state 0), dw-channel (bq-dw-channel: per-channel "
                                       "scales of the binarized depthwise convolutions; models "
                                       "with convolutions), scales (bq-scales: the chain with "
-                                      "--student-scales data; studies of the default rule)",
+                                      "--student-scales data, beside bq's default rule)",
                             metavar="NAMES")
     deployed: bool = option(False, "score every binarized upstream (the bq- students and "
                                    "the bq-random anchors) deployed on packed 1-bit kernels, "
