@@ -131,6 +131,27 @@ def test_second_iteration_from_a_hidden_layer(corpus, tmp_path):
         hidden_layer_features(TinyEncoder(frames_off_by=10), layer=0)(np.zeros(16000, np.float32))
 
 
+@pytest.mark.parametrize("preset", ["conformer-s", "sparseformer-dn-s", "squeezeformer-xs"])
+def test_a_label_layer_state_equals_the_whole_forwards(preset):
+    # The labels' forward stops at the label layer; the state must be the one the whole
+    # model returns there.
+    from models import registry
+
+    torch.manual_seed(0)
+    model = registry.build(preset, layers=4).eval()
+    waveform = torch.randn(16000).numpy()
+    with torch.inference_mode():
+        whole = model(torch.as_tensor(waveform)[None]).hidden_states
+    last_layer_calls = []
+    model.encoder.layers[-1].register_forward_hook(lambda *_: last_layer_calls.append(1))
+    for layer in range(5):
+        state = hidden_layer_features(model, layer)(waveform)
+        torch.testing.assert_close(state, whole[layer][0, :encoder_frames(16000)],
+                                   rtol=0, atol=0)
+    # Layers at the input's rate stop early; the Squeezeformer's half-rate middle runs whole.
+    assert len(last_layer_calls) == (5 if preset == "squeezeformer-xs" else 1)
+
+
 def test_stale_manifest_is_a_data_error(corpus, tmp_path):
     manifest = read_manifest(corpus / "train.tsv")
     stale = tmp_path / "stale.tsv"

@@ -18,6 +18,7 @@ k-means model is saved as an ``.npz`` of its centers; loading it needs no pickle
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ...hubert import HuBERT
+from ...transformer import TransformerEncoder
 from ..data.audio import read_audio
 from ..data.features import encoder_frames, mfcc_features
 from ..data.manifest import Manifest, read_dictionary, read_manifest, write_dictionary
@@ -256,10 +259,13 @@ def hidden_layer_features(model: torch.nn.Module, layer: int, *,
         was_training = model.training
         model.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), _stop_at_hidden_state(model, layer) as reached:
                 output = model(batch)
         finally:
             model.train(was_training)
+        if reached.state is not None:
+            hidden = reached.state[0].float().cpu()
+            return _match_frames(hidden, encoder_frames(batch.shape[-1]))
         states = getattr(output, "hidden_states", None)
         if states is None:
             raise ValueError("the model's output has no hidden_states")
@@ -270,6 +276,45 @@ def hidden_layer_features(model: torch.nn.Module, layer: int, *,
         return _match_frames(hidden, encoder_frames(batch.shape[-1]))
 
     return features
+
+
+class _HiddenStateReached(Exception):
+    """Raised by a hook to end a forward pass once the state it waits for exists."""
+
+
+class _ReachedState:
+    state: Optional[torch.Tensor] = None
+
+
+@contextlib.contextmanager
+def _stop_at_hidden_state(model: torch.nn.Module, layer: int) -> Iterator[_ReachedState]:
+    """Ends ``model``'s forward as soon as hidden state ``layer`` is computed (the layers
+    after it would be thrown away: at half depth that is about a third of a zoo model's
+    MACs), keeping the state in the yielded record. Only for zoo HuBERT models whose
+    encoder keeps every layer at the input's rate (hidden state k is layer k's output);
+    any other model runs whole and the record stays empty."""
+    reached = _ReachedState()
+    encoder = getattr(model, "encoder", None)
+    if not (isinstance(model, HuBERT) and isinstance(encoder, TransformerEncoder)
+            and 0 <= layer < len(encoder.layers)):
+        yield reached
+        return
+
+    def keep(state: torch.Tensor) -> None:
+        reached.state = state
+        raise _HiddenStateReached
+
+    if layer == 0:   # the encoder's input, after the positional convolution
+        handle = encoder.register_forward_pre_hook(lambda module, args: keep(args[0]))
+    else:
+        handle = encoder.layers[layer - 1].register_forward_hook(
+            lambda module, args, output: keep(output))
+    try:
+        yield reached
+    except _HiddenStateReached:
+        pass
+    finally:
+        handle.remove()
 
 
 def _match_frames(hidden: torch.Tensor, expected: int, tolerance: int = 2) -> torch.Tensor:

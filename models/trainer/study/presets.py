@@ -75,7 +75,7 @@ PRESETS = {
     # The paper's claim, chosen before the run: fewer, larger tasks and 5 seeds. The issue
     # asked for "about 6 hours" of 2 CPU cores; at the rates measured on its first seed
     # (`study --dry-run`, which now prices each job at the median of the runs logged) the
-    # trained runs take 5.3 h, their heads 4.8, the random-init anchors (FP and BQ, every
+    # trained runs take 5.2 h, their heads 4.8, the random-init anchors (FP and BQ, every
     # seed) 4.0 more, 14.2 h in all (the first run logged 13.5 without most BQ SD heads;
     # --anchors-from copies the anchors of an earlier study on this corpus); in the first run SD's
     # feature extraction alone (1 600 mixtures, about 7 minutes per upstream) was 4.7 h.
