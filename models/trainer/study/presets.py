@@ -77,24 +77,24 @@ PRESETS = {
     # (`study --dry-run`, which now prices each job at the median of the runs logged) the
     # trained runs take 5.2 h, their heads 4.8, the random-init anchors (FP and BQ, every
     # seed) 4.0 more, 14.2 h in all (the first run logged 13.5 without most BQ SD heads;
-    # --anchors-from copies the anchors of an earlier study on this corpus); in the first run SD's
-    # feature extraction alone (1 600 mixtures, about 7 minutes per upstream) was 4.7 h.
-    # The ASR students and anchors, 3.4 h more, run only if the fp teacher beats chance.
-    # Teachers: HuBERT's two iterations at --small's recipe, 600 steps each, 100 units
+    # --anchors-from copies the anchors of an earlier study on this corpus); in the second run
+    # SD's feature extraction alone (1 600 mixtures through 40 upstreams, 8.6 minutes each)
+    # was 5.8 h. The ASR students and anchors, 3.4 h more, run only if the fp teacher beats
+    # chance. Teachers: HuBERT's two iterations at --small's recipe, 600 steps each, 100 units
     # each: iteration 1 on MFCC units (fp-it1), iteration 2 (fp) on k-means units of its
     # hidden state L/2, over a pre-training corpus with 82 voice variants and 0.3 s of
-    # reverberation. On the first seed's pilot this self-supervised route beat random-init
-    # on SD, KS and PR for conformer-s, where phone targets lost on SD
-    # (reports/training/teacher_routes_pilot.md). Each of the chain's 3 stages 100 steps
-    # (300 in all; the single stage had 250). SD's and ASR's heads 300 steps; KS's and PR's
-    # their defaults, 1 500. PR's heads ran 300 steps for the gate's first 4 seeds of
-    # conformer-s and 3 of sparseformer-dn-s and stopped at PER 80-88 % (chance 97 %): on
-    # conformer-s seed 3, 2 000 steps took the teacher from 85.4 to 78.7 % and random-init
-    # from 84.6 to 82.4 %, so 300 steps measured the heads' budget more than the upstreams.
-    # A PR head costs about 7 s per 300 steps beside 90 s of feature extraction, so PR now
-    # runs its default and those 14 evaluations ran again. SD's head costs 40-60 s per 300
-    # steps after 7 minutes of features and stays at 300 (its best valid step was the last
-    # in 9 of those 14 runs).
+    # reverberation. On the first seed's pilot this self-supervised route beat random-init on
+    # SD, KS and PR for conformer-s, where phone targets lost on SD
+    # (reports/training/teacher_routes_pilot.md). Each of the chain's 3 stages 100 steps (300
+    # in all; the one-stage recipe the chain replaced had 250, `bq-single` has 100). SD's and
+    # ASR's heads 300 steps; KS's and PR's their defaults, 1 500. PR's heads ran 300 steps for
+    # the gate's first 4 seeds of conformer-s and 3 of sparseformer-dn-s and stopped at PER
+    # 80-88 % (chance 97 %): on conformer-s seed 3, 2 000 steps took the teacher from 85.4 to
+    # 78.7 % and random-init from 84.6 to 82.4 %, so 300 steps measured the heads' budget more
+    # than the upstreams. A PR head costs about 7 s per 300 steps beside 90 s of feature
+    # extraction, so PR now runs its default and those 14 evaluations ran again. SD's head
+    # costs 40-60 s per 300 steps after 7 minutes of features and stays at 300 (its best valid
+    # step was the last in 9 of those 14 runs).
     "paper": Preset(train={"small": True, "steps": 600, "clusters": 100},
                     distill={"steps": 100}, superb={},
                     overrides={}, corpus=PAPER_CORPUS, task_size="default",
