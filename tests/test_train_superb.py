@@ -290,6 +290,51 @@ def test_batched_extraction_gives_each_utterance_its_own_states(pool):
         torch.testing.assert_close(together, own, rtol=1e-4, atol=1e-4)
 
 
+def test_states_past_the_memory_limit_go_to_a_file_with_the_same_values(tmp_path,
+                                                                        monkeypatch):
+    # Frame-level states expected to pass the limit live in a mapped temporary file; the
+    # heads must read exactly the values extraction in memory gives.
+    import tempfile
+
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES
+
+    import models
+    from models.trainer.superb.heads import extract_features
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # where the file would show
+    model = models.build(TINY_MODEL, **TINY_OVERRIDES).eval()
+    torch.manual_seed(0)
+    sizes = [8_000, 5_120, 6_400, 7_001]
+
+    class Utterances(list):
+        lengths = sizes
+
+    dataset = Utterances({"waveform": torch.randn(n)} for n in sizes)
+    run = dict(pool=False, batch_size=2, device=torch.device("cpu"), progress=False, desc="")
+    in_memory = extract_features(model, dataset, limit_bytes=10**15, **run)
+    in_file = extract_features(model, dataset, limit_bytes=0, **run)
+    layers = model.config.layers + 1
+    for index, (kept, mapped) in enumerate(zip(in_memory, in_file)):
+        assert mapped.shape == (layers, model.frames(sizes[index]), model.config.dim)
+        assert torch.equal(kept, mapped)
+        assert str(tmp_path) in mapping_of(mapped)           # not a copy in memory
+        assert str(tmp_path) not in mapping_of(kept)
+    assert list(tmp_path.iterdir()) == []          # the file is unnamed: nothing left over
+    pooled = extract_features(model, dataset, limit_bytes=0, **{**run, "pool": True})
+    assert str(tmp_path) not in mapping_of(pooled[0])          # (S, D) stays in memory
+
+
+def mapping_of(tensor) -> str:
+    """The line of /proc/self/maps whose address range holds the tensor's data."""
+    address = tensor.data_ptr()
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        for line in maps:
+            start, end = (int(part, 16) for part in line.split()[0].split("-"))
+            if start <= address < end:
+                return line
+    return ""
+
+
 def test_length_batches_cap_utterances_and_padded_samples():
     from models.trainer.superb.heads import length_batches
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..autocast import autocast as autocast_context
 from ..errors import DataError
+from .state_store import StateStore, memory_limit_bytes
 
 
 def length_batches(lengths: Sequence[int], batch_size: int,
@@ -46,7 +47,8 @@ def length_batches(lengths: Sequence[int], batch_size: int,
 def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
                      device: torch.device, progress: bool, desc: str,
                      first_state: int = 0, max_samples: Optional[int] = None,
-                     autocast: Optional[str] = None) -> List[torch.Tensor]:
+                     autocast: Optional[str] = None,
+                     limit_bytes: Optional[int] = None) -> List[torch.Tensor]:
     """Hidden states ``first_state`` .. L of every utterance: (S, D) means if ``pool``, else
     (S, T, D), S = L + 1 - first_state (``first_state`` 1 leaves out the encoder input).
 
@@ -60,33 +62,55 @@ def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
     A binarized upstream turns rounding into the odd sign flip that later layers carry:
     any change of batch moves its states on about 1 utterance in 50. ``autocast`` (e.g.
     ``"bf16"``) runs the upstream under :func:`models.trainer.autocast.autocast`; the
-    states are returned in float32 either way."""
+    states are returned in float32 either way. Frame-level states expected to pass
+    ``limit_bytes`` (default: half the memory available now) are kept in a temporary
+    file mapped into memory (:mod:`.state_store`): the same values, less memory."""
     from tqdm import tqdm
 
     groups = length_batches(dataset.lengths, batch_size, max_samples)
-    features: List[Optional[torch.Tensor]] = [None] * len(dataset)
+    store = StateStore(len(dataset), memory_limit_bytes() if limit_bytes is None
+                       else limit_bytes)
+    if pool:
+        store.decide(0)                      # (S, D) an utterance: memory, always
+    total_samples = sum(dataset.lengths)
     with tqdm(total=len(dataset), desc=desc, unit="utt", file=sys.stderr, dynamic_ncols=True,
               disable=not progress) as bar:
-        for group in groups:
-            waveforms = [dataset[i]["waveform"] for i in group]
-            samples = torch.tensor([len(w) for w in waveforms])
-            padded = waveforms[0].new_zeros((len(group), int(samples.max())))
-            for row, waveform in enumerate(waveforms):
-                padded[row, :len(waveform)] = waveform
-            with autocast_context(autocast, device):
-                out = model(padded.to(device), samples.to(device))
-            stacked = torch.stack(out.hidden_states[first_state:], dim=1).float()  # (B, S, T, D)
-            frames = ([stacked.shape[2]] * len(group) if out.padding_mask is None
-                      else (~out.padding_mask).sum(dim=1).tolist())
-            for row, index in enumerate(group):
-                if frames[row] == 0:
-                    raise DataError(f"{dataset.manifest.audio_path(index)}: too short for one "
-                                    f"encoder frame")
-                own = stacked[row, :, :frames[row]]
-                # a copy, not a view: a view would keep the whole padded batch alive
-                features[index] = (own.mean(dim=1) if pool else own.clone()).cpu()
-            bar.update(len(group))
-    return features  # type: ignore[return-value]
+        try:
+            _extract_into(store, model, dataset, groups, bar, desc, pool=pool, device=device,
+                          first_state=first_state, autocast=autocast,
+                          total_samples=total_samples)
+        except BaseException:
+            store.discard()
+            raise
+    return store.tensors()
+
+
+def _extract_into(store: StateStore, model: nn.Module, dataset, groups, bar, desc: str, *,
+                  pool: bool,
+                  device: torch.device, first_state: int, autocast: Optional[str],
+                  total_samples: int) -> None:
+    for group in groups:
+        waveforms = [dataset[i]["waveform"] for i in group]
+        samples = torch.tensor([len(w) for w in waveforms])
+        padded = waveforms[0].new_zeros((len(group), int(samples.max())))
+        for row, waveform in enumerate(waveforms):
+            padded[row, :len(waveform)] = waveform
+        with autocast_context(autocast, device):
+            out = model(padded.to(device), samples.to(device))
+        stacked = torch.stack(out.hidden_states[first_state:], dim=1).float()  # (B, S, T, D)
+        frames = ([stacked.shape[2]] * len(group) if out.padding_mask is None
+                  else (~out.padding_mask).sum(dim=1).tolist())
+        for row, index in enumerate(group):
+            if frames[row] == 0:
+                raise DataError(f"{dataset.manifest.audio_path(index)}: too short for one "
+                                f"encoder frame")
+            own = stacked[row, :, :frames[row]]
+            if store.on_disk is None:        # the first frame-level states: scale them up
+                bytes_per_sample = own.numel() * own.element_size() / int(samples[row])
+                if store.decide(int(bytes_per_sample * total_samples)):
+                    bar.set_description_str(f"{desc} (states in a temporary file)")
+            store.put(index, own.mean(dim=1) if pool else own)
+        bar.update(len(group))
 
 
 class WeightedSum(nn.Module):
