@@ -111,11 +111,12 @@ def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path):
     # 600 steps of 8 x 2 s at 1.1 s per 16 s of audio, over the gain measured in the
     # training loop (its lower end, 1.13); the chain's 3 x 100 steps at 1.6 s, unchanged
     # (distillation's gain was not measured). The teacher's k-means labelling before its
-    # second iteration (109 s, a float32 feature pass) does not move either.
+    # second iteration (83 s, a float32 feature pass stopped at the label layer) does not
+    # move either.
     assert bf16["train/conformer-s/seed-0/fp-it1"] == pytest.approx(660.0 / 1.13)
-    assert bf16["train/conformer-s/seed-0/fp"] == pytest.approx(660.0 / 1.13 + 109.0)
+    assert bf16["train/conformer-s/seed-0/fp"] == pytest.approx(660.0 / 1.13 + 83.0)
     assert bf16["train/conformer-s/seed-0/bq"] == pytest.approx(480.0)
-    assert float32["train/conformer-s/seed-0/fp"] == pytest.approx(660.0 + 109.0)
+    assert float32["train/conformer-s/seed-0/fp"] == pytest.approx(660.0 + 83.0)
     # The heads' extraction stays float32, so their price does not move.
     assert bf16["superb/conformer-s/seed-0/fp/ks"] == float32["superb/conformer-s/seed-0/fp/ks"]
 
