@@ -86,9 +86,8 @@ def extract_features(model: nn.Module, dataset, *, pool: bool, batch_size: int,
 
 
 def _extract_into(store: StateStore, model: nn.Module, dataset, groups, bar, desc: str, *,
-                  pool: bool,
-                  device: torch.device, first_state: int, autocast: Optional[str],
-                  total_samples: int) -> None:
+                  pool: bool, device: torch.device, first_state: int,
+                  autocast: Optional[str], total_samples: int) -> None:
     for group in groups:
         waveforms = [dataset[i]["waveform"] for i in group]
         samples = torch.tensor([len(w) for w in waveforms])
