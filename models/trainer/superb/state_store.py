@@ -75,9 +75,6 @@ class StateStore:
     def tensors(self) -> List[torch.Tensor]:
         if not self.on_disk:
             return self._tensors  # type: ignore[return-value]
-        if self._offset == 0:                    # nothing but empty states: no file to map
-            self.discard()
-            return [torch.zeros(shape) for _, shape in self._places]  # type: ignore[misc]
         self._file.flush()
         # copy-on-write: writable for torch.from_numpy, and nothing goes back to the file
         mapped = np.memmap(self._file, dtype=np.float32, mode="c", shape=(self._offset,))
