@@ -263,17 +263,16 @@ def hidden_layer_features(model: torch.nn.Module, layer: int, *,
                 output = model(batch)
         finally:
             model.train(was_training)
-        if reached.state is not None:
-            hidden = reached.state[0].float().cpu()
-            return _match_frames(hidden, encoder_frames(batch.shape[-1]))
-        states = getattr(output, "hidden_states", None)
-        if states is None:
-            raise ValueError("the model's output has no hidden_states")
-        if not -len(states) <= layer < len(states):
-            raise ValueError(f"layer {layer} out of range: the model returns {len(states)} "
-                             f"hidden states")
-        hidden = states[layer][0].float().cpu()
-        return _match_frames(hidden, encoder_frames(batch.shape[-1]))
+        state = reached.state
+        if state is None:
+            states = getattr(output, "hidden_states", None)
+            if states is None:
+                raise ValueError("the model's output has no hidden_states")
+            if not -len(states) <= layer < len(states):
+                raise ValueError(f"layer {layer} out of range: the model returns "
+                                 f"{len(states)} hidden states")
+            state = states[layer]
+        return _match_frames(state[0].float().cpu(), encoder_frames(batch.shape[-1]))
 
     return features
 
