@@ -16,6 +16,7 @@ from models.trainer.errors import DataError
 from models.trainer.study.order import gate_jobs, parse_shard, shard_jobs, shard_of
 from models.trainer.study.plan import (
     FINISHED,
+    RECORDED,
     build_plan,
     command_words,
     job_state,
@@ -119,6 +120,10 @@ def test_bad_shards(text):
         parse_shard(text)
 
 
+FAKE_CORPUS = {"format": "encoder-profiler-synth/1", "sample_rate": 16000,
+               "tasks": {task: {"seed": 0} for task in ("pretrain", "ks", "pr")}}
+
+
 def fake_runner(log):
     """Writes what marks each kind of job done, and records the job."""
     def run(job):
@@ -126,12 +131,13 @@ def fake_runner(log):
         if job.kind == "data":
             for task in ("pretrain", "ks", "pr"):
                 (job.path / task).mkdir(parents=True, exist_ok=True)
-            (job.path / "corpus.json").write_text("{}")
+            (job.path / "corpus.json").write_text(json.dumps(FAKE_CORPUS))
         elif job.kind == "train":
             if job.options.get("chain"):           # a chain: chain.json, then its stages
                 job.path.mkdir(parents=True, exist_ok=True)
                 (job.path / "chain.json").write_text("{}")
             run_folder(job).mkdir(parents=True, exist_ok=True)
+            (run_folder(job) / "config.json").write_text("{}")       # a run folder...
             (run_folder(job) / "metadata.json").write_text(json.dumps({"finished": True}))
         elif job.kind == "superb":       # the upstream as the superb command records it
             upstream = ({"kind": "random-init", "model": job.options["random_init"]}
@@ -165,6 +171,60 @@ def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
     third = []
     run_study(study, runner=fake_runner(third))
     assert third == [killed_eval.key, killed_train.key]   # in plan order
+
+
+def _archived_study(tmp_path):
+    """A finished (fake) study of conformer-s, two seeds, KS and PR, its committed copy in
+    ``reports/``, and its folder then lost (a fresh machine)."""
+    from models.trainer.study.archive import archive_study
+
+    study = settings(tmp_path, models="conformer-s", seeds=2, scratch=False, ablations="none")
+    run_study(study, runner=fake_runner([]))
+    reports = archive_study(Path(study.out), tmp_path / "reports", echo=lambda line: None)
+    shutil.rmtree(study.out)
+    return dataclasses.replace(study, restore_from=str(reports)), reports
+
+
+def test_a_study_restored_from_its_committed_copy_trains_nothing_it_has(tmp_path):
+    study, reports = _archived_study(tmp_path)
+    ran = []
+    run_study(study, runner=fake_runner(ran))
+    assert ran == ["data"]                # the corpus (checked), nothing trained or evaluated
+    assert all(job_state(job) in (FINISHED, RECORDED) for job in build_plan(study))
+    # One more seed: its jobs only, the restored seeds' teachers untouched.
+    more = []
+    run_study(dataclasses.replace(study, seeds=3), runner=fake_runner(more))
+    assert more and all("seed-2" in key.split("/") for key in more)
+
+
+def test_an_evaluation_missing_from_the_copy_retrains_only_what_it_reads(tmp_path):
+    study, reports = _archived_study(tmp_path)
+    # The bq student's PR heads of seed 1 never made it into the copy: they read the
+    # chain's last stage, which needs seed 1's fp teacher; nothing else is trained.
+    shutil.rmtree(reports / "runs" / "conformer-s" / "seed-1" / "superb" / "bq" / "pr")
+    ran = []
+    run_study(study, runner=fake_runner(ran))
+    assert ran == ["data", "train/conformer-s/seed-1/fp", "train/conformer-s/seed-1/bq",
+                   "superb/conformer-s/seed-1/bq/pr"]
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"format": "encoder-profiler-synth/0"}, "corpus format"),
+    ({"tasks": {"pretrain": {"seed": 0}, "ks": {"seed": 1}, "pr": {"seed": 0}}},
+     "the ks corpus differs"),
+])
+def test_a_copy_of_another_corpus_is_refused_and_nothing_is_copied(tmp_path, change, needle):
+    study, reports = _archived_study(tmp_path)
+    (reports / "corpus.json").write_text(json.dumps({**FAKE_CORPUS, **change}))
+    with pytest.raises(DataError, match=needle):
+        run_study(study, runner=fake_runner([]))
+    assert not (Path(study.out) / "runs").exists()
+
+
+def test_a_copy_of_another_recipe_is_refused(tmp_path):
+    study, reports = _archived_study(tmp_path)
+    with pytest.raises(DataError, match="other settings"):
+        run_study(dataclasses.replace(study, steps=99), runner=fake_runner([]))
 
 
 # Freed memory glibc keeps: with heap allocation forced for 1 MiB blocks (mmap threshold
@@ -479,6 +539,8 @@ def test_help_explains_every_option():
     (["--ablations", "pooling"], "--ablations"),
     (["--seeds", "0"], "seeds"),
     (["--anchors-from", "/nonexistent/study"], "--anchors-from /nonexistent/study: no study"),
+    (["--restore-from", "/nonexistent/reports"],
+     "--restore-from /nonexistent/reports: no committed study"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, arguments, needle):
     try:

@@ -86,17 +86,24 @@ def mark_reused_anchors(settings: StudySettings, jobs: List[Job],
                                 REUSED_ANCHOR_CORPUS: str(corpus)})
 
 
+def corpus_mismatches(tasks: List[str], corpus: Dict[str, Any],
+                      their_corpus: Dict[str, Any]) -> List[str]:
+    """How corpus description ``corpus`` (here) differs from ``their_corpus`` for
+    evaluations of ``tasks``: the synthesizer's identity and each task's own entry."""
+    found = [f"corpus {key} {their_corpus.get(key)!r}, here {corpus.get(key)!r}"
+             for key in CORPUS_IDENTITY if corpus.get(key) != their_corpus.get(key)]
+    for task in tasks:
+        theirs, mine = (c.get("tasks", {}).get(task) for c in (their_corpus, corpus))
+        if theirs is None or theirs != mine:
+            found.append(f"the {task} corpus differs (sizes, seed or hours)")
+    return found
+
+
 def mismatches(job: Job, results: Dict[str, Any], corpus: Dict[str, Any],
                their_corpus: Dict[str, Any]) -> List[str]:
     """What differs between the evaluation ``job`` would run on ``corpus`` and the one
     ``results`` recorded on ``their_corpus``; empty when it can be copied."""
-    found = []
-    for key in CORPUS_IDENTITY:
-        if corpus.get(key) != their_corpus.get(key):
-            found.append(f"corpus {key} {their_corpus.get(key)!r}, here {corpus.get(key)!r}")
-    theirs, mine = (c.get("tasks", {}).get(job.task) for c in (their_corpus, corpus))
-    if theirs is None or theirs != mine:
-        found.append(f"the {job.task} corpus differs (sizes, seed or hours)")
+    found = corpus_mismatches([job.task], corpus, their_corpus)
     upstream = results.get("upstream") or {}
     wanted = {"kind": "random-init", "model": job.options["random_init"],
               "overrides": job.options.get("overrides") or {}, "seed": job.options["seed"]}

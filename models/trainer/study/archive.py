@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
-from .anchors import CORPUS_FILE
+from .anchors import CORPUS_FILE, corpus_mismatches
 from .plan import GATED_FILE, PROPAGATION_FILE, SEED_PREFIX, STUDY_FILE, STUDY_LOG
 from .recipe import recipe_changes, recipe_in, recorded_folder
 
@@ -90,3 +90,52 @@ def _merge_log(source: Path, target: Path) -> None:
     if entries:
         write_text_atomic(target, "".join(json.dumps(entry, sort_keys=True) + "\n"
                                           for entry in entries.values()))
+
+
+def check_restore_source(reports: Path) -> None:
+    """A one-line :class:`DataError` unless ``reports`` is a committed copy of a study
+    (what ``--restore-from`` names)."""
+    if not (reports / STUDY_FILE).is_file() or not (reports / "runs").is_dir():
+        raise DataError(f"--restore-from {reports}: no committed study there (no "
+                        f"{STUDY_FILE} and runs/; 'study --report' writes them)")
+    if not (reports / CORPUS_FILE).is_file():
+        raise DataError(f"--restore-from {reports}: its corpus description {CORPUS_FILE} is "
+                        f"missing, so its runs cannot be checked against this corpus")
+
+
+def restore_study(reports: Path, study: Path, corpus: Path, tasks: List[str],
+                  echo: Callable[[str], None] = print) -> int:
+    """The reverse of :func:`archive_study`, for a study whose folder was lost (a fresh
+    machine): copy ``reports``'s committed runs, and its log where ``study`` has none,
+    into ``study`` without replacing any file there; returns how many run files it
+    copied. Their training runs come back as records without weights
+    (:data:`.plan.RECORDED`), trained again only where an unfinished job reads them.
+    Nothing is copied, and the reason is one :class:`DataError` line, when the committed
+    runs were made with another recipe or on another corpus than ``corpus`` (the corpus
+    description of ``study``'s, for the study's ``tasks``)."""
+    reports, study = Path(reports), Path(study)
+    check_restore_source(reports)
+    theirs = read_json(reports / STUDY_FILE, "study record", error=DataError)
+    mine = read_json(study / STUDY_FILE, "study record", error=DataError)
+    changed = recipe_changes(recipe_in(study, mine.get("recipe", {})),
+                             recipe_in(reports, theirs.get("recipe", {})))
+    if changed:
+        raise DataError(f"--restore-from {reports}: its runs were made with other settings "
+                        f"than this study's ({', '.join(changed)})")
+    found = corpus_mismatches(tasks, read_json(corpus, "corpus description", error=DataError),
+                              read_json(reports / CORPUS_FILE, "corpus description",
+                                        error=DataError))
+    if found:
+        raise DataError(f"--restore-from {reports}: its runs were evaluated on another "
+                        f"corpus ({'; '.join(found)})")
+    copied = 0
+    for relative in committed_files(reports):
+        target = study / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(target, (reports / relative).read_text(encoding="utf-8"))
+            copied += 1
+    if (reports / STUDY_LOG).is_file() and not (study / STUDY_LOG).exists():
+        write_text_atomic(study / STUDY_LOG, (reports / STUDY_LOG).read_text(encoding="utf-8"))
+    echo(f"restored {copied} files of finished runs from {reports} into {study}")
+    return copied

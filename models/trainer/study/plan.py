@@ -70,6 +70,10 @@ REUSED_ANCHOR, REUSED_ANCHOR_CORPUS = "reuse", "reuse_corpus"
 STUDY_OPTIONS = ("chain", "gate", "paired_variant", "extracted_by", REUSED_ANCHOR,
                  REUSED_ANCHOR_CORPUS)
 FINISHED, RESUMABLE, TO_DO = "done", "resume", "to do"
+# A training run of which the study folder holds the record (metadata.json, chain.json)
+# but not the weights: a study restored from its committed copy (``--restore-from``). It
+# is trained again only if an unfinished job reads it.
+RECORDED = "record"
 
 
 def parse_names(text: str, what: str) -> List[str]:
@@ -301,13 +305,13 @@ def job_state(job: Job) -> str:
     if job.kind == "train":
         if job.options.get("chain"):
             return chain_state(job)
-        from ..pretrain.checkpoint import METADATA, is_finished, latest_checkpoint
+        from ..pretrain.checkpoint import METADATA, is_finished, is_run_dir, latest_checkpoint
 
         metadata = job.path / METADATA
         if metadata.is_file():
             try:
                 if is_finished(json.loads(metadata.read_text(encoding="utf-8"))):
-                    return FINISHED
+                    return FINISHED if is_run_dir(job.path) else RECORDED
             except ValueError:
                 pass
         return RESUMABLE if latest_checkpoint(job.path) is not None else TO_DO
@@ -333,11 +337,15 @@ def run_folder(job: Job) -> Path:
 
 
 def chain_state(job: Job) -> str:
-    """A chain is done when its last stage is; resumable once ``chain.json`` is written."""
+    """A chain is done when its last stage is; resumable once ``chain.json`` is written and
+    a stage has started; only a record with ``chain.json`` alone (a restored study's)."""
     last = Job(job.key, "train", run_folder(job), job.chain)
     if job_state(last) == FINISHED:
         return FINISHED
-    return RESUMABLE if (job.path / CHAIN_FILE).is_file() else TO_DO
+    if not (job.path / CHAIN_FILE).is_file():
+        return TO_DO
+    started = any(path.is_dir() for path in job.path.iterdir())
+    return RESUMABLE if started else RECORDED
 
 
 def corpus_tasks(job: Job) -> List[str]:

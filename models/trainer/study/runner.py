@@ -25,26 +25,32 @@ from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import append_log, read_json, read_log
 from ..superb.settings import RESULTS
 from .anchors import (
+    CORPUS_FILE,
     REUSED_FROM,
     check_anchor_source,
     copy_anchor,
     mark_reused_anchors,
     reused_from,
 )
+from .archive import check_restore_source, restore_study
 from .job import Job
 from .order import gate_jobs, parse_shard, seed_major, shard_jobs
 from .plan import (
     FINISHED,
     GATED_FILE,
+    RECORDED,
     RESUMABLE,
     STUDY_FILE,
     STUDY_LOG,
     STUDY_OPTIONS,
+    TO_DO,
     build_plan,
     command_words,
+    data_folder,
     job_state,
     missing_tasks,
     parse_names,
+    study_tasks,
 )
 from .recipe import recipe_changes, recipe_in, study_record
 from .settings import StudySettings
@@ -107,14 +113,39 @@ def shard_plan(settings: StudySettings, jobs: List[Job]) -> List[Job]:
     return seed_major(mine, parse_names(settings.models, "models"))
 
 
+def jobs_to_run(jobs: List[Job]) -> List[Job]:
+    """The unfinished of ``jobs``, in their order, less the training runs held only as a
+    record (:data:`RECORDED`) that no unfinished job reads, directly or through others."""
+    by_key = {job.key: job for job in jobs}
+    states = {job.key: job_state(job) for job in jobs}
+    wanted = [key for key, state in states.items() if state not in (FINISHED, RECORDED)]
+    needed = set(wanted)
+    while wanted:
+        for need in by_key[wanted.pop()].needs:
+            if need in by_key and need not in needed and states[need] != FINISHED:
+                needed.add(need)
+                wanted.append(need)
+    return [job for job in jobs if job.key in needed]
+
+
 def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> List[Job]:
     """List this shard's jobs: state and the command that runs each."""
     jobs = planned_jobs(settings)
     mine = shard_plan(settings, jobs)
     index, count = parse_shard(settings.shard)
-    done = sum(job_state(job) == FINISHED for job in mine)
+    if settings.restore_from:
+        corpus = data_folder(settings) / CORPUS_FILE
+        if corpus.is_file() and (Path(settings.out) / STUDY_FILE).is_file():
+            restore_study(Path(settings.restore_from), Path(settings.out), corpus,
+                          parse_names(study_tasks(settings), "tasks"), echo=echo)
+        else:
+            check_restore_source(Path(settings.restore_from))
+            echo("--restore-from: the committed runs are restored once the corpus is made "
+                 "(the study's first job); until then this plan counts them as to do")
+    to_run = {job.key for job in jobs_to_run(mine)}
+    done = len(mine) - len(to_run)
     echo(f"shard {index}/{count}: {len(mine)} of {len(jobs)} jobs, {done} done, "
-         f"{len(mine) - done} left")
+         f"{len(to_run)} left")
     for job in mine:
         state = job_state(job)
         command = ("profile-encoder " + shlex.join(command_words(job))
@@ -123,13 +154,15 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
             command = f"by {job.options['extracted_by']}'s job, else {command}"
         if reused_from(job):
             command = f"copy of {reused_from(job)} (checked when it runs)"
+        if state == RECORDED and job.key not in to_run:
+            command = "restored record, not trained again: every job that reads it is done"
         echo(f"  [{state:>6}] {job.key}: {command}")
     from .budget import logged_seconds, time_plan
     from .plan import PRESETS
 
     logged = logged_seconds(read_log(Path(settings.out) / STUDY_LOG))
-    for line in time_plan(mine, PRESETS[settings.preset], [job_state(j) for j in mine],
-                          FINISHED, logged):
+    states = [TO_DO if job.key in to_run else FINISHED for job in mine]
+    for line in time_plan(mine, PRESETS[settings.preset], states, FINISHED, logged):
         echo(line)
     return mine
 
@@ -144,19 +177,21 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
     by_key = {job.key: job for job in jobs}
     mine = shard_plan(settings, jobs)
     record_study(settings)
+    if settings.restore_from:
+        check_restore_source(Path(settings.restore_from))
     log = Path(settings.out) / STUDY_LOG
-    pending = [job for job in mine if job_state(job) != FINISHED]
+    pending = jobs_to_run(mine)
     ran: List[str] = []
     started = time.perf_counter()
     with tqdm(total=len(mine), initial=len(mine) - len(pending), desc="study", unit="job",
               file=sys.stderr, dynamic_ncols=True, disable=not settings.progress) as bar:
-        for job in pending:
+        def step(job: Job) -> None:
             bar.set_postfix_str(describe(job))
             for need in job.needs:
                 wait_for(by_key[need], settings, bar)
             if job_state(job) == FINISHED:     # written by the job whose extraction it shares
                 bar.update(1)
-                continue
+                return
             t0 = time.perf_counter()
             (runner or (lambda j: run_job(j, settings)))(job)
             seconds = time.perf_counter() - t0
@@ -169,7 +204,24 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
             if settings.progress:
                 bar.write(f"done: {describe(job)} ({seconds / 60:.1f} min)" if not copied
                           else f"copied: {describe(job)} from {copied[REUSED_FROM]}")
-    return {"jobs": len(mine), "ran": ran, "skipped": len(mine) - len(pending),
+
+        if settings.restore_from:
+            # The committed runs are checked against this corpus before any is copied.
+            for job in jobs:
+                if job.kind == "data":
+                    if job in pending:
+                        step(job)
+                    else:
+                        wait_for(job, settings, bar)
+            restore_study(Path(settings.restore_from), Path(settings.out),
+                          corpus=data_folder(settings) / CORPUS_FILE,
+                          tasks=parse_names(study_tasks(settings), "tasks"), echo=bar.write)
+            pending = [job for job in jobs_to_run(mine) if job.kind != "data"]
+            bar.n = len(mine) - len(pending)
+            bar.refresh()
+        for job in pending:
+            step(job)
+    return {"jobs": len(mine), "ran": ran, "skipped": len(mine) - len(ran),
             "wall_seconds": time.perf_counter() - started}
 
 

@@ -99,6 +99,14 @@ class StudySettings:
               "depend on training. Each copy is checked first (same corpus, head settings, "
               "upstream shape and seed; a mismatch stops the study with one line); anchors "
               "DIR lacks are evaluated", metavar="DIR", shown="evaluate every anchor")
+    restore_from: Optional[str] = option(
+        None, "continue a study whose folder was lost (a fresh machine) from its committed "
+              "copy DIR (a reports folder 'study --report' wrote): once OUT's corpus is made "
+              "and checked against DIR's, copy DIR's finished evaluations and run records "
+              "into OUT, replacing nothing; a trained run whose every evaluation is restored "
+              "is not trained again, one that an unfinished job reads is (--dry-run restores "
+              "too where the corpus is there, training nothing)",
+        metavar="DIR", shown="none")
     steps: Optional[int] = option(None, "pre-training steps", bound=POSITIVE,
                                   shown="the preset's", metavar="N")
     distill_steps: Optional[int] = option(None, "distillation steps (also the from-scratch "
