@@ -140,8 +140,8 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
                           parse_names(study_tasks(settings), "tasks"), echo=echo)
         else:
             check_restore_source(Path(settings.restore_from))
-            echo("--restore-from: the committed runs are restored once the corpus is made "
-                 "(the study's first job); until then this plan counts them as to do")
+            echo("--restore-from: the committed runs are restored when the study runs, "
+                 "once its corpus is made and checked; this plan counts them as to do")
     to_run = {job.key for job in jobs_to_run(mine)}
     done = len(mine) - len(to_run)
     echo(f"shard {index}/{count}: {len(mine)} of {len(jobs)} jobs, {done} done, "
