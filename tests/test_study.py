@@ -19,6 +19,7 @@ from models.trainer.study.plan import (
     RECORDED,
     build_plan,
     command_words,
+    corpus_tasks,
     job_state,
     run_folder,
 )
@@ -121,7 +122,7 @@ def test_bad_shards(text):
 
 
 FAKE_CORPUS = {"format": "encoder-profiler-synth/1", "sample_rate": 16000,
-               "tasks": {task: {"seed": 0} for task in ("pretrain", "ks", "pr")}}
+               "tasks": {task: {"seed": 0} for task in ("pretrain", "ks", "pr", "asr")}}
 
 
 def fake_runner(log):
@@ -129,7 +130,7 @@ def fake_runner(log):
     def run(job):
         log.append(job.key)
         if job.kind == "data":
-            for task in ("pretrain", "ks", "pr"):
+            for task in ("pretrain", *corpus_tasks(job)):
                 (job.path / task).mkdir(parents=True, exist_ok=True)
             (job.path / "corpus.json").write_text(json.dumps(FAKE_CORPUS))
         elif job.kind == "train":
@@ -173,12 +174,13 @@ def test_resume_skips_finished_jobs_and_reruns_killed_ones(tmp_path):
     assert third == [killed_eval.key, killed_train.key]   # in plan order
 
 
-def _archived_study(tmp_path):
+def _archived_study(tmp_path, **changes):
     """A finished (fake) study of conformer-s, two seeds, KS and PR, its committed copy in
     ``reports/``, and its folder then lost (a fresh machine)."""
     from models.trainer.study.archive import archive_study
 
-    study = settings(tmp_path, models="conformer-s", seeds=2, scratch=False, ablations="none")
+    study = settings(tmp_path, **{"models": "conformer-s", "seeds": 2, "scratch": False,
+                                  "ablations": "none", **changes})
     run_study(study, runner=fake_runner([]))
     reports = archive_study(Path(study.out), tmp_path / "reports", echo=lambda line: None)
     shutil.rmtree(study.out)
@@ -191,6 +193,11 @@ def test_a_study_restored_from_its_committed_copy_trains_nothing_it_has(tmp_path
     run_study(study, runner=fake_runner(ran))
     assert ran == ["data"]                # the corpus (checked), nothing trained or evaluated
     assert all(job_state(job) in (FINISHED, RECORDED) for job in build_plan(study))
+    # The log holds the copy's lines, this study's own (the corpus) in place of its.
+    logged = [json.loads(line) for line in (Path(study.out) / "study.log.jsonl").open()]
+    committed = [json.loads(line) for line in (reports / "study.log.jsonl").open()]
+    assert sorted(entry["job"] for entry in logged) == sorted(e["job"] for e in committed)
+    assert len(logged) > 1
     # One more seed: its jobs only, the restored seeds' teachers untouched.
     more = []
     run_study(dataclasses.replace(study, seeds=3), runner=fake_runner(more))
@@ -208,10 +215,45 @@ def test_an_evaluation_missing_from_the_copy_retrains_only_what_it_reads(tmp_pat
                    "superb/conformer-s/seed-1/bq/pr"]
 
 
+@pytest.mark.parametrize("beats_chance", [False, True])
+def test_a_gated_evaluation_retrains_its_upstream_only_once_its_gate_passes(tmp_path,
+                                                                          beats_chance):
+    """The paper preset's ASR waits for its fp teacher's evaluation; with that restored and
+    the student's heads missing, the chain and the two-iteration teacher it needs are
+    trained again only if the teacher beats chance (WER's interval below the chance 1.0)."""
+    study, reports = _archived_study(tmp_path, preset="paper", seeds=1, tasks="ks,asr")
+    seed = reports / "runs" / "conformer-s" / "seed-0" / "superb"
+    interval = [0.80, 0.90] if beats_chance else [0.95, 1.05]
+    (seed / "fp" / "asr" / "results.json").write_text(json.dumps(
+        {"upstream": {"kind": "checkpoint"}, "metric": "wer", "value": sum(interval) / 2,
+         "interval": interval, "chance": 1.0, "higher_is_better": False}))
+    shutil.rmtree(seed / "bq" / "asr")
+    ran = []
+    run_study(study, runner=fake_runner(ran))
+    retrained = [f"train/conformer-s/seed-0/{run}" for run in ("fp-it1", "fp", "bq")]
+    assert ran == ["data", *(retrained if beats_chance else []),
+                   "superb/conformer-s/seed-0/bq/asr"]
+
+
+def test_a_run_killed_while_trained_again_is_not_taken_for_done(tmp_path):
+    """A rerun of the restoring command copies no record into a run folder that exists:
+    the killed run (config.json written, no finished metadata) is trained again."""
+    study, reports = _archived_study(tmp_path)
+    run_study(study, runner=fake_runner([]))
+    fp = next(job for job in build_plan(study) if job.key == "train/conformer-s/seed-1/fp")
+    shutil.rmtree(fp.path)
+    fp.path.mkdir()
+    (fp.path / "config.json").write_text("{}")
+    ran = []
+    run_study(study, runner=fake_runner(ran))
+    assert ran == [fp.key] and job_state(fp) == FINISHED
+
+
 @pytest.mark.parametrize("change, needle", [
     ({"format": "encoder-profiler-synth/0"}, "corpus format"),
-    ({"tasks": {"pretrain": {"seed": 0}, "ks": {"seed": 1}, "pr": {"seed": 0}}},
-     "the ks corpus differs"),
+    ({"tasks": {**FAKE_CORPUS["tasks"], "ks": {"seed": 1}}}, "the ks corpus differs"),
+    ({"tasks": {**FAKE_CORPUS["tasks"], "pretrain": {"seed": 1}}},
+     "the pretrain corpus differs"),
 ])
 def test_a_copy_of_another_corpus_is_refused_and_nothing_is_copied(tmp_path, change, needle):
     study, reports = _archived_study(tmp_path)
@@ -221,10 +263,11 @@ def test_a_copy_of_another_corpus_is_refused_and_nothing_is_copied(tmp_path, cha
     assert not (Path(study.out) / "runs").exists()
 
 
-def test_a_copy_of_another_recipe_is_refused(tmp_path):
+def test_a_copy_of_another_recipe_is_refused_before_anything_is_written(tmp_path):
     study, reports = _archived_study(tmp_path)
-    with pytest.raises(DataError, match="other settings"):
+    with pytest.raises(DataError, match="other settings than this study's"):
         run_study(dataclasses.replace(study, steps=99), runner=fake_runner([]))
+    assert not Path(study.out).exists()
 
 
 # Freed memory glibc keeps: with heap allocation forced for 1 MiB blocks (mmap threshold

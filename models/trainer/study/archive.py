@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, List
+from typing import Any, Callable, Dict, List, Optional
 
 from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
@@ -84,58 +84,62 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
     return reports
 
 
-def _merge_log(source: Path, target: Path) -> None:
-    """One line per job: the target's, then the source's (a rerun job's newest time)."""
+def _merge_log(source: Path, target: Path, into: Optional[Path] = None) -> None:
+    """One line per job into ``into`` (default ``target``): the target's, then the
+    source's (a rerun job's newest time)."""
     entries = {entry["job"]: entry for path in (target, source) for entry in read_log(path)}
     if entries:
-        write_text_atomic(target, "".join(json.dumps(entry, sort_keys=True) + "\n"
-                                          for entry in entries.values()))
+        write_text_atomic(into or target, "".join(json.dumps(entry, sort_keys=True) + "\n"
+                                                  for entry in entries.values()))
 
 
-def check_restore_source(reports: Path) -> None:
+def check_restore_source(reports: Path, recipe: Dict[str, Any]) -> None:
     """A one-line :class:`DataError` unless ``reports`` is a committed copy of a study
-    (what ``--restore-from`` names)."""
+    (what ``--restore-from`` names) made with ``recipe`` (a study's ``recipe``, as
+    :func:`.recipe.study_record` makes it; new variants' chains are no change)."""
+    reports = Path(reports)
     if not (reports / STUDY_FILE).is_file() or not (reports / "runs").is_dir():
         raise DataError(f"--restore-from {reports}: no committed study there (no "
                         f"{STUDY_FILE} and runs/; 'study --report' writes them)")
     if not (reports / CORPUS_FILE).is_file():
         raise DataError(f"--restore-from {reports}: its corpus description {CORPUS_FILE} is "
-                        f"missing, so its runs cannot be checked against this corpus")
-
-
-def restore_study(reports: Path, study: Path, corpus: Path, tasks: List[str],
-                  echo: Callable[[str], None] = print) -> int:
-    """The reverse of :func:`archive_study`, for a study whose folder was lost (a fresh
-    machine): copy ``reports``'s committed runs, and its log where ``study`` has none,
-    into ``study`` without replacing any file there; returns how many run files it
-    copied. Their training runs come back as records without weights
-    (:data:`.plan.RECORDED`), trained again only where an unfinished job reads them.
-    Nothing is copied, and the reason is one :class:`DataError` line, when the committed
-    runs were made with another recipe or on another corpus than ``corpus`` (the corpus
-    description of ``study``'s, for the study's ``tasks``)."""
-    reports, study = Path(reports), Path(study)
-    check_restore_source(reports)
+                        f"missing (a synthesized corpus has one), so its runs cannot be "
+                        f"checked against this corpus")
     theirs = read_json(reports / STUDY_FILE, "study record", error=DataError)
-    mine = read_json(study / STUDY_FILE, "study record", error=DataError)
-    changed = recipe_changes(recipe_in(study, mine.get("recipe", {})),
-                             recipe_in(reports, theirs.get("recipe", {})))
+    changed = recipe_changes(recipe_in(reports, theirs.get("recipe", {})), recipe)
     if changed:
         raise DataError(f"--restore-from {reports}: its runs were made with other settings "
                         f"than this study's ({', '.join(changed)})")
-    found = corpus_mismatches(tasks, read_json(corpus, "corpus description", error=DataError),
+
+
+def restore_study(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Path,
+                  tasks: List[str], echo: Callable[[str], None] = print) -> int:
+    """The reverse of :func:`archive_study`, for a study whose folder was lost (a fresh
+    machine): copy ``reports``'s committed runs into ``study``, each evaluation or run
+    record only where ``study`` has no folder for it (a run trained again there is its
+    own), and merge the logs (``study``'s lines win); returns how many files it copied.
+    Their training runs come back as records without weights (:data:`.plan.RECORDED`).
+    Nothing is copied, and the reason is one :class:`DataError` line, when the committed
+    runs were made with another ``recipe`` (:func:`check_restore_source`) or on another
+    corpus than ``corpus`` (the corpus description of ``study``'s) for pre-training or
+    any of ``tasks``."""
+    reports, study = Path(reports), Path(study)
+    check_restore_source(reports, recipe)
+    found = corpus_mismatches(["pretrain", *tasks],
+                              read_json(corpus, "corpus description", error=DataError),
                               read_json(reports / CORPUS_FILE, "corpus description",
                                         error=DataError))
     if found:
         raise DataError(f"--restore-from {reports}: its runs were evaluated on another "
                         f"corpus ({'; '.join(found)})")
-    copied = 0
-    for relative in committed_files(reports):
+    files = committed_files(reports)
+    absent = {relative for relative in files
+              if not (study / relative).exists()
+              and (relative.name == PROPAGATION_FILE or not (study / relative.parent).exists())}
+    for relative in sorted(absent):
         target = study / relative
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(target, (reports / relative).read_text(encoding="utf-8"))
-            copied += 1
-    if (reports / STUDY_LOG).is_file() and not (study / STUDY_LOG).exists():
-        write_text_atomic(study / STUDY_LOG, (reports / STUDY_LOG).read_text(encoding="utf-8"))
-    echo(f"restored {copied} files of finished runs from {reports} into {study}")
-    return copied
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, (reports / relative).read_text(encoding="utf-8"))
+    _merge_log(study / STUDY_LOG, reports / STUDY_LOG, into=study / STUDY_LOG)
+    echo(f"restored {len(absent)} files of finished runs from {reports} into {study}")
+    return len(absent)

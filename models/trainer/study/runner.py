@@ -113,15 +113,26 @@ def shard_plan(settings: StudySettings, jobs: List[Job]) -> List[Job]:
     return seed_major(mine, parse_names(settings.models, "models"))
 
 
+def reads_its_runs(job: Job) -> bool:
+    """Whether ``job``, when it runs, reads the runs it needs: a gated evaluation whose
+    teacher's evaluation has closed its gate only writes ``gated.json``."""
+    if job.kind != "superb" or not job.options.get("gate"):
+        return True
+    gate = Path(job.options["gate"])
+    return not (gate / RESULTS).is_file() or gate_passes(gate)[0]
+
+
 def jobs_to_run(jobs: List[Job]) -> List[Job]:
-    """The unfinished of ``jobs``, in their order, less the training runs held only as a
-    record (:data:`RECORDED`) that no unfinished job reads, directly or through others."""
+    """The unfinished of ``jobs``, in their order, with the training runs held only as a
+    record (:data:`RECORDED`) that an unfinished job reads, directly or through others (a
+    gated evaluation counted as reading until its gate is known)."""
     by_key = {job.key: job for job in jobs}
     states = {job.key: job_state(job) for job in jobs}
     wanted = [key for key, state in states.items() if state not in (FINISHED, RECORDED)]
     needed = set(wanted)
     while wanted:
-        for need in by_key[wanted.pop()].needs:
+        job = by_key[wanted.pop()]
+        for need in job.needs if reads_its_runs(job) else ():
             if need in by_key and need not in needed and states[need] != FINISHED:
                 needed.add(need)
                 wanted.append(need)
@@ -134,12 +145,13 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
     mine = shard_plan(settings, jobs)
     index, count = parse_shard(settings.shard)
     if settings.restore_from:
+        recipe = study_record(settings)["recipe"]
         corpus = data_folder(settings) / CORPUS_FILE
-        if corpus.is_file() and (Path(settings.out) / STUDY_FILE).is_file():
-            restore_study(Path(settings.restore_from), Path(settings.out), corpus,
+        if corpus.is_file():
+            restore_study(Path(settings.restore_from), Path(settings.out), recipe, corpus,
                           parse_names(study_tasks(settings), "tasks"), echo=echo)
         else:
-            check_restore_source(Path(settings.restore_from))
+            check_restore_source(Path(settings.restore_from), recipe)
             echo("--restore-from: the committed runs are restored when the study runs, "
                  "once its corpus is made and checked; this plan counts them as to do")
     to_run = {job.key for job in jobs_to_run(mine)}
@@ -176,19 +188,28 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
     jobs = planned_jobs(settings)
     by_key = {job.key: job for job in jobs}
     mine = shard_plan(settings, jobs)
+    if settings.restore_from:       # before anything is written
+        check_restore_source(Path(settings.restore_from), study_record(settings)["recipe"])
     record_study(settings)
-    if settings.restore_from:
-        check_restore_source(Path(settings.restore_from))
     log = Path(settings.out) / STUDY_LOG
-    pending = jobs_to_run(mine)
+    pending = [job for job in mine if job_state(job) not in (FINISHED, RECORDED)]
     ran: List[str] = []
     started = time.perf_counter()
     with tqdm(total=len(mine), initial=len(mine) - len(pending), desc="study", unit="job",
               file=sys.stderr, dynamic_ncols=True, disable=not settings.progress) as bar:
         def step(job: Job) -> None:
-            bar.set_postfix_str(describe(job))
+            # A record is trained again only when a job about to run reads it (a gated
+            # evaluation only once its gate, an earlier job, has passed).
+            records = [by_key[need] for need in job.needs
+                       if need in by_key and job_state(by_key[need]) == RECORDED]
             for need in job.needs:
-                wait_for(by_key[need], settings, bar)
+                if by_key[need] not in records:
+                    wait_for(by_key[need], settings, bar)
+            if records and reads_its_runs(job):
+                bar.total += len(records)
+                for record in records:
+                    step(record)
+            bar.set_postfix_str(describe(job))
             if job_state(job) == FINISHED:     # written by the job whose extraction it shares
                 bar.update(1)
                 return
@@ -214,9 +235,11 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
                     else:
                         wait_for(job, settings, bar)
             restore_study(Path(settings.restore_from), Path(settings.out),
+                          study_record(settings)["recipe"],
                           corpus=data_folder(settings) / CORPUS_FILE,
                           tasks=parse_names(study_tasks(settings), "tasks"), echo=bar.write)
-            pending = [job for job in jobs_to_run(mine) if job.kind != "data"]
+            pending = [job for job in mine if job.kind != "data"
+                       and job_state(job) not in (FINISHED, RECORDED)]
             bar.n = len(mine) - len(pending)
             bar.refresh()
         for job in pending:

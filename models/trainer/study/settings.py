@@ -101,11 +101,11 @@ class StudySettings:
               "DIR lacks are evaluated", metavar="DIR", shown="evaluate every anchor")
     restore_from: Optional[str] = option(
         None, "continue a study whose folder was lost (a fresh machine) from its committed "
-              "copy DIR (a reports folder 'study --report' wrote): once OUT's corpus is made "
-              "and checked against DIR's, copy DIR's finished evaluations and run records "
-              "into OUT, replacing nothing; a trained run whose every evaluation is restored "
-              "is not trained again, one that an unfinished job reads is (--dry-run restores "
-              "too where the corpus is there, training nothing)",
+              "copy DIR (a reports folder 'study --report' wrote, with the corpus.json of a "
+              "synthesized corpus): once OUT's corpus is made and checked against DIR's, "
+              "copy DIR's finished evaluations and run records where OUT has none; a run "
+              "held only as its record is trained again only when a job about to run reads "
+              "it (--dry-run restores too where the corpus is there, training nothing)",
         metavar="DIR", shown="none")
     steps: Optional[int] = option(None, "pre-training steps", bound=POSITIVE,
                                   shown="the preset's", metavar="N")
