@@ -6,6 +6,7 @@ import math
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -723,6 +724,34 @@ def test_smoke_study_end_to_end(smoke_study):
     assert "superb/sparseformer-dn-s/seed-0/fp/ic" in grown["ran"]
     ic = study / "runs" / "sparseformer-dn-s" / "seed-0" / "superb" / "bq" / "ic"
     assert (ic / "per_item.json").is_file() and (ic / "results.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_smoke_study_restored_into_a_fresh_folder_remakes_only_its_corpus(smoke_study,
+                                                                            tmp_path):
+    """The command line end to end on real runs: the committed copy of a finished study,
+    restored into an empty folder, makes the corpus again (the same, as its check passes)
+    and trains and evaluates nothing; the report from the restored folder is the same."""
+    from models.trainer.pretrain.checkpoint import read_log
+
+    root, arguments = smoke_study
+    reports = tmp_path / "reports"
+    assert main([*arguments, "--report", "--reports", str(reports)]) == 0
+    fresh = tmp_path / "fresh"
+    again = [str(fresh) if word == str(root / "study") else word for word in arguments]
+    assert again != arguments
+    started = time.time()
+    assert main([*again, "--restore-from", str(reports)]) == 0
+    logged = read_log(fresh / "study.log.jsonl")
+    assert [entry["job"] for entry in logged if entry["finished_at"] >= started] == ["data"]
+    assert len(logged) == len(read_log(reports / "study.log.jsonl"))
+    rebuilt = tmp_path / "rebuilt"
+    assert main([*again, "--report", "--reports", str(rebuilt)]) == 0
+    summaries = [json.loads((folder / "summary.json").read_text())
+                 for folder in (rebuilt, reports)]
+    for summary in summaries:            # the corpus's own time is this run's
+        assert summary["job_seconds"].pop("data") > 0
+    assert summaries[0] == summaries[1]
 
 
 @pytest.mark.slow
