@@ -122,6 +122,19 @@ def reads_its_runs(job: Job) -> bool:
     return not (gate / RESULTS).is_file() or gate_passes(gate)[0]
 
 
+def unfinished(jobs: List[Job]) -> List[Job]:
+    """The jobs left to run, in their order; a run held only as its record
+    (:data:`RECORDED`) is left out: trained again only when a job reads it."""
+    return [job for job in jobs if job_state(job) not in (FINISHED, RECORDED)]
+
+
+def restore_committed_runs(settings: StudySettings, echo: Callable[[str], None]) -> int:
+    """``--restore-from``: :func:`.archive.restore_study` into this study, its corpus made."""
+    return restore_study(Path(settings.restore_from), Path(settings.out),
+                         study_record(settings)["recipe"], data_folder(settings) / CORPUS_FILE,
+                         parse_names(study_tasks(settings), "tasks"), echo=echo)
+
+
 def jobs_to_run(jobs: List[Job]) -> List[Job]:
     """The unfinished of ``jobs``, in their order, with the training runs held only as a
     record (:data:`RECORDED`) that an unfinished job reads, directly or through others (a
@@ -145,13 +158,10 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
     mine = shard_plan(settings, jobs)
     index, count = parse_shard(settings.shard)
     if settings.restore_from:
-        recipe = study_record(settings)["recipe"]
-        corpus = data_folder(settings) / CORPUS_FILE
-        if corpus.is_file():
-            restore_study(Path(settings.restore_from), Path(settings.out), recipe, corpus,
-                          parse_names(study_tasks(settings), "tasks"), echo=echo)
+        if (data_folder(settings) / CORPUS_FILE).is_file():
+            restore_committed_runs(settings, echo)
         else:
-            check_restore_source(Path(settings.restore_from), recipe)
+            check_restore_source(Path(settings.restore_from), study_record(settings)["recipe"])
             echo("--restore-from: the committed runs are restored when the study runs, "
                  "once its corpus is made and checked; this plan counts them as to do")
     to_run = {job.key for job in jobs_to_run(mine)}
@@ -192,7 +202,7 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
         check_restore_source(Path(settings.restore_from), study_record(settings)["recipe"])
     record_study(settings)
     log = Path(settings.out) / STUDY_LOG
-    pending = [job for job in mine if job_state(job) not in (FINISHED, RECORDED)]
+    pending = unfinished(mine)
     ran: List[str] = []
     started = time.perf_counter()
     with tqdm(total=len(mine), initial=len(mine) - len(pending), desc="study", unit="job",
@@ -234,12 +244,8 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
                         step(job)
                     else:
                         wait_for(job, settings, bar)
-            restore_study(Path(settings.restore_from), Path(settings.out),
-                          study_record(settings)["recipe"],
-                          corpus=data_folder(settings) / CORPUS_FILE,
-                          tasks=parse_names(study_tasks(settings), "tasks"), echo=bar.write)
-            pending = [job for job in mine if job.kind != "data"
-                       and job_state(job) not in (FINISHED, RECORDED)]
+            restore_committed_runs(settings, bar.write)
+            pending = [job for job in unfinished(mine) if job.kind != "data"]
             bar.n = len(mine) - len(pending)
             bar.refresh()
         for job in pending:
