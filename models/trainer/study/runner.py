@@ -210,11 +210,11 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
         def step(job: Job) -> None:
             # A record is trained again only when a job about to run reads it (a gated
             # evaluation only once its gate, an earlier job, has passed).
-            records = [by_key[need] for need in job.needs
-                       if need in by_key and job_state(by_key[need]) == RECORDED]
-            for need in job.needs:
-                if by_key[need] not in records:
-                    wait_for(by_key[need], settings, bar)
+            needs = [by_key[need] for need in job.needs]
+            records = [need for need in needs if job_state(need) == RECORDED]
+            for need in needs:
+                if need not in records:
+                    wait_for(need, settings, bar)
             if records and reads_its_runs(job):
                 bar.total += len(records)
                 for record in records:
