@@ -76,12 +76,13 @@ def test_another_corpus_is_refused(key, value, needle):
                                                          theirs))
 
 
-def _source(tmp_path, *, corpus_in_reports):
+def _source(tmp_path, *, corpus_in_reports, variants=("random",)):
     source = tmp_path / "earlier"
-    evaluation = source / "runs" / "conformer-s" / "seed-0" / "superb" / "random" / "ks"
-    evaluation.mkdir(parents=True)
-    (evaluation / "results.json").write_text("{}")
-    (evaluation / "per_item.json").write_text("{}")
+    for variant in variants:
+        evaluation = source / "runs" / "conformer-s" / "seed-0" / "superb" / variant / "ks"
+        evaluation.mkdir(parents=True)
+        (evaluation / "results.json").write_text("{}")     # scored simulated (no "deployed")
+        (evaluation / "per_item.json").write_text("{}")
     (source / "study.json").write_text(json.dumps({"recipe": {"data": "OUT/data"}}))
     corpus = source / "corpus.json" if corpus_in_reports else source / "data" / "corpus.json"
     corpus.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +102,21 @@ def test_a_study_folder_or_its_reports_folder_is_a_source(tmp_path, corpus_in_re
     copies = {job.key for job in jobs if job.options.get("reuse")}
     # Only what the source has: seed 0's random twin (no bq-random, no seed 1).
     assert copies == {"superb/conformer-s/seed-0/random/ks"}
+
+
+@pytest.mark.parametrize("deployed, copied", [
+    (False, {"random", "bq-random"}),
+    # The earlier study scored its BQ anchor simulated: a deployed study evaluates its own.
+    (True, {"random"}),
+])
+def test_an_anchor_scored_the_other_way_is_evaluated_not_copied(tmp_path, deployed, copied):
+    source, corpus = _source(tmp_path, corpus_in_reports=True, variants=("random", "bq-random"))
+    settings = StudySettings(out=str(tmp_path / "later"), preset="smoke", models="conformer-s",
+                             seeds=1, tasks="ks", anchors_from=str(source), deployed=deployed,
+                             progress=False)
+    jobs = build_plan(settings)
+    mark_reused_anchors(settings, jobs, corpus)
+    assert {job.variant for job in jobs if job.options.get("reuse")} == copied
 
 
 def test_a_source_without_its_corpus_description_is_refused(tmp_path):

@@ -6,7 +6,9 @@ trains: a study that shares those with an earlier one (a sensitivity or autocast
 after the main study) can copy that study's anchors instead of evaluating them again. At
 the paper preset they are 4.0 of the 14.2 planned hours. Each copy is checked when its job
 runs (the corpus exists by then); one that does not match stops the study with one line,
-as other bad input does, and nothing is written for it.
+as other bad input does, and nothing is written for it. One difference is known when the
+study is planned and is no mistake: an anchor scored the other way (simulated there,
+``--deployed`` here) is not copied but evaluated.
 """
 from __future__ import annotations
 
@@ -71,7 +73,9 @@ def mark_reused_anchors(settings: StudySettings, jobs: List[Job],
                         corpus: Optional[Path]) -> None:
     """Give each anchor evaluation that ``--anchors-from`` has a result for the options
     that make its job a checked copy against ``corpus`` (:func:`check_anchor_source`'s).
-    A gated task's anchors are left to run: their gate is this study's teacher."""
+    A gated task's anchors are left to run: their gate is this study's teacher. So is an
+    anchor scored the other way (deployed, or simulated): a ``--deployed`` study after a
+    simulated one has its FP anchors to copy but not its BQ ones, which it evaluates."""
     if corpus is None:
         return
     study = Path(settings.anchors_from)
@@ -81,9 +85,22 @@ def mark_reused_anchors(settings: StudySettings, jobs: List[Job],
         model, seed = job.chain
         source = (study / "runs" / model / f"{SEED_PREFIX}{seed}" / "superb" / job.variant
                   / job.task)
-        if (source / RESULTS).is_file() and (source / PER_ITEM).is_file():
+        if not ((source / RESULTS).is_file() and (source / PER_ITEM).is_file()):
+            continue
+        results = read_json(source / RESULTS, "anchor evaluation", error=DataError)
+        if deployment_mismatch(job, results) is None:
             job.options.update({REUSED_ANCHOR: str(source),
                                 REUSED_ANCHOR_CORPUS: str(corpus)})
+
+
+def deployment_mismatch(job: Job, results: Dict[str, Any]) -> Optional[str]:
+    """How the anchor ``results`` recorded was scored unlike ``job`` would score it
+    (deployed on packed kernels, or simulated); None when alike."""
+    deployed = (results.get("upstream") or {}).get("deployed")
+    if bool(deployed) == bool(job.options.get("deployed")):
+        return None
+    return ("scored deployed there, simulated here" if deployed
+            else "scored simulated there, deployed here")
 
 
 def corpus_mismatches(tasks: List[str], corpus: Dict[str, Any],
@@ -109,9 +126,9 @@ def mismatches(job: Job, results: Dict[str, Any], corpus: Dict[str, Any],
               "overrides": job.options.get("overrides") or {}, "seed": job.options["seed"]}
     found += [f"upstream {key} {upstream.get(key)!r}, here {value!r}"
               for key, value in wanted.items() if upstream.get(key) != value]
-    if bool(upstream.get("deployed")) != bool(job.options.get("deployed")):
-        found.append("scored deployed there, simulated here" if upstream.get("deployed")
-                     else "scored simulated there, deployed here")
+    deployment = deployment_mismatch(job, results)
+    if deployment:
+        found.append(deployment)
     ran = results.get("settings") or {}
     asked = {key: value for key, value in job.options.items()
              if value is not None and key in ran and key not in RUN_ONLY_SETTINGS
