@@ -308,10 +308,11 @@ def test_a_study_moved_to_another_folder_is_the_same_recipe(tmp_path, capsys):
     # The corpus's description goes with the copy (what --anchors-from checks against).
     assert (reports / "corpus.json").read_text() == '{"tasks": {}}'
     assert json.loads((reports / "study.json").read_text())["recipe"]["data"] == "OUT/data"
-    # ...while a study of another corpus replaces it.
-    archive_study(tmp_path / "third" / "study", reports, echo=print)
-    assert not kept.exists() and "another recipe" in capsys.readouterr().out
-    assert not (reports / "corpus.json").exists()      # its corpus has no description here
+    # ...while a study of another corpus is refused, the committed copy left as it was.
+    before = {path: path.read_bytes() for path in reports.rglob("*") if path.is_file()}
+    with pytest.raises(DataError, match="another recipe \\(data differ\\).*--reports DIR"):
+        archive_study(tmp_path / "third" / "study", reports, echo=print)
+    assert {path: path.read_bytes() for path in reports.rglob("*") if path.is_file()} == before
 
 
 def test_each_cost_row_is_built_as_its_variant_was_trained(tmp_path):

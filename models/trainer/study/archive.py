@@ -17,7 +17,6 @@ replaced.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -66,12 +65,13 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
     record = read_json(study / STUDY_FILE, "study record", error=DataError)
     record["recipe"] = recipe_in(study, record.get("recipe", {}))
     if (reports / STUDY_FILE).is_file():
+        # Never replaced unasked: the default --reports is the project's committed report.
         old = read_json(reports / STUDY_FILE, "study record", error=DataError)
-        if recipe_changes(old.get("recipe", {}), record.get("recipe", {})):
-            echo(f"{reports}: its committed runs are of another recipe; replacing them")
-            shutil.rmtree(reports / "runs", ignore_errors=True)
-            for stale in (STUDY_LOG, CORPUS_FILE):
-                (reports / stale).unlink(missing_ok=True)
+        changed = recipe_changes(old.get("recipe", {}), record.get("recipe", {}))
+        if changed:
+            raise DataError(f"--reports {reports}: it holds the report of another recipe "
+                            f"({', '.join(changed)} differ); give this study's report "
+                            f"another folder (--reports DIR), or delete that one first")
     for relative in committed_files(study):
         target = reports / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """What ``study.json`` records as a study's recipe, and when two records are one study.
 
 The recipe is fixed for a study (a rerun with other settings is refused, and a committed
-copy of another recipe is replaced, not merged), except that a study may grow by variants.
+copy of another recipe is refused too, never replaced), except that a study may grow by
+variants.
 """
 from __future__ import annotations
 

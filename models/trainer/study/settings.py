@@ -132,7 +132,9 @@ class StudySettings:
                                  "into REPORTS/runs/ (reports/study/runs/, committed), then "
                                  "builds every table from that copy alone; without a study "
                                  "in OUT it rebuilds from the committed copy")
-    reports: str = option("reports/study", "where --report writes (markdown, PNG, JSON)",
+    reports: str = option("reports/study", "where --report writes (markdown, PNG, JSON); "
+                          "the default is the project's committed report, merged with this "
+                          "study's runs (a report of another recipe there is refused)",
                           metavar="DIR")
     launcher: Optional[str] = option(None, "run each training job as 'LAUNCHER -m profiler "
                                            "train ...', e.g. 'torchrun --nproc_per_node=8'",
