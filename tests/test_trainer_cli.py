@@ -66,6 +66,30 @@ def test_synth_tasks_all_and_unknown(tmp_path, capsys):
     assert "qbe" in err and "all" in err and not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("argv, names", [
+    (["synth", "--out", "c", "--tasks", "ks,pr", "sd"], ["ks", "pr", "sd"]),
+    (["librispeech", "--root", "r", "--out", "o", "--subsets", "dev-clean, test-clean"],
+     ["dev-clean", "test-clean"]),
+    (["voxceleb1", "--root", "r", "--out", "o", "--tasks", "asv,sid"], ["asv", "sid"]),
+    (["voxceleb1", "--root", "r", "--out", "o", "--tasks", "sid"], ["sid"]),
+])
+def test_data_lists_take_commas_as_every_other_command_does(argv, names):
+    parser = argparse.ArgumentParser(prog="profile-encoder")
+    add_data_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", *argv])
+    assert (args.subsets if argv[0] == "librispeech" else args.tasks) == names
+
+
+def test_a_data_list_with_an_unknown_name_is_one_line_and_status_2(capsys):
+    parser = argparse.ArgumentParser(prog="profile-encoder")
+    add_data_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as exit_status:
+        parser.parse_args(["data", "voxceleb1", "--root", "r", "--out", "o", "--tasks",
+                           "sid,ks"])
+    assert exit_status.value.code == 2
+    assert "invalid choice ks (choose from sid, asv)" in capsys.readouterr().err.splitlines()[-1]
+
+
 def test_synth_help_states_the_default_test_splits(capsys):
     """The --size help's test-split sizes are those the default preset plans."""
     import numpy as np

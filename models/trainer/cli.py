@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from profiler.option_values import split_list
 from profiler.training_commands import DATA_COMMAND, TRAINING_COMMANDS
 
 from .errors import DataError
@@ -51,6 +52,25 @@ DESCRIPTION = ("Offline training data: synthesize speech corpora (synth), manife
                "targets (kmeans).")
 
 
+
+class NameList(argparse.Action):
+    """A list option of the data commands: names apart or in comma lists (``--tasks ks pr``
+    or ``--tasks ks,pr``, the vocabulary of every other command), checked against
+    ``allowed`` when given (argparse's ``choices`` would check the raw ``ks,pr``)."""
+
+    def __init__(self, *args, allowed: Optional[Sequence[str]] = None, **kwargs):
+        super().__init__(*args, nargs="+", **kwargs)
+        self.allowed = allowed
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        names = [name for value in values for name in split_list(value)]
+        unknown = [name for name in names if self.allowed and name not in self.allowed]
+        if unknown or not names:
+            parser.error(f"argument {option_string}: " + (
+                f"invalid choice {', '.join(unknown)} (choose from "
+                f"{', '.join(self.allowed)})" if unknown else "expected names"))
+        setattr(namespace, self.dest, names)
+
 def _add_commands(parser: argparse.ArgumentParser) -> None:
     from .data.synth_plan import PRESETS, TASKS
     from .superb.tasks import TASKS as SUPERB
@@ -75,7 +95,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                             "50, asr 400 sentences, sd 300 mixtures, asv 2000 trials, ic 1200, "
                             "sf 1000, qbe 60 queries, er 1200) (default: %(default)s)")
     _add_seed(synth)
-    synth.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+    synth.add_argument("--tasks", action=NameList, default=None, metavar="TASK",
                        help=f"any of {' '.join((PRETRAIN,) + SUPERB)}, or {ALL_TASKS} (default: "
                             f"{' '.join(TASKS)}, at --size default 3700 files, 1.9 h of audio, "
                             f"220 MB, 2-3 min; '{ALL_TASKS}' at --size default: "
@@ -106,7 +126,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     libri = commands.add_parser("librispeech", help="manifests for a LibriSpeech folder")
     _add_required(libri, "--root", "the LibriSpeech folder (or one subset)")
     _add_required(libri, "--out", "where to write <subset>.tsv/.wrd/.ltr")
-    libri.add_argument("--subsets", nargs="+", default=None,
+    libri.add_argument("--subsets", action=NameList, default=None,
                        help="e.g. train-clean-100 (default: every subset found)")
     _add_quiet(libri)
 
@@ -147,7 +167,7 @@ def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
     _add_required(parser, "--out", f"the data folder to write {folders} into")
 
     if len(tasks) > 1:
-        parser.add_argument("--tasks", nargs="+", choices=tasks, default=list(tasks),
+        parser.add_argument("--tasks", action=NameList, allowed=tasks, default=list(tasks),
                             help=f"which task folders to write (default: {' '.join(tasks)})")
 
     if name == "librispeech-tasks":
