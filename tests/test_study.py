@@ -205,6 +205,23 @@ def test_a_study_restored_from_its_committed_copy_trains_nothing_it_has(tmp_path
     assert more and all("seed-2" in key.split("/") for key in more)
 
 
+def test_a_study_restored_on_fewer_axes_keeps_the_copy_s_in_its_record(tmp_path):
+    """Restored with one seed and one task, the study's record still lists the copy's two
+    seeds and both tasks, and so does the report it writes back (a union, as a study
+    grown by a rerun records it)."""
+    from models.trainer.study.archive import archive_study
+
+    study, reports = _archived_study(tmp_path)
+    smaller = dataclasses.replace(study, seeds=1, tasks="ks")
+    run_study(smaller, runner=fake_runner([]))
+    record = json.loads((Path(study.out) / "study.json").read_text())
+    assert (record["seeds"], record["tasks"]) == (2, ["ks", "pr"])
+    (reports / "study.json").write_text(json.dumps({**record, "seeds": 3, "tasks": ["pr"]}))
+    archive_study(Path(study.out), reports, echo=lambda line: None)
+    kept = json.loads((reports / "study.json").read_text())
+    assert (kept["seeds"], kept["tasks"]) == (3, ["pr", "ks"])
+
+
 def test_an_evaluation_missing_from_the_copy_retrains_only_what_it_reads(tmp_path):
     study, reports = _archived_study(tmp_path)
     # The bq student's PR heads of seed 1 never made it into the copy: they read the

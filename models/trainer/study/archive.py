@@ -27,7 +27,7 @@ from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
 from .anchors import CORPUS_FILE, corpus_mismatches
 from .plan import GATED_FILE, PROPAGATION_FILE, SEED_PREFIX, STUDY_FILE, STUDY_LOG
-from .recipe import recipe_changes, recipe_in, recorded_folder
+from .recipe import extend_record, recipe_changes, recipe_in, recorded_folder
 
 # Relative to the study folder.
 SEEDS = f"runs/*/{SEED_PREFIX}*"
@@ -72,6 +72,7 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
             raise DataError(f"--reports {reports}: it holds the report of another recipe "
                             f"({', '.join(changed)} differ); give this study's report "
                             f"another folder (--reports DIR), or delete that one first")
+        record = extend_record(old, record)
     for relative in committed_files(study):
         target = reports / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,5 +142,9 @@ def restore_study(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Pa
         target.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target, (reports / relative).read_text(encoding="utf-8"))
     _merge_log(study / STUDY_LOG, reports / STUDY_LOG, into=study / STUDY_LOG)
+    if (study / STUDY_FILE).is_file():      # the copy's models, seeds, tasks and variants too
+        write_text_atomic(study / STUDY_FILE, json.dumps(extend_record(
+            read_json(reports / STUDY_FILE, "study record", error=DataError),
+            read_json(study / STUDY_FILE, "study record", error=DataError)), indent=2) + "\n")
     echo(f"restored {len(absent)} files of finished runs from {reports} into {study}")
     return len(absent)

@@ -73,3 +73,16 @@ def recipe_changes(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     if any(before[name] != after[name] for name in set(before) & set(after)):
         changed.append("chains")
     return changed
+
+
+def extend_record(old: Dict[str, Any], record: Dict[str, Any]) -> Dict[str, Any]:
+    """``record`` grown by what ``old`` (a record of the same recipe: the caller checks
+    :func:`recipe_changes`) has besides: its models, tasks, variants and chains, the
+    larger of the two seed counts."""
+    merged = {**record, "recipe": {**record["recipe"], "chains": {
+        **old.get("recipe", {}).get("chains", {}), **record["recipe"].get("chains", {})}}}
+    for axis in ("models", "tasks", "ablations", "sensitivity"):
+        merged[axis] = list(dict.fromkeys(old.get(axis, []) + record.get(axis, [])))
+    merged["seeds"] = max(int(old.get("seeds", 0)), int(record.get("seeds", 0)))
+    merged["scratch"] = bool(old.get("scratch")) or bool(record.get("scratch"))
+    return merged

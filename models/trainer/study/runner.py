@@ -52,7 +52,7 @@ from .plan import (
     parse_names,
     study_tasks,
 )
-from .recipe import recipe_changes, recipe_in, study_record
+from .recipe import extend_record, recipe_changes, recipe_in, study_record
 from .settings import StudySettings
 
 # How often a shard looks whether shard 1 has finished the corpus.
@@ -72,15 +72,7 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
         if changed:
             raise DataError(f"{path}: this study was made with other settings ({', '.join(changed)}"
                             f"); use them again or choose another --out")
-        record["models"] = list(dict.fromkeys(old.get("models", []) + record["models"]))
-        record["tasks"] = list(dict.fromkeys(old.get("tasks", []) + record["tasks"]))
-        record["seeds"] = max(int(old.get("seeds", 0)), record["seeds"])
-        record["scratch"] = bool(old.get("scratch")) or record["scratch"]
-        record["ablations"] = list(dict.fromkeys(old.get("ablations", []) + record["ablations"]))
-        record["sensitivity"] = list(dict.fromkeys(old.get("sensitivity", [])
-                                                   + record["sensitivity"]))
-        record["recipe"]["chains"] = {**old["recipe"].get("chains", {}),
-                                      **record["recipe"]["chains"]}
+        record = extend_record(old, record)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     return record
