@@ -5,7 +5,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Iterator, Optional, Type, Union
 
 from .errors import UsageError
 
@@ -25,7 +25,7 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8")
     and an existing ``path`` is left untouched. Missing parent folders are created.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     binary = "b" in mode
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -41,6 +41,41 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def folder_problem(path: PathLike) -> Optional[str]:
+    """Why folder ``path`` could not be made (or used), without making it: it is a file, a
+    folder above it is a file, or the nearest folder above it that exists cannot be
+    written; None when it can. For commands that work for minutes before they write."""
+    path = Path(path)
+    if path.exists():
+        return None if path.is_dir() else f"{path} is a file, not a folder"
+    above = next(parent for parent in path.parents if parent.exists() or parent == parent.parent)
+    if not above.is_dir():
+        return f"{above} is a file, not a folder"
+    if not os.access(above, os.W_OK | os.X_OK):
+        return f"folder {above} cannot be written"
+    return None
+
+
+def check_folder(path: PathLike, error: Type[Exception] = UsageError) -> Path:
+    """``path`` as a Path once :func:`folder_problem` finds none; else ``error`` (one line)."""
+    problem = folder_problem(path)
+    if problem:
+        raise error(f"cannot make folder {path}: {problem}")
+    return Path(path)
+
+
+def make_folder(path: PathLike, error: Type[Exception] = UsageError) -> Path:
+    """Make folder ``path`` and the folders above it; one that cannot be made is ``error``
+    (one line naming why), not an ``OSError`` from deep inside a command."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as failure:
+        raise error(f"cannot make folder {path}: "
+                    f"{folder_problem(path) or failure.strerror or failure}") from None
+    return path
 
 
 def check_writable(path: PathLike, probe: bool = True) -> Path:

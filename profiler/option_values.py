@@ -1,5 +1,5 @@
-"""How an option's value is read from its text, one function per kind of value: comma lists
-and device names. The command line (:mod:`profiler.commands.arguments`) turns their
+"""How an option's value is read from its text, one function per kind of value: comma lists,
+whole numbers and device names. The command line (:mod:`profiler.commands.arguments`) turns their
 ``ValueError`` into argparse's one-line error; the trainer (``pick_device``, the study's
 plan) calls them on the settings it is given, so a value means the same from either side.
 
@@ -7,6 +7,7 @@ Counting core, no torch at import: ``--help`` answers at once.
 """
 from __future__ import annotations
 
+import argparse
 from typing import Sequence
 
 # The devices a command that really computes runs on; ``profile`` adds ``meta``.
@@ -25,6 +26,26 @@ def check_mode(mode: str) -> str:
     if mode not in PROFILE_MODES:
         raise ValueError(f"mode must be one of {', '.join(PROFILE_MODES)}, got {mode!r}")
     return mode
+
+
+def _whole_number(text: str, minimum: int, wanted: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse's one-line error otherwise)."""
+    return _whole_number(text, 1, "a positive whole number")
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    return _whole_number(text, 0, "a whole number >= 0")
 
 
 def split_list(text: str) -> list[str]:

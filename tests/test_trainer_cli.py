@@ -90,6 +90,18 @@ def test_a_data_list_with_an_unknown_name_is_one_line_and_status_2(capsys):
     assert "invalid choice ks (choose from sid, asv)" in capsys.readouterr().err.splitlines()[-1]
 
 
+def test_a_data_output_under_a_file_is_one_line_and_status_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["synth", "--out", str(tmp_path / "file" / "corpus"), "--size", "tiny",
+                 "--tasks", "ks"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "file is a file, not a folder" in err
+    with pytest.raises(SystemExit) as exit_status:
+        main(["synth", "--out", str(tmp_path / "c"), "--workers", "0"])
+    assert exit_status.value.code == 2 and "positive whole number" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file"]
+
+
 def test_synth_help_states_the_default_test_splits(capsys):
     """The --size help's test-split sizes are those the default preset plans."""
     import numpy as np

@@ -4,6 +4,21 @@ import pytest
 from models.trainer.fileio import staged_folder
 
 
+def test_an_output_folder_is_checked_before_it_is_made(tmp_path):
+    from models.trainer.errors import DataError
+    from models.trainer.fileio import check_output_folder, make_output_folder
+
+    (tmp_path / "file").write_text("")
+    assert check_output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()             # checked, not made
+    for path in (tmp_path / "file", tmp_path / "file" / "below" / "deeper"):
+        for call in (check_output_folder, make_output_folder):
+            with pytest.raises(DataError, match=f"cannot make folder {path}: "
+                                                f"{tmp_path / 'file'} is a file, not a folder"):
+                call(path)
+    assert make_output_folder(tmp_path / "new" / "deeper").is_dir()
+
+
 def test_a_new_folder_appears_whole(tmp_path):
     final = tmp_path / "ks"
     with staged_folder(final) as staging:

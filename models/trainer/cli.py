@@ -13,7 +13,8 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from profiler.option_values import split_list
+from profiler.errors import UsageError
+from profiler.option_values import non_negative_int, positive_int, split_list
 from profiler.training_commands import DATA_COMMAND, TRAINING_COMMANDS
 
 from .errors import DataError
@@ -100,7 +101,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                             f"{' '.join(TASKS)}, at --size default 3700 files, 1.9 h of audio, "
                             f"220 MB, 2-3 min; '{ALL_TASKS}' at --size default: "
                             f"{ALL_TASKS_COST})")
-    synth.add_argument("--workers", type=int, default=1,
+    synth.add_argument("--workers", type=positive_int, default=1,
                        help="processes to render with (same output; default: 1)")
     harder = synth.add_argument_group(
         "the pre-training corpus (pretrain only; without these it is exactly as before)")
@@ -108,7 +109,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                         help="record espeak-ng's phoneme events as a phone label per 20 ms "
                              "encoder frame (train.phones, valid.phones, dict.phones.txt), "
                              "for 'train --targets phones' (default: none)")
-    harder.add_argument("--sentences", type=int, default=1, metavar="N",
+    harder.add_argument("--sentences", type=positive_int, default=1, metavar="N",
                         help="sentences per utterance: longer utterances, longer crops "
                              "(default: %(default)s)")
     harder.add_argument("--more-voices", action="store_true",
@@ -148,9 +149,10 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                                  description="Fit k-means on the first manifest's MFCC "
                                              "features and label every manifest.")
     kmeans.add_argument("manifests", nargs="+", help="fairseq .tsv manifests")
-    kmeans.add_argument("--clusters", type=int, default=100, help="units (default: %(default)s)")
+    kmeans.add_argument("--clusters", type=positive_int, default=100,
+                        help="units (default: %(default)s)")
     _add_seed(kmeans)
-    kmeans.add_argument("--max-frames", type=int, default=250_000,
+    kmeans.add_argument("--max-frames", type=positive_int, default=250_000,
                         help="frames to fit on at most (default: %(default)s)")
     _add_quiet(kmeans)
 
@@ -189,10 +191,10 @@ def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
         parser.add_argument("--trials", default=None,
                             help="ASV's test trials, lines 'LABEL PATH1 PATH2' (default: "
                                  "ROOT/veri_test2.txt, the cleaned VoxCeleb1-O list)")
-        parser.add_argument("--valid-speakers", type=int, default=20,
+        parser.add_argument("--valid-speakers", type=positive_int, default=20,
                             help="training speakers held out for ASV's valid trials "
                                  "(default: %(default)s)")
-        parser.add_argument("--valid-trials", type=int, default=2000,
+        parser.add_argument("--valid-trials", type=positive_int, default=2000,
                             help="ASV valid trials among them, half same-speaker "
                                  "(default: %(default)s)")
         _add_seed(parser, "seed for choosing ASV's valid speakers and trials")
@@ -210,7 +212,8 @@ def _add_required(parser, option: str, help_text: str) -> None:
 
 
 def _add_seed(parser, help_text: str = "random seed") -> None:
-    parser.add_argument("--seed", type=int, default=0, help=f"{help_text} (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help=f"{help_text} (default: %(default)s)")
 
 
 def _add_quiet(parser) -> None:
@@ -240,7 +243,7 @@ def run_data_command(args: argparse.Namespace) -> int:
     """Run a parsed data command; return the exit status (2 for a :class:`DataError`)."""
     try:
         _dispatch(args)
-    except DataError as error:
+    except (DataError, UsageError) as error:     # UsageError: an output that cannot be written
         # A CLI that mounts these commands sets error_prefix to speak with its own voice.
         print(f"{getattr(args, 'error_prefix', '')}error: {error}", file=sys.stderr)
         return EXIT_DATA_ERROR
@@ -248,7 +251,11 @@ def run_data_command(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> None:
+    from .fileio import check_output_folder
+
     command = args.data_command
+    if getattr(args, "out", None):      # before any corpus is read
+        check_output_folder(args.out)
     if command == "synth":
         _synthesize(args)
     elif command == "librispeech":

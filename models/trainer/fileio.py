@@ -8,8 +8,21 @@ from pathlib import Path
 from typing import Iterator
 
 # One implementation of atomic writes serves the whole project.
-from profiler.files import PathLike
+from profiler.files import PathLike, check_folder, make_folder
 from profiler.files import atomic_open as atomic_write
+
+from .errors import DataError
+
+
+def check_output_folder(path: PathLike) -> Path:
+    """``path`` as a Path once it is known that it is, or can be made, a folder: a file in
+    its place or above it is a one-line :class:`DataError`, found before any work."""
+    return check_folder(path, error=DataError)
+
+
+def make_output_folder(path: PathLike) -> Path:
+    """Make folder ``path`` (and those above it); a failure is a one-line :class:`DataError`."""
+    return make_folder(path, error=DataError)
 
 
 def write_text_atomic(path: PathLike, text: str) -> None:
@@ -34,7 +47,7 @@ def staged_folder(final: PathLike) -> Iterator[Path]:
     final = Path(final)
     staging = final.with_name(f"{final.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    make_output_folder(staging)
     try:
         yield staging
     except BaseException:

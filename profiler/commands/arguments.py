@@ -10,8 +10,9 @@ the same argparse option through the same value types (a field's ``kind`` picks
 ``data`` commands, mounted from the trainer's own parser (which may not import the CLI),
 declare each of their repeated options once in :mod:`models.trainer.cli`.
 
-One function per kind of value: :func:`positive_float`, :func:`positive_int`,
-:func:`non_negative_int`, :func:`one_of`, :func:`comma_list` (the one comma-list parser, by
+One function per kind of value: :func:`positive_float`, :func:`positive_int` and
+:func:`non_negative_int` (in :mod:`profiler.option_values`, where the data commands read them
+too), :func:`one_of`, :func:`comma_list` (the one comma-list parser, by
 element type) and :func:`device_type` (over :func:`profiler.option_values.check_device`,
 which the trainer calls too). A bad value is argparse's one-line error and exit status 2."""
 from __future__ import annotations
@@ -22,7 +23,15 @@ import sys
 from typing import Any, Callable, Optional, Sequence
 
 from ..errors import UsageError
-from ..option_values import COMPUTE_DEVICES, PROFILE_MODES, check_device, device_help, split_list
+from ..option_values import (
+    COMPUTE_DEVICES,
+    PROFILE_MODES,
+    check_device,
+    device_help,
+    positive_int,
+    split_list,
+)
+from ..option_values import non_negative_int as non_negative_int  # the CLI's name for it too
 
 
 def positive_float(text: str) -> float:
@@ -52,24 +61,6 @@ def seconds_value(text: str) -> float:
             f"expected at most {MAX_SECONDS:.1f} (about 101 days: longer inputs overflow the "
             f"64-bit size of HuBERT's attention scores), got {text!r}")
     return value
-
-
-def _whole_number(text: str, minimum: int, wanted: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    return _whole_number(text, 1, "a positive whole number")
-
-
-def non_negative_int(text: str) -> int:
-    return _whole_number(text, 0, "a whole number >= 0")
 
 
 def one_of(known: Sequence[str]):

@@ -22,15 +22,14 @@ from models.trainer.options import (
     value_type,
 )
 
+from ..option_values import non_negative_int, positive_int
 from .arguments import (
     add_deprecated_alias,
     add_set_option,
     comma_list,
     device_type,
-    non_negative_int,
     parse_set,
     positive_float,
-    positive_int,
 )
 
 _TYPES = {(int, POSITIVE): positive_int, (int, NON_NEGATIVE): non_negative_int,

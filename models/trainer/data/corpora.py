@@ -34,7 +34,7 @@ _TRANSCRIPT_LINE = re.compile(r"^(\S+)\s+(.*)$")
 _NOISE_FOLDER = "_background_noise_"
 
 
-def _existing_folder(path: PathLike, what: str) -> Path:
+def existing_folder(path: PathLike, what: str) -> Path:
     """``path`` as a Path if it is a folder; else a :class:`DataError` naming ``what``."""
     path = Path(path)
     if not path.exists():
@@ -79,7 +79,7 @@ def _refuse_empty(data: Path) -> None:
 def find_pretrain_folder(data: PathLike) -> Path:
     """``DATA/pretrain`` (a corpus made by ``data synth``) or ``DATA`` itself if it holds
     ``train.tsv`` and ``valid.tsv``; :class:`DataError` otherwise."""
-    data = _existing_folder(data, "data")
+    data = existing_folder(data, "data")
     for folder in (data / "pretrain", data):
         if (folder / "train.tsv").is_file():
             if not (folder / "valid.tsv").is_file():
@@ -95,7 +95,7 @@ def find_task_folder(data: PathLike, task: str, title: str,
                      manifests: Sequence[str] = ("train", "valid", "test")) -> Path:
     """``DATA/<task>`` with its ``manifests`` (``<name>.tsv``); ``title`` names the task in
     the error (e.g. "keyword spotting")."""
-    data = _existing_folder(data, "data")
+    data = existing_folder(data, "data")
     folder = data / task
     missing = [name for name in manifests if not (folder / f"{name}.tsv").is_file()]
     if missing:
@@ -158,7 +158,7 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
     folder. ``subsets`` picks some (default: all found). Utterances are sorted by id;
     every file must be a 16 kHz mono FLAC with a transcript line. Returns the manifests.
     """
-    root = _existing_folder(root, "LibriSpeech")
+    root = existing_folder(root, "LibriSpeech")
     found = _librispeech_subsets(root)
     if not found:
         raise DataError(f"{root}: no LibriSpeech transcripts (<speaker>/<chapter>/*.trans.txt) "
@@ -255,7 +255,7 @@ def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
     """
     from tqdm import tqdm
 
-    root = _existing_folder(root, "Speech Commands")
+    root = existing_folder(root, "Speech Commands")
     out = Path(out_dir)
     validation = _read_list(root / "validation_list.txt")
     testing = _read_list(root / "testing_list.txt")
@@ -275,7 +275,7 @@ def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
         count = _check_audio(root / relative)
         splits[split].append((f"{base}/{relative}", count, _class_of(folder)))
     if test_root is not None:
-        test_root = _existing_folder(test_root, "Speech Commands test set")
+        test_root = existing_folder(test_root, "Speech Commands test set")
         test_files = _word_files(test_root)
         if not test_files:
             raise DataError(f"{test_root}: no class folders with .wav clips found")

@@ -59,7 +59,13 @@ import numpy as np
 
 from ...constants import SAMPLE_RATE
 from ..errors import DataError, check_seed
-from ..fileio import PathLike, staged_folder, write_text_atomic
+from ..fileio import (
+    PathLike,
+    check_output_folder,
+    make_output_folder,
+    staged_folder,
+    write_text_atomic,
+)
 from . import espeak
 from .audio import write_wav
 from .manifest import (
@@ -131,13 +137,12 @@ def is_complete_corpus(folder: PathLike) -> bool:
 
 def prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
     """Check and clean ``out``; return the metadata of tasks that stay as they are."""
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
+    check_output_folder(out)
     existing = [t for t in tasks if (out / t).exists()]
     if existing and not overwrite:
         raise DataError(f"{out}: already holds a corpus ({', '.join(existing)}); "
                         f"pass --force (overwrite=True in Python) to replace it")
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_folder(out)
     kept = {}
     metadata_path = out / "corpus.json"
     if metadata_path.is_file():

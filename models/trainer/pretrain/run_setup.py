@@ -27,7 +27,7 @@ from ..data.datasets import PretrainDataset
 from ..data.synth import is_complete_corpus, synthesize_corpus
 from ..data.synth_plan import SynthOptions
 from ..errors import DataError
-from ..fileio import PathLike
+from ..fileio import PathLike, check_output_folder
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from .batches import StepPlan, derived_seed, load_shard, pretrain_splits, seeded
@@ -211,9 +211,7 @@ def on_main(context: dist_utils.Context, fn: Callable[[], Any]) -> Any:
 def _check_run_folder(s: PretrainSettings) -> Optional[ckpt.TrainedRun]:
     """Fails early for an unusable out folder or ``--targets-from`` run; returns the
     latter, resolved."""
-    out = Path(s.out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
+    out = check_output_folder(s.out)
     if s.resume:
         ckpt.require_run_dir(out)
         checkpoint = ckpt.latest_checkpoint(out)

@@ -48,7 +48,7 @@ from torch import nn
 from ...constants import samples_in
 from ..data.corpora import find_task_folder
 from ..errors import DataError
-from ..fileio import write_bytes_atomic, write_text_atomic
+from ..fileio import check_output_folder, write_bytes_atomic, write_text_atomic
 from ..pretrain import checkpoint as ckpt
 from .heads import HeadSettings
 from .settings import PER_ITEM, RANDOM_INIT, RESULTS, SuperbSettings, check_superb_settings
@@ -184,8 +184,7 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     task = SUPERB_TASKS[s.task]
     out = Path(s.out)
     for where in filter(None, (s.out, s.also_without_state0)):
-        if Path(where).exists() and not Path(where).is_dir():
-            raise DataError(f"{where}: exists and is not a folder")
+        check_output_folder(where)
     run = HeadSettings(**head_budget(s.task, s.steps, s.batch_size, s.lr),
                        eval_every=s.eval_every, projector_dim=s.projector_dim, seed=s.seed,
                        progress=s.progress and sys.stderr.isatty())

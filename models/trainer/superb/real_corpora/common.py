@@ -9,14 +9,12 @@ from typing import Optional, Sequence
 from ...data.corpora import _check_audio
 from ...data.manifest import write_labels, write_manifest
 from ...errors import DataError
-from ...fileio import PathLike
+from ...fileio import PathLike, check_output_folder
 
 
 def _target(out: PathLike, task: str, overwrite: bool) -> Path:
     """``OUT/<task>``, refused if it exists and ``overwrite`` is not set."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
+    out = check_output_folder(out)
     final = out / task
     if final.exists() and not overwrite:
         raise DataError(f"{final}: already exists; pass --force (overwrite=True in Python) "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ...data.corpora import _existing_folder
+from ...data.corpora import existing_folder
 from ...data.manifest import write_dictionary
 from ...data.synth_plan import SPLITS
 from ...errors import DataError
@@ -21,7 +21,7 @@ def prepare_fluent_speech_commands(root: PathLike, out: PathLike, *, overwrite: 
     """``OUT/ic`` from ``fluent_speech_commands_dataset``."""
     from ..tasks.ic import SLOTS
 
-    root = _existing_folder(root, "Fluent Speech Commands").resolve()
+    root = existing_folder(root, "Fluent Speech Commands").resolve()
     final = _target(out, "ic", overwrite)
     columns = ("path",) + SLOTS   # and "transcription", copied to .wrd where present
     splits = {}

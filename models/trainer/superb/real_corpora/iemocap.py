@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...data.corpora import _existing_folder
+from ...data.corpora import existing_folder
 from ...data.manifest import write_dictionary
 from ...errors import DataError, check_seed
 from ...fileio import PathLike, staged_folder
@@ -24,7 +24,7 @@ IEMOCAP_VALID_SHARE = 0.2
 
 def _iemocap_emotions(session: Path) -> dict[str, str]:
     """utterance id -> emotion label of a session's ``dialog/EmoEvaluation/*.txt``."""
-    folder = _existing_folder(session / "dialog" / "EmoEvaluation", "IEMOCAP label")
+    folder = existing_folder(session / "dialog" / "EmoEvaluation", "IEMOCAP label")
     emotions = {}
     for path in sorted(folder.glob("*.txt")):
         if path.name.startswith("."):
@@ -39,16 +39,16 @@ def _iemocap_emotions(session: Path) -> dict[str, str]:
 def prepare_iemocap(root: PathLike, out: PathLike, *, fold: int = 1, seed: int = 0,
                     overwrite: bool = False, progress: bool = True) -> Path:
     """``OUT/er`` from IEMOCAP, testing on session ``fold``."""
-    root = _existing_folder(root, "IEMOCAP").resolve()
+    root = existing_folder(root, "IEMOCAP").resolve()
     if fold not in range(1, IEMOCAP_SESSIONS + 1):
         raise DataError(f"fold must be a session number 1-{IEMOCAP_SESSIONS}, got {fold!r}")
     check_seed(seed)
     final = _target(out, "er", overwrite)
     kept: dict[bool, list[tuple[str, str]]] = {True: [], False: []}   # test session or not
     for number in range(1, IEMOCAP_SESSIONS + 1):
-        session = _existing_folder(root / f"Session{number}", "IEMOCAP session")
+        session = existing_folder(root / f"Session{number}", "IEMOCAP session")
         emotions = _iemocap_emotions(session)
-        wav_folder = _existing_folder(session / "sentences" / "wav", "IEMOCAP sentences")
+        wav_folder = existing_folder(session / "sentences" / "wav", "IEMOCAP sentences")
         for wav in sorted(wav_folder.glob("*/*.wav")):
             if wav.name.startswith("."):
                 continue

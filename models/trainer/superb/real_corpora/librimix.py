@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...data.corpora import _existing_folder
+from ...data.corpora import existing_folder
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
 from .common import _fields, _lines, _measured, _required_file, _target, _write_split
@@ -35,11 +35,11 @@ def prepare_librimix(root: PathLike, out: PathLike, *, overwrite: bool = False,
     """``OUT/sd`` from s3prl's diarization data folder (``train``, ``dev``, ``test``)."""
     from ..tasks.sd import read_rttm
 
-    root = _existing_folder(root, "LibriMix diarization data").resolve()
+    root = existing_folder(root, "LibriMix diarization data").resolve()
     final = _target(out, "sd", overwrite)
     splits = {}
     for name, split in LIBRIMIX_FOLDERS.items():
-        data_dir = _existing_folder(root / name, "kaldi-style data")
+        data_dir = existing_folder(root / name, "kaldi-style data")
         recordings = _kaldi_recordings(data_dir)
         rttm = _required_file(data_dir / "rttm", "the reference segments of the recordings")
         segments = read_rttm(rttm)

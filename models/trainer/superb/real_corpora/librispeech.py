@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Sequence, Union
 
-from ...data.corpora import LibriSpeechUtterance, _existing_folder, read_librispeech_subset
+from ...data.corpora import LibriSpeechUtterance, existing_folder, read_librispeech_subset
 from ...data.manifest import letters_line
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
@@ -70,7 +70,7 @@ def prepare_librispeech_tasks(root: PathLike, out: PathLike, *,
 
     if isinstance(lexicon, (str, os.PathLike)):
         lexicon = [lexicon]
-    root = _existing_folder(root, "LibriSpeech").resolve()
+    root = existing_folder(root, "LibriSpeech").resolve()
     unknown = [t for t in tasks if t not in LIBRISPEECH_TASKS]
     if unknown or not tasks:
         raise DataError(f"LibriSpeech serves the tasks {' and '.join(LIBRISPEECH_TASKS)}, not "
@@ -80,7 +80,7 @@ def prepare_librispeech_tasks(root: PathLike, out: PathLike, *,
                         "PHONEME ...', e.g. s3prl's g2p'd LibriSpeech lexicons)")
     targets = {task: _target(out, task, overwrite) for task in tasks}
     pronunciations = read_lexicon(lexicon) if "pr" in tasks else {}
-    folders = {split: _existing_folder(root / name, f"LibriSpeech {name} (SUPERB's {split} "
+    folders = {split: existing_folder(root / name, f"LibriSpeech {name} (SUPERB's {split} "
                                                     f"split; --root holds "
                                                     f"{', '.join(LIBRISPEECH_SPLITS.values())})")
                for split, name in LIBRISPEECH_SPLITS.items()}

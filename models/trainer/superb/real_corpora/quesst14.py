@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...data.corpora import _existing_folder
+from ...data.corpora import existing_folder
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
 from .common import _fields, _measured, _target, _write_split
@@ -55,7 +55,7 @@ def _quesst_hits(path: Path) -> set[tuple[str, str]]:
 def prepare_quesst14(root: PathLike, out: PathLike, *, overwrite: bool = False,
                      progress: bool = True) -> Path:
     """``OUT/qbe`` from ``quesst14Database`` (its audio resampled to 16 kHz)."""
-    root = _existing_folder(root, "QUESST14").resolve()
+    root = existing_folder(root, "QUESST14").resolve()
     final = _target(out, "qbe", overwrite)
     documents = _quesst_english(root, "language_key_utterances.lst")
     document_ids = [Path(d).stem for d in documents]

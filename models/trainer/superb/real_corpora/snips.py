@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ...data.corpora import _existing_folder
+from ...data.corpora import existing_folder
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
 from .common import _fields, _measured, _target, _write_split
@@ -73,12 +73,12 @@ def prepare_snips(root: PathLike, out: PathLike, *, overwrite: bool = False,
     """``OUT/sf`` from the ``SNIPS`` folder that s3prl's ``snips_prepare_data.sh`` makes."""
     from ..tasks.common import write_counted_dictionary
 
-    root = _existing_folder(root, "Audio SNIPS").resolve()
+    root = existing_folder(root, "Audio SNIPS").resolve()
     final = _target(out, "sf", overwrite)
     labels = _snips_labels(root / "all.iob.snips.txt")
     splits = {}
     for split, speakers in SNIPS_SPEAKERS.items():
-        folder = _existing_folder(root / split, f"Audio SNIPS {split}")
+        folder = existing_folder(root / split, f"Audio SNIPS {split}")
         files = sorted((wav.relative_to(root).as_posix(), wav.stem)
                        for wav in folder.rglob("*.wav")
                        if wav.stem in labels and wav.stem.split("-")[0] in speakers)

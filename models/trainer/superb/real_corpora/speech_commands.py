@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...data.corpora import _existing_folder, prepare_speech_commands
+from ...data.corpora import existing_folder, prepare_speech_commands
 from ...data.manifest import read_manifest, write_manifest
 from ...data.synth_plan import SPLITS
 from ...errors import check_seed
@@ -24,7 +24,7 @@ def prepare_speech_commands_v1(root: PathLike, test_root: PathLike, out: PathLik
     """``OUT/ks`` from ``speech_commands_v0.01`` and ``speech_commands_test_set_v0.01``."""
     check_seed(seed)
     final = _target(out, "ks", overwrite)
-    _existing_folder(test_root, "Speech Commands test set")
+    existing_folder(test_root, "Speech Commands test set")
     with staged_folder(final) as folder:
         prepare_speech_commands(root, folder, test_root=test_root, seed=seed,
                                 train_on_testing_list=False, progress=progress)

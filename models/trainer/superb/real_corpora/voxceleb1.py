@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ....constants import SAMPLE_RATE
-from ...data.corpora import _existing_folder
+from ...data.corpora import existing_folder
 from ...data.manifest import write_dictionary
 from ...data.synth_plan import SPLITS
 from ...errors import DataError, check_seed
@@ -56,7 +56,7 @@ def prepare_voxceleb1(root: PathLike, out: PathLike, *, tasks: Sequence[str] = (
                       overwrite: bool = False, progress: bool = True) -> dict[str, Path]:
     """``OUT/sid`` and/or ``OUT/asv`` from VoxCeleb1. ``iden_split`` defaults to
     ``ROOT/iden_split.txt``, ``trials`` to ``ROOT/veri_test2.txt``."""
-    root = _existing_folder(root, "VoxCeleb1").resolve()
+    root = existing_folder(root, "VoxCeleb1").resolve()
     unknown = [t for t in tasks if t not in ("sid", "asv")]
     if unknown or not tasks:
         raise DataError(f"VoxCeleb1 serves the tasks sid and asv, not {list(unknown)}")
