@@ -257,15 +257,25 @@ def _columns(rows: Sequence[dict]) -> List[str]:
     return list(dict.fromkeys(key for row in rows for key in row))
 
 
+def check_outputs(folder: Path) -> None:
+    """A one-line :class:`UsageError`, before any profiling, unless ``folder`` can take the
+    sweep's three files (a failure after the first is written would leave half a sweep)."""
+    from .files import check_folder
+
+    folder = check_folder(folder)
+    for name in (CSV_FILE, JSON_FILE, FIGURE_FILE):
+        if (folder / name).is_dir():
+            raise UsageError(f"cannot write {folder / name}: it is a folder")
+
+
 def write_outputs(rows: List[dict], folder: Path, record: dict, budgets: Sequence[Budget],
                   catalog_name: str) -> List[Path]:
     """``sweep.csv``, ``sweep.json`` (``record`` beside the rows) and ``pareto.png`` in
     ``folder``, each written atomically; returns their paths."""
     from .figures import storage_vs_time
-    from .files import atomic_write
+    from .files import atomic_write, make_folder
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=_columns(rows), lineterminator="\n")
     writer.writeheader()

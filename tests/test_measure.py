@@ -57,3 +57,14 @@ def test_measure_cli_compares_several_models_and_lengths(cli, tmp_path):
               "--repeats", "1", "--device", "cpu")
     assert old.returncode == 0 and "--model is deprecated; use --models" in old.stderr
     assert "estimates omitted" in old.stdout
+
+
+def test_an_output_it_cannot_write_is_refused_before_any_timing(tmp_path, capsys):
+    from profiler.cli import main
+
+    (tmp_path / "file").write_text("")
+    assert main(["measure", "--models", "vanilla", "--device", "cpu",
+                 "--output", str(tmp_path / "file" / "m.md")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert "is not a folder" in captured.err

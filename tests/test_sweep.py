@@ -175,6 +175,23 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
     assert not (tmp_path / "sweep.csv").exists()
 
 
+@pytest.mark.parametrize("where, message", [
+    ("file/sweep", "file is a file, not a folder"),
+    ("file", "file is a file, not a folder"),
+    ("taken", "taken/sweep.json: it is a folder"),
+])
+def test_an_output_it_cannot_write_is_refused_before_profiling(capsys, tmp_path, where,
+                                                               message):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "taken" / "sweep.json").mkdir(parents=True)
+    status = main(["sweep", "--family", "transformer", "--layers", "1", "--dim", "64",
+                   "--heads", "2", "--out", str(tmp_path / where)])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""       # nothing profiled, nothing written
+    assert len(captured.err.strip().splitlines()) == 1 and message in captured.err
+    assert not (tmp_path / "taken" / "sweep.csv").exists()
+
+
 def test_a_sweep_writes_csv_json_and_the_figure_in_parallel(tmp_path, capsys):
     status = main(["sweep", "--family", "transformer,sparseformer", "--layers", "1",
                    "--dim", "64", "--heads", "2,3", "--bits", "W32A32,W1A1",

@@ -66,7 +66,7 @@ def run(args) -> int:
     from ..catalog import catalog_for_device_name, load_catalog
     from ..errors import UsageError
     from ..estimator import ESTIMATES, KERNEL_ESTIMATES
-    from ..files import atomic_write
+    from ..files import atomic_write, check_writable
     from ..measure import (
         build_for_timing,
         gpu_info,
@@ -81,6 +81,8 @@ def run(args) -> int:
     if not args.models:
         raise UsageError("give --models NAMES (or --models all)")
     names = resolve_models(args.models)
+    if args.output:
+        check_writable(args.output)     # before the timing, not after it
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     use_timing_options(args, device)
     catalog = load_catalog(args.catalog) if args.catalog else None

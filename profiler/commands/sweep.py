@@ -79,6 +79,7 @@ def run(args) -> int:
         Grid,
         SweepSettings,
         check_families,
+        check_outputs,
         join_accuracy,
         judge,
         profile_points,
@@ -92,6 +93,7 @@ def run(args) -> int:
     convention = get_convention(args.convention)
     estimate = args.estimate or convention.default_estimate
     catalog = load_catalog(args.catalog)   # a bad one fails here, before any work
+    check_outputs(args.out)
     others = tuple(dict.fromkeys(b.catalog for b in args.budget
                                  if b.catalog not in (None, args.catalog)))
     for reference in others:
