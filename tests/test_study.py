@@ -602,6 +602,8 @@ def test_help_explains_every_option():
     (["--anchors-from", "/nonexistent/study"], "--anchors-from /nonexistent/study: no study"),
     (["--restore-from", "/nonexistent/reports"],
      "--restore-from /nonexistent/reports: no committed study"),
+    (["--data", "/nonexistent/corpus"], "/nonexistent/corpus: data folder does not exist"),
+    (["--deepspeed", "/nonexistent/ds.json"], "/nonexistent/ds.json: no such DeepSpeed config"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, arguments, needle):
     try:
@@ -613,6 +615,21 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, arguments, needle):
     assert len(err.strip().splitlines()) == 1 and err.startswith("profile-encoder")
     assert "error:" in err
     assert needle in err
+
+
+@pytest.mark.parametrize("arguments, needle", [
+    (["--data", "/nonexistent/corpus"], "data folder does not exist"),
+    (["--deepspeed", "/nonexistent/ds.json"], "no such DeepSpeed config"),
+    (["--out", "{file}/study"], "is a file, not a folder"),
+])
+def test_a_refused_study_writes_nothing(capsys, tmp_path, arguments, needle):
+    """Not even its record: a study.json naming a corpus that does not exist would refuse
+    the corrected command as another recipe."""
+    (tmp_path / "file").write_text("")
+    arguments = [a.replace("{file}", str(tmp_path / "file")) for a in arguments]
+    assert main(["study", "--out", str(tmp_path / "s"), "--preset", "smoke", *arguments]) == 2
+    assert needle in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file"]
 
 
 def test_report_without_a_study_is_one_line(capsys, tmp_path):

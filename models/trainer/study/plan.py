@@ -118,6 +118,22 @@ def check_study(settings: StudySettings) -> Tuple[List[str], List[str]]:
     return names, tasks
 
 
+def check_study_paths(settings: StudySettings) -> None:
+    """The folders and files a study names, checked before it writes anything (its record
+    included) and in its dry run: OUT can be a folder, a given corpus and DeepSpeed config
+    exist. Each training job would find a bad config only after the corpus was made."""
+    from ..data.corpora import existing_folder
+    from ..fileio import check_output_folder
+
+    check_output_folder(settings.out)
+    if settings.data:
+        existing_folder(settings.data, "data")
+    if settings.deepspeed:
+        from ..pretrain.run_setup import read_deepspeed_config
+
+        read_deepspeed_config(settings.deepspeed)
+
+
 def study_seeds(settings: StudySettings) -> int:
     return settings.seeds or PRESETS[settings.preset].seeds
 

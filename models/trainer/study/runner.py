@@ -45,6 +45,7 @@ from .plan import (
     STUDY_OPTIONS,
     TO_DO,
     build_plan,
+    check_study_paths,
     command_words,
     data_folder,
     job_state,
@@ -146,6 +147,7 @@ def jobs_to_run(jobs: List[Job]) -> List[Job]:
 
 def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> List[Job]:
     """List this shard's jobs: state and the command that runs each."""
+    check_study_paths(settings)     # as the run would
     jobs = planned_jobs(settings)
     mine = shard_plan(settings, jobs)
     index, count = parse_shard(settings.shard)
@@ -187,6 +189,7 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
     ``runner`` replaces :func:`run_job` (tests)."""
     from tqdm import tqdm
 
+    check_study_paths(settings)     # before anything is written
     jobs = planned_jobs(settings)
     by_key = {job.key: job for job in jobs}
     mine = shard_plan(settings, jobs)
