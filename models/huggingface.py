@@ -113,8 +113,12 @@ def build(spec: str, overrides: Optional[Dict[str, Any]] = None, *,
     family = FAMILIES[name]
     model_class = (_whisper_encoder() if family.model_class == "WhisperEncoder"
                    else getattr(_transformers(), family.model_class))
-    with torch.device(device):
-        model = model_class(config)
+    try:
+        with torch.device(device):
+            model = model_class(config)
+    except Exception as error:      # transformers' own: a negative size, heads that do not divide
+        raise ValueError(f"hf config {spec}: transformers cannot build {family.model_class} "
+                         f"from it ({type(error).__name__}: {error})") from error
     if family.inputs == LOG_MEL:
         frames = 2 * config.max_source_positions   # the encoder's two convs halve them
 

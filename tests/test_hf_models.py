@@ -118,6 +118,14 @@ def test_an_unknown_override_is_one_line_and_exit_2(capsys):
     assert "no field 'no_such_field'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("override, raised", [
+    ("hidden_size=-5", "RuntimeError"), ("num_attention_heads=0", "ZeroDivisionError")])
+def test_a_config_transformers_cannot_build_is_one_line_and_exit_2(capsys, override, raised):
+    assert main(["profile", "--model", "hf:hubert", "--set", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot build HubertModel" in err and raised in err
+
+
 def test_the_command_line_knows_the_prefix_without_importing_the_zoo():
     from profiler.commands import loading
 
