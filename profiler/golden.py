@@ -88,7 +88,7 @@ def _malformed(data: dict) -> Optional[str]:
     if not _is_number(data["seconds"]) or data["seconds"] <= 0:
         return f"seconds is {data['seconds']!r}, expected a positive number"
     for name, entry in data["models"].items():
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or not {"totals", "modules"} <= set(entry):
             return f"models.{name} is {entry!r}, expected 'totals' and 'modules'"
         problem = counts(f"models.{name}.totals", entry.get("totals", {}))
         modules = entry.get("modules", {})

@@ -88,6 +88,9 @@ def test_check_reports_drift_and_exits_1(cli, tmp_path, golden):
 
 @pytest.mark.parametrize("content, message", [
     (None, "does not exist"), ("{not json", "not valid JSON"), ("[]", "lacks 'models'"),
+    # an entry without its counts is a malformed file, not every count drifted to None
+    ('{"seconds": 10, "sample_rate": 16000, "models": {"vanilla": {}}}',
+     "models.vanilla is {}, expected 'totals' and 'modules'"),
 ])
 def test_check_bad_golden_file_is_status_2(cli, tmp_path, content, message):
     path = tmp_path / "golden.json"
