@@ -134,7 +134,8 @@ def median_time(fn: Callable[[], object], duration_s: float, synchronize: Callab
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 CLOCK_HELP = ("wall (default): elapsed time; cpu: this process's CPU time, which other "
-              "processes on a shared machine do not inflate (a time only with --threads 1)")
+              "processes on a shared machine do not inflate (a time only on one thread: it "
+              "implies --threads 1 and refuses more)")
 
 
 def _matmul(precision: str, n: int, device: str) -> Optional[Callable[[], object]]:

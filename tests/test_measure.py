@@ -68,3 +68,14 @@ def test_an_output_it_cannot_write_is_refused_before_any_timing(tmp_path, capsys
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
     assert "is not a folder" in captured.err
+
+
+def test_the_cpu_clock_beside_more_threads_is_refused(capsys):
+    """The CPU clock adds the threads' times up: on two threads it is no forward's time."""
+    from profiler.cli import main
+
+    assert main(["measure", "--models", "vanilla", "--device", "cpu", "--clock", "cpu",
+                 "--threads", "2"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert "use --threads 1, not 2" in captured.err

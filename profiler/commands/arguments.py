@@ -175,14 +175,23 @@ def add_timing_options(parser) -> None:
     """``--threads`` and ``--clock`` of the commands that time real work (measure, calibrate)."""
     from ..calibration import CLOCK_HELP, CLOCKS
 
-    parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int,
+                        help="torch threads (default: torch's; 1 with --clock cpu)")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help=CLOCK_HELP)
 
 
 def use_timing_options(args, device: str) -> None:
-    """Apply ``--threads``; refuse ``--clock cpu`` off the CPU."""
+    """Apply ``--threads``; refuse ``--clock cpu`` off the CPU or beside more than one
+    thread (the CPU clock adds the threads' times up: not a time), and give it one thread
+    when ``--threads`` is not given."""
     if args.clock == "cpu" and device != "cpu":
         raise UsageError("--clock cpu times CPU work only: use it with --device cpu")
+    if args.clock == "cpu":
+        if args.threads not in (None, 1):
+            raise UsageError(f"--clock cpu adds the threads' CPU times up, so it is a time "
+                             f"only on one thread: use --threads 1, not {args.threads} (or "
+                             f"--clock wall)")
+        args.threads = 1
     if args.threads:
         import torch
 
