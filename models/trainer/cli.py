@@ -53,7 +53,6 @@ DESCRIPTION = ("Offline training data: synthesize speech corpora (synth), manife
                "targets (kmeans).")
 
 
-
 class NameList(argparse.Action):
     """A list option of the data commands: names apart or in comma lists (``--tasks ks pr``
     or ``--tasks ks,pr``, the vocabulary of every other command), checked against
@@ -71,6 +70,7 @@ class NameList(argparse.Action):
                 f"invalid choice {', '.join(unknown)} (choose from "
                 f"{', '.join(self.allowed)})" if unknown else "expected names"))
         setattr(namespace, self.dest, names)
+
 
 def _add_commands(parser: argparse.ArgumentParser) -> None:
     from .data.synth_plan import PRESETS, TASKS
