@@ -205,6 +205,17 @@ def test_a_study_restored_from_its_committed_copy_trains_nothing_it_has(tmp_path
     assert more and all("seed-2" in key.split("/") for key in more)
 
 
+def test_a_report_folder_under_a_file_is_refused_before_a_file_is_copied(tmp_path):
+    from models.trainer.errors import DataError
+    from models.trainer.study.archive import archive_study
+
+    study = settings(tmp_path, models="conformer-s", seeds=1, scratch=False, ablations="none")
+    run_study(study, runner=fake_runner([]))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataError, match="file is a file, not a folder"):
+        archive_study(Path(study.out), tmp_path / "file" / "reports", echo=lambda line: None)
+
+
 def test_a_study_restored_on_fewer_axes_keeps_the_copy_s_in_its_record(tmp_path):
     """Restored with one seed and one task, the study's record still lists the copy's two
     seeds and both tasks, and so does the report it writes back (a union, as a study

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
-from ..fileio import write_text_atomic
+from ..fileio import check_output_folder, write_text_atomic
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
 from .anchors import CORPUS_FILE, corpus_mismatches
@@ -62,6 +62,7 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
                         f"no committed runs (run 'profile-encoder study --out {study}' first)")
     if study.resolve() == reports.resolve():
         return reports
+    check_output_folder(reports)        # before a file is copied
     record = read_json(study / STUDY_FILE, "study record", error=DataError)
     record["recipe"] = recipe_in(study, record.get("recipe", {}))
     if (reports / STUDY_FILE).is_file():
