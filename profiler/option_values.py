@@ -1,7 +1,9 @@
 """How an option's value is read from its text, one function per kind of value: comma lists,
-whole numbers and device names. The command line (:mod:`profiler.commands.arguments`) turns their
-``ValueError`` into argparse's one-line error; the trainer (``pick_device``, the study's
-plan) calls them on the settings it is given, so a value means the same from either side.
+whole numbers and device names. The command line (:mod:`profiler.commands.arguments`) turns
+the ``ValueError`` of the list and device readers into argparse's one-line error (the whole
+numbers are argparse types themselves, shared with the trainer's ``data`` commands, which
+may not import the command line); the trainer (``pick_device``, the study's plan) calls
+them on the settings it is given, so a value means the same from either side.
 
 Counting core, no torch at import: ``--help`` answers at once.
 """
