@@ -205,6 +205,36 @@ def test_a_study_restored_from_its_committed_copy_trains_nothing_it_has(tmp_path
     assert more and all("seed-2" in key.split("/") for key in more)
 
 
+def test_a_dry_run_of_a_restored_study_copies_nothing_and_plans_what_the_run_does(tmp_path):
+    """With the corpus made, --dry-run --restore-from lists the committed runs as the run
+    will find them (done, or records nothing reads) and writes no file; the run then
+    restores them and runs exactly what the dry run left to do (one evaluation that the
+    copy lacks, and the two trainings it reads)."""
+    from models.trainer.study.runner import dry_run
+
+    study, reports = _archived_study(tmp_path)
+    shutil.rmtree(reports / "runs" / "conformer-s" / "seed-1" / "superb" / "bq" / "pr")
+    made = next(job for job in build_plan(study) if job.kind == "data")
+    fake_runner([])(made)                               # the corpus, as the run makes it
+
+    def files():
+        return sorted(path for path in Path(study.out).rglob("*"))
+
+    before = files()
+    lines = []
+    dry_run(study, echo=lines.append)
+    assert files() == before                            # nothing written
+    states = {line.split("] ")[1].split(":")[0]: line.split("]")[0].strip("[ ")
+              for line in lines if line.startswith("  [")}
+    to_do = sorted(key for key, state in states.items() if state not in ("done", "record"))
+    assert to_do == ["superb/conformer-s/seed-1/bq/pr"]
+    assert ", 3 left" in lines[1]
+    ran = []
+    run_study(study, runner=fake_runner(ran))
+    assert ran == ["train/conformer-s/seed-1/fp", "train/conformer-s/seed-1/bq",
+                   "superb/conformer-s/seed-1/bq/pr"]
+
+
 def test_a_report_folder_under_a_file_is_refused_before_a_file_is_copied(tmp_path):
     from models.trainer.errors import DataError
     from models.trainer.study.archive import archive_study

@@ -86,13 +86,18 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
     return reports
 
 
+def merged_log(source: Path, target: Path) -> List[Dict[str, Any]]:
+    """One entry per job: the target's, then the source's (a rerun job's newest time)."""
+    return list({entry["job"]: entry for path in (target, source)
+                 for entry in read_log(path)}.values())
+
+
 def _merge_log(source: Path, target: Path, into: Optional[Path] = None) -> None:
-    """One line per job into ``into`` (default ``target``): the target's, then the
-    source's (a rerun job's newest time)."""
-    entries = {entry["job"]: entry for path in (target, source) for entry in read_log(path)}
+    """:func:`merged_log` written to ``into`` (default ``target``)."""
+    entries = merged_log(source, target)
     if entries:
         write_text_atomic(into or target, "".join(json.dumps(entry, sort_keys=True) + "\n"
-                                                  for entry in entries.values()))
+                                                  for entry in entries))
 
 
 def check_restore_source(reports: Path, recipe: Dict[str, Any]) -> None:
@@ -114,17 +119,14 @@ def check_restore_source(reports: Path, recipe: Dict[str, Any]) -> None:
                         f"than this study's ({', '.join(changed)})")
 
 
-def restore_study(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Path,
-                  tasks: List[str], echo: Callable[[str], None] = print) -> int:
-    """The reverse of :func:`archive_study`, for a study whose folder was lost (a fresh
-    machine): copy ``reports``'s committed runs into ``study``, each evaluation or run
-    record only where ``study`` has no folder for it (a run trained again there is its
-    own), and merge the logs (``study``'s lines win); returns how many files it copied.
-    Their training runs come back as records without weights (:data:`.plan.RECORDED`).
-    Nothing is copied, and the reason is one :class:`DataError` line, when the committed
-    runs were made with another ``recipe`` (:func:`check_restore_source`) or on another
-    corpus than ``corpus`` (the corpus description of ``study``'s) for pre-training or
-    any of ``tasks``."""
+def files_to_restore(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Path,
+                     tasks: List[str]) -> List[Path]:
+    """The committed files of ``reports`` that :func:`restore_study` copies into ``study``
+    (relative paths): each evaluation or run record only where ``study`` has no folder for
+    it (a run trained again there is its own). One :class:`DataError` line instead when
+    the committed runs were made with another ``recipe`` (:func:`check_restore_source`)
+    or on another corpus than ``corpus`` (the corpus description of ``study``'s) for
+    pre-training or any of ``tasks``."""
     reports, study = Path(reports), Path(study)
     check_restore_source(reports, recipe)
     found = corpus_mismatches(["pretrain", *tasks],
@@ -134,11 +136,22 @@ def restore_study(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Pa
     if found:
         raise DataError(f"--restore-from {reports}: its runs were evaluated on another "
                         f"corpus ({'; '.join(found)})")
-    files = committed_files(reports)
-    absent = {relative for relative in files
-              if not (study / relative).exists()
-              and (relative.name == PROPAGATION_FILE or not (study / relative.parent).exists())}
-    for relative in sorted(absent):
+    return sorted(relative for relative in committed_files(reports)
+                  if not (study / relative).exists()
+                  and (relative.name == PROPAGATION_FILE
+                       or not (study / relative.parent).exists()))
+
+
+def restore_study(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Path,
+                  tasks: List[str], echo: Callable[[str], None] = print) -> int:
+    """The reverse of :func:`archive_study`, for a study whose folder was lost (a fresh
+    machine): copy :func:`files_to_restore` into ``study`` and merge the logs (``study``'s
+    lines win); returns how many files it copied. Their training runs come back as
+    records without weights (:data:`.plan.RECORDED`). Nothing is copied when the
+    committed runs do not fit (one :class:`DataError` line)."""
+    reports, study = Path(reports), Path(study)
+    absent = files_to_restore(reports, study, recipe, corpus, tasks)
+    for relative in absent:
         target = study / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target, (reports / relative).read_text(encoding="utf-8"))

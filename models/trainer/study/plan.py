@@ -22,10 +22,12 @@ Which shard runs a job and in what order: :mod:`.order`.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from profiler.option_values import split_list
 
@@ -312,6 +314,32 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
 
 
 # ------------------------------------------------------------------------------- state
+# A dry run of a restored study (--dry-run --restore-from) plans as if the committed runs
+# were copied in, without copying them: a dry run writes nothing. Each file the restore
+# would write (absolute path in the study) maps to its committed copy.
+_RESTORED: contextvars.ContextVar[Mapping[Path, Path]] = contextvars.ContextVar(
+    "restored", default={})
+
+
+@contextlib.contextmanager
+def as_if_restored(files: Mapping[Path, Path]) -> Iterator[None]:
+    """Within it, job states read each of ``files``' keys from its value."""
+    token = _RESTORED.set(dict(files))
+    try:
+        yield
+    finally:
+        _RESTORED.reset(token)
+
+
+def study_file(path: Path) -> Optional[Path]:
+    """The file a job's state reads at ``path``: ``path`` itself, else (within
+    :func:`as_if_restored`) the committed copy a restore would write there; None when
+    neither is a file."""
+    if path.is_file():
+        return path
+    return _RESTORED.get().get(path)
+
+
 def job_state(job: Job) -> str:
     """:data:`FINISHED`, :data:`RESUMABLE` (a training run with a checkpoint) or
     :data:`TO_DO`."""
@@ -323,8 +351,8 @@ def job_state(job: Job) -> str:
             return chain_state(job)
         from ..pretrain.checkpoint import METADATA, is_finished, is_run_dir, latest_checkpoint
 
-        metadata = job.path / METADATA
-        if metadata.is_file():
+        metadata = study_file(job.path / METADATA)
+        if metadata is not None:
             try:
                 if is_finished(json.loads(metadata.read_text(encoding="utf-8"))):
                     return FINISHED if is_run_dir(job.path) else RECORDED
@@ -332,16 +360,17 @@ def job_state(job: Job) -> str:
                 pass
         return RESUMABLE if latest_checkpoint(job.path) is not None else TO_DO
     if job.kind == "superb":
-        done = (job.path / GATED_FILE).is_file() or evaluated_at_budget(job)
+        done = study_file(job.path / GATED_FILE) is not None or evaluated_at_budget(job)
         return FINISHED if done else TO_DO
-    if job.kind == "propagation" and job.path.is_file():
+    measured_file = study_file(job.path)
+    if job.kind == "propagation" and measured_file is not None:
         # A study that grows by an ablation measures its new students too.
         try:
-            measured = json.loads(job.path.read_text(encoding="utf-8")).get("students", {})
+            measured = json.loads(measured_file.read_text(encoding="utf-8")).get("students", {})
         except ValueError:
             return TO_DO
         return FINISHED if set(job.options["students"]) <= set(measured) else TO_DO
-    return FINISHED if job.path.is_file() else TO_DO
+    return FINISHED if measured_file is not None else TO_DO
 
 
 def run_folder(job: Job) -> Path:
@@ -358,9 +387,9 @@ def chain_state(job: Job) -> str:
     last = Job(job.key, "train", run_folder(job), job.chain)
     if job_state(last) == FINISHED:
         return FINISHED
-    if not (job.path / CHAIN_FILE).is_file():
+    if study_file(job.path / CHAIN_FILE) is None:
         return TO_DO
-    started = any(path.is_dir() for path in job.path.iterdir())
+    started = job.path.is_dir() and any(path.is_dir() for path in job.path.iterdir())
     return RESUMABLE if started else RECORDED
 
 
@@ -404,8 +433,8 @@ def evaluated_at_budget(job: Job) -> bool:
     """Whether evaluation ``job`` has a ``results.json`` whose head ran the budget the job
     asks for; one recorded at another budget (a preset changed mid-study) is run again, so
     no table mixes heads trained for different lengths."""
-    path = job.path / RESULTS
-    if not path.is_file():
+    path = study_file(job.path / RESULTS)
+    if path is None:
         return False
     if not SUPERB_TASKS[job.task].trains:
         return True

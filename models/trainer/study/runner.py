@@ -32,7 +32,7 @@ from .anchors import (
     mark_reused_anchors,
     reused_from,
 )
-from .archive import check_restore_source, restore_study
+from .archive import check_restore_source, files_to_restore, merged_log, restore_study
 from .job import Job
 from .order import gate_jobs, parse_shard, seed_major, shard_jobs
 from .plan import (
@@ -44,6 +44,7 @@ from .plan import (
     STUDY_LOG,
     STUDY_OPTIONS,
     TO_DO,
+    as_if_restored,
     build_plan,
     check_study_paths,
     command_words,
@@ -51,6 +52,7 @@ from .plan import (
     job_state,
     missing_tasks,
     parse_names,
+    study_file,
     study_tasks,
 )
 from .recipe import extend_record, recipe_changes, recipe_in, study_record
@@ -111,8 +113,8 @@ def reads_its_runs(job: Job) -> bool:
     teacher's evaluation has closed its gate only writes ``gated.json``."""
     if job.kind != "superb" or not job.options.get("gate"):
         return True
-    gate = Path(job.options["gate"])
-    return not (gate / RESULTS).is_file() or gate_passes(gate)[0]
+    results = study_file(Path(job.options["gate"]) / RESULTS)
+    return results is None or gate_passes(results.parent)[0]
 
 
 def unfinished(jobs: List[Job]) -> List[Job]:
@@ -123,9 +125,20 @@ def unfinished(jobs: List[Job]) -> List[Job]:
 
 def restore_committed_runs(settings: StudySettings, echo: Callable[[str], None]) -> int:
     """``--restore-from``: :func:`.archive.restore_study` into this study, its corpus made."""
-    return restore_study(Path(settings.restore_from), Path(settings.out),
-                         study_record(settings)["recipe"], data_folder(settings) / CORPUS_FILE,
-                         parse_names(study_tasks(settings), "tasks"), echo=echo)
+    return restore_study(*_restore_arguments(settings), echo=echo)
+
+
+def committed_runs_to_restore(settings: StudySettings) -> Dict[Path, Path]:
+    """What ``--restore-from`` would copy into this study, its corpus made: each file's
+    path in the study and its committed copy (checked as the restore checks them)."""
+    reports, study = Path(settings.restore_from), Path(settings.out)
+    return {study / relative: reports / relative
+            for relative in files_to_restore(*_restore_arguments(settings))}
+
+
+def _restore_arguments(settings: StudySettings):
+    return (Path(settings.restore_from), Path(settings.out), study_record(settings)["recipe"],
+            data_folder(settings) / CORPUS_FILE, parse_names(study_tasks(settings), "tasks"))
 
 
 def jobs_to_run(jobs: List[Job]) -> List[Job]:
@@ -151,34 +164,42 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
     jobs = planned_jobs(settings)
     mine = shard_plan(settings, jobs)
     index, count = parse_shard(settings.shard)
+    study = Path(settings.out)
+    restored: Dict[Path, Path] = {}
+    log_entries = read_log(study / STUDY_LOG)
     if settings.restore_from:
+        reports = Path(settings.restore_from)
         if (data_folder(settings) / CORPUS_FILE).is_file():
-            restore_committed_runs(settings, echo)
+            restored = committed_runs_to_restore(settings)
+            log_entries = merged_log(study / STUDY_LOG, reports / STUDY_LOG)
+            echo(f"--restore-from: {len(restored)} files of finished runs in {reports} are "
+                 f"restored into {study} when the study runs; this plan counts them as "
+                 f"there (a dry run copies nothing)")
         else:
-            check_restore_source(Path(settings.restore_from), study_record(settings)["recipe"])
+            check_restore_source(reports, study_record(settings)["recipe"])
             echo("--restore-from: the committed runs are restored when the study runs, "
                  "once its corpus is made and checked; this plan counts them as to do")
-    to_run = {job.key for job in jobs_to_run(mine)}
-    done = len(mine) - len(to_run)
-    echo(f"shard {index}/{count}: {len(mine)} of {len(jobs)} jobs, {done} done, "
-         f"{len(to_run)} left")
-    for job in mine:
-        state = job_state(job)
-        command = ("profile-encoder " + shlex.join(command_words(job))
-                   if job.kind in ("train", "superb") else "(in process)")
-        if job.options.get("extracted_by"):
-            command = f"by {job.options['extracted_by']}'s job, else {command}"
-        if reused_from(job):
-            command = f"copy of {reused_from(job)} (checked when it runs)"
-        if state == RECORDED and job.key not in to_run:
-            command = "restored record, not trained again: every job that reads it is done"
-        echo(f"  [{state:>6}] {job.key}: {command}")
+    with as_if_restored(restored):
+        to_run = {job.key for job in jobs_to_run(mine)}
+        echo(f"shard {index}/{count}: {len(mine)} of {len(jobs)} jobs, "
+             f"{len(mine) - len(to_run)} done, {len(to_run)} left")
+        for job in mine:
+            state = job_state(job)
+            command = ("profile-encoder " + shlex.join(command_words(job))
+                       if job.kind in ("train", "superb") else "(in process)")
+            if job.options.get("extracted_by"):
+                command = f"by {job.options['extracted_by']}'s job, else {command}"
+            if reused_from(job):
+                command = f"copy of {reused_from(job)} (checked when it runs)"
+            if state == RECORDED and job.key not in to_run:
+                command = "restored record, not trained again: every job that reads it is done"
+            echo(f"  [{state:>6}] {job.key}: {command}")
     from .budget import logged_seconds, time_plan
     from .plan import PRESETS
 
-    logged = logged_seconds(read_log(Path(settings.out) / STUDY_LOG))
     states = [TO_DO if job.key in to_run else FINISHED for job in mine]
-    for line in time_plan(mine, PRESETS[settings.preset], states, FINISHED, logged):
+    for line in time_plan(mine, PRESETS[settings.preset], states, FINISHED,
+                          logged_seconds(log_entries)):
         echo(line)
     return mine
 

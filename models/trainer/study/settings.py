@@ -105,7 +105,7 @@ class StudySettings:
               "synthesized corpus): once OUT's corpus is made and checked against DIR's, "
               "copy DIR's finished evaluations and run records where OUT has none; a run "
               "held only as its record is trained again only when a job about to run reads "
-              "it (--dry-run restores too where the corpus is there, training nothing)",
+              "it (--dry-run plans as if restored, copying nothing)",
         metavar="DIR", shown="none")
     steps: Optional[int] = option(None, "pre-training steps", bound=POSITIVE,
                                   shown="the preset's", metavar="N")
