@@ -418,6 +418,9 @@ def test_the_report_says_how_each_sensitivity_moves_the_verdict(committed):
     channel = by_name["dw-channel"]["contrast"]
     assert channel["pairs"] == {"conformer-s": ["fp", "bq-dw-channel"],
                                 "sparseformer-dn-s": ["fp", "bq"]}
+    # The Sparseformer's degradations are the default's: listed once, in the default's
+    # table, and no Holm family of their own here.
+    assert [r["model"] for r in by_name["dw-channel"]["degradation"]] == ["conformer-s"]
     row = channel["tasks"][0]
     assert row["difference"] == pytest.approx(0.5)
     assert row["interval"] == pytest.approx([0.5, 0.5])
@@ -531,3 +534,34 @@ def test_verdict_paragraph_says_in_this_run_and_names_each_direction():
     only_more = verdict_paragraph([more], "conformer-s", "sparseformer-dn-s")
     assert "conformer-s is reversed in this run on pr (sparseformer-dn-s loses more)" in (
         only_more)
+
+
+def test_an_interval_end_that_rounds_to_zero_keeps_its_side_of_zero():
+    """Which side of 0 a bound lies on decides whether a task is informative: a lower bound
+    of -0.0003 (fraction; -0.03 points) must not print as +0.0."""
+    from models.trainer.study.verdicts import span
+
+    assert span([-0.0003, 0.059]) == "[-0.03, +5.9]"
+    assert span([0.0004, 0.02]) == "[+0.04, +2.0]"
+    assert span([0.0, -0.0]) == "[+0.0, +0.0]"
+    assert span([-0.0123, 0.0456]) == "[-1.2, +4.6]"
+
+
+def test_a_row_of_one_seed_says_its_interval_resamples_items_only():
+    """With one seed the hierarchical bootstrap has only test items to draw: its interval is
+    the items-only one, and the row's method must say so rather than claim seeds."""
+    from models.trainer.study.claims import estimate_fields
+    from models.trainer.study.hierarchical import Arm, hierarchical_difference
+
+    rng = np.random.default_rng(0)
+    runs = [(rng.integers(0, 3, 40).astype(float), np.full(40, 4.0)) for _ in range(4)]
+    one = [Arm([runs[0]], [runs[1]])]
+    two = [Arm(runs[0::2], runs[1::2])]
+    single = estimate_fields(hierarchical_difference(one), [0], one)
+    assert single["interval"] == pytest.approx(single["interval_items"])
+    assert "no seed variance" in single["method"]
+    assert "no seed variance" not in estimate_fields(hierarchical_difference(two), [0, 1],
+                                                     two)["method"]
+    contrast_seeds = {"conformer-s": [0], "sparseformer-dn-s": [0, 1]}
+    assert "no seed variance" in estimate_fields(hierarchical_difference(two),
+                                                 contrast_seeds, two)["method"]

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from .collect import Study, paired_seeds
-from .hierarchical import METHOD, Arm, Estimate, hierarchical_difference, holm
+from .hierarchical import METHOD, ONE_SEED_NOTE, Arm, Estimate, hierarchical_difference, holm
 from .stats import ratio, seed_t_interval
 
 ALPHA = 0.05
@@ -49,7 +49,9 @@ def estimate_fields(estimate: Estimate, seeds, arms: List[Arm]) -> Dict[str, Any
                                             in zip(arm.before, arm.after)]) for arm in arms])
     return {"interval": list(estimate.interval), "interval_items": list(estimate.interval_items),
             "interval_seeds_t": None if seed_t is None else list(seed_t),
-            "p": estimate.p, "holm_adjusted": None, "method": METHOD, "seeds": seeds,
+            "p": estimate.p, "holm_adjusted": None,
+            "method": METHOD + (ONE_SEED_NOTE if seed_count(seeds) < MIN_VERDICT_SEEDS else ""),
+            "seeds": seeds,
             "resamples": estimate.resamples}
 
 

@@ -39,6 +39,10 @@ METHOD = ("hierarchical percentile bootstrap: seeds resampled with replacement (
           "apart, a seed's paired runs together), then the test items with replacement "
           "(one draw shared by every seed and arm); two-sided bootstrap p")
 ITEMS_METHOD = "percentile bootstrap over the test items, seeds fixed"
+# Appended to METHOD for a row with one seed (in an encoder, for a contrast): its interval
+# is then its items-only one, which the method must say.
+ONE_SEED_NOTE = ("; one seed here (in one encoder at least), whose test items alone "
+                 "are resampled: no seed variance, so the row takes no part in a verdict")
 
 Parts = Tuple[np.ndarray, np.ndarray]          # (numerators, denominators) per test item
 TINY = 1e-12

@@ -81,8 +81,16 @@ def points(value: float) -> str:
     return f"{round(100 * value, 1) + 0.0:+.1f}"      # + 0.0: no "-0.0"
 
 
+def bound(value: float) -> str:
+    """An interval's end in points. One that rounds to 0.0 gets a second decimal: which
+    side of 0 it lies on decides whether the interval excludes 0."""
+    if value != 0 and round(100 * value, 1) == 0:
+        return f"{100 * value:+.2f}"
+    return points(value)
+
+
 def span(interval: Optional[List[float]]) -> str:
-    return "-" if interval is None else f"[{points(interval[0])}, {points(interval[1])}]"
+    return "-" if interval is None else f"[{bound(interval[0])}, {bound(interval[1])}]"
 
 
 def p_cell(value: Optional[float], bound: bool = False) -> str:
