@@ -287,9 +287,9 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
                          for model in study.models)
              + f"; tasks: {', '.join(study.tasks)}; preset "
              f"{study.record['recipe']['preset']}. Job time logged so far: {hours:.2f} h"
-             + (f" ({len(copied)} random-init anchor evaluations copied from an earlier study "
-                f"with `--anchors-from`, each checked to be the evaluation this study would "
-                f"run; their results.json names the source)" if copied else "") + ". "
+             + (f" ({len(copied)} random-init anchor evaluations copied from an earlier study, "
+                f"each checked to be the evaluation this study would run, as `--anchors-from` "
+                f"checks; their results.json names the source)" if copied else "") + ". "
              "Every table is rebuilt from the files under `runs/` here alone (each "
              "evaluation's `results.json` and `per_item.json`).", "",
              "Chains: " + "; ".join(f"{v}: " + (" -> ".join(c) if isinstance(c, list) else c)
