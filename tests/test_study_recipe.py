@@ -149,16 +149,17 @@ def test_dry_run_prints_the_time_plan(tmp_path):
     assert any(line.startswith("estimated CPU time on 2 cores") for line in lines)
     assert any(line.strip().startswith("total") and "h left" in line for line in lines)
     jobs = by_key(build_plan(study))
-    # 600 steps of 8 x 2 s crops at 1.1 s per 16 s of audio; 3 stages x 100 steps at 1.6 s.
-    # The teacher (iteration 2) first labels its 1 200 + 60 utterances: 109 s measured for
-    # the paper corpus, 100 of them the features, which stopping at the label layer cut to
-    # 0.74x (74 + 9 s); its iteration-1 run has MFCC targets, not priced apart.
+    # 15 s to start a run, then 600 steps of 8 x 2 s crops at 0.56 s per 16 s of audio;
+    # 3 stages, each 15 s and 100 steps at 1.04 s. The teacher (iteration 2) first labels
+    # its 1 200 + 60 utterances: 109 s measured for the paper corpus, 100 of them the
+    # features, which stopping at the label layer cut to 0.74x (74 + 9 s); its iteration-1
+    # run has MFCC targets, not priced apart.
     assert job_seconds(jobs["train/conformer-s/seed-0/fp-it1"], PRESETS["paper"]) == \
-        pytest.approx(660.0)
+        pytest.approx(15.0 + 336.0)
     assert job_seconds(jobs["train/conformer-s/seed-0/fp"], PRESETS["paper"]) == \
-        pytest.approx(660.0 + 83.0)
+        pytest.approx(15.0 + 336.0 + 83.0)
     assert job_seconds(jobs["train/conformer-s/seed-0/bq"], PRESETS["paper"]) == \
-        pytest.approx(480.0)
+        pytest.approx(3 * (15.0 + 104.0))
 
 
 def test_the_time_plan_prices_a_job_by_the_median_its_other_seeds_logged(tmp_path):

@@ -4,7 +4,7 @@ An anchor's heads train on an upstream with random weights, so its result depend
 corpus, the head settings, the upstream's shape and the seed, never on how the study
 trains: a study that shares those with an earlier one (a sensitivity or autocast study
 after the main study) can copy that study's anchors instead of evaluating them again. At
-the paper preset they are 4.0 of the 14.2 planned hours. Each copy is checked when its job
+the paper preset they are 4.0 of the 12.1 planned hours. Each copy is checked when its job
 runs (the corpus exists by then); one that does not match stops the study with one line,
 as other bad input does, and nothing is written for it. One difference is known when the
 study is planned and is no mistake: an anchor scored the other way (simulated there,

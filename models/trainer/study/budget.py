@@ -1,9 +1,8 @@
 """The CPU time a study's jobs are expected to take, for ``study --dry-run``'s time plan.
 
 Rates are of the zoo's -s models on 2 CPU cores. Training: seconds per step of 16 s of
-audio (8 x 2 s crops), from the paper study's teachers (``--small``, 600 steps: 780 s for
-conformer-s while tests ran beside it, 577 s for sparseformer-dn-s) and, for
-distillation, the committed small study's job log. Evaluations: feature extraction
+audio (8 x 2 s crops), the median interval between logged steps of the SD sensitivity
+study's runs (below), plus a start-up per run. Evaluations: feature extraction
 grows with the task's utterances and head training with its steps, each measured apart
 (``results.json``'s ``wall_seconds``): SD, KS and PR from the paper study's first seed
 (medians of the conformer-s teacher, its random-init twin and the sparseformer-dn-s
@@ -21,9 +20,19 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 from ...constants import BINARIZED_PREFIX
 from .anchors import REUSED_FROM, reused_from
 
-# Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores.
-PRETRAIN_STEP_SECONDS = 1.1     # paper study: 1.30 (conformer-s), 0.96 (sparseformer-dn-s)
-DISTILL_STEP_SECONDS = 1.6      # small study's bq runs: 320 s and 718 s (a busier machine)
+# Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores: the median of
+# each run's intervals between logged steps (elapsed seconds over 5 steps, so pauses, a
+# resume and the end-of-run validation fall out), then the middle of those runs, in the SD
+# sensitivity study (2026-12-04/05): pre-training 0.53-0.60 over 10 runs of both encoders,
+# distillation 0.90-1.32 over 21 of its 22 chain stages and one-stage runs, 2.56 in one
+# run beside other work (a distillation step also runs its teacher forward). Whole jobs
+# logged up to twice these (paused for CI, other work beside them), which is what the plan
+# used to price (1.1 and 1.6).
+PRETRAIN_STEP_SECONDS = 0.56
+DISTILL_STEP_SECONDS = 1.04
+# Each training run (each stage of a chain) outside its steps: start-up, the last
+# validation and checkpoint; the smallest such remainder of that study's jobs, 4-18 s.
+RUN_START_SECONDS = 15.0
 REFERENCE_AUDIO_SECONDS = 16.0
 # --autocast bf16: float32 / bfloat16 seconds per step in the training loop itself (train
 # --small on the paper preset's corpus, conformer-s, two paired 40-step runs on an idle
@@ -78,11 +87,11 @@ def train_seconds(options: Dict) -> float:
     audio = settings.batch_size * settings.crop_seconds / REFERENCE_AUDIO_SECONDS
     mixed = settings.autocast is not None
     if settings.teacher is None:
-        return settings.steps * audio * PRETRAIN_STEP_SECONDS / (
+        return RUN_START_SECONDS + settings.steps * audio * PRETRAIN_STEP_SECONDS / (
             AUTOCAST_PRETRAIN_GAIN if mixed else 1.0)
     stages = len(parse_chain(settings.chain)) - 1 if settings.chain else 1
-    return stages * settings.steps * audio * DISTILL_STEP_SECONDS / (
-        AUTOCAST_DISTILL_GAIN if mixed else 1.0)
+    return stages * (RUN_START_SECONDS + settings.steps * audio * DISTILL_STEP_SECONDS / (
+        AUTOCAST_DISTILL_GAIN if mixed else 1.0))
 
 
 def evaluation_rates(task: str) -> tuple:
