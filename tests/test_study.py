@@ -911,3 +911,16 @@ def test_propagation_of_a_deployed_student_measures_its_deployed_copy(smoke_stud
     # projection) is the same computation either way.
     assert packed["students"]["bq"]["relative_error"][0] == \
         simulated["students"]["bq"]["relative_error"][0]
+
+
+@pytest.mark.parametrize("shard", ["1/2", " 1 / 2", "01/2"])
+def test_shard_one_does_not_wait_for_the_corpus_it_makes_itself(tmp_path, shard):
+    """The corpus is shard 1's job: however --shard spells 1 of 2, a corpus not made there
+    is a failure to report, not another shard's work to wait for."""
+    from models.trainer.errors import DataError
+    from models.trainer.study.runner import wait_for
+
+    study = settings(tmp_path, shard=shard)
+    corpus = next(job for job in build_plan(study) if job.kind == "data")
+    with pytest.raises(DataError, match="is not done; rerun the study"):
+        wait_for(corpus, study, bar=None)

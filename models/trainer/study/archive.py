@@ -12,7 +12,7 @@ a later study's ``--anchors-from`` checks its own against); never weights, heads
 corpora. The report is then built from that copy alone, so whatever it says can be
 recomputed from the repository. Copies merge (a shard's report adds its runs to those
 already there); a copy whose recipe differs from the study's is another study's and is
-replaced.
+refused with one line, never replaced.
 """
 from __future__ import annotations
 

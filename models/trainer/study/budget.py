@@ -72,7 +72,7 @@ SMALL_EVALUATIONS = {"sid": (17.0, 160, 1500), "asr": (59.8, 330, 500)}
 BINARIZED_EXTRACTION_FACTOR = 1.7
 DEPLOYED_EXTRACTION_GAIN = 2.1
 PROPAGATION_SECONDS = 6.0
-RANDOM_INIT = "random-init"         # the time plan's line for the anchors' evaluations
+ANCHOR_LINE = "random-init"         # the time plan's line for the anchors' evaluations
 # The paper study's corpus: 289 s for its 5 010 task utterances (and the pre-training set).
 DATA_SECONDS_PER_UTTERANCE = 0.058
 
@@ -191,7 +191,7 @@ def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str,
             gated += seconds
             continue
         # The random-init anchors' evaluations apart from the trained upstreams'.
-        kind = RANDOM_INIT if job.options.get("random_init") else job.kind
+        kind = ANCHOR_LINE if job.options.get("random_init") else job.kind
         total[kind] = total.get(kind, 0.0) + seconds
         if state != done:
             left[kind] = left.get(kind, 0.0) + seconds

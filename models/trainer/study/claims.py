@@ -142,8 +142,7 @@ def contrast(study: Study, first: str, second: str, task: str,
             "items": len(ids.pop())}
 
 
-def informative(study: Study, models: List[str], task: str,
-                anchors: Dict[tuple, Dict[str, Any]]) -> bool:
+def informative(models: List[str], task: str, anchors: Dict[tuple, Dict[str, Any]]) -> bool:
     return all(anchors.get((model, task), {}).get("informative") for model in models)
 
 

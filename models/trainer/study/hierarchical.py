@@ -38,7 +38,6 @@ RESAMPLES = 2000
 METHOD = ("hierarchical percentile bootstrap: seeds resampled with replacement (each arm "
           "apart, a seed's paired runs together), then the test items with replacement "
           "(one draw shared by every seed and arm); two-sided bootstrap p")
-ITEMS_METHOD = "percentile bootstrap over the test items, seeds fixed"
 # Appended to METHOD for a row with one seed (in an encoder, for a contrast): its interval
 # is then its items-only one, which the method must say.
 ONE_SEED_NOTE = ("; one seed here (in one encoder at least), whose test items alone "

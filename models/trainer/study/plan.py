@@ -1,4 +1,4 @@
-"""The jobs of a study, their dependencies, their state on disk and their shards.
+"""The jobs of a study, their dependencies and their state on disk.
 
 A study is a matrix: zoo models x variants x seeds x SUPERB tasks; the variants and the
 budgets are in :mod:`.presets`. Jobs form a DAG::

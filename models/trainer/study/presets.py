@@ -3,15 +3,17 @@ upstreams each task's heads read.
 
 Training variants of a model M: ``fp`` (M pre-trained with HuBERT's loss); ``bq`` (``bq-M``
 distilled from that ``fp`` run through BiT's chain of precisions, ``--chain``); optionally
-``bq-scratch`` (``bq-M`` pre-trained without a teacher, the control), ``bq-<type>`` ablations
-(``bq-M`` binarizing one module type only, distilled like ``bq``) and the sensitivity
-variants ``bq-single`` (one stage, W32A32 -> W1A1, the study's recipe before the chain)
-and ``bq-dw-channel`` (``bq`` with one weight scale per channel of the binarized depthwise
-convolutions). Evaluation-only variants ``fp-1L`` and ``bq-1L`` train heads on the ``fp``
-and ``bq`` upstreams that read hidden states 1..L only (state 0, the float front end and
-projection, left out). The anchors ``random`` and ``bq-random`` are evaluation-only too:
-heads on upstreams of M's and bq-M's shape with random weights (``superb --random-init``,
-the seed's weights), which tell whether a teacher learned anything a task uses.
+``bq-scratch`` (``bq-M`` pre-trained without a teacher, the control), ``bq-<type>``
+ablations (``bq-M`` binarizing one module type only, distilled like ``bq``) and the
+sensitivity variants ``bq-single`` (one stage, W32A32 -> W1A1, the study's recipe before the
+chain), ``bq-dw-channel`` (``bq`` with one weight scale per channel of the binarized
+depthwise convolutions) and ``bq-scales`` (``bq``'s chain with each stage's activation
+scales from data where its teacher's levels differ). Evaluation-only variants ``fp-1L`` and
+``bq-1L`` train heads on the ``fp`` and ``bq`` upstreams that read hidden states 1..L only
+(state 0, the float front end and projection, left out). The anchors ``random`` and
+``bq-random`` are evaluation-only too: heads on upstreams of M's and bq-M's shape with
+random weights (``superb --random-init``, the seed's weights), which tell whether a teacher
+learned anything a task uses.
 """
 from __future__ import annotations
 
@@ -175,7 +177,7 @@ class Variant:
         if self.chain:
             return [part.upper() for part in split_list(self.chain)]
         if self.teacher:
-            return ["W32A32", "W1A1"]
+            return split_list(SINGLE_STAGE)
         return ["W1A1" if self.student else "W32A32"]
 
 

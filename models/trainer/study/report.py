@@ -1,15 +1,16 @@
 """``profile-encoder study --report``: reports/study/ from a study's run folders.
 
-``README.md`` holds, in order: Table 1 (our cost columns beside measured ASR WER and SD
-DER, and the paper's), Table 2 (every task: mean and 95 % t-interval over seeds, with the
-random-init anchors), then :mod:`.verdicts`' sections (each teacher against random-init,
-the FP -> BQ degradations with seed-inclusive intervals and Holm-adjusted p, the contrast
-of two encoders and its verdict, the from-scratch control and the other student variants),
-:mod:`.sensitivity`'s (how each sensitivity variant moves the verdict) and the
-error-propagation summary; ``cost_accuracy.png``
-and ``propagation.png`` are its figures, ``summary.json`` its numbers. Missing cells are
-'-'. Costs are the full-size zoo models' (10 s input, the paper's convention and runtime
-model on an A100); the measured columns are small-scale synthetic speech.
+``README.md`` holds, in order: the method (:mod:`.verdicts`), Table 1 (our cost columns
+beside measured ASR WER and SD DER, and the paper's), Table 2 (every task: mean and 95 %
+t-interval over seeds, with the random-init anchors), each teacher against random-init, the
+FP -> BQ degradations with seed-inclusive intervals and Holm-adjusted p, the contrast of two
+encoders and its verdict (:mod:`.verdicts`), how each sensitivity variant moves the verdict
+(:mod:`.sensitivity`), the from-scratch control and the other student variants
+(:mod:`.verdicts`), the error-propagation summary and cost against accuracy;
+``cost_accuracy.png`` and ``propagation.png`` are its figures, ``summary.json`` its numbers.
+Missing cells are '-'. Costs are the full-size zoo models' (10 s input, the paper's
+convention and runtime model on an A100); the measured columns are small-scale synthetic
+speech.
 """
 from __future__ import annotations
 

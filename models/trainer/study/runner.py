@@ -290,7 +290,7 @@ def wait_for(job: Job, settings: StudySettings, bar) -> None:
     is not done means it failed, which already stopped the study."""
     announced = False
     while job_state(job) != FINISHED:
-        if job.kind != "data" or settings.shard.strip().startswith("1/"):
+        if job.kind != "data" or parse_shard(settings.shard)[0] == 1:
             raise DataError(f"{job.key} is not done; rerun the study")
         if not announced:
             bar.write(f"waiting for shard 1 to synthesize the corpus into {job.path} "

@@ -1,8 +1,8 @@
 """How each sensitivity variant moves the verdict: the FP -> BQ degradations and the contrast
 of two encoders recomputed with a sensitivity's variants in place of the defaults they
-replace (``bq-single`` or ``bq-dw-channel`` for ``bq``; ``fp-1L`` and ``bq-1L`` together
-for ``fp`` and ``bq``), beside the default's value and verdict on the same seeds: a section
-of the report and ``summary.json``'s ``sensitivity``.
+replace (``bq-single``, ``bq-dw-channel`` or ``bq-scales`` for ``bq``; ``fp-1L`` and
+``bq-1L`` together for ``fp`` and ``bq``), beside the default's value and verdict on the
+same seeds: a section of the report and ``summary.json``'s ``sensitivity``.
 
 Which tasks are informative is the default's (the random-init anchors read every hidden
 state, so the teacher-against-random test is not redone per sensitivity); Holm runs over
@@ -79,13 +79,13 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
             pairs = {m: pair_for(m, swap) for m in (first, second)}
             contrasts = [c for t in study.tasks
                          if (c := contrast(study, first, second, t, pairs))]
-            adjust(contrasts, lambda c: informative(study, [first, second], c["task"],
+            adjust(contrasts, lambda c: informative([first, second], c["task"],
                                                     anchors))
             defaults = {c["task"]: default for c in contrasts
                         if (default := contrast(study, first, second, c["task"],
                                                 only=c["seeds"]))}
             adjust(list(defaults.values()),
-                   lambda c: informative(study, [first, second], c["task"], anchors))
+                   lambda c: informative([first, second], c["task"], anchors))
             for c in contrasts:
                 default = defaults.get(c["task"])
                 c["verdict"] = verdict(c, first, second)

@@ -52,10 +52,8 @@ def seed_t_interval(arms: Sequence[Tuple[float, Sequence[float]]], level: float 
     return float(value - half), float(value + half)
 
 
-def ratio(parts: Tuple[np.ndarray, np.ndarray], index: Optional[np.ndarray] = None) -> float:
+def ratio(parts: Tuple[np.ndarray, np.ndarray]) -> float:
     numerators, denominators = parts
-    if index is not None:
-        numerators, denominators = numerators[index], denominators[index]
     return float(numerators.sum() / max(float(denominators.sum()), 1e-12))
 
 

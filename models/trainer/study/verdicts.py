@@ -227,7 +227,7 @@ def degradation_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
         return lines + ["One model only: no comparison between encoders.", ""]
     first, second = compared_pair(study.models)
     contrasts = [c for t in study.tasks if (c := contrast(study, first, second, t))]
-    adjust(contrasts, lambda c: informative(study, [first, second], c["task"], anchors))
+    adjust(contrasts, lambda c: informative([first, second], c["task"], anchors))
     summary["contrast"] = {"first": first, "second": second, "tasks": contrasts}
     lines += [f"### Does binarization hurt {second} less than {first}?", "",
               f"Difference of degradations, {first} minus {second} (positive: {second} "
@@ -267,7 +267,7 @@ def verdict(row: Dict, first: str, second: str) -> str:
     if row["holm_adjusted"] >= ALPHA:
         if contains_zero(*row["interval"]):
             return "no difference shown (the interval contains 0)"
-        return "not significant after Holm's correction (Holm p >= 0.05)"
+        return f"not significant after Holm's correction (Holm p >= {ALPHA})"
     return (f"{second} loses less than {first}" if row["difference"] > 0
             else f"{second} loses more than {first}")
 
@@ -330,8 +330,8 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
         text += (" and is reversed on " if less else "is reversed in this run on ") + (
             f"{', '.join(more)} ({second} loses more)")
     if not less and not more:
-        text += ("finds no support at this scale: no Holm-adjusted p is below 0.05 (a null "
-                 "result, not evidence of equal robustness)")
+        text += (f"finds no support at this scale: no Holm-adjusted p is below {ALPHA} (a "
+                 "null result, not evidence of equal robustness)")
     if shown and (less or more):
         text += f"; on {', '.join(shown)} the difference cannot be told from 0"
     if holm:
