@@ -8,11 +8,11 @@ from models.trainer.errors import DataError
 from models.trainer.study.budget import job_seconds
 from models.trainer.study.plan import (
     FINISHED,
-    PRESETS,
     TO_DO,
     build_plan,
     job_state,
 )
+from models.trainer.study.presets import PRESETS
 from models.trainer.study.recipe import study_record
 from models.trainer.study.report import head_budget_line
 from models.trainer.study.runner import dry_run, evaluate, gate_passes, record_chain

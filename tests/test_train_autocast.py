@@ -99,7 +99,8 @@ def test_the_study_trains_in_bfloat16_extracts_in_float32_and_records_it(tmp_pat
 
 def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path):
     from models.trainer.study.budget import job_seconds
-    from models.trainer.study.plan import PRESETS, build_plan
+    from models.trainer.study.plan import build_plan
+    from models.trainer.study.presets import PRESETS
     from models.trainer.study.settings import StudySettings
 
     def plan(**changes):
@@ -108,15 +109,15 @@ def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path):
         return {job.key: job_seconds(job, PRESETS["paper"]) for job in build_plan(study)}
 
     float32, bf16 = plan(), plan(autocast="bf16")
-    # 600 steps of 8 x 2 s at 1.1 s per 16 s of audio, over the gain measured in the
-    # training loop (its lower end, 1.13); the chain's 3 x 100 steps at 1.6 s, unchanged
-    # (distillation's gain was not measured). The teacher's k-means labelling before its
-    # second iteration (83 s, a float32 feature pass stopped at the label layer) does not
-    # move either.
-    assert bf16["train/conformer-s/seed-0/fp-it1"] == pytest.approx(660.0 / 1.13)
-    assert bf16["train/conformer-s/seed-0/fp"] == pytest.approx(660.0 / 1.13 + 83.0)
-    assert bf16["train/conformer-s/seed-0/bq"] == pytest.approx(480.0)
-    assert float32["train/conformer-s/seed-0/fp"] == pytest.approx(660.0 + 83.0)
+    # 600 steps of 8 x 2 s at 0.56 s per 16 s of audio, over the gain measured in the
+    # training loop (its lower end, 1.13), after 15 s to start the run; the chain's 3 x
+    # (15 s + 100 steps at 1.04 s), unchanged (distillation's gain was not measured). The
+    # teacher's k-means labelling before its second iteration (83 s, a float32 feature pass
+    # stopped at the label layer) does not move either.
+    assert bf16["train/conformer-s/seed-0/fp-it1"] == pytest.approx(15.0 + 336.0 / 1.13)
+    assert bf16["train/conformer-s/seed-0/fp"] == pytest.approx(15.0 + 336.0 / 1.13 + 83.0)
+    assert bf16["train/conformer-s/seed-0/bq"] == pytest.approx(3 * (15.0 + 104.0))
+    assert float32["train/conformer-s/seed-0/fp"] == pytest.approx(15.0 + 336.0 + 83.0)
     # The heads' extraction stays float32, so their price does not move.
     assert bf16["superb/conformer-s/seed-0/fp/ks"] == float32["superb/conformer-s/seed-0/fp/ks"]
 

@@ -17,8 +17,8 @@ import re
 import statistics
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
-from ...constants import BINARIZED_PREFIX
 from .anchors import REUSED_FROM, reused_from
+from .presets import is_binarized_variant
 
 # Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores: the median of
 # each run's intervals between logged steps (elapsed seconds over 5 steps, so pauses, a
@@ -140,7 +140,7 @@ def job_seconds(job, preset) -> float:
         if job.options.get("extracted_by") or reused_from(job):
             return 0.0             # trained in that job, on its extraction; or copied
         per_utterance, per_step = evaluation_rates(job.task)
-        if (job.variant + "-").startswith(BINARIZED_PREFIX):    # bq, bq-random, bq-single...
+        if is_binarized_variant(job.variant):
             per_utterance *= BINARIZED_EXTRACTION_FACTOR / (
                 DEPLOYED_EXTRACTION_GAIN if job.options.get("deployed") else 1.0)
         seconds = (per_utterance * task_utterances(preset.corpus, preset.task_size, job.task)

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ...constants import is_binarized
 from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
@@ -25,16 +26,13 @@ from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
 from ..superb.task_table import HEAD_BUDGET_KEYS
 from .plan import (
-    BINARIZED_PREFIX,
     GATED_FILE,
     PROPAGATION_FILE,
-    RANDOM_VARIANTS,
-    SCRATCH_VARIANT,
     SEED_PREFIX,
     STUDY_FILE,
     STUDY_LOG,
 )
-from .presets import sensitivity_variants
+from .presets import RANDOM_VARIANTS, SCRATCH_VARIANT, sensitivity_variants
 
 Cell = Tuple[str, str, str]          # (model, variant, task)
 PHONE_TASK = "pr"                    # the task whose labels phone-target teachers have seen
@@ -85,8 +83,7 @@ class Study:
             for result in by_seed.values():
                 upstream = result.get("upstream", {})
                 if (name == model and upstream.get("kind") == RANDOM_INIT
-                        and str(upstream.get("model", "")).startswith(BINARIZED_PREFIX)
-                        == binarized):
+                        and is_binarized(str(upstream.get("model", ""))) == binarized):
                     return variant
         return None
 

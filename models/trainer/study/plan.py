@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from profiler.option_values import split_list
 
-from ...constants import BINARIZED_PREFIX
+from ...constants import BINARIZED_PREFIX, float_name, is_binarized
 from ..distill.chain import CHAIN_FILE, stage_folder
 from ..errors import DataError
 from ..options import check_bounds
@@ -41,12 +41,11 @@ from ..superb.settings import RESULTS, SuperbSettings
 from ..superb.task_table import HEAD_BUDGET_KEYS, SUPERB_TASKS, head_budget
 from .job import Job
 from .order import parse_shard
-from .presets import (  # noqa: F401  (PRESETS, Preset and SCRATCH_VARIANT: this module's API)
+from .presets import (
     ITERATION_1_VARIANT,
     PHONE_TEACHERS,
     PRESETS,
     RANDOM_VARIANTS,
-    SCRATCH_VARIANT,
     Preset,
     Variant,
     ablation_types,
@@ -97,12 +96,12 @@ def check_study(settings: StudySettings) -> Tuple[List[str], List[str]]:
     names = parse_names(settings.models, "models")
     known = zoo.names()
     for name in names:
-        if name.startswith(BINARIZED_PREFIX) and name in known:
+        if is_binarized(name) and name in known:
             raise DataError(f"--models {name}: name the full-precision model "
-                            f"({name[len(BINARIZED_PREFIX):]}); the study makes its bq- version")
+                            f"({float_name(name)}); the study makes its bq- version")
         if name not in known:
             raise DataError(f"unknown model {name!r}; known models: "
-                            f"{', '.join(n for n in known if not n.startswith(BINARIZED_PREFIX))}")
+                            f"{', '.join(n for n in known if not is_binarized(n))}")
         try:
             zoo.config(name, **model_overrides(settings))
         except (ValueError, TypeError) as error:

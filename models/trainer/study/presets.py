@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from profiler.option_values import split_list
 
+from ...constants import float_name, is_binarized
 from ...quantization import MODULE_TYPES
 from ..data.synth_plan import PRESETS as CORPUS_PRESETS
 from ..data.synth_plan import CorpusSizes, SynthOptions
@@ -257,10 +258,16 @@ def evaluated_variants(settings: StudySettings, trained: List[str]) -> List[Tupl
     return chosen
 
 
+def is_binarized_variant(variant: str) -> bool:
+    """Whether a study variant's upstream is binarized: ``bq`` and every ``bq-...``
+    (students, the control, ablations, ``bq-random``, ``bq-1L``)."""
+    return is_binarized(variant + "-")
+
+
 def module_ablation(variant: str) -> Optional[str]:
     """The module type a module-type ablation (``bq-attention``...) binarizes alone; None
     for any other variant."""
-    kind = variant[len("bq-"):] if variant.startswith("bq-") else None
+    kind = float_name(variant) if is_binarized(variant) else None
     return kind if kind in MODULE_TYPES else None
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List
 
 import numpy as np
 
+from ...constants import BINARIZED_PREFIX
 from ..fileio import write_text_atomic
 from ..pretrain.settings import STUDENT_SCALES_DATA
 from ..superb.task_table import SUPERB_TASKS
@@ -28,8 +29,7 @@ from .anchors import REUSED_FROM
 from .archive import archive_study
 from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study
-from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
-from .presets import module_ablation, trained_variant
+from .presets import SCRATCH_VARIANT, is_binarized_variant, module_ablation, trained_variant
 from .sensitivity import sensitivity_lines
 from .stats import t_interval
 from .verdicts import (
@@ -63,8 +63,7 @@ def seed_cell(values: List[float], gated: bool = False, column_seeds: int = 0) -
 
 def zoo_name(model: str, variant: str) -> str:
     """The zoo model a variant's upstream is: bq-M for bq and the bq- variants, else M."""
-    binarized = variant == "bq" or variant.startswith(BINARIZED_PREFIX)
-    return BINARIZED_PREFIX + model if binarized else model
+    return BINARIZED_PREFIX + model if is_binarized_variant(variant) else model
 
 
 def variant_overrides(variant: str) -> Dict[str, Any]:

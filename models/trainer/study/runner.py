@@ -195,7 +195,7 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
                 command = "restored record, not trained again: every job that reads it is done"
             echo(f"  [{state:>6}] {job.key}: {command}")
     from .budget import logged_seconds, time_plan
-    from .plan import PRESETS
+    from .presets import PRESETS
 
     states = [TO_DO if job.key in to_run else FINISHED for job in mine]
     for line in time_plan(mine, PRESETS[settings.preset], states, FINISHED,

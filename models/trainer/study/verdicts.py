@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from ...constants import float_name
 from ..superb.tasks.metrics import LEVEL_TEXT
 from .claims import (
     ALPHA,
@@ -25,8 +26,7 @@ from .claims import (
 from .collect import Study, chain_of
 from .gate import gate_paragraph, gate_shortfall, teacher_gate
 from .hierarchical import METHOD, RESAMPLES
-from .plan import BINARIZED_PREFIX, SCRATCH_VARIANT
-from .presets import LAYERS_ONLY_SUFFIX, module_ablation
+from .presets import LAYERS_ONLY_SUFFIX, SCRATCH_VARIANT, is_binarized_variant, module_ablation
 from .stats import contains_zero
 
 METHOD_NOTE = (f"Intervals: {LEVEL_TEXT}, {RESAMPLES} resamples of a hierarchical bootstrap ("
@@ -382,7 +382,7 @@ def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
     if others:
         kinds = [("module-type ablations, each binarizing that type only: " if module
                   else "sensitivity variants, described above: ")
-                 + ", ".join(v[len(BINARIZED_PREFIX):] for v in others
+                 + ", ".join(float_name(v) for v in others
                              if bool(module_ablation(v)) == module)
                  for module in (True, False)
                  if any(bool(module_ablation(v)) == module for v in others)]
@@ -397,7 +397,7 @@ def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
                 if (r := paired_change(study, m, t, "fp", v))]
         adjust_by_claim(rows, anchors)
         for r in rows:
-            lines.append(f"| {r['model']} | {r['variant'][len(BINARIZED_PREFIX):]} | "
+            lines.append(f"| {r['model']} | {float_name(r['variant'])} | "
                          f"{r['task']} | {percent(r['reference_value'])} | "
                          f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
                          f"{change_cells(r)} |")
@@ -409,7 +409,7 @@ def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
 def distilled_variants(study: Study) -> List[str]:
     """``bq`` and every other student variant (not the from-scratch control, not an
     anchor)."""
-    return [v for v in study.variants if (v == "bq" or v.startswith(BINARIZED_PREFIX))
+    return [v for v in study.variants if is_binarized_variant(v)
             and v != SCRATCH_VARIANT and not study.is_random_init(v)]
 
 
