@@ -17,11 +17,11 @@ from profiler.errors import UsageError
 from profiler.option_values import non_negative_int, positive_int, split_list
 from profiler.training_commands import DATA_COMMAND, TRAINING_COMMANDS
 
+from .data import PRETRAIN
 from .errors import DataError
 
 EXIT_DATA_ERROR = 2
 ALL_TASKS = "all"
-PRETRAIN = "pretrain"   # the corpus of 'train'; every other corpus is a SUPERB task's
 # What `--tasks all` costs at --size default (the other SUPERB tasks' "small" presets rendered
 # with one worker on a shared 2-core machine, scaled by their planned counts; stated in help).
 ALL_TASKS_COST = "about 22700 files, 16 h of audio, 1.8 GB, 20 min with one worker"

@@ -8,3 +8,8 @@ for LibriSpeech and Speech Commands (:mod:`.corpora`), Kaldi-compatible MFCC
 base (:mod:`..errors`, :mod:`..fileio`) and the zoo's constants; synthesis never imports
 torch (only :mod:`.datasets` does).
 """
+
+# A corpus folder holds this folder for pre-training and one per SUPERB task.
+PRETRAIN = "pretrain"
+# Written last into a corpus folder (what it was synthesized with), so it marks a finished one.
+CORPUS_FILE = "corpus.json"

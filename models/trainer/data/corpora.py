@@ -26,6 +26,7 @@ import numpy as np
 from ...constants import SAMPLE_RATE
 from ..errors import DataError
 from ..fileio import PathLike
+from . import PRETRAIN
 from .audio import audio_info, read_wav, write_wav
 from .manifest import letters_line, read_manifest, write_dictionary, write_labels, write_manifest
 from .sentences import KEYWORDS, KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL
@@ -80,7 +81,7 @@ def find_pretrain_folder(data: PathLike) -> Path:
     """``DATA/pretrain`` (a corpus made by ``data synth``) or ``DATA`` itself if it holds
     ``train.tsv`` and ``valid.tsv``; :class:`DataError` otherwise."""
     data = existing_folder(data, "data")
-    for folder in (data / "pretrain", data):
+    for folder in (data / PRETRAIN, data):
         if (folder / "train.tsv").is_file():
             if not (folder / "valid.tsv").is_file():
                 raise DataError(f"{folder}: has train.tsv but no valid.tsv")

@@ -66,7 +66,7 @@ from ..fileio import (
     staged_folder,
     write_text_atomic,
 )
-from . import espeak
+from . import CORPUS_FILE, PRETRAIN, espeak
 from .audio import write_wav
 from .manifest import (
     letters_line,
@@ -115,7 +115,7 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
     entries = kept_tasks
     for task in tasks:
         plans = plan_task(task, sizes, seed, options)
-        changed = options.changed() if task == "pretrain" else {}
+        changed = options.changed() if task == PRETRAIN else {}
         entries[task] = {"seed": seed, "preset": preset_name(sizes), "sizes": asdict(sizes),
                          **({"options": changed} if changed else {}),
                          **build_task_folder(out, task, plans, CORPUS_MANIFESTS[task],
@@ -132,7 +132,7 @@ def synthesize_corpus(out_dir: PathLike, *, seed: int = 0,
 
 def is_complete_corpus(folder: PathLike) -> bool:
     """Whether ``folder`` holds a finished corpus (``corpus.json`` is written last)."""
-    return (Path(folder) / "corpus.json").is_file()
+    return (Path(folder) / CORPUS_FILE).is_file()
 
 
 def prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
@@ -144,7 +144,7 @@ def prepare_output(out: Path, tasks: tuple[str, ...], overwrite: bool) -> dict:
                         f"pass --force (overwrite=True in Python) to replace it")
     make_output_folder(out)
     kept = {}
-    metadata_path = out / "corpus.json"
+    metadata_path = out / CORPUS_FILE
     if metadata_path.is_file():
         try:
             previous = json.loads(metadata_path.read_text(encoding="utf-8")).get("tasks", {})
@@ -314,7 +314,7 @@ def write_corpus_metadata(out: Path, tasks: dict) -> dict:
     """``OUT/corpus.json``, written last: it marks a finished corpus."""
     metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
                 "espeak_ng": espeak.espeak_version(), "tasks": tasks}
-    write_text_atomic(out / "corpus.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(out / CORPUS_FILE, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     return metadata
 
 
@@ -347,7 +347,7 @@ def render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress:
 
 def write_task_labels(task: str, folder: Path, split: str, plans: list[UtterancePlan]) -> None:
     """The label files of one split of a task of this module's corpus."""
-    if task == "pretrain":
+    if task == PRETRAIN:
         write_labels(folder / f"{split}.wrd", [p.text for p in plans])
         write_labels(folder / f"{split}.ltr", [letters_line(p.text.upper()) for p in plans])
     elif task == "ks":

@@ -16,14 +16,14 @@ import numpy as np
 
 from ...constants import SAMPLE_RATE
 from ..errors import DataError
-from . import espeak
+from . import PRETRAIN, espeak
 from .held_out_text import held_out_halves, sentence_from, split_words, word_disjoint_templates
 from .sentences import KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL, UNKNOWN_WORDS, make_sentence
 
-TASKS = ("pretrain", "ks", "sid", "pr")
+TASKS = (PRETRAIN, "ks", "sid", "pr")
 SPLITS = ("train", "valid", "test")   # of every task
 # The manifests of each task folder (pre-training has no test split).
-CORPUS_MANIFESTS = {"pretrain": ("train", "valid"), "ks": SPLITS, "sid": SPLITS, "pr": SPLITS}
+CORPUS_MANIFESTS = {PRETRAIN: ("train", "valid"), "ks": SPLITS, "sid": SPLITS, "pr": SPLITS}
 
 
 # English accents of espeak-ng (language codes) and voice variants that sound like
@@ -231,7 +231,7 @@ def _plan_pretrain(sizes: CorpusSizes, rng: np.random.Generator, seed: int,
             variant = variants[rng.integers(len(variants))]
             text = " ".join(make_sentence(rng) for _ in range(options.sentences))
             plan = _speech_plan(
-                rng, task="pretrain", split=split, index=index, seed=seed,
+                rng, task=PRETRAIN, split=split, index=index, seed=seed,
                 relpath=f"wav/{split}/pretrain-{split}-{index:05d}.wav", label="",
                 text=text, voice=voice, variant=variant,
                 rate=rng.integers(*rates), pitch=rng.integers(*pitches), kind="sentence",
@@ -365,7 +365,7 @@ def _plan_pr(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[Ut
     return plans
 
 
-PLANNERS = {"pretrain": _plan_pretrain, "ks": _plan_ks, "sid": _plan_sid, "pr": _plan_pr}
+PLANNERS = {PRETRAIN: _plan_pretrain, "ks": _plan_ks, "sid": _plan_sid, "pr": _plan_pr}
 
 
 def _speaker_name(voice: str, variant: str) -> str:
@@ -382,7 +382,7 @@ def plan_task(task: str, sizes: CorpusSizes, seed: int,
               options: SynthOptions = SynthOptions()) -> list[UtterancePlan]:
     """The plans of one task's utterances, in file order; ``options`` shape the
     pre-training corpus only."""
-    if task == "pretrain":
+    if task == PRETRAIN:
         return _plan_pretrain(sizes, task_rng(seed, task), seed, options)
     return PLANNERS[task](sizes, task_rng(seed, task), seed)
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch import nn
 
+from ..data import CORPUS_FILE
 from ..data.corpora import check_manifest_audio, find_pretrain_folder
 from ..data.datasets import PretrainDataset
 from ..data.synth import is_complete_corpus, synthesize_corpus
@@ -271,9 +272,9 @@ def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
                                     targets_from=targets_from, label_layer=s.label_layer,
                                     progress=show)
     corpus = {}
-    if (data / "corpus.json").is_file():
+    if (data / CORPUS_FILE).is_file():
         try:
-            corpus = json.loads((data / "corpus.json").read_text(encoding="utf-8")).get("tasks", {})
+            corpus = json.loads((data / CORPUS_FILE).read_text(encoding="utf-8")).get("tasks", {})
         except ValueError:
             corpus = {}
     return {**data_record, "pretrain_folder": str(pretrain_dir.resolve()), "utterances": counts,

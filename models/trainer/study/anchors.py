@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..data import CORPUS_FILE
 from ..errors import DataError
 from ..fileio import staged_folder, write_text_atomic
 from ..pretrain.checkpoint import read_json
@@ -34,7 +35,6 @@ from .presets import RANDOM_VARIANTS
 from .recipe import recorded_folder
 from .settings import StudySettings
 
-CORPUS_FILE = "corpus.json"
 # The copied results.json, and the study log's line of its job, name the evaluation copied.
 REUSED_FROM = "reused_from"
 # corpus.json's fields that must agree besides the task's own entry (sizes, seed, hours).

@@ -20,12 +20,13 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from ..data import CORPUS_FILE, PRETRAIN
 from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
 from ..fileio import check_output_folder, write_text_atomic
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
-from .anchors import CORPUS_FILE, corpus_mismatches
+from .anchors import corpus_mismatches
 from .plan import GATED_FILE, PROPAGATION_FILE, SEED_PREFIX, STUDY_FILE, STUDY_LOG
 from .recipe import extend_record, recipe_changes, recipe_in, recorded_folder
 
@@ -129,7 +130,7 @@ def files_to_restore(reports: Path, study: Path, recipe: Dict[str, Any], corpus:
     pre-training or any of ``tasks``."""
     reports, study = Path(reports), Path(study)
     check_restore_source(reports, recipe)
-    found = corpus_mismatches(["pretrain", *tasks],
+    found = corpus_mismatches([PRETRAIN, *tasks],
                               read_json(corpus, "corpus description", error=DataError),
                               read_json(reports / CORPUS_FILE, "corpus description",
                                         error=DataError))

@@ -17,6 +17,7 @@ import re
 import statistics
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
+from ..data import PRETRAIN
 from .anchors import REUSED_FROM, reused_from
 from .presets import is_binarized_variant
 
@@ -126,7 +127,7 @@ def job_seconds(job, preset) -> float:
 
     if job.kind == "data":
         utterances = sum(task_utterances(preset.corpus, preset.task_size, task)
-                         for task in job.options["tasks"] if task != "pretrain")
+                         for task in job.options["tasks"] if task != PRETRAIN)
         return DATA_SECONDS_PER_UTTERANCE * utterances
     if job.kind == "train":
         seconds = train_seconds(job.options)

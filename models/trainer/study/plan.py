@@ -32,6 +32,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 from profiler.option_values import split_list
 
 from ...constants import BINARIZED_PREFIX, float_name, is_binarized
+from ..data import CORPUS_FILE, PRETRAIN
 from ..distill.chain import CHAIN_FILE, stage_folder
 from ..errors import DataError
 from ..options import check_bounds
@@ -172,7 +173,7 @@ def build_plan(settings: StudySettings) -> List[Job]:
     root: Tuple[str, ...] = ()
     if settings.data is None:
         jobs.append(Job("data", "data", data, None,
-                        options={"tasks": ["pretrain", *tasks], "sizes": preset.corpus,
+                        options={"tasks": [PRETRAIN, *tasks], "sizes": preset.corpus,
                                  "task_size": preset.task_size, "synth": preset.synth}))
         root = ("data",)
     common = {"data": str(data), "progress": False, "device": settings.device,
@@ -343,7 +344,7 @@ def job_state(job: Job) -> str:
     """:data:`FINISHED`, :data:`RESUMABLE` (a training run with a checkpoint) or
     :data:`TO_DO`."""
     if job.kind == "data":
-        return FINISHED if (job.path / "corpus.json").is_file() and not missing_tasks(job) \
+        return FINISHED if (job.path / CORPUS_FILE).is_file() and not missing_tasks(job) \
             else TO_DO
     if job.kind == "train":
         if job.options.get("chain"):

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from ..data import CORPUS_FILE
 from ..errors import DataError
 from ..fileio import write_text_atomic
 from ..pretrain.checkpoint import append_log, read_json, read_log
 from ..superb.settings import RESULTS
 from .anchors import (
-    CORPUS_FILE,
     REUSED_FROM,
     check_anchor_source,
     copy_anchor,
