@@ -25,11 +25,12 @@ from .job import Job
 from .plan import (
     REUSED_ANCHOR,
     REUSED_ANCHOR_CORPUS,
-    SEED_PREFIX,
     STUDY_FILE,
     STUDY_OPTIONS,
     data_folder,
+    evaluation_folder,
     job_head_budget,
+    seed_folder,
 )
 from .presets import RANDOM_VARIANTS
 from .recipe import recorded_folder
@@ -83,8 +84,7 @@ def mark_reused_anchors(settings: StudySettings, jobs: List[Job],
         if job.kind != "superb" or job.variant not in RANDOM_VARIANTS or job.options.get("gate"):
             continue
         model, seed = job.chain
-        source = (study / "runs" / model / f"{SEED_PREFIX}{seed}" / "superb" / job.variant
-                  / job.task)
+        source = evaluation_folder(seed_folder(study, model, seed), job.variant, job.task)
         if not ((source / RESULTS).is_file() and (source / PER_ITEM).is_file()):
             continue
         results = read_json(source / RESULTS, "anchor evaluation", error=DataError)

@@ -27,13 +27,21 @@ from ..fileio import check_output_folder, write_text_atomic
 from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
 from ..superb.settings import PER_ITEM, RESULTS
 from .anchors import corpus_mismatches
-from .plan import GATED_FILE, PROPAGATION_FILE, SEED_PREFIX, STUDY_FILE, STUDY_LOG
+from .plan import (
+    EVALUATIONS,
+    GATED_FILE,
+    PROPAGATION_FILE,
+    RUNS,
+    SEED_PREFIX,
+    STUDY_FILE,
+    STUDY_LOG,
+)
 from .recipe import extend_record, recipe_changes, recipe_in, recorded_folder
 
 # Relative to the study folder.
-SEEDS = f"runs/*/{SEED_PREFIX}*"
-PATTERNS = (f"{SEEDS}/superb/*/*/{RESULTS}", f"{SEEDS}/superb/*/*/{PER_ITEM}",
-            f"{SEEDS}/superb/*/*/{GATED_FILE}", f"{SEEDS}/{PROPAGATION_FILE}",
+SEEDS = f"{RUNS}/*/{SEED_PREFIX}*"
+PATTERNS = (f"{SEEDS}/{EVALUATIONS}/*/*/{RESULTS}", f"{SEEDS}/{EVALUATIONS}/*/*/{PER_ITEM}",
+            f"{SEEDS}/{EVALUATIONS}/*/*/{GATED_FILE}", f"{SEEDS}/{PROPAGATION_FILE}",
             f"{SEEDS}/*/{CHAIN_FILE}", f"{SEEDS}/*/{METADATA}")
 
 
@@ -106,7 +114,7 @@ def check_restore_source(reports: Path, recipe: Dict[str, Any]) -> None:
     (what ``--restore-from`` names) made with ``recipe`` (a study's ``recipe``, as
     :func:`.recipe.study_record` makes it; new variants' chains are no change)."""
     reports = Path(reports)
-    if not (reports / STUDY_FILE).is_file() or not (reports / "runs").is_dir():
+    if not (reports / STUDY_FILE).is_file() or not (reports / RUNS).is_dir():
         raise DataError(f"--restore-from {reports}: no committed study there (no "
                         f"{STUDY_FILE} and runs/; 'study --report' writes them)")
     if not (reports / CORPUS_FILE).is_file():

@@ -19,6 +19,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ..data import PRETRAIN
 from .anchors import REUSED_FROM, reused_from
+from .plan import SEED_PREFIX
 from .presets import is_binarized_variant
 
 # Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores: the median of
@@ -154,7 +155,7 @@ def job_seconds(job, preset) -> float:
 
 def job_class(key: str) -> str:
     """A job's key with its seed left out: the jobs expected to take the same time."""
-    return re.sub(r"/seed-\d+(/|$)", r"/seed-*\1", key)
+    return re.sub(rf"/{re.escape(SEED_PREFIX)}\d+(/|$)", rf"/{SEED_PREFIX}*\1", key)
 
 
 def logged_seconds(entries: Iterable[Mapping]) -> Dict[str, float]:

@@ -26,11 +26,15 @@ from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
 from ..superb.task_table import HEAD_BUDGET_KEYS
 from .plan import (
+    EVALUATIONS,
     GATED_FILE,
     PROPAGATION_FILE,
+    RUNS,
     SEED_PREFIX,
     STUDY_FILE,
     STUDY_LOG,
+    evaluation_folder,
+    seed_folder,
 )
 from .presets import RANDOM_VARIANTS, SCRATCH_VARIANT, sensitivity_variants
 
@@ -140,7 +144,7 @@ def load_study(folder: Path) -> Study:
         raise DataError(f"{path}: no such study record (run 'profile-encoder study --out "
                         f"{folder}' first)")
     record = read_json(path, "study record", error=DataError)
-    runs = folder / "runs"
+    runs = folder / RUNS
     models = list(dict.fromkeys(record.get("models", []) + _found(runs, "*")))
     seeds = sorted({*range(int(record.get("seeds", 0))), *(
         int(name[len(SEED_PREFIX):]) for model in models
@@ -150,17 +154,17 @@ def load_study(folder: Path) -> Study:
     tasks = list(record.get("tasks", []))
     for model in models:
         for seed in seeds:
-            for variant in _found(runs / model / f"{SEED_PREFIX}{seed}" / "superb", "*"):
+            evaluations = seed_folder(folder, model, seed) / EVALUATIONS
+            for variant in _found(evaluations, "*"):
                 variants = list(dict.fromkeys(variants + [variant]))
-                tasks = list(dict.fromkeys(tasks + _found(
-                    runs / model / f"{SEED_PREFIX}{seed}" / "superb" / variant, "*")))
+                tasks = list(dict.fromkeys(tasks + _found(evaluations / variant, "*")))
     study = Study(folder, {**record, "models": models, "tasks": tasks}, variants)
     for model in models:
         for seed in seeds:
-            base = runs / model / f"{SEED_PREFIX}{seed}"
+            base = seed_folder(folder, model, seed)
             for variant in variants:
                 for task in tasks:
-                    _read_evaluation(study, base / "superb" / variant / task,
+                    _read_evaluation(study, evaluation_folder(base, variant, task),
                                      (model, variant, task), seed)
                 _read_chain(study, base / variant / CHAIN_FILE, variant, seed)
             for run in _found(base, "*"):      # every run: fp-it1 is no variant of heads

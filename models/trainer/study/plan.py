@@ -61,7 +61,12 @@ STUDY_FILE = "study.json"
 STUDY_LOG = "study.log.jsonl"
 # Written instead of results.json where a gated task's teacher did not beat chance.
 GATED_FILE = "gated.json"
-SEED_PREFIX = "seed-"                    # runs/M/seed-S/: one seed's runs of a model
+# The study folder's layout: RUNS/M/seed-S/ holds one seed's runs of model M (a folder per
+# training variant), its propagation measure and EVALUATIONS/V/T/, the heads of variant V's
+# upstream on task T. Job keys follow it: train/M/seed-S/V, superb/M/seed-S/V/T.
+RUNS = "runs"
+SEED_PREFIX = "seed-"
+EVALUATIONS = "superb"
 PROPAGATION_FILE = "propagation.json"    # runs/M/seed-S/propagation.json
 # Options of an evaluation job that are the study's, not the evaluation's: the chain its
 # upstream ran, the teacher evaluation that gates it, the variant of the heads on states
@@ -152,8 +157,14 @@ def data_folder(settings: StudySettings) -> Path:
     return Path(settings.data) if settings.data else Path(settings.out) / "data"
 
 
-def seed_folder(settings: StudySettings, model: str, seed: int) -> Path:
-    return Path(settings.out) / "runs" / model / f"{SEED_PREFIX}{seed}"
+def seed_folder(study: Path, model: str, seed: int) -> Path:
+    """STUDY/runs/M/seed-S: the runs and evaluations of one model and seed."""
+    return Path(study) / RUNS / model / f"{SEED_PREFIX}{seed}"
+
+
+def evaluation_folder(seed_runs: Path, variant: str, task: str) -> Path:
+    """The heads of ``variant``'s upstream on ``task``, in a :func:`seed_folder`."""
+    return seed_runs / EVALUATIONS / variant / task
 
 
 def trained_run(folder: Path, variant: Variant) -> Path:
@@ -181,7 +192,7 @@ def build_plan(settings: StudySettings) -> List[Job]:
     for model in names:
         has_convolution = zoo.config(model, **model_overrides(settings)).family.has_convolution
         for seed in range(study_seeds(settings)):
-            folder = seed_folder(settings, model, seed)
+            folder = seed_folder(Path(settings.out), model, seed)
             trained: Dict[str, str] = {}
             runs: Dict[str, Variant] = {}
             for variant in variants(settings):
@@ -215,7 +226,7 @@ def build_plan(settings: StudySettings) -> List[Job]:
                     **deployed_option(settings, binarized)}, None)
             # Only students of the fp run are comparable with it layer by layer.
             students = [v for v in runs.values() if v.teacher]
-            jobs.append(Job(f"propagation/{model}/seed-{seed}", "propagation",
+            jobs.append(Job(f"propagation/{model}/{SEED_PREFIX}{seed}", "propagation",
                             folder / PROPAGATION_FILE, (model, seed),
                             tuple(trained[v] for v in ["fp", *(s.name for s in students)]),
                             options={"teacher": str(folder / "fp"), "students":
@@ -247,30 +258,30 @@ def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
     jobs = []
     for task in evaluate["tasks"]:
         options = {**preset.superb, **preset.superb_by_task.get(task, {}), "task": task,
-                   "out": str(folder / "superb" / name / task), "seed": seed,
+                   "out": str(evaluation_folder(folder, name, task)), "seed": seed,
                    "progress": False, "device": settings.device,
                    "data": str(evaluate["data"]), **upstream}
         if settings.superb_steps:
             options["steps"] = settings.superb_steps
         if paired is not None and shares_extraction(preset, task, name):
-            options.update(also_without_state0=str(folder / "superb" / paired / task),
+            options.update(also_without_state0=str(evaluation_folder(folder, paired, task)),
                            paired_variant=paired)
         gate, waits = None, needs
         if extracted_by is not None and shares_extraction(preset, task, extracted_by):
             options["extracted_by"] = evaluation_key(model, seed, extracted_by, task)
             waits += (options["extracted_by"],)
         if task in preset.gated and name != "fp":
-            gate = str(folder / "superb" / "fp" / task)
+            gate = str(evaluation_folder(folder, "fp", task))
             waits += (evaluation_key(model, seed, "fp", task),)
         jobs.append(Job(evaluation_key(model, seed, name, task), "superb",
-                        folder / "superb" / name / task, (model, seed), waits, name, task,
+                        evaluation_folder(folder, name, task), (model, seed), waits, name, task,
                         {**options, "chain": chain, "gate": gate}))
     return jobs
 
 
 def evaluation_key(model: str, seed: int, variant: str, task: str) -> str:
     """The key of the job that evaluates ``variant`` of (``model``, ``seed``) on ``task``."""
-    return f"superb/{model}/seed-{seed}/{variant}/{task}"
+    return f"superb/{model}/{SEED_PREFIX}{seed}/{variant}/{task}"
 
 
 def shares_extraction(preset: Preset, task: str, upstream_variant: str) -> bool:
@@ -309,7 +320,7 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
     if variant.chain:
         options.update(chain=variant.chain, student_scales=settings.student_scales)
     options.update(variant.train_options)
-    return Job(f"train/{model}/seed-{seed}/{variant.name}", "train", folder / variant.name,
+    return Job(f"train/{model}/{SEED_PREFIX}{seed}/{variant.name}", "train", folder / variant.name,
                (model, seed), needs, variant.name, options=options)
 
 
