@@ -28,7 +28,12 @@ from ..data.synth_plan import PRESETS as CORPUS_PRESETS
 from ..data.synth_plan import CorpusSizes, SynthOptions
 from ..errors import DataError
 from ..pretrain.settings import STUDENT_SCALES_DATA
-from .settings import SENSITIVITY_NAMES, StudySettings, default_tasks
+from .settings import (
+    SENSITIVITY_NAMES,
+    SENSITIVITY_SWAPS,
+    StudySettings,
+    default_tasks,
+)
 
 # What a preset's fp teachers predict: MFCC units (HuBERT's iteration 1), the corpus's
 # phone labels (supervised), or HuBERT's iteration 2 on an iteration-1 run the study
@@ -137,16 +142,8 @@ def preset_tasks(preset: Preset) -> str:
 # The from-scratch control: bq-M pre-trained with HuBERT's loss, no teacher.
 SCRATCH_VARIANT = "bq-scratch"
 SINGLE_STAGE = "W32A32,W1A1"
-# Evaluation-only variants: heads on layers 1..L of another variant's upstream.
-LAYERS_ONLY_SUFFIX = "-1L"
 # The random-init anchors: variant -> whether its upstream is the bq- build.
 RANDOM_VARIANTS = {"random": False, "bq-random": True}
-# Each sensitivity (``--sensitivity`` name) -> the variants it adds, each in place of the
-# default variant it replaces: {default: sensitivity variant}.
-SENSITIVITY_SWAPS = {"single": {"bq": "bq-single"},
-                     "state0": {"fp": "fp" + LAYERS_ONLY_SUFFIX, "bq": "bq" + LAYERS_ONLY_SUFFIX},
-                     "dw-channel": {"bq": "bq-dw-channel"},
-                     "scales": {"bq": "bq-scales"}}
 # Variants that exist only for encoders with convolutions (elsewhere they would be bq).
 CONVOLUTION_VARIANTS = ("bq-convolution", "bq-dw-channel")
 # The model overrides of bq-dw-channel: one weight scale per depthwise channel.

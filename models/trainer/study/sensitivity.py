@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .claims import adjust, adjust_by_claim, contrast, degradation, informative
 from .collect import Study
-from .presets import CONVOLUTION_VARIANTS, SENSITIVITY_SWAPS
+from .presets import CONVOLUTION_VARIANTS
+from .settings import SENSITIVITY_SWAPS
 from .verdicts import (
     CHANGE_HEADER,
     CHANGE_RULE,

@@ -20,10 +20,18 @@ MINIMUM_TASKS = ("asr", "sd", "ks", "sid", "pr")
 PRESET_NAMES = ("paper", "small", "smoke", "full")
 # BiT's multi-distillation chain, which the bq variant runs.
 BIT_CHAIN = "W32A32,W1A4,W1A2,W1A1"
-# Sensitivity variants: bq-single (one stage W32A32 -> W1A1), heads without hidden state 0
-# (fp-1L and bq-1L, on the fp and bq upstreams), per-channel depthwise scales (bq-dw-channel),
-# the chain with its stages' activation scales from data (bq-scales).
-SENSITIVITY_NAMES = ("single", "state0", "dw-channel", "scales")
+# Evaluation-only variants: heads on layers 1..L of another variant's upstream.
+LAYERS_ONLY_SUFFIX = "-1L"
+# Each sensitivity (``--sensitivity`` name) -> the variants it adds, each in place of the
+# default variant it replaces: {default: sensitivity variant}. bq-single: one stage W32A32
+# -> W1A1; fp-1L and bq-1L: heads without hidden state 0 on the fp and bq upstreams;
+# bq-dw-channel: per-channel depthwise scales; bq-scales: the chain with its stages'
+# activation scales from data.
+SENSITIVITY_SWAPS = {"single": {"bq": "bq-single"},
+                     "state0": {"fp": "fp" + LAYERS_ONLY_SUFFIX, "bq": "bq" + LAYERS_ONLY_SUFFIX},
+                     "dw-channel": {"bq": "bq-dw-channel"},
+                     "scales": {"bq": "bq-scales"}}
+SENSITIVITY_NAMES = tuple(SENSITIVITY_SWAPS)
 
 
 def default_tasks() -> str:

@@ -26,7 +26,8 @@ from .claims import (
 from .collect import Study, chain_of
 from .gate import gate_paragraph, gate_shortfall, teacher_gate
 from .hierarchical import METHOD, RESAMPLES
-from .presets import LAYERS_ONLY_SUFFIX, SCRATCH_VARIANT, is_binarized_variant, module_ablation
+from .presets import SCRATCH_VARIANT, is_binarized_variant, module_ablation
+from .settings import LAYERS_ONLY_SUFFIX
 from .stats import contains_zero
 
 METHOD_NOTE = (f"Intervals: {LEVEL_TEXT}, {RESAMPLES} resamples of a hierarchical bootstrap ("
