@@ -28,6 +28,7 @@ from models.trainer.study.propagation import layer_errors
 from models.trainer.study.runner import run_study
 from models.trainer.study.settings import StudySettings
 from models.trainer.study.stats import paired_difference, t_interval
+from profiler.adapters import job_backend
 from profiler.cli import build_parser, main
 
 
@@ -783,7 +784,7 @@ def test_smoke_study_end_to_end(smoke_study):
     shutil.rmtree(evaluation)
     outcome = run_study(StudySettings(out=str(study), preset="smoke",
                                       models="sparseformer-dn-s", seeds=1, tasks="ks",
-                                      progress=False))
+                                      progress=False), backend=job_backend())
     assert outcome["ran"] == ["superb/sparseformer-dn-s/seed-0/bq/ks"]
     assert (evaluation / "results.json").is_file()
 
@@ -793,7 +794,7 @@ def test_smoke_study_end_to_end(smoke_study):
     before = ks_manifest.stat().st_mtime_ns
     grown = run_study(StudySettings(out=str(study), preset="smoke",
                                     models="sparseformer-dn-s", seeds=1, tasks="ks,ic",
-                                    progress=False))
+                                    progress=False), backend=job_backend())
     assert ks_manifest.stat().st_mtime_ns == before
     assert grown["ran"][0] == "data"
     assert {job.rsplit("/", 1)[-1] for job in grown["ran"][1:]} == {"ic"}

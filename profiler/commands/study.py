@@ -50,7 +50,9 @@ def run(args) -> int:
             return 0
         from models.trainer.study.runner import run_study
 
-        outcome = run_study(settings)
+        from ..adapters import job_backend
+
+        outcome = run_study(settings, backend=job_backend(settings.backend))
     except DataError as error:
         raise UsageError(str(error)) from None
     if settings.progress:

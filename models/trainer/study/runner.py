@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -204,10 +205,11 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
     return mine
 
 
-def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]] = None
-              ) -> Dict[str, Any]:
-    """Run this shard's unfinished jobs in dependency order; returns counts and times.
-    ``runner`` replaces :func:`run_job` (tests)."""
+def run_study(settings: StudySettings, *, backend: Optional[JobBackend] = None,
+              runner: Optional[Callable[[Job], None]] = None) -> Dict[str, Any]:
+    """Run this shard's unfinished jobs in dependency order, training and evaluating
+    through ``backend``; returns counts and times. ``runner`` replaces :func:`run_job`
+    (tests)."""
     from tqdm import tqdm
 
     check_study_paths(settings)     # before anything is written
@@ -240,7 +242,7 @@ def run_study(settings: StudySettings, *, runner: Optional[Callable[[Job], None]
                 bar.update(1)
                 return
             t0 = time.perf_counter()
-            (runner or (lambda j: run_job(j, settings)))(job)
+            (runner or (lambda j: run_job(j, settings, backend)))(job)
             seconds = time.perf_counter() - t0
             release_freed_memory()
             copied = {REUSED_FROM: reused_from(job)} if reused_from(job) else {}
@@ -300,13 +302,13 @@ def wait_for(job: Job, settings: StudySettings, bar) -> None:
 
 
 # ------------------------------------------------------------------------------ one job
-def run_job(job: Job, settings: StudySettings) -> None:
+def run_job(job: Job, settings: StudySettings, backend: Optional[JobBackend] = None) -> None:
     if job.kind == "data":
         synthesize(job)
     elif job.kind == "train":
-        train(job, settings)
+        train(job, settings, backend)
     elif job.kind == "superb":
-        evaluate(job, settings)
+        evaluate(job, settings, backend)
     else:
         from .propagation import measure_job
 
@@ -338,7 +340,24 @@ def synthesize(job: Job) -> None:
                          workers=workers, progress=False)
 
 
-def train(job: Job, settings: StudySettings) -> None:
+@dataclass(frozen=True)
+class JobBackend:
+    """How the study runs a training or evaluation job in this process: each callable
+    takes the job's options (``train``'s and ``superb``'s, by name). The command line
+    passes its ``--backend``'s (:func:`profiler.adapters.job_backend`); the trainer does
+    not import the layer above it to find one."""
+
+    train: Callable[[Dict[str, Any]], Any]
+    evaluate: Callable[[Dict[str, Any]], Any]
+
+
+def _backend(backend: Optional[JobBackend]) -> JobBackend:
+    if backend is None:
+        raise ValueError("a training or evaluation job needs a JobBackend (or --launcher)")
+    return backend
+
+
+def train(job: Job, settings: StudySettings, backend: Optional[JobBackend] = None) -> None:
     """A killed run resumes from its newest checkpoint; one killed before its first
     checkpoint starts again."""
     options = dict(job.options)
@@ -351,12 +370,10 @@ def train(job: Job, settings: StudySettings) -> None:
         words = command_words(Job(job.key, job.kind, job.path, job.chain, options=options))
         run_command([*shlex.split(settings.launcher), "-m", "profiler", *words])
         return
-    from profiler.adapters import TrainRequest, get_backend
-
-    get_backend(settings.backend).pretrain(TrainRequest(**options))
+    _backend(backend).train(options)
 
 
-def evaluate(job: Job, settings: StudySettings) -> None:
+def evaluate(job: Job, settings: StudySettings, backend: Optional[JobBackend] = None) -> None:
     """One evaluation; then its ``results.json`` records the chain of precisions its
     upstream ran (key ``chain``). A gated task whose ``fp`` teacher did not beat the
     task's chance reference is not evaluated: ``gated.json`` says why. A job that also
@@ -384,9 +401,7 @@ def evaluate(job: Job, settings: StudySettings) -> None:
                      *command_words(Job(job.key, job.kind, job.path, job.chain,
                                         options=options))])
     else:
-        from profiler.adapters import EvalRequest, get_backend
-
-        get_backend(settings.backend).evaluate(EvalRequest(**options))
+        _backend(backend).evaluate(options)
     for path, variant in evaluations:
         record_chain(path / RESULTS, variant, job.options.get("chain"))
 
