@@ -94,7 +94,7 @@ def test_each_model_and_seed_evaluates_random_init_anchors_on_the_same_items(tmp
 
 
 def test_only_encoders_with_convolutions_get_the_convolution_ablation(tmp_path):
-    from models.trainer.study.verdicts import compared_pair
+    from models.trainer.study.summary import compared_pair
 
     plan = build_plan(settings(tmp_path, models="vanilla,conformer-s,squeezeformer-xs", seeds=1))
     ablated = {job.key.split("/")[1] for job in plan

@@ -9,6 +9,7 @@ of the runs), :mod:`.collect` (a study's evaluations read back), :mod:`.hierarch
 (seed-inclusive bootstrap intervals, p values, Holm), :mod:`.stats` (Table 2's t-interval
 over seeds, the items-only paired interval), :mod:`.claims` (the study's differences,
 which tasks are informative), :mod:`.propagation` (per-layer error of a binarized student
-against its teacher), and :mod:`.report` with :mod:`.verdicts`, :mod:`.sensitivity` and
-:mod:`.charts` (``reports/study/``).
+against its teacher), :mod:`.summary` (every number the report states, summary.json) and
+:mod:`.report` with :mod:`.verdicts`, :mod:`.sensitivity` and :mod:`.charts`, which word
+and draw it (``reports/study/``).
 """

@@ -18,8 +18,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
-import numpy as np
-
 from ...constants import BINARIZED_PREFIX
 from ..fileio import write_text_atomic
 from ..pretrain.settings import STUDENT_SCALES_DATA
@@ -32,15 +30,8 @@ from .collect import Study, load_study
 from .presets import SCRATCH_VARIANT, is_binarized_variant, module_ablation, trained_variant
 from .sensitivity import sensitivity_lines
 from .stats import t_interval
-from .verdicts import (
-    anchors_of,
-    chains,
-    degradation_lines,
-    method_lines,
-    percent,
-    teacher_lines,
-    variant_lines,
-)
+from .summary import chains, summarize
+from .verdicts import degradation_lines, method_lines, percent, teacher_lines, variant_lines
 
 SCALE_NOTE = ("**Small-scale synthetic.** Measured columns come from models pre-trained for "
               "minutes on speech synthesized with espeak-ng and evaluated on small synthetic "
@@ -173,13 +164,6 @@ def cell_text(study: Study, cell: tuple) -> str:
     return seed_cell(study.values(cell), bool(study.gated.get(cell)), column_seeds)
 
 
-def gated_entries(study: Study) -> List[Dict[str, Any]]:
-    """summary.json's ``gated``: evaluations their gate left out (not missing ones)."""
-    return [{"model": model, "variant": variant, "task": task, "seeds": sorted(by_seed),
-             "reason": by_seed[min(by_seed)]}
-            for (model, variant, task), by_seed in sorted(study.gated.items())]
-
-
 def anchor_model(study: Study, model: str, variant: str) -> str:
     """The zoo name a random-init anchor built (its results say; else the variant's)."""
     for (name, found, _), by_seed in study.results.items():
@@ -199,25 +183,12 @@ def propagation_lines(study: Study, summary: Dict) -> List[str]:
              + ". Figure: `propagation.png`.", "",
              "| Model | Student | first layer | last layer | last / first | last-layer "
              "cosine | seeds |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    rows = []
-    for model in study.models:
-        for variant in study.variants:
-            runs = [p["students"][variant] for _, p in sorted(study.propagation.get(
-                model, {}).items()) if variant in p["students"]]
-            if not runs:
-                continue
-            errors = np.array([r["relative_error"] for r in runs])
-            cosine = np.array([r["cosine"] for r in runs])
-            first, last = errors[:, 1], errors[:, -1]
-            mean, low, high = t_interval(last)
-            rows.append({"model": model, "variant": variant, "last": mean, "low": low,
-                         "high": high, "first": float(first.mean()),
-                         "curve": errors.mean(axis=0).tolist()})
-            span = "" if low is None else f" [{low:.3f}, {high:.3f}]"
-            lines.append(f"| {model} | {variant} | {first.mean():.3f} | {mean:.3f}{span} | "
-                         f"{np.mean(last / np.maximum(first, 1e-12)):.2f} | "
-                         f"{cosine[:, -1].mean():.3f} | {len(runs)} |")
-    summary["propagation"] = rows
+    rows = summary["propagation"]
+    for row in rows:
+        span = "" if row["low"] is None else f" [{row['low']:.3f}, {row['high']:.3f}]"
+        lines.append(f"| {row['model']} | {row['variant']} | {row['first']:.3f} | "
+                     f"{row['last']:.3f}{span} | {row['last_over_first']:.2f} | "
+                     f"{row['last_cosine']:.3f} | {row['seeds']} |")
     bq = [r for r in rows if r["variant"] == "bq"]
     lines += ["", propagation_paragraph(bq, rows), ""]
     return lines
@@ -275,8 +246,7 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
               for results in by_seed.values() if results.get(REUSED_FROM)]
     if copied:
         record["anchors_copied"] = len(copied)
-    summary: Dict[str, Any] = {"study": record}
-    anchors = anchors_of(study)
+    summary = summarize(study, record)
     costs = cost_rows(study)
     hours = sum(study.job_seconds.values()) / 3600
     lines = ["# Study: full precision against binarized (BQ) encoders", "",
@@ -304,10 +274,10 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
                 if record["recipe"].get("student_scales") == STUDENT_SCALES_DATA else ""),
              "", head_budget_line(heads), ""]
     lines += method_lines() + table1_lines(study, costs) + table2_lines(study)
-    lines += teacher_lines(study, summary, anchors)
-    lines += degradation_lines(study, summary, anchors)
-    lines += sensitivity_lines(study, summary, anchors)
-    lines += variant_lines(study, summary, anchors)
+    lines += teacher_lines(study, summary)
+    lines += degradation_lines(summary)
+    lines += sensitivity_lines(summary)
+    lines += variant_lines(summary)
     lines += propagation_lines(study, summary)
     figure = cost_accuracy_figure(study, costs, reports / "cost_accuracy.png")
     lines += ["## Cost against accuracy", "",
@@ -315,8 +285,6 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
               "No evaluation yet: no figure.", ""]
     if summary.get("propagation"):
         propagation_figure(summary["propagation"], reports / "propagation.png")
-    summary["gated"] = gated_entries(study)
-    summary["job_seconds"] = study.job_seconds
     write_text_atomic(reports / "summary.json", json.dumps(summary, indent=2, default=str)
                       + "\n")
     write_text_atomic(reports / "README.md", "\n".join(lines))

@@ -19,10 +19,11 @@ from .settings import SENSITIVITY_SWAPS
 from .verdicts import (
     CHANGE_HEADER,
     CHANGE_RULE,
-    Anchors,
     change_cells,
     finding,
+    flagged,
     points,
+    rests_on_bootstrap,
     verdict,
     verdict_cell,
 )
@@ -52,15 +53,13 @@ def label(swap: Swap) -> str:
     return ", ".join(f"{variant} for {default}" for default, variant in swap.items())
 
 
-def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
-    """The section: per sensitivity, its degradations and contrast beside the default's."""
-    swaps = swaps_in(study)
-    if not swaps:
-        return []
-    compared = summary.get("contrast")
+def sensitivity_entries(study: Study, compared: Optional[Dict[str, Any]],
+                        anchors: Dict[tuple, Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """summary.json's ``sensitivity``: per sensitivity, its degradations and (``compared``:
+    the default contrast's pair) its contrast, each beside the default's on the same
+    seeds, and whether the verdict moved."""
     entries: List[Dict[str, Any]] = []
-    degradation_table, contrast_table = [], []
-    for name, swap in swaps:
+    for name, swap in swaps_in(study):
         # A model the swap leaves as it is (bq-dw-channel on an encoder without
         # convolutions) has the default's degradations: not repeated, nor a Holm family.
         rows = [row for m in study.models if pair_for(m, swap) != ("fp", "bq")
@@ -70,18 +69,13 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
         for row in rows:
             default = degradation(study, row["model"], row["task"], only=row["seeds"])
             row["default_degradation"] = None if default is None else default["degradation"]
-            degradation_table.append(
-                f"| {label(swap)} | {row['model']} | {row['task']} | "
-                f"{optional_points(row['default_degradation'])} | "
-                f"{points(row['degradation'])} | {change_cells(row)} |")
         entry = {"sensitivity": name, "variants": swap, "degradation": rows}
         if compared:
             first, second = compared["first"], compared["second"]
             pairs = {m: pair_for(m, swap) for m in (first, second)}
             contrasts = [c for t in study.tasks
                          if (c := contrast(study, first, second, t, pairs))]
-            adjust(contrasts, lambda c: informative([first, second], c["task"],
-                                                    anchors))
+            adjust(contrasts, lambda c: informative([first, second], c["task"], anchors))
             defaults = {c["task"]: default for c in contrasts
                         if (default := contrast(study, first, second, c["task"],
                                                 only=c["seeds"]))}
@@ -93,20 +87,41 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
                 c["default_difference"] = None if default is None else default["difference"]
                 c["default_verdict"] = (None if default is None
                                         else verdict(default, first, second))
+                c["default_bootstrap_only"] = (default is not None
+                                               and rests_on_bootstrap(default))
                 c["verdict_moved"] = (default is None
                                       or finding(c, first, second)
                                       != finding(default, first, second))
-                contrast_table.append(
-                    f"| {label(swap)} | {c['task']} | "
-                    f"{optional_points(c['default_difference'])} | "
-                    f"{'-' if default is None else verdict_cell(default, first, second)} | "
-                    f"{points(c['difference'])} | "
-                    f"{change_cells(c)} | {verdict_cell(c, first, second)} | "
-                    f"{'yes' if c['verdict_moved'] else 'no'} |")
             entry["contrast"] = {"first": first, "second": second, "pairs": pairs,
                                  "tasks": contrasts}
         entries.append(entry)
-    summary["sensitivity"] = entries
+    return entries
+
+
+def sensitivity_lines(summary: Dict[str, Any]) -> List[str]:
+    """The report's section: per sensitivity, its degradations and contrast beside the
+    default's (``summary``'s ``sensitivity``, :func:`sensitivity_entries`)."""
+    entries = summary.get("sensitivity")
+    if not entries:
+        return []
+    degradation_table, contrast_table = [], []
+    for entry in entries:
+        swap = entry["variants"]
+        for row in entry["degradation"]:
+            degradation_table.append(
+                f"| {label(swap)} | {row['model']} | {row['task']} | "
+                f"{optional_points(row['default_degradation'])} | "
+                f"{points(row['degradation'])} | {change_cells(row)} |")
+        compared = entry.get("contrast")
+        for c in compared["tasks"] if compared else ():
+            first, second = compared["first"], compared["second"]
+            contrast_table.append(
+                f"| {label(swap)} | {c['task']} | "
+                f"{optional_points(c['default_difference'])} | "
+                f"{default_cell(c, first)} | "
+                f"{points(c['difference'])} | "
+                f"{change_cells(c)} | {verdict_cell(c, first, second)} | "
+                f"{'yes' if c['verdict_moved'] else 'no'} |")
     lines = ["## Sensitivity: how each variant moves the verdict", "",
              "Each sensitivity's variants in place of the defaults they replace (bq-single: "
              "W32A32 -> W1A1 in one stage; bq-dw-channel: per-channel scales of the binarized "
@@ -114,8 +129,8 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
              "are then the default's and are not repeated below; fp-1L and bq-1L: "
              "heads on layers 1..L, without the float hidden state 0"
              + ("; bq-scales: bq's chain with each stage's activation scales from data where "
-                "its teacher's levels differ" if any(name == "scales" for name, _ in swaps)
-                else "")
+                "its teacher's levels differ" if any(e["sensitivity"] == "scales"
+                                                     for e in entries) else "")
              + "), the default's "
              "informative tasks and Holm families; hierarchical bootstrap as above. "
              "'default' is the default variants' value and verdict on the same seeds as "
@@ -125,6 +140,7 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
              "only crosses Holm's threshold moves it too, so read the two estimates beside "
              "it. Points of the task's metric, positive: BQ worse.", ""]
     if contrast_table:
+        compared = summary["contrast"]
         first, second = compared["first"], compared["second"]
         lines += [f"Contrast ({first} minus {second}; positive: {second} loses less):", "",
                   "| Sensitivity | Task | default (points) | default verdict | with the "
@@ -136,6 +152,14 @@ def sensitivity_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
               f"{CHANGE_HEADER} |",
               "| --- | --- | --- | ---: | ---: |" + CHANGE_RULE, *degradation_table, ""]
     return lines
+
+
+def default_cell(row: Dict[str, Any], first: str) -> str:
+    """The default's verdict beside a sensitivity's row, flagged as :func:`verdict_cell`
+    flags a verdict."""
+    if row["default_verdict"] is None:
+        return "-"
+    return flagged(row["default_verdict"], row["default_bootstrap_only"], first)
 
 
 def optional_points(value: Optional[float]) -> str:

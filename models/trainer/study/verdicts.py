@@ -1,8 +1,9 @@
 """The report's sections on the study's claims: each teacher against random-init, the FP ->
 BQ degradations, the contrast of two encoders and its verdict, the from-scratch control and
-the module-type ablations (markdown lines and their ``summary.json`` entries).
+the module-type ablations: markdown lines from ``summary.json``'s entries.
 
-The numbers come from :mod:`.claims`; this module words them.
+The numbers are computed in :mod:`.summary` (with :mod:`.claims`); this module words them,
+and says what a contrast's row finds (:func:`verdict`).
 """
 from __future__ import annotations
 
@@ -14,20 +15,12 @@ from .claims import (
     ALPHA,
     MIN_VERDICT_SEEDS,
     UNINFORMATIVE,
-    adjust,
-    adjust_by_claim,
-    contrast,
-    degradation,
-    informative,
-    paired_change,
     seed_count,
-    teacher_vs_random,
 )
-from .collect import Study, chain_of
-from .gate import gate_paragraph, gate_shortfall, teacher_gate
+from .collect import Study
+from .gate import gate_paragraph, gate_shortfall
 from .hierarchical import METHOD, RESAMPLES
-from .presets import SCRATCH_VARIANT, is_binarized_variant, module_ablation
-from .settings import LAYERS_ONLY_SUFFIX
+from .presets import module_ablation
 from .stats import contains_zero
 
 METHOD_NOTE = (f"Intervals: {LEVEL_TEXT}, {RESAMPLES} resamples of a hierarchical bootstrap ("
@@ -120,17 +113,8 @@ CHANGE_HEADER = f"{LEVEL_TEXT} interval | items only | t over seeds | p | Holm p
 CHANGE_RULE = " --- | --- | --- | ---: | ---: | ---: |"
 
 
-Anchors = Dict[tuple, Dict[str, Any]]          # (model, task) -> teacher_vs_random
-
-
-def anchors_of(study: Study) -> Anchors:
-    return {(m, t): teacher_vs_random(study, m, t) for m in study.models for t in study.tasks}
-
-
-def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
+def teacher_lines(study: Study, summary: Dict) -> List[str]:
     """Each (model, task): does the FP teacher beat the random-init upstream of its shape."""
-    summary["model_tasks"] = [{"model": m, "task": t, "teacher_vs_random": anchors[(m, t)]}
-                              for m in study.models for t in study.tasks]
     lines = ["## Teachers against random-init upstreams", "",
              "Teacher minus the random-init upstream of the same shape (positive: the FP "
              "teacher is better), in points of the task's metric, paired by seed. A task "
@@ -140,7 +124,8 @@ def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
              f"| Model | Task | teacher % | random-init % | teacher - random (points) | "
              f"{CHANGE_HEADER} | status |",
              "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE + " --- |"]
-    for (model, task), row in anchors.items():
+    for entry in summary["model_tasks"]:
+        model, task, row = entry["model"], entry["task"], entry["teacher_vs_random"]
         if row["value"] is None:
             lines.append(f"| {model} | {task} | - | - | - | - | - | - | - | - | 0 | "
                          f"{row['status']} |")
@@ -155,35 +140,16 @@ def teacher_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
     if any(study.phone_supervised(task) for task in study.tasks):
         lines += ["", f"{PHONE_MARK.strip()} the teacher was pre-trained on phone labels: "
                       f"this task's labels, so its margin is not a self-supervised one."]
-    gate = teacher_gate(study, anchors)
-    summary["teacher_gate"] = gate
-    lines += ["", gate_paragraph(gate), ""]
-    return lines + masked_prediction_lines(study, summary)
+    lines += ["", gate_paragraph(summary["teacher_gate"]), ""]
+    return lines + masked_prediction_lines(summary)
 
 
 PHONE_MARK = " (phone-supervised)"
 
-def masked_prediction_lines(study: Study, summary: Dict) -> List[str]:
-    """Each trained run's masked prediction on validation against the unit prior (always
-    answering the training split's most frequent unit), mean over seeds."""
-    from .stats import t_interval
-
-    rows = []
-    for (model, variant), by_seed in study.pretraining.items():
-        seeds = sorted(by_seed)
-        over = [by_seed[seed]["acc_over_prior"] for seed in seeds]
-        mean, low, high = t_interval(over)
-        rows.append({"model": model, "variant": variant, "seeds": seeds,
-                     "targets": sorted({by_seed[seed]["targets"] for seed in seeds}),
-                     "acc_masked": float(sum(by_seed[s]["acc_masked"] for s in seeds)
-                                         / len(seeds)),
-                     "prior": float(sum(by_seed[s]["acc_masked_prior"] for s in seeds)
-                                    / len(seeds)),
-                     "over_prior": mean, "interval": None if low is None else [low, high],
-                     "per_seed": [{"seed": seed, "over_prior": by_seed[seed]["acc_over_prior"],
-                                   "se": by_seed[seed].get("acc_over_prior_se")}
-                                  for seed in seeds]})
-    summary["masked_prediction"] = rows
+def masked_prediction_lines(summary: Dict) -> List[str]:
+    """Each trained run's masked prediction on validation against the unit prior, mean over
+    seeds (``summary``'s ``masked_prediction``)."""
+    rows = summary["masked_prediction"]
     if not rows:
         return []
     lines = ["### Masked prediction against the unit prior", "",
@@ -210,26 +176,21 @@ def masked_prediction_lines(study: Study, summary: Dict) -> List[str]:
     return lines + [""]
 
 
-def degradation_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
+def degradation_lines(summary: Dict) -> List[str]:
     lines = ["## FP -> BQ degradation", "",
              "Positive: BQ is worse, in points of the task's metric (BQ minus FP for error "
              "rates, FP minus BQ for accuracies), the mean over seeds. " + METHOD_NOTE, "",
              f"| Model | Task | FP % | BQ % | degradation (points) | {CHANGE_HEADER} |",
              "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE]
-    rows = [row for m in study.models for t in study.tasks if (row := degradation(study, m, t))]
-    adjust_by_claim(rows, anchors)
-    for row in rows:
+    for row in summary["degradation"]:
         lines.append(f"| {row['model']} | {row['task']} | {percent(row['fp'])} | "
                      f"{percent(row['bq'])} | {points(row['degradation'])} | "
                      f"{change_cells(row)} |")
-    summary["degradation"] = rows
     lines += [""]
-    if len(study.models) < 2:
+    compared = summary.get("contrast")
+    if compared is None:
         return lines + ["One model only: no comparison between encoders.", ""]
-    first, second = compared_pair(study.models)
-    contrasts = [c for t in study.tasks if (c := contrast(study, first, second, t))]
-    adjust(contrasts, lambda c: informative([first, second], c["task"], anchors))
-    summary["contrast"] = {"first": first, "second": second, "tasks": contrasts}
+    first, second, contrasts = compared["first"], compared["second"], compared["tasks"]
     lines += [f"### Does binarization hurt {second} less than {first}?", "",
               f"Difference of degradations, {first} minus {second} (positive: {second} "
               "loses less); each encoder's seeds resampled apart, the test items once for "
@@ -242,16 +203,6 @@ def degradation_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str
     lines += ["", verdict_paragraph(contrasts, first, second, summary.get("teacher_gate")),
               ""]
     return lines
-
-
-def compared_pair(names: List[str]) -> tuple:
-    """The paper's comparison: an encoder with convolution modules first, an attention-only
-    one second (else the first two models)."""
-    import models
-
-    mixed = [n for n in names if models.config(n).family.has_convolution]
-    plain = [n for n in names if n not in mixed]
-    return (mixed[0], plain[0]) if mixed and plain else (names[0], names[1])
 
 
 # Why a task takes no part in a verdict.
@@ -290,8 +241,12 @@ def rests_on_bootstrap(row: Dict) -> bool:
 
 def verdict_cell(row: Dict, first: str, second: str) -> str:
     """:func:`verdict`, flagged where the finding rests on the bootstrap alone."""
-    text = verdict(row, first, second)
-    if text.endswith(f"than {first}") and rests_on_bootstrap(row):
+    return flagged(verdict(row, first, second), rests_on_bootstrap(row), first)
+
+
+def flagged(text: str, bootstrap_only: bool, first: str) -> str:
+    """A verdict's words, flagged when it is a finding that only the bootstrap carries."""
+    if text.endswith(f"than {first}") and bootstrap_only:
         text += " (bootstrap only: t over seeds contains 0)"
     return text
 
@@ -353,11 +308,11 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
                    "full scale could change the ranking." + caveat)
 
 
-def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
+def variant_lines(summary: Dict) -> List[str]:
     """The from-scratch control against the distilled student (BiT's third ingredient), and
     every other student variant against full precision."""
     lines: List[str] = []
-    if SCRATCH_VARIANT in study.variants:
+    if "distilled_against_scratch" in summary:
         lines += ["## Distilled against from-scratch BQ", "",
                   "Positive: the BQ model trained from scratch (HuBERT's loss, same budget) is "
                   "worse than the BQ student distilled from the FP run, in points; the same "
@@ -365,22 +320,16 @@ def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
                   f"| Model | Task | distilled % | from scratch % | scratch worse by (points) "
                   f"| {CHANGE_HEADER} | finding |",
                   "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE + " --- |"]
-        rows = [r for m in study.models for t in study.tasks
-                if (r := paired_change(study, m, t, "bq", SCRATCH_VARIANT))]
-        adjust_by_claim(rows, anchors)
-        for r in rows:
+        for r in summary["distilled_against_scratch"]:
             found = ("not tested" if r["holm_adjusted"] is None else "no difference"
                      if r["holm_adjusted"] >= ALPHA else "distillation helps"
                      if r["degradation"] > 0 else "from scratch is better")
             lines.append(f"| {r['model']} | {r['task']} | {percent(r['reference_value'])} | "
                          f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
                          f"{change_cells(r)} | {found} |")
-        summary["distilled_against_scratch"] = rows
         lines.append("")
-    # Heads on layers 1..L (bq-1L) are compared with fp-1L in the sensitivity section.
-    others = [v for v in distilled_variants(study)
-              if v != "bq" and not v.endswith(LAYERS_ONLY_SUFFIX)]
-    if others:
+    if "ablations" in summary:
+        others = list(dict.fromkeys(r["variant"] for r in summary["ablations"]))
         kinds = [("module-type ablations, each binarizing that type only: " if module
                   else "sensitivity variants, described above: ")
                  + ", ".join(float_name(v) for v in others
@@ -394,28 +343,10 @@ def variant_lines(study: Study, summary: Dict, anchors: Anchors) -> List[str]:
                   f"| Model | Variant | Task | FP % | variant % | degradation (points) | "
                   f"{CHANGE_HEADER} |",
                   "| --- | --- | --- | ---: | ---: | ---: |" + CHANGE_RULE]
-        rows = [r for m in study.models for v in others for t in study.tasks
-                if (r := paired_change(study, m, t, "fp", v))]
-        adjust_by_claim(rows, anchors)
-        for r in rows:
+        for r in summary["ablations"]:
             lines.append(f"| {r['model']} | {float_name(r['variant'])} | "
                          f"{r['task']} | {percent(r['reference_value'])} | "
                          f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
                          f"{change_cells(r)} |")
-        summary["ablations"] = rows
         lines.append("")
     return lines
-
-
-def distilled_variants(study: Study) -> List[str]:
-    """``bq`` and every other student variant (not the from-scratch control, not an
-    anchor)."""
-    return [v for v in study.variants if is_binarized_variant(v)
-            and v != SCRATCH_VARIANT and not study.is_random_init(v)]
-
-
-def chains(study: Study) -> Dict[str, Any]:
-    """The precision chain each distilled BQ variant ran ('not recorded' when no record of
-    the study says it)."""
-    return {variant: chain_of(study, variant) or "not recorded"
-            for variant in distilled_variants(study)}
