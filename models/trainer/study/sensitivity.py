@@ -26,6 +26,7 @@ from .verdicts import (
     rests_on_bootstrap,
     verdict,
     verdict_cell,
+    verdict_kind,
 )
 
 Swap = Dict[str, str]          # default variant -> the sensitivity variant in its place
@@ -89,9 +90,8 @@ def sensitivity_entries(study: Study, compared: Optional[Dict[str, Any]],
                                         else verdict(default, first, second))
                 c["default_bootstrap_only"] = (default is not None
                                                and rests_on_bootstrap(default))
-                c["verdict_moved"] = (default is None
-                                      or finding(c, first, second)
-                                      != finding(default, first, second))
+                c["default_kind"] = None if default is None else verdict_kind(default)
+                c["verdict_moved"] = default is None or finding(c) != finding(default)
             entry["contrast"] = {"first": first, "second": second, "pairs": pairs,
                                  "tasks": contrasts}
         entries.append(entry)
@@ -118,7 +118,7 @@ def sensitivity_lines(summary: Dict[str, Any]) -> List[str]:
             contrast_table.append(
                 f"| {label(swap)} | {c['task']} | "
                 f"{optional_points(c['default_difference'])} | "
-                f"{default_cell(c, first)} | "
+                f"{default_cell(c)} | "
                 f"{points(c['difference'])} | "
                 f"{change_cells(c)} | {verdict_cell(c, first, second)} | "
                 f"{'yes' if c['verdict_moved'] else 'no'} |")
@@ -154,12 +154,12 @@ def sensitivity_lines(summary: Dict[str, Any]) -> List[str]:
     return lines
 
 
-def default_cell(row: Dict[str, Any], first: str) -> str:
+def default_cell(row: Dict[str, Any]) -> str:
     """The default's verdict beside a sensitivity's row, flagged as :func:`verdict_cell`
     flags a verdict."""
     if row["default_verdict"] is None:
         return "-"
-    return flagged(row["default_verdict"], row["default_bootstrap_only"], first)
+    return flagged(row["default_verdict"], row["default_kind"], row["default_bootstrap_only"])
 
 
 def optional_points(value: Optional[float]) -> str:

@@ -209,28 +209,45 @@ def degradation_lines(summary: Dict) -> List[str]:
 LEFT_OUT = f"{UNINFORMATIVE}, gated or no random-init pair yet"
 
 
-def verdict(row: Dict, first: str, second: str) -> str:
-    """The contrast's finding on one task (what 'moved' compares)."""
+# What a contrast's row finds (verdict_kind); verdict() words each.
+NOT_TESTED, UNSEEDED, NO_DIFFERENCE, NOT_SIGNIFICANT, LESS, MORE = (
+    "not tested", "unseeded", "no difference", "not significant", "less", "more")
+NULL_KINDS = (NO_DIFFERENCE, NOT_SIGNIFICANT)
+
+
+def verdict_kind(row: Dict) -> str:
+    """What the contrast's row finds: :data:`LESS` or :data:`MORE` (the second encoder
+    loses less or more), a null (:data:`NULL_KINDS`), or no test (:data:`NOT_TESTED`,
+    :data:`UNSEEDED`)."""
     if not row.get("informative", row["holm_adjusted"] is not None):
-        return f"not tested ({LEFT_OUT})"
+        return NOT_TESTED
     if seed_count(row["seeds"]) < MIN_VERDICT_SEEDS:
+        return UNSEEDED
+    if row["holm_adjusted"] >= ALPHA:
+        return NO_DIFFERENCE if contains_zero(*row["interval"]) else NOT_SIGNIFICANT
+    return LESS if row["difference"] > 0 else MORE
+
+
+def verdict(row: Dict, first: str, second: str) -> str:
+    """The contrast's finding on one task, in words."""
+    kind = verdict_kind(row)
+    if kind == NOT_TESTED:
+        return f"not tested ({LEFT_OUT})"
+    if kind == UNSEEDED:
         return (f"no verdict: {seed_count(row['seeds'])} seed per encoder (fewer than "
                 f"{MIN_VERDICT_SEEDS}: seed variance unmeasured)")
-    if row["holm_adjusted"] >= ALPHA:
-        if contains_zero(*row["interval"]):
-            return "no difference shown (the interval contains 0)"
+    if kind == NO_DIFFERENCE:
+        return "no difference shown (the interval contains 0)"
+    if kind == NOT_SIGNIFICANT:
         return f"not significant after Holm's correction (Holm p >= {ALPHA})"
-    return (f"{second} loses less than {first}" if row["difference"] > 0
-            else f"{second} loses more than {first}")
+    return f"{second} loses {kind} than {first}"
 
 
-def finding(row: Dict, first: str, second: str) -> str:
-    """What :func:`verdict` finds, with its two null wordings as one ('null'): whether a
+def finding(row: Dict) -> str:
+    """What :func:`verdict_kind` finds, its two nulls as one ('null'): whether a
     sensitivity moved the verdict compares these."""
-    text = verdict(row, first, second)
-    if text.endswith(f"than {first}"):
-        return "less" if text.endswith(f"less than {first}") else "more"
-    return "null" if text.startswith(("no difference", "not significant")) else text
+    kind = verdict_kind(row)
+    return "null" if kind in NULL_KINDS else kind
 
 
 def rests_on_bootstrap(row: Dict) -> bool:
@@ -241,12 +258,14 @@ def rests_on_bootstrap(row: Dict) -> bool:
 
 def verdict_cell(row: Dict, first: str, second: str) -> str:
     """:func:`verdict`, flagged where the finding rests on the bootstrap alone."""
-    return flagged(verdict(row, first, second), rests_on_bootstrap(row), first)
+    return flagged(verdict(row, first, second), verdict_kind(row),
+                   rests_on_bootstrap(row))
 
 
-def flagged(text: str, bootstrap_only: bool, first: str) -> str:
-    """A verdict's words, flagged when it is a finding that only the bootstrap carries."""
-    if text.endswith(f"than {first}") and bootstrap_only:
+def flagged(text: str, kind: str, bootstrap_only: bool) -> str:
+    """A verdict's words, flagged when it is a finding (``kind`` :data:`LESS` or
+    :data:`MORE`) that only the bootstrap carries."""
+    if kind in (LESS, MORE) and bootstrap_only:
         text += " (bootstrap only: t over seeds contains 0)"
     return text
 
@@ -260,19 +279,18 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
         return ("**Verdict:** no task has per-item scores of both encoders and a teacher of "
                 "each that beats its random-init upstream, so the claim is not tested."
                 + caveat)
-    said = {c["task"]: verdict(c, first, second) for c in tested}
-    unseeded = [task for task, text in said.items() if text.startswith("no verdict")]
+    kinds = {c["task"]: verdict_kind(c) for c in tested}
+    unseeded = [task for task, kind in kinds.items() if kind == UNSEEDED]
     if len(unseeded) == len(tested):
         return (f"**Verdict:** none yet: every informative task has fewer than "
                 f"{MIN_VERDICT_SEEDS} seeds per encoder, so its interval holds test-item "
                 "sampling only; the differences above describe these networks, not the "
                 "recipe." + caveat)
     by_task = {c["task"]: c for c in tested}
-    found = {task: finding(row, first, second) for task, row in by_task.items()}
-    less = [task for task, kind in found.items() if kind == "less"]
-    more = [task for task, kind in found.items() if kind == "more"]
-    shown = [task for task, text in said.items() if text.startswith("no difference")]
-    holm = [task for task, text in said.items() if text.startswith("not significant")]
+    less = [task for task, kind in kinds.items() if kind == LESS]
+    more = [task for task, kind in kinds.items() if kind == MORE]
+    shown = [task for task, kind in kinds.items() if kind == NO_DIFFERENCE]
+    holm = [task for task, kind in kinds.items() if kind == NOT_SIGNIFICANT]
     left_out = [c["task"] for c in contrasts if c not in tested]
     seeds = min(seed_count(c["seeds"]) for c in tested if c["task"] not in unseeded)
     text = (f"**Verdict (small-scale synthetic, at least {seeds} seed(s) per encoder, "
