@@ -38,7 +38,7 @@ from ..errors import DataError
 from ..options import check_bounds
 from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PHONE_TARGETS, PretrainSettings
-from ..superb.settings import RESULTS, SuperbSettings
+from ..superb.settings import ALL_STATES, RESULTS, WITHOUT_STATE0, SuperbSettings
 from ..superb.task_table import HEAD_BUDGET_KEYS, SUPERB_TASKS, head_budget
 from .job import Job
 from .order import parse_shard
@@ -207,17 +207,17 @@ def build_plan(settings: StudySettings) -> List[Job]:
             chosen = evaluated_variants(settings, list(trained))
             # Heads on states 1..L of an upstream whose heads on 0..L run anyway share its
             # extraction: that job trains both, and theirs is done when it has.
-            paired = {upstream: name for name, upstream, hidden in chosen if hidden == "1-L"
-                      and (upstream, upstream, "all") in chosen}
+            paired = {upstream: name for name, upstream, hidden in chosen
+                      if hidden == WITHOUT_STATE0 and (upstream, upstream, ALL_STATES) in chosen}
             for name, upstream, hidden in chosen:
                 variant = runs[upstream]
-                shared = hidden == "1-L" and upstream in paired
+                shared = hidden == WITHOUT_STATE0 and upstream in paired
                 jobs += superb_jobs(settings, evaluate, name, (trained[upstream],),
                                     {"upstream": str(trained_run(folder / upstream, variant)),
-                                     **({} if hidden == "all" else {"hidden_states": hidden}),
+                                     **({} if hidden == ALL_STATES else {"hidden_states": hidden}),
                                      **deployed_option(settings, variant.student)},
                                     variant.stages,
-                                    paired=paired.get(upstream) if hidden == "all" else None,
+                                    paired=paired.get(upstream) if hidden == ALL_STATES else None,
                                     extracted_by=upstream if shared else None)
             for name, binarized in RANDOM_VARIANTS.items():
                 jobs += superb_jobs(settings, evaluate, name, root, {

@@ -28,6 +28,7 @@ from ..data.synth_plan import PRESETS as CORPUS_PRESETS
 from ..data.synth_plan import CorpusSizes, SynthOptions
 from ..errors import DataError
 from ..pretrain.settings import STUDENT_SCALES_DATA
+from ..superb.settings import ALL_STATES, WITHOUT_STATE0
 from .settings import (
     SENSITIVITY_NAMES,
     SENSITIVITY_SWAPS,
@@ -247,9 +248,9 @@ def sensitivity_variants(names: List[str]) -> List[str]:
 def evaluated_variants(settings: StudySettings, trained: List[str]) -> List[Tuple[str, str, str]]:
     """(evaluation variant, upstream variant, hidden states) for the heads of each task;
     an iteration-1 run is only the source of its iteration 2's units."""
-    chosen = [(name, name, "all") for name in trained if name != ITERATION_1_VARIANT]
+    chosen = [(name, name, ALL_STATES) for name in trained if name != ITERATION_1_VARIANT]
     if "state0" in sensitivity_names(settings):
-        chosen += [(layers_only, name, "1-L")
+        chosen += [(layers_only, name, WITHOUT_STATE0)
                    for name, layers_only in SENSITIVITY_SWAPS["state0"].items()
                    if name in trained]
     return chosen

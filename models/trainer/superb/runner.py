@@ -51,7 +51,14 @@ from ..errors import DataError
 from ..fileio import check_output_folder, write_bytes_atomic, write_text_atomic
 from ..pretrain import checkpoint as ckpt
 from .heads import HeadSettings
-from .settings import PER_ITEM, RANDOM_INIT, RESULTS, SuperbSettings, check_superb_settings
+from .settings import (
+    PER_ITEM,
+    RANDOM_INIT,
+    RESULTS,
+    WITHOUT_STATE0,
+    SuperbSettings,
+    check_superb_settings,
+)
 from .task_table import SUPERB_TASKS, SuperbTask, head_budget
 
 
@@ -206,7 +213,7 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
         upstream["deployed"] = "packed W1A1 kernels (models.deploy)"
     from .tasks.common import evaluate_task
 
-    first_state = 1 if s.hidden_states == "1-L" else 0
+    first_state = 1 if s.hidden_states == WITHOUT_STATE0 else 0
     evaluations = [(out, first_state)]
     if s.also_without_state0 is not None:
         evaluations.append((Path(s.also_without_state0), 1))

@@ -19,8 +19,10 @@ RESULTS = "results.json"
 PER_ITEM = "per_item.json"
 RANDOM_INIT = "random-init"   # results.json's upstream kind for an upstream of random weights
 
-# Which hidden states the weighted sum reads; "1-L" leaves out state 0 (the encoder input).
-HIDDEN_STATE_CHOICES = ("all", "1-L")
+# Which hidden states the weighted sum reads: all of 0..L, or 1..L, leaving out state 0
+# (the encoder input).
+ALL_STATES, WITHOUT_STATE0 = "all", "1-L"
+HIDDEN_STATE_CHOICES = (ALL_STATES, WITHOUT_STATE0)
 
 
 @dataclass
@@ -97,7 +99,7 @@ def check_superb_settings(s: SuperbSettings) -> None:
     if s.overrides and s.random_init is None:
         raise DataError("--set applies to --random-init only (a run folder fixes its model)")
     if s.also_without_state0 is not None:
-        if s.hidden_states == "1-L":
+        if s.hidden_states == WITHOUT_STATE0:
             raise DataError("--also-without-state0: the head already reads states 1..L "
                             "(--hidden-states 1-L); drop one of them")
         if Path(s.also_without_state0).resolve() == Path(s.out).resolve():
