@@ -22,12 +22,10 @@ Which shard runs a job and in what order: :mod:`.order`.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from profiler.option_values import split_list
 
@@ -55,6 +53,7 @@ from .presets import (
     sensitivity_names,
     variants,
 )
+from .restored import study_file
 from .settings import StudySettings
 
 STUDY_FILE = "study.json"
@@ -325,32 +324,6 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
 
 
 # ------------------------------------------------------------------------------- state
-# A dry run of a restored study (--dry-run --restore-from) plans as if the committed runs
-# were copied in, without copying them: a dry run writes nothing. Each file the restore
-# would write (absolute path in the study) maps to its committed copy.
-_RESTORED: contextvars.ContextVar[Mapping[Path, Path]] = contextvars.ContextVar(
-    "restored", default={})
-
-
-@contextlib.contextmanager
-def as_if_restored(files: Mapping[Path, Path]) -> Iterator[None]:
-    """Within it, job states read each of ``files``' keys from its value."""
-    token = _RESTORED.set(dict(files))
-    try:
-        yield
-    finally:
-        _RESTORED.reset(token)
-
-
-def study_file(path: Path) -> Optional[Path]:
-    """The file a job's state reads at ``path``: ``path`` itself, else (within
-    :func:`as_if_restored`) the committed copy a restore would write there; None when
-    neither is a file."""
-    if path.is_file():
-        return path
-    return _RESTORED.get().get(path)
-
-
 def job_state(job: Job) -> str:
     """:data:`FINISHED`, :data:`RESUMABLE` (a training run with a checkpoint) or
     :data:`TO_DO`."""

@@ -45,7 +45,6 @@ from .plan import (
     STUDY_LOG,
     STUDY_OPTIONS,
     TO_DO,
-    as_if_restored,
     build_plan,
     check_study_paths,
     command_words,
@@ -53,10 +52,10 @@ from .plan import (
     job_state,
     missing_tasks,
     parse_names,
-    study_file,
     study_tasks,
 )
 from .recipe import extend_record, recipe_changes, recipe_in, study_record
+from .restored import as_if_restored, study_file
 from .settings import StudySettings
 
 # How often a shard looks whether shard 1 has finished the corpus.
