@@ -84,8 +84,8 @@ PRESETS = {
     # The paper's claim, chosen before the run: fewer, larger tasks and 5 seeds. The issue
     # asked for "about 6 hours" of 2 CPU cores; at the measured rates (`study --dry-run`,
     # budget.py; a study's own logged jobs price the seeds after) the trained runs take
-    # 3.2 h, their heads 4.8, the random-init anchors (FP and BQ, every seed) 4.0 more,
-    # 12.1 h in all (the first run logged 13.5 without most BQ SD heads;
+    # 3.2 h, their heads 3.9, the random-init anchors (FP and BQ, every seed) 3.2 more,
+    # 10.4 h in all (the first run logged 13.5 without most BQ SD heads;
     # --anchors-from copies the anchors of an earlier study on this corpus); in the second run
     # SD's feature extraction alone (1 600 mixtures through 40 upstreams, 8.6 minutes each)
     # was 5.8 h. The ASR students and anchors, 3.4 h more, run only if the fp teacher beats

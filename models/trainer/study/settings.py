@@ -92,7 +92,7 @@ class StudySettings:
                                     "distillation budget", metavar="TYPES")
     preset: str = option("paper", "budgets: paper (the paper's claim: 5 seeds, sd, ks at "
                                   "1 020 test clips, pr at 400 test utterances, asr gated; "
-                                  "about 12 hours of 2 CPU cores with the random-init "
+                                  "about 10 hours of 2 CPU cores with the random-init "
                                   "anchors, see --dry-run), small (train --tiny: 250 steps, "
                                   "minutes per run on 2 CPU cores; the asr, sd, pr and sf "
                                   "heads 500 steps), smoke (a one-layer model, "
