@@ -809,7 +809,7 @@ def test_a_smoke_study_restored_into_a_fresh_folder_remakes_only_its_corpus(smok
     """The command line end to end on real runs: the committed copy of a finished study,
     restored into an empty folder, makes the corpus again (the same, as its check passes)
     and trains and evaluates nothing; the report from the restored folder is the same."""
-    from models.trainer.pretrain.checkpoint import read_log
+    from models.trainer.fileio import read_log
 
     root, arguments = smoke_study
     reports = tmp_path / "reports"

@@ -163,7 +163,7 @@ def test_dry_run_prints_the_time_plan(tmp_path):
 
 
 def test_the_time_plan_prices_a_job_by_the_median_its_other_seeds_logged(tmp_path):
-    from models.trainer.pretrain.checkpoint import append_log
+    from models.trainer.fileio import append_log
 
     study = settings(tmp_path, preset="paper", seeds=3, tasks="ks")
     log = tmp_path / "study" / "study.log.jsonl"
@@ -347,7 +347,7 @@ def test_the_preset_choices_are_the_presets_defined():
 def test_the_time_plan_prices_a_shared_extraction_once(tmp_path):
     """With state0, fp's KS job also trains fp-1L's head: it costs one extraction and two
     heads, and fp-1L's own job nothing (even where an older log priced it)."""
-    from models.trainer.pretrain.checkpoint import append_log
+    from models.trainer.fileio import append_log
     from models.trainer.study.budget import MEASURED_EVALUATIONS, task_utterances
     from models.trainer.superb.task_table import SUPERB_TASKS
 

@@ -9,8 +9,8 @@ from train_fixtures import TINY_MODEL, TINY_OVERRIDE_ARGS, tiny_corpus, train_se
 
 from models.trainer.autocast import autocast
 from models.trainer.errors import DataError
+from models.trainer.fileio import read_log
 from models.trainer.pretrain import checkpoint as ckpt
-from models.trainer.pretrain.checkpoint import read_log
 from models.trainer.pretrain.loop import pretrain
 from models.trainer.pretrain.settings import settings_for_resume
 

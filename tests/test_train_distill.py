@@ -9,6 +9,7 @@ import models
 from models.bit import ElasticBinarizer
 from models.quantization import Quantization
 from models.trainer.errors import DataError
+from models.trainer.fileio import read_json, read_log
 from models.trainer.pretrain.distillation import (
     DistillationWeights,
     bit_parameter_groups,
@@ -236,14 +237,14 @@ def test_a_distilled_student_starts_from_its_teacher_and_learns_its_outputs(tmp_
     assert resolved == [str(teacher_run)]
     assert [folder for folder in loaded if teacher_run in folder.parents] == [
         teacher_run / "checkpoints" / "step-00000004"]
-    metadata = ckpt.read_json(out / ckpt.METADATA)
+    metadata = read_json(out / ckpt.METADATA)
     # Units, data and the model's shape came from the teacher.
     assert metadata["settings"]["clusters"] == 8
     assert metadata["overrides"]["layers"] == 1 and metadata["overrides"]["dim"] == 64
     assert metadata["teacher"]["precision"] == "W32A32" and metadata["teacher"]["step"] == 4
     assert (out / "targets" / "train.km").read_bytes() == \
         (teacher_run / "targets" / "train.km").read_bytes()
-    lines = [e for e in ckpt.read_log(out / ckpt.LOG) if e["split"] == "train"]
+    lines = [e for e in read_log(out / ckpt.LOG) if e["split"] == "train"]
     assert all(e["distill_hidden"] > 0 and e["distill_prediction"] > 0 for e in lines)
     assert result.step == 3
     # The student's weights moved away from the teacher's: it trained.
@@ -268,9 +269,9 @@ def test_a_two_stage_chain_runs_and_resumes_stage_by_stage(tmp_path, corpus, tea
     straight = tmp_path / "straight"
     run_chain(settings(straight))
     first, second = straight / "stage-1-W1A4", straight / "stage-2-W1A1"
-    assert ckpt.read_json(second / ckpt.METADATA)["teacher"]["run"] == str(first.resolve())
-    assert ckpt.read_json(first / ckpt.METADATA)["teacher"]["precision"] == "W32A32"
-    assert ckpt.read_json(second / ckpt.METADATA)["teacher"]["precision"] == "W1A4"
+    assert read_json(second / ckpt.METADATA)["teacher"]["run"] == str(first.resolve())
+    assert read_json(first / ckpt.METADATA)["teacher"]["precision"] == "W32A32"
+    assert read_json(second / ckpt.METADATA)["teacher"]["precision"] == "W1A4"
     assert ckpt.read_config(second)["config"]["weight_bits"] == 1
 
     # Interrupted in stage 2 after its first step, then run again: stage 1 is skipped and

@@ -5,8 +5,8 @@ import pytest
 import torch
 from train_fixtures import tiny_corpus, train_settings
 
+from models.trainer.fileio import read_log
 from models.trainer.pretrain import checkpoint as ckpt
-from models.trainer.pretrain.checkpoint import read_log
 from models.trainer.pretrain.loop import pretrain
 from models.trainer.pretrain.settings import settings_for_resume
 

@@ -12,6 +12,7 @@ from models.trainer.data.phones import SILENCE, frame_phones
 from models.trainer.data.synth import mix_at_snr, reverberate
 from models.trainer.data.synth_plan import SynthOptions, plan_task, resolve_sizes
 from models.trainer.errors import DataError
+from models.trainer.fileio import write_json
 from models.trainer.pretrain.accuracy import accuracy_over_prior, utterance_bootstrap_se
 from models.trainer.pretrain.settings import parse_targets, resolve_settings
 
@@ -140,8 +141,8 @@ def test_cli_layer_out_of_range(tmp_path):
     run = tmp_path / "teacher"
     model = models.build("conformer-s", layers=2)
     run.mkdir()
-    ckpt.write_json(run / ckpt.CONFIG, ckpt.config_record("conformer-s", {"layers": 2}, model))
-    ckpt.write_json(run / ckpt.METADATA, {"settings": {"model": "conformer-s"}})
+    write_json(run / ckpt.CONFIG, ckpt.config_record("conformer-s", {"layers": 2}, model))
+    write_json(run / ckpt.METADATA, {"settings": {"model": "conformer-s"}})
     ckpt.save_checkpoint(run, 1, model.state_dict(), {"step": 1}, keep=1)
     result = _train(tmp_path, "--targets", f"features:{run}:7")
     _one_line_exit_2(result, "out of range")

@@ -3,9 +3,10 @@ not at all."""
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Type
 
 # One implementation of atomic writes serves the whole project.
 from profiler.files import PathLike, check_folder, make_folder
@@ -35,6 +36,62 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_write(path, "wb") as handle:
         handle.write(data)
+
+
+# ------------------------------------------------------------------------------- JSON
+def write_json(path: PathLike, data: Any, *, sort_keys: bool = True,
+               indent: Optional[int] = 2) -> None:
+    """Write ``data`` to ``path`` atomically as JSON with a final newline; a value JSON
+    cannot hold (a Path) is written as its ``str``. ``sort_keys=False`` keeps the order a
+    record was built in, where that order is what a reader sees first."""
+    write_text_atomic(path, json.dumps(data, indent=indent, sort_keys=sort_keys,
+                                       default=str) + "\n")
+
+
+def read_json(path: PathLike, what: str = "file",
+              error: Type[DataError] = DataError) -> Dict[str, Any]:
+    """A JSON object from ``path``; anything else is one ``error`` line naming ``what``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except (ValueError, UnicodeDecodeError) as reason:
+        raise error(f"{path}: corrupt {what} (not valid JSON: {reason})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: corrupt {what} (expected a JSON object)")
+    return data
+
+
+# ------------------------------------------------------------- logs: one JSON object a line
+def append_log(path: PathLike, entry: Dict[str, Any]) -> None:
+    """Add one JSON line to a log (flushed, so a kill loses at most that line)."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        handle.flush()
+
+
+def write_log(path: PathLike, entries: Iterable[Dict[str, Any]]) -> None:
+    """Write a whole log atomically, in :func:`append_log`'s format."""
+    write_text_atomic(path, "".join(json.dumps(entry, sort_keys=True) + "\n"
+                                    for entry in entries))
+
+
+def read_log(path: PathLike) -> List[Dict[str, Any]]:
+    """The entries of a log (none if it does not exist); a line cut by a kill ends it."""
+    entries: List[Dict[str, Any]] = []
+    path = Path(path)
+    if not path.exists():
+        return entries
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            break  # a line cut by a kill: everything after it is void
+    return entries
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ from ..fileio import (
     check_output_folder,
     make_output_folder,
     staged_folder,
-    write_text_atomic,
+    write_json,
 )
 from . import CORPUS_FILE, PRETRAIN, espeak
 from .audio import write_wav
@@ -314,7 +314,7 @@ def write_corpus_metadata(out: Path, tasks: dict) -> dict:
     """``OUT/corpus.json``, written last: it marks a finished corpus."""
     metadata = {"format": CORPUS_FORMAT, "sample_rate": SAMPLE_RATE,
                 "espeak_ng": espeak.espeak_version(), "tasks": tasks}
-    write_text_atomic(out / CORPUS_FILE, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    write_json(out / CORPUS_FILE, metadata)
     return metadata
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional
 from ...constants import float_name
 from ...quantization import Quantization
 from ..errors import DataError
+from ..fileio import read_json, write_json
 from ..pretrain import checkpoint as ckpt
 from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PREDATED, PretrainSettings, settings_for_resume, settings_record
@@ -30,7 +31,7 @@ def chain_settings_for_resume(out: Path, given: Dict[str, Any]) -> Optional[Pret
     """The settings a chain in ``out`` was started with (None if ``out`` holds no chain)."""
     if not (Path(out) / CHAIN_FILE).is_file():
         return None
-    stored = ckpt.read_json(Path(out) / CHAIN_FILE, "distillation chain")["settings"]
+    stored = read_json(Path(out) / CHAIN_FILE, "distillation chain")["settings"]
     transient = {k: v for k, v in given.items() if v is not None
                  and k in ("progress", "device", "workers")}
     stored["betas"] = tuple(stored.get("betas", (0.9, 0.98)))
@@ -42,9 +43,9 @@ def _check_record(out: Path, record: Dict[str, Any]) -> None:
     if not path.is_file():
         if os.environ.get("RANK", "0") == "0":
             out.mkdir(parents=True, exist_ok=True)
-            ckpt.write_json(path, record)
+            write_json(path, record)
         return
-    existing = ckpt.read_json(path, "distillation chain")
+    existing = read_json(path, "distillation chain")
     for key in ("teacher", "model", "chain"):
         if existing.get(key) != record[key]:
             raise DataError(f"{out}: holds a chain with {key} {existing.get(key)!r}, not "
@@ -72,7 +73,7 @@ def run_chain(settings: PretrainSettings):
         transient = {"progress": settings.progress, "device": settings.device,
                      "workers": settings.workers}
         if (folder / ckpt.METADATA).is_file():
-            metadata = ckpt.read_json(folder / ckpt.METADATA, "run metadata")
+            metadata = read_json(folder / ckpt.METADATA, "run metadata")
             if ckpt.is_finished(metadata):
                 result = PretrainResult(folder, int(metadata["step"]),
                                         metadata.get("final_train_loss"),

@@ -27,15 +27,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from ...quantization import FULL_PRECISION_BITS, Quantization
 from ..errors import DataError
-from ..fileio import PathLike, write_text_atomic
+from ..fileio import PathLike, read_json, read_log, write_log, write_text_atomic
 
 RUN_FORMAT = "profile-encoder-run/1"
 CONFIG = "config.json"
@@ -110,57 +109,13 @@ def _prune(folder: Path, keep: int, protect: str) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def write_json(path: PathLike, data: Dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-
-
-
 # ---------------------------------------------------------------------------- log.jsonl
-def append_log(path: PathLike, entry: Dict[str, Any]) -> None:
-    """Add one JSON line to a run's log (flushed, so a kill loses at most that line)."""
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
-        handle.flush()
-
-
-def read_log(path: PathLike) -> List[Dict[str, Any]]:
-    """The entries of a run's log; a line cut by a kill ends it."""
-    entries: List[Dict[str, Any]] = []
-    path = Path(path)
-    if not path.exists():
-        return entries
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            break  # a line cut by a kill: everything after it is void
-    return entries
-
-
 def truncate_log(path: PathLike, step: int) -> None:
     """Drop the entries after ``step`` (those of steps a resumed run will redo)."""
-    kept = [e for e in read_log(path) if int(e.get("step", 0)) <= step]
-    write_text_atomic(path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))
+    write_log(path, [e for e in read_log(path) if int(e.get("step", 0)) <= step])
+
 
 # ----------------------------------------------------------------------------- reading
-def read_json(path: PathLike, what: str = "file",
-              error: Type[DataError] = CheckpointError) -> Dict[str, Any]:
-    """A JSON object from ``path``; anything else is one ``error`` line naming ``what``."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{path}: no such {what}") from None
-    except (ValueError, UnicodeDecodeError) as reason:
-        raise error(f"{path}: corrupt {what} (not valid JSON: {reason})") from None
-    if not isinstance(data, dict):
-        raise error(f"{path}: corrupt {what} (expected a JSON object)")
-    return data
-
-
 def is_finished(metadata: Dict[str, Any]) -> bool:
     """Whether a run's metadata says its training finished: the trainer writes ``finished:
     false`` when a run starts or resumes and ``true`` after its last step, so a record
@@ -232,7 +187,7 @@ def load_state_file(checkpoint: PathLike) -> Dict[str, Any]:
 
 def read_config(run_dir: PathLike) -> Dict[str, Any]:
     run_dir = require_run_dir(run_dir)
-    config = read_json(run_dir / CONFIG, "run config")
+    config = read_json(run_dir / CONFIG, "run config", error=CheckpointError)
     if config.get("format") != RUN_FORMAT or not isinstance(config.get("name"), str):
         raise CheckpointError(f"{run_dir / CONFIG}: not a run config written by "
                               f"profile-encoder train")

@@ -40,6 +40,7 @@ from profiler.option_values import split_list
 
 from ...quantization import Quantization
 from ..errors import DataError
+from ..fileio import read_json
 from .settings import STUDENT_SCALES, STUDENT_SCALES_DATA, STUDENT_SCALES_TEACHER
 
 
@@ -280,7 +281,7 @@ def adopt_teacher(settings, teacher):
     if teacher is None:
         return settings
     config = teacher.config
-    metadata = ckpt.read_json(teacher.run_dir / ckpt.METADATA, "teacher run metadata")
+    metadata = read_json(teacher.run_dir / ckpt.METADATA, "teacher run metadata")
     overrides = {k: v for k, v in config.get("overrides", {}).items() if k not in _OWN_FIELDS}
     overrides.update(settings.overrides)
     return dataclasses.replace(settings, clusters=int(config["config"]["num_classes"]),

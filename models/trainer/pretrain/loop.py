@@ -46,6 +46,7 @@ from torch import nn
 
 from ..autocast import autocast
 from ..data.datasets import PAD_LABEL, PretrainDataset, collate
+from ..fileio import append_log, write_json
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from .accuracy import accuracy_over_prior
@@ -130,7 +131,7 @@ def _save(run: Run, step: int, session_start: float) -> tuple[Path, List[str]]:
         run.metadata.update(step=step, rank_checksums=checksums,
                             wall_seconds=run.previous_wall_seconds
                             + time.perf_counter() - session_start)
-        ckpt.write_json(run.out / ckpt.METADATA, run.metadata)
+        write_json(run.out / ckpt.METADATA, run.metadata)
     dist_utils.barrier(context)
     return path or run.out / ckpt.CHECKPOINTS / ckpt.checkpoint_name(step), checksums
 
@@ -159,7 +160,7 @@ def _train(run: Run, on_step: Optional[Callable[[int], None]], started: float) -
             bar.update(1)
             bar.set_postfix(loss=f"{stats.loss:.3f}", acc=f"{stats.acc_masked:.3f}")
             if context.is_main and (done % s.log_every == 0 or done == s.steps or done == 1):
-                ckpt.append_log(log_path, {
+                append_log(log_path, {
                     "split": "train", "step": done, "epoch": run.plan.epoch(step),
                     **stats.record(),
                     "step_seconds": round(time.perf_counter() - t0, 4),
@@ -169,7 +170,7 @@ def _train(run: Run, on_step: Optional[Callable[[int], None]], started: float) -
                 if context.is_main:
                     last_valid = validate(run.model, run.valid_set, s, context.device,
                                           most_frequent_unit(run.train_set))
-                    ckpt.append_log(log_path, {"split": "valid", "step": done, **last_valid})
+                    append_log(log_path, {"split": "valid", "step": done, **last_valid})
             if done % s.save_every == 0 or done == s.steps:
                 saved, checksums = _save(run, done, session_start)
             if on_step is not None:
@@ -182,7 +183,7 @@ def _train(run: Run, on_step: Optional[Callable[[int], None]], started: float) -
                             final_train_loss=last_loss, final_valid=last_valid,
                             wall_seconds=run.previous_wall_seconds
                             + time.perf_counter() - session_start)
-        ckpt.write_json(run.out / ckpt.METADATA, run.metadata)
+        write_json(run.out / ckpt.METADATA, run.metadata)
     dist_utils.barrier(context)
     if not checksums:
         checksums = dist_utils.gather_checksums(run.model, context)

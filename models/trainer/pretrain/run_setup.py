@@ -28,7 +28,7 @@ from ..data.datasets import PretrainDataset
 from ..data.synth import is_complete_corpus, synthesize_corpus
 from ..data.synth_plan import SynthOptions
 from ..errors import DataError
-from ..fileio import PathLike, check_output_folder
+from ..fileio import PathLike, check_output_folder, read_json, write_json
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from .batches import StepPlan, derived_seed, load_shard, pretrain_splits, seeded
@@ -125,7 +125,7 @@ def make_scheduler(optimizer, s: PretrainSettings):
 
 
 def read_deepspeed_config(path: PathLike) -> Dict[str, Any]:
-    config = ckpt.read_json(path, "DeepSpeed config", error=DataError)
+    config = read_json(path, "DeepSpeed config")
     stage = int(config.get("zero_optimization", {}).get("stage", 0) or 0)
     if stage >= 3:
         raise DataError(f"{path}: ZeRO stage 3 shards the weights, which the run's model.pt "
@@ -353,9 +353,9 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context,
     previous: Dict[str, Any] = {}
     if context.is_main:
         if s.resume and metadata_path.is_file():
-            previous = ckpt.read_json(metadata_path, "run metadata")
+            previous = read_json(metadata_path, "run metadata")
         else:
-            ckpt.write_json(out / ckpt.CONFIG, ckpt.config_record(s.model, overrides, model))
+            write_json(out / ckpt.CONFIG, ckpt.config_record(s.model, overrides, model))
     dist_utils.barrier(context)
 
     train_set, valid_set = pretrain_splits(Path(prepared["pretrain_folder"]), out / TARGETS,
@@ -423,7 +423,7 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context,
     if teacher is not None:
         metadata["teacher"] = teacher_record(teacher)
     if context.is_main:
-        ckpt.write_json(metadata_path, metadata)
+        write_json(metadata_path, metadata)
     return Run(s, context, out, model, wrapped, optimizer, scheduler, engine, train_set,
                valid_set, plan, start_step, checkpoint, metadata,
                float(previous.get("wall_seconds", 0.0)))

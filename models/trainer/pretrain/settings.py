@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional, Sequence
 from ...constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
 from ..autocast import AUTOCAST_CHOICES, AUTOCAST_HELP
 from ..errors import DataError
-from ..fileio import PathLike
+from ..fileio import PathLike, read_json
 from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 
 # Where a quantized student's activation scales start when its teacher quantizes the same
@@ -287,7 +287,7 @@ def settings_for_resume(out: PathLike, given: Dict[str, Any]) -> PretrainSetting
     must agree with them, except the transient ones, which replace them."""
     from . import checkpoint as ckpt
 
-    metadata = ckpt.read_json(Path(out) / ckpt.METADATA, "run metadata")
+    metadata = read_json(Path(out) / ckpt.METADATA, "run metadata")
     stored = metadata.get("settings")
     if not isinstance(stored, dict) or "model" not in stored:
         raise ckpt.CheckpointError(f"{Path(out) / ckpt.METADATA}: has no run settings")

@@ -35,7 +35,7 @@ from ..data.manifest import Manifest, read_dictionary, read_manifest, write_dict
 from ..data.phones import DICTIONARY as PHONE_DICTIONARY
 from ..data.phones import has_phone_labels, read_phone_lines
 from ..errors import DataError
-from ..fileio import PathLike, atomic_write, write_bytes_atomic, write_text_atomic
+from ..fileio import PathLike, atomic_write, write_bytes_atomic, write_json, write_text_atomic
 from .checkpoint import TrainedRun
 
 FeaturesFn = Callable[[np.ndarray], Union[np.ndarray, torch.Tensor]]
@@ -394,7 +394,7 @@ def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int
     build_targets([pretrain_folder / "train.tsv", pretrain_folder / "valid.tsv"], clusters,
                   features_fn=features_fn, seed=seed, max_frames=max_frames,
                   out_folder=out_folder, progress=progress)
-    write_text_atomic(done, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    write_json(done, info)
     return info
 
 
@@ -438,6 +438,5 @@ def build_phone_targets(pretrain_folder: Path, out_folder: Path) -> dict:
     info = {"targets": "phones", "features": "frame phone labels from espeak-ng's phoneme "
             "events (supervised)", "clusters": len(phones), "units": phones,
             "corpus": str(Path(pretrain_folder).resolve())}
-    write_text_atomic(out_folder / "targets.json", json.dumps(info, indent=2, sort_keys=True)
-                      + "\n")
+    write_json(out_folder / "targets.json", info)
     return info

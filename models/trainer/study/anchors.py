@@ -12,14 +12,12 @@ study is planned and is no mistake: an anchor scored the other way (simulated th
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..data import CORPUS_FILE
 from ..errors import DataError
-from ..fileio import staged_folder, write_text_atomic
-from ..pretrain.checkpoint import read_json
+from ..fileio import read_json, staged_folder, write_json, write_text_atomic
 from ..superb.settings import PER_ITEM, RESULTS
 from .job import Job
 from .plan import (
@@ -50,7 +48,7 @@ def source_corpus(study: Path) -> Path:
     copy = study / CORPUS_FILE
     if copy.is_file():
         return copy
-    record = read_json(study / STUDY_FILE, "study record", error=DataError)
+    record = read_json(study / STUDY_FILE, "study record")
     return recorded_folder(study, record.get("recipe", {}).get("data")) / CORPUS_FILE
 
 
@@ -87,7 +85,7 @@ def mark_reused_anchors(settings: StudySettings, jobs: List[Job],
         source = evaluation_folder(seed_folder(study, model, seed), job.variant, job.task)
         if not ((source / RESULTS).is_file() and (source / PER_ITEM).is_file()):
             continue
-        results = read_json(source / RESULTS, "anchor evaluation", error=DataError)
+        results = read_json(source / RESULTS, "anchor evaluation")
         if deployment_mismatch(job, results) is None:
             job.options.update({REUSED_ANCHOR: str(source),
                                 REUSED_ANCHOR_CORPUS: str(corpus)})
@@ -146,18 +144,16 @@ def copy_anchor(job: Job, settings: StudySettings) -> Path:
     per_item.json) from the earlier study into ``job.path`` after checking that it is the
     evaluation this job would run; returns the source folder."""
     source = Path(job.options[REUSED_ANCHOR])
-    results = read_json(source / RESULTS, "anchor evaluation", error=DataError)
-    corpus = read_json(data_folder(settings) / CORPUS_FILE, "corpus description",
-                       error=DataError)
-    theirs = read_json(job.options[REUSED_ANCHOR_CORPUS], "corpus description", error=DataError)
+    results = read_json(source / RESULTS, "anchor evaluation")
+    corpus = read_json(data_folder(settings) / CORPUS_FILE, "corpus description")
+    theirs = read_json(job.options[REUSED_ANCHOR_CORPUS], "corpus description")
     found = mismatches(job, results, corpus, theirs)
     if found:
         raise DataError(f"--anchors-from: {source} is not the evaluation {job.key} would run "
                         f"({'; '.join(found)}); drop --anchors-from to evaluate it here")
     per_item = (source / PER_ITEM).read_text(encoding="utf-8")
     with staged_folder(job.path) as staging:
-        write_text_atomic(staging / RESULTS, json.dumps(
-            {**results, REUSED_FROM: str(source.resolve())}, indent=2, sort_keys=True) + "\n")
+        write_json(staging / RESULTS, {**results, REUSED_FROM: str(source.resolve())})
         write_text_atomic(staging / PER_ITEM, per_item)
     return source
 

@@ -16,15 +16,21 @@ refused with one line, never replaced.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..data import CORPUS_FILE, PRETRAIN
 from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
-from ..fileio import check_output_folder, write_text_atomic
-from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
+from ..fileio import (
+    check_output_folder,
+    read_json,
+    read_log,
+    write_json,
+    write_log,
+    write_text_atomic,
+)
+from ..pretrain.checkpoint import METADATA, is_finished
 from ..superb.settings import PER_ITEM, RESULTS
 from .anchors import corpus_mismatches
 from .plan import (
@@ -55,7 +61,7 @@ def committed_files(study: Path) -> List[Path]:
 
 def _unfinished_run(path: Path) -> bool:
     return (path.name == METADATA
-            and not is_finished(read_json(path, "run metadata", error=DataError)))
+            and not is_finished(read_json(path, "run metadata")))
 
 
 def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
@@ -72,11 +78,11 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
     if study.resolve() == reports.resolve():
         return reports
     check_output_folder(reports)        # before a file is copied
-    record = read_json(study / STUDY_FILE, "study record", error=DataError)
+    record = read_json(study / STUDY_FILE, "study record")
     record["recipe"] = recipe_in(study, record.get("recipe", {}))
     if (reports / STUDY_FILE).is_file():
         # Never replaced unasked: the default --reports is the project's committed report.
-        old = read_json(reports / STUDY_FILE, "study record", error=DataError)
+        old = read_json(reports / STUDY_FILE, "study record")
         changed = recipe_changes(old.get("recipe", {}), record.get("recipe", {}))
         if changed:
             raise DataError(f"--reports {reports}: it holds the report of another recipe "
@@ -91,7 +97,7 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
     corpus = recorded_folder(study, record["recipe"].get("data")) / CORPUS_FILE
     if corpus.is_file():     # what a later study's --anchors-from compares its corpus with
         write_text_atomic(reports / CORPUS_FILE, corpus.read_text(encoding="utf-8"))
-    write_text_atomic(reports / STUDY_FILE, json.dumps(record, indent=2) + "\n")
+    write_json(reports / STUDY_FILE, record, sort_keys=False)
     return reports
 
 
@@ -105,8 +111,7 @@ def _merge_log(source: Path, target: Path, into: Optional[Path] = None) -> None:
     """:func:`merged_log` written to ``into`` (default ``target``)."""
     entries = merged_log(source, target)
     if entries:
-        write_text_atomic(into or target, "".join(json.dumps(entry, sort_keys=True) + "\n"
-                                                  for entry in entries))
+        write_log(into or target, entries)
 
 
 def check_restore_source(reports: Path, recipe: Dict[str, Any]) -> None:
@@ -121,7 +126,7 @@ def check_restore_source(reports: Path, recipe: Dict[str, Any]) -> None:
         raise DataError(f"--restore-from {reports}: its corpus description {CORPUS_FILE} is "
                         f"missing (a synthesized corpus has one), so its runs cannot be "
                         f"checked against this corpus")
-    theirs = read_json(reports / STUDY_FILE, "study record", error=DataError)
+    theirs = read_json(reports / STUDY_FILE, "study record")
     changed = recipe_changes(recipe_in(reports, theirs.get("recipe", {})), recipe)
     if changed:
         raise DataError(f"--restore-from {reports}: its runs were made with other settings "
@@ -139,9 +144,8 @@ def files_to_restore(reports: Path, study: Path, recipe: Dict[str, Any], corpus:
     reports, study = Path(reports), Path(study)
     check_restore_source(reports, recipe)
     found = corpus_mismatches([PRETRAIN, *tasks],
-                              read_json(corpus, "corpus description", error=DataError),
-                              read_json(reports / CORPUS_FILE, "corpus description",
-                                        error=DataError))
+                              read_json(corpus, "corpus description"),
+                              read_json(reports / CORPUS_FILE, "corpus description"))
     if found:
         raise DataError(f"--restore-from {reports}: its runs were evaluated on another "
                         f"corpus ({'; '.join(found)})")
@@ -166,8 +170,8 @@ def restore_study(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Pa
         write_text_atomic(target, (reports / relative).read_text(encoding="utf-8"))
     _merge_log(study / STUDY_LOG, reports / STUDY_LOG, into=study / STUDY_LOG)
     if (study / STUDY_FILE).is_file():      # the copy's models, seeds, tasks and variants too
-        write_text_atomic(study / STUDY_FILE, json.dumps(extend_record(
-            read_json(reports / STUDY_FILE, "study record", error=DataError),
-            read_json(study / STUDY_FILE, "study record", error=DataError)), indent=2) + "\n")
+        write_json(study / STUDY_FILE, extend_record(
+            read_json(reports / STUDY_FILE, "study record"),
+            read_json(study / STUDY_FILE, "study record")), sort_keys=False)
     echo(f"restored {len(absent)} files of finished runs from {reports} into {study}")
     return len(absent)

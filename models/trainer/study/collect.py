@@ -21,7 +21,8 @@ import numpy as np
 from ...constants import is_binarized
 from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
-from ..pretrain.checkpoint import METADATA, is_finished, read_json, read_log
+from ..fileio import read_json, read_log
+from ..pretrain.checkpoint import METADATA, is_finished
 from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
 from ..superb.task_table import HEAD_BUDGET_KEYS
@@ -143,7 +144,7 @@ def load_study(folder: Path) -> Study:
     if not path.is_file():
         raise DataError(f"{path}: no such study record (run 'profile-encoder study --out "
                         f"{folder}' first)")
-    record = read_json(path, "study record", error=DataError)
+    record = read_json(path, "study record")
     runs = folder / RUNS
     models = list(dict.fromkeys(record.get("models", []) + _found(runs, "*")))
     seeds = sorted({*range(int(record.get("seeds", 0))), *(
@@ -180,7 +181,7 @@ def load_study(folder: Path) -> Study:
 
 def _read_chain(study: Study, path: Path, variant: str, seed: int) -> None:
     if path.is_file():
-        chain = read_json(path, "distillation chain", error=DataError).get("chain")
+        chain = read_json(path, "distillation chain").get("chain")
         if chain:
             study.chains.setdefault(variant, {})[seed] = [str(stage) for stage in chain]
 
@@ -189,7 +190,7 @@ def _read_pretraining(study: Study, path: Path, key: Tuple[str, str], seed: int)
     """A finished run's validation record, with the targets it learned."""
     if not path.is_file():
         return
-    metadata = read_json(path, "run metadata", error=DataError)
+    metadata = read_json(path, "run metadata")
     valid = metadata.get("final_valid") or {}
     if is_finished(metadata) and "acc_over_prior" in valid:
         recorded, settings = metadata.get("targets") or {}, metadata.get("settings") or {}
@@ -219,7 +220,7 @@ def chain_of(study: Study, variant: str) -> Optional[List[str]]:
 
 def read_per_item(folder: Path) -> Tuple[List[str], np.ndarray, np.ndarray]:
     """An evaluation's ``per_item.json``: its test items, numerators and denominators."""
-    record = read_json(folder / PER_ITEM, "per-item scores", error=DataError)
+    record = read_json(folder / PER_ITEM, "per-item scores")
     return (list(record["items"]), np.asarray(record["numerators"], dtype=np.float64),
             np.asarray(record["denominators"], dtype=np.float64))
 
@@ -228,10 +229,9 @@ def _read_evaluation(study: Study, folder: Path, cell: Cell, seed: int) -> None:
     if not (folder / RESULTS).is_file():
         if (folder / GATED_FILE).is_file():
             study.gated.setdefault(cell, {})[seed] = str(read_json(
-                folder / GATED_FILE, "gated evaluation", error=DataError).get("reason", ""))
+                folder / GATED_FILE, "gated evaluation").get("reason", ""))
         return
-    study.results.setdefault(cell, {})[seed] = read_json(folder / RESULTS, "results",
-                                                         error=DataError)
+    study.results.setdefault(cell, {})[seed] = read_json(folder / RESULTS, "results")
     if (folder / PER_ITEM).is_file():
         study.items.setdefault(cell, {})[seed] = read_per_item(folder)
 

@@ -16,13 +16,12 @@ grows with depth.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 import torch
 
-from ..fileio import write_text_atomic
+from ..fileio import read_json, write_json
 
 
 class LayerErrors:
@@ -81,7 +80,7 @@ def measure(teacher_run: str, student_runs: Dict[str, str], utterances: int,
 
     where = pick_device(0, device)
     teacher, _, _ = ckpt.load_run_model(teacher_run)
-    metadata = ckpt.read_json(Path(teacher_run) / ckpt.METADATA, "run metadata")
+    metadata = read_json(Path(teacher_run) / ckpt.METADATA, "run metadata")
     manifest = read_manifest(Path(metadata["pretrain_folder"]) / "valid.tsv")
     waveforms = [torch.from_numpy(read_audio(manifest.audio_path(i))).float()[None]
                  for i in range(min(utterances, len(manifest)))]
@@ -109,4 +108,4 @@ def measure_job(job) -> None:
     options = job.options
     result = measure(options["teacher"], options["students"], options["utterances"],
                      options.get("device"), deployed=options.get("deployed", False))
-    write_text_atomic(job.path, json.dumps(result, indent=2) + "\n")
+    write_json(job.path, result, sort_keys=False)

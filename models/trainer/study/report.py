@@ -14,12 +14,11 @@ speech.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 from ...constants import BINARIZED_PREFIX
-from ..fileio import write_text_atomic
+from ..fileio import write_json, write_text_atomic
 from ..pretrain.settings import STUDENT_SCALES_DATA
 from ..superb.task_table import SUPERB_TASKS
 from ..superb.tasks.metrics import LEVEL_TEXT
@@ -285,7 +284,6 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
               "No evaluation yet: no figure.", ""]
     if summary.get("propagation"):
         propagation_figure(summary["propagation"], reports / "propagation.png")
-    write_text_atomic(reports / "summary.json", json.dumps(summary, indent=2, default=str)
-                      + "\n")
+    write_json(reports / "summary.json", summary, sort_keys=False)
     write_text_atomic(reports / "README.md", "\n".join(lines))
     return reports / "README.md"

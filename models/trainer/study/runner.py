@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import json
 import os
 import shlex
 import shutil
@@ -23,8 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..data import CORPUS_FILE
 from ..errors import DataError
-from ..fileio import write_text_atomic
-from ..pretrain.checkpoint import append_log, read_json, read_log
+from ..fileio import append_log, read_json, read_log, write_json
 from ..superb.settings import RESULTS
 from .anchors import (
     REUSED_FROM,
@@ -69,7 +67,7 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
     record = study_record(settings)
     path = Path(settings.out) / STUDY_FILE
     if path.is_file():
-        old = read_json(path, "study record", error=DataError)
+        old = read_json(path, "study record")
         changed = recipe_changes(recipe_in(Path(settings.out), old.get("recipe", {})),
                                  record["recipe"])
         if changed:
@@ -77,7 +75,7 @@ def record_study(settings: StudySettings) -> Dict[str, Any]:
                             f"); use them again or choose another --out")
         record = extend_record(old, record)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    write_json(path, record, sort_keys=False)
     return record
 
 
@@ -390,9 +388,9 @@ def evaluate(job: Job, settings: StudySettings, backend: Optional[JobBackend] = 
         if not passed:
             for path, variant in evaluations:
                 path.mkdir(parents=True, exist_ok=True)
-                write_text_atomic(path / GATED_FILE, json.dumps(
-                    {"task": job.task, "variant": variant, "evaluated": False,
-                     "reason": reason}, indent=2) + "\n")
+                write_json(path / GATED_FILE, {"task": job.task, "variant": variant,
+                                                "evaluated": False, "reason": reason},
+                           sort_keys=False)
             return
     options = {k: v for k, v in job.options.items() if k not in STUDY_OPTIONS}
     if settings.launcher:
@@ -408,7 +406,7 @@ def evaluate(job: Job, settings: StudySettings, backend: Optional[JobBackend] = 
 def gate_passes(teacher_eval: Path):
     """(whether the fp teacher's evaluation in ``teacher_eval`` beats the task's chance
     reference, its 95 % interval entirely on the better side; the reason in words)."""
-    results = read_json(teacher_eval / RESULTS, "the teacher's evaluation", error=DataError)
+    results = read_json(teacher_eval / RESULTS, "the teacher's evaluation")
     low, high = results["interval"]
     chance = results["chance"]
     passed = low > chance if results.get("higher_is_better", True) else high < chance
@@ -421,9 +419,9 @@ def record_chain(path: Path, variant: Optional[str], chain: Optional[List[str]])
     """Add the study's variant and the chain its upstream ran to ``results.json``."""
     if chain is None:
         return
-    results = read_json(path, "evaluation results", error=DataError)
+    results = read_json(path, "evaluation results")
     results.update({"variant": variant, "chain": list(chain)})
-    write_text_atomic(path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_json(path, results)
 
 
 def run_command(words: List[str]) -> None:

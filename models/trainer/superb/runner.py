@@ -35,7 +35,6 @@ writes the results.
 from __future__ import annotations
 
 import io
-import json
 import platform
 import sys
 import time
@@ -48,7 +47,12 @@ from torch import nn
 from ...constants import samples_in
 from ..data.corpora import find_task_folder
 from ..errors import DataError
-from ..fileio import check_output_folder, write_bytes_atomic, write_text_atomic
+from ..fileio import (
+    check_output_folder,
+    read_json,
+    write_bytes_atomic,
+    write_json,
+)
 from ..pretrain import checkpoint as ckpt
 from .heads import HeadSettings
 from .settings import (
@@ -72,7 +76,7 @@ def load_upstream(s: SuperbSettings) -> Tuple[nn.Module, Dict[str, Any]]:
         model = run.model
         metadata = {}
         if (run.run_dir / ckpt.METADATA).is_file():
-            metadata = ckpt.read_json(run.run_dir / ckpt.METADATA, "run metadata")
+            metadata = read_json(run.run_dir / ckpt.METADATA, "run metadata")
         info = {"kind": "checkpoint", "run": str(run.run_dir.resolve()), "model": run.name,
                 "overrides": run.config.get("overrides", {}), "step": run.step,
                 "pretrain_data": metadata.get("data"),
@@ -263,7 +267,7 @@ def write_evaluation(out: Path, task: str, metric: str, results: Dict[str, Any],
         write_bytes_atomic(out / "head.pt", buffer.getvalue())
     if part.get("per_item") is not None:
         write_per_item(out, task, metric, **part["per_item"])
-    write_text_atomic(out / RESULTS, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_json(out / RESULTS, results)
 
 
 def write_per_item(out: Path, task: str, metric: str, items: List[str],
@@ -274,4 +278,4 @@ def write_per_item(out: Path, task: str, metric: str, items: List[str],
     record = {"task": task, "metric": metric,
               "statistic": "sum(numerators) / sum(denominators)", "items": items,
               "numerators": numerators, "denominators": denominators}
-    write_text_atomic(out / PER_ITEM, json.dumps(record) + "\n")
+    write_json(out / PER_ITEM, record, sort_keys=False, indent=None)
