@@ -330,3 +330,24 @@ def test_a_run_recorded_before_student_scales_resumes_with_the_rule_it_ran(tmp_p
     (tmp_path / "chain.json").write_text(json.dumps({"settings": {**stored,
                                                                    "student_scales": "data"}}))
     assert chain_settings_for_resume(tmp_path, {}).student_scales == "data"
+
+
+def test_a_chain_resumes_as_a_run_does_given_values_checked_obsolete_keys_dropped(tmp_path):
+    import json
+
+    from models.trainer.distill.chain import chain_settings_for_resume
+
+    # A chain and a single run resume through one rule: a value given on the command line
+    # that differs from the recorded one is refused (the chain once ignored it), a key the
+    # settings no longer have is dropped (it once stopped the resume with a TypeError), and
+    # the transient ones replace the recorded ones.
+    stored = {"model": "conformer-s", "teacher": str(tmp_path / "fp"), "steps": 10,
+              "chain": "W32A32,W1A1", "lr": 0.001, "a_setting_since_removed": 3}
+    (tmp_path / "chain.json").write_text(json.dumps({"settings": stored}))
+    with pytest.raises(DataError, match="lr was 0.001 in this run, not 0.5"):
+        chain_settings_for_resume(tmp_path, {"lr": 0.5})
+    settings = chain_settings_for_resume(tmp_path, {"lr": 0.001, "workers": 3})
+    assert (settings.steps, settings.workers, settings.out) == (10, 3, str(tmp_path))
+    (tmp_path / "chain.json").write_text(json.dumps({"chain": ["W32A32", "W1A1"]}))
+    with pytest.raises(DataError, match="has no chain settings"):
+        chain_settings_for_resume(tmp_path, {})

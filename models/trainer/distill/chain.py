@@ -18,7 +18,13 @@ from ..errors import DataError
 from ..fileio import read_json, write_json
 from ..pretrain import checkpoint as ckpt
 from ..pretrain.distillation import parse_chain
-from ..pretrain.settings import PREDATED, PretrainSettings, settings_for_resume, settings_record
+from ..pretrain.settings import (
+    TRANSIENT,
+    PretrainSettings,
+    resume_settings,
+    settings_for_resume,
+    settings_record,
+)
 
 CHAIN_FILE = "chain.json"
 
@@ -31,11 +37,10 @@ def chain_settings_for_resume(out: Path, given: Dict[str, Any]) -> Optional[Pret
     """The settings a chain in ``out`` was started with (None if ``out`` holds no chain)."""
     if not (Path(out) / CHAIN_FILE).is_file():
         return None
-    stored = read_json(Path(out) / CHAIN_FILE, "distillation chain")["settings"]
-    transient = {k: v for k, v in given.items() if v is not None
-                 and k in ("progress", "device", "workers")}
-    stored["betas"] = tuple(stored.get("betas", (0.9, 0.98)))
-    return PretrainSettings(**{**PREDATED, **stored, **transient, "out": str(out)})
+    stored = read_json(Path(out) / CHAIN_FILE, "distillation chain").get("settings")
+    if not isinstance(stored, dict) or "model" not in stored:
+        raise DataError(f"{Path(out) / CHAIN_FILE}: has no chain settings")
+    return resume_settings(stored, given, out)
 
 
 def _check_record(out: Path, record: Dict[str, Any]) -> None:
@@ -70,8 +75,7 @@ def run_chain(settings: PretrainSettings):
     teacher, result = settings.teacher, None
     for index, precision in enumerate(stages[1:], start=1):
         folder = stage_folder(out, index, precision)
-        transient = {"progress": settings.progress, "device": settings.device,
-                     "workers": settings.workers}
+        transient = {key: getattr(settings, key) for key in TRANSIENT}
         if (folder / ckpt.METADATA).is_file():
             metadata = read_json(folder / ckpt.METADATA, "run metadata")
             if ckpt.is_finished(metadata):

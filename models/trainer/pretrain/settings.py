@@ -283,14 +283,22 @@ def settings_record(s: PretrainSettings) -> Dict[str, Any]:
 
 
 def settings_for_resume(out: PathLike, given: Dict[str, Any]) -> PretrainSettings:
-    """The settings of the run in ``out``, to resume it; explicitly given (non-None) values
-    must agree with them, except the transient ones, which replace them."""
+    """The settings of the run in ``out``, to resume it (:func:`resume_settings`)."""
     from . import checkpoint as ckpt
 
     metadata = read_json(Path(out) / ckpt.METADATA, "run metadata")
     stored = metadata.get("settings")
     if not isinstance(stored, dict) or "model" not in stored:
         raise ckpt.CheckpointError(f"{Path(out) / ckpt.METADATA}: has no run settings")
+    return resume_settings(stored, given, out)
+
+
+def resume_settings(stored: Dict[str, Any], given: Dict[str, Any],
+                    out: PathLike) -> PretrainSettings:
+    """The settings a run (or a distillation chain) in ``out`` recorded, ``stored``, to
+    resume it: explicitly given (non-None) values must agree with them, except the
+    transient ones, which replace them; recorded keys these settings no longer have are
+    left out, and settings added since take the values runs had before them."""
     for key, value in given.items():
         if value is None or key in TRANSIENT:
             continue
@@ -302,7 +310,7 @@ def settings_for_resume(out: PathLike, given: Dict[str, Any]) -> PretrainSetting
                             f"with the run's own settings or start a new run")
     known = {field.name for field in dataclasses.fields(PretrainSettings)}
     values = {**PREDATED, **{k: v for k, v in stored.items() if k in known and k not in TRANSIENT}}
-    values["betas"] = tuple(values.get("betas", (0.9, 0.98)))
+    values["betas"] = tuple(values.get("betas", PretrainSettings.betas))
     values.update({k: v for k, v in given.items() if k in TRANSIENT and v is not None})
     values.update(out=str(out), resume=True)
     return PretrainSettings(**values)
