@@ -296,6 +296,23 @@ def test_every_task_runs_end_to_end(tiny_task_corpus, tmp_path):
     assert "proxy" in saved["task_name"] and "proxy" in saved["proxy"]   # er comes last
 
 
+def test_a_random_init_binarized_upstream_runs_qbe_which_has_no_training_split(
+        tiny_task_corpus, tmp_path):
+    from train_fixtures import TINY_MODEL, TINY_OVERRIDES
+
+    from models.trainer.superb.runner import SuperbSettings, run_superb
+
+    # QbE trains nothing, so its folder has no train.tsv; a binarized random-init upstream's
+    # scales start from its first split's utterances instead of stopping the evaluation.
+    assert not (tiny_task_corpus / "qbe" / "train.tsv").exists()
+    results = run_superb(SuperbSettings(task="qbe", out=str(tmp_path / "qbe"),
+                                        random_init=f"bq-{TINY_MODEL}",
+                                        overrides=dict(TINY_OVERRIDES),
+                                        data=str(tiny_task_corpus), progress=False))
+    assert "queries_valid split" in results["upstream"]["quantizer_scales"]
+    assert (tmp_path / "qbe" / "results.json").is_file()
+
+
 def test_superb_cli_bad_task_folders(cli, tiny_task_corpus, tmp_path):
     import shutil
 

@@ -103,12 +103,13 @@ INIT_UTTERANCES = 8
 
 
 def initialize_random_quantizers(model: nn.Module, folder: Path, device: torch.device, *,
-                                 seed: int) -> int:
+                                 seed: int, manifest: str = "train") -> int:
     """A random-init upstream with quantizers gets BiT's data-based scale initialization,
-    as a training run does on its first batch, from the first training utterances of the
-    task (cut to the shortest). Without it every scale stays 1 and a binarized upstream is
-    degenerate (almost no attention probability survives its binarizer). Returns how many
-    utterances were used (0: nothing to initialize)."""
+    as a training run does on its first batch, from the first utterances of the task's
+    ``manifest`` (its training split; QbE, which trains nothing, has none), cut to the
+    shortest. Without it every scale stays 1 and a binarized upstream is degenerate
+    (almost no attention probability survives its binarizer). Returns how many utterances
+    were used (0: nothing to initialize)."""
     from models.bit import ElasticBinarizer
 
     from ..data.audio import read_audio
@@ -116,9 +117,9 @@ def initialize_random_quantizers(model: nn.Module, folder: Path, device: torch.d
 
     if not any(isinstance(m, ElasticBinarizer) and not m.initialized for m in model.modules()):
         return 0
-    manifest = read_manifest(folder / "train.tsv")
-    count = min(INIT_UTTERANCES, len(manifest))
-    waves = [torch.from_numpy(read_audio(manifest.audio_path(i))) for i in range(count)]
+    utterances = read_manifest(folder / f"{manifest}.tsv")
+    count = min(INIT_UTTERANCES, len(utterances))
+    waves = [torch.from_numpy(read_audio(utterances.audio_path(i))) for i in range(count)]
     shortest = min(w.numel() for w in waves)
     batch = torch.stack([w[:shortest] for w in waves]).to(device)
     model.train()
@@ -207,11 +208,13 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
     model.to(device)
     folder, synthesized = _corpus_folder(s, task, upstream, out, run.progress)
     if upstream["kind"] == RANDOM_INIT:
-        initialized = initialize_random_quantizers(model, folder, device, seed=s.seed)
+        split = task_manifests(task)[0]
+        initialized = initialize_random_quantizers(model, folder, device, seed=s.seed,
+                                                   manifest=split)
         if initialized:
             upstream["quantizer_scales"] = (
-                f"BiT's data-based initialization on {initialized} training utterances of "
-                f"the task (otherwise every scale would stay 1)")
+                f"BiT's data-based initialization on the first {initialized} utterances of "
+                f"the task's {split} split (otherwise every scale would stay 1)")
     if s.deployed:
         model = deployed_upstream(model)
         upstream["deployed"] = "packed W1A1 kernels (models.deploy)"
