@@ -163,8 +163,7 @@ def masked_prediction_lines(summary: Dict) -> List[str]:
              "seeds | per seed: over prior +- SE (points) |",
              "| --- | --- | --- | ---: | ---: | --- | ---: | --- |"]
     for row in rows:
-        spread = "" if row["interval"] is None else (
-            f" [{points(row['interval'][0])}, {points(row['interval'][1])}]")
+        spread = "" if row["interval"] is None else f" {span(row['interval'])}"
         per_seed = "; ".join(
             f"{points(item['over_prior'])}"
             + ("" if item["se"] is None else f" +- {100 * item['se']:.1f}")
