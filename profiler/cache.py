@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional
 
+from .files import PROJECT_ROOT
+
 _PACKAGES = ("profiler", "models")
 
 
@@ -36,7 +38,7 @@ def source_fingerprint() -> str:
         digest.update(metadata.version("torch").encode())
     except metadata.PackageNotFoundError:
         digest.update(b"torch?")
-    root = Path(__file__).resolve().parents[1]
+    root = PROJECT_ROOT
     for package in _PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode())

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from .errors import UsageError
+from .files import PROJECT_ROOT
 
 PRECISIONS = ("fp64", "fp64_tensor", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "int1")
 _FIELDS = {"name", "kind", "match", "memory_bandwidth_gbs", "tdp_w", "peaks", "op_overhead_us",
@@ -67,7 +68,7 @@ class Catalog:
 
 def catalog_dir() -> Path:
     # catalogs/ sits beside the profiler package, in the source tree and once installed
-    return Path(__file__).resolve().parents[1] / "catalogs"
+    return PROJECT_ROOT / "catalogs"
 
 
 def list_catalogs() -> list[str]:

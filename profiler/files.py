@@ -11,6 +11,11 @@ from .errors import UsageError
 
 PathLike = Union[str, os.PathLike]
 
+# The project's folder: profiler/, models/, catalogs/ and reports/ side by side (the source
+# tree, which an editable install runs from).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REPORTS = PROJECT_ROOT / "reports"
+
 # os.umask can only be read by setting it; read it once, at import, and set it straight back.
 _UMASK = os.umask(0)
 os.umask(_UMASK)

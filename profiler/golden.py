@@ -13,12 +13,13 @@ from typing import Iterable, Optional
 from models.constants import SAMPLE_RATE
 
 from .errors import UsageError
+from .files import REPORTS
 
 GOLDEN_QUANTITIES = ("params", "storage_bytes", "buffer_bytes", "macs", "macs_nonq",
                      "macs_bq", "flops", "elementwise_flops", "bop_nonq", "bop_q", "bop_bq",
                      "effective_macs", "foldable_macs", "foldable_flops")
 MODULE_QUANTITIES = ("params", "macs", "flops", "bop_nonq", "bop_bq")
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "reports" / "golden" / "op_counts.json"
+DEFAULT_PATH = REPORTS / "golden" / "op_counts.json"
 SECONDS = 10.0
 
 

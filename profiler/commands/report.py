@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "reports"
+from ..files import REPORTS
+
+DEFAULT_OUT = REPORTS
 
 
 def add_parser(sub) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from profiler.files import PROJECT_ROOT
+
 from ..data import CORPUS_FILE
 from ..errors import DataError
 from ..fileio import append_log, read_json, read_log, write_json
@@ -58,7 +60,6 @@ from .settings import StudySettings
 
 # How often a shard looks whether shard 1 has finished the corpus.
 WAIT_SECONDS = 15.0
-ROOT = Path(__file__).resolve().parents[3]     # the folder holding models/ and profiler/
 
 
 def record_study(settings: StudySettings) -> Dict[str, Any]:
@@ -426,7 +427,7 @@ def record_chain(path: Path, variant: Optional[str], chain: Optional[List[str]])
 
 def run_command(words: List[str]) -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     result = subprocess.run(words, env=env)
     if result.returncode != 0:
         raise DataError(f"{shlex.join(words[:6])} ... failed with exit status "

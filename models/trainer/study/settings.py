@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from profiler.files import REPORTS
 from profiler.training_commands import DEFAULT_BACKEND
 
 from ..autocast import AUTOCAST_CHOICES, AUTOCAST_HELP
@@ -140,10 +141,11 @@ class StudySettings:
                                  "into REPORTS/runs/ (reports/study/runs/, committed), then "
                                  "builds every table from that copy alone; without a study "
                                  "in OUT it rebuilds from the committed copy")
-    reports: str = option("reports/study", "where --report writes (markdown, PNG, JSON); "
-                          "the default is the project's committed report, merged with this "
-                          "study's runs (a report of another recipe there is refused)",
-                          metavar="DIR")
+    reports: str = option(str(REPORTS / "study"), "where --report writes (markdown, PNG, "
+                          "JSON); the default is the project's committed report, merged "
+                          "with this study's runs (a report of another recipe there is "
+                          "refused), wherever the command runs from",
+                          shown="reports/study in the project's folder", metavar="DIR")
     launcher: Optional[str] = option(None, "run each training job as 'LAUNCHER -m profiler "
                                            "train ...', e.g. 'torchrun --nproc_per_node=8'",
                                      shown="in this process")
