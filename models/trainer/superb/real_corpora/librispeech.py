@@ -66,7 +66,7 @@ def prepare_librispeech_tasks(root: PathLike, out: PathLike, *,
                               overwrite: bool = False, progress: bool = True) -> dict[str, Path]:
     """``OUT/asr`` and/or ``OUT/pr`` from the ``LibriSpeech`` folder (``train-clean-100``,
     ``dev-clean``, ``test-clean``); ``pr`` needs ``lexicon`` (a file or a list of them)."""
-    from ..tasks.common import write_counted_dictionary
+    from ...data.manifest import write_counted_dictionary
 
     if isinstance(lexicon, (str, os.PathLike)):
         lexicon = [lexicon]
@@ -104,6 +104,7 @@ def prepare_librispeech_tasks(root: PathLike, out: PathLike, *,
                              [entry.samples for entry in utterances],
                              {"wrd": labels[split]["wrd"], symbols: labels[split][symbols]})
             write_counted_dictionary(folder / f"dict.{symbols}.txt",
-                                     [line for split in splits for line in labels[split][symbols]])
+                                     [line.split() for split in splits
+                                      for line in labels[split][symbols]])
         written[task] = targets[task]
     return written

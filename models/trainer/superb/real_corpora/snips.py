@@ -71,7 +71,7 @@ def _snips_labels(path: Path) -> dict[str, tuple[list[str], list[str]]]:
 def prepare_snips(root: PathLike, out: PathLike, *, overwrite: bool = False,
                   progress: bool = True) -> Path:
     """``OUT/sf`` from the ``SNIPS`` folder that s3prl's ``snips_prepare_data.sh`` makes."""
-    from ..tasks.common import write_counted_dictionary
+    from ...data.manifest import write_counted_dictionary
 
     root = existing_folder(root, "Audio SNIPS").resolve()
     final = _target(out, "sf", overwrite)
@@ -98,5 +98,6 @@ def prepare_snips(root: PathLike, out: PathLike, *, overwrite: bool = False,
                                            if w not in SNIPS_SKIPPED_TOKENS)
                                   for _, uid in files]})
         write_counted_dictionary(folder / "dict.slt.txt",
-                                 [line for split_lines in lines.values() for line in split_lines])
+                                 [line.split() for split_lines in lines.values()
+                                  for line in split_lines])
     return final

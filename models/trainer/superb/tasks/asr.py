@@ -21,7 +21,7 @@ import numpy as np
 
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
-from ...data.manifest import letters_line, read_labels, write_labels
+from ...data.manifest import letters_line, read_labels, write_counted_dictionary, write_labels
 from ...data.synth_plan import voice_splits
 from ..heads import ctc_decode, ctc_loss_on, fit, layer_weights
 from .common import (
@@ -31,7 +31,6 @@ from .common import (
     Task,
     interval_of,
     speech_plan,
-    write_counted_dictionary,
 )
 from .metrics import ratio_statistic, word_errors
 
@@ -64,7 +63,8 @@ class SpeechRecognition(Task):
         write_labels(folder / f"{name}.ltr", [letters_line(p.text) for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_counted_dictionary(folder / "dict.ltr.txt", [letters_line(p.text) for p in plans])
+        write_counted_dictionary(folder / "dict.ltr.txt",
+                                 [letters_line(p.text).split() for p in plans])
 
     def load_labels(self, folder: Path, manifests):
         letters = {m: [line.split() for line in read_labels(folder / f"{m}.ltr", len(manifests[m]))]

@@ -27,7 +27,6 @@ and the best head on valid scored on test.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...data.manifest import read_manifest, write_dictionary
+from ...data.manifest import read_manifest
 from ...data.synth_plan import PLANNERS, PRESETS, SPLITS, UtterancePlan
 from ...errors import DataError, check_seed
 from ...fileio import PathLike
@@ -235,13 +234,6 @@ def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "de
                                                                    sizes, seed),
                 task.write_dictionaries, workers=workers, progress=progress)}
     return write_corpus_metadata(out, entries)
-
-
-def write_counted_dictionary(path: Path, lines: list[str]) -> None:
-    """A fairseq dictionary of the space-separated symbols of ``lines``, most frequent first."""
-    counts = Counter(symbol for line in lines for symbol in line.split())
-    ordered = sorted(counts, key=lambda s: (-counts[s], s))
-    write_dictionary(path, ordered, [counts[s] for s in ordered])
 
 
 # --------------------------------------------------------------------------------- run

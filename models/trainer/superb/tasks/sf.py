@@ -28,7 +28,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...data.datasets import Vocabulary
-from ...data.manifest import read_labels, write_labels
+from ...data.manifest import read_labels, write_counted_dictionary, write_labels
 from ...data.synth_plan import voice_splits
 from ..heads import ctc_decode, ctc_loss_on, fit, layer_weights
 from .common import (
@@ -39,7 +39,6 @@ from .common import (
     interval_of,
     pick,
     speech_plan,
-    write_counted_dictionary,
 )
 from .metrics import (
     mean_statistic,
@@ -147,7 +146,7 @@ class SlotFilling(Task):
         write_labels(folder / f"{name}.wrd", [p.text for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_counted_dictionary(folder / "dict.slt.txt", [p.label for p in plans])
+        write_counted_dictionary(folder / "dict.slt.txt", [p.label.split() for p in plans])
 
     def load_labels(self, folder: Path, manifests):
         vocabulary = Vocabulary.from_file(folder / "dict.slt.txt")
