@@ -97,7 +97,8 @@ class SpeechRecognition(Task):
             return float(errors.sum() / lengths.sum())
 
         valid, step, losses = fit(head, ctc_loss_on(head, train, labels["targets"]["train"]),
-                                  valid_wer, items=len(train), run=run, higher_is_better=False,
+                                  valid_wer, items=len(train), run=run,
+                                  higher_is_better=self.higher_is_better,
                                   desc="superb asr head")
         errors, lengths = wer("test")
         references = labels["words"]["test"]

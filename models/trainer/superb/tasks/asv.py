@@ -140,7 +140,7 @@ class SpeakerVerification(Task):
 
         valid, step, _ = fit(head, lambda i: head.loss(x["train"][i], labels["train"][i]),
                              lambda: eer("valid"), items=len(labels["train"]), run=run,
-                             higher_is_better=False, desc="superb asv head")
+                             higher_is_better=self.higher_is_better, desc="superb asv head")
         trials = labels["test"]
         scores = trial_scores(head, x["test"], trials)
         return Outcome(

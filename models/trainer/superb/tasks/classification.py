@@ -60,7 +60,8 @@ class UtteranceClassification(CorpusPartTask):
             return F.cross_entropy(head(x["train"][index]), y["train"][index])
 
         valid, step, losses = fit(head, loss_on, lambda: _accuracy(head, x["valid"], y["valid"]),
-                                  items=len(y["train"]), run=run, higher_is_better=True,
+                                  items=len(y["train"]), run=run,
+                                  higher_is_better=self.higher_is_better,
                                   desc=f"superb {self.name} head")
         with torch.no_grad():
             value = _accuracy(head, x["test"], y["test"])

@@ -93,7 +93,8 @@ class ProsodyClasses(Task):
         valid, step, _ = fit(
             head, lambda i: F.cross_entropy(head(x["train"][i]), y["train"][i]),
             lambda: float(accuracy_items(head, x["valid"], y["valid"]).mean()),
-            items=len(y["train"]), run=run, higher_is_better=True, desc="superb er head")
+            items=len(y["train"]), run=run,
+            higher_is_better=self.higher_is_better, desc="superb er head")
         correct = accuracy_items(head, x["test"], y["test"])
         symbols = list(labels["vocabulary"].symbols)
         if symbols == list(PROSODY_CLASSES):

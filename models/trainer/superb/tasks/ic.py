@@ -147,7 +147,7 @@ class IntentClassification(Task):
 
         valid, step, _ = fit(head, loss_on,
                              lambda: float(all_slots_correct(head, x["valid"], y["valid"]).mean()),
-                             items=len(y["train"]), run=run, higher_is_better=True,
+                             items=len(y["train"]), run=run, higher_is_better=self.higher_is_better,
                              desc="superb ic head")
         correct = all_slots_correct(head, x["test"], y["test"])
         intents = labels["intents"]

@@ -58,7 +58,8 @@ class PhonemeRecognition(CorpusPartTask):
 
         valid, step, losses = fit(head, ctc_loss_on(head, states["train"], sequences["train"]),
                                   lambda: per("valid"), items=len(states["train"]), run=run,
-                                  higher_is_better=False, desc=f"superb {self.name} head")
+                                  higher_is_better=self.higher_is_better,
+                                  desc=f"superb {self.name} head")
         with torch.no_grad():
             value = per("test")
         hypotheses = ctc_decode(head, states["test"], run.batch_size)

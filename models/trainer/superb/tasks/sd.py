@@ -257,7 +257,7 @@ class Diarization(Task):
                                           [d for _, _, d in labels[split]])
 
         valid, step, _ = fit(head, loss_on, lambda: diarization_error_rate(components("valid")),
-                             items=len(train), run=run, higher_is_better=False,
+                             items=len(train), run=run, higher_is_better=self.higher_is_better,
                              desc="superb sd head")
         parts = components("test")
         errors = parts["missed"] + parts["false_alarm"] + parts["confusion"]

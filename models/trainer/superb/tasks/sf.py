@@ -169,7 +169,8 @@ class SlotFilling(Task):
         valid, step, _ = fit(
             head, ctc_loss_on(head, train, labels["targets"]["train"]),
             lambda: float(slot_type_f1_per_item(labels["slots"]["valid"], found("valid")).mean()),
-            items=len(train), run=run, higher_is_better=True, desc="superb sf head")
+            items=len(train), run=run,
+            higher_is_better=self.higher_is_better, desc="superb sf head")
         expected, hypotheses = labels["slots"]["test"], found("test")
         f1 = slot_type_f1_per_item(expected, hypotheses)
         edits, lengths = slot_value_errors(expected, hypotheses)
