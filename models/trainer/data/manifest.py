@@ -149,9 +149,19 @@ def write_counted_dictionary(path: PathLike, lines: Iterable[Sequence[str]]) -> 
     return write_dictionary(path, ordered, [counts[symbol] for symbol in ordered])
 
 
+# fairseq's word boundary in letter transcripts (.ltr) and slot sequences (.slt).
+WORD_BOUNDARY = "|"
+
+
 def letters_line(words: str) -> str:
     """fairseq's ``.ltr`` form of a transcript: letters spaced, '|' after every word."""
-    return " ".join(" ".join(word) + " |" for word in words.split())
+    return " ".join(" ".join(word) + f" {WORD_BOUNDARY}" for word in words.split())
+
+
+def letters_to_words(symbols: Sequence[str]) -> str:
+    """The words of a sequence of letters and word boundaries (:func:`letters_line`'s
+    inverse, up to white space)."""
+    return " ".join("".join(symbols).replace(WORD_BOUNDARY, " ").split())
 
 
 def _read_lines(path: Path) -> list[str]:

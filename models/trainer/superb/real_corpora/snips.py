@@ -28,7 +28,8 @@ def snips_symbols(words: Sequence[str], tags: Sequence[str]) -> list[str]:
     letters, ``|`` between words, ``<slot>`` before a slot's words and ``</>`` after them.
     A tag is ``O``, a slot name (consecutive words with the same name form one slot, as in
     s3prl's preparation) or ``B-``/``I-`` plus a name (IOB)."""
-    from ..tasks.sf import CLOSE_TAG, WORD_BOUNDARY
+    from ...data.manifest import WORD_BOUNDARY
+    from ..tasks.sf import CLOSE_TAG
 
     symbols: list[str] = []
     current = None

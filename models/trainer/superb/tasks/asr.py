@@ -21,7 +21,13 @@ import numpy as np
 
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
-from ...data.manifest import letters_line, read_labels, write_counted_dictionary, write_labels
+from ...data.manifest import (
+    letters_line,
+    letters_to_words,
+    read_labels,
+    write_counted_dictionary,
+    write_labels,
+)
 from ...data.synth_plan import voice_splits
 from ..heads import ctc_decode, ctc_loss_on, fit, layer_weights
 from .common import (
@@ -33,12 +39,6 @@ from .common import (
     speech_plan,
 )
 from .metrics import ratio_statistic, word_errors
-
-WORD_BOUNDARY = "|"
-
-
-def letters_to_words(symbols: list[str]) -> str:
-    return " ".join("".join(symbols).replace(WORD_BOUNDARY, " ").split())
 
 
 class SpeechRecognition(Task):

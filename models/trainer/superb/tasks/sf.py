@@ -28,7 +28,13 @@ from typing import ClassVar
 import numpy as np
 
 from ...data.datasets import Vocabulary
-from ...data.manifest import read_labels, write_counted_dictionary, write_labels
+from ...data.manifest import (
+    WORD_BOUNDARY,
+    letters_to_words,
+    read_labels,
+    write_counted_dictionary,
+    write_labels,
+)
 from ...data.synth_plan import voice_splits
 from ..heads import ctc_decode, ctc_loss_on, fit, layer_weights
 from .common import (
@@ -49,7 +55,6 @@ from .metrics import (
 )
 
 CLOSE_TAG = "</>"
-WORD_BOUNDARY = "|"
 VALUES = {
     "device": ("lights", "heater", "radio", "fan", "television", "oven", "kettle", "speaker",
                "dishwasher", "printer", "lamp", "fridge"),
@@ -100,8 +105,7 @@ def parse_slots(symbols: list[str]) -> dict[str, list[str]]:
 
     def close():
         if current is not None:
-            slots.setdefault(current, []).append(
-                " ".join("".join(value).replace(WORD_BOUNDARY, " ").split()))
+            slots.setdefault(current, []).append(letters_to_words(value))
 
     for symbol in symbols:
         if symbol == CLOSE_TAG:
