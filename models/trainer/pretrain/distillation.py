@@ -297,15 +297,16 @@ def teacher_record(teacher) -> Dict:
 def copy_teacher_targets(teacher, folder: Path) -> Dict:
     """The teacher's k-means units, copied into the student's run (its label embeddings
     belong to them); returns the teacher's ``targets.json``."""
-    import json
     import shutil
 
     from ..fileio import staged_folder
+    from .targets import TARGETS_FILE
 
     source = teacher.run_dir / folder.name
-    if not (source / "targets.json").is_file():
-        raise DataError(f"{teacher.run_dir}: the teacher run has no {folder.name}/targets.json")
-    if not (folder / "targets.json").is_file():
+    if not (source / TARGETS_FILE).is_file():
+        raise DataError(f"{teacher.run_dir}: the teacher run has no "
+                        f"{folder.name}/{TARGETS_FILE}")
+    if not (folder / TARGETS_FILE).is_file():
         with staged_folder(folder) as staging:
             shutil.copytree(source, staging, dirs_exist_ok=True)
-    return json.loads((folder / "targets.json").read_text(encoding="utf-8"))
+    return read_json(folder / TARGETS_FILE, "targets record")

@@ -37,9 +37,12 @@ from ..data.phones import has_phone_labels, read_phone_lines
 from ..errors import DataError
 from ..fileio import PathLike, atomic_write, write_bytes_atomic, write_json, write_text_atomic
 from .checkpoint import TrainedRun
+from .settings import PHONE_TARGETS
 
 FeaturesFn = Callable[[np.ndarray], Union[np.ndarray, torch.Tensor]]
 
+# A targets folder's record of what made its labels; written last, so it marks a whole folder.
+TARGETS_FILE = "targets.json"
 _PREDICT_CHUNK = 8192   # frames per distance computation, to bound memory
 # The k-means fit and the labels of its manifest read the same features. Up to this many
 # bytes they are kept from the fit's pass for the labels, so an iteration-2 teacher runs
@@ -383,7 +386,7 @@ def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int
                   "step": targets_from.step, "model": targets_from.name}
     info = {"iteration": iteration, "clusters": clusters, "seed": seed,
             "max_frames": max_frames, **source}
-    done = Path(out_folder) / "targets.json"
+    done = Path(out_folder) / TARGETS_FILE
     if done.is_file():
         try:
             existing = json.loads(done.read_text(encoding="utf-8"))
@@ -435,8 +438,8 @@ def build_phone_targets(pretrain_folder: Path, out_folder: Path) -> dict:
         write_text_atomic(out_folder / f"{split}.km", "".join(
             " ".join(str(index[p]) for p in line) + "\n" for line in lines))
     write_dictionary(out_folder / "dict.km.txt", [str(i) for i in range(len(phones))])
-    info = {"targets": "phones", "features": "frame phone labels from espeak-ng's phoneme "
+    info = {"targets": PHONE_TARGETS, "features": "frame phone labels from espeak-ng's phoneme "
             "events (supervised)", "clusters": len(phones), "units": phones,
             "corpus": str(Path(pretrain_folder).resolve())}
-    write_json(out_folder / "targets.json", info)
+    write_json(out_folder / TARGETS_FILE, info)
     return info
