@@ -22,7 +22,7 @@ from models.quantization import FULL_PRECISION_BITS, Quantization
 
 from .columns import CONVENTION_KEYS
 from .errors import UsageError
-from .option_values import DEFAULT_CONVENTION, PAPER_CONVENTION
+from .option_values import DEFAULT_CONVENTION, PAPER_CONVENTION, PAPER_ESTIMATE, ROOFLINE_ESTIMATE
 
 GIB = 2 ** 30
 MB = 1e6
@@ -85,12 +85,12 @@ CONVENTIONS = {
     DEFAULT_CONVENTION: Convention(
         DEFAULT_CONVENTION,
         "BOPs = MACs x weight bits x activation bits (Bayesian Bits), G = 1e9",
-        _bayesian_bits, lambda name: FULL_PRECISION_BITS, "roofline"),
+        _bayesian_bits, lambda name: FULL_PRECISION_BITS, ROOFLINE_ESTIMATE),
     PAPER_CONVENTION: Convention(
         PAPER_CONVENTION,
         "Table 1's scaling: FP16 vanilla rows, BOP_NonQ = FLOPs x 16 / 2^30, "
         "BOP_BQ = binarized MACs / 2^30",
-        _paper, paper_float_bits, "paper"),
+        _paper, paper_float_bits, PAPER_ESTIMATE),
 }
 
 

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .catalog import Catalog, CatalogError
 from .errors import UsageError
+from .option_values import PAPER_ESTIMATE, ROOFLINE_ESTIMATE
 
 if TYPE_CHECKING:  # the command line reads ESTIMATES without importing torch
     from .result import Profile
@@ -105,11 +106,12 @@ class ModuleTime:
 
 
 ESTIMATES = {
-    "roofline": "deployed roofline (low-bit ops at their bits, input quantizers fused into "
+    ROOFLINE_ESTIMATE: "deployed roofline (low-bit ops at their bits, input quantizers fused into "
                 "the op producing their input)",
     "roofline-simulated": "roofline of the simulation as PyTorch runs it (quantizers as "
                           "separate full-width float ops)",
-    "paper": "the paper's formula (BOP_NonQ at the FP16 peak + BOP_BQ at the INT1 peak)",
+    PAPER_ESTIMATE: "the paper's formula (BOP_NonQ at the FP16 peak + BOP_BQ at the INT1 "
+                    "peak)",
 }
 
 
@@ -174,12 +176,12 @@ def estimate_time(estimate: str, profile: Profile, catalog: Catalog,
                   paper_columns: Optional[dict] = None) -> float:
     """Seconds by the estimate named ``estimate`` (a key of :data:`ESTIMATES`); ``paper``
     needs the convention's ``bop_nonq_g`` and ``bop_bq_g`` columns."""
-    if estimate == "paper":
+    if estimate == PAPER_ESTIMATE:
         if paper_columns is None:
             raise ValueError("the paper estimate needs the BOP columns of a convention")
         return paper_time(paper_columns["bop_nonq_g"], paper_columns["bop_bq_g"], catalog)
-    if estimate in ("roofline", "roofline-simulated"):
-        return roofline_time(profile, catalog, deployed=estimate == "roofline")
+    if estimate in ("roofline-simulated", ROOFLINE_ESTIMATE):
+        return roofline_time(profile, catalog, deployed=estimate == ROOFLINE_ESTIMATE)
     raise UsageError(f"unknown estimate {estimate!r}; known: {', '.join(ESTIMATES)}")
 
 

@@ -21,6 +21,10 @@ PROFILE_MODES = ("inference", "train")
 DEFAULT_CONVENTION = "bayesian-bits"
 PAPER_CONVENTION = "paper"
 CONVENTION_NAMES = (DEFAULT_CONVENTION, PAPER_CONVENTION)
+# Two of the runtime estimates (profiler.estimator describes them all): the deployed
+# roofline, and the paper's formula that Table 1's time column uses.
+ROOFLINE_ESTIMATE = "roofline"
+PAPER_ESTIMATE = "paper"
 
 
 def check_mode(mode: str) -> str:

@@ -23,10 +23,10 @@ from .errors import UsageError
 from .figure_data import write_figures
 from .files import atomic_write
 from .formats import computed_with, render
-from .option_values import DEFAULT_CONVENTION
-from .reference import PAPER_SECONDS, table1
+from .option_values import DEFAULT_CONVENTION, PAPER_CONVENTION, PAPER_ESTIMATE, ROOFLINE_ESTIMATE
+from .reference import PAPER_CATALOG, PAPER_SECONDS, table1
 from .reproduction import reproduction_context, reproduction_markdown
-from .table import build_rows, caption, profile_zoo_model
+from .table import build_rows, caption, paper_caption, paper_rows, profile_zoo_model
 
 
 def build_report(out: Path, *, progress: bool = False) -> list[Path]:
@@ -48,13 +48,12 @@ def build_report(out: Path, *, progress: bool = False) -> list[Path]:
 
 def _build_report(out: Path, progress: bool) -> list[Path]:
     names = list(table1())
-    catalog = load_catalog("a100")
-    paper_convention = get_convention("paper")
+    catalog = load_catalog(PAPER_CATALOG)
+    paper_convention = get_convention(PAPER_CONVENTION)
     default_convention = get_convention(DEFAULT_CONVENTION)
-    rows_paper = build_rows(names, seconds=PAPER_SECONDS, convention=paper_convention,
-                            catalog=catalog, estimate="paper", progress=progress)
+    rows_paper = paper_rows(names, progress=progress)
     rows_default = build_rows(names, seconds=PAPER_SECONDS, convention=default_convention,
-                              catalog=catalog, estimate="roofline", progress=progress)
+                              catalog=catalog, estimate=ROOFLINE_ESTIMATE, progress=progress)
     written = []
 
     def write(name: str, text) -> None:
@@ -63,16 +62,17 @@ def _build_report(out: Path, progress: bool) -> list[Path]:
         atomic_write(path, text)
         written.append(path)
 
-    caption_paper = caption(PAPER_SECONDS, "paper", "paper", catalog)
+    caption_paper = paper_caption()
     write("table1.md", render(rows_paper, "md", caption=caption_paper))
     write("table1.tex", render(rows_paper, "latex", caption=caption_paper))
     write("table1.csv", render(rows_paper, "csv",
-                               context=computed_with(PAPER_SECONDS, "paper", "paper", catalog.key)))
-    caption_default = caption(PAPER_SECONDS, DEFAULT_CONVENTION, "roofline", catalog)
+                               context=computed_with(PAPER_SECONDS, PAPER_CONVENTION,
+                                                     PAPER_ESTIMATE, catalog.key)))
+    caption_default = caption(PAPER_SECONDS, DEFAULT_CONVENTION, ROOFLINE_ESTIMATE, catalog)
     write("table1_bayesian_bits.md", render(rows_default, "md", caption=caption_default))
     write("table1_bayesian_bits.csv", render(
         rows_default, "csv",
-        context=computed_with(PAPER_SECONDS, DEFAULT_CONVENTION, "roofline", catalog.key)))
+        context=computed_with(PAPER_SECONDS, DEFAULT_CONVENTION, ROOFLINE_ESTIMATE, catalog.key)))
 
     profiled = {m: profile_zoo_model(m, PAPER_SECONDS, paper_convention) for m in names}
     context = reproduction_context(rows_paper, profiled, paper_convention)

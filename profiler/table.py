@@ -13,7 +13,8 @@ from .catalog import Catalog
 from .conventions import Convention, precision_label
 from .errors import UsageError
 from .estimator import describe_estimate, estimate_time
-from .option_values import split_list
+from .option_values import PAPER_CONVENTION, PAPER_ESTIMATE, split_list
+from .reference import PAPER_CATALOG, PAPER_SECONDS
 from .result import Profile
 
 
@@ -142,6 +143,25 @@ def resolve_models(spec: Optional[Sequence[str]]) -> list[str]:
             else:
                 chosen.append(name)
     return list(dict.fromkeys(chosen))
+
+
+def paper_rows(names: Iterable[str], *, overrides: Optional[dict] = None,
+               progress: bool = False) -> list[dict]:
+    """Table 1's rows as the paper computes them: one 10 s utterance, the paper's counting
+    convention, its runtime formula on its part (an A100)."""
+    from .catalog import load_catalog
+    from .conventions import get_convention
+
+    return build_rows(names, seconds=PAPER_SECONDS, convention=get_convention(PAPER_CONVENTION),
+                      catalog=load_catalog(PAPER_CATALOG), estimate=PAPER_ESTIMATE,
+                      overrides=overrides, progress=progress)
+
+
+def paper_caption() -> str:
+    """The line under a table of :func:`paper_rows`."""
+    from .catalog import load_catalog
+
+    return caption(PAPER_SECONDS, PAPER_CONVENTION, PAPER_ESTIMATE, load_catalog(PAPER_CATALOG))
 
 
 def build_rows(names: Iterable[str], *, seconds: float, convention: Convention,

@@ -26,12 +26,14 @@ from ..errors import UsageError
 from ..option_values import (
     COMPUTE_DEVICES,
     PROFILE_MODES,
+    ROOFLINE_ESTIMATE,
     check_device,
     device_help,
     positive_int,
     split_list,
 )
 from ..option_values import non_negative_int as non_negative_int  # the CLI's name for it too
+from ..reference import PAPER_CATALOG
 
 
 def positive_float(text: str) -> float:
@@ -226,7 +228,7 @@ def add_deprecated_alias(parser, old: str, new: str, dest: str, append: bool = F
                         type=type, metavar=metavar, help=argparse.SUPPRESS)
 
 
-DEFAULT_CATALOG = "a100"
+DEFAULT_CATALOG = PAPER_CATALOG
 
 
 def add_mode_option(parser, inference: str, train: str) -> None:
@@ -249,8 +251,8 @@ def add_catalog_option(parser, default=DEFAULT_CATALOG,
 def add_roofline_options(parser) -> None:
     """``--catalog`` and ``--estimate roofline|roofline-simulated`` of the per-module times."""
     add_catalog_option(parser)
-    parser.add_argument("--estimate", choices=("roofline", "roofline-simulated"),
-                        default="roofline",
+    parser.add_argument("--estimate", choices=(ROOFLINE_ESTIMATE, "roofline-simulated"),
+                        default=ROOFLINE_ESTIMATE,
                         help="roofline (default): deployed, low-bit ops at their bits and input "
                              "quantizers fused into the op producing their input; "
                              "roofline-simulated: quantizers as separate full-width float ops")

@@ -168,10 +168,11 @@ def _estimated_s(estimate: str, name: str, seconds: float, catalog, deployed=Non
     from ..conventions import get_convention
     from ..estimator import KERNEL_ESTIMATES, estimate_time, op_calls
     from ..kernel_estimate import kernel_time
-    from ..option_values import DEFAULT_CONVENTION
+    from ..option_values import DEFAULT_CONVENTION, PAPER_CONVENTION, PAPER_ESTIMATE
     from ..table import profile_zoo_model, trace_zoo_kernels
 
-    convention = get_convention("paper" if estimate == "paper" else DEFAULT_CONVENTION)
+    convention = get_convention(PAPER_CONVENTION if estimate == PAPER_ESTIMATE
+                                else DEFAULT_CONVENTION)
     item = profile_zoo_model(name, seconds, convention)
     if estimate in KERNEL_ESTIMATES and deployed is not None:
         import copy

@@ -157,9 +157,10 @@ def run(args) -> int:
         shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
         from ..catalog import load_catalog
         from ..estimator import describe_estimate, times_by_row
+        from ..option_values import ROOFLINE_ESTIMATE
 
         catalog = load_catalog(args.catalog)
-        times = times_by_row(prof, catalog, args.depth, deployed=args.estimate == "roofline")
+        times = times_by_row(prof, catalog, args.depth, deployed=args.estimate == ROOFLINE_ESTIMATE)
         text = (f"{args.model} on input {shapes} ({prof.info['device']}, "
                 f"{'train' if args.train_mode else 'eval'} mode)\n\n"
                 + display.module_table(prof, depth=args.depth, times=times) + "\n\n"

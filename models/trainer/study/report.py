@@ -65,20 +65,15 @@ def variant_overrides(variant: str) -> Dict[str, Any]:
 
 def cost_rows(study: Study) -> Dict[tuple, Dict[str, Any]]:
     """Table 1's cost columns per (model, variant), the paper's convention and estimate."""
-    from profiler.catalog import load_catalog
-    from profiler.conventions import get_convention
-    from profiler.reference import PAPER_SECONDS
-    from profiler.table import build_rows
+    from profiler.table import paper_rows
 
-    convention, catalog = get_convention("paper"), load_catalog("a100")
     rows = {}
     for model in study.models:
         for variant in study.variants:
             if variant == SCRATCH_VARIANT or study.is_random_init(variant):
                 continue
-            rows[(model, variant)] = build_rows(
-                [zoo_name(model, variant)], seconds=PAPER_SECONDS, convention=convention,
-                catalog=catalog, estimate="paper", overrides=variant_overrides(variant))[0]
+            rows[(model, variant)] = paper_rows([zoo_name(model, variant)],
+                                                overrides=variant_overrides(variant))[0]
     return rows
 
 
