@@ -19,7 +19,6 @@ from .collect import Study, paired_seeds
 from .hierarchical import METHOD, ONE_SEED_NOTE, Arm, Estimate, hierarchical_difference, holm
 from .stats import ratio, seed_t_interval
 
-ALPHA = 0.05
 UNINFORMATIVE = "uninformative at this scale"
 NO_ANCHOR = "no random-init anchor"
 GATED = "gated: the teacher does not beat chance"

@@ -32,7 +32,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..superb.tasks.metrics import LEVEL, percentile_interval
+from ..superb.tasks.metrics import LEVEL, RATIO_FLOOR, percentile_interval
 
 RESAMPLES = 2000
 METHOD = ("hierarchical percentile bootstrap: seeds resampled with replacement (each arm "
@@ -44,7 +44,6 @@ ONE_SEED_NOTE = ("; one seed here (in one encoder at least), whose test items al
                  "are resampled: no seed variance, so the row takes no part in a verdict")
 
 Parts = Tuple[np.ndarray, np.ndarray]          # (numerators, denominators) per test item
-TINY = 1e-12
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def _stack(parts: Sequence[Parts]) -> Tuple[np.ndarray, np.ndarray]:
 def _scores(weights: np.ndarray, parts: Tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """(resamples, seeds): each seed's score on each item draw."""
     numerators, denominators = parts
-    return (weights @ numerators.T) / np.maximum(weights @ denominators.T, TINY)
+    return (weights @ numerators.T) / np.maximum(weights @ denominators.T, RATIO_FLOOR)
 
 
 def bootstrap_p(values: np.ndarray) -> float:

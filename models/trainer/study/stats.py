@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..superb.tasks.metrics import LEVEL
+from ..superb.tasks.metrics import LEVEL, ratio_of_sums
 from .hierarchical import RESAMPLES, Arm, hierarchical_difference
 
 
@@ -53,8 +53,7 @@ def seed_t_interval(arms: Sequence[Tuple[float, Sequence[float]]], level: float 
 
 
 def ratio(parts: Tuple[np.ndarray, np.ndarray]) -> float:
-    numerators, denominators = parts
-    return float(numerators.sum() / max(float(denominators.sum()), 1e-12))
+    return ratio_of_sums(*parts)
 
 
 def paired_difference(before: Sequence[Tuple[np.ndarray, np.ndarray]],

@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ...constants import float_name
-from ..superb.tasks.metrics import LEVEL_TEXT
+from ..superb.tasks.metrics import ALPHA, LEVEL_TEXT
 from .claims import (
-    ALPHA,
     MIN_VERDICT_SEEDS,
     UNINFORMATIVE,
     seed_count,

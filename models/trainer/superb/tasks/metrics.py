@@ -28,9 +28,10 @@ import numpy as np
 # NIST STD 2006: beta = C/V * (1/P_target - 1) with C/V = 0.1 and P_target = 1e-4.
 TWV_BETA = 0.1 * (1.0 / 1e-4 - 1.0)
 BOOTSTRAP_RESAMPLES = 1000
-# The confidence level of every interval the evaluations and the study report, and how the
-# reports write it.
-LEVEL = 0.95
+# The two-sided error rate of every test the study makes, and the confidence level of every
+# interval the evaluations and the study report (one minus it), and how the reports write it.
+ALPHA = 0.05
+LEVEL = 1 - ALPHA
 LEVEL_TEXT = f"{LEVEL * 100:g} %"
 
 
@@ -59,11 +60,21 @@ def percentile_interval(values, level: float = LEVEL) -> tuple[float, float]:
     return float(low), float(high)
 
 
+# The smallest denominator of a ratio of sums: a resample whose items have none (no words,
+# no speech) scores 0 instead of NaN.
+RATIO_FLOOR = 1e-12
+
+
+def ratio_of_sums(numerators, denominators) -> float:
+    """sum(numerators) / sum(denominators), the denominator at least :data:`RATIO_FLOOR`."""
+    return float(np.sum(numerators) / max(float(np.sum(denominators)), RATIO_FLOOR))
+
+
 def ratio_statistic(numerators: Sequence[float], denominators: Sequence[float]):
     """The statistic sum(numerator) / sum(denominator) over chosen items (WER, PER, DER...)."""
     top = np.asarray(numerators, dtype=np.float64)
     bottom = np.asarray(denominators, dtype=np.float64)
-    return lambda index: float(top[index].sum() / max(bottom[index].sum(), 1e-12))
+    return lambda index: ratio_of_sums(top[index], bottom[index])
 
 
 def mean_statistic(values: Sequence[float]):
@@ -158,7 +169,7 @@ def diarization_components(references, hypotheses,
 
 def diarization_error_rate(components: Mapping[str, np.ndarray]) -> float:
     errors = components["missed"] + components["false_alarm"] + components["confusion"]
-    return float(errors.sum() / max(components["total"].sum(), 1e-12))
+    return ratio_of_sums(errors, components["total"])
 
 
 # ------------------------------------------------------------------------------- EER
