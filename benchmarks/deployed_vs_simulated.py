@@ -3,6 +3,8 @@
     PYTHONPATH=. python benchmarks/deployed_vs_simulated.py --out RUNS [--task ks]
         [--models bq-conformer-s,bq-sparseformer-dn-s] [--seeds 5] [--steps N]
         [--data CORPUS] [--report reports/deployed_vs_simulated.md]
+    PYTHONPATH=. python benchmarks/deployed_vs_simulated.py --out RUNS --task sd --steps 300 \
+        --students-from STUDY --report reports/deployed_vs_simulated_students_sd.md
     PYTHONPATH=. python benchmarks/deployed_vs_simulated.py --from-runs   # rebuild only
 
 For each model and seed the random-init ``bq-`` upstream (its binarizers given BiT's
@@ -15,6 +17,13 @@ whether the task score moves with it. Each evaluation is a real subprocess of th
 one after another (2 threads each); a finished one (``results.json``) is kept, so a rerun
 resumes. The corpus is ``data synth --size default`` of the task in ``RUNS/data``, or
 ``--data``'s; ``--steps`` sets both arms' head steps (the study's SD budget is 300).
+
+With ``--students-from STUDY`` the upstreams are instead the study's trained ``bq``
+students (the last stage of each seed's chain, ``runs/<model>/seed-<n>/bq/stage-*-W1A1``),
+on the study's corpus: the simulated arm is the study's own evaluation of that student
+(``superb/bq/<task>``, the same command without ``--deployed``), copied, and only the
+deployed arm runs; a seed whose student has no checkpoint left (restored from its record
+only) is skipped and said so.
 
 The report gives each seed's two scores, the paired difference deployed minus simulated
 per model with the study's hierarchical bootstrap over seeds and test items (and Student's
@@ -31,6 +40,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from runs_beside_report import run_or_rebuild, runs_beside
@@ -49,6 +59,45 @@ CLI = [sys.executable, "-m", "profiler"]
 
 def evaluation_folder(root: Path, model: str, seed: int, arm: str, task: str) -> Path:
     return root / model / f"seed-{seed}" / arm / task
+
+
+def student_folder(study: Path, model: str, seed: int) -> Optional[Path]:
+    """The last stage of a study seed's ``bq`` chain, if it still has a checkpoint."""
+    stages = sorted((study / "runs" / float_name(model) / f"seed-{seed}" / "bq").glob(
+        "stage-*-W1A1"))
+    if not stages or not (stages[-1] / "checkpoints").is_dir():
+        return None
+    return stages[-1]
+
+
+def run_students(out: Path, study: Path, task: str, names: list, seeds: int, steps) -> None:
+    for seed in range(seeds):
+        for model in names:
+            student = student_folder(study, model, seed)
+            if student is None:
+                print(f"{model} seed {seed}: no trained student with a checkpoint in {study}; "
+                      f"skipped", flush=True)
+                continue
+            simulated = study / "runs" / float_name(model) / f"seed-{seed}" / "superb" / "bq" / task
+            if not (simulated / RESULTS).is_file():
+                print(f"{model} seed {seed}: the study has no {task} evaluation of its student; "
+                      f"skipped", flush=True)
+                continue
+            target = evaluation_folder(out / "runs", model, seed, "simulated", task)
+            if not (target / RESULTS).is_file():
+                target.mkdir(parents=True, exist_ok=True)
+                for name in (RESULTS, PER_ITEM):
+                    shutil.copyfile(simulated / name, target / name)
+            folder = evaluation_folder(out / "runs", model, seed, "deployed", task)
+            if (folder / RESULTS).is_file():
+                continue
+            print(f"{model} seed {seed} deployed ...", flush=True)
+            subprocess.run(CLI + ["superb", "--task", task, "--out", str(folder),
+                                    "--upstream", str(student), "--data",
+                                    str(study / "data"), "--seed", str(seed), "--device",
+                                    "cpu", "--quiet",
+                                    *(["--steps", str(steps)] if steps else []),
+                                    *ARMS["deployed"]], check=True)
 
 
 def run_all(out: Path, task: str, names: list, seeds: int, steps, data=None) -> None:
@@ -93,7 +142,7 @@ def report(runs: Path, load_text: str) -> str:
     summary = ["| model | seeds | deployed - simulated (points) | 95 % interval | items only | "
                "t over seeds | p | extraction speed-up |",
                "| --- | ---: | ---: | --- | --- | --- | ---: | ---: |"]
-    task = metric = steps = None
+    task = metric = steps = kind = None
     for model_dir in sorted(path for path in runs.iterdir() if path.is_dir()):
         pairs, seconds = [], {arm: [] for arm in ARMS}
         for seed_dir in sorted(model_dir.glob("seed-*"), key=lambda p: int(p.name[5:])):
@@ -106,6 +155,7 @@ def report(runs: Path, load_text: str) -> str:
             if loaded["simulated"][1][0] != loaded["deployed"][1][0]:
                 raise SystemExit(f"{seed_dir}: the two arms scored different test items")
             task, metric, steps = sim["task"], sim["metric"], sim["settings"]["steps"]
+            kind = sim.get("upstream", {}).get("kind")
             difference = 100 * (dep["value"] - sim["value"])
             pairs.append((loaded["simulated"][1][1:], loaded["deployed"][1][1:], difference))
             for arm in ARMS:
@@ -124,8 +174,11 @@ def report(runs: Path, load_text: str) -> str:
             f"[{100 * estimate.interval[0]:+.1f}, {100 * estimate.interval[1]:+.1f}] | "
             f"[{100 * estimate.interval_items[0]:+.1f}, {100 * estimate.interval_items[1]:+.1f}]"
             f" | {shown_t} | {estimate.p:.3f} | {speed:.2f}x |")
+    upstreams = ("the `bq` students of a study (the last stage of each seed's chain; the "
+                 "simulated arm is the study's own evaluation, its extraction timed then)"
+                 if kind == "checkpoint" else "random-init `bq-` zoo models")
     lines += [f"Task {task} ({metric}, percent; positive difference: the deployed score is "
-              f"higher). Upstreams: random-init `bq-` zoo models of "
+              f"higher). Upstreams: {upstreams} of "
               f"{', '.join(sorted(float_name(p.name) for p in runs.iterdir() if p.is_dir()))}"
               f", heads trained as `superb` trains them for this task ({steps} steps).", "",
               *summary, "",
@@ -141,14 +194,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, help="head steps (default: the task's)")
     parser.add_argument("--data", type=Path, help="an existing corpus holding the task")
+    parser.add_argument("--students-from", type=Path, metavar="STUDY",
+                        help="a study folder: its trained bq students instead of random-init "
+                             "upstreams, on its corpus (its simulated evaluations reused)")
     parser.add_argument("--report", type=Path, default=REPORT)
     parser.add_argument("--from-runs", action="store_true",
                         help="rebuild the report from the copy beside it; run nothing")
     args = parser.parse_args()
+    if args.students_from is not None and not (args.students_from / "runs").is_dir():
+        parser.error(f"--students-from {args.students_from}: not a study folder (no runs/)")
     load_text = run_or_rebuild(
         parser, args.report, args.from_runs, args.out, "RUNS",
-        lambda: run_all(args.out, args.task, args.models.split(","), args.seeds, args.steps,
-                        args.data),
+        lambda: (run_students(args.out, args.students_from, args.task, args.models.split(","),
+                              args.seeds, args.steps) if args.students_from else
+                 run_all(args.out, args.task, args.models.split(","), args.seeds, args.steps,
+                         args.data)),
         lambda copied: copy_runs(args.out / "runs", copied))
     atomic_write(args.report, report(runs_beside(args.report), load_text))
     print(args.report.read_text())
