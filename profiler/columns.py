@@ -90,6 +90,17 @@ CONVENTION_KEYS = tuple(c.key for c in COLUMNS if c.source == CONVENTION)
 _BY_KEY = {c.key: c for c in COLUMNS}
 
 
+def relative_difference(ours: float, paper: Optional[float]) -> Optional[float]:
+    """(ours - paper) / paper, the comparison every report makes with the paper's Table 1;
+    None where the paper gives no value (or 0, which has no relative difference)."""
+    return None if not paper else (ours - paper) / paper
+
+
+def difference_text(difference: float) -> str:
+    """A relative difference as the reports print it: signed percent, one decimal."""
+    return f"{difference:+.1%}"
+
+
 def column(key: str) -> Column:
     """The column named ``key``; a KeyError that lists the known ones otherwise."""
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, Optional, Sequence
 
-from .columns import COLUMNS, COSTS, Column
+from .columns import COLUMNS, COSTS, Column, difference_text, relative_difference
 
 
 def with_paper(rows: Sequence[dict]) -> list[dict]:
@@ -21,7 +21,7 @@ def with_paper(rows: Sequence[dict]) -> list[dict]:
             key = cost.key
             value = cost.paper_value(paper.get(row["model"]))
             extended[f"paper_{key}"] = value
-            extended[f"diff_{key}"] = (row[key] - value) / value if value else None
+            extended[f"diff_{key}"] = relative_difference(row[key], value)
         out.append(extended)
     return out
 
@@ -47,7 +47,7 @@ def _text_rows(rows: Sequence[dict], compare: bool,
             text = col.text(row[key])
             if compare and col.cost and row.get(f"paper_{key}") is not None:
                 diff = row[f"diff_{key}"]
-                text += f" ({col.text(row[f'paper_{key}'])}, {diff:+.1%})"
+                text += f" ({col.text(row[f'paper_{key}'])}, {difference_text(diff)})"
             cells.append(text)
         table.append(cells)
     return table

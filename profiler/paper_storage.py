@@ -19,6 +19,7 @@ from torch import nn
 from models.constants import is_binarized
 
 from .bits import extra_storage_bits, parameter_storage_bits
+from .columns import relative_difference
 from .conventions import MB, paper_float_bits
 from .reference import table1
 from .table import build_meta
@@ -53,7 +54,7 @@ def storage_rows(**overrides) -> List[dict]:
             "float_bits": paper_float_bits(name),
             "storage_mb": megabytes,
             "paper_mb": paper,
-            "difference_pct": 100.0 * (megabytes - paper) / paper,
+            "difference_pct": 100.0 * relative_difference(megabytes, paper),
         })
     return rows
 

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 from models.constants import float_name, is_binarized
 
 from .bits import OperandPair
-from .columns import COSTS, column
+from .columns import COSTS, column, difference_text, relative_difference
 from .conventions import GIB, GIGA, MB, Convention
 from .formats import display_name
 from .reference import PAPER_SECONDS, table1
@@ -31,12 +31,10 @@ class Context:
     extra: dict = field(default_factory=dict)
 
     def diff(self, model: str, key: str) -> Optional[float]:
-        value = column(key).paper_value(self.paper.get(model))
-        return None if not value else (self.ours[model][key] - value) / value
+        return relative_difference(self.ours[model][key],
+                                   column(key).paper_value(self.paper.get(model)))
 
 
-def _pct(x: float) -> str:
-    return f"{x:+.1%}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -49,7 +47,7 @@ def _storage_bq(c: Context, m: str) -> str:
     return (f"The paper does not say whether BiT binarizes the input projection (512 -> D) and "
             f"the final projection (D -> 256); here they stay in float. Binarizing them too "
             f"(`--set binarize_projections=True`) gives {alt:.2f} MB "
-            f"({_pct((alt - paper) / paper)}). "
+            f"({difference_text(relative_difference(alt, paper))}). "
             f"The rest is BiT's learnable activation scales and offsets, kept in float.")
 
 
@@ -70,9 +68,9 @@ def _flop_conformer(c: Context, m: str) -> str:
     gap_macs = (paper - executed) / 2
     text = (f"Counting what runs, as DeepSpeed does (it also counts projecting each layer's "
             f"positional table, work we report as precomputable), our build gives {executed:.2f} "
-            f"GFLOP ({_pct((executed - paper) / paper)}); DeepSpeed's MACs on this build equal "
-            f"ours plus the precomputable ones exactly (tests/test_peers.py; "
-            f"`profile-encoder profile --model {m} --crosscheck`). "
+            f"GFLOP ({difference_text(relative_difference(executed, paper))}); DeepSpeed's "
+            f"MACs on this build equal ours plus the precomputable ones exactly "
+            f"(tests/test_peers.py; `profile-encoder profile --model {m} --crosscheck`). "
             f"The remaining ~{gap_macs:.2f} GMAC is not explained by the "
             f"stated 16/144/4 shape with macaron 4x feed-forward modules, relative-position "
             f"attention and a kernel-31 convolution module: the paper's model must contain work "
@@ -226,11 +224,12 @@ def reproduction_markdown(context: Context, models: list[str]) -> str:
             if paper is None:
                 cells.append(f"{ours * scale:.2f} (-)" if ours else "-")
                 continue
-            diff = (ours - paper) / paper
-            cell = f"{ours * scale:.2f} ({paper * scale:.2f}, {_pct(diff)})"
+            diff = context.diff(model, key)
+            cell = f"{ours * scale:.2f} ({paper * scale:.2f}, {difference_text(diff)})"
             if abs(diff) > EXPLAIN_ABOVE:
                 text = explain(context, model, key) or "UNEXPLAINED"
-                notes.append(f"{display_name(model)}, {cost.header} ({_pct(diff)}): {text}")
+                notes.append(f"{display_name(model)}, {cost.header} "
+                             f"({difference_text(diff)}): {text}")
                 cell += f" [{len(notes)}]"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")

@@ -19,6 +19,7 @@ from profiler.training_commands import DATA_COMMAND, TRAINING_COMMANDS
 
 from .data import PRETRAIN
 from .errors import DataError
+from .pretrain.settings import PretrainSettings
 
 EXIT_DATA_ERROR = 2
 ALL_TASKS = "all"
@@ -149,10 +150,11 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
                                  description="Fit k-means on the first manifest's MFCC "
                                              "features and label every manifest.")
     kmeans.add_argument("manifests", nargs="+", help="fairseq .tsv manifests")
-    kmeans.add_argument("--clusters", type=positive_int, default=100,
+    kmeans.add_argument("--clusters", type=positive_int, default=PretrainSettings.clusters,
                         help="units (default: %(default)s)")
     _add_seed(kmeans)
-    kmeans.add_argument("--max-frames", type=positive_int, default=250_000,
+    kmeans.add_argument("--max-frames", type=positive_int,
+                        default=PretrainSettings.kmeans_max_frames,
                         help="frames to fit on at most (default: %(default)s)")
     _add_quiet(kmeans)
 
