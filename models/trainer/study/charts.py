@@ -10,6 +10,7 @@ import numpy as np
 from profiler.sweep import pareto_front as sweep_pareto_front
 
 from ..fileio import write_bytes_atomic
+from .settings import BQ_VARIANT
 
 # The accuracy axis: ASR WER if measured, else the first error rate found, else accuracy.
 PREFERRED_TASKS = ("asr", "pr", "sd", "ks", "sid")
@@ -81,7 +82,7 @@ def propagation_figure(rows: List[Dict], path: Path) -> None:
     colors = {}
     for row in rows:
         color = colors.setdefault(row["model"], f"C{len(colors)}")
-        style = "-" if row["variant"] == "bq" else "--"
+        style = "-" if row["variant"] == BQ_VARIANT else "--"
         ax.plot(range(len(row["curve"])), row["curve"], style, color=color, marker=".",
                 label=f"{row['model']} {row['variant']}")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

@@ -17,6 +17,7 @@ import numpy as np
 
 from .collect import Study, paired_seeds
 from .hierarchical import METHOD, ONE_SEED_NOTE, Arm, Estimate, hierarchical_difference, holm
+from .settings import BQ_VARIANT, FP_VARIANT
 from .stats import ratio, seed_t_interval
 
 UNINFORMATIVE = "uninformative at this scale"
@@ -82,8 +83,8 @@ def within(seeds: List[int], only: Optional[Sequence[int]]) -> List[int]:
     return seeds if only is None else [seed for seed in seeds if seed in only]
 
 
-def degradation(study: Study, model: str, task: str, variant: str = "bq",
-                reference: str = "fp", only: Optional[Sequence[int]] = None
+def degradation(study: Study, model: str, task: str, variant: str = BQ_VARIANT,
+                reference: str = FP_VARIANT, only: Optional[Sequence[int]] = None
                 ) -> Optional[Dict]:
     """BQ minus FP, positive when BQ is worse (each BQ run is distilled from its seed's FP);
     a sensitivity names other variants in place of ``bq`` and ``fp``; ``only``: those
@@ -100,7 +101,7 @@ def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
     ``NO_ANCHOR``), the task's gate left the anchor out (``GATED``) or its runs have not
     been evaluated (``NOT_EVALUATED``)."""
     anchor = study.random_variant(model)
-    row = None if anchor is None else paired_change(study, model, task, "fp", anchor)
+    row = None if anchor is None else paired_change(study, model, task, FP_VARIANT, anchor)
     if row is None:
         status = (NO_ANCHOR if anchor is None else GATED if study.gated.get((model, anchor, task))
                   else NOT_EVALUATED)
@@ -121,10 +122,10 @@ def contrast(study: Study, first: str, second: str, task: str,
              only: Optional[Dict[str, Sequence[int]]] = None) -> Optional[Dict]:
     """Degradation of ``first`` minus that of ``second`` (positive: ``second`` loses less);
     each encoder's seeds are resampled apart, the test items once for both. ``pairs``:
-    model -> its (fp, bq) variants, ``("fp", "bq")`` where not given (a sensitivity);
+    model -> its (fp, bq) variants, ``(FP_VARIANT, BQ_VARIANT)`` where not given (a sensitivity);
     ``only``: model -> its seeds to use, all where not given."""
     sign = sign_of(study, task)
-    chosen = {m: (pairs or {}).get(m, ("fp", "bq")) for m in (first, second)}
+    chosen = {m: (pairs or {}).get(m, (FP_VARIANT, BQ_VARIANT)) for m in (first, second)}
     cells = {m: ((m, chosen[m][0], task), (m, chosen[m][1], task)) for m in (first, second)}
     seeds = {m: within(paired_seeds(study, *cells[m]), (only or {}).get(m))
              for m in (first, second)}

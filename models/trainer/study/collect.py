@@ -38,6 +38,7 @@ from .plan import (
     seed_folder,
 )
 from .presets import RANDOM_VARIANTS, SCRATCH_VARIANT, sensitivity_variants
+from .settings import BQ_VARIANT, FP_VARIANT
 
 Cell = Tuple[str, str, str]          # (model, variant, task)
 PHONE_TASK = "pr"                    # the task whose labels phone-target teachers have seen
@@ -95,7 +96,7 @@ class Study:
     def teacher_targets(self, model: str) -> List[str]:
         """What ``model``'s fp teachers predicted in pre-training (mfcc, phones, features),
         as their archived runs say; empty when none is archived."""
-        by_seed = self.pretraining.get((model, "fp"), {})
+        by_seed = self.pretraining.get((model, FP_VARIANT), {})
         return sorted({run["targets"] for run in by_seed.values()})
 
     def phone_supervised(self, task: str) -> List[str]:
@@ -129,8 +130,8 @@ class Study:
 def variant_names(record: Dict[str, Any]) -> List[str]:
     """The variants a study record implies: fp, bq, the control, the ablations, the
     sensitivity variants and the random-init anchors."""
-    names = ["fp", "bq"] + ([SCRATCH_VARIANT] if record.get("scratch") else [])
-    names += [f"bq-{kind}" for kind in record.get("ablations", [])]
+    names = [FP_VARIANT, BQ_VARIANT] + ([SCRATCH_VARIANT] if record.get("scratch") else [])
+    names += [f"{BQ_VARIANT}-{kind}" for kind in record.get("ablations", [])]
     return names + sensitivity_variants(record.get("sensitivity", [])) + list(RANDOM_VARIANTS)
 
 

@@ -15,6 +15,7 @@ from typing import List, Sequence, Tuple
 from ..errors import DataError
 from .job import Job
 from .presets import ITERATION_1_VARIANT, RANDOM_VARIANTS
+from .settings import FP_VARIANT
 
 
 def parse_shard(text: str) -> Tuple[int, int]:
@@ -39,7 +40,7 @@ def shard_jobs(jobs: Sequence[Job], shard: str) -> List[Job]:
 
 
 # The variants whose heads the teacher gate compares: the fp teacher and its random-init twin.
-GATE_VARIANTS = ("fp", ITERATION_1_VARIANT, "random")
+GATE_VARIANTS = (FP_VARIANT, ITERATION_1_VARIANT, "random")
 
 
 def gate_jobs(jobs: Sequence[Job]) -> List[Job]:

@@ -54,7 +54,7 @@ from .presets import (
     variants,
 )
 from .restored import study_file
-from .settings import StudySettings
+from .settings import FP_VARIANT, StudySettings
 
 STUDY_FILE = "study.json"
 STUDY_LOG = "study.log.jsonl"
@@ -227,8 +227,8 @@ def build_plan(settings: StudySettings) -> List[Job]:
             students = [v for v in runs.values() if v.teacher]
             jobs.append(Job(f"propagation/{model}/{SEED_PREFIX}{seed}", "propagation",
                             folder / PROPAGATION_FILE, (model, seed),
-                            tuple(trained[v] for v in ["fp", *(s.name for s in students)]),
-                            options={"teacher": str(folder / "fp"), "students":
+                            tuple(trained[v] for v in [FP_VARIANT, *(s.name for s in students)]),
+                            options={"teacher": str(folder / FP_VARIANT), "students":
                                      {v.name: str(trained_run(folder / v.name, v))
                                       for v in students},
                                      "utterances": settings.propagation_utterances,
@@ -269,9 +269,9 @@ def superb_jobs(settings: StudySettings, evaluate: Dict[str, Any], name: str,
         if extracted_by is not None and shares_extraction(preset, task, extracted_by):
             options["extracted_by"] = evaluation_key(model, seed, extracted_by, task)
             waits += (options["extracted_by"],)
-        if task in preset.gated and name != "fp":
-            gate = str(evaluation_folder(folder, "fp", task))
-            waits += (evaluation_key(model, seed, "fp", task),)
+        if task in preset.gated and name != FP_VARIANT:
+            gate = str(evaluation_folder(folder, FP_VARIANT, task))
+            waits += (evaluation_key(model, seed, FP_VARIANT, task),)
         jobs.append(Job(evaluation_key(model, seed, name, task), "superb",
                         evaluation_folder(folder, name, task), (model, seed), waits, name, task,
                         {**options, "chain": chain, "gate": gate}))
@@ -287,7 +287,7 @@ def shares_extraction(preset: Preset, task: str, upstream_variant: str) -> bool:
     """Whether the heads on states 1..L of ``upstream_variant`` are trained by its own job
     of ``task``. Not the fp teacher's on a gated task: its heads are not gated, the 1..L
     ones are (by them)."""
-    return not (task in preset.gated and upstream_variant == "fp")
+    return not (task in preset.gated and upstream_variant == FP_VARIANT)
 
 
 def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
@@ -302,7 +302,7 @@ def train_job(settings: StudySettings, preset: Preset, common: Dict[str, Any],
     if settings.steps:
         options["steps"] = settings.steps
     needs = root
-    if variant.name not in ("fp", ITERATION_1_VARIANT):     # the teachers keep their budget
+    if variant.name not in (FP_VARIANT, ITERATION_1_VARIANT):     # the teachers keep their budget
         options.update(preset.distill)
         distill = settings.distill_steps or settings.steps
         if distill:

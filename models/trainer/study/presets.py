@@ -30,6 +30,8 @@ from ..errors import DataError
 from ..pretrain.settings import STUDENT_SCALES_DATA
 from ..superb.settings import ALL_STATES, WITHOUT_STATE0
 from .settings import (
+    BQ_VARIANT,
+    FP_VARIANT,
     SENSITIVITY_NAMES,
     SENSITIVITY_SWAPS,
     StudySettings,
@@ -208,26 +210,26 @@ def variants(settings: StudySettings) -> List[Variant]:
     if PRESETS[settings.preset].teachers == ITERATION_2_TEACHERS:
         first = ITERATION_1_VARIANT
         chosen.append(Variant(first, False, None, None))
-    chosen += [Variant("fp", False, None, None, units_from=first),
-               Variant("bq", True, "fp", None, chain)]
+    chosen += [Variant(FP_VARIANT, False, None, None, units_from=first),
+               Variant(BQ_VARIANT, True, FP_VARIANT, None, chain)]
     if settings.scratch:
         chosen.append(Variant(SCRATCH_VARIANT, True, None, None, units_from=first))
-    chosen += [Variant(f"bq-{kind}", True, "fp", kind, chain,
-                       needs_convolution=f"bq-{kind}" in CONVOLUTION_VARIANTS)
+    chosen += [Variant(f"{BQ_VARIANT}-{kind}", True, FP_VARIANT, kind, chain,
+                       needs_convolution=f"{BQ_VARIANT}-{kind}" in CONVOLUTION_VARIANTS)
                for kind in ablation_types(settings)]
     sensitivity = sensitivity_names(settings)
     if "single" in sensitivity:
-        chosen.append(Variant(SENSITIVITY_SWAPS["single"]["bq"], True, "fp", None))
+        chosen.append(Variant(SENSITIVITY_SWAPS["single"][BQ_VARIANT], True, FP_VARIANT, None))
     if "dw-channel" in sensitivity:
-        name = SENSITIVITY_SWAPS["dw-channel"]["bq"]
-        chosen.append(Variant(name, True, "fp", None, chain, DW_CHANNEL_OVERRIDES,
+        name = SENSITIVITY_SWAPS["dw-channel"][BQ_VARIANT]
+        chosen.append(Variant(name, True, FP_VARIANT, None, chain, DW_CHANNEL_OVERRIDES,
                               needs_convolution=name in CONVOLUTION_VARIANTS))
     if "scales" in sensitivity:
         if settings.student_scales == STUDENT_SCALES_DATA:
             raise DataError("--sensitivity scales runs the chain with --student-scales data "
                             "beside bq; this study's bq already does")
-        chosen.append(Variant(SENSITIVITY_SWAPS["scales"]["bq"], True, "fp", None, chain,
-                              train_options=(("student_scales", STUDENT_SCALES_DATA),)))
+        chosen.append(Variant(SENSITIVITY_SWAPS["scales"][BQ_VARIANT], True, FP_VARIANT, None,
+                              chain, train_options=(("student_scales", STUDENT_SCALES_DATA),)))
     return chosen
 
 

@@ -28,6 +28,7 @@ from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study
 from .presets import SCRATCH_VARIANT, is_binarized_variant, module_ablation, trained_variant
 from .sensitivity import sensitivity_lines
+from .settings import BQ_VARIANT, FP_VARIANT
 from .stats import t_interval
 from .summary import chains, summarize
 from .verdicts import degradation_lines, method_lines, percent, teacher_lines, variant_lines
@@ -90,7 +91,7 @@ def table1_lines(study: Study, costs) -> List[str]:
                "SD DER % (ours)", "ASR WER % (paper)", "SD DER % (paper)"]
     lines = ["## Table 1: cost beside accuracy", "", SCALE_NOTE, "",
              "| " + " | ".join(headers) + " |", "| --- | --- |" + " ---: |" * (len(headers) - 2)]
-    for variant in ("fp", "bq"):
+    for variant in (FP_VARIANT, BQ_VARIANT):
         for model in study.models:
             row, name = costs.get((model, variant)), zoo_name(model, variant)
             paper = paper_row(name)
@@ -124,7 +125,7 @@ def table2_lines(study: Study) -> List[str]:
             name = (f"{anchor_model(study, model, variant)} (random-init, anchor)"
                     if study.is_random_init(variant) else f"{zoo_name(model, variant)} "
                                                           f"({variant})")
-            if any(c != "-" for c in cells) or variant in ("fp", "bq"):
+            if any(c != "-" for c in cells) or variant in (FP_VARIANT, BQ_VARIANT):
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
     chance = [percent((study.task_info(t) or {}).get("chance")) for t in tasks]
     lines += [f"| *chance* | {' | '.join(chance)} |", ""]
@@ -183,7 +184,7 @@ def propagation_lines(study: Study, summary: Dict) -> List[str]:
         lines.append(f"| {row['model']} | {row['variant']} | {row['first']:.3f} | "
                      f"{row['last']:.3f}{span} | {row['last_over_first']:.2f} | "
                      f"{row['last_cosine']:.3f} | {row['seeds']} |")
-    bq = [r for r in rows if r["variant"] == "bq"]
+    bq = [r for r in rows if r["variant"] == BQ_VARIANT]
     lines += ["", propagation_paragraph(bq, rows), ""]
     return lines
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from .claims import adjust, adjust_by_claim, contrast, degradation, informative
 from .collect import Study
 from .presets import CONVOLUTION_VARIANTS
-from .settings import SENSITIVITY_SWAPS
+from .settings import BQ_VARIANT, FP_VARIANT, SENSITIVITY_SWAPS
 from .verdicts import (
     CHANGE_HEADER,
     CHANGE_RULE,
@@ -44,9 +44,9 @@ def pair_for(model: str, swap: Swap) -> Tuple[str, str]:
     encoders with convolutions is ``bq`` itself for one without (nothing else to bin)."""
     import models
 
-    fp, bq = swap.get("fp", "fp"), swap.get("bq", "bq")
+    fp, bq = swap.get(FP_VARIANT, FP_VARIANT), swap.get(BQ_VARIANT, BQ_VARIANT)
     if bq in CONVOLUTION_VARIANTS and not models.config(model).family.has_convolution:
-        bq = "bq"
+        bq = BQ_VARIANT
     return fp, bq
 
 
@@ -63,7 +63,7 @@ def sensitivity_entries(study: Study, compared: Optional[Dict[str, Any]],
     for name, swap in swaps_in(study):
         # A model the swap leaves as it is (bq-dw-channel on an encoder without
         # convolutions) has the default's degradations: not repeated, nor a Holm family.
-        rows = [row for m in study.models if pair_for(m, swap) != ("fp", "bq")
+        rows = [row for m in study.models if pair_for(m, swap) != (FP_VARIANT, BQ_VARIANT)
                 for t in study.tasks
                 if (row := degradation(study, m, t, *reversed(pair_for(m, swap))))]
         adjust_by_claim(rows, anchors)

@@ -22,16 +22,20 @@ PRESET_NAMES = ("paper", "small", "smoke", "full")
 # BiT's multi-distillation chain, which the bq variant runs.
 BIT_CHAIN = "W32A32,W1A4,W1A2,W1A1"
 # Evaluation-only variants: heads on layers 1..L of another variant's upstream.
+# The study's two default variants of each model: its full-precision teacher and the BiT
+# student distilled from it (every other variant is named after one of them).
+FP_VARIANT, BQ_VARIANT = "fp", "bq"
 LAYERS_ONLY_SUFFIX = "-1L"
 # Each sensitivity (``--sensitivity`` name) -> the variants it adds, each in place of the
 # default variant it replaces: {default: sensitivity variant}. bq-single: one stage W32A32
 # -> W1A1; fp-1L and bq-1L: heads without hidden state 0 on the fp and bq upstreams;
 # bq-dw-channel: per-channel depthwise scales; bq-scales: the chain with its stages'
 # activation scales from data.
-SENSITIVITY_SWAPS = {"single": {"bq": "bq-single"},
-                     "state0": {"fp": "fp" + LAYERS_ONLY_SUFFIX, "bq": "bq" + LAYERS_ONLY_SUFFIX},
-                     "dw-channel": {"bq": "bq-dw-channel"},
-                     "scales": {"bq": "bq-scales"}}
+SENSITIVITY_SWAPS = {"single": {BQ_VARIANT: f"{BQ_VARIANT}-single"},
+                     "state0": {FP_VARIANT: FP_VARIANT + LAYERS_ONLY_SUFFIX,
+                                BQ_VARIANT: BQ_VARIANT + LAYERS_ONLY_SUFFIX},
+                     "dw-channel": {BQ_VARIANT: f"{BQ_VARIANT}-dw-channel"},
+                     "scales": {BQ_VARIANT: f"{BQ_VARIANT}-scales"}}
 SENSITIVITY_NAMES = tuple(SENSITIVITY_SWAPS)
 
 

@@ -28,7 +28,7 @@ from .collect import Study, chain_of
 from .gate import teacher_gate
 from .presets import SCRATCH_VARIANT, is_binarized_variant
 from .sensitivity import sensitivity_entries
-from .settings import LAYERS_ONLY_SUFFIX
+from .settings import BQ_VARIANT, FP_VARIANT, LAYERS_ONLY_SUFFIX
 from .stats import t_interval
 
 Anchors = Dict[tuple, Dict[str, Any]]          # (model, task) -> teacher_vs_random
@@ -52,11 +52,11 @@ def summarize(study: Study, record: Dict[str, Any]) -> Dict[str, Any]:
     if entries:
         summary["sensitivity"] = entries
     if SCRATCH_VARIANT in study.variants:
-        summary["distilled_against_scratch"] = variant_rows(study, anchors, "bq",
+        summary["distilled_against_scratch"] = variant_rows(study, anchors, BQ_VARIANT,
                                                             [SCRATCH_VARIANT])
     others = other_students(study)
     if others:
-        summary["ablations"] = variant_rows(study, anchors, "fp", others)
+        summary["ablations"] = variant_rows(study, anchors, FP_VARIANT, others)
     summary["propagation"] = propagation_rows(study)
     summary["gated"] = gated_entries(study)
     summary["job_seconds"] = study.job_seconds
@@ -135,7 +135,7 @@ def other_students(study: Study) -> List[str]:
     """The student variants besides ``bq`` compared with FP on their own (heads on layers
     1..L, ``bq-1L``, are compared with ``fp-1L`` in the sensitivity section)."""
     return [v for v in distilled_variants(study)
-            if v != "bq" and not v.endswith(LAYERS_ONLY_SUFFIX)]
+            if v != BQ_VARIANT and not v.endswith(LAYERS_ONLY_SUFFIX)]
 
 
 def chains(study: Study) -> Dict[str, Any]:
