@@ -64,17 +64,20 @@ def read_json(path: PathLike, what: str = "file",
 
 
 # ------------------------------------------------------------- logs: one JSON object a line
+def _log_line(entry: Dict[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True) + "\n"
+
+
 def append_log(path: PathLike, entry: Dict[str, Any]) -> None:
     """Add one JSON line to a log (flushed, so a kill loses at most that line)."""
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        handle.write(_log_line(entry))
         handle.flush()
 
 
 def write_log(path: PathLike, entries: Iterable[Dict[str, Any]]) -> None:
     """Write a whole log atomically, in :func:`append_log`'s format."""
-    write_text_atomic(path, "".join(json.dumps(entry, sort_keys=True) + "\n"
-                                    for entry in entries))
+    write_text_atomic(path, "".join(_log_line(entry) for entry in entries))
 
 
 def read_log(path: PathLike) -> List[Dict[str, Any]]:
