@@ -9,8 +9,8 @@ from models.constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE, samples_in
 from models.quantization import Quantization
 
 from .cache import cached
-from .catalog import Catalog
-from .conventions import Convention, precision_label
+from .catalog import Catalog, load_catalog
+from .conventions import Convention, get_convention, precision_label
 from .errors import UsageError
 from .estimator import describe_estimate, estimate_time
 from .option_values import PAPER_CONVENTION, PAPER_ESTIMATE, split_list
@@ -149,9 +149,6 @@ def paper_rows(names: Iterable[str], *, overrides: Optional[dict] = None,
                progress: bool = False) -> list[dict]:
     """Table 1's rows as the paper computes them: one 10 s utterance, the paper's counting
     convention, its runtime formula on its part (an A100)."""
-    from .catalog import load_catalog
-    from .conventions import get_convention
-
     return build_rows(names, seconds=PAPER_SECONDS, convention=get_convention(PAPER_CONVENTION),
                       catalog=load_catalog(PAPER_CATALOG), estimate=PAPER_ESTIMATE,
                       overrides=overrides, progress=progress)
@@ -159,8 +156,6 @@ def paper_rows(names: Iterable[str], *, overrides: Optional[dict] = None,
 
 def paper_caption() -> str:
     """The line under a table of :func:`paper_rows`."""
-    from .catalog import load_catalog
-
     return caption(PAPER_SECONDS, PAPER_CONVENTION, PAPER_ESTIMATE, load_catalog(PAPER_CATALOG))
 
 
