@@ -101,9 +101,15 @@ def test_only_encoders_with_convolutions_get_the_convolution_ablation(tmp_path):
                if job.kind == "train" and job.variant == "bq-convolution"}
     assert ablated == {"conformer-s", "squeezeformer-xs"}
     # The paper's comparison: an encoder with convolutions against an attention-only one.
-    assert compared_pair(["vanilla", "sparseformer-dn-s", "conformer-s"]) == (
+    from models.trainer.study.collect import Study
+
+    def study_of(names):
+        return Study(tmp_path, {"models": names, "recipe": {"overrides": {}}}, [])
+
+    assert compared_pair(study_of(["vanilla", "sparseformer-dn-s", "conformer-s"])) == (
         "conformer-s", "vanilla")
-    assert compared_pair(["vanilla", "sparseformer-dn-s"]) == ("vanilla", "sparseformer-dn-s")
+    assert compared_pair(study_of(["vanilla", "sparseformer-dn-s"])) == (
+        "vanilla", "sparseformer-dn-s")
 
 
 def test_small_preset_gives_sequence_heads_fewer_steps(tmp_path):

@@ -68,6 +68,14 @@ class Study:
     def tasks(self) -> List[str]:
         return list(self.record.get("tasks", []))
 
+    def has_convolution(self, model: str) -> bool:
+        """Whether ``model``, built with the study's config overrides (``--set``), has
+        convolution modules, as the plan decided which variants it gets."""
+        import models
+
+        overrides = self.record.get("recipe", {}).get("overrides") or {}
+        return models.config(model, **overrides).family.has_convolution
+
     def evaluated_seeds(self, model: str, variant: str) -> List[int]:
         """The seeds at which ``model``'s ``variant`` has an evaluation on any task."""
         return sorted({seed for (m, v, _), by_seed in self.results.items()

@@ -39,13 +39,11 @@ def swaps_in(study: Study) -> List[Tuple[str, Swap]]:
                    for model in study.models for task in study.tasks)]
 
 
-def pair_for(model: str, swap: Swap) -> Tuple[str, str]:
+def pair_for(study: Study, model: str, swap: Swap) -> Tuple[str, str]:
     """``model``'s (fp, bq) variants under ``swap``; a variant that exists only for
     encoders with convolutions is ``bq`` itself for one without (nothing else to bin)."""
-    import models
-
     fp, bq = swap.get(FP_VARIANT, FP_VARIANT), swap.get(BQ_VARIANT, BQ_VARIANT)
-    if bq in CONVOLUTION_VARIANTS and not models.config(model).family.has_convolution:
+    if bq in CONVOLUTION_VARIANTS and not study.has_convolution(model):
         bq = BQ_VARIANT
     return fp, bq
 
@@ -63,9 +61,9 @@ def sensitivity_entries(study: Study, compared: Optional[Dict[str, Any]],
     for name, swap in swaps_in(study):
         # A model the swap leaves as it is (bq-dw-channel on an encoder without
         # convolutions) has the default's degradations: not repeated, nor a Holm family.
-        rows = [row for m in study.models if pair_for(m, swap) != (FP_VARIANT, BQ_VARIANT)
-                for t in study.tasks
-                if (row := degradation(study, m, t, *reversed(pair_for(m, swap))))]
+        rows = [row for m in study.models
+                if pair_for(study, m, swap) != (FP_VARIANT, BQ_VARIANT) for t in study.tasks
+                if (row := degradation(study, m, t, *reversed(pair_for(study, m, swap))))]
         adjust_by_claim(rows, anchors)
         for row in rows:
             default = degradation(study, row["model"], row["task"], only=row["seeds"])
@@ -73,7 +71,7 @@ def sensitivity_entries(study: Study, compared: Optional[Dict[str, Any]],
         entry = {"sensitivity": name, "variants": swap, "degradation": rows}
         if compared:
             first, second = compared["first"], compared["second"]
-            pairs = {m: pair_for(m, swap) for m in (first, second)}
+            pairs = {m: pair_for(study, m, swap) for m in (first, second)}
             contrasts = [c for t in study.tasks
                          if (c := contrast(study, first, second, t, pairs))]
             adjust(contrasts, lambda c: informative([first, second], c["task"], anchors))

@@ -45,7 +45,7 @@ def summarize(study: Study, record: Dict[str, Any]) -> Dict[str, Any]:
     summary["masked_prediction"] = masked_prediction_rows(study)
     summary["degradation"] = degradation_rows(study, anchors)
     if len(study.models) >= 2:
-        first, second = compared_pair(study.models)
+        first, second = compared_pair(study)
         summary["contrast"] = {"first": first, "second": second,
                                "tasks": contrast_rows(study, first, second, anchors)}
     entries = sensitivity_entries(study, summary.get("contrast"), anchors)
@@ -104,12 +104,11 @@ def contrast_rows(study: Study, first: str, second: str,
     return rows
 
 
-def compared_pair(names: List[str]) -> tuple:
+def compared_pair(study: Study) -> tuple:
     """The paper's comparison: an encoder with convolution modules first, an attention-only
     one second (else the first two models)."""
-    import models
-
-    mixed = [n for n in names if models.config(n).family.has_convolution]
+    names = study.models
+    mixed = [n for n in names if study.has_convolution(n)]
     plain = [n for n in names if n not in mixed]
     return (mixed[0], plain[0]) if mixed and plain else (names[0], names[1])
 
