@@ -120,6 +120,9 @@ def test_the_gate_needs_the_teacher_clear_of_chance(tmp_path):
     assert gate_passes(tmp_path / "a")[0]
     assert not gate_passes(tmp_path / "b")[0]
     assert gate_passes(tmp_path / "c")[0]
+    # The reason, which gated.json keeps and the report prints, in the report's percent.
+    assert gate_passes(tmp_path / "b")[1] == (
+        "fp teacher wer 95.0 % [90.0, 102.0] against chance 100.0 %: does not beat chance")
 
 
 def test_a_gated_out_evaluation_is_done_without_results(tmp_path):

@@ -411,8 +411,9 @@ def gate_passes(teacher_eval: Path):
     low, high = results["interval"]
     chance = results["chance"]
     passed = low > chance if results.get("higher_is_better", True) else high < chance
-    reason = (f"fp teacher {results['metric']} {results['value']} [{low}, {high}] against "
-              f"chance {chance}: {'beats' if passed else 'does not beat'} chance")
+    reason = (f"fp teacher {results['metric']} {100 * results['value']:.1f} % "
+              f"[{100 * low:.1f}, {100 * high:.1f}] against chance {100 * chance:.1f} %: "
+              f"{'beats' if passed else 'does not beat'} chance")
     return passed, reason
 
 
