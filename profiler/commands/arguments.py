@@ -237,6 +237,14 @@ def add_mode_option(parser, inference: str, train: str) -> None:
                         help=f"inference (default): {inference}; train: {train}")
 
 
+def add_backend_option(parser, work: str) -> None:
+    """``--backend``: what trains or evaluates (``work``: 'training', 'evaluation')."""
+    from ..training_commands import DEFAULT_BACKEND
+
+    parser.add_argument("--backend", default=DEFAULT_BACKEND,
+                        help=f"{work} backend (default: {DEFAULT_BACKEND})")
+
+
 def add_catalog_option(parser, default=DEFAULT_CATALOG,
                        help_default: str = DEFAULT_CATALOG) -> None:
     """``--catalog NAME|FILE.yaml``: the hardware an estimate is for."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from models.trainer.superb.settings import SuperbSettings
 
-from ..training_commands import DEFAULT_BACKEND, TRAINING_COMMANDS
+from ..training_commands import TRAINING_COMMANDS
+from .arguments import add_backend_option
 from .settings_arguments import add_settings_arguments, settings_from_arguments
 
 
@@ -19,18 +20,19 @@ def add_parser(sub) -> None:
                     "interval over test items, chance, settings) and OUT/head.pt.",
     )
     add_settings_arguments(p, SuperbSettings)
-    p.add_argument("--backend", default=DEFAULT_BACKEND,
-                   help=f"evaluation backend (default: {DEFAULT_BACKEND})")
+    add_backend_option(p, "evaluation")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    from models.trainer.superb.tasks.metrics import LEVEL_TEXT
+
     from ..adapters import EvalRequest, get_backend
 
     request = EvalRequest(**settings_from_arguments(args, SuperbSettings))
     result = get_backend(args.backend).evaluate(request)
     if request.progress is not False:
         low, high = result.interval
-        print(f"{result.task} {result.metric} {result.value:.4f} (95 % interval {low:.4f}-"
-              f"{high:.4f}, chance {result.chance:.4f}) -> {result.results_path}")
+        print(f"{result.task} {result.metric} {result.value:.4f} ({LEVEL_TEXT} interval "
+              f"[{low:.4f}, {high:.4f}], chance {result.chance:.4f}) -> {result.results_path}")
     return 0

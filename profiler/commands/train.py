@@ -12,7 +12,8 @@ import sys
 
 from models.trainer.pretrain.settings import PretrainSettings
 
-from ..training_commands import DEFAULT_BACKEND, TRAINING_COMMANDS
+from ..training_commands import TRAINING_COMMANDS
+from .arguments import add_backend_option
 from .settings_arguments import add_settings_arguments, settings_from_arguments
 
 
@@ -25,8 +26,7 @@ def add_parser(sub) -> None:
                     "torchrun --nproc_per_node=N -m profiler train ..., or --deepspeed CONFIG.",
     )
     add_settings_arguments(p, PretrainSettings)
-    p.add_argument("--backend", default=DEFAULT_BACKEND,
-                   help=f"training backend (default: {DEFAULT_BACKEND})")
+    add_backend_option(p, "training")
     # The deepspeed launcher passes --local_rank; torchrun uses the LOCAL_RANK variable.
     p.add_argument("--local_rank", "--local-rank", type=int, default=None,
                    help=argparse.SUPPRESS)
