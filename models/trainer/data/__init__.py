@@ -13,3 +13,6 @@ torch (only :mod:`.datasets` does).
 PRETRAIN = "pretrain"
 # Written last into a corpus folder (what it was synthesized with), so it marks a finished one.
 CORPUS_FILE = "corpus.json"
+# The corpus a run, an evaluation or a study synthesizes for itself when given no --data:
+# this folder inside its own output folder.
+OWN_DATA = "data"

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch import nn
 
-from ..data import CORPUS_FILE
+from ..data import CORPUS_FILE, OWN_DATA
 from ..data.corpora import check_manifest_audio, find_pretrain_folder
 from ..data.datasets import PretrainDataset
 from ..data.synth import is_complete_corpus, synthesize_corpus
@@ -246,7 +246,7 @@ def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
     show = s.progress and sys.stderr.isatty()
     synthesized = False
     if s.data is None:
-        data = out / "data"
+        data = out / OWN_DATA
         if not is_complete_corpus(data):
             # Anything already there is an interrupted earlier attempt.
             synthesize_corpus(data, seed=s.seed, sizes="small" if s.tiny or s.small else "default",

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from profiler.option_values import split_list
 
 from ...constants import BINARIZED_PREFIX, float_name, is_binarized
-from ..data import CORPUS_FILE, PRETRAIN
+from ..data import CORPUS_FILE, OWN_DATA, PRETRAIN
 from ..distill.chain import CHAIN_FILE, stage_folder
 from ..errors import DataError
 from ..options import check_bounds
@@ -153,7 +153,7 @@ def model_overrides(settings: StudySettings) -> Dict[str, Any]:
 
 
 def data_folder(settings: StudySettings) -> Path:
-    return Path(settings.data) if settings.data else Path(settings.out) / "data"
+    return Path(settings.data) if settings.data else Path(settings.out) / OWN_DATA
 
 
 def seed_folder(study: Path, model: str, seed: int) -> Path:

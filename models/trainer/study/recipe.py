@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..data import OWN_DATA
 from ..pretrain.settings import STUDENT_SCALES_TEACHER
 from .plan import check_study, data_folder, model_overrides, study_seeds
 from .presets import PRESETS, ablation_types, sensitivity_names, variants
@@ -17,19 +18,19 @@ from .settings import StudySettings
 # The recipe's name for the corpus a study makes in its own folder (OUT/data): the same
 # corpus wherever the folder lives, so a study moved or rebuilt elsewhere is the same
 # recipe; a given --data corpus is recorded by its absolute path.
-OWN_CORPUS = "OUT/data"
+OWN_CORPUS = f"OUT/{OWN_DATA}"
 
 
 def recorded_data(study: Path, data: Path) -> str:
     """The recipe's ``data`` of a study in folder ``study`` reading corpus ``data``."""
-    own = (Path(study) / "data").resolve()
+    own = (Path(study) / OWN_DATA).resolve()
     return OWN_CORPUS if Path(data).resolve() == own else str(Path(data).resolve())
 
 
 def recorded_folder(study: Path, data: Optional[str]) -> Path:
     """The corpus folder that the recipe's ``data`` names for a study in folder ``study``
     (the inverse of :func:`recorded_data`)."""
-    return Path(study) / "data" if data in (None, OWN_CORPUS) else Path(data)
+    return Path(study) / OWN_DATA if data in (None, OWN_CORPUS) else Path(data)
 
 
 def recipe_in(study: Path, recipe: Dict[str, Any]) -> Dict[str, Any]:

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from ...constants import samples_in
+from ..data import OWN_DATA
 from ..data.corpora import find_task_folder
 from ..errors import DataError
 from ..fileio import (
@@ -168,7 +169,7 @@ def _corpus_folder(s: SuperbSettings, task: SuperbTask, upstream: Dict[str, Any]
     data = upstream.get("pretrain_data")
     if data is not None and (Path(data) / task.key).is_dir():
         return find_task_folder(data, task.key, task.title, task_manifests(task)), False
-    data = out / "data"
+    data = out / OWN_DATA
     folder = data / task.key
     if all((folder / f"{name}.tsv").is_file() for name in task_manifests(task)):
         return folder, False
