@@ -28,7 +28,14 @@ from ..errors import DataError
 from ..fileio import PathLike
 from . import PRETRAIN
 from .audio import audio_info, read_wav, write_wav
-from .manifest import letters_line, read_manifest, write_dictionary, write_labels, write_manifest
+from .manifest import (
+    letters_line,
+    manifest_path,
+    read_manifest,
+    write_dictionary,
+    write_labels,
+    write_manifest,
+)
 from .sentences import KEYWORDS, KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL
 
 _TRANSCRIPT_LINE = re.compile(r"^(\S+)\s+(.*)$")
@@ -82,8 +89,8 @@ def find_pretrain_folder(data: PathLike) -> Path:
     ``train.tsv`` and ``valid.tsv``; :class:`DataError` otherwise."""
     data = existing_folder(data, "data")
     for folder in (data / PRETRAIN, data):
-        if (folder / "train.tsv").is_file():
-            if not (folder / "valid.tsv").is_file():
+        if manifest_path(folder, "train").is_file():
+            if not manifest_path(folder, "valid").is_file():
                 raise DataError(f"{folder}: has train.tsv but no valid.tsv")
             return folder
     _refuse_empty(data)
@@ -98,7 +105,7 @@ def find_task_folder(data: PathLike, task: str, title: str,
     the error (e.g. "keyword spotting")."""
     data = existing_folder(data, "data")
     folder = data / task
-    missing = [name for name in manifests if not (folder / f"{name}.tsv").is_file()]
+    missing = [name for name in manifests if not manifest_path(folder, name).is_file()]
     if missing:
         _refuse_empty(data)
         raise DataError(
@@ -173,7 +180,7 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
     written = {}
     for name, folder in found.items():
         entries = read_librispeech_subset(folder, progress=progress)
-        manifest = write_manifest(out / f"{name}.tsv", folder.parent,
+        manifest = write_manifest(manifest_path(out, name), folder.parent,
                                   [(entry.relative, entry.samples) for entry in entries])
         write_labels(out / f"{name}.wrd", [entry.text for entry in entries])
         write_labels(out / f"{name}.ltr", [letters_line(entry.text) for entry in entries])
@@ -302,7 +309,7 @@ def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
                                 f"_silence_ clips from")
             entries += [(relative, count, SILENCE_LABEL) for relative, count in
                         _silence_clips(noise_files, wanted, rng, out, split)]
-        written[split] = write_manifest(out / f"{split}.tsv", out,
+        written[split] = write_manifest(manifest_path(out, split), out,
                                         [(relative, count) for relative, count, _ in entries])
         write_labels(out / f"{split}.ks", [label for *_, label in entries])
     write_dictionary(out / "dict.ks.txt", KS_CLASSES)

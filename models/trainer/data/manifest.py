@@ -48,6 +48,12 @@ class Manifest:
         return self.path.with_suffix(f".{label}")
 
 
+def manifest_path(folder: PathLike, name: str) -> Path:
+    """Where a corpus folder keeps its manifest ``name`` (``train``, ``valid``, ``test``,
+    QbE's ``queries_valid``...): fairseq's ``<name>.tsv``."""
+    return Path(folder) / f"{name}.tsv"
+
+
 def read_manifest(path: PathLike) -> Manifest:
     """Parse a fairseq ``.tsv`` manifest; raise :class:`DataError` if it is malformed."""
     path = Path(path)

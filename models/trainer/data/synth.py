@@ -70,6 +70,7 @@ from . import CORPUS_FILE, PRETRAIN, espeak
 from .audio import write_wav
 from .manifest import (
     letters_line,
+    manifest_path,
     write_counted_dictionary,
     write_dictionary,
     write_labels,
@@ -296,7 +297,7 @@ def build_task_folder(out: Path, task: str, plans: list[UtterancePlan],
             chosen = [(p, n, phones) for p, (n, phones) in zip(plans, rendered)
                       if p.split == split]
             # The root line names the final folder, which the staging folder becomes.
-            write_manifest(staging / f"{split}.tsv", final,
+            write_manifest(manifest_path(staging, split), final,
                            [(p.relpath, n) for p, n, _ in chosen])
             write_labels(staging, split, [p for p, _, _ in chosen])
             if any(p.phones for p, _, _ in chosen):

@@ -25,6 +25,7 @@ from torch import nn
 from ..data import CORPUS_FILE, OWN_DATA
 from ..data.corpora import check_manifest_audio, find_pretrain_folder
 from ..data.datasets import PretrainDataset
+from ..data.manifest import manifest_path
 from ..data.synth import is_complete_corpus, synthesize_corpus
 from ..data.synth_plan import SynthOptions
 from ..errors import DataError
@@ -258,7 +259,7 @@ def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
         data = Path(s.data)
     data_record = {"data": str(data.resolve()), "data_synthesized": s.data is None}
     pretrain_dir = find_pretrain_folder(data)
-    counts = {split: check_manifest_audio(pretrain_dir / f"{split}.tsv")
+    counts = {split: check_manifest_audio(manifest_path(pretrain_dir, split))
               for split in ("train", "valid")}
     out.mkdir(parents=True, exist_ok=True)
     if teacher is not None:

@@ -31,7 +31,13 @@ from ...hubert import HuBERT
 from ...transformer import TransformerEncoder
 from ..data.audio import read_audio
 from ..data.features import encoder_frames, mfcc_features
-from ..data.manifest import Manifest, read_dictionary, read_manifest, write_dictionary
+from ..data.manifest import (
+    Manifest,
+    manifest_path,
+    read_dictionary,
+    read_manifest,
+    write_dictionary,
+)
 from ..data.phones import DICTIONARY as PHONE_DICTIONARY
 from ..data.phones import has_phone_labels, read_phone_lines
 from ..errors import DataError
@@ -394,8 +400,8 @@ def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int
             existing = None
         if existing == info:
             return info
-    build_targets([pretrain_folder / "train.tsv", pretrain_folder / "valid.tsv"], clusters,
-                  features_fn=features_fn, seed=seed, max_frames=max_frames,
+    build_targets([manifest_path(pretrain_folder, split) for split in ("train", "valid")],
+                  clusters, features_fn=features_fn, seed=seed, max_frames=max_frames,
                   out_folder=out_folder, progress=progress)
     write_json(done, info)
     return info
@@ -429,7 +435,7 @@ def build_phone_targets(pretrain_folder: Path, out_folder: Path) -> dict:
     index = {phone: i for i, phone in enumerate(phones)}
     out_folder = Path(out_folder)
     for split in ("train", "valid"):
-        manifest = read_manifest(pretrain_folder / f"{split}.tsv")
+        manifest = read_manifest(manifest_path(pretrain_folder, split))
         path = pretrain_folder / f"{split}.phones"
         lines = read_phone_lines(path, len(manifest))
         unknown = sorted({p for line in lines for p in line} - set(index))

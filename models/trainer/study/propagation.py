@@ -73,7 +73,7 @@ def measure(teacher_run: str, student_runs: Dict[str, str], utterances: int,
     as deployed on packed 1-bit kernels (``superb --deployed``'s copy; CPU only), the
     model a ``study --deployed`` scores, instead of the training-time simulation."""
     from ..data.audio import read_audio
-    from ..data.manifest import read_manifest
+    from ..data.manifest import manifest_path, read_manifest
     from ..pretrain import checkpoint as ckpt
     from ..pretrain.distributed import pick_device
     from ..superb.runner import deployed_upstream
@@ -81,7 +81,7 @@ def measure(teacher_run: str, student_runs: Dict[str, str], utterances: int,
     where = pick_device(0, device)
     teacher, _, _ = ckpt.load_run_model(teacher_run)
     metadata = read_json(Path(teacher_run) / ckpt.METADATA, "run metadata")
-    manifest = read_manifest(Path(metadata["pretrain_folder"]) / "valid.tsv")
+    manifest = read_manifest(manifest_path(metadata["pretrain_folder"], "valid"))
     waveforms = [torch.from_numpy(read_audio(manifest.audio_path(i))).float()[None]
                  for i in range(min(utterances, len(manifest)))]
     teacher.to(where)

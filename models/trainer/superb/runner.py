@@ -47,6 +47,7 @@ from torch import nn
 from ...constants import samples_in
 from ..data import OWN_DATA
 from ..data.corpora import find_task_folder
+from ..data.manifest import manifest_path
 from ..errors import DataError
 from ..fileio import (
     check_output_folder,
@@ -118,7 +119,7 @@ def initialize_random_quantizers(model: nn.Module, folder: Path, device: torch.d
 
     if not any(isinstance(m, ElasticBinarizer) and not m.initialized for m in model.modules()):
         return 0
-    utterances = read_manifest(folder / f"{manifest}.tsv")
+    utterances = read_manifest(manifest_path(folder, manifest))
     count = min(INIT_UTTERANCES, len(utterances))
     waves = [torch.from_numpy(read_audio(utterances.audio_path(i))) for i in range(count)]
     shortest = min(w.numel() for w in waves)
@@ -171,7 +172,7 @@ def _corpus_folder(s: SuperbSettings, task: SuperbTask, upstream: Dict[str, Any]
         return find_task_folder(data, task.key, task.title, task_manifests(task)), False
     data = out / OWN_DATA
     folder = data / task.key
-    if all((folder / f"{name}.tsv").is_file() for name in task_manifests(task)):
+    if all(manifest_path(folder, name).is_file() for name in task_manifests(task)):
         return folder, False
     from .tasks.common import synthesize_tasks
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ...data.corpora import _check_audio
-from ...data.manifest import write_labels, write_manifest
+from ...data.manifest import manifest_path, write_labels, write_manifest
 from ...errors import DataError
 from ...fileio import PathLike, check_output_folder
 
@@ -53,6 +53,6 @@ def _write_split(folder: Path, split: str, root: Path, relatives: Sequence[str],
     """``<split>.tsv`` rooted at ``root`` and one ``<split>.<suffix>`` per entry of ``labels``."""
     if not relatives:
         raise DataError(f"{root}: no utterances for the {split} split")
-    write_manifest(folder / f"{split}.tsv", root, zip(relatives, samples))
+    write_manifest(manifest_path(folder, split), root, zip(relatives, samples))
     for suffix, lines in labels.items():
         write_labels(folder / f"{split}.{suffix}", list(lines))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...data.corpora import existing_folder, prepare_speech_commands
-from ...data.manifest import read_manifest, write_manifest
+from ...data.manifest import manifest_path, read_manifest, write_manifest
 from ...data.synth_plan import SPLITS
 from ...errors import check_seed
 from ...fileio import PathLike, staged_folder
@@ -29,6 +29,6 @@ def prepare_speech_commands_v1(root: PathLike, test_root: PathLike, out: PathLik
         prepare_speech_commands(root, folder, test_root=test_root, seed=seed,
                                 train_on_testing_list=False, progress=progress)
     for split in SPLITS:   # the manifests' root was the staging folder
-        manifest = read_manifest(final / f"{split}.tsv")
+        manifest = read_manifest(manifest_path(final, split))
         write_manifest(manifest.path, final, zip(manifest.files, manifest.num_samples))
     return final

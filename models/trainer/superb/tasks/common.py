@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...data.manifest import read_manifest
+from ...data.manifest import manifest_path, read_manifest
 from ...data.synth_plan import PLANNERS, PRESETS, SPLITS, UtterancePlan
 from ...errors import DataError, check_seed
 from ...fileio import PathLike
@@ -252,8 +252,8 @@ def evaluate_task(row: SuperbTask, model: nn.Module, folder: Path, run: HeadSett
     from . import get_task
 
     task = get_task(row.key)
-    counts = {m: check_manifest_audio(folder / f"{m}.tsv") for m in task.manifests}
-    manifests = {m: read_manifest(folder / f"{m}.tsv") for m in task.manifests}
+    counts = {m: check_manifest_audio(manifest_path(folder, m)) for m in task.manifests}
+    manifests = {m: read_manifest(manifest_path(folder, m)) for m in task.manifests}
     labels = task.load_labels(folder, manifests)
 
     lowest = min(first_states)
