@@ -29,6 +29,7 @@ from ..fileio import PathLike
 from . import PRETRAIN
 from .audio import audio_info, read_wav, write_wav
 from .manifest import (
+    dictionary_path,
     letters_line,
     manifest_path,
     read_manifest,
@@ -312,5 +313,5 @@ def prepare_speech_commands(root: PathLike, out_dir: PathLike, *,
         written[split] = write_manifest(manifest_path(out, split), out,
                                         [(relative, count) for relative, count, _ in entries])
         write_labels(out / f"{split}.ks", [label for *_, label in entries])
-    write_dictionary(out / "dict.ks.txt", KS_CLASSES)
+    write_dictionary(dictionary_path(out, "ks"), KS_CLASSES)
     return written

@@ -27,7 +27,7 @@ from ..errors import DataError
 from ..fileio import PathLike
 from .audio import read_audio
 from .features import encoder_frames
-from .manifest import Manifest, read_dictionary, read_labels, read_manifest
+from .manifest import Manifest, dictionary_path, read_dictionary, read_labels, read_manifest
 
 PAD_LABEL = -100   # torch.nn.CrossEntropyLoss's default ignore_index
 
@@ -173,7 +173,7 @@ class ClassificationDataset(ManifestAudioDataset):
                  vocabulary: Optional[Vocabulary] = None, **kwargs) -> None:
         super().__init__(manifest, **kwargs)
         folder = self.manifest.path.parent
-        self.vocabulary = vocabulary or Vocabulary.from_file(folder / f"dict.{label}.txt")
+        self.vocabulary = vocabulary or Vocabulary.from_file(dictionary_path(folder, label))
         names = read_labels(self.manifest.label_path(label), expected=len(self.manifest))
         self.targets = self.vocabulary.encode([name.strip() for name in names])
 
@@ -194,7 +194,7 @@ class PhonemeDataset(ManifestAudioDataset):
             raise DataError("PhonemeDataset cannot crop audio (labels are not time-aligned)")
         super().__init__(manifest, **kwargs)
         self.vocabulary = vocabulary or Vocabulary.from_file(
-            self.manifest.path.parent / "dict.phn.txt")
+            dictionary_path(self.manifest.path.parent, "phn"))
         lines = read_labels(self.manifest.label_path("phn"), expected=len(self.manifest))
         self.sequences = [self.vocabulary.encode(line.split()) for line in lines]
 

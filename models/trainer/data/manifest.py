@@ -54,6 +54,12 @@ def manifest_path(folder: PathLike, name: str) -> Path:
     return Path(folder) / f"{name}.tsv"
 
 
+def dictionary_path(folder: PathLike, labels: str) -> Path:
+    """Where a corpus folder keeps the symbols of its ``labels`` files (``ltr``, ``phn``,
+    ``ks``...): fairseq's ``dict.<labels>.txt``."""
+    return Path(folder) / f"dict.{labels}.txt"
+
+
 def read_manifest(path: PathLike) -> Manifest:
     """Parse a fairseq ``.tsv`` manifest; raise :class:`DataError` if it is malformed."""
     path = Path(path)

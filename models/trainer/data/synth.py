@@ -69,6 +69,7 @@ from ..fileio import (
 from . import CORPUS_FILE, PRETRAIN, espeak
 from .audio import write_wav
 from .manifest import (
+    dictionary_path,
     letters_line,
     manifest_path,
     write_counted_dictionary,
@@ -364,9 +365,10 @@ def write_task_labels(task: str, folder: Path, split: str, plans: list[Utterance
 def write_task_dictionary(task: str, folder: Path, plans: list[UtterancePlan]) -> None:
     """The dictionary of a task of this module's corpus (none for pre-training)."""
     if task == "ks":
-        write_dictionary(folder / "dict.ks.txt", KS_CLASSES)
+        write_dictionary(dictionary_path(folder, "ks"), KS_CLASSES)
     elif task == "sid":
         speakers = list(dict.fromkeys(p.label for p in plans))  # planning order
-        write_dictionary(folder / "dict.sid.txt", speakers)
+        write_dictionary(dictionary_path(folder, "sid"), speakers)
     elif task == "pr":
-        write_counted_dictionary(folder / "dict.phn.txt", [plan.label.split() for plan in plans])
+        write_counted_dictionary(dictionary_path(folder, "phn"),
+                                 [plan.label.split() for plan in plans])

@@ -33,6 +33,7 @@ from ..data.audio import read_audio
 from ..data.features import encoder_frames, mfcc_features
 from ..data.manifest import (
     Manifest,
+    dictionary_path,
     manifest_path,
     read_dictionary,
     read_manifest,
@@ -360,7 +361,7 @@ def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
                         max_iter=max_iter)
     folder = Path(out_folder) if out_folder is not None else fit_on.path.parent
     written = {"kmeans": save_kmeans(kmeans, kmeans_path or folder / "km.npz"),
-               "dictionary": write_dictionary(folder / "dict.km.txt",
+               "dictionary": write_dictionary(dictionary_path(folder, "km"),
                                               [str(i) for i in range(n_clusters)]),
                "labels": []}
     for manifest in parsed:
@@ -443,7 +444,7 @@ def build_phone_targets(pretrain_folder: Path, out_folder: Path) -> dict:
             raise DataError(f"{path}: phones {unknown} are not in {PHONE_DICTIONARY}")
         write_text_atomic(out_folder / f"{split}.km", "".join(
             " ".join(str(index[p]) for p in line) + "\n" for line in lines))
-    write_dictionary(out_folder / "dict.km.txt", [str(i) for i in range(len(phones))])
+    write_dictionary(dictionary_path(out_folder, "km"), [str(i) for i in range(len(phones))])
     info = {"targets": PHONE_TARGETS, "features": "frame phone labels from espeak-ng's phoneme "
             "events (supervised)", "clusters": len(phones), "units": phones,
             "corpus": str(Path(pretrain_folder).resolve())}

@@ -9,7 +9,7 @@ import csv
 from pathlib import Path
 
 from ...data.corpora import existing_folder
-from ...data.manifest import write_dictionary
+from ...data.manifest import dictionary_path, write_dictionary
 from ...data.synth_plan import SPLITS
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
@@ -50,7 +50,7 @@ def prepare_fluent_speech_commands(root: PathLike, out: PathLike, *, overwrite: 
                 labels["wrd"] = texts
             _write_split(folder, split, root, files, samples, labels)
         for position, slot in enumerate(SLOTS):
-            write_dictionary(folder / f"dict.{slot}.txt",
+            write_dictionary(dictionary_path(folder, slot),
                              sorted({values[position] for _, intents, _ in splits.values()
                                      for values in intents}))
     return final

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ...data.corpora import existing_folder
-from ...data.manifest import write_dictionary
+from ...data.manifest import dictionary_path, write_dictionary
 from ...errors import DataError, check_seed
 from ...fileio import PathLike, staged_folder
 from .common import _measured, _target, _write_split
@@ -68,5 +68,5 @@ def prepare_iemocap(root: PathLike, out: PathLike, *, fold: int = 1, seed: int =
             _write_split(folder, split, root, relatives,
                          _measured(root, relatives, f"iemocap {split}", progress),
                          {"er": [emotion for _, emotion in items]})
-        write_dictionary(folder / "dict.er.txt", IEMOCAP_CLASSES)
+        write_dictionary(dictionary_path(folder, "er"), IEMOCAP_CLASSES)
     return final

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence, Union
 
 from ...data.corpora import LibriSpeechUtterance, existing_folder, read_librispeech_subset
-from ...data.manifest import letters_line
+from ...data.manifest import dictionary_path, letters_line
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
 from .common import _fields, _target, _write_split
@@ -103,7 +103,7 @@ def prepare_librispeech_tasks(root: PathLike, out: PathLike, *,
                 _write_split(folder, split, root, [entry.relative for entry in utterances],
                              [entry.samples for entry in utterances],
                              {"wrd": labels[split]["wrd"], symbols: labels[split][symbols]})
-            write_counted_dictionary(folder / f"dict.{symbols}.txt",
+            write_counted_dictionary(dictionary_path(folder, symbols),
                                      [line.split() for split in splits
                                       for line in labels[split][symbols]])
         written[task] = targets[task]

@@ -72,7 +72,7 @@ def _snips_labels(path: Path) -> dict[str, tuple[list[str], list[str]]]:
 def prepare_snips(root: PathLike, out: PathLike, *, overwrite: bool = False,
                   progress: bool = True) -> Path:
     """``OUT/sf`` from the ``SNIPS`` folder that s3prl's ``snips_prepare_data.sh`` makes."""
-    from ...data.manifest import write_counted_dictionary
+    from ...data.manifest import dictionary_path, write_counted_dictionary
 
     root = existing_folder(root, "Audio SNIPS").resolve()
     final = _target(out, "sf", overwrite)
@@ -98,7 +98,7 @@ def prepare_snips(root: PathLike, out: PathLike, *, overwrite: bool = False,
                           "wrd": [" ".join(w for w in labels[uid][0]
                                            if w not in SNIPS_SKIPPED_TOKENS)
                                   for _, uid in files]})
-        write_counted_dictionary(folder / "dict.slt.txt",
+        write_counted_dictionary(dictionary_path(folder, "slt"),
                                  [line.split() for split_lines in lines.values()
                                   for line in split_lines])
     return final

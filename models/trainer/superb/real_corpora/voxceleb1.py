@@ -19,7 +19,7 @@ import numpy as np
 
 from ....constants import SAMPLE_RATE
 from ...data.corpora import existing_folder
-from ...data.manifest import write_dictionary
+from ...data.manifest import dictionary_path, write_dictionary
 from ...data.synth_plan import SPLITS
 from ...errors import DataError, check_seed
 from ...fileio import PathLike, staged_folder
@@ -93,7 +93,7 @@ def _voxceleb_identification(root: Path, folders: list[Path], split_list: Path, 
             samples = _measured(root, files, f"voxceleb1 sid {split}", progress)
             _write_split(folder, split, root, files, samples,
                          {"sid": [_speaker(r) for r in files]})
-        write_dictionary(folder / "dict.sid.txt", speakers)
+        write_dictionary(dictionary_path(folder, "sid"), speakers)
     return final
 
 
@@ -141,7 +141,7 @@ def _voxceleb_verification(root: Path, folders: list[Path], trial_list: Path, fi
                      {"spk": [_speaker(r) for r in test],
                       "trials": [f"{fields[0]} {located[fields[1]]} {located[fields[2]]}"
                                  for _, fields in rows]})
-        write_dictionary(folder / "dict.spk.txt", sorted({_speaker(r) for r in train}))
+        write_dictionary(dictionary_path(folder, "spk"), sorted({_speaker(r) for r in train}))
     return final
 
 

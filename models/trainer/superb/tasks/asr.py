@@ -22,6 +22,7 @@ import numpy as np
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
 from ...data.manifest import (
+    dictionary_path,
     letters_line,
     letters_to_words,
     read_labels,
@@ -63,14 +64,14 @@ class SpeechRecognition(Task):
         write_labels(folder / f"{name}.ltr", [letters_line(p.text) for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_counted_dictionary(folder / "dict.ltr.txt",
+        write_counted_dictionary(dictionary_path(folder, "ltr"),
                                  [letters_line(p.text).split() for p in plans])
 
     def load_labels(self, folder: Path, manifests):
         letters = {m: [line.split() for line in read_labels(folder / f"{m}.ltr", len(manifests[m]))]
                    for m in manifests}
-        if (folder / "dict.ltr.txt").is_file():
-            vocabulary = Vocabulary.from_file(folder / "dict.ltr.txt")
+        if (dictionary_path(folder, "ltr")).is_file():
+            vocabulary = Vocabulary.from_file(dictionary_path(folder, "ltr"))
         else:   # LibriSpeech manifests come without one
             vocabulary = Vocabulary(sorted({s for lines in letters.values() for line in lines
                                             for s in line}))

@@ -31,7 +31,7 @@ from torch import nn
 
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
-from ...data.manifest import read_labels, write_dictionary, write_labels
+from ...data.manifest import dictionary_path, read_labels, write_dictionary, write_labels
 from ...data.synth_plan import voice_splits
 from ...errors import DataError
 from ..heads import WeightedSum, fit, layer_weights
@@ -107,11 +107,11 @@ class SpeakerVerification(Task):
                           for label, i, j in pairs])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_dictionary(folder / "dict.spk.txt",
+        write_dictionary(dictionary_path(folder, "spk"),
                          list(dict.fromkeys(p.label for p in plans if p.split == "train")))
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(folder / "dict.spk.txt")
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, "spk"))
         train = read_labels(folder / "train.spk", len(manifests["train"]))
         labels = {"speakers": len(vocabulary),
                   "train": torch.tensor(vocabulary.encode(train), dtype=torch.long)}

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...data.datasets import Vocabulary
-from ...data.manifest import read_labels
+from ...data.manifest import dictionary_path, read_labels
 from ...data.synth_plan import SPLITS
 from ..heads import UtteranceHead, fit, layer_weights
 from .common import CorpusPartTask, Outcome, interval_of
@@ -43,7 +43,7 @@ class UtteranceClassification(CorpusPartTask):
     classes_are = "classes"      # what the classes are, in the chance definition
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(folder / f"dict.{self.name}.txt")
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, self.name))
         targets = {m: vocabulary.encode([line.strip() for line in read_labels(
                        manifest.label_path(self.name), expected=len(manifest))])
                    for m, manifest in manifests.items()}

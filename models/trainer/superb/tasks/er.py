@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
-from ...data.manifest import read_labels, write_dictionary, write_labels
+from ...data.manifest import dictionary_path, read_labels, write_dictionary, write_labels
 from ...data.synth_plan import voice_splits
 from ..heads import UtteranceHead, fit, layer_weights
 from .common import SPLITS, Outcome, Task, interval_of, speech_plan
@@ -75,10 +75,10 @@ class ProsodyClasses(Task):
         write_labels(folder / f"{name}.wrd", [p.text for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_dictionary(folder / "dict.er.txt", list(PROSODY_CLASSES))
+        write_dictionary(dictionary_path(folder, "er"), list(PROSODY_CLASSES))
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(folder / "dict.er.txt")
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, "er"))
         return {"vocabulary": vocabulary,
                 "targets": {m: torch.tensor(vocabulary.encode(
                     read_labels(folder / f"{m}.er", len(manifests[m]))), dtype=torch.long)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data.datasets import Vocabulary
-from ...data.manifest import read_labels, write_dictionary, write_labels
+from ...data.manifest import dictionary_path, read_labels, write_dictionary, write_labels
 from ...data.synth_plan import voice_splits
 from ..heads import WeightedSum, fit, layer_weights
 from .common import SPLITS, Outcome, Task, interval_of, pick, speech_plan
@@ -115,11 +115,11 @@ class IntentClassification(Task):
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
         for position, slot in enumerate(SLOTS):
-            write_dictionary(folder / f"dict.{slot}.txt",
+            write_dictionary(dictionary_path(folder, slot),
                              list(dict.fromkeys(intent[position] for intent in INTENTS)))
 
     def load_labels(self, folder: Path, manifests):
-        vocabularies = [Vocabulary.from_file(folder / f"dict.{slot}.txt") for slot in SLOTS]
+        vocabularies = [Vocabulary.from_file(dictionary_path(folder, slot)) for slot in SLOTS]
         targets = {}
         for m in manifests:
             rows = []

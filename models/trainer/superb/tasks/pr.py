@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ...data.datasets import Vocabulary
-from ...data.manifest import read_labels
+from ...data.manifest import dictionary_path, read_labels
 from ...data.synth_plan import SPLITS
 from ..heads import FrameHead, ctc_decode, ctc_loss_on, fit, layer_weights
 from .classification import training_losses
@@ -41,7 +41,7 @@ class PhonemeRecognition(CorpusPartTask):
     name = "pr"
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(folder / "dict.phn.txt")
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, "phn"))
         sequences = {m: [vocabulary.encode(line.split()) for line in read_labels(
                          manifest.label_path("phn"), expected=len(manifest))]
                      for m, manifest in manifests.items()}

@@ -30,6 +30,7 @@ import numpy as np
 from ...data.datasets import Vocabulary
 from ...data.manifest import (
     WORD_BOUNDARY,
+    dictionary_path,
     letters_to_words,
     read_labels,
     write_counted_dictionary,
@@ -150,10 +151,10 @@ class SlotFilling(Task):
         write_labels(folder / f"{name}.wrd", [p.text for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_counted_dictionary(folder / "dict.slt.txt", [p.label.split() for p in plans])
+        write_counted_dictionary(dictionary_path(folder, "slt"), [p.label.split() for p in plans])
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(folder / "dict.slt.txt")
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, "slt"))
         symbols = {m: [line.split() for line in read_labels(folder / f"{m}.slt", len(manifests[m]))]
                    for m in manifests}
         return {"vocabulary": vocabulary,
