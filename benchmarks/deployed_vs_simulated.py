@@ -61,6 +61,15 @@ def evaluation_folder(root: Path, model: str, seed: int, arm: str, task: str) ->
     return root / model / f"seed-{seed}" / arm / task
 
 
+def evaluate(folder: Path, task: str, upstream: list, data: Path, seed: int, steps,
+             flags: list) -> None:
+    """One ``superb`` evaluation, a subprocess of the CLI on the CPU."""
+    subprocess.run(CLI + ["superb", "--task", task, "--out", str(folder), *upstream,
+                          "--data", str(data), "--seed", str(seed), "--device", "cpu",
+                          "--quiet", *(["--steps", str(steps)] if steps else []), *flags],
+                   check=True)
+
+
 def student_folder(study: Path, model: str, seed: int) -> Optional[Path]:
     """The last stage of a study seed's ``bq`` chain, if it still has a checkpoint."""
     stages = sorted((study / "runs" / float_name(model) / f"seed-{seed}" / "bq").glob(
@@ -92,12 +101,8 @@ def run_students(out: Path, study: Path, task: str, names: list, seeds: int, ste
             if (folder / RESULTS).is_file():
                 continue
             print(f"{model} seed {seed} deployed ...", flush=True)
-            subprocess.run(CLI + ["superb", "--task", task, "--out", str(folder),
-                                    "--upstream", str(student), "--data",
-                                    str(study / "data"), "--seed", str(seed), "--device",
-                                    "cpu", "--quiet",
-                                    *(["--steps", str(steps)] if steps else []),
-                                    *ARMS["deployed"]], check=True)
+            evaluate(folder, task, ["--upstream", str(student)], study / "data", seed, steps,
+                     ARMS["deployed"])
 
 
 def run_all(out: Path, task: str, names: list, seeds: int, steps, data=None) -> None:
@@ -112,11 +117,7 @@ def run_all(out: Path, task: str, names: list, seeds: int, steps, data=None) -> 
                 if (folder / RESULTS).is_file():
                     continue
                 print(f"{model} seed {seed} {arm} ...", flush=True)
-                subprocess.run(CLI + ["superb", "--task", task, "--out", str(folder),
-                                        "--random-init", model, "--data", str(data),
-                                        "--seed", str(seed), "--device", "cpu", "--quiet",
-                                        *(["--steps", str(steps)] if steps else []),
-                                        *flags], check=True)
+                evaluate(folder, task, ["--random-init", model], data, seed, steps, flags)
 
 
 def copy_runs(source: Path, target: Path) -> None:
