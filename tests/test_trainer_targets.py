@@ -11,15 +11,12 @@ from models.trainer import DataError
 from models.trainer.data import synth, synth_plan
 from models.trainer.data.features import encoder_frames, mfcc_features
 from models.trainer.data.manifest import read_dictionary, read_labels, read_manifest, write_manifest
+from models.trainer.pretrain.kmeans import KMeansCenters, fit_kmeans, load_kmeans, save_kmeans
 from models.trainer.pretrain.targets import (
-    KMeansCenters,
     build_targets,
-    fit_kmeans,
     hidden_layer_features,
     label_corpus,
-    load_kmeans,
     manifest_features,
-    save_kmeans,
 )
 
 SIZES = synth_plan.CorpusSizes(pretrain_train=4, pretrain_valid=2, ks_per_class_train=1,
