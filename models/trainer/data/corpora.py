@@ -29,7 +29,10 @@ from ..fileio import PathLike
 from . import PRETRAIN
 from .audio import audio_info, read_wav, write_wav
 from .manifest import (
+    LETTER_LABELS,
+    WORD_LABELS,
     dictionary_path,
+    labels_path,
     letters_line,
     manifest_path,
     read_manifest,
@@ -183,8 +186,9 @@ def prepare_librispeech(root: PathLike, out_dir: PathLike, subsets: Optional[Seq
         entries = read_librispeech_subset(folder, progress=progress)
         manifest = write_manifest(manifest_path(out, name), folder.parent,
                                   [(entry.relative, entry.samples) for entry in entries])
-        write_labels(out / f"{name}.wrd", [entry.text for entry in entries])
-        write_labels(out / f"{name}.ltr", [letters_line(entry.text) for entry in entries])
+        write_labels(labels_path(out, name, WORD_LABELS), [entry.text for entry in entries])
+        write_labels(labels_path(out, name, LETTER_LABELS),
+                     [letters_line(entry.text) for entry in entries])
         written[name] = manifest
     return written
 

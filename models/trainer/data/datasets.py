@@ -27,7 +27,15 @@ from ..errors import DataError
 from ..fileio import PathLike
 from .audio import read_audio
 from .features import encoder_frames
-from .manifest import Manifest, dictionary_path, read_dictionary, read_labels, read_manifest
+from .manifest import (
+    PHONEME_LABELS,
+    UNIT_LABELS,
+    Manifest,
+    dictionary_path,
+    read_dictionary,
+    read_labels,
+    read_manifest,
+)
 
 PAD_LABEL = -100   # torch.nn.CrossEntropyLoss's default ignore_index
 
@@ -138,7 +146,7 @@ class PretrainDataset(ManifestAudioDataset):
         if labels is False:
             self.label_lines = None
         else:
-            path = self.manifest.label_path("km") if labels in (None, True) else Path(labels)
+            path = self.manifest.label_path(UNIT_LABELS) if labels in (None, True) else Path(labels)
             self.label_lines = read_labels(path, expected=len(self.manifest))
             self.label_path = path
 
@@ -194,8 +202,8 @@ class PhonemeDataset(ManifestAudioDataset):
             raise DataError("PhonemeDataset cannot crop audio (labels are not time-aligned)")
         super().__init__(manifest, **kwargs)
         self.vocabulary = vocabulary or Vocabulary.from_file(
-            dictionary_path(self.manifest.path.parent, "phn"))
-        lines = read_labels(self.manifest.label_path("phn"), expected=len(self.manifest))
+            dictionary_path(self.manifest.path.parent, PHONEME_LABELS))
+        lines = read_labels(self.manifest.label_path(PHONEME_LABELS), expected=len(self.manifest))
         self.sequences = [self.vocabulary.encode(line.split()) for line in lines]
 
     def __getitem__(self, index: int) -> dict:

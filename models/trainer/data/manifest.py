@@ -45,13 +45,30 @@ class Manifest:
 
     def label_path(self, label: str) -> Path:
         """The label file that belongs to this manifest: ``train.tsv`` -> ``train.<label>``."""
-        return self.path.with_suffix(f".{label}")
+        return labels_path(self.path.parent, self.path.stem, label)
 
 
 def manifest_path(folder: PathLike, name: str) -> Path:
     """Where a corpus folder keeps its manifest ``name`` (``train``, ``valid``, ``test``,
     QbE's ``queries_valid``...): fairseq's ``<name>.tsv``."""
     return Path(folder) / f"{name}.tsv"
+
+
+# The label kinds more than one module reads or writes (fairseq's extensions): each names
+# its files <split>.<kind> (labels_path) and its symbols' dict.<kind>.txt (dictionary_path).
+# A classification task's labels take the task's own name (.ks, .sid, .er, .ic).
+UNIT_LABELS = "km"            # pre-training targets
+WORD_LABELS = "wrd"
+LETTER_LABELS = "ltr"
+PHONEME_LABELS = "phn"
+SLOT_LABELS = "slt"
+SPEAKER_LABELS = "spk"
+
+
+def labels_path(folder: PathLike, name: str, labels: str) -> Path:
+    """Where a corpus folder keeps manifest ``name``'s ``labels`` file: ``<name>.<labels>``
+    beside ``<name>.tsv``."""
+    return Path(folder) / f"{name}.{labels}"
 
 
 def dictionary_path(folder: PathLike, labels: str) -> Path:

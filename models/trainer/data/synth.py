@@ -69,7 +69,11 @@ from ..fileio import (
 from . import CORPUS_FILE, PRETRAIN, espeak
 from .audio import write_wav
 from .manifest import (
+    LETTER_LABELS,
+    PHONEME_LABELS,
+    WORD_LABELS,
     dictionary_path,
+    labels_path,
     letters_line,
     manifest_path,
     write_counted_dictionary,
@@ -350,16 +354,17 @@ def render_all(plans: list[UtterancePlan], folder: Path, workers: int, progress:
 def write_task_labels(task: str, folder: Path, split: str, plans: list[UtterancePlan]) -> None:
     """The label files of one split of a task of this module's corpus."""
     if task == PRETRAIN:
-        write_labels(folder / f"{split}.wrd", [p.text for p in plans])
-        write_labels(folder / f"{split}.ltr", [letters_line(p.text.upper()) for p in plans])
+        write_labels(labels_path(folder, split, WORD_LABELS), [p.text for p in plans])
+        write_labels(labels_path(folder, split, LETTER_LABELS),
+                     [letters_line(p.text.upper()) for p in plans])
     elif task == "ks":
         write_labels(folder / f"{split}.ks", [p.label for p in plans])
     elif task == "sid":
         write_labels(folder / f"{split}.sid", [p.label for p in plans])
-        write_labels(folder / f"{split}.wrd", [p.text for p in plans])
+        write_labels(labels_path(folder, split, WORD_LABELS), [p.text for p in plans])
     elif task == "pr":
-        write_labels(folder / f"{split}.phn", [p.label for p in plans])
-        write_labels(folder / f"{split}.wrd", [p.text for p in plans])
+        write_labels(labels_path(folder, split, PHONEME_LABELS), [p.label for p in plans])
+        write_labels(labels_path(folder, split, WORD_LABELS), [p.text for p in plans])
 
 
 def write_task_dictionary(task: str, folder: Path, plans: list[UtterancePlan]) -> None:
@@ -370,5 +375,5 @@ def write_task_dictionary(task: str, folder: Path, plans: list[UtterancePlan]) -
         speakers = list(dict.fromkeys(p.label for p in plans))  # planning order
         write_dictionary(dictionary_path(folder, "sid"), speakers)
     elif task == "pr":
-        write_counted_dictionary(dictionary_path(folder, "phn"),
+        write_counted_dictionary(dictionary_path(folder, PHONEME_LABELS),
                                  [plan.label.split() for plan in plans])

@@ -31,8 +31,10 @@ from ...transformer import TransformerEncoder
 from ..data.audio import read_audio
 from ..data.features import encoder_frames, mfcc_features
 from ..data.manifest import (
+    UNIT_LABELS,
     Manifest,
     dictionary_path,
+    labels_path,
     manifest_path,
     read_dictionary,
     read_manifest,
@@ -123,7 +125,7 @@ def label_corpus(manifest: Union[Manifest, PathLike], features_fn: FeaturesFn, k
     """
     manifest = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
     centers = as_centers(kmeans)
-    out_path = Path(out_path) if out_path is not None else manifest.label_path("km")
+    out_path = Path(out_path) if out_path is not None else manifest.label_path(UNIT_LABELS)
     if features is None:
         features = manifest_features(manifest, features_fn, progress=progress)
     elif len(features) != len(manifest):
@@ -245,7 +247,7 @@ def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
                         max_iter=max_iter)
     folder = Path(out_folder) if out_folder is not None else fit_on.path.parent
     written = {"kmeans": save_kmeans(kmeans, kmeans_path or folder / "km.npz"),
-               "dictionary": write_dictionary(dictionary_path(folder, "km"),
+               "dictionary": write_dictionary(dictionary_path(folder, UNIT_LABELS),
                                               [str(i) for i in range(n_clusters)]),
                "labels": []}
     for manifest in parsed:
@@ -326,9 +328,9 @@ def build_phone_targets(pretrain_folder: Path, out_folder: Path) -> dict:
         unknown = sorted({p for line in lines for p in line} - set(index))
         if unknown:
             raise DataError(f"{path}: phones {unknown} are not in {PHONE_DICTIONARY}")
-        write_text_atomic(out_folder / f"{split}.km", "".join(
+        write_text_atomic(labels_path(out_folder, split, UNIT_LABELS), "".join(
             " ".join(str(index[p]) for p in line) + "\n" for line in lines))
-    write_dictionary(dictionary_path(out_folder, "km"), [str(i) for i in range(len(phones))])
+    write_dictionary(dictionary_path(out_folder, UNIT_LABELS), [str(i) for i in range(len(phones))])
     info = {"targets": PHONE_TARGETS, "features": "frame phone labels from espeak-ng's phoneme "
             "events (supervised)", "clusters": len(phones), "units": phones,
             "corpus": str(Path(pretrain_folder).resolve())}

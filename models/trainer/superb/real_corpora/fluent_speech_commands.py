@@ -9,7 +9,7 @@ import csv
 from pathlib import Path
 
 from ...data.corpora import existing_folder
-from ...data.manifest import dictionary_path, write_dictionary
+from ...data.manifest import WORD_LABELS, dictionary_path, write_dictionary
 from ...data.synth_plan import SPLITS
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
@@ -47,7 +47,7 @@ def prepare_fluent_speech_commands(root: PathLike, out: PathLike, *, overwrite: 
             samples = _measured(root, files, f"fluent speech commands {split}", progress)
             labels = {"ic": [" ".join(values) for values in intents]}
             if all(texts):
-                labels["wrd"] = texts
+                labels[WORD_LABELS] = texts
             _write_split(folder, split, root, files, samples, labels)
         for position, slot in enumerate(SLOTS):
             write_dictionary(dictionary_path(folder, slot),

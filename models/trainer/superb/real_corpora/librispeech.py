@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Sequence, Union
 
 from ...data.corpora import LibriSpeechUtterance, existing_folder, read_librispeech_subset
-from ...data.manifest import dictionary_path, letters_line
+from ...data.manifest import (
+    LETTER_LABELS,
+    PHONEME_LABELS,
+    WORD_LABELS,
+    dictionary_path,
+    letters_line,
+)
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
 from .common import _fields, _target, _write_split
@@ -86,23 +92,24 @@ def prepare_librispeech_tasks(root: PathLike, out: PathLike, *,
                for split, name in LIBRISPEECH_SPLITS.items()}
     splits = {split: read_librispeech_subset(folder, progress=progress)
               for split, folder in folders.items()}
-    labels = {split: {"wrd": [entry.text for entry in utterances]}
+    labels = {split: {WORD_LABELS: [entry.text for entry in utterances]}
               for split, utterances in splits.items()}
     if "pr" in tasks:
         lexicon_name = ", ".join(str(path) for path in lexicon)
         for split, lines in phonemize(splits, pronunciations, lexicon_name).items():
-            labels[split]["phn"] = lines
+            labels[split][PHONEME_LABELS] = lines
     for split in splits:
-        labels[split]["ltr"] = [letters_line(text) for text in labels[split]["wrd"]]
+        labels[split][LETTER_LABELS] = [letters_line(text) for text in labels[split][WORD_LABELS]]
     written = {}
-    for task, symbols in (("asr", "ltr"), ("pr", "phn")):
+    for task, symbols in (("asr", LETTER_LABELS), ("pr", PHONEME_LABELS)):
         if task not in tasks:
             continue
         with staged_folder(targets[task]) as folder:
             for split, utterances in splits.items():
                 _write_split(folder, split, root, [entry.relative for entry in utterances],
                              [entry.samples for entry in utterances],
-                             {"wrd": labels[split]["wrd"], symbols: labels[split][symbols]})
+                             {WORD_LABELS: labels[split][WORD_LABELS],
+                              symbols: labels[split][symbols]})
             write_counted_dictionary(dictionary_path(folder, symbols),
                                      [line.split() for split in splits
                                       for line in labels[split][symbols]])

@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import Sequence
 
 from ...data.corpora import existing_folder
+from ...data.manifest import (
+    SLOT_LABELS,
+    WORD_BOUNDARY,
+    WORD_LABELS,
+    dictionary_path,
+    write_counted_dictionary,
+)
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
 from .common import _fields, _measured, _target, _write_split
@@ -28,7 +35,6 @@ def snips_symbols(words: Sequence[str], tags: Sequence[str]) -> list[str]:
     letters, ``|`` between words, ``<slot>`` before a slot's words and ``</>`` after them.
     A tag is ``O``, a slot name (consecutive words with the same name form one slot, as in
     s3prl's preparation) or ``B-``/``I-`` plus a name (IOB)."""
-    from ...data.manifest import WORD_BOUNDARY
     from ..tasks.sf import CLOSE_TAG
 
     symbols: list[str] = []
@@ -72,7 +78,6 @@ def _snips_labels(path: Path) -> dict[str, tuple[list[str], list[str]]]:
 def prepare_snips(root: PathLike, out: PathLike, *, overwrite: bool = False,
                   progress: bool = True) -> Path:
     """``OUT/sf`` from the ``SNIPS`` folder that s3prl's ``snips_prepare_data.sh`` makes."""
-    from ...data.manifest import dictionary_path, write_counted_dictionary
 
     root = existing_folder(root, "Audio SNIPS").resolve()
     final = _target(out, "sf", overwrite)
@@ -94,11 +99,11 @@ def prepare_snips(root: PathLike, out: PathLike, *, overwrite: bool = False,
             relatives = [relative for relative, _ in files]
             samples = _measured(root, relatives, f"snips {split}", progress)
             _write_split(folder, split, root, relatives, samples,
-                         {"slt": lines[split],
-                          "wrd": [" ".join(w for w in labels[uid][0]
+                         {SLOT_LABELS: lines[split],
+                          WORD_LABELS: [" ".join(w for w in labels[uid][0]
                                            if w not in SNIPS_SKIPPED_TOKENS)
                                   for _, uid in files]})
-        write_counted_dictionary(dictionary_path(folder, "slt"),
+        write_counted_dictionary(dictionary_path(folder, SLOT_LABELS),
                                  [line.split() for split_lines in lines.values()
                                   for line in split_lines])
     return final

@@ -19,7 +19,7 @@ import numpy as np
 
 from ....constants import SAMPLE_RATE
 from ...data.corpora import existing_folder
-from ...data.manifest import dictionary_path, write_dictionary
+from ...data.manifest import SPEAKER_LABELS, dictionary_path, write_dictionary
 from ...data.synth_plan import SPLITS
 from ...errors import DataError, check_seed
 from ...fileio import PathLike, staged_folder
@@ -131,17 +131,18 @@ def _voxceleb_verification(root: Path, folders: list[Path], trial_list: Path, fi
     valid_labels = [_speaker(r) for r in valid]
     with staged_folder(final) as folder:
         _write_split(folder, "train", root, train, [samples[r] for r in train],
-                     {"spk": [_speaker(r) for r in train]})
+                     {SPEAKER_LABELS: [_speaker(r) for r in train]})
         _write_split(folder, "valid", root, valid, [samples[r] for r in valid],
-                     {"spk": valid_labels,
+                     {SPEAKER_LABELS: valid_labels,
                       "trials": [f"{label} {valid[i]} {valid[j]}" for label, i, j in
                                  sample_trials(valid_labels, valid_trials, rng)]})
         _write_split(folder, "test", root, test, _measured(root, test, "voxceleb1 asv test",
                                                            progress),
-                     {"spk": [_speaker(r) for r in test],
+                     {SPEAKER_LABELS: [_speaker(r) for r in test],
                       "trials": [f"{fields[0]} {located[fields[1]]} {located[fields[2]]}"
                                  for _, fields in rows]})
-        write_dictionary(dictionary_path(folder, "spk"), sorted({_speaker(r) for r in train}))
+        write_dictionary(dictionary_path(folder, SPEAKER_LABELS),
+                         sorted({_speaker(r) for r in train}))
     return final
 
 

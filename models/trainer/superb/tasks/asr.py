@@ -22,7 +22,10 @@ import numpy as np
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
 from ...data.manifest import (
+    LETTER_LABELS,
+    WORD_LABELS,
     dictionary_path,
+    labels_path,
     letters_line,
     letters_to_words,
     read_labels,
@@ -60,18 +63,20 @@ class SpeechRecognition(Task):
         return plans
 
     def write_labels(self, folder: Path, name: str, plans: list, sizes: dict, seed: int) -> None:
-        write_labels(folder / f"{name}.wrd", [p.text for p in plans])
-        write_labels(folder / f"{name}.ltr", [letters_line(p.text) for p in plans])
+        write_labels(labels_path(folder, name, WORD_LABELS), [p.text for p in plans])
+        write_labels(labels_path(folder, name, LETTER_LABELS),
+                     [letters_line(p.text) for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_counted_dictionary(dictionary_path(folder, "ltr"),
+        write_counted_dictionary(dictionary_path(folder, LETTER_LABELS),
                                  [letters_line(p.text).split() for p in plans])
 
     def load_labels(self, folder: Path, manifests):
-        letters = {m: [line.split() for line in read_labels(folder / f"{m}.ltr", len(manifests[m]))]
+        letters = {m: [line.split() for line in read_labels(labels_path(folder, m, LETTER_LABELS),
+                                                            len(manifests[m]))]
                    for m in manifests}
-        if (dictionary_path(folder, "ltr")).is_file():
-            vocabulary = Vocabulary.from_file(dictionary_path(folder, "ltr"))
+        if (dictionary_path(folder, LETTER_LABELS)).is_file():
+            vocabulary = Vocabulary.from_file(dictionary_path(folder, LETTER_LABELS))
         else:   # LibriSpeech manifests come without one
             vocabulary = Vocabulary(sorted({s for lines in letters.values() for line in lines
                                             for s in line}))

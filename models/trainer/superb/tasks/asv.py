@@ -31,7 +31,14 @@ from torch import nn
 
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
-from ...data.manifest import dictionary_path, read_labels, write_dictionary, write_labels
+from ...data.manifest import (
+    SPEAKER_LABELS,
+    dictionary_path,
+    labels_path,
+    read_labels,
+    write_dictionary,
+    write_labels,
+)
 from ...data.synth_plan import voice_splits
 from ...errors import DataError
 from ..heads import WeightedSum, fit, layer_weights
@@ -98,7 +105,7 @@ class SpeakerVerification(Task):
         return plans
 
     def write_labels(self, folder: Path, name: str, plans: list, sizes: dict, seed: int) -> None:
-        write_labels(folder / f"{name}.spk", [p.label for p in plans])
+        write_labels(labels_path(folder, name, SPEAKER_LABELS), [p.label for p in plans])
         if name != "train":
             rng = np.random.default_rng([seed, SPLITS.index(name)])
             pairs = make_trials([p.label for p in plans], sizes["trials"], rng)
@@ -107,12 +114,12 @@ class SpeakerVerification(Task):
                           for label, i, j in pairs])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_dictionary(dictionary_path(folder, "spk"),
+        write_dictionary(dictionary_path(folder, SPEAKER_LABELS),
                          list(dict.fromkeys(p.label for p in plans if p.split == "train")))
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(dictionary_path(folder, "spk"))
-        train = read_labels(folder / "train.spk", len(manifests["train"]))
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, SPEAKER_LABELS))
+        train = read_labels(labels_path(folder, "train", SPEAKER_LABELS), len(manifests["train"]))
         labels = {"speakers": len(vocabulary),
                   "train": torch.tensor(vocabulary.encode(train), dtype=torch.long)}
         for split in ("valid", "test"):

@@ -28,7 +28,14 @@ import torch.nn.functional as F
 
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
-from ...data.manifest import dictionary_path, read_labels, write_dictionary, write_labels
+from ...data.manifest import (
+    WORD_LABELS,
+    dictionary_path,
+    labels_path,
+    read_labels,
+    write_dictionary,
+    write_labels,
+)
 from ...data.synth_plan import voice_splits
 from ..heads import UtteranceHead, fit, layer_weights
 from .common import SPLITS, Outcome, Task, interval_of, speech_plan
@@ -72,7 +79,7 @@ class ProsodyClasses(Task):
 
     def write_labels(self, folder: Path, name: str, plans: list, sizes: dict, seed: int) -> None:
         write_labels(folder / f"{name}.er", [p.label for p in plans])
-        write_labels(folder / f"{name}.wrd", [p.text for p in plans])
+        write_labels(labels_path(folder, name, WORD_LABELS), [p.text for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
         write_dictionary(dictionary_path(folder, "er"), list(PROSODY_CLASSES))

@@ -26,7 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data.datasets import Vocabulary
-from ...data.manifest import dictionary_path, read_labels, write_dictionary, write_labels
+from ...data.manifest import (
+    WORD_LABELS,
+    dictionary_path,
+    labels_path,
+    read_labels,
+    write_dictionary,
+    write_labels,
+)
 from ...data.synth_plan import voice_splits
 from ..heads import WeightedSum, fit, layer_weights
 from .common import SPLITS, Outcome, Task, interval_of, pick, speech_plan
@@ -111,7 +118,7 @@ class IntentClassification(Task):
 
     def write_labels(self, folder: Path, name: str, plans: list, sizes: dict, seed: int) -> None:
         write_labels(folder / f"{name}.ic", [p.label for p in plans])
-        write_labels(folder / f"{name}.wrd", [p.text for p in plans])
+        write_labels(labels_path(folder, name, WORD_LABELS), [p.text for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
         for position, slot in enumerate(SLOTS):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ...data.datasets import Vocabulary
-from ...data.manifest import dictionary_path, read_labels
+from ...data.manifest import PHONEME_LABELS, dictionary_path, read_labels
 from ...data.synth_plan import SPLITS
 from ..heads import FrameHead, ctc_decode, ctc_loss_on, fit, layer_weights
 from .classification import training_losses
@@ -41,9 +41,9 @@ class PhonemeRecognition(CorpusPartTask):
     name = "pr"
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(dictionary_path(folder, "phn"))
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, PHONEME_LABELS))
         sequences = {m: [vocabulary.encode(line.split()) for line in read_labels(
-                         manifest.label_path("phn"), expected=len(manifest))]
+                         manifest.label_path(PHONEME_LABELS), expected=len(manifest))]
                      for m, manifest in manifests.items()}
         return {"vocabulary": vocabulary, "sequences": sequences}
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ...data.held_out_text import WORDS, make_sentence
-from ...data.manifest import read_labels, write_labels
+from ...data.manifest import WORD_LABELS, labels_path, read_labels, write_labels
 from ...data.synth_plan import voice_splits
 from ...errors import DataError
 from .common import Outcome, Task, interval_of, pick, speech_plan
@@ -102,8 +102,8 @@ class QueryByExample(Task):
         return plans
 
     def write_labels(self, folder: Path, name: str, plans: list, sizes: dict, seed: int) -> None:
-        write_labels(folder / (f"{name}.term" if name.startswith("queries") else f"{name}.wrd"),
-                     [p.text for p in plans])
+        labels = "term" if name.startswith("queries") else WORD_LABELS
+        write_labels(labels_path(folder, name, labels), [p.text for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
         for group in GROUPS:

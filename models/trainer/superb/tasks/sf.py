@@ -29,8 +29,11 @@ import numpy as np
 
 from ...data.datasets import Vocabulary
 from ...data.manifest import (
+    SLOT_LABELS,
     WORD_BOUNDARY,
+    WORD_LABELS,
     dictionary_path,
+    labels_path,
     letters_to_words,
     read_labels,
     write_counted_dictionary,
@@ -147,15 +150,17 @@ class SlotFilling(Task):
         return plans
 
     def write_labels(self, folder: Path, name: str, plans: list, sizes: dict, seed: int) -> None:
-        write_labels(folder / f"{name}.slt", [p.label for p in plans])
-        write_labels(folder / f"{name}.wrd", [p.text for p in plans])
+        write_labels(labels_path(folder, name, SLOT_LABELS), [p.label for p in plans])
+        write_labels(labels_path(folder, name, WORD_LABELS), [p.text for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_counted_dictionary(dictionary_path(folder, "slt"), [p.label.split() for p in plans])
+        write_counted_dictionary(dictionary_path(folder, SLOT_LABELS),
+                                 [p.label.split() for p in plans])
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(dictionary_path(folder, "slt"))
-        symbols = {m: [line.split() for line in read_labels(folder / f"{m}.slt", len(manifests[m]))]
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, SLOT_LABELS))
+        symbols = {m: [line.split() for line in read_labels(labels_path(folder, m, SLOT_LABELS),
+                                                            len(manifests[m]))]
                    for m in manifests}
         return {"vocabulary": vocabulary,
                 "targets": {m: [vocabulary.encode(line) for line in lines]
