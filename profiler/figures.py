@@ -47,13 +47,15 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path, **savefig_options) -> None:
+    """``fig`` as a PNG at ``path``, written atomically; without matplotlib's version in
+    its metadata, so a committed figure rebuilds byte for byte under another release."""
     import io
 
     from .files import atomic_write
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buffer, format="png", metadata={"Software": None}, **savefig_options)
     atomic_write(path, buffer.getvalue())
 
 
@@ -111,7 +113,7 @@ def storage_vs_bops(points: Sequence[Mapping], path: Path) -> None:
     ax.set_title("Storage against bit operations, 10 s input (labels: the paper's ASR WER)")
     ax.legend(loc="upper left")
     ax.grid(True, which="major", alpha=0.3)
-    _save(fig, path)
+    save_png(fig, path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -135,7 +137,7 @@ def module_breakdown(shares: Mapping[str, Mapping[str, float]], path: Path) -> N
     ax.set_xlabel("share of bit operations, MACs x bits x bits (%), 10 s input")
     ax.set_title("Where the bit operations are, by component")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=5)
-    _save(fig, path)
+    save_png(fig, path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -160,7 +162,7 @@ def cost_vs_length(series: Mapping[str, Mapping[str, Sequence[float]]], path: Pa
     right.set_title("Where attention's quadratic term takes over")
     right.axhline(50, color="grey", linewidth=0.8, linestyle=":")
     right.grid(True, alpha=0.3)
-    _save(fig, path)
+    save_png(fig, path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -201,5 +203,5 @@ def storage_vs_time(rows: Sequence[Mapping], path: Path, catalog: str,
     if usable:
         ax.legend(loc="best", fontsize=7)
     ax.grid(True, which="major", alpha=0.3)
-    _save(fig, path)
+    save_png(fig, path, bbox_inches="tight")
     plt.close(fig)

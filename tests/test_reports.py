@@ -120,7 +120,7 @@ def test_storage_vs_bops_labels_neither_overlap_nor_leave_the_axes(monkeypatch, 
     points = json.loads((REPORTS / "figures" / "data.json").read_text())["storage_vs_bops"]
     boxes = {}
 
-    def measure(fig, path):
+    def measure(fig, path, **savefig_options):
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         ax = fig.axes[0]
@@ -132,7 +132,7 @@ def test_storage_vs_bops_labels_neither_overlap_nor_leave_the_axes(monkeypatch, 
         boxes["y"] = [t.get_window_extent(renderer) for t in ax.get_yticklabels(which="both")
                       if t.get_visible() and t.get_text()]
 
-    monkeypatch.setattr(figures, "_save", measure)
+    monkeypatch.setattr(figures, "save_png", measure)
     figures.storage_vs_bops(points, tmp_path / "storage_vs_bops.png")
     assert len(boxes["points"]) == len(points)
     for group in ("points", "x", "y"):

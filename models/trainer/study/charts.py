@@ -1,15 +1,14 @@
 """The study's figures: cost against accuracy (with the Pareto front), error against depth."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from profiler.figures import save_png
 from profiler.sweep import pareto_front as sweep_pareto_front
 
-from ..fileio import write_bytes_atomic
 from .settings import BQ_VARIANT
 
 # The accuracy axis: ASR WER if measured, else the first error rate found, else accuracy.
@@ -22,12 +21,6 @@ def pareto_front(points: List[Tuple[float, float]]) -> List[int]:
     rows = [{"cost": cost, "error": error, "index": index}
             for index, (cost, error) in enumerate(points)]
     return [row["index"] for row in sweep_pareto_front(rows, x="cost", y="error")]
-
-
-def _save(fig, path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=130)
-    write_bytes_atomic(path, buffer.getvalue())
 
 
 def cost_accuracy_figure(study, costs: Dict, path: Path) -> Optional[str]:
@@ -64,7 +57,7 @@ def cost_accuracy_figure(study, costs: Dict, path: Path) -> Optional[str]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path, dpi=130)
     plt.close(fig)
     return (f"Task {task}, mean over seeds; the red steps join the runs no other run beats "
             f"on both cost and error.")
@@ -91,5 +84,5 @@ def propagation_figure(rows: List[Dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path, dpi=130)
     plt.close(fig)
