@@ -88,6 +88,8 @@ def test_er_head_learns_separable_classes():
                             run())
     assert outcome.value == 1.0 and outcome.interval == (1.0, 1.0)
     assert outcome.chance == 0.25
+    # the record names the head it trained: run()'s projector of 32, not the default 256
+    assert outcome.head_description.startswith("weighted sum + Linear(D, 32) + mean pooling")
 
 
 def test_ic_head_learns_all_three_slots():
@@ -103,6 +105,7 @@ def test_ic_head_learns_all_three_slots():
     labels = {"vocabularies": [Vocabulary(list("abc"))] * 3, "targets": y, "intents": 5}
     outcome = task.evaluate(features, labels, run())
     assert outcome.value == 1.0 and outcome.chance == pytest.approx(0.2)
+    assert "Linear(D, 32)" in outcome.head_description
 
 
 def test_asv_embeddings_separate_unseen_speakers():
@@ -121,6 +124,7 @@ def test_asv_embeddings_separate_unseen_speakers():
     labels = {"speakers": 4, "train": train_ids, "valid": trials, "test": trials}
     outcome = task.evaluate(features, labels, run(steps=60))
     assert outcome.value == 0.0 and outcome.chance == 0.5
+    assert "Linear(D, 32) + mean pooling + Linear(32, 128) embedding" in outcome.head_description
 
 
 def one_hot_frames(symbols, size, gap=True):

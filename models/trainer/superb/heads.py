@@ -141,6 +141,12 @@ class UtteranceHead(nn.Module):
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.projector(self.featurizer(pooled, layer_dim=1)))
 
+    @property
+    def description(self) -> str:
+        """The head as ``results.json`` records it, read from its own layers."""
+        size = self.projector.out_features
+        return f"weighted sum + Linear(D, {size}) + mean pooling + Linear({size}, C)"
+
 
 class FrameHead(nn.Module):
     """Weighted sum -> Linear(D, phonemes + 1); index 0 is the CTC blank."""

@@ -118,8 +118,7 @@ class SpeechRecognition(Task):
             chance_definition=f"WER of answering every test utterance with the most frequent "
                               f"training word ({top!r}); an empty answer scores 1.0",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description="weighted sum + BiLSTM(2 x 128) + Linear(letters + blank), CTC, "
-                             "greedy decoding",
+            head_description=f"{head.description('letters')}, greedy decoding",
             extra={"train_loss_first": round(losses[0], 5),
                    "train_loss_last": round(float(np.mean(losses[-20:])), 5),
                    "test_words": int(lengths.sum())},

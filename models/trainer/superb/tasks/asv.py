@@ -62,6 +62,14 @@ class SpeakerEmbeddingHead(nn.Module):
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.embedding(self.projector(self.featurizer(pooled, layer_dim=1)))
 
+    @property
+    def description(self) -> str:
+        """The head as ``results.json`` records it, read from its own layers."""
+        size, embedding = self.projector.out_features, self.embedding.out_features
+        return (f"weighted sum + Linear(D, {size}) + mean pooling + Linear({size}, "
+                f"{embedding}) embedding, AM-softmax (m {AM_MARGIN:g}, s {AM_SCALE:g}); "
+                f"cosine scoring")
+
     def loss(self, pooled: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
         cosine = F.normalize(self(pooled), dim=-1) @ F.normalize(self.speakers, dim=-1).T
         margin = F.one_hot(speakers, cosine.shape[1]) * AM_MARGIN
@@ -157,8 +165,7 @@ class SpeakerVerification(Task):
             items=len(trials), chance=0.5,
             chance_definition="EER of scores that carry no information about the speaker",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description="weighted sum + Linear(D, 256) + mean pooling + Linear(256, 128) "
-                             "embedding, AM-softmax (m 0.2, s 30); cosine scoring",
+            head_description=head.description,
             extra={"test_trials": len(trials), "test_target_trials": int(trials[:, 0].sum())})
 
 

@@ -75,8 +75,7 @@ class UtteranceClassification(CorpusPartTask):
                                               run.seed),
             items=len(correct), chance=chance, chance_definition=definition,
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description=f"weighted sum + Linear(D, {run.projector_dim}) + mean pooling "
-                             f"+ Linear({run.projector_dim}, C)",
+            head_description=head.description,
             extra={**reference, **training_losses(losses)}, per_item=(correct, ones),
             data={"classes": len(vocabulary)},
             saved_with_head={"classes": list(vocabulary.symbols)})

@@ -207,6 +207,12 @@ class SequenceHead(nn.Module):
         hidden, _ = self.rnn(self.featurizer(stacked, layer_dim=1))
         return self.output(hidden)
 
+    def description(self, symbols: str) -> str:
+        """The head as ``results.json`` records it, read from its own layers; ``symbols``
+        names its output classes (letters, symbols...)."""
+        return (f"weighted sum + BiLSTM({self.rnn.num_layers} x {self.rnn.hidden_size}) + "
+                f"Linear({symbols} + blank), CTC")
+
 
 # --------------------------------------------------------------------------- synthesis
 def synthesize_tasks(out_dir: PathLike, tasks, *, seed: int = 0, size: str = "default",

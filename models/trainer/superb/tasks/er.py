@@ -116,7 +116,7 @@ class ProsodyClasses(Task):
             items=len(correct), chance=1.0 / classes,
             chance_definition=f"1 / {classes} {kind}: uniform random guessing",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description="weighted sum + Linear(D, 256) + mean pooling + Linear(256, C)",
+            head_description=head.description,
             extra={"proxy": proxy},
             per_item=(correct, np.ones(len(correct))))
 

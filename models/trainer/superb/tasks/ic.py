@@ -165,8 +165,9 @@ class IntentClassification(Task):
             chance_definition=f"1 / {intents} intents (action, object, location) in the data: "
                               f"uniform random guessing",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description="weighted sum + Linear(D, 256) + mean pooling + one Linear per "
-                             "slot (action, object, location); correct = all three",
+            head_description=f"weighted sum + Linear(D, {head.projector.out_features}) + mean "
+                             f"pooling + one Linear per slot ({', '.join(SLOTS)}); correct = "
+                             f"all three",
             per_item=(correct, np.ones(len(correct))))
 
 

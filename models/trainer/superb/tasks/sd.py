@@ -50,6 +50,7 @@ FRAME_SECONDS = FRAME / SAMPLE_RATE
 ACTIVITY_DB = -40.0
 FILL_GAP_FRAMES = 12             # pauses shorter than 0.25 s count as speech
 MEDIAN_FRAMES = 11
+ACTIVITY_THRESHOLD = 0.5        # on a speaker's activity probability
 TURNS = 4
 
 
@@ -251,7 +252,7 @@ class Diarization(Task):
             hypotheses = []
             with torch.no_grad():
                 for states in features[split].states:
-                    active = (torch.sigmoid(head(states[None]))[0] > 0.5).numpy()
+                    active = (torch.sigmoid(head(states[None]))[0] > ACTIVITY_THRESHOLD).numpy()
                     hypotheses.append(frames_to_annotation(median_filter(active), FRAME_SECONDS))
             return diarization_components(references(split), hypotheses,
                                           [d for _, _, d in labels[split]])
@@ -275,8 +276,9 @@ class Diarization(Task):
             items=len(errors), chance=chance,
             chance_definition="DER of answering 'one speaker talks for the whole file'",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description="weighted sum + LSTM(128) + Linear(128, 2), permutation-invariant "
-                             "BCE, threshold 0.5, 11-frame median filter",
+            head_description=f"weighted sum + LSTM({head.rnn.hidden_size}) + Linear("
+                             f"{head.rnn.hidden_size}, 2), permutation-invariant BCE, threshold "
+                             f"{ACTIVITY_THRESHOLD:g}, {MEDIAN_FRAMES}-frame median filter",
             extra={part: round(float(parts[part].sum() / parts["total"].sum()), 6)
                    for part in ("missed", "false_alarm", "confusion")},
             per_item=(errors, parts["total"]))

@@ -195,8 +195,8 @@ class SlotFilling(Task):
             chance_definition=f"slot-type F1 of answering every test command with the most "
                               f"frequent training slot types {list(common)}",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description="weighted sum + BiLSTM(2 x 128) + Linear(symbols + blank), CTC on "
-                             "letters and slot tags, greedy decoding",
+            head_description=f"{head.description('symbols')} on letters and slot tags, greedy "
+                             f"decoding",
             extra={"slot_value_cer": round(cer(np.arange(len(f1))), 6),
                    "slot_value_cer_interval": rounded_interval(
                        interval_of(cer, len(f1), run.seed)),
