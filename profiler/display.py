@@ -6,6 +6,7 @@ from typing import Mapping, Optional
 from tabulate import tabulate
 
 from .result import ROOT_LABEL, Profile
+from .train_step import ADAMW_FLOPS_PER_PARAMETER
 
 _UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
@@ -136,7 +137,7 @@ def training_summary(prof: Profile) -> str:
            if weights_only else "") + "backward "
         f"{t['backward_flops']:,} (matrix {t['backward_mac_flops']:,} + elementwise "
         f"{t['backward_elementwise_flops']:,}) + AdamW {t['optimizer_flops']:,} "
-        f"(14 per trainable parameter)",
+        f"({ADAMW_FLOPS_PER_PARAMETER} per trainable parameter)",
         f"backward MACs {t['backward_macs']:,}, all in float (binarized layers train through "
         f"straight-through estimators): " + ", ".join(
             f"{key} {v['macs']:,}" for key, v in prof.backward_by_bits.items()),

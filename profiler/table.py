@@ -10,7 +10,7 @@ from models.quantization import Quantization
 
 from .cache import cached
 from .catalog import Catalog, load_catalog
-from .conventions import Convention, get_convention, precision_label
+from .conventions import GIGA, MB, Convention, get_convention, precision_label
 from .errors import UsageError
 from .estimator import describe_estimate, estimate_time
 from .option_values import PAPER_CONVENTION, PAPER_ESTIMATE, split_list
@@ -107,18 +107,20 @@ def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
 
 def train_row_for(item: ProfiledModel, convention: Convention) -> dict:
     """A row of ``table --mode train`` (columns.TRAIN_COLUMNS) from a training step's
-    profile: FLOPs in G = 1e9, memory in MB = 1e6."""
+    profile: FLOPs in G = 1e9, memory in MB = 1e6; the forward columns are the
+    convention's, as the inference table computes them."""
     t, memory = item.profile.totals, item.profile.memory["totals"]
+    forward = convention.columns(t)
     c = item.config
     quantization = Quantization(c.weight_bits, c.activation_bits, c.weight_scale)
     return {"model": item.name, "layers": c.layers, "dim": c.dim, "heads": c.heads,
             "precision": precision_label(quantization, convention.float_bits(item.name)),
-            "forward_flop_g": t["flops"] / 1e9, "backward_flop_g": t["backward_flops"] / 1e9,
-            "optimizer_flop_g": t["optimizer_flops"] / 1e9,
-            "train_flop_g": t["train_flops"] / 1e9, "bop_bq_g": t["bop_bq"] / 1e9,
+            "forward_flop_g": forward["flop_g"], "backward_flop_g": t["backward_flops"] / GIGA,
+            "optimizer_flop_g": t["optimizer_flops"] / GIGA,
+            "train_flop_g": t["train_flops"] / GIGA, "bop_bq_g": forward["bop_bq_g"],
             "gradient_state_mb": (memory["gradient_bytes"]
-                                  + memory["optimizer_state_bytes"]) / 1e6,
-            "peak_memory_mb": memory["peak_bytes"] / 1e6}
+                                  + memory["optimizer_state_bytes"]) / MB,
+            "peak_memory_mb": memory["peak_bytes"] / MB}
 
 
 def caption(seconds: float, convention: str, estimate: str, catalog: Catalog) -> str:

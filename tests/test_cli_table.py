@@ -145,3 +145,17 @@ def test_the_largest_length_is_where_the_zoo_hubert_stops_fitting_pytorch_sizes(
     assert _profile_meta("vanilla", largest, 32, {}).totals["macs"] > 0
     with pytest.raises(ProfileError, match="Storage size calculation overflowed"):
         _profile_meta("vanilla", largest + 1, 32, {})
+
+
+def test_train_mode_counts_the_forward_bops_the_inference_table_counts(cli):
+    """A training step's forward is the inference forward: a W2A2 model's k-bit BOPs are
+    in both tables' BOP_BQ (the train view used to keep the binarized ones only: 0)."""
+    rows = {}
+    for mode in ("inference", "train"):
+        result = cli("table", "--format", "json", "--models", "conformer-s", "--seconds", "1",
+                     "--set", "weight_bits=2", "--set", "activation_bits=2", "--mode", mode)
+        assert result.returncode == 0, result.stderr
+        rows[mode] = json.loads(result.stdout)[0]
+    assert rows["train"]["precision"] == rows["inference"]["precision"] == "FP32-W2A2"
+    assert rows["train"]["bop_bq_g"] > 0
+    assert rows["train"]["bop_bq_g"] == pytest.approx(rows["inference"]["bop_bq_g"], rel=1e-12)

@@ -53,10 +53,13 @@ def add_parser(sub) -> None:
 
 
 def train_caption(seconds: float) -> str:
+    from ..train_step import ADAMW_FLOPS_PER_PARAMETER
+
     return (f"One training step on {seconds:g} s of audio, batch 1, train() mode: forward, "
             "backward (float: binarized layers train through straight-through estimators), "
-            "AdamW (14 FLOPs per parameter). G = 1e9, MB = 1e6. Peak memory: weights, "
-            "gradients, AdamW state and the live activations (see the README).")
+            f"AdamW ({ADAMW_FLOPS_PER_PARAMETER} FLOPs per parameter). G = 1e9, MB = 1e6. "
+            "Peak memory: weights, gradients, AdamW state and the live activations (see the "
+            "README).")
 
 
 def run(args) -> int:
