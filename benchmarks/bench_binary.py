@@ -33,6 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from benchmark_report import BY_NAME  # a sibling: the scripts run from benchmarks/
 
 import models
 from models.constants import float_name, is_binarized
@@ -177,13 +178,15 @@ def verdicts(products: dict, runs: dict, splits: dict) -> list[str]:
     got = products.get((500, 768, 3072))
     if got:
         packed = got["packed product"][0]
-        for name, need in (("float32", 8.0), ("bfloat16", 1.5)):
+        for name in ("float32", "bfloat16"):
+            need = BY_NAME[f"packed_w1a1_vs_{name}"].target[1]
             ratio = got[name][0] / packed
             lines.append(f"  {'PASS' if ratio >= need else 'MISS'} packed W1A1 >= {need}x {name} "
                          f"at 500x768x3072: {ratio:.2f}x")
     for (name, seconds, threads), got in sorted(runs.items()):
         ratio = got["float32"][1] / got["deployed"][1]
-        need = 2.5 if name == "bq-vanilla" and seconds == 10 else 1.0
+        need = BY_NAME["deployed_bq_vanilla_1_thread" if name == "bq-vanilla" and seconds == 10
+                       else "deployed_bq_slowest_vs_float32"].target[1]
         verdict = "PASS" if ratio >= need else "MISS"
         line = (f"  {verdict} {name} deployed >= {need:g}x float32 at {seconds:g} s, "
                 f"{threads} thread(s): {ratio:.2f}x")
