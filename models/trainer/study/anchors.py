@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 from ..data import CORPUS_FILE
 from ..errors import DataError
 from ..fileio import read_json, staged_folder, write_json, write_text_atomic
-from ..superb.settings import PER_ITEM, RESULTS
+from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
 from .job import Job
 from .plan import (
     REUSED_ANCHOR,
@@ -120,7 +120,7 @@ def mismatches(job: Job, results: Dict[str, Any], corpus: Dict[str, Any],
     ``results`` recorded on ``their_corpus``; empty when it can be copied."""
     found = corpus_mismatches([job.task], corpus, their_corpus)
     upstream = results.get("upstream") or {}
-    wanted = {"kind": "random-init", "model": job.options["random_init"],
+    wanted = {"kind": RANDOM_INIT, "model": job.options["random_init"],
               "overrides": job.options.get("overrides") or {}, "seed": job.options["seed"]}
     found += [f"upstream {key} {upstream.get(key)!r}, here {value!r}"
               for key, value in wanted.items() if upstream.get(key) != value]

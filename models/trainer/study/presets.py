@@ -143,12 +143,12 @@ def preset_tasks(preset: Preset) -> str:
 
 
 # The from-scratch control: bq-M pre-trained with HuBERT's loss, no teacher.
-SCRATCH_VARIANT = "bq-scratch"
+SCRATCH_VARIANT = f"{BQ_VARIANT}-scratch"
 SINGLE_STAGE = "W32A32,W1A1"
 # The random-init anchors: variant -> whether its upstream is the bq- build.
-RANDOM_VARIANTS = {"random": False, "bq-random": True}
+RANDOM_VARIANTS = {"random": False, f"{BQ_VARIANT}-random": True}
 # Variants that exist only for encoders with convolutions (elsewhere they would be bq).
-CONVOLUTION_VARIANTS = ("bq-convolution", "bq-dw-channel")
+CONVOLUTION_VARIANTS = (f"{BQ_VARIANT}-convolution", SENSITIVITY_SWAPS["dw-channel"][BQ_VARIANT])
 # The model overrides of bq-dw-channel: one weight scale per depthwise channel.
 DW_CHANNEL_OVERRIDES = (("depthwise_scale", "channel"),)
 

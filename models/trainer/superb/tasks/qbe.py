@@ -35,7 +35,7 @@ from ...data.manifest import WORD_LABELS, labels_path, read_labels, write_labels
 from ...data.synth_plan import voice_splits
 from ...errors import DataError
 from .common import Outcome, Task, interval_of, pick, speech_plan
-from .metrics import maximum_term_weighted_value, mtwv_statistic
+from .metrics import TWV_BETA, maximum_term_weighted_value, mtwv_statistic
 
 GROUPS = ("valid", "test")
 MIN_TERM_LETTERS = 5
@@ -150,11 +150,11 @@ class QueryByExample(Task):
             value=value, interval=interval_of(statistic, terms, run.seed), items=terms,
             chance=0.0,
             chance_definition="MTWV of detecting nothing (random scores do no better on "
-                              "average at beta = 999.9)",
+                              f"average at beta = {TWV_BETA:g})",
             valid_value=valid[best], head_description="none: subsequence DTW on one hidden "
                                                       "layer, chosen by valid MTWV",
             extra={"best_layer": best, "valid_mtwv_per_layer": [round(v, 6) for v in valid],
-                   "threshold": threshold, "beta": 999.9,
+                   "threshold": threshold, "beta": round(TWV_BETA, 6),
                    "test_queries": int(labels["test"].shape[0]),
                    "test_documents": int(labels["test"].shape[1])})
 
