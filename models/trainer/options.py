@@ -90,6 +90,13 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def option_flag(field: dataclasses.Field) -> str:
+    """The command-line spelling of a settings field: its own flag, else ``batch_size`` ->
+    ``--batch-size``. The parsers (profiler.commands.settings_arguments) and the study's
+    command lines (study.plan.command_words) both spell options with it."""
+    return field.metadata["flag"] or "--" + field.name.replace("_", "-")
+
+
 def help_text(field: dataclasses.Field) -> str:
     """The option's help with its default and preset values, e.g. ``optimizer steps
     (default: 250000; iteration 2: 400000; --tiny: 250)``."""

@@ -19,6 +19,7 @@ from models.trainer.options import (
     NON_NEGATIVE,
     POSITIVE,
     help_text,
+    option_flag,
     value_type,
 )
 
@@ -44,7 +45,7 @@ def add_settings_arguments(parser, settings: type) -> None:
         if not meta["command_line"]:
             continue
         kind = value_type(settings, field.name)
-        option = meta["flag"] or "--" + field.name.replace("_", "-")
+        option = option_flag(field)
         if kind is dict:
             add_set_option(parser, help_text(field))
             for old in meta["deprecated"]:

@@ -33,7 +33,7 @@ from ...constants import BINARIZED_PREFIX, float_name, is_binarized
 from ..data import CORPUS_FILE, OWN_DATA, PRETRAIN
 from ..distill.chain import CHAIN_FILE, stage_folder
 from ..errors import DataError
-from ..options import check_bounds
+from ..options import check_bounds, option_flag
 from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import PHONE_TARGETS, PretrainSettings
 from ..superb.settings import ALL_STATES, RESULTS, WITHOUT_STATE0, SuperbSettings
@@ -398,10 +398,9 @@ def command_words(job: Job) -> List[str]:
     words = ["train" if job.kind == "train" else "superb"]
     for item in dataclasses.fields(settings):
         value = job.options.get(item.name)
-        meta = item.metadata
-        if value is None or not meta["command_line"]:
+        if value is None or not item.metadata["command_line"]:
             continue
-        flag = meta["flag"] or "--" + item.name.replace("_", "-")
+        flag = option_flag(item)
         if isinstance(value, dict):
             for key, entry in value.items():
                 words += ["--set", f"{key}={entry}"]
