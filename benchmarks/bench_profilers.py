@@ -55,6 +55,7 @@ def worker(tool: str, seconds: float, repeats: int) -> dict:
     import models
     import profiler
     from models.constants import samples_in
+    from profiler.peers import PEER_COUNTS
 
     samples = samples_in(seconds)
     meta = tool == "ours"
@@ -73,31 +74,11 @@ def worker(tool: str, seconds: float, repeats: int) -> dict:
                 _, macs, _ = get_model_profile(model, args=[wave], print_profile=False,
                                                detailed=False, as_string=False)
             return macs
+        # The peers' calls as profile --crosscheck makes them (profiler.peers), without
+        # its deep copy of the model, so each tool's time is its own call's.
         with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
-            if tool == "deepspeed":
-                from deepspeed.profiling.flops_profiler import get_model_profile
-                _, macs, _ = get_model_profile(model, args=[wave], print_profile=False,
-                                               detailed=False, warm_up=0, as_string=False)
-                return macs
-            if tool == "fvcore":
-                from fvcore.nn import FlopCountAnalysis
-                analysis = FlopCountAnalysis(model, (wave,))
-                analysis.unsupported_ops_warnings(False)
-                analysis.uncalled_modules_warnings(False)
-                return analysis.total()
-            if tool == "ptflops":
-                from ptflops import get_model_complexity_info
-                macs, _ = get_model_complexity_info(model, (samples,), as_strings=False,
-                                                    print_per_layer_stat=False,
-                                                    input_constructor=lambda _: wave)
-                return macs
-            if tool == "flop_counter":
-                from torch.utils.flop_counter import FlopCounterMode
-                with FlopCounterMode(display=False) as counter:
-                    model(wave)
-                return counter.get_total_flops() // 2
-        raise ValueError(tool)
+            return PEER_COUNTS[tool](model, (wave,), {}).macs
 
     times, macs = [], None
     for _ in range(repeats):

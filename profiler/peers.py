@@ -237,8 +237,7 @@ class _FunctionsSeen(TorchFunctionMode):
 
 
 def _run_peer(tool: str, model: nn.Module, args: tuple, kwargs: dict) -> CrossCheckRow:
-    runner = {"deepspeed": _deepspeed, "fvcore": _fvcore, "ptflops": _ptflops,
-              "flop_counter": _flop_counter, "calflops": _calflops, "thop": _thop}[tool]
+    runner = PEER_COUNTS[tool]
     # Peers add hooks, patch functions or (ptflops) switch the model to eval: give each its
     # own copy so the user's model leaves exactly as it came.
     peer_model = copy.deepcopy(model)
@@ -357,6 +356,14 @@ def _thop(model, args, kwargs) -> CrossCheckRow:
         raise ValueError("thop passes positional inputs only")
     total, _ = thop_profile(model, inputs=args, verbose=False)
     return CrossCheckRow("thop", int(total))
+
+
+# Each peer's count of (model, args, kwargs), as --crosscheck runs it (benchmarks/
+# bench_profilers.py times the same calls).
+PEER_COUNTS: Mapping[str, Callable[[nn.Module, tuple, dict], CrossCheckRow]] = {
+    "deepspeed": _deepspeed, "fvcore": _fvcore, "ptflops": _ptflops,
+    "flop_counter": _flop_counter, "calflops": _calflops, "thop": _thop}
+assert tuple(PEER_COUNTS) == PEERS
 
 
 def format_crosscheck(check: CrossCheck) -> str:
