@@ -45,13 +45,13 @@ import torch
 from torch import nn
 
 from ..autocast import autocast
-from ..data.datasets import PAD_LABEL, PretrainDataset, collate
+from ..data.datasets import PretrainDataset, collate
 from ..fileio import append_log, write_json
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from .accuracy import accuracy_over_prior
 from .batches import crop_to_shortest, derived_seed, seeded, step_batches
-from .loss import LossTotals, align_labels, masked_prediction_loss
+from .loss import LossTotals, labelled_frames, masked_prediction_loss
 from .run_setup import Run, rng_state, setup_run
 from .settings import PretrainSettings
 
@@ -258,11 +258,9 @@ def validate(model: nn.Module, dataset: PretrainDataset, s: PretrainSettings,
                                            out.padding_mask)
             totals.add(parts, batch["waveforms"].shape[0])
             if prior_unit is not None:
-                labels = align_labels(batch["frame_labels"].to(out.logits.device),
-                                      out.logits.shape[1])
-                masked = out.mask_indices & (labels != PAD_LABEL)
-                if out.padding_mask is not None:
-                    masked = masked & ~out.padding_mask
+                labels, valid = labelled_frames(batch["frame_labels"].to(out.logits.device),
+                                                out.logits.shape[1], out.padding_mask)
+                masked = out.mask_indices & valid
                 hits = (out.logits.argmax(dim=-1) == labels) & masked
                 per_utterance["correct"] += hits.sum(dim=1).tolist()
                 per_utterance["prior_correct"] += ((labels == prior_unit) & masked).sum(1).tolist()

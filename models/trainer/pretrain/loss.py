@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,19 @@ def align_labels(labels: torch.Tensor, frames: int) -> torch.Tensor:
     return torch.cat([labels, pad], dim=1)
 
 
+def labelled_frames(labels: torch.Tensor, frames: int,
+                    padding_mask: Optional[torch.Tensor] = None
+                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``labels`` cut or padded to ``frames`` (:func:`align_labels`), and the frames that
+    count: those with a label, not under padding. The loss and the validation's per-utterance
+    accuracy score the same frames through this."""
+    labels = align_labels(labels, frames)
+    valid = labels != PAD_LABEL
+    if padding_mask is not None:
+        valid = valid & ~padding_mask.to(valid.device)
+    return labels, valid
+
+
 def masked_prediction_loss(logits: torch.Tensor, labels: torch.Tensor, mask_indices: torch.Tensor,
                            padding_mask: Optional[torch.Tensor] = None, *,
                            masked_weight: float = 1.0, unmasked_weight: float = 0.0) -> LossParts:
@@ -51,10 +64,7 @@ def masked_prediction_loss(logits: torch.Tensor, labels: torch.Tensor, mask_indi
     label never count. ``sample_size`` is the number of frames of the weighted terms, the
     normalizer fairseq divides by.
     """
-    labels = align_labels(labels.to(logits.device), logits.shape[1])
-    valid = labels != PAD_LABEL
-    if padding_mask is not None:
-        valid = valid & ~padding_mask.to(valid.device)
+    labels, valid = labelled_frames(labels.to(logits.device), logits.shape[1], padding_mask)
     masked = mask_indices.to(valid.device) & valid
     unmasked = ~mask_indices.to(valid.device) & valid
     zero = logits.sum() * 0.0
