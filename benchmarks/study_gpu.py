@@ -136,7 +136,7 @@ def run_chain_jobs(jobs, log: Path, deadline: float, measured: dict, threads: in
                 code = subprocess.run(args, cwd=ROOT, env=env, stdout=out,
                                       stderr=subprocess.STDOUT,
                                       timeout=max(1.0, deadline - time.monotonic())).returncode
-                status = "ok" if code == 0 else f"exit {code}"
+                status = "ok" if code == 0 else f"exit {code}: {last_line(log)} ({log.name})"
             except subprocess.TimeoutExpired:
                 status = "stopped at the time limit (resumes on a rerun)"
             measured[job.key] = {"status": status,
@@ -144,6 +144,13 @@ def run_chain_jobs(jobs, log: Path, deadline: float, measured: dict, threads: in
             if status != "ok":
                 return              # its students need it
 
+
+
+def last_line(log: Path) -> str:
+    """The last line a job wrote to its chain's log: a failed command's one-line error."""
+    lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.strip()]
+    return lines[-1].strip() if lines else "no output"
 
 
 def gpu_name() -> str:
@@ -178,8 +185,19 @@ def run_progress(folder: Path) -> dict:
     return progress
 
 
+def cpu_batch(a) -> tuple:
+    """(batch size, crop seconds) the CPU study's preset trains with."""
+    from models.trainer.study.plan import build_plan, train_settings
+
+    job = next(job for job in build_plan(study_settings(a)) if job.kind == "train")
+    settings = train_settings(job.options)
+    return settings.batch_size, settings.crop_seconds
+
+
 def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
     """``jobs``: {job key: run folder}."""
+    from profiler.files import atomic_write
+
     for key, folder in jobs.items():
         measured.setdefault(key, {"status": "not started (the time limit, or its teacher failed)"})
         measured[key].update(run_progress(Path(folder)))
@@ -190,10 +208,12 @@ def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
               "batch_size": a.batch_size, "crop_seconds": a.crop_seconds,
               "wall_seconds": round(wall, 1), "jobs": measured}
     for path in (Path(a.out) / "gpu.json", reports / "summary.json"):
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        atomic_write(path, json.dumps(record, indent=2) + "\n")
+    batch, crop = cpu_batch(a)
     lines = [f"# The study's training on {record['gpu']}", "",
-             f"Preset {a.preset}, batch {a.batch_size} x {a.crop_seconds} s crops (the CPU "
-             f"preset: 8 x 2 s); all (model, seed) chains in parallel; wall {wall:.0f} s.", "",
+             f"Preset {a.preset}, batch {a.batch_size} x {a.crop_seconds:g} s crops (the CPU "
+             f"study's: {batch} x {crop:g} s); all (model, seed) chains in parallel; wall "
+             f"{wall:.0f} s.", "",
              "| job | status | seconds | steps | s / step | masked acc - prior (se) |",
              "|---|---|---:|---:|---:|---:|"]
     for key, value in measured.items():
@@ -201,7 +221,7 @@ def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
                 f"{value['valid_step']}" if "acc_over_prior" in value else "")
         lines.append(f"| {key} | {value['status']} | {value.get('seconds', '')} | "
                      f"{value.get('steps', '')} | {value.get('step_seconds', '')} | {gain} |")
-    (reports / "summary.md").write_text("\n".join(lines) + "\n")
+    atomic_write(reports / "summary.md", "\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -245,6 +265,11 @@ def main(argv=None) -> int:
     write_reports(a, measured, time.perf_counter() - started,
                   {job.key: job.path for jobs in chains.values() for job, _, _ in jobs})
     print(json.dumps(measured, indent=1))
+    failed = [key for key, value in measured.items() if value["status"].startswith("exit")]
+    if failed:
+        print(f"error: {len(failed)} training job(s) failed, first {failed[0]}: "
+              f"{measured[failed[0]]['status']}", file=sys.stderr)
+        return 1
     return 0
 
 

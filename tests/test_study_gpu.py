@@ -133,3 +133,43 @@ def test_it_synthesizes_the_pretraining_corpus_alone(tmp_path):
     cut = module.pretraining_corpus(data)
     assert cut.options["tasks"] == ["pretrain"] and cut.path == data.path
     assert cut.options["sizes"] == data.options["sizes"]  # the same pre-training corpus
+
+
+def test_it_trains_end_to_end_and_the_cpu_study_takes_the_runs_over(tmp_path, capsys):
+    """A real run on the CPU (the smoke preset, one model): every training job finishes,
+    the reports say what ran, and the CPU study's plan finds those runs done."""
+    import json
+
+    from models.trainer.study.plan import FINISHED, build_plan, job_state
+    from models.trainer.study.settings import StudySettings
+
+    out, reports = tmp_path / "study", tmp_path / "reports"
+    assert load_script().main(["--out", str(out), "--preset", "smoke", "--seeds", "1",
+                               "--models", "conformer-s", "--device", "cpu",
+                               "--batch-size", "4", "--crop-seconds", "1",
+                               "--reports", str(reports)]) == 0
+    record = json.loads((reports / "summary.json").read_text())
+    assert {key: value["status"] for key, value in record["jobs"].items()} == {
+        "train/conformer-s/seed-0/fp": "ok", "train/conformer-s/seed-0/bq": "ok"}
+    assert record["jobs"]["train/conformer-s/seed-0/bq"]["stage"] == "stage-3-W1A1"
+    # the smoke preset's own batch and crop (2 x 0.5 s) beside the ones run here
+    summary = (reports / "summary.md").read_text()
+    assert "batch 4 x 1 s crops (the CPU study's: 2 x 0.5 s)" in summary
+    study = build_plan(StudySettings(out=str(out), preset="smoke", seeds=1,
+                                     models="conformer-s", progress=False))
+    assert [job_state(job) for job in study if job.kind == "train"] == [FINISHED, FINISHED]
+
+
+def test_a_failed_job_names_its_error_and_the_run_exits_1(tmp_path, capsys):
+    import json
+
+    reports = tmp_path / "reports"
+    # the GPU's default batch of 32 is more than the smoke corpus's utterances
+    assert load_script().main(["--out", str(tmp_path / "study"), "--preset", "smoke",
+                               "--seeds", "1", "--models", "conformer-s", "--device", "cpu",
+                               "--reports", str(reports)]) == 1
+    status = json.loads((reports / "summary.json").read_text())["jobs"][
+        "train/conformer-s/seed-0/fp"]["status"]
+    assert status.startswith("exit 2: profile-encoder: error: the pre-training corpus has ")
+    assert "fewer than one step's 32" in status
+    assert "1 training job(s) failed" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ..data import PRETRAIN
 from .anchors import REUSED_FROM, reused_from
-from .plan import SEED_PREFIX
+from .plan import SEED_PREFIX, train_settings
 from .presets import is_binarized_variant
 
 # Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores: the median of
@@ -87,10 +87,8 @@ DATA_SECONDS_PER_UTTERANCE = 0.058
 def train_seconds(options: Dict) -> float:
     """A training job: steps x (batch x crop) x rate; a chain, each of its stages."""
     from ..pretrain.distillation import parse_chain
-    from ..pretrain.settings import resolve_settings
 
-    given = {k: v for k, v in options.items() if k not in ("model", "out", "overrides")}
-    settings = resolve_settings(options["model"], options["out"], **given)
+    settings = train_settings(options)
     audio = settings.batch_size * settings.crop_seconds / REFERENCE_AUDIO_SECONDS
     mixed = settings.autocast is not None
     if settings.teacher is None:

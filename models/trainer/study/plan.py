@@ -357,6 +357,14 @@ def job_state(job: Job) -> str:
     return FINISHED if measured_file is not None else TO_DO
 
 
+def train_settings(options: Dict[str, Any]) -> PretrainSettings:
+    """The settings a train job's options resolve to (its preset's batch, crops, steps...)."""
+    from ..pretrain.settings import resolve_settings
+
+    given = {k: v for k, v in options.items() if k not in ("model", "out", "overrides")}
+    return resolve_settings(options["model"], options["out"], **given)
+
+
 def run_folder(job: Job) -> Path:
     """The run folder a training job leaves (a chain: its last stage's)."""
     if not job.options.get("chain"):
