@@ -84,6 +84,24 @@ def test_output_file_is_written_whole_or_not_at_all(cli, tmp_path):
     assert failed.returncode == 2 and target.read_text() == "kept"
 
 
+@pytest.mark.parametrize("command", [["table"], ["profile", "--model", "conformer-s"]])
+def test_an_output_that_cannot_be_written_stops_before_any_profile(command, tmp_path,
+                                                                     monkeypatch, capsys):
+    import profiler.analyzer
+    import profiler.table
+    from profiler.cli import main
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("profiled before checking --output")
+
+    monkeypatch.setattr(profiler.table, "build_rows", no_work)
+    monkeypatch.setattr(profiler.analyzer, "profile", no_work)
+    missing = tmp_path / "no-such-folder" / "out.txt"
+    assert main([*command, "--output", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (f"profile-encoder: error: cannot write {missing}: "
+                                               f"folder {missing.parent} does not exist")
+
+
 def test_inputs_longer_than_the_relative_position_tables(cli):
     # 101 s is 5049 frames, past the 5000-row tables of Conformer-S and Squeezeformer-XS
     # (and past Squeezeformer's half-rate blocks too): storage must not grow with length.

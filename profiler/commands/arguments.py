@@ -245,6 +245,34 @@ def add_backend_option(parser, work: str) -> None:
                         help=f"{work} backend (default: {DEFAULT_BACKEND})")
 
 
+def add_output_option(parser, what: str, also_printed: bool = False) -> None:
+    """``--output FILE``: ``what`` written whole or not at all (:func:`write_output`), its
+    folder checked before any work (:func:`check_output`); ``also_printed``: stdout gets it
+    too."""
+    parser.add_argument("--output", metavar="FILE",
+                        help=(f"also write {what} to this file (default: stdout only)"
+                              if also_printed else
+                              f"write {what} to this file instead of stdout (default: stdout)"))
+
+
+def check_output(output: Optional[str]) -> None:
+    """A ``--output`` that cannot be written is one line before the work, not after it."""
+    from ..files import check_writable
+
+    if output:
+        check_writable(output)
+
+
+def write_output(text: str, output: Optional[str]) -> None:
+    """``text`` to the ``--output`` file (atomically), else to stdout."""
+    from ..files import atomic_write
+
+    if output:
+        atomic_write(output, text)
+    else:
+        sys.stdout.write(text)
+
+
 def add_catalog_option(parser, default=DEFAULT_CATALOG,
                        help_default: str = DEFAULT_CATALOG) -> None:
     """``--catalog NAME|FILE.yaml``: the hardware an estimate is for."""

@@ -9,6 +9,7 @@ def add_parser(sub) -> None:
         add_deprecated_alias,
         add_device_option,
         add_models_option,
+        add_output_option,
         add_seconds_option,
         add_timing_options,
         comma_list,
@@ -47,8 +48,7 @@ def add_parser(sub) -> None:
                         "kernel at its calibrated efficiency, with a catalog from "
                         "`profile-encoder calibrate`)")
     add_timing_options(p)
-    p.add_argument("--output", help="also write the table (markdown) to this file "
-                                      "(default: stdout only)")
+    add_output_option(p, "the table (markdown)", also_printed=True)
     p.add_argument("--deployed", action="store_true",
                    help="time BQ models deployed (models.deploy: W1A1 products on packed bits, "
                         "CPU; C++ kernels compiled on first use). Their binarizers are first "
@@ -66,7 +66,7 @@ def run(args) -> int:
     from ..catalog import catalog_for_device_name, load_catalog
     from ..errors import UsageError
     from ..estimator import ESTIMATES, KERNEL_ESTIMATES
-    from ..files import atomic_write, check_writable
+    from ..files import atomic_write
     from ..measure import (
         build_for_timing,
         gpu_info,
@@ -76,13 +76,12 @@ def run(args) -> int:
         time_forward,
     )
     from ..table import resolve_models
-    from .arguments import use_timing_options
+    from .arguments import check_output, use_timing_options
 
     if not args.models:
         raise UsageError("give --models NAMES (or --models all)")
     names = resolve_models(args.models)
-    if args.output:
-        check_writable(args.output)     # before the timing, not after it
+    check_output(args.output)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     use_timing_options(args, device)
     catalog = load_catalog(args.catalog) if args.catalog else None

@@ -8,12 +8,15 @@ from .arguments import (
     add_deprecated_alias,
     add_device_option,
     add_mode_option,
+    add_output_option,
     add_roofline_options,
     add_seconds_option,
     add_set_option,
+    check_output,
     non_negative_int,
     parse_set,
     positive_int,
+    write_output,
 )
 
 # The rate of a --seconds waveform: the zoo's (a test keeps it equal to
@@ -67,8 +70,7 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (the per-module table and a summary), json (the whole profile) "
                         "or csv (the per-module table) (default text)")
-    p.add_argument("--output",
-                   help="write the result to this file instead of stdout (default: stdout)")
+    add_output_option(p, "the result")
     p.add_argument("--crosscheck", action="store_true",
                    help="also run the installed peers (DeepSpeed, fvcore, ptflops, "
                         "FlopCounterMode, calflops, thop) on CPU and compare their MACs with "
@@ -121,9 +123,9 @@ def run(args) -> int:
 
     from .. import display
     from ..analyzer import profile
-    from ..files import atomic_write
     from .loading import is_hf_model, is_zoo_model, load_hf_model, load_model, user_folder_on_path
 
+    check_output(args.output)
     device = torch.device(args.device)   # checked when parsed
     zoo = is_zoo_model(args.model)
     # Zoo and hf models are built straight on the meta device when nothing real has to run.
@@ -168,8 +170,5 @@ def run(args) -> int:
                 + "\n")
     if check is not None:
         text += "\ncross-check (MACs, on CPU):\n" + str(check) + "\n"
-    if args.output:
-        atomic_write(args.output, text)
-    else:
-        print(text, end="")
+    write_output(text, args.output)
     return 0

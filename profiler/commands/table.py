@@ -7,7 +7,10 @@ from .arguments import (
     add_catalog_option,
     add_mode_option,
     add_models_option,
+    add_output_option,
     add_seconds_option,
+    check_output,
+    write_output,
 )
 
 FORMATS = ("md", "latex", "csv", "json")
@@ -46,7 +49,7 @@ def add_parser(sub) -> None:
     p.add_argument("--compare-paper", action="store_true",
                    help="put the paper's value and the relative difference beside each cell "
                         "(default: off)")
-    p.add_argument("--output", help="write to this file instead of stdout (default: stdout)")
+    add_output_option(p, "the table")
     add_mode_option(p, "Table 1", "the cost of one training step (forward, backward, AdamW) "
                     "and its peak memory, a view of its own")
     p.set_defaults(run=run)
@@ -69,11 +72,11 @@ def run(args) -> int:
     from ..columns import TRAIN_COLUMNS
     from ..conventions import get_convention
     from ..errors import UsageError
-    from ..files import atomic_write
     from ..formats import computed_with, render
     from ..table import build_rows, caption, resolve_models
     from .arguments import parse_set
 
+    check_output(args.output)
     names = resolve_models(args.models)
     overrides = parse_set(args.set)
     catalog = load_catalog(args.catalog)
@@ -91,8 +94,5 @@ def run(args) -> int:
                   caption(args.seconds, args.convention, estimate, catalog),
                   context=computed_with(args.seconds, args.convention, estimate, args.catalog),
                   columns=TRAIN_COLUMNS if train else None)
-    if args.output:
-        atomic_write(args.output, text)
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.output)
     return 0
