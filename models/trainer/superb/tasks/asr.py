@@ -17,8 +17,6 @@ from collections import Counter
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
 from ...data.manifest import (
@@ -34,6 +32,7 @@ from ...data.manifest import (
 )
 from ...data.synth_plan import voice_splits
 from ..heads import ctc_decode, ctc_loss_on, fit, layer_weights
+from .classification import training_losses
 from .common import (
     SPLITS,
     Outcome,
@@ -119,9 +118,7 @@ class SpeechRecognition(Task):
                               f"training word ({top!r}); an empty answer scores 1.0",
             valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
             head_description=f"{head.description('letters')}, greedy decoding",
-            extra={"train_loss_first": round(losses[0], 5),
-                   "train_loss_last": round(float(np.mean(losses[-20:])), 5),
-                   "test_words": int(lengths.sum())},
+            extra={**training_losses(losses), "test_words": int(lengths.sum())},
             per_item=(errors, lengths))
 
 

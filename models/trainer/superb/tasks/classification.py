@@ -50,35 +50,40 @@ class UtteranceClassification(CorpusPartTask):
         return {"vocabulary": vocabulary, "targets": targets}
 
     def evaluate(self, features, labels, run):
-        vocabulary, targets = labels["vocabulary"], labels["targets"]
-        x = {m: torch.stack(features[m].states) for m in SPLITS}
-        y = {m: torch.tensor(list(targets[m]), dtype=torch.long) for m in SPLITS}
-        head = UtteranceHead(x["train"].shape[1], x["train"].shape[-1], len(vocabulary),
-                             run.projector_dim)
+        return classify_utterances(features, labels["vocabulary"], labels["targets"], run,
+                                   name=self.name, classes_are=self.classes_are)
 
-        def loss_on(index):
-            return F.cross_entropy(head(x["train"][index]), y["train"][index])
 
-        valid, step, losses = fit(head, loss_on, lambda: _accuracy(head, x["valid"], y["valid"]),
-                                  items=len(y["train"]), run=run,
-                                  higher_is_better=self.higher_is_better,
-                                  desc=f"superb {self.name} head")
-        with torch.no_grad():
-            value = _accuracy(head, x["test"], y["test"])
-            predicted = head(x["test"]).argmax(dim=-1).tolist()
-        correct = [float(p == t) for p, t in zip(predicted, targets["test"])]
-        ones = [1.0] * len(correct)
-        chance, definition, reference = uniform_chance(vocabulary, targets["test"],
-                                                       self.classes_are)
-        return Outcome(
-            value=value, interval=interval_of(ratio_statistic(correct, ones), len(correct),
-                                              run.seed),
-            items=len(correct), chance=chance, chance_definition=definition,
-            valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description=head.description,
-            extra={**reference, **training_losses(losses)}, per_item=(correct, ones),
-            data={"classes": len(vocabulary)},
-            saved_with_head={"classes": list(vocabulary.symbols)})
+def classify_utterances(features, vocabulary: Vocabulary, targets, run, *, name: str,
+                        classes_are: str) -> Outcome:
+    """s3prl's utterance-level recipe on pooled states: the head, trained for accuracy (the
+    best on valid tested); ``targets``: each split's class indices."""
+    x = {m: torch.stack(features[m].states) for m in SPLITS}
+    y = {m: torch.as_tensor(list(targets[m]), dtype=torch.long) for m in SPLITS}
+    head = UtteranceHead(x["train"].shape[1], x["train"].shape[-1], len(vocabulary),
+                         run.projector_dim)
+
+    def loss_on(index):
+        return F.cross_entropy(head(x["train"][index]), y["train"][index])
+
+    valid, step, losses = fit(head, loss_on, lambda: _accuracy(head, x["valid"], y["valid"]),
+                              items=len(y["train"]), run=run, higher_is_better=True,
+                              desc=f"superb {name} head")
+    with torch.no_grad():
+        value = _accuracy(head, x["test"], y["test"])
+        predicted = head(x["test"]).argmax(dim=-1).tolist()
+    correct = [float(p == t) for p, t in zip(predicted, y["test"].tolist())]
+    ones = [1.0] * len(correct)
+    chance, definition, reference = uniform_chance(vocabulary, y["test"].tolist(), classes_are)
+    return Outcome(
+        value=value, interval=interval_of(ratio_statistic(correct, ones), len(correct),
+                                          run.seed),
+        items=len(correct), chance=chance, chance_definition=definition,
+        valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
+        head_description=head.description,
+        extra={**reference, **training_losses(losses)}, per_item=(correct, ones),
+        data={"classes": len(vocabulary)},
+        saved_with_head={"classes": list(vocabulary.symbols)})
 
 
 def training_losses(losses: list[float]) -> dict:

@@ -19,12 +19,9 @@ of an accuracy near 80 % is about +-2.3 points. Chance: 1/4.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import ClassVar
-
-import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ...data.datasets import Vocabulary
 from ...data.held_out_text import make_sentence
@@ -37,9 +34,8 @@ from ...data.manifest import (
     write_labels,
 )
 from ...data.synth_plan import voice_splits
-from ..heads import UtteranceHead, fit, layer_weights
-from .common import SPLITS, Outcome, Task, interval_of, speech_plan
-from .metrics import mean_statistic
+from .classification import classify_utterances
+from .common import SPLITS, Task, speech_plan
 
 PROSODY_CLASSES = {   # (pitch, pitch range, rate, peak level) ranges
     "mid": ((40, 60), (35, 65), (150, 200), (0.35, 0.65)),
@@ -47,12 +43,6 @@ PROSODY_CLASSES = {   # (pitch, pitch range, rate, peak level) ranges
     "low-narrow-slow": ((15, 40), (0, 30), (100, 150), (0.15, 0.45)),
     "high-narrow-slow": ((60, 85), (0, 30), (100, 150), (0.45, 0.85)),
 }
-
-
-def accuracy_items(head, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """Per-item correctness (1.0 or 0.0) of an utterance-level classifier."""
-    with torch.no_grad():
-        return (head(x).argmax(dim=-1) == y).float().numpy()
 
 
 class ProsodyClasses(Task):
@@ -78,31 +68,20 @@ class ProsodyClasses(Task):
         return plans
 
     def write_labels(self, folder: Path, name: str, plans: list, sizes: dict, seed: int) -> None:
-        write_labels(folder / f"{name}.er", [p.label for p in plans])
+        write_labels(labels_path(folder, name, self.name), [p.label for p in plans])
         write_labels(labels_path(folder, name, WORD_LABELS), [p.text for p in plans])
 
     def write_dictionaries(self, folder: Path, plans: list) -> None:
-        write_dictionary(dictionary_path(folder, "er"), list(PROSODY_CLASSES))
+        write_dictionary(dictionary_path(folder, self.name), list(PROSODY_CLASSES))
 
     def load_labels(self, folder: Path, manifests):
-        vocabulary = Vocabulary.from_file(dictionary_path(folder, "er"))
+        vocabulary = Vocabulary.from_file(dictionary_path(folder, self.name))
         return {"vocabulary": vocabulary,
-                "targets": {m: torch.tensor(vocabulary.encode(
-                    read_labels(folder / f"{m}.er", len(manifests[m]))), dtype=torch.long)
-                    for m in manifests}}
+                "targets": {m: vocabulary.encode(read_labels(labels_path(folder, m, self.name),
+                                                             len(manifests[m])))
+                            for m in manifests}}
 
     def evaluate(self, features, labels, run):
-        classes = len(labels["vocabulary"])
-        x = {m: torch.stack(f.states) for m, f in features.items()}
-        y = labels["targets"]
-        head = UtteranceHead(x["train"].shape[1], x["train"].shape[2], classes,
-                             run.projector_dim)
-        valid, step, _ = fit(
-            head, lambda i: F.cross_entropy(head(x["train"][i]), y["train"][i]),
-            lambda: float(accuracy_items(head, x["valid"], y["valid"]).mean()),
-            items=len(y["train"]), run=run,
-            higher_is_better=self.higher_is_better, desc="superb er head")
-        correct = accuracy_items(head, x["test"], y["test"])
         symbols = list(labels["vocabulary"].symbols)
         if symbols == list(PROSODY_CLASSES):
             kind, proxy = "prosody classes", (
@@ -110,15 +89,9 @@ class ProsodyClasses(Task):
                 "a proxy for SUPERB's emotion recognition, which espeak-ng cannot produce")
         else:   # a real corpus, e.g. IEMOCAP from 'data iemocap': the task itself
             kind, proxy = "classes", f"none: the data's own classes {symbols}"
-        return Outcome(
-            value=float(correct.mean()),
-            interval=interval_of(mean_statistic(correct), len(correct), run.seed),
-            items=len(correct), chance=1.0 / classes,
-            chance_definition=f"1 / {classes} {kind}: uniform random guessing",
-            valid_value=valid, best_step=step, layer_weights=layer_weights(head), head=head,
-            head_description=head.description,
-            extra={"proxy": proxy},
-            per_item=(correct, np.ones(len(correct))))
+        outcome = classify_utterances(features, labels["vocabulary"], labels["targets"], run,
+                                      name=self.name, classes_are=kind)
+        return dataclasses.replace(outcome, extra={**outcome.extra, "proxy": proxy})
 
 
 TASK = ProsodyClasses()
