@@ -35,7 +35,7 @@ def main() -> int:
     started = time.perf_counter()
     from models.quantization import Quantization
     from profiler.commands.arguments import DEFAULT_CATALOG
-    from profiler.option_values import DEFAULT_CONVENTION
+    from profiler.option_values import DEFAULT_CONVENTION, ROOFLINE_ESTIMATE
     from profiler.sweep import Grid, SweepSettings, profile_points
 
     bits = tuple(Quantization.parse(b) for b in ("W32A32", "W1A1", "W4A4", "W8A8"))
@@ -47,7 +47,7 @@ def main() -> int:
         return 1
     points = [points[i * len(points) // args.points] for i in range(args.points)]
     ready = time.perf_counter()
-    settings = SweepSettings(args.seconds, DEFAULT_CONVENTION, DEFAULT_CATALOG, "roofline")
+    settings = SweepSettings(args.seconds, DEFAULT_CONVENTION, DEFAULT_CATALOG, ROOFLINE_ESTIMATE)
     rows = profile_points(points, settings, workers=args.workers)
     done = time.perf_counter()
     assert len(rows) == len(points)

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .catalog import Catalog, CatalogError
 from .errors import UsageError
-from .option_values import PAPER_ESTIMATE, ROOFLINE_ESTIMATE
+from .option_values import PAPER_ESTIMATE, ROOFLINE_ESTIMATE, SIMULATED_ROOFLINE_ESTIMATE
 
 if TYPE_CHECKING:  # the command line reads ESTIMATES without importing torch
     from .result import Profile
@@ -108,7 +108,7 @@ class ModuleTime:
 ESTIMATES = {
     ROOFLINE_ESTIMATE: "deployed roofline (low-bit ops at their bits, input quantizers fused into "
                 "the op producing their input)",
-    "roofline-simulated": "roofline of the simulation as PyTorch runs it (quantizers as "
+    SIMULATED_ROOFLINE_ESTIMATE: "roofline of the simulation as PyTorch runs it (quantizers as "
                           "separate full-width float ops)",
     PAPER_ESTIMATE: "the paper's formula (BOP_NonQ at the FP16 peak + BOP_BQ at the INT1 "
                     "peak)",
@@ -180,7 +180,7 @@ def estimate_time(estimate: str, profile: Profile, catalog: Catalog,
         if paper_columns is None:
             raise ValueError("the paper estimate needs the BOP columns of a convention")
         return paper_time(paper_columns["bop_nonq_g"], paper_columns["bop_bq_g"], catalog)
-    if estimate in ("roofline-simulated", ROOFLINE_ESTIMATE):
+    if estimate in (SIMULATED_ROOFLINE_ESTIMATE, ROOFLINE_ESTIMATE):
         return roofline_time(profile, catalog, deployed=estimate == ROOFLINE_ESTIMATE)
     raise UsageError(f"unknown estimate {estimate!r}; known: {', '.join(ESTIMATES)}")
 

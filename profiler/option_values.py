@@ -21,9 +21,11 @@ PROFILE_MODES = ("inference", "train")
 DEFAULT_CONVENTION = "bayesian-bits"
 PAPER_CONVENTION = "paper"
 CONVENTION_NAMES = (DEFAULT_CONVENTION, PAPER_CONVENTION)
-# Two of the runtime estimates (profiler.estimator describes them all): the deployed
-# roofline, and the paper's formula that Table 1's time column uses.
+# The runtime estimates of a profile (profiler.estimator describes them, and the kernel
+# ones): the deployed roofline, the roofline of the simulation as PyTorch runs it, and the
+# paper's formula that Table 1's time column uses.
 ROOFLINE_ESTIMATE = "roofline"
+SIMULATED_ROOFLINE_ESTIMATE = "roofline-simulated"
 PAPER_ESTIMATE = "paper"
 
 

@@ -27,6 +27,7 @@ from ..option_values import (
     COMPUTE_DEVICES,
     PROFILE_MODES,
     ROOFLINE_ESTIMATE,
+    SIMULATED_ROOFLINE_ESTIMATE,
     check_device,
     device_help,
     positive_int,
@@ -287,7 +288,7 @@ def add_catalog_option(parser, default=DEFAULT_CATALOG,
 def add_roofline_options(parser) -> None:
     """``--catalog`` and ``--estimate roofline|roofline-simulated`` of the per-module times."""
     add_catalog_option(parser)
-    parser.add_argument("--estimate", choices=(ROOFLINE_ESTIMATE, "roofline-simulated"),
+    parser.add_argument("--estimate", choices=(ROOFLINE_ESTIMATE, SIMULATED_ROOFLINE_ESTIMATE),
                         default=ROOFLINE_ESTIMATE,
                         help="roofline (default): deployed, low-bit ops at their bits and input "
                              "quantizers fused into the op producing their input; "

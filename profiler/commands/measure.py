@@ -4,6 +4,7 @@ from __future__ import annotations
 
 def add_parser(sub) -> None:
     from ..estimator import ESTIMATES, KERNEL_ESTIMATES
+    from ..option_values import ROOFLINE_ESTIMATE
     from .arguments import (
         add_catalog_option,
         add_deprecated_alias,
@@ -42,7 +43,7 @@ def add_parser(sub) -> None:
                                                      "left out")
     known = (*ESTIMATES, *KERNEL_ESTIMATES)
     p.add_argument("--estimate", type=comma_list(one_of(known), "estimates"),
-                   default=["roofline"], metavar="NAME[,NAME...]",
+                   default=[ROOFLINE_ESTIMATE], metavar="NAME[,NAME...]",
                    help=f"the estimates to compare with, comma-separated, among {', '.join(known)} "
                         "(default roofline, the deployed one, a lower bound; kernel: each "
                         "kernel at its calibrated efficiency, with a catalog from "

@@ -83,9 +83,9 @@ def run(args) -> int:
     convention = get_convention(args.convention)
     estimate = args.estimate or convention.default_estimate
     train = args.mode == "train"
-    if train and (args.compare_paper or args.convention != "bayesian-bits"):
+    if train and (args.compare_paper or args.convention != DEFAULT_CONVENTION):
         raise UsageError("--mode train: the paper has no training costs (no --compare-paper, "
-                         "--convention bayesian-bits only)")
+                         f"--convention {DEFAULT_CONVENTION} only)")
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
                       estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides,
                       mode=args.mode)
