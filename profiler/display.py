@@ -5,6 +5,7 @@ from typing import Mapping, Optional
 
 from tabulate import tabulate
 
+from .module_names import is_within
 from .result import ROOT_LABEL, Profile
 from .train_step import ADAMW_FLOPS_PER_PARAMETER
 
@@ -106,9 +107,8 @@ def training_table(prof: Profile, depth: Optional[int] = 2, *, hide_empty: bool 
         if hide_empty and rec["module"] and not (rec["train_flops"] or rec["train_bops"]):
             continue
         name = rec["module"]
-        prefix = name + "." if name else ""
         saved = sum(m.get("saved_bytes", 0) for n, m in memory.items()
-                    if n == name or (rec["depth"] == depth and n.startswith(prefix)))
+                    if n == name or (rec["depth"] == depth and is_within(n, name)))
         peak = memory.get(name, {}).get("activation_peak_bytes", 0)
         rows.append(["  " * rec["depth"] + (name or ROOT_LABEL), rec["type"],
                      human(rec["trainable_params"]), human(rec["flops"]),

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .catalog import Catalog, CatalogError
 from .errors import UsageError
+from .module_names import ancestor_at, is_within
 from .option_values import PAPER_ESTIMATE, ROOFLINE_ESTIMATE, SIMULATED_ROOFLINE_ESTIMATE
 
 if TYPE_CHECKING:  # the command line reads ESTIMATES without importing torch
@@ -134,9 +135,8 @@ def fused_quantizers(profile: Profile) -> set[str]:
                if any(pair.bits_b < bitspec.FLOAT_BITS for pair in profile.module_pairs(name))]
     fused = set()
     for owner in low_bit:
-        prefix = owner + "." if owner else ""
         fused.update(name for name in modules
-                     if name.startswith(prefix) and name != owner
+                     if is_within(name, owner) and name != owner
                      and not profile.module_pairs(name) and modules[name]["bytes_moved"])
     return fused
 
@@ -213,9 +213,7 @@ def times_by_row(profile: Profile, catalog: Catalog, depth: Optional[int], *,
     memory-bound when its memory-bound modules take more of its time than the others."""
     rows: dict[str, list[float]] = {}
     for t in roofline(profile, catalog, deployed=deployed):
-        name = t.module
-        if depth is not None and name and name.count(".") + 1 > depth:
-            name = ".".join(name.split(".")[:depth])
+        name = t.module if depth is None else ancestor_at(t.module, depth)
         split = rows.setdefault(name, [0.0, 0.0])
         split[t.bound == "memory"] += t.seconds
     return {name: RowTime(name, c, m) for name, (c, m) in rows.items()}

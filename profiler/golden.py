@@ -14,6 +14,7 @@ from models.constants import SAMPLE_RATE
 
 from .errors import UsageError
 from .files import REPORTS
+from .module_names import module_depth
 
 GOLDEN_QUANTITIES = ("params", "storage_bytes", "buffer_bytes", "macs", "macs_nonq",
                      "macs_bq", "flops", "elementwise_flops", "bop_nonq", "bop_q", "bop_bq",
@@ -41,7 +42,7 @@ def compute(names: Iterable[str], seconds: float = SECONDS, progress: bool = Fal
         own = prof.modules[""]
         top = {"(root)": {k: _plain(own[k]) for k in MODULE_QUANTITIES}}  # the model's own
         for module in prof.modules:
-            if module and "." not in module:
+            if module_depth(module) == 1:
                 sub = prof.subtree(module)
                 top[module] = {k: _plain(sub[k]) for k in MODULE_QUANTITIES}
         models[name] = {"totals": {k: _plain(prof.totals[k]) for k in GOLDEN_QUANTITIES},

@@ -54,6 +54,7 @@ from torch import nn
 from . import bits as bitspec
 from . import memory as memory_summary
 from .bits import OperandPair
+from .module_names import is_within, module_depth
 from .train_step import ADAMW_FLOPS_PER_PARAMETER
 
 ROOT_LABEL = "(model)"  # the model's own row where a table needs a non-empty name
@@ -341,10 +342,9 @@ class Profile:
 
     def subtree(self, name: str) -> dict:
         """Quantities of a module including everything below it."""
-        prefix = name + "." if name else ""
         total = dict.fromkeys(self._keys, 0)
         for row_name, row in self._rows.items():
-            if row_name == name or row_name.startswith(prefix):
+            if is_within(row_name, name):
                 for key in self._keys:
                     total[key] += row[key]
         return total
@@ -360,7 +360,7 @@ class Profile:
 
         records = []
         for name, row in self._rows.items():
-            level = 0 if name == "" else name.count(".") + 1
+            level = module_depth(name)
             if depth is not None and level > depth:
                 continue
             if inclusive:
