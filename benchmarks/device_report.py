@@ -34,17 +34,15 @@ def measured_rows(measure_md: Path) -> list[dict]:
 def shipped_estimates(rows: list[dict], catalog_name: str) -> list[float]:
     from profiler.catalog import load_catalog
     from profiler.conventions import get_convention
-    from profiler.estimator import estimate_time
     from profiler.option_values import DEFAULT_CONVENTION, ROOFLINE_ESTIMATE
-    from profiler.table import profile_zoo_model
+    from profiler.table import profile_zoo_model, zoo_estimate
 
     catalog = load_catalog(catalog_name)
     convention = get_convention(DEFAULT_CONVENTION)
     out = []
     for row in rows:
         item = profile_zoo_model(row["model"], row["audio_s"], convention)
-        out.append(1e3 * estimate_time(ROOFLINE_ESTIMATE, item.profile, catalog,
-                                       convention.columns(item.profile.totals)))
+        out.append(1e3 * zoo_estimate(item, convention, catalog, ROOFLINE_ESTIMATE))
     return out
 
 

@@ -172,6 +172,11 @@ def op_calls(profile: Profile) -> int:
     return sum(op["calls"] for op in profile.by_operator.values())
 
 
+def module_calls(profile: Profile) -> int:
+    """Module forward calls of the pass (each a Python call the kernel estimate prices)."""
+    return sum(row["calls"] for row in profile.modules.values())
+
+
 def estimate_time(estimate: str, profile: Profile, catalog: Catalog,
                   paper_columns: Optional[dict] = None) -> float:
     """Seconds by the estimate named ``estimate`` (a key of :data:`ESTIMATES`); ``paper``

@@ -311,12 +311,12 @@ def model_kernel_time(model: torch.nn.Module, *inputs, catalog: Catalog) -> floa
     traced, and its op and module calls counted by the analyzer (plus the packed kernels
     of a deployed model, each a call of its own)."""
     from .analyzer import profile
-    from .estimator import op_calls
+    from .estimator import module_calls, op_calls
 
     kernels = trace_kernels(model, *inputs)
     counted = profile(model, *inputs)
     # a call each: pack_rows is one packing kernel, every other packed op writes one output
     packed_calls = sum(1 for k in kernels if k.op in _PACKED
                        and (k.kind == "output" or k.op == "pack_rows"))
-    module_calls = sum(row["calls"] for row in counted.modules.values())
-    return kernel_time(kernels, catalog, op_calls(counted) + packed_calls, module_calls)
+    return kernel_time(kernels, catalog, op_calls(counted) + packed_calls,
+                       module_calls(counted))

@@ -138,17 +138,15 @@ def profile_point(point: Point, settings: SweepSettings) -> dict:
     """One output row: the point's parameters, raw params and MACs, every cost column of
     :mod:`profiler.columns` on the sweep's catalog and the time on each other catalog."""
     from .conventions import get_convention
-    from .estimator import estimate_time
-    from .table import profile_zoo_model, row_for
+    from .table import profile_zoo_model, row_for, zoo_estimate
 
     convention = get_convention(settings.convention)
     item = profile_zoo_model(point.model, settings.seconds, convention, **point.overrides)
     row = row_for(item, convention, _catalog(settings.catalog), settings.estimate)
     columns = {key: row[key] for key in KEYS if key in row}
     for reference in settings.time_catalogs:
-        columns[time_column(reference)] = estimate_time(
-            settings.estimate, item.profile, _catalog(reference),
-            convention.columns(item.profile.totals))
+        columns[time_column(reference)] = zoo_estimate(item, convention, _catalog(reference),
+                                                       settings.estimate)
     return {"family": point.family, "layers": point.layers, "dim": point.dim,
             "heads": point.heads, "ffn_dim": item.config.ffn_dim, "bits": point.bits.label,
             "block_size": point.block_size, **columns,

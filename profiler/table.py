@@ -94,11 +94,18 @@ def trace_zoo_kernels(name: str, seconds: float, float_bits: int = 32, **overrid
     return trace_kernels(model, torch.empty(1, samples, device="meta", dtype=dtype))
 
 
+def zoo_estimate(item: ProfiledModel, convention: Convention, catalog: Catalog,
+                 estimate: str) -> float:
+    """Seconds by ``estimate`` for a profiled zoo model (the paper's formula reads the
+    convention's BOP columns)."""
+    return estimate_time(estimate, item.profile, catalog, convention.columns(item.profile.totals))
+
+
 def row_for(item: ProfiledModel, convention: Convention, catalog: Catalog,
             estimate: str) -> dict:
     c = item.config
     columns = convention.columns(item.profile.totals)
-    seconds = estimate_time(estimate, item.profile, catalog, columns)
+    seconds = zoo_estimate(item, convention, catalog, estimate)
     quantization = Quantization(c.weight_bits, c.activation_bits, c.weight_scale)
     precision = precision_label(quantization, convention.float_bits(item.name))
     return {"model": item.name, "layers": c.layers, "dim": c.dim, "heads": c.heads,

@@ -166,10 +166,10 @@ def _estimated_s(estimate: str, name: str, seconds: float, catalog, deployed=Non
     """Seconds by ``estimate`` for zoo model ``name`` on ``seconds`` of audio; the kernel
     estimate of a ``deployed`` model traces that model's own kernels (on a meta copy)."""
     from ..conventions import get_convention
-    from ..estimator import KERNEL_ESTIMATES, estimate_time, op_calls
+    from ..estimator import KERNEL_ESTIMATES, module_calls, op_calls
     from ..kernel_estimate import kernel_time
     from ..option_values import DEFAULT_CONVENTION, PAPER_CONVENTION, PAPER_ESTIMATE
-    from ..table import profile_zoo_model, trace_zoo_kernels
+    from ..table import profile_zoo_model, trace_zoo_kernels, zoo_estimate
 
     convention = get_convention(PAPER_CONVENTION if estimate == PAPER_ESTIMATE
                                 else DEFAULT_CONVENTION)
@@ -186,10 +186,9 @@ def _estimated_s(estimate: str, name: str, seconds: float, catalog, deployed=Non
         wave = torch.empty(1, samples_in(seconds), device="meta")
         return model_kernel_time(copy.deepcopy(deployed).to("meta"), wave, catalog=catalog)
     if estimate in KERNEL_ESTIMATES:
-        module_calls = sum(row["calls"] for row in item.profile.modules.values())
         return kernel_time(trace_zoo_kernels(name, seconds), catalog, op_calls(item.profile),
-                           module_calls)
-    return estimate_time(estimate, item.profile, catalog, convention.columns(item.profile.totals))
+                           module_calls(item.profile))
+    return zoo_estimate(item, convention, catalog, estimate)
 
 
 def _cell(value) -> str:
