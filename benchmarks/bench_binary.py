@@ -38,6 +38,7 @@ from benchmark_report import BY_NAME  # a sibling: the scripts run from benchmar
 import models
 from models.constants import float_name, is_binarized
 from models.deployment import kernels, unfused_attention
+from profiler.calibration import interleaved_times
 from profiler.measure import (
     _utterance,
     deploy_for_timing,
@@ -54,16 +55,9 @@ def uptime() -> str:
 
 
 def interleaved(contenders: dict, rounds: int) -> dict:
-    """name -> (best, median) seconds; one untimed call each, then rounds of one call each."""
-    for call in contenders.values():
-        call()
-    times = defaultdict(list)
-    for _ in range(rounds):
-        for name, call in contenders.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
+    """name -> (best, median) seconds of calls interleaved round by round."""
+    return {name: (min(t), statistics.median(t))
+            for name, t in interleaved_times(contenders, rounds).items()}
 
 
 def product_contenders(m: int, k: int, n: int) -> dict:

@@ -47,6 +47,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from models import sparse_flex  # noqa: E402
 from models.sparseformer import BlockedSparseAttention, FixedSparsePattern, MaskedSparseAttention  # noqa: E402
 from models.transformer import transformer_layer  # noqa: E402
+from profiler.calibration import interleaved_times  # noqa: E402
 
 HEADS, HEAD_DIM = 4, 64
 DIM, FFN_DIM = HEADS * HEAD_DIM, 4 * HEADS * HEAD_DIM
@@ -57,22 +58,6 @@ SPARSE = ("blocked", "flash", "flex")
 class _DenseCore(torch.nn.Module):
     def forward(self, q, k, v, key_padding_mask=None):
         return F.scaled_dot_product_attention(q, k, v)
-
-
-def _times(functions, repeats, wait):
-    """Every repeat's seconds per function, after one warm-up call of each (allocations,
-    caches), interleaved so that outside load hits all of them alike."""
-    for function in functions.values():
-        function()
-    wait()
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            wait()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def _first_flex_call(core, q, k, v, wait):
@@ -149,7 +134,7 @@ def main(argv=None) -> int:
             results["frames"][frames] = {"compile_s": compile_s, "compiled": compiled}
             print(header)
             for what, functions in rows.items():
-                times = _times(functions, args.repeats, wait)
+                times = interleaved_times(functions, args.repeats, wait)
                 results["frames"][frames][what] = times
                 best = {name: min(seconds) for name, seconds in times.items()}
                 sparse = min(best[name] for name in SPARSE)

@@ -132,6 +132,24 @@ def median_time(fn: Callable[[], object], duration_s: float, synchronize: Callab
     return statistics.median(times), len(times)
 
 
+def interleaved_times(calls: dict, rounds: int,
+                      synchronize: Callable[[], None] = lambda: None) -> dict:
+    """name -> every round's seconds of ``calls[name]()``: one untimed call of each first
+    (allocations, caches), then ``rounds`` rounds of one call each, so that a change of the
+    machine's load reaches every contender alike (the benchmarks' paired ratios)."""
+    for call in calls.values():
+        call()
+        synchronize()
+    times: dict = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            synchronize()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 CLOCK_HELP = ("wall (default): elapsed time; cpu: this process's CPU time, which other "
               "processes on a shared machine do not inflate (a time only on one thread: it "
