@@ -31,6 +31,15 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.trainer.pretrain.checkpoint import METADATA  # noqa: E402
+from models.trainer.study.plan import (  # noqa: E402
+    RUNS,
+    evaluation_folder,
+    seed_folder,
+    seed_folders,
+)
+from models.trainer.superb.settings import RESULTS  # noqa: E402
+
 METRICS = {"ks": "accuracy", "pr": "PER", "sd": "DER", "asr": "WER"}
 ITERATIONS = {"fp-it1": "iteration 1 (MFCC units)", "fp": "iteration 2 (the teacher)"}
 
@@ -40,13 +49,13 @@ def read_json(path: Path) -> Optional[dict]:
 
 
 def seeds_of(study: Path, model: str) -> List[Path]:
-    return sorted((study / "runs" / model).glob("seed-*"), key=lambda p: int(p.name[5:]))
+    return [folder for _, folder in seed_folders(study / RUNS / model)]
 
 
 def task_value(seed: Path, variant: str, task: str, oriented: bool = True) -> Optional[float]:
     """The test metric of one evaluation; ``oriented``: its sign flipped where lower is
     better, so that a difference is positive when the first is better."""
-    record = read_json(seed / "superb" / variant / task / "results.json")
+    record = read_json(evaluation_folder(seed, variant, task) / RESULTS)
     if record is None:
         return None
     value = float(record["value"])
@@ -57,7 +66,7 @@ def quantities(seed: Path, tasks: List[str]) -> Dict[str, float]:
     """Every compared quantity of one (study, model, seed), in percent points."""
     out: Dict[str, float] = {}
     for variant in ITERATIONS:
-        metadata = read_json(seed / variant / "metadata.json")
+        metadata = read_json(seed / variant / METADATA)
         valid = (metadata or {}).get("final_valid") or {}
         if "acc_over_prior" in valid:
             out[f"masked over prior, {variant}"] = 100 * valid["acc_over_prior"]
@@ -77,7 +86,7 @@ def anchors(seed: Path, tasks: List[str]) -> Dict[str, float]:
 
 def chosen_step(seed: Path, task: str) -> str:
     """Which checkpoint an anchor's head kept: its best validation step and score."""
-    record = read_json(seed / "superb" / "random" / task / "results.json") or {}
+    record = read_json(evaluation_folder(seed, "random", task) / RESULTS) or {}
     return f"step {record.get('best_step')}, valid {record.get('valid_value')}"
 
 
@@ -99,15 +108,15 @@ def compare(candidate: Path, references: List[Path], tasks: List[str]):
     """Table rows judging ``candidate``'s seeds against the float32 draws of ``references``,
     the per-quantity counts (inside, seeds) and the anchor checks."""
     rows, counts, checks = [], [], []
-    models = sorted(p.name for p in (candidate / "runs").iterdir() if p.is_dir())
+    models = sorted(p.name for p in (candidate / RUNS).iterdir() if p.is_dir())
     for model in models:
         reference: Dict[str, List[float]] = {}
         for study in references:
             for seed in seeds_of(study, model):
                 for key, value in quantities(seed, tasks).items():
                     reference.setdefault(key, []).append(value)
-        drawn_by_seed = {int(seed.name[5:]): quantities(seed, tasks)
-                         for seed in seeds_of(candidate, model)}
+        drawn_by_seed = {seed: quantities(folder, tasks)
+                         for seed, folder in seed_folders(candidate / RUNS / model)}
         for key in sorted(reference):
             values = reference[key]
             drawn = {s: q[key] for s, q in drawn_by_seed.items() if key in q}
@@ -120,15 +129,15 @@ def compare(candidate: Path, references: List[Path], tasks: List[str]):
             rows.append(f"| {model} | {key} | {len(values)}, {number(key, mean)}, {spread:.1f} "
                         f"| [{number(key, low)}, {number(key, high)}] | {per_seed} | "
                         f"{inside} of {len(drawn)} |")
-        for seed in seeds_of(candidate, model):
-            mine = anchors(seed, tasks)
+        for seed, folder in seed_folders(candidate / RUNS / model):
+            mine = anchors(folder, tasks)
             for study in references:
-                theirs = anchors(study / "runs" / model / seed.name, tasks)
+                twin = seed_folder(study, model, seed)
+                theirs = anchors(twin, tasks)
                 for task in sorted(set(mine) & set(theirs)):
-                    checks.append((model, seed.name, study.name, task,
+                    checks.append((model, folder.name, study.name, task,
                                    mine[task] == theirs[task], mine[task], theirs[task],
-                                   chosen_step(seed, task),
-                                   chosen_step(study / "runs" / model / seed.name, task)))
+                                   chosen_step(folder, task), chosen_step(twin, task)))
     return rows, counts, checks
 
 

@@ -48,6 +48,8 @@ from runs_beside_report import run_or_rebuild, runs_beside
 from models.constants import float_name
 from models.trainer.study.collect import read_per_item
 from models.trainer.study.hierarchical import Arm, hierarchical_difference
+from models.trainer.study.plan import SEED_PREFIX, evaluation_folder, seed_folder, seed_folders
+from models.trainer.study.settings import BQ_VARIANT
 from models.trainer.study.stats import seed_t_interval
 from models.trainer.superb.settings import PER_ITEM, RESULTS
 from profiler.files import atomic_write
@@ -57,8 +59,9 @@ REPORT = Path("reports/deployed_vs_simulated.md")
 CLI = [sys.executable, "-m", "profiler"]
 
 
-def evaluation_folder(root: Path, model: str, seed: int, arm: str, task: str) -> Path:
-    return root / model / f"seed-{seed}" / arm / task
+def arm_folder(root: Path, model: str, seed: int, arm: str, task: str) -> Path:
+    """One arm's evaluation, in the study's layout with arms for variants."""
+    return root / model / f"{SEED_PREFIX}{seed}" / arm / task
 
 
 def evaluate(folder: Path, task: str, upstream: list, data: Path, seed: int, steps,
@@ -72,7 +75,7 @@ def evaluate(folder: Path, task: str, upstream: list, data: Path, seed: int, ste
 
 def student_folder(study: Path, model: str, seed: int) -> Optional[Path]:
     """The last stage of a study seed's ``bq`` chain, if it still has a checkpoint."""
-    stages = sorted((study / "runs" / float_name(model) / f"seed-{seed}" / "bq").glob(
+    stages = sorted((seed_folder(study, float_name(model), seed) / BQ_VARIANT).glob(
         "stage-*-W1A1"))
     if not stages or not (stages[-1] / "checkpoints").is_dir():
         return None
@@ -87,17 +90,18 @@ def run_students(out: Path, study: Path, task: str, names: list, seeds: int, ste
                 print(f"{model} seed {seed}: no trained student with a checkpoint in {study}; "
                       f"skipped", flush=True)
                 continue
-            simulated = study / "runs" / float_name(model) / f"seed-{seed}" / "superb" / "bq" / task
+            simulated = evaluation_folder(seed_folder(study, float_name(model), seed), BQ_VARIANT,
+                                          task)
             if not (simulated / RESULTS).is_file():
                 print(f"{model} seed {seed}: the study has no {task} evaluation of its student; "
                       f"skipped", flush=True)
                 continue
-            target = evaluation_folder(out / "runs", model, seed, "simulated", task)
+            target = arm_folder(out / "runs", model, seed, "simulated", task)
             if not (target / RESULTS).is_file():
                 target.mkdir(parents=True, exist_ok=True)
                 for name in (RESULTS, PER_ITEM):
                     shutil.copyfile(simulated / name, target / name)
-            folder = evaluation_folder(out / "runs", model, seed, "deployed", task)
+            folder = arm_folder(out / "runs", model, seed, "deployed", task)
             if (folder / RESULTS).is_file():
                 continue
             print(f"{model} seed {seed} deployed ...", flush=True)
@@ -113,7 +117,7 @@ def run_all(out: Path, task: str, names: list, seeds: int, steps, data=None) -> 
     for seed in range(seeds):
         for model in names:
             for arm, flags in ARMS.items():
-                folder = evaluation_folder(out / "runs", model, seed, arm, task)
+                folder = arm_folder(out / "runs", model, seed, arm, task)
                 if (folder / RESULTS).is_file():
                     continue
                 print(f"{model} seed {seed} {arm} ...", flush=True)
@@ -121,7 +125,7 @@ def run_all(out: Path, task: str, names: list, seeds: int, steps, data=None) -> 
 
 
 def copy_runs(source: Path, target: Path) -> None:
-    for results in sorted(source.glob(f"*/seed-*/*/*/{RESULTS}")):
+    for results in sorted(source.glob(f"*/{SEED_PREFIX}*/*/*/{RESULTS}")):
         folder = target / results.parent.relative_to(source)
         folder.mkdir(parents=True, exist_ok=True)
         for name in (RESULTS, PER_ITEM):
@@ -146,7 +150,7 @@ def report(runs: Path, load_text: str) -> str:
     task = metric = steps = kind = None
     for model_dir in sorted(path for path in runs.iterdir() if path.is_dir()):
         pairs, seconds = [], {arm: [] for arm in ARMS}
-        for seed_dir in sorted(model_dir.glob("seed-*"), key=lambda p: int(p.name[5:])):
+        for seed, seed_dir in seed_folders(model_dir):
             arms = {arm: next(iter(sorted((seed_dir / arm).glob(f"*/{RESULTS}"))), None)
                     for arm in ARMS}
             if any(path is None for path in arms.values()):
@@ -161,7 +165,7 @@ def report(runs: Path, load_text: str) -> str:
             pairs.append((loaded["simulated"][1][1:], loaded["deployed"][1][1:], difference))
             for arm in ARMS:
                 seconds[arm].append(loaded[arm][0]["wall_seconds"]["features"])
-            table.append(f"| {model_dir.name} | {seed_dir.name[5:]} | {100 * sim['value']:.1f} | "
+            table.append(f"| {model_dir.name} | {seed} | {100 * sim['value']:.1f} | "
                          f"{100 * dep['value']:.1f} | {difference:+.1f} | "
                          f"{seconds['simulated'][-1]:.0f} | {seconds['deployed'][-1]:.0f} |")
         if not pairs:

@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from models.trainer.pretrain.checkpoint import CONFIG, LOG, METADATA  # noqa: E402
+
 FULL_PRECISION = ("vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn-s",
                   "sparseformer-sw-s")
 PRETRAIN_RUNS = {  # name: (model, steps)
@@ -166,9 +169,9 @@ def step_ddp(out: Path, a) -> str:
 
 
 def _copy_metadata(run: Path, to: Path) -> str:
-    metadata = run / "metadata.json"
+    metadata = run / METADATA
     if not metadata.is_file():
-        return " (no metadata.json)"
+        return f" (no {METADATA})"
     to.write_text(metadata.read_text())
     return ""
 
@@ -210,7 +213,7 @@ def step_pretrain(out: Path, a) -> str:
         # What the masked-prediction report reads: the log, the settings and the units.
         target = folder / name
         target.mkdir(exist_ok=True)
-        for part in ("log.jsonl", "metadata.json", "config.json"):
+        for part in (LOG, METADATA, CONFIG):
             if (run / part).is_file():
                 (target / part).write_text((run / part).read_text())
         for km in ("train.km", "valid.km"):

@@ -59,13 +59,16 @@ def pretrain_section(folder: Path, prior_run: Path | None) -> list[str]:
                   f"settings). The standard error of a masked accuracy near 0.12 on about "
                   f"half of those frames is about "
                   f"{math.sqrt(0.12 * 0.88 / (frames / 2)):.3f}.", ""]
+    from models.trainer.fileio import read_json, read_log
+    from models.trainer.pretrain.checkpoint import LOG, METADATA
+
     for run in sorted((folder / "pretrain").iterdir()):
-        if not (run / "log.jsonl").is_file():
+        if not (run / LOG).is_file():
             continue
-        records = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+        records = read_log(run / LOG)
         train = [r for r in records if r.get("split") == "train"]
         valid = [r for r in records if r.get("split") == "valid"]
-        meta = json.loads((run / "metadata.json").read_text())
+        meta = read_json(run / METADATA)
         settings = meta.get("settings", {})
         lines += [f"### {meta.get('model')} ({run.name})", "",
                   f"Planned {settings.get('steps')} steps (batch {settings.get('batch_size')} "

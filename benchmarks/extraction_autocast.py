@@ -34,6 +34,7 @@ from runs_beside_report import run_or_rebuild, runs_beside  # noqa: E402
 
 from models.trainer.study.collect import read_per_item  # noqa: E402
 from models.trainer.study.hierarchical import Arm, hierarchical_difference  # noqa: E402
+from models.trainer.study.plan import SEED_PREFIX  # noqa: E402
 from models.trainer.study.stats import seed_t_interval  # noqa: E402
 from models.trainer.superb.settings import PER_ITEM, RESULTS  # noqa: E402
 from profiler.files import atomic_write  # noqa: E402
@@ -66,7 +67,7 @@ def run_twins(out: Path, jobs, variants) -> None:
         if job.variant not in variants:
             continue
         model, seed = job.chain
-        twin = out / TWINS / model / f"seed-{seed}" / job.variant / job.task
+        twin = out / TWINS / model / f"{SEED_PREFIX}{seed}" / job.variant / job.task
         if (twin / RESULTS).is_file():
             continue
         words = command_words(job)
@@ -78,11 +79,11 @@ def run_twins(out: Path, jobs, variants) -> None:
 def copy_runs(out: Path, jobs, variants, target: Path) -> None:
     for job in jobs:
         model, seed = job.chain
-        twin = out / TWINS / model / f"seed-{seed}" / job.variant / job.task
+        twin = out / TWINS / model / f"{SEED_PREFIX}{seed}" / job.variant / job.task
         if job.variant not in variants or not (twin / RESULTS).is_file():
             continue
         for arm, source in zip(ARMS, (job.path, twin)):
-            folder = target / model / f"seed-{seed}" / job.variant / job.task / arm
+            folder = target / model / f"{SEED_PREFIX}{seed}" / job.variant / job.task / arm
             folder.mkdir(parents=True, exist_ok=True)
             for name in (RESULTS, PER_ITEM):
                 shutil.copyfile(source / name, folder / name)
@@ -95,8 +96,9 @@ def report(runs: Path, load_text: str) -> str:
     per_seed = ["| model | upstream | task | seed | float32 | bf16 |",
                 "| --- | --- | --- | ---: | ---: | ---: |"]
     cells = sorted({p.parent.parent.relative_to(runs).parts
-                    for p in runs.glob(f"*/seed-*/*/*/bf16/{RESULTS}")},
-                   key=lambda parts: (parts[0], parts[2], parts[3], int(parts[1][5:])))
+                    for p in runs.glob(f"*/{SEED_PREFIX}*/*/*/bf16/{RESULTS}")},
+                   key=lambda parts: (parts[0], parts[2], parts[3],
+                                      int(parts[1][len(SEED_PREFIX):])))
     grouped = {}
     for model, seed, variant, task in cells:
         grouped.setdefault((model, variant, task), []).append(seed)

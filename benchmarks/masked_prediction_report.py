@@ -15,7 +15,6 @@ frames, which understates the error.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections import Counter
@@ -39,12 +38,14 @@ def unit_prior(run: Path) -> tuple[float, float, int]:
 
 
 def describe(run: Path) -> list[str]:
-    metadata = json.loads((run / "metadata.json").read_text())
+    from models.trainer.fileio import read_json, read_log
+    from models.trainer.pretrain.checkpoint import LOG, METADATA
+
+    metadata = read_json(run / METADATA)
     settings = metadata["settings"]
     overrides = {k: v for k, v in metadata.get("overrides", {}).items() if k != "num_classes"}
     accuracy, loss, frames = unit_prior(run)
-    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()
-            if line.strip()]
+    rows = read_log(run / LOG)
     valid = [r for r in rows if r["split"] == "valid"]
     masked = [r.get("masked_frames") for r in rows if r["split"] == "train"]
     lines = [f"### {metadata['model']} (`{run}`)",

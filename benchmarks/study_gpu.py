@@ -165,10 +165,12 @@ def run_progress(folder: Path) -> dict:
     accuracy over the unit prior (utterance-bootstrap standard error), finished or not."""
     from statistics import median
 
+    from models.trainer.fileio import read_log
+    from models.trainer.pretrain.checkpoint import LOG
+
+    # read_log: a run still writing may have cut its last line
     stages = sorted(folder.glob("stage-*")) or [folder]
-    logs = [[json.loads(line) for line in (stage / "log.jsonl").read_text(
-        encoding="utf-8").splitlines() if line.strip()]
-        for stage in stages if (stage / "log.jsonl").is_file()]
+    logs = [read_log(stage / LOG) for stage in stages if (stage / LOG).is_file()]
     trains = [[line for line in log if line.get("split") == "train"] for log in logs]
     train = [line for stage in trains for line in stage]
     valid = [line for log in logs for line in log if line.get("split") == "valid"]

@@ -31,11 +31,11 @@ from .plan import (
     GATED_FILE,
     PROPAGATION_FILE,
     RUNS,
-    SEED_PREFIX,
     STUDY_FILE,
     STUDY_LOG,
     evaluation_folder,
     seed_folder,
+    seed_folders,
 )
 from .presets import RANDOM_VARIANTS, SCRATCH_VARIANT, sensitivity_variants
 from .settings import BQ_VARIANT, FP_VARIANT
@@ -157,9 +157,7 @@ def load_study(folder: Path) -> Study:
     runs = folder / RUNS
     models = list(dict.fromkeys(record.get("models", []) + _found(runs, "*")))
     seeds = sorted({*range(int(record.get("seeds", 0))), *(
-        int(name[len(SEED_PREFIX):]) for model in models
-        for name in _found(runs / model, SEED_PREFIX + "*")
-        if name[len(SEED_PREFIX):].isdigit())})
+        seed for model in models for seed, _ in seed_folders(runs / model))})
     variants = variant_names(record)
     tasks = list(record.get("tasks", []))
     for model in models:

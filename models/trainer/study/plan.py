@@ -161,6 +161,17 @@ def seed_folder(study: Path, model: str, seed: int) -> Path:
     return Path(study) / RUNS / model / f"{SEED_PREFIX}{seed}"
 
 
+def seed_folders(model_runs: Path) -> List[Tuple[int, Path]]:
+    """(seed, folder) of every ``seed-S`` folder in ``model_runs`` (a study's RUNS/M, or a
+    report's copy of that layout), by seed."""
+    found = []
+    for path in Path(model_runs).glob(f"{SEED_PREFIX}*"):
+        number = path.name[len(SEED_PREFIX):]
+        if number.isdigit() and path.is_dir():
+            found.append((int(number), path))
+    return sorted(found)
+
+
 def evaluation_folder(seed_runs: Path, variant: str, task: str) -> Path:
     """The heads of ``variant``'s upstream on ``task``, in a :func:`seed_folder`."""
     return seed_runs / EVALUATIONS / variant / task
