@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from profiler.option_values import split_list
+
 from ...constants import is_binarized
 from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
@@ -217,8 +219,9 @@ def chain_of(study: Study, variant: str) -> Optional[List[str]]:
     recorded = study.record.get("recipe", {}).get("chains", {})
     if isinstance(recorded, dict) and recorded.get(variant):
         chain = recorded[variant]
-        return list(chain) if isinstance(chain, (list, tuple)) else [
-            part.strip() for part in str(chain).replace("->", ",").split(",") if part.strip()]
+        # a list, or its text: "W32A32,W1A1" as given, or "W32A32 -> W1A1" as shown
+        return list(chain) if isinstance(chain, (list, tuple)) else split_list(
+            str(chain).replace("->", ","))
     found = {tuple(chain) for chain in study.chains.get(variant, {}).values()}
     found |= {tuple(r["chain"]) for (_, name, _), by_seed in study.results.items()
               if name == variant for r in by_seed.values() if r.get("chain")}

@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from profiler.option_values import split_list
 
 from ...constants import BINARIZED_PREFIX, float_name, is_binarized
+from ...quantization import W1A1
 from ..data import CORPUS_FILE, OWN_DATA, PRETRAIN
 from ..distill.chain import CHAIN_FILE, stage_folder
 from ..errors import DataError
@@ -118,7 +119,7 @@ def check_study(settings: StudySettings) -> Tuple[List[str], List[str]]:
     ablation_types(settings)
     sensitivity_names(settings)
     stages = parse_chain(settings.chain)
-    if stages[0].quantized or stages[-1].label != "W1A1":
+    if stages[0].quantized or stages[-1] != W1A1:
         raise DataError(f"--chain {settings.chain!r}: the bq variant's chain runs from the "
                         f"full-precision teacher (W32A32) down to W1A1")
     return names, tasks

@@ -23,10 +23,11 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from profiler.option_values import split_list
 
 from ...constants import float_name, is_binarized
-from ...quantization import MODULE_TYPES
+from ...quantization import FULL_PRECISION, MODULE_TYPES, W1A1
 from ..data.synth_plan import PRESETS as CORPUS_PRESETS
 from ..data.synth_plan import CorpusSizes, SynthOptions
 from ..errors import DataError
+from ..pretrain.distillation import parse_chain
 from ..pretrain.settings import STUDENT_SCALES_DATA
 from ..superb.settings import ALL_STATES, WITHOUT_STATE0
 from .settings import (
@@ -175,11 +176,9 @@ class Variant:
     @property
     def stages(self) -> List[str]:
         """The precisions the variant ran, teacher first (what ``results.json`` records)."""
-        if self.chain:
-            return [part.upper() for part in split_list(self.chain)]
-        if self.teacher:
-            return split_list(SINGLE_STAGE)
-        return ["W1A1" if self.student else "W32A32"]
+        if self.chain or self.teacher:
+            return [stage.label for stage in parse_chain(self.chain or SINGLE_STAGE)]
+        return [(W1A1 if self.student else FULL_PRECISION).label]
 
 
 def chosen_names(text: str, allowed, flag: str, what: str, spelling=lambda part: part
