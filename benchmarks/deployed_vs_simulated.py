@@ -35,7 +35,6 @@ from which ``--from-runs`` rebuilds it alone.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -43,14 +42,11 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from runs_beside_report import run_or_rebuild, runs_beside
+from runs_beside_report import load_arms, paired_cells, run_or_rebuild, runs_beside
 
 from models.constants import float_name
-from models.trainer.study.collect import read_per_item
-from models.trainer.study.hierarchical import Arm, hierarchical_difference
 from models.trainer.study.plan import SEED_PREFIX, evaluation_folder, seed_folder, seed_folders
 from models.trainer.study.settings import BQ_VARIANT
-from models.trainer.study.stats import seed_t_interval
 from models.trainer.superb.settings import PER_ITEM, RESULTS
 from profiler.files import atomic_write
 
@@ -132,11 +128,6 @@ def copy_runs(source: Path, target: Path) -> None:
             shutil.copyfile(results.parent / name, folder / name)
 
 
-def load(folder: Path):
-    """results.json, and the per-item parts with their test items."""
-    return json.loads((folder / RESULTS).read_text()), read_per_item(folder)
-
-
 def report(runs: Path, load_text: str) -> str:
     lines = ["# A binarized upstream deployed against its simulation, on one task", "",
              "Written by `python benchmarks/deployed_vs_simulated.py` (its docstring says how); "
@@ -155,30 +146,22 @@ def report(runs: Path, load_text: str) -> str:
                     for arm in ARMS}
             if any(path is None for path in arms.values()):
                 continue
-            loaded = {arm: load(path.parent) for arm, path in arms.items()}
+            loaded = load_arms({arm: path.parent for arm, path in arms.items()}, seed_dir)
             sim, dep = loaded["simulated"][0], loaded["deployed"][0]
-            if loaded["simulated"][1][0] != loaded["deployed"][1][0]:
-                raise SystemExit(f"{seed_dir}: the two arms scored different test items")
             task, metric, steps = sim["task"], sim["metric"], sim["settings"]["steps"]
             kind = sim.get("upstream", {}).get("kind")
-            difference = 100 * (dep["value"] - sim["value"])
+            difference = dep["value"] - sim["value"]
             pairs.append((loaded["simulated"][1][1:], loaded["deployed"][1][1:], difference))
             for arm in ARMS:
                 seconds[arm].append(loaded[arm][0]["wall_seconds"]["features"])
             table.append(f"| {model_dir.name} | {seed} | {100 * sim['value']:.1f} | "
-                         f"{100 * dep['value']:.1f} | {difference:+.1f} | "
+                         f"{100 * dep['value']:.1f} | {100 * difference:+.1f} | "
                          f"{seconds['simulated'][-1]:.0f} | {seconds['deployed'][-1]:.0f} |")
         if not pairs:
             continue
-        estimate = hierarchical_difference([Arm([p[0] for p in pairs], [p[1] for p in pairs])])
-        t = seed_t_interval([(1.0, [p[2] for p in pairs])])
         speed = np.median(seconds["simulated"]) / np.median(seconds["deployed"])
-        shown_t = f"[{t[0]:+.1f}, {t[1]:+.1f}]" if t else "-"
-        summary.append(
-            f"| {model_dir.name} | {len(pairs)} | {100 * estimate.value:+.1f} | "
-            f"[{100 * estimate.interval[0]:+.1f}, {100 * estimate.interval[1]:+.1f}] | "
-            f"[{100 * estimate.interval_items[0]:+.1f}, {100 * estimate.interval_items[1]:+.1f}]"
-            f" | {shown_t} | {estimate.p:.3f} | {speed:.2f}x |")
+        summary.append(f"| {model_dir.name} | {len(pairs)} | {paired_cells(pairs)} | "
+                       f"{speed:.2f}x |")
     upstreams = ("the `bq` students of a study (the last stage of each seed's chain; the "
                  "simulated arm is the study's own evaluation, its extraction timed then)"
                  if kind == "checkpoint" else "random-init `bq-` zoo models")

@@ -20,7 +20,6 @@ machine, the float32 ones timed when the study ran them). Both arms' ``results.j
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -30,12 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runs_beside_report import run_or_rebuild, runs_beside  # noqa: E402
+from runs_beside_report import (  # noqa: E402
+    load_arms,
+    paired_cells,
+    run_or_rebuild,
+    runs_beside,
+)
 
-from models.trainer.study.collect import read_per_item  # noqa: E402
-from models.trainer.study.hierarchical import Arm, hierarchical_difference  # noqa: E402
 from models.trainer.study.plan import SEED_PREFIX  # noqa: E402
-from models.trainer.study.stats import seed_t_interval  # noqa: E402
 from models.trainer.superb.settings import PER_ITEM, RESULTS  # noqa: E402
 from profiler.files import atomic_write  # noqa: E402
 
@@ -106,25 +107,16 @@ def report(runs: Path, load_text: str) -> str:
         pairs, seconds = [], {arm: [] for arm in ARMS}
         for seed in seeds:
             folder = runs / model / seed / variant / task
-            loaded = {arm: (json.loads((folder / arm / RESULTS).read_text()),
-                            read_per_item(folder / arm)) for arm in ARMS}
-            if loaded["float32"][1][0] != loaded["bf16"][1][0]:
-                raise SystemExit(f"{folder}: the two arms scored different test items")
+            loaded = load_arms({arm: folder / arm for arm in ARMS}, folder)
             values = {arm: 100 * loaded[arm][0]["value"] for arm in ARMS}
             pairs.append((loaded["float32"][1][1:], loaded["bf16"][1][1:],
-                          values["bf16"] - values["float32"]))
+                          loaded["bf16"][0]["value"] - loaded["float32"][0]["value"]))
             for arm in ARMS:
                 seconds[arm].append(loaded[arm][0]["wall_seconds"]["features"])
             per_seed.append(f"| {model} | {variant} | {task} | {seed[5:]} | "
                             f"{values['float32']:.1f} | {values['bf16']:.1f} |")
-        estimate = hierarchical_difference([Arm([p[0] for p in pairs], [p[1] for p in pairs])])
-        t = seed_t_interval([(1.0, [p[2] for p in pairs])])
-        shown_t = f"[{t[0]:+.1f}, {t[1]:+.1f}]" if t else "-"
         rows.append(
-            f"| {model} | {variant} | {task} | {len(pairs)} | {100 * estimate.value:+.1f} | "
-            f"[{100 * estimate.interval[0]:+.1f}, {100 * estimate.interval[1]:+.1f}] | "
-            f"[{100 * estimate.interval_items[0]:+.1f}, "
-            f"{100 * estimate.interval_items[1]:+.1f}] | {shown_t} | {estimate.p:.3f} | "
+            f"| {model} | {variant} | {task} | {len(pairs)} | {paired_cells(pairs)} | "
             f"{statistics.median(seconds['float32']):.0f} / "
             f"{statistics.median(seconds['bf16']):.0f} |")
     return "\n".join([
