@@ -50,13 +50,17 @@ def study_jobs(argv):
     """The study's finished evaluations of the chosen variants, from its own plan."""
     from models.trainer.study.plan import FINISHED, build_plan, job_state
     from models.trainer.study.settings import StudySettings
+    from profiler.commands.settings_arguments import (
+        add_settings_arguments,
+        settings_from_arguments,
+    )
 
+    fields = ("out", "models", "seeds", "tasks", "preset", "autocast", "sensitivity")
     parser = argparse.ArgumentParser(add_help=False)
-    for name in ("out", "models", "seeds", "tasks", "preset", "autocast", "sensitivity"):
-        parser.add_argument("--" + name, type=int if name == "seeds" else str)
+    add_settings_arguments(parser, StudySettings, fields=fields)
     given, _ = parser.parse_known_args(argv)
-    settings = StudySettings(**{k: v for k, v in vars(given).items() if v is not None},
-                             progress=False)
+    settings = StudySettings(**{k: v for k, v in settings_from_arguments(given, StudySettings)
+                                .items() if k in fields and v is not None}, progress=False)
     return [job for job in build_plan(settings)
             if job.kind == "superb" and job_state(job) == FINISHED]
 

@@ -36,29 +36,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="the study folder (as study --out)")
-    parser.add_argument("--data", help="corpus folder (default: synthesize into OUT/data)")
-    parser.add_argument("--preset", default="paper", help="the study's preset (default paper)")
-    from models.trainer.autocast import AUTOCAST_CHOICES
-    from models.trainer.pretrain.settings import STUDENT_SCALES, STUDENT_SCALES_TEACHER
-    from models.trainer.study.settings import MINIMUM_MODELS
+# The study's own options, declared by its settings: the recipe the CPU study resumes
+# (--deployed, --autocast and --student-scales are part of it: give the same to both).
+STUDY_OPTIONS = ("out", "data", "preset", "models", "seeds", "sensitivity", "deployed",
+                 "autocast", "student_scales")
 
-    parser.add_argument("--models", default=MINIMUM_MODELS,
-                        help=f"zoo models, comma list (default {MINIMUM_MODELS})")
-    parser.add_argument("--seeds", type=int, default=None, help="default: the preset's")
-    parser.add_argument("--sensitivity", default="none",
-                        help="also train these sensitivity variants (as study --sensitivity)")
-    parser.add_argument("--deployed", action="store_true",
-                        help="the study scores its BQ heads deployed (as study --deployed; "
-                             "part of its recipe, so give it here too)")
-    parser.add_argument("--autocast", choices=AUTOCAST_CHOICES,
-                        help="train in mixed precision (as study --autocast; part of its "
-                             "recipe, so give it to the CPU study too)")
-    parser.add_argument("--student-scales", choices=STUDENT_SCALES, default=STUDENT_SCALES_TEACHER,
-                        help="the chains' students (as study --student-scales; part of its "
-                             "recipe, so give it to the CPU study too)")
+
+def parse_arguments(argv=None):
+    from models.trainer.study.settings import StudySettings
+    from profiler.commands.settings_arguments import add_settings_arguments
+
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    add_settings_arguments(parser, StudySettings, fields=STUDY_OPTIONS)
     parser.add_argument("--batch-size", type=int, default=32, help="per run (CPU preset: 8)")
     parser.add_argument("--crop-seconds", type=float, default=4.0,
                         help="per crop (CPU preset: 2)")
@@ -76,11 +65,11 @@ def parse_arguments(argv=None):
 
 def study_settings(a):
     from models.trainer.study.settings import StudySettings
+    from profiler.commands.settings_arguments import settings_from_arguments
 
-    return StudySettings(out=a.out, data=a.data, preset=a.preset, models=a.models,
-                         seeds=a.seeds, sensitivity=a.sensitivity, device=a.device,
-                         deployed=a.deployed, autocast=a.autocast,
-                         student_scales=a.student_scales, progress=False)
+    given = {name: value for name, value in settings_from_arguments(a, StudySettings).items()
+             if name in STUDY_OPTIONS and value is not None}
+    return StudySettings(**given, device=a.device, progress=False)
 
 
 def training_chains(a):
@@ -205,17 +194,21 @@ def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
         measured[key].update(run_progress(Path(folder)))
     reports = Path(a.reports)
     reports.mkdir(parents=True, exist_ok=True)
-    record = {"gpu": gpu_name(), "preset": a.preset, "models": a.models, "seeds": a.seeds,
-              "autocast": a.autocast, "student_scales": a.student_scales,
+    from models.trainer.study.plan import study_seeds
+
+    settings = study_settings(a)
+    record = {"gpu": gpu_name(), "preset": settings.preset, "models": settings.models,
+              "seeds": study_seeds(settings), "autocast": settings.autocast,
+              "student_scales": settings.student_scales,
               "batch_size": a.batch_size, "crop_seconds": a.crop_seconds,
               "wall_seconds": round(wall, 1), "jobs": measured}
-    for path in (Path(a.out) / "gpu.json", reports / "summary.json"):
+    for path in (Path(settings.out) / "gpu.json", reports / "summary.json"):
         atomic_write(path, json.dumps(record, indent=2) + "\n")
     batch, crop = cpu_batch(a)
     lines = [f"# The study's training on {record['gpu']}", "",
-             f"Preset {a.preset}, batch {a.batch_size} x {a.crop_seconds:g} s crops (the CPU "
-             f"study's: {batch} x {crop:g} s); all (model, seed) chains in parallel; wall "
-             f"{wall:.0f} s.", "",
+             f"Preset {settings.preset}, batch {a.batch_size} x {a.crop_seconds:g} s crops "
+             f"(the CPU study's: {batch} x {crop:g} s); all (model, seed) chains in parallel; "
+             f"wall {wall:.0f} s.", "",
              "| job | status | seconds | steps | s / step | masked acc - prior (se) |",
              "|---|---|---:|---:|---:|---:|"]
     for key, value in measured.items():
@@ -251,7 +244,7 @@ def main(argv=None) -> int:
             job = pretraining_corpus(job)
             if job_state(job) != FINISHED:
                 run_job(job, settings)      # on this machine's CPUs
-    logs = Path(a.out) / "gpu-logs"
+    logs = Path(settings.out) / "gpu-logs"
     logs.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + a.time_limit
     measured: dict = {}

@@ -11,7 +11,7 @@ lists are joined back into the field's one comma-separated string.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence
 
 from models.trainer.options import (
     COMMA_LIST,
@@ -37,12 +37,14 @@ _TYPES = {(int, POSITIVE): positive_int, (int, NON_NEGATIVE): non_negative_int,
           (float, POSITIVE): positive_float}
 
 
-def add_settings_arguments(parser, settings: type) -> None:
-    """One option per command-line field of ``settings``; model overrides are ``--set``."""
+def add_settings_arguments(parser, settings: type,
+                           fields: Optional[Sequence[str]] = None) -> None:
+    """One option per command-line field of ``settings`` (or of ``fields`` alone, for a
+    script that passes some of them on); model overrides are ``--set``."""
     groups: Dict[str, Any] = {}
     for field in dataclasses.fields(settings):
         meta = field.metadata
-        if not meta["command_line"]:
+        if not meta["command_line"] or (fields is not None and field.name not in fields):
             continue
         kind = value_type(settings, field.name)
         option = option_flag(field)
