@@ -39,6 +39,7 @@ from models.trainer.study.plan import (  # noqa: E402
     seed_folders,
 )
 from models.trainer.superb.settings import RESULTS  # noqa: E402
+from profiler.option_values import split_list  # noqa: E402
 
 METRICS = {"ks": "accuracy", "pr": "PER", "sd": "DER", "asr": "WER"}
 ITERATIONS = {"fp-it1": "iteration 1 (MFCC units)", "fp": "iteration 2 (the teacher)"}
@@ -159,7 +160,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", default="ks,pr")
     parser.add_argument("--out", help="markdown file (default: print)")
     args = parser.parse_args(argv)
-    tasks = args.tasks.split(",")
+    tasks = split_list(args.tasks)
     bf16, fp32 = Path(args.bf16), [Path(p) for p in args.fp32]
     rows, counts, checks = compare(bf16, fp32, tasks)
     text = ["# Teachers pre-trained under --autocast bf16 against float32 ones", "",

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from profiler.option_values import split_list
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -117,7 +119,7 @@ def main(argv=None) -> int:
     print(f"load average {os.getloadavg()[0]:.2f}; {args.threads} threads; bfloat16 "
           f"instructions: {'yes' if native else 'no'}; {BATCH} x {SECONDS:g} s per step")
     failed = False
-    for name in args.models.split(","):
+    for name in split_list(args.models):
         for what, make in (("training step", make_step), ("extraction", make_extraction)):
             median, least = paired_times({"float32": make(name, None),
                                           "bf16": make(name, "bf16")}, args.repeats)

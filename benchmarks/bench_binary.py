@@ -43,6 +43,7 @@ from profiler.measure import (
     _utterance,
     deploy_for_timing,
 )
+from profiler.option_values import split_list
 
 SHAPES = [(500, 768, 3072), (500, 3072, 768), (500, 768, 768), (500, 144, 576),
           (500, 576, 144)]
@@ -219,9 +220,9 @@ def main() -> None:
 
         check_writable(args.report)
         sys.stdout = _Recorded(sys.stdout)
-    lengths = [float(v) for v in args.lengths.split(",")]
-    thread_counts = [int(v) for v in args.threads.split(",")]
-    names = args.models.split(",")
+    lengths = [float(v) for v in split_list(args.lengths)]
+    thread_counts = [int(v) for v in split_list(args.threads)]
+    names = split_list(args.models)
     if unknown := sorted(set(names) - set(BQ)):
         parser.error(f"unknown BQ model(s) {', '.join(unknown)}; known: {', '.join(BQ)}")
     print("before:", uptime())

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the profiler from a checkout that is not installed
 
 from models.constants import BINARIZED_PREFIX  # noqa: E402
+from profiler.option_values import split_list  # noqa: E402
 
 FULL_PRECISION = ("vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn-s",
                   "sparseformer-sw-s")
@@ -137,7 +138,7 @@ def main() -> int:
 
     check_writable(args.out)
     sections = []
-    for threads in [int(t) for t in args.threads.split(",")]:
+    for threads in [int(t) for t in split_list(args.threads)]:
         clock = "cpu" if threads == 1 else "wall"
         catalog = args.out.with_name(f"{args.out.stem}_{threads}threads.yaml")
         run(["calibrate", "--output", str(catalog), "--clock", clock, "--duration",
@@ -162,7 +163,7 @@ def main() -> int:
             "(each figure with how it was measured).", "", table.rstrip(), ""]
         if deployed:
             sections += [DEPLOYED_HEADING, "", deployed.rstrip(), ""]
-    rows = [(name, float(s)) for name in args.models.split(",") for s in args.seconds.split(",")]
+    rows = [(name, float(s)) for name in split_list(args.models) for s in split_list(args.seconds)]
     lines = ["# Measured against estimated forward-pass times on this CPU", ""]
     if args.preliminary:
         lines += [f"**Preliminary:** {args.preliminary}", ""]

@@ -36,6 +36,8 @@ from pathlib import Path
 
 from benchmark_report import BY_NAME  # a sibling: the scripts run from benchmarks/
 
+from profiler.option_values import split_list
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ("ours", "ours-real-model", "deepspeed", "deepspeed-defaults", "fvcore", "ptflops",
          "flop_counter")
@@ -190,7 +192,7 @@ def main() -> None:
         results = [run_worker("ours", 3600.0, args.repeats)]
     else:
         results = [run_worker(t, args.seconds, args.repeats)
-                   for t in args.tools.split(",") if t]
+                   for t in split_list(args.tools)]
     if results:
         report_tools(results, args)
     cold = cold_comparison(args.cold) if args.cold else None

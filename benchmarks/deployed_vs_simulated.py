@@ -49,6 +49,7 @@ from models.trainer.study.plan import SEED_PREFIX, evaluation_folder, seed_folde
 from models.trainer.study.settings import BQ_VARIANT
 from models.trainer.superb.settings import PER_ITEM, RESULTS
 from profiler.files import atomic_write
+from profiler.option_values import split_list
 
 ARMS = {"simulated": [], "deployed": ["--deployed"]}
 REPORT = Path("reports/deployed_vs_simulated.md")
@@ -193,9 +194,9 @@ def main() -> None:
         parser.error(f"--students-from {args.students_from}: not a study folder (no runs/)")
     load_text = run_or_rebuild(
         parser, args.report, args.from_runs, args.out, "RUNS",
-        lambda: (run_students(args.out, args.students_from, args.task, args.models.split(","),
+        lambda: (run_students(args.out, args.students_from, args.task, split_list(args.models),
                               args.seeds, args.steps) if args.students_from else
-                 run_all(args.out, args.task, args.models.split(","), args.seeds, args.steps,
+                 run_all(args.out, args.task, split_list(args.models), args.seeds, args.steps,
                          args.data)),
         lambda copied: copy_runs(args.out / "runs", copied))
     atomic_write(args.report, report(runs_beside(args.report), load_text))

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.trainer.pretrain.checkpoint import CONFIG, LOG, METADATA  # noqa: E402
+from profiler.option_values import split_list  # noqa: E402
 
 FULL_PRECISION = ("vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn-s",
                   "sparseformer-sw-s")
@@ -181,7 +182,7 @@ def step_pretrain(out: Path, a) -> str:
         return "skipped (no --data)"
     folder = out / "pretrain"
     folder.mkdir(exist_ok=True)
-    chosen = a.pretrain_runs.split(",") if a.pretrain_runs else list(PRETRAIN_RUNS)
+    chosen = split_list(a.pretrain_runs) if a.pretrain_runs else list(PRETRAIN_RUNS)
     runs = {name: PRETRAIN_RUNS[name] for name in chosen[:1 if a.quick else None]}
     # Several runs share the machine's cores: torch's and k-means' default threads (one per
     # core in every process) oversubscribe them and stall the target preparation.
@@ -256,7 +257,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {}
-    for name in a.steps.split(","):
+    for name in split_list(a.steps):
         start = time.perf_counter()
         try:
             status = STEPS[name](out, a)

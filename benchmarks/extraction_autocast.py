@@ -39,6 +39,7 @@ from runs_beside_report import (  # noqa: E402
 from models.trainer.study.plan import SEED_PREFIX  # noqa: E402
 from models.trainer.superb.settings import PER_ITEM, RESULTS  # noqa: E402
 from profiler.files import atomic_write  # noqa: E402
+from profiler.option_values import split_list  # noqa: E402
 
 REPORT = Path("reports/training/extraction_autocast.md")
 ARMS = ("float32", "bf16")
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     parser.add_argument("--from-runs", action="store_true",
                         help="rebuild the report from the copy beside it; run nothing")
     args, study_argv = parser.parse_known_args(argv)
-    variants = args.variants.split(",")
+    variants = split_list(args.variants)
     jobs = [] if args.from_runs else study_jobs(["--out", str(args.out), *study_argv])
     load_text = run_or_rebuild(parser, args.report, args.from_runs, args.out, "STUDY",
                                lambda: run_twins(args.out, jobs, variants),

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from profiler.option_values import split_list
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the profiler from a checkout that is not installed
 TOLERANCE = 0.15
@@ -101,8 +103,8 @@ def main(argv=None) -> int:
                         help="file to write, or - for stdout")
     args = parser.parse_args(argv)
     results = []
-    for name in args.models.split(","):
-        for mode in args.modes.split(","):
+    for name in split_list(args.models):
+        for mode in split_list(args.modes):
             result = compare(name.strip(), args.seconds, mode)
             estimated = result["estimate"]["peak_bytes"] / MB
             measured = result["measured"]["peak_bytes"] / MB

@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_estimate import DEPLOYED_HEADING  # noqa: E402
 from benchmark_report import LOAD_RULE, ROOT, build_report, write_report  # noqa: E402
 
+from profiler.option_values import split_list  # noqa: E402
+
 TMP = "{tmp}"   # in a benchmark's arguments: the run's own temporary folder
 
 
@@ -289,7 +291,7 @@ def run_once(name: str, benchmark: Benchmark, quick: bool, repeat: int,
 
 def selected(only: str | None, skip: str | None) -> list[str]:
     def names(text: str) -> list[str]:
-        given = [n.strip() for n in text.split(",") if n.strip()]
+        given = split_list(text)
         if unknown := [n for n in given if n not in BENCHMARKS]:
             raise SystemExit(f"unknown benchmark {', '.join(unknown)}; known: "
                              f"{', '.join(BENCHMARKS)}")

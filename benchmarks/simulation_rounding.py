@@ -21,6 +21,7 @@ import torch
 
 import models
 from profiler.measure import _utterance, deploy_for_timing
+from profiler.option_values import split_list
 
 
 def hidden_states(model, wave, threads: int):
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
     wave = _utterance(args.seconds)
-    for name in args.models.split(","):
+    for name in split_list(args.models):
         simulated = models.build(name, seed=0).eval()
         deployed = deploy_for_timing(simulated, args.seconds)
         one, two = hidden_states(simulated, wave, 1), hidden_states(simulated, wave, 2)

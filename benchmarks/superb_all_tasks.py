@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))  # a checkout not installed
 
 from models.trainer.superb.task_table import SUPERB_TASKS  # noqa: E402
 from profiler.cli import main  # noqa: E402
+from profiler.option_values import split_list  # noqa: E402
 
 TASKS = tuple(SUPERB_TASKS)
 
@@ -105,7 +106,7 @@ def run(argv=None) -> int:
     parser.add_argument("--report", action="store_true", help="only write the report")
     parser.add_argument("--output", type=Path, default=ROOT / "reports" / "superb_all_tasks.md")
     args = parser.parse_args(argv)
-    tasks = [t for t in args.tasks.split(",") if t]
+    tasks = split_list(args.tasks)
     if not args.report:
         evaluate(args.upstream, args.out, tasks, args.steps)
     report(args.upstream, args.out, tasks, args.output)
