@@ -405,6 +405,13 @@ def masked_conv(conv: nn.Conv1d, x: torch.Tensor,
     return conv(x)
 
 
+def uninitialized_binarizers(module: nn.Module) -> list:
+    """Names of the quantizers under ``module`` whose alpha still waits for its first batch
+    (a model built, not trained or restored)."""
+    return [name for name, child in module.named_modules()
+            if isinstance(child, ElasticBinarizer) and not child.initialized]
+
+
 def mark_binarizers_initialized(module: nn.Module) -> None:
     """Turn off the first-batch alpha initialization in every quantizer under ``module``."""
     for child in module.modules():

@@ -36,6 +36,12 @@ def encoder_frames(num_samples: int,
     return length
 
 
+def frame_centre(frame: int) -> int:
+    """The sample at the centre of what encoder frame ``frame`` sees: 320 k + 200 (the
+    sample where a frame-level label is read)."""
+    return frame * ENCODER_STRIDE + ENCODER_RECEPTIVE_FIELD // 2
+
+
 # A zoo model's BiT-binarized (W1A1) build is named with this prefix: bq-conformer-s.
 BINARIZED_PREFIX = "bq-"
 

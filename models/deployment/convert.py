@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..attention import QuantizedDotProductAttention
-from ..bit import ElasticBinarizer, QuantizedConv1d, QuantizedLinear
+from ..bit import QuantizedConv1d, QuantizedLinear, uninitialized_binarizers
 from ..conformer import QuantizedRelPositionAttentionCore, RelPositionSelfAttention
 from ..sparseformer import QuantizedBlockedSparseAttention, QuantizedMaskedSparseAttention
 from .attention import (
@@ -68,8 +68,7 @@ def deploy(model: nn.Module) -> nn.Module:
     Raises ValueError for a model without binarized layers, or with binarizers that were
     never initialized."""
     targets = deployable_layers(model)
-    uninitialized = [name for name, module in model.named_modules()
-                     if isinstance(module, ElasticBinarizer) and not module.initialized]
+    uninitialized = uninitialized_binarizers(model)
     if uninitialized:
         shown = ", ".join(uninitialized[:3]) + (", ..." if len(uninitialized) > 3 else "")
         raise ValueError(f"{len(uninitialized)} binarizer(s) never initialized ({shown}): their "

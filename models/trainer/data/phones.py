@@ -19,7 +19,7 @@ import bisect
 from pathlib import Path
 from typing import Sequence
 
-from ...constants import ENCODER_RECEPTIVE_FIELD, ENCODER_STRIDE, encoder_frames
+from ...constants import encoder_frames, frame_centre
 from ..errors import DataError
 from ..fileio import PathLike
 from .manifest import read_labels, write_counted_dictionary, write_labels
@@ -42,7 +42,7 @@ def frame_phones(events: Sequence[tuple[int, str]], num_samples: int,
         raise DataError("phoneme events must be in order of their start")
     labels = []
     for frame in range(encoder_frames(num_samples)):
-        centre = offset + frame * ENCODER_STRIDE + ENCODER_RECEPTIVE_FIELD // 2
+        centre = offset + frame_centre(frame)
         index = bisect.bisect_right(starts, centre) - 1
         name = events[index][1] if index >= 0 else ""
         labels.append(name or SILENCE)

@@ -286,9 +286,10 @@ def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
 
 # ------------------------------------------------------------------------------ restore
 def has_binarizers(model: nn.Module) -> bool:
-    from models.bit import ElasticBinarizer
+    """Whether ``model`` has quantizers still waiting for their first batch."""
+    from models.bit import uninitialized_binarizers
 
-    return any(isinstance(m, ElasticBinarizer) and not m.initialized for m in model.modules())
+    return bool(uninitialized_binarizers(model))
 
 
 def initialize_binarizers(model: nn.Module, train_set: PretrainDataset, plan: StepPlan,

@@ -18,6 +18,7 @@ import statistics
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ..data import PRETRAIN
+from ..data.sentences import KS_CLASSES
 from .anchors import REUSED_FROM, reused_from
 from .plan import SEED_PREFIX, train_settings
 from .presets import is_binarized_variant
@@ -114,7 +115,7 @@ def task_utterances(job_sizes, task_size: str, task: str) -> int:
 
     sizes = job_sizes if isinstance(job_sizes, CorpusSizes) else resolve_sizes(job_sizes)
     if task == "ks":
-        return 12 * (sizes.ks_per_class_train + sizes.ks_per_class_valid
+        return len(KS_CLASSES) * (sizes.ks_per_class_train + sizes.ks_per_class_valid
                      + sizes.ks_per_class_test)
     if task == "sid":
         return sizes.sid_speakers * (sizes.sid_train_per_speaker + sizes.sid_valid_per_speaker

@@ -112,12 +112,12 @@ def initialize_random_quantizers(model: nn.Module, folder: Path, device: torch.d
     shortest. Without it every scale stays 1 and a binarized upstream is degenerate
     (almost no attention probability survives its binarizer). Returns how many utterances
     were used (0: nothing to initialize)."""
-    from models.bit import ElasticBinarizer
+    from models.bit import uninitialized_binarizers
 
     from ..data.audio import read_audio
     from ..data.manifest import read_manifest
 
-    if not any(isinstance(m, ElasticBinarizer) and not m.initialized for m in model.modules()):
+    if not uninitialized_binarizers(model):
         return 0
     utterances = read_manifest(manifest_path(folder, manifest))
     count = min(INIT_UTTERANCES, len(utterances))

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ....constants import ENCODER_RECEPTIVE_FIELD, ENCODER_STRIDE, SAMPLE_RATE
+from ....constants import ENCODER_STRIDE, SAMPLE_RATE, frame_centre
 from ...data.audio import write_wav
 from ...data.held_out_text import make_sentence
 from ...data.manifest import read_labels, write_labels
@@ -131,7 +131,7 @@ def read_rttm(path: Path) -> dict[str, list[tuple[str, float, float]]]:
 
 def frame_labels(segments, speakers: list[str], frames: int) -> torch.Tensor:
     """(frames, 2) activity: encoder frame k (centre (320k + 200) / 16 kHz) inside a segment."""
-    centres = (np.arange(frames) * FRAME + ENCODER_RECEPTIVE_FIELD // 2) / SAMPLE_RATE
+    centres = frame_centre(np.arange(frames)) / SAMPLE_RATE
     labels = np.zeros((frames, 2), dtype=np.float32)
     for speaker, start, end in segments:
         labels[(centres >= start) & (centres < end), speakers.index(speaker)] = 1.0
