@@ -44,6 +44,20 @@ EXTRA_VARIANTS = ("Andrea", "antonio", "Denis", "Diogo", "edward2", "Gene", "Gen
                   "pablo", "Reed", "steph2", "steph3", "anika", "sandro", "shelby", "m8",
                   "grandpa", "grandma", "klatt4", "klatt5", "klatt6", "whisper", "whisperf")
 # Phoneme labels depend on the accent; these four share most of their inventory.
+# Speech's corpus-wide prosody and noise, drawn per utterance where a task does not set
+# them (the superb tasks' speech_plan draws from the same ranges): half-open integer ranges
+# for rng.integers, [low, high) for rng.uniform.
+RATES = (130, 211)               # espeak-ng words per minute
+PITCHES = (25, 76)               # espeak-ng pitch, 0-100
+PITCH_RANGES = (30, 81)
+PEAKS = (0.3, 0.9)               # the rendered waveform's peak
+SNRS_DB = (20.0, 40.0)           # speech over its added noise
+NOISE_COLORS = ("white", "pink", "brown")
+# A synthetic speaker (SID, ASV): its voice and variant, a habitual pitch and rate drawn
+# once, and each utterance's jitter around them (half-open ranges for rng.integers).
+SPEAKER_PITCHES, SPEAKER_RATES = (30, 71), (140, 201)
+PITCH_JITTER, RATE_JITTER = (-4, 5), (-12, 13)
+
 PR_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-us-nyc")
 
 KS_CLIP_SAMPLES = SAMPLE_RATE          # Speech Commands clips are 1 s
@@ -211,19 +225,20 @@ def _speech_plan(rng, *, task, split, index, seed, relpath, label, text, voice, 
     return UtterancePlan(
         task=task, split=split, relpath=relpath, label=label, text=text, voice=voice,
         variant=variant, rate=int(rate), pitch=int(np.clip(pitch, 0, 100)),
-        pitch_range=int(rng.integers(30, 81)), seed=_utterance_seed(seed, task, split, index),
-        kind=kind, peak=round(float(rng.uniform(0.3, 0.9)), 4),
+        pitch_range=int(rng.integers(*PITCH_RANGES)),
+        seed=_utterance_seed(seed, task, split, index),
+        kind=kind, peak=round(float(rng.uniform(*PEAKS)), 4),
         snr_db=round(float(rng.uniform(*snr_range)), 2),
-        noise_color=("white", "pink", "brown")[int(rng.integers(3))],
+        noise_color=NOISE_COLORS[int(rng.integers(len(NOISE_COLORS)))],
         offset=round(float(rng.uniform(0.0, 1.0)), 4))
 
 
 def _plan_pretrain(sizes: CorpusSizes, rng: np.random.Generator, seed: int,
                    options: SynthOptions = SynthOptions()) -> list[UtterancePlan]:
     variants = VARIANTS + EXTRA_VARIANTS if options.more_voices else VARIANTS
-    rates, pitches = ((100, 261), (10, 91)) if options.more_voices else ((130, 211), (25, 76))
+    rates, pitches = ((100, 261), (10, 91)) if options.more_voices else (RATES, PITCHES)
     # A fixed SNR is an interval of width 0: the generator is drawn from as before.
-    snr_range = (20.0, 40.0) if options.snr_db is None else (options.snr_db,) * 2
+    snr_range = SNRS_DB if options.snr_db is None else (options.snr_db,) * 2
     plans = []
     for split, count in (("train", sizes.pretrain_train), ("valid", sizes.pretrain_valid)):
         for index in range(count):
@@ -281,7 +296,7 @@ def _plan_ks(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[Ut
                     rng, task="ks", split=split, index=index, seed=seed,
                     relpath=f"wav/{split}/{label}/ks-{split}-{index:05d}.wav", label=label,
                     text=word, voice=voice, variant=variant, rate=rng.integers(120, 201),
-                    pitch=rng.integers(25, 76), kind="word" if word else "silence",
+                    pitch=rng.integers(*PITCHES), kind="word" if word else "silence",
                     snr_range=(10.0, 30.0))
                 if not word:  # silence: noise level in dBFS instead of an SNR
                     plan = _replace(plan, snr_db=round(float(rng.uniform(-60.0, -30.0)), 2))
@@ -293,21 +308,23 @@ def _plan_ks(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[Ut
 def _plan_sid(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[UtterancePlan]:
     pool = _speaker_pool(rng)[:sizes.sid_speakers]
     # A speaker's identity is its voice plus its habitual pitch and rate.
-    traits = [(int(rng.integers(30, 71)), int(rng.integers(140, 201))) for _ in pool]
+    traits = [(int(rng.integers(*SPEAKER_PITCHES)), int(rng.integers(*SPEAKER_RATES)))
+              for _ in pool]
     counts = (("train", sizes.sid_train_per_speaker), ("valid", sizes.sid_valid_per_speaker),
               ("test", sizes.sid_test_per_speaker))
     plans = []
     for split, per_speaker in counts:
         index = 0
         for (voice, variant), (pitch, rate) in zip(pool, traits):
-            speaker = _speaker_name(voice, variant)
+            speaker = speaker_name(voice, variant)
             for _ in range(per_speaker):
                 plans.append(_speech_plan(
                     rng, task="sid", split=split, index=index, seed=seed,
                     relpath=f"wav/{split}/{speaker}/sid-{split}-{index:05d}.wav", label=speaker,
                     text=make_sentence(rng), voice=voice, variant=variant,
-                    rate=rate + rng.integers(-12, 13), pitch=pitch + rng.integers(-4, 5),
-                    kind="sentence", snr_range=(20.0, 40.0)))
+                    rate=rate + rng.integers(*RATE_JITTER),
+                    pitch=pitch + rng.integers(*PITCH_JITTER),
+                    kind="sentence", snr_range=SNRS_DB))
                 index += 1
     return plans
 
@@ -360,15 +377,16 @@ def _plan_pr(sizes: CorpusSizes, rng: np.random.Generator, seed: int) -> list[Ut
                 rng, task="pr", split=split, index=index, seed=seed,
                 relpath=f"wav/{split}/pr-{split}-{index:05d}.wav",
                 label=" ".join(espeak.phonemize(text, voice)), text=text, voice=voice,
-                variant=variant, rate=rng.integers(130, 211), pitch=rng.integers(25, 76),
-                kind="sentence", snr_range=(20.0, 40.0)))
+                variant=variant, rate=rng.integers(*RATES), pitch=rng.integers(*PITCHES),
+                kind="sentence", snr_range=SNRS_DB))
     return plans
 
 
 PLANNERS = {PRETRAIN: _plan_pretrain, "ks": _plan_ks, "sid": _plan_sid, "pr": _plan_pr}
 
 
-def _speaker_name(voice: str, variant: str) -> str:
+def speaker_name(voice: str, variant: str) -> str:
+    """A synthetic speaker's label: its espeak-ng voice and variant."""
     return f"{voice}_{variant}"
 
 

@@ -39,7 +39,14 @@ from ...data.manifest import (
     write_dictionary,
     write_labels,
 )
-from ...data.synth_plan import voice_splits
+from ...data.synth_plan import (
+    PITCH_JITTER,
+    RATE_JITTER,
+    SPEAKER_PITCHES,
+    SPEAKER_RATES,
+    speaker_name,
+    voice_splits,
+)
 from ...errors import DataError
 from ..heads import WeightedSum, fit, layer_weights
 from .common import SPLITS, Outcome, Task, interval_of, speech_plan
@@ -101,14 +108,17 @@ class SpeakerVerification(Task):
             pool = voices[split][:sizes[f"{split}_speakers"]]
             index = 0
             for voice in pool:
-                pitch, rate = int(rng.integers(30, 71)), int(rng.integers(140, 201))
-                speaker = f"{voice[0]}_{voice[1]}"
+                pitch = int(rng.integers(*SPEAKER_PITCHES))
+                rate = int(rng.integers(*SPEAKER_RATES))
+                speaker = speaker_name(*voice)
                 for _ in range(sizes[f"{split}_each"]):
                     plans.append(speech_plan(
                         rng, task=self.name, group=split, index=index, seed=seed,
                         text=make_sentence(rng, held_out=split != "train"), label=speaker,
-                        voice=voice, pitch=pitch + rng.integers(-4, 5),
-                        rate=rate + rng.integers(-12, 13), subfolder=speaker))
+                        # pitch's jitter drawn before rate's (the SID corpus draws rate's
+                        # first): the order is part of each corpus's plan
+                        voice=voice, pitch=pitch + rng.integers(*PITCH_JITTER),
+                        rate=rate + rng.integers(*RATE_JITTER), subfolder=speaker))
                     index += 1
         return plans
 

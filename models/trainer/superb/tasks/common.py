@@ -36,7 +36,18 @@ import torch
 from torch import nn
 
 from ...data.manifest import manifest_path, read_manifest
-from ...data.synth_plan import PLANNERS, PRESETS, SPLITS, UtterancePlan
+from ...data.synth_plan import (
+    NOISE_COLORS,
+    PEAKS,
+    PITCH_RANGES,
+    PITCHES,
+    PLANNERS,
+    PRESETS,
+    RATES,
+    SNRS_DB,
+    SPLITS,
+    UtterancePlan,
+)
 from ...errors import DataError, check_seed
 from ...fileio import PathLike
 from ..heads import HeadSettings, WeightedSum, extract_features
@@ -66,18 +77,18 @@ def speech_plan(rng: np.random.Generator, *, task: str, group: str, index: int, 
                 pitch_range=None, peak=None, snr_db=None, kind: str = "sentence",
                 subfolder: str = "") -> UtterancePlan:
     """One utterance to render; unset prosody is drawn from the corpus-wide ranges."""
-    rate = int(rng.integers(130, 211)) if rate is None else int(rate)
-    pitch = int(rng.integers(25, 76)) if pitch is None else int(pitch)
-    pitch_range = int(rng.integers(30, 81)) if pitch_range is None else int(pitch_range)
-    peak = float(rng.uniform(0.3, 0.9)) if peak is None else float(peak)
-    snr_db = float(rng.uniform(20.0, 40.0)) if snr_db is None else float(snr_db)
+    rate = int(rng.integers(*RATES)) if rate is None else int(rate)
+    pitch = int(rng.integers(*PITCHES)) if pitch is None else int(pitch)
+    pitch_range = int(rng.integers(*PITCH_RANGES)) if pitch_range is None else int(pitch_range)
+    peak = float(rng.uniform(*PEAKS)) if peak is None else float(peak)
+    snr_db = float(rng.uniform(*SNRS_DB)) if snr_db is None else float(snr_db)
     folder = f"wav/{group}/{subfolder + '/' if subfolder else ''}"
     return UtterancePlan(
         task=task, split=group, relpath=f"{folder}{task}-{group}-{index:05d}.wav", label=label,
         text=text, voice=voice[0], variant=voice[1], rate=int(np.clip(rate, 80, 450)),
         pitch=int(np.clip(pitch, 0, 100)), pitch_range=int(np.clip(pitch_range, 0, 100)),
         seed=item_seed(seed, task, group, index), kind=kind, peak=round(peak, 4),
-        snr_db=round(snr_db, 2), noise_color=pick(rng, ("white", "pink", "brown")), offset=0.0)
+        snr_db=round(snr_db, 2), noise_color=pick(rng, NOISE_COLORS), offset=0.0)
 
 
 # ------------------------------------------------------------------------------- tasks

@@ -34,7 +34,7 @@ from ...data.audio import write_wav
 from ...data.held_out_text import make_sentence
 from ...data.manifest import read_labels, write_labels
 from ...data.synth import colored_noise, render_utterance
-from ...data.synth_plan import UtterancePlan, voice_splits
+from ...data.synth_plan import NOISE_COLORS, UtterancePlan, voice_splits
 from ...errors import DataError
 from ..heads import WeightedSum, fit, layer_weights, pad_frames
 from .common import SPLITS, Outcome, Task, interval_of, speech_plan
@@ -195,7 +195,7 @@ class Diarization(Task):
                 plans.append(MixturePlan(
                     split=split, relpath=f"wav/{split}/sd-{split}-{index:05d}.wav",
                     turns=turns, joins=joins, snr_db=round(float(rng.uniform(20, 35)), 2),
-                    noise_color=str(rng.choice(["white", "pink", "brown"])),
+                    noise_color=str(rng.choice(list(NOISE_COLORS))),
                     seed=turns[0].seed))
         return plans
 
