@@ -33,7 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.trainer.data import PRETRAIN_SPLITS  # noqa: E402
+from models.trainer.data.manifest import UNIT_LABELS, labels_path  # noqa: E402
 from models.trainer.pretrain.checkpoint import CONFIG, LOG, METADATA  # noqa: E402
+from models.trainer.pretrain.run_setup import TARGETS  # noqa: E402
 from profiler.option_values import split_list  # noqa: E402
 
 FULL_PRECISION = ("vanilla", "conformer-s", "squeezeformer-xs", "sparseformer-dn-s",
@@ -217,9 +220,10 @@ def step_pretrain(out: Path, a) -> str:
         for part in (LOG, METADATA, CONFIG):
             if (run / part).is_file():
                 (target / part).write_text((run / part).read_text())
-        for km in ("train.km", "valid.km"):
-            if (run / "targets" / km).is_file():
-                (target / km).write_text((run / "targets" / km).read_text())
+        for split in PRETRAIN_SPLITS:
+            units = labels_path(run / TARGETS, split, UNIT_LABELS)
+            if units.is_file():
+                (target / units.name).write_text(units.read_text())
     return "; ".join(f"{k}: {v}" for k, v in status.items())
 
 

@@ -25,9 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def unit_prior(run: Path) -> tuple[float, float, int]:
     """(accuracy, cross-entropy, validation frames) of the training unit prior."""
+    from models.trainer.data.manifest import UNIT_LABELS, labels_path
+    from models.trainer.pretrain.run_setup import TARGETS
+
     train, valid = Counter(), Counter()
     for name, counter in (("train", train), ("valid", valid)):
-        for line in (run / "targets" / f"{name}.km").read_text().splitlines():
+        for line in labels_path(run / TARGETS, name, UNIT_LABELS).read_text().splitlines():
             counter.update(line.split())
     total_train, total_valid = sum(train.values()), sum(valid.values())
     top = train.most_common(1)[0][0]

@@ -101,7 +101,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint(run, tmp_path, monkeypatch
     copy = _copy(run, tmp_path)
     before = ckpt.latest_checkpoint(copy)
     calls = {"n": 0}
-    real = ckpt._torch_bytes
+    real = ckpt.torch_bytes
 
     def failing(obj):
         calls["n"] += 1
@@ -109,7 +109,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint(run, tmp_path, monkeypatch
             raise OSError("disk full")
         return real(obj)
 
-    monkeypatch.setattr(ckpt, "_torch_bytes", failing)
+    monkeypatch.setattr(ckpt, "torch_bytes", failing)
     with pytest.raises(OSError):
         ckpt.save_checkpoint(copy, 4, {"w": torch.zeros(1)}, {"optimizer": {}})
     assert ckpt.latest_checkpoint(copy) == before

@@ -11,6 +11,8 @@ torch (only :mod:`.datasets` does).
 
 # A corpus folder holds this folder for pre-training and one per SUPERB task.
 PRETRAIN = "pretrain"
+# Its manifests: the pre-training corpus has no test split.
+PRETRAIN_SPLITS = ("train", "valid")
 # Written last into a corpus folder (what it was synthesized with), so it marks a finished one.
 CORPUS_FILE = "corpus.json"
 # The corpus a run, an evaluation or a study synthesizes for itself when given no --data:

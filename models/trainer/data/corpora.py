@@ -74,11 +74,7 @@ def check_manifest_audio(manifest_path: PathLike) -> int:
     only), so bad data fails before training starts. Returns the number of files."""
     manifest = read_manifest(manifest_path)
     for index in range(len(manifest)):
-        path = manifest.audio_path(index)
-        samples = _check_audio(path)
-        if samples != manifest.num_samples[index]:
-            raise DataError(f"{path}: {samples} samples, but {manifest.path} says "
-                            f"{manifest.num_samples[index]} (stale manifest?)")
+        manifest.check_length(index, _check_audio(manifest.audio_path(index)))
     return len(manifest)
 
 

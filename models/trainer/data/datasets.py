@@ -103,11 +103,8 @@ class ManifestAudioDataset(Dataset):
         return [n if cap is None else min(n, cap) for n in self.manifest.num_samples]
 
     def _waveform(self, index: int) -> np.ndarray:
-        path = self.manifest.audio_path(index)
-        waveform = read_audio(path)
-        if waveform.size != self.manifest.num_samples[index]:
-            raise DataError(f"{path}: {waveform.size} samples, but {self.manifest.path} says "
-                            f"{self.manifest.num_samples[index]} (stale manifest?)")
+        waveform = read_audio(self.manifest.audio_path(index))
+        self.manifest.check_length(index, waveform.size)
         return waveform
 
     def _crop_frames(self, index: int, num_samples: int) -> int:

@@ -43,6 +43,13 @@ class Manifest:
         """Absolute path of the ``index``-th audio file."""
         return self.root / self.files[index]
 
+    def check_length(self, index: int, samples: int) -> None:
+        """A one-line :class:`DataError` when the ``index``-th file's ``samples`` are not
+        the count this manifest lists for it (the audio changed after it was written)."""
+        if samples != self.num_samples[index]:
+            raise DataError(f"{self.audio_path(index)}: {samples} samples, but {self.path} "
+                            f"says {self.num_samples[index]} (stale manifest?)")
+
     def label_path(self, label: str) -> Path:
         """The label file that belongs to this manifest: ``train.tsv`` -> ``train.<label>``."""
         return labels_path(self.path.parent, self.path.stem, label)
@@ -63,6 +70,7 @@ LETTER_LABELS = "ltr"
 PHONEME_LABELS = "phn"
 SLOT_LABELS = "slt"
 SPEAKER_LABELS = "spk"
+PHONE_LABELS = "phones"       # the pre-training corpus's frame phone labels (data.phones)
 
 
 def labels_path(folder: PathLike, name: str, labels: str) -> Path:

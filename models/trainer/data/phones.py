@@ -22,11 +22,17 @@ from typing import Sequence
 from ...constants import encoder_frames, frame_centre
 from ..errors import DataError
 from ..fileio import PathLike
-from .manifest import read_labels, write_counted_dictionary, write_labels
+from . import PRETRAIN_SPLITS
+from .manifest import (
+    PHONE_LABELS,
+    dictionary_path,
+    labels_path,
+    read_labels,
+    write_counted_dictionary,
+    write_labels,
+)
 
 SILENCE = "sil"
-PHONES = "phones"                     # the label files' extension: <split>.phones
-DICTIONARY = f"dict.{PHONES}.txt"
 
 
 def frame_phones(events: Sequence[tuple[int, str]], num_samples: int,
@@ -51,19 +57,19 @@ def frame_phones(events: Sequence[tuple[int, str]], num_samples: int,
 
 def write_phone_files(folder: Path, split: str, lines: Sequence[Sequence[str]]) -> Path:
     """``folder/<split>.phones``: one line of frame labels per utterance."""
-    return write_labels(folder / f"{split}.{PHONES}", [" ".join(line) for line in lines])
+    return write_labels(labels_path(folder, split, PHONE_LABELS),
+                        [" ".join(line) for line in lines])
 
 
 def write_phone_dictionary(folder: Path, lines: Sequence[Sequence[str]]) -> Path:
     """``folder/dict.phones.txt``: every label with its frame count, most frequent first."""
-    return write_counted_dictionary(folder / DICTIONARY, lines)
+    return write_counted_dictionary(dictionary_path(folder, PHONE_LABELS), lines)
 
 
 def has_phone_labels(folder: PathLike) -> bool:
     """Whether a corpus folder (``pretrain/``) holds frame phone labels for train and valid."""
-    folder = Path(folder)
-    return (folder / DICTIONARY).is_file() and all(
-        (folder / f"{split}.{PHONES}").is_file() for split in ("train", "valid"))
+    return dictionary_path(folder, PHONE_LABELS).is_file() and all(
+        labels_path(folder, split, PHONE_LABELS).is_file() for split in PRETRAIN_SPLITS)
 
 
 def read_phone_lines(path: PathLike, expected: int) -> list[list[str]]:

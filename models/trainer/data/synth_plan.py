@@ -16,14 +16,14 @@ import numpy as np
 
 from ...constants import SAMPLE_RATE
 from ..errors import DataError
-from . import PRETRAIN, espeak
+from . import PRETRAIN, PRETRAIN_SPLITS, espeak
 from .held_out_text import held_out_halves, sentence_from, split_words, word_disjoint_templates
 from .sentences import KS_CLASSES, SILENCE_LABEL, UNKNOWN_LABEL, UNKNOWN_WORDS, make_sentence
 
 TASKS = (PRETRAIN, "ks", "sid", "pr")
 SPLITS = ("train", "valid", "test")   # of every task
 # The manifests of each task folder (pre-training has no test split).
-CORPUS_MANIFESTS = {PRETRAIN: ("train", "valid"), "ks": SPLITS, "sid": SPLITS, "pr": SPLITS}
+CORPUS_MANIFESTS = {PRETRAIN: PRETRAIN_SPLITS, "ks": SPLITS, "sid": SPLITS, "pr": SPLITS}
 
 
 # English accents of espeak-ng (language codes) and voice variants that sound like

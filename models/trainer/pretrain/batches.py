@@ -17,7 +17,7 @@ import torch
 from ...constants import samples_in
 from ..data.datasets import PretrainDataset, collate
 from ..data.features import encoder_frames
-from ..data.manifest import manifest_path
+from ..data.manifest import UNIT_LABELS, labels_path, manifest_path
 from ..errors import DataError
 
 
@@ -51,10 +51,12 @@ def pretrain_splits(pretrain_folder: Path, targets_folder: Path, crop_seconds: f
     """The train (random crops) and valid (crops from the start) splits with their units."""
     crop = samples_in(crop_seconds)
     train = PretrainDataset(manifest_path(pretrain_folder, "train"),
-                            labels=targets_folder / "train.km", max_samples=crop,
+                            labels=labels_path(targets_folder, "train", UNIT_LABELS),
+                            max_samples=crop,
                             random_crop=True, seed=seed)
     valid = PretrainDataset(manifest_path(pretrain_folder, "valid"),
-                            labels=targets_folder / "valid.km", max_samples=crop,
+                            labels=labels_path(targets_folder, "valid", UNIT_LABELS),
+                            max_samples=crop,
                             random_crop=False, seed=seed)
     return train, valid
 

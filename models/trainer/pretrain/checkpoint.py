@@ -55,7 +55,8 @@ def checkpoint_name(step: int) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
-def _torch_bytes(obj: Any) -> bytes:
+def torch_bytes(obj: Any) -> bytes:
+    """``torch.save``'s bytes of ``obj``, for a write that is atomic."""
     import torch
 
     buffer = io.BytesIO()
@@ -87,7 +88,7 @@ def save_checkpoint(run_dir: PathLike, step: int, model_state: Dict[str, Any],
                                                 "model": model_state}),
                                   (STATE_FILE, {"format": RUN_FORMAT, "step": int(step),
                                                 **training_state})):
-            (staging / filename).write_bytes(_torch_bytes(payload))
+            (staging / filename).write_bytes(torch_bytes(payload))
             _fsync_file(staging / filename)
         if final.exists():  # re-saving the same step (e.g. the final save after a resume)
             shutil.rmtree(final)

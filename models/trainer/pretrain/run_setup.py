@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch import nn
 
-from ..data import CORPUS_FILE, OWN_DATA
+from ..data import CORPUS_FILE, OWN_DATA, PRETRAIN_SPLITS
 from ..data.corpora import check_manifest_audio, find_pretrain_folder
 from ..data.datasets import PretrainDataset
 from ..data.manifest import manifest_path
@@ -260,7 +260,7 @@ def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
     data_record = {"data": str(data.resolve()), "data_synthesized": s.data is None}
     pretrain_dir = find_pretrain_folder(data)
     counts = {split: check_manifest_audio(manifest_path(pretrain_dir, split))
-              for split in ("train", "valid")}
+              for split in PRETRAIN_SPLITS}
     out.mkdir(parents=True, exist_ok=True)
     if teacher is not None:
         targets = copy_teacher_targets(teacher, out / TARGETS)

@@ -28,9 +28,11 @@ import torch
 
 from ...hubert import HuBERT
 from ...transformer import TransformerEncoder
+from ..data import PRETRAIN_SPLITS
 from ..data.audio import read_audio
 from ..data.features import encoder_frames, mfcc_features
 from ..data.manifest import (
+    PHONE_LABELS,
     UNIT_LABELS,
     Manifest,
     dictionary_path,
@@ -40,7 +42,6 @@ from ..data.manifest import (
     read_manifest,
     write_dictionary,
 )
-from ..data.phones import DICTIONARY as PHONE_DICTIONARY
 from ..data.phones import has_phone_labels, read_phone_lines
 from ..errors import DataError
 from ..fileio import PathLike, atomic_write, write_json, write_text_atomic
@@ -75,11 +76,8 @@ def _utterances(manifest: Manifest, progress: bool, desc: str) -> Iterator[tuple
     from tqdm import tqdm
 
     for index in tqdm(range(len(manifest)), desc=desc, unit="utt", disable=not progress):
-        path = manifest.audio_path(index)
-        waveform = read_audio(path)
-        if waveform.size != manifest.num_samples[index]:
-            raise DataError(f"{path}: {waveform.size} samples, but {manifest.path} says "
-                            f"{manifest.num_samples[index]} (stale manifest?)")
+        waveform = read_audio(manifest.audio_path(index))
+        manifest.check_length(index, waveform.size)
         yield index, waveform
 
 
@@ -251,7 +249,8 @@ def build_targets(manifests: Sequence[PathLike], n_clusters: int, *,
                                               [str(i) for i in range(n_clusters)]),
                "labels": []}
     for manifest in parsed:
-        labels = None if out_folder is None else folder / f"{manifest.path.stem}.km"
+        labels = (None if out_folder is None
+                  else labels_path(folder, manifest.path.stem, UNIT_LABELS))
         written["labels"].append(label_corpus(
             manifest, features_fn, kmeans, labels, progress=progress,
             features=kept.kept if manifest is fit_on else None))
@@ -287,7 +286,7 @@ def build_run_targets(pretrain_folder: Path, out_folder: Path, *, iteration: int
             existing = None
         if existing == info:
             return info
-    build_targets([manifest_path(pretrain_folder, split) for split in ("train", "valid")],
+    build_targets([manifest_path(pretrain_folder, split) for split in PRETRAIN_SPLITS],
                   clusters, features_fn=features_fn, seed=seed, max_frames=max_frames,
                   out_folder=out_folder, progress=progress)
     write_json(done, info)
@@ -309,8 +308,8 @@ def require_phone_labels(pretrain_folder: Path) -> None:
     """:class:`DataError` unless the corpus has frame phone labels for train and valid."""
     if not has_phone_labels(pretrain_folder):
         raise DataError(f"{pretrain_folder}: the corpus has no phoneme events (train.phones, "
-                        f"valid.phones, {PHONE_DICTIONARY}); synthesize it with 'data synth "
-                        f"--phones' for --targets phones")
+                        f"valid.phones, {dictionary_path('', PHONE_LABELS)}); synthesize it "
+                        f"with 'data synth --phones' for --targets phones")
 
 
 def build_phone_targets(pretrain_folder: Path, out_folder: Path) -> dict:
@@ -318,16 +317,17 @@ def build_phone_targets(pretrain_folder: Path, out_folder: Path) -> dict:
     files, ``dict.km.txt``) in ``out_folder``; returns the record written to
     ``targets.json`` (its ``clusters`` is the phone inventory's size)."""
     require_phone_labels(pretrain_folder)
-    phones = read_dictionary(pretrain_folder / PHONE_DICTIONARY)
+    dictionary = dictionary_path(pretrain_folder, PHONE_LABELS)
+    phones = read_dictionary(dictionary)
     index = {phone: i for i, phone in enumerate(phones)}
     out_folder = Path(out_folder)
-    for split in ("train", "valid"):
+    for split in PRETRAIN_SPLITS:
         manifest = read_manifest(manifest_path(pretrain_folder, split))
-        path = pretrain_folder / f"{split}.phones"
+        path = labels_path(pretrain_folder, split, PHONE_LABELS)
         lines = read_phone_lines(path, len(manifest))
         unknown = sorted({p for line in lines for p in line} - set(index))
         if unknown:
-            raise DataError(f"{path}: phones {unknown} are not in {PHONE_DICTIONARY}")
+            raise DataError(f"{path}: phones {unknown} are not in {dictionary.name}")
         write_text_atomic(labels_path(out_folder, split, UNIT_LABELS), "".join(
             " ".join(str(index[p]) for p in line) + "\n" for line in lines))
     write_dictionary(dictionary_path(out_folder, UNIT_LABELS), [str(i) for i in range(len(phones))])

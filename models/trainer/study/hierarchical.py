@@ -76,6 +76,12 @@ def _scores(weights: np.ndarray, parts: Tuple[np.ndarray, np.ndarray]) -> np.nda
     return (weights @ numerators.T) / np.maximum(weights @ denominators.T, RATIO_FLOOR)
 
 
+def p_floor(resamples: int) -> float:
+    """The smallest p :func:`bootstrap_p` gives from ``resamples`` values: no resample on
+    the far side of 0."""
+    return 2.0 / (resamples + 1)
+
+
 def bootstrap_p(values: np.ndarray) -> float:
     """Two-sided p of 0 from resampled values of a statistic (see the module docstring)."""
     count = values.size

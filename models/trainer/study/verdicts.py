@@ -18,7 +18,7 @@ from .claims import (
 )
 from .collect import Study
 from .gate import gate_paragraph, gate_shortfall
-from .hierarchical import METHOD, RESAMPLES
+from .hierarchical import METHOD, RESAMPLES, p_floor
 from .presets import module_ablation
 from .stats import contains_zero
 
@@ -96,7 +96,7 @@ def at_floor(row: Dict) -> bool:
     on the far side of 0): the true p may be smaller, so the value is a bound. Its Holm p
     is then a bound too: every p ranked before it is at the floor as well."""
     resamples = row.get("resamples")
-    return bool(resamples) and row["p"] is not None and row["p"] <= 2 / (resamples + 1) + 1e-12
+    return bool(resamples) and row["p"] is not None and row["p"] <= p_floor(resamples) + 1e-12
 
 
 def change_cells(row: Dict) -> str:

@@ -30,17 +30,13 @@ def length_batches(lengths: Sequence[int], batch_size: int,
                    max_samples: Optional[int] = None) -> List[List[int]]:
     """Indices of ``lengths`` in batches of neighbours by length (shortest first): at most
     ``batch_size`` each and, padded to their longest, at most ``max_samples`` samples in
-    all (an utterance longer than that goes alone)."""
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batches: List[List[int]] = []
-    for index in order:
-        if (batches and len(batches[-1]) < batch_size
-                and (max_samples is None
-                     or (len(batches[-1]) + 1) * lengths[index] <= max_samples)):
-            batches[-1].append(index)
-        else:
-            batches.append([index])
-    return batches
+    all (an utterance longer than that goes alone). The training sampler's packing
+    (:class:`~models.trainer.data.datasets.LengthBucketBatchSampler`), unshuffled."""
+    from ..data.datasets import LengthBucketBatchSampler
+
+    budget = sum(lengths) * batch_size + 1 if max_samples is None else max_samples
+    return list(LengthBucketBatchSampler(lengths, max_batch_samples=max(1, budget),
+                                         max_batch_size=batch_size, shuffle=False))
 
 
 @torch.no_grad()

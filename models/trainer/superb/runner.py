@@ -34,7 +34,6 @@ writes the results.
 """
 from __future__ import annotations
 
-import io
 import platform
 import sys
 import time
@@ -267,9 +266,7 @@ def write_evaluation(out: Path, task: str, metric: str, results: Dict[str, Any],
     evaluation finished)."""
     out.mkdir(parents=True, exist_ok=True)
     if part["head"] is not None:
-        buffer = io.BytesIO()
-        torch.save(part["head"], buffer)
-        write_bytes_atomic(out / "head.pt", buffer.getvalue())
+        write_bytes_atomic(out / "head.pt", ckpt.torch_bytes(part["head"]))
     if part.get("per_item") is not None:
         write_per_item(out, task, metric, **part["per_item"])
     write_json(out / RESULTS, results)

@@ -33,7 +33,7 @@ from ....constants import ENCODER_STRIDE, SAMPLE_RATE, frame_centre
 from ...data.audio import write_wav
 from ...data.held_out_text import make_sentence
 from ...data.manifest import read_labels, write_labels
-from ...data.synth import colored_noise, render_utterance
+from ...data.synth import colored_noise, mix_at_snr, render_utterance
 from ...data.synth_plan import NOISE_COLORS, UtterancePlan, voice_splits
 from ...errors import DataError
 from ..heads import WeightedSum, fit, layer_weights, pad_frames
@@ -82,10 +82,8 @@ class MixturePlan:
         tracks = np.zeros((2, length), dtype=np.float64)
         for k, (source, start) in enumerate(zip(sources, starts)):
             tracks[k % 2, start:start + len(source)] += source
-        mix = tracks.sum(axis=0)
-        rms = float(np.sqrt(np.mean(mix ** 2)))
         noise = colored_noise(np.random.default_rng(self.seed), length, self.noise_color)
-        mix = np.clip(mix + noise * rms * 10.0 ** (-self.snr_db / 20.0), -1.0, 1.0)
+        mix = np.clip(mix_at_snr(tracks.sum(axis=0), noise, self.snr_db), -1.0, 1.0)
         write_wav(folder / self.relpath, mix.astype(np.float32))
         uri = Path(self.relpath).stem
         lines = [f"SPEAKER {uri} 1 {start * FRAME_SECONDS:.2f} "
