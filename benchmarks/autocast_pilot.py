@@ -32,12 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.trainer.pretrain.checkpoint import METADATA  # noqa: E402
-from models.trainer.study.plan import (  # noqa: E402
-    RUNS,
-    evaluation_folder,
-    seed_folder,
-    seed_folders,
-)
+from models.trainer.study.layout import RUNS, evaluation_folder, seed_folder, seed_folders  # noqa: E402
 from models.trainer.superb.settings import RESULTS  # noqa: E402
 from profiler.option_values import split_list  # noqa: E402
 

@@ -45,7 +45,7 @@ import numpy as np
 from runs_beside_report import load_arms, paired_cells, run_or_rebuild, runs_beside
 
 from models.constants import float_name
-from models.trainer.study.plan import SEED_PREFIX, evaluation_folder, seed_folder, seed_folders
+from models.trainer.study.layout import SEED_PREFIX, evaluation_folder, seed_folder, seed_folders
 from models.trainer.study.settings import BQ_VARIANT
 from models.trainer.superb.settings import PER_ITEM, RESULTS
 from profiler.files import atomic_write

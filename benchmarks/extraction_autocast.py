@@ -36,7 +36,7 @@ from runs_beside_report import (  # noqa: E402
     runs_beside,
 )
 
-from models.trainer.study.plan import SEED_PREFIX  # noqa: E402
+from models.trainer.study.layout import SEED_PREFIX  # noqa: E402
 from models.trainer.superb.settings import PER_ITEM, RESULTS  # noqa: E402
 from profiler.files import atomic_write  # noqa: E402
 from profiler.option_values import split_list  # noqa: E402

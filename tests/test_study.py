@@ -498,7 +498,7 @@ def test_heads_without_state_zero_share_their_upstream_s_extraction(tmp_path, mo
 
 def test_a_closed_gate_closes_it_for_the_paired_heads_too(tmp_path):
     from models.trainer.study.job import Job
-    from models.trainer.study.plan import GATED_FILE
+    from models.trainer.study.layout import GATED_FILE
     from models.trainer.study.runner import evaluate
 
     teacher = tmp_path / "fp" / "asr"

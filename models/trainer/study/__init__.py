@@ -1,7 +1,8 @@
 """``profile-encoder study``: does binarization hurt one encoder less than another, and why.
 
 :mod:`.settings` (the options), :mod:`.presets` (budgets and variants), :mod:`.recipe` (what
-a study's record says it ran), :mod:`.plan` (jobs, dependencies, state on disk),
+a study's record says it ran), :mod:`.layout` (where each run and record lives in a study
+folder), :mod:`.plan` (jobs, dependencies, state on disk),
 :mod:`.order` (shards and the order jobs run in), :mod:`.restored` (a dry run that sees a
 restore without making it), :mod:`.gate` (the teacher gate), :mod:`.anchors` (random-init
 anchors copied from an earlier study), :mod:`.budget` (the time plan), :mod:`.runner` (runs

@@ -20,16 +20,8 @@ from ..errors import DataError
 from ..fileio import read_json, staged_folder, write_json, write_text_atomic
 from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
 from .job import Job
-from .plan import (
-    REUSED_ANCHOR,
-    REUSED_ANCHOR_CORPUS,
-    STUDY_FILE,
-    STUDY_OPTIONS,
-    data_folder,
-    evaluation_folder,
-    job_head_budget,
-    seed_folder,
-)
+from .layout import STUDY_FILE, evaluation_folder, seed_folder
+from .plan import REUSED_ANCHOR, REUSED_ANCHOR_CORPUS, STUDY_OPTIONS, data_folder, job_head_budget
 from .presets import RANDOM_VARIANTS
 from .recipe import recorded_folder
 from .settings import StudySettings

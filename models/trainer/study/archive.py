@@ -33,7 +33,7 @@ from ..fileio import (
 from ..pretrain.checkpoint import METADATA, is_finished
 from ..superb.settings import PER_ITEM, RESULTS
 from .anchors import corpus_mismatches
-from .plan import (
+from .layout import (
     EVALUATIONS,
     GATED_FILE,
     PROPAGATION_FILE,

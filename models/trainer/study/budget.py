@@ -20,7 +20,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 from ..data import PRETRAIN
 from ..data.sentences import KS_CLASSES
 from .anchors import REUSED_FROM, reused_from
-from .plan import SEED_PREFIX, train_settings
+from .layout import SEED_PREFIX
+from .plan import train_settings
 from .presets import is_binarized_variant
 
 # Seconds per training step of 16 s of audio (8 x 2 s crops), 2 CPU cores: the median of

@@ -28,7 +28,7 @@ from ..pretrain.checkpoint import METADATA, is_finished
 from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
 from ..superb.task_table import HEAD_BUDGET_KEYS
-from .plan import (
+from .layout import (
     EVALUATIONS,
     GATED_FILE,
     PROPAGATION_FILE,

@@ -40,6 +40,13 @@ from ..pretrain.settings import PHONE_TARGETS, PretrainSettings
 from ..superb.settings import ALL_STATES, RESULTS, WITHOUT_STATE0, SuperbSettings
 from ..superb.task_table import HEAD_BUDGET_KEYS, SUPERB_TASKS, head_budget
 from .job import Job
+from .layout import (
+    GATED_FILE,
+    PROPAGATION_FILE,
+    SEED_PREFIX,
+    evaluation_folder,
+    seed_folder,
+)
 from .order import parse_shard
 from .presets import (
     ITERATION_1_VARIANT,
@@ -57,17 +64,6 @@ from .presets import (
 from .restored import study_file
 from .settings import FP_VARIANT, StudySettings
 
-STUDY_FILE = "study.json"
-STUDY_LOG = "study.log.jsonl"
-# Written instead of results.json where a gated task's teacher did not beat chance.
-GATED_FILE = "gated.json"
-# The study folder's layout: RUNS/M/seed-S/ holds one seed's runs of model M (a folder per
-# training variant), its propagation measure and EVALUATIONS/V/T/, the heads of variant V's
-# upstream on task T. Job keys follow it: train/M/seed-S/V, superb/M/seed-S/V/T.
-RUNS = "runs"
-SEED_PREFIX = "seed-"
-EVALUATIONS = "superb"
-PROPAGATION_FILE = "propagation.json"    # runs/M/seed-S/propagation.json
 # Options of an evaluation job that are the study's, not the evaluation's: the chain its
 # upstream ran, the teacher evaluation that gates it, the variant of the heads on states
 # 1..L it also trains (``also_without_state0``), and, on that variant's own job, the job
@@ -155,27 +151,6 @@ def model_overrides(settings: StudySettings) -> Dict[str, Any]:
 
 def data_folder(settings: StudySettings) -> Path:
     return Path(settings.data) if settings.data else Path(settings.out) / OWN_DATA
-
-
-def seed_folder(study: Path, model: str, seed: int) -> Path:
-    """STUDY/runs/M/seed-S: the runs and evaluations of one model and seed."""
-    return Path(study) / RUNS / model / f"{SEED_PREFIX}{seed}"
-
-
-def seed_folders(model_runs: Path) -> List[Tuple[int, Path]]:
-    """(seed, folder) of every ``seed-S`` folder in ``model_runs`` (a study's RUNS/M, or a
-    report's copy of that layout), by seed."""
-    found = []
-    for path in Path(model_runs).glob(f"{SEED_PREFIX}*"):
-        number = path.name[len(SEED_PREFIX):]
-        if number.isdigit() and path.is_dir():
-            found.append((int(number), path))
-    return sorted(found)
-
-
-def evaluation_folder(seed_runs: Path, variant: str, task: str) -> Path:
-    """The heads of ``variant``'s upstream on ``task``, in a :func:`seed_folder`."""
-    return seed_runs / EVALUATIONS / variant / task
 
 
 def trained_run(folder: Path, variant: Variant) -> Path:

@@ -35,14 +35,12 @@ from .anchors import (
 )
 from .archive import check_restore_source, files_to_restore, merged_log, restore_study
 from .job import Job
+from .layout import GATED_FILE, STUDY_FILE, STUDY_LOG
 from .order import gate_jobs, parse_shard, seed_major, shard_jobs
 from .plan import (
     FINISHED,
-    GATED_FILE,
     RECORDED,
     RESUMABLE,
-    STUDY_FILE,
-    STUDY_LOG,
     STUDY_OPTIONS,
     TO_DO,
     build_plan,

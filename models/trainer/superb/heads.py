@@ -25,6 +25,10 @@ from ..autocast import autocast as autocast_context
 from ..errors import DataError
 from .state_store import StateStore, memory_limit_bytes
 
+# s3prl's downstream optimizer and clipping (gradient_clipping 1), as results.json records.
+HEAD_OPTIMIZER = torch.optim.Adam
+GRADIENT_CLIPPING = 1.0
+
 
 def length_batches(lengths: Sequence[int], batch_size: int,
                    max_samples: Optional[int] = None) -> List[List[int]]:
@@ -226,7 +230,7 @@ def fit(head: nn.Module, loss_on: Callable[[List[int]], torch.Tensor],
     from tqdm import tqdm
 
     generator = torch.Generator().manual_seed(run.seed)
-    optimizer = torch.optim.Adam(head.parameters(), lr=run.lr)
+    optimizer = HEAD_OPTIMIZER(head.parameters(), lr=run.lr)
     best_value, best_step, best_state, losses = None, 0, None, []
     with tqdm(total=run.steps, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True,
               disable=not run.progress) as bar:
@@ -236,7 +240,7 @@ def fit(head: nn.Module, loss_on: Callable[[List[int]], torch.Tensor],
             loss = loss_on(index.tolist())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)   # s3prl: gradient_clipping 1
+            torch.nn.utils.clip_grad_norm_(head.parameters(), GRADIENT_CLIPPING)
             optimizer.step()
             losses.append(loss.item())
             bar.update(1)

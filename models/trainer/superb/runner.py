@@ -55,7 +55,7 @@ from ..fileio import (
     write_json,
 )
 from ..pretrain import checkpoint as ckpt
-from .heads import HeadSettings
+from .heads import GRADIENT_CLIPPING, HEAD_OPTIMIZER, HeadSettings
 from .settings import (
     PER_ITEM,
     RANDOM_INIT,
@@ -239,9 +239,10 @@ def run_superb(s: SuperbSettings) -> Dict[str, Any]:
             "data": {"folder": str(folder.parent.resolve()), "synthesized_now": synthesized,
                      **part["data"]},
             "settings": {"steps": run.steps if task.trains else 0,
-                         "batch_size": run.batch_size, "lr": run.lr, "optimizer": "Adam",
+                         "batch_size": run.batch_size, "lr": run.lr,
+                         "optimizer": HEAD_OPTIMIZER.__name__,
                          "eval_every": run.eval_every, "projector_dim": run.projector_dim,
-                         "seed": s.seed, "gradient_clipping": 1.0,
+                         "seed": s.seed, "gradient_clipping": GRADIENT_CLIPPING,
                          "head": part["head_description"], "upstream_frozen": True,
                          "device": str(device),
                          "hidden_states": (f"1..{model.config.layers} (state 0 left out)"
