@@ -51,13 +51,13 @@ class UtteranceClassification(CorpusPartTask):
 
     def evaluate(self, features, labels, run):
         return classify_utterances(features, labels["vocabulary"], labels["targets"], run,
-                                   name=self.name, classes_are=self.classes_are)
+                                   task=self, classes_are=self.classes_are)
 
 
-def classify_utterances(features, vocabulary: Vocabulary, targets, run, *, name: str,
+def classify_utterances(features, vocabulary: Vocabulary, targets, run, *, task,
                         classes_are: str) -> Outcome:
-    """s3prl's utterance-level recipe on pooled states: the head, trained for accuracy (the
-    best on valid tested); ``targets``: each split's class indices."""
+    """s3prl's utterance-level recipe on pooled states for ``task``: the head, the best on
+    valid tested; ``targets``: each split's class indices."""
     x = {m: torch.stack(features[m].states) for m in SPLITS}
     y = {m: torch.as_tensor(list(targets[m]), dtype=torch.long) for m in SPLITS}
     head = UtteranceHead(x["train"].shape[1], x["train"].shape[-1], len(vocabulary),
@@ -67,8 +67,9 @@ def classify_utterances(features, vocabulary: Vocabulary, targets, run, *, name:
         return F.cross_entropy(head(x["train"][index]), y["train"][index])
 
     valid, step, losses = fit(head, loss_on, lambda: _accuracy(head, x["valid"], y["valid"]),
-                              items=len(y["train"]), run=run, higher_is_better=True,
-                              desc=f"superb {name} head")
+                              items=len(y["train"]), run=run,
+                              higher_is_better=task.higher_is_better,
+                              desc=f"superb {task.name} head")
     with torch.no_grad():
         value = _accuracy(head, x["test"], y["test"])
         predicted = head(x["test"]).argmax(dim=-1).tolist()

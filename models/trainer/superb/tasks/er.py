@@ -90,7 +90,7 @@ class ProsodyClasses(Task):
         else:   # a real corpus, e.g. IEMOCAP from 'data iemocap': the task itself
             kind, proxy = "classes", f"none: the data's own classes {symbols}"
         outcome = classify_utterances(features, labels["vocabulary"], labels["targets"], run,
-                                      name=self.name, classes_are=kind)
+                                      task=self, classes_are=kind)
         return dataclasses.replace(outcome, extra={**outcome.extra, "proxy": proxy})
 
 
