@@ -176,17 +176,19 @@ def run_progress(folder: Path) -> dict:
     return progress
 
 
-def cpu_batch(a) -> tuple:
-    """(batch size, crop seconds) the CPU study's preset trains with."""
-    from models.trainer.study.plan import build_plan, train_settings
+def cpu_batch(plan) -> tuple:
+    """(batch size, crop seconds) the CPU study's preset trains with: its first training
+    job's, from the study's ``plan``."""
+    from models.trainer.study.plan import train_settings
 
-    job = next(job for job in build_plan(study_settings(a)) if job.kind == "train")
-    settings = train_settings(job.options)
-    return settings.batch_size, settings.crop_seconds
+    job = next(job for job in plan if job.kind == "train")
+    run = train_settings(job.options)
+    return run.batch_size, run.crop_seconds
 
 
-def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
-    """``jobs``: {job key: run folder}."""
+def write_reports(a, settings, plan, measured: dict, wall: float, jobs: dict) -> None:
+    """``settings`` and ``plan``: the study's; ``jobs``: {job key: run folder}."""
+    from models.trainer.study.plan import study_seeds
     from profiler.files import atomic_write
 
     for key, folder in jobs.items():
@@ -194,9 +196,6 @@ def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
         measured[key].update(run_progress(Path(folder)))
     reports = Path(a.reports)
     reports.mkdir(parents=True, exist_ok=True)
-    from models.trainer.study.plan import study_seeds
-
-    settings = study_settings(a)
     record = {"gpu": gpu_name(), "preset": settings.preset, "models": settings.models,
               "seeds": study_seeds(settings), "autocast": settings.autocast,
               "student_scales": settings.student_scales,
@@ -204,7 +203,7 @@ def write_reports(a, measured: dict, wall: float, jobs: dict) -> None:
               "wall_seconds": round(wall, 1), "jobs": measured}
     for path in (Path(settings.out) / "gpu.json", reports / "summary.json"):
         atomic_write(path, json.dumps(record, indent=2) + "\n")
-    batch, crop = cpu_batch(a)
+    batch, crop = cpu_batch(plan)
     lines = [f"# The study's training on {record['gpu']}", "",
              f"Preset {settings.preset}, batch {a.batch_size} x {a.crop_seconds:g} s crops "
              f"(the CPU study's: {batch} x {crop:g} s); all (model, seed) chains in parallel; "
@@ -239,7 +238,8 @@ def main(argv=None) -> int:
 
     settings = study_settings(a)
     record_study(settings)
-    for job in build_plan(settings):
+    plan = build_plan(settings)
+    for job in plan:
         if job.kind == "data":
             job = pretraining_corpus(job)
             if job_state(job) != FINISHED:
@@ -257,7 +257,7 @@ def main(argv=None) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    write_reports(a, measured, time.perf_counter() - started,
+    write_reports(a, settings, plan, measured, time.perf_counter() - started,
                   {job.key: job.path for jobs in chains.values() for job, _, _ in jobs})
     print(json.dumps(measured, indent=1))
     failed = [key for key, value in measured.items() if value["status"].startswith("exit")]
