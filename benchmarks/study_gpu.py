@@ -7,7 +7,7 @@ It plans the study exactly as ``profile-encoder study --out STUDY`` would (same 
 models, seeds, folders, ``study.json``), so its run folders are the study's own: a later
 ``profile-encoder study --out STUDY`` (same options, on the CPU) finds the training jobs
 finished and runs the SUPERB heads and the propagation measure. What changes on the GPU is
-stated, not hidden: ``--batch-size`` and ``--crop-seconds`` replace the preset's (8 x 2 s),
+stated, not hidden: ``--batch-size`` and ``--crop-seconds`` replace the preset's own,
 each run's ``metadata.json`` records its settings, and ``STUDY/gpu.json`` and
 ``REPORTS/summary.json`` / ``summary.md`` record the GPU, the settings and each job's
 status and wall time. A rerun skips finished runs and resumes interrupted ones. Of the
@@ -48,9 +48,10 @@ def parse_arguments(argv=None):
 
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     add_settings_arguments(parser, StudySettings, fields=STUDY_OPTIONS)
-    parser.add_argument("--batch-size", type=int, default=32, help="per run (CPU preset: 8)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="per run, in place of the preset's (summary.md names both)")
     parser.add_argument("--crop-seconds", type=float, default=4.0,
-                        help="per crop (CPU preset: 2)")
+                        help="per crop, in place of the preset's (summary.md names both)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--threads", type=int, default=2,
                         help="CPU threads of each process (k-means, data loading)")

@@ -261,6 +261,9 @@ DYNAMIC_IMPORTS = {
         "user-code loading: the user's model module",
     # `import models.trainer` stays free of torch: the data CLI and --help import it
     ("models/trainer/__init__.py", "__getattr__"): LAZY_EXPORT,
+    # the data CLI builds its real-corpus commands from real_corpora.REAL_CORPORA; the
+    # loaders import numpy (0.09 s) that `data --help` does not need
+    ("models/trainer/superb/real_corpora/__init__.py", "__getattr__"): LAZY_EXPORT,
     ("models/trainer/superb/tasks/__init__.py", "get_task"):
         "lazy task lookup for start-up time: every task module imports torch (1.6 s), and the "
         "data CLI builds its parser from TASKS in this package",

@@ -563,3 +563,34 @@ def test_existing_task_folder_needs_overwrite(tmp_path):
         real.prepare_fluent_speech_commands(root, tmp_path / "data", overwrite=True,
                                             progress=False)
     assert read_labels(tmp_path / "data" / "ic" / "test.ic")   # the old folder is kept
+
+
+def test_option_limits_are_refused_before_any_work(cli, tmp_path):
+    """The importer table's limits reach the parser: `--valid-trials 1` cannot make a
+    same-speaker and a different-speaker trial, and IEMOCAP has sessions 1-5."""
+    cases = [(("voxceleb1", "--valid-trials", "1"), "--valid-trials: expected at least 2"),
+             (("iemocap", "--fold", "6"), "--fold: invalid choice: 6")]
+    for arguments, needle in cases:
+        result = cli("data", arguments[0], "--root", tmp_path / "nowhere", *arguments[1:],
+                     "--out", tmp_path / "data", "--quiet")
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert not (tmp_path / "data").exists()
+
+
+def test_importer_table_matches_its_loaders():
+    """Every command's loader exists, takes the keywords its options set, and a loader that
+    writes several tasks defaults to the table's tasks."""
+    import inspect
+
+    assert set(real.REAL_CORPORA) == {"librispeech-tasks", "speechcommands-v0.01", "voxceleb1",
+                                      "fluentcommands", "snips", "librimix", "quesst14",
+                                      "iemocap"}
+    written = [task for corpus in real.REAL_CORPORA.values() for task in corpus.tasks]
+    assert sorted(written) == sorted(["asr", "pr", "ks", "sid", "asv", "ic", "sf", "sd", "qbe",
+                                      "er"])
+    for corpus in real.REAL_CORPORA.values():
+        parameters = inspect.signature(getattr(real, corpus.loader)).parameters
+        assert {"root", "out", "overwrite", "progress", *corpus.options} <= set(parameters)
+        if "tasks" in corpus.options:
+            assert tuple(parameters["tasks"].default) == corpus.tasks

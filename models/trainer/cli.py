@@ -20,34 +20,20 @@ from profiler.training_commands import DATA_COMMAND, TRAINING_COMMANDS
 from .data import PRETRAIN
 from .errors import DataError
 from .pretrain.settings import PretrainSettings
+from .superb.real_corpora.importers import (
+    ASV_MIN_VALID_TRIALS,
+    ASV_VALID_SPEAKERS,
+    ASV_VALID_TRIALS,
+    IEMOCAP_SESSIONS,
+    IEMOCAP_TEST_SESSION,
+    REAL_CORPORA,
+)
 
 EXIT_DATA_ERROR = 2
 ALL_TASKS = "all"
 # What `--tasks all` costs at --size default (the other SUPERB tasks' "small" presets rendered
 # with one worker on a shared 2-core machine, scaled by their planned counts; stated in help).
 ALL_TASKS_COST = "about 22700 files, 16 h of audio, 1.8 GB, 20 min with one worker"
-# SUPERB task folders from real corpora (models.trainer.superb.real_corpora): command -> (the tasks
-# it writes, the corpus, what --root is).
-REAL_CORPORA = {
-    "librispeech-tasks": (("asr", "pr"), "LibriSpeech for ASR and PR (train-clean-100, "
-                                         "dev-clean, test-clean)",
-                          "the LibriSpeech folder holding train-clean-100, dev-clean and "
-                          "test-clean"),
-    "speechcommands-v0.01": (("ks",), "Speech Commands v0.01 as SUPERB's KS uses it",
-                             "the unpacked speech_commands_v0.01 folder"),
-    "voxceleb1": (("sid", "asv"), "VoxCeleb1 for SID (iden_split.txt) and ASV (trial list)",
-                  "the VoxCeleb1 folder: dev/wav and test/wav (or wav) with id1xxxx folders"),
-    "fluentcommands": (("ic",), "Fluent Speech Commands for IC",
-                       "the fluent_speech_commands_dataset folder (data/*_data.csv, wavs)"),
-    "snips": (("sf",), "Audio SNIPS for SF, as s3prl's snips_prepare_data.sh leaves it",
-              "the SNIPS folder (all.iob.snips.txt; train, valid, test with 16 kHz .wav)"),
-    "librimix": (("sd",), "Libri2Mix for SD, in s3prl's kaldi-style data folders",
-                 "the folder holding the data folders train, dev and test (wav.scp, rttm)"),
-    "quesst14": (("qbe",), "QUESST 2014 for QbE (the English queries and documents)",
-                 "the quesst14Database folder, audio resampled to 16 kHz"),
-    "iemocap": (("er",), "IEMOCAP for ER (neu, hap+exc, ang, sad), one session as test",
-                "the IEMOCAP folder (Session1 ... Session5)"),
-}
 DESCRIPTION = ("Offline training data: synthesize speech corpora (synth), manifests for "
                "LibriSpeech and Speech Commands (librispeech, speechcommands), SUPERB task "
                "folders from real corpora (" + ", ".join(REAL_CORPORA) + "), MFCC k-means "
@@ -143,8 +129,8 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     _add_seed(commands_parser, "seed for _silence_ clips")
     _add_quiet(commands_parser)
 
-    for name, (tasks, corpus, root_help) in REAL_CORPORA.items():
-        _add_real_corpus_command(commands, name, tasks, corpus, root_help)
+    for name, corpus in REAL_CORPORA.items():
+        _add_real_corpus_command(commands, name, corpus)
 
     kmeans = commands.add_parser("kmeans", help="MFCC k-means targets (.km) for manifests",
                                  description="Fit k-means on the first manifest's MFCC "
@@ -159,15 +145,16 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     _add_quiet(kmeans)
 
 
-def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
-                             root_help: str) -> None:
+def _add_real_corpus_command(commands, name: str, corpus) -> None:
+    tasks = corpus.tasks
     folders = " and ".join(f"OUT/{task}" for task in tasks)
     parser = commands.add_parser(
-        name, help=f"{corpus}: {folders}",
-        description=f"{corpus}: write {folders}, the task folder(s) that 'profile-encoder "
-                    f"superb --task TASK --data OUT' reads, with SUPERB's splits. Manifests "
-                    f"name the corpus's own 16 kHz audio files; nothing is copied.")
-    _add_required(parser, "--root", root_help)
+        name, help=f"{corpus.corpus}: {folders}",
+        description=f"{corpus.corpus}: write {folders}, the task folder(s) that "
+                    f"'profile-encoder superb --task TASK --data OUT' reads, with SUPERB's "
+                    f"splits. Manifests name the corpus's own 16 kHz audio files; nothing is "
+                    f"copied.")
+    _add_required(parser, "--root", corpus.root)
     _add_required(parser, "--out", f"the data folder to write {folders} into")
 
     if len(tasks) > 1:
@@ -193,17 +180,18 @@ def _add_real_corpus_command(commands, name: str, tasks: tuple, corpus: str,
         parser.add_argument("--trials", default=None,
                             help="ASV's test trials, lines 'LABEL PATH1 PATH2' (default: "
                                  "ROOT/veri_test2.txt, the cleaned VoxCeleb1-O list)")
-        parser.add_argument("--valid-speakers", type=positive_int, default=20,
+        parser.add_argument("--valid-speakers", type=positive_int, default=ASV_VALID_SPEAKERS,
                             help="training speakers held out for ASV's valid trials "
                                  "(default: %(default)s)")
-        parser.add_argument("--valid-trials", type=positive_int, default=2000,
-                            help="ASV valid trials among them, half same-speaker "
-                                 "(default: %(default)s)")
+        parser.add_argument("--valid-trials", type=_valid_trials, default=ASV_VALID_TRIALS,
+                            help=f"ASV valid trials among them, half same-speaker, at least "
+                                 f"{ASV_MIN_VALID_TRIALS} (default: %(default)s)")
         _add_seed(parser, "seed for choosing ASV's valid speakers and trials")
     elif name == "iemocap":
-        parser.add_argument("--fold", type=int, default=1,
-                            help="the session tested on, 1-5; SUPERB reports the mean of the "
-                                 "five folds (default: %(default)s)")
+        parser.add_argument("--fold", type=int, default=IEMOCAP_TEST_SESSION,
+                            choices=range(1, IEMOCAP_SESSIONS + 1), metavar="SESSION",
+                            help=f"the session tested on, 1-{IEMOCAP_SESSIONS}; SUPERB reports "
+                                 f"the mean of the folds (default: %(default)s)")
         _add_seed(parser, "seed for drawing the 20 %% of the other sessions that form valid")
     _add_force_and_quiet(parser)
 
@@ -285,30 +273,19 @@ def _dispatch(args: argparse.Namespace) -> None:
         raise AssertionError(command)
 
 
+def _valid_trials(text: str) -> int:
+    trials = positive_int(text)
+    if trials < ASV_MIN_VALID_TRIALS:
+        raise argparse.ArgumentTypeError(f"expected at least {ASV_MIN_VALID_TRIALS}, got "
+                                         f"{text!r}")
+    return trials
+
+
 def _prepare_real_corpus(args: argparse.Namespace) -> dict:
     """A ``REAL_CORPORA`` command: the task folders it wrote."""
-    from .superb import real_corpora as real
-
-    command = args.data_command
-    common = dict(overwrite=args.force, progress=not args.quiet)
-    if command == "librispeech-tasks":
-        return real.prepare_librispeech_tasks(args.root, args.out, tasks=args.tasks,
-                                              lexicon=args.lexicon, **common)
-    if command == "speechcommands-v0.01":
-        return {"ks": real.prepare_speech_commands_v1(args.root, args.test_root, args.out,
-                                                      seed=args.seed, **common)}
-    if command == "voxceleb1":
-        return real.prepare_voxceleb1(args.root, args.out, tasks=args.tasks,
-                                      iden_split=args.iden_split, trials=args.trials,
-                                      valid_speakers=args.valid_speakers,
-                                      valid_trials=args.valid_trials, seed=args.seed, **common)
-    if command == "iemocap":
-        return {"er": real.prepare_iemocap(args.root, args.out, fold=args.fold, seed=args.seed,
-                                           **common)}
-    prepare = {"fluentcommands": real.prepare_fluent_speech_commands,
-               "snips": real.prepare_snips, "librimix": real.prepare_librimix,
-               "quesst14": real.prepare_quesst14}[command]
-    return {REAL_CORPORA[command][0][0]: prepare(args.root, args.out, **common)}
+    corpus = REAL_CORPORA[args.data_command]
+    return corpus.write(args.root, args.out, overwrite=args.force, progress=not args.quiet,
+                        **{option: getattr(args, option) for option in corpus.options})
 
 
 def _synthesize(args: argparse.Namespace) -> None:

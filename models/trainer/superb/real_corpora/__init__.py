@@ -14,7 +14,8 @@ mono, 16-bit WAV (LibriSpeech: its FLAC files, which ``superb`` reads with the
 Splits follow SUPERB as s3prl's recipes run it; each corpus's module says how:
 :mod:`.librispeech` (ASR, PR), :mod:`.speech_commands` (KS), :mod:`.voxceleb1` (SID, ASV),
 :mod:`.fluent_speech_commands` (IC), :mod:`.snips` (SF), :mod:`.librimix` (SD),
-:mod:`.quesst14` (QbE), :mod:`.iemocap` (ER); :mod:`.common` holds what they share.
+:mod:`.quesst14` (QbE), :mod:`.iemocap` (ER); :mod:`.common` holds what they share, and
+:mod:`.importers` the table of them that the ``data`` commands are built from.
 
 These loaders live in :mod:`models.trainer.superb`, not in :mod:`models.trainer.data`:
 they write each task's label files in the formats its task module defines (IC's slots,
@@ -23,17 +24,27 @@ they come after the tasks rather than holding a second copy of those formats.
 """
 from __future__ import annotations
 
-from .fluent_speech_commands import prepare_fluent_speech_commands
-from .iemocap import prepare_iemocap
-from .librimix import prepare_librimix
-from .librispeech import prepare_librispeech_tasks
-from .quesst14 import prepare_quesst14
-from .snips import prepare_snips
-from .speech_commands import prepare_speech_commands_v1
-from .voxceleb1 import prepare_voxceleb1
+import importlib
 
-__all__ = [
-    "prepare_fluent_speech_commands", "prepare_iemocap", "prepare_librimix",
-    "prepare_librispeech_tasks", "prepare_quesst14", "prepare_snips",
-    "prepare_speech_commands_v1", "prepare_voxceleb1",
-]
+from .importers import REAL_CORPORA, RealCorpus
+
+# The module each loader lives in, imported on first use (the command line reads
+# REAL_CORPORA to build its commands without importing any loader).
+_EXPORTS = {
+    "prepare_fluent_speech_commands": "fluent_speech_commands",
+    "prepare_iemocap": "iemocap",
+    "prepare_librimix": "librimix",
+    "prepare_librispeech_tasks": "librispeech",
+    "prepare_quesst14": "quesst14",
+    "prepare_snips": "snips",
+    "prepare_speech_commands_v1": "speech_commands",
+    "prepare_voxceleb1": "voxceleb1",
+}
+
+__all__ = ["REAL_CORPORA", "RealCorpus", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,8 @@ from ...data.manifest import dictionary_path, write_dictionary
 from ...errors import DataError, check_seed
 from ...fileio import PathLike, staged_folder
 from .common import _measured, _target, _write_split
+from .importers import IEMOCAP_SESSIONS, IEMOCAP_TEST_SESSION
 
-IEMOCAP_SESSIONS = 5
 IEMOCAP_CLASSES = ("neu", "hap", "ang", "sad")
 IEMOCAP_MERGED = {"exc": "hap"}
 IEMOCAP_VALID_SHARE = 0.2
@@ -36,8 +36,8 @@ def _iemocap_emotions(session: Path) -> dict[str, str]:
     return emotions
 
 
-def prepare_iemocap(root: PathLike, out: PathLike, *, fold: int = 1, seed: int = 0,
-                    overwrite: bool = False, progress: bool = True) -> Path:
+def prepare_iemocap(root: PathLike, out: PathLike, *, fold: int = IEMOCAP_TEST_SESSION,
+                    seed: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
     """``OUT/er`` from IEMOCAP, testing on session ``fold``."""
     root = existing_folder(root, "IEMOCAP").resolve()
     if fold not in range(1, IEMOCAP_SESSIONS + 1):

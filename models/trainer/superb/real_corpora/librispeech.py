@@ -25,9 +25,10 @@ from ...data.manifest import (
 from ...errors import DataError
 from ...fileio import PathLike, staged_folder
 from .common import _fields, _target, _write_split
+from .importers import corpus_tasks
 
 LIBRISPEECH_SPLITS = {"train": "train-clean-100", "valid": "dev-clean", "test": "test-clean"}
-LIBRISPEECH_TASKS = ("asr", "pr")
+LIBRISPEECH_TASKS = corpus_tasks("librispeech-tasks")
 MISSING_WORDS_SHOWN = 5      # out-of-lexicon words named in the error
 
 

@@ -24,9 +24,11 @@ from ...data.synth_plan import SPLITS
 from ...errors import DataError, check_seed
 from ...fileio import PathLike, staged_folder
 from .common import _fields, _measured, _target, _write_split
+from .importers import ASV_MIN_VALID_TRIALS, ASV_VALID_SPEAKERS, ASV_VALID_TRIALS, corpus_tasks
 
 VOXCELEB_SPLITS = {"1": "train", "2": "valid", "3": "test"}     # iden_split.txt's numbers
 ASV_MIN_TRAIN_SAMPLES = 2 * SAMPLE_RATE
+VOXCELEB_TASKS = corpus_tasks("voxceleb1")
 
 
 def _voxceleb_wav_folders(root: Path) -> list[Path]:
@@ -50,19 +52,22 @@ def _speaker(relative: str) -> str:
     return Path(relative).parts[-3]
 
 
-def prepare_voxceleb1(root: PathLike, out: PathLike, *, tasks: Sequence[str] = ("sid", "asv"),
+def prepare_voxceleb1(root: PathLike, out: PathLike, *, tasks: Sequence[str] = VOXCELEB_TASKS,
                       iden_split: Optional[PathLike] = None, trials: Optional[PathLike] = None,
-                      valid_speakers: int = 20, valid_trials: int = 2000, seed: int = 0,
+                      valid_speakers: int = ASV_VALID_SPEAKERS,
+                      valid_trials: int = ASV_VALID_TRIALS, seed: int = 0,
                       overwrite: bool = False, progress: bool = True) -> dict[str, Path]:
     """``OUT/sid`` and/or ``OUT/asv`` from VoxCeleb1. ``iden_split`` defaults to
     ``ROOT/iden_split.txt``, ``trials`` to ``ROOT/veri_test2.txt``."""
     root = existing_folder(root, "VoxCeleb1").resolve()
-    unknown = [t for t in tasks if t not in ("sid", "asv")]
+    unknown = [t for t in tasks if t not in VOXCELEB_TASKS]
     if unknown or not tasks:
-        raise DataError(f"VoxCeleb1 serves the tasks sid and asv, not {list(unknown)}")
+        raise DataError(f"VoxCeleb1 serves the tasks {' and '.join(VOXCELEB_TASKS)}, not "
+                        f"{list(unknown)}")
     check_seed(seed)
-    if "asv" in tasks and valid_trials < 2:
-        raise DataError(f"valid_trials must be at least 2, got {valid_trials}")
+    if "asv" in tasks and valid_trials < ASV_MIN_VALID_TRIALS:
+        raise DataError(f"valid_trials must be at least {ASV_MIN_VALID_TRIALS}, got "
+                        f"{valid_trials}")
     targets = {task: _target(out, task, overwrite) for task in tasks}
     folders = _voxceleb_wav_folders(root)
     written = {}
