@@ -77,7 +77,7 @@ def run_chain(settings: PretrainSettings):
         folder = stage_folder(out, index, precision)
         transient = {key: getattr(settings, key) for key in TRANSIENT}
         if (folder / ckpt.METADATA).is_file():
-            metadata = read_json(folder / ckpt.METADATA, "run metadata")
+            metadata = ckpt.read_metadata(folder)
             if ckpt.is_finished(metadata):
                 result = PretrainResult(folder, int(metadata["step"]),
                                         metadata.get("final_train_loss"),

@@ -186,6 +186,11 @@ def load_state_file(checkpoint: PathLike) -> Dict[str, Any]:
     return _load(Path(checkpoint) / STATE_FILE, "training state")
 
 
+def read_metadata(run_dir: PathLike, what: str = "run metadata") -> Dict[str, Any]:
+    """A run folder's ``metadata.json`` (its settings, progress and final scores)."""
+    return read_json(Path(run_dir) / METADATA, what)
+
+
 def read_config(run_dir: PathLike) -> Dict[str, Any]:
     run_dir = require_run_dir(run_dir)
     config = read_json(run_dir / CONFIG, "run config", error=CheckpointError)

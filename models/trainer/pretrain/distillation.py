@@ -281,7 +281,7 @@ def adopt_teacher(settings, teacher):
     if teacher is None:
         return settings
     config = teacher.config
-    metadata = read_json(teacher.run_dir / ckpt.METADATA, "teacher run metadata")
+    metadata = ckpt.read_metadata(teacher.run_dir, "teacher run metadata")
     overrides = {k: v for k, v in config.get("overrides", {}).items() if k not in _OWN_FIELDS}
     overrides.update(settings.overrides)
     return dataclasses.replace(settings, clusters=int(config["config"]["num_classes"]),

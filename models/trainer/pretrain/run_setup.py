@@ -355,7 +355,7 @@ def setup_run(s: PretrainSettings, context: dist_utils.Context,
     previous: Dict[str, Any] = {}
     if context.is_main:
         if s.resume and metadata_path.is_file():
-            previous = read_json(metadata_path, "run metadata")
+            previous = ckpt.read_metadata(out)
         else:
             write_json(out / ckpt.CONFIG, ckpt.config_record(s.model, overrides, model))
     dist_utils.barrier(context)

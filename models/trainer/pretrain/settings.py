@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional, Sequence
 from ...constants import ENCODER_RECEPTIVE_FIELD, SAMPLE_RATE
 from ..autocast import AUTOCAST_CHOICES, AUTOCAST_HELP
 from ..errors import DataError
-from ..fileio import PathLike, read_json
+from ..fileio import PathLike
 from ..options import NON_NEGATIVE, POSITIVE, check_bounds, device_option, option
 
 # Where a quantized student's activation scales start when its teacher quantizes the same
@@ -286,7 +286,7 @@ def settings_for_resume(out: PathLike, given: Dict[str, Any]) -> PretrainSetting
     """The settings of the run in ``out``, to resume it (:func:`resume_settings`)."""
     from . import checkpoint as ckpt
 
-    metadata = read_json(Path(out) / ckpt.METADATA, "run metadata")
+    metadata = ckpt.read_metadata(out)
     stored = metadata.get("settings")
     if not isinstance(stored, dict) or "model" not in stored:
         raise ckpt.CheckpointError(f"{Path(out) / ckpt.METADATA}: has no run settings")

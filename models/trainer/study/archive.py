@@ -30,7 +30,7 @@ from ..fileio import (
     write_log,
     write_text_atomic,
 )
-from ..pretrain.checkpoint import METADATA, is_finished
+from ..pretrain.checkpoint import METADATA, is_finished, read_metadata
 from ..superb.settings import PER_ITEM, RESULTS
 from .anchors import corpus_mismatches
 from .layout import (
@@ -61,7 +61,7 @@ def committed_files(study: Path) -> List[Path]:
 
 def _unfinished_run(path: Path) -> bool:
     return (path.name == METADATA
-            and not is_finished(read_json(path, "run metadata")))
+            and not is_finished(read_metadata(path.parent)))
 
 
 def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:

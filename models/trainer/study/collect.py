@@ -24,7 +24,7 @@ from ...constants import is_binarized
 from ..distill.chain import CHAIN_FILE
 from ..errors import DataError
 from ..fileio import read_json, read_log
-from ..pretrain.checkpoint import METADATA, is_finished
+from ..pretrain.checkpoint import METADATA, is_finished, read_metadata
 from ..pretrain.settings import FEATURE_TARGETS, MFCC_TARGETS, PHONE_TARGETS
 from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
 from ..superb.task_table import HEAD_BUDGET_KEYS
@@ -199,7 +199,7 @@ def _read_pretraining(study: Study, path: Path, key: Tuple[str, str], seed: int)
     """A finished run's validation record, with the targets it learned."""
     if not path.is_file():
         return
-    metadata = read_json(path, "run metadata")
+    metadata = read_metadata(path.parent)
     valid = metadata.get("final_valid") or {}
     if is_finished(metadata) and "acc_over_prior" in valid:
         recorded, settings = metadata.get("targets") or {}, metadata.get("settings") or {}

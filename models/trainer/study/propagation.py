@@ -21,7 +21,7 @@ from typing import Dict, List, Sequence
 
 import torch
 
-from ..fileio import read_json, write_json
+from ..fileio import write_json
 
 
 class LayerErrors:
@@ -80,7 +80,7 @@ def measure(teacher_run: str, student_runs: Dict[str, str], utterances: int,
 
     where = pick_device(0, device)
     teacher, _, _ = ckpt.load_run_model(teacher_run)
-    metadata = read_json(Path(teacher_run) / ckpt.METADATA, "run metadata")
+    metadata = ckpt.read_metadata(teacher_run)
     manifest = read_manifest(manifest_path(metadata["pretrain_folder"], "valid"))
     waveforms = [torch.from_numpy(read_audio(manifest.audio_path(i))).float()[None]
                  for i in range(min(utterances, len(manifest)))]

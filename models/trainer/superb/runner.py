@@ -50,7 +50,6 @@ from ..data.manifest import manifest_path
 from ..errors import DataError
 from ..fileio import (
     check_output_folder,
-    read_json,
     write_bytes_atomic,
     write_json,
 )
@@ -77,7 +76,7 @@ def load_upstream(s: SuperbSettings) -> Tuple[nn.Module, Dict[str, Any]]:
         model = run.model
         metadata = {}
         if (run.run_dir / ckpt.METADATA).is_file():
-            metadata = read_json(run.run_dir / ckpt.METADATA, "run metadata")
+            metadata = ckpt.read_metadata(run.run_dir)
         info = {"kind": "checkpoint", "run": str(run.run_dir.resolve()), "model": run.name,
                 "overrides": run.config.get("overrides", {}), "step": run.step,
                 "pretrain_data": metadata.get("data"),
