@@ -101,9 +101,8 @@ PRESETS = {
                         sid_speakers=4, sid_train_per_speaker=3, sid_valid_per_speaker=1,
                         sid_test_per_speaker=1,
                         pr_train=12, pr_valid=3, pr_test=3),
-    # The corpus `train --tiny` synthesizes when no --data is given, and `superb` without
-    # --data: bigger than "tiny" (whose 12 keyword-spotting test clips cannot tell 2x chance
-    # from luck), about 1 300 utterances, 25-40 s to render on two cores.
+    # QUICK_CORPUS_SIZE: bigger than "tiny" (whose 12 keyword-spotting test clips cannot
+    # tell 2x chance from luck), about 1 300 utterances, 25-40 s to render on two cores.
     "small": CorpusSizes(pretrain_train=240, pretrain_valid=16,
                          ks_per_class_train=30, ks_per_class_valid=10, ks_per_class_test=10,
                          sid_speakers=8, sid_train_per_speaker=12, sid_valid_per_speaker=3,
@@ -118,6 +117,11 @@ PRESETS = {
                            sid_test_per_speaker=42,
                            pr_train=400, pr_valid=50, pr_test=50),
 }
+
+
+# The corpus a quick run synthesizes when no --data is given: `train --tiny` or `--small`,
+# and `superb` (its task folder then holds the same files as those runs' corpus).
+QUICK_CORPUS_SIZE = "small"
 
 
 @dataclass(frozen=True)

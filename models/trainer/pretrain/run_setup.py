@@ -27,7 +27,7 @@ from ..data.corpora import check_manifest_audio, find_pretrain_folder
 from ..data.datasets import PretrainDataset
 from ..data.manifest import manifest_path
 from ..data.synth import is_complete_corpus, synthesize_corpus
-from ..data.synth_plan import SynthOptions
+from ..data.synth_plan import QUICK_CORPUS_SIZE, SynthOptions
 from ..errors import DataError
 from ..fileio import PathLike, check_output_folder, read_json, write_json
 from . import checkpoint as ckpt
@@ -250,7 +250,8 @@ def prepare_data(s: PretrainSettings, teacher: Optional[ckpt.TrainedRun] = None
         data = out / OWN_DATA
         if not is_complete_corpus(data):
             # Anything already there is an interrupted earlier attempt.
-            synthesize_corpus(data, seed=s.seed, sizes="small" if s.tiny or s.small else "default",
+            sizes = QUICK_CORPUS_SIZE if s.tiny or s.small else "default"
+            synthesize_corpus(data, seed=s.seed, sizes=sizes,
                               overwrite=data.exists() and any(data.iterdir()), workers=1,
                               progress=show,
                               options=SynthOptions(phones=s.targets == PHONE_TARGETS))

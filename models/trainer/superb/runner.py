@@ -161,8 +161,8 @@ def deployed_upstream(model: nn.Module) -> nn.Module:
 def _corpus_folder(s: SuperbSettings, task: SuperbTask, upstream: Dict[str, Any], out: Path,
                    progress: bool) -> Tuple[Path, bool]:
     """The task's corpus folder: ``--data``, else the upstream's pre-training corpus if it
-    holds the task, else the task's ``small`` preset synthesized into ``OUT/data`` (the
-    same files as ``train --tiny``'s corpus). Also whether it was synthesized now."""
+    holds the task, else the task's ``QUICK_CORPUS_SIZE`` preset synthesized into ``OUT/data``
+    (the same files as ``train --tiny``'s corpus). Also whether it was synthesized now."""
     if s.data is not None:
         return find_task_folder(s.data, task.key, task.title, task_manifests(task)), False
     data = upstream.get("pretrain_data")
@@ -172,9 +172,11 @@ def _corpus_folder(s: SuperbSettings, task: SuperbTask, upstream: Dict[str, Any]
     folder = data / task.key
     if all(manifest_path(folder, name).is_file() for name in task_manifests(task)):
         return folder, False
+    from ..data.synth_plan import QUICK_CORPUS_SIZE
     from .tasks.common import synthesize_tasks
 
-    synthesize_tasks(data, [task.key], seed=0, size="small", overwrite=True, progress=progress)
+    synthesize_tasks(data, [task.key], seed=0, size=QUICK_CORPUS_SIZE, overwrite=True,
+                     progress=progress)
     return folder, True
 
 
