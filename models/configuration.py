@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from . import encoders
+from .conformer import CONV_KERNEL_SIZE, MAX_RELATIVE_POSITIONS
 from .frontends import FRONTENDS
 from .quantization import FULL_PRECISION_BITS, MODULE_TYPES, Quantization
 
@@ -41,9 +42,9 @@ class HubertConfig:
     sparse_summary: int = 8           # c: summary columns per block ("expressivity")
 
     # conformer / squeezeformer
-    conv_kernel_size: int = 31
+    conv_kernel_size: int = CONV_KERNEL_SIZE
     conv_use_glu: bool = True
-    max_relative_positions: int = 5000
+    max_relative_positions: int = MAX_RELATIVE_POSITIONS
     reduce_index: Optional[int] = None   # squeezeformer; None: (layers - 2) // 2
     recover_index: Optional[int] = None  # squeezeformer; None: layers - 1
 

@@ -24,6 +24,12 @@ from .bit import ElasticBinarizer, conv1d, linear, masked_conv
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import FeedForward, TransformerEncoder
 
+# Conformer's depthwise kernel (Gulati et al. 2020, and ESPnet's default), and the relative
+# positions each layer's table covers (ESPnet's max_len; the paper's storage fits it, see
+# above). The zoo's HubertConfig and Squeezeformer's blocks take these defaults from here.
+CONV_KERNEL_SIZE = 31
+MAX_RELATIVE_POSITIONS = 5000
+
 
 def sinusoids(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """(N, dim) sinusoidal encodings of N (relative) positions, interleaved sin/cos."""
@@ -127,8 +133,8 @@ class QuantizedRelPositionAttentionCore(RelPositionAttentionCore):
 class RelPositionSelfAttention(HeadProjections):
     """ESPnet's RelPositionMultiHeadedAttention with its own positional table."""
 
-    def __init__(self, dim: int, heads: int, *, max_len: int = 5000, dropout: float = 0.0,
-                 quantization: Quantization = FULL_PRECISION):
+    def __init__(self, dim: int, heads: int, *, max_len: int = MAX_RELATIVE_POSITIONS,
+                 dropout: float = 0.0, quantization: Quantization = FULL_PRECISION):
         super().__init__(dim, heads, quantization=quantization)
         # The layer's own table (see the module docstring), a parameter of this module rather
         # than of a child so that no module returns a bare view of a parameter.
@@ -163,7 +169,7 @@ class ConvolutionModule(nn.Module):
     ``use_glu=False`` is the Squeezeformer reference's variant: SiLU instead of GLU, so the
     depthwise conv runs on the 2D channels of the first pointwise conv."""
 
-    def __init__(self, dim: int, kernel_size: int = 31, *, use_glu: bool = True,
+    def __init__(self, dim: int, kernel_size: int = CONV_KERNEL_SIZE, *, use_glu: bool = True,
                  dropout: float = 0.0, quantization: Quantization = FULL_PRECISION):
         super().__init__()
         if kernel_size % 2 == 0:
@@ -188,8 +194,9 @@ class ConvolutionModule(nn.Module):
 
 
 class ConformerLayer(nn.Module):
-    def __init__(self, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
-                 max_len: int = 5000, activation_name: str = "swish", dropout: float = 0.1,
+    def __init__(self, dim: int, heads: int, ffn_dim: int, *,
+                 kernel_size: int = CONV_KERNEL_SIZE, max_len: int = MAX_RELATIVE_POSITIONS,
+                 activation_name: str = "swish", dropout: float = 0.1,
                  attention_dropout: float = 0.1, activation_dropout: float = 0.0,
                  quantization: Quantization | BlockQuantization = FULL_PRECISION):
         super().__init__()
@@ -222,8 +229,9 @@ class ConformerEncoder(TransformerEncoder):
     """A stack of Conformer layers, all at the input frame rate."""
 
 
-def conformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
-                      max_len: int = 5000, activation_name: str = "swish", dropout: float = 0.1,
+def conformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
+                      kernel_size: int = CONV_KERNEL_SIZE, max_len: int = MAX_RELATIVE_POSITIONS,
+                      activation_name: str = "swish", dropout: float = 0.1,
                       attention_dropout: float = 0.1, activation_dropout: float = 0.0,
                       quantization: Quantization | BlockQuantization = FULL_PRECISION
                       ) -> ConformerEncoder:

@@ -21,7 +21,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bit import conv1d, linear, masked_conv, takes_padding_mask
-from .conformer import ConvolutionModule, RelPositionSelfAttention
+from .conformer import (
+    CONV_KERNEL_SIZE,
+    MAX_RELATIVE_POSITIONS,
+    ConvolutionModule,
+    RelPositionSelfAttention,
+)
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import FeedForward
 
@@ -39,8 +44,9 @@ class AdaptiveScale(nn.Module):
 
 
 class SqueezeformerBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, ffn_dim: int, *, kernel_size: int = 31,
-                 max_len: int = 5000, activation_name: str = "swish", conv_use_glu: bool = True,
+    def __init__(self, dim: int, heads: int, ffn_dim: int, *,
+                 kernel_size: int = CONV_KERNEL_SIZE, max_len: int = MAX_RELATIVE_POSITIONS,
+                 activation_name: str = "swish", conv_use_glu: bool = True,
                  dropout: float = 0.1, attention_dropout: float = 0.1,
                  activation_dropout: float = 0.0,
                  quantization: Quantization | BlockQuantization = FULL_PRECISION):
@@ -181,8 +187,9 @@ def default_recover_index(layers: int) -> int:
 
 
 def squeezeformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
-                          reduce_index: int, recover_index: int, kernel_size: int = 31,
-                          max_len: int = 5000, activation_name: str = "swish",
+                          reduce_index: int, recover_index: int,
+                          kernel_size: int = CONV_KERNEL_SIZE,
+                          max_len: int = MAX_RELATIVE_POSITIONS, activation_name: str = "swish",
                           conv_use_glu: bool = True, dropout: float = 0.1,
                           attention_dropout: float = 0.1, activation_dropout: float = 0.0,
                           quantization: Quantization | BlockQuantization = FULL_PRECISION
