@@ -226,16 +226,27 @@ def reverberate(speech: np.ndarray, rt60: float, rng: np.random.Generator) -> np
     return wet.astype(np.float32)
 
 
-def _active_span(waveform: np.ndarray, margin: int,
-                 threshold_db: float = -40.0) -> tuple[int, int]:
-    """(start, end) without leading/trailing audio quieter than ``threshold_db`` below the
-    loudest 10 ms, keeping ``margin`` samples on each side."""
+# Sound, not silence: a frame whose RMS is within this many dB of the loudest frame's. The
+# synthesizer trims with it and SD's reference speaker activity is drawn with it.
+ACTIVITY_FLOOR_DB = -40.0
+
+
+def loud_frames(waveform: np.ndarray, frame: int,
+                floor_db: float = ACTIVITY_FLOOR_DB) -> np.ndarray:
+    """Whether each whole ``frame``-sample frame of ``waveform`` (at least one) is within
+    ``floor_db`` of the loudest, its RMS computed in the waveform's own dtype."""
+    frames = len(waveform) // frame
+    rms = np.sqrt(np.mean(waveform[:frames * frame].reshape(frames, frame) ** 2, axis=1))
+    return rms > rms.max() * 10.0 ** (floor_db / 20.0)
+
+
+def _active_span(waveform: np.ndarray, margin: int) -> tuple[int, int]:
+    """(start, end) without leading/trailing audio quieter than ``ACTIVITY_FLOOR_DB`` below
+    the loudest 10 ms, keeping ``margin`` samples on each side."""
     hop = SAMPLE_RATE // 100
-    frames = waveform[: waveform.size // hop * hop].reshape(-1, hop)
-    if frames.size == 0:
+    if waveform.size < hop:
         return 0, waveform.size
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    active = np.flatnonzero(rms > rms.max() * 10.0 ** (threshold_db / 20.0))
+    active = np.flatnonzero(loud_frames(waveform.astype(np.float64), hop))
     start = max(0, active[0] * hop - margin)
     end = min(waveform.size, (active[-1] + 1) * hop + margin)
     return int(start), int(end)

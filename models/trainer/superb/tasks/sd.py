@@ -33,7 +33,7 @@ from ....constants import ENCODER_STRIDE, SAMPLE_RATE, frame_centre
 from ...data.audio import write_wav
 from ...data.held_out_text import make_sentence
 from ...data.manifest import read_labels, write_labels
-from ...data.synth import colored_noise, mix_at_snr, render_utterance
+from ...data.synth import colored_noise, loud_frames, mix_at_snr, render_utterance
 from ...data.synth_plan import NOISE_COLORS, UtterancePlan, voice_splits
 from ...errors import DataError
 from ..heads import WeightedSum, fit, layer_weights, pad_frames
@@ -47,7 +47,6 @@ from .metrics import (
 
 FRAME = ENCODER_STRIDE           # samples per label frame: the encoder's 20 ms
 FRAME_SECONDS = FRAME / SAMPLE_RATE
-ACTIVITY_DB = -40.0
 FILL_GAP_FRAMES = 12             # pauses shorter than 0.25 s count as speech
 MEDIAN_FRAMES = 11
 ACTIVITY_THRESHOLD = 0.5        # on a speaker's activity probability
@@ -95,9 +94,7 @@ class MixturePlan:
 
 def active_spans(track: np.ndarray) -> list[tuple[int, int]]:
     """Active (start, stop) frame spans of one source signal."""
-    frames = len(track) // FRAME
-    rms = np.sqrt(np.mean(track[:frames * FRAME].reshape(frames, FRAME) ** 2, axis=1))
-    active = rms > rms.max() * 10.0 ** (ACTIVITY_DB / 20.0)
+    active = loud_frames(track, FRAME)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
     spans = [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2])]
     merged: list[list[int]] = []
