@@ -215,3 +215,12 @@ def test_bad_arguments(tmp_path, kwargs, message):
         synth.synthesize_corpus(tmp_path / "file", sizes=SMALL, progress=False)
     with pytest.raises(DataError, match="positive integer"):
         synth_plan.CorpusSizes(**{**SMALL.__dict__, "pr_test": 0})
+
+
+def test_loud_frames_keep_what_is_within_40_db_of_the_loudest():
+    """Constant frames of amplitude 1, 0.02 (-34 dB) and 0.005 (-46 dB), and a partial frame
+    dropped: 20 log10(a) against the -40 dB floor, by hand."""
+    waveform = np.concatenate([np.full(4, 1.0), np.full(4, 0.02), np.full(4, 0.005),
+                               np.full(2, 1.0)])
+    assert synth.loud_frames(waveform, 4).tolist() == [True, True, False]
+    assert synth.loud_frames(waveform, 4, floor_db=-50.0).tolist() == [True, True, True]
