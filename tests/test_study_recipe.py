@@ -347,6 +347,55 @@ def test_the_preset_choices_are_the_presets_defined():
     assert PRESET_NAMES == tuple(PRESETS)
 
 
+def test_the_help_restates_the_presets_as_they_are():
+    # The settings cannot import the presets (see above), so their help spells out the
+    # presets' numbers: this keeps the words equal to the values.
+    import dataclasses
+
+    from models.trainer.data.sentences import KS_CLASSES
+    from models.trainer.pretrain.settings import TINY
+    from models.trainer.study.settings import MINIMUM_TASKS
+
+    helps = {field.name: field.metadata["help"] + " " + (field.metadata["shown"] or "")
+             for field in dataclasses.fields(StudySettings)}
+    paper, small = PRESETS["paper"], PRESETS["small"]
+    others = {preset.seeds for name, preset in PRESETS.items() if name != "paper"}
+    assert len(others) == 1
+    assert f"paper {paper.seeds}, the others {others.pop()}" in helps["seeds"]
+    ungated = ",".join(task for task in paper.tasks if task not in paper.gated)
+    assert f"paper {ungated} and {' '.join(paper.gated)} behind its gate" in helps["tasks"]
+    assert f"the others {','.join(MINIMUM_TASKS)}" in helps["tasks"]
+    ks_test = f"{paper.corpus.ks_per_class_test * len(KS_CLASSES):,}".replace(",", " ")
+    assert paper.tasks[:3] == ("sd", "ks", "pr")
+    assert (f"{paper.seeds} seeds, sd, ks at {ks_test} test clips, pr at "
+            f"{paper.corpus.pr_test} test utterances, {' '.join(paper.gated)} gated"
+            in helps["preset"]), helps["preset"]
+    heads = {budget["steps"] for budget in small.superb_by_task.values()}
+    assert len(heads) == 1 and small.train == {"tiny": True}
+    assert tuple(small.superb_by_task) == ("asr", "sd", "pr", "sf")
+    assert (f"small (train --tiny: {TINY['steps']} steps, minutes per run on 2 CPU cores; "
+            f"the asr, sd, pr and sf heads {heads.pop()} steps" in helps["preset"])
+
+
+def test_the_preset_help_says_the_hours_the_dry_run_plans(tmp_path):
+    import re
+
+    said = re.search(r"about (\d+) hours of 2 CPU cores",
+                     dataclasses_help(StudySettings, "preset"))
+    lines = []
+    dry_run(settings(tmp_path, preset="paper", models="conformer-s,sparseformer-dn-s",
+                     seeds=None, tasks=None), echo=lines.append)
+    total = next(float(line.split()[1]) for line in lines if line.strip().startswith("total"))
+    assert said and abs(total - int(said.group(1))) < 0.5, (said, total)
+
+
+def dataclasses_help(settings_class, name):
+    import dataclasses
+
+    return next(field.metadata["help"] for field in dataclasses.fields(settings_class)
+                if field.name == name)
+
+
 def test_the_time_plan_prices_a_shared_extraction_once(tmp_path):
     """With state0, fp's KS job also trains fp-1L's head: it costs one extraction and two
     heads, and fp-1L's own job nothing (even where an older log priced it)."""
