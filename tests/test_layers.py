@@ -176,7 +176,7 @@ def test_no_import_cycles():
 TRAINER = "models.trainer"
 TRAINER_LAYERS = ("base", "data", "pretrain", "distill", "superb", "study", "entry points")
 # The trainer's shared base: modules at the top of models/trainer/ that every job uses.
-TRAINER_BASE = {"autocast", "errors", "fileio", "options"}
+TRAINER_BASE = {"autocast", "confidence", "errors", "fileio", "options"}
 # The package itself (its lazy exports), ``python -m models.trainer`` and the data CLI.
 TRAINER_ENTRY_POINTS = {"", "cli", "__main__"}
 

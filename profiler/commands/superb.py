@@ -3,6 +3,7 @@
 The options are the fields of ``models.trainer.superb.settings.SuperbSettings``."""
 from __future__ import annotations
 
+from models.trainer.confidence import LEVEL_TEXT
 from models.trainer.superb.settings import SuperbSettings
 
 from ..training_commands import TRAINING_COMMANDS
@@ -16,8 +17,8 @@ def add_parser(sub) -> None:
         description="Freeze the upstream, learn a softmax-weighted sum of all its hidden "
                     "states and a small head for one SUPERB task (--task; query by example "
                     "trains nothing: it picks the best hidden layer for DTW on valid). "
-                    "Writes OUT/results.json (task, metric, value, its 95 % bootstrap "
-                    "interval over test items, chance, settings) and OUT/head.pt.",
+                    f"Writes OUT/results.json (task, metric, value, its {LEVEL_TEXT} "
+                    f"bootstrap interval over test items, chance, settings) and OUT/head.pt.",
     )
     add_settings_arguments(p, SuperbSettings)
     add_backend_option(p, "evaluation")
@@ -25,8 +26,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from models.trainer.superb.tasks.metrics import LEVEL_TEXT
-
     from ..adapters import EvalRequest, get_backend
 
     request = EvalRequest(**settings_from_arguments(args, SuperbSettings))

@@ -32,7 +32,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..superb.tasks.metrics import LEVEL, RATIO_FLOOR, percentile_interval
+from ..confidence import LEVEL
+from ..superb.tasks.metrics import RATIO_FLOOR, percentile_interval
 
 RESAMPLES = 2000
 METHOD = ("hierarchical percentile bootstrap: seeds resampled with replacement (each arm "

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 from ...constants import BINARIZED_PREFIX
+from ..confidence import LEVEL_TEXT
 from ..fileio import write_json, write_text_atomic
 from ..pretrain.settings import STUDENT_SCALES_DATA
 from ..superb.task_table import SUPERB_TASKS
-from ..superb.tasks.metrics import LEVEL_TEXT
 from .anchors import REUSED_FROM
 from .archive import archive_study
 from .charts import cost_accuracy_figure, propagation_figure

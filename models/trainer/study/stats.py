@@ -16,7 +16,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..superb.tasks.metrics import LEVEL, ratio_of_sums
+from ..confidence import LEVEL
+from ..superb.tasks.metrics import ratio_of_sums
 from .hierarchical import RESAMPLES, Arm, hierarchical_difference
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ...constants import float_name
-from ..superb.tasks.metrics import ALPHA, LEVEL_TEXT
+from ..confidence import ALPHA, LEVEL_TEXT
 from .claims import (
     MIN_VERDICT_SEEDS,
     UNINFORMATIVE,

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...confidence import LEVEL_TEXT
 from ...data.manifest import manifest_path, read_manifest
 from ...data.synth_plan import (
     NOISE_COLORS,
@@ -52,7 +53,7 @@ from ...errors import DataError, check_seed
 from ...fileio import PathLike
 from ..heads import HeadSettings, WeightedSum, extract_features
 from ..task_table import SUPERB_TASKS, SuperbTask
-from .metrics import BOOTSTRAP_RESAMPLES, LEVEL_TEXT, bootstrap_interval, rounded_interval
+from .metrics import BOOTSTRAP_RESAMPLES, bootstrap_interval, rounded_interval
 
 # The numbers that seed each task's synthesis; never change one (its corpus would change).
 # KS, SID and PR keep their places in models.trainer.data.synth_plan.TASKS (whose planners

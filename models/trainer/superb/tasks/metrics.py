@@ -25,14 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ...confidence import LEVEL
+
 # NIST STD 2006: beta = C/V * (1/P_target - 1) with C/V = 0.1 and P_target = 1e-4.
 TWV_BETA = 0.1 * (1.0 / 1e-4 - 1.0)
 BOOTSTRAP_RESAMPLES = 1000
-# The two-sided error rate of every test the study makes, and the confidence level of every
-# interval the evaluations and the study report (one minus it), and how the reports write it.
-ALPHA = 0.05
-LEVEL = 1 - ALPHA
-LEVEL_TEXT = f"{LEVEL * 100:g} %"
 
 
 # --------------------------------------------------------------------------- bootstrap
