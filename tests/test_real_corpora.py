@@ -204,6 +204,26 @@ def test_librispeech_full_scale_data_folder_feeds_a_study(cli, tmp_path):
         results = json.loads((seed / "superb" / "bq" / task / "results.json").read_text())
         assert results["data"]["folder"] == str(data.resolve())
         assert results["data"]["utterances"] == {"train": 4, "valid": 2, "test": 2}
+    # Its report keeps the folder's description, so a fresh study folder on the same
+    # corpus restores the finished runs instead of training them again.
+    reports = tmp_path / "reports"
+    made = cli("study", "--out", study, "--data", data, "--report", "--reports", reports)
+    assert made.returncode == 0, made.stderr[-2000:]
+    described = json.loads((reports / "corpus.json").read_text())
+    assert sorted(described["tasks"]) == ["asr", "pr", "pretrain"]
+    assert described["tasks"]["pretrain"]["splits"]["train"]["utterances"] == 8
+    planned = cli("study", "--out", tmp_path / "again", "--data", data, "--preset", "smoke",
+                  "--models", TINY_MODEL, "--seeds", "1", "--tasks", "asr,pr",
+                  "--restore-from", reports, "--dry-run")
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    assert "0 left" in planned.stdout and "files of finished runs" in planned.stdout, \
+        planned.stdout
+    (data / "pr" / "test.phn").write_text("AH\nAH\n")     # another corpus now
+    refused = cli("study", "--out", tmp_path / "again", "--data", data, "--preset", "smoke",
+                  "--models", TINY_MODEL, "--seeds", "1", "--tasks", "asr,pr",
+                  "--restore-from", reports, "--dry-run")
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and "the pr corpus differs" in lines[0]
 
 
 # ----------------------------------------------------------------- Speech Commands v0.01

@@ -9,6 +9,11 @@ runs (the corpus exists by then); one that does not match stops the study with o
 as other bad input does, and nothing is written for it. One difference is known when the
 study is planned and is no mistake: an anchor scored the other way (simulated there,
 ``--deployed`` here) is not copied but evaluated.
+
+The corpus is compared through its description: a synthesized corpus's ``corpus.json``,
+or for a ``--data`` folder without one, a description of its contents that the study
+writes to ``OUT/corpus.json`` (:func:`corpus_record`); ``--restore-from`` checks a
+committed copy with the same description.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..data import CORPUS_FILE
+from ..data.folder_description import describe_folder
 from ..errors import DataError
 from ..fileio import read_json, staged_folder, write_json, write_text_atomic
 from ..superb.settings import PER_ITEM, RANDOM_INIT, RESULTS
@@ -32,6 +38,29 @@ REUSED_FROM = "reused_from"
 CORPUS_IDENTITY = ("format", "espeak_ng", "sample_rate")
 # An evaluation's settings that say where or how fast it ran, not what it computed.
 RUN_ONLY_SETTINGS = ("device", "progress", "out", "data")
+
+
+def corpus_record(settings: StudySettings) -> Dict[str, Any]:
+    """The description this study's evaluations are checked by: its corpus's corpus.json (a
+    synthesized corpus), else, for a ``--data`` folder without one, a description of what
+    the folder holds (:func:`..data.folder_description.describe_folder`)."""
+    own = data_folder(settings) / CORPUS_FILE
+    if own.is_file() or not settings.data:
+        return read_json(own, "corpus description")
+    return describe_folder(settings.data)
+
+
+def corpus_is_known(settings: StudySettings) -> bool:
+    """Whether :func:`corpus_record` can answer now (a synthesized corpus once made)."""
+    return bool(settings.data) or (data_folder(settings) / CORPUS_FILE).is_file()
+
+
+def record_corpus(settings: StudySettings) -> None:
+    """Write a ``--data`` folder's description to ``OUT/corpus.json`` (afresh each run),
+    where a later study's ``--anchors-from`` and the report's copy find it; a synthesized
+    corpus has its own."""
+    if settings.data and not (Path(settings.data) / CORPUS_FILE).is_file():
+        write_json(Path(settings.out) / CORPUS_FILE, corpus_record(settings))
 
 
 def source_corpus(study: Path) -> Path:
@@ -137,7 +166,7 @@ def copy_anchor(job: Job, settings: StudySettings) -> Path:
     evaluation this job would run; returns the source folder."""
     source = Path(job.options[REUSED_ANCHOR])
     results = read_json(source / RESULTS, "anchor evaluation")
-    corpus = read_json(data_folder(settings) / CORPUS_FILE, "corpus description")
+    corpus = corpus_record(settings)
     theirs = read_json(job.options[REUSED_ANCHOR_CORPUS], "corpus description")
     found = mismatches(job, results, corpus, theirs)
     if found:

@@ -95,6 +95,8 @@ def archive_study(study: Path, reports: Path, echo: Callable[[str], None] = prin
         write_text_atomic(target, (study / relative).read_text(encoding="utf-8"))
     _merge_log(study / STUDY_LOG, reports / STUDY_LOG)
     corpus = recorded_folder(study, record["recipe"].get("data")) / CORPUS_FILE
+    if not corpus.is_file():       # a --data folder's description, written by the study
+        corpus = study / CORPUS_FILE
     if corpus.is_file():     # what a later study's --anchors-from compares its corpus with
         write_text_atomic(reports / CORPUS_FILE, corpus.read_text(encoding="utf-8"))
     write_json(reports / STUDY_FILE, record, sort_keys=False)
@@ -124,8 +126,9 @@ def check_restore_source(reports: Path, recipe: Dict[str, Any]) -> None:
                         f"{STUDY_FILE} and runs/; 'study --report' writes them)")
     if not (reports / CORPUS_FILE).is_file():
         raise DataError(f"--restore-from {reports}: its corpus description {CORPUS_FILE} is "
-                        f"missing (a synthesized corpus has one), so its runs cannot be "
-                        f"checked against this corpus")
+                        f"missing (a study writes one: its synthesized corpus's, or its "
+                        f"--data folder's description), so its runs cannot be checked "
+                        f"against this corpus")
     theirs = read_json(reports / STUDY_FILE, "study record")
     changed = recipe_changes(recipe_in(reports, theirs.get("recipe", {})), recipe)
     if changed:
@@ -133,18 +136,17 @@ def check_restore_source(reports: Path, recipe: Dict[str, Any]) -> None:
                         f"than this study's ({', '.join(changed)})")
 
 
-def files_to_restore(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Path,
-                     tasks: List[str]) -> List[Path]:
+def files_to_restore(reports: Path, study: Path, recipe: Dict[str, Any],
+                     corpus: Dict[str, Any], tasks: List[str]) -> List[Path]:
     """The committed files of ``reports`` that :func:`restore_study` copies into ``study``
     (relative paths): each evaluation or run record only where ``study`` has no folder for
     it (a run trained again there is its own). One :class:`DataError` line instead when
     the committed runs were made with another ``recipe`` (:func:`check_restore_source`)
-    or on another corpus than ``corpus`` (the corpus description of ``study``'s) for
+    or on another corpus than ``corpus`` (the description of ``study``'s) for
     pre-training or any of ``tasks``."""
     reports, study = Path(reports), Path(study)
     check_restore_source(reports, recipe)
-    found = corpus_mismatches([PRETRAIN, *tasks],
-                              read_json(corpus, "corpus description"),
+    found = corpus_mismatches([PRETRAIN, *tasks], corpus,
                               read_json(reports / CORPUS_FILE, "corpus description"))
     if found:
         raise DataError(f"--restore-from {reports}: its runs were evaluated on another "
@@ -155,8 +157,9 @@ def files_to_restore(reports: Path, study: Path, recipe: Dict[str, Any], corpus:
                        or not (study / relative.parent).exists()))
 
 
-def restore_study(reports: Path, study: Path, recipe: Dict[str, Any], corpus: Path,
-                  tasks: List[str], echo: Callable[[str], None] = print) -> int:
+def restore_study(reports: Path, study: Path, recipe: Dict[str, Any],
+                  corpus: Dict[str, Any], tasks: List[str],
+                  echo: Callable[[str], None] = print) -> int:
     """The reverse of :func:`archive_study`, for a study whose folder was lost (a fresh
     machine): copy :func:`files_to_restore` into ``study`` and merge the logs (``study``'s
     lines win); returns how many files it copied. Their training runs come back as

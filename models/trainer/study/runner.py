@@ -22,7 +22,6 @@ from typing import Any, Callable, Dict, List, Optional
 
 from profiler.files import PROJECT_ROOT
 
-from ..data import CORPUS_FILE
 from ..errors import DataError
 from ..fileio import append_log, read_json, read_log, write_json
 from ..superb.settings import RESULTS
@@ -30,7 +29,10 @@ from .anchors import (
     REUSED_FROM,
     check_anchor_source,
     copy_anchor,
+    corpus_is_known,
+    corpus_record,
     mark_reused_anchors,
+    record_corpus,
     reused_from,
 )
 from .archive import check_restore_source, files_to_restore, merged_log, restore_study
@@ -46,7 +48,6 @@ from .plan import (
     build_plan,
     check_study_paths,
     command_words,
-    data_folder,
     job_state,
     missing_tasks,
     parse_names,
@@ -135,7 +136,7 @@ def committed_runs_to_restore(settings: StudySettings) -> Dict[Path, Path]:
 
 def _restore_arguments(settings: StudySettings):
     return (Path(settings.restore_from), Path(settings.out), study_record(settings)["recipe"],
-            data_folder(settings) / CORPUS_FILE, parse_names(study_tasks(settings), "tasks"))
+            corpus_record(settings), parse_names(study_tasks(settings), "tasks"))
 
 
 def jobs_to_run(jobs: List[Job]) -> List[Job]:
@@ -166,7 +167,7 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
     log_entries = read_log(study / STUDY_LOG)
     if settings.restore_from:
         reports = Path(settings.restore_from)
-        if (data_folder(settings) / CORPUS_FILE).is_file():
+        if corpus_is_known(settings):
             restored = committed_runs_to_restore(settings)
             log_entries = merged_log(study / STUDY_LOG, reports / STUDY_LOG)
             echo(f"--restore-from: {len(restored)} files of finished runs in {reports} are "
@@ -215,6 +216,7 @@ def run_study(settings: StudySettings, *, backend: Optional[JobBackend] = None,
     if settings.restore_from:       # before anything is written
         check_restore_source(Path(settings.restore_from), study_record(settings)["recipe"])
     record_study(settings)
+    record_corpus(settings)
     log = Path(settings.out) / STUDY_LOG
     pending = unfinished(mine)
     ran: List[str] = []

@@ -114,9 +114,10 @@ class StudySettings:
               "DIR lacks are evaluated", metavar="DIR", shown="evaluate every anchor")
     restore_from: Optional[str] = option(
         None, "continue a study whose folder was lost (a fresh machine) from its committed "
-              "copy DIR (a reports folder 'study --report' wrote, with the corpus.json of a "
-              "synthesized corpus): once OUT's corpus is made and checked against DIR's, "
-              "copy DIR's finished evaluations and run records where OUT has none; a run "
+              "copy DIR (a reports folder 'study --report' wrote, with its corpus.json: a "
+              "synthesized corpus's, or a --data folder's description): once OUT's corpus "
+              "is made and checked against DIR's, copy DIR's finished evaluations and run "
+              "records where OUT has none; a run "
               "held only as its record is trained again only when a job about to run reads "
               "it (--dry-run plans as if restored, copying nothing)",
         metavar="DIR", shown="none")
