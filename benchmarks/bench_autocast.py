@@ -23,7 +23,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from profiler.option_values import split_list
@@ -56,8 +55,7 @@ def make_step(name: str, precision):
     waves = torch.randn(BATCH, samples_in(SECONDS), generator=generator)
     count = [0]
 
-    def step() -> float:
-        start = time.perf_counter()
+    def step() -> None:
         with autocast(precision, "cpu"):
             out = model.pretrain_forward(waves, generator=torch.Generator().manual_seed(count[0]))
         labels = torch.randint(0, out.logits.shape[-1], out.logits.shape[:2], generator=generator)
@@ -68,7 +66,6 @@ def make_step(name: str, precision):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         count[0] += 1
-        return time.perf_counter() - start
 
     return step
 
@@ -83,23 +80,18 @@ def make_extraction(name: str, precision):
     model = build(name).eval()
     waves = torch.randn(4, samples_in(9.0), generator=torch.Generator().manual_seed(0))
 
-    def call() -> float:
-        start = time.perf_counter()
+    def call() -> None:
         with torch.no_grad(), autocast(precision, "cpu"):
             model(waves)
-        return time.perf_counter() - start
 
     return call
 
 
 def paired_times(calls, repeats: int):
     """Medians and minima of interleaved calls, the first two of each left out."""
-    times = {key: [] for key in calls}
-    for index in range(repeats + 2):
-        for key, call in calls.items():
-            seconds = call()
-            if index >= 2:
-                times[key].append(seconds)
+    from profiler.calibration import interleaved_times
+
+    times = interleaved_times(calls, repeats, warmup=2)
     return ({key: statistics.median(values) for key, values in times.items()},
             {key: min(values) for key, values in times.items()})
 

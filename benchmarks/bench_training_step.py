@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +38,10 @@ def build_transformers():
     return HubertModel(config).train()
 
 
-def step(model, wave, last_hidden) -> float:
-    start = time.perf_counter()
+def step(model, wave, last_hidden) -> None:
     loss = last_hidden(model(wave)).pow(2).mean()
     loss.backward()
     model.zero_grad(set_to_none=True)
-    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -55,18 +53,15 @@ def main() -> int:
     import torch
 
     from models.constants import samples_in
+    from profiler.calibration import interleaved_times
 
     wave = torch.randn(1, samples_in(args.seconds), generator=torch.Generator().manual_seed(0))
     contenders = {
         "ours": (build_ours(), lambda out: out.last_hidden_state),
         "transformers": (build_transformers(), lambda out: out.last_hidden_state),
     }
-    times = {name: [] for name in contenders}
-    for name, (model, last) in contenders.items():
-        step(model, wave, last)  # warm-up
-    for _ in range(args.repeats):
-        for name, (model, last) in contenders.items():
-            times[name].append(step(model, wave, last))
+    times = interleaved_times({name: partial(step, model, wave, last)
+                               for name, (model, last) in contenders.items()}, args.repeats)
     print(f"HuBERT-Base training step (forward + backward), {args.seconds:g} s of audio, batch 1, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}; "
           f"{args.repeats} interleaved steps after one warm-up each")

@@ -133,13 +133,15 @@ def median_time(fn: Callable[[], object], duration_s: float, synchronize: Callab
 
 
 def interleaved_times(calls: dict, rounds: int,
-                      synchronize: Callable[[], None] = lambda: None) -> dict:
-    """name -> every round's seconds of ``calls[name]()``: one untimed call of each first
-    (allocations, caches), then ``rounds`` rounds of one call each, so that a change of the
-    machine's load reaches every contender alike (the benchmarks' paired ratios)."""
-    for call in calls.values():
-        call()
-        synchronize()
+                      synchronize: Callable[[], None] = lambda: None, *,
+                      warmup: int = 1) -> dict:
+    """name -> every round's seconds of ``calls[name]()``: ``warmup`` untimed rounds of one
+    call each first (allocations, caches), then ``rounds`` timed rounds, so that a change of
+    the machine's load reaches every contender alike (the benchmarks' paired ratios)."""
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+            synchronize()
     times: dict = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():

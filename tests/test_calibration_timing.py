@@ -10,6 +10,10 @@ def test_interleaved_times_warm_each_up_once_then_take_rounds_in_turn():
     assert synced == called                 # a synchronization after every call, timed ones too
     assert {name: len(t) for name, t in times.items()} == {"a": 3, "b": 3}
     assert all(s >= 0 for t in times.values() for s in t)
+    called.clear()
+    times = interleaved_times(calls, rounds=2, warmup=2)
+    assert called == ["a", "b"] * 2 + ["a", "b"] * 2      # two warm-up rounds, two timed
+    assert {name: len(t) for name, t in times.items()} == {"a": 2, "b": 2}
 
 
 def test_best_and_median_time_run_at_least_min_runs_after_a_warm_up():
