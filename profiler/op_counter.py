@@ -301,6 +301,9 @@ class OpCounter(TorchDispatchMode):
                 if kind == "cc":
                     tally.foldable_macs += mac.count
                     continue
+                # Each argument's bytes at its own width, before the key's reordering.
+                moved += sum(_operand_bytes(args, i, bits) for i, (_, bits) in
+                             zip((mac.lhs, mac.rhs), operands))
                 if kind == "wa" and not operands[0][0]:
                     operands.reverse()  # weight first
                 key = (kind, operands[0][1], operands[1][1])
@@ -308,8 +311,6 @@ class OpCounter(TorchDispatchMode):
                 op_tally.macs += mac.count
                 if kind == "aa":
                     tally.aa_macs[key] += mac.count
-                moved += sum(_operand_bytes(args, i, bits) for i, (_, bits) in
-                             zip((mac.lhs, mac.rhs), operands))
         if all_constant and flat_in:
             return
         if not any(cost.macs for cost in costs):

@@ -93,3 +93,15 @@ def test_quantized_rows_are_low_bit_in_the_deployed_roofline():
     times = {t.module: t for t in roofline(p, load_catalog("a100"))}
     # 2 x 1280 operations at the A100's INT8 peak (624 T), the 80 bias FLOPs at FP32 (19.5 T)
     assert times["linear"].compute_s == pytest.approx(2 * 1280 / 624e12 + 80 / 19.5e12)
+
+
+def test_bytes_moved_count_each_operand_at_its_own_width():
+    # A Linear whose weight is declared 1-bit, its activation left float: the product
+    # reads the (2, 4) float input (8 x 4 B), the 16 x 4 one-bit weight (64 bits = 8 B)
+    # and writes the (2, 16) float output (32 x 4 B): 32 + 8 + 128 = 168 B. Reading each
+    # operand at the other's width gave 1 + 256 + 128 = 385.
+    layer = torch.nn.Linear(4, 16, bias=False)
+    layer.weight_bits = 1
+    p = profiler.profile(layer, torch.randn(2, 4))
+    assert dict(p.by_bits)["W1A32"]["macs"] == 128
+    assert p.modules[""]["bytes_moved"] == 32 + 8 + 128
