@@ -45,7 +45,6 @@ meta tensors: no memory, no arithmetic.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -298,14 +297,6 @@ def kernel_time(kernels: Sequence[Kernel], catalog: Catalog, op_calls: int,
             + module_calls * catalog.kernels["module_overhead_us"] * 1e-6)
 
 
-def time_by_kind(kernels: Sequence[Kernel], catalog: Catalog) -> Counter:
-    """Seconds per kernel kind: where the estimate says the time goes."""
-    split = Counter()
-    for k in kernels:
-        split[k.kind] += kernel_seconds(k, catalog)
-    return split
-
-
 def model_kernel_time(model: torch.nn.Module, *inputs, catalog: Catalog) -> float:
     """The kernel estimate of one forward pass of any model, on meta tensors: its kernels
     traced, and its op and module calls counted by the analyzer (plus the packed kernels
@@ -314,7 +305,7 @@ def model_kernel_time(model: torch.nn.Module, *inputs, catalog: Catalog) -> floa
     from .estimator import module_calls, op_calls
 
     kernels = trace_kernels(model, *inputs)
-    counted = profile(model, *inputs)
+    counted = profile(model, inputs[0] if len(inputs) == 1 else inputs)
     # a call each: pack_rows is one packing kernel, every other packed op writes one output
     packed_calls = sum(1 for k in kernels if k.op in _PACKED
                        and (k.kind == "output" or k.op == "pack_rows"))

@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from profiler.catalog import CatalogError, load_catalog, parse_catalog
+from profiler.files import REPORTS
 from profiler.kernel_estimate import Kernel, kernel_seconds, kernel_time, trace_kernels
 
 # fp32 peak 1 T operations/s; efficiency 0.5 at every size but M = 10 (0.25) and K = 1000
@@ -241,3 +242,31 @@ def test_calibrate_quick_writes_kernels_and_measure_compares_both_estimates(cli,
     assert "roofline_ms" in header and "measured/kernel" in header
     assert result.stdout.count("Spearman rank correlation") == 2
     assert "rows, kernel: Spearman" in result.stdout
+
+
+def test_a_model_of_two_inputs_is_estimated_as_with_the_second_held_inside():
+    """model_kernel_time passes every input to the analyzer as well as to the tracer: a
+    model of (x, y) costs what the same model holding y as a buffer costs on x."""
+    from profiler.kernel_estimate import model_kernel_time
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(64, 64)
+
+        def forward(self, x, y):
+            return self.linear(x) + y
+
+    class HeldInside(TwoInputs):
+        def __init__(self, y):
+            super().__init__()
+            self.register_buffer("y", y)
+
+        def forward(self, x):
+            return super().forward(x, self.y)
+
+    catalog = load_catalog(str(REPORTS / "measured_vs_estimated_cpu_1threads.yaml"))
+    x, y = torch.empty(8, 64, device="meta"), torch.empty(8, 64, device="meta")
+    two = model_kernel_time(TwoInputs().to("meta"), x, y, catalog=catalog)
+    assert math.isfinite(two) and two > 0
+    assert two == pytest.approx(model_kernel_time(HeldInside(y).to("meta"), x, catalog=catalog))
