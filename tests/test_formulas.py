@@ -186,3 +186,25 @@ def test_lstm_counts_the_same_on_cpu_and_meta():
     # product of two constants, which a deployed model precomputes.
     assert meta["macs"] == 5 * 2 * 4 * 32 * (16 + 32) - 2 * 4 * 32 * 32
     assert meta["foldable_macs"] == 2 * 4 * 32 * 32
+
+
+def test_each_convolution_op_reads_its_own_argument_layout():
+    """cudnn_convolution has no bias and puts benchmark where convolution has transposed;
+    the slow convolutions put kernel_size where it has the bias. A (1, 4, 10) input, an
+    (8, 4, 3) weight, stride 2: 4 output frames x 8 x 4 x 3 = 384 MACs, by hand."""
+    from profiler.formulas import lookup
+
+    aten = torch.ops.aten
+
+    x, w, out = (1, 4, 10), (8, 4, 3), (1, 8, 4)
+    cudnn = lookup(aten.cudnn_convolution.default).fn
+    cost = cudnn(x, w, [0], [2], [1], 1, True, False, False, out_shape=out)
+    assert [mac.count for mac in cost.macs] == [384] and cost.elementwise == 0
+    x2, w2, out2 = (1, 4, 10, 1), (8, 4, 3, 1), (1, 8, 4, 1)
+    slow = lookup(aten._slow_conv2d_forward.default).fn
+    without = slow(x2, w2, [3, 1], None, [2, 1], [0, 0], out_shape=out2)
+    with_bias = slow(x2, w2, [3, 1], (8,), [2, 1], [0, 0], out_shape=out2)
+    assert [mac.count for mac in without.macs] == [384] and without.elementwise == 0
+    assert with_bias.elementwise == 32                          # one add per output
+    plain = lookup(aten.convolution.default).fn
+    assert plain(x, w, (8,), [2], [0], [1], False, [0], 1, out_shape=out).elementwise == 32

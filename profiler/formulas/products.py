@@ -76,16 +76,33 @@ def dot(a, b, *args, out_shape=None, **kwargs) -> Cost:
     return Cost(macs=(Mac(a[0], 0, 1),))
 
 
-@formula([aten.convolution, aten._convolution, aten.cudnn_convolution,
-          aten.convolution_overrideable, aten.mkldnn_convolution,
-          aten._slow_conv2d_forward, aten.slow_conv3d_forward])
-def convolution(x, w, bias=None, stride=None, padding=None, dilation=None,
-                transposed=False, *args, out_shape=None, **kwargs) -> Cost:
-    batch = x[0]
+def _convolution_cost(x, w, has_bias: bool, transposed: bool, out_shape) -> Cost:
     # w is (C_out, C_in/groups, *k) for a convolution and (C_in, C_out/groups, *k) for a
     # transposed one, so prod(w) is C_out * C_in / groups * prod(k) either way; a
     # transposed convolution visits each input position, a convolution each output one.
-    positions = numel((x if transposed is True else out_shape)[2:])
-    macs = batch * positions * numel(w)
-    bias_adds = numel(out_shape) if bias is not None else 0
-    return Cost(macs=(Mac(macs, 0, 1),), elementwise=bias_adds)
+    positions = numel((x if transposed else out_shape)[2:])
+    macs = x[0] * positions * numel(w)
+    return Cost(macs=(Mac(macs, 0, 1),), elementwise=numel(out_shape) if has_bias else 0)
+
+
+# The convolution ops differ in where (and whether) they take the bias and the transposed
+# flag: one formula per argument layout. mkldnn_convolution has groups where the others
+# have transposed (an int, never True: it does not transpose).
+@formula([aten.convolution, aten._convolution, aten.convolution_overrideable,
+          aten.mkldnn_convolution])
+def convolution(x, w, bias=None, stride=None, padding=None, dilation=None,
+                transposed=False, *args, out_shape=None, **kwargs) -> Cost:
+    return _convolution_cost(x, w, bias is not None, transposed is True, out_shape)
+
+
+@formula(aten.cudnn_convolution)
+def cudnn_convolution(x, w, *args, out_shape=None, **kwargs) -> Cost:
+    """``(input, weight, padding, stride, dilation, groups, benchmark, ...)``: no bias."""
+    return _convolution_cost(x, w, False, False, out_shape)
+
+
+@formula([aten._slow_conv2d_forward, aten.slow_conv3d_forward])
+def slow_convolution(x, w, kernel_size=None, bias=None, *args, out_shape=None,
+                     **kwargs) -> Cost:
+    """``(input, weight, kernel_size, bias, stride, padding)``."""
+    return _convolution_cost(x, w, bias is not None, False, out_shape)
