@@ -60,8 +60,11 @@ _VIEWS = {"view", "transpose", "unsqueeze", "squeeze", "slice", "select", "detac
           "lift_fresh", "_reshape_alias"}
 # The head widths (query and value) the fused attention core is calibrated at.
 ATTENTION_HEAD_DIMS = (64, 128)
-# models.deploy's packed kernels, by the names of their shape-only operators
-_PACKED = {"pack_rows", "binary_matmul", "binary_depthwise", "binary_attention"}
+# models.deploy's packed kernels, by the names of their shape-only operators (an op outside
+# aten is traced as NAMESPACE::name, so another library's `linear` is not aten's)
+PACKED_NAMESPACE = "encoder_binary"
+_PACKED = {f"{PACKED_NAMESPACE}::{name}" for name in
+           ("pack_rows", "binary_matmul", "binary_depthwise", "binary_attention")}
 _CLASS_OF = {
     **dict.fromkeys(("gelu", "silu", "glu", "sigmoid", "tanh", "exp", "erf", "log", "rsqrt",
                      "sqrt", "pow", "log_softmax", "softplus", "elu", "sin", "cos"),
@@ -128,6 +131,7 @@ def _viewable(tensor: torch.Tensor, shape) -> bool:
 
 
 def _packed_kernels(op: str, name: str, args: Sequence, out) -> list[Kernel]:
+    name = name.rpartition("::")[2]
     if name == "pack_rows":  # (rows, K) values in, their bits out
         return [Kernel(op, "packing", (args[0].numel(),))]
     written = Kernel(op, "output", (out.numel(),))
@@ -141,11 +145,14 @@ def _packed_kernels(op: str, name: str, args: Sequence, out) -> list[Kernel]:
         if qv is not None:
             core.append(Kernel(op, "packed-matmul", (batch, rows, keys, d)))
         return core + [written]
-    return [Kernel(op, "packed-depthwise", (out.numel() * args[2],)), written]
+    if name == "binary_depthwise":
+        return [Kernel(op, "packed-depthwise", (out.numel() * args[2],)), written]
+    raise ValueError(f"no kernel rule for the packed op {name}")
 
 
 def kernels_of(op: str, args: Sequence, kwargs: Mapping, out) -> list[Kernel]:
-    """The kernels one dispatched op runs (its name without ``aten.`` and overload)."""
+    """The kernels one dispatched op runs (its name without overload, and without its
+    namespace for aten's: ``mm``, ``encoder_binary::pack_rows``)."""
     name = op
     outs = _tensors([out])
     if name in _MATMULS:
@@ -192,7 +199,9 @@ class _Tracer(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        name = func.overloadpacket.__name__.removeprefix("aten::")
+        name = func.overloadpacket.__name__
+        if func.namespace != "aten":
+            name = f"{func.namespace}::{name}"
         self.kernels.extend(kernels_of(name, args, kwargs, out))
         return out
 
@@ -308,6 +317,6 @@ def model_kernel_time(model: torch.nn.Module, *inputs, catalog: Catalog) -> floa
     counted = profile(model, inputs[0] if len(inputs) == 1 else inputs)
     # a call each: pack_rows is one packing kernel, every other packed op writes one output
     packed_calls = sum(1 for k in kernels if k.op in _PACKED
-                       and (k.kind == "output" or k.op == "pack_rows"))
+                       and (k.kind == "output" or k.op.endswith("::pack_rows")))
     return kernel_time(kernels, catalog, op_calls(counted) + packed_calls,
                        module_calls(counted))

@@ -126,15 +126,15 @@ def test_the_fused_packed_attention_is_priced_per_score_by_the_words_it_costs():
     # the 8 000 output values written at the rate log-interpolated between 1 000 (0.5 ns)
     # and 1e6 (2 ns): 8 000 is log10(8) / 3 of the way
     written = 8000 * (0.5 + 1.5 * math.log10(8) / 3) * 1e-9
-    plain = kernels_of("binary_attention", (q, k, v_t, 10, None), {}, out)
+    plain = kernels_of("encoder_binary::binary_attention", (q, k, v_t, 10, None), {}, out)
     assert sum(kernel_seconds(kernel, c) for kernel in plain) == pytest.approx(scores + written)
     # the relative-position core adds its (Q + v) P^T: K = 10 bits, 0.25 of the int1 peak
-    relative = kernels_of("binary_attention", (q, k, v_t, 10, q), {}, out)
+    relative = kernels_of("encoder_binary::binary_attention", (q, k, v_t, 10, q), {}, out)
     assert sum(kernel_seconds(kernel, c) for kernel in relative) == pytest.approx(
         scores + written + 8 * 2 * 100 * 100 * 10 / 2.5e12)
     # width 128 sits on the second point; a width far below the first is floored at a
     # quarter of it
-    wide = kernels_of("binary_attention", (torch.empty(8, 100, 2, **meta),
+    wide = kernels_of("encoder_binary::binary_attention", (torch.empty(8, 100, 2, **meta),
                                            torch.empty(8, 100, 2, **meta),
                                            torch.empty(8, 128, 2, **meta), 128, None), {}, out)
     assert kernel_seconds(wide[0], c) == pytest.approx(8 * 100 * 100 * 4e-9)
@@ -270,3 +270,24 @@ def test_a_model_of_two_inputs_is_estimated_as_with_the_second_held_inside():
     two = model_kernel_time(TwoInputs().to("meta"), x, y, catalog=catalog)
     assert math.isfinite(two) and two > 0
     assert two == pytest.approx(model_kernel_time(HeldInside(y).to("meta"), x, catalog=catalog))
+
+
+def test_packed_ops_are_traced_with_their_namespace():
+    """The deployed kernels are named NAMESPACE::op, so only they take the packed rules
+    (another library's `linear` is no aten matmul): 3 rows of 100 values pack to 2 words."""
+    import models.deployment.kernels  # noqa: F401  (registers the encoder_binary ops)
+
+    ops = torch.ops.encoder_binary
+
+    class Packed(nn.Module):
+        def forward(self, a, b):
+            rows = ops.pack_rows(a, None, 1.0, False)                      # (3, 2) words
+            return ops.binary_matmul(rows[None], ops.pack_rows(b, None, 1.0, False)[None],
+                                     100, 0, True)
+    kernels = trace_kernels(Packed(), torch.empty(3, 100, device="meta"),
+                            torch.empty(5, 100, device="meta"))
+    assert [(k.op, k.kind, k.dims) for k in kernels if k.kind != "view"] == [
+        ("encoder_binary::pack_rows", "packing", (300,)),
+        ("encoder_binary::pack_rows", "packing", (500,)),
+        ("encoder_binary::binary_matmul", "packed-matmul", (1, 3, 5, 100)),
+        ("encoder_binary::binary_matmul", "output", (15,))]
