@@ -150,6 +150,38 @@ def test_packing_reproduces_the_binarizers_thresholds(paths):
             assert torch.equal(bits.bool(), expected), path
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_packing_takes_every_floating_dtype_at_its_own_rounding(paths, dtype):
+    """A model deployed in half or bfloat16 packs its rows in that dtype: the sum and the
+    division by alpha round as the simulation's tensor ops do in it."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 130, generator=generator).to(dtype)
+    offset = (torch.randn(130, generator=generator) * 0.1).to(dtype)
+    alpha = 0.3
+    unpack = torch.arange(130)
+    shifted = x + offset
+    for unsigned, expected in [(False, shifted >= 0),
+                               (True, shifted / torch.tensor(alpha, dtype=dtype) > 0.5)]:
+        words = kernels.pack_rows(x, offset, alpha, unsigned)
+        bits = (words[:, unpack // 64] >> (unpack % 64)) & 1
+        assert torch.equal(bits.bool(), expected), (dtype, unsigned)
+
+
+def test_a_bfloat16_linear_deploys_and_matches_its_simulation(paths):
+    torch.manual_seed(0)
+    layer = BinaryLinear(130, 70)
+    with torch.no_grad():
+        layer.input_offset.bias.normal_()
+    layer.input_binarizer.mark_initialized(0.7)
+    model = torch.nn.Sequential(layer).to(torch.bfloat16)
+    deployed = models.deploy(model)
+    x = torch.randn(3, 5, 130, dtype=torch.bfloat16)
+    with torch.no_grad():
+        expected, got = model(x).float(), deployed(x).float()
+    # the outputs are about 1: a bfloat16 step there is 2^-7; rounding apart by two at most
+    assert (got - expected).abs().max() <= 2 ** -6
+
+
 @pytest.mark.parametrize("kernel,stride,padding,unsigned", [(31, 1, 15, False), (5, 2, 0, False),
                                                             (3, 1, 1, True), (64, 1, 0, False)])
 def test_packed_depthwise_conv_equals_conv1d(paths, kernel, stride, padding, unsigned):

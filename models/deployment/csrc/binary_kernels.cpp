@@ -453,7 +453,7 @@ torch::Tensor pack_rows(torch::Tensor x, torch::Tensor offset, double alpha, boo
     });
     return out;
   }
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pack_rows", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "pack_rows", [&] {
     const scalar_t* data = x.data_ptr<scalar_t>();
     const scalar_t* off = has_offset ? offset.data_ptr<scalar_t>() : nullptr;
     const scalar_t scale = static_cast<scalar_t>(alpha);
