@@ -343,6 +343,17 @@ def test_refuses_a_model_without_binarized_layers(paths):
         models.deploy(models.build("sparseformer-sw-s", layers=1, dim=64, heads=2))
 
 
+def test_a_convolution_no_packed_kernel_runs_is_refused_before_any_work(paths):
+    """A binarized Conv1d that is neither pointwise nor depthwise (a full 3-tap conv) is
+    named by the early check, as deploy() would refuse it, before binarizers are asked."""
+    from models.deployment import deployable_layers
+
+    model = torch.nn.Sequential(BinaryLinear(8, 8), BinaryConv1d(8, 8, 3, padding=1))
+    for check in (deployable_layers, models.deploy):
+        with pytest.raises(ValueError, match=r"^1: no packed kernel .* kernel 3, groups 1"):
+            check(model)
+
+
 def test_refuses_binarizers_never_initialized(paths):
     model = models.build("bq-sparseformer-sw-s", layers=1, dim=64, heads=2)
     with pytest.raises(ValueError, match="never initialized.*training-mode forward"):

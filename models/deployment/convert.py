@@ -20,7 +20,7 @@ from .attention import (
     PackedRelPositionSelfAttention,
     PackedSparseAttention,
 )
-from .linear import PackedLinear, is_binary, packed_conv
+from .linear import PackedLinear, conv_refusal, is_binary, packed_conv
 
 _CORES = {
     QuantizedDotProductAttention: PackedDotProductAttention,
@@ -51,12 +51,16 @@ def packed_layers(model: nn.Module) -> list:
 
 
 def deployable_layers(model: nn.Module) -> list:
-    """:func:`packed_layers`, or ValueError for a model with nothing to deploy (the check
-    that :func:`deploy` and callers that refuse early share)."""
+    """:func:`packed_layers`, or ValueError for a model with nothing to deploy or a layer no
+    packed kernel runs (the check that :func:`deploy` and callers that refuse early share)."""
     targets = packed_layers(model)
     if not targets:
         raise ValueError(f"{type(model).__name__} has no binarized (W1A1) layer to deploy: "
                          "models.deploy packs 1-bit weights and activations only")
+    for name, module in model.named_modules():
+        refusal = conv_refusal(module) if _packed_form(module) is packed_conv else None
+        if refusal:
+            raise ValueError(f"{name}: {refusal}")
     return targets
 
 
@@ -65,8 +69,8 @@ def deploy(model: nn.Module) -> nn.Module:
     layer, pointwise and depthwise convolution and 1-bit attention core runs on packed
     operands; everything else is the original module. ``model`` is left unchanged.
 
-    Raises ValueError for a model without binarized layers, or with binarizers that were
-    never initialized."""
+    Raises ValueError for a model without binarized layers, with a binarized convolution no
+    packed kernel runs, or with binarizers that were never initialized."""
     targets = deployable_layers(model)
     uninitialized = uninitialized_binarizers(model)
     if uninitialized:

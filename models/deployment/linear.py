@@ -186,13 +186,28 @@ class PackedDepthwiseConv1d(_PackedWeights):
         return out
 
 
-def packed_conv(layer: QuantizedConv1d) -> nn.Module:
-    """The deployed form of a binarized Conv1d: pointwise or depthwise."""
+def _conv_form(layer: QuantizedConv1d):
+    """The packed class of a binarized Conv1d, or None where no packed kernel fits it."""
     kernel, groups = layer.kernel_size[0], layer.groups
     if kernel == 1 and groups == 1 and layer.stride[0] == 1 and layer.padding[0] == 0:
-        return PackedPointwiseConv1d(layer)
+        return PackedPointwiseConv1d
     if groups == layer.in_channels == layer.out_channels and kernel <= 64 \
             and layer.dilation[0] == 1:
-        return PackedDepthwiseConv1d(layer)
-    raise kernels.DeployError(f"no packed kernel for a binarized Conv1d with kernel {kernel}, "
-                              f"groups {groups}: only pointwise and depthwise (kernel <= 64)")
+        return PackedDepthwiseConv1d
+    return None
+
+
+def conv_refusal(layer: QuantizedConv1d) -> Optional[str]:
+    """Why no packed kernel runs a binarized Conv1d (None: one does)."""
+    if _conv_form(layer) is not None:
+        return None
+    return (f"no packed kernel for a binarized Conv1d with kernel {layer.kernel_size[0]}, "
+            f"groups {layer.groups}: only pointwise and depthwise (kernel <= 64)")
+
+
+def packed_conv(layer: QuantizedConv1d) -> nn.Module:
+    """The deployed form of a binarized Conv1d: pointwise or depthwise."""
+    form = _conv_form(layer)
+    if form is None:
+        raise ValueError(conv_refusal(layer))
+    return form(layer)
