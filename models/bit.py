@@ -102,17 +102,25 @@ class _ElasticQuantize(torch.autograd.Function):
         return grad_input, grad_alpha.reshape(alpha.shape).to(alpha.dtype), None, None
 
 
+def weight_signs_and_scale(weight: torch.Tensor, per_channel: bool):
+    """BiT's binarized weight as (signs, scale): ``weight >= mean`` and ``mean |weight|``,
+    over the whole tensor or, ``per_channel``, over each output channel (the scale then
+    shaped to broadcast against the weight). The simulation and the packed deployment
+    both binarize with it."""
+    if per_channel:
+        dims = tuple(range(1, weight.dim()))
+        scale = weight.abs().mean(dim=dims, keepdim=True)
+        centre = weight.mean(dim=dims, keepdim=True)
+    else:
+        scale, centre = weight.abs().mean(), weight.mean()
+    return weight >= centre, scale
+
+
 class _BinarizeWeight(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight, per_channel: bool):
-        if per_channel:
-            dims = tuple(range(1, weight.dim()))
-            scale = weight.abs().mean(dim=dims, keepdim=True)
-            centre = weight.mean(dim=dims, keepdim=True)
-        else:
-            scale = weight.abs().mean()
-            centre = weight.mean()
-        return torch.where(weight >= centre, scale, -scale).to(weight.dtype)
+        signs, scale = weight_signs_and_scale(weight, per_channel)
+        return torch.where(signs, scale, -scale).to(weight.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):

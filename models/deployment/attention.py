@@ -178,13 +178,14 @@ class PackedRelPositionSelfAttention(nn.Module):
         self.v_proj, self.out_proj = attention.v_proj, attention.out_proj
         self.linear_pos = attention.linear_pos
         self.core = attention.core
-        if not isinstance(self.linear_pos, PackedLinear) or self.linear_pos.bias is not None:
+        if not isinstance(self.linear_pos, PackedLinear) or self.linear_pos.bias is not None \
+                or self.linear_pos.unsigned_input:
             raise kernels.DeployError("a packed position table needs a binarized linear_pos "
-                                      "without bias")
+                                      "with signed inputs and without bias")
         table = attention.position_table.detach()
         self.table_shape = tuple(table.shape)
-        self.register_buffer("position_signs",
-                             compact_signs(table + self.linear_pos.input_offset >= 0))
+        signs = kernels.input_bits(table + self.linear_pos.input_offset, None, unsigned=False)
+        self.register_buffer("position_signs", compact_signs(signs))
         self.register_buffer("position_words", None, persistent=False)
         self._unpack()
 

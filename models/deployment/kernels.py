@@ -98,6 +98,12 @@ def path_number(path: Optional[str] = None) -> int:
     return PATHS[name]
 
 
+def input_bits(shifted: torch.Tensor, alpha, unsigned: bool) -> torch.Tensor:
+    """The bits :func:`pack_rows` makes of ``shifted = x + offset``, unpacked (a bool
+    tensor): ``shifted >= 0`` signed, ``shifted / alpha > 0.5`` unsigned."""
+    return shifted / alpha > 0.5 if unsigned else shifted >= 0
+
+
 def pack_rows(x: torch.Tensor, offset: Optional[torch.Tensor] = None, alpha=1.0,
               unsigned: bool = False, path: Optional[str] = None) -> torch.Tensor:
     """(..., K) -> (..., ceil(K / 64)) int64 words of bits: ``x + offset >= 0`` (signed), or

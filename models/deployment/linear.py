@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..bit import QuantizedConv1d, QuantizedLinear
+from ..bit import QuantizedConv1d, QuantizedLinear, weight_signs_and_scale
 from . import kernels
 
 
@@ -51,16 +51,11 @@ class _PackedWeights(nn.Module):
     """Weight signs and scale of a binarized layer, its input offset and binarizer."""
 
     def _init_from(self, layer: nn.Module, rows: int, row_bits: int) -> None:
-        weight = layer.weight.detach()
-        dims = tuple(range(1, weight.dim()))
+        signs, scale = weight_signs_and_scale(layer.weight.detach(), layer.per_channel_scale)
         if layer.per_channel_scale:
-            scale = weight.abs().mean(dim=dims)
-            centre = weight.mean(dim=dims, keepdim=True)
-        else:
-            scale, centre = weight.abs().mean(), weight.mean()
+            scale = scale.flatten()          # one per output row
         self.rows, self.row_bits = rows, row_bits
         self.unsigned_input = not layer.input_binarizer.signed
-        signs = weight >= centre
         self.register_buffer("weight_signs", compact_signs(signs))
         self.register_buffer("weight_scale", scale.clone())
         self.register_buffer("input_offset", layer.input_offset.bias.detach().clone())
@@ -158,10 +153,7 @@ class PackedDepthwiseConv1d(_PackedWeights):
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         batch, channels, time = x.shape
         shifted = x + self.input_offset.view(1, -1, 1)
-        if self.unsigned_input:
-            bits = shifted / self.input_alpha > 0.5
-        else:
-            bits = shifted >= 0
+        bits = kernels.input_bits(shifted, self.input_alpha, self.unsigned_input)
         valid = None
         if padding_mask is not None or self.padding:
             valid = torch.ones((batch, 1, time), dtype=torch.bool, device=x.device)
