@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from pathlib import Path
 from typing import Union
 
@@ -133,10 +134,7 @@ def load(path: Union[str, Path]) -> nn.Module:
     state, start, blob = {}, 0, saved["blob"]
     for name, dtype, shape in zip(saved["names"].split("\n"), saved["dtypes"], saved["shapes"]):
         dtype = getattr(torch, dtype)
-        count = 1
-        for size in shape:
-            count *= size
-        nbytes = count * torch.empty((), dtype=dtype).element_size()
+        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
         state[name] = blob[start: start + nbytes].view(dtype).reshape(shape).clone()
         start += nbytes
     config = dict(saved["config"])

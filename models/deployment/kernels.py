@@ -32,6 +32,10 @@ _lock = threading.Lock()
 _extension = None
 
 
+# Bits per packed word: the kernels' int64 words (the C++ sources' 64 and 63 too).
+WORD_BITS = 64
+
+
 class DeployError(RuntimeError):
     """The packed kernels cannot run here (no compiler, or a path this CPU lacks)."""
 
@@ -191,7 +195,8 @@ def _on_meta(*tensors) -> bool:
 @torch.library.custom_op("encoder_binary::pack_rows", mutates_args=(), device_types="meta")
 def _pack_rows_shape(rows: torch.Tensor, offset: Optional[torch.Tensor], alpha: float,
                      unsigned: bool) -> torch.Tensor:
-    return rows.new_empty((rows.size(0), -(-rows.size(1) // 64)), dtype=torch.int64)
+    return rows.new_empty((rows.size(0), -(-rows.size(1) // WORD_BITS)),
+                          dtype=torch.int64)
 
 
 @torch.library.custom_op("encoder_binary::binary_matmul", mutates_args=(), device_types="meta")

@@ -7,6 +7,7 @@ re-laid one 64-bit-aligned row per output channel for the kernel, rebuilt on loa
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -20,16 +21,14 @@ from . import kernels
 def compact_signs(signs: torch.Tensor) -> torch.Tensor:
     """Bool tensor -> its bits back to back in int64 words (the saved form)."""
     flat = signs.reshape(-1)
-    flat = F.pad(flat, (0, -flat.numel() % 64))
-    return kernels.pack_rows(flat.view(-1, 64)).reshape(-1)
+    flat = F.pad(flat, (0, -flat.numel() % kernels.WORD_BITS))
+    return kernels.pack_rows(flat.view(-1, kernels.WORD_BITS)).reshape(-1)
 
 
 def expand_signs(words: torch.Tensor, shape: tuple) -> torch.Tensor:
     """Inverse of :func:`compact_signs`: the bool tensor of ``shape``."""
-    count = 1
-    for size in shape:
-        count *= size
-    shifts = torch.arange(64, dtype=torch.int64)
+    count = math.prod(shape)
+    shifts = torch.arange(kernels.WORD_BITS, dtype=torch.int64)
     bits = (words[:, None] >> shifts) & 1
     return bits.reshape(-1)[:count].to(torch.bool).reshape(shape)
 
@@ -183,7 +182,7 @@ def _conv_form(layer: QuantizedConv1d):
     kernel, groups = layer.kernel_size[0], layer.groups
     if kernel == 1 and groups == 1 and layer.stride[0] == 1 and layer.padding[0] == 0:
         return PackedPointwiseConv1d
-    if groups == layer.in_channels == layer.out_channels and kernel <= 64 \
+    if groups == layer.in_channels == layer.out_channels and kernel <= kernels.WORD_BITS \
             and layer.dilation[0] == 1:
         return PackedDepthwiseConv1d
     return None
@@ -194,7 +193,8 @@ def conv_refusal(layer: QuantizedConv1d) -> Optional[str]:
     if _conv_form(layer) is not None:
         return None
     return (f"no packed kernel for a binarized Conv1d with kernel {layer.kernel_size[0]}, "
-            f"groups {layer.groups}: only pointwise and depthwise (kernel <= 64)")
+            f"groups {layer.groups}: only pointwise and depthwise "
+            f"(kernel <= {kernels.WORD_BITS})")
 
 
 def packed_conv(layer: QuantizedConv1d) -> nn.Module:
