@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .catalog import Catalog, parse_catalog
+from .catalog import ATTENTION_HEAD_DIMS, Catalog, parse_catalog
 
 DEFAULT_DURATION_S = 0.3
 DEFAULT_MATRIX_SIZE = 1024
@@ -293,7 +293,6 @@ def _calibrate_packed(seconds, peak_int1: float, quick: bool) -> tuple[dict, str
     from models.deployment import kernels
 
     from .kernel_calibration import FULL, QUICK, _rounded, efficiency_sweep
-    from .kernel_estimate import ATTENTION_HEAD_DIMS
 
     plan = QUICK if quick else FULL
     generator = torch.Generator().manual_seed(0)

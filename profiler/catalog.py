@@ -36,6 +36,9 @@ _FIELDS = {"name", "kind", "match", "memory_bandwidth_gbs", "tdp_w", "peaks", "o
 # ``output``: writing a fresh result (allocation and first touch), what a matrix multiply or
 # a convolution pays beside its arithmetic.
 ELEMENT_CLASSES = ("plain", "transcendental", "reduction", "softmax", "norm", "copy", "output")
+# The head widths (query and value) the fused packed attention core is calibrated at: one
+# attention_ns_per_score figure each.
+ATTENTION_HEAD_DIMS = (64, 128)
 
 
 class CatalogError(UsageError):
@@ -174,7 +177,8 @@ def _check_kernels(kernels, fail, positive) -> None:
     ``per_element_ns`` (``elements``, increasing whole numbers, and for each of
     :data:`ELEMENT_CLASSES` nanoseconds at each), all > 0; optionally ``packed``, the
     deployed kernels' figures: ``matmul`` as above, ``elements`` with ``packing_ns`` at each,
-    ``depthwise_ns_per_mac`` and ``attention_ns_per_score`` (at head widths 64 and 128)."""
+    ``depthwise_ns_per_mac`` and ``attention_ns_per_score`` (at
+    :data:`ATTENTION_HEAD_DIMS`)."""
     if not isinstance(kernels, dict):
         raise fail("kernels", "a mapping", kernels)
 
@@ -214,8 +218,8 @@ def _check_kernels(kernels, fail, positive) -> None:
         series(entry(packed, "packing_ns", "kernels.packed"), count, "kernels.packed.packing_ns")
         positive("kernels.packed.depthwise_ns_per_mac",
                  entry(packed, "depthwise_ns_per_mac", "kernels.packed"))
-        series(entry(packed, "attention_ns_per_score", "kernels.packed"), 2,
-               "kernels.packed.attention_ns_per_score")
+        series(entry(packed, "attention_ns_per_score", "kernels.packed"),
+               len(ATTENTION_HEAD_DIMS), "kernels.packed.attention_ns_per_score")
     for name in ("conv1d_factor", "depthwise_conv1d_ns_per_mac", "op_us", "module_overhead_us"):
         positive(f"kernels.{name}", entry(kernels, name, "kernels"))
     per_element = entry(kernels, "per_element_ns", "kernels")

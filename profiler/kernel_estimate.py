@@ -51,15 +51,13 @@ from typing import Mapping, Sequence
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .catalog import Catalog, CatalogError
+from .catalog import ATTENTION_HEAD_DIMS, Catalog, CatalogError
 
 _MATMULS = {"linear", "matmul", "mm", "bmm", "addmm", "baddbmm"}
 _VIEWS = {"view", "transpose", "unsqueeze", "squeeze", "slice", "select", "detach", "as_strided",
           "expand", "permute", "t", "alias", "dropout", "_unsafe_view", "unflatten", "flatten",
           "narrow", "split", "chunk", "unbind", "contiguous", "reshape", "empty", "empty_like",
           "lift_fresh", "_reshape_alias"}
-# The head widths (query and value) the fused attention core is calibrated at.
-ATTENTION_HEAD_DIMS = (64, 128)
 # models.deploy's packed kernels, by the names of their shape-only operators (an op outside
 # aten is traced as NAMESPACE::name, so another library's `linear` is not aten's)
 PACKED_NAMESPACE = "encoder_binary"
