@@ -362,15 +362,13 @@ def _calibrate_int1(result: "Calibration", n: int, duration_s: float, timer, say
 
 def _tiny_stack_time(device: str, duration_s: float, synchronize, timer):
     import torch
-    from torch import nn
 
     from .analyzer import profile
     from .estimator import op_calls
+    from .kernel_calibration import tiny_stack
 
     layers = 64
-    model = nn.Sequential(*[nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8), nn.GELU())
-                            for _ in range(layers)]).eval().to(device)
-    x = torch.randn(1, 8, device=device)
+    model, x = tiny_stack(layers, device)
     ops = op_calls(profile(model, x))
 
     def forward():

@@ -132,16 +132,23 @@ def efficiency_sweep(efficiency: Callable[[int, int, int], float], sizes: list) 
     return table
 
 
+def tiny_stack(layers: int, device: str):
+    """(model, input): ``layers`` blocks of LayerNorm, Linear and GELU on 8 features, one
+    row: a pass whose time is the calls' overhead, not their arithmetic."""
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(*[nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8), nn.GELU())
+                            for _ in range(layers)]).eval().to(device)
+    return model, torch.randn(1, 8, device=device)
+
+
 def _call_overheads_us(device: str, seconds) -> tuple[float, float]:
     """(time per op called as a function, time a module call adds), in microseconds."""
     import torch
     import torch.nn.functional as F
-    from torch import nn
 
-    layers = 32
-    model = nn.Sequential(*[nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8), nn.GELU())
-                            for _ in range(layers)]).eval().to(device)
-    x = torch.randn(1, 8, device=device)
+    model, x = tiny_stack(32, device)
     blocks = list(model)
 
     def modules():
@@ -157,10 +164,10 @@ def _call_overheads_us(device: str, seconds) -> tuple[float, float]:
                                     linear.bias))
 
     from .analyzer import profile
-    from .estimator import op_calls
+    from .estimator import module_calls, op_calls
 
-    ops = op_calls(profile(model, x))
-    calls = 1 + layers * 4  # the outer Sequential, and per layer a Sequential and 3 layers
+    counted = profile(model, x)
+    ops, calls = op_calls(counted), module_calls(counted)
     by_function = seconds(functions)
     return (by_function / ops * 1e6,
             max(seconds(modules) - by_function, 0.0) / calls * 1e6 or 1e-3)
