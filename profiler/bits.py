@@ -173,6 +173,12 @@ class OperandPair(NamedTuple):
     bits_b: int
 
     @property
+    def bops_per_mac(self) -> int:
+        """Bit operations one of these multiply-accumulates counts (Bayesian Bits: the
+        product of the operand widths)."""
+        return self.bits_a * self.bits_b
+
+    @property
     def label(self) -> str:
         first, second = _PAIR_LETTERS[self.kind]
         return f"{first}{self.bits_a}{second}{self.bits_b}"

@@ -342,7 +342,7 @@ class OpCounter(TorchDispatchMode):
 # every device, so the profile is the cost of the padded batch, as for any other model.
 _ANSWERED = {torch.ops.aten._nested_tensor_from_mask_left_aligned.default: False}
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
-_CONVERSIONS = {torch.ops.aten._to_copy, torch.ops.aten.to, torch.ops.aten._to_copy}
+_CONVERSIONS = {torch.ops.aten._to_copy, torch.ops.aten.to}
 
 
 def _has_composite_kernel(func) -> bool:

@@ -142,7 +142,7 @@ def _quantities(tally: ModuleTally, params: int, storage_bits: int, buffer_bytes
             pair = OperandPair(*key)
             cls = pair.precision_class
             classes["macs_" + cls] += count
-            classes["bop_" + cls] += count * pair.bits_a * pair.bits_b
+            classes["bop_" + cls] += count * pair.bops_per_mac
             total_macs += count
         nonq_flops = 2 * classes["macs_nonq"]
         row[prefix + "macs"] = _int(total_macs)
@@ -193,7 +193,7 @@ class Profile:
         for pairs in module_pairs.values():
             by_pair.update(pairs)
         self._by_pair = dict(sorted(by_pair.items(),
-                                    key=lambda kv: (-kv[0].bits_a * kv[0].bits_b, kv[0])))
+                                    key=lambda kv: (-kv[0].bops_per_mac, kv[0])))
         self._operators = operators
         self._unsupported = dict(unsupported)
         self.info = MappingProxyType(info)
@@ -285,7 +285,7 @@ class Profile:
         by_pair: Counter = Counter()
         for pairs in (self._backward_pairs or {}).values():
             by_pair.update(pairs)
-        return MappingProxyType({pair.label: {"macs": n, "bops": n * pair.bits_a * pair.bits_b,
+        return MappingProxyType({pair.label: {"macs": n, "bops": n * pair.bops_per_mac,
                                               "class": pair.precision_class}
                                  for pair, n in sorted(by_pair.items())})
     @property
@@ -310,7 +310,7 @@ class Profile:
         return MappingProxyType(self._by_pair)
 
     def _bits_table(self) -> dict:
-        return {pair.label: {"macs": count, "bops": count * pair.bits_a * pair.bits_b,
+        return {pair.label: {"macs": count, "bops": count * pair.bops_per_mac,
                              "class": pair.precision_class}
                 for pair, count in self._by_pair.items()}
 

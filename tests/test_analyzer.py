@@ -383,6 +383,9 @@ def test_operand_pairs_are_labelled_on_output_and_read_back_from_a_saved_profile
         == ["W1A4", "A16A16", "C32C32"]
     assert OperandPair.parse("A1A1") == OperandPair("aa", 1, 1)
     assert OperandPair.parse("C32C32") == ("cc", 32, 32)
+    # Bayesian Bits: a MAC of a w-bit by an a-bit operand counts w x a bit operations
+    assert [OperandPair("wa", 1, 4).bops_per_mac, OperandPair("aa", 16, 16).bops_per_mac] \
+        == [4, 256]
     for bad in ("W1", "A1W1", "X1A1", "W1A1 ", "FP32-W1A1"):
         with pytest.raises(ValueError, match="expected W<bits>A<bits>, A<bits>A<bits>"):
             OperandPair.parse(bad)
