@@ -102,10 +102,13 @@ def to_json(rows: Sequence[dict]) -> str:
     return json.dumps(list(rows), indent=2) + "\n"
 
 
-def computed_with(seconds: float, convention: str, estimate: str, catalog: str) -> dict:
-    """What a table was computed with: the keys each JSON row and CSV row carries."""
-    return {"seconds": seconds, "convention": convention, "estimate": estimate,
-            "catalog": catalog}
+def computed_with(seconds: float, convention: str, estimate: Optional[str],
+                  catalog: Optional[str]) -> dict:
+    """What a table was computed with: the keys each JSON row and CSV row carries (no
+    estimate and catalog for a table without times)."""
+    return {key: value for key, value in (("seconds", seconds), ("convention", convention),
+                                          ("estimate", estimate), ("catalog", catalog))
+            if value is not None}
 
 
 def render(rows: Sequence[dict], fmt: str, *, caption: str = "", compare: bool = False,

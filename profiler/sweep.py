@@ -281,8 +281,10 @@ def write_outputs(rows: List[dict], folder: Path, record: dict, budgets: Sequenc
     paths = [atomic_write(folder / CSV_FILE, text.getvalue()),
              atomic_write(folder / JSON_FILE,
                           json.dumps({**record, "points": rows}, indent=1) + "\n")]
-    limits = {b.quantity: b.limit for b in budgets
-              if b.quantity in ("storage", "time") and b.catalog in (None, catalog_name)}
+    limits: dict = {}      # the tightest budget of each quantity is the line drawn
+    for b in budgets:
+        if b.quantity in ("storage", "time") and b.catalog in (None, catalog_name):
+            limits[b.quantity] = min(b.limit, limits.get(b.quantity, b.limit))
     storage_vs_time(rows, folder / FIGURE_FILE, catalog_name, limits)
     return paths + [folder / FIGURE_FILE]
 

@@ -94,10 +94,21 @@ def trace_zoo_kernels(name: str, seconds: float, float_bits: int = 32, **overrid
     return trace_kernels(model, torch.empty(1, samples, device="meta", dtype=dtype))
 
 
+def check_estimate(estimate: str, convention: str) -> None:
+    """One :class:`UsageError` line for an estimate the convention cannot feed: the paper's
+    time formula reads the paper convention's BOP columns (FLOPs x 16 over 2^30), and
+    another convention's columns give it a time tens of times off."""
+    if estimate == PAPER_ESTIMATE and convention != PAPER_CONVENTION:
+        raise UsageError(f"--estimate {PAPER_ESTIMATE} is the paper's formula on the paper "
+                         f"convention's BOP columns: give --convention {PAPER_CONVENTION}, or "
+                         f"another estimate for --convention {convention}")
+
+
 def zoo_estimate(item: ProfiledModel, convention: Convention, catalog: Catalog,
                  estimate: str) -> float:
     """Seconds by ``estimate`` for a profiled zoo model (the paper's formula reads the
-    convention's BOP columns)."""
+    paper convention's BOP columns: :func:`check_estimate`)."""
+    check_estimate(estimate, convention.name)
     return estimate_time(estimate, item.profile, catalog, convention.columns(item.profile.totals))
 
 

@@ -177,3 +177,23 @@ def test_train_mode_counts_the_forward_bops_the_inference_table_counts(cli):
     assert rows["train"]["precision"] == rows["inference"]["precision"] == "FP32-W2A2"
     assert rows["train"]["bop_bq_g"] > 0
     assert rows["train"]["bop_bq_g"] == pytest.approx(rows["inference"]["bop_bq_g"], rel=1e-12)
+    # the train table has no times: its rows name no estimate or catalog
+    assert "estimate" not in rows["train"] and "catalog" not in rows["train"]
+    assert rows["inference"]["catalog"] == "a100"
+
+
+@pytest.mark.parametrize("arguments, needle", [
+    # the paper's formula on bayesian-bits' BOP columns gave conformer-s 0.0306 s, 34x the
+    # 0.000898 s of the paper convention's columns
+    (("--estimate", "paper"), "--estimate paper is the paper's formula on the paper "
+                              "convention's BOP columns"),
+    (("--mode", "train", "--estimate", "roofline"), "no --compare-paper or --estimate"),
+])
+def test_an_estimate_the_table_cannot_make_is_refused_before_any_work(cli, tmp_path,
+                                                                      arguments, needle):
+    out = tmp_path / "t.md"
+    result = cli("table", "--models", "conformer-s", "--seconds", "1", *arguments,
+                 "--output", out)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert not out.exists()

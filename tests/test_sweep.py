@@ -242,3 +242,19 @@ def test_accuracy_joins_a_study_s_measured_values(tmp_path, capsys):
     assert by_point[(1, "W32A32")] == pytest.approx(0.85)
     assert by_point[(1, "W1A1")] == pytest.approx(0.55)
     assert by_point[(2, "W32A32")] is None and by_point[(2, "W1A1")] is None
+
+
+def test_the_figure_draws_the_tightest_budget_of_each_quantity(tmp_path, monkeypatch):
+    """Two time budgets on the sweep's catalog: the line drawn is the stricter (2 ms, in s),
+    whichever comes last; a budget on another catalog draws nothing."""
+    from profiler import figures, sweep
+
+    drawn = {}
+    monkeypatch.setattr(figures, "storage_vs_time",
+                        lambda rows, path, catalog, limits: drawn.update(limits))
+    budgets = [Budget.parse("time<=2ms"), Budget.parse("time<=5ms"),
+               Budget.parse("storage<=40MB"), Budget.parse("time<=1ms@h200")]
+    sweep.write_outputs([{"model": "x"}], tmp_path, {}, budgets, "a100")
+    assert drawn == {"time": Budget.parse("time<=2ms").limit,
+                     "storage": Budget.parse("storage<=40MB").limit}
+    assert drawn["time"] == pytest.approx(0.002)

@@ -286,10 +286,12 @@ def add_catalog_option(parser, default=DEFAULT_CATALOG,
 
 
 def add_roofline_options(parser) -> None:
-    """``--catalog`` and ``--estimate roofline|roofline-simulated`` of the per-module times."""
+    """``--catalog`` and ``--estimate roofline|roofline-simulated`` of the per-module times
+    (the text table's time column; json and csv hold counts only)."""
     add_catalog_option(parser)
     parser.add_argument("--estimate", choices=(ROOFLINE_ESTIMATE, SIMULATED_ROOFLINE_ESTIMATE),
                         default=ROOFLINE_ESTIMATE,
-                        help="roofline (default): deployed, low-bit ops at their bits and input "
-                             "quantizers fused into the op producing their input; "
-                             "roofline-simulated: quantizers as separate full-width float ops")
+                        help="the text table's time column: roofline (default): deployed, "
+                             "low-bit ops at their bits and input quantizers fused into the op "
+                             "producing their input; roofline-simulated: quantizers as separate "
+                             "full-width float ops")

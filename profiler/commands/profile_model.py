@@ -123,9 +123,11 @@ def run(args) -> int:
 
     from .. import display
     from ..analyzer import profile
+    from ..catalog import load_catalog
     from .loading import is_hf_model, is_zoo_model, load_hf_model, load_model, user_folder_on_path
 
     check_output(args.output)
+    catalog = load_catalog(args.catalog)   # a bad one fails here, before any work
     device = torch.device(args.device)   # checked when parsed
     zoo = is_zoo_model(args.model)
     # Zoo and hf models are built straight on the meta device when nothing real has to run.
@@ -157,11 +159,9 @@ def run(args) -> int:
                 + display.summary(prof) + "\n" + display.training_summary(prof) + "\n")
     else:
         shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
-        from ..catalog import load_catalog
         from ..estimator import describe_estimate, times_by_row
         from ..option_values import ROOFLINE_ESTIMATE
 
-        catalog = load_catalog(args.catalog)
         times = times_by_row(prof, catalog, args.depth, deployed=args.estimate == ROOFLINE_ESTIMATE)
         text = (f"{args.model} on input {shapes} ({prof.info['device']}, "
                 f"{'train' if args.train_mode else 'eval'} mode)\n\n"

@@ -86,12 +86,14 @@ def run(args) -> int:
         summary,
         write_outputs,
     )
+    from ..table import check_estimate
 
     grid = Grid(check_families(args.family or list(FAMILIES)), tuple(args.layers),
                 tuple(args.dim), tuple(args.heads), tuple(args.bits),
                 tuple(args.block_size) if args.block_size else None)
     convention = get_convention(args.convention)
     estimate = args.estimate or convention.default_estimate
+    check_estimate(estimate, args.convention)
     catalog = load_catalog(args.catalog)   # a bad one fails here, before any work
     check_outputs(args.out)
     others = tuple(dict.fromkeys(b.catalog for b in args.budget

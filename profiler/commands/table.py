@@ -73,7 +73,7 @@ def run(args) -> int:
     from ..conventions import get_convention
     from ..errors import UsageError
     from ..formats import computed_with, render
-    from ..table import build_rows, caption, resolve_models
+    from ..table import build_rows, caption, check_estimate, resolve_models
     from .arguments import parse_set
 
     check_output(args.output)
@@ -83,16 +83,21 @@ def run(args) -> int:
     convention = get_convention(args.convention)
     estimate = args.estimate or convention.default_estimate
     train = args.mode == "train"
-    if train and (args.compare_paper or args.convention != DEFAULT_CONVENTION):
-        raise UsageError("--mode train: the paper has no training costs (no --compare-paper, "
-                         f"--convention {DEFAULT_CONVENTION} only)")
+    if train and (args.compare_paper or args.convention != DEFAULT_CONVENTION
+                  or args.estimate):
+        raise UsageError("--mode train: the paper has no training costs and the table no time "
+                         f"estimate (no --compare-paper or --estimate, --convention "
+                         f"{DEFAULT_CONVENTION} only)")
+    if not train:
+        check_estimate(estimate, args.convention)
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
                       estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides,
                       mode=args.mode)
     text = render(rows, args.format, compare=args.compare_paper,
                   caption=train_caption(args.seconds) if train else
                   caption(args.seconds, args.convention, estimate, catalog),
-                  context=computed_with(args.seconds, args.convention, estimate, args.catalog),
+                  context=computed_with(args.seconds, args.convention,
+                                        *((None, None) if train else (estimate, catalog.key))),
                   columns=TRAIN_COLUMNS if train else None)
     write_output(text, args.output)
     return 0
