@@ -1,7 +1,7 @@
 """``profile-encoder table``: Table 1 of the paper for any subset of the zoo."""
 from __future__ import annotations
 
-from ..option_values import CONVENTION_NAMES, DEFAULT_CONVENTION
+from ..option_values import CONVENTION_NAMES, DEFAULT_CONVENTION, PAPER_CONVENTION
 from ..reference import PAPER_SECONDS
 from .arguments import (
     add_catalog_option,
@@ -90,6 +90,11 @@ def run(args) -> int:
                          f"{DEFAULT_CONVENTION} only)")
     if not train:
         check_estimate(estimate, args.convention)
+    if args.compare_paper and not train and (args.convention != PAPER_CONVENTION or overrides
+                                             or args.seconds != PAPER_SECONDS):
+        raise UsageError(f"--compare-paper sets the paper's Table 1 beside the same models "
+                         f"counted its way: give --convention {PAPER_CONVENTION}, "
+                         f"--seconds {PAPER_SECONDS:g} (the default) and no --set")
     rows = build_rows(names, seconds=args.seconds, convention=convention, catalog=catalog,
                       estimate=estimate, progress=sys.stderr.isatty(), overrides=overrides,
                       mode=args.mode)
