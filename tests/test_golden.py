@@ -86,6 +86,23 @@ def test_check_reports_drift_and_exits_1(cli, tmp_path, golden):
     assert lenient.returncode == 0
 
 
+def test_write_with_models_rewrites_only_their_entries(cli, tmp_path, golden):
+    """The committed file's other nine models stay as they were; sparseformer-sw-s, tampered
+    with first, gets its count back; an unwritable path is refused before counting."""
+    tampered = json.loads(json.dumps(golden))
+    tampered["models"]["sparseformer-sw-s"]["totals"]["macs"] += 1000
+    path = tmp_path / "golden.json"
+    path.write_text(json.dumps(tampered))
+    result = cli("check", "--golden", path, "--models", "sparseformer-sw-s", "--write")
+    assert result.returncode == 0, result.stderr
+    written = json.loads(path.read_text())
+    assert list(written["models"]) == list(golden["models"])
+    assert written["models"] == golden["models"]
+    refused = cli("check", "--golden", tmp_path / "nowhere" / "g.json", "--models",
+                  "sparseformer-sw-s", "--write")
+    assert refused.returncode == 2 and "nowhere" in refused.stderr
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "does not exist"), ("{not json", "not valid JSON"), ("[]", "lacks 'models'"),
     # an entry without its counts is a malformed file, not every count drifted to None

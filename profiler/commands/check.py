@@ -18,8 +18,8 @@ def add_parser(sub) -> None:
                    help="relative change allowed per count, e.g. 0.01 or 1%% (default 0: exact)")
     add_models_option(p, "check only these zoo models", default="all in the golden file")
     p.add_argument("--write", action="store_true",
-                   help="(re)write the golden file from the current counts instead of checking "
-                        "(default: off)")
+                   help="(re)write the golden file from the current counts instead of checking; "
+                        "with --models, only those models' entries (default: off)")
     p.set_defaults(run=run)
 
 
@@ -41,15 +41,23 @@ def run(args) -> int:
     from pathlib import Path
 
     from .. import golden
-    from ..files import atomic_write
+    from ..errors import UsageError
+    from ..files import atomic_write, check_writable
     from ..table import resolve_models
 
     path = Path(args.golden) if args.golden else golden.DEFAULT_PATH
     if args.write:
+        check_writable(path)                 # before minutes of counting
         names = resolve_models(args.models)
         data = golden.compute(names, progress=sys.stderr.isatty())
+        if args.models and path.is_file():   # the other models' counts stay as they were
+            kept = golden.load(path)
+            if float(kept["seconds"]) != float(data["seconds"]):
+                raise UsageError(f"{path}: counted at {kept['seconds']} s, not "
+                                 f"{data['seconds']} s: rewrite it whole (no --models)")
+            data["models"] = {**kept["models"], **data["models"]}
         atomic_write(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
-        print(f"wrote {path} ({len(names)} models)")
+        print(f"wrote {path} ({len(names)} models counted, {len(data['models'])} in the file)")
         return 0
     expected = golden.load(path)
     names = resolve_models(args.models) if args.models else list(expected["models"])
