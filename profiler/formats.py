@@ -95,7 +95,8 @@ def to_latex(rows: Sequence[dict], *, caption: str = "", compare: bool = False,
 def to_csv(rows: Sequence[dict]) -> str:
     import pandas as pd
 
-    return pd.DataFrame(list(rows)).to_csv(index=False, float_format="%.6g")
+    # 10 significant digits: every digit a markdown cell shows (54090.68, not 54090.7)
+    return pd.DataFrame(list(rows)).to_csv(index=False, float_format="%.10g")
 
 
 def to_json(rows: Sequence[dict]) -> str:
