@@ -159,6 +159,10 @@ class HubertConfig:
                  f"got {self.attention!r}")
         if family.has_convolution and self.conv_kernel_size % 2 == 0:
             fail(f"conv_kernel_size must be odd, got {self.conv_kernel_size}")
+        if self.quantization.quantized and not family.has_convolution \
+                and self.quantize_modules == ("convolution",):
+            fail(f"quantize_modules names only convolution, which a {family.name} has none "
+                 f"of: this {self.quantization.label} build would quantize nothing")
         problem = family.check(self) if family.check is not None else None
         if problem:
             fail(problem)

@@ -73,10 +73,12 @@ def config(name: str, **overrides: Any) -> HubertConfig:
     overrides = {_ALIASES.get(key, key): value for key, value in overrides.items()}
     unknown = sorted(set(overrides) - fields - {"ffn_ratio"})
     if unknown:
-        allowed = sorted((fields - {"name", "encoder"}) | {"ffn_ratio"} | set(_ALIASES))
+        allowed = sorted((fields - {"name", "encoder", "binarized"}) | {"ffn_ratio"}
+                         | set(_ALIASES))
         raise ValueError(f"unknown override(s) {unknown} for {name!r}; "
                          f"allowed: {', '.join(allowed)}")
-    for fixed in ("name", "encoder"):
+    # The name says what these are (bq-: BiT's W1A1), and the reports read it so.
+    for fixed in ("name", "encoder", "binarized"):
         if fixed in overrides:
             raise ValueError(f"{fixed!r} cannot be overridden; pick another model name instead")
     if "ffn_ratio" in overrides and "ffn_dim" in overrides:

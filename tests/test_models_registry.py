@@ -56,6 +56,20 @@ def test_invalid_sparse_and_squeezeformer_overrides():
         models.build("vanilla", dtype=torch.int8, device="meta")
 
 
+def test_a_name_and_its_bits_cannot_disagree():
+    """bq- names BiT's W1A1 builds: `binarized` is the name's, not an override (a W32A32
+    `bq-vanilla` would be read as binarized by every report); a transformer quantizing its
+    convolutions alone would quantize nothing."""
+    for name, override in (("bq-vanilla", False), ("vanilla", True)):
+        with pytest.raises(ValueError, match="'binarized' cannot be overridden"):
+            models.config(name, binarized=override)
+    with pytest.raises(ValueError, match="a transformer has none of: this W1A1 build would "
+                                         "quantize nothing"):
+        models.config("bq-vanilla", quantize_modules="convolution")
+    assert models.config("bq-conformer-s", quantize_modules="convolution").quantize_modules \
+        == ("convolution",)
+
+
 def test_overrides():
     config = models.config("sparseformer-dn-s", attention="blocked", block_size=16, summary=4,
                            layers=3, num_classes=100)
