@@ -125,17 +125,20 @@ class TimeRecovery(nn.Module):
         self.stride = stride
         self.linear = linear(dim, dim, quantization=quantization)
 
+    def upsample(self, x: torch.Tensor, time: int) -> torch.Tensor:
+        """Each frame repeated ``stride`` times, trimmed to ``time`` frames."""
+        return x.repeat_interleave(self.stride, dim=1)[:, :time]
+
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = x.repeat_interleave(self.stride, dim=1)[:, : skip.size(1)]
-        return self.linear(x) + skip
+        return self.linear(self.upsample(x, skip.size(1))) + skip
 
 
 class SqueezeformerEncoder(nn.Module):
     """Blocks ``reduce_index .. recover_index - 1`` (0-based) run at half the frame rate.
 
     ``forward`` returns every block's output at the full rate: the outputs of the
-    half-rate blocks are upsampled by repeating each frame twice (trimmed to T), without
-    the recovery layer, which belongs to the block after them. ``recover_index`` may equal
+    half-rate blocks are upsampled as the recovery does (each frame repeated, trimmed to T),
+    without its Linear layer, which belongs to the block after them. ``recover_index`` may equal
     the number of blocks, in which case the recovery follows the last block.
     """
 
@@ -165,15 +168,12 @@ class SqueezeformerEncoder(nn.Module):
                 x = self.time_recovery(x, skip)
                 padding_mask = full_padding_mask
             x = layer(x, padding_mask)
-            outputs.append(x if x.size(1) == full_time else _upsample(x, full_time))
+            outputs.append(x if x.size(1) == full_time
+                           else self.time_recovery.upsample(x, full_time))
         if self.recover_index == len(self.layers):
             x = self.time_recovery(x, skip)
             outputs[-1] = x
         return tuple(outputs)
-
-
-def _upsample(x: torch.Tensor, time: int) -> torch.Tensor:
-    return x.repeat_interleave(2, dim=1)[:, :time]
 
 
 def default_reduce_index(layers: int) -> int:
