@@ -167,7 +167,8 @@ class ElasticBinarizer(nn.Module):
 
     ``init_over_nonzero``: take the initial mean over the non-zero entries only. Used for
     attention probabilities, whose exact zeros are masked-out pairs: the dense-masked and
-    the blocked sparse attention then start from the same alpha.
+    the blocked sparse attention then start from the same alpha on an unpadded batch (see
+    :mod:`models.sparseformer` for where they part).
     """
 
     # The learned scale, which BiT trains at its own learning rate without weight decay.

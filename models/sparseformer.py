@@ -19,6 +19,12 @@ Two cores compute the same function:
   attention merged by their log-sum-exps (``models.sparse_flash``), on a GPU a compiled
   FlexAttention kernel (``models.sparse_flex``).
 Both report ``effective_attention_macs``: the Q.K^T and A.V MACs the pattern needs.
+Quantized (bq-), their forwards agree too, but they do not train alike: the probability
+binarizer's alpha gets a gradient scaled by one over the square root of its tensor's size
+(B H T T in the masked core, fewer entries in the blocked one), and a key-padded query row
+is uniform over all T keys in the masked core, over its allowed keys in the blocked one,
+which moves alpha's first value in a padded batch. The study trains the masked core
+(the zoo's default) on unpadded crops.
 """
 from __future__ import annotations
 
