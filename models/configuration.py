@@ -8,8 +8,8 @@ from . import encoders
 from .conformer import CONV_KERNEL_SIZE, MAX_RELATIVE_POSITIONS
 from .frontends import FRONTENDS
 from .quantization import FULL_PRECISION_BITS, MODULE_TYPES, Quantization
+from .transformer import ACTIVATIONS
 
-ACTIVATIONS = ("gelu", "relu", "swish")
 DEPTHWISE_SCALES = ("tensor", "channel")
 
 
@@ -114,10 +114,6 @@ class HubertConfig:
                        f"{', '.join(MODULE_TYPES)}")
         object.__setattr__(self, "quantize_modules",
                            tuple(m for m in MODULE_TYPES if m in chosen))
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.heads
 
     def _fail(self, message: str):
         raise ValueError(f"{self.name}: {message}")

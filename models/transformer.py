@@ -12,14 +12,15 @@ from .attention import MultiheadSelfAttention, dense_attention_core
 from .bit import linear
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 
-_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU}
+# The feed-forward activations a config may name (HubertConfig.ffn_activation).
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU}
 
 
 def activation(name: str) -> nn.Module:
     try:
-        return _ACTIVATIONS[name]()
+        return ACTIVATIONS[name]()
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; known: {sorted(_ACTIVATIONS)}") from None
+        raise ValueError(f"unknown activation {name!r}; known: {sorted(ACTIVATIONS)}") from None
 
 
 class FeedForward(nn.Module):
