@@ -56,6 +56,14 @@ def command_of(argv: Sequence[str]) -> Optional[str]:
     return next((word for word in argv if not word.startswith("-")), None)
 
 
+def _is_data_error(error: Exception) -> bool:
+    """Whether ``error`` is the trainer's bad-input error (``DataError``, and its subclass
+    ``CheckpointError``): one line and exit status 2, as a UsageError. Looked up where it
+    was raised from, so that commands which never import the trainer do not load it."""
+    errors = sys.modules.get("models.trainer.errors")
+    return errors is not None and isinstance(error, errors.DataError)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     own_command_line = argv is None   # the process's own: it ends after this call
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -71,6 +79,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ProfileError as error:
         return _fail(str(error), 2)
     except Exception as error:
+        if _is_data_error(error):
+            return _fail(str(error), 2)
         if os.environ.get("PROFILE_ENCODER_TRACEBACK"):
             raise
         return _fail(f"internal error: {type(error).__name__}: {error} "

@@ -83,3 +83,18 @@ def test_measure_models_gather_across_repeats_and_the_old_spelling(capsys):
     assert "--model is deprecated; use --models" in capsys.readouterr().err
     assert parse("measure", "--seconds", "1, 2.5").seconds == [1.0, 2.5]
     assert parse("measure").seconds == [10.0] and parse("table").seconds == 10.0   # the paper's
+
+
+def test_the_trainers_bad_input_is_one_line_and_exit_2_through_main(tmp_path, capsys):
+    """cli.main turns the trainer's DataError into one line and status 2 for every command
+    (study and sweep --accuracy each caught it themselves before)."""
+    from profiler.cli import main
+
+    for argv in (["study", "--out", str(tmp_path / "none"), "--report", "--reports",
+                  str(tmp_path / "r")],
+                 ["sweep", "--family", "transformer", "--layers", "1", "--dim", "64",
+                  "--heads", "2", "--bits", "W1A1", "--out", str(tmp_path / "sweep"),
+                  "--accuracy", str(tmp_path / "nowhere")]):
+        assert main(argv) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "study.json: no such study record" in lines[0], lines

@@ -12,8 +12,9 @@ from .base import EvalRequest, EvalResult, TrainRequest, TrainResult, given_opti
 
 @contextlib.contextmanager
 def _usage_errors():
-    """The one place where the trainer's bad-input errors (:class:`DataError`, and its
-    subclass ``CheckpointError``) become :class:`UsageError`: exit status 2 on the CLI."""
+    """The adapter's callers get the trainer's bad-input errors (:class:`DataError`, and
+    its subclass ``CheckpointError``) as :class:`UsageError`, the profiler's own (the CLI
+    gives either one line and exit status 2)."""
     try:
         yield
     except DataError as error:

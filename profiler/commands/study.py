@@ -11,7 +11,6 @@ from pathlib import Path
 
 from models.trainer.study.settings import StudySettings
 
-from ..errors import UsageError
 from ..training_commands import TRAINING_COMMANDS
 from .settings_arguments import add_settings_arguments, settings_from_arguments
 
@@ -31,30 +30,26 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from models.trainer.errors import DataError
-
+    # The trainer's DataError is one line and exit status 2 through cli.main.
     given = {k: v for k, v in settings_from_arguments(args, StudySettings).items()
              if v is not None}
     settings = StudySettings(**given)
-    try:
-        if settings.report:
-            from models.trainer.study.report import write_report
+    if settings.report:
+        from models.trainer.study.report import write_report
 
-            path = write_report(Path(settings.out), Path(settings.reports))
-            print(f"wrote {path}")
-            return 0
-        if settings.dry_run:
-            from models.trainer.study.runner import dry_run
+        path = write_report(Path(settings.out), Path(settings.reports))
+        print(f"wrote {path}")
+        return 0
+    if settings.dry_run:
+        from models.trainer.study.runner import dry_run
 
-            dry_run(settings)
-            return 0
-        from models.trainer.study.runner import run_study
+        dry_run(settings)
+        return 0
+    from models.trainer.study.runner import run_study
 
-        from ..adapters import job_backend
+    from ..adapters import job_backend
 
-        outcome = run_study(settings, backend=job_backend(settings.backend))
-    except DataError as error:
-        raise UsageError(str(error)) from None
+    outcome = run_study(settings, backend=job_backend(settings.backend))
     if settings.progress:
         print(f"shard {settings.shard}: ran {len(outcome['ran'])} jobs, {outcome['skipped']} "
               f"were done, in {outcome['wall_seconds'] / 60:.1f} min; reports: "

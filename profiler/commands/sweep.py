@@ -132,17 +132,12 @@ def study_accuracy(folder: str) -> dict:
     sweep key of each model a study trained: its ``fp`` variant and its ``bq`` (W1A1) one."""
     # The trainer is a later layer than the sweep: imported only when --accuracy is given.
     import models
-    from models.trainer.errors import DataError
     from models.trainer.study.collect import load_study
     from models.trainer.study.report import zoo_name
 
-    from ..errors import UsageError
     from ..sweep import point_key
 
-    try:
-        study = load_study(folder)
-    except DataError as error:
-        raise UsageError(str(error)) from error
+    study = load_study(folder)     # a DataError is one line and exit 2 through cli.main
     overrides = study.record.get("recipe", {}).get("overrides", {})
     found: dict = {}
     for (model, variant, task), by_seed in study.results.items():
