@@ -27,6 +27,10 @@ from .option_values import DEFAULT_CONVENTION, PAPER_CONVENTION, PAPER_ESTIMATE,
 GIB = 2 ** 30
 MB = 1e6
 GIGA = 1e9
+# The paper convention's bit operations per float FLOP: 16 bits, and G read as 2^30 where
+# the FLOP column's G is 1e9, so BOP_NonQ[G] / FLOP[G] = 16 x 1e9 / 2^30 = 14.90.
+PAPER_BITS_PER_FLOP = 16
+PAPER_BOP_PER_FLOP = PAPER_BITS_PER_FLOP * GIGA / GIB
 
 # Float width Table 1 stores each zoo row at, where it is not FULL_PRECISION_BITS: the
 # paper's vanilla model is FP16 (its BQ row only fits with the float parts at 16 bits too).
@@ -75,7 +79,7 @@ _bayesian_bits: dict[str, Formula] = {
 
 _paper: dict[str, Formula] = {
     **_bayesian_bits,  # storage and FLOPs as in bayesian-bits
-    "bop_nonq_g": lambda t: t["flops"] * 16 / GIB,
+    "bop_nonq_g": lambda t: t["flops"] * PAPER_BITS_PER_FLOP / GIB,
     "bop_bq_g": lambda t: t["macs_bq"] / GIB,
 }
 

@@ -15,13 +15,14 @@ from models.constants import SAMPLE_RATE
 from .errors import UsageError
 from .files import REPORTS
 from .module_names import module_depth
+from .reference import PAPER_SECONDS
 
 GOLDEN_QUANTITIES = ("params", "storage_bytes", "buffer_bytes", "macs", "macs_nonq",
                      "macs_bq", "flops", "elementwise_flops", "bop_nonq", "bop_q", "bop_bq",
                      "effective_macs", "foldable_macs", "foldable_flops")
 MODULE_QUANTITIES = ("params", "macs", "flops", "bop_nonq", "bop_bq")
 DEFAULT_PATH = REPORTS / "golden" / "op_counts.json"
-SECONDS = 10.0
+SECONDS = PAPER_SECONDS         # the golden counts are of the paper's 10 s utterance
 
 
 def compute(names: Iterable[str], seconds: float = SECONDS, progress: bool = False) -> dict:

@@ -13,7 +13,7 @@ from models.constants import float_name, is_binarized
 
 from .bits import OperandPair
 from .columns import COSTS, column, difference_text, relative_difference
-from .conventions import GIB, GIGA, MB, Convention
+from .conventions import GIB, GIGA, MB, PAPER_BOP_PER_FLOP, Convention
 from .formats import display_name
 from .reference import PAPER_SECONDS, table1
 from .table import ProfiledModel, profile_zoo_model
@@ -100,21 +100,24 @@ def _flop_bq(c: Context, m: str) -> str:
 
 
 def _bop_nonq_fp(c: Context, m: str) -> str:
-    return ("Follows the FLOP column: under the paper convention BOP_NonQ = FLOP x 16 x 1e9 / "
-            "2^30, the ratio (14.90) every full-precision row of the paper shows except vanilla.")
+    return (f"Follows the FLOP column: under the paper convention BOP_NonQ = FLOP x 16 x 1e9 / "
+            f"2^30, the ratio ({PAPER_BOP_PER_FLOP:.2f}) every full-precision row of the paper "
+            f"shows except vanilla.")
 
 
 def _bop_nonq_vanilla(c: Context, m: str) -> str:
     ratio = c.paper[m]["bop_nonq_g"] / c.paper[m]["flop_g"]
     return (f"The paper's vanilla row does not follow its own ratio: BOP_NonQ/FLOP = "
-            f"{ratio:.2f} instead of 14.90 (see the inconsistencies below); ours applies 14.90.")
+            f"{ratio:.2f} instead of {PAPER_BOP_PER_FLOP:.2f} (see the inconsistencies below); "
+            f"ours applies {PAPER_BOP_PER_FLOP:.2f}.")
 
 
 def _bop_nonq_bq(c: Context, m: str) -> str:
     ratio = c.paper[m]["bop_nonq_g"] / c.paper[m]["flop_g"]
-    return (f"The paper's BQ rows have BOP_NonQ/FLOP = {ratio:.2f}, not the 14.90 of its "
-            f"full-precision rows, so their BOP_NonQ is not FLOP-based; ours applies 14.90 to our "
-            f"float FLOPs. No rule found reproduces the BQ rows' BOP_NonQ.")
+    return (f"The paper's BQ rows have BOP_NonQ/FLOP = {ratio:.2f}, not the "
+            f"{PAPER_BOP_PER_FLOP:.2f} of its full-precision rows, so their BOP_NonQ is not "
+            f"FLOP-based; ours applies {PAPER_BOP_PER_FLOP:.2f} to our float FLOPs. No rule "
+            f"found reproduces the BQ rows' BOP_NonQ.")
 
 
 def _bop_bq(c: Context, m: str) -> str:
@@ -185,7 +188,7 @@ def inconsistencies(paper: dict) -> list[str]:
         f"({1 - p['bq-sparseformer-dn-s']['bop_bq_g'] / p['bq-conformer-s']['bop_bq_g']:.1%}).",
         "The BQ rows' BOP_NonQ/FLOP ratios are "
         + ", ".join(f"{p[m]['bop_nonq_g'] / p[m]['flop_g']:.2f}" for m in p if is_binarized(m))
-        + ", not the 14.90 of the full-precision rows.",
+        + f", not the {PAPER_BOP_PER_FLOP:.2f} of the full-precision rows.",
     ]
     from .reference import table2
 
@@ -286,7 +289,7 @@ def _linear_share_needed(c: Context, m: str) -> float:
     """Share f of all products that, counted 1.5 times (the rest once), would give the
     paper's BOP_BQ from the paper's own full-precision MAC count (FLOP / 2, an upper
     bound): 1.5 f + (1 - f) = BOP_BQ / MACs."""
-    twin_macs = c.paper[float_name(m)]["flop_g"] / 2 * 1e9 / GIB
+    twin_macs = c.paper[float_name(m)]["flop_g"] / 2 * GIGA / GIB
     return (c.paper[m]["bop_bq_g"] / twin_macs - 1) / 0.5
 
 
@@ -305,7 +308,7 @@ def _bop_bq_section(c: Context, models: list[str]) -> list[str]:
              "all MACs < |", "|---|---|---|---|---|---|---|---|---|"]
     for m in models:
         twin = c.paper.get(float_name(m), {}).get("flop_g")
-        bound = f"{twin / 2 * 1e9 / GIB:.2f}" if twin else "-"
+        bound = f"{twin / 2 * GIGA / GIB:.2f}" if twin else "-"
         x = g[m]
         lines.append(f"| {display_name(m)} | {c.paper[m]['bop_bq_g']:.2f} | {x['linear']:.2f} | "
                      f"{x['attention']:.2f} | {x['position']:.2f} | {x['table_projection']:.2f} | "

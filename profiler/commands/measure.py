@@ -1,6 +1,8 @@
 """``profile-encoder measure``: real forward-pass times beside the estimates."""
 from __future__ import annotations
 
+from ..reference import PAPER_SECONDS
+
 
 def add_parser(sub) -> None:
     from ..estimator import ESTIMATES, KERNEL_ESTIMATES
@@ -33,8 +35,8 @@ def add_parser(sub) -> None:
     add_models_option(p, "the models to time", default="none; give at least one")
     add_deprecated_alias(p, "--model", "--models", dest="models", append=True,
                          type=parse_model_list, metavar="NAMES")
-    add_seconds_option(p, "utterance lengths in seconds, comma-separated (default 10)",
-                       default=[10.0], several=True)
+    add_seconds_option(p, f"utterance lengths in seconds, comma-separated (default "
+                          f"{PAPER_SECONDS:g})", default=[PAPER_SECONDS], several=True)
     add_device_option(p, None, "cuda if present")
     p.add_argument("--warmup", type=non_negative_int, default=2, help="untimed passes (2)")
     p.add_argument("--repeats", type=positive_int, default=5, help="timed passes (5)")
