@@ -119,6 +119,20 @@ def extra_storage_bits(module: nn.Module) -> int:
     return bits
 
 
+def model_storage_bits(model: nn.Module) -> int:
+    """Storage of ``model`` in bits: every parameter at its storage bits, counted once where
+    modules share it, plus each module's :func:`extra_storage_bits` (the analyzer's
+    ``storage_bytes`` x 8, without running the model)."""
+    total, seen = 0, set()
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if id(parameter) not in seen:
+                seen.add(id(parameter))
+                total += parameter.numel() * parameter_storage_bits(module, name, parameter)
+        total += extra_storage_bits(module)
+    return total
+
+
 def packed_weight(value) -> Optional[torch.Tensor]:
     """The weight inside torch.ao's packed parameters (a ``torch.ScriptObject`` with
     ``unpack()``: quantized linear and convolution), else None."""

@@ -18,20 +18,11 @@ from torch import nn
 
 from models.constants import is_binarized
 
-from .bits import extra_storage_bits, parameter_storage_bits
+from .bits import model_storage_bits
 from .columns import relative_difference
 from .conventions import MB, paper_float_bits
 from .reference import table1
 from .table import build_meta
-
-
-def storage_bits(model: nn.Module) -> int:
-    total = 0
-    for module in model.modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            total += parameter.numel() * parameter_storage_bits(module, name, parameter)
-        total += extra_storage_bits(module)
-    return total
 
 
 def paper_build(name: str, **overrides) -> nn.Module:
@@ -46,7 +37,7 @@ def storage_rows(**overrides) -> List[dict]:
     rows = []
     for name in models.names():
         model = paper_build(name, **overrides)
-        megabytes = storage_bits(model) / 8 / MB
+        megabytes = model_storage_bits(model) / 8 / MB
         paper = paper_table[name]["storage_mb"]
         rows.append({
             "model": name,

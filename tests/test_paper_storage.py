@@ -4,8 +4,9 @@ import pytest
 
 import models
 from models.quantization import FULL_PRECISION, W1A1
+from profiler.bits import model_storage_bits as storage_bits
 from profiler.conventions import get_convention, paper_float_bits, precision_label
-from profiler.paper_storage import paper_build, storage_bits, storage_rows
+from profiler.paper_storage import paper_build, storage_rows
 
 TEN = models.names()
 
@@ -53,3 +54,13 @@ def test_paper_float_bits_and_precision_labels():
     assert precision_label(W1A1, 16) == "FP16-W1A1"
     assert get_convention("paper").float_bits("bq-vanilla") == 16
     assert get_convention("bayesian-bits").float_bits("bq-vanilla") == 32
+
+
+def test_a_shared_parameter_is_stored_once():
+    """Two Linear layers holding one weight tensor: 16 x 8 float32 weights once, and two
+    biases of 16 (the analyzer's own rule; the paper layer summed the weight twice)."""
+    import torch
+
+    first, second = torch.nn.Linear(8, 16), torch.nn.Linear(8, 16)
+    second.weight = first.weight
+    assert storage_bits(torch.nn.Sequential(first, second)) == 32 * (16 * 8 + 16 + 16)
