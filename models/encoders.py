@@ -109,7 +109,7 @@ def _squeezeformer_defaults(config: Config) -> Dict[str, Any]:
         reduce_index = default_reduce_index(config.layers)
     recover_index = config.recover_index
     if recover_index is None:
-        recover_index = max(default_recover_index(config.layers), reduce_index + 1)
+        recover_index = default_recover_index(config.layers, reduce_index)
     return {"reduce_index": reduce_index, "recover_index": recover_index}
 
 

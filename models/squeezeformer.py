@@ -181,9 +181,12 @@ def default_reduce_index(layers: int) -> int:
     return max(0, (layers - 2) // 2)
 
 
-def default_recover_index(layers: int) -> int:
-    """... and the recovery before the last block (15 of 16)."""
-    return max(layers - 1, default_reduce_index(layers) + 1)
+def default_recover_index(layers: int, reduce_index: Optional[int] = None) -> int:
+    """... and the recovery before the last block (15 of 16), after the reduction
+    (``reduce_index``, default :func:`default_reduce_index`)."""
+    if reduce_index is None:
+        reduce_index = default_reduce_index(layers)
+    return max(layers - 1, reduce_index + 1)
 
 
 def squeezeformer_encoder(layers: int, dim: int, heads: int, ffn_dim: int, *,
