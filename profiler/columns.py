@@ -46,6 +46,13 @@ class Column:
             return "-"
         return f"{value * self.scale:.2f}"
 
+    def compared_text(self, value, paper: Optional[float], difference: Optional[float]) -> str:
+        """A cell with the paper's value and the relative difference beside ours, where the
+        paper has one: ``133.58 (131.87, +1.3%)``."""
+        if paper is None:
+            return self.text(value)
+        return f"{self.text(value)} ({self.text(paper)}, {difference_text(difference)})"
+
     def paper_value(self, paper_row: Optional[dict]) -> Optional[float]:
         """The paper's value of this column in our units, None where it has none."""
         if not paper_row or self.paper is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, Optional, Sequence
 
-from .columns import COLUMNS, COSTS, Column, difference_text, relative_difference
+from .columns import COLUMNS, COSTS, Column, relative_difference
 
 
 def with_paper(rows: Sequence[dict]) -> list[dict]:
@@ -44,11 +44,11 @@ def _text_rows(rows: Sequence[dict], compare: bool,
             if key == "model":
                 cells.append(display_name(row["model"]))
                 continue
-            text = col.text(row[key])
-            if compare and col.cost and row.get(f"paper_{key}") is not None:
-                diff = row[f"diff_{key}"]
-                text += f" ({col.text(row[f'paper_{key}'])}, {difference_text(diff)})"
-            cells.append(text)
+            if compare and col.cost:
+                cells.append(col.compared_text(row[key], row.get(f"paper_{key}"),
+                                               row.get(f"diff_{key}")))
+            else:
+                cells.append(col.text(row[key]))
         table.append(cells)
     return table
 

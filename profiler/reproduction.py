@@ -221,14 +221,14 @@ def reproduction_markdown(context: Context, models: list[str]) -> str:
     for model in models:
         cells = [display_name(model)]
         for cost in COSTS:
-            key, scale = cost.key, cost.scale
+            key = cost.key
             ours = context.ours[model][key]
             paper = cost.paper_value(context.paper.get(model))
             if paper is None:
-                cells.append(f"{ours * scale:.2f} (-)" if ours else "-")
+                cells.append(cost.text(ours))
                 continue
             diff = context.diff(model, key)
-            cell = f"{ours * scale:.2f} ({paper * scale:.2f}, {difference_text(diff)})"
+            cell = cost.compared_text(ours, paper, diff)
             if abs(diff) > EXPLAIN_ABOVE:
                 text = explain(context, model, key) or "UNEXPLAINED"
                 notes.append(f"{display_name(model)}, {cost.header} "
