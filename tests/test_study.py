@@ -810,6 +810,32 @@ def test_smoke_study_end_to_end(smoke_study):
 
 
 @pytest.mark.slow
+def test_each_job_logs_its_cpu_time_and_the_report_states_it(smoke_study, tmp_path):
+    """A job's CPU time (every thread of the study process and its children) is positive
+    for the training jobs and at most its wall time on every core there is."""
+    import os
+
+    from models.trainer.fileio import read_log
+
+    root, arguments = smoke_study
+    logged = read_log(root / "study" / "study.log.jsonl")
+    assert logged and all("cpu_seconds" in entry for entry in logged)
+    cores = os.cpu_count() or 1
+    for entry in logged:
+        assert 0 <= entry["cpu_seconds"] <= entry["seconds"] * cores + 0.5, entry
+        if entry["job"].startswith("train/"):
+            assert entry["cpu_seconds"] > 0, entry
+    reports = tmp_path / "reports"
+    assert main([*arguments, "--report", "--reports", str(reports)]) == 0
+    by_job = {entry["job"]: entry["cpu_seconds"] for entry in logged}   # a rerun's last
+    hours = sum(by_job.values()) / 3600
+    readme = (reports / "README.md").read_text()
+    assert (f"({len(by_job)} of its jobs logged their CPU time, {hours:.2f} h, "
+            f"{hours / 2:.2f} h of 2 cores") in readme, readme[:900]
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["job_cpu_seconds"] == by_job
+
+
 def test_a_smoke_study_restored_into_a_fresh_folder_remakes_only_its_corpus(smoke_study,
                                                                             tmp_path):
     """The command line end to end on real runs: the committed copy of a finished study,

@@ -228,6 +228,17 @@ def head_budget_line(heads: Dict[str, List[Dict[str, Any]]]) -> str:
             if parts else "Heads: no evaluation yet.")
 
 
+def cpu_time_note(study) -> str:
+    """The CPU time of the jobs that logged it, as hours of the study's 2 cores beside the
+    wall time of the same jobs; empty for a study that logged none."""
+    cpu = study.job_cpu_seconds
+    if not cpu:
+        return ""
+    wall = sum(study.job_seconds[job] for job in cpu) / 3600
+    return (f" ({len(cpu)} of its jobs logged their CPU time, {sum(cpu.values()) / 3600:.2f} h, "
+            f"{sum(cpu.values()) / 7200:.2f} h of 2 cores, against {wall:.2f} h of wall time)")
+
+
 def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
     """Copy study ``out``'s small files into ``reports`` (:mod:`.archive`), then regenerate
     ``reports``/README.md, its figures and summary.json from that copy alone; without a
@@ -252,6 +263,7 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
                          for model in study.models)
              + f"; tasks: {', '.join(study.tasks)}; preset "
              f"{study.record['recipe']['preset']}. Job time logged so far: {hours:.2f} h"
+             + cpu_time_note(study)
              + (f" ({len(copied)} random-init anchor evaluations copied from an earlier study, "
                 f"each checked to be the evaluation this study would run, as `--anchors-from` "
                 f"checks; their results.json names the source)" if copied else "") + ". "

@@ -4,7 +4,7 @@ Each training job goes through the same entry as ``profile-encoder train`` (the 
 ``pretrain``), each evaluation through the one of ``profile-encoder superb``; with
 ``--launcher`` a training job is a subprocess ``LAUNCHER -m profiler train ...`` instead
 (torchrun for several GPUs; ``--deepspeed`` is passed to every training job). Every job
-finished is one line of ``OUT/study.log.jsonl`` (its wall time).
+finished is one line of ``OUT/study.log.jsonl`` (its wall time and CPU time).
 """
 from __future__ import annotations
 
@@ -239,13 +239,14 @@ def run_study(settings: StudySettings, *, backend: Optional[JobBackend] = None,
             if job_state(job) == FINISHED:     # written by the job whose extraction it shares
                 bar.update(1)
                 return
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), cpu_seconds()
             (runner or (lambda j: run_job(j, settings, backend)))(job)
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
             release_freed_memory()
             copied = {REUSED_FROM: reused_from(job)} if reused_from(job) else {}
             append_log(log, {"job": job.key, "seconds": round(seconds, 2),
-                             "shard": settings.shard, "finished_at": time.time(), **copied})
+                             "cpu_seconds": round(cpu, 2), "shard": settings.shard,
+                             "finished_at": time.time(), **copied})
             ran.append(job.key)
             bar.update(1)
             if settings.progress:
@@ -268,6 +269,17 @@ def run_study(settings: StudySettings, *, backend: Optional[JobBackend] = None,
             step(job)
     return {"jobs": len(mine), "ran": ran, "skipped": len(mine) - len(ran),
             "wall_seconds": time.perf_counter() - started}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its finished children (a launcher's
+    workers), user and system: a job's cost that other work on the machine does not
+    stretch, as it does the wall time (though threads spinning while they wait for a core
+    still count)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def release_freed_memory() -> bool:

@@ -7,7 +7,7 @@ order they are written: ``study`` (the record with the recipe), ``model_tasks`` 
 teacher against random-init), ``teacher_gate``, ``masked_prediction``, ``degradation``,
 ``contrast`` (two models or more), ``sensitivity``, ``distilled_against_scratch``,
 ``ablations`` (each where the study has such runs), ``propagation``, ``gated``,
-``job_seconds``.
+``job_seconds`` and, where jobs logged it, ``job_cpu_seconds``.
 """
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ def summarize(study: Study, record: Dict[str, Any]) -> Dict[str, Any]:
     summary["propagation"] = propagation_rows(study)
     summary["gated"] = gated_entries(study)
     summary["job_seconds"] = study.job_seconds
+    if study.job_cpu_seconds:       # logged since the study log kept CPU time
+        summary["job_cpu_seconds"] = study.job_cpu_seconds
     return summary
 
 
