@@ -601,9 +601,16 @@ def binarized_macs(name, **overrides):
 
 @pytest.mark.parametrize("model", ["conformer-s", "squeezeformer-xs", "sparseformer-dn-s"])
 def test_ablation_builds_binarize_exactly_the_named_module_type(model):
+    import models
+
     full = binarized_macs(f"bq-{model}")
     total = {kind: 0 for kind in OWNERS}
     for kind, owners in OWNERS.items():
+        if kind == "convolution" and not models.config(model).family.has_convolution:
+            # a build that would binarize nothing is refused, not built as a W1A1 no-op
+            with pytest.raises(ValueError, match="would quantize nothing"):
+                models.config(f"bq-{model}", quantize_modules=kind)
+            continue
         modules = binarized_macs(f"bq-{model}", quantize_modules=kind)
         for module, bits in modules.items():
             owned = any(owner in f".{module}." or owner in module for owner in owners)
@@ -860,6 +867,7 @@ def test_a_smoke_study_restored_into_a_fresh_folder_remakes_only_its_corpus(smok
                  for folder in (rebuilt, reports)]
     for summary in summaries:            # the corpus's own time is this run's
         assert summary["job_seconds"].pop("data") > 0
+        assert summary["job_cpu_seconds"].pop("data") > 0
     assert summaries[0] == summaries[1]
 
 
