@@ -48,6 +48,11 @@ def precision_label(quantization: Quantization, float_bits: int) -> str:
     return f"FP{float_bits}" + (f"-{quantization.label}" if quantization.quantized else "")
 
 
+def is_quantized_precision(label: str) -> bool:
+    """Whether a :func:`precision_label` names a quantized build (``FP32-W2A2``: yes)."""
+    return "-W" in label
+
+
 Formula = Callable[[Mapping[str, float]], float]  # a profile's totals -> one column's value
 
 

@@ -7,6 +7,7 @@ import json
 from typing import Mapping, Optional, Sequence
 
 from .columns import COLUMNS, COSTS, Column, relative_difference
+from .conventions import is_quantized_precision
 
 
 def with_paper(rows: Sequence[dict]) -> list[dict]:
@@ -78,12 +79,12 @@ def to_latex(rows: Sequence[dict], *, caption: str = "", compare: bool = False,
              r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}",
              r"\toprule",
              " & ".join(_latex_escape(c.header) for c in columns) + r" \\", r"\midrule"]
-    previous_binarized = None
+    previous_quantized = None      # a rule between the float rows and the quantized ones
     for row, cells in zip(rows, _text_rows(rows, compare, columns)):
-        binarized = "W1A1" in row["precision"]
-        if previous_binarized is False and binarized:
+        quantized = is_quantized_precision(row["precision"])
+        if previous_quantized is False and quantized:
             lines.append(r"\midrule")
-        previous_binarized = binarized
+        previous_quantized = quantized
         lines.append(" & ".join(_latex_escape(c) for c in cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if caption:

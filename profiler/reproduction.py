@@ -242,9 +242,9 @@ def reproduction_markdown(context: Context, models: list[str]) -> str:
     within = {k: sum(1 for m in models if context.diff(m, k) is not None
                      and abs(context.diff(m, k)) <= 0.10) for k in (c.key for c in COSTS)}
     storage_fp = sum(1 for m in models
-                     if not m.startswith('bq-') and abs(context.diff(m, 'storage_mb')) <= 0.03)
+                     if not is_binarized(m) and abs(context.diff(m, 'storage_mb')) <= 0.03)
     storage_bq = sum(1 for m in models
-                     if m.startswith('bq-') and abs(context.diff(m, 'storage_mb')) <= 0.10)
+                     if is_binarized(m) and abs(context.diff(m, 'storage_mb')) <= 0.10)
     lines += ["", "## Targets", "",
               f"- Storage within 3 % (full precision): "
               f"{storage_fp}/5; "
