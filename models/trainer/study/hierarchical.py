@@ -74,7 +74,11 @@ def _stack(parts: Sequence[Parts]) -> Tuple[np.ndarray, np.ndarray]:
 def _scores(weights: np.ndarray, parts: Tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """(resamples, seeds): each seed's score on each item draw."""
     numerators, denominators = parts
-    return (weights @ numerators.T) / np.maximum(weights @ denominators.T, RATIO_FLOOR)
+    # einsum's own loops, not BLAS: a multithreaded matrix product sums in an order that
+    # depends on the thread count, so a report rebuilt with OMP_NUM_THREADS=1 differed from
+    # one made on two threads in the last digits of summary.json.
+    return (np.einsum("ri,si->rs", weights, numerators)
+            / np.maximum(np.einsum("ri,si->rs", weights, denominators), RATIO_FLOOR))
 
 
 def p_floor(resamples: int) -> float:
