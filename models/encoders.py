@@ -138,10 +138,12 @@ register(EncoderFamily(
 
 def _sparseformer_check(config: Config) -> Optional[str]:
     block, summary = config.sparse_block, config.sparse_summary
-    if (not all(isinstance(v, int) and not isinstance(v, bool) for v in (block, summary))
-            or block < 1 or not 0 <= summary <= block):
-        return (f"need sparse_block >= 1 and 0 <= sparse_summary <= sparse_block, got "
-                f"{block} and {summary}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (block, summary)):
+        return f"sparse_block and sparse_summary must be integers, got {block!r} and {summary!r}"
+    try:        # the pattern's own rule: one place says which pairs are allowed
+        FixedSparsePattern(block, summary)
+    except ValueError as error:
+        return f"{error} (sparse_block {block}, sparse_summary {summary})"
     return None
 
 
