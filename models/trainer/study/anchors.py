@@ -17,6 +17,7 @@ committed copy with the same description.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -47,7 +48,13 @@ def corpus_record(settings: StudySettings) -> Dict[str, Any]:
     own = data_folder(settings) / CORPUS_FILE
     if own.is_file() or not settings.data:
         return read_json(own, "corpus description")
-    return describe_folder(settings.data)
+    return dict(_described(str(Path(settings.data).resolve())))
+
+
+@functools.lru_cache(maxsize=4)
+def _described(folder: str) -> Dict[str, Any]:
+    """One description per folder and process: every anchor copied checks against it."""
+    return describe_folder(folder)
 
 
 def corpus_is_known(settings: StudySettings) -> bool:
