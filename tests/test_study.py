@@ -837,8 +837,8 @@ def test_each_job_logs_its_cpu_time_and_the_report_states_it(smoke_study, tmp_pa
     by_job = {entry["job"]: entry["cpu_seconds"] for entry in logged}   # a rerun's last
     hours = sum(by_job.values()) / 3600
     readme = (reports / "README.md").read_text()
-    assert (f"({len(by_job)} of its jobs logged their CPU time, {hours:.2f} h, "
-            f"{hours / 2:.2f} h of 2 cores") in readme, readme[:900]
+    assert (f"{len(by_job)} of its jobs also logged their CPU time: {hours:.2f} h, "
+            f"{hours / 2:.2f} h of 2 cores, in ") in readme, readme[:900]
     summary = json.loads((reports / "summary.json").read_text())
     assert summary["job_cpu_seconds"] == by_job
 

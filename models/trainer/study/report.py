@@ -235,8 +235,8 @@ def cpu_time_note(study) -> str:
     if not cpu:
         return ""
     wall = sum(study.job_seconds[job] for job in cpu) / 3600
-    return (f" ({len(cpu)} of its jobs logged their CPU time, {sum(cpu.values()) / 3600:.2f} h, "
-            f"{sum(cpu.values()) / 7200:.2f} h of 2 cores, against {wall:.2f} h of wall time)")
+    return (f"{len(cpu)} of its jobs also logged their CPU time: {sum(cpu.values()) / 3600:.2f} "
+            f"h, {sum(cpu.values()) / 7200:.2f} h of 2 cores, in {wall:.2f} h of wall time. ")
 
 
 def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
@@ -263,11 +263,11 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
                          for model in study.models)
              + f"; tasks: {', '.join(study.tasks)}; preset "
              f"{study.record['recipe']['preset']}. Job time logged so far: {hours:.2f} h"
-             + cpu_time_note(study)
              + (f" ({len(copied)} random-init anchor evaluations copied from an earlier study, "
                 f"each checked to be the evaluation this study would run, as `--anchors-from` "
                 f"checks; their results.json names the source)" if copied else "") + ". "
-             "Every table is rebuilt from the files under `runs/` here alone (each "
+             + cpu_time_note(study)
+             + "Every table is rebuilt from the files under `runs/` here alone (each "
              "evaluation's `results.json` and `per_item.json`).", "",
              "Chains: " + "; ".join(f"{v}: " + (" -> ".join(c) if isinstance(c, list) else c)
                                     for v, c in record["recipe"]["chains"].items()) + "."
