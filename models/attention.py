@@ -26,6 +26,16 @@ def mask_value(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).min
 
 
+def attend(scores: torch.Tensor, v: torch.Tensor, key_padding_mask: Optional[torch.Tensor],
+           dropout: nn.Module, quantize_probs) -> torch.Tensor:
+    """The end of every unfused attention core: padded keys masked (:func:`mask_value`),
+    the softmax, dropout, the probabilities quantized (``quantize_probs``: their
+    binarizer, or the identity), then their product with ``v``."""
+    if key_padding_mask is not None:
+        scores = scores.masked_fill(key_padding_mask[:, None, None, :], mask_value(scores.dtype))
+    return torch.matmul(quantize_probs(dropout(torch.softmax(scores, dim=-1))), v)
+
+
 class DotProductAttention(nn.Module):
     """softmax(Q K^T / sqrt(d)) V over all keys, through PyTorch's fused kernel."""
 
@@ -67,12 +77,7 @@ class QuantizedDotProductAttention(nn.Module):
         k = self.binarizers.key(k)
         v = self.binarizers.value(v)
         scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.size(-1)))
-        if key_padding_mask is not None:
-            scores = scores.masked_fill(key_padding_mask[:, None, None, :],
-                                        mask_value(scores.dtype))
-        probs = self.dropout(torch.softmax(scores, dim=-1))
-        probs = self.binarizers.probs(probs)
-        return torch.matmul(probs, v)
+        return attend(scores, v, key_padding_mask, self.dropout, self.binarizers.probs)
 
 
 class HeadProjections(nn.Module):

@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .attention import HeadProjections, mask_value, merge_heads, project_heads, split_heads
+from .attention import HeadProjections, attend, merge_heads, project_heads, split_heads
 from .bit import ElasticBinarizer, conv1d, linear, masked_conv
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import FeedForward, TransformerEncoder
@@ -93,11 +93,7 @@ class RelPositionAttentionCore(nn.Module):
         content = torch.matmul(q_u, k.transpose(-2, -1))
         position = relative_shift(torch.matmul(q_v, p.transpose(-2, -1)))
         scores = (content + position) * (1.0 / math.sqrt(q.size(-1)))
-        if key_padding_mask is not None:
-            scores = scores.masked_fill(key_padding_mask[:, None, None, :],
-                                        mask_value(scores.dtype))
-        probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
-        return torch.matmul(probs, v)
+        return attend(scores, v, key_padding_mask, self.dropout, self._probs)
 
     def _operands(self, q, k, v, p):
         return q + self.pos_bias_u[:, None, :], q + self.pos_bias_v[:, None, :], k, v, p

@@ -39,7 +39,7 @@ from torch.overrides import _get_current_function_mode_stack
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from . import sparse_flash, sparse_flex
-from .attention import AttentionBinarizers, mask_value
+from .attention import AttentionBinarizers, attend, mask_value
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import TransformerEncoder, transformer_layer
 
@@ -112,11 +112,7 @@ class MaskedSparseAttention(_SparseAttentionCore):
         scores = torch.baddbmm(bias, q.reshape(batch * heads, time, head_dim),
                                k.reshape(batch * heads, time, head_dim).transpose(1, 2),
                                alpha=1.0 / math.sqrt(head_dim)).view(batch, heads, time, time)
-        if key_padding_mask is not None:
-            scores = scores.masked_fill(key_padding_mask[:, None, None, :],
-                                        mask_value(scores.dtype))
-        probs = self._probs(self.dropout(torch.softmax(scores, dim=-1)))
-        return torch.matmul(probs, v)
+        return attend(scores, v, key_padding_mask, self.dropout, self._probs)
 
     def pattern_bias(self, time: int, dtype: torch.dtype, device) -> torch.Tensor:
         """(T, T) additive scores: 0 where allowed, a large negative number elsewhere. Built
