@@ -56,6 +56,14 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0, "a whole number >= 0")
 
 
+def int_at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        return _whole_number(text, minimum, f"at least {minimum}")
+
+    return parse
+
+
 def split_list(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``: blanks dropped, order kept (may be empty)."""
     return [part.strip() for part in text.split(",") if part.strip()]

@@ -14,7 +14,7 @@ import sys
 from typing import Optional, Sequence
 
 from profiler.errors import UsageError
-from profiler.option_values import non_negative_int, positive_int, split_list
+from profiler.option_values import int_at_least, non_negative_int, positive_int, split_list
 from profiler.training_commands import DATA_COMMAND, TRAINING_COMMANDS
 
 from .data import PRETRAIN
@@ -183,7 +183,8 @@ def _add_real_corpus_command(commands, name: str, corpus) -> None:
         parser.add_argument("--valid-speakers", type=positive_int, default=ASV_VALID_SPEAKERS,
                             help="training speakers held out for ASV's valid trials "
                                  "(default: %(default)s)")
-        parser.add_argument("--valid-trials", type=_valid_trials, default=ASV_VALID_TRIALS,
+        parser.add_argument("--valid-trials", type=int_at_least(ASV_MIN_VALID_TRIALS),
+                            default=ASV_VALID_TRIALS,
                             help=f"ASV valid trials among them, half same-speaker, at least "
                                  f"{ASV_MIN_VALID_TRIALS} (default: %(default)s)")
         _add_seed(parser, "seed for choosing ASV's valid speakers and trials")
@@ -271,14 +272,6 @@ def _dispatch(args: argparse.Namespace) -> None:
         print(f"k-means: {written['kmeans']}")
     else:  # argparse only lets known commands through
         raise AssertionError(command)
-
-
-def _valid_trials(text: str) -> int:
-    trials = positive_int(text)
-    if trials < ASV_MIN_VALID_TRIALS:
-        raise argparse.ArgumentTypeError(f"expected at least {ASV_MIN_VALID_TRIALS}, got "
-                                         f"{text!r}")
-    return trials
 
 
 def _prepare_real_corpus(args: argparse.Namespace) -> dict:
