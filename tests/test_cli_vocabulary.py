@@ -140,3 +140,24 @@ def test_the_default_backend_is_the_bundled_trainer():
 
     assert isinstance(get_backend(DEFAULT_BACKEND), BundledBackend)
     assert isinstance(get_backend(), BundledBackend)
+
+
+@pytest.mark.parametrize("command", ("profile", "table", "sweep", "measure"))
+def test_every_estimate_a_command_accepts_is_described_in_its_help(command, capsys):
+    # One declaration of --estimate: each accepted name is listed with the estimator's own
+    # description, and a name it does not accept is refused by the parser.
+    from profiler.estimator import ESTIMATES, KERNEL_ESTIMATES
+
+    described = {**ESTIMATES, **KERNEL_ESTIMATES}
+    action = next(a for a in subcommands()[command]._actions if "--estimate" in a.option_strings)
+    if action.choices is not None:
+        accepted = list(action.choices)
+    else:  # measure's comma list
+        accepted = action.type(",".join(described))
+    assert accepted, command
+    flat_help = " ".join(action.help.split())
+    for name in accepted:
+        assert f"{name}: {' '.join(described[name].split())}" in flat_help, (command, name)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--estimate", "no-such-estimate"])
+    assert "argument --estimate" in capsys.readouterr().err

@@ -285,13 +285,27 @@ def add_catalog_option(parser, default=DEFAULT_CATALOG,
                              f"calibrate` (default {help_default})")
 
 
+def add_estimate_option(parser, names: Sequence[str], default, default_text: str,
+                        several: bool = False) -> None:
+    """``--estimate``: the runtime model(s) among ``names``, each described once by the
+    estimator's own table, so that profile, table, sweep and measure state them alike."""
+    from ..estimator import ESTIMATES, KERNEL_ESTIMATES
+
+    described = {**ESTIMATES, **KERNEL_ESTIMATES}
+    listing = "; ".join(f"{name}: {described[name]}" for name in names)
+    if several:
+        parser.add_argument("--estimate", type=comma_list(one_of(names), "estimates"),
+                            default=default, metavar="NAME[,NAME...]",
+                            help=f"the estimates to compare with, comma-separated (default "
+                                 f"{default_text}). {listing}")
+    else:
+        parser.add_argument("--estimate", choices=tuple(names), default=default,
+                            help=f"runtime model (default {default_text}). {listing}")
+
+
 def add_roofline_options(parser) -> None:
     """``--catalog`` and ``--estimate roofline|roofline-simulated`` of the per-module times
     (the text table's time column; json and csv hold counts only)."""
     add_catalog_option(parser)
-    parser.add_argument("--estimate", choices=(ROOFLINE_ESTIMATE, SIMULATED_ROOFLINE_ESTIMATE),
-                        default=ROOFLINE_ESTIMATE,
-                        help="the text table's time column: roofline (default): deployed, "
-                             "low-bit ops at their bits and input quantizers fused into the op "
-                             "producing their input; roofline-simulated: quantizers as separate "
-                             "full-width float ops")
+    add_estimate_option(parser, (ROOFLINE_ESTIMATE, SIMULATED_ROOFLINE_ESTIMATE),
+                        ROOFLINE_ESTIMATE, f"{ROOFLINE_ESTIMATE}; the text table's time column")

@@ -11,13 +11,12 @@ def add_parser(sub) -> None:
         add_catalog_option,
         add_deprecated_alias,
         add_device_option,
+        add_estimate_option,
         add_models_option,
         add_output_option,
         add_seconds_option,
         add_timing_options,
-        comma_list,
         non_negative_int,
-        one_of,
         parse_model_list,
         positive_int,
     )
@@ -43,13 +42,9 @@ def add_parser(sub) -> None:
     add_catalog_option(p, default=None, help_default="the shipped one matching the GPU; "
                                                      "none on a CPU, where estimates are then "
                                                      "left out")
-    known = (*ESTIMATES, *KERNEL_ESTIMATES)
-    p.add_argument("--estimate", type=comma_list(one_of(known), "estimates"),
-                   default=[ROOFLINE_ESTIMATE], metavar="NAME[,NAME...]",
-                   help=f"the estimates to compare with, comma-separated, among {', '.join(known)} "
-                        "(default roofline, the deployed one, a lower bound; kernel: each "
-                        "kernel at its calibrated efficiency, with a catalog from "
-                        "`profile-encoder calibrate`)")
+    add_estimate_option(p, (*ESTIMATES, *KERNEL_ESTIMATES), [ROOFLINE_ESTIMATE],
+                        f"{ROOFLINE_ESTIMATE}, a lower bound; kernel needs a catalog from "
+                        "`profile-encoder calibrate`", several=True)
     add_timing_options(p)
     add_output_option(p, "the table (markdown)", also_printed=True)
     p.add_argument("--deployed", action="store_true",

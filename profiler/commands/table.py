@@ -1,10 +1,16 @@
 """``profile-encoder table``: Table 1 of the paper for any subset of the zoo."""
 from __future__ import annotations
 
-from ..option_values import CONVENTION_NAMES, DEFAULT_CONVENTION, PAPER_CONVENTION
+from ..option_values import (
+    CONVENTION_NAMES,
+    DEFAULT_CONVENTION,
+    PAPER_CONVENTION,
+    ROOFLINE_ESTIMATE,
+)
 from ..reference import PAPER_SECONDS
 from .arguments import (
     add_catalog_option,
+    add_estimate_option,
     add_mode_option,
     add_models_option,
     add_output_option,
@@ -25,10 +31,9 @@ def add_common_table_options(p) -> None:
                         "paper: Table 1's own scaling (see the README)")
     from ..estimator import ESTIMATES
 
-    p.add_argument("--estimate", choices=tuple(ESTIMATES),
-                   help="runtime model (default: paper under --convention paper, else roofline: "
-                        "the deployed roofline; roofline-simulated: quantizers as separate "
-                        "full-width float ops, as PyTorch runs the simulation)")
+    add_estimate_option(p, tuple(ESTIMATES), None,
+                        f"{PAPER_CONVENTION} under --convention {PAPER_CONVENTION}, else "
+                        f"{ROOFLINE_ESTIMATE}")
 
 
 def add_parser(sub) -> None:
