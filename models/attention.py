@@ -126,9 +126,16 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, time, heads * head_dim)
 
 
-def dense_attention_core(*, quantization: Quantization, dropout: float) -> nn.Module:
-    """The float core, or the quantized one when activations are quantized (the attention
-    products have no weight operand)."""
+def attention_core(float_core: type, quantized_core: type, quantization: Quantization,
+                   *args, **kwargs) -> nn.Module:
+    """``float_core(*args, **kwargs)``, or ``quantized_core`` at the activation bits when
+    activations are quantized: attention's products have no weight operand, so the
+    activation bits alone decide (every family's attention chooses its core here)."""
     if quantization.activations_quantized:
-        return QuantizedDotProductAttention(dropout, bits=quantization.activation_bits)
-    return DotProductAttention(dropout)
+        return quantized_core(*args, bits=quantization.activation_bits, **kwargs)
+    return float_core(*args, **kwargs)
+
+
+def dense_attention_core(*, quantization: Quantization, dropout: float) -> nn.Module:
+    return attention_core(DotProductAttention, QuantizedDotProductAttention, quantization,
+                          dropout)

@@ -19,7 +19,14 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .attention import HeadProjections, attend, merge_heads, project_heads, split_heads
+from .attention import (
+    HeadProjections,
+    attend,
+    attention_core,
+    merge_heads,
+    project_heads,
+    split_heads,
+)
 from .bit import ElasticBinarizer, conv1d, linear, masked_conv
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import FeedForward, TransformerEncoder
@@ -141,10 +148,8 @@ class RelPositionSelfAttention(HeadProjections):
             # table + offset (the signs at 1 bit): a deployed model stores those, `bits` a value.
             self.parameter_bits = {"position_table": bits}
         self.linear_pos = linear(dim, dim, bias=False, quantization=quantization)
-        if quantization.activations_quantized:
-            self.core = QuantizedRelPositionAttentionCore(heads, dim // heads, dropout, bits=bits)
-        else:
-            self.core = RelPositionAttentionCore(heads, dim // heads, dropout)
+        self.core = attention_core(RelPositionAttentionCore, QuantizedRelPositionAttentionCore,
+                                   quantization, heads, dim // heads, dropout)
         self.out_proj = linear(dim, dim, quantization=quantization)
 
     def forward(self, x: torch.Tensor,

@@ -39,7 +39,7 @@ from torch.overrides import _get_current_function_mode_stack
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from . import sparse_flash, sparse_flex
-from .attention import AttentionBinarizers, attend, mask_value
+from .attention import AttentionBinarizers, attend, attention_core, mask_value
 from .quantization import FULL_PRECISION, BlockQuantization, Quantization
 from .transformer import TransformerEncoder, transformer_layer
 
@@ -281,21 +281,14 @@ class QuantizedBlockedSparseAttention(_QuantizedAttentionOperands, BlockedSparse
 def sparse_attention_core(implementation: str, pattern: FixedSparsePattern, *,
                           quantization: Quantization, dropout: float = 0.0) -> nn.Module:
     """The float core, or the quantized one when activations are quantized."""
-    quantized = quantization.activations_quantized
     cores = {
-        ("masked", False): MaskedSparseAttention,
-        ("blocked", False): BlockedSparseAttention,
-        ("masked", True): QuantizedMaskedSparseAttention,
-        ("blocked", True): QuantizedBlockedSparseAttention,
+        "masked": (MaskedSparseAttention, QuantizedMaskedSparseAttention),
+        "blocked": (BlockedSparseAttention, QuantizedBlockedSparseAttention),
     }
-    try:
-        core = cores[(implementation, quantized)]
-    except KeyError:
+    if implementation not in cores:
         raise ValueError(f"unknown sparse attention {implementation!r}; "
-                         f"known: {list(ATTENTION_IMPLEMENTATIONS)}") from None
-    if quantized:
-        return core(pattern, dropout, bits=quantization.activation_bits)
-    return core(pattern, dropout)
+                         f"known: {list(ATTENTION_IMPLEMENTATIONS)}")
+    return attention_core(*cores[implementation], quantization, pattern, dropout)
 
 
 class SparseformerEncoder(TransformerEncoder):
