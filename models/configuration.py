@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from . import encoders
 from .conformer import CONV_KERNEL_SIZE, MAX_RELATIVE_POSITIONS
@@ -11,6 +11,11 @@ from .quantization import FULL_PRECISION_BITS, MODULE_TYPES, Quantization
 from .transformer import ACTIVATIONS
 
 DEPTHWISE_SCALES = ("tensor", "channel")
+
+
+def is_real_number(value: Any) -> bool:
+    """An int or float, not a bool (which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class HubertConfig:
         for name in ("mask_prob", "dropout", "attention_dropout", "activation_dropout",
                      "input_dropout"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if not (is_real_number(value) and 0.0 <= value <= 1.0):
                 fail(f"{name} must be in [0, 1], got {value!r}")
-        if self.logit_temperature <= 0:
+        if not (is_real_number(self.logit_temperature) and self.logit_temperature > 0):
             fail(f"logit_temperature must be positive, got {self.logit_temperature!r}")

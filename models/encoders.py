@@ -19,7 +19,12 @@ from torch import nn
 from .conformer import conformer_encoder
 from .quantization import BlockQuantization
 from .sparseformer import ATTENTION_IMPLEMENTATIONS, FixedSparsePattern, sparseformer_encoder
-from .squeezeformer import default_recover_index, default_reduce_index, squeezeformer_encoder
+from .squeezeformer import (
+    default_recover_index,
+    default_reduce_index,
+    reduce_recover_problem,
+    squeezeformer_encoder,
+)
 from .transformer import transformer_encoder
 
 # A ``HubertConfig``: not imported, since configuration.py validates through this module.
@@ -108,18 +113,14 @@ def _squeezeformer_defaults(config: Config) -> Dict[str, Any]:
     if reduce_index is None:
         reduce_index = default_reduce_index(config.layers)
     recover_index = config.recover_index
-    if recover_index is None:
+    if recover_index is None and isinstance(reduce_index, int):
+        # A reduce_index that is not a number is left for the check to name.
         recover_index = default_recover_index(config.layers, reduce_index)
     return {"reduce_index": reduce_index, "recover_index": recover_index}
 
 
 def _squeezeformer_check(config: Config) -> Optional[str]:
-    reduce_index, recover_index = config.reduce_index, config.recover_index
-    if not (isinstance(reduce_index, int) and isinstance(recover_index, int)
-            and 0 <= reduce_index < recover_index <= config.layers):
-        return (f"need 0 <= reduce_index < recover_index <= layers ({config.layers}), got "
-                f"{reduce_index} and {recover_index}")
-    return None
+    return reduce_recover_problem(config.reduce_index, config.recover_index, config.layers)
 
 
 register(EncoderFamily(

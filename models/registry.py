@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from . import encoders
-from .configuration import HubertConfig
+from .configuration import HubertConfig, is_real_number
 from .constants import BINARIZED_PREFIX, float_name, is_binarized
 from .hubert import HuBERT
 
@@ -54,7 +54,7 @@ def names() -> List[str]:
     return base + [BINARIZED_PREFIX + name for name in base]
 
 
-def config(name: str, **overrides: Any) -> HubertConfig:
+def config(name: str, /, **overrides: Any) -> HubertConfig:
     """The config of zoo model ``name`` with ``overrides`` applied, validated, not built.
 
     Overrides: any ``HubertConfig`` field (``layers``, ``dim``, ``heads``, ``ffn_dim``,
@@ -87,7 +87,7 @@ def config(name: str, **overrides: Any) -> HubertConfig:
     spec.update(overrides)
     ffn_ratio = spec.pop("ffn_ratio")
     if "ffn_dim" not in spec:
-        if isinstance(ffn_ratio, bool) or not isinstance(ffn_ratio, (int, float)) or ffn_ratio <= 0:
+        if not is_real_number(ffn_ratio) or ffn_ratio <= 0:
             raise ValueError(f"{name}: ffn_ratio must be a positive number, got {ffn_ratio!r}")
         dim = spec["dim"]
         if isinstance(dim, int) and not isinstance(dim, bool):
@@ -127,7 +127,7 @@ def _no_init_on_meta():
             setattr(nn.init, name, fn)
 
 
-def build(name: str, **overrides: Any) -> HuBERT:
+def build(name: str, /, **overrides: Any) -> HuBERT:
     """Builds zoo model ``name`` (see ``config`` for the overrides). Build options:
     ``device`` (``"meta"`` gives a shape-only model at no memory cost), ``dtype`` (e.g.
     ``torch.float16``) and ``seed`` (initializes from its own RNG stream, leaving the

@@ -14,7 +14,7 @@ Conformer's GLU convolution module and per-layer relative-position tables
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -133,6 +133,16 @@ class TimeRecovery(nn.Module):
         return self.linear(self.upsample(x, skip.size(1))) + skip
 
 
+def reduce_recover_problem(reduce_index: Any, recover_index: Any, layers: int) -> Optional[str]:
+    """Why the reduction and recovery cannot sit at these block indices, or None: both whole
+    numbers with 0 <= reduce_index < recover_index <= layers."""
+    if (isinstance(reduce_index, int) and isinstance(recover_index, int)
+            and 0 <= reduce_index < recover_index <= layers):
+        return None
+    return (f"need 0 <= reduce_index < recover_index <= layers ({layers}), got "
+            f"{reduce_index} and {recover_index}")
+
+
 class SqueezeformerEncoder(nn.Module):
     """Blocks ``reduce_index .. recover_index - 1`` (0-based) run at half the frame rate.
 
@@ -145,9 +155,9 @@ class SqueezeformerEncoder(nn.Module):
     def __init__(self, blocks, time_reduction: TimeReduction, time_recovery: TimeRecovery,
                  reduce_index: int, recover_index: int):
         super().__init__()
-        if not 0 <= reduce_index < recover_index <= len(blocks):
-            raise ValueError(f"need 0 <= reduce_index < recover_index <= {len(blocks)}, got "
-                             f"{reduce_index} and {recover_index}")
+        problem = reduce_recover_problem(reduce_index, recover_index, len(blocks))
+        if problem:
+            raise ValueError(problem)
         self.layers = nn.ModuleList(blocks)
         self.time_reduction = time_reduction
         self.time_recovery = time_recovery

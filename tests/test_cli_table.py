@@ -202,3 +202,19 @@ def test_an_estimate_the_table_cannot_make_is_refused_before_any_work(cli, tmp_p
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], lines
     assert not out.exists()
+
+
+@pytest.mark.parametrize("override, needle", [
+    # each was an internal error (a TypeError from comparing the value) before
+    ("dropout=x", "dropout must be in [0, 1], got 'x'"),
+    ("mask_prob=none", "mask_prob must be in [0, 1], got None"),
+    ("logit_temperature=x", "logit_temperature must be positive"),
+    ("reduce_index=x", "need 0 <= reduce_index < recover_index <= layers (16), got x"),
+    ("name=other", "'name' cannot be overridden"),
+])
+def test_an_override_of_the_wrong_kind_is_one_line(cli, tmp_path, override, needle):
+    out = tmp_path / "t.md"
+    result = cli("table", "--models", "squeezeformer-xs", "--set", override, "--output", out)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert not out.exists()

@@ -126,3 +126,18 @@ def test_a_meta_build_skips_parameter_initialization(monkeypatch):
     models.build("vanilla", layers=1)
     assert calls and set(calls) == {"cpu"}
     assert nn.init.normal_ is counting  # put back after the build
+
+
+@pytest.mark.parametrize("field", ("mask_prob", "dropout", "attention_dropout",
+                                   "activation_dropout", "input_dropout", "logit_temperature"))
+@pytest.mark.parametrize("value", ("0.5", None, True, float("nan")))
+def test_a_rate_that_is_not_a_number_is_a_value_error_naming_it(field, value):
+    with pytest.raises(ValueError, match=field):
+        models.build("vanilla", device="meta", **{field: value})
+
+
+def test_the_model_name_is_not_an_override():
+    with pytest.raises(ValueError, match="'name' cannot be overridden"):
+        models.build("vanilla", name="other", device="meta")
+    with pytest.raises(ValueError, match="'name' cannot be overridden"):
+        models.config("vanilla", name="other")
