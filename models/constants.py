@@ -32,8 +32,15 @@ def encoder_frames(num_samples: int,
     for kernel, stride in layers:
         if length < kernel:
             return 0
-        length = (length - kernel) // stride + 1
+        length = conv_output_length(length, kernel, stride)
     return length
+
+
+def conv_output_length(length, kernel: int, stride: int):
+    """floor((L - kernel) / stride) + 1: an unpadded convolution's output length, for an int
+    or a tensor of lengths (``//`` floors on both); below 1 when L < kernel, which callers
+    clamp (the front end's per-utterance frame counts) or stop at (:func:`encoder_frames`)."""
+    return (length - kernel) // stride + 1
 
 
 def frame_centre(frame: int) -> int:

@@ -21,7 +21,12 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .constants import WAV2VEC2_KERNELS_AND_STRIDES, encoder_frames, stride_and_field
+from .constants import (
+    WAV2VEC2_KERNELS_AND_STRIDES,
+    conv_output_length,
+    encoder_frames,
+    stride_and_field,
+)
 
 ConvSpec = Tuple[int, int, int]  # (out_channels, kernel_size, stride)
 
@@ -104,7 +109,7 @@ class ConvFeatureExtractor(nn.Module):
         frames = lengths
         for block in self.conv_layers:
             if frames is not None:
-                frames = _conv_frames(frames, block.kernel_size, block.stride)
+                frames = conv_output_length(frames, block.kernel_size, block.stride)
             x = block(x, frames)
         return x
 
@@ -119,13 +124,8 @@ class ConvFeatureExtractor(nn.Module):
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Per-utterance frame counts for (B,) sample counts, with tensor ops only."""
         for kernel, stride in self.kernels_and_strides:
-            lengths = _conv_frames(lengths, kernel, stride)
+            lengths = conv_output_length(lengths, kernel, stride)
         return lengths.clamp(min=0)
-
-
-def _conv_frames(lengths: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """A convolution's output frames for (B,) input frame counts (no padding)."""
-    return torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
 
 
 def feature_extractor(name: str) -> ConvFeatureExtractor:
