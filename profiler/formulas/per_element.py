@@ -36,28 +36,36 @@ from .registry import aten_ops, elementwise, formula, numel
 
 aten = torch.ops.aten
 
+# FLOPs per element of a normalization (the table above): 4 where it computes its statistics
+# (layer and group norm, batch norm in training), 1 where it applies stored ones (batch norm
+# at inference), and 1 more for an affine weight and bias.
+COMPUTED_STATISTICS_FLOPS, STORED_STATISTICS_FLOPS, AFFINE_FLOPS = 4, 1, 1
+
+
+def norm_flops(x, weight, *, computes_statistics: bool) -> int:
+    per_element = COMPUTED_STATISTICS_FLOPS if computes_statistics else STORED_STATISTICS_FLOPS
+    return numel(x) * (per_element + (AFFINE_FLOPS if weight is not None else 0))
+
 
 @formula(aten.native_layer_norm, output="layer_norm")
 def layer_norm(x, normalized_shape, weight=None, bias=None, *args, out_shape=None, **kwargs) -> int:
-    return numel(x) * (5 if weight is not None else 4)
+    return norm_flops(x, weight, computes_statistics=True)
 
 
 @formula(aten.native_group_norm)
 def group_norm(x, weight=None, bias=None, *args, out_shape=None, **kwargs) -> int:
-    return numel(x) * (5 if weight is not None else 4)
+    return norm_flops(x, weight, computes_statistics=True)
 
 
 @formula(aten._native_batch_norm_legit_no_training)
 def batch_norm_inference(x, weight=None, bias=None, *args, out_shape=None, **kwargs) -> int:
-    return numel(x) * (2 if weight is not None else 1)
+    return norm_flops(x, weight, computes_statistics=False)
 
 
 @formula(aten._native_batch_norm_legit)
 def batch_norm_legit(x, weight=None, bias=None, running_mean=None, running_var=None,
                      training=True, *args, out_shape=None, **kwargs) -> int:
-    if training:
-        return numel(x) * (5 if weight is not None else 4)
-    return numel(x) * (2 if weight is not None else 1)
+    return norm_flops(x, weight, computes_statistics=bool(training))
 
 
 @formula(aten._native_batch_norm_legit_functional)
