@@ -52,6 +52,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .catalog import ATTENTION_HEAD_DIMS, Catalog, CatalogError
+from .op_arguments import op_tensors
 
 _MATMULS = {"linear", "matmul", "mm", "bmm", "addmm", "baddbmm"}
 _VIEWS = {"view", "transpose", "unsqueeze", "squeeze", "slice", "select", "detach", "as_strided",
@@ -91,16 +92,6 @@ class Kernel:
 
 def _numel(shape) -> int:
     return math.prod(shape)
-
-
-def _tensors(values) -> list:
-    out = []
-    for v in values:
-        if isinstance(v, torch.Tensor):
-            out.append(v)
-        elif isinstance(v, (list, tuple)):
-            out.extend(_tensors(v))
-    return out
 
 
 def _matmul_kernels(op: str, name: str, args: Sequence, out) -> list[Kernel]:
@@ -152,7 +143,7 @@ def kernels_of(op: str, args: Sequence, kwargs: Mapping, out) -> list[Kernel]:
     """The kernels one dispatched op runs (its name without overload, and without its
     namespace for aten's: ``mm``, ``encoder_binary::pack_rows``)."""
     name = op
-    outs = _tensors([out])
+    outs = op_tensors((out,))
     if name in _MATMULS:
         return _matmul_kernels(op, name, args, outs[0])
     if name in _PACKED:
@@ -183,7 +174,7 @@ def kernels_of(op: str, args: Sequence, kwargs: Mapping, out) -> list[Kernel]:
         return [Kernel(op, "view", ())]
     kind = _CLASS_OF.get(name, "plain")
     if kind in ("reduction", "norm"):
-        elements = max((t.numel() for t in _tensors(args)), default=0)
+        elements = max((t.numel() for t in op_tensors(args)), default=0)
     else:
         elements = max((t.numel() for t in outs), default=0)
     return [Kernel(op, kind, (elements,))]

@@ -32,6 +32,7 @@ from typing import Iterable, Optional
 
 import torch
 
+from .op_arguments import op_tensors
 from .train_step import ADAMW_STATE_TENSORS, ADAMW_STEP_BYTES
 
 __all__ = ["MemoryTracker", "summary"]
@@ -70,7 +71,7 @@ class MemoryTracker:
         """``out`` (a tensor or a list/tuple of them) was made by ``owner``'s op while the
         modules ``running`` were open."""
         grew = False
-        for tensor in _flat(out):
+        for tensor in op_tensors((out,)):
             storage, key = _storage(tensor)
             if storage is None or key in self.fixed or key in self.sizes:
                 continue
@@ -103,14 +104,6 @@ class MemoryTracker:
         for finalizer in list(self.finalizers.values()):
             finalizer.detach()
         self.finalizers.clear()
-
-
-def _flat(value) -> list:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, torch.Tensor)]
-    return []
 
 
 def summary(tracker: MemoryTracker, modules: Iterable[str],

@@ -33,6 +33,7 @@ from .errors import ProfileError
 from .fastmeta import fast_output
 from .formulas import Cost, lookup, no_cost
 from .module_tracking import ModuleStack
+from .op_arguments import op_tensors
 from .result import ModuleTally, OperatorTally
 
 __all__ = ["OpCounter"]
@@ -138,7 +139,7 @@ class OpCounter(TorchDispatchMode):
             if self.meta:
                 args, kwargs = self._scalars_on_meta(args, kwargs)
             out = func(*args, **kwargs)
-        flat_in = _tensors(args, kwargs.values())
+        flat_in = op_tensors(args, kwargs.values())
         constants = self.constants
         all_constant = all(t in constants for t in flat_in)
         kind = None
@@ -197,7 +198,7 @@ class OpCounter(TorchDispatchMode):
             out = func(*args, **kwargs)
         finally:
             self.paused -= 1
-        flat_in = _tensors(args, kwargs.values())
+        flat_in = op_tensors(args, kwargs.values())
         self._mark_constants(out, all(t in self.constants for t in flat_in))
         if outer_label is None:
             self._observe(out)
@@ -207,7 +208,7 @@ class OpCounter(TorchDispatchMode):
         """0-dim CPU tensors (``torch.tensor(-1e4)``) are scalars that CPU kernels accept
         beside tensors of any device; some meta kernels (``masked_fill``'s fill value)
         reject them, so beside meta tensors they become 0-dim meta tensors."""
-        flat = _tensors(args, kwargs.values())
+        flat = op_tensors(args, kwargs.values())
         if all(t.is_meta or t.dim() for t in flat) or not any(t.is_meta for t in flat):
             return args, kwargs
 
@@ -228,7 +229,7 @@ class OpCounter(TorchDispatchMode):
         return self.narrow.get(tensor) or bitspec.dtype_bits(tensor.dtype)
 
     def _mark_precision(self, kind: Optional[str], inputs: list, out) -> None:
-        outputs = [t for t in _tensors((out,)) if t.is_floating_point()]
+        outputs = [t for t in op_tensors((out,)) if t.is_floating_point()]
         if not outputs:
             return
         floats = [t for t in inputs if t.is_floating_point()]
@@ -255,7 +256,7 @@ class OpCounter(TorchDispatchMode):
             return label
 
     def _mark_constants(self, out, constant: bool):
-        for t in _tensors((out,)):
+        for t in op_tensors((out,)):
             if constant:
                 self.constants[t] = True
             elif t in self.constants:
@@ -317,7 +318,7 @@ class OpCounter(TorchDispatchMode):
             moved += sum(_nbytes(t) for t in flat_in)
         # The primary result only: auxiliary outputs (a norm's saved statistics) differ
         # between backends and are not part of inference.
-        outputs = _tensors((out,))
+        outputs = op_tensors((out,))
         moved += _nbytes(outputs[0]) if outputs else 0
         tally.bytes_moved += moved
 
@@ -350,7 +351,7 @@ def _has_composite_kernel(func) -> bool:
 
 
 def _any_nested(args) -> bool:
-    return any(t.is_nested for t in _tensors(args))
+    return any(t.is_nested for t in op_tensors(args))
 
 
 def _pair_kind(lhs_constant: bool, rhs_constant: bool) -> str:
@@ -380,18 +381,6 @@ def _shape_of(x):
     if isinstance(x, (list, tuple)):
         return type(x)(_shape_of(v) for v in x) if type(x) in (list, tuple) else x
     return x
-
-
-def _tensors(*groups) -> list:
-    """The tensors among the values (one level of list/tuple nesting, as in ATen schemas)."""
-    found = []
-    for group in groups:
-        for value in group:
-            if isinstance(value, torch.Tensor):
-                found.append(value)
-            elif isinstance(value, (list, tuple)):
-                found.extend(v for v in value if isinstance(v, torch.Tensor))
-    return found
 
 
 def _distinct_numel(t: torch.Tensor) -> int:
