@@ -134,13 +134,6 @@ def time_forward(model, name: str, *, seconds: float, device: str, warmup: int,
                        statistics.median(powers) if powers else None, notes)
 
 
-def measure(name: str, *, seconds: float, device: str, warmup: int, repeats: int,
-            overrides: Optional[dict] = None) -> Measurement:
-    model = build_for_timing(name, device, overrides)
-    return time_forward(model, name, seconds=seconds, device=device, warmup=warmup,
-                        repeats=repeats)
-
-
 def rank_correlation(measured: Sequence[float], estimated: Sequence[float]) -> float:
     """Spearman's rank correlation of the two series (pandas' ranks, ties averaged)."""
     import pandas as pd

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from profiler.measure import gpu_info, measure
+from profiler.measure import build_for_timing, gpu_info, time_forward
 
 
 def test_gpu_readings_are_skipped_cleanly_without_a_gpu():
@@ -14,8 +14,9 @@ def test_gpu_readings_are_skipped_cleanly_without_a_gpu():
 
 
 def test_cpu_measurement_times_each_repeat():
-    m = measure("sparseformer-sw-s", seconds=0.5, device="cpu", warmup=1, repeats=3,
-                overrides={"layers": 1})
+    model = build_for_timing("sparseformer-sw-s", "cpu", {"layers": 1})
+    m = time_forward(model, "sparseformer-sw-s", seconds=0.5, device="cpu", warmup=1,
+                     repeats=3)
     assert len(m.times_s) == 3 and all(t > 0 for t in m.times_s)
     assert m.median_s == sorted(m.times_s)[1]
     assert m.power_w is None and "threads" in m.device_name
