@@ -18,6 +18,17 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def _get_values(self, action, arg_strings):
+        # An empty text value (a path, a name) is an unset shell variable (`--out "$RUN"`),
+        # never a choice: taken as "not given" it wrote a sweep or a report into the current
+        # folder. Typed values (numbers, lists, choices) name an empty value themselves.
+        if action.type in (None, str) and action.choices is None \
+                and not isinstance(action, argparse._SubParsersAction) \
+                and any(not text.strip() for text in arg_strings):
+            name = "/".join(action.option_strings) or action.metavar or action.dest
+            self.error(f"argument {name}: an empty value")
+        return super()._get_values(action, arg_strings)
+
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The whole CLI. The training commands' own parsers (train, superb, data) are mounted

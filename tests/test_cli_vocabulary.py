@@ -161,3 +161,20 @@ def test_every_estimate_a_command_accepts_is_described_in_its_help(command, caps
     with pytest.raises(SystemExit):
         build_parser().parse_args([command, "--estimate", "no-such-estimate"])
     assert "argument --estimate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["sweep", "--out", ""],            # was taken as not given: the sweep went to the cwd
+    ["table", "--output", " "],
+    ["check", "--golden", ""],
+    ["study", "--out", "", "--dry-run"],
+    ["data", "synth", "--out", ""],
+    ["profile", "--model", ""],
+])
+def test_an_empty_value_is_refused_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        build_parser(command_of(argv)).parse_args(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("an empty value"), err
+    assert f"argument {argv[-2] if argv[-1].strip() == '' else argv[-3]}" in err[0], err
