@@ -59,6 +59,8 @@ def _plain(value):
 
 
 def load(path: Path) -> dict:
+    if path.is_dir():
+        raise UsageError(f"golden file {path} is a folder, not a JSON file")
     if not path.is_file():
         raise UsageError(f"golden file {path} does not exist (write one with --write)")
     try:

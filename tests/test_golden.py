@@ -105,13 +105,16 @@ def test_write_with_models_rewrites_only_their_entries(cli, tmp_path, golden):
 
 @pytest.mark.parametrize("content, message", [
     (None, "does not exist"), ("{not json", "not valid JSON"), ("[]", "lacks 'models'"),
+    ("folder", "is a folder, not a JSON file"),   # said "does not exist"
     # an entry without its counts is a malformed file, not every count drifted to None
     ('{"seconds": 10, "sample_rate": 16000, "models": {"vanilla": {}}}',
      "models.vanilla is {}, expected 'totals' and 'modules'"),
 ])
 def test_check_bad_golden_file_is_status_2(cli, tmp_path, content, message):
     path = tmp_path / "golden.json"
-    if content is not None:
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
         path.write_text(content)
     result = cli("check", "--golden", path)
     assert result.returncode == 2

@@ -51,3 +51,14 @@ def test_a_finished_folder_replaces_the_old_one_entirely(tmp_path):
         (staging / "new.tsv").write_text("new\n")
     assert sorted(p.name for p in final.iterdir()) == ["new.tsv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ks"]
+
+
+def test_a_json_path_that_is_a_folder_is_one_data_error_line(tmp_path):
+    # --deepspeed FOLDER was an internal IsADirectoryError
+    from models.trainer.errors import DataError
+    from models.trainer.fileio import read_json
+
+    with pytest.raises(DataError, match=f"^{tmp_path}: a folder, not a DeepSpeed config$"):
+        read_json(tmp_path, "DeepSpeed config")
+    with pytest.raises(DataError, match="no such DeepSpeed config"):
+        read_json(tmp_path / "missing.json", "DeepSpeed config")

@@ -56,6 +56,10 @@ def read_json(path: PathLike, what: str = "file",
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{path}: a folder, not a {what}") from None
+    except OSError as reason:
+        raise error(f"{path}: cannot read the {what} ({reason.strerror or reason})") from None
     except (ValueError, UnicodeDecodeError) as reason:
         raise error(f"{path}: corrupt {what} (not valid JSON: {reason})") from None
     if not isinstance(data, dict):
