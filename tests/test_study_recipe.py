@@ -77,6 +77,9 @@ def test_sensitivity_variants(tmp_path):
 
 @pytest.mark.parametrize("changes, needle", [
     (dict(sensitivity="single,wide"), "unknown variant 'wide'"),
+    # "," named nothing and was taken as none
+    (dict(sensitivity=","), "--sensitivity: expected a comma list of single, state0"),
+    (dict(ablations=" , "), "--ablations: expected a comma list of attention"),
     (dict(sensitivity="scales", student_scales="data"), "bq already does"),
     (dict(chain="W32A32,W1A4"), "down to W1A1"),
     (dict(chain="W1A2,W1A1"), "down to W1A1"),

@@ -190,6 +190,9 @@ def chosen_names(text: str, allowed, flag: str, what: str, spelling=lambda part:
     if text == "all":
         return list(allowed)
     chosen = [spelling(part) for part in split_list(text)]
+    if not chosen:   # "," named nothing: not the same as "none"
+        raise DataError(f"{flag}: expected a comma list of {', '.join(allowed)}, all or none, "
+                        f"got {text!r}")
     unknown = [part for part in chosen if part not in allowed]
     if unknown:
         raise DataError(f"{flag}: unknown {what} {unknown[0]!r}; choose from "
