@@ -14,8 +14,6 @@ zoo rejects (its message).
 """
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 from collections import Counter
@@ -251,10 +249,6 @@ def join_accuracy(rows: List[dict], accuracy: Mapping[PointKey, Mapping[str, flo
     return rows, joined
 
 
-def _columns(rows: Sequence[dict]) -> List[str]:
-    return list(dict.fromkeys(key for row in rows for key in row))
-
-
 def check_outputs(folder: Path) -> None:
     """A one-line :class:`UsageError`, before any profiling, unless ``folder`` can take the
     sweep's three files (a failure after the first is written would leave half a sweep)."""
@@ -272,13 +266,10 @@ def write_outputs(rows: List[dict], folder: Path, record: dict, budgets: Sequenc
     ``folder``, each written atomically; returns their paths."""
     from .figures import storage_vs_time
     from .files import atomic_write, make_folder
+    from .formats import to_csv
 
     folder = make_folder(folder)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=_columns(rows), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    paths = [atomic_write(folder / CSV_FILE, text.getvalue()),
+    paths = [atomic_write(folder / CSV_FILE, to_csv(rows)),
              atomic_write(folder / JSON_FILE,
                           json.dumps({**record, "points": rows}, indent=1) + "\n")]
     limits: dict = {}      # the tightest budget of each quantity is the line drawn
