@@ -3,6 +3,7 @@ ablation builds, the command line, and one end-to-end smoke study."""
 import dataclasses
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -841,6 +842,19 @@ def test_each_job_logs_its_cpu_time_and_the_report_states_it(smoke_study, tmp_pa
             f"{hours / 2:.2f} h of 2 cores, in ") in readme, readme[:900]
     summary = json.loads((reports / "summary.json").read_text())
     assert summary["job_cpu_seconds"] == by_job
+    assert summary["job_threads"] == {job: torch.get_num_threads() for job in by_job}
+    # The job-time table: per kind (seed as *), jobs run and those alone on their cores,
+    # by the rule worked here: CPU time >= 0.9 x threads x wall time.
+    latest = {entry["job"]: entry for entry in logged}
+    kinds = {}
+    for job, entry in latest.items():
+        kind = re.sub(r"/seed-\d+(/|$)", r"/seed-*\1", job)
+        alone = entry["cpu_seconds"] >= 0.9 * entry["threads"] * entry["seconds"] > 0
+        ran, was_alone = kinds.get(kind, (0, 0))
+        kinds[kind] = (ran + 1, was_alone + alone)
+    assert "## Job times" in readme
+    for kind, (ran, alone) in kinds.items():
+        assert f"| `{kind}` | {ran} | {ran} | {alone} | " in readme, (kind, readme)
 
 
 def test_a_smoke_study_restored_into_a_fresh_folder_remakes_only_its_corpus(smoke_study,

@@ -198,6 +198,32 @@ def test_the_time_plan_prices_a_job_by_the_median_its_other_seeds_logged(tmp_pat
     assert next(line for line in again if line.strip().startswith("random-init")) == anchors
 
 
+def test_a_job_class_is_priced_by_its_jobs_that_had_the_cores_to_themselves():
+    from models.trainer.study.budget import had_the_cores, logged_seconds
+
+    def entry(seed, seconds, cpu=None, threads=None):
+        found = {"job": f"train/conformer-s/seed-{seed}/fp", "seconds": seconds}
+        if cpu is not None:
+            found["cpu_seconds"] = cpu
+        if threads is not None:
+            found["threads"] = threads
+        return found
+
+    # 2 threads: 506 s of CPU in 263 s is 1.92 cores busy (alone: at least 0.9 x 2 = 1.8);
+    # 673 s in 719 s is 0.94 (beside a test suite, or paused).
+    assert had_the_cores(entry(0, 263.0, 506.0)) is True
+    assert had_the_cores(entry(1, 719.0, 673.0)) is False
+    assert had_the_cores(entry(1, 719.0, 673.0, threads=1)) is True     # 0.94 of 1 core
+    assert had_the_cores(entry(2, 300.0)) is None                      # no CPU time logged
+    assert had_the_cores(entry(2, 0.0, 0.0)) is None                   # a copy
+    # Alone: 263 and 281 s; shared: 719 s. The class costs the median of the first two, 272.
+    entries = [entry(0, 263.0, 506.0), entry(1, 719.0, 673.0), entry(2, 281.0, 540.0)]
+    assert logged_seconds(entries) == {"train/conformer-s/seed-*/fp": 272.0}
+    # Without any job alone (or without CPU times), the median of all: 300, 719, 900 -> 719.
+    assert logged_seconds([entry(0, 300.0), entry(1, 719.0, 673.0), entry(2, 900.0)]) == \
+        {"train/conformer-s/seed-*/fp": 719.0}
+
+
 def test_a_study_grows_by_a_sensitivity_variant_but_not_by_another_chain(tmp_path):
     from models.trainer.study.runner import record_study
 

@@ -9,7 +9,8 @@ grows with the task's utterances and head training with its steps, each measured
 teacher, 2 December 2026, runs/study); the other tasks from the small study's job log,
 split half and half. Planning figures, not benchmarks: once a study has logged jobs of a
 kind (the same job at another seed), the plan prices that kind at their median time instead,
-measured on the machine that runs it.
+measured on the machine that runs it: of the jobs that had the cores to themselves where
+there are any (:func:`had_the_cores`).
 """
 from __future__ import annotations
 
@@ -173,18 +174,43 @@ def job_class(key: str) -> str:
     return re.sub(rf"/{re.escape(SEED_PREFIX)}\d+(/|$)", rf"/{SEED_PREFIX}*\1", key)
 
 
+# The cores a study's rates are of, and the threads an entry logged before the log kept
+# them ran on.
+PLANNING_CORES = 2
+# A job had its cores to itself when its CPU time is at least this share of threads x wall
+# time. The fast-route study's log (2 cores, 2026-12-05) splits at it: jobs alone on the
+# machine 1.89-1.99 CPU seconds a second, jobs beside test suites or paused 0.82-1.72.
+CORE_SHARE = 0.9
+
+
+def had_the_cores(entry: Mapping) -> Optional[bool]:
+    """Whether a logged job had its threads' cores to itself (its wall time is then its
+    cost); None for an entry that logged no CPU time, or no time at all (a copy)."""
+    seconds = float(entry.get("seconds", 0.0))
+    if "cpu_seconds" not in entry or seconds <= 0:
+        return None
+    threads = int(entry.get("threads", PLANNING_CORES))
+    return float(entry["cpu_seconds"]) >= CORE_SHARE * threads * seconds
+
+
 def logged_seconds(entries: Iterable[Mapping]) -> Dict[str, float]:
-    """Median logged seconds of each job class in a study's log entries. The median, as a
-    job resumed from a checkpoint logs only its last part, and one run beside other work
-    logs more than its share. A job logged twice ran again (an evaluation recorded at
-    another head budget): its latest time replaces the earlier one. An anchor copied from
-    another study (``--anchors-from``) took no evaluation's time and prices nothing."""
-    latest = {entry["job"]: float(entry["seconds"]) for entry in entries
-              if REUSED_FROM not in entry}
+    """Median logged seconds of each job class in a study's log entries: of the jobs that
+    had the cores to themselves where the class has any (:func:`had_the_cores`), else of
+    all. The median, as a job resumed from a checkpoint logs only its last part, and one
+    run beside other work logs more than its share. A job logged twice ran again (an
+    evaluation recorded at another head budget): its latest entry replaces the earlier one.
+    An anchor copied from another study (``--anchors-from``) took no evaluation's time and
+    prices nothing."""
+    latest = {entry["job"]: entry for entry in entries if REUSED_FROM not in entry}
     times: Dict[str, List[float]] = {}
-    for job, seconds in latest.items():
-        times.setdefault(job_class(job), []).append(seconds)
-    return {kind: statistics.median(seconds) for kind, seconds in times.items()}
+    alone: Dict[str, List[float]] = {}
+    for job, entry in latest.items():
+        kind = job_class(job)
+        times.setdefault(kind, []).append(float(entry["seconds"]))
+        if had_the_cores(entry):
+            alone.setdefault(kind, []).append(float(entry["seconds"]))
+    return {kind: statistics.median(alone.get(kind) or seconds)
+            for kind, seconds in times.items()}
 
 
 def time_plan(jobs: Sequence, preset, states: Sequence[str], done: str,

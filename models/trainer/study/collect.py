@@ -58,6 +58,8 @@ class Study:
     job_seconds: Dict[str, float] = field(default_factory=dict)
     # CPU time of the jobs that logged it (studies before it was logged have none).
     job_cpu_seconds: Dict[str, float] = field(default_factory=dict)
+    # Each job's latest log entry, whole (threads, a copy's source...).
+    job_log: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     chains: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # variant -> seed
     gated: Dict[Cell, Dict[int, str]] = field(default_factory=dict)  # seed -> the reason
     # (model, variant) -> seed -> a run's masked prediction on validation (final_valid)
@@ -186,6 +188,7 @@ def load_study(folder: Path) -> Study:
                 study.propagation.setdefault(model, {})[seed] = json.loads(
                     propagation.read_text(encoding="utf-8"))
     for entry in read_log(folder / STUDY_LOG):
+        study.job_log[entry["job"]] = entry
         study.job_seconds[entry["job"]] = float(entry["seconds"])
         if "cpu_seconds" in entry:
             study.job_cpu_seconds[entry["job"]] = float(entry["cpu_seconds"])

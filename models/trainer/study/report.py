@@ -14,6 +14,7 @@ speech.
 """
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -24,6 +25,7 @@ from ..pretrain.settings import STUDENT_SCALES_DATA
 from ..superb.task_table import SUPERB_TASKS
 from .anchors import REUSED_FROM
 from .archive import archive_study
+from .budget import CORE_SHARE, PLANNING_CORES, had_the_cores, job_class
 from .charts import cost_accuracy_figure, propagation_figure
 from .collect import Study, load_study
 from .presets import SCRATCH_VARIANT, is_binarized_variant, module_ablation, trained_variant
@@ -239,6 +241,35 @@ def cpu_time_note(study) -> str:
             f"h, {sum(cpu.values()) / 7200:.2f} h of 2 cores, in {wall:.2f} h of wall time. ")
 
 
+def job_time_lines(study: Study) -> List[str]:
+    """Each kind of job in the log: how many ran, how many had the cores to themselves
+    (:func:`.budget.had_the_cores`), and those ones' wall times, which are what such a job
+    costs; none for a study whose log kept no CPU time."""
+    kinds: Dict[str, List[Dict[str, Any]]] = {}
+    for job, entry in study.job_log.items():
+        if REUSED_FROM not in entry:
+            kinds.setdefault(job_class(job), []).append(entry)
+    if not any(had_the_cores(entry) is not None for found in kinds.values() for entry in found):
+        return []
+    rows = []
+    for kind, found in kinds.items():
+        alone = sorted(float(entry["seconds"]) for entry in found if had_the_cores(entry))
+        with_cpu = sum(had_the_cores(entry) is not None for entry in found)
+        timed = (f"{statistics.median(alone):.0f} | {alone[0]:.0f}-{alone[-1]:.0f}" if alone
+                 else "- | -")
+        rows.append(f"| `{kind}` | {len(found)} | {with_cpu} | {len(alone)} | {timed} |")
+    return ["## Job times", "",
+            f"Each kind of job in `study.log.jsonl` (seeds as `*`; copied anchors left out): "
+            f"how many ran, how many logged their CPU time, how many of those had the cores "
+            f"to themselves (CPU time at least {CORE_SHARE * 100:.0f} % of their threads x "
+            f"the wall time; {PLANNING_CORES} threads where the log predates their count), "
+            f"and the wall time of those, which is what the job costs. A job beside other "
+            f"work, or paused, is counted but not timed: its wall time overstates it. "
+            f"`study --dry-run` prices each kind by these jobs where it has any.", "",
+            "| job | ran | CPU time logged | alone | median wall (s) | range (s) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |", *rows, ""]
+
+
 def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:
     """Copy study ``out``'s small files into ``reports`` (:mod:`.archive`), then regenerate
     ``reports``/README.md, its figures and summary.json from that copy alone; without a
@@ -290,6 +321,7 @@ def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) 
     lines += ["## Cost against accuracy", "",
               f"![cost vs accuracy](cost_accuracy.png) {figure}" if figure else
               "No evaluation yet: no figure.", ""]
+    lines += job_time_lines(study)
     if summary.get("propagation"):
         propagation_figure(summary["propagation"], reports / "propagation.png")
     write_json(reports / "summary.json", summary, sort_keys=False)

@@ -245,7 +245,8 @@ def run_study(settings: StudySettings, *, backend: Optional[JobBackend] = None,
             release_freed_memory()
             copied = {REUSED_FROM: reused_from(job)} if reused_from(job) else {}
             append_log(log, {"job": job.key, "seconds": round(seconds, 2),
-                             "cpu_seconds": round(cpu, 2), "shard": settings.shard,
+                             "cpu_seconds": round(cpu, 2), "threads": torch_threads(),
+                             "shard": settings.shard,
                              "finished_at": time.time(), **copied})
             ran.append(job.key)
             bar.update(1)
@@ -269,6 +270,14 @@ def run_study(settings: StudySettings, *, backend: Optional[JobBackend] = None,
             step(job)
     return {"jobs": len(mine), "ran": ran, "skipped": len(mine) - len(ran),
             "wall_seconds": time.perf_counter() - started}
+
+
+def torch_threads() -> int:
+    """The threads torch computes on, logged beside a job's CPU time (see
+    :func:`.budget.had_the_cores`); torch is loaded by then, by the job."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def cpu_seconds() -> float:

@@ -62,6 +62,10 @@ def summarize(study: Study, record: Dict[str, Any]) -> Dict[str, Any]:
     summary["job_seconds"] = study.job_seconds
     if study.job_cpu_seconds:       # logged since the study log kept CPU time
         summary["job_cpu_seconds"] = study.job_cpu_seconds
+    threads = {job: entry["threads"] for job, entry in study.job_log.items()
+               if "threads" in entry}
+    if threads:                     # logged since the study log kept the thread count
+        summary["job_threads"] = threads
     return summary
 
 
