@@ -136,8 +136,9 @@ class TimeRecovery(nn.Module):
 def reduce_recover_problem(reduce_index: Any, recover_index: Any, layers: int) -> Optional[str]:
     """Why the reduction and recovery cannot sit at these block indices, or None: both whole
     numbers with 0 <= reduce_index < recover_index <= layers."""
-    if (isinstance(reduce_index, int) and isinstance(recover_index, int)
-            and 0 <= reduce_index < recover_index <= layers):
+    whole = all(isinstance(index, int) and not isinstance(index, bool)
+                for index in (reduce_index, recover_index))
+    if whole and 0 <= reduce_index < recover_index <= layers:
         return None
     return (f"need 0 <= reduce_index < recover_index <= layers ({layers}), got "
             f"{reduce_index} and {recover_index}")

@@ -52,6 +52,9 @@ def test_invalid_sparse_and_squeezeformer_overrides():
         models.build("sparseformer-dn-s", sparse_block=8, sparse_summary=9, device="meta")
     with pytest.raises(ValueError, match="recover_index"):
         models.build("squeezeformer-xs", reduce_index=10, recover_index=5, device="meta")
+    for index in ("x", True, 2.0):      # "x" was a TypeError; True was taken as block 1
+        with pytest.raises(ValueError, match=r"reduce_index < recover_index .* got "):
+            models.build("squeezeformer-xs", reduce_index=index, device="meta")
     with pytest.raises(ValueError, match="dtype"):
         models.build("vanilla", dtype=torch.int8, device="meta")
 
