@@ -47,6 +47,21 @@ def test_diarization_from_frames_counts_confusion():
     assert metrics.diarization_error_rate(parts) == pytest.approx(0.2)
 
 
+def test_two_speakers_over_the_same_segment_stay_two():
+    # Reference: A alone over 0-1 s (0.02 s frames). A hypothesis with both outputs on for
+    # the whole second has one speaker too many throughout: 1 s of false alarm, DER 1.0. One
+    # track per segment kept only the last speaker: scored as a perfect answer, DER 0.
+    reference = np.zeros((50, 2), dtype=int)
+    reference[:, 0] = 1
+    both = np.ones((50, 2), dtype=int)
+    hypothesis = metrics.frames_to_annotation(both, 0.02)
+    assert sorted(hypothesis.labels()) == ["spk0", "spk1"]
+    parts = metrics.diarization_components([metrics.frames_to_annotation(reference, 0.02)],
+                                           [hypothesis], [1.0])
+    assert parts["false_alarm"].tolist() == pytest.approx([1.0])
+    assert metrics.diarization_error_rate(parts) == pytest.approx(1.0)
+
+
 def test_equal_error_rate_on_small_score_lists():
     # Threshold 0.7 accepts targets 0.9, 0.8 and non-target 0.7: miss 1/3 = false alarm 1/3.
     assert metrics.equal_error_rate([1, 1, 1, 0, 0, 0],

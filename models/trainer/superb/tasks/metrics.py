@@ -129,7 +129,10 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
 
 # ------------------------------------------------------------------------------- DER
 def frames_to_annotation(activity: np.ndarray, frame_seconds: float, uri: str = "file"):
-    """A pyannote ``Annotation`` from (frames, speakers) 0/1 activity: one label per column."""
+    """A pyannote ``Annotation`` from (frames, speakers) 0/1 activity: one label per column,
+    each on its own track, so that two speakers active over the same segment stay two (one
+    track per segment kept only the last: both outputs on over a whole file scored as one
+    speaker, with no false alarm)."""
     from pyannote.core import Annotation, Segment
 
     annotation = Annotation(uri=uri)
@@ -138,7 +141,8 @@ def frames_to_annotation(activity: np.ndarray, frame_seconds: float, uri: str = 
         column = np.concatenate([[False], activity[:, speaker], [False]])
         edges = np.flatnonzero(np.diff(column.astype(np.int8)))
         for start, end in zip(edges[::2], edges[1::2]):
-            annotation[Segment(start * frame_seconds, end * frame_seconds)] = f"spk{speaker}"
+            annotation[Segment(start * frame_seconds, end * frame_seconds),
+                       speaker] = f"spk{speaker}"
     return annotation
 
 

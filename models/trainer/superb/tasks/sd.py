@@ -239,7 +239,8 @@ class Diarization(Task):
             for segments, _, _ in labels[split]:
                 annotation = Annotation()
                 for speaker, start, end in segments:
-                    annotation[Segment(start, end)] = speaker
+                    # a track per speaker: two with the same segment stay two
+                    annotation[Segment(start, end), speaker] = speaker
                 out.append(annotation)
             return out
 
