@@ -25,6 +25,7 @@ NO_ANCHOR = "no random-init anchor"
 GATED = "gated: the teacher does not beat chance"
 NOT_EVALUATED = "not evaluated yet"
 TEACHER_BETTER = "teacher better than random-init"
+TEACHER_BETTER_UNSEEDED = "teacher better than random-init on one seed: seed variance unmeasured"
 # A finding's interval must include seed variance: with one seed per encoder the
 # hierarchical bootstrap has nothing to draw but test items, so it cannot tell a recipe's
 # effect from one network's luck; such a row takes no part in a Holm family either, whose
@@ -112,8 +113,11 @@ def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
         "value": row["degradation"], "teacher": row["reference_value"],
         "random": row["variant_value"], "random_variant": anchor}
     low = row["interval"][0]
-    row["informative"] = low > 0
-    row["status"] = TEACHER_BETTER if low > 0 else UNINFORMATIVE
+    seeded = len(row["seeds"]) >= MIN_VERDICT_SEEDS
+    # One seed's interval resamples test items only: it cannot make a task informative.
+    row["informative"] = seeded and low > 0
+    row["status"] = (UNINFORMATIVE if low <= 0 else TEACHER_BETTER if seeded
+                     else TEACHER_BETTER_UNSEEDED)
     return row
 
 

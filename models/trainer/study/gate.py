@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from .claims import NOT_EVALUATED
 from .collect import Study
 
 # The teacher gate: each encoder's FP teacher beats its random-init twin on this many tasks.
@@ -26,13 +27,32 @@ def teacher_gate(study: Study, anchors: Dict[tuple, Dict[str, Any]]) -> Dict[str
                 if row.get("interval_seeds_t") and row["interval_seeds_t"][0] > 0]
         seeds = min((len(row["seeds"]) for row in rows if row.get("value") is not None),
                     default=0)
+        # A task not evaluated yet could still be beaten: the reading is not final. One its
+        # gate closed (or without an anchor) will not be evaluated.
+        pending = [task for task, row in zip(study.tasks, rows)
+                   if row.get("status") == NOT_EVALUATED]
         models[model] = {"tasks_beating_random": beaten, "seeds": seeds,
                          "passes": len(beaten) >= GATE_TASKS,
                          "tasks_beating_random_by_seed_t": by_t}
+        if pending:
+            models[model]["tasks_not_evaluated"] = pending
     return {"needed_tasks": GATE_TASKS, "planned_seeds": planned, "models": models,
             "study_tasks": list(study.tasks),
             "passes": bool(models) and all(m["passes"] for m in models.values()),
-            "final": bool(models) and all(m["seeds"] >= planned for m in models.values())}
+            "final": bool(models) and all(m["seeds"] >= planned and not
+                                          m.get("tasks_not_evaluated")
+                                          for m in models.values())}
+
+
+def _not_final_reason(gate: Dict[str, Any]) -> str:
+    """Why the gate's reading is provisional: seeds still to come, tasks not evaluated."""
+    pending = sorted({task for row in gate["models"].values()
+                      for task in row.get("tasks_not_evaluated", [])})
+    short = any(row.get("seeds", 0) < gate["planned_seeds"] for row in gate["models"].values())
+    reasons = ([f"not every task has the study's {gate['planned_seeds']} seeds yet"]
+               if short else []) + ([f"{', '.join(pending)} not evaluated yet"]
+                                    if pending else [])
+    return "; ".join(reasons)
 
 
 def _counted(number: int, noun: str) -> str:
@@ -52,8 +72,7 @@ def gate_shortfall(gate: Optional[Dict[str, Any]]) -> str:
                       for model, row in gate["models"].items() if not row["passes"])
     if not gate["final"]:
         return (f"The teacher gate has not passed yet ({short} of the {gate['needed_tasks']} "
-                f"tasks it needs; not every task has the study's {gate['planned_seeds']} "
-                f"seeds).")
+                f"tasks it needs; {_not_final_reason(gate)}).")
     return (f"The teacher gate does not pass (the teacher beats random-init: {short} of the "
             f"{gate['needed_tasks']} tasks it needs), so the teachers fall short of the "
             f"study's own bar.")
@@ -68,7 +87,7 @@ def gate_paragraph(gate: Dict[str, Any]) -> str:
     tasks = gate.get("study_tasks") or []
     when = (f" It cannot pass here: the study evaluates {_counted(len(tasks), 'task')}."
             if len(tasks) < gate["needed_tasks"] else "" if gate["final"] else
-            f" Provisional: not every task has the study's {gate['planned_seeds']} seeds yet.")
+            f" Provisional: {_not_final_reason(gate)}.")
     by_t = "; ".join(f"{model} {len(row['tasks_beating_random_by_seed_t'])} "
                      f"({', '.join(row['tasks_beating_random_by_seed_t']) or 'none'})"
                      for model, row in gate["models"].items())

@@ -68,6 +68,8 @@ def sensitivity_entries(study: Study, compared: Optional[Dict[str, Any]],
         for row in rows:
             default = degradation(study, row["model"], row["task"], only=row["seeds"])
             row["default_degradation"] = None if default is None else default["degradation"]
+            # the default's own seeds: fewer than the row's where it lacks one of them
+            row["default_seeds"] = None if default is None else default["seeds"]
         entry = {"sensitivity": name, "variants": swap, "degradation": rows}
         if compared:
             first, second = compared["first"], compared["second"]
@@ -84,12 +86,14 @@ def sensitivity_entries(study: Study, compared: Optional[Dict[str, Any]],
                 default = defaults.get(c["task"])
                 c["verdict"] = verdict(c, first, second)
                 c["default_difference"] = None if default is None else default["difference"]
+                c["default_seeds"] = None if default is None else default["seeds"]
                 c["default_verdict"] = (None if default is None
                                         else verdict(default, first, second))
                 c["default_bootstrap_only"] = (default is not None
                                                and rests_on_bootstrap(default))
                 c["default_kind"] = None if default is None else verdict_kind(default)
-                c["verdict_moved"] = default is None or finding(c) != finding(default)
+                # None: no default to have moved from
+                c["verdict_moved"] = None if default is None else finding(c) != finding(default)
             entry["contrast"] = {"first": first, "second": second, "pairs": pairs,
                                  "tasks": contrasts}
         entries.append(entry)
@@ -108,18 +112,18 @@ def sensitivity_lines(summary: Dict[str, Any]) -> List[str]:
         for row in entry["degradation"]:
             degradation_table.append(
                 f"| {label(swap)} | {row['model']} | {row['task']} | "
-                f"{optional_points(row['default_degradation'])} | "
+                f"{default_points(row, 'default_degradation')} | "
                 f"{points(row['degradation'])} | {change_cells(row)} |")
         compared = entry.get("contrast")
         for c in compared["tasks"] if compared else ():
             first, second = compared["first"], compared["second"]
             contrast_table.append(
                 f"| {label(swap)} | {c['task']} | "
-                f"{optional_points(c['default_difference'])} | "
+                f"{default_points(c, 'default_difference')} | "
                 f"{default_cell(c)} | "
                 f"{points(c['difference'])} | "
                 f"{change_cells(c)} | {verdict_cell(c, first, second)} | "
-                f"{'yes' if c['verdict_moved'] else 'no'} |")
+                f"{MOVED_CELLS[c['verdict_moved']]} |")
     lines = ["## Sensitivity: how each variant moves the verdict", "",
              "Each sensitivity's variants in place of the defaults they replace (bq-single: "
              "W32A32 -> W1A1 in one stage; bq-dw-channel: per-channel scales of the binarized "
@@ -133,7 +137,8 @@ def sensitivity_lines(summary: Dict[str, Any]) -> List[str]:
              "informative tasks and Holm families; hierarchical bootstrap as above. "
              "'default' is the default variants' value and verdict on the same seeds as "
              "the sensitivity's row (a partial study has fewer seeds of a sensitivity), "
-             "so 'moved' compares like with like. 'moved': the finding changes between "
+             "so 'moved' compares like with like; where the default lacks some of those "
+             "seeds, its cell names the seeds it has. 'moved': the finding changes between "
              "'loses less', 'loses more' and none (either null wording); a p value that "
              "only crosses Holm's threshold moves it too, so read the two estimates beside "
              "it. Points of the task's metric, positive: BQ worse.", ""]
@@ -158,6 +163,21 @@ def default_cell(row: Dict[str, Any]) -> str:
     if row["default_verdict"] is None:
         return "-"
     return flagged(row["default_verdict"], row["default_kind"], row["default_bootstrap_only"])
+
+
+MOVED_CELLS = {True: "yes", False: "no", None: "-"}
+
+
+def default_points(row: Dict[str, Any], key: str) -> str:
+    """The default's points beside a sensitivity's row, with the seeds it has where they
+    are fewer than the row's."""
+    text = optional_points(row[key])
+    seeds = row.get("default_seeds")
+    if seeds is None or seeds == row["seeds"]:
+        return text
+    named = ("; ".join(f"{model} {', '.join(map(str, found))}" for model, found in seeds.items())
+             if isinstance(seeds, dict) else ", ".join(map(str, seeds)))
+    return f"{text} (seeds {named} only)"
 
 
 def optional_points(value: Optional[float]) -> str:

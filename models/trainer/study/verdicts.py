@@ -55,7 +55,8 @@ def method_lines() -> List[str]:
             f"- **Informative tasks:** a task is {UNINFORMATIVE} for a model when its FP "
             "teacher does not beat the random-init upstream of the same shape "
             "(`teacher_vs_random`'s interval not above 0); such tasks are reported and take "
-            "no part in a verdict.",
+            f"no part in a verdict. So does a task whose teacher wins on fewer than "
+            f"{MIN_VERDICT_SEEDS} seeds: that interval resamples test items only.",
             f"- **Holm:** p adjusted over the informative tasks of one claim (one model's "
             f"degradations, one variant's changes, the contrast over the tasks informative "
             f"for both encoders), leaving out a row with fewer than {MIN_VERDICT_SEEDS} "
@@ -119,7 +120,8 @@ def teacher_lines(study: Study, summary: Dict) -> List[str]:
              "teacher is better), in points of the task's metric, paired by seed. A task "
              f"whose interval does not lie above 0 is {UNINFORMATIVE}: its degradations are "
              "measured from a teacher that learned nothing the task uses, and it takes no "
-             "part in a verdict.", "",
+             f"part in a verdict; one with fewer than {MIN_VERDICT_SEEDS} seeds takes no part "
+             "either (its interval resamples test items only).", "",
              f"| Model | Task | teacher % | random-init % | teacher - random (points) | "
              f"{CHANGE_HEADER} | status |",
              "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE + " --- |"]
@@ -204,7 +206,8 @@ def degradation_lines(summary: Dict) -> List[str]:
 
 
 # Why a task takes no part in a verdict.
-LEFT_OUT = f"{UNINFORMATIVE}, gated or no random-init pair yet"
+LEFT_OUT = (f"{UNINFORMATIVE}, a teacher win on one seed, gated or no random-init pair "
+            f"yet")
 
 
 # What a contrast's row finds (verdict_kind); verdict() words each.
@@ -237,8 +240,16 @@ def verdict(row: Dict, first: str, second: str) -> str:
     if kind == NO_DIFFERENCE:
         return "no difference shown (the interval contains 0)"
     if kind == NOT_SIGNIFICANT:
+        if not holm_raised(row):
+            return (f"not significant (p >= {ALPHA}, though the interval excludes 0: the two "
+                    f"disagree at the margin)")
         return f"not significant after Holm's correction (Holm p >= {ALPHA})"
     return f"{second} loses {kind} than {first}"
+
+
+def holm_raised(row: Dict) -> bool:
+    """Whether Holm's correction raised the row's p (not so in a family of one)."""
+    return row.get("p") is not None and row["holm_adjusted"] > row["p"]
 
 
 def finding(row: Dict) -> str:
@@ -306,9 +317,14 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
                  "null result, not evidence of equal robustness)")
     if shown and (less or more):
         text += f"; on {', '.join(shown)} the difference cannot be told from 0"
-    if holm:
-        text += (f"; on {', '.join(holm)} the interval excludes 0 but the difference is not "
+    raised = [task for task in holm if holm_raised(by_task[task])]
+    if raised:
+        text += (f"; on {', '.join(raised)} the interval excludes 0 but the difference is not "
                  f"significant after Holm's correction")
+    margin = [task for task in holm if task not in raised]
+    if margin:
+        text += (f"; on {', '.join(margin)} the interval excludes 0 but p >= {ALPHA} (the two "
+                 f"disagree at the margin)")
     fragile = [task for task in less + more if rests_on_bootstrap(by_task[task])]
     if fragile:
         text += (f"; on {', '.join(fragile)} the finding rests on the bootstrap alone (the t "
