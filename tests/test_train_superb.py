@@ -40,6 +40,26 @@ def test_greedy_ctc_decoding_merges_repeats_and_drops_blanks():
     assert greedy_ctc_decode(log_probs, torch.tensor([3])) == [[2]]
 
 
+def test_a_sequence_head_reads_each_sequence_alone_in_a_padded_batch():
+    # Found by an outside read: the ASR/SF BiLSTM ran over the zero padding, so the
+    # backward direction started in it and a 5-frame utterance's logits moved by up to 0.12
+    # next to a 40-frame one (its transcript depended on the batch it was decoded in).
+    from models.trainer.superb.heads import ctc_decode, pad_frames
+    from models.trainer.superb.tasks.common import SequenceHead
+
+    torch.manual_seed(0)
+    head = SequenceHead(2, 4, 3, hidden=8, layers=1).eval()
+    short, long = torch.randn(2, 5, 4), torch.randn(2, 40, 4)
+    padded, lengths = pad_frames([short, long])
+    with torch.no_grad():
+        alone = head(short[None])[0]
+        batched = head(padded, lengths)
+    assert torch.allclose(batched[0, :5], alone, atol=1e-6)
+    assert torch.allclose(batched[1], head(long[None])[0], atol=1e-6)
+    assert ctc_decode(head, [short, long], batch=2) == \
+        ctc_decode(head, [short], batch=1) + ctc_decode(head, [long], batch=1)
+
+
 def test_chance_levels():
     vocabulary = Vocabulary(["a", "b", "c", "d"])
     chance, text, extra = uniform_chance(vocabulary, [0, 0, 1, 2], "classes")

@@ -156,7 +156,9 @@ class FrameHead(nn.Module):
         self.featurizer = WeightedSum(num_layers)
         self.output = nn.Linear(dim, classes + 1)
 
-    def forward(self, stacked: torch.Tensor) -> torch.Tensor:    # (B, L+1, T, D)
+    def forward(self, stacked: torch.Tensor,
+                lengths: Optional[torch.Tensor] = None) -> torch.Tensor:   # (B, L+1, T, D)
+        # frame by frame: padding cannot reach a real frame, so ``lengths`` is not needed
         return self.output(self.featurizer(stacked, layer_dim=1))
 
 
@@ -176,7 +178,7 @@ def ctc_loss_on(head: nn.Module, states: List[torch.Tensor],
     targets; the head's output index 0 is the blank, symbol k is k + 1."""
     def loss_on(index: List[int]) -> torch.Tensor:
         padded, lengths = pad_frames([states[i] for i in index])
-        log_probs = head(padded).log_softmax(-1)
+        log_probs = head(padded, lengths).log_softmax(-1)
         chosen = [torch.tensor(targets[i], dtype=torch.long) + 1 for i in index]
         return F.ctc_loss(log_probs.transpose(0, 1), torch.cat(chosen), lengths,
                           torch.tensor([len(t) for t in chosen]), blank=0, zero_infinity=True)
@@ -201,7 +203,7 @@ def ctc_decode(head: nn.Module, states: List[torch.Tensor], batch: int) -> List[
     with torch.no_grad():
         for start in range(0, len(states), batch):
             padded, lengths = pad_frames(states[start:start + batch])
-            hypotheses += greedy_ctc_decode(head(padded).log_softmax(-1), lengths)
+            hypotheses += greedy_ctc_decode(head(padded, lengths).log_softmax(-1), lengths)
     return [[h - 1 for h in hypothesis] for hypothesis in hypotheses]
 
 

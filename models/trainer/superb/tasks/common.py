@@ -215,8 +215,19 @@ class SequenceHead(nn.Module):
                            bidirectional=True)
         self.output = nn.Linear(2 * hidden, symbols + 1)
 
-    def forward(self, stacked: torch.Tensor) -> torch.Tensor:    # (B, L+1, T, D)
-        hidden, _ = self.rnn(self.featurizer(stacked, layer_dim=1))
+    def forward(self, stacked: torch.Tensor,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:   # (B, L+1, T, D)
+        """``lengths``: each sequence's real frames in a zero-padded batch. They are packed,
+        as s3prl packs its RNN inputs: unpacked, the backward direction starts in the
+        padding, and a frame's output depends on the batch it was decoded in."""
+        x = self.featurizer(stacked, layer_dim=1)
+        if lengths is None:
+            hidden, _ = self.rnn(x)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
+                                                       enforce_sorted=False)
+            hidden, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True,
+                                                         total_length=x.shape[1])
         return self.output(hidden)
 
     def description(self, symbols: str) -> str:
