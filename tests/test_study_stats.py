@@ -327,7 +327,7 @@ def test_masked_prediction_over_seeds_and_the_teacher_gate(committed):
     assert readme.count("(phone-supervised) |") == 1
 
 
-def test_a_task_not_evaluated_yet_names_its_metric_in_table_2(committed):
+def test_a_task_not_evaluated_yet_is_named_in_table_2_and_the_verdict(committed):
     tmp_path, reports = committed
     record = json.loads((reports / "study.json").read_text())
     record["tasks"] = ["pr", "sd"]          # SD planned, none of its evaluations done
@@ -339,6 +339,50 @@ def test_a_task_not_evaluated_yet_names_its_metric_in_table_2(committed):
     summary = json.loads((reports / "summary.json").read_text())
     sd = [e["teacher_vs_random"] for e in summary["model_tasks"] if e["task"] == "sd"]
     assert [row["status"] for row in sd] == ["not evaluated yet"] * 2
+    # the verdict names the task it could not test, and why
+    assert [row["task"] for row in summary["contrast"]["tasks"]] == ["pr"]
+    assert summary["contrast"]["pending"] == [{"task": "sd", "status": "not evaluated yet"}]
+    verdict = readme.split("**Verdict")[1].split("\n")[0]
+    assert "Not in this verdict: sd (not evaluated yet)." in verdict
+
+
+def test_a_task_left_unevaluated_as_uninformative_says_so_in_the_verdict(committed):
+    import shutil
+
+    tmp_path, reports = committed
+    # sparseformer-dn-s's teacher no better than random-init on pr, and its students not
+    # evaluated there (as a study may leave them): pr has no contrast, for that reason
+    for seed in range(3):
+        base = reports / "runs" / "sparseformer-dn-s" / f"seed-{seed}" / "superb"
+        shutil.rmtree(base / "random" / "pr")
+        write_evaluation(base / "random" / "pr", FP_ERRORS, "sparseformer-dn-s",
+                         kind="random-init")
+        shutil.rmtree(base / "bq" / "pr")
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["contrast"]["tasks"] == []
+    assert summary["contrast"]["pending"] == [{"task": "pr",
+                                               "status": "uninformative at this scale"}]
+    assert "Not in this verdict: pr (uninformative at this scale)." in (
+        reports / "README.md").read_text()
+
+
+def test_runs_of_one_difference_scoring_other_items_are_one_line(committed, capsys):
+    tmp_path, reports = committed
+    # seed 2's BQ run of sparseformer-dn-s scores the test items in another order: the
+    # bootstrap draws items once for every run, so it would pair other items' scores.
+    path = reports / "runs" / "sparseformer-dn-s" / "seed-2" / "superb" / "bq" / "pr"
+    scores = json.loads((path / "per_item.json").read_text())
+    scores["items"] = scores["items"][::-1]
+    (path / "per_item.json").write_text(json.dumps(scores))
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert ("sparseformer-dn-s bq seed 2 scores other pr test items than sparseformer-dn-s "
+            "fp seed 0") in err
+    assert not (reports / "summary.json").exists()
 
 
 def test_report_without_study_or_committed_runs_is_one_line(tmp_path, capsys):

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .collect import Study, paired_seeds
+from .collect import Study, paired_seeds, shared_item_count
 from .hierarchical import METHOD, ONE_SEED_NOTE, Arm, Estimate, hierarchical_difference, holm
 from .settings import BQ_VARIANT, FP_VARIANT
 from .stats import ratio, seed_t_interval
@@ -70,11 +70,13 @@ def paired_change(study: Study, model: str, task: str, reference: str,
     sign = sign_of(study, task)
     if not seeds or sign is None:
         return None
+    items = shared_item_count(study, [(cell, seed) for cell in (first, second)
+                                      for seed in seeds])
     before, after = parts(study, first, seeds), parts(study, second, seeds)
     arms = [Arm(before, after, sign)]
     estimate = hierarchical_difference(arms)
     return {"model": model, "task": task, "reference": reference, "variant": variant,
-            "items": len(before[0][0]), "degradation": estimate.value,
+            "items": items, "degradation": estimate.value,
             **estimate_fields(estimate, seeds, arms),
             "reference_value": float(np.mean([ratio(p) for p in before])),
             "variant_value": float(np.mean([ratio(p) for p in after]))}
@@ -135,15 +137,14 @@ def contrast(study: Study, first: str, second: str, task: str,
              for m in (first, second)}
     if sign is None or not all(seeds.values()):
         return None
-    ids = {tuple(study.items[cells[m][0]][seeds[m][0]][0]) for m in (first, second)}
-    if len(ids) != 1:
-        return None
+    items = shared_item_count(study, [(cell, seed) for m in (first, second)
+                                      for cell in cells[m] for seed in seeds[m]])
     arms = [Arm(parts(study, cells[m][0], seeds[m]), parts(study, cells[m][1], seeds[m]),
                 weight) for m, weight in ((first, sign), (second, -sign))]
     estimate = hierarchical_difference(arms)
     return {"task": task, "difference": estimate.value,
             **estimate_fields(estimate, {first: seeds[first], second: seeds[second]}, arms),
-            "items": len(ids.pop())}
+            "items": items}
 
 
 def informative(models: List[str], task: str, anchors: Dict[tuple, Dict[str, Any]]) -> bool:

@@ -254,6 +254,22 @@ def _read_evaluation(study: Study, folder: Path, cell: Cell, seed: int) -> None:
 
 
 def paired_seeds(study: Study, first: Cell, second: Cell) -> List[int]:
-    """Seeds with per-item scores of both cells on the same test items."""
-    a, b = study.items.get(first, {}), study.items.get(second, {})
-    return [seed for seed in sorted(set(a) & set(b)) if a[seed][0] == b[seed][0]]
+    """Seeds with per-item scores of both cells (:func:`shared_item_count` checks that
+    they score the same items)."""
+    return sorted(set(study.items.get(first, {})) & set(study.items.get(second, {})))
+
+
+def shared_item_count(study: Study, runs: List[Tuple[Cell, int]]) -> int:
+    """The number of test items every one of ``runs`` ((cell, seed) pairs of one
+    difference) scores. The bootstrap draws the items once for all of them (every seed and
+    encoder is scored on the study's one test set), so a run that scores other items, or
+    the same ones in another order, is refused rather than left out."""
+    (cell, seed), expected = runs[0], study.items[runs[0][0]][runs[0][1]][0]
+    for other, other_seed in runs[1:]:
+        found = study.items[other][other_seed][0]
+        if found != expected:
+            raise DataError(
+                f"{other[0]} {other[1]} seed {other_seed} scores other {other[2]} test items "
+                f"than {cell[0]} {cell[1]} seed {seed} ({len(found)} against {len(expected)}, "
+                "or another order): every run of a study must score its one test set")
+    return len(expected)

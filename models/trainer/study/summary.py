@@ -16,6 +16,9 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .claims import (
+    GATED,
+    NOT_EVALUATED,
+    UNINFORMATIVE,
     adjust,
     adjust_by_claim,
     contrast,
@@ -46,8 +49,10 @@ def summarize(study: Study, record: Dict[str, Any]) -> Dict[str, Any]:
     summary["degradation"] = degradation_rows(study, anchors)
     if len(study.models) >= 2:
         first, second = compared_pair(study)
-        summary["contrast"] = {"first": first, "second": second,
-                               "tasks": contrast_rows(study, first, second, anchors)}
+        rows = contrast_rows(study, first, second, anchors)
+        summary["contrast"] = {"first": first, "second": second, "tasks": rows,
+                               "pending": pending_tasks(study, first, second, rows,
+                                                          anchors)}
     entries = sensitivity_entries(study, summary.get("contrast"), anchors)
     if entries:
         summary["sensitivity"] = entries
@@ -108,6 +113,24 @@ def contrast_rows(study: Study, first: str, second: str,
     rows = [c for t in study.tasks if (c := contrast(study, first, second, t))]
     adjust(rows, lambda c: informative([first, second], c["task"], anchors))
     return rows
+
+
+def pending_tasks(study: Study, first: str, second: str, rows: List[Dict[str, Any]],
+                  anchors: Anchors) -> List[Dict[str, str]]:
+    """The study's tasks without a contrast row, each with why: a teacher that does not
+    beat its random-init twin (whose students a study need not evaluate), a gate that left
+    runs out, or runs not all evaluated yet. A verdict lists them, so that a partial
+    study's verdict does not read as if it had tested every task."""
+    done = {row["task"] for row in rows}
+    pending = []
+    for task in (t for t in study.tasks if t not in done):
+        statuses = [anchors[(m, task)]["status"] for m in (first, second)]
+        gated = any(study.gated.get((m, v, task)) for m in (first, second)
+                    for v in (FP_VARIANT, BQ_VARIANT))
+        status = (UNINFORMATIVE if UNINFORMATIVE in statuses else GATED if gated
+                  else NOT_EVALUATED)
+        pending.append({"task": task, "status": status})
+    return pending
 
 
 def compared_pair(study: Study) -> tuple:

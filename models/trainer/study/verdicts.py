@@ -7,7 +7,7 @@ and says what a contrast's row finds (:func:`verdict`).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from ...constants import float_name
 from ..confidence import ALPHA, LEVEL_TEXT
@@ -200,8 +200,8 @@ def degradation_lines(summary: Dict) -> List[str]:
     for c in contrasts:
         lines.append(f"| {c['task']} | {points(c['difference'])} | {change_cells(c)} | "
                      f"{verdict_cell(c, first, second)} |")
-    lines += ["", verdict_paragraph(contrasts, first, second, summary.get("teacher_gate")),
-              ""]
+    lines += ["", verdict_paragraph(contrasts, first, second, summary.get("teacher_gate"),
+                                    compared.get("pending", [])), ""]
     return lines
 
 
@@ -280,9 +280,16 @@ def flagged(text: str, kind: str, bootstrap_only: bool) -> str:
 
 
 def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
-                      gate: Optional[Dict[str, Any]] = None) -> str:
+                      gate: Optional[Dict[str, Any]] = None,
+                      pending: Sequence[Dict[str, str]] = ()) -> str:
+    """The contrast's verdict in words; ``pending``: the study's tasks without a contrast
+    row (``summary.pending_tasks``), named so a partial study's verdict says what it has
+    not tested."""
     shortfall = gate_shortfall(gate)
     caveat = f" {shortfall}" if shortfall else ""
+    if pending:
+        caveat += " Not in this verdict: " + "; ".join(
+            f"{row['task']} ({row['status']})" for row in pending) + "."
     tested = [c for c in contrasts if c.get("informative", c["holm_adjusted"] is not None)]
     if not tested:
         return ("**Verdict:** no task has per-item scores of both encoders and a teacher of "
