@@ -595,6 +595,28 @@ def test_a_p_that_holm_did_not_raise_is_not_blamed_on_holm():
     assert "after Holm's correction" in verdict(raised, "conformer-s", "sparseformer-dn-s")
 
 
+def test_the_from_scratch_control_is_worded_as_the_contrast_is():
+    from models.trainer.study.verdicts import scratch_finding
+
+    # distilled 2 points better than from scratch over 3 seeds, Holm p 0.01
+    row = {"task": "ks", "degradation": 0.02, "interval": [0.005, 0.035], "p": 0.01,
+           "holm_adjusted": 0.01, "informative": True, "seeds": [0, 1, 2],
+           "interval_seeds_t": [0.004, 0.036]}
+    assert scratch_finding(row) == "distillation helps"
+    assert scratch_finding({**row, "degradation": -0.02, "interval": [-0.035, -0.005]}) == (
+        "from scratch is better")
+    assert scratch_finding({**row, "interval_seeds_t": [-0.01, 0.05]}) == (
+        "distillation helps (bootstrap only: t over seeds contains 0)")
+    # one seed: its p resamples test items only, so Holm left it out (None)
+    assert scratch_finding({**row, "seeds": [0], "holm_adjusted": None}) == (
+        "no verdict: fewer than 2 seeds")
+    assert scratch_finding({**row, "informative": False, "holm_adjusted": None}) == "not tested"
+    assert scratch_finding({**row, "interval": [-0.01, 0.03], "p": 0.3,
+                            "holm_adjusted": 0.3}) == "no difference"
+    assert scratch_finding({**row, "p": 0.02, "holm_adjusted": 0.06}) == (
+        "not significant after Holm's correction")
+
+
 def test_a_default_on_fewer_seeds_than_its_sensitivity_row_says_so():
     from models.trainer.study.sensitivity import MOVED_CELLS, default_points
 

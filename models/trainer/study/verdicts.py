@@ -216,17 +216,17 @@ NOT_TESTED, UNSEEDED, NO_DIFFERENCE, NOT_SIGNIFICANT, LESS, MORE = (
 NULL_KINDS = (NO_DIFFERENCE, NOT_SIGNIFICANT)
 
 
-def verdict_kind(row: Dict) -> str:
-    """What the contrast's row finds: :data:`LESS` or :data:`MORE` (the second encoder
-    loses less or more), a null (:data:`NULL_KINDS`), or no test (:data:`NOT_TESTED`,
-    :data:`UNSEEDED`)."""
+def verdict_kind(row: Dict, value: str = "difference") -> str:
+    """What a row finds: :data:`LESS` or :data:`MORE` (its ``value`` above or below 0:
+    for the contrast, the second encoder loses less or more), a null
+    (:data:`NULL_KINDS`), or no test (:data:`NOT_TESTED`, :data:`UNSEEDED`)."""
     if not row.get("informative", row["holm_adjusted"] is not None):
         return NOT_TESTED
     if seed_count(row["seeds"]) < MIN_VERDICT_SEEDS:
         return UNSEEDED
     if row["holm_adjusted"] >= ALPHA:
         return NO_DIFFERENCE if contains_zero(*row["interval"]) else NOT_SIGNIFICANT
-    return LESS if row["difference"] > 0 else MORE
+    return LESS if row[value] > 0 else MORE
 
 
 def verdict(row: Dict, first: str, second: str) -> str:
@@ -249,7 +249,8 @@ def verdict(row: Dict, first: str, second: str) -> str:
 
 def holm_raised(row: Dict) -> bool:
     """Whether Holm's correction raised the row's p (not so in a family of one)."""
-    return row.get("p") is not None and row["holm_adjusted"] > row["p"]
+    return (row.get("p") is not None and row.get("holm_adjusted") is not None
+            and row["holm_adjusted"] > row["p"])
 
 
 def finding(row: Dict) -> str:
@@ -347,6 +348,18 @@ def verdict_paragraph(contrasts: List[Dict], first: str, second: str,
                    "full scale could change the ranking." + caveat)
 
 
+def scratch_finding(row: Dict) -> str:
+    """The from-scratch control's finding on one task, in words, as :func:`verdict_kind`
+    reads its row ('degradation' positive: the from-scratch student is worse)."""
+    kind = verdict_kind(row, "degradation")
+    holm_words = "after Holm's correction" if holm_raised(row) else f"(p >= {ALPHA})"
+    words = {NOT_TESTED: "not tested",
+             UNSEEDED: f"no verdict: fewer than {MIN_VERDICT_SEEDS} seeds",
+             NO_DIFFERENCE: "no difference", NOT_SIGNIFICANT: f"not significant {holm_words}",
+             LESS: "distillation helps", MORE: "from scratch is better"}[kind]
+    return flagged(words, kind, rests_on_bootstrap(row))
+
+
 def variant_lines(summary: Dict) -> List[str]:
     """The from-scratch control against the distilled student (BiT's third ingredient), and
     every other student variant against full precision."""
@@ -360,12 +373,9 @@ def variant_lines(summary: Dict) -> List[str]:
                   f"| {CHANGE_HEADER} | finding |",
                   "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE + " --- |"]
         for r in summary["distilled_against_scratch"]:
-            found = ("not tested" if r["holm_adjusted"] is None else "no difference"
-                     if r["holm_adjusted"] >= ALPHA else "distillation helps"
-                     if r["degradation"] > 0 else "from scratch is better")
             lines.append(f"| {r['model']} | {r['task']} | {percent(r['reference_value'])} | "
                          f"{percent(r['variant_value'])} | {points(r['degradation'])} | "
-                         f"{change_cells(r)} | {found} |")
+                         f"{change_cells(r)} | {scratch_finding(r)} |")
         lines.append("")
     if "ablations" in summary:
         others = list(dict.fromkeys(r["variant"] for r in summary["ablations"]))
