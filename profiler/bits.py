@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Mapping, NamedTuple, Optional
+from typing import Iterator, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -119,17 +119,24 @@ def extra_storage_bits(module: nn.Module) -> int:
     return bits
 
 
+def unseen_parameters(module: nn.Module, seen: set) -> Iterator[Tuple[str, nn.Parameter]]:
+    """``module``'s own parameters whose ids are not in ``seen``, each added to it as it is
+    given: a parameter that modules share counts once, at the first."""
+    for name, parameter in module.named_parameters(recurse=False):
+        if id(parameter) not in seen:
+            seen.add(id(parameter))
+            yield name, parameter
+
+
 def model_storage_bits(model: nn.Module) -> int:
     """Storage of ``model`` in bits: every parameter at its storage bits, counted once where
     modules share it, plus each module's :func:`extra_storage_bits` (the analyzer's
     ``storage_bytes`` x 8, without running the model)."""
     total, seen = 0, set()
     for module in model.modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            if id(parameter) not in seen:
-                seen.add(id(parameter))
-                total += parameter.numel() * parameter_storage_bits(module, name, parameter)
-        total += extra_storage_bits(module)
+        total += extra_storage_bits(module) + sum(
+            parameter.numel() * parameter_storage_bits(module, name, parameter)
+            for name, parameter in unseen_parameters(module, seen))
     return total
 
 

@@ -214,10 +214,7 @@ class Profile:
         gradient_bytes, largest, trainable_tensors = 0, 0, 0
         for name, module in model.named_modules():
             params, storage_bits, trainable = 0, bitspec.extra_storage_bits(module), 0
-            for pname, p in module.named_parameters(recurse=False):
-                if id(p) in seen:
-                    continue
-                seen.add(id(p))
+            for pname, p in bitspec.unseen_parameters(module, seen):
                 params += p.numel()
                 storage_bits += p.numel() * bitspec.parameter_storage_bits(module, pname, p)
                 if training is not None and _qualified(name, pname) in training.updated:
