@@ -853,6 +853,9 @@ def test_each_job_logs_its_cpu_time_and_the_report_states_it(smoke_study, tmp_pa
         ran, was_alone = kinds.get(kind, (0, 0))
         kinds[kind] = (ran + 1, was_alone + alone)
     assert "## Job times" in readme
+    # every entry names the machine's CPU (from /proc/cpuinfo), one here: no CPU column
+    from profiler.calibration import cpu_name
+    assert {entry["cpu"] for entry in logged} == {cpu_name()}
     for kind, (ran, alone) in kinds.items():
         assert f"| `{kind}` | {ran} | {ran} | {alone} | " in readme, (kind, readme)
 

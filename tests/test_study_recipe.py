@@ -222,6 +222,38 @@ def test_a_job_class_is_priced_by_its_jobs_that_had_the_cores_to_themselves():
     # Without any job alone (or without CPU times), the median of all: 300, 719, 900 -> 719.
     assert logged_seconds([entry(0, 300.0), entry(1, 719.0, 673.0), entry(2, 900.0)]) == \
         {"train/conformer-s/seed-*/fp": 719.0}
+    # Resumed on another machine: once a job of the class ran alone there, the plan
+    # prices it at that machine's pace (650 s), not at the median over both (281 s).
+    other = {**entry(3, 650.0, 1250.0), "cpu": "AMD EPYC"}
+    on_both = entries + [other]
+    assert logged_seconds(on_both, "AMD EPYC") == {"train/conformer-s/seed-*/fp": 650.0}
+    assert logged_seconds(on_both, "Intel(R) Xeon(R) Processor") == \
+        {"train/conformer-s/seed-*/fp": 281.0}
+    assert logged_seconds(on_both) == {"train/conformer-s/seed-*/fp": 281.0}
+
+
+def test_the_job_time_table_splits_a_kind_by_cpu_when_the_log_names_two():
+    from types import SimpleNamespace
+
+    from models.trainer.study.report import job_time_lines
+
+    def entry(seed, seconds, cpu_seconds, cpu=None):
+        found = {"job": f"superb/conformer-s/seed-{seed}/bq-random/sd", "seconds": seconds,
+                 "cpu_seconds": cpu_seconds, "threads": 2}
+        return found if cpu is None else {**found, "cpu": cpu}
+
+    one = [entry(0, 130.0, 259.0), entry(1, 137.0, 271.0)]
+    lines = job_time_lines(SimpleNamespace(job_log={e["job"]: e for e in one}))
+    assert "| `superb/conformer-s/seed-*/bq-random/sd` | 2 | 2 | 2 | 134 | 130-137 |" in lines
+    # two seeds more on another machine, 2.7x slower: a row each, 'not logged' for the
+    # entries from before the log named the CPU
+    both = one + [entry(2, 378.0, 705.0, "AMD EPYC"), entry(3, 350.0, 690.0, "AMD EPYC")]
+    lines = job_time_lines(SimpleNamespace(job_log={e["job"]: e for e in both}))
+    assert "| job | CPU | ran | CPU time logged | alone | median wall (s) | range (s) |" in lines
+    assert ("| `superb/conformer-s/seed-*/bq-random/sd` | not logged | 2 | 2 | 2 | 134 | "
+            "130-137 |") in lines
+    assert ("| `superb/conformer-s/seed-*/bq-random/sd` | AMD EPYC | 2 | 2 | 2 | 364 | "
+            "350-378 |") in lines
 
 
 def test_a_study_grows_by_a_sensitivity_variant_but_not_by_another_chain(tmp_path):

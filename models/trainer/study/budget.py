@@ -193,23 +193,29 @@ def had_the_cores(entry: Mapping) -> Optional[bool]:
     return float(entry["cpu_seconds"]) >= CORE_SHARE * threads * seconds
 
 
-def logged_seconds(entries: Iterable[Mapping]) -> Dict[str, float]:
+def logged_seconds(entries: Iterable[Mapping], cpu: Optional[str] = None) -> Dict[str, float]:
     """Median logged seconds of each job class in a study's log entries: of the jobs that
-    had the cores to themselves where the class has any (:func:`had_the_cores`), else of
-    all. The median, as a job resumed from a checkpoint logs only its last part, and one
-    run beside other work logs more than its share. A job logged twice ran again (an
-    evaluation recorded at another head budget): its latest entry replaces the earlier one.
-    An anchor copied from another study (``--anchors-from``) took no evaluation's time and
-    prices nothing."""
+    had the cores to themselves (:func:`had_the_cores`) on ``cpu`` (the entries' ``cpu``,
+    the machine's model name) where the class has any, else of those on any CPU, else of
+    all. A study resumed on another machine plans at that machine's pace once it has timed
+    a job of the class (2-core machines of the same session family differ by 2.4-3x on an
+    evaluation). The median, as a job resumed from a checkpoint logs only its last part,
+    and one run beside other work logs more than its share. A job logged twice ran again
+    (an evaluation recorded at another head budget): its latest entry replaces the earlier
+    one. An anchor copied from another study (``--anchors-from``) took no evaluation's time
+    and prices nothing."""
     latest = {entry["job"]: entry for entry in entries if REUSED_FROM not in entry}
     times: Dict[str, List[float]] = {}
     alone: Dict[str, List[float]] = {}
+    here: Dict[str, List[float]] = {}
     for job, entry in latest.items():
-        kind = job_class(job)
-        times.setdefault(kind, []).append(float(entry["seconds"]))
+        kind, seconds = job_class(job), float(entry["seconds"])
+        times.setdefault(kind, []).append(seconds)
         if had_the_cores(entry):
-            alone.setdefault(kind, []).append(float(entry["seconds"]))
-    return {kind: statistics.median(alone.get(kind) or seconds)
+            alone.setdefault(kind, []).append(seconds)
+            if cpu is not None and entry.get("cpu") == cpu:
+                here.setdefault(kind, []).append(seconds)
+    return {kind: statistics.median(here.get(kind) or alone.get(kind) or seconds)
             for kind, seconds in times.items()}
 
 

@@ -241,23 +241,38 @@ def cpu_time_note(study) -> str:
             f"h, {sum(cpu.values()) / 7200:.2f} h of 2 cores, in {wall:.2f} h of wall time. ")
 
 
+# A log entry from before the log named the machine's CPU.
+CPU_NOT_LOGGED = "not logged"
+
+
 def job_time_lines(study: Study) -> List[str]:
     """Each kind of job in the log: how many ran, how many had the cores to themselves
     (:func:`.budget.had_the_cores`), and those ones' wall times, which are what such a job
-    costs; none for a study whose log kept no CPU time."""
-    kinds: Dict[str, List[Dict[str, Any]]] = {}
+    costs; a row per CPU where the log names more than one (a study resumed on another
+    machine); none for a study whose log kept no CPU time."""
+    kinds: Dict[tuple, List[Dict[str, Any]]] = {}
     for job, entry in study.job_log.items():
         if REUSED_FROM not in entry:
-            kinds.setdefault(job_class(job), []).append(entry)
+            key = (job_class(job), entry.get("cpu", CPU_NOT_LOGGED))
+            kinds.setdefault(key, []).append(entry)
     if not any(had_the_cores(entry) is not None for found in kinds.values() for entry in found):
         return []
+    split = len({cpu for _, cpu in kinds}) > 1
+    if split:          # each kind's rows together, kinds in the log's order
+        order = list(dict.fromkeys(kind for kind, _ in kinds))
+        kinds = dict(sorted(kinds.items(), key=lambda item: order.index(item[0][0])))
     rows = []
-    for kind, found in kinds.items():
+    for (kind, cpu), found in kinds.items():
         alone = sorted(float(entry["seconds"]) for entry in found if had_the_cores(entry))
         with_cpu = sum(had_the_cores(entry) is not None for entry in found)
         timed = (f"{statistics.median(alone):.0f} | {alone[0]:.0f}-{alone[-1]:.0f}" if alone
                  else "- | -")
-        rows.append(f"| `{kind}` | {len(found)} | {with_cpu} | {len(alone)} | {timed} |")
+        machine = f" {cpu} |" if split else ""
+        rows.append(f"| `{kind}` |{machine} {len(found)} | {with_cpu} | {len(alone)} | "
+                    f"{timed} |")
+    machines = (f" The jobs ran on more than one CPU: a row per kind and CPU (the model name "
+                f"its log entries give; '{CPU_NOT_LOGGED}' before the log kept it), as the "
+                f"same job's time differs between machines." if split else "")
     return ["## Job times", "",
             f"Each kind of job in `study.log.jsonl` (seeds as `*`; copied anchors left out): "
             f"how many ran, how many logged their CPU time, how many of those had the cores "
@@ -265,9 +280,12 @@ def job_time_lines(study: Study) -> List[str]:
             f"the wall time; {PLANNING_CORES} threads where the log predates their count), "
             f"and the wall time of those, which is what the job costs. A job beside other "
             f"work, or paused, is counted but not timed: its wall time overstates it. "
-            f"`study --dry-run` prices each kind by these jobs where it has any.", "",
-            "| job | ran | CPU time logged | alone | median wall (s) | range (s) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |", *rows, ""]
+            f"`study --dry-run` prices each kind by these jobs where it has any, those on "
+            f"its own CPU first.{machines}", "",
+            "| job |" + (" CPU |" if split else "")
+            + " ran | CPU time logged | alone | median wall (s) | range (s) |",
+            "| --- |" + (" --- |" if split else "") + " ---: | ---: | ---: | ---: | ---: |",
+            *rows, ""]
 
 
 def write_report(out: Path, reports: Path, echo: Callable[[str], None] = print) -> Path:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from profiler.calibration import cpu_name
 from profiler.files import PROJECT_ROOT
 
 from ..errors import DataError
@@ -197,7 +198,7 @@ def dry_run(settings: StudySettings, echo: Callable[[str], None] = print) -> Lis
 
     states = [TO_DO if job.key in to_run else FINISHED for job in mine]
     for line in time_plan(mine, PRESETS[settings.preset], states, FINISHED,
-                          logged_seconds(log_entries)):
+                          logged_seconds(log_entries, cpu_name())):
         echo(line)
     return mine
 
@@ -246,6 +247,7 @@ def run_study(settings: StudySettings, *, backend: Optional[JobBackend] = None,
             copied = {REUSED_FROM: reused_from(job)} if reused_from(job) else {}
             append_log(log, {"job": job.key, "seconds": round(seconds, 2),
                              "cpu_seconds": round(cpu, 2), "threads": torch_threads(),
+                             "cpu": cpu_name(),
                              "shard": settings.shard,
                              "finished_at": time.time(), **copied})
             ran.append(job.key)
