@@ -246,6 +246,48 @@ def test_report_is_rebuilt_from_committed_files_alone(committed, capsys):
     assert "It cannot pass here: the study evaluates 1 task." in readme
 
 
+def test_each_student_against_the_random_init_binarized_upstream_of_its_shape(committed):
+    tmp_path, reports = committed
+    # conformer-s's bq-random anchors: one error more than its student on every item at
+    # seeds 0 and 1, one fewer at seed 2 (a student worse than random at that seed)
+    for seed, step in enumerate((1, 1, -1)):
+        bq = [e + SHIFT["conformer-s"][seed] for e in FP_ERRORS]
+        write_evaluation(reports / "runs" / "conformer-s" / f"seed-{seed}" / "superb"
+                         / "bq-random" / "pr", [e + step for e in bq], "bq-conformer-s",
+                         kind="random-init")
+    assert main(["study", "--out", str(tmp_path / "no-study"), "--report",
+                 "--reports", str(reports)]) == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    (row,) = summary["students_vs_random"]          # sparseformer-dn-s has no such anchor
+    assert (row["model"], row["task"], row["random_variant"]) == ("conformer-s", "pr",
+                                                                  "bq-random")
+    # per seed +1/4, +1/4, -1/4 whatever items are drawn: mean 1/12, the seeds' interval
+    assert row["value"] == pytest.approx(1 / 12)
+    assert row["interval"] == pytest.approx(exact_seed_interval([0.25, 0.25, -0.25]))
+    assert row["interval_items"] == pytest.approx([1 / 12] * 2)
+    assert row["status"] == "student no better than random-init"
+    assert row["holm_adjusted"] is None
+    import shutil
+
+    from models.trainer.study.claims import student_vs_random
+    from models.trainer.study.collect import load_study
+
+    # every seed's student one error worse than the anchor on every item: worse, by the
+    # seeds' interval [-1/4, -1/4]
+    for seed in range(3):
+        bq = [e + SHIFT["conformer-s"][seed] for e in FP_ERRORS]
+        folder = reports / "runs" / "conformer-s" / f"seed-{seed}" / "superb" / "bq-random"
+        shutil.rmtree(folder / "pr")
+        write_evaluation(folder / "pr", [e - 1 for e in bq], "bq-conformer-s",
+                         kind="random-init")
+    worse = student_vs_random(load_study(reports), "conformer-s", "pr")
+    assert worse["interval"] == pytest.approx([-0.25, -0.25])
+    assert worse["status"] == "student worse than random-init"
+    readme = (reports / "README.md").read_text()
+    assert "### BQ students against random-init BQ upstreams" in readme
+    assert "| conformer-s | pr | " in readme.split("### BQ students")[1]
+
+
 def test_one_seed_per_encoder_gets_no_verdict(committed):
     import shutil
 

@@ -123,6 +123,32 @@ def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
     return row
 
 
+STUDENT_BETTER = "student better than random-init"
+STUDENT_NOT_BETTER = "student no better than random-init"
+STUDENT_WORSE = "student worse than random-init"
+STUDENT_BETTER_UNSEEDED = "student better than random-init on one seed: seed variance unmeasured"
+
+
+def student_vs_random(study: Study, model: str, task: str) -> Optional[Dict[str, Any]]:
+    """The BQ student minus the random-init binarized upstream of its shape (positive: the
+    student is better), paired by seed: whether distillation kept anything the task uses
+    beyond what a random binarized network of the same shape gives. Descriptive (no Holm
+    family, no verdict rests on it); None without both runs at a common seed."""
+    anchor = study.random_variant(model, binarized=True)
+    row = None if anchor is None else paired_change(study, model, task, BQ_VARIANT, anchor)
+    if row is None:
+        return None
+    low, seeded = row["interval"][0], len(row["seeds"]) >= MIN_VERDICT_SEEDS
+    return {key: row[key] for key in ("model", "task", "interval", "interval_items",
+                                      "interval_seeds_t", "p", "holm_adjusted", "method",
+                                      "seeds", "resamples")} | {
+        "value": row["degradation"], "student": row["reference_value"],
+        "random": row["variant_value"], "random_variant": anchor,
+        "status": (STUDENT_BETTER_UNSEEDED if not seeded and low > 0 else STUDENT_BETTER
+                   if low > 0 else STUDENT_WORSE if seeded and row["interval"][1] < 0
+                   else STUDENT_NOT_BETTER)}
+
+
 def contrast(study: Study, first: str, second: str, task: str,
              pairs: Optional[Dict[str, tuple]] = None,
              only: Optional[Dict[str, Sequence[int]]] = None) -> Optional[Dict]:

@@ -5,6 +5,7 @@ the collected study (:mod:`.collect`); the sections (:mod:`.verdicts`,
 :mod:`.sensitivity`, :mod:`.report`) only word and lay out this mapping. Its keys, in the
 order they are written: ``study`` (the record with the recipe), ``model_tasks`` (each
 teacher against random-init), ``teacher_gate``, ``masked_prediction``, ``degradation``,
+``students_vs_random`` (each BQ student against the random-init BQ upstream of its shape),
 ``contrast`` (two models or more), ``sensitivity``, ``distilled_against_scratch``,
 ``ablations`` (each where the study has such runs), ``propagation``, ``gated``,
 ``job_seconds`` and, where jobs logged it, ``job_cpu_seconds``.
@@ -25,6 +26,7 @@ from .claims import (
     degradation,
     informative,
     paired_change,
+    student_vs_random,
     teacher_vs_random,
 )
 from .collect import Study, chain_of
@@ -47,6 +49,8 @@ def summarize(study: Study, record: Dict[str, Any]) -> Dict[str, Any]:
     summary["teacher_gate"] = teacher_gate(study, anchors)
     summary["masked_prediction"] = masked_prediction_rows(study)
     summary["degradation"] = degradation_rows(study, anchors)
+    summary["students_vs_random"] = [row for m in study.models for t in study.tasks
+                                     if (row := student_vs_random(study, m, t))]
     if len(study.models) >= 2:
         first, second = compared_pair(study)
         rows = contrast_rows(study, first, second, anchors)

@@ -186,7 +186,7 @@ def degradation_lines(summary: Dict) -> List[str]:
         lines.append(f"| {row['model']} | {row['task']} | {percent(row['fp'])} | "
                      f"{percent(row['bq'])} | {points(row['degradation'])} | "
                      f"{change_cells(row)} |")
-    lines += [""]
+    lines += [""] + student_lines(summary)
     compared = summary.get("contrast")
     if compared is None:
         return lines + ["One model only: no comparison between encoders.", ""]
@@ -203,6 +203,28 @@ def degradation_lines(summary: Dict) -> List[str]:
     lines += ["", verdict_paragraph(contrasts, first, second, summary.get("teacher_gate"),
                                     compared.get("pending", [])), ""]
     return lines
+
+
+def student_lines(summary: Dict) -> List[str]:
+    """Each (model, task): does the BQ student beat the random-init BQ upstream of its
+    shape; nothing for a study without such anchors."""
+    rows = summary.get("students_vs_random") or []
+    if not rows:
+        return []
+    lines = ["### BQ students against random-init BQ upstreams", "",
+             "BQ student minus the random-init binarized upstream of the same shape "
+             "(positive: the student is better), in points, paired by seed. Where the "
+             "student is no better, distillation kept nothing the task uses beyond what a "
+             "random binarized network of that shape gives; where it is worse, it lost some "
+             "of that too. Descriptive: no verdict rests on it (no Holm family).", "",
+             f"| Model | Task | BQ % | BQ random-init % | student - random (points) | "
+             f"{CHANGE_HEADER} | status |",
+             "| --- | --- | ---: | ---: | ---: |" + CHANGE_RULE + " --- |"]
+    for row in rows:
+        lines.append(f"| {row['model']} | {row['task']} | {percent(row['student'])} | "
+                     f"{percent(row['random'])} | {points(row['value'])} | "
+                     f"{change_cells(row)} | {row['status']} |")
+    return lines + [""]
 
 
 # Why a task takes no part in a verdict.
