@@ -198,12 +198,12 @@ def logged_seconds(entries: Iterable[Mapping], cpu: Optional[str] = None) -> Dic
     had the cores to themselves (:func:`had_the_cores`) on ``cpu`` (the entries' ``cpu``,
     the machine's model name) where the class has any, else of those on any CPU, else of
     all. A study resumed on another machine plans at that machine's pace once it has timed
-    a job of the class (2-core machines of the same session family differ by 2.4-3x on an
-    evaluation). The median, as a job resumed from a checkpoint logs only its last part,
-    and one run beside other work logs more than its share. A job logged twice ran again
-    (an evaluation recorded at another head budget): its latest entry replaces the earlier
-    one. An anchor copied from another study (``--anchors-from``) took no evaluation's time
-    and prices nothing."""
+    a job of the class (on 2 cores an AMD EPYC took 2.2-2.8x an Intel Xeon's time for the
+    same deployed evaluations). The median, as a job resumed from a checkpoint logs only
+    its last part, and one run beside other work logs more than its share. A job logged
+    twice ran again (an evaluation recorded at another head budget): its latest entry
+    replaces the earlier one. An anchor copied from another study (``--anchors-from``) took
+    no evaluation's time and prices nothing."""
     latest = {entry["job"]: entry for entry in entries if REUSED_FROM not in entry}
     times: Dict[str, List[float]] = {}
     alone: Dict[str, List[float]] = {}
