@@ -138,15 +138,16 @@ def student_vs_random(study: Study, model: str, task: str) -> Optional[Dict[str,
     row = None if anchor is None else paired_change(study, model, task, BQ_VARIANT, anchor)
     if row is None:
         return None
-    low, seeded = row["interval"][0], len(row["seeds"]) >= MIN_VERDICT_SEEDS
+    (low, high), seeded = row["interval"], len(row["seeds"]) >= MIN_VERDICT_SEEDS
+    if low > 0:
+        status = STUDENT_BETTER if seeded else STUDENT_BETTER_UNSEEDED
+    else:          # one seed's interval resamples test items only: no "worse" from it
+        status = STUDENT_WORSE if seeded and high < 0 else STUDENT_NOT_BETTER
     return {key: row[key] for key in ("model", "task", "interval", "interval_items",
                                       "interval_seeds_t", "p", "holm_adjusted", "method",
                                       "seeds", "resamples")} | {
         "value": row["degradation"], "student": row["reference_value"],
-        "random": row["variant_value"], "random_variant": anchor,
-        "status": (STUDENT_BETTER_UNSEEDED if not seeded and low > 0 else STUDENT_BETTER
-                   if low > 0 else STUDENT_WORSE if seeded and row["interval"][1] < 0
-                   else STUDENT_NOT_BETTER)}
+        "random": row["variant_value"], "random_variant": anchor, "status": status}
 
 
 def contrast(study: Study, first: str, second: str, task: str,
