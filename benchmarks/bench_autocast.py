@@ -25,6 +25,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from models.trainer.autocast import cpu_has_bfloat16
 from profiler.option_values import split_list
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,14 +33,6 @@ sys.path.insert(0, str(ROOT))
 
 TARGET_RATIO = 1.1
 BATCH, SECONDS = 8, 1.5
-
-
-def cpu_has_bfloat16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def make_step(name: str, precision):

@@ -230,15 +230,9 @@ def warn_if_loaded(name: str, sample: Sample, threshold: float) -> bool:
 def machine() -> dict:
     import torch
 
-    from profiler.calibration import cpu_name
+    from profiler.calibration import cpu_flags, cpu_name
 
-    flags = set()
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    wanted = sorted(f for f in flags if f == "avx2" or f.startswith(("avx512", "amx")))
+    wanted = sorted(f for f in cpu_flags() if f == "avx2" or f.startswith(("avx512", "amx")))
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)

@@ -45,6 +45,19 @@ _LOW_PRECISIONS = {"bf16": "bfloat16", "fp16": "float16", "int8": "int8"}
 
 
 
+def cpu_flags() -> frozenset:
+    """The instruction-set flags /proc/cpuinfo gives for this machine's CPU (avx2,
+    avx512_bf16, amx_bf16...); empty where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as handle:

@@ -35,6 +35,29 @@ def test_the_context_runs_products_in_bfloat16_and_nothing_without_it():
         autocast("fp8", "cpu")
 
 
+def test_a_cpu_that_would_emulate_bfloat16_is_warned_once(monkeypatch, capsys):
+    from models.trainer import autocast as module
+
+    # /proc/cpuinfo's flags as a CPU without bfloat16 instructions gives them (AVX2 only)
+    monkeypatch.setattr("profiler.calibration.cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(module, "_warned", False)
+    for _ in range(3):
+        with autocast("bf16", "cpu"):
+            pass
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [module.EMULATED_WARNING]
+    assert "without bfloat16 instructions" in err[0]
+    # AVX-512 BF16 or AMX: nothing said; without --autocast: nothing either
+    for flags in ({"avx2", "avx512_bf16"}, {"amx_bf16"}):
+        monkeypatch.setattr("profiler.calibration.cpu_flags", lambda flags=flags: frozenset(flags))
+        monkeypatch.setattr(module, "_warned", False)
+        with autocast("bf16", "cpu"):
+            pass
+    with autocast(None, "cpu"):
+        pass
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("model", [TINY_MODEL, "bq-" + TINY_MODEL])
 def test_a_bfloat16_run_tracks_its_float32_twin_and_records_the_choice(tmp_path, corpus, model):
     logs = {}

@@ -12,6 +12,7 @@ settings that name :data:`AUTOCAST_CHOICES`.
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import ContextManager, Optional
 
 # The one spelling of each lower precision --autocast accepts.
@@ -22,13 +23,37 @@ AUTOCAST_HELP = ("run each training step's forward pass under torch.autocast in 
                  "gradients and the optimizer stay float32); part of the recipe")
 
 
+# The CPU flags of native bfloat16 arithmetic; without either, torch emulates it.
+BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+EMULATED_WARNING = (
+    "warning: --autocast bf16 on a CPU without bfloat16 instructions (AVX512_BF16 or "
+    "AMX): torch emulates them, and a training step took 8.1x its float32 time on such a "
+    "CPU (benchmarks/bench_autocast.py, 2-core AMD EPYC); leave --autocast out where the "
+    "recipe lets you")
+_warned = False
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this machine's CPU computes in bfloat16 natively (see :data:`BFLOAT16_FLAGS`)."""
+    from profiler.calibration import cpu_flags
+
+    return bool(BFLOAT16_FLAGS & cpu_flags())
+
+
 def autocast(name: Optional[str], device) -> ContextManager:
     """The context a forward pass runs in: ``torch.autocast`` on ``device``'s type with
-    the dtype ``name`` names, or nothing when ``name`` is None."""
+    the dtype ``name`` names, or nothing when ``name`` is None. On a CPU that would emulate
+    bfloat16 it says so once per process, on stderr: the option then costs time instead of
+    saving it."""
+    global _warned
     if name is None:
         return contextlib.nullcontext()
     import torch
 
     if name not in AUTOCAST_CHOICES:
         raise ValueError(f"autocast must be one of {', '.join(AUTOCAST_CHOICES)}, not {name!r}")
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    kind = torch.device(device).type
+    if kind == "cpu" and not _warned and not cpu_has_bfloat16():
+        _warned = True
+        print(EMULATED_WARNING, file=sys.stderr)
+    return torch.autocast(kind, dtype=torch.bfloat16)
