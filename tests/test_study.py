@@ -342,7 +342,7 @@ def test_a_copy_of_another_recipe_is_refused_before_anything_is_written(tmp_path
 # resident until malloc_trim hands their pages back.
 HEAP_PATTERN = """
 import ctypes
-from models.trainer.study.runner import release_freed_memory
+from models.trainer.study.job_cost import release_freed_memory
 def rss_mib():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2 ** 20
 libc = ctypes.CDLL(None)
