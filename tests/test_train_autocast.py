@@ -120,7 +120,8 @@ def test_the_study_trains_in_bfloat16_extracts_in_float32_and_records_it(tmp_pat
     assert "autocast" not in study_record(settings(out=str(tmp_path / "other")))["recipe"]
 
 
-def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path):
+def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path, monkeypatch):
+    from models.trainer.study import budget
     from models.trainer.study.budget import job_seconds
     from models.trainer.study.plan import build_plan
     from models.trainer.study.presets import PRESETS
@@ -131,6 +132,7 @@ def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path):
                               seeds=1, tasks="ks", progress=False, **changes)
         return {job.key: job_seconds(job, PRESETS["paper"]) for job in build_plan(study)}
 
+    monkeypatch.setattr(budget, "cpu_has_bfloat16", lambda: True)     # AVX-512 BF16 or AMX
     float32, bf16 = plan(), plan(autocast="bf16")
     # 600 steps of 8 x 2 s at 0.56 s per 16 s of audio, over the gain measured in the
     # training loop (its lower end, 1.13), after 15 s to start the run; the chain's 3 x
@@ -143,6 +145,13 @@ def test_the_time_plan_prices_bfloat16_training_at_the_measured_gain(tmp_path):
     assert float32["train/conformer-s/seed-0/fp"] == pytest.approx(15.0 + 336.0 + 83.0)
     # The heads' extraction stays float32, so their price does not move.
     assert bf16["superb/conformer-s/seed-0/fp/ks"] == float32["superb/conformer-s/seed-0/fp/ks"]
+    # Where the CPU emulates bfloat16: float32's time over 0.12 (0.976 / 7.923 s a step on
+    # such a CPU), distillation's too
+    monkeypatch.setattr(budget, "cpu_has_bfloat16", lambda: False)
+    emulated = plan(autocast="bf16")
+    assert emulated["train/conformer-s/seed-0/fp-it1"] == pytest.approx(15.0 + 336.0 / 0.12)
+    assert emulated["train/conformer-s/seed-0/bq"] == pytest.approx(3 * (15.0 + 104.0 / 0.12))
+    assert plan() == float32
 
 
 def test_bfloat16_extraction_stays_within_its_rounding_of_float32_and_returns_float32():

@@ -18,6 +18,7 @@ import re
 import statistics
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
+from ..autocast import cpu_has_bfloat16
 from ..data import PRETRAIN
 from ..data.sentences import KS_CLASSES
 from .anchors import REUSED_FROM, reused_from
@@ -47,6 +48,11 @@ REFERENCE_AUDIO_SECONDS = 16.0
 # was not timed in the loop, so its price does not move.
 AUTOCAST_PRETRAIN_GAIN = 1.13
 AUTOCAST_DISTILL_GAIN = 1.0
+# The same on a CPU without bfloat16 instructions, which torch emulates: float32 / bfloat16
+# of benchmarks/bench_autocast.py's conformer-s step on a 2-core AMD EPYC with AVX2 only
+# (0.976 / 7.923 s, 2026-12-05). Distillation was not timed there; its forward passes run
+# under the same emulation, so it is priced alike.
+AUTOCAST_EMULATED_GAIN = 0.12
 # HuBERT's second iteration first labels its corpus by k-means on the iteration-1 run's
 # hidden states, outside the training loop: 109 s for the paper preset's 1 260 pre-training
 # utterances with conformer-s (features 100 s, one utterance at a time; k-means the rest;
@@ -101,12 +107,13 @@ def train_seconds(options: Dict) -> float:
     settings = train_settings(options)
     audio = settings.batch_size * settings.crop_seconds / REFERENCE_AUDIO_SECONDS
     mixed = settings.autocast is not None
+    emulated = mixed and not cpu_has_bfloat16()
     if settings.teacher is None:
         return RUN_START_SECONDS + settings.steps * audio * PRETRAIN_STEP_SECONDS / (
-            AUTOCAST_PRETRAIN_GAIN if mixed else 1.0)
+            AUTOCAST_EMULATED_GAIN if emulated else AUTOCAST_PRETRAIN_GAIN if mixed else 1.0)
     stages = len(parse_chain(settings.chain)) - 1 if settings.chain else 1
     return stages * (RUN_START_SECONDS + settings.steps * audio * DISTILL_STEP_SECONDS / (
-        AUTOCAST_DISTILL_GAIN if mixed else 1.0))
+        AUTOCAST_EMULATED_GAIN if emulated else AUTOCAST_DISTILL_GAIN if mixed else 1.0))
 
 
 def evaluation_rates(task: str) -> tuple:
