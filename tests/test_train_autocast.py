@@ -38,19 +38,22 @@ def test_the_context_runs_products_in_bfloat16_and_nothing_without_it():
 def test_a_cpu_that_would_emulate_bfloat16_is_warned_once(monkeypatch, capsys):
     from models.trainer import autocast as module
 
-    # /proc/cpuinfo's flags as a CPU without bfloat16 instructions gives them (AVX2 only)
-    monkeypatch.setattr("profiler.calibration.cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    monkeypatch.setattr(module, "_warned", False)
+    # /proc/cpuinfo's flags as a CPU without bfloat16 instructions gives them (AVX2 only),
+    # read once per process, not on every training step
+    reads = []
+    monkeypatch.setattr("profiler.calibration.cpu_flags",
+                        lambda: reads.append(1) or frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(module, "_cpu_checked", False)
     for _ in range(3):
         with autocast("bf16", "cpu"):
             pass
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [module.EMULATED_WARNING]
+    assert err == [module.EMULATED_WARNING] and len(reads) == 1
     assert "without bfloat16 instructions" in err[0]
     # AVX-512 BF16 or AMX: nothing said; without --autocast: nothing either
     for flags in ({"avx2", "avx512_bf16"}, {"amx_bf16"}):
         monkeypatch.setattr("profiler.calibration.cpu_flags", lambda flags=flags: frozenset(flags))
-        monkeypatch.setattr(module, "_warned", False)
+        monkeypatch.setattr(module, "_cpu_checked", False)
         with autocast("bf16", "cpu"):
             pass
     with autocast(None, "cpu"):

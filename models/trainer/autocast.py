@@ -30,7 +30,8 @@ EMULATED_WARNING = (
     "AMX): torch emulates them, and a training step took 8.1x its float32 time on such a "
     "CPU (benchmarks/bench_autocast.py, 2-core AMD EPYC); leave --autocast out where the "
     "recipe lets you")
-_warned = False
+# Whether this process has looked at its CPU yet: once, not on every training step.
+_cpu_checked = False
 
 
 def cpu_has_bfloat16() -> bool:
@@ -45,7 +46,7 @@ def autocast(name: Optional[str], device) -> ContextManager:
     the dtype ``name`` names, or nothing when ``name`` is None. On a CPU that would emulate
     bfloat16 it says so once per process, on stderr: the option then costs time instead of
     saving it."""
-    global _warned
+    global _cpu_checked
     if name is None:
         return contextlib.nullcontext()
     import torch
@@ -53,7 +54,8 @@ def autocast(name: Optional[str], device) -> ContextManager:
     if name not in AUTOCAST_CHOICES:
         raise ValueError(f"autocast must be one of {', '.join(AUTOCAST_CHOICES)}, not {name!r}")
     kind = torch.device(device).type
-    if kind == "cpu" and not _warned and not cpu_has_bfloat16():
-        _warned = True
-        print(EMULATED_WARNING, file=sys.stderr)
+    if kind == "cpu" and not _cpu_checked:
+        _cpu_checked = True
+        if not cpu_has_bfloat16():
+            print(EMULATED_WARNING, file=sys.stderr)
     return torch.autocast(kind, dtype=torch.bfloat16)
