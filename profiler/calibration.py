@@ -30,6 +30,7 @@ Kernels (the catalog's ``kernels`` section, for the kernel estimate): see
 from __future__ import annotations
 
 import datetime
+import functools
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -45,9 +46,11 @@ _LOW_PRECISIONS = {"bf16": "bfloat16", "fp16": "float16", "int8": "int8"}
 
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset:
     """The instruction-set flags /proc/cpuinfo gives for this machine's CPU (avx2,
-    avx512_bf16, amx_bf16...); empty where it cannot be read."""
+    avx512_bf16, amx_bf16...); empty where it cannot be read. Read once per process: the
+    study's plan asks for each training job."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:

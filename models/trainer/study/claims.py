@@ -97,6 +97,17 @@ def degradation(study: Study, model: str, task: str, variant: str = BQ_VARIANT,
                                      "bq": row["variant_value"]}
 
 
+def against_anchor(row: Dict[str, Any], anchor: str, trained: str) -> Dict[str, Any]:
+    """A :func:`paired_change` row of a trained run (its reference) against the random-init
+    ``anchor`` of its shape, as the anchor tables read it: ``value`` positive when the
+    trained run is better (paired_change is positive when the anchor is worse), its score
+    under the key ``trained``."""
+    return {key: row[key] for key in ("interval", "interval_items", "interval_seeds_t", "p",
+                                      "method", "seeds", "resamples")} | {
+        "value": row["degradation"], trained: row["reference_value"],
+        "random": row["variant_value"], "random_variant": anchor}
+
+
 def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
     """The FP teacher minus the random-init upstream of its shape (positive: the teacher
     is better), paired by seed; ``informative`` when the seed-inclusive interval is above
@@ -109,11 +120,7 @@ def teacher_vs_random(study: Study, model: str, task: str) -> Dict[str, Any]:
         status = (NO_ANCHOR if anchor is None else GATED if study.gated.get((model, anchor, task))
                   else NOT_EVALUATED)
         return {"value": None, "interval": None, "informative": None, "status": status}
-    # paired_change is positive when the random-init upstream is worse: the teacher better
-    row = {key: row[key] for key in ("interval", "interval_items", "interval_seeds_t", "p",
-                                     "method", "seeds", "resamples")} | {
-        "value": row["degradation"], "teacher": row["reference_value"],
-        "random": row["variant_value"], "random_variant": anchor}
+    row = against_anchor(row, anchor, "teacher")
     low = row["interval"][0]
     seeded = len(row["seeds"]) >= MIN_VERDICT_SEEDS
     # One seed's interval resamples test items only: it cannot make a task informative.
@@ -143,11 +150,9 @@ def student_vs_random(study: Study, model: str, task: str) -> Optional[Dict[str,
         status = STUDENT_BETTER if seeded else STUDENT_BETTER_UNSEEDED
     else:          # one seed's interval resamples test items only: no "worse" from it
         status = STUDENT_WORSE if seeded and high < 0 else STUDENT_NOT_BETTER
-    return {key: row[key] for key in ("model", "task", "interval", "interval_items",
-                                      "interval_seeds_t", "p", "holm_adjusted", "method",
-                                      "seeds", "resamples")} | {
-        "value": row["degradation"], "student": row["reference_value"],
-        "random": row["variant_value"], "random_variant": anchor, "status": status}
+    # no Holm family: the report's shared columns print its Holm p as '-'
+    return {"model": model, "task": task, "holm_adjusted": None,
+            **against_anchor(row, anchor, "student"), "status": status}
 
 
 def contrast(study: Study, first: str, second: str, task: str,
